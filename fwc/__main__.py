@@ -1,0 +1,3 @@
+from fwc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""Command-line entry point.  Each subcommand lives in `fwc/commands/<name>.py` with
+`register(subparsers)`; errors become `FILE:LINE:COL: error: ...` and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+from fwc.errors import ErrorGroup, FwcError
+
+COMMANDS = ("translate", "simulate", "compile", "lint", "import_", "cost")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # usage errors exit 2 with one line, like every other error
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"fwc: error: {message}\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fwc", description="Firewall ruleset compiler: iptables <-> nftables, "
+                     "policy files, simulation.")
+    from fwc import __version__
+    parser.add_argument("--version", action="version", version=f"fwc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f"fwc.commands.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"fwc.commands.{name}":
+                continue  # command not built yet
+            raise
+        mod.register(sub)
+    return parser
+
+
+def report(err: FwcError) -> None:
+    sys.stderr.write(err.format(caret=sys.stderr.isatty()) + "\n")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ErrorGroup as group:
+        for e in group.errors:
+            report(e)
+        return group.exit_code
+    except FwcError as e:
+        report(e)
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0

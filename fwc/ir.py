@@ -1,0 +1,633 @@
+"""The typed intermediate representation every front end produces and every backend consumes.
+
+A ruleset is tables -> chains -> rules.  A rule is an ordered conjunction of matches, then
+non-terminal statements, then at most one verdict.  Every node is frozen; passes build new trees.
+The meaning of each node is written once, in `fwc.backends.simulate`.
+
+Conventions:
+- every match has `negate`; a negated match is the logical NOT of the un-negated one, except that
+  protocol-dependent matches (ports, tcp flags, icmp types...) still require their protocol,
+  exactly as both iptables and nftables do;
+- integer ranges are inclusive (lo, hi);
+- addresses are `ipaddress` networks or inclusive `AddrRange`s.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Optional, Union
+
+import attrs
+
+frozen = attrs.frozen  # slotted, frozen, eq/hash by value
+
+
+# --------------------------------------------------------------------------- locations
+
+
+@frozen
+class Loc:
+    file: str = "<input>"
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+NOLOC = Loc()
+
+# --------------------------------------------------------------------------- values
+
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+
+
+@frozen
+class AddrRange:
+    lo: IPAddress
+    hi: IPAddress
+
+    @property
+    def version(self) -> int:
+        return self.lo.version
+
+
+Addr = Union[IPNetwork, AddrRange]
+
+
+@frozen
+class Range:
+    """Inclusive integer range (ports, lengths, ttl, uid...)."""
+
+    lo: int
+    hi: int
+
+    @classmethod
+    def one(cls, v: int) -> "Range":
+        return cls(v, v)
+
+    def __contains__(self, v: int) -> bool:
+        return self.lo <= v <= self.hi
+
+
+FAMILIES = ("ip", "ip6", "inet")
+CT_STATES = ("INVALID", "ESTABLISHED", "RELATED", "NEW", "UNTRACKED")
+# --ctstate also accepts the virtual states SNAT and DNAT (ct status bits, ORed in)
+CT_VIRTUAL_STATES = ("SNAT", "DNAT")
+CT_STATUS_BITS = ("EXPECTED", "SEEN_REPLY", "ASSURED", "CONFIRMED", "SNAT", "DNAT", "DYING")
+TCP_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR")
+L4_PROTOS = {
+    "icmp": 1, "igmp": 2, "ipencap": 4, "tcp": 6, "egp": 8, "udp": 17, "ipv6": 41,
+    "gre": 47, "esp": 50, "ah": 51, "icmpv6": 58, "ipv6-icmp": 58, "ospf": 89, "pim": 103,
+    "vrrp": 112, "l2tp": 115, "sctp": 132, "dccp": 33, "udplite": 136, "mh": 135,
+    "ipcomp": 108, "ipv6-route": 43, "ipv6-frag": 44, "ipv6-opts": 60, "hopopt": 0,
+}
+
+# --------------------------------------------------------------------------- matches
+
+
+@frozen
+class Proto:
+    """Layer-4 protocol (iptables -p, nft meta l4proto / ip protocol)."""
+
+    protos: frozenset[int]
+    negate: bool = False
+
+
+@frozen
+class Address:
+    """Source or destination address in one of `values` (prefixes or ranges)."""
+
+    field: str  # "saddr" | "daddr"
+    values: tuple[Addr, ...]
+    negate: bool = False
+
+
+@frozen
+class Interface:
+    """Interface name; a trailing '+' in `name` is a prefix wildcard (nft '*')."""
+
+    field: str  # "iifname" | "oifname"
+    name: str
+    negate: bool = False
+
+
+@frozen
+class Fragment:
+    """IPv4 non-first fragment (iptables -f)."""
+
+    negate: bool = False
+
+
+@frozen
+class Port:
+    """Transport port of `proto`.  field 'port' means source OR destination (multiport --ports)."""
+
+    proto: str  # tcp udp sctp dccp udplite
+    field: str  # "sport" | "dport" | "port"
+    ranges: tuple[Range, ...]
+    negate: bool = False
+
+
+@frozen
+class TcpFlags:
+    """(flags & mask) == comp."""
+
+    mask: frozenset[str]
+    comp: frozenset[str]
+    negate: bool = False
+
+
+@frozen
+class TcpOption:
+    kind: int
+    negate: bool = False
+
+
+@frozen
+class Icmp:
+    """ICMP (family ip) or ICMPv6 (family ip6) type; type None = any type; codes inclusive."""
+
+    family: str
+    type: Optional[int]
+    codes: Range = Range(0, 255)
+    negate: bool = False
+
+
+@frozen
+class CtState:
+    """Any of `states` (NEW ESTABLISHED RELATED INVALID UNTRACKED, plus virtual SNAT DNAT)."""
+
+    states: frozenset[str]
+    negate: bool = False
+
+
+@frozen
+class CtStatus:
+    """Any of the conntrack status bits is set."""
+
+    bits: frozenset[str]
+    negate: bool = False
+
+
+@frozen
+class CtDirection:
+    direction: str  # "ORIGINAL" | "REPLY"
+    negate: bool = False
+
+
+@frozen
+class CtProto:
+    """Layer-4 protocol of the original tuple."""
+
+    proto: int
+    negate: bool = False
+
+
+@frozen
+class CtAddress:
+    """Address in a conntrack tuple: which = original|reply, field = saddr|daddr."""
+
+    which: str
+    field: str
+    values: tuple[Addr, ...]
+    negate: bool = False
+
+
+@frozen
+class CtPort:
+    which: str  # original | reply
+    field: str  # sport | dport
+    ranges: tuple[Range, ...]
+    negate: bool = False
+
+
+@frozen
+class CtExpire:
+    """Remaining lifetime of the conntrack entry in seconds."""
+
+    range: Range
+    negate: bool = False
+
+
+@frozen
+class Mark:
+    """(mark & mask) == value for the packet mark (kind 'meta') or the connmark (kind 'ct')."""
+
+    kind: str
+    value: int
+    mask: int = 0xFFFFFFFF
+    negate: bool = False
+
+
+@frozen
+class Mac:
+    addr: str  # lower-case aa:bb:cc:dd:ee:ff
+    negate: bool = False
+
+
+@frozen
+class AddrType:
+    """fib address type of saddr/daddr (LOCAL UNICAST BROADCAST ...), optionally per in/out iface."""
+
+    field: str  # saddr | daddr
+    types: frozenset[str]
+    limit_iface: Optional[str] = None  # "in" | "out"
+    negate: bool = False
+
+
+@frozen
+class SkUid:
+    range: Range
+    negate: bool = False
+
+
+@frozen
+class SkGid:
+    range: Range
+    negate: bool = False
+
+
+@frozen
+class SocketExists:
+    """owner --socket-exists: the packet has a local socket."""
+
+    negate: bool = False
+
+
+@frozen
+class PktType:
+    type: str  # unicast broadcast multicast
+    negate: bool = False
+
+
+@frozen
+class Length:
+    """Length of the layer-3 packet (IPv4 total length / IPv6 payload + 40)."""
+
+    range: Range
+    negate: bool = False
+
+
+@frozen
+class Ttl:
+    """IPv4 ttl or IPv6 hop limit compared with op (eq ne lt gt)."""
+
+    family: str
+    op: str
+    value: int
+
+
+@frozen
+class Dscp:
+    value: int
+    negate: bool = False
+
+
+@frozen
+class Tos:
+    value: int
+    mask: int = 0xFF
+    negate: bool = False
+
+
+@frozen
+class Limit:
+    """Token bucket: `rate` per `unit` (second minute hour day), `burst` packets; negate = rate over."""
+
+    rate: int
+    unit: str
+    burst: int = 5
+    negate: bool = False
+
+
+@frozen
+class SetLookup:
+    """External (ipset) set: the tuple of `fields` (saddr daddr sport dport) is in set `name`."""
+
+    name: str
+    fields: tuple[str, ...]
+    negate: bool = False
+
+
+@frozen
+class IpsecPolicy:
+    """-m policy / nft meta secpath: packet was (dir in) / will be (dir out) IPsec-processed."""
+
+    direction: str  # in | out
+    ipsec: bool  # --pol ipsec (True) / none (False)
+
+
+@frozen
+class PhysDevBridged:
+    """physdev --physdev-is-bridged: the packet is being bridged (not routed)."""
+
+    negate: bool = False
+
+
+@frozen
+class Helper:
+    name: str
+    negate: bool = False
+
+
+@frozen
+class Statistic:
+    """mode random (probability) or nth (every, packet)."""
+
+    mode: str
+    probability: float = 0.0
+    every: int = 0
+    packet: int = 0
+    negate: bool = False
+
+
+Match = Union[
+    Proto, Address, Interface, Fragment, Port, TcpFlags, TcpOption, Icmp, CtState, CtStatus,
+    CtDirection, CtProto, CtAddress, CtPort, CtExpire, Mark, Mac, AddrType, SkUid, SkGid,
+    SocketExists, PktType, Length, Ttl, Dscp, Tos, Limit, SetLookup, IpsecPolicy, PhysDevBridged,
+    Helper, Statistic,
+]
+
+# --------------------------------------------------------------------------- statements
+
+
+@frozen
+class Log:
+    prefix: Optional[str] = None
+    level: Optional[int] = None  # syslog level 0..7
+    flags: frozenset[str] = frozenset()  # tcp-sequence tcp-options ip-options uid macdecode
+
+
+@frozen
+class NfLog:
+    group: int = 0
+    prefix: Optional[str] = None
+    size: Optional[int] = None
+    threshold: Optional[int] = None
+
+
+@frozen
+class SetMark:
+    """kind meta|ct: new = (old & ~mask) ^ value  (iptables --set-xmark semantics)."""
+
+    kind: str
+    value: int
+    mask: int = 0xFFFFFFFF
+
+
+@frozen
+class CopyMark:
+    """CONNMARK --save-mark (to 'ct') / --restore-mark (to 'meta'):
+    dst = (dst & ~dst_mask) | (src & src_mask)."""
+
+    to: str
+    src_mask: int = 0xFFFFFFFF
+    dst_mask: int = 0xFFFFFFFF
+
+
+@frozen
+class Notrack:
+    pass
+
+
+@frozen
+class CtHelperSet:
+    name: str
+
+
+@frozen
+class CtZoneSet:
+    zone: int
+
+
+@frozen
+class TcpMss:
+    """Clamp MSS of SYN packets to `mss` (None = path MTU)."""
+
+    mss: Optional[int] = None
+
+
+@frozen
+class SetTtl:
+    family: str
+    op: str  # set inc dec
+    value: int
+
+
+@frozen
+class SetDscp:
+    value: int
+
+
+@frozen
+class SetTos:
+    """new = (old & ~mask) ^ value."""
+
+    value: int
+    mask: int = 0xFF
+
+
+@frozen
+class Checksum:
+    pass
+
+
+@frozen
+class Trace:
+    pass
+
+
+@frozen
+class Counter:
+    """A rule counter, with the values the input carried."""
+
+    packets: int = 0
+    bytes: int = 0
+
+
+Statement = Union[
+    Log, NfLog, SetMark, CopyMark, Notrack, CtHelperSet, CtZoneSet, TcpMss, SetTtl, SetDscp,
+    SetTos, Checksum, Trace, Counter,
+]
+
+# --------------------------------------------------------------------------- verdicts
+
+
+@frozen
+class Accept:
+    pass
+
+
+@frozen
+class Drop:
+    pass
+
+
+@frozen
+class Reject:
+    """with_: icmp type name (port-unreachable ...), 'tcp-reset', or None for the default."""
+
+    with_: Optional[str] = None
+
+
+@frozen
+class Jump:
+    chain: str
+
+
+@frozen
+class Goto:
+    chain: str
+
+
+@frozen
+class Return:
+    pass
+
+
+@frozen
+class Queue:
+    num: Range = Range(0, 0)
+    bypass: bool = False
+    fanout: bool = False
+
+
+@frozen
+class NatTarget:
+    """Address range (None = keep) and port range (None = keep) of a SNAT/DNAT."""
+
+    addr: Optional[Addr] = None
+    ports: Optional[Range] = None
+
+
+@frozen
+class Snat:
+    to: tuple[NatTarget, ...]
+    flags: frozenset[str] = frozenset()  # random persistent fully-random
+
+
+@frozen
+class Dnat:
+    to: tuple[NatTarget, ...]
+    flags: frozenset[str] = frozenset()
+
+
+@frozen
+class Masquerade:
+    ports: Optional[Range] = None
+    flags: frozenset[str] = frozenset()
+
+
+@frozen
+class Redirect:
+    ports: Optional[Range] = None
+    flags: frozenset[str] = frozenset()
+
+
+@frozen
+class Netmap:
+    """Map the saddr (field 'saddr', in srcnat) or daddr (in dstnat) onto `to`, keeping host bits."""
+
+    field: str
+    to: IPNetwork
+
+
+Verdict = Union[Accept, Drop, Reject, Jump, Goto, Return, Queue, Snat, Dnat, Masquerade, Redirect,
+                Netmap]
+TERMINAL = (Accept, Drop, Reject, Goto, Return, Queue, Snat, Dnat, Masquerade, Redirect, Netmap)
+
+# --------------------------------------------------------------------------- structure
+
+
+@frozen
+class Rule:
+    matches: tuple[Match, ...] = ()
+    statements: tuple[Statement, ...] = ()
+    verdict: Optional[Verdict] = None
+    comment: Optional[str] = None
+    loc: Loc = attrs.field(default=NOLOC, eq=False)  # where it came from; not part of meaning
+
+
+@frozen
+class BaseHook:
+    """What makes a chain a base chain."""
+
+    type: str  # filter nat route
+    hook: str  # prerouting input forward output postrouting
+    priority: int
+    policy: str = "accept"  # accept | drop
+
+
+@frozen
+class Chain:
+    name: str
+    rules: tuple[Rule, ...] = ()
+    base: Optional[BaseHook] = None
+    loc: Loc = attrs.field(default=NOLOC, eq=False)
+
+
+@frozen
+class ExternalSet:
+    """A set filled outside the ruleset (ipset); `family` ip|ip6, `interval` for net types."""
+
+    name: str
+    family: str
+    fields: tuple[str, ...] = ("addr",)
+    interval: bool = True
+
+
+@frozen
+class Table:
+    family: str  # ip ip6 inet
+    name: str
+    chains: tuple[Chain, ...] = ()
+    sets: tuple[ExternalSet, ...] = ()
+    loc: Loc = attrs.field(default=NOLOC, eq=False)
+
+    def chain(self, name: str) -> Optional[Chain]:
+        for c in self.chains:
+            if c.name == name:
+                return c
+        return None
+
+
+@frozen
+class Ruleset:
+    tables: tuple[Table, ...] = ()
+
+    def table(self, family: str, name: str) -> Optional[Table]:
+        for t in self.tables:
+            if t.family == family and t.name == name:
+                return t
+        return None
+
+
+# --------------------------------------------------------------------------- iptables conventions
+
+# priority of each iptables table, as iptables-nft registers them
+TABLE_PRIORITY = {"raw": -300, "mangle": -150, "nat": -100, "filter": 0, "security": 50}
+NAT_SRC_PRIORITY = 100
+TABLE_CHAINS = {
+    "filter": ("INPUT", "FORWARD", "OUTPUT"),
+    "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
+    "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
+    "raw": ("PREROUTING", "OUTPUT"),
+    "security": ("INPUT", "FORWARD", "OUTPUT"),
+}
+
+
+def iptables_base_hook(table: str, chain: str, policy: str = "accept") -> BaseHook:
+    """The nft base-chain description of iptables' built-in chain `chain` of `table`."""
+    hook = chain.lower()
+    if table == "nat":
+        prio = NAT_SRC_PRIORITY if hook in ("postrouting", "input") else -100
+        return BaseHook("nat", hook, prio, policy)
+    ctype = "route" if (table == "mangle" and hook == "output") else "filter"
+    return BaseHook(ctype, hook, TABLE_PRIORITY[table], policy)
+
+
+def ip_family(addr: Addr) -> str:
+    v = addr.version
+    return "ip" if v == 4 else "ip6"

@@ -1,0 +1,198 @@
+"""Packets and cases: the shared input format of `fwc simulate` and the kernel harness.
+
+A case starts with an empty conntrack table; its setup packets run in order, then the probe.
+The JSON form is documented in README.md (`fwc simulate`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any, Optional, Union
+
+import attrs
+
+from fwc.errors import FwcSyntaxError
+from fwc.ir import L4_PROTOS, Loc
+
+DIRECTIONS = ("in", "out", "fwd")
+# default addresses per direction and family: (src, dst)
+DEFAULT_ADDRS = {
+    ("in", 4): ("198.51.100.10", "192.0.2.1"),
+    ("out", 4): ("192.0.2.1", "198.51.100.10"),
+    ("fwd", 4): ("198.51.100.10", "203.0.113.10"),
+    ("in", 6): ("2001:db8:a::10", "2001:db8:f::1"),
+    ("out", 6): ("2001:db8:f::1", "2001:db8:a::10"),
+    ("fwd", 6): ("2001:db8:a::10", "2001:db8:b::10"),
+}
+DEFAULT_IFACES = {"in": ("eth0", None), "out": (None, "eth0"), "fwd": ("eth0", "eth1")}
+TCP_FLAG_LETTERS = {"F": "FIN", "S": "SYN", "R": "RST", "P": "PSH", "A": "ACK", "U": "URG",
+                    "E": "ECE", "C": "CWR"}
+
+IPAddr = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+
+@attrs.frozen
+class Packet:
+    dir: str
+    l3: int  # 4 | 6
+    src: IPAddr
+    dst: IPAddr
+    proto: int
+    sport: Optional[int] = None
+    dport: Optional[int] = None
+    flags: frozenset[str] = frozenset()  # TCP flag names (SYN ACK ...)
+    payload: bytes = b""
+    icmp_type: Optional[int] = None
+    icmp_code: int = 0
+    icmp_id: Optional[int] = None
+    icmp_seq: int = 0
+    quote: Optional[int] = None  # index of the setup packet an ICMP error quotes
+    iif: Optional[str] = None
+    oif: Optional[str] = None
+
+    @property
+    def is_icmp(self) -> bool:
+        return self.proto in (1, 58)
+
+
+@attrs.frozen
+class Case:
+    name: str
+    setup: tuple[Packet, ...]
+    probe: Packet
+
+
+@attrs.frozen
+class CaseResult:
+    name: str
+    verdict: str  # ACCEPT | DROP | REJECT
+    ct_state: Optional[str]  # NEW ESTABLISHED RELATED INVALID UNTRACKED (None: not observed)
+    setup_verdicts: tuple[str, ...] = ()
+    trace: tuple[Any, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "verdict": self.verdict, "ct_state": self.ct_state,
+                "setup_verdicts": list(self.setup_verdicts), "trace": list(self.trace)}
+
+
+def _err(msg: str, where: str) -> FwcSyntaxError:
+    return FwcSyntaxError(f"{where}: {msg}", Loc(where.split(":")[0] if ":" in where else where))
+
+
+def _default_proto(d: dict, l3: int) -> int:
+    if "icmp_type" in d:
+        return 1 if l3 == 4 else 58
+    return 6
+
+
+def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "packet") -> Packet:
+    """Build a Packet from its JSON form, filling the documented defaults."""
+    if not isinstance(d, dict):
+        raise _err("a packet must be a JSON object", where)
+    known = {"dir", "l3", "src", "dst", "proto", "sport", "dport", "flags", "payload",
+             "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "quote", "iif", "oif"}
+    extra = set(d) - known
+    if extra:
+        raise _err(f"unknown packet field(s) {', '.join(sorted(extra))}", where)
+    direction = d.get("dir", "in")
+    if direction not in DIRECTIONS:
+        raise _err(f"dir must be one of in|out|fwd, not {direction!r}", where)
+    l3 = d.get("l3")
+    if l3 in ("ipv4", 4, "4", "ip"):
+        l3 = 4
+    elif l3 in ("ipv6", 6, "6", "ip6"):
+        l3 = 6
+    elif l3 is None:
+        probe = d.get("src") or d.get("dst")
+        l3 = 6 if (probe and ":" in str(probe)) else 4
+        if d.get("proto") in ("icmpv6", 58, "58"):
+            l3 = 6
+    else:
+        raise _err(f"l3 must be ipv4 or ipv6, not {l3!r}", where)
+    dsrc, ddst = DEFAULT_ADDRS[(direction, l3)]
+    try:
+        src = ipaddress.ip_address(d.get("src", dsrc))
+        dst = ipaddress.ip_address(d.get("dst", ddst))
+    except ValueError as e:
+        raise _err(str(e), where) from None
+    if src.version != l3 or dst.version != l3:
+        raise _err("src and dst must both be of the packet's address family", where)
+    proto = d.get("proto", _default_proto(d, l3))
+    if isinstance(proto, str):
+        if proto.isdigit():
+            proto = int(proto)
+        elif proto.lower() in L4_PROTOS:
+            proto = L4_PROTOS[proto.lower()]
+        else:
+            raise _err(f"unknown protocol {proto!r}", where)
+    if not isinstance(proto, int) or not 0 <= proto <= 255:
+        raise _err(f"bad protocol {proto!r}", where)
+    if proto == 1 and l3 == 6:
+        proto = 58
+    flags: frozenset[str] = frozenset()
+    if proto == 6:
+        letters = d.get("flags", "S")
+        if not isinstance(letters, str) or any(c not in TCP_FLAG_LETTERS for c in letters.upper()):
+            raise _err(f"flags must be TCP letters from SAFRPUEC, not {letters!r}", where)
+        flags = frozenset(TCP_FLAG_LETTERS[c] for c in letters.upper())
+    sport = d.get("sport")
+    dport = d.get("dport")
+    if proto in (6, 17, 132, 33, 136):
+        sport = 40000 if sport is None else sport
+        dport = 80 if dport is None else dport
+        for v in (sport, dport):
+            if not isinstance(v, int) or not 0 <= v <= 65535:
+                raise _err(f"bad port {v!r}", where)
+    payload = d.get("payload", "")
+    if not isinstance(payload, str):
+        raise _err("payload must be a string", where)
+    icmp_type = d.get("icmp_type")
+    if proto in (1, 58) and icmp_type is None:
+        icmp_type = 8 if proto == 1 else 128
+    quote = d.get("quote")
+    if quote == "prev":
+        quote = previous
+    if quote is not None and (not isinstance(quote, int) or not 0 <= quote < index):
+        raise _err("quote must be the index of an earlier setup packet, or \"prev\"", where)
+    dif, dof = DEFAULT_IFACES[direction]
+    return Packet(
+        dir=direction, l3=l3, src=src, dst=dst, proto=proto, sport=sport, dport=dport,
+        flags=flags, payload=payload.encode("utf-8").decode("unicode_escape").encode("latin-1"),
+        icmp_type=icmp_type, icmp_code=int(d.get("icmp_code", 0)),
+        icmp_id=d.get("icmp_id", 1 if proto in (1, 58) else None),
+        icmp_seq=int(d.get("icmp_seq", 0)), quote=quote,
+        iif=d.get("iif", dif), oif=d.get("oif", dof),
+    )
+
+
+def cases_from_json(data: Any, where: str = "cases") -> list[Case]:
+    """Parse a list of cases, or {"cases": [...]}."""
+    if isinstance(data, dict) and "cases" in data:
+        data = data["cases"]
+    if not isinstance(data, list):
+        raise _err("expected a list of cases or {\"cases\": [...]}", where)
+    cases = []
+    for i, c in enumerate(data):
+        here = f"{where}: case {i}"
+        if not isinstance(c, dict) or "probe" not in c:
+            raise _err("a case is an object with a \"probe\"", here)
+        setup_raw = c.get("setup", [])
+        if not isinstance(setup_raw, list):
+            raise _err("setup must be a list of packets", here)
+        setup = tuple(packet_from_dict(p, j, j - 1, f"{here} setup {j}")
+                      for j, p in enumerate(setup_raw))
+        probe = packet_from_dict(c["probe"], len(setup), len(setup) - 1, f"{here} probe")
+        cases.append(Case(str(c.get("name", f"case{i}")), setup, probe))
+    return cases
+
+
+def load_cases(path: str) -> list[Case]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise FwcSyntaxError(f"cannot read cases: {e.strerror}", Loc(path)) from None
+    except json.JSONDecodeError as e:
+        raise FwcSyntaxError(f"invalid JSON: {e.msg}", Loc(path, e.lineno, e.colno)) from None
+    return cases_from_json(data, path)
