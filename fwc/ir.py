@@ -631,3 +631,100 @@ def iptables_base_hook(table: str, chain: str, policy: str = "accept") -> BaseHo
 def ip_family(addr: Addr) -> str:
     v = addr.version
     return "ip" if v == 4 else "ip6"
+
+
+# --------------------------------------------------------------------------- nftables-only constructs
+# (appended by the nft front end; values below are "nft values": int, Range, an Addr, or a
+#  lower-case nft symbol string such as "echo-request" or an interface name)
+
+NftValue = Union[int, Range, IPNetwork, AddrRange, str]
+
+
+@frozen
+class FieldMatch:
+    """Generic nft relation on a field no dedicated class covers.
+
+    `expr` is the nft expression in canonical nft text ("ip6 flowlabel", "meta iifgroup", "ct zone",
+    "th dport", "vxlan ip saddr", "@th,160,32", "tcp option maxseg size", "fib daddr oif" ...);
+    its value is the field as nft reads it (unsigned, network byte order for payload).
+    If `mask` is set the value is first ANDed with it (after `xor` when set: (v ^ xor) & mask).
+    op "eq": value is one of `values` (a Range matches any value inside it);
+    op "lt" "gt" "le" "ge": compare with the single value;
+    op "any": (value & OR(values)) != 0  (nft's implicit test on flag types, `ct event new,destroy`).
+    Protocol-dependent fields (e.g. "th dport", "icmp code") also require their header, as nft does."""
+
+    expr: str
+    values: tuple[NftValue, ...]
+    op: str = "eq"
+    mask: Optional[int] = None
+    xor: Optional[int] = None
+    negate: bool = False
+
+
+@frozen
+class SetMatch:
+    """The tuple of `keys` (nft expression texts, e.g. ("ip saddr", "tcp dport")) is an element of
+    the named set `name` of the same table (a NamedSet), or, when name is None, of `elements`.
+    Each element is a tuple with one nft value per key (a Range or network matches any value inside
+    it).  Protocol-dependent keys require their header."""
+
+    keys: tuple[str, ...]
+    name: Optional[str] = None
+    elements: tuple[tuple[NftValue, ...], ...] = ()
+    negate: bool = False
+
+
+@frozen
+class CtCount:
+    """nft `ct count [over] N`: number of connections of this key (conntrack zone wide) is <= N
+    (over=False) or > N (over=True), the new connection counted first."""
+
+    count: int
+    over: bool = False
+
+
+@frozen
+class NamedSet:
+    """A set (or map, when `data` is set) declared in an nft table; kept in Table.sets next to
+    ExternalSet.  `types`: nft key data types, one per concatenated field ("ipv4_addr",
+    "inet_service", ...), or `typeof` expression texts; flags: interval timeout constant dynamic...;
+    elements: key tuples (as in SetMatch), or for maps (key tuple, value) pairs where value is an
+    nft value or a Verdict (data == "verdict")."""
+
+    name: str
+    types: tuple[str, ...]
+    flags: frozenset[str] = frozenset()
+    elements: tuple = ()
+    data: Optional[str] = None
+    timeout: Optional[str] = None
+    comment: Optional[str] = None
+
+
+@frozen
+class SetUpdate:
+    """nft `add|update|delete @set { key [stateful statements] }`: add (op add, update refreshes the
+    timeout) or delete the tuple of `keys` (expression texts) in the named set."""
+
+    op: str
+    set: str
+    keys: tuple[str, ...]
+
+
+@frozen
+class Continue:
+    """nft `continue`: no verdict, evaluation goes on with the next rule."""
+
+
+@frozen
+class VerdictMap:
+    """nft `KEYS vmap { k : verdict, ... }` (or `vmap @name`): look the tuple of `keys` up; when an
+    element matches apply its verdict, when none matches the rule has no verdict (go on)."""
+
+    keys: tuple[str, ...]
+    name: Optional[str] = None
+    elements: tuple[tuple[tuple[NftValue, ...], "Verdict"], ...] = ()
+
+
+Match = Union[Match, FieldMatch, SetMatch, CtCount]
+Statement = Union[Statement, SetUpdate]
+Verdict = Union[Verdict, Continue, VerdictMap]
