@@ -343,11 +343,28 @@ class Statistic:
     negate: bool = False
 
 
+@frozen
+class HashLimit:
+    """Per-key token bucket (iptables hashlimit, nft meter): the key is made of `mode` fields
+    (srcip dstip srcport dstport) with addresses masked to srcmask/dstmask bits.
+    above=False: match while the key is within rate (upto); above=True: match when over it."""
+
+    name: str
+    rate: int
+    unit: str
+    burst: int = 5
+    mode: tuple[str, ...] = ()
+    srcmask: Optional[int] = None
+    dstmask: Optional[int] = None
+    above: bool = False
+    expire_ms: Optional[int] = None
+
+
 Match = Union[
     Proto, Address, Interface, Fragment, Port, TcpFlags, TcpOption, Icmp, CtState, CtStatus,
     CtDirection, CtProto, CtAddress, CtPort, CtExpire, Mark, Mac, AddrType, SkUid, SkGid,
     SocketExists, PktType, Length, Ttl, Dscp, Tos, Limit, SetLookup, IpsecPolicy, PhysDevBridged,
-    Helper, Statistic,
+    Helper, Statistic, HashLimit,
 ]
 
 # --------------------------------------------------------------------------- statements

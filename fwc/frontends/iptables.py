@@ -1,0 +1,782 @@
+"""iptables front end: iptables-save/restore files and shell scripts of iptables commands -> IR.
+
+Both formats feed the same command interpreter (`_Interp`), which applies -A/-I/-D/-N/-X/-F/-P/-Z
+to an in-memory model of the tables exactly as the kernel's rule list would change, then freezes
+it into an `ir.Ruleset`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Optional
+
+import attrs
+
+from fwc import ir
+from fwc.errors import ErrorGroup, FwcError, FwcSyntaxError, Unsupported
+from fwc.frontends import iptables_ext as X
+from fwc.frontends import values as V
+from fwc.frontends.lex import Word, split_words
+
+BUILTIN_TARGETS = ("ACCEPT", "DROP", "RETURN", "QUEUE")
+
+
+@attrs.define
+class _Chain:
+    name: str
+    builtin: bool
+    policy: str = "accept"
+    rules: list = attrs.field(factory=list)
+    loc: ir.Loc = ir.NOLOC
+    refs: list = attrs.field(factory=list)  # (rule loc, source line) of jumps to it
+
+
+@attrs.define
+class _Table:
+    family: str
+    name: str
+    chains: dict = attrs.field(factory=dict)
+    loc: ir.Loc = ir.NOLOC
+
+
+class _Interp:
+    """The ruleset being built, one iptables command at a time."""
+
+    def __init__(self, filename: str):
+        self.filename = filename
+        self.tables: dict[tuple[str, str], _Table] = {}
+        self.errors: list[FwcError] = []
+        self.sets: dict[tuple[str, str], dict[str, ir.ExternalSet]] = {}
+
+    def table(self, family: str, name: str, loc: ir.Loc) -> _Table:
+        key = (family, name)
+        if key not in self.tables:
+            self.tables[key] = _Table(family, name, {}, loc)
+        return self.tables[key]
+
+    def chain(self, t: _Table, name: str, loc: ir.Loc, create_builtin: bool = True) -> Optional[_Chain]:
+        if name in t.chains:
+            return t.chains[name]
+        if create_builtin and name in ir.TABLE_CHAINS[t.name]:
+            t.chains[name] = _Chain(name, True, "accept", [], loc)
+            return t.chains[name]
+        return None
+
+    def freeze(self) -> ir.Ruleset:
+        tables = []
+        for (family, name), t in self.tables.items():
+            chains = []
+            for c in t.chains.values():
+                if c.builtin:
+                    base = ir.iptables_base_hook(name, c.name, c.policy)
+                else:
+                    base = None
+                chains.append(ir.Chain(c.name, tuple(c.rules), base, c.loc))
+                # jumps to chains that do not exist are errors iptables-restore reports too
+            for c in t.chains.values():
+                for r in c.rules:
+                    v = r.verdict
+                    if isinstance(v, (ir.Jump, ir.Goto)) and v.chain not in t.chains:
+                        self.errors.append(FwcSyntaxError(
+                            f"chain '{v.chain}' does not exist in table {name}", r.loc))
+            sets = tuple(self.sets.get((family, name), {}).values())
+            tables.append(ir.Table(family, name, tuple(chains), sets, t.loc))
+        if self.errors:
+            raise ErrorGroup(self.errors)
+        return ir.Ruleset(tuple(tables))
+
+
+# ----------------------------------------------------------------------------- one command
+
+_CMDS = {"-A": "append", "--append": "append", "-I": "insert", "--insert": "insert",
+         "-D": "delete", "--delete": "delete", "-N": "new", "--new-chain": "new",
+         "-X": "delete-chain", "--delete-chain": "delete-chain", "-F": "flush", "--flush": "flush",
+         "-P": "policy", "--policy": "policy", "-Z": "zero", "--zero": "zero",
+         "-R": "replace", "--replace": "replace", "-E": "rename", "--rename-chain": "rename",
+         "-L": "list", "--list": "list", "-S": "list", "--list-rules": "list"}
+_CORE = {"-p": "--protocol", "-s": "--source", "--src": "--source", "-d": "--destination",
+         "--dst": "--destination", "-i": "--in-interface", "-o": "--out-interface",
+         "-f": "--fragment", "-m": "--match", "-j": "--jump", "-g": "--goto", "-c": "--set-counters",
+         "-t": "--table", "-4": "--ipv4", "-6": "--ipv6", "-n": "--numeric", "-v": "--verbose",
+         "-w": "--wait", "-x": "--exact", "-W": "--wait-interval"}
+_ZERO_ARG_CORE = ("--fragment", "--ipv4", "--ipv6", "--numeric", "--verbose", "--exact",
+                  "--line-numbers", "--noflush")
+
+
+class _RuleParser:
+    """Parses the words of one iptables command after the command word."""
+
+    def __init__(self, interp: _Interp, family: str, table: str, loc: ir.Loc, line: str):
+        self.interp = interp
+        self.family = family
+        self.table = table
+        self.loc = loc
+        self.line = line
+
+    def err(self, msg: str, word: Optional[Word] = None, unsupported: bool = False) -> FwcError:
+        col = word.col if word is not None else self.loc.col
+        cls = Unsupported if unsupported else FwcSyntaxError
+        return cls(msg, ir.Loc(self.loc.file, self.loc.line, col), self.line)
+
+    def parse(self, words: list[Word], chain: str, counters=None) -> list[ir.Rule]:
+        """Parse rule-spec words; returns the rules (several when -s/-d hold lists)."""
+        proto: Optional[int] = None
+        proto_neg = False
+        proto_word = None
+        srcs = dsts = None
+        src_neg = dst_neg = False
+        iif = oif = None
+        frag = None
+        modules: list[tuple[X.Ext, Word, list[X.Opt]]] = []
+        target: Optional[tuple[str, Word]] = None
+        target_opts: list[X.Opt] = []
+        goto = False
+        comment = None
+        i, n = 0, len(words)
+        negate_next = False
+        current: Optional[tuple[X.Ext, Word, list[X.Opt]]] = None
+
+        def take(k: int, w: Word) -> list[Word]:
+            nonlocal i
+            if i + k > n:
+                raise self.err(f"option {w.text} needs {k} argument{'s' if k > 1 else ''}", w)
+            args = words[i:i + k]
+            i += k
+            return args
+
+        while i < n:
+            w = words[i]
+            i += 1
+            t = w.text
+            if t == "!" and not w.quoted:
+                if negate_next:
+                    raise self.err("double negation '! !'", w)
+                negate_next = True
+                continue
+            opt = _CORE.get(t, t)
+            if target is not None:
+                ext = X.TARGETS.get(target[0])
+                name = ext.aliases.get(opt, opt) if ext else opt
+                if ext is not None and name in ext.options:
+                    args = take(ext.options[name], w)
+                    target_opts.append(X.Opt(name, [a.text for a in args], negate_next, w.col))
+                    negate_next = False
+                    continue
+                if opt in ("--match", "--jump", "--goto"):
+                    pass  # handled below (iptables allows -m after -j)
+                elif opt.startswith("-"):
+                    raise self.err(f"unknown option {t} for target {target[0]}", w)
+                else:
+                    raise self.err(f"unexpected argument {t!r}", w)
+            if opt == "--protocol":
+                (a,) = take(1, w)
+                if a.text.lower() in ("all", "0"):
+                    proto = None
+                else:
+                    try:
+                        proto = V.parse_proto(a.text)
+                    except V.ValueError_ as e:
+                        raise self.err(str(e), a)
+                proto_neg, negate_next, proto_word = negate_next, False, a
+                if proto_neg and proto is None:
+                    raise self.err("'! -p all' matches nothing", w)
+            elif opt in ("--source", "--destination"):
+                (a,) = take(1, w)
+                vals = []
+                for part in a.text.split(","):
+                    try:
+                        vals.append(V.parse_addr(part, self.family))
+                    except V.ValueError_ as e:
+                        raise self.err(str(e), a)
+                if negate_next and len(vals) > 1:
+                    raise self.err("! not allowed with multiple source or destination addresses", w)
+                if opt == "--source":
+                    srcs, src_neg = vals, negate_next
+                else:
+                    dsts, dst_neg = vals, negate_next
+                negate_next = False
+            elif opt in ("--in-interface", "--out-interface"):
+                (a,) = take(1, w)
+                name = a.text
+                if not name or len(name) > 15 or "+" in name[:-1] or any(c in name for c in " /"):
+                    raise self.err(f"invalid interface name {name!r}", a)
+                val = ir.Interface("iifname" if opt == "--in-interface" else "oifname", name,
+                                   negate_next)
+                if opt == "--in-interface":
+                    iif = val
+                else:
+                    oif = val
+                negate_next = False
+            elif opt == "--fragment":
+                if self.family != "ip":
+                    raise self.err("-f is only valid for IPv4 (use -m frag)", w)
+                frag = ir.Fragment(negate_next)
+                negate_next = False
+            elif opt == "--match":
+                (a,) = take(1, w)
+                name = a.text.lower()
+                if negate_next:
+                    raise self.err("'!' before -m is not allowed", w)
+                ext = X.MATCHES.get(name)
+                if ext is None:
+                    if name in X.KNOWN_UNSUPPORTED_MATCHES:
+                        raise self.err(f"match module '{name}' is not supported by fwc yet", a, True)
+                    raise self.err(f"unknown match module '{a.text}'", a)
+                current = (ext, a, [])
+                modules.append(current)
+            elif opt in ("--jump", "--goto"):
+                (a,) = take(1, w)
+                if target is not None:
+                    raise self.err("only one target (-j/-g) per rule", w)
+                if negate_next:
+                    raise self.err("'!' before -j is not allowed", w)
+                target = (a.text, a)
+                goto = opt == "--goto"
+                current = None
+            elif opt == "--set-counters":
+                a, b = take(2, w)
+                counters = (a.text, b.text)
+            elif opt in ("--ipv4", "--ipv6"):
+                want = "ip" if opt == "--ipv4" else "ip6"
+                if want != self.family:
+                    return []  # iptables-restore skips rules meant for the other family
+            elif opt in ("--wait", "--wait-interval"):
+                if i < n and words[i].text.isdigit():
+                    i += 1
+            elif opt in ("--numeric", "--verbose", "--exact"):
+                pass
+            elif opt.startswith("-"):
+                # a module option: the current module first, then any loaded module, then the
+                # implicit protocol module (-p tcp --dport 22 works without -m tcp)
+                placed = False
+                candidates = ([current] if current else []) + list(reversed(modules))
+                for cand in candidates:
+                    ext = cand[0]
+                    name = ext.aliases.get(opt, opt)
+                    if name in ext.options:
+                        args = take(ext.options[name], w)
+                        # old syntax: --dport ! 22
+                        if args and args[0].text == "!" and not args[0].quoted:
+                            negate_next = True
+                            args = args[1:] + take(1, w)
+                        cand[2].append(X.Opt(name, [x.text for x in args], negate_next, w.col))
+                        negate_next = False
+                        placed = True
+                        break
+                if not placed:
+                    pname = X.PROTO_NAMES.get(proto) if proto is not None else None
+                    if pname is None and proto == 1:
+                        pname = "icmp"
+                    if pname is None and proto == 58:
+                        pname = "icmp6"
+                    ext = X.MATCHES.get(pname) if pname else None
+                    name = ext.aliases.get(opt, opt) if ext else opt
+                    if ext is not None and name in ext.options:
+                        current = (ext, w, [])
+                        modules.append(current)
+                        args = take(ext.options[name], w)
+                        if args and args[0].text == "!" and not args[0].quoted:
+                            negate_next = True
+                            args = args[1:] + take(1, w)
+                        current[2].append(X.Opt(name, [x.text for x in args], negate_next, w.col))
+                        negate_next = False
+                    else:
+                        raise self.err(f"unknown option {t}", w)
+            else:
+                raise self.err(f"unexpected argument {t!r}", w)
+        if negate_next:
+            raise self.err("'!' at the end of the rule", words[-1] if words else None)
+
+        ctx = X.Ctx(self.family, self.table, chain, proto, self._ctx_error)
+        matches: list = []
+        if iif:
+            matches.append(iif)
+        if oif:
+            matches.append(oif)
+        if frag:
+            matches.append(frag)
+        if proto is not None:
+            matches.append(ir.Proto(frozenset({proto}), proto_neg))
+        for ext, word, opts in modules:
+            self._check_module_proto(ext, word, proto, proto_neg)
+            if ext.name == "comment":
+                c = [o for o in opts if o.name == "--comment"]
+                if not c:
+                    raise self.err("comment needs --comment", word)
+                if len(c[-1].args[0]) > 256:
+                    raise self.err("comment is longer than 256 characters", word)
+                comment = c[-1].args[0] if comment is None else comment + " " + c[-1].args[0]
+            self._current_word = word
+            matches.extend(ext.build(opts, ctx))
+            if ext.name == "set":
+                for m in matches:
+                    if isinstance(m, ir.SetLookup):
+                        self._declare_set(m)
+        statements: tuple = ()
+        verdict = None
+        if target is not None:
+            tname, tword = target
+            self._current_word = tword
+            if tname in X.TARGETS:
+                if goto:
+                    raise self.err(f"-g needs a user-defined chain, not {tname}", tword)
+                res = X.TARGETS[tname].build(target_opts, ctx)
+                statements, verdict = res.statements, res.verdict
+                self._check_target_context(tname, tword, chain)
+            elif tname in X.KNOWN_UNSUPPORTED_TARGETS:
+                raise self.err(f"target '{tname}' is not supported by fwc yet", tword, True)
+            else:
+                if tname.upper() == tname and tname not in self._chains():
+                    pass  # checked when freezing: could be a chain created later
+                verdict = ir.Goto(tname) if goto else ir.Jump(tname)
+        if counters is not None:
+            try:
+                p, b = int(counters[0]), int(counters[1])
+            except ValueError:
+                raise self.err("counters must be numbers", words[0] if words else None)
+            statements = (ir.Counter(p, b),) + tuple(statements)
+        # -s/-d lists expand into one rule per combination, in iptables' order
+        rules = []
+        for s in (srcs or [None]):
+            for d in (dsts or [None]):
+                ms = list(matches)
+                pos = (1 if iif else 0) + (1 if oif else 0) + (1 if frag else 0) + \
+                    (1 if proto is not None else 0)
+                extra = []
+                if s is not None and not (s.prefixlen == 0 and not src_neg):
+                    extra.append(ir.Address("saddr", (s,), src_neg))
+                if d is not None and not (d.prefixlen == 0 and not dst_neg):
+                    extra.append(ir.Address("daddr", (d,), dst_neg))
+                ms[pos:pos] = extra
+                rules.append(ir.Rule(tuple(ms), tuple(statements), verdict, comment, self.loc))
+        return rules
+
+    _current_word: Optional[Word] = None
+
+    def _ctx_error(self, message: str, opt=None, unsupported: bool = False) -> FwcError:
+        if opt is not None:
+            w = Word("", opt.col)
+        else:
+            w = self._current_word
+        return self.err(message, w, unsupported)
+
+    def _chains(self):
+        t = self.interp.tables.get((self.family, self.table))
+        return t.chains if t else {}
+
+    def _check_module_proto(self, ext: X.Ext, word: Word, proto, proto_neg):
+        need = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136, "icmp": 1,
+                "icmp6": 58}.get(ext.name)
+        if need is not None and (proto != need or proto_neg):
+            raise self.err(f"-m {ext.name} needs -p {ext.name if ext.name != 'icmp6' else 'ipv6-icmp'}",
+                           word)
+        if ext.name == "icmp" and self.family != "ip":
+            raise self.err("-m icmp is IPv4 only; use -m icmp6", word)
+
+    def _check_target_context(self, tname: str, word: Word, chain: str):
+        nat_only = {"SNAT": ("POSTROUTING", "INPUT"), "MASQUERADE": ("POSTROUTING",),
+                    "DNAT": ("PREROUTING", "OUTPUT"), "REDIRECT": ("PREROUTING", "OUTPUT"),
+                    "NETMAP": ("PREROUTING", "POSTROUTING", "OUTPUT", "INPUT")}
+        if tname in nat_only and self.table != "nat":
+            raise self.err(f"{tname} is only valid in the nat table", word)
+        if tname == "REJECT" and self.table not in ("filter", "mangle", "raw", "security"):
+            raise self.err("REJECT is not valid in the nat table", word)
+        if tname in nat_only and chain in ir.TABLE_CHAINS["nat"] and chain not in nat_only[tname]:
+            raise self.err(f"{tname} is not valid in chain {chain}", word)
+
+    def _declare_set(self, m: ir.SetLookup):
+        sets = self.interp.sets.setdefault((self.family, self.table), {})
+        if m.name not in sets:
+            fields = tuple("addr" for _ in m.fields)
+            sets[m.name] = ir.ExternalSet(m.name, self.family, fields, True)
+
+
+# ----------------------------------------------------------------------------- command dispatch
+
+
+def _apply_command(interp: _Interp, family: str, table: str, words: list[Word], loc: ir.Loc,
+                   line: str, in_restore: bool) -> None:
+    rp = _RuleParser(interp, family, table, loc, line)
+    if not words:
+        return
+    cmd_word = words[0]
+    cmd = _CMDS.get(cmd_word.text)
+    if cmd is None:
+        raise rp.err(f"expected a command (-A, -I, -N, -P, ...), found {cmd_word.text!r}", cmd_word)
+    rest = words[1:]
+    t = interp.table(family, table, loc)
+
+    def need_chain(create_builtin=True) -> tuple[_Chain, Word]:
+        if not rest:
+            raise rp.err(f"{cmd_word.text} needs a chain name", cmd_word)
+        w = rest[0]
+        c = interp.chain(t, w.text, loc, create_builtin)
+        if c is None:
+            raise rp.err(f"chain '{w.text}' does not exist in table {table}", w)
+        return c, w
+
+    if cmd == "list":
+        return
+    if cmd in ("append", "insert", "delete", "replace"):
+        c, w = need_chain()
+        args = rest[1:]
+        pos = None
+        if cmd in ("insert", "replace", "delete") and args and args[0].text.isdigit():
+            pos = int(args[0].text)
+            args = args[1:]
+        rp.loc = ir.Loc(loc.file, loc.line, cmd_word.col)
+        rules = rp.parse(args, c.name)
+        if cmd == "append":
+            c.rules.extend(rules)
+        elif cmd == "insert":
+            at = (pos or 1) - 1
+            if at > len(c.rules):
+                raise rp.err(f"index of insertion too big (chain {c.name} has {len(c.rules)} rules)",
+                             rest[1])
+            c.rules[at:at] = rules
+        elif cmd == "replace":
+            if pos is None or not 1 <= pos <= len(c.rules) or len(rules) != 1:
+                raise rp.err("-R needs a valid rule number and one rule", w)
+            c.rules[pos - 1] = rules[0]
+        else:  # delete
+            if pos is not None and not args:
+                if not 1 <= pos <= len(c.rules):
+                    raise rp.err(f"no rule number {pos} in chain {c.name}", w)
+                del c.rules[pos - 1]
+            else:
+                for r in rules:
+                    for k, old in enumerate(c.rules):
+                        if old == r:
+                            del c.rules[k]
+                            break
+                    else:
+                        raise rp.err("-D: no such rule in chain " + c.name, w)
+    elif cmd == "new":
+        if not rest:
+            raise rp.err("-N needs a chain name", cmd_word)
+        name = rest[0].text
+        _check_chain_name(rp, rest[0])
+        if name in t.chains:
+            if in_restore:
+                return
+            raise rp.err(f"chain '{name}' already exists", rest[0])
+        t.chains[name] = _Chain(name, False, "accept", [], ir.Loc(loc.file, loc.line, rest[0].col))
+    elif cmd == "delete-chain":
+        if not rest:
+            for name in [k for k, c in t.chains.items() if not c.builtin]:
+                del t.chains[name]
+        else:
+            c, w = need_chain(False)
+            if c.builtin:
+                raise rp.err("cannot delete a built-in chain", w)
+            del t.chains[c.name]
+    elif cmd == "flush":
+        if not rest:
+            for c in t.chains.values():
+                c.rules.clear()
+        else:
+            c, _ = need_chain()
+            c.rules.clear()
+    elif cmd == "zero":
+        return
+    elif cmd == "policy":
+        if len(rest) < 2:
+            raise rp.err("-P needs a chain and a policy", cmd_word)
+        c, w = need_chain()
+        if not c.builtin:
+            raise rp.err("only built-in chains have a policy", w)
+        _set_policy(rp, c, rest[1], table)
+    elif cmd == "rename":
+        if len(rest) < 2:
+            raise rp.err("-E needs the old and the new chain name", cmd_word)
+        c, w = need_chain(False)
+        if c.builtin:
+            raise rp.err("cannot rename a built-in chain", w)
+        new = rest[1].text
+        _check_chain_name(rp, rest[1])
+        t.chains = {(new if k == c.name else k): v for k, v in t.chains.items()}
+        c.name = new
+        for other in t.chains.values():
+            other.rules = [_retarget(r, w.text, new) for r in other.rules]
+
+
+def _retarget(r: ir.Rule, old: str, new: str) -> ir.Rule:
+    v = r.verdict
+    if isinstance(v, (ir.Jump, ir.Goto)) and v.chain == old:
+        return attrs.evolve(r, verdict=type(v)(new))
+    return r
+
+
+def _check_chain_name(rp: _RuleParser, w: Word):
+    name = w.text
+    if not name or len(name) > 28 or name.startswith("-") or name.startswith("!") or " " in name:
+        raise rp.err(f"invalid chain name {name!r}", w)
+    if name in X.TARGETS or name in BUILTIN_TARGETS:
+        raise rp.err(f"chain name {name!r} is a target name", w)
+
+
+def _set_policy(rp: _RuleParser, c: _Chain, w: Word, table: str):
+    p = w.text.upper()
+    if p not in ("ACCEPT", "DROP"):
+        raise rp.err(f"policy must be ACCEPT or DROP, not {w.text!r}", w)
+    if table == "nat" and p == "DROP":
+        raise rp.err("the nat table's chains cannot have policy DROP", w)
+    c.policy = p.lower()
+
+
+# ----------------------------------------------------------------------------- iptables-save files
+
+_V6_HINT = re.compile(
+    r"(?:\s-[sd]\s+!?\s*[0-9a-fA-F]*:[0-9a-fA-F:]*[/\s])|icmp6|icmpv6|ipv6-icmp|-m\s+hl\b|"
+    r"-j\s+HL\b|--hl-|icmp6-|adm-prohibited|-m\s+(?:frag|rt|hbh|mh|dst|ipv6header)\b")
+
+
+def detect_family(text: str) -> str:
+    return "ip6" if _V6_HINT.search(text) else "ip"
+
+
+def parse_iptables_save(text: str, filename: str = "<input>", family: Optional[str] = None) -> ir.Ruleset:
+    """Parse iptables-save / iptables-restore (or ip6tables) text.  `family` ip|ip6 forces it."""
+    _check_binary(text, filename)
+    family = family or detect_family(text)
+    interp = _Interp(filename)
+    table: Optional[str] = None
+    table_loc = ir.NOLOC
+    open_table = False
+    chain_decl: dict[str, tuple] = {}
+    lines = text.split("\n")
+    for lineno, raw in enumerate(lines, 1):
+        line = raw.rstrip("\r\n").rstrip()
+        stripped = line.lstrip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(stripped)
+        loc = ir.Loc(filename, lineno, indent + 1)
+        try:
+            if stripped.startswith("*"):
+                if open_table:
+                    raise FwcSyntaxError(f"table {table} was not committed (COMMIT expected) before "
+                                         f"this table", loc, line)
+                table = stripped[1:].strip()
+                if table not in ir.TABLE_CHAINS:
+                    raise FwcSyntaxError(f"unknown table {table!r}", ir.Loc(filename, lineno, indent + 2),
+                                         line)
+                t = interp.table(family, table, loc)
+                t.chains.clear()  # iptables-restore replaces the whole table
+                table_loc = loc
+                open_table = True
+                continue
+            if stripped == "COMMIT":
+                if not open_table:
+                    raise FwcSyntaxError("COMMIT without a table", loc, line)
+                open_table = False
+                continue
+            if table is None:  # files without a *table header start in filter
+                table = "filter"
+                table_loc = loc
+                interp.table(family, table, loc)
+                open_table = True
+            if not open_table:
+                # iptables-restore accepts rules after COMMIT only inside a new *table
+                raise FwcSyntaxError("rule outside a table (missing *table line)", loc, line)
+            if stripped.startswith(":"):
+                _chain_line(interp, family, table, stripped, line, loc, indent)
+                continue
+            counters = None
+            body = stripped
+            m = re.match(r"\[(\d+):(\d+)\]\s+", body)
+            if m:
+                counters = (m.group(1), m.group(2))
+                body = body[m.end():]
+                indent += m.end()
+            words = split_words(" " * indent + body, loc, source=line)
+            if counters:
+                words = words[:2] + [Word("-c", 0), Word(counters[0], 0), Word(counters[1], 0)] + words[2:] \
+                    if words and words[0].text in ("-A", "--append", "-I", "--insert") else words
+            _apply_command(interp, family, table, words, loc, line, True)
+        except FwcError as e:
+            interp.errors.append(e)
+            if len(interp.errors) >= 50:
+                break
+    if open_table and not interp.errors:
+        interp.errors.append(FwcSyntaxError(f"COMMIT expected at end of table {table}",
+                                            ir.Loc(filename, len(lines), 1), None))
+    if not interp.tables and not interp.errors:
+        interp.errors.append(FwcSyntaxError("no tables or rules found (empty input?)",
+                                            ir.Loc(filename, 1, 1)))
+    if interp.errors:
+        raise ErrorGroup(interp.errors)
+    return interp.freeze()
+
+
+def _chain_line(interp, family, table, stripped, line, loc, indent):
+    parts = stripped[1:].split()
+    if not parts:
+        raise FwcSyntaxError("chain name expected after ':'", loc, line)
+    name = parts[0]
+    policy = parts[1] if len(parts) > 1 else "-"
+    t = interp.table(family, table, loc)
+    cloc = ir.Loc(loc.file, loc.line, indent + 2)
+    if name in ir.TABLE_CHAINS[table]:
+        if policy not in ("ACCEPT", "DROP"):
+            raise FwcSyntaxError(f"built-in chain {name} needs policy ACCEPT or DROP, not {policy!r}",
+                                 cloc, line)
+        if table == "nat" and policy == "DROP":
+            raise FwcSyntaxError("the nat table's chains cannot have policy DROP", cloc, line)
+        t.chains[name] = _Chain(name, True, policy.lower(), [], cloc)
+    else:
+        if policy != "-":
+            raise FwcSyntaxError(f"user chain {name} cannot have a policy ({policy!r})", cloc, line)
+        rp = _RuleParser(interp, family, table, loc, line)
+        _check_chain_name(rp, Word(name, indent + 2))
+        if name in t.chains:
+            raise FwcSyntaxError(f"chain {name} declared twice", cloc, line)
+        t.chains[name] = _Chain(name, False, "accept", [], cloc)
+    if len(parts) > 2 and not re.fullmatch(r"\[\d+:\d+\]", parts[2]):
+        raise FwcSyntaxError(f"bad counters {parts[2]!r} (expected [packets:bytes])", cloc, line)
+
+
+def _check_binary(text: str, filename: str):
+    for lineno, line in enumerate(text.split("\n"), 1):
+        for col, ch in enumerate(line, 1):
+            if ch == "\x00" or (ord(ch) < 32 and ch not in "\t\r\f\v") or ch == "\ufffd":
+                raise FwcSyntaxError("binary data (control character) in input",
+                                     ir.Loc(filename, lineno, col))
+
+
+# ----------------------------------------------------------------------------- shell scripts
+
+IPTABLES_COMMANDS = {
+    "iptables": "ip", "iptables-legacy": "ip", "iptables-nft": "ip",
+    "ip6tables": "ip6", "ip6tables-legacy": "ip6", "ip6tables-nft": "ip6",
+}
+_ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_SHELL_KEYWORDS = ("if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done",
+                   "case", "esac", "function", "select", "{", "}", "(", ")")
+_HARMLESS = ("set", "true", ":")
+
+
+def _logical_lines(text: str):
+    """Join backslash-continued lines; yields (first line number, text, [source lines])."""
+    buf, start = [], None
+    for lineno, raw in enumerate(text.split("\n"), 1):
+        line = raw.rstrip("\r")
+        if start is None:
+            start = lineno
+        if line.endswith("\\") and not line.endswith("\\\\"):
+            buf.append(line[:-1] + " ")
+            continue
+        buf.append(line)
+        yield start, "".join(buf)
+        buf, start = [], None
+    if buf:
+        yield start, "".join(buf)
+
+
+def parse_iptables_script(text: str, filename: str = "<script>") -> ir.Ruleset:
+    """Parse a shell script of iptables/ip6tables commands (with NAME=value variables)."""
+    _check_binary(text, filename)
+    interp = _Interp(filename)
+    variables: dict[str, str] = {}
+    saw_command = False
+    for lineno, line in _logical_lines(text):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        loc = ir.Loc(filename, lineno, indent + 1)
+        try:
+            def expand(name: str, col: int) -> str:
+                if name in variables:
+                    return variables[name]
+                if name in os.environ and name in ("HOME",):
+                    return os.environ[name]
+                raise FwcSyntaxError(f"undefined variable ${name}", ir.Loc(filename, lineno, col), line)
+
+            m = _ASSIGN.match(stripped)
+            if m:
+                value_words = split_words(m.group(2), loc, expand, source=line) if m.group(2) else []
+                if len(value_words) > 1:
+                    raise FwcSyntaxError("assignment value must be quoted if it contains spaces",
+                                         loc, line)
+                variables[m.group(1)] = value_words[0].text if value_words else ""
+                continue
+            words = split_words(line, loc, expand)
+            if not words:
+                continue
+            first = words[0]
+            base = os.path.basename(first.text)
+            if first.quoted is False and base in _SHELL_KEYWORDS or first.text.endswith("()"):
+                raise FwcSyntaxError(f"shell construct '{first.text}' is not supported in iptables "
+                                     "scripts (only iptables commands and NAME=value)",
+                                     ir.Loc(filename, lineno, first.col), line)
+            if base in _HARMLESS:
+                continue
+            if base not in IPTABLES_COMMANDS:
+                raise FwcSyntaxError(f"command '{first.text}' is not supported in iptables scripts "
+                                     "(only iptables/ip6tables commands and NAME=value)",
+                                     ir.Loc(filename, lineno, first.col), line)
+            family = IPTABLES_COMMANDS[base]
+            args = words[1:]
+            table = "filter"
+            rest = []
+            k = 0
+            while k < len(args):
+                a = args[k]
+                if a.text in ("-t", "--table"):
+                    if k + 1 >= len(args):
+                        raise FwcSyntaxError("-t needs a table name", ir.Loc(filename, lineno, a.col), line)
+                    table = args[k + 1].text
+                    if table not in ir.TABLE_CHAINS:
+                        raise FwcSyntaxError(f"unknown table {table!r}",
+                                             ir.Loc(filename, lineno, args[k + 1].col), line)
+                    k += 2
+                    continue
+                if a.text.startswith("-t") and len(a.text) > 2 and a.text[2:] in ir.TABLE_CHAINS:
+                    table = a.text[2:]
+                    k += 1
+                    continue
+                if a.text in ("-w", "--wait", "-n", "--numeric", "-v", "--verbose", "-W",
+                              "--wait-interval"):
+                    k += 1
+                    if a.text in ("-w", "--wait", "-W", "--wait-interval") and k < len(args) \
+                            and args[k].text.isdigit():
+                        k += 1
+                    continue
+                rest.append(a)
+                k += 1
+            cmd_idx = next((j for j, w in enumerate(rest) if w.text in _CMDS), None)
+            if cmd_idx is None:
+                raise FwcSyntaxError("no command (-A, -I, -N, -P, -F, ...) in this iptables call",
+                                     ir.Loc(filename, lineno, first.col), line)
+            # iptables accepts options before the command word: move the command to the front
+            ordered = [rest[cmd_idx]] + rest[:cmd_idx] + rest[cmd_idx + 1:]
+            if rest[cmd_idx].text in ("-P", "--policy", "-N", "--new-chain", "-X", "--delete-chain",
+                                      "-F", "--flush", "-Z", "--zero", "-E", "--rename-chain") and cmd_idx:
+                raise FwcSyntaxError("options before this command are not supported",
+                                     ir.Loc(filename, lineno, rest[0].col), line)
+            saw_command = True
+            _apply_command(interp, family, table, ordered, loc, line, False)
+        except FwcError as e:
+            interp.errors.append(e)
+            if len(interp.errors) >= 50:
+                break
+    if not saw_command and not interp.errors:
+        interp.errors.append(FwcSyntaxError("no iptables commands found", ir.Loc(filename, 1, 1)))
+    if interp.errors:
+        raise ErrorGroup(interp.errors)
+    return interp.freeze()
+
+
+def looks_like_script(text: str) -> bool:
+    for line in text.split("\n"):
+        s = line.strip()
+        if not s or s.startswith("#"):
+            continue
+        first = s.split()[0]
+        if os.path.basename(first) in IPTABLES_COMMANDS or _ASSIGN.match(s):
+            return True
+        if s.startswith(("*", ":", "-A", "-I", "-N", "-P", "COMMIT", "[")):
+            return False
+    return False

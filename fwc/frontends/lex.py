@@ -1,0 +1,105 @@
+"""Shell-like word splitting that remembers where each word started (for located errors)."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import attrs
+
+from fwc.errors import FwcSyntaxError
+from fwc.ir import Loc
+
+
+@attrs.frozen
+class Word:
+    text: str
+    col: int  # 1-based column of the word's first character
+    quoted: bool = False
+
+
+def split_words(line: str, loc: Loc, expand: Optional[Callable[[str, int], str]] = None,
+                source: Optional[str] = None) -> list[Word]:
+    """Split `line` like a POSIX shell: '...' literal, "..." with backslash escapes and
+    (when `expand` is given) $VAR expansion, bare backslash escapes the next char.
+    A `#` at the start of a word starts a comment."""
+    words: list[Word] = []
+    i, n = 0, len(line)
+    src = source if source is not None else line
+
+    def err(msg: str, col: int) -> FwcSyntaxError:
+        return FwcSyntaxError(msg, Loc(loc.file, loc.line, col), src)
+
+    while i < n:
+        while i < n and line[i] in " \t\r\n\f\v":
+            i += 1
+        if i >= n or line[i] == "#":
+            break
+        start = i
+        buf: list[str] = []
+        quoted = False
+        while i < n and line[i] not in " \t\r\n\f\v":
+            c = line[i]
+            if c == "'":
+                j = line.find("'", i + 1)
+                if j < 0:
+                    raise err("unterminated single quote", i + 1)
+                buf.append(line[i + 1:j])
+                i = j + 1
+                quoted = True
+            elif c == '"':
+                i += 1
+                quoted = True
+                while True:
+                    if i >= n:
+                        raise err("unterminated double quote", start + 1)
+                    c = line[i]
+                    if c == '"':
+                        i += 1
+                        break
+                    if c == "\\" and i + 1 < n and line[i + 1] in '"\\$`':
+                        buf.append(line[i + 1])
+                        i += 2
+                    elif c == "$" and expand is not None:
+                        text, i = _expand_at(line, i, expand, err)
+                        buf.append(text)
+                    elif c == "`" and expand is not None:
+                        raise err("command substitution is not supported", i + 1)
+                    else:
+                        buf.append(c)
+                        i += 1
+            elif c == "\\" and i + 1 < n:
+                buf.append(line[i + 1])
+                i += 2
+            elif c == "$" and expand is not None:
+                text, i = _expand_at(line, i, expand, err)
+                buf.append(text)
+            elif c in "`" and expand is not None:
+                raise err("command substitution is not supported", i + 1)
+            elif c in ";|&<>()" and expand is not None:
+                raise err(f"shell operator {c!r} is not supported in iptables scripts", i + 1)
+            else:
+                buf.append(c)
+                i += 1
+        words.append(Word("".join(buf), start + 1, quoted))
+    return words
+
+
+def _expand_at(line: str, i: int, expand, err) -> tuple[str, int]:
+    """Expand $NAME or ${NAME} starting at line[i] == '$'."""
+    n = len(line)
+    if i + 1 < n and line[i + 1] == "{":
+        j = line.find("}", i + 2)
+        if j < 0:
+            raise err("unterminated ${...}", i + 1)
+        name = line[i + 2:j]
+        if not name.replace("_", "a").isalnum():
+            raise err(f"parameter expansion ${{{name}}} is not supported", i + 1)
+        return expand(name, i + 1), j + 1
+    if i + 1 < n and line[i + 1] == "(":
+        raise err("command substitution is not supported", i + 1)
+    j = i + 1
+    while j < n and (line[j].isalnum() or line[j] == "_"):
+        j += 1
+    if j == i + 1:
+        return "$", i + 1
+    return expand(line[i + 1:j], i + 1), j

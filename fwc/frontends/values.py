@@ -1,0 +1,203 @@
+"""Parsers for the values iptables options take: addresses, ports, ICMP types, marks, rates."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+from fwc.ir import L4_PROTOS, AddrRange, Range
+
+SERVICES = {
+    "ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "domain": 53, "dns": 53,
+    "bootps": 67, "bootpc": 68, "tftp": 69, "http": 80, "www": 80, "kerberos": 88, "pop3": 110,
+    "sunrpc": 111, "auth": 113, "ident": 113, "nntp": 119, "ntp": 123, "netbios-ns": 137,
+    "netbios-dgm": 138, "netbios-ssn": 139, "imap": 143, "imap2": 143, "snmp": 161,
+    "snmp-trap": 162, "bgp": 179, "ldap": 389, "https": 443, "microsoft-ds": 445, "isakmp": 500,
+    "syslog": 514, "submission": 587, "ldaps": 636, "rsync": 873, "imaps": 993, "pop3s": 995,
+    "socks": 1080, "openvpn": 1194, "ms-sql-s": 1433, "l2tp": 1701, "pptp": 1723, "nfs": 2049,
+    "mysql": 3306, "ipsec-nat-t": 4500, "sip": 5060, "sip-tls": 5061, "postgresql": 5432,
+    "x11": 6000, "http-alt": 8080, "webcache": 8080, "smtps": 465, "urd": 465, "git": 9418,
+    "echo": 7, "discard": 9, "daytime": 13, "chargen": 19, "time": 37, "whois": 43,
+    "finger": 79, "irc": 194, "rtsp": 554, "ipp": 631, "svn": 3690, "xmpp-client": 5222,
+    "domain-s": 853, "mdns": 5353, "squid": 3128, "zabbix-agent": 10050, "zabbix-trapper": 10051,
+}
+
+# name -> (type, code or None)
+ICMP_TYPES = {
+    "any": (None, None), "echo-reply": (0, None), "pong": (0, None),
+    "destination-unreachable": (3, None), "network-unreachable": (3, 0), "host-unreachable": (3, 1),
+    "protocol-unreachable": (3, 2), "port-unreachable": (3, 3), "fragmentation-needed": (3, 4),
+    "source-route-failed": (3, 5), "network-unknown": (3, 6), "host-unknown": (3, 7),
+    "network-prohibited": (3, 9), "host-prohibited": (3, 10), "TOS-network-unreachable": (3, 11),
+    "TOS-host-unreachable": (3, 12), "communication-prohibited": (3, 13),
+    "host-precedence-violation": (3, 14), "precedence-cutoff": (3, 15), "source-quench": (4, None),
+    "redirect": (5, None), "network-redirect": (5, 0), "host-redirect": (5, 1),
+    "TOS-network-redirect": (5, 2), "TOS-host-redirect": (5, 3), "echo-request": (8, None),
+    "ping": (8, None), "router-advertisement": (9, None), "router-solicitation": (10, None),
+    "time-exceeded": (11, None), "ttl-exceeded": (11, None), "ttl-zero-during-transit": (11, 0),
+    "ttl-zero-during-reassembly": (11, 1), "parameter-problem": (12, None),
+    "ip-header-bad": (12, 0), "required-option-missing": (12, 1), "timestamp-request": (13, None),
+    "timestamp-reply": (14, None), "address-mask-request": (17, None),
+    "address-mask-reply": (18, None),
+}
+ICMP6_TYPES = {
+    "destination-unreachable": (1, None), "no-route": (1, 0), "communication-prohibited": (1, 1),
+    "beyond-scope": (1, 2), "address-unreachable": (1, 3), "port-unreachable": (1, 4),
+    "failed-policy": (1, 5), "reject-route": (1, 6), "packet-too-big": (2, None),
+    "time-exceeded": (3, None), "ttl-exceeded": (3, None), "ttl-zero-during-transit": (3, 0),
+    "ttl-zero-during-reassembly": (3, 1), "parameter-problem": (4, None), "bad-header": (4, 0),
+    "unknown-header-type": (4, 1), "unknown-option": (4, 2), "echo-request": (128, None),
+    "ping": (128, None), "echo-reply": (129, None), "pong": (129, None),
+    "mld-listener-query": (130, None), "mld-listener-report": (131, None),
+    "mld-listener-done": (132, None), "mld-listener-reduction": (132, None),
+    "router-solicitation": (133, None), "router-advertisement": (134, None),
+    "neighbour-solicitation": (135, None), "neighbor-solicitation": (135, None),
+    "neighbour-advertisement": (136, None), "neighbor-advertisement": (136, None),
+    "redirect": (137, None), "mld2-listener-report": (143, None),
+}
+LOG_LEVELS = {"emerg": 0, "panic": 0, "alert": 1, "crit": 2, "err": 3, "error": 3, "warning": 4,
+              "warn": 4, "notice": 5, "info": 6, "debug": 7}
+RATE_UNITS = {"s": "second", "sec": "second", "second": "second", "m": "minute", "min": "minute",
+              "minute": "minute", "h": "hour", "hour": "hour", "d": "day", "day": "day"}
+DSCP_CLASSES = {
+    **{f"CS{i}": i * 8 for i in range(8)},
+    **{f"AF{c}{d}": c * 8 + d * 2 for c in range(1, 5) for d in range(1, 4)},
+    "EF": 46, "BE": 0,
+}
+
+
+class ValueError_(Exception):
+    """A malformed option value; the caller attaches the location."""
+
+
+def parse_int(s: str, lo: int = 0, hi: int = 2**32 - 1, what: str = "number") -> int:
+    try:
+        v = int(s, 0)
+    except ValueError:
+        raise ValueError_(f"invalid {what} {s!r}") from None
+    if not lo <= v <= hi:
+        raise ValueError_(f"{what} {s!r} out of range {lo}-{hi}")
+    return v
+
+
+def parse_proto(s: str) -> int:
+    low = s.lower()
+    if low in L4_PROTOS:
+        return L4_PROTOS[low]
+    if low.isdigit():
+        return parse_int(low, 0, 255, "protocol")
+    raise ValueError_(f"unknown protocol {s!r}")
+
+
+def parse_addr(s: str, family: str):
+    """An address with optional /prefix or /netmask, as an ip_network (host bits cleared,
+    exactly as iptables does)."""
+    if "/" in s:
+        addr, mask = s.split("/", 1)
+    else:
+        addr, mask = s, None
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        raise ValueError_(f"invalid address {s!r} (host names are not supported: "
+                          "resolve them first)") from None
+    if (ip.version == 4) != (family == "ip"):
+        raise ValueError_(f"address {s!r} is not {'IPv4' if family == 'ip' else 'IPv6'}")
+    bits = ip.max_prefixlen
+    if mask is not None:
+        if mask.isdigit():
+            bits = parse_int(mask, 0, ip.max_prefixlen, "prefix length")
+        else:
+            try:
+                m = int(ipaddress.ip_address(mask))
+            except ValueError:
+                raise ValueError_(f"invalid netmask in {s!r}") from None
+            inv = (~m) & ((1 << ip.max_prefixlen) - 1)
+            if inv & (inv + 1):
+                raise ValueError_(f"non-contiguous netmask {mask!r} is not supported")
+            bits = ip.max_prefixlen - inv.bit_length()
+    return ipaddress.ip_network(f"{ip}/{bits}", strict=False)
+
+
+def parse_addr_range(s: str, family: str) -> AddrRange:
+    if "-" not in s:
+        raise ValueError_(f"invalid address range {s!r} (expected A-B)")
+    a, b = s.split("-", 1)
+    lo, hi = parse_addr(a, family).network_address, parse_addr(b, family).network_address
+    if lo > hi:
+        raise ValueError_(f"empty address range {s!r}")
+    return AddrRange(lo, hi)
+
+
+def parse_port(s: str) -> int:
+    if s.isdigit():
+        return parse_int(s, 0, 65535, "port")
+    if s in SERVICES:
+        return SERVICES[s]
+    try:
+        return socket.getservbyname(s)
+    except OSError:
+        raise ValueError_(f"invalid port or unknown service {s!r}") from None
+
+
+def parse_port_range(s: str) -> Range:
+    """`p`, `a:b`, `:b`, `a:` (iptables also accepts '-' in multiport)."""
+    sep = ":" if ":" in s else None
+    if sep is None:
+        p = parse_port(s)
+        return Range(p, p)
+    a, b = s.split(sep, 1)
+    lo = parse_port(a) if a else 0
+    hi = parse_port(b) if b else 65535
+    if lo > hi:
+        lo, hi = hi, lo  # iptables swaps an inverted range silently
+    return Range(lo, hi)
+
+
+def parse_value_mask(s: str, what: str = "mark") -> tuple[int, int]:
+    if "/" in s:
+        v, m = s.split("/", 1)
+        return parse_int(v, what=what), parse_int(m, what=f"{what} mask")
+    return parse_int(s, what=what), 0xFFFFFFFF
+
+
+def parse_rate(s: str) -> tuple[int, str]:
+    if "/" in s:
+        n, unit = s.split("/", 1)
+    else:
+        n, unit = s, "second"
+    if unit.lower() not in RATE_UNITS:
+        raise ValueError_(f"invalid rate unit in {s!r}")
+    return parse_int(n, 1, 10**9, "rate"), RATE_UNITS[unit.lower()]
+
+
+def parse_icmp(s: str, family: str) -> tuple:
+    """-> (type or None, (code_lo, code_hi))."""
+    table = ICMP_TYPES if family == "ip" else ICMP6_TYPES
+    if s in table:
+        t, c = table[s]
+        return t, (0, 255) if c is None else (c, c)
+    if s[:1].isdigit():
+        t, _, c = s.partition("/")
+        tv = parse_int(t, 0, 255, "ICMP type")
+        if c:
+            cv = parse_int(c, 0, 255, "ICMP code")
+            return tv, (cv, cv)
+        return tv, (0, 255)
+    raise ValueError_(f"unknown ICMP{'v6' if family == 'ip6' else ''} type {s!r}")
+
+
+def parse_log_level(s: str) -> int:
+    if s.isdigit():
+        return parse_int(s, 0, 7, "log level")
+    if s.lower() in LOG_LEVELS:
+        return LOG_LEVELS[s.lower()]
+    raise ValueError_(f"invalid log level {s!r}")
+
+
+def parse_mac(s: str) -> str:
+    parts = s.split(":")
+    if len(parts) != 6 or not all(len(p) in (1, 2) and all(c in "0123456789abcdefABCDEF" for c in p)
+                                  for p in parts):
+        raise ValueError_(f"invalid MAC address {s!r}")
+    return ":".join(p.lower().zfill(2) for p in parts)
