@@ -1,0 +1,447 @@
+"""iptables-restore backend: IR -> iptables-restore / ip6tables-restore text.
+
+Base chains are mapped back onto iptables' tables by (type, hook, priority); anything iptables
+cannot express exactly raises `Unsupported` with the rule's location.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fwc import ir
+from fwc.errors import ErrorGroup, FwcError, Unsupported
+
+_PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp", 33: "dccp",
+                136: "udplite", 47: "gre", 50: "esp", 51: "ah"}
+_PROTO_NUM = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
+_REJECT_V4 = {"net-unreachable": "icmp-net-unreachable", "host-unreachable": "icmp-host-unreachable",
+              "port-unreachable": "icmp-port-unreachable", "prot-unreachable": "icmp-proto-unreachable",
+              "net-prohibited": "icmp-net-prohibited", "host-prohibited": "icmp-host-prohibited",
+              "admin-prohibited": "icmp-admin-prohibited", "tcp-reset": "tcp-reset"}
+_REJECT_V6 = {"no-route": "icmp6-no-route", "admin-prohibited": "icmp6-adm-prohibited",
+              "addr-unreachable": "icmp6-addr-unreachable", "port-unreachable": "icmp6-port-unreachable",
+              "policy-fail": "icmp6-policy-fail", "reject-route": "icmp6-reject-route",
+              "tcp-reset": "tcp-reset"}
+_LOG_FLAGS = {"tcp-sequence": "--log-tcp-sequence", "tcp-options": "--log-tcp-options",
+              "ip-options": "--log-ip-options", "uid": "--log-uid", "macdecode": "--log-macdecode"}
+_TABLE_BY_PRIO = {-300: "raw", -150: "mangle", 0: "filter", 50: "security"}
+
+
+def quote(s: str) -> str:
+    """Quote like iptables-save does: only when needed, with backslash escapes."""
+    if s and all(c.isalnum() or c in "._-:/,+@%=" for c in s):
+        return s
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _iptables_table(base: ir.BaseHook) -> Optional[str]:
+    if base.type == "nat":
+        ok = (base.hook in ("prerouting", "output") and base.priority == -100) or \
+             (base.hook in ("postrouting", "input") and base.priority == 100)
+        return "nat" if ok else None
+    if base.type == "route":
+        return "mangle" if base.hook == "output" and base.priority == -150 else None
+    t = _TABLE_BY_PRIO.get(base.priority)
+    if t and base.hook.upper() in ir.TABLE_CHAINS[t]:
+        return t
+    return None
+
+
+def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
+    """-> {"ip": iptables-restore text, "ip6": ip6tables-restore text} (only families present)."""
+    errors: list[FwcError] = []
+    # (family, iptables table) -> list of (chain name, policy or None, rules)
+    out: dict[tuple[str, str], list] = {}
+    for t in ruleset.tables:
+        families = ("ip", "ip6") if t.family == "inet" else (t.family,)
+        rename: dict[str, str] = {}
+        placed: dict[str, str] = {}
+        for c in t.chains:
+            if c.base is not None:
+                table = _iptables_table(c.base)
+                if table is None:
+                    errors.append(Unsupported(
+                        f"base chain {c.name} (type {c.base.type} hook {c.base.hook} priority "
+                        f"{c.base.priority}) has no iptables equivalent", c.loc))
+                    continue
+                rename[c.name] = c.base.hook.upper()
+                placed[c.name] = table
+        for fam in families:
+            for c in t.chains:
+                if c.base is not None and c.name not in placed:
+                    continue
+                table = placed.get(c.name)
+                if c.base is None:
+                    tables = {placed[p] for p in placed}
+                    table = t.name if t.name in ir.TABLE_CHAINS else (
+                        next(iter(tables)) if len(tables) == 1 else None)
+                    if table is None:
+                        errors.append(Unsupported(
+                            f"user chain {c.name} is used from several iptables tables", c.loc))
+                        continue
+                key = (fam, table)
+                chains = out.setdefault(key, [])
+                name = rename.get(c.name, c.name)
+                if any(x[0] == name for x in chains):
+                    errors.append(Unsupported(
+                        f"two chains map onto {table} {name} (several nft tables or base chains on "
+                        f"one hook have no iptables equivalent)", c.loc))
+                    continue
+                lines = []
+                for r in c.rules:
+                    try:
+                        lines.extend(_rule_lines(r, name, fam, rename, table))
+                    except FwcError as e:
+                        errors.append(e)
+                policy = c.base.policy.upper() if c.base else None
+                chains.append((name, policy, lines))
+    if errors:
+        raise ErrorGroup(errors)
+    texts: dict[str, list[str]] = {}
+    for (fam, table), chains in out.items():
+        buf = texts.setdefault(fam, [])
+        buf.append(f"*{table}")
+        for name, policy, _ in chains:
+            buf.append(f":{name} {policy or '-'} [0:0]")
+        for _, _, lines in chains:
+            buf.extend(lines)
+        buf.append("COMMIT")
+    return {fam: "\n".join(lines) + "\n" for fam, lines in texts.items()}
+
+
+def _rule_lines(r: ir.Rule, chain: str, fam: str, rename: dict, table: str) -> list[str]:
+    # rules whose addresses belong to the other family never match here (inet tables)
+    for m in r.matches:
+        if isinstance(m, (ir.Address, ir.CtAddress)) and not m.negate and \
+                all(ir.ip_family(a) != fam for a in m.values):
+            return []
+    e = _RuleEmitter(r, fam, table)
+    words = e.emit()
+    counter = next((s for s in r.statements if isinstance(s, ir.Counter)), None)
+    prefix = f"[{counter.packets}:{counter.bytes}] " if counter else ""
+    return [prefix + f"-A {chain} " + " ".join(words) if words else prefix + f"-A {chain}"] \
+        if not e.split else [prefix + f"-A {chain} " + " ".join(w) for w in e.split]
+
+
+class _RuleEmitter:
+    def __init__(self, rule: ir.Rule, fam: str, table: str):
+        self.rule = rule
+        self.fam = fam
+        self.table = table
+        self.split: list[list[str]] = []
+
+    def fail(self, what: str) -> Unsupported:
+        return Unsupported(f"{what} cannot be expressed in iptables", self.rule.loc)
+
+    def emit(self) -> list[str]:
+        r = self.rule
+        core: list[str] = []
+        mods: list[str] = []
+        proto = None
+        for m in r.matches:
+            if isinstance(m, ir.Proto):
+                if len(m.protos) != 1:
+                    raise self.fail("a set of protocols")
+                proto = next(iter(m.protos))
+        implied = None
+        for m in r.matches:
+            if isinstance(m, ir.Port):
+                implied = _PROTO_NUM[m.proto]
+            elif isinstance(m, (ir.TcpFlags, ir.TcpOption)):
+                implied = 6
+            elif isinstance(m, ir.Icmp):
+                implied = 1 if m.family == "ip" else 58
+        if proto is None and implied is not None:
+            core += ["-p", _PROTO_NAMES.get(implied, str(implied))]
+            proto = implied
+        for m in r.matches:
+            core_part, mod_part = self.match(m, proto)
+            core += core_part
+            mods += mod_part
+        if r.comment is not None:
+            mods += ["-m", "comment", "--comment", quote(r.comment)]
+        target = self.target(proto)
+        return core + mods + target
+
+    # -- matches: (core words, module words)
+    def match(self, m, proto) -> tuple[list[str], list[str]]:
+        neg = ["!"] if getattr(m, "negate", False) else []
+        if isinstance(m, ir.Interface):
+            return neg + ["-i" if m.field == "iifname" else "-o", quote(m.name)], []
+        if isinstance(m, ir.Fragment):
+            return neg + ["-f"], []
+        if isinstance(m, ir.Proto):
+            p = next(iter(m.protos))
+            return neg + ["-p", _PROTO_NAMES.get(p, str(p))], []
+        if isinstance(m, ir.Address):
+            if len(m.values) != 1:
+                raise self.fail("a set of several addresses in one rule")
+            v = m.values[0]
+            if isinstance(v, ir.AddrRange):
+                opt = "--src-range" if m.field == "saddr" else "--dst-range"
+                return [], ["-m", "iprange"] + neg + [opt, f"{v.lo}-{v.hi}"]
+            return neg + ["-s" if m.field == "saddr" else "-d", _net(v)], []
+        if isinstance(m, ir.Port):
+            pname = m.proto
+            if len(m.ranges) == 1 and m.field != "port":
+                opt = "--sport" if m.field == "sport" else "--dport"
+                return [], ["-m", pname] + neg + [opt, _prange(m.ranges[0])]
+            if len(m.ranges) > 15:
+                raise self.fail("more than 15 ports in one multiport match")
+            opt = {"sport": "--sports", "dport": "--dports", "port": "--ports"}[m.field]
+            return [], ["-m", "multiport"] + neg + [opt, ",".join(_prange(x) for x in m.ranges)]
+        if isinstance(m, ir.TcpFlags):
+            return [], ["-m", "tcp"] + neg + ["--tcp-flags", _flags(m.mask), _flags(m.comp)]
+        if isinstance(m, ir.TcpOption):
+            return [], ["-m", "tcp"] + neg + ["--tcp-option", str(m.kind)]
+        if isinstance(m, ir.Icmp):
+            mod, opt = ("icmp", "--icmp-type") if m.family == "ip" else ("icmp6", "--icmpv6-type")
+            if m.type is None:
+                if m.codes != ir.Range(0, 255):
+                    raise self.fail("an ICMP code without a type")
+                return [], ["-m", mod] + neg + [opt, "any"]
+            if m.codes == ir.Range(0, 255):
+                return [], ["-m", mod] + neg + [opt, str(m.type)]
+            if m.codes.lo != m.codes.hi:
+                raise self.fail("a range of ICMP codes")
+            return [], ["-m", mod] + neg + [opt, f"{m.type}/{m.codes.lo}"]
+        if isinstance(m, ir.CtState):
+            return [], ["-m", "conntrack"] + neg + ["--ctstate", ",".join(_order(m.states, ir.CT_STATES + ir.CT_VIRTUAL_STATES))]
+        if isinstance(m, ir.CtStatus):
+            return [], ["-m", "conntrack"] + neg + ["--ctstatus", ",".join(_order(m.bits, ir.CT_STATUS_BITS))]
+        if isinstance(m, ir.CtDirection):
+            return [], ["-m", "conntrack"] + neg + ["--ctdir", m.direction]
+        if isinstance(m, ir.CtProto):
+            return [], ["-m", "conntrack"] + neg + ["--ctproto", str(m.proto)]
+        if isinstance(m, ir.CtAddress):
+            if len(m.values) != 1 or isinstance(m.values[0], ir.AddrRange):
+                raise self.fail("a conntrack address set or range")
+            opt = {("original", "saddr"): "--ctorigsrc", ("original", "daddr"): "--ctorigdst",
+                   ("reply", "saddr"): "--ctreplsrc", ("reply", "daddr"): "--ctrepldst"}[(m.which, m.field)]
+            return [], ["-m", "conntrack"] + neg + [opt, _net(m.values[0])]
+        if isinstance(m, ir.CtPort):
+            if len(m.ranges) != 1:
+                raise self.fail("a set of conntrack ports")
+            opt = {("original", "sport"): "--ctorigsrcport", ("original", "dport"): "--ctorigdstport",
+                   ("reply", "sport"): "--ctreplsrcport", ("reply", "dport"): "--ctrepldstport"}[(m.which, m.field)]
+            return [], ["-m", "conntrack"] + neg + [opt, _prange(m.ranges[0])]
+        if isinstance(m, ir.CtExpire):
+            v = str(m.range.lo) if m.range.lo == m.range.hi else f"{m.range.lo}:{m.range.hi}"
+            return [], ["-m", "conntrack"] + neg + ["--ctexpire", v]
+        if isinstance(m, ir.Mark):
+            mod = "mark" if m.kind == "meta" else "connmark"
+            v = hex(m.value) if m.mask == 0xFFFFFFFF else f"{hex(m.value)}/{hex(m.mask)}"
+            return [], ["-m", mod] + neg + ["--mark", v]
+        if isinstance(m, ir.Mac):
+            return [], ["-m", "mac"] + neg + ["--mac-source", m.addr.upper()]
+        if isinstance(m, ir.AddrType):
+            opt = "--src-type" if m.field == "saddr" else "--dst-type"
+            words = ["-m", "addrtype"] + neg + [opt, ",".join(sorted(m.types))]
+            if m.limit_iface:
+                words.append(f"--limit-iface-{m.limit_iface}")
+            return [], words
+        if isinstance(m, (ir.SkUid, ir.SkGid)):
+            opt = "--uid-owner" if isinstance(m, ir.SkUid) else "--gid-owner"
+            v = str(m.range.lo) if m.range.lo == m.range.hi else f"{m.range.lo}-{m.range.hi}"
+            return [], ["-m", "owner"] + neg + [opt, v]
+        if isinstance(m, ir.SocketExists):
+            return [], ["-m", "owner"] + neg + ["--socket-exists"]
+        if isinstance(m, ir.PktType):
+            return [], ["-m", "pkttype"] + neg + ["--pkt-type", m.type]
+        if isinstance(m, ir.Length):
+            v = str(m.range.lo) if m.range.lo == m.range.hi else f"{m.range.lo}:{m.range.hi}"
+            return [], ["-m", "length"] + neg + ["--length", v]
+        if isinstance(m, ir.Ttl):
+            mod, p = ("ttl", "--ttl-") if m.family == "ip" else ("hl", "--hl-")
+            if m.op == "ne":
+                return [], ["-m", mod, "!", p + "eq", str(m.value)]
+            return [], ["-m", mod, p + m.op, str(m.value)]
+        if isinstance(m, ir.Dscp):
+            return [], ["-m", "dscp"] + neg + ["--dscp", hex(m.value)]
+        if isinstance(m, ir.Tos):
+            return [], ["-m", "tos"] + neg + ["--tos", f"{hex(m.value)}/{hex(m.mask)}"]
+        if isinstance(m, ir.Limit):
+            return [], ["-m", "limit"] + neg + ["--limit", f"{m.rate}/{m.unit}", "--limit-burst", str(m.burst)]
+        if isinstance(m, ir.HashLimit):
+            w = ["-m", "hashlimit", "--hashlimit-above" if m.above else "--hashlimit-upto",
+                 f"{m.rate}/{m.unit[:3] if m.unit == 'second' else m.unit}", "--hashlimit-burst", str(m.burst)]
+            if m.mode:
+                w += ["--hashlimit-mode", ",".join(m.mode)]
+            if m.srcmask is not None:
+                w += ["--hashlimit-srcmask", str(m.srcmask)]
+            if m.dstmask is not None:
+                w += ["--hashlimit-dstmask", str(m.dstmask)]
+            if m.expire_ms is not None:
+                w += ["--hashlimit-htable-expire", str(m.expire_ms)]
+            return [], w + ["--hashlimit-name", m.name]
+        if isinstance(m, ir.SetLookup):
+            return [], ["-m", "set"] + neg + ["--match-set", m.name, ",".join(m.fields)]
+        if isinstance(m, ir.IpsecPolicy):
+            return [], ["-m", "policy", "--dir", m.direction, "--pol", "ipsec" if m.ipsec else "none"]
+        if isinstance(m, ir.PhysDevBridged):
+            return [], ["-m", "physdev"] + neg + ["--physdev-is-bridged"]
+        if isinstance(m, ir.Helper):
+            return [], ["-m", "helper"] + neg + ["--helper", quote(m.name)]
+        if isinstance(m, ir.Statistic):
+            if m.mode == "random":
+                return [], ["-m", "statistic", "--mode", "random"] + neg + ["--probability", repr(m.probability)]
+            return [], ["-m", "statistic", "--mode", "nth"] + neg + ["--every", str(m.every), "--packet", str(m.packet)]
+        raise self.fail(f"match {type(m).__name__}")
+
+    # -- statements and verdict -> target words (iptables has one target per rule)
+    def target(self, proto) -> list[str]:
+        r = self.rule
+        stmts = [s for s in r.statements if not isinstance(s, ir.Counter)]
+        words: list[list[str]] = [self.statement(s) for s in stmts]
+        if r.verdict is not None:
+            words.append(self.verdict(r.verdict, proto))
+        if len(words) > 1:
+            raise self.fail("a rule with several actions (" + ", ".join(
+                type(s).__name__ for s in stmts + ([r.verdict] if r.verdict else [])) + ")")
+        return words[0] if words else []
+
+    def statement(self, s) -> list[str]:
+        if isinstance(s, ir.Log):
+            w = ["-j", "LOG"]
+            if s.prefix is not None:
+                w += ["--log-prefix", quote(s.prefix)]
+            if s.level is not None and s.level != 4:
+                w += ["--log-level", str(s.level)]
+            for f in sorted(s.flags):
+                if f not in _LOG_FLAGS:
+                    raise self.fail(f"log flag {f}")
+                w.append(_LOG_FLAGS[f])
+            return w
+        if isinstance(s, ir.NfLog):
+            w = ["-j", "NFLOG"]
+            if s.group:
+                w += ["--nflog-group", str(s.group)]
+            if s.prefix is not None:
+                w += ["--nflog-prefix", quote(s.prefix)]
+            if s.size is not None:
+                w += ["--nflog-size", str(s.size)]
+            if s.threshold is not None:
+                w += ["--nflog-threshold", str(s.threshold)]
+            return w
+        if isinstance(s, ir.SetMark):
+            return ["-j", "MARK" if s.kind == "meta" else "CONNMARK", "--set-xmark",
+                    f"{hex(s.value)}/{hex(s.mask)}"]
+        if isinstance(s, ir.CopyMark):
+            if s.to == "ct":
+                return ["-j", "CONNMARK", "--save-mark", "--nfmask", hex(s.src_mask), "--ctmask", hex(s.dst_mask)]
+            return ["-j", "CONNMARK", "--restore-mark", "--nfmask", hex(s.dst_mask), "--ctmask", hex(s.src_mask)]
+        if isinstance(s, ir.Notrack):
+            self._need_raw("notrack")
+            return ["-j", "CT", "--notrack"]
+        if isinstance(s, ir.CtHelperSet):
+            self._need_raw("ct helper set")
+            return ["-j", "CT", "--helper", quote(s.name)]
+        if isinstance(s, ir.CtZoneSet):
+            self._need_raw("ct zone set")
+            return ["-j", "CT", "--zone", str(s.zone)]
+        if isinstance(s, ir.TcpMss):
+            return ["-j", "TCPMSS", "--clamp-mss-to-pmtu"] if s.mss is None else ["-j", "TCPMSS", "--set-mss", str(s.mss)]
+        if isinstance(s, ir.SetTtl):
+            t, p = ("TTL", "--ttl-") if s.family == "ip" else ("HL", "--hl-")
+            return ["-j", t, p + s.op, str(s.value)]
+        if isinstance(s, ir.SetDscp):
+            return ["-j", "DSCP", "--set-dscp", hex(s.value)]
+        if isinstance(s, ir.SetTos):
+            return ["-j", "TOS", "--set-tos", f"{hex(s.value)}/{hex(s.mask)}"]
+        if isinstance(s, ir.Checksum):
+            return ["-j", "CHECKSUM", "--checksum-fill"]
+        if isinstance(s, ir.Trace):
+            self._need_raw("trace")
+            return ["-j", "TRACE"]
+        raise self.fail(f"statement {type(s).__name__}")
+
+    def _need_raw(self, what: str):
+        if self.table != "raw":
+            raise self.fail(f"{what} outside the raw table (priority -300)")
+
+    def verdict(self, v, proto) -> list[str]:
+        if isinstance(v, ir.Accept):
+            return ["-j", "ACCEPT"]
+        if isinstance(v, ir.Drop):
+            return ["-j", "DROP"]
+        if isinstance(v, ir.Return):
+            return ["-j", "RETURN"]
+        if isinstance(v, ir.Jump):
+            return ["-j", v.chain]
+        if isinstance(v, ir.Goto):
+            return ["-g", v.chain]
+        if isinstance(v, ir.Reject):
+            table = _REJECT_V4 if self.fam == "ip" else _REJECT_V6
+            kind = v.with_ or "port-unreachable"
+            if kind not in table:
+                raise self.fail(f"reject with {kind}")
+            if kind == "tcp-reset" and proto != 6:
+                raise self.fail("reject with tcp reset without a tcp protocol match")
+            return ["-j", "REJECT", "--reject-with", table[kind]]
+        if isinstance(v, ir.Queue):
+            w = ["-j", "NFQUEUE"]
+            if v.num.lo != v.num.hi:
+                w += ["--queue-balance", f"{v.num.lo}:{v.num.hi}"]
+            else:
+                w += ["--queue-num", str(v.num.lo)]
+            if v.bypass:
+                w.append("--queue-bypass")
+            if v.fanout:
+                w.append("--queue-cpu-fanout")
+            return w
+        if isinstance(v, (ir.Snat, ir.Dnat)):
+            if len(v.to) != 1:
+                raise self.fail("several NAT targets")
+            opt = "--to-source" if isinstance(v, ir.Snat) else "--to-destination"
+            w = ["-j", "SNAT" if isinstance(v, ir.Snat) else "DNAT", opt, _nat(v.to[0], self.fam)]
+            return w + _nat_flags(v.flags)
+        if isinstance(v, (ir.Masquerade, ir.Redirect)):
+            w = ["-j", "MASQUERADE" if isinstance(v, ir.Masquerade) else "REDIRECT"]
+            if v.ports is not None:
+                w += ["--to-ports", _drange(v.ports)]
+            return w + _nat_flags(v.flags)
+        if isinstance(v, ir.Netmap):
+            return ["-j", "NETMAP", "--to", _net(v.to)]
+        raise self.fail(f"verdict {type(v).__name__}")
+
+
+def _nat_flags(flags) -> list[str]:
+    m = {"random": "--random", "persistent": "--persistent", "fully-random": "--random-fully"}
+    return [m[f] for f in sorted(flags)]
+
+
+def _net(n) -> str:
+    if n.prefixlen == n.max_prefixlen:
+        return f"{n.network_address}/{n.prefixlen}"
+    return str(n)
+
+
+def _prange(r: ir.Range) -> str:
+    return str(r.lo) if r.lo == r.hi else f"{r.lo}:{r.hi}"
+
+
+def _drange(r: ir.Range) -> str:
+    return str(r.lo) if r.lo == r.hi else f"{r.lo}-{r.hi}"
+
+
+def _nat(t: ir.NatTarget, fam: str) -> str:
+    a = ""
+    if isinstance(t.addr, ir.AddrRange):
+        a = f"{t.addr.lo}-{t.addr.hi}"
+    elif t.addr is not None:
+        a = str(t.addr.network_address)
+    if fam == "ip6" and a and t.ports is not None:
+        a = f"[{a}]"
+    if t.ports is not None:
+        return f"{a}:{_drange(t.ports)}"
+    return a
+
+
+def _flags(fs) -> str:
+    if not fs:
+        return "NONE"
+    return ",".join(f for f in ir.TCP_FLAGS if f in fs)
+
+
+def _order(items, order) -> list[str]:
+    return [x for x in order if x in items] + sorted(x for x in items if x not in order)
