@@ -1,0 +1,119 @@
+"""`fwc translate`: read a ruleset in any supported syntax, write it as nftables or iptables."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+from fwc import ir
+from fwc.errors import FwcError, FwcSyntaxError, Unsupported
+
+
+def register(sub) -> None:
+    p = sub.add_parser("translate", help="translate iptables <-> nftables (exact, or a located error)",
+                       description="Translate a ruleset.  The output means exactly what the input "
+                       "meant, or fwc refuses with a located error (exit 1).")
+    p.add_argument("files", nargs="*", default=["-"], metavar="FILE",
+                   help="input file(s); '-' or nothing reads stdin; give an IPv4 and an IPv6 dump "
+                        "together to translate both")
+    p.add_argument("--from", dest="src", default="auto",
+                   choices=["auto", "iptables", "iptables-script", "nft", "nft-json"],
+                   help="input syntax (default: detect)")
+    p.add_argument("--to", dest="dst", default="nft", choices=["nft", "iptables"],
+                   help="output syntax (default nft)")
+    p.add_argument("--family", choices=["ip", "ip6"],
+                   help="force the family of iptables-save input / select the output family")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="write here (atomically) instead of stdout; with --to iptables and both "
+                        "families, OUT.v4 and OUT.v6")
+    p.add_argument("--table", metavar="NAME", help="nft: put each family's chains into one table NAME")
+    p.add_argument("--counters", action="store_true", help="nft: add a counter to every rule")
+    p.add_argument("--inet", action="store_true",
+                   help="nft: merge IPv4 and IPv6 rulesets into one inet table where rules are identical")
+    p.add_argument("--drop-unsupported", action="store_true",
+                   help="leave out what the output cannot express, with a warning for each "
+                        "(stderr) and a comment in the output, instead of failing")
+    p.add_argument("--check", action="store_true",
+                   help="validate the nft output with libnftables (dry run)")
+    p.add_argument("-O", "--optimize", action="store_true",
+                   help="run the meaning-preserving optimiser passes")
+    p.set_defaults(func=run)
+
+
+def load_inputs(files, src: str, family) -> ir.Ruleset:
+    from fwc.frontends import load_ruleset
+
+    if files.count("-") > 1:
+        raise FwcSyntaxError("stdin ('-') can be read only once", ir.Loc("-"))
+    tables: list[ir.Table] = []
+    for path in files:
+        rs = load_ruleset(path, src, family)
+        for t in rs.tables:
+            if any(o.family == t.family and o.name == t.name for o in tables):
+                raise FwcSyntaxError(f"table {t.family} {t.name} is defined by two inputs", t.loc)
+            tables.append(t)
+    return ir.Ruleset(tuple(tables))
+
+
+def run(args) -> int:
+    rs = load_inputs(args.files, args.src, args.family)
+    if args.optimize:
+        try:
+            from fwc.passes import optimize
+        except ImportError:
+            raise Unsupported("the optimiser (-O) is not available in this version", ir.Loc("fwc"))
+        rs = optimize(rs)
+    warnings: list[FwcError] = []
+    if args.dst == "nft":
+        from fwc.backends.nft import emit_nft_with_warnings
+
+        text, warnings = emit_nft_with_warnings(
+            rs, table=args.table, counters=args.counters, inet=args.inet,
+            drop_unsupported=args.drop_unsupported)
+        if args.check:
+            from fwc.nftcheck import check_nft
+
+            problems = check_nft(text)
+            if problems:
+                raise Unsupported("libnftables rejected the output: " + "; ".join(problems),
+                                  ir.Loc(args.output or "<output>"))
+        outputs = {args.output: text} if args.output else {None: text}
+    else:
+        if args.check:
+            raise FwcSyntaxError("--check validates nft output only", ir.Loc("fwc"))
+        from fwc.backends.iptables import emit_iptables
+
+        texts = emit_iptables(rs)
+        if args.family:
+            texts = {k: v for k, v in texts.items() if k == args.family}
+        if not texts:
+            raise Unsupported("nothing to write for the selected family", ir.Loc("fwc"))
+        if len(texts) > 1 and not args.output:
+            raise FwcSyntaxError("the ruleset has IPv4 and IPv6 parts: pass -o PREFIX (writes "
+                                 "PREFIX.v4 and PREFIX.v6) or --family ip|ip6", ir.Loc("fwc"))
+        if len(texts) > 1:
+            outputs = {f"{args.output}.{'v4' if k == 'ip' else 'v6'}": v for k, v in texts.items()}
+        else:
+            outputs = {args.output: next(iter(texts.values()))}
+    for w in warnings:
+        sys.stderr.write(w.format().replace(": error: ", ": warning: ", 1) + "\n")
+    for path, text in outputs.items():
+        write_atomically(path, text)
+    return 0
+
+
+def write_atomically(path, text: str) -> None:
+    """All or nothing: a failed run never leaves a half-written output."""
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    d = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".fwc-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise FwcSyntaxError(f"cannot write output: {e.strerror}", ir.Loc(path)) from None

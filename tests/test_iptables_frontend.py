@@ -1,0 +1,214 @@
+"""The iptables front end: IR for each construct, the real-world corpus, scripts, round trips."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from fwc import ir
+from fwc.backends.iptables import emit_iptables
+from fwc.errors import ErrorGroup, FwcError, FwcSyntaxError, Unsupported
+from fwc.frontends import detect_format, load_ruleset, parse_text
+from fwc.frontends.iptables import parse_iptables_save, parse_iptables_script
+from tests.corpus import REPO, corpus_id, real_world_files
+
+N = ipaddress.ip_network
+
+
+def one_rule(spec: str, table: str = "filter", chain: str = "INPUT", family: str = "ip") -> ir.Rule:
+    text = f"*{table}\n-A {chain} {spec}\nCOMMIT\n"
+    rs = parse_iptables_save(text, "t", family)
+    return rs.tables[0].chain(chain).rules[0]
+
+
+def test_core_matches_in_kernel_order():
+    r = one_rule("-s 10.1.2.3/255.255.0.0 ! -d 192.0.2.0/24 -i eth+ -p tcp -m tcp --dport 22 -j ACCEPT")
+    assert r.matches == (
+        ir.Interface("iifname", "eth+"),
+        ir.Proto(frozenset({6})),
+        ir.Address("saddr", (N("10.1.0.0/16"),)),
+        ir.Address("daddr", (N("192.0.2.0/24"),), negate=True),
+        ir.Port("tcp", "dport", (ir.Range(22, 22),)),
+    )
+    assert r.verdict == ir.Accept()
+    assert r.loc.line == 2
+
+
+def test_implicit_protocol_module_after_other_module():
+    r = one_rule("-p tcp -m state --state NEW --dport 22 -j ACCEPT")
+    assert ir.CtState(frozenset({"NEW"})) in r.matches
+    assert ir.Port("tcp", "dport", (ir.Range(22, 22),)) in r.matches
+
+
+def test_old_style_negation_and_port_ranges():
+    r = one_rule("-p udp --sport ! 1024: -j DROP")
+    assert r.matches[-1] == ir.Port("udp", "sport", (ir.Range(1024, 65535),), negate=True)
+
+
+def test_ctstate_keeps_virtual_snat_dnat():
+    r = one_rule("-m conntrack --ctstate SNAT,DNAT -j ACCEPT", chain="FORWARD")
+    assert r.matches == (ir.CtState(frozenset({"SNAT", "DNAT"})),)
+
+
+def test_syn_is_tcp_flags():
+    r = one_rule("-p tcp ! --syn -j DROP")
+    assert r.matches[-1] == ir.TcpFlags(frozenset({"SYN", "RST", "ACK", "FIN"}), frozenset({"SYN"}), True)
+
+
+def test_mark_target_forms_are_xmark():
+    assert one_rule("-j MARK --set-mark 0x1", "mangle", "PREROUTING").statements == (
+        ir.SetMark("meta", 1, 0xFFFFFFFF),)
+    assert one_rule("-j MARK --or-mark 0x4", "mangle", "PREROUTING").statements == (
+        ir.SetMark("meta", 4, 4),)
+    assert one_rule("-j MARK --and-mark 0xf0", "mangle", "PREROUTING").statements == (
+        ir.SetMark("meta", 0, 0xFFFFFF0F),)
+
+
+def test_reject_default_is_explicit_port_unreachable():
+    assert one_rule("-j REJECT").verdict == ir.Reject("port-unreachable")
+    assert one_rule("-j REJECT --reject-with icmp6-adm-prohibited", family="ip6").verdict == \
+        ir.Reject("admin-prohibited")
+
+
+def test_source_list_expands_like_iptables():
+    rs = parse_iptables_script("iptables -A INPUT -s 192.0.2.1,192.0.2.2 -d 10.0.0.1,10.0.0.2 -j DROP\n")
+    rules = rs.tables[0].chain("INPUT").rules
+    assert [(str(r.matches[0].values[0]), str(r.matches[1].values[0])) for r in rules] == [
+        ("192.0.2.1/32", "10.0.0.1/32"), ("192.0.2.1/32", "10.0.0.2/32"),
+        ("192.0.2.2/32", "10.0.0.1/32"), ("192.0.2.2/32", "10.0.0.2/32")]
+
+
+def test_counters_prefix_becomes_counter_statement():
+    rs = parse_iptables_save("*filter\n:INPUT ACCEPT [5:100]\n[3:180] -A INPUT -j ACCEPT\nCOMMIT\n")
+    assert rs.tables[0].chain("INPUT").rules[0].statements == (ir.Counter(3, 180),)
+
+
+def test_base_chain_priorities_follow_iptables_tables():
+    rs = parse_iptables_save("*nat\n:PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n"
+                             "*raw\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n")
+    nat, raw = rs.tables
+    assert nat.chain("PREROUTING").base == ir.BaseHook("nat", "prerouting", -100)
+    assert nat.chain("POSTROUTING").base == ir.BaseHook("nat", "postrouting", 100)
+    assert raw.chain("PREROUTING").base.priority == -300
+
+
+def test_script_and_save_forms_of_the_example_agree():
+    a = load_ruleset(str(REPO / "examples/host-firewall.sh"))
+    b = load_ruleset(str(REPO / "examples/host-firewall.rules"))
+    assert a == b
+    assert a.tables[0].chain("INPUT").base.policy == "drop"
+
+
+def test_script_variables_continuations_and_commands():
+    text = (
+        'EXT="eth0"\nSSH=22\n'
+        'iptables -N ssh-in\n'
+        'iptables -A INPUT -i ${EXT} -p tcp \\\n   --dport $SSH -j ssh-in\n'
+        'iptables -I INPUT 1 -i lo -j ACCEPT\n'
+        'iptables -A ssh-in -j ACCEPT\n'
+        'iptables -t nat -A POSTROUTING -o $EXT -j MASQUERADE\n'
+        'ip6tables -P INPUT DROP\n'
+    )
+    rs = parse_iptables_script(text, "s.sh")
+    filt = rs.table("ip", "filter")
+    rules = filt.chain("INPUT").rules
+    assert rules[0].matches == (ir.Interface("iifname", "lo"),)
+    assert rules[1].matches[0] == ir.Interface("iifname", "eth0")
+    assert rules[1].verdict == ir.Jump("ssh-in")
+    assert rules[1].loc.line == 4
+    assert rs.table("ip", "nat").chain("POSTROUTING").rules[0].verdict == ir.Masquerade()
+    assert rs.table("ip6", "filter").chain("INPUT").base.policy == "drop"
+
+
+@pytest.mark.parametrize("text,line,col,needle", [
+    ("for i in 1 2; do iptables -A INPUT -j ACCEPT; done\n", 1, 14, "not supported"),
+    ("iptables -A INPUT -s $(cat x) -j DROP\n", 1, 22, "command substitution"),
+    ("iptables -A INPUT -s $UNDEF -j DROP\n", 1, 22, "undefined variable"),
+    ("echo 1 > /proc/sys/net/ipv4/ip_forward\n", 1, 1, "not supported"),
+])
+def test_script_refuses_shell_constructs_with_location(text, line, col, needle):
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script(text, "s.sh")
+    e = ei.value.errors[0]
+    assert (e.loc.line, needle in e.message) == (line, True), e.format()
+    assert e.loc.col >= 1
+
+
+@pytest.mark.parametrize("text,line,code", [
+    ("*filter\n-A INPUT -p tcp --dport 99999 -j ACCEPT\nCOMMIT\n", 2, 2),
+    ("*filter\n-A INPUT -s 10.0.0.300 -j ACCEPT\nCOMMIT\n", 2, 2),
+    ("*filter\n-A INPUT -m nosuchmodule -j ACCEPT\nCOMMIT\n", 2, 2),
+    ("*filter\n-A INPUT --bogus -j ACCEPT\nCOMMIT\n", 2, 2),
+    ("*filter\n-A INPUT -j nochain\nCOMMIT\n", 2, 2),
+    ("*filter\n-A INPUT -j ACCEPT\n", 3, 2),
+    ("*filter\n-A INPUT -p tcp --dport\nCOMMIT\n", 2, 2),
+    ("*filter\n-A INPUT -m recent --set\nCOMMIT\n", 2, 1),
+    ("", 1, 2),
+    ("*nosuchtable\nCOMMIT\n", 1, 2),
+    ("*filter\n:INPUT MAYBE [0:0]\nCOMMIT\n", 2, 2),
+    ("*filter\n-A INPUT -j DNAT --to-destination 1.2.3.4\nCOMMIT\n", 2, 2),
+])
+def test_bad_input_gives_located_error(text, line, code):
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_save(text, "bad.rules")
+    e = ei.value.errors[0]
+    assert e.loc.file == "bad.rules"
+    assert e.loc.line == line, e.format()
+    assert ei.value.exit_code == code
+
+
+def test_unsupported_module_is_exit_1_and_names_it():
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_save("*filter\n-A INPUT -m recent --rcheck -j DROP\nCOMMIT\n", "r")
+    assert isinstance(ei.value.errors[0], Unsupported)
+    assert "recent" in ei.value.errors[0].message
+
+
+def test_all_errors_reported_not_just_first():
+    text = "*filter\n-A INPUT -s 1.2.3.999 -j ACCEPT\n-A INPUT --nope -j ACCEPT\nCOMMIT\n"
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_save(text, "x")
+    assert [e.loc.line for e in ei.value.errors] == [2, 3]
+
+
+def test_crlf_and_trailing_blanks_are_tolerated():
+    text = "*filter\r\n:INPUT DROP [0:0]   \r\n-A INPUT -p tcp --dport 22 -j ACCEPT  \r\nCOMMIT\r\n"
+    rs = parse_iptables_save(text)
+    assert rs.tables[0].chain("INPUT").rules[0].matches[-1].ranges == (ir.Range(22, 22),)
+
+
+def test_format_detection():
+    assert detect_format("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n") == "iptables"
+    assert detect_format("#!/bin/sh\niptables -A INPUT -j ACCEPT\n") == "iptables-script"
+    assert detect_format("table ip filter {\n}\n") == "nft"
+
+
+# ----------------------------------------------------------------------------- corpus
+
+CORPUS = real_world_files()
+
+
+def _count_rules(text: str) -> int:
+    return sum(1 for line in text.splitlines()
+               if line.lstrip().startswith("-A ") or (line.startswith("[") and " -A " in line))
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[corpus_id(p) for p in CORPUS])
+def test_real_world_corpus_parses_every_rule(path):
+    rs = load_ruleset(str(path))
+    assert sum(len(c.rules) for t in rs.tables for c in t.chains) == _count_rules(path.read_text())
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[corpus_id(p) for p in CORPUS])
+def test_round_trip_through_iptables_restore_text(path):
+    rs = load_ruleset(str(path))
+    for family, text in emit_iptables(rs).items():
+        again = parse_iptables_save(text, "roundtrip", family)
+        assert again.tables == tuple(t for t in rs.tables if t.family == family)
+
+
+def test_corpus_is_present():
+    from tests.corpus import REAL_WORLD, require
+    require(REAL_WORLD)
+    assert len(CORPUS) == 19
