@@ -1,0 +1,306 @@
+"""Policy text -> syntax tree.
+
+The file is first cut into logical lines (comments removed, a line ending in ',' or '\\'
+continues on the next one, `{` ends a chain header, `}` closes it); each logical line is one
+statement, parsed by a small pyparsing grammar chosen by its first word.  Columns are mapped
+back to the physical lines so every error is `FILE:LINE:COL`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Optional
+
+import attrs
+import pyparsing as pp
+
+from fwc.errors import FwcSyntaxError
+from fwc.ir import Loc
+from fwc.policy.ast import ChainDecl, Clause, Definition, HelperDecl, Include, RuleStmt, Tok
+
+DEFINITION_KINDS = ("host", "network", "set", "service", "zone", "define")
+DIRECTIONS = ("input", "output", "forward")
+FILTER_ACTIONS = ("allow", "accept", "drop", "reject")
+NAT_ACTIONS = ("masquerade", "snat", "dnat", "redirect")
+STATEMENTS = DEFINITION_KINDS + DIRECTIONS + ("nat", "include", "helper") + FILTER_ACTIONS \
+    + NAT_ACTIONS
+CLAUSE_KEYWORDS = ("from", "to", "iif", "oif", "state", "status", "icmp", "icmpv6", "log",
+                   "level", "rate", "burst", "comment", "with")
+RESERVED = frozenset(CLAUSE_KEYWORDS + STATEMENTS + ("policy", "on", "any"))
+
+
+def suggest(word: str, choices) -> str:
+    """' (did you mean 'x'?)' or ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+# --------------------------------------------------------------------------- logical lines
+
+
+@attrs.define
+class LogicalLine:
+    text: str
+    segments: list  # (offset in text, line number, 0-based column of that offset)
+    source: list  # physical source lines, for caret display
+
+    def loc(self, file: str, offset: int) -> Loc:
+        seg = self.segments[0]
+        for s in self.segments:
+            if s[0] <= offset:
+                seg = s
+        return Loc(file, seg[1], seg[2] + (offset - seg[0]) + 1)
+
+    def source_at(self, offset: int) -> str:
+        seg = self.segments[0]
+        for s in self.segments:
+            if s[0] <= offset:
+                seg = s
+        return self.source[seg[1] - 1]
+
+
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\]|\\.)*"?|#')
+
+
+def _strip_comment(line: str) -> str:
+    if "#" not in line:
+        return line
+    if '"' not in line:
+        return line[: line.index("#")]
+    for m in _STRING_OR_COMMENT.finditer(line):
+        if m.group() == "#":
+            return line[: m.start()]
+    return line
+
+
+def logical_lines(text: str) -> list[LogicalLine]:
+    physical = text.splitlines()
+    out: list[LogicalLine] = []
+    pending: Optional[LogicalLine] = None
+    for n, raw in enumerate(physical, 1):
+        body = _strip_comment(raw).rstrip()
+        stripped = body.lstrip()
+        if not stripped:
+            continue
+        col0 = len(body) - len(stripped)
+        if pending is None:
+            pending = LogicalLine("", [], physical)
+        else:
+            pending.text += " "
+        pending.segments.append((len(pending.text), n, col0))
+        cont = stripped.endswith(",") or stripped.endswith("\\")
+        pending.text += stripped[:-1] if stripped.endswith("\\") else stripped
+        if not cont:
+            out.append(pending)
+            pending = None
+    if pending is not None:
+        out.append(pending)
+    return out
+
+
+# --------------------------------------------------------------------------- grammar
+
+
+def _leaf(expr: pp.ParserElement, kind: str) -> pp.ParserElement:
+    return expr.set_parse_action(lambda s, l, t: [(kind, t[0], l)])
+
+
+def _kw(word: str) -> pp.ParserElement:
+    return _leaf(pp.Keyword(word), "kw")
+
+
+V4 = r"\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2}|-\d{1,3}(?:\.\d{1,3}){3})?"
+V6 = r"(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]+(?:\.\d{1,3}){0,3}(?:/\d{1,3}|-[0-9A-Fa-f:.]+)?"
+ADDR = _leaf(pp.Regex(f"(?:{V4})(?![\\w.:/-])|(?:{V6})(?![\\w.:/-])"), "addr").set_name("address")
+SVC = _leaf(pp.Regex(r"[A-Za-z][A-Za-z0-9-]*/[A-Za-z0-9-]+(?![\w/])"), "svc").set_name("service")
+_ANY_KW = pp.MatchFirst([pp.Keyword(k) for k in CLAUSE_KEYWORDS])
+NAME = _leaf(~_ANY_KW + pp.Regex(r"\$?[A-Za-z_][A-Za-z0-9_.+*-]*"), "name").set_name("name")
+NUM = _leaf(pp.Regex(r"\d+(?![\w.:/])"), "number").set_name("number")
+STRING = _leaf(pp.QuotedString('"', esc_char="\\"), "string").set_name('a "quoted string"')
+VALUE = (ADDR | SVC | NAME).set_name("a name, address or service")
+COMMA = pp.Suppress(",")
+
+
+def _list(item: pp.ParserElement, what: str) -> pp.ParserElement:
+    return (item + pp.ZeroOrMore(COMMA - item)).set_name(what)
+
+
+ADDR_LIST = _list(VALUE, "an address, host, network, set or zone")
+IFACE_LIST = _list(VALUE, "an interface or zone name")
+NAME_LIST = _list(NAME, "a name")
+ICMP_LIST = _list(NAME | NUM, "an ICMP type")
+
+CLAUSE = pp.MatchFirst([
+    pp.Group(_kw("from") - ADDR_LIST),
+    pp.Group(_kw("to") - ADDR_LIST),
+    pp.Group(_kw("iif") - IFACE_LIST),
+    pp.Group(_kw("oif") - IFACE_LIST),
+    pp.Group(_kw("state") - NAME_LIST.copy().set_name("a conntrack state (new, established...)")),
+    pp.Group(_kw("status") - NAME_LIST.copy().set_name("a conntrack status (dnat, snat)")),
+    pp.Group((_kw("icmpv6") | _kw("icmp")) + pp.Optional(ICMP_LIST)),
+    pp.Group(_kw("log") + pp.Optional(STRING) + pp.Optional(_kw("level") - NAME)),
+    pp.Group(_kw("rate") - _leaf(pp.Regex(r"\d+/[A-Za-z]+"), "rate").set_name(
+        "a rate like 10/second") + pp.Optional(_kw("burst") - NUM)),
+    pp.Group(_kw("comment") - STRING),
+    pp.Group(_kw("with") - NAME.copy().set_name("a reject type")),
+    pp.Group(_leaf(pp.Literal("->"), "kw") - _leaf(pp.Regex(r"[^\s,]+"), "target").set_name(
+        "a translation target like 192.0.2.10:80")),
+    pp.Group(_list(VALUE, "a service")),
+])
+RULE_BODY = pp.ZeroOrMore(CLAUSE) + pp.StringEnd()
+
+DEF_BODY = NAME.copy().set_name("the name being defined") + pp.Suppress("=") \
+    - _list(VALUE | NUM, "a value") + pp.StringEnd()
+INCLUDE_BODY = STRING + pp.StringEnd()
+HELPER_BODY = NAME.copy().set_name("a helper name (ftp, tftp, sip...)") \
+    + pp.Suppress(pp.Keyword("on")) - _list(VALUE, "a service like tcp/21") + pp.StringEnd()
+HEADER_BODY = pp.Optional(_kw("policy") - NAME.copy().set_name("accept or drop")) \
+    + pp.ZeroOrMore(NAME) + pp.StringEnd()
+
+
+# --------------------------------------------------------------------------- statements
+
+
+class _Parser:
+    def __init__(self, file: str):
+        self.file = file
+
+    def error(self, msg: str, ll: LogicalLine, offset: int) -> FwcSyntaxError:
+        return FwcSyntaxError(msg, ll.loc(self.file, offset), ll.source_at(offset))
+
+    def tok(self, ll: LogicalLine, t) -> Tok:
+        kind, text, off = t
+        return Tok(kind, text, ll.loc(self.file, off))
+
+    def run(self, grammar: pp.ParserElement, ll: LogicalLine, start: int, what: str):
+        try:
+            return grammar.parse_string(ll.text[start:].rjust(len(ll.text)), parse_all=True)
+        except pp.ParseBaseException as e:
+            raise self._syntax(e, ll, what) from None
+
+    def _syntax(self, e: pp.ParseBaseException, ll: LogicalLine, what: str) -> FwcSyntaxError:
+        off = min(e.loc, len(ll.text))
+        m = re.match(r"\S+", ll.text[off:])
+        found = m.group() if m else ""
+        expected = e.parser_element
+        if isinstance(e, pp.ParseSyntaxException) and expected is not None and expected.customName:
+            msg = f"expected {expected.customName}" + (f", found '{found}'" if found
+                                                         else " at end of line")
+        elif found:
+            word = re.match(r"[A-Za-z][\w-]*", found)
+            hint = suggest(word.group(), CLAUSE_KEYWORDS) if word else ""
+            msg = f"unexpected '{found}' in {what}{hint}"
+        else:
+            msg = f"incomplete {what}"
+        return self.error(msg, ll, off)
+
+    def statement(self, ll: LogicalLine, in_block: Optional[str]):
+        m = re.match(r"\S+", ll.text)
+        word = m.group()
+        m2 = re.match(r"[A-Za-z][\w-]*", word)
+        first = m2.group() if m2 else word
+        end = len(first)
+        if first in DEFINITION_KINDS:
+            if in_block:
+                raise self.error(f"'{first}' definitions belong outside chain blocks", ll, 0)
+            toks = self.run(DEF_BODY, ll, end, f"{first} definition")
+            name = self.tok(ll, toks[0])
+            return Definition(first, name, tuple(self.tok(ll, t) for t in toks[1:]),
+                              ll.loc(self.file, 0))
+        if first == "include":
+            toks = self.run(INCLUDE_BODY, ll, end, "include")
+            return Include(self.tok(ll, toks[0]), ll.loc(self.file, 0))
+        if first == "helper":
+            toks = self.run(HELPER_BODY, ll, end, "helper declaration")
+            return HelperDecl(self.tok(ll, toks[0]), tuple(self.tok(ll, t) for t in toks[1:]),
+                              ll.loc(self.file, 0))
+        if first in FILTER_ACTIONS or first in NAT_ACTIONS:
+            if in_block is None:
+                raise self.error(f"rule '{first}' outside a chain: put it inside "
+                                 "'input policy drop { ... }' (or output, forward, nat)", ll, 0)
+            toks = self.run(RULE_BODY, ll, end, "rule")
+            clauses = []
+            target = None
+            for g in toks:
+                head = g[0]
+                if head[0] == "kw" and head[1] == "->":
+                    target = self.tok(ll, g[1])
+                    continue
+                if head[0] == "kw":
+                    clauses.append(Clause(head[1], tuple(self.tok(ll, t) for t in g[1:]),
+                                          ll.loc(self.file, head[2])))
+                else:
+                    clauses.append(Clause("svc", tuple(self.tok(ll, t) for t in g),
+                                          ll.loc(self.file, head[2])))
+            return RuleStmt(Tok("word", first, ll.loc(self.file, 0)), tuple(clauses), target,
+                            ll.loc(self.file, 0), ll.source_at(0))
+        raise self.error(f"unknown statement '{first}'{suggest(first, STATEMENTS)}", ll, 0)
+
+    def header(self, ll: LogicalLine, body: str):
+        m = re.match(r"[A-Za-z][\w-]*", body)
+        first = m.group() if m else body.split()[0] if body.split() else "{"
+        if first not in DIRECTIONS and first != "nat":
+            raise self.error(f"'{first}' cannot open a block: expected input, output, forward "
+                             f"or nat{suggest(first, DIRECTIONS + ('nat',))}", ll, 0)
+        toks = self.run(HEADER_BODY, ll, len(first), f"{first} header") if len(body) > len(
+            first) else []
+        policy = None
+        options = []
+        toks = list(toks)
+        if toks and toks[0][0] == "kw":
+            policy = self.tok(ll, toks[1])
+            toks = toks[2:]
+        options = [self.tok(ll, t) for t in toks]
+        return Tok("word", first, ll.loc(self.file, 0)), policy, tuple(options)
+
+
+def parse(text: str, file: str = "<policy>") -> list:
+    """Parse policy text into a list of Definition | Include | HelperDecl | ChainDecl."""
+    p = _Parser(file)
+    out: list = []
+    block = None  # (head tok, policy, options, rules list, loc, logical line)
+    for ll in logical_lines(text):
+        t = ll.text
+        if t == "}":
+            if block is None:
+                raise p.error("'}' without an open block", ll, 0)
+            head, policy, options, rules, loc = block
+            out.append(ChainDecl(head, policy, options, tuple(rules), loc))
+            block = None
+            continue
+        opens = t.endswith("{")
+        empty = re.search(r"\{\s*\}$", t)
+        if opens or empty:
+            if block is not None:
+                raise p.error("blocks do not nest: close the previous one with '}' first", ll, 0)
+            body = t[: empty.start() if empty else len(t) - 1].rstrip()
+            ll.text = body
+            head, policy, options = p.header(ll, body)
+            if empty:
+                out.append(ChainDecl(head, policy, options, (), ll.loc(file, 0)))
+            else:
+                block = (head, policy, options, [], ll.loc(file, 0))
+            continue
+        m = re.match(r"[A-Za-z][\w-]*", t)
+        first = m.group() if m else ""
+        if first in DIRECTIONS or first == "nat":
+            if block is not None:
+                raise p.error("blocks do not nest: close the previous one with '}' first", ll, 0)
+            head, policy, options = p.header(ll, t)
+            out.append(ChainDecl(head, policy, options, (), ll.loc(file, 0)))
+            continue
+        if "{" in t or "}" in t:
+            off = min(i for i in (t.find("{"), t.find("}")) if i >= 0)
+            raise p.error("'{' must end a chain header line and '}' must stand on its own line",
+                          ll, off)
+        stmt = p.statement(ll, block[0].text if block else None)
+        if block is not None:
+            if not isinstance(stmt, RuleStmt):
+                raise p.error("only rules belong inside a chain block", ll, 0)
+            block[3].append(stmt)
+        else:
+            out.append(stmt)
+    if block is not None:
+        raise FwcSyntaxError(f"block '{block[0].text}' is not closed with '}}'", block[4])
+    return out
