@@ -292,6 +292,9 @@ class KernelHarness:
                 cmds.append(f"route add {r} via {gw4} dev {ifname} onlink")
             for r in routes6:
                 cmds.append(f"route add {r} via {IPV6_GATEWAY} dev {ifname}")
+            if ifname == self.ifaces[0]:
+                cmds.append(f"route add default via {gw4} dev {ifname} onlink")
+                cmds.append(f"route add default via {IPV6_GATEWAY} dev {ifname}")
         self._ip_batch(self.fw, cmds)
         with netns.entered(self.fw):
             settings = {
@@ -431,14 +434,25 @@ class KernelHarness:
             cmds.append(f"addr add {pkt.dst}/{plen} dev {pkt.iif or self.ifaces[0]}{extra}")
             self._local_addrs.add(pkt.dst)
         if pkt.dir in ("out", "fwd"):
-            oif = pkt.oif or (self.ifaces[0] if pkt.dir == "out" else self.ifaces[-1])
+            oif, on_link = self._route(pkt)
             key = (pkt.dst, oif)
-            if key not in self._neighbours and not pkt.dst.is_multicast:
+            if on_link and key not in self._neighbours and not pkt.dst.is_multicast:
                 mac = ":".join(f"{b:02x}" for b in self._peer_mac[oif])
                 cmds.append(f"neigh replace {pkt.dst} lladdr {mac} dev {oif} nud permanent")
                 self._neighbours.add(key)
         if cmds:
             self._ip_batch(self.fw, cmds)
+
+    def _route(self, pkt: Packet) -> tuple[str, bool]:
+        """(interface the fw ns routes pkt.dst out of, is it on-link) from the address plan."""
+        for ifname in self.ifaces:
+            v4, routes4, _, v6, routes6 = IFACE_PLAN.get(ifname, (None, (), None, None, ()))
+            for net in (v4, v6):
+                if net and pkt.dst in ipaddress.ip_interface(net).network:
+                    return ifname, True
+            if any(pkt.dst in ipaddress.ip_network(r) for r in (*routes4, *routes6)):
+                return ifname, False
+        return self.ifaces[0], False  # the default route
 
     def _drain(self) -> None:
         for s in self._socks:
@@ -497,19 +511,21 @@ class KernelHarness:
             if pkt.dir == "in":
                 watch = [(self._raw_in_sock(pkt.l3, pkt.proto), "raw")]
             else:
-                oif = pkt.oif or self.ifaces[-1]
+                oif, _ = self._route(pkt)
                 watch = [(self._peer_sock[oif], "peer")]
             self._send_frame(iif, iif, datagram, pkt.l3, to_fw=True)
             self._sentinel_to_fw(iif)
             accepted = self._watch(pkt, watch, (self._fw_sentinel_sock[iif], True))
             return ("ACCEPT" if accepted else "DROP"), False
-        oif = pkt.oif or self.ifaces[0]
+        oif, _ = self._route(pkt)
         sock = self._raw_out[pkt.l3]
         addr = (str(pkt.dst), 0) if pkt.l3 == 4 else (str(pkt.dst), 0, 0, 0)
         try:
             sock.sendto(datagram, addr)
-        except PermissionError:
+        except PermissionError:  # EPERM: a LOCAL_OUT hook dropped it
             return "DROP", True
+        except OSError as e:
+            raise KernelError(f"sending {pkt.dir} packet to {pkt.dst} failed: {e.strerror}") from None
         self._sentinel_to_peer(oif)
         accepted = self._watch(pkt, [(self._peer_sock[oif], "peer")], (self._peer_sock[oif], True))
         return ("ACCEPT" if accepted else "DROP"), False
@@ -520,7 +536,6 @@ class KernelHarness:
         self._ident += 1
         datagram = wire.ip_packet(pkt, flows, quoted, self._ident)
         sent.append(datagram)
-        self._reset_counters()
         verdict, _ = self._send(pkt, datagram)
         counters = self._reset_counters()
         if verdict != "ACCEPT":
@@ -533,6 +548,7 @@ class KernelHarness:
         if not self._open:
             raise KernelError("the harness is not open (use it as a context manager)")
         self.flush_conntrack()
+        self._reset_counters()  # whatever happened since the last case must not count
         flows = wire.Flows()
         sent: list[bytes] = []
         setup_verdicts = []
