@@ -20,6 +20,8 @@ from fwc.frontends import values as V
 from fwc.frontends.lex import Word, split_words
 
 BUILTIN_TARGETS = ("ACCEPT", "DROP", "RETURN", "QUEUE")
+_MODULE_PROTO = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136, "icmp": 1,
+                 "icmp6": 58}
 
 
 @attrs.define
@@ -149,7 +151,7 @@ class _RuleParser:
             w = words[i]
             i += 1
             t = w.text
-            if t == "!" and not w.quoted:
+            if t == "!":
                 if negate_next:
                     raise self.err("double negation '! !'", w)
                 negate_next = True
@@ -163,12 +165,7 @@ class _RuleParser:
                     target_opts.append(X.Opt(name, [a.text for a in args], negate_next, w.col))
                     negate_next = False
                     continue
-                if opt in ("--match", "--jump", "--goto"):
-                    pass  # handled below (iptables allows -m after -j)
-                elif opt.startswith("-"):
-                    raise self.err(f"unknown option {t} for target {target[0]}", w)
-                else:
-                    raise self.err(f"unexpected argument {t!r}", w)
+                # anything else after -j is parsed as if it stood before it, as iptables does
             if opt == "--protocol":
                 (a,) = take(1, w)
                 if a.text.lower() in ("all", "0"):
@@ -257,7 +254,7 @@ class _RuleParser:
                     if name in ext.options:
                         args = take(ext.options[name], w)
                         # old syntax: --dport ! 22
-                        if args and args[0].text == "!" and not args[0].quoted:
+                        if args and args[0].text == "!":
                             negate_next = True
                             args = args[1:] + take(1, w)
                         cand[2].append(X.Opt(name, [x.text for x in args], negate_next, w.col))
@@ -276,7 +273,7 @@ class _RuleParser:
                         current = (ext, w, [])
                         modules.append(current)
                         args = take(ext.options[name], w)
-                        if args and args[0].text == "!" and not args[0].quoted:
+                        if args and args[0].text == "!":
                             negate_next = True
                             args = args[1:] + take(1, w)
                         current[2].append(X.Opt(name, [x.text for x in args], negate_next, w.col))
@@ -298,7 +295,15 @@ class _RuleParser:
             matches.append(frag)
         if proto is not None:
             matches.append(ir.Proto(frozenset({proto}), proto_neg))
+        core_len = len(matches)
         for ext, word, opts in modules:
+            need = _MODULE_PROTO.get(ext.name)
+            if need is not None and proto is None:
+                # -m icmp without -p icmp: the module can only match its own protocol, so
+                # requiring it states the meaning exactly (the kernel itself refuses the rule)
+                proto = need
+                ctx.proto = proto
+                matches.insert(core_len, ir.Proto(frozenset({proto})))
             self._check_module_proto(ext, word, proto, proto_neg)
             if ext.name == "comment":
                 c = [o for o in opts if o.name == "--comment"]
@@ -366,8 +371,7 @@ class _RuleParser:
         return t.chains if t else {}
 
     def _check_module_proto(self, ext: X.Ext, word: Word, proto, proto_neg):
-        need = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136, "icmp": 1,
-                "icmp6": 58}.get(ext.name)
+        need = _MODULE_PROTO.get(ext.name)
         if need is not None and (proto != need or proto_neg):
             raise self.err(f"-m {ext.name} needs -p {ext.name if ext.name != 'icmp6' else 'ipv6-icmp'}",
                            word)
