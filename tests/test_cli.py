@@ -1,0 +1,71 @@
+"""The command line: exit codes, located errors on stderr, nothing on stdout on failure."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from fwc.cli import main
+from tests.corpus import REPO
+
+ERROR_LINE = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): error: .+$")
+
+
+def run_cli(args, capsys, stdin=None, monkeypatch=None):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_translate_to_iptables_example(capsys):
+    code, out, err = run_cli(["translate", "--to", "iptables", str(REPO / "examples/host-firewall.sh")],
+                             capsys)
+    assert code == 0, err
+    assert out.startswith("*filter\n:INPUT DROP [0:0]")
+    assert "-A INPUT -p tcp -m multiport --dports 22,80,443 -j ACCEPT" in out
+
+
+@pytest.mark.parametrize("content,code", [
+    ("*filter\n-A INPUT -p tcp --dport 70000 -j ACCEPT\nCOMMIT\n", 2),
+    ("*filter\n-A INPUT -m recent --set -j DROP\nCOMMIT\n", 1),
+    ("\x00\x01\x02binary", 2),
+    ("", 2),
+])
+def test_bad_input_is_located_nonzero_and_prints_nothing(tmp_path, capsys, content, code):
+    f = tmp_path / "bad.rules"
+    f.write_text(content)
+    rc, out, err = run_cli(["translate", "--to", "iptables", str(f)], capsys)
+    assert rc == code
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert lines and all(ERROR_LINE.match(line) for line in lines), err
+    assert ERROR_LINE.match(lines[0]).group("file") == str(f)
+
+
+def test_output_file_is_not_written_on_failure(tmp_path, capsys):
+    f = tmp_path / "bad.rules"
+    f.write_text("*filter\n-A INPUT -j ACCEPT\n-A INPUT -s 300.1.1.1 -j DROP\nCOMMIT\n")
+    out_file = tmp_path / "out.rules"
+    rc, _, _ = run_cli(["translate", "--to", "iptables", str(f), "-o", str(out_file)], capsys)
+    assert rc == 2 and not out_file.exists()
+
+
+def test_missing_file_and_usage_errors(capsys, tmp_path):
+    rc, out, err = run_cli(["translate", str(tmp_path / "nope.rules")], capsys)
+    assert rc == 2 and "nope.rules" in err and "error:" in err
+    with pytest.raises(SystemExit) as ei:
+        main(["translate", "--to", "klingon"])
+    assert ei.value.code == 2
+
+
+def test_python_dash_m_runs_and_never_tracebacks(tmp_path):
+    f = tmp_path / "x.rules"
+    f.write_text("*filter\n-A INPUT -j nowhere\nCOMMIT\n")
+    p = subprocess.run([sys.executable, "-m", "fwc", "translate", "--to", "iptables", str(f)],
+                       capture_output=True, text=True, cwd=REPO)
+    assert p.returncode == 2
+    assert "Traceback" not in p.stderr
+    assert f"{f}:2:" in p.stderr and "nowhere" in p.stderr
