@@ -7,6 +7,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Optional
 
+import attrs
+
 from fwc import ir
 from fwc.policy.resolve import PChain, PRule, Resolver, SvcAtom
 
@@ -146,7 +148,98 @@ def lower_rule(pr: PRule) -> list[ir.Rule]:
                     out.append(ir.Rule(ms, stmts, v, pr.comment, pr.loc))
     if not out:
         raise NeverMatches()
+    if pr.limit is not None:
+        # one token bucket per IR rule: make the buckets the same for every backend
+        out = [x for r in out for x in split_rule(r)]
     return out
+
+
+def _disjoint(values: tuple) -> list:
+    """The same addresses as disjoint prefixes/ranges, so one-value-per-rule splitting never
+    lets a packet match twice."""
+    nets: dict[int, list] = {4: [], 6: []}
+    for v in values:
+        if isinstance(v, ir.AddrRange):
+            nets[v.version].extend(ipaddress.summarize_address_range(v.lo, v.hi))
+        else:
+            nets[v.version].append(v)
+    return [n for fam in (4, 6) for n in ipaddress.collapse_addresses(nets[fam])]
+
+
+MAX_MULTIPORT = 15  # iptables multiport takes at most 15 ports or ranges
+
+
+def split_rule(rule: ir.Rule) -> list[ir.Rule]:
+    """One rule -> equivalent rules whose addresses and protocols are single values and whose
+    port lists fit multiport.  Exact because the pieces are disjoint (a packet matches at most
+    one), so each packet meets the statements, limit and verdict at most once."""
+    pieces: list[tuple] = [()]
+    for m in rule.matches:
+        options: list = [m]
+        if isinstance(m, ir.Address) and not m.negate and len(m.values) > 1:
+            options = [ir.Address(m.field, (v,)) for v in _disjoint(m.values)]
+        elif isinstance(m, ir.Proto) and not m.negate and len(m.protos) > 1:
+            options = [ir.Proto(frozenset({p})) for p in sorted(m.protos)]
+        elif isinstance(m, ir.Port) and not m.negate and len(m.ranges) > MAX_MULTIPORT:
+            rs = m.ranges
+            options = [ir.Port(m.proto, m.field, rs[i:i + MAX_MULTIPORT])
+                       for i in range(0, len(rs), MAX_MULTIPORT)]
+        pieces = [p + (o,) for p in pieces for o in options]
+    if len(pieces) == 1:
+        return [rule]
+    return [attrs.evolve(rule, matches=p) for p in pieces]
+
+
+def rule_families(rule: ir.Rule) -> set[int]:
+    """The address families a rule of an inet table can match."""
+    fams = {4, 6}
+    for m in rule.matches:
+        if isinstance(m, ir.Address) and not m.negate:
+            fams &= {a.version for a in m.values}
+        elif isinstance(m, ir.Icmp):
+            fams &= {4 if m.family == "ip" else 6}
+    return fams
+
+
+def _for_family(rule: ir.Rule, fam: int) -> ir.Rule:
+    """Drop the any-address matches that only said which family the rule is for."""
+    ms = tuple(m for m in rule.matches if not (isinstance(m, ir.Address) and m.values == (ANY[fam],)))
+    return rule if len(ms) == len(rule.matches) else attrs.evolve(rule, matches=ms)
+
+
+def _unbundle(chain: ir.Chain, extra: list) -> ir.Chain:
+    """iptables rules have one target: log-and-decide becomes LOG then the verdict.  With a rate
+    limit the two must share one token bucket, so the matches jump to a small chain instead."""
+    rules = []
+    for r in chain.rules:
+        if not r.statements or r.verdict is None:
+            rules.append(r)
+            continue
+        stmt_rule = attrs.evolve(r, verdict=None)
+        verdict_rule = attrs.evolve(r, statements=())
+        if any(isinstance(m, ir.Limit) for m in r.matches):
+            name = f"{chain.name}_L{r.loc.line}_{len(extra) + 1}"
+            extra.append(ir.Chain(name, (attrs.evolve(stmt_rule, matches=()),
+                                         attrs.evolve(verdict_rule, matches=())), None, r.loc))
+            rules.append(attrs.evolve(r, statements=(), verdict=ir.Jump(name)))
+        else:
+            rules.extend((stmt_rule, verdict_rule))
+    return attrs.evolve(chain, rules=tuple(rules))
+
+
+def split_ruleset(ruleset: ir.Ruleset) -> ir.Ruleset:
+    """The inet table as one `ip` and one `ip6` table of single-valued rules (what iptables and
+    ip6tables can express), each holding only the rules that can match its family."""
+    tables = []
+    for t in ruleset.tables:
+        for fam, fname in ((4, "ip"), (6, "ip6")):
+            chains = [attrs.evolve(c, rules=tuple(
+                x for r in c.rules if fam in rule_families(r)
+                for x in split_rule(_for_family(r, fam)))) for c in t.chains]
+            extra: list = []
+            chains = [_unbundle(c, extra) for c in chains] + extra
+            tables.append(attrs.evolve(t, family=fname, chains=tuple(chains)))
+    return ir.Ruleset(tuple(tables))
 
 
 def lower(res: Resolver, helper_rules: list[ir.Rule]) -> tuple[ir.Ruleset, dict]:
