@@ -1,0 +1,229 @@
+"""IR -> nftables text for `nft -f`.
+
+The output replaces only its own tables (`table X {}` + `delete table X` + definition), never
+`flush ruleset`, so tables of other tools survive a reload.  Every construct nft cannot express
+exactly is refused with a located Unsupported; all of them are reported together (ErrorGroup),
+or, with drop_unsupported=True, each such rule is left out with a `# fwc: dropped` comment and a
+warning.  The mapping is documented in README (nft backend)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Optional
+
+from fwc import ir
+from fwc.errors import ErrorGroup, FwcError, Unsupported
+from fwc.backends.nft_action import render_statement, render_verdict
+from fwc.backends.nft_ctx import NotExpressible, RuleCtx, refuse
+from fwc.backends.nft_layout import Entry, OutChain, OutTable, plan
+from fwc.backends.nft_match import NFPROTO, redundant_proto, render_match
+from fwc.backends.nft_names import safe_name
+
+__all__ = ["emit_nft", "emit_nft_with_warnings"]
+
+STANDARD_PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0,
+                       "security": 50, "srcnat": 100}
+MAX_SPLIT = 16  # rules one IR rule may become
+
+
+def priority_text(prio: int, hook: str) -> str:
+    """`filter`, `mangle + 10`... where nft 1.0.6 accepts the name for this hook, else a number."""
+    allowed = ["raw", "mangle", "filter", "security"]
+    if hook == "prerouting":
+        allowed.append("dstnat")
+    if hook == "postrouting":
+        allowed.append("srcnat")
+    best = min(allowed, key=lambda n: abs(STANDARD_PRIORITIES[n] - prio))
+    diff = prio - STANDARD_PRIORITIES[best]
+    if diff == 0:
+        return best
+    if abs(diff) <= 10:
+        return f"{best} {'+' if diff > 0 else '-'} {abs(diff)}"
+    return str(prio)
+
+
+def comment_text(text: str) -> str:
+    # nft 1.0.6 strings have no escapes: a double quote becomes a single one
+    clean = text.replace('"', "'").replace("\\", "/").replace("\n", " ")
+    return f'comment "{clean}"'
+
+
+class _TableRenderer:
+    def __init__(self, table: OutTable, counters: bool):
+        self.t = table
+        self.counters = counters
+        self.helpers: dict[tuple[str, str], str] = {}
+        self.sets = {s.name: s for s in table.sets}
+
+    # ---------------------------------------------------------------- names
+    def chain_namer(self, source: ir.Table):
+        def name(chain: str) -> str:
+            got = self.t.chain_names.get((id(source), chain))
+            if got is None:
+                raise refuse(f"jump to undefined chain {chain}")
+            return got
+        return name
+
+    def helper_object(self, helper: str, l4: str) -> str:
+        key = (helper, l4)
+        if key not in self.helpers:
+            self.helpers[key] = safe_name(f"{helper}-{l4}", set(self.helpers.values()))
+        return self.helpers[key]
+
+    def ctx(self, source: ir.Table, l3: Optional[str], chain: OutChain) -> RuleCtx:
+        hooks = (chain.base.hook,) if chain.base else ()
+        return RuleCtx(family=self.t.family, l3=l3, chain_name=self.chain_namer(source),
+                       helper_object=self.helper_object,
+                       set_name=lambda n: self.t.set_names.get(n, n),
+                       priorities=chain.priorities, hooks=hooks)
+
+    # ---------------------------------------------------------------- rules
+    def rule_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str]) -> list[str]:
+        alts_per_match = []
+        for m in rule.matches:
+            if isinstance(m, ir.Proto) and redundant_proto(m, rule):
+                continue
+            alts_per_match.append(render_match(m, ctx, rule, self.sets))
+        bodies = [sum(combo, []) for combo in itertools.product(*alts_per_match)]
+        if len(bodies) > 1:
+            self.check_splittable(rule, len(bodies))
+        tail = []
+        has_counter = any(isinstance(s, ir.Counter) for s in rule.statements)
+        if self.counters and not has_counter:
+            tail.append("counter")
+        for s in rule.statements:
+            tail.append(render_statement(s, ctx, rule, self.counters))
+        verdict = render_verdict(rule.verdict, ctx, rule)
+        if verdict:
+            tail.append(verdict)
+        if rule.comment:
+            tail.append(comment_text(rule.comment))
+        head = [f"meta nfproto {NFPROTO[guard]}"] if guard else []
+        return [" ".join(head + body + tail) or "continue" for body in bodies]
+
+    @staticmethod
+    def check_splittable(rule: ir.Rule, n: int) -> None:
+        """An OR becomes consecutive rules only when the first match ends evaluation and no
+        match or statement has a side effect that running twice would change."""
+        why = None
+        if not isinstance(rule.verdict, ir.TERMINAL):
+            why = "its verdict does not end the chain"
+        elif rule.statements:
+            why = "it has statements"
+        elif any(isinstance(m, (ir.Limit, ir.Statistic)) for m in rule.matches):
+            why = "it has a stateful match (limit/statistic)"
+        elif n > MAX_SPLIT:
+            why = f"it would become {n} rules"
+        if why:
+            ors = [type(m).__name__ for m in rule.matches if _is_or(m)]
+            raise refuse(f"an OR of {', '.join(ors) or 'matches'} that nft needs several rules for",
+                         f"splitting is not exact because {why}")
+
+    def entry_lines(self, e: Entry, chain: OutChain) -> list[str]:
+        if e.l3 != "both":
+            guard = e.l3 if e.guard else None
+            return self.rule_lines(e.rule, self.ctx(e.source, e.l3, chain), guard)
+        v4 = self.rule_lines(e.rule, self.ctx(e.source, "ip", chain), None)
+        v6 = self.rule_lines(e.rule, self.ctx(e.source6, "ip6", chain), None)
+        if v4 == v6:
+            return v4
+        return (self.rule_lines(e.rule, self.ctx(e.source, "ip", chain), "ip") +
+                self.rule_lines(e.rule, self.ctx(e.source6, "ip6", chain), "ip6"))
+
+    # ---------------------------------------------------------------- chains / table
+    def chain_text(self, c: OutChain, errors: list, warnings: list, drop: bool) -> list[str]:
+        lines = [f"\tchain {c.name} {{"]
+        if c.base is not None:
+            b = c.base
+            if b.type == "nat" and b.policy != "accept":
+                errors.append(Unsupported(f"nat chain {c.name} with policy {b.policy} cannot be "
+                                          "expressed in nftables: nat chains accept only", c.loc))
+            lines.append(f"\t\ttype {b.type} hook {b.hook} priority "
+                         f"{priority_text(b.priority, b.hook)}; policy {b.policy};")
+        for e in c.entries:
+            try:
+                body = self.entry_lines(e, c)
+            except NotExpressible as ne:
+                err = ne.located(e.rule.loc)
+                if drop:
+                    warnings.append(err)
+                    lines.append(f"\t\t# fwc: dropped unsupported rule: {err.message}")
+                else:
+                    errors.append(err)
+                continue
+            lines += [f"\t\t{b}" for b in body]
+        for fam in c.final_drop:
+            lines.append(f"\t\tmeta nfproto {NFPROTO[fam]} drop")
+        lines.append("\t}")
+        return lines
+
+    def set_text(self, s: ir.ExternalSet) -> list[str]:
+        types = []
+        for f in s.fields:
+            if f in ("addr", "net", "ip"):
+                types.append("ipv4_addr" if s.family == "ip" else "ipv6_addr")
+            elif f == "mac":
+                types.append("ether_addr")
+            else:
+                raise Unsupported(f"set {s.name} cannot be expressed in nftables: field {f}",
+                                  self.t_loc)
+        flags = "; flags interval" if s.interval and "mac" not in s.fields else ""
+        name = self.t.set_names[s.name]
+        return [f"\t# external set (ipset {s.name}): fill it, e.g. nft add element "
+                f"{self.t.family} {self.t.name} {name} {{ ... }}",
+                f"\tset {name} {{",
+                f"\t\ttype {' . '.join(types)}{flags}",
+                "\t}"]
+
+    t_loc = ir.NOLOC
+
+    def text(self, errors: list, warnings: list, drop: bool) -> str:
+        body: list[str] = []
+        for s in self.t.sets:
+            try:
+                body += self.set_text(s)
+            except Unsupported as e:
+                errors.append(e)
+        chains = []
+        for c in self.t.chains:
+            chains.append(self.chain_text(c, errors, warnings, drop))
+        for (helper, l4), name in self.helpers.items():
+            l3 = "\t\tl3proto inet;" if self.t.family == "inet" else ""
+            body += [f"\tct helper {name} {{", f'\t\ttype "{helper}" protocol {l4};'] + \
+                ([l3] if l3 else []) + ["\t}"]
+        for i, c in enumerate(chains):
+            if body or i:
+                body.append("")
+            body += c
+        fam, name = self.t.family, self.t.name
+        return "\n".join([f"table {fam} {name} {{}}", f"delete table {fam} {name}",
+                          f"table {fam} {name} {{", *body, "}"]) + "\n"
+
+
+def _is_or(m: ir.Match) -> bool:
+    return (isinstance(m, ir.Port) and m.field == "port" and not m.negate) or isinstance(
+        m, (ir.CtState, ir.Length, ir.Dscp, ir.Tos, ir.Fragment))
+
+
+def emit_nft_with_warnings(ruleset: ir.Ruleset, *, table: Optional[str] = None,
+                           counters: bool = False, inet: bool = False,
+                           drop_unsupported: bool = False) -> tuple[str, list[FwcError]]:
+    """nft text for `ruleset` and the warnings for the rules left out (drop_unsupported)."""
+    errors: list[FwcError] = []
+    warnings: list[FwcError] = []
+    tables = plan(ruleset, table, inet)
+    parts = ["#!/usr/sbin/nft -f", "# generated by fwc: replaces only the tables below", ""]
+    for t in tables:
+        name = safe_name(t.name, set())
+        if name != t.name:
+            t.name = name
+        parts.append(_TableRenderer(t, counters).text(errors, warnings, drop_unsupported))
+    if errors:
+        raise ErrorGroup(errors)
+    return "\n".join(parts), warnings
+
+
+def emit_nft(ruleset: ir.Ruleset, *, table: Optional[str] = None, counters: bool = False,
+             inet: bool = False, drop_unsupported: bool = False) -> str:
+    return emit_nft_with_warnings(ruleset, table=table, counters=counters, inet=inet,
+                                  drop_unsupported=drop_unsupported)[0]

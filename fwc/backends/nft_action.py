@@ -1,0 +1,276 @@
+"""IR statements and verdicts -> nft statements."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fwc import ir
+from fwc.backends.nft_ctx import RuleCtx, refuse
+from fwc.backends.nft_match import fmt_addr, fmt_range
+from fwc.backends.nft_names import quote
+
+LOG_LEVELS = ("emerg", "alert", "crit", "err", "warn", "notice", "info", "debug")
+LOG_FLAGS = {"tcp-sequence": "tcp sequence", "tcp-options": "tcp options",
+             "ip-options": "ip options", "uid": "skuid", "macdecode": "ether"}
+FULL = 0xFFFFFFFF
+CONNTRACK_PRIORITY = -200  # conntrack runs at this priority in prerouting and output
+
+
+def text_literal(text: str, what: str) -> str:
+    lit = quote(text)
+    if lit is None:
+        raise refuse(f"{what} {text!r}", "nft 1.0.6 strings cannot hold quotes or backslashes")
+    return lit
+
+
+def render_log(s: ir.Log) -> str:
+    out = ["log"]
+    if s.prefix is not None:
+        out.append(f"prefix {text_literal(s.prefix, 'log prefix')}")
+    if s.level is not None:
+        out.append(f"level {LOG_LEVELS[s.level]}")
+    tcp = [f for f in ("tcp-sequence", "tcp-options") if f in s.flags]
+    if tcp:
+        out.append("flags tcp " + ",".join(LOG_FLAGS[f].split()[1] for f in tcp))
+    for f in ("ip-options", "uid", "macdecode"):
+        if f in s.flags:
+            out.append(f"flags {LOG_FLAGS[f]}")
+    unknown = s.flags - set(LOG_FLAGS)
+    if unknown:
+        raise refuse(f"log flag(s) {', '.join(sorted(unknown))}")
+    return " ".join(out)
+
+
+def render_nflog(s: ir.NfLog) -> str:
+    out = [f"log group {s.group}"]
+    if s.prefix is not None:
+        out.append(f"prefix {text_literal(s.prefix, 'nflog prefix')}")
+    if s.size is not None:
+        out.append(f"snaplen {s.size}")
+    if s.threshold is not None:
+        out.append(f"queue-threshold {s.threshold}")
+    return " ".join(out)
+
+
+def masked_value(key: str, value: int, mask: int) -> str:
+    """nft for `key` = (key & ~mask) ^ value."""
+    if mask == FULL:
+        return f"{key} set {value:#x}"
+    keep = ~mask & FULL
+    if value == 0:
+        return f"{key} set {key} and {keep:#x}"
+    op = "or" if value & keep == 0 else "xor"  # `or` reads as --set-mark; same bits here
+    return f"{key} set {key} and {keep:#x} {op} {value:#x}"
+
+
+def render_copymark(s: ir.CopyMark) -> str:
+    dst, src = ("ct mark", "meta mark") if s.to == "ct" else ("meta mark", "ct mark")
+    if s.dst_mask != FULL:
+        raise refuse("CONNMARK --save-mark/--restore-mark with a mask",
+                     "nft cannot merge bits of two marks")
+    tail = "" if s.src_mask == FULL else f" and {s.src_mask:#x}"
+    return f"{dst} set {src}{tail}"
+
+
+def rule_l4(rule: ir.Rule) -> Optional[str]:
+    """The single transport protocol a rule is restricted to, if any."""
+    for m in rule.matches:
+        if isinstance(m, ir.Port) and not m.negate:
+            return m.proto
+        if isinstance(m, ir.Proto) and not m.negate and len(m.protos) == 1:
+            p = next(iter(m.protos))
+            return {6: "tcp", 17: "udp"}.get(p)
+    return None
+
+
+def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: bool) -> Optional[str]:
+    if isinstance(s, ir.Log):
+        return render_log(s)
+    if isinstance(s, ir.NfLog):
+        return render_nflog(s)
+    if isinstance(s, ir.SetMark):
+        key = "meta mark" if s.kind == "meta" else "ct mark"
+        return masked_value(key, s.value, s.mask)
+    if isinstance(s, ir.CopyMark):
+        return render_copymark(s)
+    if isinstance(s, ir.Notrack):
+        return "notrack"
+    if isinstance(s, ir.CtZoneSet):
+        return f"ct zone set {s.zone}"
+    if isinstance(s, ir.CtHelperSet):
+        if ctx.priorities and min(ctx.priorities) <= CONNTRACK_PRIORITY:
+            # iptables CT attaches a template before conntrack; nft needs the conntrack entry
+            raise refuse("CT --helper before conntrack (raw priority)",
+                         "nft sets a helper on an existing conntrack entry only")
+        l4 = rule_l4(rule)
+        if l4 not in ("tcp", "udp"):
+            raise refuse("CT --helper without a -p tcp/udp restriction",
+                         "an nft ct helper object needs its protocol")
+        return f"ct helper set \"{ctx.helper_object(s.name, l4)}\""
+    if isinstance(s, ir.TcpMss):
+        size = "rt mtu" if s.mss is None else str(s.mss)
+        return f"tcp option maxseg size set {size}"
+    if isinstance(s, ir.SetTtl):
+        key = "ip ttl" if s.family == "ip" else "ip6 hoplimit"
+        if s.op != "set":
+            raise refuse(f"TTL/HL --{s.op}", "nft cannot add to a header field")
+        return f"{key} set {s.value}"
+    if isinstance(s, ir.SetDscp):
+        if ctx.l3 is None:
+            raise refuse("DSCP in a rule serving IPv4 and IPv6")
+        return f"{ctx.l3} dscp set {s.value:#04x}"
+    if isinstance(s, ir.SetTos):
+        if ctx.l3 is None:
+            raise refuse("TOS in a rule serving IPv4 and IPv6")
+        if s.mask == 0xFC and s.value & 3 == 0:
+            return f"{ctx.l3} dscp set {s.value >> 2:#04x}"
+        if s.mask == 0x03 and s.value & ~3 == 0:
+            return f"{ctx.l3} ecn set {s.value}"
+        raise refuse("TOS with a mask other than the DSCP or ECN bits",
+                     "nft sets whole DSCP or ECN fields")
+    if isinstance(s, ir.Checksum):
+        raise refuse("CHECKSUM", "nftables has no checksum-fill statement")
+    if isinstance(s, ir.Trace):
+        return "meta nftrace set 1"
+    if isinstance(s, ir.Counter):
+        return f"counter packets {s.packets} bytes {s.bytes}"
+    raise refuse(f"statement {type(s).__name__}")
+
+
+# --------------------------------------------------------------------------- verdicts
+
+REJECT_IP = {"net-unreachable": "net-unreachable", "host-unreachable": "host-unreachable",
+             "port-unreachable": "port-unreachable", "proto-unreachable": "prot-unreachable",
+             "net-prohibited": "net-prohibited", "host-prohibited": "host-prohibited",
+             "admin-prohibited": "admin-prohibited"}
+REJECT_IP6 = {"no-route": "no-route", "adm-prohibited": "admin-prohibited",
+              "admin-prohibited": "admin-prohibited", "addr-unreachable": "addr-unreachable",
+              "port-unreachable": "port-unreachable"}
+# reasons with an icmpx name, usable for both families in inet tables
+ICMPX = {"port-unreachable", "admin-prohibited", "no-route", "host-unreachable"}
+
+
+def reject_reason(with_: str) -> tuple[str, str]:
+    """('ip'|'ip6'|'any', nft name) of an iptables --reject-with value."""
+    w = with_.lower()
+    if w in ("tcp-reset", "tcp-rst"):
+        return "any", "tcp reset"
+    if w.startswith("icmp6-"):
+        name = REJECT_IP6.get(w[6:])
+        fam = "ip6"
+    elif w.startswith("icmp-"):
+        name = REJECT_IP.get(w[5:])
+        fam = "ip"
+    else:
+        name = REJECT_IP.get(w) or REJECT_IP6.get(w)
+        fam = "?"
+    if name is None:
+        raise refuse(f"--reject-with {with_}")
+    return fam, name
+
+
+def render_reject(v: ir.Reject, ctx: RuleCtx, rule: ir.Rule) -> str:
+    if v.with_ is None:
+        return "reject"
+    fam, name = reject_reason(v.with_)
+    if fam == "any":
+        if rule_l4(rule) != "tcp":
+            raise refuse("--reject-with tcp-reset without -p tcp")
+        return "reject with tcp reset"
+    l3 = ctx.l3 or (ctx.family if ctx.family != "inet" else None)
+    if fam == "?":
+        fam = l3 or "?"
+    if l3 is None:  # inet rule for both families: only icmpx reasons mean the same in both
+        if name in ICMPX and name != "host-unreachable":
+            return f"reject with icmpx type {name}"
+        raise refuse(f"--reject-with {v.with_} for both IPv4 and IPv6")
+    if fam != l3:
+        raise refuse(f"--reject-with {v.with_} in an {l3} rule")
+    if name == "port-unreachable":
+        return "reject"  # the nft default in ip and ip6 tables
+    kw = "icmp" if l3 == "ip" else "icmpv6"
+    return f"reject with {kw} type {name}"
+
+
+def nat_target(t: ir.NatTarget) -> str:
+    out = ""
+    if t.addr is not None:
+        if isinstance(t.addr, ir.AddrRange):
+            lo, hi = t.addr.lo, t.addr.hi
+        else:
+            lo, hi = t.addr.network_address, t.addr.broadcast_address
+            if t.addr.prefixlen == t.addr.max_prefixlen:
+                hi = lo
+        v6 = lo.version == 6
+        a = f"[{lo}]" if v6 and t.ports else str(lo)
+        if hi != lo:
+            a += "-" + (f"[{hi}]" if v6 and t.ports else str(hi))
+        out = a
+    if t.ports is not None:
+        out += f":{fmt_range(t.ports)}"
+    return out
+
+
+NAT_FLAGS = ("random", "fully-random", "persistent")
+
+
+def nat_flags(flags) -> str:
+    unknown = set(flags) - set(NAT_FLAGS)
+    if unknown:
+        raise refuse(f"NAT flag(s) {', '.join(sorted(unknown))}")
+    names = [f for f in NAT_FLAGS if f in flags]
+    return (" " + ",".join(names)) if names else ""
+
+
+def nat_family_word(ctx: RuleCtx, addr) -> str:
+    if ctx.family != "inet" or addr is None:
+        return ""
+    return " ip" if addr.version == 4 else " ip6"
+
+
+def render_nat(v, ctx: RuleCtx, rule: ir.Rule) -> str:
+    kind = "snat" if isinstance(v, ir.Snat) else "dnat"
+    if len(v.to) != 1:
+        raise refuse(f"{kind.upper()} with several --to ranges", "nft takes one range")
+    t = v.to[0]
+    if t.addr is None and kind == "snat":
+        raise refuse("SNAT without an address")
+    addr_version = t.addr
+    if isinstance(t.addr, ir.AddrRange):
+        addr_version = t.addr.lo
+    fam = nat_family_word(ctx, addr_version)
+    return f"{kind}{fam} to {nat_target(t)}{nat_flags(v.flags)}"
+
+
+def render_verdict(v: Optional[ir.Verdict], ctx: RuleCtx, rule: ir.Rule) -> Optional[str]:
+    if v is None:
+        return None
+    if isinstance(v, ir.Accept):
+        return "accept"
+    if isinstance(v, ir.Drop):
+        return "drop"
+    if isinstance(v, ir.Reject):
+        return render_reject(v, ctx, rule)
+    if isinstance(v, ir.Jump):
+        return f"jump {ctx.chain_name(v.chain)}"
+    if isinstance(v, ir.Goto):
+        return f"goto {ctx.chain_name(v.chain)}"
+    if isinstance(v, ir.Return):
+        return "return"
+    if isinstance(v, ir.Queue):
+        flags = [f for f, on in (("bypass", v.bypass), ("fanout", v.fanout)) if on]
+        tail = (" " + ",".join(flags)) if flags else ""
+        return f"queue num {fmt_range(v.num)}{tail}"
+    if isinstance(v, (ir.Snat, ir.Dnat)):
+        return render_nat(v, ctx, rule)
+    if isinstance(v, (ir.Masquerade, ir.Redirect)):
+        kw = "masquerade" if isinstance(v, ir.Masquerade) else "redirect"
+        ports = f" to :{fmt_range(v.ports)}" if v.ports is not None else ""
+        return f"{kw}{ports}{nat_flags(v.flags)}"
+    if isinstance(v, ir.Netmap):
+        fam = "ip" if v.to.version == 4 else "ip6"
+        kind = "snat" if v.field == "saddr" else "dnat"
+        anyaddr = "0.0.0.0/0" if fam == "ip" else "::/0"
+        # the prefix-map flag makes the kernel keep host bits: new = (old & ~mask) | to
+        return (f"{kind} {fam} prefix to {fam} {v.field} map {{ {anyaddr} : {v.to} }}")
+    raise refuse(f"verdict {type(v).__name__}")

@@ -1,0 +1,41 @@
+"""Shared state of the nft emitter while it renders one rule."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import attrs
+
+from fwc.errors import Unsupported
+from fwc.ir import Loc, NOLOC
+
+
+class NotExpressible(Exception):
+    """Raised inside rendering; the caller turns it into a located Unsupported."""
+
+    def __init__(self, construct: str, why: str = ""):
+        super().__init__(construct)
+        self.construct = construct
+        self.why = why
+
+    def located(self, loc: Loc = NOLOC) -> Unsupported:
+        why = f" ({self.why})" if self.why else ""
+        return Unsupported(f"rule cannot be expressed in nftables: {self.construct}{why}", loc)
+
+
+@attrs.define
+class RuleCtx:
+    """family: the table family (ip ip6 inet); l3: the packet family the rule is known to see
+    (ip / ip6, or None in an inet table when the rule serves both)."""
+
+    family: str
+    l3: Optional[str]
+    chain_name: Callable[[str], str]  # IR chain name -> emitted name
+    helper_object: Callable[[str, str], str]  # (helper, l4 proto) -> ct helper object name
+    set_name: Callable[[str], str] = str
+    priorities: tuple[int, ...] = ()  # priorities of base chains that reach this chain
+    hooks: tuple[str, ...] = ()
+
+
+def refuse(construct: str, why: str = "") -> NotExpressible:
+    return NotExpressible(construct, why)

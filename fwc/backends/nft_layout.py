@@ -1,0 +1,181 @@
+"""Which nft tables and chains the output has: the `table=` and `inet=` options.
+
+Each emitted chain holds entries: an IR rule plus the packet family it is rendered for and
+whether it needs a `meta nfproto` guard (family-specific rules in a merged inet table)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Optional
+
+import attrs
+
+from fwc import ir
+from fwc.errors import FwcError
+from fwc.backends.nft_names import safe_name
+
+
+@attrs.define
+class Entry:
+    rule: ir.Rule
+    l3: Optional[str]  # ip / ip6, None = both (only in IR inet tables)
+    guard: bool  # prefix `meta nfproto <l3>`
+    source: "ir.Table"  # whose chain names the rule's jumps refer to
+    source6: Optional["ir.Table"] = None  # l3 == "both": the ip6 table of the shared rule
+
+
+@attrs.define
+class OutChain:
+    name: str
+    base: Optional[ir.BaseHook]
+    entries: list[Entry]
+    loc: ir.Loc
+    final_drop: list[str] = attrs.Factory(list)  # families to drop at the end (policy emulation)
+    priorities: tuple[int, ...] = ()
+
+
+@attrs.define
+class OutTable:
+    family: str
+    name: str
+    chains: list[OutChain]
+    sets: list[ir.ExternalSet]
+    # (source table id, IR chain name) -> emitted chain name
+    chain_names: dict
+    set_names: dict
+
+
+def l3_of(table: ir.Table) -> Optional[str]:
+    return None if table.family == "inet" else table.family
+
+
+def reaching_priorities(table: ir.Table) -> dict[str, set[int]]:
+    """For each chain, the priorities of the base chains whose traversal can reach it."""
+    edges = {c.name: {r.verdict.chain for r in c.rules if isinstance(r.verdict, (ir.Jump, ir.Goto))}
+             for c in table.chains}
+    out: dict[str, set[int]] = defaultdict(set)
+    for c in table.chains:
+        if c.base is None:
+            continue
+        todo, seen = [c.name], set()
+        while todo:
+            n = todo.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            out[n].add(c.base.priority)
+            todo.extend(edges.get(n, ()))
+    return out
+
+
+def lcs_merge(a: list[ir.Rule], b: list[ir.Rule]) -> list[tuple[Optional[ir.Rule], Optional[ir.Rule]]]:
+    """Align two rule lists: pairs (x, y) with x == y for common rules, else one side None.
+    Each side's order is kept, so each family still sees exactly its own rule sequence."""
+    n, m = len(a), len(b)
+    dp = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            dp[i][j] = dp[i + 1][j + 1] + 1 if a[i] == b[j] else max(dp[i + 1][j], dp[i][j + 1])
+    out, i, j = [], 0, 0
+    while i < n and j < m:
+        if a[i] == b[j]:
+            out.append((a[i], b[j]))
+            i, j = i + 1, j + 1
+        elif dp[i + 1][j] >= dp[i][j + 1]:
+            out.append((a[i], None))
+            i += 1
+        else:
+            out.append((None, b[j]))
+            j += 1
+    out += [(x, None) for x in a[i:]] + [(None, y) for y in b[j:]]
+    return out
+
+
+def plan(ruleset: ir.Ruleset, table: Optional[str], inet: bool) -> list[OutTable]:
+    groups: dict[tuple[str, str], list[ir.Table]] = {}
+    for t in ruleset.tables:
+        fam = "inet" if (inet and t.family in ("ip", "ip6")) else t.family
+        key = (fam, table if table is not None else t.name)
+        groups.setdefault(key, []).append(t)
+    return [plan_table(fam, name, srcs) for (fam, name), srcs in groups.items()]
+
+
+def plan_table(family: str, name: str, sources: list[ir.Table]) -> OutTable:
+    table_names = {t.name for t in sources}
+    prefix_needed = len(table_names) > 1
+    # mapped chain name -> {source family: (table, chain)}
+    by_name: dict[str, dict[str, tuple[ir.Table, ir.Chain]]] = {}
+    mapped: dict[tuple[int, str], str] = {}
+    for t in sources:
+        for c in t.chains:
+            m = c.name if (not prefix_needed or t.name == "filter") else f"{t.name}_{c.name}"
+            slot = by_name.setdefault(m, {})
+            if t.family in slot:
+                raise FwcError(f"chain {c.name} of table {t.name} and chain "
+                               f"{slot[t.family][1].name} of table {slot[t.family][0].name} "
+                               f"would both be called {m} in nft table {name}", c.loc)
+            slot[t.family] = (t, c)
+            mapped[(id(t), c.name)] = m
+    # base chains of different families that cannot share one nft chain are split apart
+    split: dict[str, dict[str, tuple[ir.Table, ir.Chain]]] = {}
+    for m, slot in by_name.items():
+        bases = {(c.base.type, c.base.hook, c.base.priority) if c.base else None
+                 for _, c in slot.values()}
+        if len(slot) > 1 and len(bases) > 1:
+            for fam, tc in slot.items():
+                split[f"{m}_{fam}"] = {fam: tc}
+                mapped[(id(tc[0]), tc[1].name)] = f"{m}_{fam}"
+        else:
+            split[m] = slot
+    taken: set[str] = set()
+    emitted: dict[str, str] = {}
+    for m in split:
+        emitted[m] = safe_name(m, taken)
+        taken.add(emitted[m])
+    chain_names = {k: emitted[v] for k, v in mapped.items()}
+    prios = {id(t): reaching_priorities(t) for t in sources}
+    chains = [build_chain(emitted[m], slot, family, prios) for m, slot in split.items()]
+    declared: dict[str, ir.ExternalSet] = {}
+    set_names: dict[str, str] = {}
+    for t in sources:
+        for s in t.sets:
+            prev = declared.get(s.name)
+            if prev is not None:
+                if prev != s:
+                    raise FwcError(f"set {s.name} is declared with two different types", t.loc)
+                continue
+            declared[s.name] = s
+            set_names[s.name] = safe_name(s.name, set(set_names.values()))
+    sets = list(declared.values())
+    return OutTable(family, name, chains, sets, chain_names, set_names)
+
+
+def build_chain(name: str, slot: dict, family: str, prios: dict) -> OutChain:
+    fams = list(slot)
+    any_table, any_chain = next(iter(slot.values()))
+    priorities = tuple(sorted({p for t, c in slot.values() for p in prios[id(t)].get(c.name, ())}))
+    if len(fams) == 1:
+        t, c = slot[fams[0]]
+        merged_inet = family == "inet" and t.family != "inet"
+        guard = merged_inet and c.base is not None
+        entries = [Entry(r, l3_of(t), guard, t) for r in c.rules]
+        out = OutChain(name, c.base, entries, c.loc, priorities=priorities)
+        if guard and c.base.policy == "drop":  # other families must not meet this policy
+            out.base = attrs.evolve(c.base, policy="accept")
+            out.final_drop = [t.family]
+        return out
+    (t4, c4), (t6, c6) = slot["ip"], slot["ip6"]
+    entries = []
+    for r4, r6 in lcs_merge(list(c4.rules), list(c6.rules)):
+        if r4 is not None and r6 is not None:
+            entries.append(Entry(r4, "both", False, t4, t6))  # resolved when rendering
+        elif r4 is not None:
+            entries.append(Entry(r4, "ip", True, t4))
+        else:
+            entries.append(Entry(r6, "ip6", True, t6))
+    base = c4.base
+    final_drop = []
+    if base is not None and c4.base.policy != c6.base.policy:
+        base = attrs.evolve(base, policy="accept")
+        final_drop = [f for f, c in (("ip", c4), ("ip6", c6)) if c.base.policy == "drop"]
+    return OutChain(name, base, entries, c4.loc, final_drop, priorities)

@@ -1,0 +1,52 @@
+"""Names and literals as nft 1.0.6's parser accepts them.
+
+nft 1.0.6 cannot quote table/chain/set names: a name must be a bare word of its scanner and must
+not be one of its keywords.  The keyword list below was measured by asking nft 1.0.6 to parse
+`chain WORD` for every lower-case word of its man page and test suites (words it refused)."""
+
+from __future__ import annotations
+
+import re
+
+NFT_KEYWORDS = frozenset("""
+accept add ah all and arp auto-merge bridge cgroup chain comment comp constant continue counter
+cpu create ct day dccp define delete describe device devices dnat drop dst dup dynamic ecn element
+elements eq esp ether exists expires exthdr fib flags flow flowtable flush frag fwd gc-interval get
+goto gt handle hbh hook hour ibrname icmp icmpv6 igmp iif iifgroup iifname iiftype include index
+inet insert interval ip ip6 ipsec jhash jump limit list log lt map mark masquerade meta mh missing
+monitor ne netdev nftrace not notrack numgen obrname offload oif oifgroup oifname oiftype or osf
+pkttype policy position priority queue quota random redefine redirect reject rename replace reset
+return rt rtclassid rule ruleset sctp secmark set size skgid skuid snat socket srh symhash synproxy
+table tcp th time timeout tproxy type typeof udp udplite undefine update vlan vmap xor xt
+meter export import tables sets chains rt0 rt2 ipv4 ipv6
+""".split())
+
+_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-./:]*\Z")
+
+
+def is_bare_name(name: str) -> bool:
+    """True when nft 1.0.6 parses `name` as an identifier."""
+    return bool(_BARE.match(name)) and name not in NFT_KEYWORDS
+
+
+def safe_name(name: str, taken: set[str]) -> str:
+    """`name` itself when nft accepts it, else a deterministic legal variant not in `taken`."""
+    if is_bare_name(name) and name not in taken:
+        return name
+    base = re.sub(r"[^A-Za-z0-9_\-./:]", "_", name)
+    if not base or not (base[0].isalpha() or base[0] == "_"):
+        base = "c_" + base
+    if base in NFT_KEYWORDS:
+        base = base + "_"
+    cand, n = base, 2
+    while cand in taken or not is_bare_name(cand):
+        cand = f"{base}_{n}"
+        n += 1
+    return cand
+
+
+def quote(text: str) -> str | None:
+    """An nft string literal for `text`, or None when nft 1.0.6 cannot carry it (it has no escapes)."""
+    if '"' in text or "\n" in text or "\\" in text:
+        return None
+    return f'"{text}"'
