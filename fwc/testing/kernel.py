@@ -108,6 +108,8 @@ def _on_sigterm(signum, frame):
     previous = _previous_sigterm
     if callable(previous):
         previous(signum, frame)
+    elif previous == signal.SIG_IGN:
+        raise SystemExit(128 + signum)
     else:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)

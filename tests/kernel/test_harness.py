@@ -234,3 +234,56 @@ def test_namespaces_are_deleted_on_sigterm():
         if proc.poll() is None:
             proc.kill()
     assert not any(netns.exists(n) for n in names)
+
+
+FTP_HELPER_NFT = """
+table inet f {
+    ct helper ftp-std {
+        type "ftp" protocol tcp
+    }
+    chain pre {
+        type filter hook prerouting priority 0;
+        tcp dport 21 ct helper set "ftp-std"
+    }
+    chain out {
+        type filter hook output priority 0;
+        tcp dport 21 ct helper set "ftp-std"
+    }
+}
+"""
+
+
+def ftp_case(name: str, client_data_before_port: bool) -> dict:
+    server = "198.51.100.10"
+    setup = [{"dir": "out", "dst": server, "dport": 21, "flags": "S"},
+             {"dir": "in", "src": server, "sport": 21, "dport": 40000, "flags": "SA"},
+             {"dir": "out", "dst": server, "dport": 21, "flags": "A"},
+             {"dir": "in", "src": server, "sport": 21, "dport": 40000, "flags": "PA",
+              "payload": "220 ready\\r\\n"}]
+    if client_data_before_port:
+        setup.append({"dir": "out", "dst": server, "dport": 21, "flags": "PA", "payload": "USER a\\r\\n"})
+    setup.append({"dir": "out", "dst": server, "dport": 21, "flags": "PA",
+                  "payload": "PORT 192,0,2,1,200,10\\r\\n"})
+    return {"name": name, "setup": setup,
+            "probe": {"dir": "in", "src": server, "sport": 20, "dport": 51210, "flags": "S"}}
+
+
+def test_ftp_helper_makes_active_data_connection_related(kernel_module):
+    """Payloads and sequence numbers are consistent enough for the FTP helper to parse PORT;
+    it ignores the first data segment of each direction, so PORT as first client data is lost."""
+    kernel_module.load_nft(FTP_HELPER_NFT)
+    results = by_name(kernel_module.run_cases(cases_from_json([
+        ftp_case("port-after-user", True), ftp_case("port-first", False)])))
+    assert results["port-after-user"].setup_verdicts == ("ACCEPT",) * 6
+    assert results["port-after-user"].ct_state == "RELATED"
+    assert results["port-first"].ct_state == "NEW"
+
+
+def test_reject_counts_even_when_output_drops_the_answer(kernel_module):
+    """REJECT is judged where netfilter makes the RST/ICMP error, not where it arrives."""
+    text = restore_text(["-A INPUT -p tcp --dport 113 -j REJECT --reject-with tcp-reset",
+                         "-A INPUT -p udp --dport 514 -j REJECT"], ("ACCEPT", "ACCEPT", "DROP"))
+    kernel_module.load_iptables(text)
+    cases = cases_from_json([{"name": "ident", "probe": {"dir": "in", "dport": 113}},
+                             {"name": "syslog", "probe": {"dir": "in", "proto": "udp", "dport": 514}}])
+    assert [r.verdict for r in kernel_module.run_cases(cases)] == ["REJECT", "REJECT"]
