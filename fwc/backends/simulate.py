@@ -1,0 +1,1088 @@
+"""The simulator: the meaning of every IR construct, written once.
+
+A packet crosses the netfilter hooks of its path in kernel order (in: prerouting -> input;
+out: output -> postrouting; fwd: prerouting -> forward -> postrouting).  In each hook the base
+chains of every table of a matching family run in priority order, with conntrack lookup at
+-200 (prerouting/output), the NAT core at -100 (prerouting/output, destination NAT) and +100
+(input/postrouting, source NAT), and helpers + confirmation at the end of input/postrouting.
+
+Chains are compiled once into closures.  A base chain whose outcome depends only on packet
+fields (no per-packet state such as `statistic nth`) caches its outcome per tuple of the fields
+its rules read, so identical inputs are not re-evaluated; effects (marks, notrack, helper) are
+replayed from the cache.  NAT chains are never cached (they run once per connection).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Callable, Optional
+
+import attrs
+
+from fwc import ir
+from fwc.conntrack import fields as nftf
+from fwc.conntrack.helpers import HELPERS, run_helper
+from fwc.conntrack.nat import MANIP_OF_HOOK, NoFreeTuple, manip_packet, setup_binding
+from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, TCP_FLAG_BITS, Skb, addr_str, flag_bits
+from fwc.conntrack.table import ConntrackTable
+from fwc.errors import FwcError, Unsupported
+from fwc.packet import Case, CaseResult, Packet
+
+PATHS = {"in": ("prerouting", "input"), "out": ("output", "postrouting"),
+         "fwd": ("prerouting", "forward", "postrouting")}
+CT_PRIORITY = -200
+NAT_PRIORITY = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
+HELPER_PROTOS = {"ftp": (6,), "tftp": (17,), "sip": (17, 6)}
+PROTO_NUM = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
+
+
+def _default_interfaces() -> dict:
+    return {"eth0": ("192.0.2.1/24", "2001:db8:f::1/64"),
+            "eth1": ("203.0.113.1/24", "2001:db8:b::1/64"),
+            "lo": ("127.0.0.1/8", "::1/128")}
+
+
+@attrs.define(frozen=True)
+class SimOptions:
+    """Host facts the ruleset cannot tell; every default is documented in the README."""
+
+    tcp_loose: bool = True  # net.netfilter.nf_conntrack_tcp_loose
+    # interface -> addresses with prefix length (first of a family = primary, used by
+    # MASQUERADE / REDIRECT); every address here is a LOCAL address of the firewall
+    interfaces: dict = attrs.field(factory=_default_interfaces)
+    extra_local: tuple[str, ...] = ()  # further local addresses/prefixes (fib type LOCAL)
+    limit_over: bool = False  # `limit`: False = every packet is under the rate
+    statistic_random: bool = False  # `statistic mode random`: True = the draw succeeds
+    sets: dict = attrs.field(factory=dict)  # external (ipset) set name -> element strings
+    uid: int = 0  # socket owner of locally generated (out) packets
+    gid: int = 0
+    src_mac: Optional[str] = None  # source MAC of incoming packets; None = unknown, no match
+    ttl: int = 64  # ttl / hop limit of every packet
+    cache: bool = True  # per-chain decision cache
+
+
+# ----------------------------------------------------------------------------- compilation
+
+
+class _Compiled:
+    __slots__ = ("name", "rules", "reads", "cacheable", "index", "cand")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.rules: list = []
+        self.reads: set = set()
+        self.cacheable = True
+        self.index = None  # per-rule (protos, dport ranges) prefilter, None when not worth it
+        self.cand: dict = {}
+
+
+class _Rule:
+    __slots__ = ("matches", "stmts", "verdict", "num", "loc", "pre")
+
+    def __init__(self, matches, stmts, verdict, num, loc, pre):
+        self.matches, self.stmts, self.verdict = matches, stmts, verdict
+        self.num, self.loc, self.pre = num, loc, pre
+
+
+def _intervals(values, l3: int) -> list[tuple[int, int]]:
+    out = []
+    for v in values:
+        if v.version != l3:
+            continue
+        if isinstance(v, ir.AddrRange):
+            out.append((int(v.lo), int(v.hi)))
+        else:
+            out.append((int(v.network_address), int(v.broadcast_address)))
+    return out
+
+
+def _in_any(x: int, ivs) -> bool:
+    for lo, hi in ivs:
+        if lo <= x <= hi:
+            return True
+    return False
+
+
+class Simulator:
+    """Compiles a Ruleset once; `run_case` runs cases against a fresh conntrack table."""
+
+    def __init__(self, ruleset: ir.Ruleset, options: Optional[SimOptions] = None):
+        self.rs = ruleset
+        self.opt = options or SimOptions()
+        self.conntrack = ConntrackTable(self.opt.tcp_loose)
+        self._per_case_state: list[dict] = []  # statistic nth counters, reset per case
+        self._setup_host()
+        self._stages: dict[tuple[str, int], list] = {}
+        self._cache: dict = {}
+        self._keyfns: dict = {}
+        self._compile()
+
+    # ------------------------------------------------------------------ host facts
+
+    def _setup_host(self) -> None:
+        self.iface_addrs: dict[str, list] = {}
+        local = []
+        for name, addrs in self.opt.interfaces.items():
+            parsed = [ipaddress.ip_interface(a) for a in addrs]
+            self.iface_addrs[name] = parsed
+            local += [(name, a.ip.version, int(a.ip), int(a.ip)) for a in parsed]
+            for a in parsed:
+                if name == "lo":
+                    n = a.network
+                    local.append((name, n.version, int(n.network_address),
+                                  int(n.broadcast_address)))
+        for text in self.opt.extra_local:
+            n = ipaddress.ip_network(text, strict=False)
+            local.append((None, n.version, int(n.network_address), int(n.broadcast_address)))
+        self.local = local
+        self.bcast = set()
+        for addrs in self.iface_addrs.values():
+            for a in addrs:
+                if a.version == 4 and a.network.prefixlen < 31:
+                    self.bcast.add(int(a.network.broadcast_address))
+        self.bcast.add(0xFFFFFFFF)
+
+    def primary_addr(self, iface: Optional[str], l3: int) -> Optional[int]:
+        for a in self.iface_addrs.get(iface or "", ()):
+            if a.version == l3:
+                return int(a.ip)
+        return None
+
+    def addr_type(self, l3: int, a: int, iface: Optional[str] = None,
+                  restrict: bool = False) -> str:
+        for name, v, lo, hi in self.local:
+            if v == l3 and lo <= a <= hi and (not restrict or name == iface or name is None):
+                return "LOCAL"
+        ip = ipaddress.ip_address(a) if l3 == 6 else ipaddress.IPv4Address(a)
+        if l3 == 4 and a in self.bcast:
+            return "BROADCAST"
+        if ip.is_multicast:
+            return "MULTICAST"
+        if ip.is_unspecified:
+            return "UNSPEC"
+        return "UNICAST"
+
+    # ------------------------------------------------------------------ ruleset compilation
+
+    def _compile(self) -> None:
+        self._chains: dict[tuple[str, str, str], _Compiled] = {}
+        bases = []
+        order = 0
+        nat_families = set()
+        for table in self.rs.tables:
+            if table.family not in ir.FAMILIES:
+                raise Unsupported(f"table family {table.family!r} (table {table.name}) is not "
+                                  "simulated; only ip, ip6 and inet", table.loc)
+            for chain in table.chains:
+                self._chains[(table.family, table.name, chain.name)] = _Compiled(chain.name)
+        for table in self.rs.tables:
+            for chain in table.chains:
+                self._compile_chain(table, chain)
+                if chain.base is not None:
+                    b = chain.base
+                    if b.hook not in ("prerouting", "input", "forward", "output", "postrouting"):
+                        raise Unsupported(f"hook {b.hook!r} of chain {chain.name} is not simulated",
+                                          chain.loc)
+                    order += 1
+                    bases.append((table, chain, order))
+                    if b.type == "nat":
+                        nat_families.update((4, 6) if table.family == "inet" else
+                                            ((4,) if table.family == "ip" else (6,)))
+        for key, comp in self._chains.items():
+            comp.reads = self._reads_closure(key, set())
+            comp.cacheable = comp.cacheable and self._cacheable_closure(key, set())
+        for hook in ("prerouting", "input", "forward", "output", "postrouting"):
+            for l3 in (4, 6):
+                fam_ok = ("inet", "ip" if l3 == 4 else "ip6")
+                stages = []
+                if hook in ("prerouting", "output"):
+                    stages.append((CT_PRIORITY, -1, ("ct",)))
+                nat_chains = []
+                for table, chain, o in bases:
+                    b = chain.base
+                    if b.hook != hook or table.family not in fam_ok:
+                        continue
+                    comp = self._chains[(table.family, table.name, chain.name)]
+                    if b.type == "nat":
+                        nat_chains.append((b.priority, o, table, chain, comp))
+                    else:
+                        stages.append((b.priority, o, ("chain", table, chain, comp)))
+                if l3 in nat_families:
+                    nat_chains.sort(key=lambda x: (x[0], x[1]))
+                    stages.append((NAT_PRIORITY[hook], -1,
+                                   ("nat", MANIP_OF_HOOK[hook], [c[2:] for c in nat_chains])))
+                stages.sort(key=lambda s: (s[0], s[1]))
+                self._stages[(hook, l3)] = [s[2] for s in stages]
+
+    def _reads_closure(self, key, seen: set) -> set:
+        if key in seen:
+            return set()
+        seen.add(key)
+        comp = self._chains[key]
+        reads = set(comp.reads)
+        for r in comp.rules:
+            for target in _targets(r.verdict):
+                reads |= self._reads_closure((key[0], key[1], target), seen)
+        return reads
+
+    def _cacheable_closure(self, key, seen: set) -> bool:
+        if key in seen:
+            return True
+        seen.add(key)
+        comp = self._chains[key]
+        if not comp.cacheable:
+            return False
+        return all(self._cacheable_closure((key[0], key[1], t), seen)
+                   for r in comp.rules for t in _targets(r.verdict))
+
+    def _compile_chain(self, table: ir.Table, chain: ir.Chain) -> None:
+        comp = self._chains[(table.family, table.name, chain.name)]
+        is_nat = chain.base is not None and chain.base.type == "nat"
+        for num, rule in enumerate(chain.rules, 1):
+            matches, pre_protos, pre_ports = [], None, None
+            for m in rule.matches:
+                fn, reads, cacheable = self._compile_match(m, rule, table)
+                matches.append(fn)
+                comp.reads |= reads
+                comp.cacheable &= cacheable
+                if isinstance(m, ir.Proto) and not m.negate:
+                    pre_protos = m.protos if pre_protos is None else pre_protos & m.protos
+                elif isinstance(m, ir.Port) and m.field == "dport" and not m.negate \
+                        and m.proto in PROTO_NUM:
+                    p = frozenset((PROTO_NUM[m.proto],))
+                    pre_protos = p if pre_protos is None else pre_protos & p
+                    pre_ports = tuple((r.lo, r.hi) for r in m.ranges)
+            stmts = []
+            for s in rule.statements:
+                fn, reads = self._compile_statement(s, rule, table, chain)
+                stmts.append(fn)
+                comp.reads |= reads
+            verdict = self._compile_verdict(rule.verdict, rule, table, chain, is_nat)
+            pre = None if (pre_protos is None and pre_ports is None) else (pre_protos, pre_ports)
+            if any(isinstance(m, (ir.Statistic, ir.Limit)) for m in rule.matches):
+                pre = None  # stateful matches must see every packet that reaches them
+            comp.rules.append(_Rule(tuple(matches), tuple(stmts), verdict, num, rule.loc, pre))
+        if len(comp.rules) >= 16:
+            comp.index = True
+
+    # ------------------------------------------------------------------ matches
+
+    def _compile_match(self, m, rule: ir.Rule, table: ir.Table):
+        """-> (predicate(skb) -> bool, fields read, cacheable)."""
+        neg = getattr(m, "negate", False)
+        T = type(m)
+        if T is ir.Proto:
+            protos = frozenset(m.protos)
+            return (lambda p: (p.proto in protos) != neg), {"proto"}, True
+        if T is ir.Address:
+            attr = "src" if m.field == "saddr" else "dst"
+            fams = {v.version for v in m.values}
+            iv = {l3: _intervals(m.values, l3) for l3 in (4, 6)}
+
+            def addr(p, attr=attr, iv=iv, fams=fams):
+                if p.l3 not in fams:
+                    return False
+                return _in_any(getattr(p, attr), iv[p.l3]) != neg
+            return addr, {"l3", attr}, True
+        if T is ir.Interface:
+            attr = "iif" if m.field == "iifname" else "oif"
+            name = m.name
+            if name.endswith("+") or name.endswith("*"):
+                prefix = name[:-1]
+
+                def iface(p, attr=attr):
+                    v = getattr(p, attr)
+                    return (v is not None and v.startswith(prefix)) != neg
+            else:
+                def iface(p, attr=attr):
+                    return (getattr(p, attr) == name) != neg
+            return iface, {attr}, True
+        if T is ir.Fragment:
+            return (lambda p: neg), set(), True  # simulated packets are never fragments
+        if T is ir.Port:
+            pn = PROTO_NUM.get(m.proto)
+            if pn is None:
+                raise Unsupported(f"port match on protocol {m.proto!r}", rule.loc)
+            rs = tuple((r.lo, r.hi) for r in m.ranges)
+            if m.field == "port":
+                def port(p):
+                    if p.proto != pn:
+                        return False
+                    return (_in_any(p.sport, rs) or _in_any(p.dport, rs)) != neg
+                return port, {"proto", "sport", "dport"}, True
+            attr = "sport" if m.field == "sport" else "dport"
+
+            def port1(p, attr=attr):
+                if p.proto != pn:
+                    return False
+                return _in_any(getattr(p, attr), rs) != neg
+            return port1, {"proto", attr}, True
+        if T is ir.TcpFlags:
+            mask, comp = flag_bits(m.mask), flag_bits(m.comp)
+            return (lambda p: p.proto == 6 and ((p.flags & mask) == comp) != neg), \
+                {"proto", "flags"}, True
+        if T is ir.TcpOption:
+            kind = m.kind
+
+            def tcpopt(p):
+                if p.proto != 6:
+                    return False
+                has = kind == 2 and bool(p.flags & TCP_FLAG_BITS["SYN"])  # SYNs carry MSS
+                return has != neg
+            return tcpopt, {"proto", "flags"}, True
+        if T is ir.Icmp:
+            pn = 1 if m.family == "ip" else 58
+            typ, lo, hi = m.type, m.codes.lo, m.codes.hi
+
+            def icmp(p):
+                if p.proto != pn:
+                    return False
+                ok = typ is None or (p.icmp_type == typ and lo <= p.icmp_code <= hi)
+                return ok != neg
+            return icmp, {"proto", "icmp"}, True
+        if T is ir.CtState:
+            states = frozenset(m.states)
+            real = states - set(ir.CT_VIRTUAL_STATES)
+            virt = states & set(ir.CT_VIRTUAL_STATES)
+
+            def ctstate(p):
+                ok = (p.ct_state or "INVALID") in real
+                if not ok and virt and p.ct is not None:
+                    ok = bool(virt & p.ct.status)
+                return ok != neg
+            return ctstate, {"ct_state", "ct_status"}, True
+        if T is ir.CtStatus:
+            bits = frozenset(m.bits)
+            return (lambda p: (p.ct is not None and bool(bits & p.ct.status)) != neg), \
+                {"ct_status"}, True
+        if T is ir.CtDirection:
+            want = 0 if m.direction == "ORIGINAL" else 1
+            return (lambda p: (p.ct is not None and p.ct_dir == want) != neg), \
+                {"ct_state", "ct_dir"}, True
+        if T is ir.CtProto:
+            pr = m.proto
+            return (lambda p: (p.ct is not None and p.ct.proto == pr) != neg), {"ct_tuples"}, True
+        if T is ir.CtAddress:
+            w = 0 if m.which == "original" else 1
+            i = 2 if m.field == "saddr" else 3
+            fams = {v.version for v in m.values}
+            iv = {l3: _intervals(m.values, l3) for l3 in (4, 6)}
+
+            def ctaddr(p):
+                if p.ct is None or p.l3 not in fams:
+                    return False
+                return _in_any(p.ct.tuples[w][i], iv[p.l3]) != neg
+            return ctaddr, {"ct_tuples"}, True
+        if T is ir.CtPort:
+            w = 0 if m.which == "original" else 1
+            i = 4 if m.field == "sport" else 5
+            rs = tuple((r.lo, r.hi) for r in m.ranges)
+
+            def ctport(p):
+                if p.ct is None or p.ct.proto not in PORT_PROTOS:
+                    return False
+                return _in_any(p.ct.tuples[w][i], rs) != neg
+            return ctport, {"ct_tuples"}, True
+        if T is ir.CtExpire:
+            lo, hi = m.range.lo, m.range.hi
+            return (lambda p: (p.ct is not None and lo <= p.ct.timeout() <= hi) != neg), \
+                {"ct_timeout"}, True
+        if T is ir.Mark:
+            val, mask = m.value, m.mask
+            if m.kind == "meta":
+                return (lambda p: ((p.mark & mask) == val) != neg), {"mark"}, True
+            return (lambda p: (p.ct is not None and (p.ct.mark & mask) == val) != neg), \
+                {"ct_mark"}, True
+        if T is ir.Mac:
+            mac = self.opt.src_mac
+            ok = mac is not None and mac.lower() == m.addr.lower()
+            return (lambda p: (p.dir != "out" and ok) != neg), {"dir"}, True
+        if T is ir.AddrType:
+            attr = "src" if m.field == "saddr" else "dst"
+            types = frozenset(t.upper() for t in m.types)
+            lim = m.limit_iface
+            restrict = lim is not None
+            ifattr = "iif" if lim == "in" else "oif"
+
+            def addrtype(p):
+                t = self.addr_type(p.l3, getattr(p, attr), getattr(p, ifattr), restrict)
+                return (t in types) != neg
+            return addrtype, {"l3", attr, "iif", "oif"}, True
+        if T in (ir.SkUid, ir.SkGid):
+            lo, hi = m.range.lo, m.range.hi
+            v = self.opt.uid if T is ir.SkUid else self.opt.gid
+            return (lambda p: (p.dir == "out" and lo <= v <= hi) != neg), {"dir"}, True
+        if T is ir.SocketExists:
+            return (lambda p: (p.dir == "out") != neg), {"dir"}, True
+        if T is ir.PktType:
+            want = m.type
+
+            def pkttype(p):
+                t = self.addr_type(p.l3, p.dst)
+                kind = {"BROADCAST": "broadcast", "MULTICAST": "multicast"}.get(t, "unicast")
+                return (kind == want) != neg
+            return pkttype, {"l3", "dst"}, True
+        if T is ir.Length:
+            lo, hi = m.range.lo, m.range.hi
+            return (lambda p: (lo <= p.length <= hi) != neg), {"length"}, True
+        if T is ir.Ttl:
+            l3 = 4 if m.family == "ip" else 6
+            op, val = m.op, m.value
+            cmp = {"eq": lambda a: a == val, "ne": lambda a: a != val,
+                   "lt": lambda a: a < val, "gt": lambda a: a > val}.get(op)
+            if cmp is None:
+                raise Unsupported(f"ttl comparison {op!r}", rule.loc)
+            return (lambda p: p.l3 == l3 and cmp(p.ttl)), {"l3", "ttl"}, True
+        if T is ir.Dscp:
+            val = m.value
+            return (lambda p: ((p.tos >> 2) == val) != neg), {"tos"}, True
+        if T is ir.Tos:
+            val, mask = m.value, m.mask
+            return (lambda p: ((p.tos & mask) == val) != neg), {"tos"}, True
+        if T is ir.Limit:
+            under = not self.opt.limit_over
+            return (lambda p: under != neg), set(), True
+        if T is ir.SetLookup:
+            return self._compile_setlookup(m, rule)
+        if T is ir.IpsecPolicy:
+            return (lambda p: not m.ipsec), set(), True  # no IPsec in the simulated host
+        if T is ir.PhysDevBridged:
+            return (lambda p: neg), set(), True  # the simulated firewall routes, never bridges
+        if T is ir.Helper:
+            name = m.name
+
+            def helper(p):
+                ct = p.ct
+                ok = ct is not None and ct.master is not None and ct.master.helper == name
+                return ok != neg
+            return helper, {"ct_helper"}, True
+        if T is ir.Statistic:
+            if m.mode == "random":
+                ok = self.opt.statistic_random or m.probability >= 1.0
+                return (lambda p: ok != neg), set(), True
+            if m.mode == "nth":
+                state = {"count": m.packet, "init": m.packet}
+                self._per_case_state.append(state)
+                every = m.every
+
+                def nth(p):
+                    if state["count"] >= every - 1:
+                        state["count"] = 0
+                        return not neg
+                    state["count"] += 1
+                    return neg
+                return nth, set(), False
+            raise Unsupported(f"statistic mode {m.mode!r}", rule.loc)
+        if T is ir.FieldMatch:
+            return self._compile_fieldmatch(m, rule)
+        if T is ir.SetMatch:
+            return self._compile_setmatch(m, rule, table)
+        if T is ir.CtCount:
+            raise Unsupported("ct count (needs the number of live connections per key)", rule.loc)
+        raise Unsupported(f"match {T.__name__} is not simulated", rule.loc)
+
+    def _compile_setlookup(self, m: ir.SetLookup, rule: ir.Rule):
+        raw = self.opt.sets.get(m.name)
+        elements = []
+        for text in raw or ():
+            parts = [x.strip() for x in str(text).split(",")]
+            if len(parts) != len(m.fields):
+                raise FwcError(f"set {m.name}: element {text!r} does not have "
+                               f"{len(m.fields)} field(s)", rule.loc)
+            elem = []
+            for f, part in zip(m.fields, parts):
+                if f in ("saddr", "daddr", "addr", "src", "dst"):
+                    n = ipaddress.ip_network(part, strict=False)
+                    elem.append((n.version, int(n.network_address), int(n.broadcast_address)))
+                else:
+                    lo, _, hi = part.partition("-")
+                    elem.append((None, int(lo), int(hi or lo)))
+            elements.append(tuple(elem))
+        attrs_ = []
+        for f in m.fields:
+            attrs_.append({"saddr": "src", "src": "src", "daddr": "dst", "dst": "dst",
+                           "addr": "src", "sport": "sport", "dport": "dport"}.get(f))
+            if attrs_[-1] is None:
+                raise Unsupported(f"set {m.name}: field {f!r}", rule.loc)
+        neg = m.negate
+        note = None if raw is not None else \
+            f"set {m.name}: contents unknown, assumed empty (give them with SimOptions.sets)"
+
+        def setlookup(p):
+            if note:
+                p.notes.append(note)
+            for elem in elements:
+                for (v, lo, hi), a in zip(elem, attrs_):
+                    x = getattr(p, a)
+                    if x is None or (v is not None and v != p.l3) or not lo <= x <= hi:
+                        break
+                else:
+                    return not neg
+            return neg
+        return setlookup, {"l3", "src", "dst", "sport", "dport"}, note is None
+
+    def _field_reader(self, expr: str, rule: ir.Rule):
+        rd = nftf.reader(expr)
+        if rd is None:
+            raise Unsupported(f"nft expression {expr!r} is not simulated", rule.loc)
+        return rd
+
+    def _compile_fieldmatch(self, m, rule: ir.Rule):
+        rd = self._field_reader(m.expr, rule)
+        expr = " ".join(m.expr.split())
+        ivs = []
+        for v in m.values:
+            iv = nftf.to_interval(expr, v)
+            if iv is None:
+                raise Unsupported(f"value {v!r} of {expr!r}", rule.loc)
+            ivs.append(iv)
+        op, mask, xor, neg = m.op, m.mask, m.xor, m.negate
+        anybits = 0
+        if op == "any":
+            for iv in ivs:
+                anybits |= iv[0] if isinstance(iv[0], int) else 0
+
+        def fieldmatch(p):
+            v = rd(p)
+            if v is nftf.ABSENT:
+                return False
+            if isinstance(v, int):
+                if xor is not None:
+                    v ^= xor
+                if mask is not None:
+                    v &= mask
+            if op == "eq":
+                ok = any(nftf.value_in(expr, v, iv) for iv in ivs)
+            elif op == "any":
+                ok = bool(v & anybits)
+            else:
+                ref = ivs[0][0]
+                ok = {"lt": v < ref, "gt": v > ref, "le": v <= ref, "ge": v >= ref}[op]
+            return ok != neg
+        return fieldmatch, {"fields"}, True
+
+    def _set_elements(self, m, rule: ir.Rule, table: ir.Table):
+        if m.name is None:
+            return m.elements
+        for s in table.sets:
+            if s.name == m.name and isinstance(s, ir.NamedSet):
+                if "dynamic" in s.flags or "timeout" in s.flags:
+                    raise Unsupported(f"set @{m.name} is updated from the packet path; "
+                                      "dynamic sets are not simulated", rule.loc)
+                return tuple(e if isinstance(e, tuple) else (e,) for e in s.elements)
+        raise Unsupported(f"set @{m.name} is not defined in table {table.name}", rule.loc)
+
+    def _compile_keyed(self, keys, elements, rule):
+        readers = [(" ".join(k.split()), self._field_reader(k, rule)) for k in keys]
+        compiled = []
+        for elem in elements:
+            if len(elem) != len(readers):
+                raise Unsupported("set element arity differs from its key", rule.loc)
+            ivs = []
+            for (expr, _), v in zip(readers, elem):
+                iv = nftf.to_interval(expr, v)
+                if iv is None:
+                    raise Unsupported(f"set value {v!r} of {expr!r}", rule.loc)
+                ivs.append(iv)
+            compiled.append(tuple(ivs))
+
+        def lookup(p) -> Optional[int]:
+            """Index of the first element the packet's key tuple is in; -1 none; None absent."""
+            vals = []
+            for _, rd in readers:
+                v = rd(p)
+                if v is nftf.ABSENT:
+                    return None
+                vals.append(v)
+            for i, ivs in enumerate(compiled):
+                if all(nftf.value_in(e, v, iv) for (e, _), v, iv in zip(readers, vals, ivs)):
+                    return i
+            return -1
+        return lookup
+
+    def _compile_setmatch(self, m, rule: ir.Rule, table: ir.Table):
+        lookup = self._compile_keyed(m.keys, self._set_elements(m, rule, table), rule)
+        neg = m.negate
+
+        def setmatch(p):
+            i = lookup(p)
+            if i is None:
+                return False
+            return (i >= 0) != neg
+        return setmatch, {"fields"}, True
+
+    # ------------------------------------------------------------------ statements
+
+    def _compile_statement(self, s, rule: ir.Rule, table: ir.Table, chain: ir.Chain):
+        """-> (fn(skb, trace_list, where) , fields read)."""
+        T = type(s)
+        if T in (ir.Log, ir.NfLog):
+            text = f"log{' prefix ' + repr(s.prefix) if s.prefix else ''}"
+            return (lambda p, emit: emit(text)), set()
+        if T in (ir.Counter, ir.Trace, ir.Checksum):
+            text = T.__name__.lower()
+            return (lambda p, emit: emit(text)), set()
+        if T is ir.SetMark:
+            val, mask = s.value, s.mask
+            if s.kind == "meta":
+                def setmark(p, emit):
+                    p.mark = ((p.mark & ~mask) ^ val) & 0xFFFFFFFF
+                    emit(f"meta mark set {p.mark:#x}")
+                return setmark, {"mark"}
+
+            def setctmark(p, emit):
+                if p.ct is not None:
+                    p.ct.mark = ((p.ct.mark & ~mask) ^ val) & 0xFFFFFFFF
+                    emit(f"ct mark set {p.ct.mark:#x}")
+                else:
+                    emit("ct mark set: no conntrack entry, no effect")
+            return setctmark, {"ct_mark", "ct_state"}
+        if T is ir.CopyMark:
+            sm, dm = s.src_mask, s.dst_mask
+
+            def copymark(p, emit):
+                if p.ct is None:
+                    emit("connmark: no conntrack entry, no effect")
+                elif s.to == "ct":
+                    p.ct.mark = (p.ct.mark & ~dm) | (p.mark & sm)
+                    emit(f"ct mark set {p.ct.mark:#x} (saved from meta mark)")
+                else:
+                    p.mark = (p.mark & ~dm) | (p.ct.mark & sm)
+                    emit(f"meta mark set {p.mark:#x} (restored from ct mark)")
+            return copymark, {"mark", "ct_mark", "ct_state"}
+        if T is ir.Notrack:
+            def notrack(p, emit):
+                if p.ct_state is None:
+                    p.notrack = True
+                    emit("notrack")
+                else:
+                    emit("notrack: conntrack already ran, no effect")
+            return notrack, {"ct_state"}
+        if T is ir.CtHelperSet:
+            name = s.name
+            if name not in HELPERS:
+                raise Unsupported(f"conntrack helper {name!r} (simulated helpers: "
+                                  f"{', '.join(sorted(HELPERS))})", rule.loc)
+            protos = HELPER_PROTOS[name]
+
+            def helperset(p, emit):
+                if p.proto not in protos:
+                    emit(f"ct helper {name}: wrong protocol, no effect")
+                elif p.ct_state is None:
+                    p.tmpl_helper = name
+                    emit(f"ct helper set {name} (template for new connections)")
+                elif p.ct is not None and not p.ct.confirmed and p.ct.helper is None:
+                    p.ct.helper = name
+                    emit(f"ct helper set {name}")
+                else:
+                    emit(f"ct helper {name}: connection not new, no effect")
+            return helperset, {"ct_state", "ct_helper", "proto"}
+        if T is ir.CtZoneSet:
+            zone = s.zone
+
+            def zoneset(p, emit):
+                if p.ct_state is None:
+                    p.tmpl_zone = zone
+                    emit(f"ct zone set {zone}")
+            return zoneset, {"ct_state"}
+        if T is ir.TcpMss:
+            return (lambda p, emit: emit("tcp mss clamp")), set()
+        if T is ir.SetTtl:
+            op, val = s.op, s.value
+
+            def setttl(p, emit):
+                p.ttl = val if op == "set" else (p.ttl + val if op == "inc" else p.ttl - val)
+                p.ttl &= 0xFF
+                emit(f"ttl set {p.ttl}")
+            return setttl, {"ttl"}
+        if T is ir.SetDscp:
+            val = s.value
+
+            def setdscp(p, emit):
+                p.tos = (p.tos & 0x3) | (val << 2)
+                emit(f"dscp set {val}")
+            return setdscp, {"tos"}
+        if T is ir.SetTos:
+            val, mask = s.value, s.mask
+
+            def settos(p, emit):
+                p.tos = ((p.tos & ~mask) ^ val) & 0xFF
+                emit(f"tos set {p.tos:#x}")
+            return settos, {"tos"}
+        raise Unsupported(f"statement {T.__name__} is not simulated", rule.loc)
+
+    # ------------------------------------------------------------------ verdicts
+
+    def _compile_verdict(self, v, rule: ir.Rule, table: ir.Table, chain: ir.Chain,
+                         is_nat: bool):
+        if v is None or isinstance(v, ir.Continue):
+            return None
+        T = type(v)
+        if T is ir.Accept:
+            return ("accept",)
+        if T is ir.Drop:
+            return ("drop",)
+        if T is ir.Reject:
+            return ("reject", v.with_)
+        if T in (ir.Jump, ir.Goto):
+            key = (table.family, table.name, v.chain)
+            if key not in self._chains:
+                raise Unsupported(f"{T.__name__.lower()} to undefined chain {v.chain!r}",
+                                  rule.loc)
+            return (T.__name__.lower(), key)
+        if T is ir.Return:
+            return ("return",)
+        if T is ir.Queue:
+            return ("queue", v.bypass)
+        if T is ir.VerdictMap:
+            # elements are (key tuple, verdict) pairs, inline or in a named map
+            elems = self._set_elements(v, rule, table) if v.name else v.elements
+            keys = [e[0] if isinstance(e[0], tuple) else (e[0],) for e in elems]
+            verdicts = [self._compile_verdict(e[1], rule, table, chain, is_nat) for e in elems]
+            lookup = self._compile_keyed(v.keys, keys, rule)
+            return ("vmap", lookup, verdicts)
+        if T in (ir.Snat, ir.Dnat, ir.Masquerade, ir.Redirect, ir.Netmap):
+            if chain.base is not None and not is_nat:
+                raise Unsupported(f"{T.__name__} outside a nat chain (chain {chain.name})",
+                                  rule.loc)
+            return ("nat", v)
+        raise Unsupported(f"verdict {T.__name__} is not simulated", rule.loc)
+
+    # ------------------------------------------------------------------ chain evaluation
+
+    def _candidates(self, comp: _Compiled, p: Skb):
+        if comp.index is None:
+            return comp.rules
+        key = (p.proto, p.dport)
+        cand = comp.cand.get(key)
+        if cand is None:
+            cand = []
+            for r in comp.rules:
+                pre = r.pre
+                if pre is not None:
+                    protos, ports = pre
+                    if protos is not None and p.proto not in protos:
+                        continue
+                    if ports is not None and (p.dport is None or not _in_any(p.dport, ports)):
+                        continue
+                cand.append(r)
+            if len(comp.cand) < 65536:
+                comp.cand[key] = cand
+        return cand
+
+    def _run_chain(self, key, p: Skb, trace: list, where: dict, depth: int):
+        """Evaluate chain `key`; returns a verdict tuple, or None when it returns/falls off."""
+        if depth > 64:
+            raise Unsupported(f"jump depth over 64 at chain {key[2]} (a loop?)", ir.NOLOC)
+        comp = self._chains[key]
+        for r in self._candidates(comp, p):
+            for m in r.matches:
+                if not m(p):
+                    if p.notes:
+                        self._flush_notes(p, trace, where, comp, r)
+                    break
+            else:
+                rec = {**where, "chain": comp.name, "rule": r.num, "loc": str(r.loc)}
+
+                def emit(text, rec=rec):
+                    trace.append({**rec, "action": text})
+                for s in r.stmts:
+                    s(p, emit)
+                if p.notes:
+                    self._flush_notes(p, trace, where, comp, r)
+                v = r.verdict
+                while v is not None and v[0] == "vmap":
+                    i = v[1](p)
+                    v = v[2][i] if i is not None and i >= 0 else None
+                    if v is None:
+                        emit("vmap: no element matched")
+                if v is None:
+                    continue
+                kind = v[0]
+                if kind == "jump":
+                    emit(f"jump {v[1][2]}")
+                    res = self._run_chain(v[1], p, trace, where, depth + 1)
+                    if res is not None:
+                        return res
+                    continue
+                if kind == "goto":
+                    emit(f"goto {v[1][2]}")
+                    return self._run_chain(v[1], p, trace, where, depth + 1)
+                if kind == "return":
+                    emit("return")
+                    return None
+                emit(_verdict_text(v))
+                return v + (rec,) if kind == "nat" else v
+        return None
+
+    @staticmethod
+    def _flush_notes(p: Skb, trace: list, where: dict, comp: _Compiled, r: _Rule) -> None:
+        for n in p.notes:
+            trace.append({**where, "chain": comp.name, "rule": r.num, "loc": str(r.loc),
+                          "action": n})
+        p.notes.clear()
+
+    def _base_chain(self, stage, p: Skb, hook: str, trace: list):
+        """Run one base chain; returns ('accept'|'drop'|'reject', ...)."""
+        _, table, chain, comp = stage
+        where = {"hook": hook, "table": f"{table.family} {table.name}"}
+        key = (table.family, table.name, chain.name)
+        if comp.cacheable and self.opt.cache:
+            ck = self._cache_key(comp, p)
+            hit = self._cache.get((key, ck))
+            if hit is not None:
+                verdict, effects, entries = hit
+                if effects is not None:
+                    _apply_effects(p, effects)
+                trace.extend(entries)
+                return verdict
+            before = _effects(p)
+            local: list = []
+            verdict = self._base_verdict(key, chain, p, local, where)
+            after = _effects(p)
+            if len(self._cache) < 1_000_000:
+                self._cache[(key, ck)] = (verdict, after if after != before else None,
+                                          tuple(local))
+            trace.extend(local)
+            return verdict
+        return self._base_verdict(key, chain, p, trace, where)
+
+    def _base_verdict(self, key, chain: ir.Chain, p: Skb, trace: list, where: dict,
+                      nat_ok: bool = False):
+        v = self._run_chain(key, p, trace, where, 0)
+        if v is None:
+            pol = chain.base.policy
+            trace.append({**where, "chain": chain.name, "rule": None, "loc": str(chain.loc),
+                          "action": f"policy {pol}"})
+            return ("accept",) if pol == "accept" else ("drop",)
+        if v[0] == "nat" and not nat_ok:
+            raise Unsupported(f"{_verdict_text(v)} reached from non-nat base chain {chain.name}",
+                              ir.Loc(*_loc_parts(v[2]["loc"])))
+        if v[0] == "queue":
+            if v[1]:
+                trace.append({**where, "chain": chain.name, "rule": None, "loc": None,
+                              "action": "queue: no listener, bypass -> accept"})
+                return ("accept",)
+            trace.append({**where, "chain": chain.name, "rule": None, "loc": None,
+                          "action": "queue: no listener -> drop"})
+            return ("drop",)
+        return v
+
+    def _cache_key(self, comp: _Compiled, p: Skb):
+        keyfn = self._keyfns.get(id(comp))
+        if keyfn is None:
+            keyfn = _make_keyfn(comp.reads)
+            self._keyfns[id(comp)] = keyfn
+        return keyfn(p)
+
+    # ------------------------------------------------------------------ NAT stage
+
+    def _nat_stage(self, stage, p: Skb, hook: str, trace: list):
+        _, manip, chains = stage
+        ct = p.ct
+        if ct is None:
+            return ("accept",)
+        is_error = p.proto in ICMP_PROTOS and p.quote is not None and p.ct_state == "RELATED"
+        if not is_error and manip not in ct.nat_done and not ct.confirmed:
+            for table, chain, comp in chains:
+                where = {"hook": hook, "table": f"{table.family} {table.name}"}
+                v = self._base_verdict((table.family, table.name, chain.name), chain, p,
+                                       trace, where, nat_ok=True)
+                if v[0] in ("drop", "reject"):
+                    return v
+                if v[0] == "nat":
+                    text = self._bind(v[1], manip, p, hook, v[2])
+                    if text is None:
+                        trace.append({**v[2], "action": "nat: no address for this family or "
+                                      "interface -> drop"})
+                        return ("drop",)
+                    trace.append({**v[2], "action": text})
+                    break
+            if manip not in ct.nat_done:
+                ct.nat_done.add(manip)  # null binding
+        text = manip_packet(p, manip)
+        if text:
+            trace.append({"hook": hook, "table": None, "chain": None, "rule": None, "loc": None,
+                          "action": text})
+        return ("accept",)
+
+    def _bind(self, v, manip: str, p: Skb, hook: str, rec: dict) -> Optional[str]:
+        T = type(v)
+        want = "SRC" if T in (ir.Snat, ir.Masquerade) or \
+            (T is ir.Netmap and v.field == "saddr") else "DST"
+        if want != manip:
+            raise Unsupported(f"{T.__name__} in a {hook} nat chain",
+                              ir.Loc(*_loc_parts(rec["loc"])))
+        addr, ports = None, None
+        if T in (ir.Snat, ir.Dnat):
+            target = None
+            for t in v.to:
+                if t.addr is None or t.addr.version == p.l3:
+                    target = t
+                    break
+            if target is None:
+                return None
+            if target.addr is not None:
+                a = target.addr
+                addr = int(a.lo) if isinstance(a, ir.AddrRange) else int(a.network_address)
+            if target.ports is not None:
+                ports = (target.ports.lo, target.ports.hi)
+        elif T is ir.Masquerade:
+            addr = self.primary_addr(p.oif, p.l3)
+            if addr is None:
+                return None
+            ports = (v.ports.lo, v.ports.hi) if v.ports else None
+        elif T is ir.Redirect:
+            if hook == "output":
+                addr = 0x7F000001 if p.l3 == 4 else 1
+            else:
+                addr = self.primary_addr(p.iif, p.l3)
+                if addr is None:
+                    return None
+            ports = (v.ports.lo, v.ports.hi) if v.ports else None
+        elif T is ir.Netmap:
+            net = v.to
+            if net.version != p.l3:
+                return None
+            hostmask = int(net.hostmask)
+            cur = p.src if manip == "SRC" else p.dst
+            addr = (cur & hostmask) | int(net.network_address)
+        try:
+            return f"{T.__name__.lower()}: " + setup_binding(self.conntrack, p.ct, manip, addr,
+                                                             ports)
+        except NoFreeTuple:
+            return None
+
+    # ------------------------------------------------------------------ packets and cases
+
+    def run_packet(self, pkt: Packet, trace: Optional[list] = None,
+                   quote: Optional[tuple] = None) -> tuple[str, Optional[str], Skb]:
+        """Send one packet through its hooks.  -> (verdict, ct state seen by filter, skb)."""
+        p = Skb(pkt, self.opt.ttl)
+        p.quote = quote
+        if trace is None:
+            trace = []
+        seen_state = None
+        for hook in PATHS[p.dir]:
+            for stage in self._stages[(hook, p.l3)]:
+                kind = stage[0]
+                if kind == "chain":
+                    v = self._base_chain(stage, p, hook, trace)
+                elif kind == "ct":
+                    self.conntrack.lookup(p, lambda text, hook=hook: trace.append(
+                        {"hook": hook, "table": None, "chain": None, "rule": None, "loc": None,
+                         "action": text}))
+                    seen_state = p.ct_state
+                    continue
+                else:
+                    v = self._nat_stage(stage, p, hook, trace)
+                if v[0] == "drop":
+                    return "DROP", seen_state, p
+                if v[0] == "reject":
+                    return "REJECT", seen_state, p
+
+        def note(text):
+            trace.append({"hook": PATHS[p.dir][-1], "table": None, "chain": None, "rule": None,
+                          "loc": None, "action": text})
+        run_helper(self.conntrack, p, note)
+        self.conntrack.confirm(p, note)
+        return "ACCEPT", seen_state, p
+
+    def reset(self) -> None:
+        """Empty the conntrack table and per-case counters (each case starts from scratch)."""
+        self.conntrack = ConntrackTable(self.opt.tcp_loose)
+        for state in self._per_case_state:
+            state["count"] = state["init"]
+
+    def run_case(self, case: Case) -> CaseResult:
+        self.reset()
+        wires: list[tuple] = []
+        setup_verdicts = []
+        for i, pkt in enumerate(case.setup):
+            quote = wires[pkt.quote] if pkt.quote is not None else None
+            verdict, _state, skb = self.run_packet(pkt, None, quote)
+            setup_verdicts.append(verdict)
+            wires.append(skb.tuple())
+        trace: list = []
+        quote = wires[case.probe.quote] if case.probe.quote is not None else None
+        verdict, state, _skb = self.run_packet(case.probe, trace, quote)
+        return CaseResult(case.name, verdict, state, tuple(setup_verdicts), tuple(trace))
+
+    def conntrack_listing(self) -> list[str]:
+        return self.conntrack.listing()
+
+
+def _loc_parts(text: Optional[str]):
+    if not text:
+        return ("<input>", 0, 0)
+    f, _, rest = text.rpartition(":")
+    f2, _, line = f.rpartition(":")
+    try:
+        return (f2, int(line), int(rest))
+    except ValueError:
+        return (text, 0, 0)
+
+
+def _targets(verdict) -> list[str]:
+    if verdict is None:
+        return []
+    if verdict[0] in ("jump", "goto"):
+        return [verdict[1][2]]
+    if verdict[0] == "vmap":
+        return [t for v in verdict[2] for t in _targets(v)]
+    return []
+
+
+def _verdict_text(v) -> str:
+    kind = v[0]
+    if kind == "reject":
+        return f"reject{' with ' + v[1] if v[1] else ''}"
+    if kind == "queue":
+        return "queue"
+    if kind == "nat":
+        return type(v[1]).__name__.lower()
+    return kind
+
+
+_KEY_EXPR = {
+    "l3": "p.l3", "dir": "p.dir", "proto": "p.proto", "src": "p.src", "dst": "p.dst",
+    "sport": "p.sport", "dport": "p.dport", "flags": "p.flags",
+    "icmp": "p.icmp_type, p.icmp_code", "iif": "p.iif", "oif": "p.oif", "mark": "p.mark",
+    "length": "p.length", "ttl": "p.ttl", "tos": "p.tos",
+    "ct_state": "p.ct_state, p.ct is None, p.notrack",
+    "ct_dir": "p.ct_dir",
+    "ct_status": "(frozenset(p.ct.status) if p.ct is not None else None)",
+    "ct_mark": "(p.ct.mark if p.ct is not None else None)",
+    "ct_tuples": "(tuple(p.ct.tuples) if p.ct is not None else None)",
+    "ct_helper": "(p.ct.helper if p.ct is not None else None), "
+                 "(p.ct.master.helper if p.ct is not None and p.ct.master is not None else None),"
+                 " (p.ct.confirmed if p.ct is not None else None), p.tmpl_helper",
+    "ct_timeout": "(p.ct.timeout() if p.ct is not None else None)",
+}
+
+
+def _make_keyfn(reads: set) -> Callable[[Skb], tuple]:
+    if "fields" in reads:  # generic nft expressions may read anything
+        reads = set(_KEY_EXPR)
+    names = sorted(set(reads) | {"l3", "dir", "ct_state"})
+    body = ", ".join(_KEY_EXPR[n] for n in names)
+    return eval(f"lambda p: ({body},)")  # noqa: S307  (built from the fixed table above)
+
+
+def _effects(p: Skb) -> tuple:
+    ct = p.ct
+    return (p.mark, p.notrack, p.tmpl_helper, p.tmpl_zone, p.ttl, p.tos,
+            ct.mark if ct is not None else None, ct.helper if ct is not None else None)
+
+
+def _apply_effects(p: Skb, e: tuple) -> None:
+    p.mark, p.notrack, p.tmpl_helper, p.tmpl_zone, p.ttl, p.tos = e[:6]
+    if p.ct is not None:
+        p.ct.mark, p.ct.helper = e[6], e[7]
+
+
+def simulate(ruleset: ir.Ruleset, cases: list[Case],
+             options: Optional[SimOptions] = None) -> list[CaseResult]:
+    """Run every case (each from an empty conntrack table) and return its result."""
+    sim = Simulator(ruleset, options)
+    return [sim.run_case(c) for c in cases]

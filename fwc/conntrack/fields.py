@@ -1,0 +1,170 @@
+"""Reading nft expressions (`ip saddr`, `tcp dport`, `ct state`, `meta l4proto` ...) from a packet,
+for the generic IR nodes FieldMatch / SetMatch / VerdictMap.
+
+Each reader returns an int (or a str for interface names), or ABSENT when the packet lacks the
+header the expression needs (nft then does not match, negated or not).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Callable, Optional
+
+from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, Skb
+from fwc.ir import L4_PROTOS, AddrRange, Range
+
+ABSENT = object()
+
+CT_STATE_BITS = {"invalid": 1, "established": 2, "related": 4, "new": 8, "untracked": 64}
+CT_STATUS_BITS = {"expected": 1, "seen-reply": 2, "assured": 4, "confirmed": 8, "snat": 16,
+                  "dnat": 32, "dying": 512}
+ICMP_TYPES = {"echo-reply": 0, "destination-unreachable": 3, "source-quench": 4, "redirect": 5,
+              "echo-request": 8, "router-advertisement": 9, "router-solicitation": 10,
+              "time-exceeded": 11, "parameter-problem": 12, "timestamp-request": 13,
+              "timestamp-reply": 14, "info-request": 15, "info-reply": 16,
+              "address-mask-request": 17, "address-mask-reply": 18}
+ICMPV6_TYPES = {"destination-unreachable": 1, "packet-too-big": 2, "time-exceeded": 3,
+                "parameter-problem": 4, "echo-request": 128, "echo-reply": 129,
+                "mld-listener-query": 130, "mld-listener-report": 131,
+                "mld-listener-done": 132, "mld-listener-reduction": 132,
+                "nd-router-solicit": 133, "nd-router-advert": 134, "nd-neighbor-solicit": 135,
+                "nd-neighbor-advert": 136, "nd-redirect": 137, "mld2-listener-report": 143}
+SYMBOLS = {"tcp flags": {"fin": 1, "syn": 2, "rst": 4, "psh": 8, "ack": 16, "urg": 32,
+                         "ecn": 64, "cwr": 128},
+           "ct state": CT_STATE_BITS, "ct status": CT_STATUS_BITS,
+           "ct direction": {"original": 0, "reply": 1},
+           "icmp type": ICMP_TYPES, "icmpv6 type": ICMPV6_TYPES,
+           "meta nfproto": {"ipv4": 2, "ipv6": 10},
+           "meta pkttype": {"host": 0, "unicast": 0, "broadcast": 1, "multicast": 2, "other": 3}}
+for _k in ("meta l4proto", "ip protocol", "ip6 nexthdr", "ct protocol", "ct original protocol"):
+    SYMBOLS[_k] = L4_PROTOS
+
+
+def _ct_state_bits(p: Skb) -> int:
+    s = p.ct_state or "INVALID"
+    return CT_STATE_BITS[s.lower()]
+
+
+def _ct_status_bits(p: Skb):
+    if p.ct is None:
+        return ABSENT
+    bits = 0
+    for name in p.ct.status:
+        bits |= CT_STATUS_BITS.get(name.lower().replace("_", "-"), 0)
+    return bits
+
+
+def _l4(proto: int, attr: str):
+    def read(p: Skb):
+        return getattr(p, attr) if p.proto == proto else ABSENT
+    return read
+
+
+def _l3(l3: int, attr: str):
+    def read(p: Skb):
+        return getattr(p, attr) if p.l3 == l3 else ABSENT
+    return read
+
+
+def _th(attr: str):
+    def read(p: Skb):
+        return getattr(p, attr) if p.proto in PORT_PROTOS else ABSENT
+    return read
+
+
+def _icmp(proto: int, attr: str):
+    def read(p: Skb):
+        return getattr(p, attr) if p.proto == proto else ABSENT
+    return read
+
+
+def _ct_tuple(which: int, idx: int):
+    def read(p: Skb):
+        return p.ct.tuples[which][idx] if p.ct is not None else ABSENT
+    return read
+
+
+def _meta_name(attr: str):
+    def read(p: Skb):
+        v = getattr(p, attr)
+        return ABSENT if v is None else v
+    return read
+
+
+READERS: dict[str, Callable[[Skb], object]] = {
+    "ip saddr": _l3(4, "src"), "ip daddr": _l3(4, "dst"),
+    "ip6 saddr": _l3(6, "src"), "ip6 daddr": _l3(6, "dst"),
+    "ip protocol": _l3(4, "proto"), "ip6 nexthdr": _l3(6, "proto"),
+    "meta l4proto": lambda p: p.proto,
+    "meta nfproto": lambda p: 2 if p.l3 == 4 else 10,
+    "meta mark": lambda p: p.mark,
+    "meta iifname": _meta_name("iif"), "iifname": _meta_name("iif"),
+    "meta oifname": _meta_name("oif"), "oifname": _meta_name("oif"),
+    "meta length": lambda p: p.length,
+    "ip ttl": _l3(4, "ttl"), "ip6 hoplimit": _l3(6, "ttl"),
+    "ip length": _l3(4, "length"),
+    "th sport": _th("sport"), "th dport": _th("dport"),
+    "tcp flags": _l4(6, "flags"),
+    "icmp type": _icmp(1, "icmp_type"), "icmp code": _icmp(1, "icmp_code"),
+    "icmpv6 type": _icmp(58, "icmp_type"), "icmpv6 code": _icmp(58, "icmp_code"),
+    "ct state": _ct_state_bits, "ct status": _ct_status_bits,
+    "ct mark": lambda p: p.ct.mark if p.ct is not None else ABSENT,
+    "ct direction": lambda p: p.ct_dir if p.ct is not None else ABSENT,
+    "ct protocol": lambda p: p.ct.proto if p.ct is not None else ABSENT,
+    "ct original protocol": lambda p: p.ct.proto if p.ct is not None else ABSENT,
+    "ct original saddr": _ct_tuple(0, 2), "ct original daddr": _ct_tuple(0, 3),
+    "ct reply saddr": _ct_tuple(1, 2), "ct reply daddr": _ct_tuple(1, 3),
+    "ct original ip saddr": _ct_tuple(0, 2), "ct original ip daddr": _ct_tuple(0, 3),
+    "ct reply ip saddr": _ct_tuple(1, 2), "ct reply ip daddr": _ct_tuple(1, 3),
+    "ct original proto-src": _ct_tuple(0, 4), "ct original proto-dst": _ct_tuple(0, 5),
+    "ct reply proto-src": _ct_tuple(1, 4), "ct reply proto-dst": _ct_tuple(1, 5),
+}
+for _proto, _pname in ((6, "tcp"), (17, "udp"), (132, "sctp"), (33, "dccp"), (136, "udplite")):
+    READERS[f"{_pname} sport"] = _l4(_proto, "sport")
+    READERS[f"{_pname} dport"] = _l4(_proto, "dport")
+
+def reader(expr: str) -> Optional[Callable[[Skb], object]]:
+    return READERS.get(" ".join(expr.split()))
+
+
+def to_interval(expr: str, value) -> Optional[tuple]:
+    """An nft value as an inclusive (lo, hi) interval of ints (or ('str', name) for names)."""
+    expr = " ".join(expr.split())
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, int):
+        return (value, value)
+    if isinstance(value, Range):
+        return (value.lo, value.hi)
+    if isinstance(value, AddrRange):
+        return (int(value.lo), int(value.hi))
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        return (int(value.network_address), int(value.broadcast_address))
+    if isinstance(value, str):
+        table = SYMBOLS.get(expr)
+        if table is not None and value.lower() in table:
+            v = table[value.lower()]
+            return (v, v)
+        if value.isdigit():
+            return (int(value), int(value))
+        if expr in ("iifname", "oifname", "meta iifname", "meta oifname"):
+            return ("str", value)
+        try:
+            a = ipaddress.ip_address(value)
+            return (int(a), int(a))
+        except ValueError:
+            return None
+    return None
+
+
+def value_in(expr: str, v, interval: tuple) -> bool:
+    if interval[0] == "str":
+        if not isinstance(v, str):
+            return False
+        name = interval[1]
+        if name.endswith("*"):
+            return v.startswith(name[:-1])
+        return v == name
+    if isinstance(v, str):
+        return False
+    return interval[0] <= v <= interval[1]

@@ -1,0 +1,143 @@
+"""Conntrack helpers (FTP, SIP, TFTP): they read accepted packets of a connection they are
+assigned to and announce expectations, so the data/media connection is RELATED.
+
+Facts restated from the kernel's helpers: FTP only parses segments of an ESTABLISHED
+connection and only a segment that starts right after a newline seen earlier in the same
+direction, so the first data segment of each direction is never parsed; the address in
+PORT/227/EPRT must be the sender's own.  SIP (direct media) opens RTP and RTCP expectations for
+each SDP `m=` line whose `c=` address is the sender's.  TFTP expects the server's answer, from
+any port, to the client's port after a read/write request.
+NAT payload rewriting (nf_nat_ftp, nf_nat_sip) is not modelled.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Callable, Optional
+
+from fwc.conntrack.skb import Skb
+from fwc.conntrack.table import ConntrackTable, Entry, Expectation
+
+Note = Callable[[str], None]
+
+
+def _expect(table: ConntrackTable, entry: Entry, l3: int, proto: int, src: Optional[int],
+            dst: int, dport: int, note: Note) -> None:
+    exp = Expectation(l3, proto, src, dst, dport, entry, entry.helper)
+    table.expectations.append(exp)
+    note(f"helper {entry.helper}: expect {exp.describe()}")
+
+
+# ---------------------------------------------------------------------------- FTP
+
+_PORT = re.compile(rb"PORT (\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})", re.I)
+_PASV = re.compile(rb"227 [^(\r\n]*\((\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})\)")
+_EPRT = re.compile(rb"EPRT (.)([12])\1([0-9A-Fa-f:.]+)\1(\d{1,5})\1", re.I)
+_EPSV = re.compile(rb"229 [^(\r\n]*\((.)\1\1(\d{1,5})\1\)")
+
+
+def _ftp_command(data: bytes, direction: int, l3: int):
+    """(address or None for 'the sender', port) announced by this segment, or None."""
+    if direction == 0:
+        m = _PORT.match(data)
+        if m and l3 == 4:
+            nums = [int(x) for x in m.groups()]
+            return int(ipaddress.IPv4Address(".".join(map(str, nums[:4])))), nums[4] * 256 + nums[5]
+        m = _EPRT.match(data)
+        if m:
+            try:
+                addr = ipaddress.ip_address(m.group(3).decode())
+            except ValueError:
+                return None
+            if addr.version != l3:
+                return None
+            return int(addr), int(m.group(4))
+    else:
+        m = _PASV.match(data)
+        if m and l3 == 4:
+            nums = [int(x) for x in m.groups()]
+            return int(ipaddress.IPv4Address(".".join(map(str, nums[:4])))), nums[4] * 256 + nums[5]
+        m = _EPSV.match(data)
+        if m:
+            return None, int(m.group(2))
+    return None
+
+
+def ftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> None:
+    if skb.proto != 6 or not skb.payload or skb.ct_state != "ESTABLISHED":
+        return
+    d = skb.ct_dir
+    after_nl = entry.helper_data.setdefault("after_nl", [False, False])
+    data = skb.payload
+    parse = after_nl[d]
+    after_nl[d] = data.endswith(b"\n")
+    if not parse:
+        note(f"helper ftp: first segment of the {'reply' if d else 'original'} direction "
+             "(or one not following a newline) is not parsed")
+        return
+    found = _ftp_command(data, d, skb.l3)
+    if found is None:
+        return
+    addr, port = found
+    sender = entry.tuples[d][2]
+    if addr is not None and addr != sender:
+        note("helper ftp: announced address differs from the sender's, no expectation")
+        return
+    other = entry.tuples[1 - d]
+    _expect(table, entry, skb.l3, 6, other[2], other[3], port, note)
+
+
+# ---------------------------------------------------------------------------- SIP
+
+_SIP_REQUEST = re.compile(rb"(INVITE|UPDATE|ACK|PRACK) \S+ SIP/2\.0\r?\n")
+_SIP_RESPONSE = re.compile(rb"SIP/2\.0 (1\d\d|2\d\d) ")
+_SDP_CONN = re.compile(rb"^c=IN IP([46]) (\S+)", re.M)
+_SDP_MEDIA = re.compile(rb"^m=(audio|video|image) (\d+) ", re.M)
+
+
+def sip_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> None:
+    if skb.proto not in (6, 17) or not skb.payload:
+        return
+    data = skb.payload
+    if not (_SIP_REQUEST.match(data) or _SIP_RESPONSE.match(data)):
+        return
+    conn = _SDP_CONN.search(data)
+    if conn is None:
+        return
+    try:
+        addr = ipaddress.ip_address(conn.group(2).decode())
+    except ValueError:
+        return
+    d = skb.ct_dir
+    if addr.version != skb.l3 or int(addr) != entry.tuples[d][2]:
+        note("helper sip: SDP address is not the sender's (direct media), no expectation")
+        return
+    peer = entry.tuples[1 - d][2]
+    for media in _SDP_MEDIA.finditer(data):
+        port = int(media.group(2))
+        for p in (port, port + 1):  # RTP and RTCP
+            _expect(table, entry, skb.l3, 17, peer, int(addr), p, note)
+
+
+# ---------------------------------------------------------------------------- TFTP
+
+
+def tftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> None:
+    if skb.proto != 17 or len(skb.payload) < 2:
+        return
+    opcode = int.from_bytes(skb.payload[:2], "big")
+    if opcode not in (1, 2):  # read / write request
+        return
+    reply = entry.tuples[1]
+    _expect(table, entry, skb.l3, 17, reply[2], reply[3], reply[5], note)
+
+
+HELPERS = {"ftp": ftp_help, "sip": sip_help, "tftp": tftp_help}
+
+
+def run_helper(table: ConntrackTable, skb: Skb, note: Note) -> None:
+    entry = skb.ct
+    if entry is None or not entry.helper:
+        return
+    HELPERS[entry.helper](table, entry, skb, note)

@@ -1,0 +1,305 @@
+"""The conntrack table: entries with original/reply tuples, state, status bits, expectations.
+
+Follows the order of the kernel's nf_conntrack_in: ICMP errors are matched to the flow they
+quote, a packet either finds its entry (in the original or reply direction) or creates an
+unconfirmed one, and an entry is only inserted into the table ("confirmed") when its first
+packet has been accepted through every hook.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from fwc.conntrack import tcp
+from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, Skb, addr_str
+
+# ICMP query types that may open a conntrack, and the type of their answer
+ICMP_QUERY_REPLY = {1: {8: 0, 13: 14, 15: 16, 17: 18}, 58: {128: 129, 139: 140}}
+ICMP_REPLY_QUERY = {p: {v: k for k, v in m.items()} for p, m in ICMP_QUERY_REPLY.items()}
+ICMP_ERRORS = {1: frozenset((3, 4, 5, 11, 12)), 58: frozenset((1, 2, 3, 4))}
+# ICMPv6 neighbour discovery / MLD: never tracked (the kernel marks them UNTRACKED)
+ICMPV6_NOCT = frozenset((130, 131, 132, 133, 134, 135, 136, 137, 143))
+PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp", 33: "dccp",
+               136: "udplite", 47: "gre"}
+
+
+def invert(t: tuple) -> Optional[tuple]:
+    """The tuple of a packet going the other way; None if there is no such packet (ICMP)."""
+    l3, proto, src, dst, sp, dp = t
+    if proto in ICMP_PROTOS:
+        rtype = ICMP_QUERY_REPLY[proto].get(dp)
+        if rtype is None:
+            rtype = ICMP_REPLY_QUERY[proto].get(dp)
+        if rtype is None:
+            return None
+        return (l3, proto, dst, src, sp, rtype)
+    return (l3, proto, dst, src, dp, sp)
+
+
+class Entry:
+    """One connection.  `tuples[0]` is the original direction, `tuples[1]` the reply."""
+
+    __slots__ = ("tuples", "status", "tcp_state", "tcp_last", "close_init", "helper",
+                 "helper_data", "mark", "master", "zone", "nat_done", "id")
+
+    def __init__(self, orig: tuple, reply: tuple, zone: int = 0):
+        self.tuples = [orig, reply]
+        self.status: set[str] = set()
+        self.tcp_state: Optional[str] = None
+        self.tcp_last = (None, None)  # (direction, flag class) of the last segment
+        self.close_init = [False, False]
+        self.helper: Optional[str] = None
+        self.helper_data: dict = {}
+        self.mark = 0
+        self.master: Optional[Entry] = None
+        self.zone = zone
+        self.nat_done: set[str] = set()  # manip types (SRC DST) whose binding is set up
+        self.id = 0
+
+    @property
+    def confirmed(self) -> bool:
+        return "CONFIRMED" in self.status
+
+    @property
+    def proto(self) -> int:
+        return self.tuples[0][1]
+
+    def timeout(self) -> int:
+        proto = self.proto
+        if proto == 6:
+            return tcp.TIMEOUTS.get(self.tcp_state or "NONE", 0)
+        if proto in (17, 136):
+            return 120 if "SEEN_REPLY" in self.status else 30
+        if proto in ICMP_PROTOS:
+            return 30
+        return 600
+
+
+class Expectation:
+    """A connection a helper announced: `src` None means any source address; any source port."""
+
+    __slots__ = ("l3", "proto", "src", "dst", "dport", "master", "helper")
+
+    def __init__(self, l3, proto, src, dst, dport, master, helper):
+        self.l3, self.proto, self.src, self.dst, self.dport = l3, proto, src, dst, dport
+        self.master, self.helper = master, helper
+
+    def matches(self, t: tuple) -> bool:
+        l3, proto, src, dst, _sp, dp = t
+        return (l3 == self.l3 and proto == self.proto and dst == self.dst and dp == self.dport
+                and (self.src is None or src == self.src))
+
+    def describe(self) -> str:
+        src = "any" if self.src is None else addr_str(self.l3, self.src)
+        return (f"{PROTO_NAMES.get(self.proto, self.proto)} src={src} "
+                f"dst={addr_str(self.l3, self.dst)} dport={self.dport} helper={self.helper}")
+
+
+class ConntrackTable:
+    def __init__(self, tcp_loose: bool = True):
+        self.tcp_loose = tcp_loose
+        self.entries: dict[tuple, tuple[Entry, int]] = {}  # (zone, tuple) -> (entry, dir)
+        self.expectations: list[Expectation] = []
+        self._next_id = 1
+
+    # ------------------------------------------------------------------ lookup (priority -200)
+
+    def lookup(self, skb: Skb, note: Callable[[str], None]) -> None:
+        """Attach a conntrack entry and state to `skb` (sets skb.ct, ct_state, ct_dir)."""
+        if skb.notrack:
+            skb.ct_state = "UNTRACKED"
+            note("conntrack: UNTRACKED (notrack)")
+            return
+        proto = skb.proto
+        if proto in ICMP_PROTOS:
+            if skb.icmp_type in ICMP_ERRORS[proto]:
+                self._icmp_error(skb, note)
+                return
+            if proto == 58 and skb.icmp_type in ICMPV6_NOCT:
+                skb.ct_state = "UNTRACKED"
+                note(f"conntrack: UNTRACKED (ICMPv6 type {skb.icmp_type} is never tracked)")
+                return
+        if proto == 6 and not tcp.flags_valid(skb.flags):
+            return self._invalid(skb, note, "invalid TCP flag combination")
+        t = skb.tuple()
+        zone = skb.tmpl_zone
+        hit = self.entries.get((zone, t))
+        if hit is not None and proto == 6:
+            hit = self._tcp_reopen(hit, skb, note)
+        if hit is None:
+            self._new(skb, t, zone, note)
+            return
+        entry, direction = hit
+        if proto == 6 and not self._tcp_packet(entry, direction, skb, note):
+            return
+        if proto in ICMP_PROTOS and direction == 0 and t[5] not in ICMP_QUERY_REPLY[proto]:
+            return self._invalid(skb, note, "ICMP reply type in the original direction")
+        skb.ct, skb.ct_dir = entry, direction
+        if direction == 1:
+            skb.ct_state = "ESTABLISHED"
+            entry.status.add("SEEN_REPLY")
+        elif "SEEN_REPLY" in entry.status:
+            skb.ct_state = "ESTABLISHED"
+        elif "EXPECTED" in entry.status:
+            skb.ct_state = "RELATED"
+        else:
+            skb.ct_state = "NEW"
+        note(f"conntrack: {skb.ct_state} ({'reply' if direction else 'original'} direction of "
+             f"entry #{entry.id})")
+
+    def _invalid(self, skb: Skb, note, why: str) -> None:
+        skb.ct, skb.ct_state = None, "INVALID"
+        note(f"conntrack: INVALID ({why})")
+
+    def _new(self, skb: Skb, t: tuple, zone: int, note) -> None:
+        proto = skb.proto
+        state = None
+        if proto in ICMP_PROTOS and t[5] not in ICMP_QUERY_REPLY[proto]:
+            return self._invalid(skb, note, f"ICMP type {t[5]} cannot open a connection")
+        if proto == 6:
+            state = tcp.new_state(skb.flags, self.tcp_loose)
+            if state is None:
+                why = ("no connection and nf_conntrack_tcp_loose=0"
+                       if tcp.flag_class(skb.flags) == "ACK" else
+                       f"{tcp.flag_class(skb.flags)} segment without a connection")
+                return self._invalid(skb, note, why)
+        entry = Entry(t, invert(t), zone)
+        entry.tcp_state = state
+        entry.tcp_last = (0, tcp.flag_class(skb.flags)) if proto == 6 else (None, None)
+        entry.helper = skb.tmpl_helper
+        for exp in self.expectations:
+            if exp.matches(t):
+                self.expectations.remove(exp)  # consumed now, even if the packet is dropped later
+                entry.status.add("EXPECTED")
+                entry.master = exp.master
+                break
+        skb.ct, skb.ct_dir = entry, 0
+        skb.ct_state = "RELATED" if entry.master is not None else "NEW"
+        extra = f" expected by helper {entry.master.helper}" if entry.master else ""
+        extra += f", helper {entry.helper}" if entry.helper else ""
+        if state == "ESTABLISHED":
+            extra += ", picked up mid-stream (tcp_loose=1)"
+        note(f"conntrack: {skb.ct_state} (new unconfirmed entry{extra})")
+
+    def _tcp_reopen(self, hit, skb: Skb, note):
+        """A SYN on a closed / TIME_WAIT connection replaces it (RFC 1122 reopen)."""
+        entry, direction = hit
+        nxt = tcp.transition(entry.tcp_state, direction, skb.flags)
+        if nxt == "SYN_SENT" and entry.tcp_state in ("TIME_WAIT", "CLOSE"):
+            last_dir, last_cls = entry.tcp_last
+            if any(entry.close_init) or (last_dir == direction and last_cls == "RST"):
+                self.remove(entry)
+                note(f"conntrack: entry #{entry.id} closed, reopened by SYN")
+                return None
+        return hit
+
+    def _tcp_packet(self, entry: Entry, direction: int, skb: Skb, note) -> bool:
+        old = entry.tcp_state
+        nxt = tcp.transition(old, direction, skb.flags)
+        cls = tcp.flag_class(skb.flags)
+        if nxt == tcp.IV:
+            self._invalid(skb, note, f"TCP {cls} not allowed in state {old}")
+            return False
+        entry.tcp_last = (direction, cls)
+        if nxt in (tcp.IG, "SYN_SENT"):  # SYN_SENT here: a reopen the kernel ignores
+            note(f"conntrack: TCP {cls} ignored in state {old}")
+            return True
+        entry.tcp_state = nxt
+        if old != nxt and nxt == "FIN_WAIT":
+            entry.close_init[direction] = True
+        if "SEEN_REPLY" not in entry.status:
+            if skb.flags & tcp.RST and direction == 1:
+                self.remove(entry)  # a connection answered only by RST is deleted at once
+                note(f"conntrack: entry #{entry.id} deleted (reset before any reply)")
+        elif "ASSURED" not in entry.status and old in ("SYN_RECV", "ESTABLISHED") \
+                and nxt == "ESTABLISHED":
+            entry.status.add("ASSURED")
+        return True
+
+    def _icmp_error(self, skb: Skb, note) -> None:
+        inner = skb.quote
+        if inner is None:
+            return self._invalid(skb, note, "ICMP error quoting no known packet")
+        inv = invert(inner)
+        hit = self.entries.get((skb.tmpl_zone, inv)) if inv else None
+        if hit is None:
+            return self._invalid(skb, note, "ICMP error quoting an unknown flow")
+        if skb.dst != inner[2]:
+            return self._invalid(skb, note, "ICMP error not addressed to the quoted packet's "
+                                 "source")
+        entry, direction = hit
+        skb.ct, skb.ct_dir, skb.ct_state = entry, direction, "RELATED"
+        note(f"conntrack: RELATED (ICMP error about entry #{entry.id})")
+
+    # ------------------------------------------------------------------ confirmation
+
+    def confirm(self, skb: Skb, note) -> None:
+        entry = skb.ct
+        if entry is None or entry.confirmed:
+            return
+        keys = [(entry.zone, entry.tuples[0]), (entry.zone, entry.tuples[1])]
+        if any(k in self.entries for k in keys):
+            note("conntrack: entry clashes with an existing one, not confirmed")
+            return
+        entry.id = self._next_id
+        self._next_id += 1
+        entry.status.add("CONFIRMED")
+        self.entries[keys[0]] = (entry, 0)
+        self.entries[keys[1]] = (entry, 1)
+        note(f"conntrack: entry #{entry.id} confirmed")
+
+    def remove(self, entry: Entry) -> None:
+        for d in (0, 1):
+            k = (entry.zone, entry.tuples[d])
+            if self.entries.get(k, (None,))[0] is entry:
+                del self.entries[k]
+        self.expectations = [e for e in self.expectations if e.master is not entry]
+
+    def taken(self, t: tuple, zone: int, entry: Entry) -> bool:
+        """True if tuple `t` already belongs to another confirmed connection."""
+        hit = self.entries.get((zone, t))
+        return hit is not None and hit[0] is not entry
+
+    # ------------------------------------------------------------------ listing
+
+    def all_entries(self) -> list[Entry]:
+        seen: dict[int, Entry] = {}
+        for entry, _d in self.entries.values():
+            seen.setdefault(id(entry), entry)
+        return sorted(seen.values(), key=lambda e: e.id)
+
+    def listing(self) -> list[str]:
+        """Lines in the style of `conntrack -L`."""
+        return [format_entry(e) for e in self.all_entries()] + \
+               [f"expect: {e.describe()}" for e in self.expectations]
+
+
+def _tuple_text(t: tuple) -> str:
+    l3, proto, src, dst, sp, dp = t
+    text = f"src={addr_str(l3, src)} dst={addr_str(l3, dst)} "
+    if proto in PORT_PROTOS:
+        text += f"sport={sp} dport={dp} "
+    elif proto in ICMP_PROTOS:
+        text += f"type={dp} code=0 id={sp} "
+    return text
+
+
+def format_entry(e: Entry) -> str:
+    proto = e.proto
+    name = PROTO_NAMES.get(proto, "unknown")
+    text = f"{name:<8} {proto:<2} {e.timeout()} "
+    if proto == 6:
+        text += f"{e.tcp_state} "
+    text += _tuple_text(e.tuples[0])
+    if "SEEN_REPLY" not in e.status:
+        text += "[UNREPLIED] "
+    text += _tuple_text(e.tuples[1])
+    if "ASSURED" in e.status:
+        text += "[ASSURED] "
+    text += f"mark={e.mark} "
+    flags = sorted(e.status & {"SNAT", "DNAT", "EXPECTED"})
+    if flags:
+        text += f"status={','.join(flags)} "
+    if e.helper:
+        text += f"helper={e.helper} "
+    return text + "use=1"
