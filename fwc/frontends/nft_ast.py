@@ -1,0 +1,130 @@
+"""The small syntax tree shared by the nft text and JSON front ends; `nft_lower` turns it into IR.
+
+Leaf values stay as written (`Val.text`), because their meaning depends on the field they are
+compared with (`80` is a port for `tcp dport`, a type mismatch for `ip saddr`)."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+import attrs
+
+from fwc.ir import Loc
+
+
+@attrs.frozen
+class Val:
+    text: str
+    loc: Loc
+    quoted: bool = False
+
+
+@attrs.frozen
+class RangeV:
+    lo: "Expr"
+    hi: "Expr"
+    loc: Loc
+
+
+@attrs.frozen
+class PrefixV:
+    """`value/len` from JSON ({"prefix": ...}); text prefixes stay inside a Val."""
+
+    base: "Expr"
+    length: int
+    loc: Loc
+
+
+@attrs.frozen
+class Concat:
+    parts: tuple["Expr", ...]
+    loc: Loc
+
+
+@attrs.frozen
+class FlagList:
+    """`a,b,c` (comma) or `a|b|c` (bar): a bitwise OR of flag values."""
+
+    items: tuple["Expr", ...]
+    loc: Loc
+
+
+@attrs.frozen
+class MapElem:
+    key: "Expr"
+    data: Any  # an Expr, or a VerdictS for verdict maps
+    loc: Loc
+
+
+@attrs.frozen
+class SetLit:
+    elems: tuple[Any, ...]  # Expr or MapElem
+    loc: Loc
+
+
+@attrs.frozen
+class SetRef:
+    name: str
+    loc: Loc
+
+
+@attrs.frozen
+class Sel:
+    """A field (selector) in canonical nft text, e.g. "tcp dport", "meta mark", "ct original saddr"."""
+
+    text: str
+    loc: Loc
+
+
+@attrs.frozen
+class Binop:
+    left: "Expr"
+    op: str  # & | ^ << >>
+    right: "Expr"
+    loc: Loc
+
+
+@attrs.frozen
+class MapLookup:
+    """`KEY map { ... }` or `KEY map @name` used as a value (e.g. in `dnat to ip saddr map {...}`)."""
+
+    key: "Expr"
+    map: Union[SetLit, SetRef]
+    loc: Loc
+
+
+Expr = Union[Val, RangeV, PrefixV, Concat, FlagList, SetLit, SetRef, Sel, Binop, MapLookup]
+
+
+@attrs.frozen
+class Rel:
+    """A match: `lhs [op] rhs`; op "" is nft's implicit operator."""
+
+    lhs: Expr
+    op: str
+    rhs: Expr
+    loc: Loc
+
+
+@attrs.frozen
+class VerdictS:
+    kind: str  # accept drop continue return jump goto queue...
+    loc: Loc
+    target: Optional[str] = None
+
+
+@attrs.frozen
+class VmapS:
+    key: Expr
+    map: Union[SetLit, SetRef]
+    loc: Loc
+
+
+@attrs.frozen
+class Stmt:
+    """Any other statement: kind is the nft keyword ("counter", "log", "snat", "set" ...) and args
+    its options as parsed (values are Exprs)."""
+
+    kind: str
+    args: dict
+    loc: Loc

@@ -1,0 +1,156 @@
+"""Applies nft commands (add/insert/delete/flush of tables, chains, sets, rules) in order and
+produces the final IR Ruleset.  Shared by the text and JSON front ends."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import attrs
+
+from fwc import ir
+from fwc.errors import FwcSyntaxError, Unsupported
+from fwc.frontends.nft_lower import Ctx
+
+PRIORITY_NAMES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50,
+                  "srcnat": 100}
+HOOKS = ("prerouting", "input", "forward", "output", "postrouting")
+CHAIN_TYPES = ("filter", "nat", "route")
+
+
+@attrs.define
+class _Chain:
+    name: str
+    loc: ir.Loc
+    base: Optional[ir.BaseHook] = None
+    rules: list = attrs.Factory(list)
+
+
+@attrs.define
+class _Table:
+    family: str
+    name: str
+    loc: ir.Loc
+    chains: dict = attrs.Factory(dict)
+    sets: dict = attrs.Factory(dict)
+
+
+class Builder:
+    def __init__(self, source_line=None):
+        self.tables: dict[tuple[str, str], _Table] = {}
+        self.source_line = source_line
+
+    # -- errors
+    def syntax(self, msg, loc):
+        return FwcSyntaxError(msg, loc, self.source_line(loc) if self.source_line else None)
+
+    def unsupported(self, msg, loc):
+        return Unsupported(msg, loc, self.source_line(loc) if self.source_line else None)
+
+    # -- tables
+    def check_family(self, family: str, loc) -> None:
+        if family not in ir.FAMILIES:
+            if family in ("bridge", "arp", "netdev"):
+                raise self.unsupported(f"nft table family '{family}' (the IR has ip, ip6, inet)", loc)
+            raise self.syntax(f"unknown table family '{family}'", loc)
+
+    def add_table(self, family, name, loc, create=False) -> _Table:
+        self.check_family(family, loc)
+        key = (family, name)
+        if key in self.tables:
+            if create:
+                raise self.syntax(f"table {family} {name} already exists", loc)
+            return self.tables[key]
+        t = self.tables[key] = _Table(family, name, loc)
+        return t
+
+    def table(self, family, name, loc) -> _Table:
+        self.check_family(family, loc)
+        t = self.tables.get((family, name))
+        if t is None:
+            raise self.syntax(f"table {family} {name} does not exist", loc)
+        return t
+
+    def delete_table(self, family, name, loc, destroy=False):
+        if (family, name) not in self.tables:
+            if destroy:
+                return
+            raise self.syntax(f"table {family} {name} does not exist", loc)
+        del self.tables[(family, name)]
+
+    def flush_table(self, family, name, loc):
+        for c in self.table(family, name, loc).chains.values():
+            c.rules.clear()
+
+    def flush_ruleset(self):
+        self.tables.clear()
+
+    # -- chains
+    def add_chain(self, t: _Table, name, loc, base: Optional[ir.BaseHook] = None, create=False):
+        c = t.chains.get(name)
+        if c is not None:
+            if create:
+                raise self.syntax(f"chain {name} already exists", loc)
+            if base is not None:
+                if c.base is not None and (c.base.type, c.base.hook, c.base.priority) != \
+                        (base.type, base.hook, base.priority):
+                    raise self.syntax(f"chain {name} cannot change its type, hook or priority", loc)
+                c.base = base
+            return c
+        c = t.chains[name] = _Chain(name, loc, base)
+        return c
+
+    def chain(self, t: _Table, name, loc) -> _Chain:
+        c = t.chains.get(name)
+        if c is None:
+            raise self.syntax(f"chain {name} does not exist in table {t.family} {t.name}", loc)
+        return c
+
+    def delete_chain(self, t: _Table, name, loc):
+        c = self.chain(t, name, loc)
+        if c.rules:
+            raise self.syntax(f"chain {name} is not empty", loc)
+        del t.chains[name]
+
+    def make_base(self, t: _Table, ctype, hook, prio, policy, loc, device=None) -> ir.BaseHook:
+        if ctype not in CHAIN_TYPES:
+            raise self.syntax(f"unknown chain type '{ctype}'", loc)
+        if hook in ("ingress", "egress") or device is not None:
+            raise self.unsupported(f"hook '{hook}'" + (f" on device {device}" if device else ""), loc)
+        if hook not in HOOKS:
+            raise self.syntax(f"unknown hook '{hook}'", loc)
+        if policy not in ("accept", "drop"):
+            raise self.syntax(f"unknown chain policy '{policy}'", loc)
+        return ir.BaseHook(ctype, hook, prio, policy)
+
+    # -- sets
+    def add_set(self, t: _Table, s: ir.NamedSet, loc):
+        old = t.sets.get(s.name)
+        if old is not None:
+            s = attrs.evolve(s, elements=old.elements + s.elements)
+        t.sets[s.name] = s
+
+    def add_elements(self, t: _Table, name, elements: tuple, loc):
+        s = t.sets.get(name)
+        if s is None:
+            raise self.syntax(f"set {name} does not exist in table {t.family} {t.name}", loc)
+        t.sets[name] = attrs.evolve(s, elements=s.elements + tuple(elements))
+
+    def ctx(self, t: _Table) -> Ctx:
+        return Ctx(t.family, t.sets, self.source_line)
+
+    # -- result
+    def ruleset(self) -> ir.Ruleset:
+        tables = []
+        for t in self.tables.values():
+            for c in t.chains.values():
+                for r in c.rules:
+                    v = r.verdict
+                    targets = [v.chain] if isinstance(v, (ir.Jump, ir.Goto)) else []
+                    if isinstance(v, ir.VerdictMap):
+                        targets = [x.chain for _, x in v.elements if isinstance(x, (ir.Jump, ir.Goto))]
+                    for target in targets:
+                        if target not in t.chains:
+                            raise self.syntax(f"jump to undefined chain '{target}'", r.loc)
+            chains = tuple(ir.Chain(c.name, tuple(c.rules), c.base, c.loc) for c in t.chains.values())
+            tables.append(ir.Table(t.family, t.name, chains, tuple(t.sets.values()), t.loc))
+        return ir.Ruleset(tuple(tables))

@@ -1,0 +1,852 @@
+"""nft syntax tree (from text or JSON) -> IR rule.  The meaning of each nft form is decided here,
+once, for both front ends."""
+
+from __future__ import annotations
+
+import attrs
+
+from fwc import ir
+from fwc.errors import FwcSyntaxError, Unsupported
+from fwc.frontends import nft_values as V
+from fwc.frontends.nft_ast import (Binop, Concat, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
+                                   SetRef, Stmt, Val, VerdictS, VmapS)
+
+ADDR4, ADDR6, ADDR = V.dec_addr(4), V.dec_addr(6), V.dec_addr(None)
+_PORT_PROTOS = ("tcp", "udp", "udplite", "sctp", "dccp")
+
+
+@attrs.define
+class Ctx:
+    family: str  # ip ip6 inet
+    sets: dict  # name -> ir.NamedSet
+    source_line: object = None  # callable(loc) -> str
+
+    def unsupported(self, msg: str, loc) -> Unsupported:
+        return Unsupported(msg, loc, self.source_line(loc) if self.source_line else None)
+
+    def syntax(self, msg: str, loc) -> FwcSyntaxError:
+        return FwcSyntaxError(msg, loc, self.source_line(loc) if self.source_line else None)
+
+
+def decoder_for(text: str) -> V.Decoder:
+    if text in ("ip saddr", "ip daddr", "ct original ip saddr", "arp saddr ip", "arp daddr ip"):
+        return ADDR4
+    if text in ("ip6 saddr", "ip6 daddr"):
+        return ADDR6
+    if text.startswith("ct ") and text.endswith(("saddr", "daddr")):
+        return ADDR
+    if text.endswith((" sport", " dport")) or text.endswith(("proto-src", "proto-dst")):
+        return V.dec_port
+    if text in ("meta l4proto", "ip protocol", "ip6 nexthdr", "ct protocol", "ct original protocol",
+                "ct reply protocol") or text.endswith(" nexthdr"):
+        return V.dec_proto
+    if text in ("meta iifname", "meta oifname", "meta ibrname", "meta obrname", "meta iif",
+                "meta oif", "fib saddr oifname", "fib daddr oifname"):
+        return V.dec_ifname
+    if text in ("ether saddr", "ether daddr"):
+        return V.dec_mac
+    if text == "ct state":
+        return V.dec_symbol(V.CT_STATES, "a ct state")
+    if text == "ct status":
+        return V.dec_symbol(V.CT_STATUS, "a ct status")
+    if text == "ct direction":
+        return V.dec_symbol(("original", "reply"), "a ct direction")
+    if text == "tcp flags":
+        return V.dec_symbol(V.TCP_FLAG_BITS, "a tcp flag")
+    if text == "icmp type":
+        return lambda v: V.dec_int(v, V.ICMP_TYPES, 8)
+    if text == "icmpv6 type":
+        return lambda v: V.dec_int(v, V.ICMPV6_TYPES, 8)
+    if text == "icmp code":
+        return lambda v: V.dec_int(v, V.ICMP_CODES, 8)
+    if text == "icmpv6 code":
+        return lambda v: V.dec_int(v, V.ICMPV6_CODES, 8)
+    if text in ("ip dscp", "ip6 dscp"):
+        return lambda v: V.dec_int(v, V.DSCP, 6)
+    if text in ("meta mark", "ct mark"):
+        return lambda v: V.dec_int(v, None, 32)
+    if text in ("meta skuid", "meta skgid"):
+        return _dec_ugid(text)
+    if text.startswith("fib ") and text.endswith(" type"):
+        return V.dec_symbol(V.FIB_TYPES, "an address type")
+    if text == "ct expiration":
+        return V.dec_time
+    if text in ("meta length", "ip length", "ip ttl", "ip6 hoplimit", "ip6 length"):
+        return lambda v: V.dec_int(v, None, 16)
+    return V.dec_generic
+
+
+def _dec_ugid(text):
+    def decode(v):
+        if isinstance(v, Val) and V.parse_int(v.text) is None and V._split_range(v.text) is None \
+                and "-" not in v.text:
+            import grp
+            import pwd
+            try:
+                return pwd.getpwnam(v.text).pw_uid if text == "meta skuid" else grp.getgrnam(v.text).gr_gid
+            except KeyError:
+                raise V.err(v, f"unknown {'user' if text == 'meta skuid' else 'group'} '{v.text}'")
+        return V.dec_int(v, None, 32)
+    return decode
+
+
+def sel_text(e, ctx: Ctx) -> str:
+    if isinstance(e, Sel):
+        return e.text
+    raise ctx.syntax("expected a field (for example 'ip saddr')", e.loc)
+
+
+def _elements(rhs) -> list:
+    return list(rhs.elems) if isinstance(rhs, SetLit) else [rhs]
+
+
+def _as_ranges(vals, loc, ctx) -> tuple:
+    out = []
+    for v in vals:
+        if isinstance(v, int):
+            out.append(ir.Range.one(v))
+        elif isinstance(v, ir.Range):
+            out.append(v)
+        else:
+            raise ctx.syntax(f"type mismatch: expected a number or range, got {v}", loc)
+    return tuple(out)
+
+
+def _single(vals):
+    return vals[0] if len(vals) == 1 else None
+
+
+# --------------------------------------------------------------------------- matches
+
+
+def lower_rel(rel: Rel, ctx: Ctx):
+    lhs, op, rhs = rel.lhs, rel.op, rel.rhs
+    neg = op == "!="
+    if isinstance(lhs, Concat):
+        keys = tuple(sel_text(p, ctx) for p in lhs.parts)
+        if op not in ("", "==", "!="):
+            raise ctx.syntax("concatenations compare only with == or !=", rel.loc)
+        if isinstance(rhs, SetRef):
+            return ir.SetMatch(keys, _check_set(rhs, ctx), negate=neg)
+        return ir.SetMatch(keys, None, tuple(_decode_tuple(keys, e, ctx) for e in _elements(rhs)),
+                           negate=neg)
+    if isinstance(lhs, Binop):
+        return _lower_binop_rel(rel, ctx)
+    text = sel_text(lhs, ctx)
+    if isinstance(rhs, SetRef):
+        if op not in ("", "==", "!="):
+            raise ctx.syntax("a set lookup compares only with == or !=", rel.loc)
+        return ir.SetMatch((text,), _check_set(rhs, ctx), negate=neg)
+    if isinstance(rhs, (Sel, Binop, MapLookup)):
+        raise ctx.unsupported(f"comparing '{text}' with another expression", rel.loc)
+    dec = decoder_for(text)
+    is_set = isinstance(rhs, SetLit)
+    flags = isinstance(rhs, FlagList)
+    items = rhs.items if flags else _elements(rhs)
+    if any(isinstance(x, MapElem) for x in items):
+        raise ctx.syntax("a map is not valid as a match value (use vmap)", rel.loc)
+    if any(isinstance(x, Concat) for x in items):
+        raise ctx.syntax(f"type mismatch: '{text}' is a single field, the value is a concatenation",
+                         rel.loc)
+    vals = [dec(x) for x in items]
+    special = _SPECIAL.get(text) or _prefix_special(text)
+    if special is not None:
+        m = special(text, op, vals, neg, is_set, flags, rel, ctx)
+        if m is not None:
+            return m
+    return _generic(text, op, vals, neg, is_set, flags, rel, ctx)
+
+
+def _generic(text, op, vals, neg, is_set, flags, rel, ctx):
+    if op in ("<", ">", "<=", ">="):
+        if len(vals) != 1 or is_set:
+            raise ctx.syntax(f"'{op}' needs a single value", rel.loc)
+        return ir.FieldMatch(text, tuple(vals), {"<": "lt", ">": "gt", "<=": "le", ">=": "ge"}[op])
+    if flags:
+        if op == "":
+            return ir.FieldMatch(text, tuple(vals), "any")
+        return ir.FieldMatch(text, ("|".join(str(v) for v in vals),), "eq", negate=neg)
+    return ir.FieldMatch(text, tuple(vals), "eq", negate=neg)
+
+
+def _decode_tuple(keys, e, ctx) -> tuple:
+    parts = e.parts if isinstance(e, Concat) else (e,)
+    if isinstance(e, MapElem):
+        raise ctx.syntax("a map is not valid as a match value", e.loc)
+    if len(parts) != len(keys):
+        raise ctx.syntax(f"type mismatch: element has {len(parts)} fields, the key has {len(keys)}",
+                         e.loc)
+    return tuple(decoder_for(k)(p) for k, p in zip(keys, parts))
+
+
+def _check_set(ref: SetRef, ctx) -> str:
+    if ref.name not in ctx.sets:
+        raise ctx.syntax(f"set '{ref.name}' does not exist in this table", ref.loc)
+    return ref.name
+
+
+def _ordered_range(op, v, width_max, rel, ctx):
+    """`< v` etc. as an inclusive range of the field's values."""
+    if not isinstance(v, int):
+        raise ctx.syntax(f"'{op}' needs a number", rel.loc)
+    lo, hi = {"<": (0, v - 1), "<=": (0, v), ">": (v + 1, width_max), ">=": (v, width_max)}[op]
+    if lo > hi:
+        return None
+    return ir.Range(lo, hi)
+
+
+def _ranged(make, width_max):
+    """Handler for integer fields that have a ranged IR class: values, sets and <,> all fit."""
+    def handler(text, op, vals, neg, is_set, flags, rel, ctx):
+        if flags:
+            return None
+        if op in ("<", ">", "<=", ">="):
+            r = _ordered_range(op, vals[0], width_max, rel, ctx)
+            return None if r is None else make(text, (r,), False)
+        return make(text, _as_ranges(vals, rel.loc, ctx), neg)
+    return handler
+
+
+def _single_ranged(make, width_max):
+    def handler(text, op, vals, neg, is_set, flags, rel, ctx):
+        if flags or len(vals) != 1:
+            return None
+        if op in ("<", ">", "<=", ">="):
+            r = _ordered_range(op, vals[0], width_max, rel, ctx)
+            return None if r is None else make(r, False)
+        return make(_as_ranges(vals, rel.loc, ctx)[0], neg)
+    return handler
+
+
+def _eq_only(fn):
+    def handler(text, op, vals, neg, is_set, flags, rel, ctx):
+        if op not in ("", "==", "!="):
+            return None
+        return fn(text, op, vals, neg, is_set, flags, rel, ctx)
+    return handler
+
+
+@_eq_only
+def _address(text, op, vals, neg, is_set, flags, rel, ctx):
+    if flags:
+        return None
+    return ir.Address(text.split()[-1], tuple(vals), neg)
+
+
+@_eq_only
+def _proto(text, op, vals, neg, is_set, flags, rel, ctx):
+    if flags:
+        return None
+    protos = set()
+    for v in vals:
+        protos |= set(range(v.lo, v.hi + 1)) if isinstance(v, ir.Range) else {v}
+    return ir.Proto(frozenset(protos), neg)
+
+
+@_eq_only
+def _iface(text, op, vals, neg, is_set, flags, rel, ctx):
+    if is_set or flags or len(vals) != 1:
+        return None
+    return ir.Interface(text.split()[-1], vals[0], neg)
+
+
+def _mark(text, op, vals, neg, is_set, flags, rel, ctx):
+    if op not in ("", "==", "!=") or is_set or flags or len(vals) != 1:
+        return None
+    kind = text.split()[0]
+    v = rel.rhs
+    if isinstance(v, Val) and "/" in v.text:  # `meta mark 0xffffff00/24`
+        base, _, plen = v.text.partition("/")
+        n = V.parse_int(base)
+        if n is None or V.parse_int(plen) is None or not 0 <= int(plen) <= 32:
+            raise ctx.syntax(f"invalid mark prefix '{v.text}'", v.loc)
+        mask = (0xFFFFFFFF << (32 - int(plen))) & 0xFFFFFFFF
+        return ir.Mark(kind, n & mask, mask, neg)
+    if not isinstance(vals[0], int):
+        return None
+    return ir.Mark(kind, vals[0], 0xFFFFFFFF, neg)
+
+
+def _tcp_flags(text, op, vals, neg, is_set, flags, rel, ctx):
+    if is_set or op not in ("", "==", "!="):
+        return None
+    if any(not isinstance(v, str) for v in vals):
+        return None
+    names = frozenset(V.TCP_FLAG_IR[v] for v in vals)
+    if op == "==" or (op == "!=" and not flags):
+        return ir.TcpFlags(frozenset(ir.TCP_FLAGS), names, neg)
+    # implicit operator: "any of these flags is set"
+    if len(names) == 1:
+        return ir.TcpFlags(names, names, neg)
+    return ir.TcpFlags(names, frozenset(), not neg)
+
+
+def _ct_state(text, op, vals, neg, is_set, flags, rel, ctx):
+    if op not in ("", "==", "!=") or any(not isinstance(v, str) for v in vals):
+        return None
+    if op == "==" and flags:
+        return None
+    return ir.CtState(frozenset(v.upper() for v in vals), neg)
+
+
+def _ct_status(text, op, vals, neg, is_set, flags, rel, ctx):
+    # implicit operator on a bitmask: any of the bits; `==` and sets are exact comparisons
+    if op not in ("", "!=") or is_set or any(not isinstance(v, str) for v in vals):
+        return None
+    if op == "!=" and len(vals) > 1:
+        return None
+    return ir.CtStatus(frozenset(V.CT_STATUS[v] for v in vals), neg)
+
+
+def _ct_direction(text, op, vals, neg, is_set, flags, rel, ctx):
+    if op not in ("", "==", "!=") or len(vals) != 1 or not isinstance(vals[0], str):
+        return None
+    return ir.CtDirection(vals[0].upper(), neg)
+
+
+def _icmp(family):
+    @_eq_only
+    def handler(text, op, vals, neg, is_set, flags, rel, ctx):
+        if flags or is_set or len(vals) != 1 or not isinstance(vals[0], int):
+            return None
+        return ir.Icmp(family, vals[0], ir.Range(0, 255), neg)
+    return handler
+
+
+def _ttl(family):
+    def handler(text, op, vals, neg, is_set, flags, rel, ctx):
+        if flags or is_set or len(vals) != 1 or not isinstance(vals[0], int):
+            return None
+        if ctx.family not in (family, "inet"):
+            return None
+        o = {"": "eq", "==": "eq", "!=": "ne", "<": "lt", ">": "gt"}.get(op)
+        return None if o is None else ir.Ttl(family, o, vals[0])
+    return handler
+
+
+def _dscp(family):
+    @_eq_only
+    def handler(text, op, vals, neg, is_set, flags, rel, ctx):
+        # the IR's Dscp has no family: exact only inside a table of that family
+        if ctx.family != family or flags or is_set or not isinstance(vals[0], int):
+            return None
+        return ir.Dscp(vals[0], neg)
+    return handler
+
+
+@_eq_only
+def _helper(text, op, vals, neg, is_set, flags, rel, ctx):
+    if is_set or flags or len(vals) != 1 or not isinstance(vals[0], str):
+        return None
+    return ir.Helper(vals[0], neg)
+
+
+@_eq_only
+def _pkttype(text, op, vals, neg, is_set, flags, rel, ctx):
+    if is_set or flags or len(vals) != 1 or vals[0] not in ("unicast", "broadcast", "multicast"):
+        return None
+    return ir.PktType(vals[0], neg)
+
+
+@_eq_only
+def _mac(text, op, vals, neg, is_set, flags, rel, ctx):
+    if is_set or len(vals) != 1:
+        return None
+    return ir.Mac(vals[0], neg)
+
+
+@_eq_only
+def _secpath(text, op, vals, neg, is_set, flags, rel, ctx):
+    if len(vals) != 1 or vals[0] not in ("exists", "missing", 0, 1):
+        return None
+    present = vals[0] in ("exists", 1)
+    return ir.IpsecPolicy("in", present != neg)
+
+
+@_eq_only
+def _ct_addr(text, op, vals, neg, is_set, flags, rel, ctx):
+    words = text.split()
+    if len(words) != 3 or flags:
+        return None
+    return ir.CtAddress(words[1], words[2], tuple(vals), neg)
+
+
+def _ct_port(text, op, vals, neg, is_set, flags, rel, ctx):
+    words = text.split()
+    if len(words) != 3 or op not in ("", "==", "!=") or flags:
+        return None
+    return ir.CtPort(words[1], "sport" if words[2] == "proto-src" else "dport",
+                     _as_ranges(vals, rel.loc, ctx), neg)
+
+
+@_eq_only
+def _ct_proto(text, op, vals, neg, is_set, flags, rel, ctx):
+    if is_set or flags or len(vals) != 1 or not isinstance(vals[0], int):
+        return None
+    return ir.CtProto(vals[0], neg)
+
+
+@_eq_only
+def _fib_type(text, op, vals, neg, is_set, flags, rel, ctx):
+    # text: "fib daddr . iif type"
+    words = text.split()[1:-1]
+    fields = [w for w in words if w != "."]
+    addr = [f for f in fields if f in ("saddr", "daddr")]
+    rest = [f for f in fields if f not in ("saddr", "daddr")]
+    if len(addr) != 1 or len(rest) > 1 or (rest and rest[0] not in ("iif", "oif")):
+        return None
+    if any(not isinstance(v, str) for v in vals) or (op == "==" and flags):
+        return None
+    limit = {"iif": "in", "oif": "out"}.get(rest[0]) if rest else None
+    return ir.AddrType(addr[0], frozenset(v.upper() for v in vals), limit, neg)
+
+
+def _numgen(text, op, vals, neg, is_set, flags, rel, ctx):
+    words = text.split()  # numgen MODE mod N [offset O]
+    if len(words) != 4 or is_set or flags or len(vals) != 1 or not isinstance(vals[0], int):
+        return None
+    mode, mod = words[1], V.parse_int(words[3])
+    if mod is None or mod <= 0:
+        raise ctx.syntax("numgen needs a positive modulus", rel.loc)
+    v = vals[0]
+    if mode == "random":
+        hits = {"": 1, "==": 1, "<": v, "<=": v + 1, ">": mod - v - 1, ">=": mod - v}.get(op)
+        if hits is None or op in ("", "==") and v >= mod:
+            return None
+        hits = max(0, min(mod, hits))
+        return ir.Statistic("random", probability=hits / mod)
+    if mode == "inc" and op in ("", "==", "!=") and v < mod:
+        return ir.Statistic("nth", every=mod, packet=v, negate=neg)
+    return None
+
+
+_SPECIAL = {
+    "ip saddr": _address, "ip daddr": _address, "ip6 saddr": _address, "ip6 daddr": _address,
+    "meta l4proto": _proto, "ip protocol": _proto,
+    "meta iifname": _iface, "meta oifname": _iface,
+    "meta mark": _mark, "ct mark": _mark,
+    "tcp flags": _tcp_flags,
+    "ct state": _ct_state, "ct status": _ct_status, "ct direction": _ct_direction,
+    "ct helper": _helper,
+    "icmp type": _icmp("ip"), "icmpv6 type": _icmp("ip6"),
+    "ip ttl": _ttl("ip"), "ip6 hoplimit": _ttl("ip6"),
+    "ip dscp": _dscp("ip"), "ip6 dscp": _dscp("ip6"),
+    "meta pkttype": _pkttype,
+    "meta skuid": _single_ranged(lambda r, n: ir.SkUid(r, n), 0xFFFFFFFF),
+    "meta skgid": _single_ranged(lambda r, n: ir.SkGid(r, n), 0xFFFFFFFF),
+    "meta length": _single_ranged(lambda r, n: ir.Length(r, n), 0xFFFFFFFF),
+    "ct expiration": _single_ranged(lambda r, n: ir.CtExpire(r, n), 0xFFFFFFFF // 1000),
+    "ether saddr": _mac,
+    "meta secpath": _secpath,
+    "ct protocol": _ct_proto, "ct original protocol": _ct_proto,
+}
+for _p in _PORT_PROTOS:
+    for _f in ("sport", "dport"):
+        _SPECIAL[f"{_p} {_f}"] = _ranged(
+            lambda text, rs, n: ir.Port(text.split()[0], text.split()[1], rs, n), 0xFFFF)
+for _d in ("original", "reply"):
+    for _f in ("saddr", "daddr"):
+        _SPECIAL[f"ct {_d} {_f}"] = _ct_addr
+    for _f in ("proto-src", "proto-dst"):
+        _SPECIAL[f"ct {_d} {_f}"] = _ct_port
+
+
+def _prefix_special(text):
+    if text.startswith("fib ") and text.endswith(" type"):
+        return _fib_type
+    if text.startswith("numgen "):
+        return _numgen
+    return None
+
+
+def _lower_binop_rel(rel: Rel, ctx: Ctx):
+    lhs, op = rel.lhs, rel.op
+    if not isinstance(lhs.left, Sel) or isinstance(lhs.left, Binop):
+        raise ctx.unsupported("nested bitwise expressions", rel.loc)
+    text = lhs.left.text
+    if lhs.op not in ("&", "^"):
+        raise ctx.unsupported(f"bitwise '{lhs.op}' on '{text}' before a comparison", rel.loc)
+    if op not in ("", "==", "!="):
+        raise ctx.unsupported(f"'{op}' after a bitwise operation on '{text}'", rel.loc)
+    neg = op == "!="
+    if text == "tcp flags":
+        mask = _flag_set(lhs.right, ctx)
+        if lhs.op != "&":
+            raise ctx.unsupported("'tcp flags ^'", rel.loc)
+        if isinstance(rel.rhs, SetLit):
+            raise ctx.unsupported("a set of masked tcp flag values", rel.loc)
+        comp = _flag_set(rel.rhs, ctx)
+        if not comp <= mask:
+            raise ctx.syntax("tcp flags compared with flags outside the mask never match", rel.loc)
+        return ir.TcpFlags(mask, comp, neg)
+    dec = decoder_for(text)
+    if isinstance(rel.rhs, (SetLit, FlagList)):
+        raise ctx.unsupported(f"a set after a bitwise operation on '{text}'", rel.loc)
+    operand = V.dec_int(lhs.right) if not isinstance(lhs.right, FlagList) else \
+        _or_ints(lhs.right, dec, ctx)
+    value = dec(rel.rhs)
+    if not isinstance(value, int) or not isinstance(operand, int):
+        raise ctx.unsupported(f"bitwise operation on '{text}' with non-integer values", rel.loc)
+    if lhs.op == "&":
+        if text in ("meta mark", "ct mark") and value & ~operand == 0:
+            return ir.Mark(text.split()[0], value, operand, neg)
+        return ir.FieldMatch(text, (value,), "eq", mask=operand, negate=neg)
+    # xor: (v ^ c) == value  <=>  v == value ^ c
+    if text in ("meta mark", "ct mark"):
+        return ir.Mark(text.split()[0], value ^ operand, 0xFFFFFFFF, neg)
+    return ir.FieldMatch(text, (value,), "eq", xor=operand, negate=neg)
+
+
+def _flag_set(e, ctx) -> frozenset:
+    items = e.items if isinstance(e, FlagList) else (e,)
+    out = set()
+    for it in items:
+        if isinstance(it, Val) and V.parse_int(it.text) == 0:
+            continue
+        if isinstance(it, FlagList):
+            out |= _flag_set(it, ctx)
+            continue
+        name = V.dec_symbol(V.TCP_FLAG_BITS, "a tcp flag")(it)
+        if isinstance(name, int):
+            out |= {V.TCP_FLAG_IR[n] for n, b in V.TCP_FLAG_BITS.items() if name & b}
+        else:
+            out.add(V.TCP_FLAG_IR[name])
+    return frozenset(out)
+
+
+def _or_ints(fl, dec, ctx):
+    n = 0
+    for it in fl.items:
+        v = V.dec_int(it)
+        n |= v
+    return n
+
+
+# --------------------------------------------------------------------------- statements
+
+
+def lower_verdict(v: VerdictS, ctx: Ctx):
+    k = v.kind
+    if k == "accept":
+        return ir.Accept()
+    if k == "drop":
+        return ir.Drop()
+    if k == "return":
+        return ir.Return()
+    if k == "continue":
+        return ir.Continue()
+    if k == "jump":
+        return ir.Jump(v.target)
+    if k == "goto":
+        return ir.Goto(v.target)
+    raise ctx.unsupported(f"verdict '{k}'", v.loc)
+
+
+def lower_vmap(s: VmapS, ctx: Ctx):
+    key = s.key
+    keys = tuple(sel_text(p, ctx) for p in key.parts) if isinstance(key, Concat) else (sel_text(key, ctx),)
+    if isinstance(s.map, SetRef):
+        return ir.VerdictMap(keys, _check_set(s.map, ctx))
+    elems = []
+    for e in s.map.elems:
+        if not isinstance(e, MapElem) or not isinstance(e.data, VerdictS):
+            raise ctx.syntax("a verdict map needs 'key : verdict' elements", e.loc)
+        for k in _elements(e.key):
+            elems.append((_decode_tuple(keys, k, ctx), lower_verdict(e.data, ctx)))
+    return ir.VerdictMap(keys, None, tuple(elems))
+
+
+def lower_stmt(s: Stmt, ctx: Ctx):
+    """(kind, node): kind is 'match', 'statement' or 'verdict'."""
+    k, a = s.kind, s.args
+    if k == "counter":
+        if "name" in a:
+            raise ctx.unsupported("named counter objects ('counter name')", s.loc)
+        return "statement", ir.Counter(int(a["packets"].text) if "packets" in a else 0,
+                                       int(a["bytes"].text) if "bytes" in a else 0)
+    if k == "log":
+        return "statement", _log(a, s, ctx)
+    if k == "limit":
+        return "match", _limit(a, s, ctx)
+    if k == "reject":
+        return "verdict", _reject(a, s, ctx)
+    if k == "queue":
+        return "verdict", _queue(a, s, ctx)
+    if k in ("snat", "dnat", "masquerade", "redirect"):
+        return "verdict", _nat(k, a, s, ctx)
+    if k == "notrack":
+        return "statement", ir.Notrack()
+    if k == "set":
+        return "statement", _set_stmt(a, s, ctx)
+    if k == "ct count":
+        n = V.dec_int(a["count"])
+        return "match", ir.CtCount(n, a["over"])
+    if k == "setupdate":
+        if a["stmts"]:
+            raise ctx.unsupported(f"statements inside '{a['op']} @{a['set']}' (meter-like per-element state)",
+                                  s.loc)
+        if a["set"] not in ctx.sets:
+            raise ctx.syntax(f"set '{a['set']}' does not exist in this table", s.loc)
+        key = a["key"]
+        keys = tuple(sel_text(p, ctx) for p in key.parts) if isinstance(key, Concat) else (sel_text(key, ctx),)
+        return "statement", ir.SetUpdate(a["op"], a["set"], keys)
+    if k == "quota":
+        raise ctx.unsupported("quota", s.loc)
+    raise ctx.unsupported(f"nft statement '{k}'", s.loc)
+
+
+def _log(a, s, ctx):
+    prefix = a["prefix"].text if "prefix" in a else None
+    if "group" in a:
+        if "level" in a or "flags" in a:
+            raise ctx.syntax("log group cannot be combined with level or flags", s.loc)
+        return ir.NfLog(V.dec_int(a["group"], None, 16), prefix,
+                        V.dec_int(a["snaplen"]) if "snaplen" in a else None,
+                        V.dec_int(a["queue-threshold"], None, 16) if "queue-threshold" in a else None)
+    if "snaplen" in a or "queue-threshold" in a:
+        raise ctx.syntax("snaplen and queue-threshold need 'log group'", s.loc)
+    level = None
+    if "level" in a:
+        lv = a["level"].text.lower()
+        if lv == "audit":
+            raise ctx.unsupported("log level audit", s.loc)
+        if lv not in V.LOG_LEVELS:
+            raise ctx.syntax(f"unknown log level '{lv}'", a["level"].loc)
+        level = V.LOG_LEVELS[lv]
+    names = {"tcp sequence": "tcp-sequence", "tcp options": "tcp-options", "ip options": "ip-options",
+             "skuid": "uid", "ether": "macdecode"}
+    flags = set()
+    for f in a.get("flags", []):
+        if f == "all":
+            flags |= set(names.values())
+        elif f in names:
+            flags.add(names[f])
+        else:
+            raise ctx.syntax(f"unknown log flag '{f}'", s.loc)
+    return ir.Log(prefix, level, frozenset(flags))
+
+
+def _limit(a, s, ctx):
+    rate_text = a["rate"].text
+    if "unit" in a:
+        raise ctx.unsupported("byte-rate limits ('limit rate N bytes/second')", s.loc)
+    if "/" in rate_text:
+        num, _, per = rate_text.partition("/")
+    else:
+        num, per = rate_text, a["per"].text if "per" in a else None
+    n = V.parse_int(num)
+    if n is None or per is None:
+        raise ctx.syntax(f"invalid limit rate '{rate_text}'", a["rate"].loc)
+    if per not in V.UNITS or per == "week":
+        raise ctx.unsupported(f"limit per '{per}'", s.loc) if per == "week" else \
+            ctx.syntax(f"unknown time unit '{per}'", a["rate"].loc)
+    if a.get("burst_unit") not in (None, "packets"):
+        raise ctx.unsupported("byte bursts in limit", s.loc)
+    burst = V.dec_int(a["burst"]) if "burst" in a else 5
+    return ir.Limit(n, per, burst, a["over"])
+
+
+def _reject(a, s, ctx):
+    if not a:
+        return ir.Reject(None)
+    fam, typ = a["family"], a["type"]
+    if fam == "tcp":
+        return ir.Reject("tcp-reset")
+    table = {"icmp": V.ICMP_CODES, "icmpv6": V.ICMPV6_CODES,
+             "icmpx": {"port-unreachable": 1, "admin-prohibited": 1, "no-route": 1,
+                       "host-unreachable": 1}}.get(fam)
+    if table is None:
+        raise ctx.syntax(f"unknown reject family '{fam}'", s.loc)
+    if typ not in table:
+        n = V.parse_int(typ)
+        inv = {v: k for k, v in table.items()}
+        if n is None or n not in inv:
+            raise ctx.syntax(f"unknown {fam} reject type '{typ}'", s.loc)
+        typ = inv[n]
+    if fam != "icmpx" and ctx.family != {"icmp": "ip", "icmpv6": "ip6"}[fam]:
+        raise ctx.unsupported(f"'reject with {fam}' in a {ctx.family} table "
+                              "(a family-specific reject the IR cannot guard)", s.loc)
+    return ir.Reject(typ)
+
+
+def _queue(a, s, ctx):
+    num = ir.Range(0, 0)
+    if "num" in a:
+        v = V.dec_int(a["num"], None, 16)
+        num = v if isinstance(v, ir.Range) else ir.Range.one(v)
+    fl = set(a["flags"])
+    if fl - {"bypass", "fanout"}:
+        raise ctx.syntax(f"unknown queue flags {sorted(fl)}", s.loc)
+    return ir.Queue(num, "bypass" in fl, "fanout" in fl)
+
+
+def _nat(kind, a, s, ctx):
+    flags = frozenset(a["flags"])
+    if flags - {"random", "persistent", "fully-random"}:
+        raise ctx.unsupported(f"nat flags {sorted(flags)}", s.loc)
+    ports = None
+    if "ports" in a:
+        p = V.dec_port(a["ports"]) if isinstance(a["ports"], Val) else V.dec_port(a["ports"])
+        ports = p if isinstance(p, ir.Range) else ir.Range.one(p)
+    if kind in ("masquerade", "redirect"):
+        if "to" in a:  # `redirect to 8080` (port without colon)
+            p = V.dec_port(a["to"])
+            ports = p if isinstance(p, ir.Range) else ir.Range.one(p)
+        return (ir.Masquerade if kind == "masquerade" else ir.Redirect)(ports, flags)
+    if "prefix" in a:
+        raise ctx.unsupported(f"{kind} ... prefix", s.loc)
+    to = a.get("to")
+    if to is None and ports is None:
+        raise ctx.syntax(f"{kind} needs 'to ADDRESS[:PORT]'", s.loc)
+    if isinstance(to, (MapLookup, Concat, Sel, SetLit)):
+        raise ctx.unsupported(f"{kind} to a map, concatenation or expression", s.loc)
+    addr = None
+    if to is not None:
+        addr, p2 = _nat_addr(to, a.get("family"), s, ctx)
+        if p2 is not None:
+            ports = p2
+    cls = ir.Snat if kind == "snat" else ir.Dnat
+    return cls((ir.NatTarget(addr, ports),), flags)
+
+
+def _nat_addr(v, fam, s, ctx):
+    """`1.2.3.4`, `1.2.3.4:80`, `1.2.3.4-1.2.3.9:80-90`, `[dead::1]:80`, `10.0.0.0/24`."""
+    text = v.text if isinstance(v, Val) else None
+    if text is None:
+        return ADDR(v), None
+    port = None
+    if text.startswith("["):
+        end = text.find("]")
+        rest = text[end + 1:]
+        addr_text = text[1:end]
+        if rest.startswith(":"):
+            port = rest[1:]
+        rng = _split_bracket_range(addr_text)
+        addr_text = rng or addr_text
+    elif text.count(":") == 1:
+        addr_text, port = text.split(":")
+    else:
+        addr_text = text
+    addr = ADDR(Val(addr_text, v.loc))
+    want = {"ip": 4, "ip6": 6}.get(fam or ctx.family)
+    if want and _version(addr) != want:
+        raise ctx.syntax(f"type mismatch: {'IPv4' if want == 4 else 'IPv6'} nat address expected",
+                         v.loc)
+    if ctx.family == "inet" and fam is None:
+        raise ctx.syntax("nat in an inet table needs 'ip' or 'ip6' before 'to'", s.loc)
+    if isinstance(addr, ir.AddrRange) or addr.num_addresses == 1:
+        pass
+    ports = None
+    if port:
+        p = V.dec_port(Val(port, v.loc))
+        ports = p if isinstance(p, ir.Range) else ir.Range.one(p)
+    if not isinstance(addr, ir.AddrRange) and addr.num_addresses == 1:
+        addr = addr  # a single host network
+    return addr, ports
+
+
+def _split_bracket_range(t):
+    return None
+
+
+def _version(a) -> int:
+    return a.version if hasattr(a, "version") else a.lo.version
+
+
+def _set_stmt(a, s, ctx):
+    lhs, value = a["lhs"], a["value"]
+    text = sel_text(lhs, ctx)
+    if text in ("meta mark", "ct mark"):
+        return _set_mark(text.split()[0], value, s, ctx)
+    if text == "ct helper":
+        return ir.CtHelperSet(_plain(value, ctx))
+    if text == "ct zone":
+        return ir.CtZoneSet(V.dec_int(value, None, 16))
+    if text == "meta nftrace":
+        if V.dec_int(value) != 1:
+            raise ctx.unsupported("meta nftrace set 0", s.loc)
+        return ir.Trace()
+    if text in ("ip dscp", "ip6 dscp") and ctx.family == text.split()[0]:
+        return ir.SetDscp(V.dec_int(value, V.DSCP, 6))
+    if text in ("ip ttl", "ip6 hoplimit") and ctx.family == text.split()[0]:
+        return ir.SetTtl(text.split()[0], "set", V.dec_int(value, None, 8))
+    if text == "tcp option maxseg size":
+        if isinstance(value, Sel) and value.text == "rt mtu":
+            return ir.TcpMss(None)
+        return ir.TcpMss(V.dec_int(value, None, 16))
+    raise ctx.unsupported(f"nft statement '{text} set'", s.loc)
+
+
+def _plain(value, ctx) -> str:
+    if not isinstance(value, Val):
+        raise ctx.syntax("expected a name", value.loc)
+    return value.text
+
+
+def _set_mark(kind, value, s, ctx):
+    other = "ct" if kind == "meta" else "meta"
+    if isinstance(value, Val):
+        return ir.SetMark(kind, V.dec_int(value))
+    if isinstance(value, Sel) and value.text == f"{other} mark":
+        return ir.CopyMark(kind)
+    if isinstance(value, Binop):
+        # unwind `SRC (& A) (^ or | B)` into a single and/xor pair
+        ops = []
+        e = value
+        while isinstance(e, Binop):
+            ops.append((e.op, e.right))
+            e = e.left
+        ops.reverse()
+        if not isinstance(e, Sel) or e.text not in ("meta mark", "ct mark"):
+            raise ctx.unsupported("setting a mark from this expression", s.loc)
+        and_m, xor_v, or_v = 0xFFFFFFFF, 0, 0
+        for op, operand in ops:
+            n = V.dec_int(operand)
+            if op == "&":
+                and_m &= n; xor_v &= n; or_v &= n
+            elif op == "^":
+                xor_v ^= n
+            elif op == "|":
+                if xor_v:
+                    raise ctx.unsupported("mark expression mixing xor and or", s.loc)
+                or_v |= n
+            else:
+                raise ctx.unsupported(f"mark expression with '{op}'", s.loc)
+        if xor_v and or_v:
+            raise ctx.unsupported("mark expression mixing xor and or", s.loc)
+        if e.text == f"{kind} mark":  # new = (old & A) | B  or  (old & A) ^ B
+            if or_v:
+                return ir.SetMark(kind, or_v, (~and_m | or_v) & 0xFFFFFFFF)
+            return ir.SetMark(kind, xor_v, ~and_m & 0xFFFFFFFF)
+        if xor_v or or_v:
+            raise ctx.unsupported("copying a mark with or/xor", s.loc)
+        return ir.CopyMark(kind, src_mask=and_m, dst_mask=0xFFFFFFFF)
+    raise ctx.unsupported(f"setting {kind} mark from this expression", s.loc)
+
+
+# --------------------------------------------------------------------------- one rule
+
+
+def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
+    matches, statements, verdict = [], [], None
+    for st in stmts:
+        if verdict is not None:
+            raise ctx.syntax("statement after the rule's verdict", st.loc)
+        if isinstance(st, Rel):
+            kind, node = "match", lower_rel(st, ctx)
+        elif isinstance(st, VerdictS):
+            kind, node = "verdict", lower_verdict(st, ctx)
+        elif isinstance(st, VmapS):
+            kind, node = "verdict", lower_vmap(st, ctx)
+        else:
+            kind, node = lower_stmt(st, ctx)
+        if kind == "match":
+            if statements:
+                raise ctx.unsupported("a match after a statement (the IR evaluates all matches "
+                                      "before statements)", st.loc)
+            matches.append(node)
+        elif kind == "statement":
+            statements.append(node)
+        else:
+            verdict = node
+    return ir.Rule(tuple(matches), tuple(statements), verdict, comment, loc)

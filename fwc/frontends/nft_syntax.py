@@ -1,0 +1,567 @@
+"""Recursive-descent parser of nft rule text into the `nft_ast` tree (statements of one rule),
+plus the token cursor shared with the command parser in `nft`."""
+
+from __future__ import annotations
+
+from fwc.errors import Unsupported
+from fwc.frontends.nft_ast import (Binop, Concat, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
+                                   SetRef, Stmt, Val, VerdictS, VmapS)
+from fwc.frontends.nft_lex import Token
+from fwc.frontends.nft_pre import Sources
+
+PAYLOAD_PROTOS = frozenset("""ip ip6 tcp udp udplite sctp dccp icmp icmpv6 igmp th ah esp comp
+    ether vlan arp gre gretap vxlan geneve dst hbh rt frag mh srh exthdr ipcomp""".split())
+# words after `tcp option <name>` / `ip option <name>` / `sctp chunk <name>` that name a sub-field
+OPTION_FIELDS = frozenset("""kind length size value left right count tsval tsecr type flags
+    pointer addr addrs seg-left last-entry tag tsn stream ssn ppid init-tag a-rwnd num-outbound-streams
+    num-inbound-streams initial-tsn cum-tsn-ack num-gap-ack-blocks num-dup-tsns lowest-tsn
+    seqno new-cum-tsn reserved 0 1 2 3 wscale""".split())
+META_UNQUALIFIED = frozenset("""mark iif iifname iiftype oif oifname oiftype skuid skgid nftrace
+    rtclassid ibriport obriport ibrname obrname pkttype cpu iifgroup oifgroup cgroup priority
+    random ipsec secmark time day hour""".split())
+CT_DIRS = ("original", "reply")
+BINOPS = {"&": "&", "|": "|", "^": "^", "<<": "<<", ">>": ">>", "and": "&", "or": "|",
+          "xor": "^", "lshift": "<<", "rshift": ">>"}
+RELOPS = {"==": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "eq": "==",
+          "ne": "!=", "lt": "<", "gt": ">", "le": "<=", "ge": ">=", "!": "!="}
+VERDICT_WORDS = frozenset("accept drop continue return jump goto".split())
+SELECTOR_STARTS = PAYLOAD_PROTOS | META_UNQUALIFIED | frozenset(
+    "meta ct fib numgen jhash symhash socket osf ipsec rt l4proto".split())
+
+
+class Cursor:
+    """A position in the flat token list, with located error helpers."""
+
+    def __init__(self, tokens: list[Token], sources: Sources):
+        self.toks = tokens
+        self.i = 0
+        self.src = sources
+
+    def peek(self, k: int = 0) -> Token:
+        j = self.i + k
+        return self.toks[j] if j < len(self.toks) else self.toks[-1]
+
+    def next(self) -> Token:
+        t = self.toks[self.i]
+        if t.kind != "EOF":
+            self.i += 1
+        return t
+
+    def at(self, *texts: str) -> bool:
+        t = self.peek()
+        return t.kind in ("WORD", "PUNCT") and t.text in texts
+
+    def accept(self, *texts: str) -> bool:
+        if self.at(*texts):
+            self.i += 1
+            return True
+        return False
+
+    def error(self, msg: str, tok: Token = None):
+        tok = tok or self.peek()
+        return self.src.error(msg, tok)
+
+    def expect(self, text: str) -> Token:
+        t = self.peek()
+        if not (t.kind in ("WORD", "PUNCT") and t.text == text):
+            raise self.error(f"expected '{text}', got {describe(t)}")
+        return self.next()
+
+    def word(self, what: str) -> Token:
+        t = self.peek()
+        if t.kind not in ("WORD", "STRING"):
+            raise self.error(f"expected {what}, got {describe(t)}")
+        return self.next()
+
+    def skip_nl(self) -> None:
+        while self.peek().kind == "NL":
+            self.i += 1
+
+    def end_of_rule(self) -> bool:
+        t = self.peek()
+        return t.kind in ("NL", "EOF") or (t.kind == "PUNCT" and t.text in (";", "}"))
+
+
+def describe(t: Token) -> str:
+    if t.kind == "EOF":
+        return "end of input"
+    if t.kind == "NL":
+        return "end of line"
+    if t.kind == "STRING":
+        return f'"{t.text}"'
+    return f"'{t.text}'"
+
+
+# --------------------------------------------------------------------------- rule statements
+
+
+def parse_rule_body(c: Cursor) -> tuple[list, str | None]:
+    """Statements up to the end of the rule; returns (statements, comment)."""
+    stmts: list = []
+    comment = None
+    while not c.end_of_rule():
+        if c.at("comment"):
+            c.next()
+            comment = c.word("a comment string").text
+            continue
+        stmts.append(parse_statement(c))
+    return stmts, comment
+
+
+def parse_statement(c: Cursor):
+    t = c.peek()
+    loc = t.loc()
+    if t.kind != "WORD":
+        if t.is_("@"):
+            return _relation(c, parse_selector(c))
+        raise c.error(f"unexpected {describe(t)} at the start of a statement")
+    w = t.text
+    if w in VERDICT_WORDS:
+        c.next()
+        if w in ("jump", "goto"):
+            return VerdictS(w, loc, c.word("a chain name").text)
+        return VerdictS(w, loc)
+    handler = _STATEMENTS.get(w)
+    if handler is not None:
+        c.next()
+        return handler(c, loc)
+    if w == "ct" and c.peek(1).text == "count":
+        c.next(); c.next()
+        over = c.accept("over")
+        return Stmt("ct count", {"count": _val(c, "a number"), "over": over}, loc)
+    if w in ("add", "update", "delete") and c.peek(1).is_("@"):
+        c.next(); c.next()
+        name = c.word("a set name").text
+        c.expect("{")
+        key = parse_value(c, in_set=True)
+        extra = []
+        while not c.at("}"):
+            extra.append(parse_statement(c))
+        c.expect("}")
+        return Stmt("setupdate", {"op": w, "set": name, "key": key, "stmts": extra}, loc)
+    if w in SELECTOR_STARTS or w in PAYLOAD_PROTOS:
+        sel = parse_selector(c)
+        if c.at("set"):
+            c.next()
+            return Stmt("set", {"lhs": sel, "value": parse_value(c, allow_map=True)}, loc)
+        return _relation(c, sel)
+    raise c.error(f"unknown statement or expression '{w}'")
+
+
+def _relation(c: Cursor, lhs):
+    lhs = _binops(c, lhs)
+    if c.at("."):
+        parts = [lhs]
+        while c.accept("."):
+            parts.append(_binops(c, parse_selector(c)))
+        lhs = Concat(tuple(parts), lhs.loc)
+    if c.at("vmap"):
+        c.next()
+        return VmapS(lhs, _set_or_ref(c), lhs.loc)
+    op = ""
+    if c.at(*RELOPS) and c.peek().kind in ("PUNCT", "WORD"):
+        op = RELOPS[c.next().text]
+    if c.end_of_rule():
+        raise c.error(f"expected a value after '{lhs.text if isinstance(lhs, Sel) else 'expression'}'")
+    rhs = parse_value(c)
+    if c.at("/") and isinstance(lhs, Sel):
+        c.next()  # `VALUE / MASK` means `LHS & MASK == VALUE`
+        mask = parse_value(c)
+        return Rel(Binop(lhs, "&", mask, lhs.loc), "!=" if op == "!=" else "==", rhs, lhs.loc)
+    return Rel(lhs, op, rhs, lhs.loc)
+
+
+def _binops(c: Cursor, lhs):
+    while c.at(*BINOPS) and not (c.peek().text in ("&", "|") and False):
+        op = BINOPS[c.next().text]
+        rhs = _basic(c)
+        lhs = Binop(lhs, op, rhs, lhs.loc)
+    return lhs
+
+
+def _set_or_ref(c: Cursor):
+    if c.at("@"):
+        t = c.next()
+        return SetRef(c.word("a set name").text, t.loc())
+    if c.at("{"):
+        return parse_set(c)
+    raise c.error("expected '{' or '@set'")
+
+
+def parse_set(c: Cursor) -> SetLit:
+    start = c.expect("{")
+    elems = []
+    c.skip_nl()
+    while not c.at("}"):
+        key = parse_value(c, in_set=True)
+        if c.accept(":"):
+            data = _verdict_or_value(c)
+            elems.append(MapElem(key, data, key.loc))
+        else:
+            elems.append(key)
+        # element options (timeout 30s, expires, counter, comment) are kept on the element
+        while c.at("timeout", "expires", "comment", "counter"):
+            kw = c.next()
+            if kw.text == "counter":
+                while c.at("packets", "bytes"):
+                    c.next(); c.next()
+                continue
+            c.word(f"a value after {kw.text}")
+        c.skip_nl()
+        if not c.accept(","):
+            c.skip_nl()
+            if not c.at("}"):
+                raise c.error(f"expected ',' or '}}' in set, got {describe(c.peek())}")
+        c.skip_nl()
+    c.expect("}")
+    return SetLit(tuple(elems), start.loc())
+
+
+def _verdict_or_value(c: Cursor):
+    t = c.peek()
+    if t.kind == "WORD" and t.text in VERDICT_WORDS:
+        c.next()
+        if t.text in ("jump", "goto"):
+            return VerdictS(t.text, t.loc(), c.word("a chain name").text)
+        return VerdictS(t.text, t.loc())
+    return parse_value(c, in_set=True)
+
+
+def parse_value(c: Cursor, in_set: bool = False, allow_map: bool = False):
+    """A right-hand side: set, @ref, or concatenation of basic values (comma flag lists outside
+    sets), optionally `map {...}`."""
+    if c.at("{"):
+        return parse_set(c)
+    if c.at("@"):
+        t = c.next()
+        return SetRef(c.word("a set name").text, t.loc())
+    first = c.peek()
+    parts = [_flaglist(c, in_set)]
+    while c.at("."):
+        c.next()
+        parts.append(_flaglist(c, in_set))
+    v = parts[0] if len(parts) == 1 else Concat(tuple(parts), first.loc())
+    if allow_map and c.at("map"):
+        c.next()
+        return MapLookup(v, _set_or_ref(c), first.loc())
+    return v
+
+
+def _flaglist(c: Cursor, in_set: bool):
+    first = c.peek()
+    items = [_basic_binop(c)]
+    sep = "|" if in_set else None
+    while c.at("|") or (not in_set and c.at(",")):
+        if sep is None:
+            sep = c.peek().text
+        if c.peek().text != sep:
+            break
+        c.next()
+        items.append(_basic_binop(c))
+    return items[0] if len(items) == 1 else FlagList(tuple(items), first.loc())
+
+
+def _basic_binop(c: Cursor):
+    v = _basic(c)
+    # values can be expressions too: `meta mark set ct mark & 0xff`
+    while isinstance(v, Sel) and c.at("&", "^", "<<", ">>", "and", "or", "xor"):
+        op = BINOPS[c.next().text]
+        v = Binop(v, op, _basic(c), v.loc)
+    return v
+
+
+def _basic(c: Cursor):
+    t = c.peek()
+    if t.is_("("):
+        c.next()
+        v = parse_value(c)
+        c.expect(")")
+        return v
+    if t.is_("-") and c.peek(1).kind == "WORD":
+        c.next()
+        w = c.next()
+        return Val("-" + w.text, t.loc())
+    if t.kind == "STRING":
+        c.next()
+        return Val(t.text, t.loc(), quoted=True)
+    if t.kind == "WORD":
+        # a field used as a value (`ct mark set meta mark`, `snat to ip saddr map {...}`)
+        if t.text in ("meta", "ct", "numgen", "jhash", "symhash", "fib") or (
+                t.text in PAYLOAD_PROTOS and c.peek(1).kind == "WORD"
+                and c.peek(1).text in _FIELD_HINTS):
+            return parse_selector(c)
+        c.next()
+        return Val(t.text, t.loc())
+    if t.is_("*"):
+        c.next()
+        return Val("*", t.loc())
+    if t.is_("@") and c.peek(1).kind == "WORD" and c.peek(1).text in ("ll", "nh", "th", "ih"):
+        return parse_selector(c)
+    raise c.error(f"expected a value, got {describe(t)}")
+
+
+_FIELD_HINTS = frozenset("saddr daddr sport dport protocol nexthdr type code".split())
+
+
+# --------------------------------------------------------------------------- selectors
+
+
+def parse_selector(c: Cursor) -> Sel:
+    t = c.peek()
+    loc = t.loc()
+    if t.is_("@"):
+        c.next()
+        base = c.word("a payload base (ll nh th ih)").text
+        parts = [base]
+        for _ in range(2):
+            c.expect(",")
+            parts.append(c.word("a number").text)
+        return Sel("@" + ",".join(parts), loc)
+    w = c.next().text
+    if w in META_UNQUALIFIED:
+        return Sel(f"meta {w}", loc)
+    if w == "l4proto":
+        return Sel("meta l4proto", loc)
+    if w == "meta":
+        return Sel(f"meta {c.word('a meta key').text}", loc)
+    if w == "ct":
+        words = ["ct"]
+        if c.at(*CT_DIRS):
+            words.append(c.next().text)
+        if c.at("ip", "ip6"):
+            c.next()  # `ct original ip saddr` is `ct original saddr` restricted to a family
+        words.append(c.word("a ct key").text)
+        if words[-1] in ("label", "event") or words[-1] == "id":
+            pass
+        return Sel(" ".join(words), loc)
+    if w == "fib":
+        flags = [c.word("a fib flag").text]
+        while c.accept("."):
+            flags.append(c.word("a fib flag").text)
+        result = c.word("a fib result (oif oifname type)").text
+        return Sel(f"fib {' . '.join(flags)} {result}", loc)
+    if w == "numgen":
+        mode = c.word("inc or random").text
+        c.expect("mod")
+        mod = c.word("a modulus").text
+        text = f"numgen {mode} mod {mod}"
+        if c.accept("offset"):
+            text += f" offset {c.word('an offset').text}"
+        return Sel(text, loc)
+    if w in ("jhash", "symhash"):
+        raise Unsupported(f"nft expression '{w}' has no IR equivalent", loc, c.src.line(loc))
+    if w == "socket":
+        key = c.word("a socket key").text
+        text = f"socket {key}"
+        if c.accept("level"):
+            text += f" level {c.word('a level').text}"
+        return Sel(text, loc)
+    if w == "osf":
+        words = ["osf"]
+        if c.accept("ttl"):
+            words += ["ttl", c.word("loose or skip").text]
+        words.append(c.word("name or version").text)
+        return Sel(" ".join(words), loc)
+    if w == "ipsec":
+        words = ["ipsec", c.word("in or out").text]
+        if c.accept("spnum"):
+            words += ["spnum", c.word("a number").text]
+        if c.at("ip", "ip6"):
+            words.append(c.next().text)
+        words.append(c.word("an ipsec key").text)
+        return Sel(" ".join(words), loc)
+    if w in PAYLOAD_PROTOS:
+        return Sel(_payload_words(c, w), loc)
+    raise c.error(f"unknown expression '{w}'")
+
+
+def _payload_words(c: Cursor, proto: str) -> str:
+    words = [proto]
+    if c.at("@"):  # tcp option @kind,off,len
+        raise Unsupported("raw option offsets ('@kind,offset,len') have no IR equivalent",
+                          c.peek().loc(), c.src.line(c.peek().loc()))
+    f = c.word(f"a {proto} header field")
+    words.append(f.text)
+    if f.text in PAYLOAD_PROTOS and f.kind == "WORD" and proto in (
+            "vxlan", "geneve", "gretap", "gre", "rt", "exthdr") and c.peek().kind == "WORD" \
+            and proto != "exthdr":
+        return " ".join([proto, _payload_words(c, f.text)])
+    if f.text in ("option", "chunk") and proto in ("tcp", "ip", "sctp", "dccp"):
+        words.append(c.word("an option name").text)
+        if c.peek().kind == "WORD" and c.peek().text in OPTION_FIELDS:
+            words.append(c.next().text)
+    return " ".join(words)
+
+
+# --------------------------------------------------------------------------- other statements
+
+
+def _val(c: Cursor, what: str) -> Val:
+    t = c.word(what)
+    return Val(t.text, t.loc(), t.kind == "STRING")
+
+
+def _opt_value(c: Cursor):
+    return parse_value(c)
+
+
+def _st_counter(c: Cursor, loc):
+    args = {}
+    if c.accept("name"):
+        args["name"] = parse_value(c)
+        return Stmt("counter", args, loc)
+    while c.at("packets", "bytes"):
+        k = c.next().text
+        args[k] = _val(c, "a number")
+    return Stmt("counter", args, loc)
+
+
+def _st_log(c: Cursor, loc):
+    args: dict = {}
+    while c.at("prefix", "level", "group", "snaplen", "queue-threshold", "flags"):
+        k = c.next().text
+        if k == "flags":
+            flags = [c.word("a log flag").text]
+            while c.accept(","):
+                flags.append(c.word("a log flag").text)
+            if flags[-1] in ("tcp", "ip") and c.at("options", "sequence"):
+                pass
+            args.setdefault("flags", []).extend(_log_flag_words(c, flags))
+        else:
+            args[k] = _val(c, f"a value after {k}")
+    return Stmt("log", args, loc)
+
+
+def _log_flag_words(c: Cursor, first: list[str]) -> list[str]:
+    # `flags tcp sequence,options`, `flags ip options`, `flags skuid`, `flags ether`, `flags all`
+    out = []
+    for f in first:
+        if f in ("tcp", "ip"):
+            subs = [c.word("a log flag").text]
+            while c.accept(","):
+                subs.append(c.word("a log flag").text)
+            out += [f"{f} {s}" for s in subs]
+        else:
+            out.append(f)
+    return out
+
+
+def _st_limit(c: Cursor, loc):
+    c.expect("rate")
+    over = False
+    if c.accept("over"):
+        over = True
+    elif c.accept("until"):
+        pass
+    rate = _val(c, "a rate")
+    args = {"rate": rate, "over": over}
+    if c.peek().kind == "WORD" and not c.peek().text.startswith(("burst",)) and "/" in c.peek().text:
+        args["unit"] = c.next()  # `1 mbytes/second`
+    elif c.at("/"):
+        c.next()
+        args["per"] = _val(c, "a time unit")
+    if c.accept("burst"):
+        args["burst"] = _val(c, "a burst")
+        if c.at("packets", "bytes", "kbytes", "mbytes"):
+            args["burst_unit"] = c.next().text
+    return Stmt("limit", args, loc)
+
+
+def _st_reject(c: Cursor, loc):
+    args = {}
+    if c.accept("with"):
+        kind = c.word("icmp, icmpv6, icmpx or tcp").text
+        args["family"] = kind
+        if kind == "tcp":
+            c.expect("reset")
+            args["type"] = "tcp-reset"
+        else:
+            c.accept("type")
+            args["type"] = _val(c, "an icmp reject type").text
+    return Stmt("reject", args, loc)
+
+
+def _st_queue(c: Cursor, loc):
+    args: dict = {"flags": []}
+    while True:
+        if c.accept("num"):
+            args["num"] = _val(c, "a queue number")
+        elif c.accept("to"):
+            args["num"] = _val(c, "a queue number")
+        elif c.accept("flags") or c.at("bypass", "fanout"):
+            args["flags"].append(c.word("a queue flag").text)
+            while c.accept(","):
+                args["flags"].append(c.word("a queue flag").text)
+        else:
+            break
+    return Stmt("queue", args, loc)
+
+
+def _st_nat(kind):
+    def parse(c: Cursor, loc):
+        args: dict = {"flags": []}
+        if c.at("ip", "ip6"):
+            args["family"] = c.next().text
+        if c.accept("to") or (kind in ("snat", "dnat") and not c.end_of_rule()
+                              and not c.at("random", "persistent", "fully-random")):
+            if c.at(":"):  # `redirect to :8080` / `masquerade to :1024-2048`
+                c.next()
+                args["ports"] = _val(c, "a port")
+            else:
+                args["to"] = parse_value(c, allow_map=True)
+                if c.at(":"):
+                    c.next()
+                    args["ports"] = parse_value(c)
+        if c.accept("prefix"):
+            args["prefix"] = True
+        while c.at("random", "persistent", "fully-random", "netmap"):
+            args["flags"].append(c.next().text)
+            c.accept(",")
+        return Stmt(kind, args, loc)
+    return parse
+
+
+def _st_simple(kind):
+    def parse(c: Cursor, loc):
+        return Stmt(kind, {}, loc)
+    return parse
+
+
+def _st_quota(c: Cursor, loc):
+    if c.accept("name"):
+        return Stmt("quota", {"name": parse_value(c)}, loc)
+    over = c.accept("over")
+    c.accept("until")
+    amount = _val(c, "a quota amount")
+    unit = c.word("a unit").text if c.at("bytes", "kbytes", "mbytes", "gbytes") else "bytes"
+    args = {"over": over, "amount": amount, "unit": unit}
+    if c.accept("used"):
+        args["used"] = _val(c, "a number")
+        if c.at("bytes", "kbytes", "mbytes", "gbytes"):
+            c.next()
+    return Stmt("quota", args, loc)
+
+
+def _st_unsupported(kind):
+    def parse(c: Cursor, loc):
+        raise Unsupported(f"nft statement '{kind}' has no IR equivalent", loc, c.src.line(loc))
+    return parse
+
+
+_STATEMENTS = {
+    "counter": _st_counter,
+    "log": _st_log,
+    "limit": _st_limit,
+    "reject": _st_reject,
+    "queue": _st_queue,
+    "snat": _st_nat("snat"),
+    "dnat": _st_nat("dnat"),
+    "masquerade": _st_nat("masquerade"),
+    "redirect": _st_nat("redirect"),
+    "notrack": _st_simple("notrack"),
+    "quota": _st_quota,
+    "mark": None,  # placeholder replaced below (unqualified `mark set`)
+}
+del _STATEMENTS["mark"]
+for _w in ("dup", "fwd", "tproxy", "synproxy", "meter", "flow", "xt", "last", "secmark", "synproxy"):
+    _STATEMENTS[_w] = _st_unsupported(_w)
