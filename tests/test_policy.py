@@ -1,0 +1,284 @@
+"""The policy language: examples, lowering to the IR, the fwc compile command."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fwc
+from fwc import ir
+from fwc.errors import FwcSyntaxError
+from fwc.policy import compile_full, compile_policy, compile_policy_file
+from fwc.policy.lower import rule_families, split_ruleset
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.policy"))
+REQUIRED = {"qa-host", "egress-server", "nat-router", "dualstack-web", "ftp-server"}
+
+
+def chain(rs: ir.Ruleset, name: str) -> ir.Chain:
+    c = rs.table("inet", "fwc").chain(name)
+    assert c is not None, name
+    return c
+
+
+def user_rules(c: ir.Chain, line: int) -> list[ir.Rule]:
+    return [r for r in c.rules if r.loc.line == line]
+
+
+def test_required_examples_exist():
+    assert REQUIRED <= {p.stem for p in EXAMPLES}
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_example_compiles_with_located_rules(path):
+    res = compile_policy_file(str(path))
+    lines = path.read_text().splitlines()
+    rules = [r for t in res.ruleset.tables for c in t.chains for r in c.rules]
+    assert rules
+    for r in rules:
+        assert r.loc.file == str(path)
+        text = lines[r.loc.line - 1]
+        # every rule points at a rule line, or (stateful defaults, helpers) at its chain/helper
+        assert text.strip().split()[0] in ("allow", "drop", "reject", "masquerade", "snat",
+                                          "dnat", "redirect", "input", "output", "forward",
+                                          "helper"), text
+    assert res.warnings == (), [w.format() for w in res.warnings]
+
+
+def _policy_lines(name: str) -> int:
+    text = (ROOT / "examples" / f"{name}.policy").read_text()
+    return sum(1 for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
+
+
+def test_examples_are_short():
+    assert _policy_lines("qa-host") <= 10
+    assert _policy_lines("egress-server") <= 22
+
+
+def test_qa_host_lowering():
+    rs = compile_policy_file(str(ROOT / "examples/qa-host.policy")).ruleset
+    inp = chain(rs, "input")
+    assert inp.base == ir.BaseHook("filter", "input", 0, "drop")
+    assert chain(rs, "output").base.policy == "accept"
+    assert rs.table("inet", "fwc").chain("forward") is None  # not declared, not created
+    first, second = inp.rules[:2]
+    assert first.matches == (ir.CtState(frozenset({"ESTABLISHED", "RELATED"})),)
+    assert first.verdict == ir.Accept()
+    assert second.matches == (ir.CtState(frozenset({"INVALID"})),) and second.verdict == ir.Drop()
+    web = [r for r in inp.rules if any(isinstance(m, ir.Port) for m in r.matches)]
+    assert len(web) == 1  # ssh, http, https: one rule, one family-free match
+    port = next(m for m in web[0].matches if isinstance(m, ir.Port))
+    assert port.ranges == (ir.Range(22, 22), ir.Range(80, 80), ir.Range(443, 443))
+    assert not any(isinstance(m, ir.Address) for m in web[0].matches)
+
+
+def test_mixed_family_rule_is_split_exactly():
+    rs = compile_policy("host a = 192.0.2.7, 2001:db8::7\n"
+                        "input policy drop {\n  allow ssh from a, 198.51.100.0/24\n}\n")
+    rules = user_rules(chain(rs, "input"), 3)
+    assert len(rules) == 2
+    v4, v6 = rules
+    assert v4.matches[0] == ir.Address("saddr", (ipaddress.ip_network("192.0.2.7/32"),
+                                                 ipaddress.ip_network("198.51.100.0/24")))
+    assert v6.matches[0] == ir.Address("saddr", (ipaddress.ip_network("2001:db8::7/128"),))
+    assert [rule_families(r) for r in rules] == [{4}, {6}]
+
+
+def test_from_v4_to_v6_never_matches_is_an_error():
+    with pytest.raises(FwcSyntaxError) as e:
+        compile_policy("input policy drop {\n  allow from 192.0.2.1 to 2001:db8::1\n}\n", "p")
+    assert e.value.loc == ir.Loc("p", 2, 3)
+    assert "never match" in e.value.message
+
+
+def test_partial_family_overlap_keeps_the_common_family():
+    rs = compile_policy("host a = 192.0.2.7, 2001:db8::7\n"
+                        "output policy drop {\n  allow to a from 192.0.2.1\n}\n")
+    rules = user_rules(chain(rs, "output"), 3)
+    assert len(rules) == 1 and rule_families(rules[0]) == {4}
+
+
+def test_icmp_types_and_families():
+    rs = compile_policy("input policy drop {\n  allow ping\n  allow icmp\n}\n")
+    inp = chain(rs, "input")
+    ping = user_rules(inp, 2)
+    assert [m for r in ping for m in r.matches if isinstance(m, ir.Icmp)] == [
+        ir.Icmp("ip", 8), ir.Icmp("ip6", 128)]
+    (anyicmp,) = user_rules(inp, 3)
+    assert ir.Icmp("ip", None) in anyicmp.matches
+
+
+def test_rate_log_comment_reject():
+    rs = compile_policy('input policy accept {\n'
+                        '  reject tcp/25 from 192.0.2.0/24 with tcp-reset log "smtp: " level warn'
+                        ' rate 3/minute burst 2 comment "no mail"\n}\n')
+    (r,) = user_rules(chain(rs, "input"), 2)
+    assert r.verdict == ir.Reject("tcp-reset")
+    assert r.statements == (ir.Log(prefix="smtp: ", level=4),)
+    assert r.matches[-1] == ir.Limit(3, "minute", 2)
+    assert r.comment == "no mail"
+
+
+def test_rate_limited_rule_gets_one_value_per_rule():
+    rs = compile_policy("input policy drop {\n  allow tcp/22 from 192.0.2.0/25, 192.0.2.128/25,"
+                        " 198.51.100.0/24 rate 5/second\n}\n")
+    rules = user_rules(chain(rs, "input"), 2)
+    # 192.0.2.0/25 and .128/25 collapse into one /24: two disjoint prefixes, two buckets
+    addrs = [m.values for r in rules for m in r.matches if isinstance(m, ir.Address)]
+    assert addrs == [(ipaddress.ip_network("192.0.2.0/24"),),
+                     (ipaddress.ip_network("198.51.100.0/24"),)]
+
+
+def test_zones_become_interfaces():
+    rs = compile_policy("zone lan = eth1, eth2\nzone wan = eth0\n"
+                        "forward policy drop {\n  allow from lan to wan\n}\n")
+    rules = user_rules(chain(rs, "forward"), 4)
+    assert [r.matches for r in rules] == [
+        (ir.Interface("iifname", "eth1"), ir.Interface("oifname", "eth0")),
+        (ir.Interface("iifname", "eth2"), ir.Interface("oifname", "eth0"))]
+
+
+def test_stateless_chain_has_no_defaults():
+    rs = compile_policy("input policy drop stateless {\n  allow ssh\n}\n")
+    assert len(chain(rs, "input").rules) == 1
+
+
+def test_nat_router():
+    rs = compile_policy_file(str(ROOT / "examples/nat-router.policy")).ruleset
+    pre, post = chain(rs, "prerouting"), chain(rs, "postrouting")
+    assert pre.base == ir.BaseHook("nat", "prerouting", -100, "accept")
+    assert post.base == ir.BaseHook("nat", "postrouting", 100, "accept")
+    dnat = pre.rules[0]
+    assert dnat.verdict == ir.Dnat((ir.NatTarget(ipaddress.ip_network("192.0.2.10/32"),
+                                                 ir.Range(80, 80)),))
+    assert rule_families(dnat) == {4}  # the target is IPv4: so is the rule
+    assert ir.Interface("iifname", "eth0") in dnat.matches
+    masq = post.rules[0]
+    assert masq.verdict == ir.Masquerade()
+    assert ir.Interface("oifname", "eth0") in masq.matches
+
+
+def test_ftp_helper_chain():
+    rs = compile_policy_file(str(ROOT / "examples/ftp-server.policy")).ruleset
+    c = chain(rs, "ct_helpers")
+    assert c.base.hook == "prerouting" and c.base.type == "filter"
+    (r,) = c.rules
+    assert r.statements == (ir.CtHelperSet("ftp"),) and r.verdict is None
+    assert ir.Port("tcp", "dport", (ir.Range(21, 21),)) in r.matches
+    inp = chain(rs, "input")
+    assert "RELATED" in inp.rules[0].matches[0].states
+
+
+def test_include_relative_and_cycle(tmp_path):
+    (tmp_path / "objs.policy").write_text("host admin = 198.51.100.9\n")
+    (tmp_path / "main.policy").write_text('include "objs.policy"\n'
+                                          "input policy drop {\n  allow ssh from admin\n}\n")
+    rs = compile_policy_file(str(tmp_path / "main.policy")).ruleset
+    assert user_rules(chain(rs, "input"), 3)
+    (tmp_path / "a.policy").write_text('include "b.policy"\n')
+    (tmp_path / "b.policy").write_text('\ninclude "a.policy"\n')
+    with pytest.raises(FwcSyntaxError) as e:
+        compile_policy_file(str(tmp_path / "a.policy"))
+    assert e.value.loc.file.endswith("b.policy") and e.value.loc.line == 2
+
+
+def test_define_infers_kind():
+    rs = compile_policy("define ADMIN = 198.51.100.0/24\ndefine MGMT = tcp/22, tcp/9090\n"
+                        "define UPLINK = eth0\n"
+                        "input policy drop {\n  allow MGMT from $ADMIN iif $UPLINK\n}\n")
+    (r,) = user_rules(chain(rs, "input"), 5)
+    assert ir.Interface("iifname", "eth0") in r.matches
+    assert ir.Port("tcp", "dport", (ir.Range(22, 22), ir.Range(9090, 9090))) in r.matches
+
+
+def test_shadowed_rule_is_a_warning():
+    res = compile_full("input policy drop {\n  allow tcp/1-1000 from 192.0.2.0/24\n"
+                       "  drop tcp/22 from 192.0.2.128/25\n  allow tcp/22 rate 1/second\n"
+                       "  allow tcp/22\n}\n", "p")
+    msgs = [(w.loc.line, w.message) for w in res.warnings]
+    assert (3, "unreachable rule: every packet it matches is already decided by the rule "
+               "at line 2") in msgs
+    assert not any(line == 5 for line, _ in msgs)  # a rate-limited rule lets packets through
+
+
+def test_explain_lists_defaults():
+    res = compile_full("input policy drop {\n  allow ssh\n}\n", "p")
+    assert "ct state established,related accept" in res.explanation
+    assert "ct state invalid drop" in res.explanation
+    assert "forward: not declared" in res.explanation
+
+
+def test_api_exports():
+    assert fwc.compile_policy is compile_policy
+    assert "compile_policy" in fwc.__all__
+
+
+def test_split_ruleset_for_iptables():
+    rs = compile_policy_file(str(ROOT / "examples/dualstack-web.policy")).ruleset
+    split = split_ruleset(rs)
+    assert [t.family for t in split.tables] == ["ip", "ip6"]
+    for t in split.tables:
+        fam = 4 if t.family == "ip" else 6
+        for c in t.chains:
+            for r in c.rules:
+                assert fam in rule_families(r)
+                for m in r.matches:
+                    if isinstance(m, ir.Address):
+                        assert len(m.values) == 1
+                assert not (r.statements and r.verdict is not None)
+
+
+# ------------------------------------------------------------------------- the command
+
+
+def run_cli(*args, stdin=None):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "fwc", "compile", *args], input=stdin,
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+
+
+def test_cli_iptables_stdout_labelled():
+    p = run_cli("examples/dualstack-web.policy", "--to", "iptables")
+    assert p.returncode == 0, p.stderr
+    v4, v6 = p.stdout.split("# ==== ip6tables-restore (IPv6) ====\n")
+    assert v4.startswith("# ==== iptables-restore (IPv4) ====\n")
+    assert "-s 203.0.113.0/24" in v4 and "2001:db8:bad::/48" in v6
+    assert "2001:db8" not in v4 and "203.0.113" not in v6
+
+
+def test_cli_iptables_output_prefix(tmp_path):
+    out = tmp_path / "fw"
+    p = run_cli("examples/qa-host.policy", "--to", "iptables", "-o", str(out))
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "fw.v4").read_text().startswith("*filter")
+    assert "icmpv6-type 135" in (tmp_path / "fw.v6").read_text()
+    assert p.stdout == ""
+
+
+def test_cli_syntax_error_exit_2():
+    p = run_cli("-", stdin="input policy drop {\n  alow ssh\n}\n")
+    assert p.returncode == 2
+    assert p.stderr.startswith("<stdin>:2:3: error: unknown statement 'alow' (did you mean "
+                               "'allow'?)")
+    assert "Traceback" not in p.stderr
+
+
+def test_cli_strict_warnings_exit_1():
+    text = "input policy drop {\n  allow iif lo\n  allow ndp\n  allow ssh\n  allow ssh\n}\n"
+    p = run_cli("-", "--strict", "--to", "iptables", stdin=text)
+    assert p.returncode == 1
+    assert "<stdin>:5:3: warning: unreachable rule" in p.stderr
+    assert run_cli("-", "--to", "iptables", stdin=text).returncode == 0
+
+
+def test_cli_explain_before_output():
+    p = run_cli("examples/qa-host.policy", "--to", "iptables", "--explain")
+    assert p.returncode == 0
+    assert p.stdout.startswith("# fwc compile --explain")
+    assert "default: ct state invalid drop" in p.stdout
