@@ -8,3 +8,8 @@ __all__: list[str] = []
 from fwc.policy import compile_policy, compile_policy_nft  # noqa: E402
 
 __all__ += ["compile_policy", "compile_policy_nft"]
+
+# simulator (fwc simulate)
+from fwc.backends.simulate import simulate  # noqa: E402
+
+__all__ += ["simulate"]

@@ -1,0 +1,192 @@
+"""`fwc simulate` and `fwc explain`: run packets through a ruleset with the simulator.
+
+Packet syntax (--packet / --setup), one packet per string:
+
+    DIR [ip4|ip6] [PROTO] [SRC[:PORT]] [> DST[:PORT]] [KEY VALUE]...
+
+DIR is in|out|fwd; PROTO a name or number (default tcp, icmp when `type` is given); IPv6 with a
+port is written [ADDR]:PORT; a bare :PORT keeps the default address.  KEYs: flags (TCP letters
+SAFRPUEC), type, code, id, seq (ICMP), iif, oif, payload (C escapes allowed), quote (index of the
+setup packet an ICMP error quotes, or prev).  Omitted fields take the defaults of the JSON form.
+"""
+
+from __future__ import annotations
+
+import json
+import linecache
+import shlex
+import sys
+from typing import Optional
+
+from fwc.errors import FwcSyntaxError
+from fwc.ir import L4_PROTOS, Loc
+from fwc.packet import Case, load_cases, packet_from_dict
+
+_KEYS = {"flags": "flags", "type": "icmp_type", "code": "icmp_code", "id": "icmp_id",
+         "seq": "icmp_seq", "iif": "iif", "oif": "oif", "payload": "payload", "quote": "quote"}
+_INT_KEYS = {"icmp_type", "icmp_code", "icmp_id", "icmp_seq"}
+
+
+def _addr(token: str, where: str) -> tuple[Optional[str], Optional[int]]:
+    """SRC / DST token -> (address or None, port or None)."""
+    def port(text: str) -> int:
+        if not text.isdigit():
+            raise FwcSyntaxError(f"{where}: bad port {text!r}", Loc("<packet>"))
+        return int(text)
+    if token.startswith("["):
+        addr, _, rest = token[1:].partition("]")
+        return addr, (port(rest[1:]) if rest.startswith(":") else None)
+    if token.startswith(":"):
+        return None, port(token[1:])
+    if token.count(":") == 1:
+        addr, _, p = token.partition(":")
+        return addr, port(p)
+    return token, None
+
+
+def parse_packet_text(text: str, index: int = 0, where: str = "--packet"):
+    """Parse the one-line packet syntax into a Packet (see the module docstring)."""
+    try:
+        tokens = shlex.split(text)
+    except ValueError as e:
+        raise FwcSyntaxError(f"{where}: {e}", Loc("<packet>")) from None
+    if not tokens:
+        raise FwcSyntaxError(f"{where}: empty packet", Loc("<packet>"))
+    d: dict = {"dir": tokens.pop(0)}
+    if tokens and tokens[0] in ("ip4", "ip6", "ipv4", "ipv6"):
+        d["l3"] = tokens.pop(0)
+    if tokens and (tokens[0].lower() in L4_PROTOS or tokens[0].isdigit()):
+        d["proto"] = tokens.pop(0).lower()
+    if tokens and tokens[0] not in _KEYS and tokens[0] != ">":
+        a, p = _addr(tokens.pop(0), where)
+        if a:
+            d["src"] = a
+        if p is not None:
+            d["sport"] = p
+    if tokens and tokens[0] == ">":
+        tokens.pop(0)
+        if not tokens:
+            raise FwcSyntaxError(f"{where}: destination missing after '>'", Loc("<packet>"))
+        a, p = _addr(tokens.pop(0), where)
+        if a:
+            d["dst"] = a
+        if p is not None:
+            d["dport"] = p
+    while tokens:
+        key = tokens.pop(0)
+        if key not in _KEYS or not tokens:
+            raise FwcSyntaxError(f"{where}: expected one of {', '.join(_KEYS)} with a value, "
+                                 f"got {key!r}", Loc("<packet>"))
+        field, value = _KEYS[key], tokens.pop(0)
+        if field in _INT_KEYS:
+            if not value.isdigit():
+                raise FwcSyntaxError(f"{where}: {key} needs a number", Loc("<packet>"))
+            value = int(value)
+        elif field == "quote" and value != "prev":
+            value = int(value) if value.isdigit() else value
+        d[field] = value
+    if "icmp_type" in d and "proto" not in d:
+        d["proto"] = "icmpv6" if d.get("l3") in ("ip6", "ipv6") or ":" in str(d.get("src", "")) \
+            else "icmp"
+    return packet_from_dict(d, index, index - 1, where)
+
+
+def register(sub) -> None:
+    for name in ("simulate", "explain"):
+        p = sub.add_parser(
+            name, help=("run packets through a ruleset (verdict and conntrack state)"
+                        if name == "simulate" else "show how a ruleset decides one packet, "
+                        "rule by rule, with the source lines"),
+            description=__doc__.split("\n\n", 1)[1] if name == "simulate" else
+            "Print the trace of one packet: every hook, table, chain and rule that acted, "
+            "with its source line.")
+        p.add_argument("ruleset", metavar="RULESET", help="iptables-save, iptables script or nft file")
+        if name == "simulate":
+            p.add_argument("--cases", metavar="CASES.json", help="cases file (JSON)")
+            p.add_argument("--json", action="store_true", help="one JSON object per line per case")
+            p.add_argument("--show-conntrack", action="store_true",
+                           help="print the conntrack table after each case (conntrack -L style)")
+        p.add_argument("--packet", metavar="PACKET", help="the probe packet (see syntax above)")
+        p.add_argument("--setup", metavar="PACKET", action="append", default=[],
+                       help="a packet sent before the probe (repeatable, in order)")
+        p.add_argument("--tcp-loose", type=int, choices=(0, 1), default=1,
+                       help="nf_conntrack_tcp_loose (default 1)")
+        p.add_argument("--from", dest="src", default="auto",
+                       choices=["auto", "iptables", "iptables-script", "nft", "nft-json"],
+                       help="ruleset syntax (default: detect)")
+        p.set_defaults(func=run_simulate if name == "simulate" else run_explain)
+
+
+def _cases_from_args(args) -> list[Case]:
+    if getattr(args, "cases", None):
+        if args.packet or args.setup:
+            raise FwcSyntaxError("give either --cases or --packet/--setup, not both", Loc("<args>"))
+        return load_cases(args.cases)
+    if not args.packet:
+        raise FwcSyntaxError("nothing to simulate: give --cases FILE or --packet PACKET",
+                             Loc("<args>"))
+    setup = tuple(parse_packet_text(t, i, f"--setup {i}") for i, t in enumerate(args.setup))
+    probe = parse_packet_text(args.packet, len(setup), "--packet")
+    return [Case("packet", setup, probe)]
+
+
+def _load(args):
+    from fwc.frontends import load_ruleset  # the front ends are only needed here
+
+    from fwc.backends.simulate import SimOptions, Simulator
+    rs = load_ruleset(args.ruleset, args.src)
+    return Simulator(rs, SimOptions(tcp_loose=bool(args.tcp_loose)))
+
+
+def run_simulate(args) -> int:
+    cases = _cases_from_args(args)
+    sim = _load(args)
+    out = sys.stdout
+    if not args.json:
+        out.write(f"{'CASE':<28} {'VERDICT':<8} {'CT STATE':<12} SETUP\n")
+    for case in cases:
+        res = sim.run_case(case)
+        if args.json:
+            obj = res.to_json()
+            if args.show_conntrack:
+                obj["conntrack"] = sim.conntrack_listing()
+            out.write(json.dumps(obj) + "\n")
+            continue
+        setup = " ".join(res.setup_verdicts) or "-"
+        out.write(f"{res.name:<28} {res.verdict:<8} {res.ct_state or '-':<12} {setup}\n")
+        if args.show_conntrack:
+            for line in sim.conntrack_listing() or ["(conntrack table empty)"]:
+                out.write(f"    {line}\n")
+    return 0
+
+
+def format_trace(trace) -> list[str]:
+    """Readable lines for a trace, with the source line of each rule."""
+    lines = []
+    for e in trace:
+        where = e["hook"]
+        if e.get("table"):
+            where += f" {e['table']} {e['chain']}"
+            where += f" rule {e['rule']}" if e.get("rule") else " (policy)"
+        lines.append(f"{where}: {e['action']}")
+        loc = e.get("loc")
+        if loc and e.get("rule"):
+            file, _, rest = loc.rpartition(":")
+            file, _, line = file.rpartition(":")
+            src = linecache.getline(file, int(line)).strip() if line.isdigit() else ""
+            lines.append(f"    {loc}: {src}" if src else f"    {loc}")
+    return lines
+
+
+def run_explain(args) -> int:
+    cases = _cases_from_args(args)
+    sim = _load(args)
+    for case in cases:
+        res = sim.run_case(case)
+        if res.setup_verdicts:
+            sys.stdout.write(f"setup: {' '.join(res.setup_verdicts)}\n")
+        sys.stdout.write(f"packet: {args.packet}\n")
+        for line in format_trace(res.trace):
+            sys.stdout.write(line + "\n")
+        sys.stdout.write(f"verdict: {res.verdict}   ct state: {res.ct_state or '-'}\n")
+    return 0
