@@ -287,3 +287,15 @@ def test_reject_counts_even_when_output_drops_the_answer(kernel_module):
     cases = cases_from_json([{"name": "ident", "probe": {"dir": "in", "dport": 113}},
                              {"name": "syslog", "probe": {"dir": "in", "proto": "udp", "dport": 514}}])
     assert [r.verdict for r in kernel_module.run_cases(cases)] == ["REJECT", "REJECT"]
+
+
+def test_unavailable_kernel_skips_locally_but_fails_in_ci(monkeypatch):
+    from fwc.testing import kernel as kernel_mod
+
+    monkeypatch.setattr(kernel_mod, "kernel_available", lambda: (False, "no netns here"))
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception, match="no netns here"):
+        kernel_or_skip()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="must run in CI"):
+        kernel_or_skip()
