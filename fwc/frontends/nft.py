@@ -364,7 +364,6 @@ class _Parser:
                 raise self.b.unsupported("per-element counters in sets", t.loc())
             else:
                 raise c.error(f"unknown set property '{w}'", t)
-            self.end_statement_in_block()
         if not types:
             raise c.error(f"{kind} {name.text} needs a type", name)
         if kind == "map" and data is None:
@@ -394,10 +393,6 @@ class _Parser:
                 data = c.word("a data type").text
             if c.at("."):
                 raise self.b.unsupported("maps with concatenated values", c.peek().loc())
-        if not typeof:
-            for p in parts:
-                if p not in SET_TYPES:
-                    raise self.b.unsupported(f"set data type '{p}'", c.peek().loc())
         return tuple(parts), data
 
     def set_elements(self, table: _Table, s: ir.NamedSet, lit: SetLit) -> tuple:

@@ -29,6 +29,18 @@ class Ctx:
 
 
 def decoder_for(text: str) -> V.Decoder:
+    return _catch_all(_decoder_for(text))
+
+
+def _catch_all(dec):
+    def decode(v):
+        if isinstance(v, Val) and v.text == "*" and not v.quoted:
+            raise Unsupported("catch-all set element '*'", v.loc)
+        return dec(v)
+    return decode
+
+
+def _decoder_for(text: str) -> V.Decoder:
     if text in ("ip saddr", "ip daddr", "ct original ip saddr", "arp saddr ip", "arp daddr ip"):
         return ADDR4
     if text in ("ip6 saddr", "ip6 daddr"):
@@ -484,7 +496,10 @@ def _lower_binop_rel(rel: Rel, ctx: Ctx):
         raise ctx.unsupported(f"a set after a bitwise operation on '{text}'", rel.loc)
     operand = V.dec_int(lhs.right) if not isinstance(lhs.right, FlagList) else \
         _or_ints(lhs.right, dec, ctx)
-    value = dec(rel.rhs)
+    try:
+        value = dec(rel.rhs)
+    except FwcSyntaxError:
+        value = V.dec_int(rel.rhs)  # masked addresses compare with plain numbers
     if not isinstance(value, int) or not isinstance(operand, int):
         raise ctx.unsupported(f"bitwise operation on '{text}' with non-integer values", rel.loc)
     if lhs.op == "&":
@@ -732,8 +747,6 @@ def _nat_addr(v, fam, s, ctx):
     if want and _version(addr) != want:
         raise ctx.syntax(f"type mismatch: {'IPv4' if want == 4 else 'IPv6'} nat address expected",
                          v.loc)
-    if ctx.family == "inet" and fam is None:
-        raise ctx.syntax("nat in an inet table needs 'ip' or 'ip6' before 'to'", s.loc)
     if isinstance(addr, ir.AddrRange) or addr.num_addresses == 1:
         pass
     ports = None
@@ -827,9 +840,16 @@ def _set_mark(kind, value, s, ctx):
 # --------------------------------------------------------------------------- one rule
 
 
+def matches_after_vmap(stmts, st) -> bool:
+    return False
+
+
 def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
     matches, statements, verdict = [], [], None
     for st in stmts:
+        if isinstance(verdict, ir.VerdictMap):
+            raise ctx.unsupported("a statement after a verdict map (reached only when no element "
+                                  "matches)", st.loc)
         if verdict is not None:
             raise ctx.syntax("statement after the rule's verdict", st.loc)
         if isinstance(st, Rel):
@@ -840,6 +860,8 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
             kind, node = "verdict", lower_vmap(st, ctx)
         else:
             kind, node = lower_stmt(st, ctx)
+        if verdict is not None or (isinstance(st, Stmt) and matches_after_vmap(stmts, st)):
+            pass
         if kind == "match":
             if statements:
                 raise ctx.unsupported("a match after a statement (the IR evaluates all matches "

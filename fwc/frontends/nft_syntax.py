@@ -4,7 +4,7 @@ plus the token cursor shared with the command parser in `nft`."""
 from __future__ import annotations
 
 from fwc.errors import Unsupported
-from fwc.frontends.nft_ast import (Binop, Concat, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
+from fwc.frontends.nft_ast import (RangeV, Binop, Concat, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
                                    SetRef, Stmt, Val, VerdictS, VmapS)
 from fwc.frontends.nft_lex import Token
 from fwc.frontends.nft_pre import Sources
@@ -240,11 +240,18 @@ def parse_value(c: Cursor, in_set: bool = False, allow_map: bool = False):
     while c.at("."):
         c.next()
         parts.append(_flaglist(c, in_set))
+    if c.at("-") and c.peek(1).kind == "WORD" and not in_set_key_only(c):
+        c.next()  # `8888 - 8999` written with spaces
+        parts[-1] = RangeV(parts[-1], _flaglist(c, in_set), parts[-1].loc)
     v = parts[0] if len(parts) == 1 else Concat(tuple(parts), first.loc())
     if allow_map and c.at("map"):
         c.next()
         return MapLookup(v, _set_or_ref(c), first.loc())
     return v
+
+
+def in_set_key_only(c: Cursor) -> bool:
+    return False
 
 
 def _flaglist(c: Cursor, in_set: bool):
@@ -288,7 +295,7 @@ def _basic(c: Cursor):
         # a field used as a value (`ct mark set meta mark`, `snat to ip saddr map {...}`)
         if t.text in ("meta", "ct", "numgen", "jhash", "symhash", "fib") or (
                 t.text in PAYLOAD_PROTOS and c.peek(1).kind == "WORD"
-                and c.peek(1).text in _FIELD_HINTS):
+                and c.peek(1).text not in _stop_words()):
             return parse_selector(c)
         c.next()
         return Val(t.text, t.loc())
@@ -300,7 +307,15 @@ def _basic(c: Cursor):
     raise c.error(f"expected a value, got {describe(t)}")
 
 
-_FIELD_HINTS = frozenset("saddr daddr sport dport protocol nexthdr type code".split())
+_STOP: set = set()
+
+
+def _stop_words() -> set:
+    """Words that start a new statement: after `meta l4proto tcp` they show `tcp` was a value."""
+    if not _STOP:
+        _STOP.update(VERDICT_WORDS, _STATEMENTS, SELECTOR_STARTS,
+                     ("comment", "add", "update", "delete", "set", "map", "vmap", "ct", "notrack"))
+    return _STOP
 
 
 # --------------------------------------------------------------------------- selectors
@@ -408,7 +423,7 @@ def _opt_value(c: Cursor):
 def _st_counter(c: Cursor, loc):
     args = {}
     if c.accept("name"):
-        args["name"] = parse_value(c)
+        args["name"] = parse_value(c, allow_map=True)
         return Stmt("counter", args, loc)
     while c.at("packets", "bytes"):
         k = c.next().text
@@ -447,6 +462,8 @@ def _log_flag_words(c: Cursor, first: list[str]) -> list[str]:
 
 
 def _st_limit(c: Cursor, loc):
+    if c.at("name"):
+        raise Unsupported("named limit objects ('limit name')", loc, c.src.line(loc))
     c.expect("rate")
     over = False
     if c.accept("over"):
@@ -502,7 +519,13 @@ def _st_nat(kind):
         args: dict = {"flags": []}
         if c.at("ip", "ip6"):
             args["family"] = c.next().text
-        if c.accept("to") or (kind in ("snat", "dnat") and not c.end_of_rule()
+        if c.accept("prefix"):
+            args["prefix"] = True
+        if c.at("to") and c.peek(1).kind == "WORD" and c.peek(1).text.startswith(":"):
+            c.next()
+            t = c.next()
+            args["ports"] = Val(t.text[1:], t.loc())
+        elif c.accept("to") or (kind in ("snat", "dnat") and not c.end_of_rule()
                               and not c.at("random", "persistent", "fully-random")):
             if c.at(":"):  # `redirect to :8080` / `masquerade to :1024-2048`
                 c.next()
@@ -529,7 +552,7 @@ def _st_simple(kind):
 
 def _st_quota(c: Cursor, loc):
     if c.accept("name"):
-        return Stmt("quota", {"name": parse_value(c)}, loc)
+        return Stmt("quota", {"name": parse_value(c, allow_map=True)}, loc)
     over = c.accept("over")
     c.accept("until")
     amount = _val(c, "a quota amount")

@@ -146,7 +146,7 @@ def dec_port(v) -> Value:
 
 
 def dec_proto(v) -> Value:
-    names = dict(L4_PROTOS)
+    names = dict(L4_PROTOS, comp=108)
     if isinstance(v, Val) and not v.quoted and v.text.lower() not in names and parse_int(v.text) is None \
             and _split_range(v.text) is None:
         try:

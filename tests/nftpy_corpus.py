@@ -1,0 +1,79 @@
+"""Reader of the nftables `tests/py` *.t vectors (../shared/corpus/nft-py) for the nft front end tests."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import attrs
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nft-py"
+FAMILIES = ("ip", "ip6", "inet")
+
+
+@attrs.frozen
+class Vector:
+    file: str
+    line: int
+    family: str
+    table: str
+    chain: str
+    rule: str
+    listing: str | None
+    prelude: str  # nft commands creating the table, chains and sets the rule needs
+
+
+def read_vectors(path: Path) -> list[Vector]:
+    chains: dict[str, str] = {}
+    tables: list[tuple[str, str, list[str]]] = []
+    sets: list[str] = []
+    out: list[Vector] = []
+    for lineno, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        if line.startswith(":"):
+            name, _, spec = line[1:].partition(";")
+            chains[name] = spec
+        elif line.startswith("*"):
+            fam, tab, chs = line[1:].split(";")
+            tables.append((fam, tab, chs.split(",")))
+        elif line.startswith("!"):
+            body, _, res = line[1:].rpartition(";")
+            if res == "ok":
+                name, _, spec = body.partition(" ")
+                kind = "map" if " : " in spec else "set"
+                sets.append(f"add {kind} {{fam}} {{tab}} {name} {{{{ {spec} ; }}}}")
+        elif line.startswith("?"):
+            body, _, res = line[1:].rpartition(";")
+            if res == "ok":
+                name, _, elems = body.partition(" ")
+                sets.append(f"add element {{fam}} {{tab}} {name} {{{{ {elems} }}}}")
+        elif line.startswith("%"):
+            continue
+        else:
+            parts = line.split(";")
+            if len(parts) < 2 or parts[1] != "ok":
+                continue
+            rule = parts[0]
+            listing = ";".join(parts[2:]) or None
+            for fam, tab, chs in tables:
+                if fam not in FAMILIES:
+                    continue
+                ch = chs[0]
+                targets = set(re.findall(r"\b(?:jump|goto)\s+([A-Za-z0-9_\-]+)", rule + " " + (listing or "")))
+                prelude = [f"add table {fam} {tab}",
+                           f"add chain {fam} {tab} {ch} {{ {chains.get(ch, '')}; }}"]
+                prelude += [f"add chain {fam} {tab} {t}" for t in sorted(targets) if t != ch]
+                prelude += [s.format(fam=fam, tab=tab) for s in sets]
+                out.append(Vector(str(path.relative_to(CORPUS)), lineno, fam, tab, ch, rule,
+                                  listing, "\n".join(prelude)))
+    return out
+
+
+def all_vectors() -> list[Vector]:
+    vecs: list[Vector] = []
+    for fam in FAMILIES:
+        for p in sorted((CORPUS / fam).glob("*.t")):
+            vecs.extend(read_vectors(p))
+    return vecs
