@@ -350,6 +350,7 @@ def render_setlookup(m: ir.SetLookup, ctx: RuleCtx, sets: dict) -> Alts:
         raise refuse(f"set {m.name!r} looked up with {len(m.fields)} field(s)")
     parts = []
     for kind, field in zip(s.fields, m.fields):
+        field = {"src": "saddr", "dst": "daddr"}.get(field, field)
         if kind in ("addr", "net", "ip") and field in ("saddr", "daddr"):
             need_l3(ctx, s.family, "set")
             parts.append(f"{s.family} {field}")

@@ -46,7 +46,8 @@ def safe_name(name: str, taken: set[str]) -> str:
 
 
 def quote(text: str) -> str | None:
-    """An nft string literal for `text`, or None when nft 1.0.6 cannot carry it (it has no escapes)."""
-    if '"' in text or "\n" in text or "\\" in text:
+    """An nft string literal for `text`, or None when nft 1.0.6 cannot carry it: its strings
+    have no escapes (a backslash is kept literally), so a double quote cannot be written."""
+    if '"' in text or "\n" in text:
         return None
     return f'"{text}"'

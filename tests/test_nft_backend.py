@@ -1,0 +1,444 @@
+"""nft backend: one IR construct at a time -> the nft text it must become."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+
+import pytest
+
+from fwc import ir
+from fwc.backends.nft import emit_nft, emit_nft_with_warnings, priority_text
+from fwc.backends.nft_names import is_bare_name, safe_name
+from fwc.errors import ErrorGroup, Unsupported
+
+N = ipaddress.ip_network
+A = ipaddress.ip_address
+R = ir.Range
+TCP = frozenset({6})
+
+
+def fs(*xs):
+    return frozenset(xs)
+
+
+def ruleset(*rules, family="ip", table="filter", chain="INPUT", base=True, sets=()):
+    hook = ir.iptables_base_hook(table, chain) if base else None
+    return ir.Ruleset((ir.Table(family, table, (ir.Chain(chain, tuple(rules), hook),),
+                                sets=tuple(sets)),))
+
+
+def rule_lines(*rules, **kw) -> list[str]:
+    """The rule lines of the single chain emitted for `rules`."""
+    text = emit_nft(ruleset(*rules, **kw), counters=kw.pop("counters", False)) if False else \
+        emit_nft(ruleset(*rules, **kw))
+    return chain_body(text)
+
+
+def chain_body(text: str, chain: str | None = None) -> list[str]:
+    lines, inside = [], False
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("chain "):
+            inside = chain is None or s == f"chain {chain} {{"
+            continue
+        if inside and s == "}":
+            inside = False
+            continue
+        if inside and s and not s.startswith("type "):
+            lines.append(s)
+    return lines
+
+
+def one(*matches, verdict=ir.Accept(), statements=(), **kw) -> str:
+    lines = rule_lines(ir.Rule(tuple(matches), tuple(statements), verdict), **kw)
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def refused(*matches, verdict=ir.Accept(), statements=(), **kw) -> str:
+    with pytest.raises(ErrorGroup) as e:
+        emit_nft(ruleset(ir.Rule(tuple(matches), tuple(statements), verdict,
+                                 loc=ir.Loc("f", 7, 1)), **kw))
+    (err,) = e.value.errors
+    assert isinstance(err, Unsupported) and err.loc == ir.Loc("f", 7, 1)
+    assert "cannot be expressed in nftables" in err.message
+    return err.message
+
+
+# --------------------------------------------------------------------------- table framing
+
+def test_table_is_replaced_not_flushed():
+    text = emit_nft(ruleset(ir.Rule(verdict=ir.Accept())))
+    lines = [l for l in text.splitlines() if l and not l.startswith("#")]
+    assert lines[:3] == ["table ip filter {}", "delete table ip filter", "table ip filter {"]
+    assert "flush ruleset" not in text
+    assert "\t\ttype filter hook input priority filter; policy accept;" in text
+
+
+@pytest.mark.parametrize("prio,hook,text", [
+    (0, "input", "filter"), (-300, "prerouting", "raw"), (-150, "output", "mangle"),
+    (-100, "prerouting", "dstnat"), (100, "postrouting", "srcnat"), (50, "input", "security"),
+    (10, "input", "filter + 10"), (-105, "prerouting", "dstnat - 5"), (100, "input", "100"),
+    (-100, "output", "-100"), (1000, "input", "1000"),
+])
+def test_priority_names(prio, hook, text):
+    assert priority_text(prio, hook) == text
+
+
+def test_nat_chain_priorities_and_policy():
+    rs = ir.Ruleset((ir.Table("ip", "nat", (
+        ir.Chain("PREROUTING", (), ir.iptables_base_hook("nat", "PREROUTING")),
+        ir.Chain("POSTROUTING", (), ir.iptables_base_hook("nat", "POSTROUTING")),
+        ir.Chain("OUTPUT", (), ir.iptables_base_hook("nat", "OUTPUT")))),))
+    text = emit_nft(rs)
+    assert "type nat hook prerouting priority dstnat; policy accept;" in text
+    assert "type nat hook postrouting priority srcnat; policy accept;" in text
+    assert "type nat hook output priority -100; policy accept;" in text
+
+
+def test_nat_chain_policy_drop_refused():
+    rs = ir.Ruleset((ir.Table("ip", "nat", (
+        ir.Chain("PREROUTING", (), ir.iptables_base_hook("nat", "PREROUTING", "drop")),)),))
+    with pytest.raises(ErrorGroup):
+        emit_nft(rs)
+
+
+@pytest.mark.parametrize("name,ok", [("fwd-ext", True), ("DOCKER-USER", True), ("input", True),
+                                     ("log", False), ("tcp", False), ("a b", False),
+                                     ("1abc", False), ("x+", False), ("f2b-sshd", True)])
+def test_bare_names(name, ok):
+    assert is_bare_name(name) == ok
+
+
+def test_unacceptable_chain_name_renamed_with_jumps():
+    rs = ir.Ruleset((ir.Table("ip", "filter", (
+        ir.Chain("INPUT", (ir.Rule(verdict=ir.Jump("log")),), ir.iptables_base_hook("filter", "INPUT")),
+        ir.Chain("log", (ir.Rule(statements=(ir.Log(prefix="x"),)),)))),))
+    text = emit_nft(rs)
+    new = safe_name("log", set())
+    assert new != "log" and is_bare_name(new)
+    assert f"jump {new}" in text and f"chain {new} {{" in text
+
+
+# --------------------------------------------------------------------------- matches
+
+def test_proto_implied_by_port_is_omitted():
+    assert one(ir.Proto(TCP), ir.Port("tcp", "dport", (R(22, 22),))) == "tcp dport 22 accept"
+
+
+def test_proto_alone_and_negated():
+    assert one(ir.Proto(TCP)) == "ip protocol tcp accept"
+    assert one(ir.Proto(fs(6, 17), negate=True)) == "ip protocol != { tcp, udp } accept"
+    assert one(ir.Proto(fs(47)), family="ip6") == "meta l4proto gre accept"
+
+
+def test_addresses():
+    assert one(ir.Address("saddr", (N("10.0.0.0/8"),))) == "ip saddr 10.0.0.0/8 accept"
+    assert one(ir.Address("daddr", (N("192.0.2.1/32"),), negate=True)) == \
+        "ip daddr != 192.0.2.1 accept"
+    two = (N("10.0.0.0/8"), ir.AddrRange(A("192.0.2.1"), A("192.0.2.9")))
+    assert one(ir.Address("saddr", two, negate=True)) == \
+        "ip saddr != { 10.0.0.0/8, 192.0.2.1-192.0.2.9 } accept"
+    assert one(ir.Address("saddr", (N("2001:db8::/32"),)), family="ip6") == \
+        "ip6 saddr 2001:db8::/32 accept"
+
+
+def test_address_of_wrong_family_refused():
+    refused(ir.Address("saddr", (N("2001:db8::/32"),)))
+
+
+def test_interfaces():
+    assert one(ir.Interface("iifname", "eth0")) == 'iifname "eth0" accept'
+    assert one(ir.Interface("oifname", "eth+", negate=True)) == 'oifname != "eth*" accept'
+    assert one(ir.Interface("iifname", "a*b")) == 'iifname "a\\*b" accept'
+    assert one(ir.Interface("iifname", "+")) == "accept"
+
+
+def test_ports():
+    assert one(ir.Port("udp", "sport", (R(1024, 65535),))) == "udp sport 1024-65535 accept"
+    assert one(ir.Port("tcp", "dport", (R(22, 22), R(80, 80)), negate=True)) == \
+        "tcp dport != { 22, 80 } accept"
+
+
+def test_multiport_ports_split_for_terminal_verdict():
+    lines = rule_lines(ir.Rule((ir.Proto(TCP), ir.Port("tcp", "port", (R(53, 53),))),
+                               verdict=ir.Drop()))
+    assert lines == ["tcp sport 53 drop", "tcp dport 53 drop"]
+
+
+def test_multiport_ports_negated_is_a_conjunction():
+    assert one(ir.Port("tcp", "port", (R(53, 53),), negate=True), verdict=ir.Jump("INPUT")) == \
+        "tcp sport != 53 tcp dport != 53 jump INPUT"
+
+
+def test_multiport_ports_not_split_with_jump_or_statement_or_limit():
+    p = ir.Port("tcp", "port", (R(53, 53),))
+    assert "splitting is not exact" in refused(p, verdict=ir.Jump("INPUT"))
+    assert "statements" in refused(p, statements=(ir.Log(),))
+    assert "stateful" in refused(p, ir.Limit(3, "minute"))
+
+
+def test_tcp_flags():
+    m = ir.TcpFlags(fs("SYN", "RST", "ACK", "FIN"), fs("SYN"))
+    assert one(ir.Proto(TCP), m) == "tcp flags & (fin|syn|rst|ack) == syn accept"
+    m = ir.TcpFlags(fs("SYN", "ECE"), fs(), negate=True)
+    assert one(m) == "tcp flags & (syn|ecn) != 0x0 accept"
+
+
+def test_icmp():
+    assert one(ir.Proto(fs(1)), ir.Icmp("ip", 8)) == "icmp type echo-request accept"
+    assert one(ir.Icmp("ip", 3, R(1, 3))) == \
+        "icmp type destination-unreachable icmp code 1-3 accept"
+    assert one(ir.Icmp("ip", 3, R(4, 4), negate=True)) == \
+        "icmp type . icmp code != { destination-unreachable . 4 } accept"
+    assert one(ir.Icmp("ip6", 135), family="ip6") == "icmpv6 type nd-neighbor-solicit accept"
+    assert one(ir.Icmp("ip", None)) == "ip protocol icmp accept"
+
+
+def test_ct_state_negation_tests_bits():
+    st = fs("ESTABLISHED", "RELATED")
+    assert one(ir.CtState(st)) == "ct state established,related accept"
+    # `ct state != a,b` would compare the whole value: it must be the bit test `!`
+    assert one(ir.CtState(st, negate=True)) == "ct state ! established,related accept"
+    assert one(ir.CtState(fs("NEW"), negate=True)) == "ct state != new accept"
+
+
+def test_ct_state_snat_dnat_is_ct_status_any_bit():
+    assert one(ir.CtState(fs("SNAT", "DNAT"))) == "ct status snat,dnat accept"
+
+
+def test_ct_state_mixed_real_and_virtual_split():
+    lines = rule_lines(ir.Rule((ir.CtState(fs("NEW", "DNAT")),), verdict=ir.Accept()))
+    assert lines == ["ct state new accept", "ct status dnat accept"]
+
+
+def test_ct_state_negated_virtual_keeps_untracked_packets():
+    # ! --ctstate DNAT also matches packets without conntrack, which `ct status` cannot see
+    lines = rule_lines(ir.Rule((ir.CtState(fs("DNAT"), negate=True),), verdict=ir.Drop()))
+    assert lines == ["ct state invalid,untracked drop", "ct status ! dnat drop"]
+    lines = rule_lines(ir.Rule((ir.CtState(fs("INVALID", "DNAT"), negate=True),),
+                               verdict=ir.Drop()))
+    assert lines == ["ct state untracked drop", "ct state != invalid ct status ! dnat drop"]
+
+
+def test_ct_status_direction_proto_addresses():
+    assert one(ir.CtStatus(fs("ASSURED", "CONFIRMED"))) == "ct status assured,confirmed accept"
+    assert one(ir.CtStatus(fs("SNAT"), negate=True)) == "ct status ! snat accept"
+    assert one(ir.CtDirection("REPLY")) == "ct direction reply accept"
+    assert one(ir.CtProto(17, negate=True)) == "ct original protocol != udp accept"
+    assert one(ir.CtAddress("reply", "daddr", (N("10.0.0.0/8"), N("192.0.2.1/32")),
+                            negate=True)) == "ct reply ip daddr != { 10.0.0.0/8, 192.0.2.1 } accept"
+    assert one(ir.CtProto(6), ir.CtPort("original", "sport", (R(443, 444),))) == \
+        "ct original protocol tcp ct original proto-src 443-444 accept"
+    assert "ctproto" in refused(ir.CtPort("original", "sport", (R(443, 444),)))
+
+
+def test_ct_expire_is_whole_seconds():
+    assert one(ir.CtExpire(R(10, 20))) == "ct expiration 10s-20s999ms accept"
+
+
+def test_marks():
+    assert one(ir.Mark("meta", 1)) == "meta mark 0x1 accept"
+    assert one(ir.Mark("meta", 1, 0xFF, negate=True)) == "meta mark & 0xff != 0x1 accept"
+    assert one(ir.Mark("ct", 2, 0xF0)) == "ct mark & 0xf0 == 0x2 accept"
+
+
+def test_misc_meta_matches():
+    assert one(ir.Mac("00:11:22:33:44:55")) == "ether saddr 00:11:22:33:44:55 accept"
+    assert one(ir.AddrType("daddr", fs("LOCAL"))) == "fib daddr type local accept"
+    assert one(ir.AddrType("daddr", fs("LOCAL", "BROADCAST"), "in", negate=True)) == \
+        "fib daddr . iif type != { broadcast, local } accept"
+    assert one(ir.SkUid(R(1000, 1000))) == "meta skuid 1000 accept"
+    assert one(ir.SkGid(R(10, 20))) == "meta skgid 10-20 accept"
+    assert one(ir.PktType("broadcast", negate=True)) == "meta pkttype != broadcast accept"
+    assert one(ir.Ttl("ip", "lt", 5)) == "ip ttl < 5 accept"
+    assert one(ir.Ttl("ip6", "ne", 64), family="ip6") == "ip6 hoplimit != 64 accept"
+    assert one(ir.Dscp(0x2E)) == "ip dscp 0x2e accept"
+    assert one(ir.Dscp(0x2E), family="ip6") == "ip6 dscp 0x2e accept"
+    assert one(ir.Tos(0x10, 0x3F)) == "@nh,8,8 & 0x3f == 0x10 accept"
+    assert one(ir.Fragment()) == "ip frag-off & 0x1fff != 0 accept"
+    assert one(ir.Fragment(negate=True)) == "ip frag-off & 0x1fff == 0 accept"
+
+
+def test_negated_owner_refused():
+    # ! --uid-owner also matches packets without a socket; nft cannot say that
+    assert "uid-owner" in refused(ir.SkUid(R(0, 0), negate=True))
+
+
+def test_length_per_family():
+    assert one(ir.Length(R(100, 200))) == "ip length 100-200 accept"
+    # ip6 length is the payload length
+    assert one(ir.Length(R(100, 200), negate=True), family="ip6") == "ip6 length != 60-160 accept"
+    assert one(ir.Length(R(0, 100)), family="ip6") == "ip6 length 0-60 accept"
+
+
+def test_limit():
+    assert one(ir.Limit(3, "minute", 5)) == "limit rate 3/minute burst 5 packets accept"
+    assert one(ir.Limit(10, "second", 20, negate=True)) == \
+        "limit rate over 10/second burst 20 packets accept"
+
+
+def test_set_lookup_declares_the_set():
+    s = ir.ExternalSet("whitelist", "ip", ("addr",), True)
+    text = emit_nft(ruleset(ir.Rule((ir.SetLookup("whitelist", ("src",), negate=True),),
+                                    verdict=ir.Drop()), sets=[s]))
+    assert "ip saddr != @whitelist drop" in text
+    assert "\tset whitelist {\n\t\ttype ipv4_addr; flags interval\n\t}" in text
+
+
+def test_ipsec_policy():
+    assert one(ir.IpsecPolicy("in", True)) == "meta ipsec exists accept"
+    assert one(ir.IpsecPolicy("in", False)) == "meta ipsec missing accept"
+    assert one(ir.IpsecPolicy("out", True)) == "rt ipsec exists accept"
+
+
+def test_statistic():
+    assert one(ir.Statistic("random", probability=0.3)) == "numgen random mod 100 < 30 accept"
+    assert one(ir.Statistic("random", probability=0.25, negate=True)) == \
+        "numgen random mod 100 >= 25 accept"
+    assert one(ir.Statistic("random", probability=0.123456789)) == \
+        f"numgen random mod 2147483648 < {round(0.123456789 * 2**31)} accept"
+    # --every 3 --packet 0 matches the 3rd, 6th... packet: numgen inc gives 0,1,2 -> 2
+    assert one(ir.Statistic("nth", every=3, packet=0)) == "numgen inc mod 3 2 accept"
+    assert one(ir.Statistic("nth", every=3, packet=2)) == "numgen inc mod 3 0 accept"
+
+
+@pytest.mark.parametrize("m", [ir.SocketExists(), ir.PhysDevBridged(), ir.Helper("ftp")])
+def test_refused_matches(m):
+    refused(m)
+
+
+# --------------------------------------------------------------------------- statements
+
+def test_log_and_nflog():
+    s = ir.Log(prefix="x ", level=4, flags=fs("tcp-sequence", "tcp-options", "uid"))
+    assert one(statements=(s,), verdict=None) == \
+        'log prefix "x " level warn flags tcp sequence,options flags skuid'
+    assert one(statements=(ir.NfLog(2, "y", 128, 3),), verdict=None) == \
+        'log group 2 prefix "y" snaplen 128 queue-threshold 3'
+    assert "double quote" in refused(statements=(ir.Log(prefix='a"b'),))
+
+
+def test_marks_set_and_copy():
+    assert one(statements=(ir.SetMark("meta", 1),), verdict=None) == "meta mark set 0x1"
+    assert one(statements=(ir.SetMark("meta", 1, 0xFF),), verdict=None) == \
+        "meta mark set meta mark and 0xffffff00 or 0x1"
+    assert one(statements=(ir.SetMark("ct", 0x100, 0xF),), verdict=None) == \
+        "ct mark set ct mark and 0xfffffff0 xor 0x100"
+    assert one(statements=(ir.CopyMark("ct"),), verdict=None) == "ct mark set meta mark"
+    assert one(statements=(ir.CopyMark("meta", 0xFF),), verdict=None) == \
+        "meta mark set ct mark and 0xff"
+    refused(statements=(ir.CopyMark("meta", 0xFF, 0xFF),))
+
+
+def test_other_statements():
+    assert one(statements=(ir.Notrack(),), verdict=None, table="raw", chain="PREROUTING") == \
+        "notrack"
+    assert one(statements=(ir.CtZoneSet(1),), verdict=None) == "ct zone set 1"
+    assert one(ir.Proto(TCP), statements=(ir.TcpMss(),), verdict=None) == \
+        "ip protocol tcp tcp option maxseg size set rt mtu"
+    assert one(statements=(ir.SetTtl("ip", "set", 64),), verdict=None) == "ip ttl set 64"
+    assert one(statements=(ir.SetDscp(0x2E),), verdict=None) == "ip dscp set 0x2e"
+    assert one(statements=(ir.SetTos(0x10 << 2, 0xFC),), verdict=None) == "ip dscp set 0x10"
+    assert one(statements=(ir.Trace(),), verdict=None) == "meta nftrace set 1"
+    assert one(statements=(ir.Counter(3, 400),)) == "counter packets 3 bytes 400 accept"
+    refused(statements=(ir.Checksum(),))
+    refused(statements=(ir.SetTtl("ip", "inc", 1),))
+
+
+def test_ct_helper_object_declared():
+    rule = ir.Rule((ir.Proto(TCP), ir.Port("tcp", "dport", (R(21, 21),))),
+                   (ir.CtHelperSet("ftp"),))
+    text = emit_nft(ruleset(rule, chain="FORWARD"))
+    assert '\tct helper ftp-tcp {\n\t\ttype "ftp" protocol tcp;\n\t}' in text
+    assert 'tcp dport 21 ct helper set "ftp-tcp"' in text
+    # iptables does it in raw, before conntrack: nft could not set it there
+    refused(*rule.matches, statements=rule.statements, verdict=None, table="raw",
+            chain="PREROUTING")
+
+
+def test_counters_option():
+    text = emit_nft(ruleset(ir.Rule(verdict=ir.Accept())), counters=True)
+    assert chain_body(text) == ["counter accept"]
+
+
+# --------------------------------------------------------------------------- verdicts
+
+def test_rejects():
+    assert one(verdict=ir.Reject()) == "reject"
+    assert one(verdict=ir.Reject("icmp-host-unreachable")) == \
+        "reject with icmp type host-unreachable"
+    assert one(verdict=ir.Reject("icmp-port-unreachable")) == "reject"
+    assert one(verdict=ir.Reject("icmp6-adm-prohibited"), family="ip6") == \
+        "reject with icmpv6 type admin-prohibited"
+    assert one(ir.Proto(TCP), verdict=ir.Reject("tcp-reset")) == \
+        "ip protocol tcp reject with tcp reset"
+
+
+def test_jump_goto_return_queue():
+    rs = ir.Ruleset((ir.Table("ip", "filter", (
+        ir.Chain("INPUT", (ir.Rule(verdict=ir.Jump("fwd-ext")), ir.Rule(verdict=ir.Goto("fwd-ext")),
+                           ir.Rule(verdict=ir.Queue(R(1, 3), bypass=True, fanout=True))),
+                 ir.iptables_base_hook("filter", "INPUT")),
+        ir.Chain("fwd-ext", (ir.Rule(verdict=ir.Return()),)))),))
+    text = emit_nft(rs)
+    assert chain_body(text, "INPUT") == ["jump fwd-ext", "goto fwd-ext",
+                                         "queue num 1-3 bypass,fanout"]
+    assert chain_body(text, "fwd-ext") == ["return"]
+
+
+def test_jump_to_missing_chain_refused():
+    refused(verdict=ir.Jump("nowhere"))
+
+
+def nat(rule, chain="POSTROUTING", family="ip"):
+    return one(*rule.matches, verdict=rule.verdict, table="nat", chain=chain, family=family)
+
+
+def test_nat_verdicts():
+    t = ir.NatTarget(N("192.0.2.1/32"), R(1000, 2000))
+    tcp = (ir.Proto(TCP),)
+    assert nat(ir.Rule(tcp, verdict=ir.Snat((t,), fs("random", "persistent")))) == \
+        "ip protocol tcp snat to 192.0.2.1:1000-2000 random,persistent"
+    rng = ir.NatTarget(ir.AddrRange(A("192.0.2.1"), A("192.0.2.9")))
+    assert nat(ir.Rule(verdict=ir.Dnat((rng,))), "PREROUTING") == "dnat to 192.0.2.1-192.0.2.9"
+    assert nat(ir.Rule(tcp, verdict=ir.Dnat((ir.NatTarget(None, R(8080, 8080)),))),
+               "PREROUTING") == "ip protocol tcp dnat to :8080"
+    v6 = ir.NatTarget(N("2001:db8::1/128"), R(80, 80))
+    assert nat(ir.Rule(tcp, verdict=ir.Dnat((v6,))), "PREROUTING", "ip6") == \
+        "meta l4proto tcp dnat to [2001:db8::1]:80"
+    assert nat(ir.Rule(tcp, verdict=ir.Masquerade(R(1024, 65535), fs("random")))) == \
+        "ip protocol tcp masquerade to :1024-65535 random"
+    assert nat(ir.Rule(tcp, verdict=ir.Redirect(R(8080, 8080))), "PREROUTING") == \
+        "ip protocol tcp redirect to :8080"
+    assert nat(ir.Rule(verdict=ir.Netmap("saddr", N("198.51.100.0/24")))) == \
+        "snat ip prefix to ip saddr map { 0.0.0.0/0 : 198.51.100.0/24 }"
+
+
+def test_comment_quotes():
+    assert one(verdict=ir.Accept(), **{}) == "accept"
+    lines = rule_lines(ir.Rule(verdict=ir.Accept(), comment='say "hi"'))
+    assert lines == ["accept comment \"say 'hi'\""]
+
+
+# --------------------------------------------------------------------------- errors
+
+def test_all_unsupported_rules_reported_together():
+    rules = [ir.Rule((ir.Helper("ftp"),), verdict=ir.Accept(), loc=ir.Loc("f", 1, 1)),
+             ir.Rule(verdict=ir.Accept()),
+             ir.Rule(statements=(ir.Checksum(),), loc=ir.Loc("f", 3, 1))]
+    with pytest.raises(ErrorGroup) as e:
+        emit_nft(ruleset(*rules))
+    assert [err.loc.line for err in e.value.errors] == [1, 3]
+    assert e.value.exit_code == 1
+
+
+def test_drop_unsupported_leaves_a_comment_and_warns():
+    rules = [ir.Rule((ir.Helper("ftp"),), verdict=ir.Accept(), loc=ir.Loc("f", 1, 1)),
+             ir.Rule(verdict=ir.Drop())]
+    text, warnings = emit_nft_with_warnings(ruleset(*rules), drop_unsupported=True)
+    assert [w.loc.line for w in warnings] == [1]
+    body = chain_body(text)
+    assert body[0].startswith("# fwc: dropped unsupported rule: ") and "-m helper" in body[0]
+    assert body[1:] == ["drop"]
