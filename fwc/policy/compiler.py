@@ -87,6 +87,7 @@ def compile_full(text: str, filename: str = "<policy>",
                  read: Callable[[str], str] = read_file) -> PolicyResult:
     res = Resolver(read)
     res.load(text, filename)
+    res.finish()
     helper_rules = _helper_rules(res)
     for chain in res.chains.values():
         for pr in chain.rules:

@@ -115,7 +115,8 @@ V6 = r"(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]+(?:\.\d{1,3}){0,3}(?:/\d{1,3}|-[0-9A-Fa
 ADDR = _leaf(pp.Regex(f"(?:{V4})(?![\\w.:/-])|(?:{V6})(?![\\w.:/-])"), "addr").set_name("address")
 SVC = _leaf(pp.Regex(r"[A-Za-z][A-Za-z0-9-]*/[A-Za-z0-9-]+(?![\w/])"), "svc").set_name("service")
 _ANY_KW = pp.MatchFirst([pp.Keyword(k) for k in CLAUSE_KEYWORDS])
-NAME = _leaf(~_ANY_KW + pp.Regex(r"\$?[A-Za-z_][A-Za-z0-9_.+*-]*"), "name").set_name("name")
+# the parse action sits on the Regex so its location is after the skipped blanks
+NAME = (~_ANY_KW + _leaf(pp.Regex(r"\$?[A-Za-z_][A-Za-z0-9_.+*-]*"), "name")).set_name("name")
 NUM = _leaf(pp.Regex(r"\d+(?![\w.:/])"), "number").set_name("number")
 STRING = _leaf(pp.QuotedString('"', esc_char="\\"), "string").set_name('a "quoted string"')
 VALUE = (ADDR | SVC | NAME).set_name("a name, address or service")
@@ -150,7 +151,8 @@ CLAUSE = pp.MatchFirst([
 ])
 RULE_BODY = pp.ZeroOrMore(CLAUSE) + pp.StringEnd()
 
-DEF_BODY = NAME.copy().set_name("the name being defined") + pp.Suppress("=") \
+DEF_NAME = _leaf(pp.Regex(r"\$?[A-Za-z_][A-Za-z0-9_.+*-]*"), "name")  # reserved: checked later
+DEF_BODY = DEF_NAME.set_name("the name being defined") + pp.Suppress("=") \
     - _list(VALUE | NUM, "a value") + pp.StringEnd()
 INCLUDE_BODY = STRING + pp.StringEnd()
 HELPER_BODY = NAME.copy().set_name("a helper name (ftp, tftp, sip...)") \
@@ -187,6 +189,8 @@ class _Parser:
         if isinstance(e, pp.ParseSyntaxException) and expected is not None and expected.customName:
             msg = f"expected {expected.customName}" + (f", found '{found}'" if found
                                                          else " at end of line")
+        elif found.startswith('"') and found.count('"') % 2:
+            msg = "unterminated string: a closing '\"' is missing"
         elif found:
             word = re.match(r"[A-Za-z][\w-]*", found)
             hint = suggest(word.group(), CLAUSE_KEYWORDS) if word else ""
@@ -243,6 +247,9 @@ class _Parser:
         if first not in DIRECTIONS and first != "nat":
             raise self.error(f"'{first}' cannot open a block: expected input, output, forward "
                              f"or nat{suggest(first, DIRECTIONS + ('nat',))}", ll, 0)
+        if "{" in body or "}" in body:
+            raise self.error("'{' must end the header line and each rule needs its own line",
+                             ll, body.find("{") if "{" in body else body.find("}"))
         toks = self.run(HEADER_BODY, ll, len(first), f"{first} header") if len(body) > len(
             first) else []
         policy = None

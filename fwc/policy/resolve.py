@@ -107,6 +107,7 @@ class Resolver:
         self.warnings: list[Warning_] = []
         self.sources: dict[str, list[str]] = {}
         self._including: list[str] = []
+        self._pending: list[ChainDecl] = []
 
     # ------------------------------------------------------------------ files
 
@@ -132,9 +133,22 @@ class Resolver:
                 elif isinstance(stmt, HelperDecl):
                     self.helpers.append(PHelper(stmt.name.text, [stmt], stmt.loc))
                 elif isinstance(stmt, ChainDecl):
-                    self.chain(stmt)
+                    self._pending.append(stmt)
         finally:
             self._including.pop()
+
+    def finish(self) -> None:
+        """After every file is read: check every definition (used or not), then the chains,
+        so rules may name objects defined further down or in a later include."""
+        for name, sym in self.symbols.items():
+            if sym.kind == ADDRS:
+                self.symbol_addrs(sym, name)
+            elif sym.kind == SERVICE:
+                self.symbol_services(sym, name)
+            else:
+                self.symbol_ifaces(sym, name)
+        for decl in self._pending:
+            self.chain(decl)
 
     def include(self, stmt: Include, file: str) -> None:
         base = os.path.dirname(file) if not file.startswith("<") else "."
@@ -331,7 +345,9 @@ class Resolver:
             if p in (1, 58):
                 return [SvcAtom(p, None, "ip" if p == 1 else "ip6", None)]
             return [SvcAtom(p)]
-        raise self.undefined(v, (SERVICE,), list(N.BUILTIN_SERVICES) + list(N.PORT_PROTOS))
+        raise self.undefined(v, (SERVICE,), list(N.BUILTIN_SERVICES) + list(N.PORT_PROTOS)
+                             + ["from", "to", "iif", "oif", "state", "log", "rate", "comment",
+                                "with", "icmp", "icmpv6"])
 
     # ------------------------------------------------------------------ chains and rules
 

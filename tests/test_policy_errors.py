@@ -1,0 +1,169 @@
+"""Bad policies: every mistake is a located FwcError (never a traceback), with a hint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fwc.errors import FwcError, FwcSyntaxError
+from fwc.policy import compile_full
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = {p.stem: p.read_text() for p in sorted((ROOT / "examples").glob("*.policy"))}
+
+# (policy, line, col, words the message must contain)
+CASES = [
+    ("input policy drop {\n  alow ssh\n}\n", 2, 3, ["unknown statement 'alow'",
+                                                    "did you mean 'allow'"]),
+    ("input policy drop {\n  allow ssh from admn\n}\nhost admin = 192.0.2.1\n", 2, 18,
+     ["undefined name 'admn'", "did you mean 'admin'"]),
+    ("service web = tcp/80\ninput policy drop {\n  allow from web\n}\n", 3, 14,
+     ["'web' is a service", "'from' takes addresses"]),
+    ("network lan = 192.0.2.0/24\ninput policy drop {\n  allow lan\n}\n", 3, 9,
+     ["'lan' is an address list", "service"]),
+    ("input policy drop {\n  allow 192.0.2.1\n}\n", 2, 9, ["is an address", "from 192.0.2.1"]),
+    ("input policy drop {\n  allow tcp/70000\n}\n", 2, 9, ["ports are 0-65535"]),
+    ("input policy drop {\n  allow tpc/22\n}\n", 2, 9, ["unknown protocol 'tpc'",
+                                                        "did you mean 'tcp'"]),
+    ("input policy drop {\n  allow ssh frm 192.0.2.1\n}\n", 2, 13, ["undefined name 'frm'",
+                                                                    "did you mean 'from'"]),
+    ("input policy drop {\n  allow ssh from\n}\n", 2, 17, ["expected address"]),
+    ("input policy drop {\n  allow ssh rate 10/sec burst\n}\n", 2, 30, ["expected number"]),
+    ("input policy drop {\n  allow ssh rate 10/fortnight\n}\n", 2, 18, ["unknown rate unit"]),
+    ("input policy drop {\n  allow icmp echo-requst\n}\n", 2, 14,
+     ["unknown ICMP type", "did you mean 'echo-request'"]),
+    ("host a = 192.0.2.1\nhost a = 192.0.2.2\n", 2, 6, ["duplicate definition of 'a'",
+                                                        ":1:6"]),
+    ("host a = 192.0.2.0/24\n", 1, 10, ["single addresses"]),
+    ("network n = 192.0.2.1/24\n", 1, 13, ["host bits set", "did you mean 192.0.2.0/24"]),
+    ("input policy drp\n", 1, 14, ["policy must be accept or drop", "did you mean 'drop'"]),
+    ("input policy drop {\n  reject udp/53 with tcp-reset\n}\n", 2, 17, ["tcp-reset",
+                                                                         "only tcp"]),
+    ("input policy drop {\n  reject tcp/1 with tcp-rst\n}\n", 2, 21,
+     ["unknown reject type", "did you mean 'tcp-reset'"]),
+    ("input policy drop {\n  allow ssh\n", 1, 1, ["not closed"]),
+    ("}\n", 1, 1, ["without an open block"]),
+    ("nat {\n  dnat tcp/80 -> 192.0.2.1:99999\n}\n", 2, 18, ["invalid port"]),
+    ("nat {\n  dnat tcp/80 iif eth0\n}\n", 2, 3, ["needs a target"]),
+    ("nat {\n  dnat udp/53 -> 2001:db8::1\n  allow ssh\n}\n", 3, 3, ["nat block"]),
+    ("input policy drop {\n  masquerade\n}\n", 2, 3, ["belongs in the nat block"]),
+    ("input policy drop {\n  allow ssh oif eth0\n}\n", 2, 13, ["no output interface"]),
+    ("output policy drop {\n  allow state nw\n}\n", 2, 15, ["unknown conntrack state",
+                                                            "did you mean 'new'"]),
+    ("allow ssh\n", 1, 1, ["outside a chain"]),
+    ('input policy drop {\n  allow ssh log "x\n}\n', 2, 17, ["unterminated string"]),
+    ("input { allow ssh }\n", 1, 7, ["'{' must end the header line"]),
+    ("helper ftpp on tcp/21\n", 1, 8, ["unknown conntrack helper", "did you mean 'ftp'"]),
+    ("helper ftp on udp/21\n", 1, 15, ["tcp/PORT"]),
+    ("set s = t\nset t = s\n", 1, 5, ["defined in terms of itself"]),
+    ("zone z = 192.0.2.1\n", 1, 10, ["not an interface name"]),
+    ("input policy drop {\n}\ninput policy accept\n", 3, 1, ["duplicate 'input' chain"]),
+    ("input policy drop {\n  allow from 192.0.2.1 to 2001:db8::1\n}\n", 2, 3,
+     ["never match", "IPv4", "IPv6"]),
+    ("input policy drop {\n  allow ssh from 192.0.2.1 from 192.0.2.2\n}\n", 2, 28,
+     ["'from' given twice"]),
+    ("host from = 192.0.2.1\n", 1, 6, ["reserved word"]),
+    ("input policy drop {\n  allow ssh with tcp-reset\n}\n", 2, 13, ["only follows reject"]),
+    ("include \"no-such-file.policy\"\n", 1, 9, ["cannot include"]),
+    ("input policy drop lazy\n", 1, 19, ["unknown chain option 'lazy'"]),
+    ("define X = 192.0.2.1, tcp/22\n", 1, 8, ["mixes"]),
+    ("input policy drop {\n  allow tcp/22 from 192.0.2.1,\n    bogus\n}\n", 3, 5,
+     ["undefined name 'bogus'"]),
+]
+
+
+@pytest.mark.parametrize("text,line,col,words", CASES, ids=[c[3][0][:40] for c in CASES])
+def test_located_error(text, line, col, words):
+    with pytest.raises(FwcSyntaxError) as e:
+        compile_full(text, "bad.policy")
+    err = e.value
+    assert (err.loc.file, err.loc.line, err.loc.col) == ("bad.policy", line, col), err.format()
+    for w in words:
+        assert w in err.message or w in str(err.loc) or w in err.format(), err.format()
+    # the caret line shows the right source line
+    if err.source_line is not None:
+        assert err.source_line == text.splitlines()[line - 1]
+        caret = err.format(caret=True).splitlines()
+        assert caret[-1] == " " * (col - 1) + "^"
+
+
+def test_cli_prints_caret_only_on_a_terminal():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-m", "fwc", "compile", "-"], capture_output=True,
+                       text=True, input="input policy drop {\n  allow tcp/22 frm x\n}\n",
+                       env=env)
+    assert p.returncode == 2
+    assert p.stderr == ("<stdin>:2:16: error: undefined name 'frm' (did you mean 'from'?)\n")
+
+
+def test_cli_missing_file_exit_2(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-m", "fwc", "compile", str(tmp_path / "nope")],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "cannot read policy" in p.stderr
+
+
+# ------------------------------------------------------------------ mutated examples
+
+WORDS = ["allow", "drop", "from", "to", "iif", "oif", "tcp/22", "udp/99999", "icmp", "{", "}",
+         "->", "rate", "10/second", "log", '"', ",", "192.0.2.300", "2001:db8::/129", "state",
+         "host", "=", "zone", "nat", "dnat", "with", "burst", "$", "#", "\\", "input", "policy",
+         "helper", "include", "lo", "ssh", "web", "-", "/", ":", "\t", "\n", "é", "\x00"]
+
+
+@st.composite
+def mutated(draw):
+    name = draw(st.sampled_from(sorted(EXAMPLES)))
+    text = EXAMPLES[name]
+    for _ in range(draw(st.integers(1, 4))):
+        pos = draw(st.integers(0, len(text)))
+        op = draw(st.sampled_from(["insert", "delete", "replace", "dupline", "swapwords"]))
+        if op == "insert":
+            text = text[:pos] + draw(st.sampled_from(WORDS)) + text[pos:]
+        elif op == "delete":
+            n = draw(st.integers(1, 12))
+            text = text[:pos] + text[pos + n:]
+        elif op == "replace":
+            w = draw(st.sampled_from(WORDS))
+            text = text[:pos] + w + text[pos + len(w):]
+        elif op == "dupline":
+            lines = text.splitlines(keepends=True)
+            i = draw(st.integers(0, len(lines) - 1))
+            lines.insert(i, lines[i])
+            text = "".join(lines)
+        else:
+            words = text.split(" ")
+            i = draw(st.integers(0, len(words) - 1))
+            j = draw(st.integers(0, len(words) - 1))
+            words[i], words[j] = words[j], words[i]
+            text = " ".join(words)
+    return name, text
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_mutated_examples_fail_cleanly(case):
+    name, text = case
+    try:
+        res = compile_full(text, f"{name}.policy")
+    except FwcError as e:
+        nlines = max(1, len(text.splitlines()))
+        assert e.loc.file == f"{name}.policy"
+        assert 1 <= e.loc.line <= nlines, (e.format(), text)
+        assert e.loc.col >= 1
+        assert e.message and "\n" not in e.message
+        if e.source_line is not None:
+            assert e.source_line == text.splitlines()[e.loc.line - 1]
+        return
+    # accepted: every rule still carries a location inside the file
+    n = len(text.splitlines())
+    for t in res.ruleset.tables:
+        for c in t.chains:
+            for r in c.rules:
+                assert 1 <= r.loc.line <= n
