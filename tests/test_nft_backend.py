@@ -442,3 +442,82 @@ def test_drop_unsupported_leaves_a_comment_and_warns():
     body = chain_body(text)
     assert body[0].startswith("# fwc: dropped unsupported rule: ") and "-m helper" in body[0]
     assert body[1:] == ["drop"]
+
+
+# --------------------------------------------------------------------------- layout options
+
+def two_tables():
+    filt = ir.Table("ip", "filter", (
+        ir.Chain("INPUT", (ir.Rule(verdict=ir.Jump("svc")),), ir.iptables_base_hook("filter", "INPUT", "drop")),
+        ir.Chain("svc", (ir.Rule((ir.Port("tcp", "dport", (R(22, 22),)),), verdict=ir.Accept()),))))
+    mangle = ir.Table("ip", "mangle", (
+        ir.Chain("PREROUTING", (ir.Rule(verdict=ir.Jump("svc")),),
+                 ir.iptables_base_hook("mangle", "PREROUTING")),
+        ir.Chain("svc", (ir.Rule(statements=(ir.SetMark("meta", 1),)),))))
+    return ir.Ruleset((filt, mangle))
+
+
+def test_single_table_option_prefixes_non_filter_chains():
+    text = emit_nft(two_tables(), table="fw")
+    assert text.count("delete table ip fw") == 1
+    assert chain_body(text, "INPUT") == ["jump svc"]
+    assert chain_body(text, "mangle_PREROUTING") == ["jump mangle_svc"]
+    assert chain_body(text, "mangle_svc") == ["meta mark set 0x1"]
+    assert "type filter hook prerouting priority mangle; policy accept;" in text
+
+
+def test_without_table_option_each_table_kept():
+    text = emit_nft(two_tables())
+    assert "delete table ip filter" in text and "delete table ip mangle" in text
+    assert "chain mangle_svc" not in text
+
+
+def dual(rules4, rules6, policy4="drop", policy6="drop"):
+    t4 = ir.Table("ip", "filter", (ir.Chain("INPUT", tuple(rules4),
+                                            ir.iptables_base_hook("filter", "INPUT", policy4)),))
+    t6 = ir.Table("ip6", "filter", (ir.Chain("INPUT", tuple(rules6),
+                                             ir.iptables_base_hook("filter", "INPUT", policy6)),))
+    return ir.Ruleset((t4, t6))
+
+
+def test_inet_merge_shares_identical_rules_and_guards_the_rest():
+    est = ir.Rule((ir.CtState(fs("ESTABLISHED", "RELATED")),), verdict=ir.Accept())
+    ssh = ir.Rule((ir.Proto(TCP), ir.Port("tcp", "dport", (R(22, 22),))), verdict=ir.Accept())
+    v4 = ir.Rule((ir.Address("saddr", (N("192.0.2.0/24"),)),), verdict=ir.Accept())
+    v6 = ir.Rule((ir.Address("saddr", (N("2001:db8::/32"),)),), verdict=ir.Accept())
+    icmp4 = ir.Rule((ir.Proto(fs(1)),), verdict=ir.Accept())
+    text = emit_nft(dual([est, v4, ssh, icmp4], [est, v6, ssh]), inet=True)
+    assert "delete table inet filter" in text and "table ip " not in text
+    assert chain_body(text) == [
+        "ct state established,related accept",
+        "meta nfproto ipv4 ip saddr 192.0.2.0/24 accept",
+        "meta nfproto ipv6 ip6 saddr 2001:db8::/32 accept",
+        "tcp dport 22 accept",
+        "meta nfproto ipv4 meta l4proto icmp accept",
+    ]
+    assert "policy drop;" in text
+
+
+def test_inet_merge_different_policies_become_a_guarded_final_drop():
+    text = emit_nft(dual([], [], "drop", "accept"), inet=True)
+    assert "policy accept;" in text
+    assert chain_body(text) == ["meta nfproto ipv4 drop"]
+
+
+def test_inet_merge_identical_ir_rendered_differently_per_family():
+    # the same IR rule means `ip length` for IPv4 and `ip6 length` for IPv6
+    r = ir.Rule((ir.Length(R(100, 200)),), verdict=ir.Drop())
+    text = emit_nft(dual([r], [r]), inet=True)
+    assert chain_body(text) == ["meta nfproto ipv4 ip length 100-200 drop",
+                                "meta nfproto ipv6 ip6 length 60-160 drop"]
+
+
+def test_inet_table_from_ir_splits_family_dependent_matches():
+    r = ir.Rule((ir.Dscp(0x2E),), verdict=ir.Drop())
+    lines = rule_lines(r, family="inet")
+    assert lines == ["meta nfproto ipv4 ip dscp 0x2e drop", "meta nfproto ipv6 ip6 dscp 0x2e drop"]
+
+
+def test_inet_reject_default_and_icmpx():
+    r = ir.Rule(verdict=ir.Reject("admin-prohibited"))
+    assert rule_lines(r, family="inet") == ["reject with icmpx type admin-prohibited"]
