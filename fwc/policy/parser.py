@@ -86,15 +86,16 @@ def logical_lines(text: str) -> list[LogicalLine]:
         col0 = len(body) - len(stripped)
         if pending is None:
             pending = LogicalLine("", [], physical)
-        else:
+        elif pending.text:
             pending.text += " "
         pending.segments.append((len(pending.text), n, col0))
         cont = stripped.endswith(",") or stripped.endswith("\\")
         pending.text += stripped[:-1] if stripped.endswith("\\") else stripped
         if not cont:
-            out.append(pending)
+            if pending.text:
+                out.append(pending)
             pending = None
-    if pending is not None:
+    if pending is not None and pending.text:
         out.append(pending)
     return out
 
