@@ -678,6 +678,8 @@ def _reject(a, s, ctx):
         if n is None or n not in inv:
             raise ctx.syntax(f"unknown {fam} reject type '{typ}'", s.loc)
         typ = inv[n]
+    if typ == "port-unreachable":
+        return ir.Reject(None)  # nft's default reject in every family
     if fam != "icmpx" and ctx.family != {"icmp": "ip", "icmpv6": "ip6"}[fam]:
         raise ctx.unsupported(f"'reject with {fam}' in a {ctx.family} table "
                               "(a family-specific reject the IR cannot guard)", s.loc)

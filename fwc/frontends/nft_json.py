@@ -1,0 +1,383 @@
+"""libnftables JSON (`nft -j list ruleset`, and JSON command lists) -> IR.
+
+JSON expressions are turned into the same syntax tree the text parser builds (`nft_ast`), so
+`nft_lower` gives both front ends one meaning.  Each rule's location is the file, line and column
+where its JSON object starts."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Union
+
+from fwc import ir
+from fwc.errors import FwcSyntaxError, Unsupported
+from fwc.frontends.nft import SET_TYPES
+from fwc.frontends.nft_ast import (Binop, Concat, FlagList, MapElem, MapLookup, PrefixV, RangeV, Rel,
+                                   Sel, SetLit, SetRef, Stmt, Val, VerdictS, VmapS)
+from fwc.frontends.nft_build import Builder, _Table
+from fwc.frontends.nft_lower import _decode_tuple, decoder_for, lower_rule, lower_verdict
+
+__all__ = ["parse_nft_json"]
+
+VERDICTS = ("accept", "drop", "continue", "return", "jump", "goto")
+OPS = {"==": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "in": "", "eq": "==",
+       "ne": "!=", "lt": "<", "gt": ">", "le": "<=", "ge": ">="}
+
+
+def parse_nft_json(text_or_obj: Union[str, dict], filename: str = "<input>") -> ir.Ruleset:
+    if isinstance(text_or_obj, str):
+        items = _located_items(text_or_obj, filename)
+    else:
+        items = [(obj, ir.Loc(filename, 0, 0)) for obj in _items(text_or_obj, ir.Loc(filename))]
+    b = Builder()
+    for obj, loc in items:
+        _command(b, obj, loc)
+    return b.ruleset()
+
+
+def _items(doc: Any, loc: ir.Loc) -> list:
+    if not isinstance(doc, dict) or not isinstance(doc.get("nftables"), list):
+        raise FwcSyntaxError('expected a JSON object {"nftables": [...]}', loc)
+    return doc["nftables"]
+
+
+def _located_items(text: str, filename: str) -> list:
+    """The top-level objects of the "nftables" array with the line/column where each starts."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise FwcSyntaxError(f"invalid JSON: {e.msg}", ir.Loc(filename, e.lineno, e.colno))
+    items = _items(doc, ir.Loc(filename, 1, 1))
+    dec = json.JSONDecoder()
+    pos = text.find("[", text.find('"nftables"'))
+    out = []
+    for obj in items:
+        pos += 1
+        while text[pos] in " \t\r\n,":
+            pos += 1
+        _, end = dec.raw_decode(text, pos)
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        out.append((obj, ir.Loc(filename, line, col)))
+        pos = end - 1
+    return out
+
+
+def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
+    if not isinstance(obj, dict) or len(obj) != 1:
+        raise FwcSyntaxError("each nftables item must be an object with one key", loc)
+    (key, body), = obj.items()
+    verb = "add"
+    if key in ("add", "create", "insert", "delete", "destroy", "flush", "replace"):
+        verb = key
+        if not isinstance(body, dict) or len(body) != 1:
+            raise FwcSyntaxError(f"'{key}' needs one object", loc)
+        (key, body), = body.items()
+    if key == "metainfo":
+        return
+    if key == "ruleset" and verb == "flush":
+        b.flush_ruleset()
+        return
+    if not isinstance(body, dict):
+        raise FwcSyntaxError(f"'{key}' needs an object", loc)
+    fam = body.get("family", "ip")
+    if key == "table":
+        name = _req(body, "name", loc)
+        if verb in ("add", "create"):
+            b.add_table(fam, name, loc, create=verb == "create")
+        elif verb in ("delete", "destroy"):
+            b.delete_table(fam, name, loc, destroy=verb == "destroy")
+        elif verb == "flush":
+            b.flush_table(fam, name, loc)
+        return
+    if key in ("counter", "quota", "limit", "ct helper", "ct timeout", "ct expectation", "flowtable",
+               "secmark", "synproxy"):
+        raise Unsupported(f"nft stateful object '{key}'", loc)
+    table = b.table(fam, _req(body, "table", loc), loc)
+    if key == "chain":
+        name = _req(body, "name", loc)
+        if verb in ("delete", "destroy"):
+            b.delete_chain(table, name, loc)
+            return
+        if verb == "flush":
+            b.chain(table, name, loc).rules.clear()
+            return
+        base = None
+        if "hook" in body:
+            if "dev" in body:
+                raise Unsupported("chain devices (netdev hooks)", loc)
+            base = b.make_base(table, body.get("type", "filter"), body["hook"], _prio(body.get("prio", 0), loc),
+                               body.get("policy", "accept"), loc)
+        b.add_chain(table, name, loc, base, create=verb == "create")
+    elif key == "rule":
+        if verb not in ("add", "insert"):
+            raise Unsupported(f"'{verb} rule' (rule handles are not part of the IR)", loc)
+        chain = b.chain(table, _req(body, "chain", loc), loc)
+        stmts = [_stmt(s, loc) for s in body.get("expr", [])]
+        rule = lower_rule(stmts, body.get("comment"), loc, b.ctx(table))
+        if verb == "insert":
+            chain.rules.insert(0, rule)
+        else:
+            chain.rules.append(rule)
+    elif key in ("set", "map"):
+        _set(b, table, key, verb, body, loc)
+    elif key == "element":
+        s = table.sets.get(_req(body, "name", loc))
+        if s is None:
+            raise FwcSyntaxError(f"set {body['name']} does not exist", loc)
+        b.add_elements(table, s.name, _elements(b, table, s, body.get("elem", []), loc), loc)
+    else:
+        raise FwcSyntaxError(f"unknown nftables object '{key}'", loc)
+
+
+def _req(body: dict, k: str, loc):
+    if k not in body:
+        raise FwcSyntaxError(f"missing '{k}'", loc)
+    return body[k]
+
+
+def _prio(p, loc) -> int:
+    if isinstance(p, int):
+        return p
+    from fwc.frontends.nft_build import PRIORITY_NAMES
+    if isinstance(p, str) and p in PRIORITY_NAMES:
+        return PRIORITY_NAMES[p]
+    raise FwcSyntaxError(f"invalid chain priority {p!r}", loc)
+
+
+def _set(b: Builder, table: _Table, key: str, verb: str, body: dict, loc) -> None:
+    name = _req(body, "name", loc)
+    if verb in ("delete", "destroy"):
+        table.sets.pop(name, None)
+        return
+    t = _req(body, "type", loc)
+    types = tuple(t) if isinstance(t, list) else (t,)
+    if any(isinstance(x, dict) for x in types):
+        raise Unsupported("typeof sets in JSON", loc)
+    data = body.get("map") if key == "map" else None
+    flags = body.get("flags", [])
+    s = ir.NamedSet(name, types, frozenset([flags] if isinstance(flags, str) else flags), (), data,
+                    str(body["timeout"]) if "timeout" in body else None, body.get("comment"))
+    if "elem" in body:
+        s = ir.NamedSet(s.name, s.types, s.flags, _elements(b, table, s, body["elem"], loc), s.data,
+                        s.timeout, s.comment)
+    b.add_set(table, s, loc)
+
+
+def _elements(b: Builder, table: _Table, s: ir.NamedSet, elems: list, loc) -> tuple:
+    keys = tuple(SET_TYPES.get(t, t) for t in s.types)
+    ctx = b.ctx(table)
+    out = []
+    for e in elems:
+        if s.data is not None:
+            k, v = e
+            key = _decode_tuple(keys, _value(k, loc), ctx)
+            if s.data == "verdict":
+                out.append((key, lower_verdict(_verdict(v, loc), ctx)))
+            else:
+                out.append((key, decoder_for(SET_TYPES.get(s.data, s.data))(_value(v, loc))))
+        else:
+            out.append(_decode_tuple(keys, _value(e, loc), ctx))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+def _value(v: Any, loc) -> Any:
+    """A JSON right-hand side as a syntax-tree value."""
+    if isinstance(v, bool):
+        return Val("1" if v else "0", loc)
+    if isinstance(v, int):
+        return Val(str(v), loc)
+    if isinstance(v, str):
+        if v.startswith("@"):
+            return SetRef(v[1:], loc)
+        return Val(v, loc, quoted=True) if v == "" or v.endswith("*") or " " in v else _word(v, loc)
+    if isinstance(v, list):
+        return FlagList(tuple(_value(x, loc) for x in v), loc)
+    if isinstance(v, dict) and len(v) == 1:
+        (k, body), = v.items()
+        if k == "set":
+            items = body if isinstance(body, list) else [body]
+            return SetLit(tuple(_set_elem(x, loc) for x in items), loc)
+        if k == "range":
+            return RangeV(_value(body[0], loc), _value(body[1], loc), loc)
+        if k == "prefix":
+            return PrefixV(_value(body["addr"], loc), int(body["len"]), loc)
+        if k == "concat":
+            return Concat(tuple(_expr_or_value(x, loc) for x in body), loc)
+        if k == "elem":
+            return _value(body["val"], loc)
+        if k in ("&", "|", "^", "<<", ">>"):
+            return Binop(_expr_or_value(body[0], loc), k, _value(body[1], loc), loc)
+        if k in ("map",):
+            return MapLookup(_expr(body["key"], loc), _value(body["data"], loc), loc)
+        return _expr(v, loc)
+    raise FwcSyntaxError(f"unexpected JSON value {v!r}", loc)
+
+
+def _word(v: str, loc) -> Val:
+    # strings of names (interfaces, helpers, prefixes) are quoted in nft text
+    return Val(v, loc, quoted=False)
+
+
+def _set_elem(x, loc):
+    if isinstance(x, list) and len(x) == 2:
+        data = x[1]
+        if isinstance(data, dict) and len(data) == 1 and next(iter(data)) in VERDICTS:
+            return MapElem(_value(x[0], loc), _verdict(data, loc), loc)
+        return MapElem(_value(x[0], loc), _value(data, loc), loc)
+    return _value(x, loc)
+
+
+def _expr_or_value(x, loc):
+    if isinstance(x, dict) and len(x) == 1 and next(iter(x)) in _SELECTORS:
+        return _expr(x, loc)
+    return _value(x, loc)
+
+
+def _expr(x: Any, loc) -> Any:
+    if not isinstance(x, dict) or len(x) != 1:
+        raise FwcSyntaxError(f"expected an nftables expression, got {x!r}", loc)
+    (k, body), = x.items()
+    fn = _SELECTORS.get(k)
+    if fn is None:
+        if k in ("&", "|", "^", "<<", ">>"):
+            return Binop(_expr(body[0], loc), k, _value(body[1], loc), loc)
+        if k == "concat":
+            return Concat(tuple(_expr(p, loc) for p in body), loc)
+        raise Unsupported(f"nftables JSON expression '{k}'", loc)
+    return Sel(fn(body), loc)
+
+
+def _payload(b) -> str:
+    if "base" in b:
+        return f"@{b['base']},{b['offset']},{b['len']}"
+    return f"{b['protocol']} {b['field']}"
+
+
+def _ct(b) -> str:
+    words = ["ct"]
+    if "dir" in b:
+        words.append(b["dir"])
+    words.append(b["key"])
+    return " ".join(words)
+
+
+def _fib(b) -> str:
+    flags = b.get("flags", [])
+    flags = [flags] if isinstance(flags, str) else flags
+    return f"fib {' . '.join(flags)} {b['result']}"
+
+
+def _numgen(b) -> str:
+    text = f"numgen {b['mode']} mod {b['mod']}"
+    if b.get("offset"):
+        text += f" offset {b['offset']}"
+    return text
+
+
+def _tcpopt(b) -> str:
+    return f"tcp option {b['name']}" + (f" {b['field']}" if "field" in b else "")
+
+
+def _exthdr(b) -> str:
+    return f"{b['name']} {b['field']}" if "field" in b else f"exthdr {b['name']}"
+
+
+_SELECTORS = {
+    "payload": _payload,
+    "meta": lambda b: f"meta {b['key']}",
+    "ct": _ct,
+    "fib": _fib,
+    "numgen": _numgen,
+    "tcp option": _tcpopt,
+    "exthdr": _exthdr,
+    "socket": lambda b: f"socket {b['key']}",
+    "rt": lambda b: f"rt {b['key']}",
+    "ipsec": lambda b: f"ipsec {b['dir']} {b['key']}",
+    "sctp chunk": lambda b: f"sctp chunk {b['name']}" + (f" {b['field']}" if "field" in b else ""),
+}
+
+
+def _verdict(v, loc) -> VerdictS:
+    (k, body), = v.items()
+    if k in ("jump", "goto"):
+        return VerdictS(k, loc, body["target"])
+    return VerdictS(k, loc)
+
+
+def _stmt(s: Any, loc) -> Any:
+    if not isinstance(s, dict) or len(s) != 1:
+        raise FwcSyntaxError(f"expected a statement object, got {s!r}", loc)
+    (k, b), = s.items()
+    if k == "match":
+        op = OPS.get(b.get("op", "=="))
+        if op is None:
+            raise FwcSyntaxError(f"unknown match operator {b.get('op')!r}", loc)
+        lhs = _expr(b["left"], loc)
+        return Rel(lhs, op, _value(b["right"], loc), loc)
+    if k in VERDICTS:
+        return _verdict(s, loc)
+    if k == "counter":
+        if not isinstance(b, dict) and b is not None:
+            return Stmt("counter", {"name": _value(b, loc)}, loc)
+        b = b or {}
+        return Stmt("counter", {x: Val(str(b[x]), loc) for x in ("packets", "bytes") if x in b}, loc)
+    if k == "log":
+        b = b or {}
+        args: dict = {}
+        for x in ("prefix", "level", "group", "snaplen", "queue-threshold"):
+            if x in b:
+                args[x] = Val(str(b[x]), loc, quoted=x == "prefix")
+        if "flags" in b:
+            fl = b["flags"] if isinstance(b["flags"], list) else [b["flags"]]
+            args["flags"] = [f.replace("tcp sequence", "tcp sequence") for f in fl]
+        return Stmt("log", args, loc)
+    if k == "limit":
+        args = {"rate": Val(f"{b['rate']}/{b.get('per', 'second')}", loc), "over": bool(b.get("inv"))}
+        if b.get("rate_unit", "packets") != "packets":
+            args["unit"] = Val(b["rate_unit"], loc)
+        if "burst" in b:
+            args["burst"] = Val(str(b["burst"]), loc)
+            if b.get("burst_unit", "packets") != "packets":
+                args["burst_unit"] = b["burst_unit"]
+        return Stmt("limit", args, loc)
+    if k == "reject":
+        if not b:
+            return Stmt("reject", {}, loc)
+        typ = b.get("type", "icmp")
+        if typ == "tcp reset":
+            return Stmt("reject", {"family": "tcp", "type": "tcp-reset"}, loc)
+        return Stmt("reject", {"family": typ, "type": str(b.get("expr", "port-unreachable"))}, loc)
+    if k == "queue":
+        b = b or {}
+        args = {"flags": b.get("flags", []) if isinstance(b.get("flags", []), list) else [b["flags"]]}
+        if "num" in b:
+            args["num"] = _value(b["num"], loc)
+        return Stmt("queue", args, loc)
+    if k in ("snat", "dnat", "masquerade", "redirect"):
+        b = b or {}
+        args = {"flags": b.get("flags", []) if isinstance(b.get("flags", []), list) else [b["flags"]]}
+        if "family" in b:
+            args["family"] = b["family"]
+        if "addr" in b:
+            args["to"] = _value(b["addr"], loc)
+        if "port" in b:
+            args["ports"] = _value(b["port"], loc)
+        return Stmt(k, args, loc)
+    if k == "notrack":
+        return Stmt("notrack", {}, loc)
+    if k == "mangle":
+        return Stmt("set", {"lhs": _expr(b["key"], loc), "value": _expr_or_value(b["value"], loc)}, loc)
+    if k == "ct helper":
+        return Stmt("set", {"lhs": Sel("ct helper", loc), "value": _value(b, loc)}, loc)
+    if k == "vmap":
+        return VmapS(_expr(b["key"], loc), _value(b["data"], loc), loc)
+    if k == "set" and isinstance(b, dict) and "op" in b:
+        return Stmt("setupdate", {"op": b["op"], "set": b["set"].lstrip("@"),
+                                  "key": _expr_or_value(b["elem"], loc), "stmts": b.get("stmt", [])}, loc)
+    if k == "quota":
+        return Stmt("quota", {}, loc)
+    raise Unsupported(f"nftables JSON statement '{k}'", loc)
