@@ -207,7 +207,7 @@ class Simulator:
                         nat_chains.append((b.priority, o, table, chain, comp))
                     else:
                         stages.append((b.priority, o, ("chain", table, chain, comp)))
-                if l3 in nat_families:
+                if l3 in nat_families and hook in NAT_PRIORITY:
                     nat_chains.sort(key=lambda x: (x[0], x[1]))
                     stages.append((NAT_PRIORITY[hook], -1,
                                    ("nat", MANIP_OF_HOOK[hook], [c[2:] for c in nat_chains])))
