@@ -155,7 +155,7 @@ def test_nat_router():
     assert pre.base == ir.BaseHook("nat", "prerouting", -100, "accept")
     assert post.base == ir.BaseHook("nat", "postrouting", 100, "accept")
     dnat = pre.rules[0]
-    assert dnat.verdict == ir.Dnat((ir.NatTarget(ipaddress.ip_network("192.0.2.10/32"),
+    assert dnat.verdict == ir.Dnat((ir.NatTarget(ipaddress.ip_network("203.0.113.10/32"),
                                                  ir.Range(80, 80)),))
     assert rule_families(dnat) == {4}  # the target is IPv4: so is the rule
     assert ir.Interface("iifname", "eth0") in dnat.matches
@@ -168,6 +168,9 @@ def test_ftp_helper_chain():
     rs = compile_policy_file(str(ROOT / "examples/ftp-server.policy")).ruleset
     c = chain(rs, "ct_helpers")
     assert c.base.hook == "prerouting" and c.base.type == "filter"
+    assert -200 < c.base.priority < -100  # after conntrack (nft needs the entry), before dnat
+    (v4helpers,) = [c for c in split_ruleset(rs).tables[0].chains if c.name == "ct_helpers"]
+    assert v4helpers.base.priority == -300  # iptables: CT --helper template in raw
     (r,) = c.rules
     assert r.statements == (ir.CtHelperSet("ftp"),) and r.verdict is None
     assert ir.Port("tcp", "dport", (ir.Range(21, 21),)) in r.matches

@@ -15,7 +15,11 @@ from fwc.policy.resolve import PChain, PRule, Resolver, SvcAtom
 TABLE = "fwc"
 FILTER_HOOKS = {"input": "input", "forward": "forward", "output": "output"}
 HELPER_CHAIN = "ct_helpers"
-HELPER_PRIORITY = ir.TABLE_PRIORITY["raw"]  # where iptables' CT --helper lives
+# nft can attach a helper only to an existing (new, unconfirmed) conntrack entry: after
+# conntrack (-200), and before dstnat (-100) so it sees the packet as sent, like iptables does
+HELPER_PRIORITY = -150
+# iptables attaches it as a template in the raw table instead: the same for new connections
+IPTABLES_HELPER_PRIORITY = ir.TABLE_PRIORITY["raw"]
 PROTO_NAMES = {6: "tcp", 17: "udp", 132: "sctp", 33: "dccp", 136: "udplite"}
 ANY = {4: ipaddress.ip_network("0.0.0.0/0"), 6: ipaddress.ip_network("::/0")}
 
@@ -238,6 +242,8 @@ def split_ruleset(ruleset: ir.Ruleset) -> ir.Ruleset:
                 for x in split_rule(_for_family(r, fam)))) for c in t.chains]
             extra: list = []
             chains = [_unbundle(c, extra) for c in chains] + extra
+            chains = [attrs.evolve(c, base=attrs.evolve(c.base, priority=IPTABLES_HELPER_PRIORITY))
+                      if c.name == HELPER_CHAIN else c for c in chains]
             tables.append(attrs.evolve(t, family=fname, chains=tuple(chains)))
     return ir.Ruleset(tuple(tables))
 
