@@ -1,0 +1,186 @@
+"""Per-construct meaning in the simulator: chains, verdicts, matches, statements, errors, cache."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fwc import cli, ir
+from fwc.backends.simulate import SimOptions, Simulator, simulate
+from fwc.errors import Unsupported
+from test_simulate_util import (R, case, chain, filter_rs, ruleset, run, state, table, tcp_dports,
+                                udp_dport, user)
+
+ACCEPT, DROP = ir.Accept(), ir.Drop()
+IN22 = {"dport": 22}
+
+
+def test_jump_return_and_policy():
+    sub = user("sub", R(tcp_dports(23), verdict=DROP), R(verdict=ir.Return()),
+               R(verdict=DROP))
+    rs = ruleset(table("filter", chain("filter", "INPUT", R(verdict=ir.Jump("sub")),
+                                       R(tcp_dports(22), verdict=ACCEPT), policy="drop"),
+                       sub))
+    assert run(rs, IN22).verdict == "ACCEPT"  # returned from sub, then accepted
+    assert run(rs, {"dport": 23}).verdict == "DROP"
+    assert run(rs, {"dport": 24}).verdict == "DROP"  # fell to policy
+
+
+def test_goto_does_not_come_back():
+    sub = user("sub", R(tcp_dports(23), verdict=DROP))
+    rs = ruleset(table("filter", chain("filter", "INPUT", R(verdict=ir.Goto("sub")),
+                                       R(verdict=DROP), policy="accept"), sub))
+    # sub falls off the end: back to INPUT's caller, i.e. INPUT's policy, skipping the drop rule
+    assert run(rs, IN22).verdict == "ACCEPT"
+
+
+def test_accept_in_one_base_chain_continues_with_the_next():
+    mangle = table("mangle", chain("mangle", "INPUT", R(verdict=ACCEPT)))
+    filt = table("filter", chain("filter", "INPUT", R(tcp_dports(22), verdict=DROP)))
+    assert run(ruleset(mangle, filt), IN22).verdict == "DROP"
+
+
+def test_families_see_only_their_packets():
+    rs = filter_rs([R(verdict=DROP)], family="ip6")
+    assert run(rs, IN22).verdict == "ACCEPT"
+    assert run(rs, {"src": "2001:db8:a::10", "dport": 22}).verdict == "DROP"
+    inet = ruleset(table("filter", chain("filter", "INPUT", R(verdict=DROP)), family="inet"))
+    assert run(inet, IN22).verdict == "DROP"
+
+
+def test_negated_port_still_requires_protocol():
+    rule = R((ir.Port("tcp", "dport", (ir.Range(22, 22),), negate=True),), verdict=DROP)
+    rs = filter_rs([rule])
+    assert run(rs, {"dport": 80}).verdict == "DROP"
+    assert run(rs, {"proto": "udp", "dport": 80}).verdict == "ACCEPT"
+
+
+def test_marks_and_connmark_restore():
+    mangle = table("mangle", chain("mangle", "PREROUTING",
+                                   R(tcp_dports(22), statements=(ir.SetMark("meta", 0x5),)),
+                                   R(statements=(ir.CopyMark("ct"),))))
+    filt = table("filter", chain("filter", "INPUT",
+                                 R((ir.Mark("ct", 0x5),), verdict=ACCEPT), policy="drop"))
+    res = run(ruleset(mangle, filt), IN22)
+    assert res.verdict == "ACCEPT"
+    assert any("ct mark set 0x5" in e["action"] for e in res.trace)
+
+
+def test_addrtype_local_is_an_option():
+    rule = R((ir.AddrType("daddr", frozenset({"LOCAL"})),), verdict=DROP)
+    rs = filter_rs(forward_rules=[rule])
+    fwd = {"dir": "fwd", "dst": "203.0.113.99"}
+    assert run(rs, fwd).verdict == "ACCEPT"
+    assert run(rs, fwd, extra_local=("203.0.113.0/24",)).verdict == "DROP"
+
+
+def test_limit_and_statistic_defaults_and_options():
+    lim = filter_rs([R((ir.Limit(1, "second"),), verdict=DROP)])
+    assert run(lim, IN22).verdict == "DROP"
+    assert run(lim, IN22, limit_over=True).verdict == "ACCEPT"
+    nth = filter_rs([R((ir.Statistic("nth", every=2, packet=0),), verdict=DROP)])
+    # as xt_statistic: the counter starts at --packet and matches when it wraps at every-1
+    res = run(nth, IN22, IN22, IN22)
+    assert (res.setup_verdicts, res.verdict) == (("ACCEPT", "DROP"), "ACCEPT")
+
+
+def test_external_set_default_empty_is_said_in_trace():
+    rule = R((ir.SetLookup("bad", ("saddr",)),), verdict=DROP)
+    res = run(filter_rs([rule]), IN22)
+    assert res.verdict == "ACCEPT"
+    assert any("assumed empty" in e["action"] for e in res.trace)
+    assert run(filter_rs([rule]), IN22, sets={"bad": ["198.51.100.0/24"]}).verdict == "DROP"
+
+
+def test_nft_field_match_and_vmap():
+    fm = ir.FieldMatch("tcp dport", (ir.Range(20, 25),))
+    vmap = ir.VerdictMap(("ct state",), elements=((("established",), ACCEPT),
+                                                  (("new",), ir.Jump("x"))))
+    x = user("x", R((fm,), verdict=DROP))
+    rs = ruleset(table("filter", chain("filter", "INPUT", R(verdict=vmap)), x, family="inet"))
+    assert run(rs, IN22).verdict == "DROP"
+    assert run(rs, {"dport": 80}).verdict == "ACCEPT"
+
+
+def test_unsupported_constructs_are_located():
+    loc = ir.Loc("r.nft", 7, 3)
+    rs = filter_rs([R((ir.CtCount(3),), verdict=DROP, loc=loc)])
+    with pytest.raises(Unsupported) as e:
+        Simulator(rs)
+    assert e.value.loc == loc and "ct count" in e.value.message
+    rs = filter_rs([R(statements=(ir.CtHelperSet("irc"),), loc=loc)])
+    with pytest.raises(Unsupported):
+        Simulator(rs)
+    rs = filter_rs([R(verdict=ir.Jump("nowhere"), loc=loc)])
+    with pytest.raises(Unsupported):
+        Simulator(rs)
+
+
+def test_trace_names_hook_table_chain_rule_and_loc():
+    loc = ir.Loc("rules.v4", 5, 1)
+    rs = filter_rs([R(tcp_dports(22), verdict=ACCEPT, loc=loc)], "drop")
+    res = run(rs, IN22)
+    hit = [e for e in res.trace if e["chain"] == "INPUT"]
+    assert hit == [{"hook": "input", "table": "ip filter", "chain": "INPUT", "rule": 1,
+                    "loc": "rules.v4:5:1", "action": "accept"}]
+
+
+PORTS = st.sampled_from([21, 22, 25, 53, 80, 443, 8080])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(PORTS, st.sampled_from(["S", "A", "SA", "R", "FA"]),
+                          st.sampled_from(["in", "out"]), st.booleans()), min_size=1, max_size=8))
+def test_decision_cache_never_changes_results(seq):
+    rules = [R(tcp_dports(22), statements=(ir.SetMark("meta", 1),)),
+             R((state("ESTABLISHED"),), verdict=ACCEPT),
+             R((ir.Mark("meta", 1),) + (state("NEW"),), verdict=ACCEPT),
+             R(udp_dport(53), verdict=ACCEPT), R(tcp_dports(25), verdict=ir.Reject())]
+    rs = filter_rs(rules, "drop", output_rules=[R(tcp_dports(8080), verdict=DROP)])
+    pkts = []
+    for port, flags, d, swap in seq:
+        p = {"dir": d, "dport": port, "flags": flags}
+        if swap:
+            p = {"dir": d, "sport": port, "dport": 40000, "flags": flags}
+        pkts.append(p)
+    cases = [case(pkts[-1], *pkts[:-1])]
+    with_cache = simulate(rs, cases, SimOptions(cache=True))
+    without = simulate(rs, cases, SimOptions(cache=False))
+    assert [(r.verdict, r.ct_state, r.setup_verdicts, r.trace) for r in with_cache] == \
+           [(r.verdict, r.ct_state, r.setup_verdicts, r.trace) for r in without]
+
+
+def test_cli_simulate_and_explain(tmp_path, capsys):
+    rules = tmp_path / "r.rules"
+    rules.write_text("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+                     "-A INPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT\n"
+                     "-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n")
+    cases = tmp_path / "c.json"
+    cases.write_text(json.dumps([{"name": "ssh", "probe": {"dport": 22}},
+                                 {"name": "web", "probe": {"dport": 80}}]))
+    assert cli.main(["simulate", str(rules), "--cases", str(cases), "--json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(x["name"], x["verdict"], x["ct_state"]) for x in lines] == \
+           [("ssh", "ACCEPT", "NEW"), ("web", "DROP", "NEW")]
+    assert cli.main(["explain", str(rules), "--packet", "in tcp 198.51.100.7:40000 > :22"]) == 0
+    out = capsys.readouterr().out
+    assert "-A INPUT -p tcp --dport 22 -j ACCEPT" in out and "verdict: ACCEPT" in out
+    assert cli.main(["simulate", str(rules), "--setup", "out udp :5000 > 198.51.100.1:53",
+                     "--packet", "in udp 198.51.100.1:53 > 192.0.2.1:5000",
+                     "--show-conntrack"]) == 0
+    out = capsys.readouterr().out
+    assert "ESTABLISHED" in out and "udp      17" in out
+    assert cli.main(["simulate", str(rules), "--packet", "in tcp > :22 bogus 1"]) == 2
+
+
+def test_packet_syntax_ipv6_and_icmp():
+    from fwc.commands.simulate import parse_packet_text
+    p = parse_packet_text("in ip6 tcp [2001:db8:a::1]:1234 > [2001:db8:f::1]:22 flags SA")
+    assert (p.l3, p.sport, p.dport, p.flags) == (6, 1234, 22, frozenset({"SYN", "ACK"}))
+    p = parse_packet_text("in 198.51.100.1 > 192.0.2.1 type 3 code 3 quote 0", 1)
+    assert (p.proto, p.icmp_type, p.icmp_code, p.quote) == (1, 3, 3, 0)
+    assert p.src == ipaddress.ip_address("198.51.100.1")
