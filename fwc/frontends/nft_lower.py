@@ -76,7 +76,9 @@ def _decoder_for(text: str) -> V.Decoder:
     if text in ("ip dscp", "ip6 dscp"):
         return lambda v: V.dec_int(v, V.DSCP, 6)
     if text in ("meta mark", "ct mark"):
-        return lambda v: V.dec_int(v, None, 32)
+        # `0xffffff00/24` is a masked mark, decoded whole by _mark
+        return lambda v: (V.dec_int(Val(v.text.partition("/")[0], v.loc), None, 32)
+                          if isinstance(v, Val) and "/" in v.text else V.dec_int(v, None, 32))
     if text in ("meta skuid", "meta skgid"):
         return _dec_ugid(text)
     if text.startswith("fib ") and text.endswith(" type"):
@@ -804,6 +806,11 @@ def _set_mark(kind, value, s, ctx):
         return ir.SetMark(kind, V.dec_int(value))
     if isinstance(value, Sel) and value.text == f"{other} mark":
         return ir.CopyMark(kind)
+    if isinstance(value, FlagList) and isinstance(value.items[0], (Sel, Binop)):
+        e = value.items[0]  # `SRC | A | B` was read as a flag list
+        for x in value.items[1:]:
+            e = Binop(e, "|", x, value.loc)
+        value = e
     if isinstance(value, Binop):
         # unwind `SRC (& A) (^ or | B)` into a single and/xor pair
         ops = []

@@ -84,9 +84,19 @@ def _expand(tokens: list[Token], filename: str, include_dirs: Sequence[str], sou
             name = tokens[i + 1] if i + 1 < n else t
             if name.kind != "WORD" or name.col != t.col + 1 or name.line != t.line:
                 raise sources.error("expected a variable name after '$'", t)
-            if name.text not in defines:
-                raise sources.error(f"undefined variable ${name.text}", t)
-            out.extend(defines[name.text])
+            import re as _re
+            base = _re.match(r"[A-Za-z0-9_]*", name.text).group()
+            rest = name.text[len(base):]
+            if base not in defines:
+                raise sources.error(f"undefined variable ${base or name.text}", t)
+            value = defines[base]
+            if rest and len(value) == 1 and value[0].kind == "WORD":
+                v = value[0]
+                out.append(Token("WORD", v.text + rest, t.line, t.col, t.file))  # `$addr:80`
+            else:
+                out.extend(value)
+                if rest:
+                    out.append(Token("WORD", rest, name.line, name.col + len(base), name.file))
             i += 2
             continue
         out.append(t)

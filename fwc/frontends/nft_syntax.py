@@ -194,19 +194,13 @@ def parse_set(c: Cursor) -> SetLit:
     c.skip_nl()
     while not c.at("}"):
         key = parse_value(c, in_set=True)
+        _element_options(c)
         if c.accept(":"):
             data = _verdict_or_value(c)
             elems.append(MapElem(key, data, key.loc))
         else:
             elems.append(key)
-        # element options (timeout 30s, expires, counter, comment) are kept on the element
-        while c.at("timeout", "expires", "comment", "counter"):
-            kw = c.next()
-            if kw.text == "counter":
-                while c.at("packets", "bytes"):
-                    c.next(); c.next()
-                continue
-            c.word(f"a value after {kw.text}")
+        _element_options(c)
         c.skip_nl()
         if not c.accept(","):
             c.skip_nl()
@@ -215,6 +209,16 @@ def parse_set(c: Cursor) -> SetLit:
         c.skip_nl()
     c.expect("}")
     return SetLit(tuple(elems), start.loc())
+
+
+def _element_options(c: Cursor) -> None:
+    """Per-element timeout/expires/comment carry no packet meaning here; per-element counters
+    would be lost, so they are refused."""
+    while c.at("timeout", "expires", "comment", "counter"):
+        kw = c.next()
+        if kw.text == "counter":
+            raise Unsupported("per-element counters in sets and maps", kw.loc(), c.src.line(kw.loc()))
+        c.word(f"a value after {kw.text}")
 
 
 def _verdict_or_value(c: Cursor):
@@ -294,6 +298,7 @@ def _basic(c: Cursor):
     if t.kind == "WORD":
         # a field used as a value (`ct mark set meta mark`, `snat to ip saddr map {...}`)
         if t.text in ("meta", "ct", "numgen", "jhash", "symhash", "fib") or (
+                t.text == "mark" and c.peek(1).text in BINOPS) or (
                 t.text in PAYLOAD_PROTOS and c.peek(1).kind == "WORD"
                 and c.peek(1).text not in _stop_words()):
             return parse_selector(c)

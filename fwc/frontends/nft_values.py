@@ -128,6 +128,11 @@ def _mk_range(v, lo, hi) -> Range:
 
 
 def dec_port(v) -> Value:
+    if isinstance(v, Val) and not v.quoted and parse_int(v.text) is None and _split_range(v.text) is None:
+        try:
+            return SERVICES.get(v.text.lower()) or socket.getservbyname(v.text.lower())
+        except OSError:
+            pass
     if isinstance(v, Val) and not v.quoted and parse_int(v.text) is None and \
             _split_range(v.text) is None and "-" not in v.text:
         name = v.text.lower()

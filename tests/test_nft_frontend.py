@@ -1,0 +1,267 @@
+"""nft text front end: constructs -> IR, commands in order, define/include, located errors."""
+
+import ipaddress
+import os
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from fwc import ir
+from fwc.errors import FwcError, FwcSyntaxError, Unsupported
+from fwc.frontends.nft import parse_nft
+
+
+def rules(text, chain="c", family="inet", table="t"):
+    rs = parse_nft(text, "test.nft")
+    return rs.table(family, table).chain(chain).rules
+
+
+def one(body, family="inet"):
+    (r,) = rules(f"table {family} t {{\n chain c {{\n  {body}\n }}\n}}\n", family=family)
+    return r
+
+
+def test_base_chain_priority_names_and_policy():
+    rs = parse_nft("table ip f {\n chain a { type filter hook input priority filter + 10; policy drop; }\n"
+                   " chain b { type nat hook postrouting priority srcnat; }\n"
+                   " chain d { type filter hook prerouting priority -150; }\n}\n")
+    t = rs.table("ip", "f")
+    assert t.chain("a").base == ir.BaseHook("filter", "input", 10, "drop")
+    assert t.chain("b").base == ir.BaseHook("nat", "postrouting", 100, "accept")
+    assert t.chain("d").base.priority == -150
+
+
+def test_matches_map_to_ir_classes():
+    r = one('iifname "eth*" ip saddr { 192.0.2.0/24, 198.51.100.1-198.51.100.9 } tcp dport != 22-25 ct state established,related counter accept comment "x"')
+    assert r.matches == (
+        ir.Interface("iifname", "eth+"),
+        ir.Address("saddr", (ipaddress.ip_network("192.0.2.0/24"),
+                             ir.AddrRange(ipaddress.ip_address("198.51.100.1"), ipaddress.ip_address("198.51.100.9")))),
+        ir.Port("tcp", "dport", (ir.Range(22, 25),), negate=True),
+        ir.CtState(frozenset({"ESTABLISHED", "RELATED"})),
+    )
+    assert r.statements == (ir.Counter(),) and r.verdict == ir.Accept() and r.comment == "x"
+    assert (r.loc.file, r.loc.line, r.loc.col) == ("test.nft", 3, 3)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("tcp flags syn", ir.TcpFlags(frozenset({"SYN"}), frozenset({"SYN"}))),
+    ("tcp flags == syn", ir.TcpFlags(frozenset(ir.TCP_FLAGS), frozenset({"SYN"}))),
+    ("tcp flags & (syn|ack) == syn", ir.TcpFlags(frozenset({"SYN", "ACK"}), frozenset({"SYN"}))),
+    ("tcp flags syn / syn,ack", ir.TcpFlags(frozenset({"SYN", "ACK"}), frozenset({"SYN"}))),
+    ("tcp flags & (fin|syn) != 0", ir.TcpFlags(frozenset({"FIN", "SYN"}), frozenset(), True)),
+    # implicit operator with several flags: any of them set = not (none set)
+    ("tcp flags syn,ack", ir.TcpFlags(frozenset({"SYN", "ACK"}), frozenset(), True)),
+    ("meta mark & 0xff == 0x1", ir.Mark("meta", 1, 0xFF)),
+    ("meta mark 0xffffff00/24", ir.Mark("meta", 0xFFFFFF00, 0xFFFFFF00)),
+    ("meta mark xor 0x03 == 0x01", ir.Mark("meta", 2)),
+    ("ct mark != 0x10", ir.Mark("ct", 0x10, negate=True)),
+    ("meta l4proto { tcp, udp }", ir.Proto(frozenset({6, 17}))),
+    ("ip protocol != icmp", ir.Proto(frozenset({1}), True)),
+    ("icmp type echo-request", ir.Icmp("ip", 8)),
+    ("icmpv6 type nd-neighbor-solicit", ir.Icmp("ip6", 135)),
+    ("ct status dnat", ir.CtStatus(frozenset({"DNAT"}))),
+    ("ct direction reply", ir.CtDirection("REPLY")),
+    ("ct helper \"ftp\"", ir.Helper("ftp")),
+    ("ct original saddr 192.0.2.1", ir.CtAddress("original", "saddr", (ipaddress.ip_network("192.0.2.1/32"),))),
+    ("ct original proto-dst 53", ir.CtPort("original", "dport", (ir.Range(53, 53),))),
+    ("ct expiration 1m30s", ir.CtExpire(ir.Range(90, 90))),
+    ("fib daddr type local", ir.AddrType("daddr", frozenset({"LOCAL"}))),
+    ("fib saddr . iif type != { local, broadcast }", ir.AddrType("saddr", frozenset({"LOCAL", "BROADCAST"}), "in", True)),
+    ("meta skuid 1000", ir.SkUid(ir.Range(1000, 1000))),
+    ("meta skgid < 100", ir.SkGid(ir.Range(0, 99))),
+    ("meta pkttype broadcast", ir.PktType("broadcast")),
+    ("meta length 100-200", ir.Length(ir.Range(100, 200))),
+    ("meta secpath exists", ir.IpsecPolicy("in", True)),
+    ("meta secpath missing", ir.IpsecPolicy("in", False)),
+    ("ether saddr 00:0F:54:0c:11:04", ir.Mac("00:0f:54:0c:11:04")),
+    ("ip ttl != 64", ir.Ttl("ip", "ne", 64)),
+    ("ip6 hoplimit 1", ir.Ttl("ip6", "eq", 1)),
+    ("numgen random mod 4 < 1", ir.Statistic("random", probability=0.25)),
+    ("numgen inc mod 3 0", ir.Statistic("nth", every=3, packet=0)),
+    ("tcp dport < 1024", ir.Port("tcp", "dport", (ir.Range(0, 1023),))),
+    ("udp sport { domain, 1000-2000 }", ir.Port("udp", "sport", (ir.Range(53, 53), ir.Range(1000, 2000)))),
+    ("limit rate over 10/minute burst 3 packets", ir.Limit(10, "minute", 3, True)),
+    ("ct count over 4", ir.CtCount(4, True)),
+    ("ip6 flowlabel 12345", ir.FieldMatch("ip6 flowlabel", (12345,))),
+    ("th dport { 53, 67 }", ir.FieldMatch("th dport", (53, 67))),
+    ("ip frag-off & 0x1fff != 0", ir.FieldMatch("ip frag-off", (0,), mask=0x1FFF, negate=True)),
+    ("ip saddr . tcp dport { 192.0.2.1 . 22 }", ir.SetMatch(("ip saddr", "tcp dport"), None, ((ipaddress.ip_network("192.0.2.1/32"), 22),))),
+])
+def test_match_forms(text, expected):
+    assert one(text + " accept").matches == (expected,)
+
+
+def test_dscp_ttl_need_the_family_in_inet():
+    assert one("ip dscp cs1", family="ip").matches == (ir.Dscp(8),)
+    # in an inet table the IR's family-less Dscp would also match IPv6: stays generic
+    assert one("ip dscp cs1").matches == (ir.FieldMatch("ip dscp", (8,)),)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("drop", ir.Drop()), ("return", ir.Return()), ("continue", ir.Continue()),
+    ("jump c", ir.Jump("c")), ("goto c", ir.Goto("c")),
+    ("reject", ir.Reject(None)), ("reject with tcp reset", ir.Reject("tcp-reset")),
+    ("reject with icmpx type admin-prohibited", ir.Reject("admin-prohibited")),
+    ("queue num 2-3 bypass,fanout", ir.Queue(ir.Range(2, 3), True, True)),
+    ("masquerade to :1024-2048 random", ir.Masquerade(ir.Range(1024, 2048), frozenset({"random"}))),
+    ("redirect to :8080", ir.Redirect(ir.Range(8080, 8080))),
+    ("dnat to 192.0.2.1:8080", ir.Dnat((ir.NatTarget(ipaddress.ip_network("192.0.2.1/32"), ir.Range(8080, 8080)),))),
+    ("snat to 192.0.2.1-192.0.2.9 persistent", ir.Snat((ir.NatTarget(ir.AddrRange(ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("192.0.2.9"))),), frozenset({"persistent"}))),
+    ("tcp dport vmap { 22 : accept, 23 : drop }", ir.VerdictMap(("tcp dport",), None, (((22,), ir.Accept()), ((23,), ir.Drop())))),
+])
+def test_verdicts(text, expected):
+    assert one(text, family="ip").verdict == expected
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("meta mark set 0x10", ir.SetMark("meta", 0x10)),
+    ("meta mark set meta mark | 0x10", ir.SetMark("meta", 0x10, 0x10)),
+    ("meta mark set mark and 0xffff0000", ir.SetMark("meta", 0, 0x0000FFFF)),
+    ("ct mark set meta mark", ir.CopyMark("ct")),
+    ("ct mark set mark and 0xff", ir.CopyMark("ct", src_mask=0xFF)),
+    ("meta mark set ct mark", ir.CopyMark("meta")),
+    ("ct helper set \"ftp\"", ir.CtHelperSet("ftp")),
+    ("ct zone set 2", ir.CtZoneSet(2)),
+    ("notrack", ir.Notrack()),
+    ("meta nftrace set 1", ir.Trace()),
+    ("log prefix \"x \" level warn flags tcp sequence,options", ir.Log("x ", 4, frozenset({"tcp-sequence", "tcp-options"}))),
+    ("log group 2 prefix \"p\"", ir.NfLog(2, "p")),
+    ("tcp option maxseg size set rt mtu", ir.TcpMss(None)),
+])
+def test_statements(text, expected):
+    assert one(text, family="ip").statements == (expected,)
+
+
+def test_commands_apply_in_order():
+    text = """
+add table ip filter
+add chain ip filter INPUT { type filter hook input priority 0; policy drop; }
+add rule ip filter INPUT tcp dport 22 accept
+insert rule ip filter INPUT iifname "lo" accept
+add chain ip filter gone
+delete chain ip filter gone
+add table ip6 old
+delete table ip6 old
+add table inet x
+flush table inet x
+"""
+    rs = parse_nft(text)
+    chain = rs.table("ip", "filter").chain("INPUT")
+    assert chain.base.policy == "drop"
+    assert [r.matches[0] for r in chain.rules] == [ir.Interface("iifname", "lo"),
+                                                  ir.Port("tcp", "dport", (ir.Range(22, 22),))]
+    assert chain.rules[0].loc.line == 5
+    assert rs.table("ip", "filter").chain("gone") is None and rs.table("ip6", "old") is None
+    assert parse_nft(text + "flush ruleset\n").tables == ()
+
+
+def test_define_variables_and_sets():
+    text = 'define ports = { 22, 80 }\ndefine srv = 192.0.2.7\ntable ip t {\n chain c {\n  tcp dport $ports ip daddr $srv accept\n  dnat to $srv:8080\n }\n}\n'
+    r1, r2 = parse_nft(text).table("ip", "t").chain("c").rules
+    assert r1.matches[0] == ir.Port("tcp", "dport", (ir.Range(22, 22), ir.Range(80, 80)))
+    assert r2.verdict.to[0].ports == ir.Range(8080, 8080)
+
+
+def test_named_sets_and_maps():
+    text = """table ip t {
+ set s { type ipv4_addr . inet_service; flags interval; elements = { 10.0.0.0/8 . 22 } }
+ map m { type inet_service : verdict; elements = { 22 : accept } }
+ chain c { ip saddr . tcp dport @s drop; tcp dport vmap @m }
+}
+add element ip t s { 192.0.2.1 . 80 }
+"""
+    t = parse_nft(text).table("ip", "t")
+    s = {x.name: x for x in t.sets}
+    assert s["s"].elements == ((ipaddress.ip_network("10.0.0.0/8"), 22), (ipaddress.ip_network("192.0.2.1/32"), 80))
+    assert s["m"].elements == (((22,), ir.Accept()),) and s["m"].data == "verdict"
+    r1, r2 = t.chain("c").rules
+    assert r1.matches == (ir.SetMatch(("ip saddr", "tcp dport"), "s"),)
+    assert r2.verdict == ir.VerdictMap(("tcp dport",), "m")
+
+
+def test_include_relative_and_loops(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "rules.nft").write_text("add rule ip t c tcp dport 22 accept\n")
+    main = tmp_path / "main.nft"
+    main.write_text('table ip t { chain c { } }\ninclude "sub/rules.nft"\n')
+    (r,) = parse_nft(main.read_text(), str(main)).table("ip", "t").chain("c").rules
+    assert r.loc.file.endswith("sub/rules.nft") and r.loc.line == 1
+    (tmp_path / "a.nft").write_text('include "b.nft"\n')
+    (tmp_path / "b.nft").write_text('\n include "a.nft"\n')
+    with pytest.raises(FwcSyntaxError) as e:
+        parse_nft((tmp_path / "a.nft").read_text(), str(tmp_path / "a.nft"))
+    assert "include loop" in e.value.message and e.value.loc.line == 2 and e.value.loc.col == 10
+    (tmp_path / "esc.nft").write_text('include "../outside.nft"\n')
+    (tmp_path.parent / "outside.nft").write_text("")
+    with pytest.raises(FwcSyntaxError, match="escapes"):
+        parse_nft((tmp_path / "esc.nft").read_text(), str(tmp_path / "esc.nft"))
+    # allowed when the directory is given explicitly
+    parse_nft((tmp_path / "esc.nft").read_text(), str(tmp_path / "esc.nft"), include_dirs=[str(tmp_path.parent)])
+
+
+@pytest.mark.parametrize("text,line,col,fragment", [
+    ("table ip t {\n chain c {\n  tcp dport 22 accept\n", 4, 1, "'}'"),
+    ("table ip t {\n chain c {\n  tcp dport 22 bogus\n }\n}\n", 3, 16, "bogus"),
+    ("table ip t {\n chain c {\n  ip saddr $nope\n }\n}\n", 3, 12, "undefined variable $nope"),
+    ("table ip t {\n chain c {\n  ip saddr 80\n }\n}\n", 3, 12, "type mismatch"),
+    ("table ip t {\n chain c {\n  ip6 daddr 192.0.2.1\n }\n}\n", 3, 13, "IPv6"),
+    ("table ip t {\n chain c {\n  tcp dport 70000\n }\n}\n", 3, 13, "exceeds"),
+    ("table ip t {\n chain c {\n  jump nowhere\n }\n}\n", 3, 3, "undefined chain"),
+    ("add rule ip t c accept\n", 1, 10, "does not exist"),
+    ("table ip t {\n chain c {\n  ct state bogus\n }\n}\n", 3, 12, "ct state"),
+    ('table ip t {\n chain c {\n  log prefix "x\n }\n}\n', 3, 14, "unterminated"),
+])
+def test_located_syntax_errors(text, line, col, fragment):
+    with pytest.raises(FwcSyntaxError) as e:
+        parse_nft(text, "bad.nft")
+    assert fragment in e.value.message
+    assert (e.value.loc.file, e.value.loc.line, e.value.loc.col) == ("bad.nft", line, col)
+    assert e.value.exit_code == 2
+
+
+@pytest.mark.parametrize("text,what", [
+    ("table bridge t { chain c { } }", "bridge"),
+    ("table ip t { chain c { tcp dport 22 tproxy to :80 } }", "tproxy"),
+    ("table ip t { chain c { counter tcp dport 22 } }", "match after a statement"),
+    ("table ip t { chain c { jhash ip saddr mod 2 0 } }", "jhash"),
+])
+def test_unsupported_names_the_construct(text, what):
+    with pytest.raises(Unsupported) as e:
+        parse_nft(text, "u.nft")
+    assert what in e.value.message and e.value.loc.line == 1 and e.value.exit_code == 1
+
+
+VALID = """define lan = { 192.0.2.0/24 }
+table inet f {
+ chain input {
+  type filter hook input priority 0; policy drop;
+  ct state established,related accept
+  iifname "lo" accept
+  ip saddr $lan tcp dport { 22, 443 } counter accept
+  tcp flags & (syn|ack) == syn limit rate 5/second accept
+  meta mark set 0x1 log prefix "in " drop
+ }
+}
+"""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_mutated_input_gives_located_errors_only(data):
+    """Any mutation of a valid file parses or fails with a located fwc error: never a traceback."""
+    text = VALID
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(0, len(text)))
+        op = data.draw(st.sampled_from(["del", "ins", "dup"]))
+        if op == "del":
+            text = text[:i] + text[i + data.draw(st.integers(1, 8)):]
+        elif op == "ins":
+            text = text[:i] + data.draw(st.sampled_from(list("{};,.:-/|&!=$@\"\n ") + ["accept", "tcp", "ip saddr", "80", "}"])) + text[i:]
+        else:
+            j = data.draw(st.integers(0, len(text)))
+            text = text[:i] + text[min(i, j):max(i, j)][:20] + text[i:]
+    try:
+        parse_nft(text, "m.nft")
+    except FwcError as e:
+        assert e.loc.file == "m.nft" and e.loc.line >= 1 and e.loc.col >= 1, e.format()
