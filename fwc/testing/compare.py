@@ -49,6 +49,7 @@ def compare_kernel(loader_a: Loader, loader_b: Loader, cases: Sequence[Case],
     cases = list(cases)
 
     def run(h: KernelHarness):
+        h.prepare(cases)  # both rulesets then meet the same addresses and routes
         results_a = kernel_verdicts(loader_a, cases, h)
         results_b = kernel_verdicts(loader_b, cases, h)
         return [(c, a, b) for c, a, b in zip(cases, results_a, results_b) if differs(a, b)]

@@ -245,6 +245,10 @@ class KernelHarness:
         with netns.entered(self.fw):
             for key in ("net.ipv6.conf.default.accept_dad", "net.ipv6.conf.all.accept_dad"):
                 netns.write_sysctl(key, "0")
+            # a packet routed back out of its incoming interface would draw an ICMP redirect,
+            # which reads like a REJECT and is rate-limited per peer (so not even repeatable)
+            for key in ("net.ipv4.conf.all.send_redirects", "net.ipv4.conf.default.send_redirects"):
+                netns.write_sysctl(key, "0")
         for name in self.peers.values():
             with netns.entered(name):  # peers only carry frames: no IPv6 chatter (MLD, RS, DAD)
                 netns.write_sysctl("net.ipv6.conf.all.disable_ipv6", "1")
@@ -277,7 +281,7 @@ class KernelHarness:
     def _configure_fw(self) -> None:
         cmds = []
         for ifname in self.ifaces:
-            plan = IFACE_PLAN.get(ifname)
+            plan = self._plan(ifname)
             mac = ":".join(f"{b:02x}" for b in self._peer_mac[ifname])
             cmds.append(f"neigh replace {IPV6_GATEWAY} lladdr {mac} dev {ifname} nud permanent")
             if plan is None:
@@ -427,6 +431,14 @@ class KernelHarness:
 
     # -- running cases
 
+    def prepare(self, cases: Iterable[Case]) -> None:
+        """Set up every address and neighbour the cases need, before any of them runs: the
+        kernel state then does not depend on which cases ran earlier (an address made local
+        for one case would otherwise change how a later case, or a NATed packet, is routed)."""
+        for case in cases:
+            for pkt in (*case.setup, case.probe):
+                self._prepare_addresses(pkt)
+
     def _prepare_addresses(self, pkt: Packet) -> None:
         """Make an `in` destination local to the fw ns, and give on-link destinations a neighbour."""
         cmds = []
@@ -445,10 +457,16 @@ class KernelHarness:
         if cmds:
             self._ip_batch(self.fw, cmds)
 
+    def _plan(self, ifname: str):
+        """The address plan of an interface: the first two interfaces, whatever their names,
+        get eth0's and eth1's plan (by position), so rulesets matching on ppp0 or wlan0 can be driven too."""
+        pos = self.ifaces.index(ifname)
+        return list(IFACE_PLAN.values())[pos] if pos < 2 else None
+
     def _route(self, pkt: Packet) -> tuple[str, bool]:
         """(interface the fw ns routes pkt.dst out of, is it on-link) from the address plan."""
         for ifname in self.ifaces:
-            v4, routes4, _, v6, routes6 = IFACE_PLAN.get(ifname, (None, (), None, None, ()))
+            v4, routes4, _, v6, routes6 = self._plan(ifname) or (None, (), None, None, ())
             for net in (v4, v6):
                 if net and pkt.dst in ipaddress.ip_interface(net).network:
                     return ifname, True
