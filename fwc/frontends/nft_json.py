@@ -209,6 +209,12 @@ def _value(v: Any, loc) -> Any:
             return Concat(tuple(_expr_or_value(x, loc) for x in body), loc)
         if k == "elem":
             return _value(body["val"], loc)
+        if k == "|" and not any(isinstance(x, dict) and next(iter(x)) in _SELECTORS for x in body):
+            items = []
+            for x in body:  # `syn | ack` as a value: a flag list
+                xv = _value(x, loc)
+                items.extend(xv.items if isinstance(xv, FlagList) else [xv])
+            return FlagList(tuple(items), loc)
         if k in ("&", "|", "^", "<<", ">>"):
             return Binop(_expr_or_value(body[0], loc), k, _value(body[1], loc), loc)
         if k in ("map",):

@@ -163,12 +163,26 @@ def lower_rel(rel: Rel, ctx: Ctx):
         raise ctx.syntax(f"type mismatch: '{text}' is a single field, the value is a concatenation",
                          rel.loc)
     vals = [dec(x) for x in items]
+    if is_set:  # set elements have no order
+        vals = sorted(set(vals), key=_order_key)
     special = _SPECIAL.get(text) or _prefix_special(text)
     if special is not None:
         m = special(text, op, vals, neg, is_set, flags, rel, ctx)
         if m is not None:
             return m
     return _generic(text, op, vals, neg, is_set, flags, rel, ctx)
+
+
+def _order_key(v):
+    if isinstance(v, int):
+        return (0, v, 0)
+    if isinstance(v, ir.Range):
+        return (0, v.lo, v.hi)
+    if isinstance(v, ir.AddrRange):
+        return (1, v.lo.version, int(v.lo), int(v.hi))
+    if hasattr(v, "network_address"):
+        return (1, v.version, int(v.network_address), int(v.broadcast_address))
+    return (2, str(v), 0)
 
 
 def _generic(text, op, vals, neg, is_set, flags, rel, ctx):

@@ -90,7 +90,7 @@ def _expand(tokens: list[Token], filename: str, include_dirs: Sequence[str], sou
             if base not in defines:
                 raise sources.error(f"undefined variable ${base or name.text}", t)
             value = defines[base]
-            if rest and len(value) == 1 and value[0].kind == "WORD":
+            if rest and len(value) == 1 and value[0].kind in ("WORD", "STRING"):
                 v = value[0]
                 out.append(Token("WORD", v.text + rest, t.line, t.col, t.file))  # `$addr:80`
             else:
