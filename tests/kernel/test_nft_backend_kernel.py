@@ -239,3 +239,39 @@ def test_check_nft_reports_errors_without_loading():
     assert check_nft(good) == []
     errors = check_nft(good.replace("meta mark 0x1", "meta mark frobnicate"))
     assert errors and any("frobnicate" in e or "Error" in e for e in errors)
+
+
+from tests.corpus import REAL_WORLD, corpus_id, real_world_files, require  # noqa: E402
+
+
+@pytest.mark.parametrize("path", real_world_files(), ids=corpus_id)
+def test_real_world_dumps_translate_and_pass_nft_check(path):
+    """Every real-world dump becomes nft text the kernel accepts; dropped rules are warned."""
+    kernel_or_skip()
+    require(REAL_WORLD)
+    rs = parse_iptables_save(path.read_text(errors="replace"), str(path))
+    from fwc.backends.nft import emit_nft_with_warnings
+    text, warnings = emit_nft_with_warnings(rs, drop_unsupported=True)
+    assert check_nft(text) == []
+    assert text.count("# fwc: dropped unsupported rule:") == len(warnings)
+    # and merged into one inet table per name, the text is still valid
+    has_both = {t.family for t in rs.tables} >= {"ip", "ip6"}
+    if has_both:
+        merged, _ = emit_nft_with_warnings(rs, drop_unsupported=True, inet=True)
+        assert check_nft(merged) == []
+
+
+@pytest.mark.parametrize("table", [None, "fw"])
+def test_fedora_v4_and_v6_merge_into_inet(ns, table):
+    require(REAL_WORLD)
+    dumps = REAL_WORLD / "iptables-upstream" / "ipt-save" / "dumps"
+    v4 = parse_iptables_save((dumps / "fedora27-iptables").read_text(), "fedora27-iptables")
+    v6 = parse_iptables_save((dumps / "fedora27-ip6tables").read_text(), "fedora27-ip6tables")
+    from fwc.backends.nft import emit_nft_with_warnings
+    text, _ = emit_nft_with_warnings(ir.Ruleset(v4.tables + v6.tables), inet=True, table=table,
+                                     drop_unsupported=True)
+    listing = load(ns, text)
+    assert "table ip " not in listing and "table ip6 " not in listing
+    assert "meta nfproto ipv4" in listing and "meta nfproto ipv6" in listing
+    if table:
+        assert listing.count("table inet ") == 1 and "chain mangle_PREROUTING" in listing
