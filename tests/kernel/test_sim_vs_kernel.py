@@ -1,0 +1,215 @@
+"""The simulator against the real kernel: same rulesets, same cases, same verdict and ct state.
+
+Rulesets are iptables-restore text, loaded into the kernel with iptables-restore and into the
+simulator with fwc's iptables front end.  When the two disagree the kernel is right.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fwc import ir
+from fwc.backends.simulate import SimOptions, Simulator
+from fwc.frontends.iptables import parse_iptables_save
+from fwc.packet import cases_from_json
+from fwc.testing.kernel import KernelHarness, kernel_or_skip
+
+pytestmark = pytest.mark.kernel
+
+
+def restore(rules=(), policies=("ACCEPT", "ACCEPT", "ACCEPT"), extra="") -> str:
+    chains = "".join(f":{c} {p} [0:0]\n" for c, p in zip(("INPUT", "FORWARD", "OUTPUT"), policies))
+    return extra + "*filter\n" + chains + "".join(r + "\n" for r in rules) + "COMMIT\n"
+
+
+def raw(*rules) -> str:
+    return ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            + "".join(r + "\n" for r in rules) + "COMMIT\n")
+
+
+def nat(*rules) -> str:
+    return ("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            ":POSTROUTING ACCEPT [0:0]\n" + "".join(r + "\n" for r in rules) + "COMMIT\n")
+
+
+EST = "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"
+C4, C6 = "198.51.100.7", "2001:db8:a::7"
+S4, S6 = "192.0.2.1", "2001:db8:f::1"
+
+# ----------------------------------------------------------------------------- cases
+
+
+def tcp_cases(src, dst, tag):
+    syn = {"dir": "in", "src": src, "dst": dst, "sport": 40000, "dport": 22, "flags": "S"}
+    synack = {"dir": "out", "src": dst, "dst": src, "sport": 22, "dport": 40000, "flags": "SA"}
+    ack = dict(syn, flags="A")
+    data = dict(syn, flags="PA", payload="hi")
+    out_syn = {"dir": "out", "src": dst, "dst": src, "sport": 41000, "dport": 443, "flags": "S"}
+    in_synack = {"dir": "in", "src": src, "dst": dst, "sport": 443, "dport": 41000, "flags": "SA"}
+    return [
+        {"name": f"{tag}-syn22", "probe": syn},
+        {"name": f"{tag}-syn23", "probe": dict(syn, dport=23)},
+        {"name": f"{tag}-ack22", "probe": ack},
+        {"name": f"{tag}-rst22", "probe": dict(syn, flags="R")},
+        {"name": f"{tag}-fin22", "probe": dict(syn, flags="FA")},
+        {"name": f"{tag}-synfin", "probe": dict(syn, flags="SF")},
+        {"name": f"{tag}-noflags", "probe": dict(syn, flags="")},
+        {"name": f"{tag}-synack-nocon", "probe": dict(syn, flags="SA")},
+        {"name": f"{tag}-handshake", "setup": [syn, synack], "probe": ack},
+        {"name": f"{tag}-data", "setup": [syn, synack, ack], "probe": data},
+        {"name": f"{tag}-retrans-syn", "setup": [syn], "probe": syn},
+        {"name": f"{tag}-out-reply", "setup": [out_syn], "probe": in_synack},
+        {"name": f"{tag}-ack-before-synack", "setup": [syn], "probe": ack},
+    ]
+
+
+def udp_icmp_cases(src, dst, tag, v6):
+    icmp = "icmpv6" if v6 else "icmp"
+    q = {"dir": "out", "proto": "udp", "src": dst, "dst": src, "sport": 5353, "dport": 53}
+    a = {"dir": "in", "proto": "udp", "src": src, "dst": dst, "sport": 53, "dport": 5353}
+    unreach = {"dir": "in", "proto": icmp, "src": src, "dst": dst,
+               "icmp_type": 1 if v6 else 3, "icmp_code": 4 if v6 else 3, "quote": 0}
+    echo = {"dir": "in", "proto": icmp, "src": src, "dst": dst,
+            "icmp_type": 128 if v6 else 8, "icmp_id": 9}
+    echo_out = {"dir": "out", "proto": icmp, "src": dst, "dst": src,
+                "icmp_type": 128 if v6 else 8, "icmp_id": 9}
+    echo_rep = {"dir": "in", "proto": icmp, "src": src, "dst": dst,
+                "icmp_type": 129 if v6 else 0, "icmp_id": 9}
+    return [
+        {"name": f"{tag}-dns-reply", "setup": [q], "probe": a},
+        {"name": f"{tag}-udp-unsolicited", "probe": a},
+        {"name": f"{tag}-dns-query", "probe": q},
+        {"name": f"{tag}-unreach-related", "setup": [q], "probe": unreach},
+        {"name": f"{tag}-unreach-unknown", "setup": [dict(q, dport=54)],
+         "probe": dict(unreach, quote=None)},
+        {"name": f"{tag}-echo", "probe": echo},
+        {"name": f"{tag}-echo-reply", "setup": [echo_out], "probe": echo_rep},
+        {"name": f"{tag}-echo-reply-nocon", "probe": echo_rep},
+    ]
+
+
+def fwd_cases(tag):
+    syn = {"dir": "fwd", "src": "198.51.100.10", "dst": "203.0.113.10", "sport": 40000,
+           "dport": 80, "flags": "S", "iif": "eth0", "oif": "eth1"}
+    back = {"dir": "fwd", "src": "203.0.113.10", "dst": "198.51.100.10", "sport": 80,
+            "dport": 40000, "flags": "SA", "iif": "eth1", "oif": "eth0"}
+    return [
+        {"name": f"{tag}-fwd-syn80", "probe": syn},
+        {"name": f"{tag}-fwd-syn25", "probe": dict(syn, dport=25)},
+        {"name": f"{tag}-fwd-reply", "setup": [syn], "probe": back},
+        {"name": f"{tag}-fwd-unsolicited-reply", "probe": back},
+        {"name": f"{tag}-fwd-out-syn", "probe": {"dir": "fwd", "src": "203.0.113.10",
+                                                 "dst": "198.51.100.10", "sport": 3000,
+                                                 "dport": 443, "flags": "S", "iif": "eth1",
+                                                 "oif": "eth0"}},
+    ]
+
+
+HOST_CASES = (tcp_cases(C4, S4, "v4") + udp_icmp_cases(C4, S4, "v4", False)
+              + [dict(c, name=c["name"]) for c in tcp_cases(C6, S6, "v6")]
+              + udp_icmp_cases(C6, S6, "v6", True))
+
+# ----------------------------------------------------------------------------- rulesets
+
+HOST_RULES = [EST, "-A INPUT -p tcp -m multiport --dports 22,80,443 -j ACCEPT",
+              "-A INPUT -p icmp -j ACCEPT"]
+HOST6_RULES = [EST, "-A INPUT -p tcp -m multiport --dports 22,80,443 -j ACCEPT",
+               "-A INPUT -p ipv6-icmp -j ACCEPT"]
+STATE_RULES = [  # mark every state by a distinct verdict
+    "-A INPUT -m conntrack --ctstate INVALID -j DROP",
+    "-A INPUT -m conntrack --ctstate NEW -p tcp --dport 23 -j REJECT --reject-with tcp-reset",
+    "-A INPUT -m conntrack --ctstate NEW -p udp -j REJECT",
+]
+JUMP_RULES = [
+    "-N svc", "-N deny",
+    "-A INPUT -p tcp -j svc",
+    "-A INPUT -p udp --sport 53 -j ACCEPT",
+    "-A INPUT -j deny",
+    "-A svc -p tcp --dport 22 -j ACCEPT",
+    "-A svc -p tcp --dport 23 -g deny",
+    "-A svc -j RETURN",
+    "-A deny -p tcp -j REJECT --reject-with tcp-reset",
+    "-A deny -j DROP",
+]
+SCENARIOS = {
+    "open": (restore(), restore(), HOST_CASES),
+    "host": (restore(HOST_RULES, ("DROP", "ACCEPT", "ACCEPT")),
+             restore(HOST6_RULES, ("DROP", "ACCEPT", "ACCEPT")), HOST_CASES),
+    "host-noest": (restore(HOST_RULES[1:], ("DROP", "ACCEPT", "ACCEPT")),
+                   restore(HOST6_RULES[1:], ("DROP", "ACCEPT", "ACCEPT")), HOST_CASES),
+    "states": (restore(STATE_RULES), restore(STATE_RULES), HOST_CASES),
+    "jumps": (restore([r for r in JUMP_RULES if not r.startswith("-N")]
+                      ).replace("*filter\n", "*filter\n:svc - [0:0]\n:deny - [0:0]\n"),
+              None, tcp_cases(C4, S4, "v4") + udp_icmp_cases(C4, S4, "v4", False)),
+    "outdrop": (restore([EST, "-A OUTPUT -p tcp --dport 25 -j REJECT --reject-with tcp-reset",
+                         "-A OUTPUT -m conntrack --ctstate ESTABLISHED -j ACCEPT",
+                         "-A OUTPUT -p udp --dport 53 -j ACCEPT"], ("DROP", "DROP", "DROP")),
+                None, udp_icmp_cases(C4, S4, "v4", False) + [
+                    {"name": "smtp-out", "probe": {"dir": "out", "dport": 25}},
+                    {"name": "https-out", "probe": {"dir": "out", "dport": 443}},
+                    {"name": "dns-out", "probe": {"dir": "out", "proto": "udp", "dport": 53}}]),
+    "notrack": (raw("-A PREROUTING -p tcp --dport 22 -j CT --notrack",
+                    "-A OUTPUT -p udp --dport 53 -j CT --notrack")
+                + restore(["-A INPUT -m conntrack --ctstate UNTRACKED -j ACCEPT", EST],
+                          ("DROP", "ACCEPT", "ACCEPT")),
+                None, tcp_cases(C4, S4, "v4")[:4] + udp_icmp_cases(C4, S4, "v4", False)[:3]),
+    "forward": (restore(["-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+                         "-A FORWARD -i eth0 -p tcp --dport 80 -j ACCEPT",
+                         "-A FORWARD -i eth1 -j ACCEPT",
+                         "-A FORWARD -p tcp --dport 25 -j REJECT"], ("ACCEPT", "DROP", "ACCEPT")),
+                None, fwd_cases("f")),
+}
+
+
+def _ruleset(v4, v6) -> ir.Ruleset:
+    tables = list(parse_iptables_save(v4, "v4.rules", "ip").tables)
+    if v6:
+        tables += parse_iptables_save(v6, "v6.rules", "ip6").tables
+    return ir.Ruleset(tuple(tables))
+
+
+PARAMS = [(name, i) for name, (_v4, _v6, cases) in SCENARIOS.items() for i in range(len(cases))]
+
+
+@pytest.fixture(scope="module")
+def harness():
+    kernel_or_skip()
+    with KernelHarness() as h:
+        yield h
+
+
+@pytest.fixture(scope="module")
+def kernel_results(harness):
+    """Every scenario's cases run once through the kernel: {(scenario, index): CaseResult}."""
+    out = {}
+    for name, (v4, v6, cases) in SCENARIOS.items():
+        v6 = v6 or restore()
+        harness.load_iptables(v4, v6)
+        for i, res in enumerate(harness.run_cases(cases_from_json(cases))):
+            out[(name, i)] = res
+    return out
+
+
+@pytest.mark.parametrize("scenario,index", PARAMS, ids=[f"{n}-{SCENARIOS[n][2][i]['name']}"
+                                                        for n, i in PARAMS])
+def test_simulator_agrees_with_kernel(kernel_results, scenario, index):
+    v4, v6, cases = SCENARIOS[scenario]
+    case = cases_from_json([cases[index]])[0]
+    sim = Simulator(_ruleset(v4, v6 or restore()), SimOptions())
+    mine = sim.run_case(case)
+    theirs = kernel_results[(scenario, index)]
+    assert (mine.setup_verdicts, mine.verdict, mine.ct_state) == \
+           (theirs.setup_verdicts, theirs.verdict, theirs.ct_state)
+
+
+def test_tcp_loose_zero_agrees():
+    kernel_or_skip()
+    v4 = restore(HOST_RULES, ("DROP", "ACCEPT", "ACCEPT"))
+    cases = cases_from_json(tcp_cases(C4, S4, "v4"))
+    with KernelHarness(tcp_loose=False) as h:
+        h.load_iptables(v4, restore())
+        theirs = h.run_cases(cases)
+    sim = Simulator(_ruleset(v4, None), SimOptions(tcp_loose=False))
+    mine = [sim.run_case(c) for c in cases]
+    assert [(r.name, r.verdict, r.ct_state) for r in mine] == \
+           [(r.name, r.verdict, r.ct_state) for r in theirs]
