@@ -12,7 +12,7 @@ from fwc.errors import FwcError, Unsupported
 from fwc.frontends.nft import parse_nft
 from fwc.frontends.nft_json import parse_nft_json
 
-from test_nft_frontend_nftpy_data import CORPUS as NFTPY, all_vectors
+from test_nft_frontend_nftpy_data import CORPUS as NFTPY, all_vectors, strip_implied_protocols as _strip_implied_protocols
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 OPTIMIZE = SHARED / "nft-optimize"
@@ -61,23 +61,6 @@ def test_nftpy_rules_parse_to_ir_or_name_what_is_unsupported():
     assert share >= 0.87, f"only {share:.1%} parse to IR"
     # valid rules that we reject as syntax errors: known gaps, may only shrink (see README)
     assert counts["error"] <= 60, "\n".join(failures)
-
-
-def _strip_implied_protocols(rule: ir.Rule) -> ir.Rule:
-    """nft lists `ip protocol tcp tcp dport 22` as `tcp dport 22`: the protocol match is implied by
-    the port match (the IR's protocol-dependent matches require their protocol), so drop it."""
-    need = set()
-    for m in rule.matches:
-        if isinstance(m, ir.Port):
-            need.add(ir.L4_PROTOS[m.proto])
-        elif isinstance(m, ir.TcpFlags):
-            need.add(6)
-        elif isinstance(m, ir.Icmp):
-            need.add(1 if m.family == "ip" else 58)
-    ms = tuple(m for m in rule.matches
-               if not (isinstance(m, ir.Proto) and not m.negate and len(m.protos) == 1
-                       and next(iter(m.protos)) in need))
-    return ir.Rule(ms, rule.statements, rule.verdict, rule.comment)
 
 
 def test_nftpy_input_and_listing_parse_to_the_same_ir():

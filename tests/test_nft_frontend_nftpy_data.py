@@ -7,6 +7,8 @@ from pathlib import Path
 
 import attrs
 
+from fwc import ir
+
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nft-py"
 FAMILIES = ("ip", "ip6", "inet")
 
@@ -77,3 +79,25 @@ def all_vectors() -> list[Vector]:
         for p in sorted((CORPUS / fam).glob("*.t")):
             vecs.extend(read_vectors(p))
     return vecs
+
+
+def strip_implied_protocols(rule: ir.Rule) -> ir.Rule:
+    """nft lists `ip protocol tcp tcp dport 22` as `tcp dport 22`: the protocol match is implied by
+    the port match (the IR's protocol-dependent matches require their protocol), so drop it."""
+    need = set()
+    for m in rule.matches:
+        if isinstance(m, ir.Port):
+            need.add(ir.L4_PROTOS[m.proto])
+        elif isinstance(m, ir.TcpFlags):
+            need.add(6)
+        elif isinstance(m, ir.Icmp):
+            need.add(1 if m.family == "ip" else 58)
+    ms = tuple(m for m in rule.matches
+               if not (isinstance(m, ir.Proto) and not m.negate and len(m.protos) == 1
+                       and next(iter(m.protos)) in need))
+    return ir.Rule(ms, rule.statements, rule.verdict, rule.comment)
+
+
+def without_implied_protocols(rs: ir.Ruleset) -> ir.Ruleset:
+    return ir.Ruleset(tuple(attrs.evolve(t, chains=tuple(attrs.evolve(c, rules=tuple(
+        strip_implied_protocols(r) for r in c.rules)) for c in t.chains)) for t in rs.tables))

@@ -243,6 +243,7 @@ class _Parser:
                 raise c.error("missing '}' at end of chain")
             if t.is_("type") and c.peek(1).kind == "WORD" and c.peek(2).is_("hook"):
                 self.base_spec(table, chain)
+                continue  # the spec consumed its own semicolon
             elif t.is_("policy"):
                 c.next()
                 pol = c.word("accept or drop")

@@ -152,5 +152,13 @@ class Builder:
                         if target not in t.chains:
                             raise self.syntax(f"jump to undefined chain '{target}'", r.loc)
             chains = tuple(ir.Chain(c.name, tuple(c.rules), c.base, c.loc) for c in t.chains.values())
-            tables.append(ir.Table(t.family, t.name, chains, tuple(t.sets.values()), t.loc))
+            sets = tuple(attrs.evolve(s, elements=_canonical_elements(s)) for s in t.sets.values())
+            tables.append(ir.Table(t.family, t.name, chains, sets, t.loc))
         return ir.Ruleset(tuple(tables))
+
+
+def _canonical_elements(s: ir.NamedSet) -> tuple:
+    from fwc.frontends.nft_lower import tuple_order_key
+    if s.data is None:
+        return tuple(sorted(set(s.elements), key=tuple_order_key))
+    return tuple(sorted(set(s.elements), key=lambda kv: tuple_order_key(kv[0])))

@@ -142,8 +142,8 @@ def lower_rel(rel: Rel, ctx: Ctx):
             raise ctx.syntax("concatenations compare only with == or !=", rel.loc)
         if isinstance(rhs, SetRef):
             return ir.SetMatch(keys, _check_set(rhs, ctx), negate=neg)
-        return ir.SetMatch(keys, None, tuple(_decode_tuple(keys, e, ctx) for e in _elements(rhs)),
-                           negate=neg)
+        elems = {_decode_tuple(keys, e, ctx) for e in _elements(rhs)}
+        return ir.SetMatch(keys, None, tuple(sorted(elems, key=tuple_order_key)), negate=neg)
     if isinstance(lhs, Binop):
         return _lower_binop_rel(rel, ctx)
     text = sel_text(lhs, ctx)
@@ -183,6 +183,11 @@ def _order_key(v):
     if hasattr(v, "network_address"):
         return (1, v.version, int(v.network_address), int(v.broadcast_address))
     return (2, str(v), 0)
+
+
+def tuple_order_key(t) -> tuple:
+    """Canonical order of set elements (sets have none), so equal sets give equal IR."""
+    return tuple(_order_key(v) for v in t)
 
 
 def _generic(text, op, vals, neg, is_set, flags, rel, ctx):
@@ -584,7 +589,7 @@ def lower_vmap(s: VmapS, ctx: Ctx):
             raise ctx.syntax("a verdict map needs 'key : verdict' elements", e.loc)
         for k in _elements(e.key):
             elems.append((_decode_tuple(keys, k, ctx), lower_verdict(e.data, ctx)))
-    return ir.VerdictMap(keys, None, tuple(elems))
+    return ir.VerdictMap(keys, None, tuple(sorted(elems, key=lambda kv: tuple_order_key(kv[0]))))
 
 
 def lower_stmt(s: Stmt, ctx: Ctx):
