@@ -212,3 +212,11 @@ def test_corpus_is_present():
     from tests.corpus import REAL_WORLD, require
     require(REAL_WORLD)
     assert len(CORPUS) == 19
+
+
+@pytest.mark.parametrize("spec,chain", [("-i eth0", "OUTPUT"), ("-o eth0", "INPUT")])
+def test_interface_direction_checked_like_iptables(spec, chain):
+    with pytest.raises(ErrorGroup) as ei:
+        one_rule(f"{spec} -j ACCEPT", chain=chain)
+    assert "can't use" in ei.value.errors[0].message
+    assert ei.value.errors[0].loc.col == len(f"-A {chain} ") + 1

@@ -129,6 +129,7 @@ class _RuleParser:
         srcs = dsts = None
         src_neg = dst_neg = False
         iif = oif = None
+        iif_word = oif_word = None
         frag = None
         modules: list[tuple[X.Ext, Word, list[X.Opt]]] = []
         target: Optional[tuple[str, Word]] = None
@@ -201,9 +202,9 @@ class _RuleParser:
                 val = ir.Interface("iifname" if opt == "--in-interface" else "oifname", name,
                                    negate_next)
                 if opt == "--in-interface":
-                    iif = val
+                    iif, iif_word = val, w
                 else:
-                    oif = val
+                    oif, oif_word = val, w
                 negate_next = False
             elif opt == "--fragment":
                 if self.family != "ip":
@@ -285,6 +286,11 @@ class _RuleParser:
         if negate_next:
             raise self.err("'!' at the end of the rule", words[-1] if words else None)
 
+        # iptables refuses these for built-in chains (the interface is not known there)
+        if iif is not None and chain in ("OUTPUT", "POSTROUTING"):
+            raise self.err(f"can't use -i with {chain}", iif_word)
+        if oif is not None and chain in ("INPUT", "PREROUTING"):
+            raise self.err(f"can't use -o with {chain}", oif_word)
         ctx = X.Ctx(self.family, self.table, chain, proto, self._ctx_error)
         matches: list = []
         if iif:
@@ -641,12 +647,16 @@ def _chain_line(interp, family, table, stripped, line, loc, indent):
         raise FwcSyntaxError(f"bad counters {parts[2]!r} (expected [packets:bytes])", cloc, line)
 
 
+_BINARY = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")
+
+
 def _check_binary(text: str, filename: str):
-    for lineno, line in enumerate(text.split("\n"), 1):
-        for col, ch in enumerate(line, 1):
-            if ch == "\x00" or (ord(ch) < 32 and ch not in "\t\r\f\v") or ch == "\ufffd":
-                raise FwcSyntaxError("binary data (control character) in input",
-                                     ir.Loc(filename, lineno, col))
+    m = _BINARY.search(text)
+    if m:
+        line = text.count("\n", 0, m.start()) + 1
+        col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        raise FwcSyntaxError("binary data (control character) in input",
+                             ir.Loc(filename, line, col))
 
 
 # ----------------------------------------------------------------------------- shell scripts

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional
-
-import attrs
+import re
+from typing import Callable, NamedTuple, Optional
 
 from fwc.errors import FwcSyntaxError
 from fwc.ir import Loc
 
 
-@attrs.frozen
-class Word:
+_SPECIAL = re.compile(r"[\'\"\\#$`;|&<>()]")
+_WORD = re.compile(r"[^ \t\r\n\f\v]+")
+
+
+class Word(NamedTuple):
     text: str
     col: int  # 1-based column of the word's first character
     quoted: bool = False
@@ -22,6 +24,8 @@ def split_words(line: str, loc: Loc, expand: Optional[Callable[[str, int], str]]
     """Split `line` like a POSIX shell: '...' literal, "..." with backslash escapes and
     (when `expand` is given) $VAR expansion, bare backslash escapes the next char.
     A `#` at the start of a word starts a comment."""
+    if not _SPECIAL.search(line):  # fast path: plain words (most iptables-save lines)
+        return [Word(m.group(), m.start() + 1) for m in _WORD.finditer(line)]
     words: list[Word] = []
     i, n = 0, len(line)
     src = source if source is not None else line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 
@@ -89,6 +90,7 @@ def parse_proto(s: str) -> int:
     raise ValueError_(f"unknown protocol {s!r}")
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_addr(s: str, family: str):
     """An address with optional /prefix or /netmask, as an ip_network (host bits cleared,
     exactly as iptables does)."""
