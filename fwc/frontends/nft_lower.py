@@ -393,7 +393,8 @@ def _secpath(text, op, vals, neg, is_set, flags, rel, ctx):
     if len(vals) != 1 or vals[0] not in ("exists", "missing", 0, 1):
         return None
     present = vals[0] in ("exists", 1)
-    return ir.IpsecPolicy("in", present != neg)
+    # meta secpath/ipsec: the packet was decrypted; rt ipsec: its route will encrypt it
+    return ir.IpsecPolicy("out" if text == "rt ipsec" else "in", present != neg)
 
 
 @_eq_only
@@ -470,7 +471,7 @@ _SPECIAL = {
     "meta length": _single_ranged(lambda r, n: ir.Length(r, n), 0xFFFFFFFF),
     "ct expiration": _single_ranged(lambda r, n: ir.CtExpire(r, n), 0xFFFFFFFF // 1000),
     "ether saddr": _mac,
-    "meta secpath": _secpath,
+    "meta secpath": _secpath, "meta ipsec": _secpath, "rt ipsec": _secpath,
     "ct protocol": _ct_proto, "ct original protocol": _ct_proto,
 }
 for _p in _PORT_PROTOS:
