@@ -126,12 +126,16 @@ def test_sip_invite_opens_rtp_and_rtcp():
                                statements=(ir.CtHelperSet("sip"),))), chain("raw", "OUTPUT"))
     rs = ruleset(raw, table("filter", chain("filter", "INPUT")))
     invite = {"dir": "in", "proto": "udp", "src": C, "sport": 5060, "dst": S, "dport": 5060,
-              "payload": "INVITE sip:bob@192.0.2.1 SIP/2.0\\r\\nVia: x\\r\\n\\r\\nv=0\\r\\n"
+              "payload": "INVITE sip:bob@192.0.2.1 SIP/2.0\\r\\nVia: x\\r\\nCSeq: 1 INVITE\\r\\n"
+                         "\\r\\nv=0\\r\\n"
                          "c=IN IP4 198.51.100.7\\r\\nm=audio 49170 RTP/AVP 0\\r\\n"}
     rtp = {"dir": "out", "proto": "udp", "src": S, "sport": 30000, "dst": C, "dport": 49170}
     assert run(rs, rtp, invite).ct_state == "RELATED"
     assert run(rs, dict(rtp, dport=49171), invite).ct_state == "RELATED"
     assert run(rs, dict(rtp, dport=49172), invite).ct_state == "NEW"
+    # the kernel's SIP helper drops a message it cannot parse a CSeq from
+    bad = dict(invite, payload=invite["payload"].replace("CSeq: 1 INVITE", "X: y"))
+    assert run(rs, rtp, bad).setup_verdicts == ("DROP",)
 
 
 def _nat_rs(pre=(), post=(), out=()):

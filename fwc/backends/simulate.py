@@ -984,7 +984,8 @@ class Simulator:
         def note(text):
             trace.append({"hook": PATHS[p.dir][-1], "table": None, "chain": None, "rule": None,
                           "loc": None, "action": text})
-        run_helper(self.conntrack, p, note)
+        if not run_helper(self.conntrack, p, note):
+            return "DROP", seen_state, p
         self.conntrack.confirm(p, note)
         return "ACCEPT", seen_state, p
 

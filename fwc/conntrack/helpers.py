@@ -92,16 +92,20 @@ def ftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> None:
 
 _SIP_REQUEST = re.compile(rb"(INVITE|UPDATE|ACK|PRACK) \S+ SIP/2\.0\r?\n")
 _SIP_RESPONSE = re.compile(rb"SIP/2\.0 (1\d\d|2\d\d) ")
+_SIP_CSEQ = re.compile(rb"^CSeq:[ \t]*\d+", re.M | re.I)
 _SDP_CONN = re.compile(rb"^c=IN IP([46]) (\S+)", re.M)
 _SDP_MEDIA = re.compile(rb"^m=(audio|video|image) (\d+) ", re.M)
 
 
-def sip_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> None:
+def sip_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> Optional[bool]:
     if skb.proto not in (6, 17) or not skb.payload:
-        return
+        return None
     data = skb.payload
     if not (_SIP_REQUEST.match(data) or _SIP_RESPONSE.match(data)):
-        return
+        return None
+    if not _SIP_CSEQ.search(data):
+        note("helper sip: message without a CSeq header -> drop (as the kernel helper)")
+        return False
     conn = _SDP_CONN.search(data)
     if conn is None:
         return
@@ -136,8 +140,9 @@ def tftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> None
 HELPERS = {"ftp": ftp_help, "sip": sip_help, "tftp": tftp_help}
 
 
-def run_helper(table: ConntrackTable, skb: Skb, note: Note) -> None:
+def run_helper(table: ConntrackTable, skb: Skb, note: Note) -> bool:
+    """Run the connection's helper; False when the helper drops the packet."""
     entry = skb.ct
     if entry is None or not entry.helper:
-        return
-    HELPERS[entry.helper](table, entry, skb, note)
+        return True
+    return HELPERS[entry.helper](table, entry, skb, note) is not False
