@@ -523,3 +523,39 @@ def test_inet_table_from_ir_splits_family_dependent_matches():
 def test_inet_reject_default_and_icmpx():
     r = ir.Rule(verdict=ir.Reject("admin-prohibited"))
     assert rule_lines(r, family="inet") == ["reject with icmpx type admin-prohibited"]
+
+
+def test_tcp_reset_without_tcp_restriction_drops_the_rest():
+    # iptables drops a non-TCP packet it cannot answer with a RST; nft's reset is TCP only
+    lines = rule_lines(ir.Rule((ir.Interface("iifname", "eth0"),), verdict=ir.Reject("tcp-reset"),
+                               comment="r"))
+    assert lines == ['meta l4proto tcp iifname "eth0" reject with tcp reset comment "r"',
+                     'iifname "eth0" drop comment "r"']
+    refused(statements=(ir.Log(),), verdict=ir.Reject("tcp-reset"))
+
+
+def test_nft_native_nodes():
+    fm = ir.FieldMatch("meta iifgroup", (3, ir.Range(5, 7)), negate=True)
+    assert one(fm) == "meta iifgroup != { 3, 5-7 } accept"
+    assert one(ir.FieldMatch("ip6 flowlabel", (5,), "gt", negate=True), family="ip6") == \
+        "ip6 flowlabel <= 5 accept"
+    assert one(ir.FieldMatch("meta cpu", (1,), mask=0x3)) == "meta cpu & 0x3 == 1 accept"
+    assert one(ir.FieldMatch("iifkind", ("vxlan",))) == 'iifkind "vxlan" accept'
+    assert one(ir.SetMatch(("ip saddr", "tcp dport"),
+                           elements=((N("192.0.2.0/24"), 22), (N("198.51.100.1/32"), R(80, 81))),
+                           negate=True)) == \
+        "ip saddr . tcp dport != { 192.0.2.0/24 . 22, 198.51.100.1 . 80-81 } accept"
+    assert one(ir.CtCount(10, over=True), verdict=ir.Drop()) == "ct count over 10 drop"
+    vm = ir.VerdictMap(("tcp dport",), elements=(((22,), ir.Accept()), ((23,), ir.Drop())))
+    assert one(verdict=vm) == "tcp dport vmap { 22 : accept, 23 : drop }"
+    assert one(verdict=ir.Continue()) == "continue"
+
+
+def test_named_set_declared():
+    s = ir.NamedSet("blocked", ("ipv4_addr",), frozenset({"interval"}),
+                    ((N("192.0.2.0/24"),), (N("198.51.100.7/32"),)))
+    text = emit_nft(ruleset(ir.Rule((ir.SetMatch(("ip saddr",), "blocked"),), verdict=ir.Drop()),
+                            sets=[s]))
+    assert ("\tset blocked {\n\t\ttype ipv4_addr\n\t\tflags interval\n"
+            "\t\telements = { 192.0.2.0/24, 198.51.100.7 }\n\t}") in text
+    assert "ip saddr @blocked drop" in text

@@ -13,9 +13,9 @@ from typing import Optional
 
 from fwc import ir
 from fwc.errors import ErrorGroup, FwcError, Unsupported
-from fwc.backends.nft_action import render_statement, render_verdict
+from fwc.backends.nft_action import needs_tcp_reset_split, render_statement, render_verdict
 from fwc.backends.nft_ctx import NotExpressible, RuleCtx, refuse
-from fwc.backends.nft_layout import Entry, OutChain, OutTable, plan
+from fwc.backends.nft_layout import Entry, OutChain, OutTable, l3_of, plan
 from fwc.backends.nft_match import NFPROTO, redundant_proto, render_match
 from fwc.backends.nft_names import safe_name
 
@@ -99,6 +99,14 @@ class _TableRenderer:
         if rule.comment:
             tail.append(comment_text(rule.comment))
         head = [f"meta nfproto {NFPROTO[guard]}"] if guard else []
+        if needs_tcp_reset_split(rule):
+            self.check_splittable(rule, 2 * len(bodies))
+            drop_tail = tail[:-2] + ["drop"] + tail[-1:] if rule.comment else tail[:-1] + ["drop"]
+            out = []
+            for body in bodies:
+                out.append(" ".join(head + ["meta l4proto tcp"] + body + tail))
+                out.append(" ".join(head + body + drop_tail))
+            return out
         return [" ".join(head + body + tail) or "continue" for body in bodies]
 
     @staticmethod
@@ -157,7 +165,16 @@ class _TableRenderer:
         lines.append("\t}")
         return lines
 
-    def set_text(self, s: ir.ExternalSet) -> list[str]:
+    def set_text(self, s) -> list[str]:
+        if isinstance(s, ir.NamedSet):
+            from fwc.backends.nft_native import named_set_lines
+            src = self.t.set_sources[s.name]
+            ctx = RuleCtx(family=self.t.family, l3=l3_of(src), chain_name=self.chain_namer(src),
+                          helper_object=self.helper_object)
+            try:
+                return named_set_lines(s, self.t.set_names[s.name], ctx)
+            except NotExpressible as ne:
+                raise ne.located(src.loc) from None
         types = []
         for f in s.fields:
             if f in ("addr", "net", "ip"):

@@ -83,6 +83,14 @@ def rule_l4(rule: ir.Rule) -> Optional[str]:
     return None
 
 
+def needs_tcp_reset_split(rule: ir.Rule) -> bool:
+    """REJECT --reject-with tcp-reset drops non-TCP packets (no reset can be made); nft's
+    `reject with tcp reset` only applies to TCP, so the rest needs an explicit drop."""
+    v = rule.verdict
+    return (isinstance(v, ir.Reject) and v.with_ is not None
+            and v.with_.lower() in ("tcp-reset", "tcp-rst") and rule_l4(rule) != "tcp")
+
+
 def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: bool) -> Optional[str]:
     if isinstance(s, ir.Log):
         return render_log(s)
@@ -134,6 +142,9 @@ def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: boo
         return "meta nftrace set 1"
     if isinstance(s, ir.Counter):
         return f"counter packets {s.packets} bytes {s.bytes}"
+    if isinstance(s, ir.SetUpdate):
+        from fwc.backends.nft_native import render_setupdate
+        return render_setupdate(s, ctx)
     raise refuse(f"statement {type(s).__name__}")
 
 
@@ -173,9 +184,7 @@ def render_reject(v: ir.Reject, ctx: RuleCtx, rule: ir.Rule) -> str:
     if v.with_ is None:
         return "reject"
     fam, name = reject_reason(v.with_)
-    if fam == "any":
-        if rule_l4(rule) != "tcp":
-            raise refuse("--reject-with tcp-reset without -p tcp")
+    if fam == "any":  # without -p tcp the caller adds the tcp test and a drop for the rest
         return "reject with tcp reset"
     l3 = ctx.l3 or (ctx.family if ctx.family != "inet" else None)
     if fam == "?":
@@ -267,6 +276,11 @@ def render_verdict(v: Optional[ir.Verdict], ctx: RuleCtx, rule: ir.Rule) -> Opti
         kw = "masquerade" if isinstance(v, ir.Masquerade) else "redirect"
         ports = f" to :{fmt_range(v.ports)}" if v.ports is not None else ""
         return f"{kw}{ports}{nat_flags(v.flags)}"
+    if isinstance(v, ir.Continue):
+        return "continue"
+    if isinstance(v, ir.VerdictMap):
+        from fwc.backends.nft_native import render_vmap
+        return render_vmap(v, ctx)
     if isinstance(v, ir.Netmap):
         fam = "ip" if v.to.version == 4 else "ip6"
         kind = "snat" if v.field == "saddr" else "dnat"

@@ -43,6 +43,7 @@ class OutTable:
     # (source table id, IR chain name) -> emitted chain name
     chain_names: dict
     set_names: dict
+    set_sources: dict = attrs.Factory(dict)  # set name -> the source table declaring it
 
 
 def l3_of(table: ir.Table) -> Optional[str]:
@@ -137,6 +138,7 @@ def plan_table(family: str, name: str, sources: list[ir.Table]) -> OutTable:
     chains = [build_chain(emitted[m], slot, family, prios) for m, slot in split.items()]
     declared: dict[str, ir.ExternalSet] = {}
     set_names: dict[str, str] = {}
+    set_sources: dict[str, ir.Table] = {}
     for t in sources:
         for s in t.sets:
             prev = declared.get(s.name)
@@ -145,9 +147,10 @@ def plan_table(family: str, name: str, sources: list[ir.Table]) -> OutTable:
                     raise FwcError(f"set {s.name} is declared with two different types", t.loc)
                 continue
             declared[s.name] = s
+            set_sources[s.name] = t
             set_names[s.name] = safe_name(s.name, set(set_names.values()))
     sets = list(declared.values())
-    return OutTable(family, name, chains, sets, chain_names, set_names)
+    return OutTable(family, name, chains, sets, chain_names, set_names, set_sources)
 
 
 def build_chain(name: str, slot: dict, family: str, prios: dict) -> OutChain:

@@ -419,6 +419,15 @@ def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
         return render_ctport(m, ctx, rule)
     if isinstance(m, ir.SetLookup):
         return render_setlookup(m, ctx, sets)
+    if isinstance(m, ir.FieldMatch):
+        from fwc.backends.nft_native import render_fieldmatch
+        return render_fieldmatch(m)
+    if isinstance(m, ir.SetMatch):
+        from fwc.backends.nft_native import render_setmatch
+        return render_setmatch(m, ctx)
+    if isinstance(m, ir.CtCount):
+        from fwc.backends.nft_native import render_ctcount
+        return render_ctcount(m)
     if isinstance(m, ir.SocketExists):
         raise refuse("-m owner --socket-exists",
                      "nft's socket tests need a socket file, xt_owner does not")

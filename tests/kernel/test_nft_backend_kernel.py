@@ -301,3 +301,31 @@ def test_real_world_dumps_mean_the_same_in_the_kernel(path):
         bad = compare_kernel(("iptables", text if "ip" in fams else None,
                               text if "ip6" in fams else None), ("nft", nft), cases, h)
     assert [(c.name, a.verdict, b.verdict) for c, a, b in bad] == []
+
+
+def test_nft_native_nodes_and_tcp_reset_split_load(ns):
+    s = ir.NamedSet("blocked", ("ipv4_addr",), frozenset({"interval"}),
+                    ((N("192.0.2.0/24"),), (N("198.51.100.7/32"),)))
+    rules = (
+        ir.Rule((ir.FieldMatch("meta iifgroup", (3, R(5, 7)), negate=True),), verdict=ir.Accept()),
+        ir.Rule((ir.FieldMatch("meta cpu", (1,), mask=0x3),), verdict=ir.Accept()),
+        ir.Rule((ir.SetMatch(("ip saddr", "tcp dport"), elements=((N("192.0.2.0/24"), 22),),
+                             negate=True),), verdict=ir.Accept()),
+        ir.Rule((ir.SetMatch(("ip saddr",), "blocked"),), verdict=ir.Drop()),
+        ir.Rule((ir.CtCount(10, over=True),), verdict=ir.Drop()),
+        ir.Rule(verdict=ir.VerdictMap(("tcp dport",), elements=(((22,), ir.Accept()),
+                                                               ((23,), ir.Drop())))),
+        ir.Rule((ir.Interface("iifname", "eth0"),), verdict=ir.Reject("tcp-reset")),
+    )
+    rs = ir.Ruleset((ir.Table("ip", "filter", (ir.Chain("INPUT", rules, ir.iptables_base_hook(
+        "filter", "INPUT")),), sets=(s,)),))
+    listing = load(ns, emit_nft(rs))
+    for printed in ["iifgroup != { 3, 5-7 } accept", "ip saddr @blocked drop",
+                    "ct count over 10 drop", "tcp dport vmap { 22 : accept, 23 : drop }",
+                    'iifname "eth0" drop', "elements = { 192.0.2.0/24, 198.51.100.7 }"]:
+        assert printed in listing, printed
+    # nft hides the tcp dependency when printing; the bytecode must test it before the reset
+    assert 'iifname "eth0" reject with tcp reset' in listing
+    code = netlink(ns)
+    assert re.search(r"meta load l4proto => reg 1 \]\s+\[ cmp eq reg 1 0x00000006 \]\s+"
+                     r"\[ meta load iifname", code), code

@@ -1,0 +1,144 @@
+"""nft-only IR nodes (from the nft front end) back to nft text: FieldMatch, SetMatch, CtCount,
+SetUpdate, Continue, VerdictMap and NamedSet declarations."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Callable
+
+from fwc import ir
+from fwc.backends.nft_ctx import RuleCtx, refuse
+from fwc.backends.nft_match import fmt_addr, neg, one_or_set
+from fwc.backends.nft_names import quote
+
+STRING_EXPRS = ("iifname", "oifname", "ibrname", "obrname", "sdifname", "iifkind", "oifkind",
+                "ct helper", "osf name")
+STRING_TYPES = ("ifname", "string")
+CMP_OPS = {"lt": "<", "gt": ">", "le": "<=", "ge": ">="}
+NEGATED_CMP = {"lt": "ge", "ge": "lt", "gt": "le", "le": "gt"}
+
+
+def is_string_expr(expr: str) -> bool:
+    return expr.endswith(STRING_EXPRS)
+
+
+def fmt_value(v, string: bool) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, ir.Range):
+        return str(v.lo) if v.lo == v.hi else f"{v.lo}-{v.hi}"
+    if isinstance(v, (ipaddress.IPv4Network, ipaddress.IPv6Network, ir.AddrRange)):
+        return fmt_addr(v)
+    if isinstance(v, str):
+        if string:
+            lit = quote(v)
+            if lit is None:
+                raise refuse(f"string {v!r}", "nft 1.0.6 strings cannot hold a double quote")
+            return lit
+        return v
+    raise refuse(f"nft value {v!r}")
+
+
+def render_fieldmatch(m: ir.FieldMatch) -> list[list[str]]:
+    string = is_string_expr(m.expr)
+    key = m.expr
+    if m.xor is not None:
+        key = f"{key} ^ {m.xor:#x}"
+    if m.mask is not None:
+        key = f"{key} & {m.mask:#x}"
+    vals = [fmt_value(v, string) for v in m.values]
+    if m.op in CMP_OPS:
+        op = NEGATED_CMP[m.op] if m.negate else m.op
+        return [[f"{key} {CMP_OPS[op]} {vals[0]}"]]
+    if m.op == "any":
+        return [[f"{key} {'! ' if m.negate else ''}{','.join(vals)}"]]
+    if m.op != "eq":
+        raise refuse(f"nft relation {m.op}")
+    if (m.mask is not None or m.xor is not None) and len(vals) == 1:
+        return [[f"{key} {'!=' if m.negate else '=='} {vals[0]}"]]
+    return [[f"{key} {neg(m.negate)}{one_or_set(vals)}"]]
+
+
+def element_text(elem: tuple, string_at: Callable[[int], bool]) -> str:
+    return " . ".join(fmt_value(v, string_at(i)) for i, v in enumerate(elem))
+
+
+def render_setmatch(m: ir.SetMatch, ctx: RuleCtx) -> list[list[str]]:
+    keys = " . ".join(m.keys)
+    if m.name is not None:
+        return [[f"{keys} {neg(m.negate)}@{ctx.set_name(m.name)}"]]
+    strings = [is_string_expr(k) for k in m.keys]
+    elems = [element_text(e, lambda i: strings[i]) for e in m.elements]
+    return [[f"{keys} {neg(m.negate)}{{ {', '.join(elems)} }}"]]
+
+
+def render_ctcount(m: ir.CtCount) -> list[list[str]]:
+    return [[f"ct count {'over ' if m.over else ''}{m.count}"]]
+
+
+def render_setupdate(s: ir.SetUpdate, ctx: RuleCtx) -> str:
+    if s.op not in ("add", "update", "delete"):
+        raise refuse(f"set operation {s.op}")
+    return f"{s.op} @{ctx.set_name(s.set)} {{ {' . '.join(s.keys)} }}"
+
+
+def simple_verdict(v, ctx: RuleCtx) -> str:
+    if isinstance(v, ir.Accept):
+        return "accept"
+    if isinstance(v, ir.Drop):
+        return "drop"
+    if isinstance(v, ir.Return):
+        return "return"
+    if isinstance(v, ir.Continue):
+        return "continue"
+    if isinstance(v, ir.Jump):
+        return f"jump {ctx.chain_name(v.chain)}"
+    if isinstance(v, ir.Goto):
+        return f"goto {ctx.chain_name(v.chain)}"
+    raise refuse(f"verdict {type(v).__name__} inside a verdict map")
+
+
+def render_vmap(v: ir.VerdictMap, ctx: RuleCtx) -> str:
+    keys = " . ".join(v.keys)
+    if v.name is not None:
+        return f"{keys} vmap @{ctx.set_name(v.name)}"
+    strings = [is_string_expr(k) for k in v.keys]
+    elems = [f"{element_text(k, lambda i: strings[i])} : {simple_verdict(verdict, ctx)}"
+             for k, verdict in v.elements]
+    return f"{keys} vmap {{ {', '.join(elems)} }}"
+
+
+def named_set_lines(s: ir.NamedSet, name: str, ctx: RuleCtx) -> list[str]:
+    kind = "map" if s.data else "set"
+    typeof = any(" " in t for t in s.types)
+    key = " . ".join(s.types)
+    decl = f"typeof {key}" if typeof else f"type {key}"
+    if s.data:
+        decl += f" : {s.data}"
+    lines = [f"\t{kind} {name} {{", f"\t\t{decl}"]
+    if s.flags:
+        lines.append(f"\t\tflags {','.join(sorted(s.flags))}")
+    if s.timeout:
+        lines.append(f"\t\ttimeout {s.timeout}")
+    if s.comment:
+        lit = quote(s.comment.replace('"', "'"))
+        lines.append(f"\t\tcomment {lit}")
+    strings = [(not typeof and t in STRING_TYPES) or (typeof and is_string_expr(t))
+               for t in s.types]
+    if s.elements:
+        elems = []
+        for e in s.elements:
+            if s.data:
+                k, val = e
+                if s.data == "verdict":
+                    shown = simple_verdict(val, ctx)
+                else:
+                    shown = fmt_value(val, s.data in STRING_TYPES)
+                elems.append(f"{element_text(k, lambda i: strings[i])} : {shown}")
+            else:
+                elems.append(element_text(e, lambda i: strings[i]))
+        lines.append(f"\t\telements = {{ {', '.join(elems)} }}")
+    lines.append("\t}")
+    return lines
