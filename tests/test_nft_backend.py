@@ -559,3 +559,10 @@ def test_named_set_declared():
     assert ("\tset blocked {\n\t\ttype ipv4_addr\n\t\tflags interval\n"
             "\t\telements = { 192.0.2.0/24, 198.51.100.7 }\n\t}") in text
     assert "ip saddr @blocked drop" in text
+
+
+def test_bare_reject_names_follow_the_table_family():
+    assert one(verdict=ir.Reject("port-unreachable")) == "reject"
+    assert one(verdict=ir.Reject("adm-prohibited"), family="ip6") == \
+        "reject with icmpv6 type admin-prohibited"
+    refused(verdict=ir.Reject("addr-unreachable"))

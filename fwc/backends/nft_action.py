@@ -161,20 +161,20 @@ REJECT_IP6 = {"no-route": "no-route", "adm-prohibited": "admin-prohibited",
 ICMPX = {"port-unreachable", "admin-prohibited", "no-route", "host-unreachable"}
 
 
-def reject_reason(with_: str) -> tuple[str, str]:
-    """('ip'|'ip6'|'any', nft name) of an iptables --reject-with value."""
+def reject_reason(with_: str, l3) -> tuple[str, str]:
+    """('ip'|'ip6'|'any', nft name) of an iptables --reject-with value; a bare name (without
+    icmp-/icmp6-) is read in the rule's family (`l3`, None when it serves both)."""
     w = with_.lower()
     if w in ("tcp-reset", "tcp-rst"):
         return "any", "tcp reset"
     if w.startswith("icmp6-"):
-        name = REJECT_IP6.get(w[6:])
-        fam = "ip6"
+        fam, name = "ip6", REJECT_IP6.get(w[6:])
     elif w.startswith("icmp-"):
-        name = REJECT_IP.get(w[5:])
-        fam = "ip"
+        fam, name = "ip", REJECT_IP.get(w[5:])
+    elif l3 is None:
+        fam, name = "both", (w if w in ICMPX else None)
     else:
-        name = REJECT_IP.get(w) or REJECT_IP6.get(w)
-        fam = "?"
+        fam, name = l3, (REJECT_IP if l3 == "ip" else REJECT_IP6).get(w)
     if name is None:
         raise refuse(f"--reject-with {with_}")
     return fam, name
@@ -183,14 +183,12 @@ def reject_reason(with_: str) -> tuple[str, str]:
 def render_reject(v: ir.Reject, ctx: RuleCtx, rule: ir.Rule) -> str:
     if v.with_ is None:
         return "reject"
-    fam, name = reject_reason(v.with_)
+    l3 = ctx.l3 or (ctx.family if ctx.family != "inet" else None)
+    fam, name = reject_reason(v.with_, l3)
     if fam == "any":  # without -p tcp the caller adds the tcp test and a drop for the rest
         return "reject with tcp reset"
-    l3 = ctx.l3 or (ctx.family if ctx.family != "inet" else None)
-    if fam == "?":
-        fam = l3 or "?"
     if l3 is None:  # inet rule for both families: only icmpx reasons mean the same in both
-        if name in ICMPX and name != "host-unreachable":
+        if fam == "both" and name != "host-unreachable":
             return f"reject with icmpx type {name}"
         raise refuse(f"--reject-with {v.with_} for both IPv4 and IPv6")
     if fam != l3:
