@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import fwc
+import fwc.api
 from fwc import ir
 from fwc.errors import FwcSyntaxError
 from fwc.policy import compile_full, compile_policy, compile_policy_file
@@ -219,7 +220,7 @@ def test_explain_lists_defaults():
 
 def test_api_exports():
     assert fwc.compile_policy is compile_policy
-    assert "compile_policy" in fwc.__all__
+    assert "compile_policy" in fwc.api.__all__ and "compile_policy" in fwc.API
 
 
 def test_split_ruleset_for_iptables():

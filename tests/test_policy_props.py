@@ -79,24 +79,41 @@ def compile_or_never(text: str):
         return None
 
 
+SIDES = {4: {"eth0": ["198.51.100.10", "198.51.100.77"], "eth1": ["203.0.113.10"],
+             "local": "192.0.2.1"},
+         6: {"eth0": ["2001:db8:a::10", "2001:db8:a::77"], "eth1": ["2001:db8:b::10"],
+             "local": "2001:db8:f::1"}}
+PROBE_SERVICES = [("tcp", 22), ("tcp", 80), ("tcp", 1500), ("tcp", 8080), ("udp", 53),
+                  ("udp", 5005), ("icmp", None)]
+
+
+def _endpoints(d: str, l3: int) -> list[dict]:
+    """Source/destination/interfaces of packets the kernel harness can really send: into the
+    firewall from either side, out of it to either side, through it between the sides."""
+    s = SIDES[l3]
+    remote = [(a, "eth0") for a in s["eth0"]] + [(a, "eth1") for a in s["eth1"]]
+    if d == "in":
+        return [{"src": a, "dst": s["local"], "iif": i} for a, i in remote]
+    if d == "out":
+        return [{"src": s["local"], "dst": a, "oif": i} for a, i in remote]
+    return [{"src": a, "dst": b, "iif": i, "oif": o}
+            for a, i in remote for b, o in remote if i != o]
+
+
 def probes(text: str) -> list:
     """NEW packets (no setup) in every direction, both families, over the pools."""
     out = []
     for d in DIRS.values():
-        for l3, hosts in ((4, HOSTS4), (6, HOSTS6)):
-            for i, (proto, port) in enumerate([("tcp", 22), ("tcp", 80), ("tcp", 1500),
-                                               ("tcp", 8080), ("udp", 53), ("udp", 5005),
-                                               ("icmp", None)]):
-                src = hosts[i % len(hosts)]
-                dst = hosts[(i + 1) % len(hosts)] if d != "in" else hosts[3]
-                p = {"dir": d, "l3": l3, "src": src, "dst": dst}
-                if d == "fwd" and src.startswith(("203.", "2001:db8:b:")):
-                    p.update(iif="eth1", oif="eth0")
-                if proto == "icmp":
-                    p["proto"] = "icmp" if l3 == 4 else "icmpv6"
-                else:
-                    p.update(proto=proto, dport=port)
-                out.append({"name": f"{d}-{l3}-{proto}-{port}-{src}", "probe": p})
+        for l3 in (4, 6):
+            for ends in _endpoints(d, l3):
+                for proto, port in PROBE_SERVICES:
+                    p = {"dir": d, "l3": l3, **ends}
+                    if proto == "icmp":
+                        p["proto"] = "icmp" if l3 == 4 else "icmpv6"
+                    else:
+                        p.update(proto=proto, dport=port)
+                    out.append({"name": f"{d} {ends['src']}>{ends['dst']} {proto}/{port}",
+                                "probe": p})
     return cases_from_json(out)
 
 

@@ -94,7 +94,7 @@ def address_variants(pr: PRule) -> list[tuple[Optional[int], tuple]]:
         for field, addrs in (("saddr", pr.saddr), ("daddr", pr.daddr)):
             if addrs is None:
                 continue
-            mine = tuple(a for a in addrs if _family(a) == fam)
+            mine = tuple(a for a in _disjoint(addrs) if _family(a) == fam)
             if not mine:
                 ok = False
                 break
@@ -158,16 +158,31 @@ def lower_rule(pr: PRule) -> list[ir.Rule]:
     return out
 
 
-def _disjoint(values: tuple) -> list:
-    """The same addresses as disjoint prefixes/ranges, so one-value-per-rule splitting never
-    lets a packet match twice."""
-    nets: dict[int, list] = {4: [], 6: []}
-    for v in values:
-        if isinstance(v, ir.AddrRange):
-            nets[v.version].extend(ipaddress.summarize_address_range(v.lo, v.hi))
-        else:
-            nets[v.version].append(v)
-    return [n for fam in (4, 6) for n in ipaddress.collapse_addresses(nets[fam])]
+def _disjoint(values) -> list:
+    """The same addresses as sorted, disjoint, merged intervals: a prefix where the interval is
+    one, else a range.  nft refuses overlapping set elements, and one-value-per-rule splitting
+    must never let a packet match twice."""
+    out = []
+    for fam in (4, 6):
+        ivs = []
+        for v in values:
+            if v.version != fam:
+                continue
+            if isinstance(v, ir.AddrRange):
+                ivs.append((int(v.lo), int(v.hi)))
+            else:
+                ivs.append((int(v.network_address), int(v.broadcast_address)))
+        merged: list = []
+        for lo, hi in sorted(ivs):
+            if merged and lo <= merged[-1][1] + 1:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+            else:
+                merged.append((lo, hi))
+        make = ipaddress.IPv4Address if fam == 4 else ipaddress.IPv6Address
+        for lo, hi in merged:
+            nets = list(ipaddress.summarize_address_range(make(lo), make(hi)))
+            out.append(nets[0] if len(nets) == 1 else ir.AddrRange(make(lo), make(hi)))
+    return out
 
 
 MAX_MULTIPORT = 15  # iptables multiport takes at most 15 ports or ranges
@@ -189,7 +204,7 @@ def split_rule(rule: ir.Rule) -> list[ir.Rule]:
             options = [ir.Port(m.proto, m.field, rs[i:i + MAX_MULTIPORT])
                        for i in range(0, len(rs), MAX_MULTIPORT)]
         pieces = [p + (o,) for p in pieces for o in options]
-    if len(pieces) == 1:
+    if len(pieces) == 1 and pieces[0] == rule.matches:
         return [rule]
     return [attrs.evolve(rule, matches=p) for p in pieces]
 
