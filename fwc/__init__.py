@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 # kept equal to fwc.api.__all__ (tests/test_api.py checks it)
 API = ("compile_policy", "compile_policy_nft", "simulate", "parse", "load", "translate",
        "emit_nft", "emit_iptables")
+__all__ = list(API)
 
 
 def __getattr__(name: str):

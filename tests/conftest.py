@@ -25,3 +25,10 @@ def kernel_module():
     kernel_or_skip()
     with KernelHarness() as harness:
         yield harness
+
+
+@pytest.fixture(scope="session")
+def kernel_ok():
+    """Only the check (skip, or fail in CI): for tests that build their own harness."""
+    kernel_or_skip()
+    return True

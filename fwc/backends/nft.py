@@ -242,5 +242,10 @@ def emit_nft_with_warnings(ruleset: ir.Ruleset, *, table: Optional[str] = None,
 
 def emit_nft(ruleset: ir.Ruleset, *, table: Optional[str] = None, counters: bool = False,
              inet: bool = False, drop_unsupported: bool = False) -> str:
+    """nftables text (loadable with `nft -f`) meaning exactly `ruleset`.  Each table is
+    replaced on its own (no `flush ruleset`).  table=NAME puts each family into one table,
+    counters=True adds a counter to every rule, inet=True merges IPv4 and IPv6 into one inet
+    table where rules are identical.  Raises ErrorGroup of located Unsupported errors for what
+    nftables cannot express (drop_unsupported=True leaves those rules out, as comments)."""
     return emit_nft_with_warnings(ruleset, table=table, counters=counters, inet=inet,
                                   drop_unsupported=drop_unsupported)[0]

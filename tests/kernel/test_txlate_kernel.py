@@ -67,7 +67,7 @@ def compare_case(ns: str, case) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def txns(kernel):
+def txns(kernel_ok):
     name = f"fwc-txlate-{os.getpid()}"
     netns.create(name)
     try:
