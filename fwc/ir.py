@@ -745,3 +745,61 @@ class VerdictMap:
 Match = Union[Match, FieldMatch, SetMatch, CtCount]
 Statement = Union[Statement, SetUpdate]
 Verdict = Union[Verdict, Continue, VerdictMap]
+
+
+# --------------------------------------------------------------------------- iptables long tail
+# (appended by the iptables long-tail work: xt modules/targets with an exact nft counterpart)
+
+
+@frozen
+class Quota:
+    """nft `quota [over] N bytes`: a byte counter private to this rule position adds the length of
+    every packet reaching this match (this one included); the match holds while the total is
+    < `bytes` (over=False), or once it is >= `bytes` (over=True).  iptables `-m quota --quota N`
+    (which matches while the running total is <= N) is Quota(N + 1)."""
+
+    bytes: int
+    over: bool = False
+
+
+@frozen
+class Audit:
+    """AUDIT target / nft `log level audit`: emit an AUDIT_NETFILTER_PKT audit record (mark,
+    addresses, protocol) for the packet; evaluation goes on."""
+
+
+@frozen
+class SetPriority:
+    """CLASSIFY --set-class / nft `meta priority set`: skb->priority = `value`
+    (major << 16 | minor); evaluation goes on."""
+
+    value: int
+
+
+@frozen
+class Dup:
+    """TEE / nft `dup to GW [device DEV]`: send a copy of the packet to next hop `gateway`
+    (through interface `device` when set); the original goes on unchanged."""
+
+    gateway: IPAddress
+    device: Optional[str] = None
+
+
+@frozen
+class TProxy:
+    """nft `tproxy to [ADDR]:[PORT]` then accept: when a transparent socket is found (listening on
+    `addr`/`port`, None = the packet's own daddr/dport), assign the packet to it, apply the mark
+    update (mark & ~mark_mask) ^ mark_value when `mark_mask` is set, and accept.  When no socket
+    is found the rule does NOT match (evaluation goes on with the next rule) - iptables' TPROXY
+    drops instead, so its front end follows this rule with a drop rule."""
+
+    family: str  # ip | ip6
+    addr: Optional[IPAddress] = None
+    port: Optional[int] = None
+    mark_value: int = 0
+    mark_mask: Optional[int] = None
+
+
+Match = Union[Match, Quota]
+Statement = Union[Statement, Audit, SetPriority, Dup]
+Verdict = Union[Verdict, TProxy]  # not in TERMINAL: without a socket evaluation goes on

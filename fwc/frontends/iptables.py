@@ -184,7 +184,8 @@ class _RuleParser:
                 vals = []
                 for part in a.text.split(","):
                     try:
-                        vals.append(V.parse_addr(part, self.family))
+                        vals.append(V.parse_addr_or_masked(
+                            part, self.family, "saddr" if opt == "--source" else "daddr"))
                     except V.ValueError_ as e:
                         raise self.err(str(e), a)
                 if negate_next and len(vals) > 1:
@@ -197,7 +198,7 @@ class _RuleParser:
             elif opt in ("--in-interface", "--out-interface"):
                 (a,) = take(1, w)
                 name = a.text
-                if not name or len(name) > 15 or "+" in name[:-1] or any(c in name for c in " /"):
+                if not name or len(name) > 15 or any(c in name for c in " /"):
                     raise self.err(f"invalid interface name {name!r}", a)
                 val = ir.Interface("iifname" if opt == "--in-interface" else "oifname", name,
                                    negate_next)
@@ -268,6 +269,8 @@ class _RuleParser:
                         pname = "icmp"
                     if pname is None and proto == 58:
                         pname = "icmp6"
+                    if pname is None and proto == 135:
+                        pname = "mh"
                     ext = X.MATCHES.get(pname) if pname else None
                     name = ext.aliases.get(opt, opt) if ext else opt
                     if ext is not None and name in ext.options:
@@ -355,12 +358,14 @@ class _RuleParser:
                 pos = (1 if iif else 0) + (1 if oif else 0) + (1 if frag else 0) + \
                     (1 if proto is not None else 0)
                 extra = []
-                if s is not None and not (s.prefixlen == 0 and not src_neg):
-                    extra.append(ir.Address("saddr", (s,), src_neg))
-                if d is not None and not (d.prefixlen == 0 and not dst_neg):
-                    extra.append(ir.Address("daddr", (d,), dst_neg))
+                if s is not None and not (getattr(s, "prefixlen", 1) == 0 and not src_neg):
+                    extra.append(_addr_match("saddr", s, src_neg))
+                if d is not None and not (getattr(d, "prefixlen", 1) == 0 and not dst_neg):
+                    extra.append(_addr_match("daddr", d, dst_neg))
                 ms[pos:pos] = extra
                 rules.append(ir.Rule(tuple(ms), tuple(statements), verdict, comment, self.loc))
+                if isinstance(verdict, ir.TProxy):  # iptables' TPROXY drops when no socket
+                    rules.append(X.tproxy_fallback(rules[-1], ctx))
         return rules
 
     _current_word: Optional[Word] = None
@@ -516,6 +521,12 @@ def _retarget(r: ir.Rule, old: str, new: str) -> ir.Rule:
     if isinstance(v, (ir.Jump, ir.Goto)) and v.chain == old:
         return attrs.evolve(r, verdict=type(v)(new))
     return r
+
+
+def _addr_match(field: str, value, negate: bool):
+    if isinstance(value, ir.FieldMatch):  # non-contiguous netmask
+        return attrs.evolve(value, negate=negate)
+    return ir.Address(field, (value,), negate)
 
 
 def _check_chain_name(rp: _RuleParser, w: Word):

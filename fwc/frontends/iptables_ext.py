@@ -767,8 +767,15 @@ def _t_dscp(opts, ctx):
     raise ctx.error("DSCP needs --set-dscp or --set-dscp-class", None)
 
 
+TOS_NAMES = {"minimize-delay": 0x10, "maximize-throughput": 0x08, "maximize-reliability": 0x04,
+             "minimize-cost": 0x02, "normal-service": 0x00}
+
+
 def _t_tos(opts, ctx):
     for o in opts:
+        if o.name == "--set-tos" and o.args[0].lower() in TOS_NAMES:
+            # a symbolic TOS value keeps the top two bits (mask 0x3f), as libxt_TOS does
+            return TargetResult((ir.SetTos(TOS_NAMES[o.args[0].lower()], 0x3F),))
         if o.name == "--set-tos":
             v, m = _val(ctx, o, V.parse_value_mask, o.args[0], "tos")
             m = 0xFF if m == 0xFFFFFFFF else m
@@ -836,3 +843,9 @@ KNOWN_UNSUPPORTED_TARGETS = (
     "LED", "RATEEST", "HMARK", "CLUSTERIP", "ULOG", "MIRROR", "SAME", "ECN", "NETLINK", "IPV4OPTSSTRIP",
     "TARPIT", "DELUDE", "CHAOS", "LOGMARK", "SYSRQ", "DNPT", "SNPT", "MASQ", "JOOL", "NFLOG2",
 )
+
+# the long tail (IPsec/IPv6 extension headers, meta data, time, quota, CLASSIFY, TEE...)
+from fwc.frontends import iptables_ext_tail as _tail  # noqa: E402
+
+_tail.register()
+tproxy_fallback = _tail.tproxy_fallback

@@ -39,7 +39,7 @@ ICMP_TYPES = {
     "ttl-zero-during-reassembly": (11, 1), "parameter-problem": (12, None),
     "ip-header-bad": (12, 0), "required-option-missing": (12, 1), "timestamp-request": (13, None),
     "timestamp-reply": (14, None), "address-mask-request": (17, None),
-    "address-mask-reply": (18, None),
+    "address-mask-reply": (18, None), "info-request": (15, None), "info-reply": (16, None),
 }
 ICMP6_TYPES = {
     "destination-unreachable": (1, None), "no-route": (1, 0), "communication-prohibited": (1, 1),
@@ -203,3 +203,66 @@ def parse_mac(s: str) -> str:
                                   for p in parts):
         raise ValueError_(f"invalid MAC address {s!r}")
     return ":".join(p.lower().zfill(2) for p in parts)
+
+
+# ----------------------------------------------------------------------------- long-tail modules
+
+U32_MAX = 2**32 - 1
+
+
+def parse_uint_range(s: str, hi_max: int = U32_MAX, what: str = "value") -> Range:
+    """`n`, `a:b`, `a:` or `:b` (xtables' UINT32RC), inclusive; an inverted range is an error."""
+    if ":" not in s:
+        v = parse_int(s, 0, hi_max, what)
+        return Range(v, v)
+    a, b = s.split(":", 1)
+    lo = parse_int(a, 0, hi_max, what) if a else 0
+    hi = parse_int(b, 0, hi_max, what) if b else hi_max
+    if lo > hi:
+        raise ValueError_(f"empty {what} range {s!r}")
+    return Range(lo, hi)
+
+
+def parse_daytime(s: str) -> int:
+    """hh:mm[:ss] -> seconds since midnight (xt_time --timestart/--timestop)."""
+    parts = s.split(":")
+    if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+        raise ValueError_(f"invalid time of day {s!r} (expected hh:mm[:ss])")
+    h, m = int(parts[0]), int(parts[1])
+    sec = int(parts[2]) if len(parts) == 3 else 0
+    if h > 23 or m > 59 or sec > 59:
+        raise ValueError_(f"time of day {s!r} out of range")
+    return h * 3600 + m * 60 + sec
+
+
+def parse_date(s: str) -> int:
+    """YYYY[-MM[-DD[Thh[:mm[:ss]]]]] in UTC -> seconds since the epoch (xt_time --datestart)."""
+    import calendar
+    import re
+    m = re.fullmatch(r"(\d{4})(?:-(\d{1,2})(?:-(\d{1,2})(?:T(\d{1,2})(?::(\d{1,2})(?::(\d{1,2}))?)?)?)?)?",
+                     s)
+    if not m:
+        raise ValueError_(f"invalid date {s!r} (expected YYYY[-MM[-DD[Thh[:mm[:ss]]]]])")
+    y, mo, d, h, mi, se = (int(g) if g else dflt for g, dflt in zip(m.groups(), (0, 1, 1, 0, 0, 0)))
+    if not (1970 <= y and 1 <= mo <= 12 and 1 <= d <= calendar.monthrange(y, mo)[1]
+            and h <= 23 and mi <= 59 and se <= 59):
+        raise ValueError_(f"date {s!r} out of range")
+    t = calendar.timegm((y, mo, d, h, mi, se, 0, 0, 0))
+    if t > 2**31 - 1:
+        raise ValueError_(f"date {s!r} is after 2038-01-19 03:14:07 (xt_time's limit)")
+    return t
+
+
+def parse_addr_or_masked(s: str, family: str, field: str):
+    """Like parse_addr, but a non-contiguous netmask (10.11.12.13/255.0.255.0) gives the exact
+    masked comparison FieldMatch("ip saddr", (10.0.12.0,), mask=0xff00ff00) instead of an error."""
+    try:
+        return parse_addr(s, family)
+    except ValueError_ as e:
+        if "non-contiguous" not in str(e):
+            raise
+    from fwc.ir import FieldMatch
+    addr, mask = s.split("/", 1)
+    ip, m = ipaddress.ip_address(addr), int(ipaddress.ip_address(mask))
+    value = ipaddress.ip_network(ipaddress.ip_address(int(ip) & m))
+    return FieldMatch(f"{family} {field}", (value,), mask=m)

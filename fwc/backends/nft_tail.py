@@ -1,0 +1,61 @@
+"""nft text for the IR nodes of the iptables long tail (Quota, Audit, SetPriority, Dup, TProxy).
+
+Kept apart from the main nft backend modules: each render_* returns None for nodes it does not
+own, so the dispatchers in nft_match / nft_action call it last."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fwc import ir
+from fwc.backends.nft_ctx import RuleCtx, refuse
+
+
+def render_tail_match(m, ctx: RuleCtx) -> Optional[list[list[str]]]:
+    if isinstance(m, ir.Quota):
+        return [[f"quota {'over ' if m.over else ''}{m.bytes} bytes"]]
+    return None
+
+
+def priority_text(value: int) -> str:
+    if value == 0:
+        return "none"
+    if value == 0xFFFFFFFF:
+        return "root"
+    return f"{value >> 16:x}:{value & 0xFFFF:x}"
+
+
+def render_tail_statement(s, ctx: RuleCtx) -> Optional[str]:
+    if isinstance(s, ir.Audit):
+        return "log level audit"
+    if isinstance(s, ir.SetPriority):
+        return f"meta priority set {priority_text(s.value)}"
+    if isinstance(s, ir.Dup):
+        fam = "ip" if s.gateway.version == 4 else "ip6"
+        if ctx.family != "inet" and ctx.family != fam:
+            raise refuse(f"dup to an {fam} gateway in an {ctx.family} table")
+        dev = f' device "{s.device}"' if s.device is not None else ""
+        return f"dup to {s.gateway}{dev}"
+    return None
+
+
+def render_tail_verdict(v, ctx: RuleCtx) -> Optional[str]:
+    if not isinstance(v, ir.TProxy):
+        return None
+    if ctx.family == "inet":
+        raise refuse("TPROXY in an inet table")
+    addr = "" if v.addr is None else (f"[{v.addr}]" if v.addr.version == 6 else str(v.addr))
+    port = "" if v.port is None else f":{v.port}"
+    if v.addr is None and v.port is None:
+        port = ":0"  # port 0: the packet's own destination port
+    # ip6 needs brackets only around an address followed by a port
+    if v.addr is not None and v.addr.version == 6 and v.port is None:
+        addr = str(v.addr)
+    text = f"tproxy to {addr}{port}"
+    if v.mark_mask is not None:
+        keep = ~v.mark_mask & 0xFFFFFFFF
+        if keep == 0:
+            text += f" meta mark set {v.mark_value:#x}"
+        else:
+            text += f" meta mark set meta mark & {keep:#x} ^ {v.mark_value:#x}"
+    return text + " accept"
