@@ -9,8 +9,7 @@ import attrs
 from fwc import ir
 from fwc.errors import FwcSyntaxError
 from fwc.policy import names as N
-from fwc.policy.lower import (HELPER_CHAIN, HELPER_PRIORITY, TABLE, NeverMatches, lower,
-                              lower_rule)
+from fwc.policy.lower import HELPER_CHAIN, HELPER_PRIORITY, TABLE, lower
 from fwc.policy.resolve import PRule, Resolver, Warning_, read_file
 from fwc.policy.shadow import shadowed
 
@@ -49,7 +48,7 @@ def _hint(word, choices) -> str:
     return suggest(word, choices)
 
 
-def _loc_rule(res: Resolver, pr: PRule, e: NeverMatches) -> FwcSyntaxError:
+def _loc_rule(res: Resolver, pr: PRule) -> FwcSyntaxError:
     parts = []
     for what, addrs in (("from", pr.saddr), ("to", pr.daddr)):
         if addrs is not None:
@@ -89,13 +88,7 @@ def compile_full(text: str, filename: str = "<policy>",
     res.load(text, filename)
     res.finish()
     helper_rules = _helper_rules(res)
-    for chain in res.chains.values():
-        for pr in chain.rules:
-            try:
-                lower_rule(pr)
-            except NeverMatches as e:
-                raise _loc_rule(res, pr, e) from None
-    ruleset, expansion = lower(res, helper_rules)
+    ruleset, expansion = lower(res, helper_rules, lambda pr: _loc_rule(res, pr))
     for chain in res.chains.values():
         groups = [chain.rules] if chain.name != "nat" else [
             [r for r in chain.rules if r.action in ("dnat", "redirect")],

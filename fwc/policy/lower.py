@@ -158,7 +158,22 @@ def lower_rule(pr: PRule) -> list[ir.Rule]:
     return out
 
 
+_DISJOINT_CACHE: dict = {}
+
+
 def _disjoint(values) -> list:
+    values = tuple(values)
+    if len(values) == 1:
+        return list(values)
+    hit = _DISJOINT_CACHE.get(values)
+    if hit is None:
+        if len(_DISJOINT_CACHE) > 4096:
+            _DISJOINT_CACHE.clear()
+        hit = _DISJOINT_CACHE[values] = _merge_addresses(values)
+    return list(hit)
+
+
+def _merge_addresses(values) -> list:
     """The same addresses as sorted, disjoint, merged intervals: a prefix where the interval is
     one, else a range.  nft refuses overlapping set elements, and one-value-per-rule splitting
     must never let a packet match twice."""
@@ -263,8 +278,18 @@ def split_ruleset(ruleset: ir.Ruleset) -> ir.Ruleset:
     return ir.Ruleset(tuple(tables))
 
 
-def lower(res: Resolver, helper_rules: list[ir.Rule]) -> tuple[ir.Ruleset, dict]:
-    """The ruleset and, per policy rule (keyed by id), the IR rules it became."""
+def lower(res: Resolver, helper_rules: list[ir.Rule], never=None) -> tuple[ir.Ruleset, dict]:
+    """The ruleset and, per policy rule (keyed by id), the IR rules it became.  `never(pr)`
+    gives the exception to raise for a rule that can match no packet."""
+
+    def lower_rule_checked(pr: PRule) -> list[ir.Rule]:
+        try:
+            return lower_rule(pr)
+        except NeverMatches:
+            if never is None:
+                raise
+            raise never(pr) from None
+
     chains: list[ir.Chain] = []
     expansion: dict[int, list[ir.Rule]] = {}
     if helper_rules:
@@ -275,7 +300,7 @@ def lower(res: Resolver, helper_rules: list[ir.Rule]) -> tuple[ir.Ruleset, dict]
     pre, post = [], []
     if nat is not None:
         for pr in nat.rules:
-            rules = expansion[id(pr)] = lower_rule(pr)
+            rules = expansion[id(pr)] = lower_rule_checked(pr)
             (pre if pr.action in ("dnat", "redirect") else post).extend(rules)
         if pre:
             chains.append(ir.Chain("prerouting", tuple(pre),
@@ -286,7 +311,7 @@ def lower(res: Resolver, helper_rules: list[ir.Rule]) -> tuple[ir.Ruleset, dict]
             continue
         rules = [] if pc.stateless else stateful_defaults(pc.loc)
         for pr in pc.rules:
-            expansion[id(pr)] = lower_rule(pr)
+            expansion[id(pr)] = lower_rule_checked(pr)
             rules.extend(expansion[id(pr)])
         chains.append(ir.Chain(name, tuple(rules),
                                ir.BaseHook("filter", FILTER_HOOKS[name], 0, pc.policy), pc.loc))

@@ -107,8 +107,11 @@ def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
         if r.saddr:
             first = r.saddr[0]
             if not isinstance(first, AddrRange):
+                bits = first.max_prefixlen
+                addr = int(first.network_address)
                 for plen in range(first.prefixlen, -1, -1):
-                    cands.extend(by_net.get(first.supernet(new_prefix=plen), ()))
+                    masked = addr & (((1 << plen) - 1) << (bits - plen))
+                    cands.extend(by_net.get((first.version, masked, plen), ()))
         cands.sort(key=lambda c: order[id(c)])
         for c in cands:
             if c is not r and covers(c, r):
@@ -118,5 +121,6 @@ def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
             wild.append(r)
         else:
             for a in r.saddr:
-                by_net.setdefault(a, []).append(r)
+                key = (a.version, int(a.network_address), a.prefixlen)
+                by_net.setdefault(key, []).append(r)
     return out
