@@ -33,7 +33,7 @@ CASES = [
                                                         "did you mean 'tcp'"]),
     ("input policy drop {\n  allow ssh frm 192.0.2.1\n}\n", 2, 13, ["undefined name 'frm'",
                                                                     "did you mean 'from'"]),
-    ("input policy drop {\n  allow ssh from\n}\n", 2, 17, ["expected address"]),
+    ("input policy drop {\n  allow ssh from\n}\n", 2, 17, ["expected an address"]),
     ("input policy drop {\n  allow ssh rate 10/sec burst\n}\n", 2, 30, ["expected number"]),
     ("input policy drop {\n  allow ssh rate 10/fortnight\n}\n", 2, 18, ["unknown rate unit"]),
     ("input policy drop {\n  allow icmp echo-requst\n}\n", 2, 14,

@@ -113,36 +113,58 @@ def _kw(word: str) -> pp.ParserElement:
 
 V4 = r"\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2}|-\d{1,3}(?:\.\d{1,3}){3})?"
 V6 = r"(?=[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:]+(?:\.\d{1,3}){0,3}(?:/\d{1,3}|-[0-9A-Fa-f:.]+)?"
-ADDR = _leaf(pp.Regex(f"(?:{V4})(?![\\w.:/-])|(?:{V6})(?![\\w.:/-])"), "addr").set_name("address")
-SVC = _leaf(pp.Regex(r"[A-Za-z][A-Za-z0-9-]*/[A-Za-z0-9-]+(?![\w/])"), "svc").set_name("service")
-# one regex with a keyword lookahead: a NotAny over 14 Keywords costs more than the whole rest
+ADDR_RE = f"(?:{V4})(?![\\w.:/-])|(?:{V6})(?![\\w.:/-])"
+SVC_RE = r"[A-Za-z][A-Za-z0-9-]*/[A-Za-z0-9-]+(?![\w/])"
+# a keyword lookahead inside the regex: a NotAny over 14 Keywords costs more than the rest
 _NOT_KW = "(?!(?:" + "|".join(CLAUSE_KEYWORDS) + r")(?![\w.+*$-]))"
+NAME_RE = _NOT_KW + r"\$?[A-Za-z_][A-Za-z0-9_.+*-]*"
+NUM_RE = r"\d+(?![\w.:/])"
+ADDR = _leaf(pp.Regex(ADDR_RE), "addr").set_name("address")
+SVC = _leaf(pp.Regex(SVC_RE), "svc").set_name("service")
 # the parse action sits on the Regex so its location is after the skipped blanks
-NAME = _leaf(pp.Regex(_NOT_KW + r"\$?[A-Za-z_][A-Za-z0-9_.+*-]*"), "name").set_name("name")
-NUM = _leaf(pp.Regex(r"\d+(?![\w.:/])"), "number").set_name("number")
+NAME = _leaf(pp.Regex(NAME_RE), "name").set_name("name")
+NUM = _leaf(pp.Regex(NUM_RE), "number").set_name("number")
 STRING = _leaf(pp.QuotedString('"', esc_char="\\"), "string").set_name('a "quoted string"')
 VALUE = (ADDR | SVC | NAME).set_name("a name, address or service")
 COMMA = pp.Suppress(",")
 
 
-def _list(item: pp.ParserElement, what: str) -> pp.ParserElement:
-    return (item + pp.ZeroOrMore(COMMA - item)).set_name(what)
+def _list(item_res: list[tuple[str, str]], what: str) -> pp.ParserElement:
+    """A comma-separated list as ONE regex (pyparsing's per-element overhead dominated the
+    parse), split into located tokens by the parse action.  A comma the regex could not get
+    past is followed by a bad item: `- item` reports it as 'expected WHAT' right there."""
+    one = "|".join(f"(?P<{k}>{r})" for k, r in item_res)
+    bare = "|".join(f"(?:{r})" for _, r in item_res)
+    item = re.compile(one)
+    whole = pp.Regex(f"(?:{bare})(?:[ \t]*,[ \t]*(?:{bare}))*")
+
+    def split(s, loc, toks):
+        return [(m.lastgroup, m.group(), loc + m.start())
+                for m in item.finditer(toks[0])]
+
+    whole.set_parse_action(split)
+    whole.set_name(what)
+    single = pp.Regex(bare).set_name(what)
+    return (whole + pp.Optional(COMMA - single)).set_name(what)
 
 
-ADDR_LIST = _list(VALUE, "an address, host, network, set or zone")
-IFACE_LIST = _list(VALUE, "an interface or zone name")
-NAME_LIST = _list(NAME, "a name")
-ICMP_LIST = _list(NAME | NUM, "an ICMP type")
+_VALUE_RES = [("addr", ADDR_RE), ("svc", SVC_RE), ("name", NAME_RE)]
+ADDR_LIST = _list(_VALUE_RES, "an address, host, network, set or zone")
+IFACE_LIST = _list(_VALUE_RES, "an interface or zone name")
+STATE_LIST = _list([("name", NAME_RE)], "a conntrack state (new, established...)")
+STATUS_LIST = _list([("name", NAME_RE)], "a conntrack status (dnat, snat)")
+ICMP_LIST = _list([("name", NAME_RE), ("number", NUM_RE)], "an ICMP type")
+SVC_LIST = _list(_VALUE_RES, "a service")
 
 # most frequent first: every failed alternative costs a full pyparsing attempt
 CLAUSE = pp.MatchFirst([
-    pp.Group(_list(VALUE, "a service")),
+    pp.Group(SVC_LIST),
     pp.Group(_kw("from") - ADDR_LIST),
     pp.Group(_kw("to") - ADDR_LIST),
     pp.Group(_kw("iif") - IFACE_LIST),
     pp.Group(_kw("oif") - IFACE_LIST),
-    pp.Group(_kw("state") - NAME_LIST.copy().set_name("a conntrack state (new, established...)")),
-    pp.Group(_kw("status") - NAME_LIST.copy().set_name("a conntrack status (dnat, snat)")),
+    pp.Group(_kw("state") - STATE_LIST),
+    pp.Group(_kw("status") - STATUS_LIST),
     pp.Group((_kw("icmpv6") | _kw("icmp")) + pp.Optional(ICMP_LIST)),
     pp.Group(_kw("log") + pp.Optional(STRING) + pp.Optional(_kw("level") - NAME)),
     pp.Group(_kw("rate") - _leaf(pp.Regex(r"\d+/[A-Za-z]+"), "rate").set_name(
@@ -152,14 +174,14 @@ CLAUSE = pp.MatchFirst([
     pp.Group(_leaf(pp.Literal("->"), "kw") - _leaf(pp.Regex(r"[^\s,]+"), "target").set_name(
         "a translation target like 192.0.2.10:80")),
 ])
-RULE_BODY = pp.ZeroOrMore(CLAUSE) + pp.StringEnd()
+RULE_BODY = pp.ZeroOrMore(~pp.StringEnd() + CLAUSE) + pp.StringEnd()  # no 13 failed tries at the end
 
 DEF_NAME = _leaf(pp.Regex(r"\$?[A-Za-z_][A-Za-z0-9_.+*-]*"), "name")  # reserved: checked later
 DEF_BODY = DEF_NAME.set_name("the name being defined") + pp.Suppress("=") \
-    - _list(VALUE | NUM, "a value") + pp.StringEnd()
+    - _list(_VALUE_RES + [("number", NUM_RE)], "a value") + pp.StringEnd()
 INCLUDE_BODY = STRING + pp.StringEnd()
 HELPER_BODY = NAME.copy().set_name("a helper name (ftp, tftp, sip...)") \
-    + pp.Suppress(pp.Keyword("on")) - _list(VALUE, "a service like tcp/21") + pp.StringEnd()
+    + pp.Suppress(pp.Keyword("on")) - _list(_VALUE_RES, "a service like tcp/21") + pp.StringEnd()
 HEADER_BODY = pp.Optional(_kw("policy") - NAME.copy().set_name("accept or drop")) \
     + pp.ZeroOrMore(NAME) + pp.StringEnd()
 
