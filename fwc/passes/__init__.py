@@ -1,0 +1,43 @@
+"""Meaning-preserving optimiser passes (`fwc translate -O`).
+
+Each pass is a pure `Ruleset -> Ruleset` function in its own module; `optimize` runs them in an
+order where each one's output only helps the next:
+
+1. inline   - single-use user chains spliced into their caller (exposes rules to 2-4);
+2. dead     - rules no packet can reach removed (warnings name them);
+3. fastpath - `ct state established,related accept` moved to the front of base chains;
+4. sets     - rules differing in one match merged into one set match (nft output only);
+5. dead     - again: merged sets can shadow later rules.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from fwc import ir
+from fwc.passes.dead import remove_dead_rules
+from fwc.passes.fastpath import fast_path
+from fwc.passes.inline import inline_chains
+from fwc.passes.notes import Note
+from fwc.passes.sets import merge_sets
+
+__all__ = ["optimize", "Note", "remove_dead_rules", "fast_path", "inline_chains", "merge_sets"]
+
+
+def optimize(rs: ir.Ruleset, explain: Optional[Callable[[Note], None]] = None,
+             target: str = "nft") -> ir.Ruleset:
+    """Run every pass; `explain` receives each note once.  target 'iptables' skips the passes
+    whose result iptables cannot write (address/port sets)."""
+    seen: set = set()
+
+    def sink(note: Note) -> None:
+        if explain is not None and note not in seen:
+            seen.add(note)
+            explain(note)
+
+    passes = [inline_chains, remove_dead_rules, fast_path]
+    if target == "nft":
+        passes += [merge_sets, remove_dead_rules]
+    for p in passes:
+        rs = p(rs, sink)
+    return rs

@@ -1,0 +1,42 @@
+"""Dead rules: a rule no packet can reach is removed, with a warning naming it.
+
+A rule is dead when an earlier rule of the same chain matches every packet it matches (the
+earlier rule has a subset of its conditions, none stateful) and always ends the chain (accept,
+drop, reject, goto, return, queue, nat).  An unconditional terminal rule makes every later rule
+dead.  Removing a dead rule changes nothing: it is never evaluated.
+"""
+
+from __future__ import annotations
+
+from fwc import ir
+from fwc.passes.analysis import ends_chain, is_stateful, rule_covers
+from fwc.passes.notes import Explain, Notes
+
+MAX_LOOKBACK = 400  # earlier terminal rules compared per rule (keeps huge chains linear)
+
+
+def remove_dead_rules(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
+    notes = Notes("dead", explain)
+    tables = []
+    for t in rs.tables:
+        chains = []
+        for c in t.chains:
+            kept: list[ir.Rule] = []
+            terminals: list[ir.Rule] = []  # kept rules that end the chain, stateless
+            for r in c.rules:
+                killer = next((e for e in reversed(terminals[-MAX_LOOKBACK:])
+                               if rule_covers(e, r)), None)
+                if killer is not None:
+                    why = ("after an unconditional" if not killer.matches else "shadowed by")
+                    notes.warn(f"rule never matches ({why} rule at {killer.loc} in chain "
+                               f"{c.name}); removed", r.loc)
+                    continue
+                kept.append(r)
+                if ends_chain(r) and not is_stateful(r):
+                    terminals.append(r)
+                    if not r.matches:
+                        terminals = [r]  # it covers everything; older ones add nothing
+            chains.append(c if len(kept) == len(c.rules) else
+                          ir.Chain(c.name, tuple(kept), c.base, c.loc))
+        tables.append(ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc))
+    return ir.Ruleset(tuple(tables))

@@ -1,0 +1,72 @@
+"""Chains: a user chain jumped to from exactly one rule is inlined into its caller.
+
+The chain C is referenced by one `jump C` (no goto, no verdict map) in the same table, and
+- C has no `return` and no `goto` (both would resume at a different place once inlined:
+  a goto's target returns to C's caller, which after inlining is the caller's caller);
+- the jump rule has no statements, and either no matches (C's rules are spliced in its place,
+  one evaluation fewer per packet) or C has one rule (the jump's matches, then that rule's,
+  become one rule; more rules would repeat the test and cost more than the jump);
+- the jump rule's matches are all on packet properties no statement changes, so testing them
+  again after C's earlier rules gives the same answer.
+Falling off C's end continues after the jump in both forms; accept/drop in C end the base chain
+in both forms.
+"""
+
+from __future__ import annotations
+
+from fwc import ir
+from fwc.passes.analysis import IMMUTABLE_MATCHES, chain_references
+from fwc.passes.notes import Explain, Notes
+
+
+def inline_chains(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
+    notes = Notes("inline", explain)
+    tables = []
+    for t in rs.tables:
+        changed = True
+        while changed:  # inlining one chain can make another single-use jump inlinable
+            t, changed = _inline_one(t, notes)
+        tables.append(t)
+    return ir.Ruleset(tuple(tables))
+
+
+def _why_not(c: ir.Chain, jump_rule: ir.Rule):
+    if c.base is not None:
+        return "it is a base chain"
+    if any(isinstance(r.verdict, (ir.Return, ir.Goto)) for r in c.rules):
+        return "it contains return or goto"
+    if jump_rule.statements:
+        return "the jump rule has statements"
+    if jump_rule.matches and len(c.rules) != 1:
+        return "the jump is conditional and the chain has several rules"
+    if not all(isinstance(m, IMMUTABLE_MATCHES) for m in jump_rule.matches):
+        return "the jump's matches could change inside the chain"
+    return None
+
+
+def _inline_one(t: ir.Table, notes: Notes):
+    refs = chain_references(t)
+    by_name = {c.name: c for c in t.chains}
+    for name, rlist in refs.items():
+        c = by_name.get(name)
+        if c is None or len(rlist) != 1 or rlist[0][2] != "jump" or rlist[0][0] == name:
+            continue
+        caller_name, idx, _kind = rlist[0]
+        caller = by_name[caller_name]
+        jr = caller.rules[idx]
+        why = _why_not(c, jr)
+        if why is not None:
+            notes.info(f"chain {name} not inlined: {why}", c.loc)
+            continue
+        if jr.matches:
+            inner = c.rules[0]
+            new = [ir.Rule(jr.matches + inner.matches, inner.statements, inner.verdict,
+                           inner.comment, inner.loc)]
+        else:
+            new = list(c.rules)
+        rules = caller.rules[:idx] + tuple(new) + caller.rules[idx + 1:]
+        notes.info(f"chain {name} ({len(c.rules)} rules) inlined into {caller_name}", jr.loc)
+        chains = tuple(ir.Chain(x.name, rules, x.base, x.loc) if x.name == caller_name else x
+                       for x in t.chains if x.name != name)
+        return ir.Table(t.family, t.name, chains, t.sets, t.loc), True
+    return t, False

@@ -1,0 +1,52 @@
+"""What a pass did, or why it did not: collected by `optimize` for `--explain`."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import attrs
+
+from fwc import ir
+
+
+@attrs.frozen
+class Note:
+    pass_name: str
+    level: str  # "info" | "warning"
+    message: str
+    loc: ir.Loc = ir.NOLOC
+
+    def format(self) -> str:
+        text = f"{self.loc}: {self.level}: [{self.pass_name}] {self.message}"
+        line = source_line(self.loc)
+        return text + ("\n    " + line if line else "")
+
+
+Explain = Optional[Callable[[Note], None]]
+
+
+def source_line(loc: ir.Loc) -> Optional[str]:
+    """The text of the located line, when the file is readable (for warnings)."""
+    if loc.line <= 0 or loc.file in ("", "-", "<input>"):
+        return None
+    try:
+        with open(loc.file, encoding="utf-8", errors="replace") as f:
+            for i, line in enumerate(f, 1):
+                if i == loc.line:
+                    return line.rstrip("\r\n")
+    except OSError:
+        return None
+    return None
+
+
+class Notes:
+    def __init__(self, pass_name: str, sink: Explain):
+        self.pass_name, self.sink = pass_name, sink
+
+    def info(self, message: str, loc: ir.Loc = ir.NOLOC) -> None:
+        if self.sink is not None:
+            self.sink(Note(self.pass_name, "info", message, loc))
+
+    def warn(self, message: str, loc: ir.Loc = ir.NOLOC) -> None:
+        if self.sink is not None:
+            self.sink(Note(self.pass_name, "warning", message, loc))

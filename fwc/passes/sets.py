@@ -1,0 +1,141 @@
+"""Sets: rules that differ in one match and agree on everything else become one rule whose
+match holds the union of the values (an nft anonymous set: `ip saddr { ... }`).
+
+Mergeable matches (non-negated): addresses of one family and field, ports of one protocol and
+field, protocols.  Two rules r1 (earlier) and r2 merge at r1's position when
+- their other matches are equal and in the same order, statements and verdict are equal, and
+  nothing in them is stateful;
+- a packet matching both does the same either way: the verdict ends the chain, or the two
+  differing matches are disjoint;
+- r2 may move up to r1: it commutes (see analysis.commute) with every rule in between.
+A 10,000-line blocklist of `-s X -j DROP` therefore becomes one set lookup.  Values are
+normalised (overlaps and neighbours merged) so nft never sees overlapping intervals.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fwc import ir
+from fwc.passes.analysis import (
+    addr_intervals, addr_values, addr_version, commute, ends_chain, is_stateful, port_values)
+from fwc.passes.notes import Explain, Notes
+
+MAX_DISTANCE = 200  # rules an r2 may move over (bounds the cost of commute checks)
+
+
+def _slot_key(m: ir.Match):
+    """Hashable description of what a mergeable match is about, or None."""
+    if getattr(m, "negate", True):
+        return None
+    if isinstance(m, ir.Address):
+        v = addr_version(m)
+        return ("addr", m.field, v) if v is not None else None
+    if isinstance(m, ir.Port) and m.field in ("sport", "dport", "port"):
+        return ("port", m.proto, m.field)
+    if isinstance(m, ir.Proto):
+        return ("proto",)
+    return None
+
+
+def _union(a: ir.Match, b: ir.Match) -> ir.Match:
+    if isinstance(a, ir.Address):
+        ivs = [(lo, hi) for _v, lo, hi in addr_intervals(a.values + b.values)]
+        return ir.Address(a.field, addr_values(addr_version(a), ivs))
+    if isinstance(a, ir.Port):
+        return ir.Port(a.proto, a.field, port_values(a.ranges + b.ranges))
+    return ir.Proto(a.protos | b.protos)
+
+
+def _overlap(a: ir.Match, b: ir.Match) -> bool:
+    if isinstance(a, ir.Address):
+        ia, ib = addr_intervals(a.values), addr_intervals(b.values)
+        return any(x <= h and l <= y for _, x, y in ia for _, l, h in ib)
+    if isinstance(a, ir.Port):
+        return any(x.lo <= y.hi and y.lo <= x.hi for x in a.ranges for y in b.ranges)
+    return bool(a.protos & b.protos)
+
+
+def _keys(r: ir.Rule):
+    """(signature, slot index) for each mergeable slot of the rule."""
+    if is_stateful(r):
+        return []
+    out = []
+    for i, m in enumerate(r.matches):
+        sk = _slot_key(m)
+        if sk is not None:
+            rest = r.matches[:i] + r.matches[i + 1:]
+            out.append(((sk, i, rest, r.statements, r.verdict), i))
+    return out
+
+
+class _Group:
+    __slots__ = ("rule", "slot", "count", "comments", "keys")
+
+    def __init__(self, rule: ir.Rule):
+        # slot: the match index merged so far (-1 until the first merge fixes it)
+        self.rule, self.slot, self.count, self.comments = rule, -1, 1, {rule.comment}
+        self.keys: list = []
+
+
+def merge_sets(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
+    notes = Notes("sets", explain)
+    tables = []
+    for t in rs.tables:
+        chains = tuple(_merge_chain(c, notes) for c in t.chains)
+        tables.append(ir.Table(t.family, t.name, chains, t.sets, t.loc))
+    return ir.Ruleset(tuple(tables))
+
+
+def _merge_chain(c: ir.Chain, notes: Notes) -> ir.Chain:
+    out: list[Optional[_Group]] = []  # output positions; each holds a group (maybe of one)
+    open_: dict = {}  # signature -> output index of the group with that signature
+    for r in c.rules:
+        placed = False
+        for key, slot in _keys(r):
+            gi = open_.get(key)
+            if gi is None:
+                continue
+            g = out[gi]
+            if g.slot not in (-1, slot) or not _can_join(g, r, slot, out, gi):
+                continue
+            if g.slot == -1:  # the other signatures described the rule before the union
+                g.slot = slot
+                for k in g.keys:
+                    if k != key and open_.get(k) == gi:
+                        del open_[k]
+                g.keys = [key]
+            g.rule = ir.Rule(g.rule.matches[:slot] + (_union(g.rule.matches[slot], r.matches[slot]),)
+                             + g.rule.matches[slot + 1:], g.rule.statements, g.rule.verdict,
+                             g.rule.comment, g.rule.loc)
+            g.count += 1
+            g.comments.add(r.comment)
+            placed = True
+            break
+        if placed:
+            continue
+        g = _Group(r)
+        out.append(g)
+        gi = len(out) - 1
+        for key, _slot in _keys(r):
+            open_[key] = gi  # the newest group is the nearest one to join
+            g.keys.append(key)
+    if all(g.count == 1 for g in out):
+        return c
+    rules = []
+    for g in out:
+        r = g.rule
+        if g.count > 1:
+            comment = r.comment if len(g.comments) == 1 else None
+            r = ir.Rule(r.matches, r.statements, r.verdict, comment, r.loc)
+            notes.info(f"chain {c.name}: {g.count} rules merged into one set match", r.loc)
+        rules.append(r)
+    return ir.Chain(c.name, tuple(rules), c.base, c.loc)
+
+
+def _can_join(g: _Group, r: ir.Rule, slot: int, out: list, gi: int) -> bool:
+    if not ends_chain(r) and _overlap(g.rule.matches[slot], r.matches[slot]):
+        return False  # a packet in both would see the effects twice before, once after
+    if len(out) - gi - 1 > MAX_DISTANCE:
+        return False
+    return all(commute(out[i].rule, r) for i in range(gi + 1, len(out)))
