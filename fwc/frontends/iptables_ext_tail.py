@@ -286,6 +286,8 @@ def _build_connbytes(opts, ctx):
         raise ctx.error(f"invalid --connbytes-mode {mode.args[0]!r}", mode)
     u64 = 2**64 - 1
     r = _val(ctx, c, V.parse_uint_range, c.args[0], u64, "count")
+    if ":" not in c.args[0]:  # a single number is a lower bound
+        r = ir.Range(r.lo, u64)
     expr = "ct " + ("" if d.args[0] == "both" else d.args[0] + " ") + mode.args[0]
     # nft enables conntrack accounting for ct bytes/packets/avgpkt, as xt_connbytes does
     if r.hi == u64:

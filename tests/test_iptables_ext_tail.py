@@ -1,0 +1,66 @@
+"""Long-tail iptables modules: the IR they build states the xt module's meaning."""
+
+import pytest
+
+from fwc import ir
+from fwc.errors import ErrorGroup
+from fwc.frontends.iptables import parse_iptables_script
+
+
+def rule(cmd: str, fam: str = "iptables") -> ir.Rule:
+    rs = parse_iptables_script(f"{fam} {cmd}\n")
+    return [r for t in rs.tables for c in t.chains for r in c.rules][0]
+
+
+def unsupported(cmd: str, fam: str = "iptables") -> str:
+    with pytest.raises(ErrorGroup) as e:
+        parse_iptables_script(f"{fam} {cmd}\n")
+    assert all(x.exit_code == 1 for x in e.value.errors)
+    return e.value.errors[0].message
+
+
+def test_ah_length_is_in_bytes_and_res_means_zero():
+    r = rule("-A INPUT -m ah --ahlen 120 --ahres", "ip6tables")
+    assert ir.FieldMatch("ah hdrlength", (28,)) in r.matches
+    assert ir.FieldMatch("ah reserved", (0,)) in r.matches
+
+
+def test_rt_len_impossible_matches_nothing():
+    m = rule("-A INPUT -m rt --rt-len 22", "ip6tables").matches[0]
+    assert m.negate and m.values == (ir.Range(0, 255),)
+
+
+def test_quota_is_one_more_in_nft_terms():
+    assert rule("-A OUTPUT -m quota --quota 111").matches == (ir.Quota(112),)
+
+
+def test_connbytes_single_number_is_lower_bound():
+    m = rule("-A OUTPUT -m connbytes --connbytes 200 --connbytes-dir original "
+             "--connbytes-mode packets").matches[0]
+    assert (m.expr, m.op, m.values) == ("ct original packets", "ge", (200,))
+
+
+def test_time_uses_utc_seconds():
+    ms = rule("-A INPUT -m time --timestart 12:00 --datestop 2021").matches
+    assert ir.FieldMatch("meta hour", (ir.Range(43200, 86399),)) in ms
+    assert ir.FieldMatch("meta time", (1609459201,), op="lt") in ms
+
+
+def test_noncontiguous_netmask():
+    m = rule("-A INPUT ! -s 10.11.12.13/0.255.0.255").matches[0]
+    assert m.expr == "ip saddr" and m.mask == 0x00FF00FF and m.negate
+    assert str(m.values[0].network_address) == "0.11.0.13"
+
+
+def test_tproxy_adds_the_drop_rule():
+    rs = parse_iptables_script("iptables -t mangle -A PREROUTING -p tcp -j TPROXY --on-port 1\n")
+    rules = rs.tables[0].chain("PREROUTING").rules
+    assert isinstance(rules[0].verdict, ir.TProxy) and rules[1].verdict == ir.Drop()
+    assert rules[0].matches == rules[1].matches
+
+
+def test_refusals_are_located_unsupported():
+    assert "MSS option" in unsupported("-A INPUT -p tcp -m tcpmss ! --mss 42")
+    assert "kernel time zone" in unsupported("-A INPUT -m time --weekdays Sa")
+    assert "stateful" in unsupported("-t mangle -A PREROUTING -p tcp -m limit --limit 1/s "
+                                     "-j TPROXY --on-port 1")
