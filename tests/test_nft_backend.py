@@ -355,9 +355,16 @@ def test_ct_helper_object_declared():
     text = emit_nft(ruleset(rule, chain="FORWARD"))
     assert '\tct helper ftp-tcp {\n\t\ttype "ftp" protocol tcp;\n\t}' in text
     assert 'tcp dport 21 ct helper set "ftp-tcp"' in text
-    # iptables does it in raw, before conntrack: nft could not set it there
-    refused(*rule.matches, statements=rule.statements, verdict=None, table="raw",
-            chain="PREROUTING")
+    # iptables does it in raw, before conntrack: nft replays the raw chain after conntrack
+    raw = emit_nft(ruleset(rule, table="raw", chain="PREROUTING"))
+    assert "type filter hook prerouting priority -199; policy accept;" in raw
+    assert raw.count('ct helper set "ftp-tcp"') == 1
+    # ...unless the replay could decide differently (a mark set before it)
+    marked = ir.Rule((), (ir.SetMark("meta", 1),))
+    refused_rs = ir.Ruleset((ir.Table("ip", "raw", (ir.Chain(
+        "PREROUTING", (marked, rule), ir.iptables_base_hook("raw", "PREROUTING")),)),))
+    with pytest.raises(ErrorGroup):
+        emit_nft(refused_rs)
 
 
 def test_counters_option():

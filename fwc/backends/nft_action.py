@@ -145,6 +145,10 @@ def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: boo
     if isinstance(s, ir.SetUpdate):
         from fwc.backends.nft_native import render_setupdate
         return render_setupdate(s, ctx)
+    from fwc.backends.nft_tail import render_tail_statement  # iptables long tail (helper tx)
+    text = render_tail_statement(s, ctx)
+    if text is not None:
+        return text
     raise refuse(f"statement {type(s).__name__}")
 
 
@@ -285,4 +289,8 @@ def render_verdict(v: Optional[ir.Verdict], ctx: RuleCtx, rule: ir.Rule) -> Opti
         anyaddr = "0.0.0.0/0" if fam == "ip" else "::/0"
         # the prefix-map flag makes the kernel keep host bits: new = (old & ~mask) | to
         return (f"{kind} {fam} prefix to {fam} {v.field} map {{ {anyaddr} : {v.to} }}")
+    from fwc.backends.nft_tail import render_tail_verdict  # iptables long tail (helper tx)
+    text = render_tail_verdict(v, ctx)
+    if text is not None:
+        return text
     raise refuse(f"verdict {type(v).__name__}")

@@ -35,6 +35,8 @@ class RuleCtx:
     set_name: Callable[[str], str] = str
     priorities: tuple[int, ...] = ()  # priorities of base chains that reach this chain
     hooks: tuple[str, ...] = ()
+    # (name, key types, timeout ms) -> emitted dynamic set name, for hashlimit buckets
+    dynamic_set: Optional[Callable[[str, tuple, int], str]] = None
 
 
 def refuse(construct: str, why: str = "") -> NotExpressible:

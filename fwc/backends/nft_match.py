@@ -399,6 +399,50 @@ def render_fragment(m: ir.Fragment, ctx: RuleCtx) -> Alts:
     return alts
 
 
+HASHLIMIT_KEYS = {"srcip": ("saddr", "addr"), "dstip": ("daddr", "addr"),
+                  "srcport": ("sport", "inet_service"), "dstport": ("dport", "inet_service")}
+
+
+def render_hashlimit(m: ir.HashLimit, ctx: RuleCtx, rule: ir.Rule) -> Alts:
+    """xt_hashlimit keeps one token bucket per key in a table named --hashlimit-name, shared
+    by every rule using that name, and forgets a key idle for htable-expire ms: that is an nft
+    dynamic set (timeout = expire, refreshed by `update`) whose elements carry a limit."""
+    if ctx.dynamic_set is None:
+        raise refuse("hashlimit")
+    fam = ctx.l3 or (ctx.family if ctx.family != "inet" else None)
+    if fam is None:
+        raise refuse("hashlimit in an inet table serving both families")
+    keys, types = [], []
+    for mode in m.mode or ():
+        field, kind = HASHLIMIT_KEYS[mode]
+        if kind == "addr":
+            bits = m.srcmask if field == "saddr" else m.dstmask
+            width = 32 if fam == "ip" else 128
+            expr = f"{fam} {field}"
+            if bits is not None and bits < width:
+                mask = ipaddress.ip_network(f"{'0.0.0.0' if fam == 'ip' else '::'}/{bits}").netmask
+                expr += f" and {mask}"
+            keys.append(expr)
+            types.append(f"{'ipv4' if fam == 'ip' else 'ipv6'}_addr")
+        else:
+            protos = {implied_protocol(x, ctx.family) for x in rule.matches} - {None}
+            protos |= {p for x in rule.matches if isinstance(x, ir.Proto) and not x.negate
+                       for p in x.protos}
+            if len(protos) != 1 or not protos <= {6, 17, 132, 33, 136}:
+                raise refuse("hashlimit on ports without a single port protocol")
+            keys.append(f"th {field}")
+            types.append("inet_service")
+    if not keys:
+        # no mode: one bucket for all packets of the rule set; nft has no keyless set, so a
+        # constant key stands for it
+        keys, types = ["meta nfproto"], ["nf_proto"]
+    expire = 10000 if m.expire_ms is None else m.expire_ms
+    name = ctx.dynamic_set(m.name, tuple(types), expire)
+    over = "over " if m.above else ""
+    return [[f"update @{name} {{ {' . '.join(keys)} limit rate {over}{m.rate}/{m.unit} "
+             f"burst {m.burst} packets }}"]]
+
+
 def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
     simple = {
         ir.Proto: render_proto, ir.Address: render_address, ir.Interface: render_interface,
@@ -419,6 +463,8 @@ def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
         return render_ctport(m, ctx, rule)
     if isinstance(m, ir.SetLookup):
         return render_setlookup(m, ctx, sets)
+    if isinstance(m, ir.HashLimit):
+        return render_hashlimit(m, ctx, rule)
     if isinstance(m, ir.FieldMatch):
         from fwc.backends.nft_native import render_fieldmatch
         return render_fieldmatch(m)
@@ -438,6 +484,10 @@ def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
         raise refuse("-m helper",
                      "it tests the master connection's helper; nft ct helper tests the "
                      "connection's own")
+    from fwc.backends.nft_tail import render_tail_match  # iptables long tail (helper tx)
+    alts = render_tail_match(m, ctx)
+    if alts is not None:
+        return alts
     raise refuse(f"match {type(m).__name__}")
 
 

@@ -41,13 +41,23 @@ def fmt_value(v, string: bool) -> str:
     raise refuse(f"nft value {v!r}")
 
 
+def mask_text(m: ir.FieldMatch) -> str:
+    """nft parses a mask as a value of the field's type: IPv6 masks must be addresses
+    (added by helper tx for non-contiguous iptables netmasks)."""
+    if m.expr in ("ip6 saddr", "ip6 daddr"):
+        return str(ipaddress.IPv6Address(m.mask))
+    if m.expr in ("ip saddr", "ip daddr"):
+        return str(ipaddress.IPv4Address(m.mask))
+    return f"{m.mask:#x}"
+
+
 def render_fieldmatch(m: ir.FieldMatch) -> list[list[str]]:
     string = is_string_expr(m.expr)
     key = m.expr
     if m.xor is not None:
         key = f"{key} ^ {m.xor:#x}"
     if m.mask is not None:
-        key = f"{key} & {m.mask:#x}"
+        key = f"{key} & {mask_text(m)}"
     vals = [fmt_value(v, string) for v in m.values]
     if m.op in CMP_OPS:
         op = NEGATED_CMP[m.op] if m.negate else m.op

@@ -317,7 +317,7 @@ class KernelHarness:
                 "net.ipv6.icmp.ratelimit": "0",
             }
             for ifname in self.ifaces:
-                settings[f"net.ipv4.conf.{ifname}.rp_filter"] = "0"
+                settings[f"net/ipv4/conf/{ifname}/rp_filter"] = "0"
             for key, value in settings.items():
                 netns.write_sysctl(key, value)
             try:

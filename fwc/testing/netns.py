@@ -85,8 +85,9 @@ def exists(name: str) -> bool:
 
 
 def write_sysctl(path: str, value: str) -> None:
-    """Write /proc/sys/<path> for the namespace the calling thread is in (use inside `entered`)."""
-    with open("/proc/sys/" + path.replace(".", "/"), "w") as f:
+    """Write /proc/sys/<path> for the namespace the calling thread is in (use inside `entered`).
+    `path` is dotted (net.ipv4.ip_forward) or, when a name holds dots (bond0.208), slashed."""
+    with open("/proc/sys/" + (path if "/" in path else path.replace(".", "/")), "w") as f:
         f.write(value)
 
 
