@@ -38,6 +38,8 @@ def register(sub) -> None:
                    help="validate the nft output with libnftables (dry run)")
     p.add_argument("-O", "--optimize", action="store_true",
                    help="run the meaning-preserving optimiser passes")
+    p.add_argument("--explain", action="store_true",
+                   help="with -O: print what each pass did, or why not, to stderr")
     p.set_defaults(func=run)
 
 
@@ -63,7 +65,10 @@ def run(args) -> int:
             from fwc.passes import optimize
         except ImportError:
             raise Unsupported("the optimiser (-O) is not available in this version", ir.Loc("fwc"))
-        rs = optimize(rs)
+        def note(n, explain=args.explain):
+            if explain or n.level == "warning":  # dead rules are always worth a warning
+                sys.stderr.write(n.format() + "\n")
+        rs = optimize(rs, explain=note, target=args.dst)
     warnings: list[FwcError] = []
     if args.dst == "nft":
         from fwc.backends.nft import emit_nft_with_warnings
