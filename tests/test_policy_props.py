@@ -59,9 +59,13 @@ def policies(draw):
                 parts.append("oif " + draw(st.sampled_from(["eth0", "inside"])))
             if draw(st.integers(0, 4)) == 0:
                 parts.append("state " + draw(st.sampled_from(["new", "new, untracked"])))
-            if action == "reject" and svc in ("tcp/22", "tcp/80", "ssh", "web") and draw(
-                    st.booleans()):
-                parts.append("with tcp-reset")
+            if action == "reject":
+                kinds = [None, "admin-prohibited", "no-route"]
+                if svc in ("tcp/22", "tcp/80", "ssh", "web"):
+                    kinds.append("tcp-reset")
+                kind = draw(st.sampled_from(kinds))
+                if kind:
+                    parts.append("with " + kind)
             if draw(st.integers(0, 5)) == 0:
                 parts.append('log "p: "')
             lines.append("  " + " ".join(parts))

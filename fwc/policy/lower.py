@@ -235,10 +235,21 @@ def rule_families(rule: ir.Rule) -> set[int]:
     return fams
 
 
+# nft's icmpx reject types, as each family's ICMP says them (what nft itself sends)
+REJECT_BY_FAMILY = {4: {"no-route": "net-unreachable"}, 6: {}}
+
+
 def _for_family(rule: ir.Rule, fam: int) -> ir.Rule:
-    """Drop the any-address matches that only said which family the rule is for."""
-    ms = tuple(m for m in rule.matches if not (isinstance(m, ir.Address) and m.values == (ANY[fam],)))
-    return rule if len(ms) == len(rule.matches) else attrs.evolve(rule, matches=ms)
+    """Drop the any-address matches that only said which family the rule is for, and name the
+    reject type the way the family's ICMP does."""
+    ms = tuple(m for m in rule.matches
+               if not (isinstance(m, ir.Address) and m.values == (ANY[fam],)))
+    if len(ms) != len(rule.matches):
+        rule = attrs.evolve(rule, matches=ms)
+    v = rule.verdict
+    if isinstance(v, ir.Reject) and v.with_ in REJECT_BY_FAMILY[fam]:
+        rule = attrs.evolve(rule, verdict=ir.Reject(REJECT_BY_FAMILY[fam][v.with_]))
+    return rule
 
 
 def _unbundle(chain: ir.Chain, extra: list) -> ir.Chain:

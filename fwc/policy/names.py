@@ -41,8 +41,7 @@ ICMPV6_TYPES = {
 CT_STATE_NAMES = ("new", "established", "related", "invalid", "untracked")
 CT_STATUS_NAMES = ("dnat", "snat")
 # reject types both families can express (nft icmpx; iptables icmp-*/icmp6-*)
-REJECT_TYPES = ("tcp-reset", "port-unreachable", "admin-prohibited", "host-unreachable",
-                "no-route")
+REJECT_TYPES = ("tcp-reset", "port-unreachable", "admin-prohibited", "no-route")
 RATE_UNITS = {"second": "second", "sec": "second", "s": "second", "minute": "minute",
               "min": "minute", "hour": "hour", "h": "hour", "day": "day", "d": "day"}
 LOG_LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warn": 4, "warning": 4,
