@@ -286,3 +286,19 @@ def test_cli_explain_before_output():
     assert p.returncode == 0
     assert p.stdout.startswith("# fwc compile --explain")
     assert "default: ct state invalid drop" in p.stdout
+
+
+def test_compile_policy_nft_helper():
+    text = fwc.compile_policy_nft("input policy drop {\n  allow ssh from 192.0.2.0/24\n}\n")
+    assert "table inet fwc {" in text
+    assert "ip saddr 192.0.2.0/24 tcp dport 22 accept" in text
+
+
+def test_explain_output_is_still_loadable_text():
+    """--explain prepends '#' lines: comments to nft -f and to iptables-restore alike."""
+    p = run_cli("examples/qa-host.policy", "--explain")
+    assert p.returncode == 0
+    body = [line for line in p.stdout.splitlines() if line.strip()]
+    explanation = [line for line in body if line.startswith("#")]
+    assert len(explanation) >= 10
+    assert any(line.startswith("table inet fwc") for line in body)
