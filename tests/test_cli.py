@@ -69,3 +69,39 @@ def test_python_dash_m_runs_and_never_tracebacks(tmp_path):
     assert p.returncode == 2
     assert "Traceback" not in p.stderr
     assert f"{f}:2:" in p.stderr and "nowhere" in p.stderr
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("example", ["host-firewall.rules", "nat-router.rules", "egress-server.rules"])
+def test_check_validates_examples_with_libnftables(kernel_ok, capsys, example):
+    rc, out, err = run_cli(["translate", "--check", str(REPO / "examples" / example)], capsys)
+    assert rc == 0, err
+    assert out.startswith("#!/usr/sbin/nft -f")
+
+
+def test_drop_unsupported_warns_and_comments(tmp_path, capsys):
+    f = tmp_path / "c.rules"
+    f.write_text("*mangle\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -p udp --dport 68 "
+                 "-j CHECKSUM --checksum-fill\n-A POSTROUTING -j ACCEPT\nCOMMIT\n")
+    rc, out, err = run_cli(["translate", str(f)], capsys)
+    assert rc == 1 and out == "" and f"{f}:3:1: error:" in err and "CHECKSUM" in err
+    rc, out, err = run_cli(["translate", "--drop-unsupported", str(f)], capsys)
+    assert rc == 0
+    assert f"{f}:3:1: warning:" in err
+    assert "# fwc: dropped unsupported rule" in out and "accept" in out
+
+
+def test_two_families_need_output_prefix(tmp_path, capsys):
+    v4 = tmp_path / "r.v4"
+    v6 = tmp_path / "r.v6"
+    v4.write_text("*filter\n:INPUT DROP [0:0]\n-A INPUT -s 192.0.2.0/24 -j ACCEPT\nCOMMIT\n")
+    v6.write_text("*filter\n:INPUT DROP [0:0]\n-A INPUT -s 2001:db8::/32 -j ACCEPT\nCOMMIT\n")
+    rc, out, err = run_cli(["translate", "--to", "iptables", str(v4), str(v6)], capsys)
+    assert rc == 2 and "-o PREFIX" in err
+    rc, out, err = run_cli(["translate", "--to", "iptables", str(v4), str(v6), "-o",
+                            str(tmp_path / "out")], capsys)
+    assert rc == 0
+    assert "2001:db8::/32" in (tmp_path / "out.v6").read_text()
+    assert "192.0.2.0/24" in (tmp_path / "out.v4").read_text()
+    rc, out, err = run_cli(["translate", "--inet", str(v4), str(v6)], capsys)
+    assert rc == 0 and "table inet filter" in out

@@ -17,10 +17,14 @@ from fwc.frontends import load_ruleset
 from fwc.testing.compare import compare_kernel
 from fwc.testing.gen import generate_cases, ruleset_ifaces
 from fwc.testing.kernel import KernelHarness
-from tests.corpus import corpus_id, real_world_files
+from tests.corpus import REAL_WORLD, REPO, real_world_files
+
+
+def corpus_id(p):
+    return str(p.relative_to(REAL_WORLD if REAL_WORLD in p.parents else REPO))
 
 pytestmark = pytest.mark.kernel
-CORPUS = real_world_files()
+CORPUS = real_world_files() + sorted((REPO / "examples").glob("*.rules"))
 CASES = 200
 
 # rulesets fwc refuses by default, with the construct that has no exact nftables form
