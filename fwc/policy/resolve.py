@@ -17,7 +17,7 @@ from fwc.errors import FwcSyntaxError
 from fwc.ir import AddrRange, Limit, Log, Loc, NatTarget, Range
 from fwc.policy import names as N
 from fwc.policy.ast import ChainDecl, Clause, Definition, HelperDecl, Include, RuleStmt, Tok
-from fwc.policy.parser import RESERVED, parse, suggest
+from fwc.policy.parser import RESERVED, _strip_comment, parse, suggest
 
 # symbol kinds
 ADDRS, SERVICE, ZONE, IFACES = "addresses", "service", "zone", "interfaces"
@@ -386,7 +386,7 @@ class Resolver:
                              "masquerade, snat, dnat or redirect", r.action)
         if chain != "nat" and nat:
             raise self.error(f"'{action}' belongs in the nat block ('nat {{ ... }}')", r.action)
-        pr = PRule(action, r.loc, r.source_line, r.source_line.strip())
+        pr = PRule(action, r.loc, r.source_line, _strip_comment(r.source_line).strip())
         seen: dict[str, Clause] = {}
         for cl in r.clauses:
             key = "svc" if cl.kind in ("svc", "icmp", "icmpv6") else cl.kind
