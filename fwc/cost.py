@@ -152,6 +152,7 @@ def cost(rs: ir.Ruleset, traffic: Traffic, options: Optional[SimOptions] = None)
 def _mentioned(rs: ir.Ruleset):
     ports: set[tuple[str, int]] = {(p, n) for p in ("tcp", "udp") for n in COMMON_PORTS}
     srcs: dict[int, list] = {4: [], 6: []}
+    dsts: dict[int, list] = {4: [], 6: []}
     ifaces: list[str] = []
     hooks: set[str] = set()
     fams: set[int] = set()
@@ -165,18 +166,19 @@ def _mentioned(rs: ir.Ruleset):
                     if isinstance(m, ir.Port) and m.field == "dport" and not m.negate \
                             and m.proto in ("tcp", "udp"):
                         ports.update((m.proto, x.lo) for x in m.ranges[:8])
-                    elif isinstance(m, ir.Address) and m.field == "saddr" and not m.negate:
+                    elif isinstance(m, ir.Address) and not m.negate:
+                        pool = srcs if m.field == "saddr" else dsts
                         for v in m.values[:2]:
                             a = v.lo if isinstance(v, ir.AddrRange) else (
                                 v.network_address if v.prefixlen == v.max_prefixlen
                                 else v.network_address + 1)
-                            if _usable(a) and a not in srcs[a.version]:
-                                srcs[a.version].append(a)
+                            if _usable(a) and a not in pool[a.version] and len(pool[a.version]) < 64:
+                                pool[a.version].append(a)
                     elif isinstance(m, ir.Interface) and not m.negate and m.field == "iifname":
                         name = m.name[:-1] + "0" if m.name.endswith("+") else m.name
                         if name not in ifaces and name != "lo" and len(name) <= 15:
                             ifaces.append(name)
-    return ports, srcs, ifaces, hooks, fams or {4}
+    return ports, srcs, dsts, ifaces, hooks, fams or {4}
 
 
 def _usable(a) -> bool:
@@ -188,7 +190,7 @@ def build_traffic(rs: ir.Ruleset, mix: Optional[dict] = None, seed: int = 0,
     """The weighted probe cases of the mix for `rs` (deterministic for a seed)."""
     mix = mix or dict(DEFAULT_MIX)
     rnd = random.Random(seed)
-    ports, srcs, ifaces, hooks, fams = _mentioned(rs)
+    ports, srcs, dsts, ifaces, hooks, fams = _mentioned(rs)
     dirs = [d for d, hs in HOOK_DIRS.items() if hs & hooks] or ["in"]
     candidates = []
     for d in dirs:
@@ -197,10 +199,11 @@ def build_traffic(rs: ir.Ruleset, mix: Optional[dict] = None, seed: int = 0,
             src_choices = [dsrc] + [str(a) for a in rnd.sample(srcs[l3], min(6, len(srcs[l3])))] \
                 if d != "out" else [dsrc]
             iif_choices = [None] + ifaces[:4] if d != "out" else [None]
+            dst_choices = [ddst] + [str(a) for a in rnd.sample(dsts[l3], min(6, len(dsts[l3])))]
             for proto, port in sorted(ports):
-                for src in src_choices:
+                for src, dst in ((s, t) for s in src_choices for t in dst_choices if s != t):
                     for iif in iif_choices:
-                        pkt = {"dir": d, "l3": l3, "proto": proto, "src": src, "dst": ddst,
+                        pkt = {"dir": d, "l3": l3, "proto": proto, "src": src, "dst": dst,
                                "sport": 40000 + len(candidates) % 20000, "dport": port}
                         if iif is not None:
                             pkt["iif"] = iif

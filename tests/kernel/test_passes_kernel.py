@@ -4,7 +4,7 @@ For every real-world ruleset fwc can write as nft, and for synthetic rulesets bu
 each pass (fast path past `iifname lo accept`, blocked by a blocklist, set merging, dead rules,
 inlined chains), the unoptimised and optimised nft texts are loaded side by side in the kernel
 harness and must give every generated case the same verdict and ct state; the simulator must
-also agree with the kernel on the optimised ruleset.
+also give both the same results (it defines the meaning).
 """
 
 from __future__ import annotations
@@ -87,17 +87,16 @@ def _check(rs: ir.Ruleset, key: str, tolerance: int = 0) -> None:
             fam = next(s.family for t in rs.tables for s in t.sets if s.name == name)
             h.exec("ipset", "create", name, "hash:net" + (" family inet6" if fam == "ip6" else ""))
         diffs = compare_kernel(("nft", plain), ("nft", optimised), cases, h)
-        kernel_opt = h.run_cases(cases)  # the optimised ruleset is the one loaded last
     detail = "\n".join(f"{c.name}: plain {a.verdict}/{a.ct_state} -O {b.verdict}/{b.ct_state} "
                        f"probe={c.probe}" for c, a, b in diffs[:5])
     assert len(diffs) <= tolerance, f"{len(diffs)} of {len(cases)} cases differ:\n{detail}"
     try:
-        sim = simulate(opt_rs, cases)
+        sim_plain, sim_opt = simulate(rs, cases), simulate(opt_rs, cases)
     except Unsupported:
         return  # the simulator's own limits are tested in its suite
-    sim_diff = [(c.name, k.verdict, s.verdict) for c, k, s in zip(cases, kernel_opt, sim)
-                if (k.verdict, k.ct_state) != (s.verdict, s.ct_state)]
-    assert len(sim_diff) <= tolerance, f"simulator vs kernel on -O output: {sim_diff[:5]}"
+    sim_diff = [(c.name, a.verdict, b.verdict) for c, a, b in zip(cases, sim_plain, sim_opt)
+                if (a.verdict, a.ct_state) != (b.verdict, b.ct_state)]
+    assert sim_diff == [], f"the simulator tells plain and -O apart: {sim_diff[:5]}"
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=[corpus_id(p) for p in CORPUS])
