@@ -220,3 +220,15 @@ def test_interface_direction_checked_like_iptables(spec, chain):
         one_rule(f"{spec} -j ACCEPT", chain=chain)
     assert "can't use" in ei.value.errors[0].message
     assert ei.value.errors[0].loc.col == len(f"-A {chain} ") + 1
+
+
+def test_inet_tables_split_per_family_in_iptables_output():
+    icmp4 = ir.Rule((ir.Icmp("ip", 8),), verdict=ir.Accept())
+    icmp6 = ir.Rule((ir.Proto(frozenset({58})), ir.Icmp("ip6", 128)), verdict=ir.Accept())
+    both = ir.Rule((ir.Port("tcp", "dport", (ir.Range(22, 22),)),), verdict=ir.Accept())
+    table = ir.Table("inet", "filter", (ir.Chain("INPUT", (icmp4, icmp6, both),
+                                                  ir.iptables_base_hook("filter", "INPUT", "drop")),))
+    out = emit_iptables(ir.Ruleset((table,)))
+    assert "icmpv6" not in out["ip"] and "--icmp-type 8" in out["ip"] and "--dport 22" in out["ip"]
+    assert "--icmp-type" not in out["ip6"] and "--icmpv6-type 128" in out["ip6"]
+    assert "--dport 22" in out["ip6"]

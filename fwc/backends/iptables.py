@@ -115,6 +115,12 @@ def _rule_lines(r: ir.Rule, chain: str, fam: str, rename: dict, table: str) -> l
         if isinstance(m, (ir.Address, ir.CtAddress)) and not m.negate and \
                 all(ir.ip_family(a) != fam for a in m.values):
             return []
+        # ICMP of the other family never matches here either (inet tables)
+        if isinstance(m, ir.Icmp) and m.family != fam:
+            return []
+        if isinstance(m, ir.Proto) and not m.negate and \
+                m.protos <= {1, 58} and m.protos != {1 if fam == "ip" else 58}:
+            return []
     e = _RuleEmitter(r, fam, table)
     words = e.emit()
     counter = next((s for s in r.statements if isinstance(s, ir.Counter)), None)

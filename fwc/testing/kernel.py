@@ -520,7 +520,7 @@ class KernelHarness:
                     if s is sentinel_sock and data[12:14] == SENTINEL_TYPE and \
                             (addr[2] != PACKET_OUTGOING) == sentinel_incoming:
                         grace_until = time.monotonic() + self.grace
-                    elif kind is not None and _accept_sign(kind, pkt, data, addr):
+                    elif kind is not None and _accept_sign(kind, pkt, data, addr, self._ident):
                         return True
 
     def _send(self, pkt: Packet, datagram: bytes) -> tuple[str, bool]:
@@ -593,10 +593,10 @@ def _recv_all(s: socket.socket):
             return
 
 
-def _accept_sign(kind: str, pkt: Packet, data: bytes, addr) -> bool:
+def _accept_sign(kind: str, pkt: Packet, data: bytes, addr, ident: int = 0) -> bool:
     if kind == "raw":
         if pkt.l3 == 4:
-            return wire.is_same_datagram(pkt, data)
+            return wire.is_same_datagram(pkt, data) or wire.is_tagged_datagram(pkt, data, ident)
         # IPv6 raw sockets deliver only the upper-layer payload
         return ipaddress.ip_address(addr[0].split("%")[0]) == pkt.src and \
             wire.l4_matches(pkt, pkt.proto, data)
@@ -605,4 +605,5 @@ def _accept_sign(kind: str, pkt: Packet, data: bytes, addr) -> bool:
     ethertype = struct.unpack("!H", data[12:14])[0]
     if ethertype not in (wire.ETH_P_IP, wire.ETH_P_IPV6):
         return False
-    return wire.is_same_datagram(pkt, data[14:])
+    # a NATed packet keeps its tag (IPv4 ID / IPv6 flow label) but not its addresses
+    return wire.is_same_datagram(pkt, data[14:]) or wire.is_tagged_datagram(pkt, data[14:], ident)

@@ -48,7 +48,9 @@ def ip_header(l3: int, src: bytes, dst: bytes, proto: int, payload_len: int, ide
         hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + payload_len, ident & 0xFFFF, 0,
                           TTL, proto, 0, src, dst)
         return hdr[:10] + struct.pack("!H", checksum(hdr)) + hdr[12:]
-    return struct.pack("!IHBB16s16s", 6 << 28, payload_len, proto, TTL, src, dst)
+    # the flow label carries the probe's tag, as the IPv4 ID does: NAT rewrites neither
+    return struct.pack("!IHBB16s16s", (6 << 28) | (ident & 0xFFFFF), payload_len, proto, TTL,
+                       src, dst)
 
 
 class Flows:
@@ -159,6 +161,31 @@ def is_same_datagram(pkt: Packet, datagram: bytes) -> bool:
         return False
     l3, src, dst, proto, l4 = parsed
     return l3 == pkt.l3 and src == pkt.src and dst == pkt.dst and l4_matches(pkt, proto, l4)
+
+
+def is_tagged_datagram(pkt: Packet, datagram: bytes, ident: int) -> bool:
+    """Is `datagram` the probe `pkt` sent with tag `ident`, possibly NATed (addresses and ports
+    rewritten)?  The tag is the IPv4 ID / IPv6 flow label; protocol and TCP flags must agree."""
+    if not datagram or ident == 0:
+        return False
+    version = datagram[0] >> 4
+    if version == 4 and len(datagram) >= 20:
+        tag, proto = struct.unpack("!H", datagram[4:6])[0], datagram[9]
+        l4 = datagram[(datagram[0] & 0x0F) * 4:]
+        want = ident & 0xFFFF
+    elif version == 6 and len(datagram) >= 40:
+        tag, proto = struct.unpack("!I", datagram[0:4])[0] & 0xFFFFF, datagram[6]
+        l4 = datagram[40:]
+        want = ident & 0xFFFFF
+    else:
+        return False
+    if version != pkt.l3 or proto != pkt.proto or tag != want:
+        return False
+    if proto == 6 and len(l4) >= 14:
+        return l4[13] & 0x3F == sum(TCP_FLAG_BITS[f] for f in pkt.flags) & 0x3F
+    if pkt.is_icmp and len(l4) >= 2:
+        return l4[0] == pkt.icmp_type
+    return True
 
 
 def is_rejection_of(pkt: Packet, datagram: bytes) -> bool:
