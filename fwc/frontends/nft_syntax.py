@@ -275,7 +275,7 @@ def _flaglist(c: Cursor, in_set: bool):
 def _basic_binop(c: Cursor):
     v = _basic(c)
     # values can be expressions too: `meta mark set ct mark & 0xff`
-    while isinstance(v, Sel) and c.at("&", "^", "<<", ">>", "and", "or", "xor"):
+    while isinstance(v, (Sel, Binop)) and c.at("&", "^", "<<", ">>", "and", "or", "xor"):
         op = BINOPS[c.next().text]
         v = Binop(v, op, _basic(c), v.loc)
     return v
