@@ -267,6 +267,8 @@ class _RuleEmitter:
         if isinstance(m, ir.Tos):
             return [], ["-m", "tos"] + neg + ["--tos", f"{hex(m.value)}/{hex(m.mask)}"]
         if isinstance(m, ir.Limit):
+            if m.negate:  # xt_limit has no inversion: iptables-restore refuses `! --limit`
+                raise self.fail("a negated limit (nft `limit rate over`)")
             return [], ["-m", "limit"] + neg + ["--limit", f"{m.rate}/{m.unit}", "--limit-burst", str(m.burst)]
         if isinstance(m, ir.HashLimit):
             w = ["-m", "hashlimit", "--hashlimit-above" if m.above else "--hashlimit-upto",

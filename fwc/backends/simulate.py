@@ -391,7 +391,8 @@ class Simulator:
             val, mask = m.value, m.mask
             if m.kind == "meta":
                 return (lambda p: ((p.mark & mask) == val) != neg), {"mark"}, True
-            return (lambda p: (p.ct is not None and (p.ct.mark & mask) == val) != neg), \
+            # no conntrack entry: connmark and nft `ct mark` never match, negated or not
+            return (lambda p: p.ct is not None and ((p.ct.mark & mask) == val) != neg), \
                 {"ct_mark"}, True
         if T is ir.Mac:
             mac = self.opt.src_mac
