@@ -277,30 +277,7 @@ def test_fedora_v4_and_v6_merge_into_inet(ns, table):
         assert listing.count("table inet ") == 1 and "chain mangle_PREROUTING" in listing
 
 
-@pytest.mark.parametrize("path", real_world_files(), ids=corpus_id)
-def test_real_world_dumps_mean_the_same_in_the_kernel(path):
-    """iptables-restore of the dump and nft -f of our translation give the same verdict and
-    conntrack state for generated packets (dumps needing ipsets or with dropped rules skip)."""
-    kernel_or_skip()
-    from fwc.backends.nft import emit_nft_with_warnings
-    from fwc.testing.compare import compare_kernel
-    from fwc.testing.gen import generate_cases, ruleset_ifaces
-    from fwc.testing.kernel import KernelHarness
-
-    text = path.read_text(errors="replace")
-    rs = parse_iptables_save(text, str(path))
-    nft, warnings = emit_nft_with_warnings(rs, drop_unsupported=True)
-    if warnings or any(t.sets for t in rs.tables):
-        pytest.skip("translation leaves rules out or needs ipsets filled")
-    fams = {t.family for t in rs.tables}
-    ifaces = tuple(ruleset_ifaces(rs) or ("eth0", "eth1"))
-    if len(ifaces) < 2:
-        ifaces += ("eth9",)
-    cases = generate_cases(rs, n=100, seed=7, ifaces=ifaces)
-    with KernelHarness(ifaces=ifaces) as h:
-        bad = compare_kernel(("iptables", text if "ip" in fams else None,
-                              text if "ip6" in fams else None), ("nft", nft), cases, h)
-    assert [(c.name, a.verdict, b.verdict) for c, a, b in bad] == []
+# the real-world dumps' meaning in the kernel: tests/kernel/test_corpus_kernel.py
 
 
 def test_nft_native_nodes_and_tcp_reset_split_load(ns):
