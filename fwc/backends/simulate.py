@@ -148,6 +148,18 @@ class Simulator:
                 return int(a.ip)
         return None
 
+    def masquerade_addr(self, iface: Optional[str], l3: int) -> Optional[int]:
+        """The outgoing interface's primary address; when it has none, the kernel
+        (inet_select_addr / IPv6 source selection) takes a global address of another one."""
+        own = self.primary_addr(iface, l3)
+        if own is not None:
+            return own
+        for name, addrs in self.iface_addrs.items():
+            for a in addrs:
+                if a.version == l3 and not (a.ip.is_loopback or a.ip.is_link_local):
+                    return int(a.ip)
+        return None
+
     def addr_type(self, l3: int, a: int, iface: Optional[str] = None,
                   restrict: bool = False) -> str:
         for name, v, lo, hi in self.local:
@@ -934,7 +946,7 @@ class Simulator:
             if target.ports is not None:
                 ports = (target.ports.lo, target.ports.hi)
         elif T is ir.Masquerade:
-            addr = self.primary_addr(p.oif, p.l3)
+            addr = self.masquerade_addr(p.oif, p.l3)
             if addr is None:
                 return None
             ports = (v.ports.lo, v.ports.hi) if v.ports else None
@@ -985,7 +997,7 @@ class Simulator:
                 if v[0] == "drop":
                     return "DROP", seen_state, p
                 if v[0] == "reject":
-                    return "REJECT", seen_state, p
+                    return ("REJECT" if _answerable(p, v) else "DROP"), seen_state, p
 
         def note(text):
             trace.append({"hook": PATHS[p.dir][-1], "table": None, "chain": None, "rule": None,
@@ -1093,3 +1105,15 @@ def simulate(ruleset: ir.Ruleset, cases: list[Case],
     """Run every case (each from an empty conntrack table) and return its result."""
     sim = Simulator(ruleset, options)
     return [sim.run_case(c) for c in cases]
+
+
+ICMP_ERROR_TYPES = {4: frozenset({3, 4, 5, 11, 12}), 6: frozenset(range(0, 128)) | {137}}
+
+
+def _answerable(p: Skb, v: tuple) -> bool:
+    """Does the kernel send the REJECT's answer?  It never answers a RST with a RST, nor an
+    ICMP error (or ICMPv6 redirect) with an ICMP error; such a packet is dropped silently."""
+    kind = v[1] if len(v) > 1 else None
+    if kind == "tcp-reset":
+        return p.proto == 6 and not p.flags & 0x04
+    return not (p.icmp_type is not None and p.icmp_type in ICMP_ERROR_TYPES[p.l3])

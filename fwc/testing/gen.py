@@ -22,6 +22,9 @@ _PLAN = {
     1: [ipaddress.ip_network(n) for n in ("203.0.113.0/24", "2001:db8:b::/64")],
 }
 _LOCAL = {4: "192.0.2.1", 6: "2001:db8:f::1"}
+# (family, destination leaves by the first interface) -> a source on the other side
+_OTHER_SIDE = {(4, True): "203.0.113.20", (4, False): "198.51.100.10",
+               (6, True): "2001:db8:b::20", (6, False): "2001:db8:a::10"}
 
 
 class _Values:
@@ -162,21 +165,26 @@ def _endpoints(rnd, vals: _Values, l3: int, d: str, ifaces, roles: dict) -> dict
         return default
 
     if d == "in":
-        iif = rnd.choice(ifaces)
         src = pick(dsrc, "remote")
         dst = _LOCAL[l3] if rnd.random() < 0.6 else pick(ddst, "local")
-        return {"dir": "in", "src": src, "dst": dst, "iif": iif}
+        # arriving where replies to it leave: routing and conntrack then agree
+        return {"dir": "in", "src": src, "dst": dst, "iif": _route(ipaddress.ip_address(src), ifaces)}
     if d == "out":
         dst = pick(ddst, "remote")
         src = _LOCAL[l3] if rnd.random() < 0.7 else pick(dsrc, "local")
         return {"dir": "out", "src": src, "dst": dst, "oif": _route(ipaddress.ip_address(dst), ifaces)}
     dst = pick(ddst, "remote")
-    src = pick(dsrc, "remote")
     oif = _route(ipaddress.ip_address(dst), ifaces)
-    iif = ifaces[1] if oif == ifaces[0] else ifaces[0]
-    if src == dst:
-        src = dsrc
-    return {"dir": "fwd", "src": src, "dst": dst, "iif": iif, "oif": oif}
+    # a forwarded packet comes from the other side: its source routes out of another interface
+    other = [a for a in pool if roles.get(a, "remote") == "remote" and _route(a, ifaces) != oif]
+    if other and rnd.random() < 0.6:
+        src_addr = rnd.choice(other)
+        roles[src_addr] = "remote"
+        src = str(src_addr)
+    else:
+        src = _OTHER_SIDE[(l3, oif == ifaces[0])]
+    return {"dir": "fwd", "src": src, "dst": dst, "iif": _route(ipaddress.ip_address(src), ifaces),
+            "oif": oif}
 
 
 def _l4(rnd, vals: _Values, proto: int, l3: int) -> dict:

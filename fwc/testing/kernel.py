@@ -51,9 +51,19 @@ SENTINEL_TYPE = struct.pack("!H", wire.ETH_P_SENTINEL)
 IFACE_PLAN = {
     "eth0": ("192.0.2.1/24", ("198.51.100.0/24",), "192.0.2.2",
              "2001:db8:f::1/64", ("2001:db8:a::/64",)),
-    "eth1": (None, ("203.0.113.0/24",), "203.0.113.254", None, ("2001:db8:b::/64",)),
+    "eth1": ("203.0.113.1/24", (), "203.0.113.254", "2001:db8:b::1/64", ()),
 }
 IPV6_GATEWAY = "fe80::2"
+
+
+def sim_interfaces(ifaces=("eth0", "eth1")) -> dict:
+    """The harness's addresses per interface in `SimOptions.interfaces` form, so the simulator
+    runs on the same host as the kernel (interfaces get the plans by position)."""
+    plans = list(IFACE_PLAN.values())
+    out = {"lo": ("127.0.0.1/8", "::1/128")}
+    for i, name in enumerate(ifaces):
+        out[name] = tuple(a for a in (plans[i][0], plans[i][3]) if a) if i < 2 else ()
+    return out
 
 
 class KernelError(RuntimeError):
@@ -200,6 +210,7 @@ class KernelHarness:
         self._local_addrs: set = set()
         self._neighbours: set = set()
         self._ident = 0
+        self._last_seen: Optional[bytes] = None
         self._open = False
 
     # -- lifecycle
@@ -521,6 +532,8 @@ class KernelHarness:
                             (addr[2] != PACKET_OUTGOING) == sentinel_incoming:
                         grace_until = time.monotonic() + self.grace
                     elif kind is not None and _accept_sign(kind, pkt, data, addr, self._ident):
+                        if kind == "peer":
+                            self._last_seen = data[14:]  # as it left: after NAT
                         return True
 
     def _send(self, pkt: Packet, datagram: bytes) -> tuple[str, bool]:
@@ -556,7 +569,11 @@ class KernelHarness:
         self._ident += 1
         datagram = wire.ip_packet(pkt, flows, quoted, self._ident)
         sent.append(datagram)
+        self._last_seen = None
         verdict, _ = self._send(pkt, datagram)
+        if self._last_seen is not None:
+            # an ICMP error from the far side quotes the packet as that side got it (NATed)
+            sent[-1] = self._last_seen
         counters = self._reset_counters()
         if verdict != "ACCEPT":
             rejected = counters.get("rej_lo" if pkt.dir == "out" else "rej_ext", 0)
