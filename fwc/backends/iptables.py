@@ -216,7 +216,10 @@ class _RuleEmitter:
         if isinstance(m, ir.CtStatus):
             return [], ["-m", "conntrack"] + neg + ["--ctstatus", ",".join(_order(m.bits, ir.CT_STATUS_BITS))]
         if isinstance(m, ir.CtDirection):
-            return [], ["-m", "conntrack"] + neg + ["--ctdir", m.direction]
+            # `! --ctdir` cannot be inverted; with an entry the direction is one of two, without
+            # one neither matches: NOT REPLY == ORIGINAL exactly
+            other = {"ORIGINAL": "REPLY", "REPLY": "ORIGINAL"}[m.direction]
+            return [], ["-m", "conntrack", "--ctdir", other if m.negate else m.direction]
         if isinstance(m, ir.CtProto):
             return [], ["-m", "conntrack"] + neg + ["--ctproto", str(m.proto)]
         if isinstance(m, ir.CtAddress):

@@ -365,15 +365,16 @@ class Simulator:
             return ctstate, {"ct_state", "ct_status"}, True
         if T is ir.CtStatus:
             bits = frozenset(m.bits)
-            return (lambda p: (p.ct is not None and bool(bits & p.ct.status)) != neg), \
+            # no conntrack entry: xt_conntrack and nft `ct status` never match, negated or not
+            return (lambda p: p.ct is not None and bool(bits & p.ct.status) != neg), \
                 {"ct_status"}, True
         if T is ir.CtDirection:
             want = 0 if m.direction == "ORIGINAL" else 1
-            return (lambda p: (p.ct is not None and p.ct_dir == want) != neg), \
+            return (lambda p: p.ct is not None and (p.ct_dir == want) != neg), \
                 {"ct_state", "ct_dir"}, True
         if T is ir.CtProto:
             pr = m.proto
-            return (lambda p: (p.ct is not None and p.ct.proto == pr) != neg), {"ct_tuples"}, True
+            return (lambda p: p.ct is not None and (p.ct.proto == pr) != neg), {"ct_tuples"}, True
         if T is ir.CtAddress:
             w = 0 if m.which == "original" else 1
             i = 2 if m.field == "saddr" else 3
@@ -397,7 +398,9 @@ class Simulator:
             return ctport, {"ct_tuples"}, True
         if T is ir.CtExpire:
             lo, hi = m.range.lo, m.range.hi
-            return (lambda p: (p.ct is not None and lo <= p.ct.timeout() <= hi) != neg), \
+            # an unconfirmed entry's expiration reads 0 (xt_conntrack and nft alike)
+            return (lambda p: p.ct is not None and (lo <= (p.ct.timeout() if p.ct.confirmed else 0)
+                                                    <= hi) != neg), \
                 {"ct_timeout"}, True
         if T is ir.Mark:
             val, mask = m.value, m.mask

@@ -138,7 +138,8 @@ def _interfaces(draw, hook: str) -> list:
 def _module_matches(draw, fam: str, exclude: frozenset = frozenset()) -> list:
     """Matches that any hook and table accept (conntrack, marks, lengths...)."""
     kinds = [k for k in MODULE_KINDS if k not in exclude]
-    pool = draw(st.lists(st.sampled_from(kinds), max_size=2, unique=True)) if kinds else []
+    n = draw(_weighted((0, 3), (1, 3), (2, 1))) if kinds else 0
+    pool = draw(st.lists(st.sampled_from(kinds), min_size=n, max_size=n, unique=True))
     neg = _weighted((False, 3), (True, 1))
     out = []
     for kind in pool:
@@ -198,7 +199,7 @@ def _action(draw, fam: str, table: str, hook: str, focus: Optional[str], targets
     if can_return:
         choices.append(("return", 1))
     if table == "filter":
-        choices += [("reject", 2), ("log", 1), ("setmark", 1)]
+        choices += [("reject", 3), ("log", 1), ("setmark", 1)]
     if table == "mangle":
         choices += [("setmark", 3), ("connmark", 1), ("savemark", 1), ("log", 1)]
     if table == "raw":
@@ -263,9 +264,7 @@ def rule_for(draw, fam: str, table: str, hook: str, targets: tuple = (), can_ret
         statements, verdict = draw(_action(fam, table, hook, focus, targets, can_return))
         if not (verdict is not None and not isinstance(verdict, ir.Jump) and not statements):
             l4 = [m for m in l4 if not (isinstance(m, ir.Port) and m.field == "port")]
-    matches = _interfaces(draw, hook)
-    if proto is not None:
-        matches.append(proto)
+    interfaces = _interfaces(draw, hook)
     addrs = draw(_addresses(fam))
     nets = [a for a in addrs if not isinstance(a.values[0], ir.AddrRange)]
     ranges = [a for a in addrs if isinstance(a.values[0], ir.AddrRange)]
@@ -273,10 +272,11 @@ def rule_for(draw, fam: str, table: str, hook: str, targets: tuple = (), can_ret
     if any(isinstance(m, ir.Port) and m.field == "port" for m in l4):
         # nft writes --ports as two rules; a limit would then be consumed twice (refused)
         module = [m for m in module if not isinstance(m, ir.Limit)]
-    # canonical order = the order iptables-save prints: core options first, then modules
+    # canonical order = the order the iptables front end reads back: core options first
+    # (-i/-o, -f, -p, -s/-d), then modules
     frag = [m for m in module if isinstance(m, ir.Fragment)]
     module = [m for m in module if not isinstance(m, ir.Fragment)]
-    matches = matches + nets + frag + ranges + l4 + module
+    matches = interfaces + frag + ([proto] if proto is not None else []) + nets + ranges + l4 + module
     return ir.Rule(tuple(matches), tuple(statements), verdict, draw(COMMENTS))
 
 
@@ -560,6 +560,16 @@ def differential(rs: ir.Ruleset, cases: list[Case], harness=None) -> tuple[dict,
            "sim-nft": simulate(nft_leg(rs), cases)}
     if harness is None:
         return sim, disagreements(sim, cases)
+    kern = kernel_results(rs, cases, harness)
+    if ruleset_ok_for_kernel_sim(rs):
+        both = {**kern, **sim}
+        return both, disagreements(both, cases)
+    return {**kern, **sim}, disagreements(kern, cases) + disagreements(sim, cases)
+
+
+def kernel_results(rs: ir.Ruleset, cases: list[Case], harness) -> dict:
+    """{"kernel-iptables": results, "kernel-nft": results}: the kernel running both backends'
+    output of `rs` (iptables-restore / ip6tables-restore, then nft -f) in `harness`."""
     from fwc.backends.iptables import emit_iptables
     from fwc.backends.nft import emit_nft
 
@@ -567,10 +577,7 @@ def differential(rs: ir.Ruleset, cases: list[Case], harness=None) -> tuple[dict,
     harness.prepare(cases)
     texts = emit_iptables(rs)
     harness.load_iptables(texts.get("ip"), texts.get("ip6"))
-    kern = {"kernel-iptables": harness.run_cases(cases)}
+    out = {"kernel-iptables": harness.run_cases(cases)}
     harness.load_nft(emit_nft(rs))
-    kern["kernel-nft"] = harness.run_cases(cases)
-    if ruleset_ok_for_kernel_sim(rs):
-        both = {**kern, **sim}
-        return both, disagreements(both, cases)
-    return {**kern, **sim}, disagreements(kern, cases) + disagreements(sim, cases)
+    out["kernel-nft"] = harness.run_cases(cases)
+    return out
