@@ -59,6 +59,7 @@ class SimOptions:
     src_mac: Optional[str] = None  # source MAC of incoming packets; None = unknown, no match
     ttl: int = 64  # ttl / hop limit of every packet
     cache: bool = True  # per-chain decision cache
+    default_route: str = "eth0"  # where packets to non-connected networks leave
 
 
 # ----------------------------------------------------------------------------- compilation
@@ -984,7 +985,18 @@ class Simulator:
         if trace is None:
             trace = []
         seen_state = None
-        for hook in PATHS[p.dir]:
+        hooks = PATHS[p.dir]
+        dst_before = p.dst
+        i = 0
+        while i < len(hooks):
+            hook = hooks[i]
+            i += 1
+            if hook in ("input", "forward") and p.dst != dst_before:
+                # routing happens after prerouting: a destination NAT may turn a packet for
+                # the firewall into a forwarded one, or the other way round
+                hooks, p.dir = self._reroute(p, hooks, trace)
+                if hooks[i - 1] != hook:
+                    hook = hooks[i - 1]
             for stage in self._stages[(hook, p.l3)]:
                 kind = stage[0]
                 if kind == "chain":
@@ -1009,6 +1021,35 @@ class Simulator:
             return "DROP", seen_state, p
         self.conntrack.confirm(p, note)
         return "ACCEPT", seen_state, p
+
+    def _reroute(self, p: Skb, hooks: tuple, trace: list) -> tuple[tuple, str]:
+        local = self.addr_type(p.l3, p.dst) == "LOCAL"
+        if p.dir == "in" and not local:
+            p.oif = self.route_oif(p.l3, p.dst)
+            trace.append({"hook": "prerouting", "table": None, "chain": None, "rule": None,
+                          "loc": None, "action": f"routing: the new destination is not local: "
+                                                 f"forwarded out of {p.oif}"})
+            return PATHS["fwd"], "fwd"
+        if p.dir == "fwd" and local:
+            p.oif = None
+            trace.append({"hook": "prerouting", "table": None, "chain": None, "rule": None,
+                          "loc": None, "action": "routing: the new destination is local: input"})
+            return PATHS["in"], "in"
+        if p.dir == "fwd":
+            p.oif = self.route_oif(p.l3, p.dst)
+            trace.append({"hook": "prerouting", "table": None, "chain": None, "rule": None,
+                          "loc": None, "action": f"routing: the new destination leaves by {p.oif}"})
+        return hooks, p.dir
+
+    def route_oif(self, l3: int, dst: int) -> Optional[str]:
+        """The interface whose connected network holds `dst`, else the default route's
+        (SimOptions.default_route)."""
+        for name, addrs in self.iface_addrs.items():
+            for a in addrs:
+                if a.version == l3 and name != "lo" and \
+                        int(a.network.network_address) <= dst <= int(a.network.broadcast_address):
+                    return name
+        return self.opt.default_route
 
     def reset(self) -> None:
         """Empty the conntrack table and per-case counters (each case starts from scratch)."""

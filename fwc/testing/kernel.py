@@ -56,9 +56,16 @@ IFACE_PLAN = {
 IPV6_GATEWAY = "fe80::2"
 
 
+def sim_options(ifaces=("eth0", "eth1"), **more):
+    """SimOptions describing the harness's host (addresses by position, default route), so
+    the simulator and the kernel run the same host."""
+    from fwc.backends.simulate import SimOptions
+
+    return SimOptions(interfaces=sim_interfaces(ifaces), default_route=ifaces[0], **more)
+
+
 def sim_interfaces(ifaces=("eth0", "eth1")) -> dict:
-    """The harness's addresses per interface in `SimOptions.interfaces` form, so the simulator
-    runs on the same host as the kernel (interfaces get the plans by position)."""
+    """The harness's addresses per interface in `SimOptions.interfaces` form (by position)."""
     plans = list(IFACE_PLAN.values())
     out = {"lo": ("127.0.0.1/8", "::1/128")}
     for i, name in enumerate(ifaces):
@@ -211,6 +218,7 @@ class KernelHarness:
         self._neighbours: set = set()
         self._ident = 0
         self._last_seen: Optional[bytes] = None
+        self.last_frames: list[bytes] = []
         self._open = False
 
     # -- lifecycle
@@ -528,6 +536,8 @@ class KernelHarness:
             for s in ready:
                 kind = kinds.get(id(s))
                 for data, addr in _recv_all(s):
+                    if s.family == socket.AF_PACKET:
+                        self.last_frames.append(data)  # what the peers got (tests read it)
                     if s is sentinel_sock and data[12:14] == SENTINEL_TYPE and \
                             (addr[2] != PACKET_OUTGOING) == sentinel_incoming:
                         grace_until = time.monotonic() + self.grace
@@ -542,7 +552,9 @@ class KernelHarness:
         if pkt.dir in ("in", "fwd"):
             iif = pkt.iif or self.ifaces[0]
             if pkt.dir == "in":
-                watch = [(self._raw_in_sock(pkt.l3, pkt.proto), "raw")]
+                # delivered locally, or forwarded after a destination NAT (a port forward)
+                watch = [(self._raw_in_sock(pkt.l3, pkt.proto), "raw")] + \
+                    [(self._peer_sock[x], "peer") for x in self.ifaces]
             else:
                 oif, _ = self._route(pkt)
                 watch = [(self._peer_sock[oif], "peer")]
@@ -570,6 +582,7 @@ class KernelHarness:
         datagram = wire.ip_packet(pkt, flows, quoted, self._ident)
         sent.append(datagram)
         self._last_seen = None
+        self.last_frames = []
         verdict, _ = self._send(pkt, datagram)
         if self._last_seen is not None:
             # an ICMP error from the far side quotes the packet as that side got it (NATed)

@@ -121,7 +121,7 @@ def test_tcp_reset_reaches_the_sender(kernel):
     case = cases_from_json([{"name": "ident", "probe": {"dir": "in", "dport": 113}}])[0]
     kernel._drain()
     assert kernel.run_case(case).verdict == "REJECT"
-    frames = [d for d, a in _recv_all(kernel._peer_sock["eth0"]) if a[2] != 4]
+    frames = kernel.last_frames + [d for d, a in _recv_all(kernel._peer_sock["eth0"]) if a[2] != 4]
     assert any(wire.is_rejection_of(case.probe, f[14:]) for f in frames)
 
 
