@@ -20,6 +20,9 @@ from fwc.frontends import values as V
 from fwc.frontends.lex import Word, split_words
 
 BUILTIN_TARGETS = ("ACCEPT", "DROP", "RETURN", "QUEUE")
+# the module `-p PROTO` loads by itself, for options given without -m
+_IMPLICIT_MODULE = {6: "tcp", 17: "udp", 132: "sctp", 33: "dccp", 136: "udplite", 1: "icmp",
+                    58: "icmp6", 135: "mh"}
 _MODULE_PROTO = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136, "icmp": 1,
                  "icmp6": 58}
 
@@ -248,42 +251,25 @@ class _RuleParser:
             elif opt.startswith("-"):
                 # a module option: the current module first, then any loaded module, then the
                 # implicit protocol module (-p tcp --dport 22 works without -m tcp)
-                placed = False
-                candidates = ([current] if current else []) + list(reversed(modules))
-                for cand in candidates:
-                    ext = cand[0]
-                    name = ext.aliases.get(opt, opt)
-                    if name in ext.options:
-                        args = take(ext.options[name], w)
-                        # old syntax: --dport ! 22
-                        if args and args[0].text == "!":
-                            negate_next = True
-                            args = args[1:] + take(1, w)
-                        cand[2].append(X.Opt(name, [x.text for x in args], negate_next, w.col))
-                        negate_next = False
-                        placed = True
+                target_mod = None
+                for cand in ([current] if current else []) + list(reversed(modules)):
+                    if cand[0].aliases.get(opt, opt) in cand[0].options:
+                        target_mod = cand
                         break
-                if not placed:
-                    pname = X.PROTO_NAMES.get(proto) if proto is not None else None
-                    if pname is None and proto == 1:
-                        pname = "icmp"
-                    if pname is None and proto == 58:
-                        pname = "icmp6"
-                    if pname is None and proto == 135:
-                        pname = "mh"
-                    ext = X.MATCHES.get(pname) if pname else None
-                    name = ext.aliases.get(opt, opt) if ext else opt
-                    if ext is not None and name in ext.options:
-                        current = (ext, w, [])
-                        modules.append(current)
-                        args = take(ext.options[name], w)
-                        if args and args[0].text == "!":
-                            negate_next = True
-                            args = args[1:] + take(1, w)
-                        current[2].append(X.Opt(name, [x.text for x in args], negate_next, w.col))
-                        negate_next = False
-                    else:
+                if target_mod is None:
+                    ext = X.MATCHES.get(_IMPLICIT_MODULE.get(proto, ""))
+                    if ext is None or ext.aliases.get(opt, opt) not in ext.options:
                         raise self.err(f"unknown option {t}", w)
+                    current = target_mod = (ext, w, [])
+                    modules.append(current)
+                ext = target_mod[0]
+                name = ext.aliases.get(opt, opt)
+                args = take(ext.options[name], w)
+                if args and args[0].text == "!":  # old syntax: --dport ! 22
+                    negate_next = True
+                    args = args[1:] + take(1, w)
+                target_mod[2].append(X.Opt(name, [x.text for x in args], negate_next, w.col))
+                negate_next = False
             else:
                 raise self.err(f"unexpected argument {t!r}", w)
         if negate_next:
