@@ -114,6 +114,11 @@ def implies(a: ir.Match, b: ir.Match) -> bool:
     if isinstance(a, ir.Address):
         if a.field != b.field:
             return False
+        if len(a.values) == 1 and len(b.values) == 1 and \
+                not isinstance(a.values[0], ir.AddrRange) and \
+                not isinstance(b.values[0], ir.AddrRange):
+            x, y = a.values[0], b.values[0]
+            return x.version == y.version and x.subnet_of(y)
         ia, ib = addr_intervals(a.values), addr_intervals(b.values)
         return all(_covered([(lo, hi)], [(l2, h2) for v2, l2, h2 in ib if v2 == v])
                    for v, lo, hi in ia)

@@ -12,7 +12,18 @@ from fwc import ir
 from fwc.passes.analysis import ends_chain, is_stateful, rule_covers
 from fwc.passes.notes import Explain, Notes
 
-MAX_LOOKBACK = 400  # earlier terminal rules compared per rule (keeps huge chains linear)
+MAX_LOOKBACK = 64  # earlier terminal rules compared per rule (keeps huge chains linear)
+
+
+def _signature(r: ir.Rule) -> frozenset:
+    """What kinds of condition a rule tests; a covering rule tests a subset of them (a port
+    match also stands for its protocol)."""
+    sig = set()
+    for m in r.matches:
+        sig.add((type(m), getattr(m, "field", None)))
+        if isinstance(m, ir.Port):
+            sig.add((ir.Proto, None))
+    return frozenset(sig)
 
 
 def remove_dead_rules(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
@@ -24,8 +35,9 @@ def remove_dead_rules(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
             kept: list[ir.Rule] = []
             terminals: list[ir.Rule] = []  # kept rules that end the chain, stateless
             for r in c.rules:
-                killer = next((e for e in reversed(terminals[-MAX_LOOKBACK:])
-                               if rule_covers(e, r)), None)
+                sig = _signature(r)
+                killer = next((e for e, esig in reversed(terminals[-MAX_LOOKBACK:])
+                               if esig <= sig and rule_covers(e, r)), None)
                 if killer is not None:
                     why = ("after an unconditional" if not killer.matches else "shadowed by")
                     notes.warn(f"rule never matches ({why} rule at {killer.loc} in chain "
@@ -33,9 +45,9 @@ def remove_dead_rules(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
                     continue
                 kept.append(r)
                 if ends_chain(r) and not is_stateful(r):
-                    terminals.append(r)
+                    terminals.append((r, sig))
                     if not r.matches:
-                        terminals = [r]  # it covers everything; older ones add nothing
+                        terminals = [(r, sig)]  # it covers everything; older ones add nothing
             chains.append(c if len(kept) == len(c.rules) else
                           ir.Chain(c.name, tuple(kept), c.base, c.loc))
         tables.append(ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc))

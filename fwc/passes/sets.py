@@ -38,13 +38,14 @@ def _slot_key(m: ir.Match):
     return None
 
 
-def _union(a: ir.Match, b: ir.Match) -> ir.Match:
+def _union_all(ms: list) -> ir.Match:
+    a = ms[0]
     if isinstance(a, ir.Address):
-        ivs = [(lo, hi) for _v, lo, hi in addr_intervals(a.values + b.values)]
+        ivs = [(lo, hi) for m in ms for _v, lo, hi in addr_intervals(m.values)]
         return ir.Address(a.field, addr_values(addr_version(a), ivs))
     if isinstance(a, ir.Port):
-        return ir.Port(a.proto, a.field, port_values(a.ranges + b.ranges))
-    return ir.Proto(a.protos | b.protos)
+        return ir.Port(a.proto, a.field, port_values(x for m in ms for x in m.ranges))
+    return ir.Proto(frozenset().union(*(m.protos for m in ms)))
 
 
 def _overlap(a: ir.Match, b: ir.Match) -> bool:
@@ -70,12 +71,31 @@ def _keys(r: ir.Rule):
 
 
 class _Group:
-    __slots__ = ("rule", "slot", "count", "comments", "keys")
+    """Rules merged at one output position.  The values of the merged slot are collected in a
+    list and the rule rebuilt only when asked (a 10,000-rule blocklist stays linear)."""
+
+    __slots__ = ("_rule", "slot", "count", "comments", "keys", "extra", "_dirty")
 
     def __init__(self, rule: ir.Rule):
         # slot: the match index merged so far (-1 until the first merge fixes it)
-        self.rule, self.slot, self.count, self.comments = rule, -1, 1, {rule.comment}
+        self._rule, self.slot, self.count, self.comments = rule, -1, 1, {rule.comment}
         self.keys: list = []
+        self.extra: list = []  # matches merged into the slot since the rule was last built
+        self._dirty = False
+
+    def add(self, m: ir.Match) -> None:
+        self.extra.append(m)
+        self._dirty = True
+
+    @property
+    def rule(self) -> ir.Rule:
+        if self._dirty:
+            r = self._rule
+            m = _union_all([r.matches[self.slot]] + self.extra)
+            self._rule = ir.Rule(r.matches[:self.slot] + (m,) + r.matches[self.slot + 1:],
+                                 r.statements, r.verdict, r.comment, r.loc)
+            self.extra, self._dirty = [], False
+        return self._rule
 
 
 def merge_sets(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
@@ -105,9 +125,7 @@ def _merge_chain(c: ir.Chain, notes: Notes) -> ir.Chain:
                     if k != key and open_.get(k) == gi:
                         del open_[k]
                 g.keys = [key]
-            g.rule = ir.Rule(g.rule.matches[:slot] + (_union(g.rule.matches[slot], r.matches[slot]),)
-                             + g.rule.matches[slot + 1:], g.rule.statements, g.rule.verdict,
-                             g.rule.comment, g.rule.loc)
+            g.add(r.matches[slot])
             g.count += 1
             g.comments.add(r.comment)
             placed = True
@@ -134,6 +152,8 @@ def _merge_chain(c: ir.Chain, notes: Notes) -> ir.Chain:
 
 
 def _can_join(g: _Group, r: ir.Rule, slot: int, out: list, gi: int) -> bool:
+    if len(out) - gi - 1 > MAX_DISTANCE:
+        return False
     if not ends_chain(r) and _overlap(g.rule.matches[slot], r.matches[slot]):
         return False  # a packet in both would see the effects twice before, once after
     if len(out) - gi - 1 > MAX_DISTANCE:

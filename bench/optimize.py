@@ -1,0 +1,198 @@
+"""Cost of rulesets before and after `fwc translate -O`, against iptables-restore-translate and
+`nft -o`, plus kernel load times of plain vs optimised output.
+
+For every real-world corpus ruleset and three generated ones (host firewall, 10,000-entry
+blocklist, kube-proxy-like nat), prints expected rule evaluations per packet (fwc cost, default
+traffic mix, traffic built once from the input and reused for every variant) of:
+  input | fwc (plain nft) | fwc -O | iptables-restore-translate | that + nft -o
+and the `nft -f` load time (ms, best of 3, in a throw-away netns) of plain vs -O output.
+
+    .venv/bin/python bench/optimize.py [--only NAME] [--no-load]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from fwc.backends.nft import emit_nft  # noqa: E402
+from fwc.cost import build_traffic, cost  # noqa: E402
+from fwc.frontends import load_ruleset, parse_text  # noqa: E402
+from fwc.passes import optimize  # noqa: E402
+
+CORPUS = REPO.parent / "shared" / "corpus" / "real-world"
+NETNS = f"opt{os.getpid()}bench"
+
+
+def real_world_files() -> list[Path]:
+    skip = ("README.md", "LICENSE-BSD-2-Clause")
+    return sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name not in skip
+                  and not p.name.startswith("COPYING"))
+
+
+def gen_host() -> str:
+    lines = ["*filter", ":INPUT DROP [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]",
+             "-A INPUT -i lo -j ACCEPT",
+             "-A INPUT -m conntrack --ctstate INVALID -j DROP",
+             "-A INPUT -p icmp --icmp-type echo-request -m limit --limit 5/sec -j ACCEPT"]
+    for p in (22, 25, 53, 80, 110, 143, 443, 465, 587, 993, 995, 3306, 8080, 8443):
+        lines.append(f"-A INPUT -p tcp -m conntrack --ctstate NEW --dport {p} -j ACCEPT")
+    lines += ["-A INPUT -p udp --dport 53 -j ACCEPT", "-A INPUT -p udp --dport 123 -j ACCEPT",
+              "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+              "-A INPUT -j LOG --log-prefix \"drop: \"", "COMMIT", ""]
+    return "\n".join(lines)
+
+
+def gen_blocklist(n: int = 10000) -> str:
+    lines = ["*filter", ":INPUT DROP [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]"]
+    lines += [f"-A INPUT -s {10 + i // 65536}.{i // 256 % 256}.{i % 256}.{7 + i % 3}/32 -j DROP"
+              for i in range(n)]
+    lines += ["-A INPUT -i lo -j ACCEPT",
+              "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+              "-A INPUT -p tcp --dport 22 -j ACCEPT", "-A INPUT -p tcp --dport 443 -j ACCEPT",
+              "COMMIT", ""]
+    return "\n".join(lines)
+
+
+def gen_kube(services: int = 200) -> str:
+    nat = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+           ":POSTROUTING ACCEPT [0:0]", ":KUBE-SERVICES - [0:0]", ":KUBE-POSTROUTING - [0:0]",
+           ":KUBE-MARK-MASQ - [0:0]"]
+    rules = ["-A PREROUTING -j KUBE-SERVICES", "-A OUTPUT -j KUBE-SERVICES",
+             "-A POSTROUTING -j KUBE-POSTROUTING",
+             "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
+             "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
+             "-A KUBE-POSTROUTING -j MASQUERADE"]
+    for i in range(services):
+        svc, sep = f"KUBE-SVC-{i:04d}", f"KUBE-SEP-{i:04d}"
+        nat += [f":{svc} - [0:0]", f":{sep} - [0:0]"]
+        ip = f"203.0.113.{i % 250 + 1}" if i < 250 else f"198.51.100.{i % 250 + 1}"
+        port = 80 + i // 250
+        rules.append(f"-A KUBE-SERVICES -d {ip}/32 -p tcp --dport {port} -j {svc}")
+        rules.append(f"-A {svc} -j {sep}")
+        rules.append(f"-A {sep} -s 192.0.2.{i % 200 + 10}/32 -j KUBE-MARK-MASQ")
+        rules.append(f"-A {sep} -p tcp -j DNAT --to-destination 192.0.2.{i % 200 + 10}:8080")
+    filt = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]",
+            "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+            "-A FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT", "COMMIT"]
+    return "\n".join(nat + rules + ["COMMIT"] + filt + [""])
+
+
+def nft(*args: str, text: str = None, netns: bool = True) -> subprocess.CompletedProcess:
+    cmd = (["ip", "netns", "exec", NETNS] if netns else []) + ["nft", *args]
+    return subprocess.run(cmd, input=text, capture_output=True, text=True)
+
+
+def load_ms(text: str) -> float:
+    best = float("inf")
+    for _ in range(3):
+        nft("flush", "ruleset")
+        t0 = time.perf_counter()
+        r = nft("-f", "-", text=text)
+        dt = time.perf_counter() - t0
+        if r.returncode != 0:
+            return float("nan")
+        best = min(best, dt)
+    nft("flush", "ruleset")
+    return best * 1000
+
+
+def translate_cost(path: str, family: str, traffic):
+    tool = "iptables-restore-translate" if family == "ip" else "ip6tables-restore-translate"
+    r = subprocess.run([tool, "-f", path], capture_output=True, text=True)
+    if r.returncode != 0:
+        return None, None
+    try:
+        rs = parse_text(r.stdout, "<txlate>", "nft")
+        c_tx = cost(rs, traffic).total
+    except Exception as e:  # noqa: BLE001  (report, don't stop the table)
+        return f"n/a ({type(e).__name__})", None
+    # nft -o: load it optimised into a throw-away netns and read it back
+    nft("flush", "ruleset")
+    r2 = nft("-o", "-f", "-", text=r.stdout)
+    if r2.returncode != 0:
+        return c_tx, "fails"
+    listed = nft("list", "ruleset").stdout
+    nft("flush", "ruleset")
+    try:
+        return c_tx, cost(parse_text(listed, "<nft -o>", "nft"), traffic).total
+    except Exception as e:  # noqa: BLE001
+        return c_tx, f"n/a ({type(e).__name__})"
+
+
+def fmt(x) -> str:
+    return f"{x:.2f}" if isinstance(x, float) else str(x)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", help="substring of the ruleset names to run")
+    ap.add_argument("--no-load", action="store_true", help="skip kernel load timing")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="fwc-optbench-"))
+    inputs = [(str(p.relative_to(CORPUS)), p, True) for p in real_world_files()]
+    for name, gen in (("gen/host", gen_host), ("gen/blocklist-10000", gen_blocklist),
+                      ("gen/kube-nat", gen_kube)):
+        p = tmp / name.replace("/", "-")
+        p.write_text(gen())
+        inputs.append((name, p, False))
+    subprocess.run(["ip", "netns", "add", NETNS], check=True)
+    sums = {"plain": 0.0, "opt": 0.0}
+    worse = []
+    try:
+        print(f"{'ruleset':<58} {'input':>8} {'fwc':>8} {'fwc -O':>8} {'ratio':>6} "
+              f"{'txlate':>8} {'nft -o':>8} {'load':>8} {'load -O':>8}")
+        for name, path, real in inputs:
+            if args.only and args.only not in name:
+                continue
+            try:
+                rs = load_ruleset(str(path))
+                plain_text = emit_nft(rs)
+            except Exception as e:  # noqa: BLE001
+                print(f"{name:<58} skipped: {type(e).__name__}: {str(e)[:60]}")
+                continue
+            t0 = time.perf_counter()
+            opt_rs = optimize(rs)
+            t_opt = time.perf_counter() - t0
+            opt_text = emit_nft(opt_rs)
+            try:
+                traffic = build_traffic(rs)
+                c_in = cost(rs, traffic).total
+                c_plain = cost(parse_text(plain_text, "<plain>", "nft"), traffic).total
+                c_opt = cost(parse_text(opt_text, "<opt>", "nft"), traffic).total
+            except Exception as e:  # noqa: BLE001
+                print(f"{name:<58} cost n/a: {type(e).__name__}: {str(e)[:60]}")
+                continue
+            c_tx, c_nfto = translate_cost(str(path), rs.tables[0].family, traffic)
+            if args.no_load:
+                l_plain = l_opt = float("nan")
+            else:
+                l_plain, l_opt = load_ms(plain_text), load_ms(opt_text)
+            ratio = c_opt / c_plain if c_plain else 1.0
+            if real:
+                sums["plain"] += c_plain
+                sums["opt"] += c_opt
+            if c_opt > c_plain + 1e-9:
+                worse.append(name)
+            print(f"{name:<58} {c_in:>8.2f} {c_plain:>8.2f} {c_opt:>8.2f} {ratio:>6.3f} "
+                  f"{fmt(c_tx):>8} {fmt(c_nfto):>8} {l_plain:>8.1f} {l_opt:>8.1f}"
+                  f"   (-O pass {t_opt * 1000:.0f} ms)")
+        if sums["plain"]:
+            print(f"\nreal-world corpus, summed: fwc {sums['plain']:.2f}  fwc -O {sums['opt']:.2f}"
+                  f"  ratio {sums['opt'] / sums['plain']:.3f}")
+        print("rulesets where -O costs more: " + (", ".join(worse) or "none"))
+    finally:
+        subprocess.run(["ip", "netns", "delete", NETNS])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
