@@ -97,6 +97,8 @@ class _TableRenderer:
         for m in rule.matches:
             if isinstance(m, ir.Proto) and redundant_proto(m, rule):
                 continue
+            if isinstance(m, ir.Icmp) and _any_icmp_of(m, rule):
+                continue
             alts_per_match.append(render_match(m, ctx, rule, self.sets))
         bodies = [sum(combo, []) for combo in itertools.product(*alts_per_match)]
         if len(bodies) > 1:
@@ -121,7 +123,8 @@ class _TableRenderer:
                 out.append(" ".join(head + ["meta l4proto tcp"] + body + tail))
                 out.append(" ".join(head + body + drop_tail))
             return out
-        return [" ".join(head + body + tail) or "continue" for body in bodies]
+        # a rule with nothing to test or do only counts packets (its sole use in iptables)
+        return [" ".join(head + body + tail) or "counter" for body in bodies]
 
     @staticmethod
     def check_splittable(rule: ir.Rule, n: int) -> None:
@@ -233,6 +236,13 @@ class _TableRenderer:
         fam, name = self.t.family, self.t.name
         return "\n".join([f"table {fam} {name} {{}}", f"delete table {fam} {name}",
                           f"table {fam} {name} {{", *body, "}"]) + "\n"
+
+
+def _any_icmp_of(m: ir.Icmp, rule: ir.Rule) -> bool:
+    """`-p icmp -m icmp --icmp-type any`: the type test adds nothing to the protocol test."""
+    proto = 1 if m.family == "ip" else 58
+    return m.type is None and not m.negate and any(
+        isinstance(x, ir.Proto) and not x.negate and x.protos == {proto} for x in rule.matches)
 
 
 def _is_or(m: ir.Match) -> bool:

@@ -160,7 +160,9 @@ REJECT_IP = {"net-unreachable": "net-unreachable", "host-unreachable": "host-unr
              "admin-prohibited": "admin-prohibited"}
 REJECT_IP6 = {"no-route": "no-route", "adm-prohibited": "admin-prohibited",
               "admin-prohibited": "admin-prohibited", "addr-unreachable": "addr-unreachable",
-              "port-unreachable": "port-unreachable"}
+              "port-unreachable": "port-unreachable",
+              # ip6t_REJECT and nft_reject_ipv6 both call nf_send_unreach6 with the code
+              "policy-fail": "policy-fail", "reject-route": "reject-route"}
 # reasons with an icmpx name, usable for both families in inet tables
 ICMPX = {"port-unreachable", "admin-prohibited", "no-route", "host-unreachable"}
 

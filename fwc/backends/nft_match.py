@@ -7,8 +7,6 @@ expression, and the rule must be split (the caller checks that splitting is exac
 from __future__ import annotations
 
 import ipaddress
-import math
-from fractions import Fraction
 from typing import Optional, Sequence
 
 from fwc import ir
@@ -112,19 +110,29 @@ def render_address(m: ir.Address, ctx: RuleCtx) -> Alts:
 
 
 def iface_literal(name: str) -> Optional[str]:
-    """nft literal for an iptables interface name ('+' suffix = prefix wildcard)."""
+    """nft literal for an iptables interface name ('+' suffix = prefix wildcard).
+
+    nft 1.0.6 treats only a final '*' as the wildcard and only a final '\\*' as an escaped
+    '*'; a backslash anywhere else is kept as a character of the name."""
     wildcard = name.endswith("+")
     stem = name[:-1] if wildcard else name
     if '"' in stem or "\\" in stem:
         return None
-    stem = stem.replace("*", "\\*")  # a literal '*' must not become a wildcard
-    return f'"{stem}*"' if wildcard else f'"{stem}"'
+    if wildcard:
+        return f'"{stem}*"'
+    if stem.endswith("*"):  # a literal final '*' must not become a wildcard
+        stem = stem[:-1] + "\\*"
+    return f'"{stem}"'
+
+
+# no interface name can contain '/' (the kernel's dev_valid_name refuses it)
+NO_IFACE = '"INVAL/D"'
 
 
 def render_interface(m: ir.Interface, ctx: RuleCtx) -> Alts:
     if m.name == "+":  # matches every name
-        if m.negate:
-            raise refuse(f"! {m.field} + (matches no packet)")
+        if m.negate:  # matches no packet: compare with a name no interface can have
+            return [[f"{m.field} {NO_IFACE}"]]
         return [[]]
     lit = iface_literal(m.name)
     if lit is None:
@@ -140,7 +148,10 @@ def render_port(m: ir.Port, ctx: RuleCtx) -> Alts:
         return [[f"{m.proto} {m.field} {neg(m.negate)}{vals}"]]
     if m.negate:  # neither port in the list: exact as a conjunction
         return [[f"{m.proto} sport != {vals}", f"{m.proto} dport != {vals}"]]
-    return [[f"{m.proto} sport {vals}"], [f"{m.proto} dport {vals}"]]
+    # either port in the list: one lookup of the pair in { any . R, R . any }
+    elems = [f"0-65535 . {fmt_range(r)}" for r in m.ranges] + \
+        [f"{fmt_range(r)} . 0-65535" for r in m.ranges]
+    return [[f"{m.proto} sport . {m.proto} dport {{ {', '.join(elems)} }}"]]
 
 
 def flag_expr(flags) -> str:
@@ -369,16 +380,13 @@ def render_ipsec(m: ir.IpsecPolicy, ctx: RuleCtx) -> Alts:
 
 def render_statistic(m: ir.Statistic, ctx: RuleCtx) -> Alts:
     if m.mode == "random":
-        p = Fraction(m.probability).limit_denominator(10000)
-        if abs(float(p) - m.probability) > 1e-12 or not 0 <= p <= 1:
-            # fall back to iptables' own resolution: P / 2^31
-            n, k = 1 << 31, round(m.probability * (1 << 31))
-        else:
-            n, k = p.denominator, p.numerator
-            if n < 100 and 100 % n == 0:
-                k, n = k * (100 // n), 100
+        # xt_statistic: (random u32 & 0x7fffffff) < lround(2^31 * p); nft's meta random is a
+        # random u32 as well, so the same test is exact
+        if not 0 <= m.probability <= 1:
+            raise refuse(f"statistic probability {m.probability}")
+        limit = int(m.probability * (1 << 31) + 0.5)
         op = ">=" if m.negate else "<"
-        return [[f"numgen random mod {n} {op} {k}"]]
+        return [[f"meta random & 2147483647 {op} {limit}"]]
     if m.mode == "nth":
         if m.every < 1 or not 0 <= m.packet < m.every:
             raise refuse(f"statistic nth every {m.every} packet {m.packet}")

@@ -70,10 +70,17 @@ def _ports(ctx, o, spec: str, multi: bool) -> tuple[ir.Range, ...]:
     return tuple(out)
 
 
+def _in_order(opts: list[Opt], order: tuple[str, ...]) -> list[Opt]:
+    """The module's options in the order iptables-translate writes them (a module is one
+    conjunction of pure tests, so the order only affects how the output reads)."""
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(opts, key=lambda o: rank.get(o.name, len(order)))
+
+
 def _build_tcpudp(proto: str):
     def build(opts, ctx):
         out = []
-        for o in opts:
+        for o in _in_order(opts, ("--sport", "--dport")):
             if o.name in ("--sport", "--dport"):
                 out.append(ir.Port(proto, o.name[2:], _ports(ctx, o, o.args[0], False), o.negate))
             elif o.name == "--tcp-flags":
@@ -130,9 +137,14 @@ def _addr_values(ctx, o, s):
     return (_val(ctx, o, V.parse_addr, s, ctx.family),)
 
 
+CONNTRACK_ORDER = ("--ctdir", "--ctproto", "--ctstate", "--ctstatus", "--ctexpire", "--ctorigsrc",
+                   "--ctorigdst", "--ctreplsrc", "--ctrepldst", "--ctorigsrcport",
+                   "--ctorigdstport", "--ctreplsrcport", "--ctrepldstport")
+
+
 def _build_conntrack(opts, ctx):
     out = []
-    for o in opts:
+    for o in _in_order(opts, CONNTRACK_ORDER):
         n, a = o.name, o.args[0] if o.args else None
         if n == "--ctstate":
             out.append(ir.CtState(_states(ctx, o, ir.CT_STATES + ir.CT_VIRTUAL_STATES), o.negate))
@@ -365,7 +377,7 @@ def _build_dscp(opts, ctx):
 
 def _build_iprange(opts, ctx):
     out = []
-    for o in opts:
+    for o in _in_order(opts, ("--src-range", "--dst-range")):
         r = _val(ctx, o, V.parse_addr_range, o.args[0], ctx.family)
         field = "saddr" if o.name == "--src-range" else "daddr"
         out.append(ir.Address(field, (r,), o.negate))
