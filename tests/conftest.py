@@ -32,3 +32,18 @@ def kernel_ok():
     """Only the check (skip, or fail in CI): for tests that build their own harness."""
     kernel_or_skip()
     return True
+
+
+# --- Hypothesis profiles, chosen with FWC_HYPOTHESIS_PROFILE=default|ci|long -----------------
+# default/ci: the examples each property asks for (a few minutes in all on 2 cores), no deadline
+# (kernel and shared CI machines are slow), failing examples printed as reproducible blobs.
+# long: soak runs; properties that use fwc.testing.strategies.budget() scale to thousands.
+import os  # noqa: E402
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", deadline=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("default", settings.get_profile("ci"))
+settings.register_profile("long", settings.get_profile("ci"), max_examples=2000)
+settings.load_profile(os.environ.get("FWC_HYPOTHESIS_PROFILE", "default"))

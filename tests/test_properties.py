@@ -41,13 +41,19 @@ def test_simulated_meaning_survives_iptables_and_nft(data):
 
 def normalised(rs: ir.Ruleset, sort_matches: bool = True) -> ir.Ruleset:
     """The IR up to the spellings iptables has only one of: REJECT's default is
-    port-unreachable, LOG's default level is 4 (warning); matches are a conjunction, so their
-    order is free (sort_matches)."""
+    port-unreachable, LOG's default level is 4 (warning), `! --ctdir` is written as the other
+    direction; matches are a conjunction, so their order is free (sort_matches)."""
+    def match(m):
+        if isinstance(m, ir.CtDirection) and m.negate:
+            return ir.CtDirection("REPLY" if m.direction == "ORIGINAL" else "ORIGINAL")
+        return m
+
     def rule(r: ir.Rule) -> ir.Rule:
         v = ir.Reject("port-unreachable") if r.verdict == ir.Reject() else r.verdict
         st_ = tuple(attrs.evolve(s, level=4) if isinstance(s, ir.Log) and s.level is None else s
                     for s in r.statements)
-        matches = tuple(sorted(r.matches, key=repr)) if sort_matches else r.matches
+        matches = tuple(match(m) for m in r.matches)
+        matches = tuple(sorted(matches, key=repr)) if sort_matches else matches
         return attrs.evolve(r, matches=matches, statements=st_, verdict=v)
     return ir.Ruleset(tuple(
         attrs.evolve(t, chains=tuple(attrs.evolve(c, rules=tuple(rule(r) for r in c.rules))

@@ -76,8 +76,11 @@ def _weighted(*pairs):
 
 # ----------------------------------------------------------------------------- matches
 
-MODULE_KINDS = ("ctstate", "ctstate", "ctstatus", "mark", "connmark", "length", "ttl", "dscp",
-                "limit", "frag")
+MODULE_KINDS = ("ctstate", "ctstate", "ctstatus", "ctdir", "ctproto", "ctexpire", "ctaddr",
+                "mark", "connmark", "length", "ttl", "dscp", "limit", "frag", "pkttype")
+# conntrack timeouts (tcp 120/60/10/432000, udp 30/120, icmp 30) count down in the kernel while
+# the simulator reads them whole: expiration ranges keep away from them
+CT_EXPIRE_RANGES = (ir.Range(0, 0), ir.Range(0, 5), ir.Range(200, 1000), ir.Range(1000, 500000))
 
 
 @st.composite
@@ -150,6 +153,20 @@ def _module_matches(draw, fam: str, exclude: frozenset = frozenset()) -> list:
             bits = draw(st.sets(st.sampled_from(("SEEN_REPLY", "ASSURED", "CONFIRMED", "EXPECTED")),
                                 min_size=1, max_size=2))
             out.append(ir.CtStatus(frozenset(bits), draw(neg)))
+        elif kind == "ctdir":
+            out.append(ir.CtDirection(draw(st.sampled_from(("ORIGINAL", "REPLY"))), draw(neg)))
+        elif kind == "ctproto":
+            out.append(ir.CtProto(draw(st.sampled_from((6, 17, 1 if fam == "ip" else 58))), draw(neg)))
+        elif kind == "ctexpire":
+            out.append(ir.CtExpire(draw(st.sampled_from(CT_EXPIRE_RANGES)), draw(neg)))
+        elif kind == "ctaddr":
+            nets = [a for a in RULE_ADDRS[4 if fam == "ip" else 6] if not isinstance(a, ir.AddrRange)]
+            out.append(ir.CtAddress(draw(st.sampled_from(("original", "reply"))),
+                                    draw(st.sampled_from(("saddr", "daddr"))),
+                                    (draw(st.sampled_from(nets)),), draw(neg)))
+        elif kind == "pkttype":
+            out.append(ir.PktType(draw(st.sampled_from(("unicast", "broadcast", "multicast"))),
+                                  draw(neg)))
         elif kind in ("mark", "connmark"):
             value, mask = draw(st.sampled_from(((0, 0xFFFFFFFF), (1, 0xFFFFFFFF), (2, 0xFFFFFFFF),
                                                 (0x10, 0xF0), (1, 0xFF), (0, 0x1))))

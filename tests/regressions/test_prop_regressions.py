@@ -93,6 +93,14 @@ REGRESSIONS = [
         (probe(IN4, flags="S"), probe(IN4, flags="R")),
         (("DROP", "NEW"), ("ACCEPT", "INVALID"))),
 ]
+# the nft leg: -m pkttype becomes `meta pkttype` and must be simulated
+REGRESSIONS.append(Regression(
+    "pkttype-through-nft",
+    filter_("-A INPUT -m pkttype --pkt-type multicast -j DROP",
+            "-A INPUT -p udp -m pkttype --pkt-type unicast -j REJECT",
+            "-A OUTPUT -m pkttype ! --pkt-type unicast -j DROP"), None,
+    (probe(IN4, proto="udp"), probe(IN4, flags="S"), probe(OUT4, flags="S")),
+    (("REJECT", "NEW"), ("ACCEPT", "NEW"), ("ACCEPT", "NEW"))))
 # the same question for the other conntrack tests: without an entry they never match
 REGRESSIONS.append(Regression(
     "negated-conntrack-tests-without-conntrack",
