@@ -108,7 +108,9 @@ class _TableRenderer:
         if self.counters and not has_counter:
             tail.append("counter")
         for s in rule.statements:
-            tail.append(render_statement(s, ctx, rule, self.counters))
+            text = render_statement(s, ctx, rule, self.counters)
+            if text:  # "" = a statement that changes nothing (TOS --xor-tos 0)
+                tail.append(text)
         verdict = render_verdict(rule.verdict, ctx, rule)
         if verdict:
             tail.append(verdict)

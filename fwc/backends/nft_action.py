@@ -130,12 +130,7 @@ def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: boo
     if isinstance(s, ir.SetTos):
         if ctx.l3 is None:
             raise refuse("TOS in a rule serving IPv4 and IPv6")
-        if s.mask == 0xFC and s.value & 3 == 0:
-            return f"{ctx.l3} dscp set {s.value >> 2:#04x}"
-        if s.mask == 0x03 and s.value & ~3 == 0:
-            return f"{ctx.l3} ecn set {s.value}"
-        raise refuse("TOS with a mask other than the DSCP or ECN bits",
-                     "nft sets whole DSCP or ECN fields")
+        return render_set_tos(s, ctx.l3)
     if isinstance(s, ir.Checksum):
         raise refuse("CHECKSUM", "nftables has no checksum-fill statement")
     if isinstance(s, ir.Trace):
@@ -150,6 +145,30 @@ def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: boo
     if text is not None:
         return text
     raise refuse(f"statement {type(s).__name__}")
+
+
+def render_set_tos(s: ir.SetTos, l3: str) -> str:
+    """TOS target: tos = (tos & ~mask) ^ value.  Bit by bit this splits into the DSCP (top six)
+    and ECN (low two) fields; a field whose bits are all set or all kept is a constant `set`.
+    nft 1.0.6 can only write constants into such sub-byte fields, so any other mask is written
+    on IPv6 as one 16-bit word (version, traffic class, flow label bits; no header checksum)
+    and refused on IPv4, where a raw write would not update the header checksum."""
+    parts = []
+    for field, shift, full in (("dscp", 2, 0x3F), ("ecn", 0, 0x3)):
+        fmask, fval = (s.mask >> shift) & full, (s.value >> shift) & full
+        if fmask == full:
+            parts.append(f"{l3} {field} set {fval:#04x}" if field == "dscp" else
+                         f"{l3} {field} set {fval}")
+        elif fmask or fval:
+            parts = None
+            break
+    if parts is not None:
+        return " ".join(parts)  # empty: the target changes no bit
+    if l3 != "ip6":
+        raise refuse("TOS changing only some DSCP or ECN bits in IPv4",
+                     "nft cannot update the header checksum of a raw write")
+    keep = 0xF00F | ((~s.mask & 0xFF) << 4)  # version, flow label and the kept TC bits
+    return f"@nh,0,16 set @nh,0,16 & {keep:#06x} ^ {(s.value & 0xFF) << 4:#06x}"
 
 
 # --------------------------------------------------------------------------- verdicts
