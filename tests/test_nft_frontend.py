@@ -121,7 +121,6 @@ def test_verdicts(text, expected):
     ("ct mark set meta mark", ir.CopyMark("ct")),
     ("ct mark set mark and 0xff", ir.CopyMark("ct", src_mask=0xFF)),
     ("meta mark set ct mark", ir.CopyMark("meta")),
-    ("ct helper set \"ftp\"", ir.CtHelperSet("ftp")),
     ("ct zone set 2", ir.CtZoneSet(2)),
     ("notrack", ir.Notrack()),
     ("meta nftrace set 1", ir.Trace()),

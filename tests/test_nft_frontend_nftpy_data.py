@@ -52,7 +52,11 @@ def read_vectors(path: Path) -> list[Vector]:
                 name, _, elems = body.partition(" ")
                 sets.append(f"add element {{fam}} {{tab}} {name} {{{{ {elems} }}}}")
         elif line.startswith("%"):
-            continue
+            body, _, res = line[1:].rpartition(";")
+            name, _, spec = body.partition(" type ct helper ")
+            if res == "ok" and spec:  # other stateful objects are refused by the front end
+                body = spec.replace("{", "{{").replace("}", "}}")
+                sets.append(f"add ct helper {{fam}} {{tab}} {name} {body}")
         else:
             parts = line.split(";")
             if len(parts) < 2 or parts[1] != "ok":

@@ -120,6 +120,11 @@ class _Parser:
             else:
                 self.element_command(verb, table, vt)
             return
+        if o == "ct" and c.at("helper") and verb in ("add", "create"):
+            c.next()
+            family, tname, tok = self.family_and_name()
+            self.ct_helper_object(self.b.table(family, tname, tok.loc()))
+            return
         if o in ("counter", "quota", "limit", "ct", "flowtable", "secmark", "synproxy"):
             raise self.b.unsupported(f"nft stateful object '{o}'", obj.loc())
         raise c.error(f"unknown object '{o}'", obj)
@@ -217,6 +222,9 @@ class _Parser:
                     raise self.b.unsupported(f"table flags {','.join(flags)}", t.loc())
             elif t.text == "comment":
                 c.word("a comment")
+            elif t.text == "ct" and self.c.at("helper"):
+                self.c.next()
+                self.ct_helper_object(table)
             elif t.text in ("counter", "quota", "limit", "ct", "flowtable", "secmark", "synproxy"):
                 raise self.b.unsupported(f"nft stateful object '{t.text}'", t.loc())
             elif t.kind == "STRING" or t.kind == "WORD":
@@ -322,6 +330,38 @@ class _Parser:
         if not stmts and comment is None:
             raise c.error(f"expected a rule, got {describe(c.peek())}")
         return lower_rule(stmts, comment, start.loc(), self.b.ctx(table))
+
+    def ct_helper_object(self, table: _Table) -> None:
+        """`ct helper NAME { type "ftp" protocol tcp; [l3proto ip;] }`: what `ct helper set "NAME"`
+        assigns (only to connections of that protocol)."""
+        c = self.c
+        name = c.word("a ct helper name")
+        c.expect("{")
+        htype = proto = None
+        while True:
+            c.skip_nl()
+            if c.accept(";"):
+                continue
+            if c.accept("}"):
+                break
+            k = c.word("type, protocol or l3proto")
+            if k.text == "type":
+                htype = c.word("a helper type").text
+                if c.accept("protocol"):
+                    proto = c.word("tcp or udp")
+            elif k.text == "protocol":
+                proto = c.word("tcp or udp")
+            elif k.text == "l3proto":
+                c.word("ip, ip6 or inet")
+            elif k.text == "comment":
+                c.word("a comment")
+            else:
+                raise c.error(f"unknown ct helper property '{k.text}'", k)
+        if htype is None or proto is None:
+            raise c.error(f"ct helper {name.text} needs 'type \"NAME\" protocol tcp|udp'", name)
+        if proto.text not in ("tcp", "udp"):
+            raise c.error(f"ct helper protocol must be tcp or udp, got '{proto.text}'", proto)
+        table.helpers[name.text] = (htype, ir.L4_PROTOS[proto.text])
 
     # ----------------------------------------------------------------- sets
     def set_block(self, table: _Table, name, kind) -> None:

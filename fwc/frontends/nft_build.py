@@ -32,6 +32,7 @@ class _Table:
     loc: ir.Loc
     chains: dict = attrs.Factory(dict)
     sets: dict = attrs.Factory(dict)
+    helpers: dict = attrs.Factory(dict)  # ct helper object name -> (helper type, l4 proto number)
 
 
 class Builder:
@@ -136,7 +137,7 @@ class Builder:
         t.sets[name] = attrs.evolve(s, elements=s.elements + tuple(elements))
 
     def ctx(self, t: _Table) -> Ctx:
-        return Ctx(t.family, t.sets, self.source_line)
+        return Ctx(t.family, t.sets, self.source_line, t.helpers)
 
     # -- result
     def ruleset(self) -> ir.Ruleset:
@@ -153,8 +154,52 @@ class Builder:
                             raise self.syntax(f"jump to undefined chain '{target}'", r.loc)
             chains = tuple(ir.Chain(c.name, tuple(c.rules), c.base, c.loc) for c in t.chains.values())
             sets = tuple(attrs.evolve(s, elements=_canonical_elements(s)) for s in t.sets.values())
-            tables.append(ir.Table(t.family, t.name, chains, sets, t.loc))
+            tables.append(externalise_sets(ir.Table(t.family, t.name, chains, sets, t.loc)))
         return ir.Ruleset(tuple(tables))
+
+
+_EXTERNAL_TYPES = {("ipv4_addr",): "ip", ("ipv6_addr",): "ip6"}
+_LOOKUP_FIELDS = {"saddr": "src", "daddr": "dst"}
+
+
+def externalise_sets(t: ir.Table) -> ir.Table:
+    """An address set the ruleset declares but never fills (no elements, not dynamic) holds what
+    is added from outside the ruleset: exactly an ExternalSet (ipset), looked up with SetLookup.
+    Only sets whose every use is a plain `ip saddr|daddr @set` lookup are rewritten."""
+    cands = {s.name: _EXTERNAL_TYPES[s.types] for s in t.sets
+             if isinstance(s, ir.NamedSet) and not s.elements and s.data is None
+             and s.flags <= {"interval"} and s.types in _EXTERNAL_TYPES}
+    if not cands:
+        return t
+    for c in t.chains:
+        for r in c.rules:
+            for n in _set_uses(r):
+                cands.pop(n, None)
+            for m in r.matches:
+                if isinstance(m, ir.SetMatch) and m.name in cands:
+                    fam, _, field = m.keys[0].partition(" ") if len(m.keys) == 1 else ("", "", "")
+                    if fam != cands[m.name] or field not in _LOOKUP_FIELDS:
+                        cands.pop(m.name)
+    if not cands:
+        return t
+
+    def rule(r: ir.Rule) -> ir.Rule:
+        ms = tuple(ir.SetLookup(m.name, (_LOOKUP_FIELDS[m.keys[0].split()[1]],), m.negate)
+                   if isinstance(m, ir.SetMatch) and m.name in cands else m for m in r.matches)
+        return attrs.evolve(r, matches=ms) if ms != r.matches else r
+    chains = tuple(attrs.evolve(c, rules=tuple(rule(r) for r in c.rules)) for c in t.chains)
+    sets = tuple(ir.ExternalSet(s.name, cands[s.name], ("addr",), "interval" in s.flags)
+                 if s.name in cands else s for s in t.sets)
+    return attrs.evolve(t, chains=chains, sets=sets)
+
+
+def _set_uses(r: ir.Rule) -> set:
+    """Names of sets a rule uses other than by a single-key SetMatch."""
+    out = {s.set for s in r.statements if isinstance(s, ir.SetUpdate)}
+    if isinstance(r.verdict, ir.VerdictMap) and r.verdict.name:
+        out.add(r.verdict.name)
+    out |= {m.name for m in r.matches if isinstance(m, ir.HashLimit)}
+    return out
 
 
 def _canonical_elements(s: ir.NamedSet) -> tuple:

@@ -20,6 +20,7 @@ class Ctx:
     family: str  # ip ip6 inet
     sets: dict  # name -> ir.NamedSet
     source_line: object = None  # callable(loc) -> str
+    helpers: dict = attrs.Factory(dict)  # ct helper objects: name -> (helper type, l4 proto)
 
     def unsupported(self, msg: str, loc) -> Unsupported:
         return Unsupported(msg, loc, self.source_line(loc) if self.source_line else None)
@@ -619,6 +620,9 @@ def lower_stmt(s: Stmt, ctx: Ctx):
         n = V.dec_int(a["count"])
         return "match", ir.CtCount(n, a["over"])
     if k == "setupdate":
+        if a["op"] == "update" and len(a["stmts"]) == 1 and isinstance(a["stmts"][0], Stmt) \
+                and a["stmts"][0].kind == "limit":
+            return "match", _hashlimit(a, s, ctx)
         if a["stmts"]:
             raise ctx.unsupported(f"statements inside '{a['op']} @{a['set']}' (meter-like per-element state)",
                                   s.loc)
@@ -630,6 +634,69 @@ def lower_stmt(s: Stmt, ctx: Ctx):
     if k == "quota":
         raise ctx.unsupported("quota", s.loc)
     raise ctx.unsupported(f"nft statement '{k}'", s.loc)
+
+
+_HL_ADDR = {"saddr": "srcip", "daddr": "dstip"}
+_HL_PORT = {"th sport": "srcport", "th dport": "dstport"}
+PORT_PROTOS = frozenset({6, 17, 132, 33, 136})
+
+
+def _hashlimit(a, s, ctx):
+    """`update @S { KEY limit rate [over] N/unit burst B packets }` on a dynamic set with a
+    timeout is a token bucket per key that is forgotten after the timeout: HashLimit (named after
+    the set, so rules sharing the set share buckets, as rules sharing --hashlimit-name do)."""
+    name = a["set"]
+    st = ctx.sets.get(name)
+    if st is None:
+        raise ctx.syntax(f"set '{name}' does not exist in this table", s.loc)
+    if ctx.family == "inet":
+        raise ctx.unsupported("per-element limits in an inet table (hashlimit tables are per "
+                              "family)", s.loc)
+    if not {"dynamic", "timeout"} <= st.flags and not st.timeout:
+        raise ctx.unsupported(f"per-element limits in set '{name}' without a timeout (hashlimit "
+                              "always forgets idle keys)", s.loc)
+    lim = _limit(a["stmts"][0].args, a["stmts"][0], ctx)
+    key = a["key"]
+    parts = key.parts if isinstance(key, Concat) else (key,)
+    mode, masks, needs_ports = [], {}, False
+    width = 32 if ctx.family == "ip" else 128
+    for p in parts:
+        mask = None
+        if isinstance(p, Binop) and p.op == "&" and isinstance(p.left, Sel):
+            mask, p = p.right, p.left
+        if not isinstance(p, Sel):
+            raise ctx.unsupported("a per-element limit keyed on an expression", s.loc)
+        words = p.text.split()
+        if p.text == "meta nfproto" and len(parts) == 1:
+            continue  # a constant key: one bucket for the whole family
+        if words[0] == ctx.family and len(words) == 2 and words[1] in _HL_ADDR:
+            bits = width
+            if mask is not None:
+                m = (ADDR4 if ctx.family == "ip" else ADDR6)(mask)
+                bits = _prefix_len(m, width)
+                if bits is None:
+                    raise ctx.unsupported("a per-element limit keyed on a non-prefix mask", s.loc)
+            mode.append(_HL_ADDR[words[1]])
+            masks[words[1]] = None if bits == width else bits
+        elif p.text in _HL_PORT and mask is None:
+            mode.append(_HL_PORT[p.text])
+            needs_ports = True
+        else:
+            raise ctx.unsupported(f"a per-element limit keyed on '{p.text}'", s.loc)
+    ms = V.dec_time(Val(st.timeout, s.loc)) * 1000 if st.timeout else 0
+    if st.timeout and st.timeout.endswith("ms") and V.parse_int(st.timeout[:-2]) is not None:
+        ms = int(st.timeout[:-2])
+    node = ir.HashLimit(name, lim.rate, lim.unit, lim.burst, tuple(mode), masks.get("saddr"),
+                        masks.get("daddr"), lim.negate, None if ms == 10000 else ms)
+    return _NeedsProto(node, PORT_PROTOS, s.loc) if needs_ports else node
+
+
+def _prefix_len(net, width):
+    if isinstance(net, ir.AddrRange) or net.prefixlen != width:
+        return None
+    n = int(net.network_address)
+    bits = bin(n).count("1")
+    return bits if n == ((1 << width) - 1) ^ ((1 << (width - bits)) - 1) else None
 
 
 def _log(a, s, ctx):
@@ -733,7 +800,7 @@ def _nat(kind, a, s, ctx):
             ports = p if isinstance(p, ir.Range) else ir.Range.one(p)
         return (ir.Masquerade if kind == "masquerade" else ir.Redirect)(ports, flags)
     if "prefix" in a:
-        raise ctx.unsupported(f"{kind} ... prefix", s.loc)
+        return _netmap(kind, a, s, ctx)
     to = a.get("to")
     if to is None and ports is None:
         raise ctx.syntax(f"{kind} needs 'to ADDRESS[:PORT]'", s.loc)
@@ -746,6 +813,40 @@ def _nat(kind, a, s, ctx):
             ports = p2
     cls = ir.Snat if kind == "snat" else ir.Dnat
     return cls((ir.NatTarget(addr, ports),), flags)
+
+
+def _netmap(kind, a, s, ctx):
+    """`snat ip prefix to ip saddr map { KEY : NET }` (dnat: daddr): the kernel keeps the host
+    bits of the address and takes the network bits from NET (NF_NAT_RANGE_NETMAP); a packet whose
+    address is outside KEY finds no element and the rule does not match.  One element is exactly
+    a match on KEY (none when KEY is the whole family and the table is of that family) then
+    Netmap; several elements would need a verdict per element."""
+    field = "saddr" if kind == "snat" else "daddr"
+    to = a.get("to")
+    if not isinstance(to, MapLookup) or not isinstance(to.map, SetLit) or len(to.map.elems) != 1 \
+            or "ports" in a or a["flags"] or not isinstance(to.key, Sel) \
+            or to.key.text not in (f"ip {field}", f"ip6 {field}"):
+        raise ctx.unsupported(f"{kind} ... prefix to anything but '{field} map {{ KEY : NET }}' "
+                              "with a single element", s.loc)
+    elem = to.map.elems[0]
+    fam = to.key.text.split()[0]
+    dec = ADDR4 if fam == "ip" else ADDR6
+    if not isinstance(elem, MapElem) or isinstance(elem.key, (Concat, SetLit)):
+        raise ctx.syntax("a prefix map needs 'KEY : NETWORK'", s.loc)
+    key, net = dec(elem.key), dec(elem.data)
+    if isinstance(net, ir.AddrRange) or (a.get("family") or fam) != fam:
+        raise ctx.unsupported(f"{kind} prefix to an address range or another family", s.loc)
+    whole = not isinstance(key, ir.AddrRange) and key.prefixlen == 0
+    match = None if whole and ctx.family == fam else ir.Address(field, (key,))
+    return _WithMatch(match, ir.Netmap(field, net))
+
+
+@attrs.frozen
+class _WithMatch:
+    """A verdict that also restricts the packets it applies to (the match goes first)."""
+
+    match: object
+    node: object
 
 
 def _nat_addr(v, fam, s, ctx):
@@ -796,7 +897,11 @@ def _set_stmt(a, s, ctx):
     if text in ("meta mark", "ct mark"):
         return _set_mark(text.split()[0], value, s, ctx)
     if text == "ct helper":
-        return ir.CtHelperSet(_plain(value, ctx))
+        name = _plain(value, ctx)
+        obj = ctx.helpers.get(name)
+        if obj is None:
+            raise ctx.syntax(f"ct helper object '{name}' is not declared in this table", s.loc)
+        return _NeedsProto(ir.CtHelperSet(obj[0]), obj[1], s.loc)
     if text == "ct zone":
         return ir.CtZoneSet(V.dec_int(value, None, 16))
     if text == "meta nftrace":
@@ -869,6 +974,30 @@ def _set_mark(kind, value, s, ctx):
 # --------------------------------------------------------------------------- one rule
 
 
+@attrs.frozen
+class _NeedsProto:
+    """A statement exact only when the rule's matches already restrict the layer-4 protocol:
+    a ct helper object assigns its helper only to connections of its own protocol."""
+
+    node: object
+    proto: int
+    loc: object
+
+
+def implies_proto(matches, proto) -> bool:
+    """The matches require layer-4 protocol `proto` (an int), or one of `proto` (a set)."""
+    if not isinstance(proto, int):
+        return any(implies_proto(matches, p) for p in proto)
+    for m in matches:
+        if isinstance(m, ir.Proto) and not m.negate and m.protos == {proto}:
+            return True
+        if isinstance(m, ir.Port) and ir.L4_PROTOS.get(m.proto) == proto:
+            return True
+        if isinstance(m, (ir.TcpFlags, ir.TcpOption)) and proto == 6:
+            return True
+    return False
+
+
 def matches_after_vmap(stmts, st) -> bool:
     return False
 
@@ -892,12 +1021,30 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
         if verdict is not None or (isinstance(st, Stmt) and matches_after_vmap(stmts, st)):
             pass
         if kind == "match":
+            if isinstance(node, _NeedsProto):
+                if not implies_proto(matches, node.proto):
+                    raise ctx.unsupported("a per-element limit keyed on ports without a match on "
+                                          "one port protocol", node.loc)
+                node = node.node
             if statements:
                 raise ctx.unsupported("a match after a statement (the IR evaluates all matches "
                                       "before statements)", st.loc)
             matches.append(node)
         elif kind == "statement":
+            if isinstance(node, _NeedsProto):
+                if not implies_proto(matches, node.proto):
+                    raise ctx.unsupported("'ct helper set' without a match on the helper object's "
+                                          "protocol (the object assigns only to that protocol)",
+                                          node.loc)
+                node = node.node
             statements.append(node)
         else:
+            if isinstance(node, _WithMatch):
+                if node.match is not None:
+                    if statements:
+                        raise ctx.unsupported("a prefix-map nat after a statement (its key is a "
+                                              "match the IR evaluates before statements)", st.loc)
+                    matches.append(node.match)
+                node = node.node
             verdict = node
     return ir.Rule(tuple(matches), tuple(statements), verdict, comment, loc)
