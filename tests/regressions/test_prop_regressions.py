@@ -101,6 +101,23 @@ REGRESSIONS.append(Regression(
             "-A OUTPUT -m pkttype ! --pkt-type unicast -j DROP"), None,
     (probe(IN4, proto="udp"), probe(IN4, flags="S"), probe(OUT4, flags="S")),
     (("REJECT", "NEW"), ("ACCEPT", "NEW"), ("ACCEPT", "NEW"))))
+# nft 1.0.6 merges `tcp sport != 53 tcp dport != 53` into ONE 32-bit compare
+# (sport . dport) != (53 . 53): a packet with only one port 53 then matches.  iptables'
+# `! --ports 53` and `! --sport 53 ! --dport 53` both mean: neither port is 53.
+REGRESSIONS.append(Regression(
+    "nft-merges-adjacent-negated-ports",
+    filter_("-A INPUT -p tcp -m multiport ! --ports 53 -j DROP",
+            "-A OUTPUT -p tcp -m tcp ! --sport 53 -m tcp ! --dport 53 -j DROP"), None,
+    (probe(IN4, sport=53, dport=80), probe(IN4, sport=40000, dport=80),
+     probe(OUT4, sport=53, dport=80), probe(OUT4, sport=40000, dport=80)),
+    (("ACCEPT", "NEW"), ("DROP", "NEW"), ("ACCEPT", "NEW"), ("DROP", "NEW"))))
+# multiport --ports (either port) as one concatenated lookup { 0-65535 . R, R . 0-65535 }:
+# the kernel refuses the overlapping intervals ("File exists")
+REGRESSIONS.append(Regression(
+    "nft-ports-either-as-overlapping-concatenation",
+    filter_("-A INPUT -p tcp -m multiport --ports 1024:65535 -j DROP"), None,
+    (probe(IN4, sport=40000, dport=80), probe(IN4, sport=53, dport=80)),
+    (("DROP", "NEW"), ("ACCEPT", "NEW"))))
 # the same question for the other conntrack tests: without an entry they never match
 REGRESSIONS.append(Regression(
     "negated-conntrack-tests-without-conntrack",
