@@ -803,3 +803,24 @@ class TProxy:
 Match = Union[Match, Quota]
 Statement = Union[Statement, Audit, SetPriority, Dup]
 Verdict = Union[Verdict, TProxy]  # not in TERMINAL: without a socket evaluation goes on
+
+
+# --------------------------------------------------------------------------- iptables connlimit
+# (appended by helper tx2)
+
+
+@frozen
+class ConnLimit:
+    """iptables -m connlimit / nft `add @SET { KEY ct count [over] N }` on a dynamic set of this
+    rule's own: evaluating it adds the packet's connection to the list of its key - the packet's
+    source (field saddr) or destination (daddr) address cut to `prefix` bits - and counts the
+    live connections there.  It matches while the count is <= `count` (above=False) or once it
+    is > `count` (above=True)."""
+
+    field: str  # saddr | daddr
+    prefix: int
+    count: int
+    above: bool = True
+
+
+Match = Union[Match, ConnLimit]

@@ -5,6 +5,7 @@ own, so the dispatchers in nft_match / nft_action call it last."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Optional
 
 from fwc import ir
@@ -14,7 +15,29 @@ from fwc.backends.nft_ctx import RuleCtx, refuse
 def render_tail_match(m, ctx: RuleCtx) -> Optional[list[list[str]]]:
     if isinstance(m, ir.Quota):
         return [[f"quota {'over ' if m.over else ''}{m.bytes} bytes"]]
+    if isinstance(m, ir.ConnLimit):
+        return [[render_connlimit(m, ctx)]]
     return None
+
+
+CONNLIMIT_SET = "\0connlimit"  # prefix of the dynamic_set key that asks for a set of its own
+
+
+def render_connlimit(m: ir.ConnLimit, ctx: RuleCtx) -> str:
+    """xt_connlimit keeps, per rule, a tree of connection lists keyed by the masked address
+    (and the conntrack zone, see nft.py); nft keeps a connection list in each element of a
+    dynamic set: one set per rule, the element key being the masked address."""
+    fam = ctx.l3 or (ctx.family if ctx.family != "inet" else None)
+    if fam is None or ctx.dynamic_set is None:
+        raise refuse("connlimit in an inet rule serving both families")
+    width = 32 if fam == "ip" else 128
+    key = f"{fam} {m.field}"
+    if m.prefix < width:
+        zero = "0.0.0.0" if fam == "ip" else "::"
+        key += f" and {ipaddress.ip_network(f'{zero}/{m.prefix}').netmask}"
+    name = ctx.dynamic_set(f"{CONNLIMIT_SET}:{id(m)}:{fam}",
+                           ("ipv4_addr" if fam == "ip" else "ipv6_addr",), None)
+    return f"add @{name} {{ {key} ct count {'over ' if m.above else ''}{m.count} }}"
 
 
 def priority_text(value: int) -> str:

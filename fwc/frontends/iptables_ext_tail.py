@@ -447,7 +447,7 @@ def _t_tproxy(opts, ctx):
     return TargetResult((), ir.TProxy(ctx.family, addr, p or None, **kw))
 
 
-STATEFUL = (ir.Limit, ir.HashLimit, ir.Statistic, ir.Quota, ir.CtCount)
+STATEFUL = (ir.Limit, ir.HashLimit, ir.Statistic, ir.Quota, ir.CtCount, ir.ConnLimit)
 
 
 def tproxy_fallback(rule: ir.Rule, ctx) -> ir.Rule:
@@ -459,6 +459,27 @@ def tproxy_fallback(rule: ir.Rule, ctx) -> ir.Rule:
             raise ctx.error(f"TPROXY after a stateful match ({type(m).__name__}) cannot be "
                             "expressed exactly: nft needs a second rule for the drop", None, True)
     return ir.Rule(rule.matches, (), ir.Drop(), rule.comment, rule.loc)
+
+
+def _build_connlimit(opts, ctx):
+    """--connlimit-above N matches when the key has more than N connections, --connlimit-upto N
+    while it has at most N; '!' swaps them.  The key is the source address (or --connlimit-daddr
+    the destination) cut to --connlimit-mask bits."""
+    width = 32 if ctx.family == "ip" else 128
+    count = above = None
+    prefix, field = width, "saddr"
+    for o in opts:
+        if o.name in ("--connlimit-upto", "--connlimit-above"):
+            count = _val(ctx, o, V.parse_int, o.args[0], 0, 2**32 - 1, "connection count")
+            above = (o.name == "--connlimit-above") != o.negate
+        elif o.name == "--connlimit-mask":
+            prefix = _val(ctx, o, V.parse_int, o.args[0], 0, width, "prefix length")
+        elif o.name in ("--connlimit-saddr", "--connlimit-daddr"):
+            field = o.name[-5:]
+    if count is None:
+        raise ctx.error("connlimit needs --connlimit-upto or --connlimit-above",
+                        opts[0] if opts else None)
+    return [ir.ConnLimit(field, prefix, count, above)]
 
 
 def _t_connmark_shift(base):
@@ -516,6 +537,8 @@ def register():
        _build_connbytes)
     _m("connlabel", {"--label": 1, "--set": 0}, _build_connlabel)
     _m("quota", {"--quota": 1}, _build_quota)
+    _m("connlimit", {"--connlimit-upto": 1, "--connlimit-above": 1, "--connlimit-mask": 1,
+                     "--connlimit-saddr": 0, "--connlimit-daddr": 0}, _build_connlimit)
     _m("time", {"--datestart": 1, "--datestop": 1, "--timestart": 1, "--timestop": 1,
                 "--weekdays": 1, "--monthdays": 1, "--contiguous": 0, "--localtz": 0,
                 "--kerneltz": 0, "--utc": 0}, _build_time)
