@@ -824,3 +824,100 @@ class ConnLimit:
 
 
 Match = Union[Match, ConnLimit]
+
+
+# --------------------------------------------------------------------------- nft computed values
+# (appended by the nft front end, helper nftf2: statements whose value is read from the packet)
+
+
+@frozen
+class FieldRef:
+    """A value read from the packet, in canonical nft text: a field ("ip dscp", "ct mark",
+    "ct original ip saddr") or one of nft's generators ("numgen inc mod 2 offset 100",
+    "jhash ip saddr . ip daddr mod 2 seed 0xdeadbeef", "symhash mod 2", "osf name")."""
+
+    expr: str
+
+
+@frozen
+class BitOp:
+    """`left op right` (op & | ^ << >>) on values (int, FieldRef or BitOp), computed as nft does
+    in the width of the field being written."""
+
+    op: str
+    left: object
+    right: object
+
+
+@frozen
+class MapValue:
+    """The value of the map element the tuple of `keys` (nft expression texts) is in: of the
+    named map `name` of the same table, or, when name is None, of `elements` ((key tuple, value)
+    pairs as in NamedSet).  When no element holds the key, the statement using it and the rest
+    of the rule (later statements and the verdict) do not run: evaluation goes on with the next
+    rule."""
+
+    keys: tuple[str, ...]
+    name: Optional[str] = None
+    elements: tuple = ()
+
+
+@frozen
+class FieldSet:
+    """nft `EXPR set VALUE` for a key no dedicated statement covers: payload writes (`ip ecn set`,
+    `ip6 flowlabel set`, `udp dport set`, `tcp flags set`... with the checksums nft updates) and
+    meta/ct keys (`meta mark`, `ct mark`, `ip dscp` in inet tables...).  VALUE is an nft value,
+    a FieldRef, a BitOp or a MapValue, computed from the packet before it is written; evaluation
+    goes on."""
+
+    expr: str
+    value: object
+
+
+@frozen
+class TProxySet:
+    """nft `tproxy [ip|ip6] to [ADDR][:PORT]` NOT followed by a verdict: when a transparent
+    socket is found (listening on `addr`/`port`, None = the packet's own daddr/dport) the packet
+    is assigned to it and the rule goes on (later statements, then the verdict if any); when none
+    is found the rest of the rule does not run (evaluation goes on with the next rule).  `family`
+    is the address family it applies to; packets of the other family skip the rest of the rule
+    too."""
+
+    family: str  # ip | ip6
+    addr: Optional[IPAddress] = None
+    port: Optional[int] = None
+
+
+@frozen
+class Synproxy:
+    """nft `synproxy [mss N] [wscale N] [timestamp] [sack-perm]` (iptables SYNPROXY): a TCP SYN
+    is answered with a SYN-ACK carrying a SYN cookie and the options given (None = not sent)
+    and is dropped; a TCP ACK that completes such a handshake opens the connection to the server
+    and is consumed, any other ACK without SYN/RST/FIN is dropped; other TCP packets go on with
+    the rest of the rule; non-TCP packets skip the rest of the rule."""
+
+    mss: Optional[int] = None
+    wscale: Optional[int] = None
+    timestamp: bool = False
+    sack_perm: bool = False
+
+
+@frozen
+class NatMap:
+    """nft `snat|dnat [ip|ip6] to KEYS map {...}|@m` and `redirect to :KEYS map {...}`: look the
+    tuple of `keys` up in the named map `name` (same table) or in `elements` ((key tuple,
+    NatTarget) pairs; for redirect only ports are set); the element's target is the new address
+    and/or ports, applied as Snat/Dnat/Redirect with `flags`.  When no element holds the key the
+    rule does not apply: evaluation goes on with the next rule.  `family` (ip|ip6) is the family
+    of the new addresses; packets of the other family do not match."""
+
+    kind: str  # snat dnat redirect
+    family: str
+    keys: tuple[str, ...]
+    name: Optional[str] = None
+    elements: tuple = ()
+    flags: frozenset[str] = frozenset()
+
+
+Statement = Union[Statement, FieldSet, TProxySet, Synproxy]
+Verdict = Union[Verdict, NatMap]  # not in TERMINAL: without an element evaluation goes on
