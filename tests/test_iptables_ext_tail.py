@@ -64,3 +64,60 @@ def test_refusals_are_located_unsupported():
     assert "kernel time zone" in unsupported("-A INPUT -m time --weekdays Sa")
     assert "stateful" in unsupported("-t mangle -A PREROUTING -p tcp -m limit --limit 1/s "
                                      "-j TPROXY --on-port 1")
+
+
+# --------------------------------------------------------------------------- back to iptables
+
+from fwc.backends.iptables import emit_iptables  # noqa: E402
+
+ROUND_TRIP = [
+    ("iptables", "-t mangle -A PREROUTING -p tcp -j TPROXY --on-port 1"),
+    ("iptables", "-t mangle -A PREROUTING -p udp --dport 53 -j TPROXY --on-port 5353 "
+                 "--on-ip 192.0.2.1 --tproxy-mark 0x1/0xff"),
+    ("iptables", "-A OUTPUT -m quota --quota 111"),
+    ("iptables", "-A OUTPUT -m quota ! --quota 0"),
+    ("iptables", "-A INPUT -m connlimit --connlimit-above 2 -j DROP"),
+    ("iptables", "-A INPUT -m connlimit --connlimit-upto 2 --connlimit-mask 24 --connlimit-daddr"),
+    ("ip6tables", "-A INPUT -m connlimit ! --connlimit-above 7 --connlimit-mask 64"),
+    ("iptables", "-A INPUT -j AUDIT --type drop"),
+    ("iptables", "-t mangle -A POSTROUTING -j CLASSIFY --set-class 1:2a"),
+    ("iptables", "-t mangle -A PREROUTING -j TEE --gateway 192.0.2.7 --oif eth0"),
+    ("ip6tables", "-t mangle -A PREROUTING -j TEE --gateway 2001:db8::1"),
+    ("iptables", "-A INPUT -m ah --ahspi 500:600"),
+    ("iptables", "-A INPUT -m esp ! --espspi 7"),
+    ("iptables", "-A INPUT -m ipcomp --ipcompspi 9"),
+    ("iptables", "-A INPUT -m cpu ! --cpu 3"),
+    ("iptables", "-A INPUT -p tcp -m tcpmss --mss 500:1460"),
+    ("ip6tables", "-A INPUT -m ecn --ecn-ip-ect 3"),
+    ("iptables", "-A INPUT -m connlabel ! --label 40"),
+    ("iptables", "-A INPUT -m realm --realm 0x10/0xff"),
+    ("iptables", "-A FORWARD -m devgroup --src-group 0x2/0xf ! --dst-group 7"),
+    ("iptables", "-A OUTPUT -m connbytes ! --connbytes 200 --connbytes-dir original "
+                 "--connbytes-mode packets"),
+    ("iptables", "-A OUTPUT -m connbytes --connbytes 10:20 --connbytes-dir both "
+                 "--connbytes-mode avgpkt"),
+]
+
+
+@pytest.mark.parametrize("tool,cmd", ROUND_TRIP)
+def test_tail_nodes_round_trip_through_iptables(tool, cmd):
+    from fwc.frontends.iptables import parse_iptables_save
+    rs = parse_iptables_script(f"{tool} {cmd}\n")
+    fam = "ip6" if tool == "ip6tables" else "ip"
+    text = emit_iptables(rs)[fam]
+    back = parse_iptables_save(text, family=fam)
+
+    def rules(r):
+        return [x for t in r.tables for c in t.chains for x in c.rules]
+    assert rules(back) == rules(rs), text
+
+
+def test_tproxy_without_its_drop_rule_is_refused():
+    rs = parse_iptables_script("iptables -t mangle -A PREROUTING -p tcp -j TPROXY --on-port 1\n")
+    t = rs.tables[0]
+    chain = t.chain("PREROUTING")
+    lone = ir.Ruleset((ir.Table(t.family, t.name, (ir.Chain(chain.name, chain.rules[:1],
+                                                            chain.base),)),))
+    with pytest.raises(ErrorGroup) as e:
+        emit_iptables(lone)
+    assert "TPROXY" in e.value.errors[0].message

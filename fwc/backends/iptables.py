@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from fwc import ir
+from fwc.backends import iptables_tail as tail
 from fwc.errors import ErrorGroup, FwcError, Unsupported
 
 _PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp", 33: "dccp",
@@ -88,7 +89,16 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                         f"one hook have no iptables equivalent)", c.loc))
                     continue
                 lines = []
-                for r in c.rules:
+                for i, r in enumerate(c.rules):
+                    if i and tail.is_tproxy_fallback(c.rules[i - 1], r):
+                        continue  # part of the TPROXY rule before it
+                    nxt = c.rules[i + 1] if i + 1 < len(c.rules) else None
+                    if isinstance(r.verdict, ir.TProxy) and (
+                            nxt is None or not tail.is_tproxy_fallback(r, nxt)):
+                        errors.append(Unsupported(
+                            "TPROXY that lets packets without a socket go on cannot be expressed "
+                            "in iptables (its TPROXY drops them)", r.loc))
+                        continue
                     try:
                         lines.extend(_rule_lines(r, name, fam, rename, table))
                     except FwcError as e:
@@ -297,6 +307,9 @@ class _RuleEmitter:
             if m.mode == "random":
                 return [], ["-m", "statistic", "--mode", "random"] + neg + ["--probability", repr(m.probability)]
             return [], ["-m", "statistic", "--mode", "nth"] + neg + ["--every", str(m.every), "--packet", str(m.packet)]
+        words = tail.match_words(m, self.fam)
+        if words is not None:
+            return [], words
         raise self.fail(f"match {type(m).__name__}")
 
     # -- statements and verdict -> target words (iptables has one target per rule)
@@ -364,6 +377,9 @@ class _RuleEmitter:
         if isinstance(s, ir.Trace):
             self._need_raw("trace")
             return ["-j", "TRACE"]
+        words = tail.statement_words(s)
+        if words is not None:
+            return words
         raise self.fail(f"statement {type(s).__name__}")
 
     def _need_raw(self, what: str):
@@ -411,6 +427,8 @@ class _RuleEmitter:
             if v.ports is not None:
                 w += ["--to-ports", _drange(v.ports)]
             return w + _nat_flags(v.flags)
+        if isinstance(v, ir.TProxy):
+            return tail.tproxy_words(v)
         if isinstance(v, ir.Netmap):
             return ["-j", "NETMAP", "--to", _net(v.to)]
         raise self.fail(f"verdict {type(v).__name__}")

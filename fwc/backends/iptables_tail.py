@@ -1,0 +1,127 @@
+"""iptables words for the IR nodes the iptables long tail reads (Quota, ConnLimit, Audit,
+SetPriority, Dup, TProxy and the FieldMatch forms of the tail modules): the inverse of
+fwc/frontends/iptables_ext_tail.py, so that parsing the emitted rule gives the same IR.
+
+Each function returns None for a node it does not know; the caller then refuses it."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fwc import ir
+
+U32 = 0xFFFFFFFF
+U64 = 2**64 - 1
+
+
+def _neg(negate: bool) -> list[str]:
+    return ["!"] if negate else []
+
+
+def _urange(r: ir.Range) -> str:
+    return str(r.lo) if r.lo == r.hi else f"{r.lo}:{r.hi}"
+
+
+def _single_range(m: ir.FieldMatch) -> Optional[ir.Range]:
+    if m.op != "eq" or m.mask is not None or m.xor is not None or len(m.values) != 1:
+        return None
+    v = m.values[0]
+    if isinstance(v, int) and not isinstance(v, bool):
+        return ir.Range(v, v)
+    return v if isinstance(v, ir.Range) else None
+
+
+SPI_FIELDS = {"ah spi": ("ah", "--ahspi", U32), "esp spi": ("esp", "--espspi", U32),
+              "comp cpi": ("ipcomp", "--ipcompspi", 0xFFFF)}
+ECN_NAMES = ("not-ect", "ect1", "ect0", "ce")
+CONNBYTES = {f"ct {d}{mode}": (d.strip() or "both", mode)
+             for d in ("", "original ", "reply ") for mode in ("packets", "bytes", "avgpkt")}
+
+
+def field_match_words(m: ir.FieldMatch, fam: str) -> Optional[list[str]]:
+    """-m MODULE words for a FieldMatch of a tail module, None when no module reads back as it."""
+    r = _single_range(m)
+    if m.expr in SPI_FIELDS and r is not None:
+        mod, opt, top = SPI_FIELDS[m.expr]
+        if r.hi > top or (m.negate and r == ir.Range(0, top)):
+            return None
+        return ["-m", mod] + _neg(m.negate) + [opt, _urange(r)]
+    if m.expr == "meta cpu" and r is not None and r.lo == r.hi:
+        return ["-m", "cpu"] + _neg(m.negate) + ["--cpu", str(r.lo)]
+    if m.expr == "tcp option maxseg size" and r is not None and not m.negate:
+        return ["-m", "tcpmss", "--mss", _urange(r)]
+    if m.expr == f"{fam} ecn" and m.op == "eq" and len(m.values) == 1 and \
+            m.values[0] in ECN_NAMES and m.mask is None:
+        return ["-m", "ecn"] + _neg(m.negate) + ["--ecn-ip-ect",
+                                                 str(ECN_NAMES.index(m.values[0]))]
+    if m.expr == "ct label" and m.op == "any" and len(m.values) == 1 and \
+            isinstance(m.values[0], int):
+        return ["-m", "connlabel"] + _neg(m.negate) + ["--label", str(m.values[0])]
+    if m.expr in ("meta rtclassid", "meta iifgroup", "meta oifgroup") and m.op == "eq" and \
+            len(m.values) == 1 and isinstance(m.values[0], int) and m.xor is None:
+        mask = U32 if m.mask is None else m.mask
+        v = m.values[0]
+        text = f"{v:#x}" if mask == U32 else f"{v:#x}/{mask:#x}"
+        if m.expr == "meta rtclassid":
+            return ["-m", "realm"] + _neg(m.negate) + ["--realm", text]
+        if v & ~mask:
+            return None  # the front end keeps only value & mask
+        opt = "--src-group" if m.expr == "meta iifgroup" else "--dst-group"
+        return ["-m", "devgroup"] + _neg(m.negate) + [opt, text]
+    if m.expr in CONNBYTES and m.mask is None and m.xor is None and len(m.values) == 1:
+        d, mode = CONNBYTES[m.expr]
+        v = m.values[0]
+        if m.op in ("ge", "lt") and isinstance(v, int):
+            count, negate = str(v), m.op == "lt"
+        elif m.op == "eq" and isinstance(v, ir.Range) and v.hi != U64:
+            count, negate = f"{v.lo}:{v.hi}", m.negate
+        else:
+            return None
+        return ["-m", "connbytes"] + _neg(negate) + ["--connbytes", count, "--connbytes-dir", d,
+                                                     "--connbytes-mode", mode]
+    return None
+
+
+def match_words(m, fam: str) -> Optional[list[str]]:
+    if isinstance(m, ir.Quota):
+        if m.bytes < 1:
+            return None  # nft `quota 0`: xt has no "never" quota
+        return ["-m", "quota"] + _neg(m.over) + ["--quota", str(m.bytes - 1)]
+    if isinstance(m, ir.ConnLimit):
+        width = 32 if fam == "ip" else 128
+        w = ["-m", "connlimit", "--connlimit-above" if m.above else "--connlimit-upto",
+             str(m.count)]
+        if m.prefix != width:
+            w += ["--connlimit-mask", str(m.prefix)]
+        return w + (["--connlimit-daddr"] if m.field == "daddr" else [])
+    if isinstance(m, ir.FieldMatch):
+        return field_match_words(m, fam)
+    return None
+
+
+def statement_words(s) -> Optional[list[str]]:
+    if isinstance(s, ir.Audit):
+        return ["-j", "AUDIT", "--type", "accept"]  # --type has no effect since Linux 4.12
+    if isinstance(s, ir.SetPriority):
+        return ["-j", "CLASSIFY", "--set-class", f"{s.value >> 16:x}:{s.value & 0xFFFF:x}"]
+    if isinstance(s, ir.Dup):
+        return ["-j", "TEE", "--gateway", str(s.gateway)] + \
+            (["--oif", s.device] if s.device is not None else [])
+    return None
+
+
+def tproxy_words(v: ir.TProxy) -> list[str]:
+    w = ["-j", "TPROXY", "--on-port", str(v.port or 0)]
+    if v.addr is not None:
+        w += ["--on-ip", str(v.addr)]
+    if v.mark_mask is not None:
+        w += ["--tproxy-mark", f"{v.mark_value:#x}/{v.mark_mask:#x}"]
+    return w
+
+
+def is_tproxy_fallback(prev: Optional[ir.Rule], rule: ir.Rule) -> bool:
+    """`rule` is the drop rule the front end adds after a TPROXY rule (iptables' TPROXY drops
+    by itself when no socket is found, so the pair is one iptables rule)."""
+    return prev is not None and isinstance(prev.verdict, ir.TProxy) and \
+        rule.verdict == ir.Drop() and not rule.statements and rule.matches == prev.matches \
+        and rule.comment == prev.comment
