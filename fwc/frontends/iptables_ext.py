@@ -93,6 +93,10 @@ def _build_tcpudp(proto: str):
             elif o.name == "--tcp-option":
                 out.append(ir.TcpOption(_val(ctx, o, V.parse_int, o.args[0], 0, 255, "option"),
                                         o.negate))
+        if not out and not opts:
+            # the bare module still needs a readable header in a first fragment (xt tcp/udp/
+            # sctp/dccp return false for fragoff != 0): any source port says just that
+            out.append(ir.Port(proto, "sport", (ir.Range(0, 65535),)))
         return out
     return build
 

@@ -498,7 +498,9 @@ def _t_synproxy(opts, ctx):
 
 def _build_dccp(base):
     def build(opts, ctx):
-        out = base([o for o in opts if o.name != "--dccp-types"], ctx)
+        rest = [o for o in opts if o.name != "--dccp-types"]
+        # a type test already needs the header: no 'any port' placeholder for a bare module
+        out = base(rest, ctx) if rest or len(rest) == len(opts) else []
         for o in opts:
             if o.name == "--dccp-types":
                 out.append(_fm("dccp type", dccp_types(ctx, o), o.negate))
