@@ -221,9 +221,11 @@ def test_located_syntax_errors(text, line, col, fragment):
 
 @pytest.mark.parametrize("text,what", [
     ("table bridge t { chain c { } }", "bridge"),
-    ("table ip t { chain c { tcp dport 22 tproxy to :80 } }", "tproxy"),
+    ("table inet t { chain c { tcp dport 22 tproxy to :80 } }", "tproxy without a family"),
     ("table ip t { chain c { counter tcp dport 22 } }", "match after a statement"),
-    ("table ip t { chain c { jhash ip saddr mod 2 0 } }", "jhash"),
+    ("table ip t { chain c { dnat to numgen inc mod 7 offset 167772161 } }", "dnat to a map"),
+    ("table ip t { chain c { ct timeout set \"x\" } }", "ct timeout set"),
+    ("table ip t { chain c { ip saddr { 192.0.2.1, * } } }", "catch-all"),
 ])
 def test_unsupported_names_the_construct(text, what):
     with pytest.raises(Unsupported) as e:
@@ -264,3 +266,62 @@ def test_mutated_input_gives_located_errors_only(data):
         parse_nft(text, "m.nft")
     except FwcError as e:
         assert e.loc.file == "m.nft" and e.loc.line >= 1 and e.loc.col >= 1, e.format()
+
+
+T = ir.FieldRef
+
+
+@pytest.mark.parametrize("body,matches,statements,verdict", [
+    # computed values: the mark (or any field) set from other fields, maps, generators
+    ("meta mark set ip dscp << 2 | 0x10", (), (ir.FieldSet("meta mark", ir.BitOp(
+        "|", ir.BitOp("<<", T("ip dscp"), 2), 0x10)),), None),
+    ("ct mark set ip dscp & 0x0f << 1", (), (ir.FieldSet("ct mark", ir.BitOp(
+        "&", T("ip dscp"), 0x1E)),), None),  # shifts bind tighter than and; constants folded
+    ("icmp id 7", (ir.FieldMatch("icmp type", (0, 8)), ir.FieldMatch("icmp id", (7,))), (), None),
+    ("ip saddr & 255.255.0.0 == 10.1.0.0", (ir.Address("saddr", (
+        ipaddress.ip_network("10.1.0.0/16"),)),), (), None),
+    ("meta protocol ip ip saddr 10.0.0.1", (ir.Address("saddr", (
+        ipaddress.ip_network("10.0.0.1/32"),)),), (), None),
+    ("meta mark set ip saddr map { 10.2.3.2 : 0x2a }", (), (ir.FieldSet("meta mark", ir.MapValue(
+        ("ip saddr",), None, (((ipaddress.ip_network("10.2.3.2/32"),), 0x2A),))),), None),
+    ("ct mark set jhash ip saddr . ip daddr mod 2 seed 0xdead", (), (ir.FieldSet("ct mark", T(
+        "jhash ip saddr . ip daddr mod 2 seed 0xdead")),), None),
+    ("ip ecn set ce", (), (ir.FieldSet("ip ecn", 3),), None),
+    ("tcp flags set tcp flags & (fin | syn)", (), (ir.FieldSet("tcp flags", ir.BitOp(
+        "&", T("tcp flags"), 3)),), None),
+    ("udp dport set 53", (), (ir.FieldSet("udp dport", 53),), None),
+    # tproxy: a statement, or with accept the TProxy verdict
+    ("meta l4proto tcp tproxy to 192.0.2.1:80", (ir.Proto(frozenset({6})),),
+     (ir.TProxySet("ip", ipaddress.ip_address("192.0.2.1"), 80),), None),
+    ("meta l4proto tcp tproxy to :80 meta mark set 0x1 accept", (ir.Proto(frozenset({6})),), (),
+     ir.TProxy("ip", None, 80, 1, 0xFFFFFFFF)),
+    ("synproxy mss 1460 wscale 7 timestamp", (), (ir.Synproxy(1460, 7, True, False),), None),
+    ('dup to 192.0.2.9 device "eth0"', (), (ir.Dup(ipaddress.ip_address("192.0.2.9"), "eth0"),),
+     None),
+    ("dnat to tcp dport map { 80 : 192.0.2.4 . 8080 }", (), (), ir.NatMap(
+        "dnat", "ip", ("tcp dport",), None, (((80,), ir.NatTarget(
+            ipaddress.ip_network("192.0.2.4/32"), ir.Range(8080, 8080))),))),
+    ("redirect to :tcp dport map { 22 : 8000 }", (), (), ir.NatMap(
+        "redirect", "ip", ("tcp dport",), None, (((22,), ir.NatTarget(None, ir.Range(8000, 8000))),))),
+    # syntax nft accepts: `25:accept`, IPv6 keys ending in '::', nested sets, flag combinations
+    ("tcp dport vmap { 25:accept, 28:drop }", (), (), ir.VerdictMap(
+        ("tcp dport",), None, (((25,), ir.Accept()), ((28,), ir.Drop())))),
+    ("ip6 saddr vmap { 2001:db8:1:2:3:4:aaaa:::accept, ::dddd: drop }", (), (), ir.VerdictMap(
+        ("ip6 saddr",), None, (((ipaddress.ip_network("::dddd/128"),), ir.Drop()),
+                               ((ipaddress.ip_network("2001:db8:1:2:3:4:aaaa:0/128"),), ir.Accept())))),
+    ("ip saddr { { 192.0.2.1, 192.0.2.3 }, 192.0.2.2 }", (ir.Address("saddr", tuple(
+        ipaddress.ip_network(f"192.0.2.{i}/32") for i in (1, 2, 3))),), (), None),
+    ("tcp flags { syn, syn | ack }", (ir.FieldMatch("tcp flags", (2, 18)),), (), None),
+    ("tcp flags & (syn | ack) == { syn, syn | ack }", (ir.FieldMatch("tcp flags", (2, 18), mask=18),),
+     (), None),
+    ("ipsec in spnum 2 reqid 1", (ir.FieldMatch("ipsec in spnum 2 reqid", (1,)),), (), None),
+    ("ip dscp 1/6", (ir.Dscp(1),), (), None),
+])
+def test_nft_only_constructs(body, matches, statements, verdict):
+    r = one(body, family="ip")
+    assert (r.matches, r.statements, r.verdict) == (matches, statements, verdict)
+
+
+def test_icmpx_reject_codes_by_number():
+    assert one("reject with icmpx 3").verdict == one("reject with icmpx admin-prohibited").verdict
+    assert one("reject with icmpx 1").verdict == ir.Reject(None)

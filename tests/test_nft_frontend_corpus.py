@@ -58,9 +58,9 @@ def test_nftpy_rules_parse_to_ir_or_name_what_is_unsupported():
     for f in failures[:20]:
         print("  rejected:", f)
     assert total > 1500
-    assert share >= 0.87, f"only {share:.1%} parse to IR"
-    # valid rules that we reject as syntax errors: known gaps, may only shrink (see README)
-    assert counts["error"] <= 60, "\n".join(failures)
+    assert share >= 0.95, f"only {share:.1%} parse to IR"
+    # every vector is valid nft: none may be rejected as a syntax error
+    assert counts["error"] == 0, "\n".join(failures)
 
 
 def test_nftpy_input_and_listing_parse_to_the_same_ir():
@@ -85,10 +85,17 @@ def test_nftpy_input_and_listing_parse_to_the_same_ir():
     print(f"\nnft-py listing pairs: {same} same IR, {differ} differ")
     for d in diffs[:30]:
         print("  ", d)
-    assert same > 150
-    # the rest are nft adding implicit dependencies on listing (icmp id -> echo types, meta
-    # nfproto guards, ip saddr masks as prefixes) or order-only changes: see README
-    assert differ <= 70, "\n".join(diffs)
+    assert same > 260
+    # Implied dependencies nft adds (icmp id -> echo types, meta nfproto guards, tcp for
+    # `reject with tcp reset`) are in the IR of the input too.  The pairs that still differ
+    # are not the same IR on purpose or not yet normalised:
+    # - `iiftype ether` / `ether type vlan` that nft drops from the listing (not always true),
+    # - match order (`icmp code 1 icmp type 2`, `ether saddr` moved), `rt nexthop` spelled
+    #   with its family, `fib ... oif exists` listed as `check exists`,
+    # - nat targets `a-b` listed as a prefix (NatTarget keeps what was written),
+    # - `tcp flags & syn != 0` vs `tcp flags syn`, `== 0xff` vs all flags (TcpFlags vs
+    #   FieldMatch forms of the same test), `meta nfproto ipv4 reject` listed with its type.
+    assert differ <= 30, "\n".join(diffs)
 
 
 def _optimize_files():

@@ -8,6 +8,7 @@ import attrs
 from fwc import ir
 from fwc.errors import FwcSyntaxError, Unsupported
 from fwc.frontends import nft_values as V
+from fwc.frontends.nft_syntax import META_UNQUALIFIED
 from fwc.frontends.nft_ast import (Binop, Concat, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
                                    SetRef, Stmt, Val, VerdictS, VmapS)
 
@@ -74,8 +75,14 @@ def _decoder_for(text: str) -> V.Decoder:
         return lambda v: V.dec_int(v, V.ICMP_CODES, 8)
     if text == "icmpv6 code":
         return lambda v: V.dec_int(v, V.ICMPV6_CODES, 8)
+    if text.startswith("exthdr ") and len(text.split()) == 2:
+        return lambda v: V.dec_int(v, {"exists": 1, "missing": 0}, 1)
+    if text in ("ip ecn", "ip6 ecn"):
+        return lambda v: V.dec_int(v, {"not-ect": 0, "ect1": 1, "ect0": 2, "ce": 3}, 2)
     if text in ("ip dscp", "ip6 dscp"):
-        return lambda v: V.dec_int(v, V.DSCP, 6)
+        # `1/6`: a prefix as long as the 6-bit field is the value itself
+        return lambda v: V.dec_int(Val(v.text[:-2], v.loc) if isinstance(v, Val) and
+                                   v.text.endswith("/6") else v, V.DSCP, 6)
     if text in ("meta mark", "ct mark"):
         # `0xffffff00/24` is a masked mark, decoded whole by _mark
         return lambda v: (V.dec_int(Val(v.text.partition("/")[0], v.loc), None, 32)
@@ -112,7 +119,13 @@ def sel_text(e, ctx: Ctx) -> str:
 
 
 def _elements(rhs) -> list:
-    return list(rhs.elems) if isinstance(rhs, SetLit) else [rhs]
+    """Elements of a set literal; nested anonymous sets (`{ { a, b }, c }`) are merged."""
+    if not isinstance(rhs, SetLit):
+        return [rhs]
+    out = []
+    for e in rhs.elems:
+        out.extend(_elements(e) if isinstance(e, SetLit) else [e])
+    return out
 
 
 def _as_ranges(vals, loc, ctx) -> tuple:
@@ -163,6 +176,10 @@ def lower_rel(rel: Rel, ctx: Ctx):
     if any(isinstance(x, Concat) for x in items):
         raise ctx.syntax(f"type mismatch: '{text}' is a single field, the value is a concatenation",
                          rel.loc)
+    if is_set and text == "tcp flags" and any(isinstance(x, FlagList) for x in items):
+        # `tcp flags { syn, syn | ack }`: the flags equal one of these combinations
+        vals = sorted({_flag_bits(x, ctx) for x in items})
+        return ir.FieldMatch(text, tuple(vals), "eq", negate=neg)
     vals = [dec(x) for x in items]
     if is_set:  # set elements have no order
         vals = sorted(set(vals), key=_order_key)
@@ -508,13 +525,24 @@ def _lower_binop_rel(rel: Rel, ctx: Ctx):
         mask = _flag_set(lhs.right, ctx)
         if lhs.op != "&":
             raise ctx.unsupported("'tcp flags ^'", rel.loc)
-        if isinstance(rel.rhs, SetLit):
-            raise ctx.unsupported("a set of masked tcp flag values", rel.loc)
+        if isinstance(rel.rhs, SetLit):  # (flags & mask) is one of these combinations
+            vals = sorted({_flag_bits(e, ctx) for e in _elements(rel.rhs)})
+            return ir.FieldMatch(text, tuple(vals), "eq", mask=_flag_bits(lhs.right, ctx),
+                                 negate=neg)
         comp = _flag_set(rel.rhs, ctx)
         if not comp <= mask:
             raise ctx.syntax("tcp flags compared with flags outside the mask never match", rel.loc)
         return ir.TcpFlags(mask, comp, neg)
     dec = decoder_for(text)
+    full = _FIELD_MASKS.get(text)
+    if lhs.op == "&" and full is not None and isinstance(lhs.right, Val) and \
+            V.parse_int(lhs.right.text) == full:  # `ip dscp & 0x3f == x` is `ip dscp x`
+        return lower_rel(Rel(lhs.left, rel.op, rel.rhs, rel.loc), ctx)
+    if lhs.op == "&" and text in ("ip saddr", "ip daddr", "ip6 saddr", "ip6 daddr") and \
+            isinstance(rel.rhs, Val) and isinstance(lhs.right, Val):
+        prefix = _prefix_of(text, lhs.right, rel.rhs)
+        if prefix is not None:  # `ip saddr & 255.255.0.0 == 10.1.0.0` is `ip saddr 10.1.0.0/16`
+            return ir.Address(text.split()[1], (prefix,), neg)
     if isinstance(rel.rhs, (SetLit, FlagList)):
         raise ctx.unsupported(f"a set after a bitwise operation on '{text}'", rel.loc)
     operand = V.dec_int(lhs.right) if not isinstance(lhs.right, FlagList) else \
@@ -535,6 +563,31 @@ def _lower_binop_rel(rel: Rel, ctx: Ctx):
     return ir.FieldMatch(text, (value,), "eq", xor=operand, negate=neg)
 
 
+_FIELD_MASKS = {"ip dscp": 0x3F, "ip6 dscp": 0x3F, "ip ecn": 0x3, "ip6 ecn": 0x3}
+
+
+def _prefix_of(text, mask_v, value_v):
+    import ipaddress
+    width = 32 if text.startswith("ip ") else 128
+
+    def num(v):
+        n = V.parse_int(v.text)
+        if n is not None:
+            return n
+        try:
+            return int(ipaddress.ip_address(v.text))
+        except ValueError:
+            return None
+    mask, value = num(mask_v), num(value_v)
+    if mask is None or value is None or value & ~mask:
+        return None
+    bits = bin(mask).count("1")
+    if mask != ((1 << width) - 1) ^ ((1 << (width - bits)) - 1):
+        return None
+    cls = ipaddress.IPv4Network if width == 32 else ipaddress.IPv6Network
+    return cls((value, bits))
+
+
 def _flag_set(e, ctx) -> frozenset:
     items = e.items if isinstance(e, FlagList) else (e,)
     out = set()
@@ -550,6 +603,11 @@ def _flag_set(e, ctx) -> frozenset:
         else:
             out.add(V.TCP_FLAG_IR[name])
     return frozenset(out)
+
+
+def _flag_bits(e, ctx) -> int:
+    inv = {v: k for k, v in V.TCP_FLAG_IR.items()}
+    return sum(V.TCP_FLAG_BITS[inv[f]] for f in _flag_set(e, ctx))
 
 
 def _or_ints(fl, dec, ctx):
@@ -582,6 +640,8 @@ def lower_verdict(v: VerdictS, ctx: Ctx):
 
 def lower_vmap(s: VmapS, ctx: Ctx):
     key = s.key
+    if any(isinstance(p, Binop) for p in (key.parts if isinstance(key, Concat) else (key,))):
+        raise ctx.unsupported("a verdict map keyed on a bitwise expression", s.loc)
     keys = tuple(sel_text(p, ctx) for p in key.parts) if isinstance(key, Concat) else (sel_text(key, ctx),)
     if isinstance(s.map, SetRef):
         return ir.VerdictMap(keys, _check_set(s.map, ctx))
@@ -623,6 +683,9 @@ def lower_stmt(s: Stmt, ctx: Ctx):
         if a["op"] == "update" and len(a["stmts"]) == 1 and isinstance(a["stmts"][0], Stmt) \
                 and a["stmts"][0].kind == "limit":
             return "match", _hashlimit(a, s, ctx)
+        if any(isinstance(x, Stmt) and x.kind == "map value" for x in a["stmts"]):
+            raise ctx.unsupported(f"'{a['op']} @{a['set']}' with a map value (maps written from "
+                                  "the packet path)", s.loc)
         if a["stmts"]:
             raise ctx.unsupported(f"statements inside '{a['op']} @{a['set']}' (meter-like per-element state)",
                                   s.loc)
@@ -633,6 +696,20 @@ def lower_stmt(s: Stmt, ctx: Ctx):
         return "statement", ir.SetUpdate(a["op"], a["set"], keys)
     if k == "quota":
         raise ctx.unsupported("quota", s.loc)
+    if k == "dup":
+        dev = a.get("device")
+        return "statement", ir.Dup(_nat_addr(a["to"], None, s, ctx)[0].network_address,
+                                   None if dev is None else dev.text)
+    if k == "tproxy":
+        return "statement", _tproxy(a, s, ctx)
+    if k == "synproxy":
+        for o in ("mss", "wscale"):
+            if o in a:
+                a[o] = V.dec_int(a[o], None, 16 if o == "mss" else 8)
+        if a.get("wscale") is not None and a["wscale"] > 14:
+            raise ctx.syntax("synproxy wscale must be 0-14", s.loc)
+        return "statement", ir.Synproxy(a.get("mss"), a.get("wscale"), "timestamp" in a,
+                                        "sack-perm" in a)
     raise ctx.unsupported(f"nft statement '{k}'", s.loc)
 
 
@@ -757,8 +834,8 @@ def _reject(a, s, ctx):
     if fam == "tcp":
         return ir.Reject("tcp-reset")
     table = {"icmp": V.ICMP_CODES, "icmpv6": V.ICMPV6_CODES,
-             "icmpx": {"port-unreachable": 1, "admin-prohibited": 1, "no-route": 1,
-                       "host-unreachable": 1}}.get(fam)
+             "icmpx": {"no-route": 0, "port-unreachable": 1, "host-unreachable": 2,
+                       "admin-prohibited": 3}}.get(fam)
     if table is None:
         raise ctx.syntax(f"unknown reject family '{fam}'", s.loc)
     if typ not in table:
@@ -790,6 +867,9 @@ def _nat(kind, a, s, ctx):
     flags = frozenset(a["flags"])
     if flags - {"random", "persistent", "fully-random"}:
         raise ctx.unsupported(f"nat flags {sorted(flags)}", s.loc)
+    if isinstance(a.get("to"), MapLookup) and "prefix" not in a and "ports" not in a or \
+            kind == "redirect" and isinstance(a.get("ports"), MapLookup):
+        return _nat_map(kind, a, s, ctx)
     ports = None
     if "ports" in a:
         p = V.dec_port(a["ports"]) if isinstance(a["ports"], Val) else V.dec_port(a["ports"])
@@ -849,6 +929,68 @@ class _WithMatch:
     node: object
 
 
+def _tproxy(a, s, ctx):
+    fam = a.get("family")
+    text = a["to"].text
+    addr = port = None
+    if text.startswith(":"):
+        port = text[1:]
+    else:
+        got, p = _nat_addr(a["to"], fam, s, ctx)
+        if isinstance(got, ir.AddrRange) or got.num_addresses != 1:
+            raise ctx.syntax("tproxy needs a single address", s.loc)
+        addr = got.network_address
+        port = None if p is None else str(p.lo)
+        if fam is None:
+            fam = "ip" if addr.version == 4 else "ip6"
+    fam = fam or (ctx.family if ctx.family != "inet" else None)
+    if fam is None:
+        raise ctx.unsupported("tproxy without a family in an inet table (it serves both)", s.loc)
+    if ctx.family not in ("inet", fam):
+        raise ctx.syntax(f"tproxy {fam} in an {ctx.family} table", s.loc)
+    n = None if port is None else V.dec_port(Val(port, s.loc))
+    if isinstance(n, ir.Range):
+        raise ctx.syntax("tproxy needs a single port", s.loc)
+    return ir.TProxySet(fam, addr, n or None)  # port 0: the packet's own port
+
+
+def _nat_map(kind, a, s, ctx):
+    """`dnat ip to KEYS map { k : addr [. port], ... }`, `redirect to :tcp dport map {...}`."""
+    lk = a["ports"] if kind == "redirect" else a["to"]
+    key = lk.key
+    keys = tuple(_key_text(p, ctx) for p in key.parts) if isinstance(key, Concat) else \
+        (_key_text(key, ctx),)
+    fam = a.get("family") or (ctx.family if ctx.family != "inet" else None)
+    if kind == "redirect":
+        fam = fam or "ip"  # ports only; the family does not matter
+    if fam is None:
+        raise ctx.unsupported(f"{kind} to a map without 'ip' or 'ip6' in an inet table", s.loc)
+    flags = frozenset(a["flags"])
+    if isinstance(lk.map, SetRef):
+        return ir.NatMap(kind, fam, keys, _check_set(lk.map, ctx), (), flags)
+    elems = []
+    for e in lk.map.elems:
+        if not isinstance(e, MapElem):
+            raise ctx.syntax("a nat map needs 'key : address' elements", e.loc)
+        data = e.data
+        if kind == "redirect":
+            p = V.dec_port(data)
+            target = ir.NatTarget(None, p if isinstance(p, ir.Range) else ir.Range.one(p))
+        else:
+            parts = data.parts if isinstance(data, Concat) else (data,)
+            if len(parts) > 2:
+                raise ctx.syntax("a nat map value is an address or address . port", e.loc)
+            addr, ports = _nat_addr(parts[0], fam, s, ctx)
+            if len(parts) == 2:
+                p = V.dec_port(parts[1])
+                ports = p if isinstance(p, ir.Range) else ir.Range.one(p)
+            target = ir.NatTarget(addr, ports)
+        for k in _elements(e.key):
+            elems.append((_decode_tuple(keys, k, ctx), target))
+    elems.sort(key=lambda kv: tuple_order_key(kv[0]))
+    return ir.NatMap(kind, fam, keys, None, tuple(elems), flags)
+
+
 def _nat_addr(v, fam, s, ctx):
     """`1.2.3.4`, `1.2.3.4:80`, `1.2.3.4-1.2.3.9:80-90`, `[dead::1]:80`, `10.0.0.0/24`."""
     text = v.text if isinstance(v, Val) else None
@@ -891,12 +1033,97 @@ def _version(a) -> int:
     return a.version if hasattr(a, "version") else a.lo.version
 
 
+_NO_FIELDSET = ("ct helper", "ct timeout", "ct expectation")  # set from stateful objects
+
+
 def _set_stmt(a, s, ctx):
+    try:
+        return _set_dedicated(a, s, ctx)
+    except Unsupported:
+        text = sel_text(a["lhs"], ctx)
+        if text in _NO_FIELDSET:
+            raise
+        return ir.FieldSet(text, value_expr(a["value"], text, ctx))
+
+
+def value_expr(v, target: str, ctx):
+    """A statement's value as IR: an nft value of `target`'s type, FieldRef, BitOp, MapValue."""
+    if isinstance(v, Sel):
+        return ir.FieldRef(v.text)
+    if isinstance(v, FlagList) and any(isinstance(x, (Sel, Binop)) for x in v.items):
+        e = value_expr(v.items[0], target, ctx)
+        for x in v.items[1:]:
+            e = ir.BitOp("|", e, value_expr(x, target, ctx))
+        return e
+    if isinstance(v, Binop):
+        left = value_expr(v.left, target, ctx)
+        # a constant operand has the type of the field it combines with (`ip dscp & lephb`)
+        typed = v.left.text if isinstance(v.left, Sel) and v.op in ("&", "|", "^") else None
+        if typed == "tcp flags" and not isinstance(v.right, (Sel, Binop)):
+            right = _flag_bits(v.right, ctx)
+        elif isinstance(v.right, FlagList) and not any(isinstance(x, (Sel, Binop))
+                                                       for x in v.right.items):
+            right = 0
+            for x in v.right.items:
+                right |= _int_value(decoder_for(typed or target)(x), x, ctx)
+        elif isinstance(v.right, (Sel, Binop, FlagList)):
+            right = value_expr(v.right, target, ctx)
+        elif typed is not None:
+            right = _int_value(decoder_for(typed)(v.right), v.right, ctx)
+        else:
+            right = V.dec_int(v.right)
+        if isinstance(left, int) and isinstance(right, int):  # `0x0f << 1` is 0x1e
+            return _fold(v.op, left, right)
+        return ir.BitOp(v.op, left, right)
+    if isinstance(v, MapLookup):
+        key = v.key
+        keys = tuple(_key_text(p, ctx) for p in key.parts) if isinstance(key, Concat) else \
+            (_key_text(key, ctx),)
+        if isinstance(v.map, SetRef):
+            return ir.MapValue(keys, _check_set(v.map, ctx))
+        dec = decoder_for(target)
+        elems = []
+        for e in v.map.elems:
+            if not isinstance(e, MapElem):
+                raise ctx.syntax("a map needs 'key : value' elements", e.loc)
+            val = dec(e.data)
+            for k in _elements(e.key):
+                elems.append((_decode_tuple(keys, k, ctx), val))
+        return ir.MapValue(keys, None, tuple(sorted(elems, key=lambda kv: tuple_order_key(kv[0]))))
+    if isinstance(v, (SetLit, SetRef, Concat)):
+        raise ctx.syntax(f"'{target} set' needs a single value", v.loc)
+    if target == "tcp flags":
+        return _flag_bits(v, ctx)
+    return decoder_for(target)(v)
+
+
+def _fold(op, a, b) -> int:
+    return {"&": a & b, "|": a | b, "^": a ^ b, "<<": (a << b) & 0xFFFFFFFF, ">>": a >> b}[op]
+
+
+def _key_text(p, ctx) -> str:
+    """A map key part: a field (`iifname` alone is `meta iifname`)."""
+    if isinstance(p, Binop) and isinstance(p.left, Sel) and isinstance(p.right, Val):
+        raise ctx.unsupported("a map keyed on a masked field", p.loc)
+    if isinstance(p, Val) and not p.quoted and p.text in META_UNQUALIFIED:
+        return f"meta {p.text}"
+    return sel_text(p, ctx)
+
+
+def _int_value(x, v, ctx):
+    if not isinstance(x, int):
+        raise ctx.syntax(f"expected a number, got '{getattr(v, 'text', v)}'", v.loc)
+    return x
+
+
+def _set_dedicated(a, s, ctx):
     lhs, value = a["lhs"], a["value"]
     text = sel_text(lhs, ctx)
     if text in ("meta mark", "ct mark"):
         return _set_mark(text.split()[0], value, s, ctx)
     if text == "ct helper":
+        if not isinstance(value, Val):
+            raise ctx.unsupported("'ct helper set' from a map (helper objects per element)", s.loc)
         name = _plain(value, ctx)
         obj = ctx.helpers.get(name)
         if obj is None:
@@ -908,6 +1135,8 @@ def _set_stmt(a, s, ctx):
         if V.dec_int(value) != 1:
             raise ctx.unsupported("meta nftrace set 0", s.loc)
         return ir.Trace()
+    if not isinstance(value, Val) and text != "tcp option maxseg size":
+        raise ctx.unsupported(f"'{text} set' from an expression", s.loc)
     if text in ("ip dscp", "ip6 dscp") and ctx.family == text.split()[0]:
         return ir.SetDscp(V.dec_int(value, V.DSCP, 6))
     if text in ("ip ttl", "ip6 hoplimit") and ctx.family == text.split()[0]:
@@ -948,6 +1177,8 @@ def _set_mark(kind, value, s, ctx):
             raise ctx.unsupported("setting a mark from this expression", s.loc)
         and_m, xor_v, or_v = 0xFFFFFFFF, 0, 0
         for op, operand in ops:
+            if not isinstance(operand, Val):
+                raise ctx.unsupported("a mark expression combining two fields", s.loc)
             n = V.dec_int(operand)
             if op == "&":
                 and_m &= n; xor_v &= n; or_v &= n
@@ -982,6 +1213,63 @@ class _NeedsProto:
     node: object
     proto: int
     loc: object
+
+
+_ECHO_FIELDS = {"icmp id": ("icmp type", (0, 8)), "icmp sequence": ("icmp type", (0, 8)),
+                "icmpv6 id": ("icmpv6 type", (128, 129)),
+                "icmpv6 sequence": ("icmpv6 type", (128, 129)),
+                "icmpv6 mtu": ("icmpv6 type", (2,)), "icmpv6 daddr": ("icmpv6 type", (137,)),
+                "icmpv6 taddr": ("icmpv6 type", (130, 131, 132, 135, 136, 137))}
+
+
+def _icmp_dependency(node, matches):
+    """nft compiles `icmp id 22` as `icmp type { echo-reply, echo-request } icmp id 22` (the
+    field exists only in echo messages) and lists it so: the IR carries that restriction."""
+    expr = node.expr if isinstance(node, ir.FieldMatch) else (
+        node.keys[0] if isinstance(node, ir.SetMatch) and len(node.keys) == 1 else None)
+    dep = _ECHO_FIELDS.get(expr)
+    if dep is None:
+        return None
+    fam = "ip" if dep[0] == "icmp type" else "ip6"
+    for m in matches:
+        if isinstance(m, ir.Icmp) and m.family == fam or \
+                isinstance(m, ir.FieldMatch) and m.expr == dep[0] or \
+                isinstance(m, ir.SetMatch) and dep[0] in m.keys:
+            return None
+    if len(dep[1]) == 1:
+        return ir.Icmp(fam, dep[1][0])
+    return ir.FieldMatch(dep[0], dep[1])
+
+
+def _implied_family(m):
+    """The family a non-negated match already requires in an inet table (nft adds the
+    `meta nfproto` guard for these itself), or None."""
+    if isinstance(m, ir.Icmp) and not m.negate:
+        return m.family
+    if isinstance(m, (ir.Address, ir.CtAddress)) and not m.negate and m.values and \
+            len({ir.ip_family(a) for a in m.values}) == 1:
+        return ir.ip_family(m.values[0])
+    if isinstance(m, ir.FieldMatch) and m.expr.split()[0] in ("ip", "ip6", "icmp", "icmpv6"):
+        return "ip" if m.expr.split()[0] in ("ip", "icmp") else "ip6"
+    return None
+
+
+def _drop_implied_guards(matches, ctx) -> list:
+    implied = {_implied_family(m) for m in matches} - {None}
+    return [m for m in matches if not (
+        isinstance(m, ir.FieldMatch) and m.op == "eq" and not m.negate and m.mask is None
+        and len(m.values) == 1 and _FAMILY_GUARDS.get((m.expr, m.values[0])) in implied)]
+
+
+_FAMILY_GUARDS = {("meta protocol", "ip"): "ip", ("meta protocol", "ip6"): "ip6",
+                  ("meta nfproto", "ipv4"): "ip", ("meta nfproto", "ipv6"): "ip6"}
+
+
+def _always_true(node, ctx) -> bool:
+    """`meta protocol ip` / `meta nfproto ipv4` in an ip table holds for every packet it sees."""
+    return isinstance(node, ir.FieldMatch) and node.op == "eq" and not node.negate and \
+        node.mask is None and node.xor is None and len(node.values) == 1 and \
+        _FAMILY_GUARDS.get((node.expr, node.values[0])) == ctx.family
 
 
 def implies_proto(matches, proto) -> bool:
@@ -1020,6 +1308,12 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
             kind, node = lower_stmt(st, ctx)
         if verdict is not None or (isinstance(st, Stmt) and matches_after_vmap(stmts, st)):
             pass
+        if kind == "match" and _always_true(node, ctx):
+            continue
+        if kind == "match" and not statements:
+            dep = _icmp_dependency(node, matches)
+            if dep is not None:
+                matches.append(dep)
         if kind == "match":
             if isinstance(node, _NeedsProto):
                 if not implies_proto(matches, node.proto):
@@ -1047,4 +1341,26 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
                     matches.append(node.match)
                 node = node.node
             verdict = node
+    statements, verdict = _tproxy_verdict(statements, verdict)
+    matches = _drop_implied_guards(matches, ctx)
+    if verdict == ir.Reject("tcp-reset") and not statements and not implies_proto(matches, 6):
+        matches.insert(0, ir.Proto(frozenset({6})))  # nft restricts `reject with tcp reset` to tcp
     return ir.Rule(tuple(matches), tuple(statements), verdict, comment, loc)
+
+
+def _tproxy_verdict(statements: list, verdict):
+    """`tproxy to X [meta mark set M] accept` is the TProxy verdict (mark applied, accepted when
+    a socket is found, the rule skipped when not)."""
+    if not isinstance(verdict, ir.Accept) or not statements:
+        return statements, verdict
+    mark = None
+    if isinstance(statements[-1], ir.SetMark) and statements[-1].kind == "meta" and \
+            len(statements) > 1:
+        mark = statements[-1]
+    tp = statements[-2] if mark else statements[-1]
+    if not isinstance(tp, ir.TProxySet):
+        return statements, verdict
+    rest = statements[:-2] if mark else statements[:-1]
+    v = ir.TProxy(tp.family, tp.addr, tp.port, mark.value if mark else 0,
+                  mark.mask if mark else None)
+    return rest, v

@@ -135,6 +135,8 @@ def parse_statement(c: Cursor):
         c.expect("{")
         key = parse_value(c, in_set=True)
         extra = []
+        if c.accept(":"):
+            extra.append(Stmt("map value", {"value": parse_value(c, in_set=True)}, c.peek().loc()))
         while not c.at("}"):
             extra.append(parse_statement(c))
         c.expect("}")
@@ -188,11 +190,36 @@ def _set_or_ref(c: Cursor):
     raise c.error("expected '{' or '@set'")
 
 
+def split_token(c: Cursor, parts: list[str]) -> None:
+    """Replace the next token by `parts` (nft's scanner reads `25:accept` as one word)."""
+    t = c.peek()
+    new, col = [], t.col
+    for p in parts:
+        kind = "PUNCT" if p == ":" else "WORD"
+        new.append(Token(kind, p, t.line, col, t.file))
+        col += len(p)
+    c.toks[c.i:c.i + 1] = new
+
+
+def _split_map_key(c: Cursor) -> None:
+    """`25:accept`, `aaaa:::accept` (an IPv6 key ending in '::'), `::dddd:` before a verdict."""
+    t = c.peek()
+    if t.kind != "WORD" or ":" not in t.text or t.text.startswith("["):
+        return
+    head, _, tail = t.text.rpartition(":")
+    if tail in VERDICT_WORDS and head:
+        split_token(c, [head, ":", tail])
+    elif tail == "" and head and not head.endswith(":") and c.peek(1).kind == "WORD" \
+            and c.peek(1).text in VERDICT_WORDS:
+        split_token(c, [head, ":"])
+
+
 def parse_set(c: Cursor) -> SetLit:
     start = c.expect("{")
     elems = []
     c.skip_nl()
     while not c.at("}"):
+        _split_map_key(c)
         key = parse_value(c, in_set=True)
         _element_options(c)
         if c.accept(":"):
@@ -272,12 +299,30 @@ def _flaglist(c: Cursor, in_set: bool):
     return items[0] if len(items) == 1 else FlagList(tuple(items), first.loc())
 
 
-def _basic_binop(c: Cursor):
+_PREC = {"<<": 4, ">>": 4, "&": 3, "^": 2, "|": 1}
+_VALUE_OPS = ("&", "^", "<<", ">>", "and", "or", "xor", "lshift", "rshift")
+
+
+def _basic_binop(c: Cursor, min_prec: int = 1):
+    """Values can be expressions too (`meta mark set ip dscp & 0x0f << 1`), with C precedence:
+    shifts, then and, xor, or.  A bare `|` stays the flag-list separator (see _flaglist)."""
     v = _basic(c)
-    # values can be expressions too: `meta mark set ct mark & 0xff`
-    while isinstance(v, (Sel, Binop)) and c.at("&", "^", "<<", ">>", "and", "or", "xor"):
+    while isinstance(v, (Sel, Binop)) or c.at("<<", ">>", "lshift", "rshift"):
+        if not c.at(*_VALUE_OPS):
+            break
+        op = BINOPS[c.peek().text]
+        if _PREC[op] < min_prec:
+            break
+        c.next()
+        v = Binop(v, op, _basic_binop_rhs(c, _PREC[op] + 1), v.loc)
+    return v
+
+
+def _basic_binop_rhs(c: Cursor, min_prec: int):
+    v = _basic(c)
+    while c.at(*_VALUE_OPS) and _PREC[BINOPS[c.peek().text]] >= min_prec:
         op = BINOPS[c.next().text]
-        v = Binop(v, op, _basic(c), v.loc)
+        v = Binop(v, op, _basic_binop_rhs(c, _PREC[op] + 1), v.loc)
     return v
 
 
@@ -297,7 +342,7 @@ def _basic(c: Cursor):
         return Val(t.text, t.loc(), quoted=True)
     if t.kind == "WORD":
         # a field used as a value (`ct mark set meta mark`, `snat to ip saddr map {...}`)
-        if t.text in ("meta", "ct", "numgen", "jhash", "symhash", "fib") or (
+        if t.text in ("meta", "ct", "numgen", "jhash", "symhash", "fib", "osf", "socket") or (
                 t.text == "mark" and c.peek(1).text in BINOPS) or (
                 t.text in PAYLOAD_PROTOS and c.peek(1).kind == "WORD"
                 and c.peek(1).text not in _stop_words()):
@@ -338,6 +383,16 @@ def parse_selector(c: Cursor) -> Sel:
             parts.append(c.word("a number").text)
         return Sel("@" + ",".join(parts), loc)
     w = c.next().text
+    if w == "ipsec" and c.at("in", "out"):
+        words = ["ipsec", c.next().text]
+        if c.accept("spnum"):
+            n = c.word("a number").text
+            if n not in ("0", "0x0"):  # spnum 0 is the default
+                words += ["spnum", n]
+        if c.at("ip", "ip6"):
+            words.append(c.next().text)
+        words.append(c.word("an ipsec key (reqid spi saddr daddr)").text)
+        return Sel(" ".join(words), loc)
     if w in META_UNQUALIFIED:
         return Sel(f"meta {w}", loc)
     if w == "l4proto":
@@ -369,7 +424,18 @@ def parse_selector(c: Cursor) -> Sel:
             text += f" offset {c.word('an offset').text}"
         return Sel(text, loc)
     if w in ("jhash", "symhash"):
-        raise Unsupported(f"nft expression '{w}' has no IR equivalent", loc, c.src.line(loc))
+        text = w
+        if w == "jhash":
+            parts = [parse_selector(c).text]
+            while c.accept("."):
+                parts.append(parse_selector(c).text)
+            text += " " + " . ".join(parts)
+        c.expect("mod")
+        text += f" mod {c.word('a modulus').text}"
+        for opt in ("seed", "offset"):
+            if c.accept(opt):
+                text += f" {opt} {c.word('a number').text}"
+        return Sel(text, loc)
     if w == "socket":
         key = c.word("a socket key").text
         text = f"socket {key}"
@@ -526,7 +592,13 @@ def _st_nat(kind):
             args["family"] = c.next().text
         if c.accept("prefix"):
             args["prefix"] = True
-        if c.at("to") and c.peek(1).kind == "WORD" and c.peek(1).text.startswith(":"):
+        if c.at("to") and c.peek(1).kind == "WORD" and c.peek(1).text[1:] in SELECTOR_STARTS \
+                and c.peek(1).text.startswith(":"):
+            c.next()  # `redirect to :tcp dport map { 22 : 8000 }`
+            split_token(c, [":", c.peek().text[1:]])
+            c.next()
+            args["ports"] = parse_value(c, allow_map=True)
+        elif c.at("to") and c.peek(1).kind == "WORD" and c.peek(1).text.startswith(":"):
             c.next()
             t = c.next()
             args["ports"] = Val(t.text[1:], t.loc())
@@ -591,5 +663,45 @@ _STATEMENTS = {
     "mark": None,  # placeholder replaced below (unqualified `mark set`)
 }
 del _STATEMENTS["mark"]
-for _w in ("dup", "fwd", "tproxy", "synproxy", "meter", "flow", "xt", "last", "secmark", "synproxy"):
+def _st_dup(c: Cursor, loc):
+    c.expect("to")
+    args = {"to": parse_value(c, allow_map=True)}
+    if c.accept("device"):
+        args["device"] = _val(c, "a device name")
+    if not isinstance(args["to"], Val):
+        raise Unsupported("dup to a map", loc, c.src.line(loc))
+    return Stmt("dup", args, loc)
+
+
+_STATEMENTS["dup"] = _st_dup
+for _w in ("fwd", "meter", "flow", "xt", "last", "secmark"):
     _STATEMENTS[_w] = _st_unsupported(_w)
+
+
+def _st_tproxy(c: Cursor, loc):
+    args: dict = {}
+    if c.at("ip", "ip6"):
+        args["family"] = c.next().text
+    c.expect("to")
+    if c.at(":"):
+        c.next()
+        args["to"] = Val(":" + c.word("a port").text, loc)
+    else:
+        args["to"] = _val(c, "an address or :port")
+    if c.at(":", "map", "mod") or args["to"].text.endswith((":symhash", ":jhash", ":numgen")):
+        raise Unsupported("tproxy to a computed port or map", c.peek().loc(), c.src.line(loc))
+    return Stmt("tproxy", args, loc)
+
+
+def _st_synproxy(c: Cursor, loc):
+    if c.at("name"):
+        raise Unsupported("named synproxy objects ('synproxy name')", loc, c.src.line(loc))
+    args: dict = {}
+    while c.at("mss", "wscale", "timestamp", "sack-perm"):
+        k = c.next().text
+        args[k] = _val(c, f"a value after {k}") if k in ("mss", "wscale") else True
+    return Stmt("synproxy", args, loc)
+
+
+_STATEMENTS["tproxy"] = _st_tproxy
+_STATEMENTS["synproxy"] = _st_synproxy
