@@ -168,18 +168,20 @@ def test_ports():
 def test_multiport_ports_is_one_pair_lookup():
     lines = rule_lines(ir.Rule((ir.Proto(TCP), ir.Port("tcp", "port", (R(53, 53), R(8, 9)))),
                                verdict=ir.Drop()))
-    assert lines == ["tcp sport . tcp dport { 0-65535 . 53, 0-65535 . 8-9, 53 . 0-65535, "
-                     "8-9 . 0-65535 } drop"]
+    # (sport in R) or (sport not in R and dport in R): disjoint elements, as nft 1.0.6 needs
+    assert lines == ["tcp sport . tcp dport { 8-9 . 0-65535, 53 . 0-65535, 0-7 . 8-9, 0-7 . 53, "
+                     "10-52 . 8-9, 10-52 . 53, 54-65535 . 8-9, 54-65535 . 53 } drop"]
 
 
-def test_multiport_ports_negated_is_a_conjunction():
+def test_multiport_ports_negated_is_a_negated_pair_lookup():
+    # not `tcp sport != 53 tcp dport != 53`: nft 1.0.6 merges that into "not both 53"
     assert one(ir.Port("tcp", "port", (R(53, 53),), negate=True), verdict=ir.Jump("INPUT")) == \
-        "tcp sport != 53 tcp dport != 53 jump INPUT"
+        "tcp sport . tcp dport != { 53 . 0-65535, 0-52 . 53, 54-65535 . 53 } jump INPUT"
 
 
 def test_multiport_ports_with_jump_statement_or_limit():
     p = ir.Port("tcp", "port", (R(53, 53),))
-    assert one(p, verdict=ir.Jump("INPUT")).endswith("53 . 0-65535 } jump INPUT")
+    assert one(p, verdict=ir.Jump("INPUT")).endswith("54-65535 . 53 } jump INPUT")
     assert "log" in one(p, statements=(ir.Log(),))
     assert "limit rate" in one(p, ir.Limit(3, "minute"))
 
@@ -580,3 +582,12 @@ def test_bare_reject_names_follow_the_table_family():
     assert one(verdict=ir.Reject("adm-prohibited"), family="ip6") == \
         "reject with icmpv6 type admin-prohibited"
     refused(verdict=ir.Reject("addr-unreachable"))
+
+
+def test_negated_sport_and_dport_are_not_merged_by_nft():
+    # nft 1.0.6 turns `tcp sport != 53 tcp dport != 53` into one 32-bit != ("not both 53")
+    lines = rule_lines(ir.Rule((ir.Port("tcp", "sport", (R(53, 53),), negate=True),
+                                ir.Port("tcp", "dport", (R(53, 53),), negate=True)),
+                               verdict=ir.Drop()))
+    assert lines == ["tcp sport != 53-53 tcp dport != 53-53 drop"]
+    assert one(ir.Port("tcp", "dport", (R(53, 53),), negate=True)) == "tcp dport != 53 accept"

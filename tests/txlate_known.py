@@ -55,6 +55,9 @@ KNOWN: dict[str, tuple[str, str]] = {
                                      "one-to-one key) and the 300 s timeout on the set instead of "
                                      "the element: both 'dynset update' with a per-key limit"),
     **{f"libxt_length.txlate:{n}": (_E, _LENGTH) for n in (1, 4, 7, 10)},
+    "libxt_multiport.txlate:13": (_E, "the same set of (sport, dport) pairs as disjoint elements "
+                                      "(R x any, not-R x R): nft 1.0.6 refuses the vector's "
+                                      "overlapping form for port ranges ('File exists')"),
     "libxt_sctp.txlate:1": (_E, _FIRSTFRAG.format(m="sctp")),
     "libxt_sctp.txlate:4": (_E, _FIRSTFRAG.format(m="sctp")),
     "libxt_tcp.txlate:34": (_E, _FIRSTFRAG.format(m="tcp")),

@@ -140,18 +140,55 @@ def render_interface(m: ir.Interface, ctx: RuleCtx) -> Alts:
     return [[f"{m.field} {neg(m.negate)}{lit}"]]
 
 
-def render_port(m: ir.Port, ctx: RuleCtx) -> Alts:
+def _one_negated_value(m: ir.Match) -> bool:
+    return isinstance(m, ir.Port) and m.negate and len(m.ranges) == 1 and \
+        m.ranges[0].lo == m.ranges[0].hi
+
+
+def render_port(m: ir.Port, ctx: RuleCtx, rule: ir.Rule) -> Alts:
     if m.proto not in TRANSPORTS:
         raise refuse(f"ports of protocol {m.proto}")
     vals = fmt_ranges(m.ranges)
     if m.field in ("sport", "dport"):
+        other = "dport" if m.field == "sport" else "sport"
+        if _one_negated_value(m) and any(_one_negated_value(x) and x.proto == m.proto and
+                                         x.field == other for x in rule.matches):
+            # nft 1.0.6 merges `sport != P dport != Q` into one 32-bit `!=` ("not both");
+            # a one-value range compare is left alone
+            vals = f"{m.ranges[0].lo}-{m.ranges[0].hi}"
         return [[f"{m.proto} {m.field} {neg(m.negate)}{vals}"]]
-    if m.negate:  # neither port in the list: exact as a conjunction
-        return [[f"{m.proto} sport != {vals}", f"{m.proto} dport != {vals}"]]
-    # either port in the list: one lookup of the pair in { any . R, R . any }
-    elems = [f"0-65535 . {fmt_range(r)}" for r in m.ranges] + \
-        [f"{fmt_range(r)} . 0-65535" for r in m.ranges]
-    return [[f"{m.proto} sport . {m.proto} dport {{ {', '.join(elems)} }}"]]
+    # either port in the list: one lookup of the pair in (R x any) + (not R x R); nft 1.0.6
+    # refuses overlapping elements, so the two parts are kept disjoint.  Negated, the same
+    # lookup with != (neither port): nft 1.0.6 would merge `sport != P dport != P` into one
+    # 32-bit comparison meaning "not both".
+    ports = merged(m.ranges)
+    rest = complement(ports, 65535)
+    elems = [f"{fmt_range(r)} . 0-65535" for r in ports] + \
+        [f"{fmt_range(g)} . {fmt_range(r)}" for g in rest for r in ports]
+    return [[f"{m.proto} sport . {m.proto} dport {neg(m.negate)}{{ {', '.join(elems)} }}"]]
+
+
+def merged(ranges: Sequence[ir.Range]) -> list[ir.Range]:
+    """The union of `ranges` as sorted, disjoint, non-adjacent ranges."""
+    out: list[ir.Range] = []
+    for r in sorted(ranges, key=lambda x: x.lo):
+        if out and r.lo <= out[-1].hi + 1:
+            out[-1] = ir.Range(out[-1].lo, max(out[-1].hi, r.hi))
+        else:
+            out.append(r)
+    return out
+
+
+def complement(ranges: Sequence[ir.Range], top: int) -> list[ir.Range]:
+    """0..top minus the sorted disjoint `ranges`."""
+    out, lo = [], 0
+    for r in ranges:
+        if r.lo > lo:
+            out.append(ir.Range(lo, r.lo - 1))
+        lo = r.hi + 1
+    if lo <= top:
+        out.append(ir.Range(lo, top))
+    return out
 
 
 def flag_expr(flags) -> str:
@@ -454,7 +491,7 @@ def render_hashlimit(m: ir.HashLimit, ctx: RuleCtx, rule: ir.Rule) -> Alts:
 def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
     simple = {
         ir.Proto: render_proto, ir.Address: render_address, ir.Interface: render_interface,
-        ir.Port: render_port, ir.TcpFlags: render_tcpflags, ir.TcpOption: render_tcpoption,
+        ir.TcpFlags: render_tcpflags, ir.TcpOption: render_tcpoption,
         ir.Icmp: render_icmp, ir.CtState: render_ctstate, ir.CtStatus: render_ctstatus,
         ir.CtDirection: render_ctdirection, ir.CtProto: render_ctproto,
         ir.CtAddress: render_ctaddress, ir.CtExpire: render_ctexpire, ir.Mark: render_mark,
@@ -469,6 +506,8 @@ def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
         return fn(m, ctx)
     if isinstance(m, ir.CtPort):
         return render_ctport(m, ctx, rule)
+    if isinstance(m, ir.Port):
+        return render_port(m, ctx, rule)
     if isinstance(m, ir.SetLookup):
         return render_setlookup(m, ctx, sets)
     if isinstance(m, ir.HashLimit):
