@@ -251,3 +251,25 @@ def _ruleset(draw):
 def test_optimize_keeps_meaning_on_random_rulesets(rs, seed):
     out = optimize(rs)
     assert meaning_diff(rs, out, n=80, seed=seed) == []
+
+
+def test_fast_path_conditional_rule_passes_disjoint_rules_only():
+    e = R(ir.Interface("oifname", "eth1"), state("ESTABLISHED", "RELATED"), verdict=ACCEPT,
+          line=9)
+    rs = rs_of(base("FORWARD",
+                    R(ir.Interface("oifname", "eth0"), verdict=DROP, line=1),  # disjoint
+                    R(ir.Interface("iifname", "eth0"), verdict=DROP, line=2),  # may overlap
+                    R(ir.Interface("oifname", "eth2"), statements=(LOG,), line=3),
+                    e))
+    out = fast_path(rs)
+    assert [r.loc.line for r in chain_of(out, "FORWARD").rules] == [1, 2, 9, 3]
+    assert meaning_diff(rs, out) == []
+
+
+def test_jump_to_empty_chain_removed_but_not_with_statements():
+    rs = rs_of(base("INPUT", R(ir.Interface("oifname", "eth0"), verdict=ir.Jump("e"), line=1),
+                    R(statements=(LOG,), verdict=ir.Jump("e"), line=2),
+                    R(verdict=DROP, line=3)), user("e"))
+    out = inline_chains(rs)
+    assert [r.loc.line for r in chain_of(out, "INPUT").rules] == [2, 3]
+    assert meaning_diff(rs, out) == []

@@ -19,22 +19,24 @@ names that rule.
 from __future__ import annotations
 
 from fwc import ir
-from fwc.passes.analysis import EST_REL, STATEFUL_MATCHES, is_stateful
+from fwc.passes.analysis import EST_REL, STATEFUL_MATCHES, _matches_disjoint, is_stateful
 from fwc.passes.notes import Explain, Notes
 
 
 def fast_path_states(rule: ir.Rule):
-    """S when `rule` is `ct state S accept` with S within {established, related}, else None."""
-    if len(rule.matches) != 1 or rule.statements or rule.verdict != ir.Accept():
+    """S when `rule` is `[conditions] ct state S accept` with S within {established,
+    related}, no statements and nothing stateful, else None."""
+    if rule.statements or rule.verdict != ir.Accept() or is_stateful(rule):
         return None
-    m = rule.matches[0]
-    if isinstance(m, ir.CtState) and not m.negate and m.states and m.states <= EST_REL:
-        return m.states
+    for m in rule.matches:
+        if isinstance(m, ir.CtState) and not m.negate and m.states and m.states <= EST_REL:
+            return m.states
     return None
 
 
-def excludes_states(rule: ir.Rule, states: frozenset) -> bool:
-    """No packet in any of `states` matches `rule`, and deciding so touches no state."""
+def excludes(rule: ir.Rule, e: ir.Rule, states: frozenset) -> bool:
+    """No packet matching `e` (in one of `states`) matches `rule`, and deciding so touches no
+    state: a contradicting match comes before any stateful one."""
     for m in rule.matches:
         if isinstance(m, STATEFUL_MATCHES):
             return False  # reached before a proof: evaluating it is an effect
@@ -44,6 +46,8 @@ def excludes_states(rule: ir.Rule, states: frozenset) -> bool:
                 return True
             if m.negate and states <= m.states:
                 return True
+        if any(_matches_disjoint(m, x) for x in e.matches):
+            return True
     return False
 
 
@@ -51,8 +55,8 @@ def acts_like_accept(rule: ir.Rule) -> bool:
     return rule.verdict == ir.Accept() and not rule.statements and not is_stateful(rule)
 
 
-def blocks(rule: ir.Rule, states: frozenset) -> bool:
-    if excludes_states(rule, states):
+def blocks(rule: ir.Rule, e: ir.Rule, states: frozenset) -> bool:
+    if excludes(rule, e, states):
         return False
     if acts_like_accept(rule):
         return False
@@ -77,26 +81,38 @@ def fast_path(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
 
 def _fast_path_chain(c: ir.Chain, notes: Notes) -> ir.Chain:
     rules = list(c.rules)
-    k = next((i for i, r in enumerate(rules) if fast_path_states(r) is not None), None)
-    if k is None or k == 0:
-        return c
+    # the unconditional `ct state established,related accept` first, then conditional ones
+    ks = sorted((i for i, r in enumerate(rules) if fast_path_states(r) is not None),
+                key=lambda i: (len(rules[i].matches) > 1, i))
+    for e in [rules[i] for i in ks]:
+        rules = _move_up(rules, rules.index(e), c, notes)
+    return c if rules == list(c.rules) else ir.Chain(c.name, tuple(rules), c.base, c.loc)
+
+
+def _move_up(rules: list, k: int, c: ir.Chain, notes: Notes) -> list:
     e = rules[k]
     states = fast_path_states(e)
     target = 0
     blocker = None
     for i in range(k - 1, -1, -1):
-        if blocks(rules[i], states):
+        if fast_path_states(rules[i]) is not None:
+            target = i + 1  # keep fast-path rules in their order (the unconditional one first)
+            break
+        if blocks(rules[i], e, states):
             target, blocker = i + 1, rules[i]
             break
+    what = "ct state " + ",".join(sorted(states)).lower() + " accept"
+    if len(e.matches) > 1:
+        what = "conditional " + what
     if blocker is not None:
-        notes.info(f"chain {c.name}: `ct state {','.join(sorted(states)).lower()} accept` "
+        notes.info(f"chain {c.name}: `{what}` "
                    f"cannot move before the rule at {blocker.loc}: that rule may act on such "
                    f"packets" + (f"; moved up from position {k + 1} to {target + 1}"
                                  if target < k else ""), e.loc)
     if target == k:
-        return c
+        return rules
     if blocker is None:
-        notes.info(f"chain {c.name}: `ct state {','.join(sorted(states)).lower()} accept` "
-                   f"moved from position {k + 1} to the front", e.loc)
+        notes.info(f"chain {c.name}: `{what}` moved from position {k + 1} to the front", e.loc)
+    rules = list(rules)
     rules.insert(target, rules.pop(k))
-    return ir.Chain(c.name, tuple(rules), c.base, c.loc)
+    return rules

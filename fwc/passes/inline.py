@@ -15,7 +15,7 @@ in both forms.
 from __future__ import annotations
 
 from fwc import ir
-from fwc.passes.analysis import IMMUTABLE_MATCHES, chain_references
+from fwc.passes.analysis import IMMUTABLE_MATCHES, chain_references, is_stateful
 from fwc.passes.notes import Explain, Notes
 
 
@@ -44,7 +44,30 @@ def _why_not(c: ir.Chain, jump_rule: ir.Rule):
     return None
 
 
+def _drop_empty_jumps(t: ir.Table, notes: Notes) -> ir.Table:
+    """`jump C` to an empty user chain does nothing: C returns at once.  Such a rule goes
+    (when it has no statements and nothing stateful: then matching it has no effect)."""
+    empty = {c.name for c in t.chains if c.base is None and not c.rules}
+    if not empty:
+        return t
+    chains, removed = [], False
+    for c in t.chains:
+        kept = []
+        for r in c.rules:
+            if isinstance(r.verdict, ir.Jump) and r.verdict.chain in empty and \
+                    not r.statements and not is_stateful(r):
+                notes.info(f"jump to the empty chain {r.verdict.chain} removed", r.loc)
+                removed = True
+                continue
+            kept.append(r)
+        chains.append(c if len(kept) == len(c.rules) else
+                      ir.Chain(c.name, tuple(kept), c.base, c.loc))
+    return ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc) if removed else t
+
+
 def _inline_one(t: ir.Table, notes: Notes):
+    t0 = t
+    t = _drop_empty_jumps(t, notes)
     refs = chain_references(t)
     by_name = {c.name: c for c in t.chains}
     for name, rlist in refs.items():
@@ -69,4 +92,4 @@ def _inline_one(t: ir.Table, notes: Notes):
         chains = tuple(ir.Chain(x.name, rules, x.base, x.loc) if x.name == caller_name else x
                        for x in t.chains if x.name != name)
         return ir.Table(t.family, t.name, chains, t.sets, t.loc), True
-    return t, False
+    return t, t is not t0
