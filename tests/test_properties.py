@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import attrs
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from fwc import ir
@@ -23,7 +23,9 @@ from fwc.testing.strategies import (budget, disagreements, iptables_leg, nft_leg
 
 
 def examples(ci: int, long: int) -> settings:
-    return settings(max_examples=budget(ci, long), deadline=None,
+    # no explain phase (it re-runs failing examples under a tracer), one bug shrunk at a time
+    return settings(max_examples=budget(ci, long), deadline=None, report_multiple_bugs=False,
+                    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

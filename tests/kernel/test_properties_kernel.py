@@ -10,7 +10,7 @@ Examples: 40 rulesets x 20 cases in the default/ci profile, 2,000 with FWC_HYPOT
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from fwc.testing.strategies import budget, differential, report, rulesets, scenarios
@@ -18,7 +18,10 @@ from fwc.testing.strategies import budget, differential, report, rulesets, scena
 pytestmark = pytest.mark.kernel
 
 
-@settings(max_examples=budget(40, 2000), deadline=None,
+# no explain phase (it re-runs failing examples under a tracer), one bug shrunk at a time:
+# every shrink step reloads both rulesets into the kernel
+@settings(max_examples=budget(40, 2000), deadline=None, report_multiple_bugs=False,
+          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_backends_simulator_and_kernel_agree(kernel_module, data):
