@@ -982,6 +982,8 @@ class Simulator:
         """Send one packet through its hooks.  -> (verdict, ct state seen by filter, skb)."""
         p = Skb(pkt, self.opt.ttl)
         p.quote = quote
+        if quote is not None:  # an ICMP error carries the quoted IP header + 8 bytes
+            p.length += (20 if p.l3 == 4 else 40) + 8
         if trace is None:
             trace = []
         seen_state = None
