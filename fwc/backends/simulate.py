@@ -359,7 +359,8 @@ class Simulator:
             virt = states & set(ir.CT_VIRTUAL_STATES)
 
             def ctstate(p):
-                ok = (p.ct_state or "INVALID") in real
+                # before conntrack ran: a notrack earlier in raw already reads UNTRACKED
+                ok = (p.ct_state or ("UNTRACKED" if p.notrack else "INVALID")) in real
                 if not ok and virt and p.ct is not None:
                     ok = bool(virt & p.ct.status)
                 return ok != neg
@@ -999,6 +1000,8 @@ class Simulator:
                 hooks, p.dir = self._reroute(p, hooks, trace)
                 if hooks[i - 1] != hook:
                     hook = hooks[i - 1]
+            if hook == "forward":  # ip_forward / ip6_forward decrement before the FORWARD hook
+                p.ttl -= 1
             for stage in self._stages[(hook, p.l3)]:
                 kind = stage[0]
                 if kind == "chain":

@@ -128,6 +128,21 @@ REGRESSIONS.append(Regression(
       "probe": dict(OUT4, proto=1, icmp_type=3, icmp_code=1, quote=0)},
      probe(OUT4, proto=1, icmp_type=8)),
     (("ACCEPT", "UNTRACKED"), ("ACCEPT", "NEW"))))
+# a forwarded packet's ttl / hop limit is decremented before the FORWARD hook
+REGRESSIONS.append(Regression(
+    "ttl-in-forward",
+    filter_("-A FORWARD -m ttl --ttl-eq 63 -j ACCEPT", policies=("ACCEPT", "DROP", "ACCEPT")),
+    filter_("-A FORWARD -m hl --hl-eq 63 -j ACCEPT", policies=("ACCEPT", "DROP", "ACCEPT")),
+    (probe(FWD4, flags="S"),
+     probe(dict(FWD4, src="2001:db8:a::7", dst="2001:db8:b::9"), flags="S")),
+    (("ACCEPT", "NEW"), ("ACCEPT", "NEW"))))
+# raw: after `-j CT --notrack` the packet's state already reads UNTRACKED (not INVALID)
+REGRESSIONS.append(Regression(
+    "state-after-notrack-in-raw",
+    "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -j CT --notrack\n"
+    "-A PREROUTING -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n", None,
+    (probe(IN4, proto="udp"),),
+    (("ACCEPT", "UNTRACKED"),)))
 # the same question for the other conntrack tests: without an entry they never match
 REGRESSIONS.append(Regression(
     "negated-conntrack-tests-without-conntrack",
