@@ -447,6 +447,7 @@ def _build_hashlimit(opts, ctx):
     if rate is None or "name" not in kw:
         raise ctx.error("hashlimit needs --hashlimit-upto/--hashlimit-above and --hashlimit-name",
                         opts[0] if opts else None)
+    kw.setdefault("expire_ms", 10000)  # xt_hashlimit's default, made explicit
     r, unit = _val(ctx, opts[0], V.parse_rate, rate)
     return [ir.HashLimit(rate=r, unit=unit, above=bool(above), **kw)]
 

@@ -154,7 +154,8 @@ class Builder:
                             raise self.syntax(f"jump to undefined chain '{target}'", r.loc)
             chains = tuple(ir.Chain(c.name, tuple(c.rules), c.base, c.loc) for c in t.chains.values())
             sets = tuple(attrs.evolve(s, elements=_canonical_elements(s)) for s in t.sets.values())
-            tables.append(externalise_sets(ir.Table(t.family, t.name, chains, sets, t.loc)))
+            tables.append(absorb_hashlimit_sets(externalise_sets(
+                ir.Table(t.family, t.name, chains, sets, t.loc))))
         return ir.Ruleset(tuple(tables))
 
 
@@ -191,6 +192,24 @@ def externalise_sets(t: ir.Table) -> ir.Table:
     sets = tuple(ir.ExternalSet(s.name, cands[s.name], ("addr",), "interval" in s.flags)
                  if s.name in cands else s for s in t.sets)
     return attrs.evolve(t, chains=chains, sets=sets)
+
+
+def absorb_hashlimit_sets(t: ir.Table) -> ir.Table:
+    """The dynamic set behind `update @s { key limit ... }` is what an iptables hashlimit table
+    is; once its rules read as HashLimit, the set is part of that meaning, not a set of its own
+    (unless something else uses it)."""
+    names = {m.name for c in t.chains for r in c.rules for m in r.matches
+             if isinstance(m, ir.HashLimit)}
+    if not names:
+        return t
+    for c in t.chains:
+        for r in c.rules:
+            names -= {x.set for x in r.statements if isinstance(x, ir.SetUpdate)}
+            names -= {m.name for m in r.matches if isinstance(m, ir.SetMatch)}
+            if isinstance(r.verdict, ir.VerdictMap):
+                names.discard(r.verdict.name)
+    sets = tuple(s for s in t.sets if not (isinstance(s, ir.NamedSet) and s.name in names))
+    return attrs.evolve(t, sets=sets) if len(sets) != len(t.sets) else t
 
 
 def _set_uses(r: ir.Rule) -> set:

@@ -764,7 +764,7 @@ def _hashlimit(a, s, ctx):
     if st.timeout and st.timeout.endswith("ms") and V.parse_int(st.timeout[:-2]) is not None:
         ms = int(st.timeout[:-2])
     node = ir.HashLimit(name, lim.rate, lim.unit, lim.burst, tuple(mode), masks.get("saddr"),
-                        masks.get("daddr"), lim.negate, None if ms == 10000 else ms)
+                        masks.get("daddr"), lim.negate, ms or None)
     return _NeedsProto(node, PORT_PROTOS, s.loc) if needs_ports else node
 
 
