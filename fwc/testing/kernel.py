@@ -466,12 +466,16 @@ class KernelHarness:
             extra = " nodad" if pkt.l3 == 6 else ""
             cmds.append(f"addr add {pkt.dst}/{plen} dev {pkt.iif or self.ifaces[0]}{extra}")
             self._local_addrs.add(pkt.dst)
-        if pkt.dir in ("out", "fwd"):
-            oif, on_link = self._route(pkt)
-            key = (pkt.dst, oif)
-            if on_link and key not in self._neighbours and not pkt.dst.is_multicast:
+        # every on-link address a case names gets a neighbour: the firewall may have to send
+        # to it (a destination, or a source whose replies come back NATed or forwarded)
+        for addr in (pkt.dst, pkt.src):
+            if addr in self._local_addrs or addr.is_multicast:
+                continue
+            oif, on_link = self._route_addr(addr)
+            key = (addr, oif)
+            if on_link and key not in self._neighbours:
                 mac = ":".join(f"{b:02x}" for b in self._peer_mac[oif])
-                cmds.append(f"neigh replace {pkt.dst} lladdr {mac} dev {oif} nud permanent")
+                cmds.append(f"neigh replace {addr} lladdr {mac} dev {oif} nud permanent")
                 self._neighbours.add(key)
         if cmds:
             self._ip_batch(self.fw, cmds)
@@ -484,12 +488,15 @@ class KernelHarness:
 
     def _route(self, pkt: Packet) -> tuple[str, bool]:
         """(interface the fw ns routes pkt.dst out of, is it on-link) from the address plan."""
+        return self._route_addr(pkt.dst)
+
+    def _route_addr(self, dst) -> tuple[str, bool]:
         for ifname in self.ifaces:
             v4, routes4, _, v6, routes6 = self._plan(ifname) or (None, (), None, None, ())
             for net in (v4, v6):
-                if net and pkt.dst in ipaddress.ip_interface(net).network:
+                if net and dst in ipaddress.ip_interface(net).network:
                     return ifname, True
-            if any(pkt.dst in ipaddress.ip_network(r) for r in (*routes4, *routes6)):
+            if any(dst in ipaddress.ip_network(r) for r in (*routes4, *routes6)):
                 return ifname, False
         return self.ifaces[0], False  # the default route
 

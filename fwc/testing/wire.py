@@ -74,6 +74,15 @@ class Flows:
         seq = self._next[key_me]
         ack = 0
         if "ACK" in pkt.flags:
+            if key_peer not in self._next:
+                # NAT: the peer's side of this flow was sent under other addresses/ports
+                # (to me from a translated endpoint, or by the peer to my translated one)
+                nat = [k for k in self._next if k != key_me and (k[1] == me or k[0] == peer)]
+                others = [k for k in self._next if k != key_me]
+                if not nat and len(others) == 1:  # both ends translated: the case's one flow
+                    nat = others
+                if nat:
+                    self._next[key_peer] = self._next[nat[-1]]
             if key_peer not in self._next:  # mid-stream pickup: invent the peer's number
                 self._next[key_peer] = self._isn
                 self._isn += 1_000_000
