@@ -111,6 +111,14 @@ REGRESSIONS.append(Regression(
     (probe(IN4, sport=53, dport=80), probe(IN4, sport=40000, dport=80),
      probe(OUT4, sport=53, dport=80), probe(OUT4, sport=40000, dport=80)),
     (("ACCEPT", "NEW"), ("DROP", "NEW"), ("ACCEPT", "NEW"), ("DROP", "NEW"))))
+# the same nft 1.0.6 merge for `ip protocol != udp ip ttl != 64` (adjacent header bytes 8-9):
+# one 16-bit `!=`, so a TCP packet with ttl 64 matched
+REGRESSIONS.append(Regression(
+    "nft-merges-negated-protocol-and-ttl",
+    filter_("-A OUTPUT ! -p udp -m ttl ! --ttl-eq 64 -j ACCEPT",
+            policies=("ACCEPT", "ACCEPT", "DROP")), None,
+    (probe(OUT4, flags="S"), probe(OUT4, proto="udp")),
+    (("DROP", "NEW"), ("DROP", "NEW"))))
 # multiport --ports (either port) as one concatenated lookup { 0-65535 . R, R . 0-65535 }:
 # the kernel refuses the overlapping intervals ("File exists")
 REGRESSIONS.append(Regression(
