@@ -269,6 +269,17 @@ def _single_ranged(make, width_max):
     return handler
 
 
+def _l3_length(family, header, text, op, vals, neg, is_set, flags, rel, ctx):
+    """`ip length` is the IPv4 total length, `ip6 length` the IPv6 payload length (the header's
+    40 bytes excluded): the IR Length of the whole L3 packet, in a table of that family only
+    (in inet tables the field also restricts the family)."""
+    if ctx.family != family:
+        return None
+    m = _single_ranged(lambda r, n: ir.Length(ir.Range(r.lo + header, r.hi + header), n),
+                       0xFFFF)(text, op, vals, neg, is_set, flags, rel, ctx)
+    return m
+
+
 def _eq_only(fn):
     def handler(text, op, vals, neg, is_set, flags, rel, ctx):
         if op not in ("", "==", "!="):
@@ -341,12 +352,17 @@ def _ct_state(text, op, vals, neg, is_set, flags, rel, ctx):
 
 
 def _ct_status(text, op, vals, neg, is_set, flags, rel, ctx):
-    # implicit operator on a bitmask: any of the bits; `==` and sets are exact comparisons
+    # implicit operator on a bitmask (`ct status snat,dnat`, `ct status ! snat,dnat`): any /
+    # none of the bits.  `==`, `!=` and sets compare the whole value (nft emits cmp eq/neq),
+    # which is not a bit test: those stay generic field comparisons.
     if op not in ("", "!=") or is_set or any(not isinstance(v, str) for v in vals):
         return None
-    if op == "!=" and len(vals) > 1:
+    if op == "!=" and not flags:
         return None
-    return ir.CtStatus(frozenset(V.CT_STATUS[v] for v in vals), neg)
+    names = [n for v in vals for n in v.split("|")]
+    if any(n not in V.CT_STATUS for n in names):
+        return None
+    return ir.CtStatus(frozenset(V.CT_STATUS[n] for n in names), neg)
 
 
 def _ct_direction(text, op, vals, neg, is_set, flags, rel, ctx):
@@ -394,9 +410,12 @@ def _helper(text, op, vals, neg, is_set, flags, rel, ctx):
 
 @_eq_only
 def _pkttype(text, op, vals, neg, is_set, flags, rel, ctx):
-    if is_set or flags or len(vals) != 1 or vals[0] not in ("unicast", "broadcast", "multicast"):
+    # nft calls a packet for this host "host"; iptables (and the IR) call it "unicast"
+    kind = {"host": "unicast"}.get(vals[0], vals[0]) if len(vals) == 1 else None
+    if op not in ("", "==", "!=") or is_set or flags or kind not in ("unicast", "broadcast",
+                                                                         "multicast"):
         return None
-    return ir.PktType(vals[0], neg)
+    return ir.PktType(kind, neg)
 
 
 @_eq_only
@@ -487,6 +506,8 @@ _SPECIAL = {
     "meta skuid": _single_ranged(lambda r, n: ir.SkUid(r, n), 0xFFFFFFFF),
     "meta skgid": _single_ranged(lambda r, n: ir.SkGid(r, n), 0xFFFFFFFF),
     "meta length": _single_ranged(lambda r, n: ir.Length(r, n), 0xFFFFFFFF),
+    "ip length": lambda *a: _l3_length("ip", 0, *a),
+    "ip6 length": lambda *a: _l3_length("ip6", 40, *a),
     "ct expiration": _single_ranged(lambda r, n: ir.CtExpire(r, n), 0xFFFFFFFF // 1000),
     "ether saddr": _mac,
     "meta secpath": _secpath, "meta ipsec": _secpath, "rt ipsec": _secpath,
@@ -556,6 +577,8 @@ def _lower_binop_rel(rel: Rel, ctx: Ctx):
     if lhs.op == "&":
         if text in ("meta mark", "ct mark") and value & ~operand == 0:
             return ir.Mark(text.split()[0], value, operand, neg)
+        if text == "ip frag-off" and operand == 0x1FFF and value == 0 and ctx.family == "ip":
+            return ir.Fragment(not neg)  # iptables -f: a non-first fragment (offset != 0)
         return ir.FieldMatch(text, (value,), "eq", mask=operand, negate=neg)
     # xor: (v ^ c) == value  <=>  v == value ^ c
     if text in ("meta mark", "ct mark"):
