@@ -40,10 +40,13 @@ def legs(rs, cases, harness) -> tuple[dict, dict]:
             results.update(S.kernel_results(rs, cases, harness))
         except Exception as e:  # a backend text the kernel refuses is a finding, not a crash
             errors["kernel"] = f"{type(e).__name__}: {e}"
+    from fwc.testing.kernel import sim_options
+
+    opts = sim_options()  # the harness's host
     for name, make in (("sim-ir", lambda: rs), ("sim-iptables", lambda: S.iptables_leg(rs)),
                        ("sim-nft", lambda: S.nft_leg(rs))):
         try:
-            results[name] = simulate(make(), cases)
+            results[name] = simulate(make(), cases, opts)
         except Exception as e:
             errors[name] = f"{type(e).__name__}: {e}"
     if not S.ruleset_ok_for_kernel_sim(rs):  # NATed packets read DROP in the harness

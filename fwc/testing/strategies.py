@@ -572,9 +572,11 @@ def differential(rs: ir.Ruleset, cases: list[Case], harness=None) -> tuple[dict,
     with each other always, and with the simulator when the ruleset has no NAT (see
     ruleset_ok_for_kernel_sim)."""
     from fwc.backends.simulate import simulate
+    from fwc.testing.kernel import sim_options
 
-    sim = {"sim-ir": simulate(rs, cases), "sim-iptables": simulate(iptables_leg(rs), cases),
-           "sim-nft": simulate(nft_leg(rs), cases)}
+    opts = sim_options()  # the simulator runs the harness's host (addresses, default route)
+    sim = {"sim-ir": simulate(rs, cases, opts), "sim-iptables": simulate(iptables_leg(rs), cases, opts),
+           "sim-nft": simulate(nft_leg(rs), cases, opts)}
     if harness is None:
         return sim, disagreements(sim, cases)
     kern = kernel_results(rs, cases, harness)

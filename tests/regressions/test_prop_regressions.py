@@ -19,6 +19,7 @@ from fwc.errors import ErrorGroup
 from fwc.frontends.iptables import parse_iptables_save
 from fwc.frontends.nft import parse_nft
 from fwc.packet import cases_from_json
+from fwc.testing.kernel import sim_options
 from fwc.testing.strategies import iptables_leg, kernel_results, nft_leg, outcome
 
 
@@ -172,7 +173,7 @@ def test_simulator_gives_what_the_kernel_did(reg, leg):
     rs = reg.ruleset()
     rs = {"ir": rs, "iptables": iptables_leg(rs), "nft": nft_leg(rs)}[leg]
     cases = cases_from_json(list(reg.cases), reg.name)
-    got = [(r.verdict, r.ct_state) for r in simulate(rs, cases)]
+    got = [(r.verdict, r.ct_state) for r in simulate(rs, cases, sim_options())]
     assert got == list(reg.truth)
 
 
