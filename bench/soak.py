@@ -56,6 +56,62 @@ def legs(rs, cases, harness) -> tuple[dict, dict]:
     return (results,), errors
 
 
+def shrink(path: str, case_name: str, harness) -> str:
+    """Greedy shrink of a finding: drop tables, rules, matches and comments while the case still
+    disagrees; returns the iptables-restore text of what is left and the disagreement."""
+    import attrs
+
+    from fwc import ir
+    from fwc.backends.nft import emit_nft
+    from fwc.frontends.iptables import parse_iptables_save
+    from fwc.packet import cases_from_json
+
+    with open(path) as f:
+        finding = json.load(f)
+    cases = cases_from_json([c for c in finding["cases"] if c["name"] == case_name])
+    tables: tuple = ()
+    for fam in ("ip", "ip6"):
+        if fam in finding["iptables"]:
+            tables += parse_iptables_save(finding["iptables"][fam], f"{path}:{fam}", fam).tables
+
+    def lines(rs):
+        try:
+            emit_iptables(rs), emit_nft(rs)
+            groups, _ = legs(rs, cases, harness)
+        except Exception:
+            return []
+        return [line for g in groups if len(g) > 1 for line in S.disagreements(g, cases)]
+
+    def smaller(rs):
+        for ti, t in enumerate(rs.tables):
+            if len(rs.tables) > 1:
+                yield ir.Ruleset(rs.tables[:ti] + rs.tables[ti + 1:])
+            for ci, c in enumerate(t.chains):
+                for ri, r in enumerate(c.rules):
+                    options = [None] + [attrs.evolve(r, matches=r.matches[:i] + r.matches[i + 1:])
+                                        for i in range(len(r.matches))]
+                    if r.comment is not None:
+                        options.append(attrs.evolve(r, comment=None))
+                    for new in options:
+                        rules = c.rules[:ri] + ((new,) if new is not None else ()) + c.rules[ri + 1:]
+                        chains = t.chains[:ci] + (attrs.evolve(c, rules=rules),) + t.chains[ci + 1:]
+                        yield ir.Ruleset(rs.tables[:ti] + (attrs.evolve(t, chains=chains),) +
+                                         rs.tables[ti + 1:])
+
+    rs = ir.Ruleset(tables)
+    if not lines(rs):
+        return f"{case_name} of {path} does not disagree (any more)"
+    progress = True
+    while progress:
+        progress = False
+        for candidate in smaller(rs):
+            if lines(candidate):
+                rs, progress = candidate, True
+                break
+    texts = emit_iptables(rs)
+    return "\n".join(f"# {fam}\n{text}" for fam, text in texts.items()) + "\n" + "\n".join(lines(rs))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rulesets", type=int, default=2000)
@@ -63,6 +119,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-kernel", action="store_true", help="simulator legs only")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="bench/out/soak", help="directory for findings (JSON)")
+    ap.add_argument("--shrink", nargs=2, metavar=("FINDING.json", "CASE"),
+                    help="shrink one finding's ruleset for one of its cases, print it, exit")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
 
@@ -75,6 +133,13 @@ def main(argv=None) -> int:
             print(f"kernel harness unavailable ({why}); use --no-kernel", file=sys.stderr)
             return 2
         harness = KernelHarness().__enter__()
+    if args.shrink:
+        try:
+            print(shrink(args.shrink[0], args.shrink[1], harness))
+        finally:
+            if harness is not None:
+                harness.__exit__(None, None, None)
+        return 0
 
     stats = collections.Counter()
     error_kinds: collections.Counter = collections.Counter()
