@@ -152,6 +152,18 @@ REGRESSIONS.append(Regression(
     "-A PREROUTING -m conntrack --ctstate INVALID -j DROP\nCOMMIT\n", None,
     (probe(IN4, proto="udp"),),
     (("ACCEPT", "UNTRACKED"),)))
+# the nft leg: `ct status ! confirmed` (one bit, with `!`) is the bit test (status & bit) == 0,
+# not a compare of the whole status word
+REGRESSIONS.append(Regression(
+    "negated-single-ctstatus-through-nft",
+    None, filter_("-A OUTPUT -m conntrack ! --ctstatus CONFIRMED -j ACCEPT",
+                  policies=("ACCEPT", "ACCEPT", "DROP")),
+    ({"setup": [dict(IN6, proto="udp", sport=65535, dport=80)],
+      "probe": {"dir": "out", "src": "2001:db8:f::1", "dst": "2001:db8:a::7", "oif": "eth0",
+                "proto": "udp", "sport": 80, "dport": 65535}},
+     {"probe": {"dir": "out", "src": "2001:db8:f::1", "dst": "2001:db8:a::7", "oif": "eth0",
+                "proto": "udp", "sport": 80, "dport": 65535}}),
+    (("DROP", "ESTABLISHED"), ("ACCEPT", "NEW"))))
 # the same question for the other conntrack tests: without an entry they never match
 REGRESSIONS.append(Regression(
     "negated-conntrack-tests-without-conntrack",
