@@ -689,6 +689,11 @@ class SetMatch:
     name: Optional[str] = None
     elements: tuple[tuple[NftValue, ...], ...] = ()
     negate: bool = False
+    # Per-element statements (nft `{ 10.0.0.1 counter packets 0 bytes 0, ... }`): empty, or one
+    # tuple per entry of `elements` (same order) of statements (so far only Counter) that run
+    # when the packet's key is that element.  They change no verdict; an element with its own
+    # counter counts only the packets that hit it.  Only inline sets, never negated.
+    element_stmts: tuple[tuple["Statement", ...], ...] = ()
 
 
 @frozen
@@ -740,6 +745,12 @@ class VerdictMap:
     keys: tuple[str, ...]
     name: Optional[str] = None
     elements: tuple[tuple[tuple[NftValue, ...], "Verdict"], ...] = ()
+    # As SetMatch.element_stmts: empty, or per element the statements (Counter) that run when the
+    # packet's key is that element, before its verdict applies.
+    element_stmts: tuple[tuple["Statement", ...], ...] = ()
+    # Empty, or one per key: an int the key's value is ANDed with before the lookup (None: the
+    # key as is), e.g. nft `tcp flags & (ack | urg) vmap { ack : jump a, urg : jump u }`.
+    key_masks: tuple[Optional[int], ...] = ()
 
 
 Match = Union[Match, FieldMatch, SetMatch, CtCount]

@@ -57,6 +57,15 @@ class MapElem:
 
 
 @attrs.frozen
+class Counted:
+    """A set element with its own counter (`1.1.1.1 counter packets 0 bytes 0`); wraps the key."""
+    value: "Expr"
+    packets: int
+    bytes: int
+    loc: Loc
+
+
+@attrs.frozen
 class SetLit:
     elems: tuple[Any, ...]  # Expr or MapElem
     loc: Loc

@@ -12,7 +12,7 @@ from typing import Any, Union
 from fwc import ir
 from fwc.errors import FwcSyntaxError, Unsupported
 from fwc.frontends.nft import SET_TYPES
-from fwc.frontends.nft_ast import (Binop, Concat, FlagList, MapElem, MapLookup, PrefixV, RangeV, Rel,
+from fwc.frontends.nft_ast import (Binop, Concat, Counted, FlagList, MapElem, MapLookup, PrefixV, RangeV, Rel,
                                    Sel, SetLit, SetRef, Stmt, Val, VerdictS, VmapS)
 from fwc.frontends.nft_build import Builder, _Table
 from fwc.frontends.nft_lower import _decode_tuple, decoder_for, lower_rule, lower_verdict
@@ -208,7 +208,7 @@ def _value(v: Any, loc) -> Any:
         if k == "concat":
             return Concat(tuple(_expr_or_value(x, loc) for x in body), loc)
         if k == "elem":
-            return _value(body["val"], loc)
+            return _elem(body, loc)
         if k == "|" and not any(isinstance(x, dict) and next(iter(x)) in _SELECTORS for x in body):
             items = []
             for x in body:  # `syn | ack` as a value: a flag list
@@ -221,6 +221,21 @@ def _value(v: Any, loc) -> Any:
             return MapLookup(_expr(body["key"], loc), _value(body["data"], loc), loc)
         return _expr(v, loc)
     raise FwcSyntaxError(f"unexpected JSON value {v!r}", loc)
+
+
+def _elem(body: dict, loc):
+    """`{"elem": {"val": V, "timeout": .., "comment": .., "counter": {..}}}`: timeout, expires and
+    comment carry no packet meaning; a counter wraps the value (Counted)."""
+    extra = set(body) - {"val", "timeout", "expires", "comment", "counter"}
+    if extra:
+        raise Unsupported(f"per-element {', '.join(sorted(extra))} in sets and maps", loc)
+    val = _value(body["val"], loc)
+    c = body.get("counter")
+    if c is None:
+        return val
+    if not isinstance(c, dict):
+        raise FwcSyntaxError(f"unexpected per-element counter {c!r}", loc)
+    return Counted(val, int(c.get("packets", 0)), int(c.get("bytes", 0)), loc)
 
 
 def _word(v: str, loc) -> Val:

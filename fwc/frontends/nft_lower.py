@@ -9,7 +9,7 @@ from fwc import ir
 from fwc.errors import FwcSyntaxError, Unsupported
 from fwc.frontends import nft_values as V
 from fwc.frontends.nft_syntax import META_UNQUALIFIED
-from fwc.frontends.nft_ast import (Binop, Concat, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
+from fwc.frontends.nft_ast import (Binop, Concat, Counted, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
                                    SetRef, Stmt, Val, VerdictS, VmapS)
 
 ADDR4, ADDR6, ADDR = V.dec_addr(4), V.dec_addr(6), V.dec_addr(None)
@@ -118,14 +118,71 @@ def sel_text(e, ctx: Ctx) -> str:
     raise ctx.syntax("expected a field (for example 'ip saddr')", e.loc)
 
 
-def _elements(rhs) -> list:
-    """Elements of a set literal; nested anonymous sets (`{ { a, b }, c }`) are merged."""
+def _elements(rhs, ctx=None, counted_ok=False) -> list:
+    """Elements of a set literal; nested anonymous sets (`{ { a, b }, c }`) are merged.
+    Elements with their own counter (Counted) are refused unless the caller handles them."""
     if not isinstance(rhs, SetLit):
         return [rhs]
     out = []
     for e in rhs.elems:
-        out.extend(_elements(e) if isinstance(e, SetLit) else [e])
+        out.extend(_elements(e, ctx, counted_ok) if isinstance(e, SetLit) else [e])
+    if not counted_ok:
+        for e in out:
+            if isinstance(e, Counted) or isinstance(e, MapElem) and isinstance(e.key, Counted):
+                raise _counted_refusal(e, ctx, "here")
     return out
+
+
+def _counted_refusal(e, ctx, where):
+    msg = f"per-element counters {where} (only in anonymous sets and verdict maps)"
+    if ctx is None:
+        return Unsupported(msg, e.loc)
+    return ctx.unsupported(msg, e.loc)
+
+
+def _uncount(e) -> tuple:
+    """(element, its per-element statements) with a Counted wrapper taken off."""
+    if isinstance(e, Counted):
+        return e.value, (ir.Counter(e.packets, e.bytes),)
+    return e, ()
+
+
+def _with_stmts(pairs) -> tuple:
+    """Sorted (elements, element_stmts) from (element tuple, stmts) pairs; element_stmts is
+    empty when no element has statements, so plain sets keep their plain IR."""
+    merged = {}
+    for t, st in pairs:
+        if merged.get(t):
+            if st and st != merged[t]:
+                raise ValueError(t)
+            continue
+        merged[t] = st
+    elems = tuple(sorted(merged, key=tuple_order_key))
+    stmts = tuple(merged[t] for t in elems) if any(merged.values()) else ()
+    return elems, stmts
+
+
+def _counted_set_match(keys, rhs, neg, rel, ctx, decode):
+    """A set literal of which some element carries a counter: an inline SetMatch whose
+    element_stmts say which counter runs for which element."""
+    if neg:
+        raise ctx.unsupported("per-element counters in a negated set match", rel.loc)
+    pairs = []
+    for e in _elements(rhs, ctx, counted_ok=True):
+        if isinstance(e, MapElem):
+            raise ctx.syntax("a map is not valid as a match value (use vmap)", rel.loc)
+        v, st = _uncount(e)
+        pairs.append((decode(v), st))
+    try:
+        elems, stmts = _with_stmts(pairs)
+    except ValueError:
+        raise ctx.unsupported("one set element listed twice with different counters", rel.loc)
+    return ir.SetMatch(keys, None, elems, negate=neg, element_stmts=stmts)
+
+
+def _has_counted(rhs) -> bool:
+    return isinstance(rhs, SetLit) and any(
+        isinstance(e, Counted) or (isinstance(e, SetLit) and _has_counted(e)) for e in rhs.elems)
 
 
 def _as_ranges(vals, loc, ctx) -> tuple:
@@ -156,7 +213,9 @@ def lower_rel(rel: Rel, ctx: Ctx):
             raise ctx.syntax("concatenations compare only with == or !=", rel.loc)
         if isinstance(rhs, SetRef):
             return ir.SetMatch(keys, _check_set(rhs, ctx), negate=neg)
-        elems = {_decode_tuple(keys, e, ctx) for e in _elements(rhs)}
+        if _has_counted(rhs):
+            return _counted_set_match(keys, rhs, neg, rel, ctx, lambda v: _decode_tuple(keys, v, ctx))
+        elems = {_decode_tuple(keys, e, ctx) for e in _elements(rhs, ctx)}
         return ir.SetMatch(keys, None, tuple(sorted(elems, key=tuple_order_key)), negate=neg)
     if isinstance(lhs, Binop):
         return _lower_binop_rel(rel, ctx)
@@ -168,9 +227,13 @@ def lower_rel(rel: Rel, ctx: Ctx):
     if isinstance(rhs, (Sel, Binop, MapLookup)):
         raise ctx.unsupported(f"comparing '{text}' with another expression", rel.loc)
     dec = decoder_for(text)
+    if _has_counted(rhs):
+        if op not in ("", "==", "!="):
+            raise ctx.syntax("a set lookup compares only with == or !=", rel.loc)
+        return _counted_set_match((text,), rhs, neg, rel, ctx, lambda v: (_single_value(text, v, dec, ctx),))
     is_set = isinstance(rhs, SetLit)
     flags = isinstance(rhs, FlagList)
-    items = rhs.items if flags else _elements(rhs)
+    items = rhs.items if flags else _elements(rhs, ctx)
     if any(isinstance(x, MapElem) for x in items):
         raise ctx.syntax("a map is not valid as a match value (use vmap)", rel.loc)
     if any(isinstance(x, Concat) for x in items):
@@ -220,7 +283,18 @@ def _generic(text, op, vals, neg, is_set, flags, rel, ctx):
     return ir.FieldMatch(text, tuple(vals), "eq", negate=neg)
 
 
+def _single_value(text, v, dec, ctx):
+    if isinstance(v, Concat):
+        raise ctx.syntax(f"type mismatch: '{text}' is a single field, the value is a concatenation",
+                         v.loc)
+    if text == "tcp flags" and isinstance(v, FlagList):
+        return _flag_bits(v, ctx)
+    return dec(v)
+
+
 def _decode_tuple(keys, e, ctx) -> tuple:
+    if isinstance(e, Counted):
+        raise _counted_refusal(e, ctx, "in named sets and maps")
     parts = e.parts if isinstance(e, Concat) else (e,)
     if isinstance(e, MapElem):
         raise ctx.syntax("a map is not valid as a match value", e.loc)
@@ -661,20 +735,54 @@ def lower_verdict(v: VerdictS, ctx: Ctx):
     raise ctx.unsupported(f"verdict '{k}'", v.loc)
 
 
+def _vmap_key(p, ctx, loc):
+    """(field text, mask or None) of one vmap key part; `tcp flags & (ack | urg)` is masked."""
+    if not isinstance(p, Binop):
+        return sel_text(p, ctx), None
+    if p.op != "&" or not isinstance(p.left, Sel) or isinstance(p.right, (Sel, Binop)):
+        raise ctx.unsupported(f"a verdict map keyed on a bitwise '{p.op}' expression", loc)
+    text = p.left.text
+    if text == "tcp flags":
+        return text, _flag_bits(p.right, ctx)
+    dec = decoder_for(text)
+    mask = _or_ints(p.right, dec, ctx) if isinstance(p.right, FlagList) else V.dec_int(p.right)
+    if not isinstance(mask, int):
+        raise ctx.unsupported(f"a verdict map keyed on '{text}' & a non-integer mask", loc)
+    return text, mask
+
+
 def lower_vmap(s: VmapS, ctx: Ctx):
     key = s.key
-    if any(isinstance(p, Binop) for p in (key.parts if isinstance(key, Concat) else (key,))):
-        raise ctx.unsupported("a verdict map keyed on a bitwise expression", s.loc)
-    keys = tuple(sel_text(p, ctx) for p in key.parts) if isinstance(key, Concat) else (sel_text(key, ctx),)
+    parts = key.parts if isinstance(key, Concat) else (key,)
+    keyed = [_vmap_key(p, ctx, s.loc) for p in parts]
+    keys = tuple(k for k, _ in keyed)
+    masks = tuple(m for _, m in keyed) if any(m is not None for _, m in keyed) else ()
+    if masks and len(keys) > 1:
+        raise ctx.unsupported("a verdict map keyed on a concatenation with a bitwise part", s.loc)
     if isinstance(s.map, SetRef):
+        if masks:
+            raise ctx.unsupported("a named verdict map keyed on a bitwise expression", s.loc)
         return ir.VerdictMap(keys, _check_set(s.map, ctx))
-    elems = []
+    elems = {}
     for e in s.map.elems:
         if not isinstance(e, MapElem) or not isinstance(e.data, VerdictS):
             raise ctx.syntax("a verdict map needs 'key : verdict' elements", e.loc)
-        for k in _elements(e.key):
-            elems.append((_decode_tuple(keys, k, ctx), lower_verdict(e.data, ctx)))
-    return ir.VerdictMap(keys, None, tuple(sorted(elems, key=lambda kv: tuple_order_key(kv[0]))))
+        key_ast, stmts = _uncount(e.key)
+        verdict = lower_verdict(e.data, ctx)
+        for k in _elements(key_ast, ctx):
+            if masks and keys[0] == "tcp flags":
+                t = (_flag_bits(k, ctx),)
+            else:
+                t = _decode_tuple(keys, k, ctx)
+            if masks and isinstance(t[0], int) and t[0] & ~masks[0]:
+                raise ctx.syntax("a verdict map key with bits outside the mask never matches", e.loc)
+            if t in elems and elems[t] != (verdict, stmts):
+                raise ctx.syntax("a verdict map key listed twice with different verdicts", e.loc)
+            elems[t] = (verdict, stmts)
+    order = sorted(elems, key=tuple_order_key)
+    stmts = tuple(elems[t][1] for t in order) if any(st for _, st in elems.values()) else ()
+    return ir.VerdictMap(keys, None, tuple((t, elems[t][0]) for t in order), element_stmts=stmts,
+                         key_masks=masks)
 
 
 def lower_stmt(s: Stmt, ctx: Ctx):

@@ -4,7 +4,7 @@ plus the token cursor shared with the command parser in `nft`."""
 from __future__ import annotations
 
 from fwc.errors import Unsupported
-from fwc.frontends.nft_ast import (RangeV, Binop, Concat, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
+from fwc.frontends.nft_ast import (RangeV, Binop, Concat, Counted, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
                                    SetRef, Stmt, Val, VerdictS, VmapS)
 from fwc.frontends.nft_lex import Token
 from fwc.frontends.nft_pre import Sources
@@ -24,6 +24,7 @@ BINOPS = {"&": "&", "|": "|", "^": "^", "<<": "<<", ">>": ">>", "and": "&", "or"
           "xor": "^", "lshift": "<<", "rshift": ">>"}
 RELOPS = {"==": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "eq": "==",
           "ne": "!=", "lt": "<", "gt": ">", "le": "<=", "ge": ">=", "!": "!="}
+BITMASK_SELECTORS = frozenset({"ct status", "ct state", "tcp flags", "ct event"})
 VERDICT_WORDS = frozenset("accept drop continue return jump goto".split())
 SELECTOR_STARTS = PAYLOAD_PROTOS | META_UNQUALIFIED | frozenset(
     "meta ct fib numgen jhash symhash socket osf ipsec rt l4proto".split())
@@ -161,11 +162,18 @@ def _relation(c: Cursor, lhs):
         c.next()
         return VmapS(lhs, _set_or_ref(c), lhs.loc)
     op = ""
+    bang = False
     if c.at(*RELOPS) and c.peek().kind in ("PUNCT", "WORD"):
+        bang = c.peek().text == "!"
         op = RELOPS[c.next().text]
     if c.end_of_rule():
         raise c.error(f"expected a value after '{lhs.text if isinstance(lhs, Sel) else 'expression'}'")
     rhs = parse_value(c)
+    if bang and isinstance(lhs, Sel) and lhs.text in BITMASK_SELECTORS and \
+            not isinstance(rhs, (FlagList, SetLit)):
+        # on a bitmask, `! x` is the bit test "x not set" (nft: & x == 0), unlike `!= x`,
+        # which compares the whole value: keep the flag form
+        rhs = FlagList((rhs,), rhs.loc if hasattr(rhs, "loc") else lhs.loc)
     if c.at("/") and isinstance(lhs, Sel):
         c.next()  # `VALUE / MASK` means `LHS & MASK == VALUE`
         mask = parse_value(c)
@@ -221,13 +229,16 @@ def parse_set(c: Cursor) -> SetLit:
     while not c.at("}"):
         _split_map_key(c)
         key = parse_value(c, in_set=True)
-        _element_options(c)
+        counter = _element_options(c)
+        if counter is not None:
+            key = Counted(key, counter[0], counter[1], key.loc)
         if c.accept(":"):
             data = _verdict_or_value(c)
             elems.append(MapElem(key, data, key.loc))
+            if _element_options(c) is not None:
+                raise c.error("a per-element counter goes before ':' (`KEY counter : VALUE`)")
         else:
             elems.append(key)
-        _element_options(c)
         c.skip_nl()
         if not c.accept(","):
             c.skip_nl()
@@ -238,14 +249,26 @@ def parse_set(c: Cursor) -> SetLit:
     return SetLit(tuple(elems), start.loc())
 
 
-def _element_options(c: Cursor) -> None:
-    """Per-element timeout/expires/comment carry no packet meaning here; per-element counters
-    would be lost, so they are refused."""
+def _element_options(c: Cursor):
+    """Per-element timeout/expires/comment carry no packet meaning here (skipped); a per-element
+    `counter [packets N bytes M]` is returned as (packets, bytes), else None."""
+    counter = None
     while c.at("timeout", "expires", "comment", "counter"):
         kw = c.next()
         if kw.text == "counter":
-            raise Unsupported("per-element counters in sets and maps", kw.loc(), c.src.line(kw.loc()))
+            if counter is not None:
+                raise c.error("two counters on one set element", kw)
+            counts = {"packets": 0, "bytes": 0}
+            while c.at("packets", "bytes"):
+                w = c.next().text
+                n = c.word(f"a number after {w}")
+                if not n.text.isdigit():
+                    raise c.error(f"expected a number after {w}, got {n.text!r}", n)
+                counts[w] = int(n.text)
+            counter = (counts["packets"], counts["bytes"])
+            continue
         c.word(f"a value after {kw.text}")
+    return counter
 
 
 def _verdict_or_value(c: Cursor):
