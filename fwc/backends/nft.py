@@ -9,6 +9,7 @@ warning.  The mapping is documented in README (nft backend)."""
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Optional
 
 from fwc import ir
@@ -110,7 +111,7 @@ class _TableRenderer:
             if isinstance(m, ir.Icmp) and _any_icmp_of(m, rule):
                 continue
             alts_per_match.append(render_match(m, ctx, rule, self.sets))
-        bodies = [sum(combo, []) for combo in itertools.product(*alts_per_match)]
+        bodies = [unmerge_negations(sum(combo, [])) for combo in itertools.product(*alts_per_match)]
         if len(bodies) > 1:
             self.check_splittable(rule, len(bodies))
         tail = []
@@ -260,6 +261,53 @@ def _any_icmp_of(m: ir.Icmp, rule: ir.Rule) -> bool:
     proto = 1 if m.family == "ip" else 58
     return m.type is None and not m.negate and any(
         isinstance(x, ir.Proto) and not x.negate and x.protos == {proto} for x in rule.matches)
+
+
+# nft 1.0.6 merges consecutive comparisons of adjacent header fields into one wider compare;
+# for `!=` that turns "a != x and b != y" into "not (a == x and b == y)".  A range comparison
+# is never merged, so such a negated single value is written as the range v-v.
+_PAYLOAD = re.compile(r"^(ip|ip6|tcp|udp|udplite|sctp|dccp|th|icmp|icmpv6|ah|esp|comp) "
+                      r"([a-z-]+(?: [a-z-]+)?) != ([A-Za-z0-9_.:-]+)$")
+_ICMP_NUM = {"echo-reply": 0, "destination-unreachable": 3, "source-quench": 4, "redirect": 5,
+             "echo-request": 8, "router-advertisement": 9, "router-solicitation": 10,
+             "time-exceeded": 11, "parameter-problem": 12, "timestamp-request": 13,
+             "timestamp-reply": 14, "info-request": 15, "info-reply": 16,
+             "address-mask-request": 17, "address-mask-reply": 18}
+_ICMP6_NUM = {"destination-unreachable": 1, "packet-too-big": 2, "time-exceeded": 3,
+              "parameter-problem": 4, "echo-request": 128, "echo-reply": 129,
+              "mld-listener-query": 130, "mld-listener-report": 131, "mld-listener-done": 132,
+              "nd-router-solicit": 133, "nd-router-advert": 134, "nd-neighbor-solicit": 135,
+              "nd-neighbor-advert": 136, "nd-redirect": 137, "router-renumbering": 138,
+              "mld2-listener-report": 143}
+
+
+def _numeric(proto: str, field: str, value: str):
+    if re.fullmatch(r"0x[0-9a-fA-F]+|\d+", value):
+        return int(value, 0)
+    if field in ("protocol", "nexthdr"):
+        return ir.L4_PROTOS.get(value)
+    if field == "type":
+        return (_ICMP_NUM if proto == "icmp" else _ICMP6_NUM).get(value)
+    return None
+
+
+def unmerge_negations(body: list[str]) -> list[str]:
+    # (addresses are never merged: measured with nft --debug=netlink)
+    neg = [bool(m) and m.group(2) not in ("saddr", "daddr")
+           for m in (_PAYLOAD.match(f) for f in body)]
+    out = list(body)
+    for i, f in enumerate(body):
+        if not neg[i] or not ((i > 0 and neg[i - 1]) or (i + 1 < len(body) and neg[i + 1])):
+            continue
+        proto, field, value = _PAYLOAD.match(f).groups()
+        if re.fullmatch(r"\d+-\d+", value):
+            continue  # already a range
+        n = _numeric(proto, field, value)
+        if n is None:
+            raise refuse(f"'{f}' next to another negated header comparison",
+                         "nft 1.0.6 would merge the two into one comparison")
+        out[i] = f"{proto} {field} != {n}-{n}"
+    return out
 
 
 def _is_or(m: ir.Match) -> bool:

@@ -75,8 +75,11 @@ def render_copymark(s: ir.CopyMark) -> str:
 def rule_l4(rule: ir.Rule) -> Optional[str]:
     """The single transport protocol a rule is restricted to, if any."""
     for m in rule.matches:
-        if isinstance(m, ir.Port) and not m.negate:
+        # protocol-dependent matches require their protocol even when negated (IR convention)
+        if isinstance(m, ir.Port):
             return m.proto
+        if isinstance(m, (ir.TcpFlags, ir.TcpOption)):
+            return "tcp"
         if isinstance(m, ir.Proto) and not m.negate and len(m.protos) == 1:
             p = next(iter(m.protos))
             return {6: "tcp", 17: "udp"}.get(p)

@@ -244,6 +244,8 @@ def lower_rel(rel: Rel, ctx: Ctx):
         vals = sorted({_flag_bits(x, ctx) for x in items})
         return ir.FieldMatch(text, tuple(vals), "eq", negate=neg)
     vals = [dec(x) for x in items]
+    # `x != 5-5` is how fwc keeps nft from merging adjacent negations: the value 5
+    vals = [v.lo if isinstance(v, ir.Range) and v.lo == v.hi and not is_set else v for v in vals]
     if is_set:  # set elements have no order
         vals = sorted(set(vals), key=_order_key)
     special = _SPECIAL.get(text) or _prefix_special(text)
