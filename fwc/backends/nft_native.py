@@ -80,8 +80,21 @@ def render_setmatch(m: ir.SetMatch, ctx: RuleCtx) -> list[list[str]]:
     if m.name is not None:
         return [[f"{keys} {neg(m.negate)}@{ctx.set_name(m.name)}"]]
     strings = [is_string_expr(k) for k in m.keys]
-    elems = [element_text(e, lambda i: strings[i]) for e in m.elements]
+    elems = [element_text(e, lambda i: strings[i]) + element_stmts_text(m.element_stmts, i)
+             for i, e in enumerate(m.elements)]
     return [[f"{keys} {neg(m.negate)}{{ {', '.join(elems)} }}"]]
+
+
+def element_stmts_text(per_element: tuple, i: int) -> str:
+    """` counter packets P bytes B` after element i when it carries its own counter."""
+    if not per_element:
+        return ""
+    out = ""
+    for st in per_element[i]:
+        if not isinstance(st, ir.Counter):
+            raise refuse(f"per-element statement {type(st).__name__}")
+        out += f" counter packets {st.packets} bytes {st.bytes}"
+    return out
 
 
 def render_ctcount(m: ir.CtCount) -> list[list[str]]:
@@ -111,9 +124,15 @@ def simple_verdict(v, ctx: RuleCtx) -> str:
 
 
 def render_vmap(v: ir.VerdictMap, ctx: RuleCtx) -> str:
-    keys = " . ".join(v.keys)
+    masks = v.key_masks or (None,) * len(v.keys)
+    keys = " . ".join(k if m is None else f"{k} & {m:#x}" for k, m in zip(v.keys, masks))
     if v.name is not None:
         return f"{keys} vmap @{ctx.set_name(v.name)}"
+    if v.element_stmts:
+        # `KEY counter : verdict` in an anonymous map is what nft >= 1.1 lists, but nft 1.0.6
+        # refuses to read it back ("missing statement in map declaration")
+        raise refuse("per-element counters in a verdict map",
+                     "nft 1.0.6 cannot load them in an anonymous map")
     strings = [is_string_expr(k) for k in v.keys]
     elems = [f"{element_text(k, lambda i: strings[i])} : {simple_verdict(verdict, ctx)}"
              for k, verdict in v.elements]

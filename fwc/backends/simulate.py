@@ -595,8 +595,11 @@ class Simulator:
                 return tuple(e if isinstance(e, tuple) else (e,) for e in s.elements)
         raise Unsupported(f"set @{m.name} is not defined in table {table.name}", rule.loc)
 
-    def _compile_keyed(self, keys, elements, rule):
+    def _compile_keyed(self, keys, elements, rule, masks=()):
         readers = [(" ".join(k.split()), self._field_reader(k, rule)) for k in keys]
+        if masks:  # VerdictMap.key_masks: the key's value ANDed with the mask is looked up
+            readers = [(e, rd if mk is None else self._masked_reader(e, rd, mk, rule))
+                       for (e, rd), mk in zip(readers, masks)]
         compiled = []
         for elem in elements:
             if len(elem) != len(readers):
@@ -623,7 +626,30 @@ class Simulator:
             return -1
         return lookup
 
+    @staticmethod
+    def _masked_reader(expr, rd, mask, rule):
+        def masked(p):
+            v = rd(p)
+            if v is nftf.ABSENT:
+                return v
+            if not isinstance(v, int):
+                raise Unsupported(f"a verdict map keyed on {expr!r} & {mask:#x} (not a number)",
+                                  rule.loc)
+            return v & mask
+        return masked
+
+    @staticmethod
+    def _check_element_stmts(per_element, rule):
+        """Per-element counters count, they change neither the packet nor the verdict, so the
+        lookup is evaluated as without them; any other per-element statement is refused."""
+        for stmts in per_element:
+            for st in stmts:
+                if not isinstance(st, ir.Counter):
+                    raise Unsupported(f"per-element statement {type(st).__name__} in a set",
+                                      rule.loc)
+
     def _compile_setmatch(self, m, rule: ir.Rule, table: ir.Table):
+        self._check_element_stmts(m.element_stmts, rule)
         lookup = self._compile_keyed(m.keys, self._set_elements(m, rule, table), rule)
         neg = m.negate
 
@@ -762,7 +788,8 @@ class Simulator:
             elems = self._set_elements(v, rule, table) if v.name else v.elements
             keys = [e[0] if isinstance(e[0], tuple) else (e[0],) for e in elems]
             verdicts = [self._compile_verdict(e[1], rule, table, chain, is_nat) for e in elems]
-            lookup = self._compile_keyed(v.keys, keys, rule)
+            self._check_element_stmts(v.element_stmts, rule)
+            lookup = self._compile_keyed(v.keys, keys, rule, v.key_masks)
             return ("vmap", lookup, verdicts)
         if T in (ir.Snat, ir.Dnat, ir.Masquerade, ir.Redirect, ir.Netmap):
             if chain.base is not None and not is_nat:
