@@ -932,3 +932,27 @@ class NatMap:
 
 Statement = Union[Statement, FieldSet, TProxySet, Synproxy]
 Verdict = Union[Verdict, NatMap]  # not in TERMINAL: without an element evaluation goes on
+
+
+# --------------------------------------------------------------------------- nft per-element limit
+# (appended by the nft-optimize corpus work)
+
+
+@frozen
+class SetLimit:
+    """nft `update @S { KEYS limit rate [over] N/unit burst B packets }` on a dynamic set S that
+    has no timeout: the tuple of `keys` (expression texts) is added to S if absent, and each
+    element of S has its own token bucket (rate N per unit, burst B packets).  Unlike HashLimit,
+    an element is never forgotten while idle (it stays until deleted or the set is flushed).
+    above=False matches while the packet's element is within its rate, above=True when over
+    it.  When S is full (its size) a new key cannot be added and the rule does not match."""
+
+    set: str
+    keys: tuple[str, ...]
+    rate: int
+    unit: str
+    burst: int = 5
+    above: bool = False
+
+
+Match = Union[Match, SetLimit]

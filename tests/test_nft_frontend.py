@@ -435,3 +435,62 @@ def test_simulator_evaluates_masked_vmaps_and_counted_elements():
     assert verdict(dport=80, flags="AP") == "DROP"         # psh is masked away
     assert verdict(dport=80, flags="AU") == "ACCEPT"       # ack|urg is no key
     assert verdict(dport=80, flags="S") == "ACCEPT"
+
+
+_DYN = "table ip x {\n set s {\n  type ipv4_addr\n  flags dynamic\n }\n chain c {\n  %s\n }\n}\n"
+
+
+def test_per_element_limit_in_a_set_without_timeout_is_a_setlimit():
+    rs = parse_nft(_DYN % "update @s { ip saddr limit rate over 12/minute burst 30 packets } drop")
+    (r,) = rs.table("ip", "x").chain("c").rules
+    assert r.matches == (ir.SetLimit("s", ("ip saddr",), 12, "minute", 30, True),)
+    assert r.verdict == ir.Drop()
+
+
+def test_per_element_limit_with_a_timeout_stays_a_hashlimit():
+    text = ("table ip x {\n set s {\n  type ipv4_addr\n  flags dynamic,timeout\n  timeout 1m\n }\n"
+            " chain c {\n  update @s { ip saddr limit rate 12/minute burst 30 packets } accept\n }\n}\n")
+    (r,) = parse_nft(text).table("ip", "x").chain("c").rules
+    assert isinstance(r.matches[0], ir.HashLimit) and r.matches[0].expire_ms == 60000
+
+
+def test_json_update_with_a_limit_matches_the_text_form():
+    from fwc.frontends.nft_json import parse_nft_json
+    doc = {"nftables": [
+        {"table": {"family": "ip", "name": "x"}},
+        {"set": {"family": "ip", "table": "x", "name": "s", "type": "ipv4_addr", "flags": ["dynamic"]}},
+        {"chain": {"family": "ip", "table": "x", "name": "c"}},
+        {"rule": {"family": "ip", "table": "x", "chain": "c", "expr": [
+            {"set": {"op": "update", "elem": {"payload": {"protocol": "ip", "field": "saddr"}},
+                     "set": "@s", "stmt": [{"limit": {"rate": 12, "burst": 30, "per": "minute"}}]}},
+            {"accept": None}]}}]}
+    j = parse_nft_json(doc, "j").table("ip", "x").chain("c").rules
+    t = parse_nft(_DYN % "update @s { ip saddr limit rate 12/minute burst 30 packets } accept")
+    assert j == tuple(attrs_evolve_loc(r, j[0].loc) for r in t.table("ip", "x").chain("c").rules)
+
+
+def attrs_evolve_loc(r, loc):
+    import attrs
+    return attrs.evolve(r, loc=loc)
+
+
+def test_setlimit_round_trips_and_iptables_refuses_it():
+    from fwc.backends.iptables import emit_iptables
+    from fwc.backends.nft import emit_nft
+    from fwc.errors import ErrorGroup
+    rs = parse_nft(_DYN % "update @s { ip saddr . tcp dport limit rate 5/second burst 7 packets } accept",
+                   "l.nft")
+    back = parse_nft(emit_nft(rs), "o.nft")
+    assert [r.matches for r in back.table("ip", "x").chain("c").rules] == \
+        [r.matches for r in rs.table("ip", "x").chain("c").rules]
+    base = parse_nft(_DYN.replace("chain c {", "chain c {\n  type filter hook input priority 0;")
+                     % "update @s { ip saddr limit rate 5/second } accept", "b.nft")
+    with pytest.raises(ErrorGroup, match=r"b.nft:8:.*SetLimit cannot be expressed in iptables"):
+        emit_iptables(base)
+
+
+def test_protocol_name_as_a_map_key_before_a_verdict():
+    rs = parse_nft("table ip x {\n chain a {\n }\n chain c {\n"
+                   "  meta l4proto vmap { tcp : goto a, udp : jump a }\n }\n}\n")
+    (r,) = rs.table("ip", "x").chain("c").rules
+    assert r.verdict.elements == (((6,), ir.Goto("a")), ((17,), ir.Jump("a")))

@@ -521,6 +521,9 @@ def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
     if isinstance(m, ir.CtCount):
         from fwc.backends.nft_native import render_ctcount
         return render_ctcount(m)
+    if isinstance(m, ir.SetLimit):
+        from fwc.backends.nft_native import render_setlimit
+        return render_setlimit(m, ctx)
     if isinstance(m, ir.SocketExists):
         raise refuse("-m owner --socket-exists",
                      "nft's socket tests need a socket file, xt_owner does not")

@@ -101,6 +101,12 @@ def render_ctcount(m: ir.CtCount) -> list[list[str]]:
     return [[f"ct count {'over ' if m.over else ''}{m.count}"]]
 
 
+def render_setlimit(m: ir.SetLimit, ctx: RuleCtx) -> list[list[str]]:
+    over = "over " if m.above else ""
+    return [[f"update @{ctx.set_name(m.set)} {{ {' . '.join(m.keys)} limit rate {over}"
+             f"{m.rate}/{m.unit} burst {m.burst} packets }}"]]
+
+
 def render_setupdate(s: ir.SetUpdate, ctx: RuleCtx) -> str:
     if s.op not in ("add", "update", "delete"):
         raise refuse(f"set operation {s.op}")

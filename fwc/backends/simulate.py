@@ -272,7 +272,8 @@ class Simulator:
                 comp.reads |= reads
             verdict = self._compile_verdict(rule.verdict, rule, table, chain, is_nat)
             pre = None if (pre_protos is None and pre_ports is None) else (pre_protos, pre_ports)
-            if any(isinstance(m, (ir.Statistic, ir.Limit, ir.HashLimit)) for m in rule.matches):
+            if any(isinstance(m, (ir.Statistic, ir.Limit, ir.HashLimit, ir.SetLimit))
+                   for m in rule.matches):
                 pre = None  # stateful matches must see every packet that reaches them
             comp.rules.append(_Rule(tuple(matches), tuple(stmts), verdict, num, rule.loc, pre))
         if len(comp.rules) >= 16:
@@ -463,6 +464,11 @@ class Simulator:
         if T is ir.HashLimit:
             # per-key buckets: like `limit`, every key is taken to be within its rate unless
             # limit_over says otherwise; `above` matches only over the rate
+            under = not self.opt.limit_over
+            return (lambda p: under != m.above), set(), True
+        if T is ir.SetLimit:
+            # evaluated as HashLimit is: each element within its rate unless limit_over says
+            # otherwise (the set is taken not to be full)
             under = not self.opt.limit_over
             return (lambda p: under != m.above), set(), True
         if T is ir.SetLookup:

@@ -398,7 +398,8 @@ def _stmt(s: Any, loc) -> Any:
         return VmapS(_expr(b["key"], loc), _value(b["data"], loc), loc)
     if k == "set" and isinstance(b, dict) and "op" in b:
         return Stmt("setupdate", {"op": b["op"], "set": b["set"].lstrip("@"),
-                                  "key": _expr_or_value(b["elem"], loc), "stmts": b.get("stmt", [])}, loc)
+                                  "key": _expr_or_value(b["elem"], loc),
+                                  "stmts": [_stmt(x, loc) for x in b.get("stmt", [])]}, loc)
     if k == "quota":
         return Stmt("quota", {}, loc)
     raise Unsupported(f"nftables JSON statement '{k}'", loc)

@@ -859,15 +859,19 @@ def _hashlimit(a, s, ctx):
     st = ctx.sets.get(name)
     if st is None:
         raise ctx.syntax(f"set '{name}' does not exist in this table", s.loc)
-    if ctx.family == "inet":
-        raise ctx.unsupported("per-element limits in an inet table (hashlimit tables are per "
-                              "family)", s.loc)
-    if not {"dynamic", "timeout"} <= st.flags and not st.timeout:
-        raise ctx.unsupported(f"per-element limits in set '{name}' without a timeout (hashlimit "
-                              "always forgets idle keys)", s.loc)
     lim = _limit(a["stmts"][0].args, a["stmts"][0], ctx)
     key = a["key"]
     parts = key.parts if isinstance(key, Concat) else (key,)
+    if not {"dynamic", "timeout"} <= st.flags and not st.timeout:
+        # no timeout: buckets are never forgotten, which hashlimit cannot say
+        if any(not isinstance(p, Sel) for p in parts):
+            raise ctx.unsupported(f"a per-element limit in set '{name}' keyed on an expression",
+                                  s.loc)
+        return ir.SetLimit(name, tuple(p.text for p in parts), lim.rate, lim.unit, lim.burst,
+                           lim.negate)
+    if ctx.family == "inet":
+        raise ctx.unsupported("per-element limits in an inet table (hashlimit tables are per "
+                              "family)", s.loc)
     mode, masks, needs_ports = [], {}, False
     width = 32 if ctx.family == "ip" else 128
     for p in parts:

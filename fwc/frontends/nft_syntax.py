@@ -368,7 +368,8 @@ def _basic(c: Cursor):
         if t.text in ("meta", "ct", "numgen", "jhash", "symhash", "fib", "osf", "socket") or (
                 t.text == "mark" and c.peek(1).text in BINOPS) or (
                 t.text in PAYLOAD_PROTOS and c.peek(1).kind == "WORD"
-                and c.peek(1).text not in _stop_words()):
+                and c.peek(1).text not in _stop_words() and c.peek(1).text != ":"):
+            # (`tcp : goto x` in a map is the value tcp, not a field of tcp)
             return parse_selector(c)
         c.next()
         return Val(t.text, t.loc())
