@@ -494,3 +494,12 @@ def test_protocol_name_as_a_map_key_before_a_verdict():
                    "  meta l4proto vmap { tcp : goto a, udp : jump a }\n }\n}\n")
     (r,) = rs.table("ip", "x").chain("c").rules
     assert r.verdict.elements == (((6,), ir.Goto("a")), ((17,), ir.Jump("a")))
+
+
+@pytest.mark.parametrize("family", ["bridge", "netdev", "arp"])
+def test_non_ip_table_families_are_refused_where_the_table_is(family):
+    with pytest.raises(Unsupported) as e:
+        parse_nft(f"table ip ok {{\n}}\ntable {family} foo {{\n chain bar {{\n }}\n}}\n", "f.nft")
+    assert f"nft table family '{family}'" in str(e.value)
+    assert (e.value.loc.file, e.value.loc.line, e.value.loc.col) == ("f.nft", 3, 7)
+    assert "only ip, ip6 and inet" in str(e.value)

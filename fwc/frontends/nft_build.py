@@ -35,6 +35,11 @@ class _Table:
     helpers: dict = attrs.Factory(dict)  # ct helper object name -> (helper type, l4 proto number)
 
 
+_FAMILY_SEES = {"bridge": "it filters Ethernet frames crossing a bridge",
+                "netdev": "it filters frames at a device's ingress/egress",
+                "arp": "it filters ARP packets"}
+
+
 class Builder:
     def __init__(self, source_line=None):
         self.tables: dict[tuple[str, str], _Table] = {}
@@ -51,7 +56,9 @@ class Builder:
     def check_family(self, family: str, loc) -> None:
         if family not in ir.FAMILIES:
             if family in ("bridge", "arp", "netdev"):
-                raise self.unsupported(f"nft table family '{family}' (the IR has ip, ip6, inet)", loc)
+                raise self.unsupported(f"nft table family '{family}' ({_FAMILY_SEES[family]}); the IR "
+                                       "has only ip, ip6 and inet tables, which filter routed and "
+                                       "local IP traffic", loc)
             raise self.syntax(f"unknown table family '{family}'", loc)
 
     def add_table(self, family, name, loc, create=False) -> _Table:
