@@ -161,8 +161,8 @@ class Builder:
                             raise self.syntax(f"jump to undefined chain '{target}'", r.loc)
             chains = tuple(ir.Chain(c.name, tuple(c.rules), c.base, c.loc) for c in t.chains.values())
             sets = tuple(attrs.evolve(s, elements=_canonical_elements(s)) for s in t.sets.values())
-            tables.append(absorb_hashlimit_sets(externalise_sets(
-                ir.Table(t.family, t.name, chains, sets, t.loc))))
+            tables.append(absorb_hashlimit_sets(externalise_sets(mark_dynamic_sets(
+                ir.Table(t.family, t.name, chains, sets, t.loc)))))
         return ir.Ruleset(tuple(tables))
 
 
@@ -201,6 +201,25 @@ def externalise_sets(t: ir.Table) -> ir.Table:
     return attrs.evolve(t, chains=chains, sets=sets)
 
 
+def mark_dynamic_sets(t: ir.Table) -> ir.Table:
+    """A set the packet path adds to is dynamic (the kernel makes it so; nft 1.0.6's JSON
+    listing omits the flag, its text listing shows it): one IR either way."""
+    updated = {n for c in t.chains for r in c.rules for n in _packet_path_updates(r)}
+    if not updated:
+        return t
+    sets = tuple(attrs.evolve(s, flags=s.flags | {"dynamic"})
+                 if isinstance(s, ir.NamedSet) and s.name in updated and "dynamic" not in s.flags
+                 else s for s in t.sets)
+    return attrs.evolve(t, sets=sets)
+
+
+def _packet_path_updates(r: ir.Rule) -> set:
+    out = {s.set for s in r.statements if isinstance(s, ir.SetUpdate) and s.op in ("add", "update")}
+    out |= {m.set for m in r.matches if isinstance(m, ir.SetLimit)}
+    out |= {m.name for m in r.matches if isinstance(m, ir.HashLimit)}
+    return out
+
+
 def absorb_hashlimit_sets(t: ir.Table) -> ir.Table:
     """The dynamic set behind `update @s { key limit ... }` is what an iptables hashlimit table
     is; once its rules read as HashLimit, the set is part of that meaning, not a set of its own
@@ -225,6 +244,7 @@ def _set_uses(r: ir.Rule) -> set:
     if isinstance(r.verdict, ir.VerdictMap) and r.verdict.name:
         out.add(r.verdict.name)
     out |= {m.name for m in r.matches if isinstance(m, ir.HashLimit)}
+    out |= {m.set for m in r.matches if isinstance(m, ir.SetLimit)}
     return out
 
 

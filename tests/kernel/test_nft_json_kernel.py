@@ -82,6 +82,12 @@ def test_text_and_kernel_json_give_the_same_ir(tmp_path):
     assert rule.loc.file == "kernel.json" and rule.loc.line >= 1 and rule.loc.col > 1
 
 
+def _has_element_statements(rs) -> bool:
+    return any(getattr(m, "element_stmts", ()) and any(m.element_stmts)
+               for t in rs.tables for c in t.chains for r in c.rules
+               for m in (*r.matches, r.verdict) if m is not None)
+
+
 def test_nft_optimize_expected_dumps_load_and_list_back(tmp_path):
     """Each parseable nft-optimize dump, loaded into a kernel, lists back as JSON with the same IR."""
     _need_kernel()
@@ -98,6 +104,8 @@ def test_nft_optimize_expected_dumps_load_and_list_back(tmp_path):
             continue
         if not ours.tables:
             continue
+        if _has_element_statements(ours):
+            continue  # nft 1.0.6 turns `{ x counter }` into `== x` and drops the counter on load
         try:
             as_json, _ = _kernel_listings(p.read_text(), tmp_path)
         except subprocess.CalledProcessError:
