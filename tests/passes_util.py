@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from fwc import ir
-from fwc.backends.simulate import simulate
+from fwc.backends.simulate import SimOptions, simulate
 from fwc.testing.gen import generate_cases
 
 ACCEPT, DROP = ir.Accept(), ir.Drop()
@@ -61,7 +61,10 @@ def effects(result) -> tuple:
 def meaning_diff(before: ir.Ruleset, after: ir.Ruleset, n: int = 120, seed: int = 0):
     """Generated cases on which the simulator tells the two rulesets apart."""
     cases = generate_cases(before, n, seed)
-    a, b = simulate(before, cases), simulate(after, cases)
+    # the simulator's decision cache does not (yet) key on the fields a verdict map reads, so a
+    # vmap rule can replay another packet's decision: compare without the cache
+    opts = SimOptions(cache=False)
+    a, b = simulate(before, cases, opts), simulate(after, cases, opts)
     return [(c.name, x.verdict, y.verdict, effects(x), effects(y))
             for c, x, y in zip(cases, a, b)
             if (x.verdict, x.ct_state, x.setup_verdicts, effects(x)) !=

@@ -7,7 +7,9 @@ order where each one's output only helps the next:
 2. dead     - rules no packet can reach removed (warnings name them);
 3. fastpath - `ct state established,related accept` moved to the front of base chains;
 4. sets     - rules differing in one match merged into one set match (nft output only);
-5. dead     - again: merged sets can shadow later rules.
+5. lookups  - adjacent rules differing in key fields become one (concatenated) set lookup, or
+               one verdict map when their verdicts differ (nft output only);
+6. dead     - again: merged sets can shadow later rules.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from fwc import ir
 from fwc.passes.dead import remove_dead_rules
 from fwc.passes.fastpath import fast_path
 from fwc.passes.inline import inline_chains
+from fwc.passes.lookups import merge_lookups
 from fwc.passes.notes import Note
 from fwc.passes.sets import merge_sets
 
-__all__ = ["optimize", "Note", "remove_dead_rules", "fast_path", "inline_chains", "merge_sets"]
+__all__ = ["optimize", "Note", "remove_dead_rules", "fast_path", "inline_chains", "merge_sets",
+           "merge_lookups"]
 
 
 def optimize(rs: ir.Ruleset, explain: Optional[Callable[[Note], None]] = None,
@@ -37,7 +41,7 @@ def optimize(rs: ir.Ruleset, explain: Optional[Callable[[Note], None]] = None,
 
     passes = [inline_chains, remove_dead_rules, fast_path]
     if target == "nft":
-        passes += [merge_sets, remove_dead_rules]
+        passes += [merge_sets, merge_lookups, remove_dead_rules]
     for p in passes:
         rs = p(rs, sink)
     return rs

@@ -1,0 +1,305 @@
+"""Lookups: a run of adjacent rules that differ only in the values of some key fields becomes one
+rule with one lookup (nft output only).
+
+- Same statements and verdict: one set lookup, concatenated when several fields differ:
+  `ip saddr 10.0.0.1 ip daddr 10.0.0.2 accept; ip saddr 10.0.0.3 ip daddr 10.0.0.4 accept`
+  -> `ip saddr . ip daddr { 10.0.0.1 . 10.0.0.2, 10.0.0.3 . 10.0.0.4 } accept`.
+- Different verdicts, no statements: one verdict map:
+  `iifname "eth0" jump A; iifname "eth1" jump B` -> `iifname vmap { "eth0" : jump A, ... }`,
+  `tcp dport 22 accept; udp dport 53 drop` -> `meta l4proto . th dport vmap { ... }`.
+
+Why the meaning is kept: the members' lookup elements are pairwise disjoint and their other
+matches are equal, so a packet matches at most one member, and the merged rule does exactly what
+that member did.  The rules in between the first and the matching member did not match, and no
+member after it can match either, provided the member's effect (statements, a jump into another
+chain) cannot change the differing fields; a group whose rules go on after matching (statements
+only, or a jump) therefore only merges on fields nothing in it writes.  Nothing stateful merges.
+Ports stand for their protocol plus a transport-header port (`tcp dport 22` is
+`meta l4proto tcp` and `th dport 22`), so rules on different protocols can share one lookup.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Optional
+
+from fwc import ir
+from fwc.passes.analysis import ends_chain, is_stateful
+from fwc.passes.keys import box, boxes_overlap, key_of
+from fwc.passes.notes import Explain, Notes
+
+L4 = "l4"  # the protocol key; written `ip protocol` in ip tables, `meta l4proto` elsewhere
+# keys that may take part in a concatenation (nft concatenates fixed-size fields; ct state is a
+# bitmask and stays a single-field lookup)
+CONCAT_OK = {"iifname", "oifname", "ip saddr", "ip daddr", "ip6 saddr", "ip6 daddr", L4,
+             "th sport", "th dport", "icmp type", "icmpv6 type", "meta mark"}
+MUTABLE = {"meta mark", "ct mark", "ct state"}
+VMAP_VERDICTS = (ir.Accept, ir.Drop, ir.Return, ir.Jump, ir.Goto)
+PROTO_NAMES = {6: "tcp", 17: "udp", 132: "sctp", 33: "dccp", 136: "udplite"}
+MAX_ELEMENTS = 100000
+# what a statement may write; anything not listed is taken to write every field
+WRITES = {ir.Log: (), ir.NfLog: (), ir.Counter: (), ir.Audit: ()}
+
+
+class _Member:
+    __slots__ = ("rule", "keys", "rest")
+
+    def __init__(self, rule: ir.Rule, keys: dict, rest: tuple):
+        self.rule, self.keys, self.rest = rule, keys, rest
+
+
+def decompose(r: ir.Rule, family: str) -> Optional[_Member]:
+    """The rule as its key fields (expr -> frozenset of values) and its other matches."""
+    if is_stateful(r):
+        return None
+    keys: dict = {}
+    rest = []
+
+    def put(expr, values) -> bool:
+        values = frozenset(values)
+        if expr in keys:
+            if expr != L4:
+                return False  # two tests of one field: leave such a rule alone
+            values &= keys[expr]
+        keys[expr] = values
+        return True
+
+    for m in r.matches:
+        if isinstance(m, ir.Port) and not m.negate and m.field in ("sport", "dport") and \
+                m.proto in PROTO_NAMES.values():
+            pn = ir.L4_PROTOS[m.proto]
+            k = key_of(m, family)
+            if not (put(L4, {pn}) and put(f"th {m.field}", k.values)):
+                return None
+            continue
+        if isinstance(m, ir.Proto) and not m.negate:
+            if not put(L4, m.protos):
+                return None
+            continue
+        k = key_of(m, family)
+        if k is None or k.expr in ("ip protocol", "meta l4proto"):
+            rest.append(m)
+        elif not put(k.expr, k.values):
+            return None
+    if not keys.get(L4, True):
+        return None  # contradictory protocols: leave it to other passes
+    return _Member(r, keys, tuple(rest))
+
+
+def _writes(r: ir.Rule) -> Optional[set]:
+    """Fields a matching rule may change before later rules run (None: anything)."""
+    if isinstance(r.verdict, (ir.Jump, ir.VerdictMap)) or \
+            r.verdict not in (None, ir.Continue()) and not ends_chain(r):
+        return None
+    out: set = set()
+    for s in r.statements:
+        if type(s) in WRITES:
+            continue
+        if isinstance(s, ir.SetMark):
+            out.add("meta mark" if s.kind == "meta" else "ct mark")
+        elif isinstance(s, ir.CopyMark):
+            out.add("meta mark" if s.to == "meta" else "ct mark")
+        else:
+            return None
+    return out
+
+
+def _point(v) -> bool:
+    b = box(v)
+    return b[0] == "s" or b[-2] == b[-1]
+
+
+def _canon(v):
+    """A hashable identity of a point value (a /32 network and its address are one point)."""
+    b = box(v)
+    return b if b[0] == "s" else b[:-1]
+
+
+class _Group:
+    def __init__(self, m: _Member):
+        self.members = [m]
+        self.differing: tuple = ()
+        self.elements: list = []  # per member: list of element tuples over `differing`
+
+    def _elements_of(self, m: _Member, differing: tuple) -> list:
+        return list(itertools.product(*(_sorted_values(m.keys[e]) for e in differing)))
+
+    def try_add(self, m: _Member) -> bool:
+        t = self.members[0]
+        if m.rest != t.rest or set(m.keys) != set(t.keys):
+            return False
+        same_effect = m.rule.statements == t.rule.statements and m.rule.verdict == t.rule.verdict
+        if not same_effect:
+            # a verdict map: every member without statements and with a simple verdict
+            if any(x.rule.statements or not isinstance(x.rule.verdict, VMAP_VERDICTS)
+                   for x in (m, *self.members)):
+                return False
+        differing = tuple(sorted(set(self.differing) |
+                                 {e for e in t.keys if m.keys[e] != t.keys[e]}))
+        if not differing:
+            return False  # a duplicate rule: the dead-rule pass's business
+        if len(differing) > 1 and not set(differing) <= CONCAT_OK:
+            return False
+        members = self.members + [m]
+        if not self._effects_keep_keys(members, differing):
+            return False
+        if differing != self.differing:
+            elements = [self._elements_of(x, differing) for x in self.members]
+        else:
+            elements = list(self.elements)
+        new = self._elements_of(m, differing)
+        elements.append(new)
+        if sum(map(len, elements)) > MAX_ELEMENTS or not _disjoint(elements, differing):
+            return False
+        self.members, self.differing, self.elements = members, differing, elements
+        return True
+
+    @staticmethod
+    def _effects_keep_keys(members, differing) -> bool:
+        """A member that matches and lets evaluation go on (statements, a jump) must not be
+        able to change the differing fields: a later member could then match too."""
+        for x in members:
+            if ends_chain(x.rule):
+                continue  # nothing after it in this chain runs
+            written = _writes(x.rule)
+            if written is None:
+                if set(differing) & MUTABLE:
+                    return False
+            elif written & set(differing):
+                return False
+        return True
+
+
+def _disjoint(elements: list, differing: tuple) -> bool:
+    flat = [e for per in elements for e in per]
+    if all(_point(v) for e in flat for v in e):
+        seen = {tuple(_canon(v) for v in e) for e in flat}
+        return len(seen) == len(flat)
+    boxes = [[box(v) for v in e] for e in flat]
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            if all(boxes_overlap(a, b) for a, b in zip(boxes[i], boxes[j])):
+                return False
+    return True
+
+
+def _sorted_values(values: frozenset) -> list:
+    return sorted(values, key=lambda v: (str(type(v)), box(v)))
+
+
+# ----------------------------------------------------------------------------- rebuilding
+
+
+def _key_text(expr: str, family: str, keys: dict, differing: tuple) -> str:
+    if expr == L4:
+        return "ip protocol" if family == "ip" else "meta l4proto"
+    if expr.startswith("th ") and L4 not in differing and len(keys.get(L4, ())) == 1 and \
+            next(iter(keys[L4])) in PROTO_NAMES:
+        (p,) = keys[L4]
+        return f"{PROTO_NAMES[p]} {expr[3:]}"
+    return expr
+
+
+def _value(expr: str, v):
+    if isinstance(v, ir.Range) and v.lo == v.hi:
+        return v.lo
+    return v
+
+
+def _common_matches(t: _Member, differing: tuple, family: str) -> list:
+    """The fields all members share, as IR matches."""
+    out = []
+    common = [e for e in t.keys if e not in differing]
+    l4 = t.keys.get(L4)
+    one_proto = L4 not in differing and l4 is not None and len(l4) == 1
+    for e in sorted(common):
+        vals = _sorted_values(t.keys[e])
+        if e == L4:
+            ports_named = any(x.startswith("th ") for x in t.keys) and one_proto and \
+                next(iter(l4)) in PROTO_NAMES
+            if not ports_named:
+                out.append(ir.Proto(frozenset(vals)))
+            continue
+        if e.startswith("th "):
+            if one_proto and next(iter(l4)) in PROTO_NAMES:
+                ranges = tuple(v if isinstance(v, ir.Range) else ir.Range(v, v) for v in vals)
+                out.append(ir.Port(PROTO_NAMES[next(iter(l4))], e[3:], ranges))
+            else:
+                out.append(ir.SetMatch((e,), None, tuple((_value(e, v),) for v in vals)))
+            continue
+        out.append(_match_of(e, vals))
+    return out
+
+
+def _match_of(expr: str, vals: list) -> ir.Match:
+    """A single-field IR match for a common key (what key_of read it from)."""
+    if expr in ("iifname", "oifname"):
+        return ir.Interface(expr, vals[0])
+    if expr.split()[0] in ("ip", "ip6") and expr.split()[1] in ("saddr", "daddr"):
+        return ir.Address(expr.split()[1], tuple(vals))
+    if expr in ("icmp type", "icmpv6 type"):
+        return ir.Icmp("ip" if expr == "icmp type" else "ip6", vals[0])
+    if expr in ("meta mark", "ct mark"):
+        return ir.Mark(expr.split()[0], vals[0])
+    if expr == "ct state":
+        return ir.CtState(frozenset(v.upper() for v in vals))
+    raise AssertionError(expr)
+
+
+def _rebuild(g: _Group, family: str) -> ir.Rule:
+    t = g.members[0]
+    keys_text = tuple(_key_text(e, family, t.keys, g.differing) for e in g.differing)
+    matches = list(t.rest) + _common_matches(t, g.differing, family)
+    first = t.rule
+    if all(m.rule.verdict == first.verdict and m.rule.statements == first.statements
+           for m in g.members):
+        elems = tuple(tuple(_value(e, v) for e, v in zip(g.differing, el))
+                      for per in g.elements for el in per)
+        matches.append(ir.SetMatch(keys_text, None, elems))
+        return ir.Rule(tuple(matches), first.statements, first.verdict, None, first.loc)
+    vm = ir.VerdictMap(keys_text, None, tuple(
+        (tuple(_value(e, v) for e, v in zip(g.differing, el)), m.rule.verdict)
+        for m, per in zip(g.members, g.elements) for el in per))
+    return ir.Rule(tuple(matches), (), vm, None, first.loc)
+
+
+# ----------------------------------------------------------------------------- the pass
+
+
+def merge_lookups(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
+    notes = Notes("lookups", explain)
+    tables = []
+    for t in rs.tables:
+        chains = tuple(_merge_chain(c, t.family, notes) for c in t.chains)
+        tables.append(ir.Table(t.family, t.name, chains, t.sets, t.loc))
+    return ir.Ruleset(tuple(tables))
+
+
+def _merge_chain(c: ir.Chain, family: str, notes: Notes) -> ir.Chain:
+    out: list = []  # ir.Rule or _Group
+    for r in c.rules:
+        m = decompose(r, family)
+        last = out[-1] if out else None
+        if m is not None and isinstance(last, _Group) and last.try_add(m):
+            continue
+        out.append(_Group(m) if m is not None else r)
+    if all(not isinstance(x, _Group) or len(x.members) == 1 for x in out):
+        return c
+    rules = []
+    for x in out:
+        if not isinstance(x, _Group):
+            rules.append(x)
+        elif len(x.members) == 1:
+            rules.append(x.members[0].rule)
+        else:
+            r = _rebuild(x, family)
+            kind = "verdict map" if isinstance(r.verdict, ir.VerdictMap) else "set lookup"
+            keys = " . ".join(r.verdict.keys if isinstance(r.verdict, ir.VerdictMap)
+                              else r.matches[-1].keys)
+            notes.info(f"chain {c.name}: {len(x.members)} rules merged into one {kind} on "
+                       f"{keys}", r.loc)
+            rules.append(r)
+    return ir.Chain(c.name, tuple(rules), c.base, c.loc)
+
+
+__all__ = ["merge_lookups", "decompose"]

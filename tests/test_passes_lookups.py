@@ -1,0 +1,202 @@
+"""The lookups pass (concatenated sets, verdict maps): what it merges, what it must refuse, and
+meaning kept (simulator on generated cases, Hypothesis over runs of look-alike rules)."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fwc import ir
+from fwc.backends.nft import emit_nft
+from fwc.frontends import parse_text
+from fwc.passes import merge_lookups, optimize
+from passes_util import ACCEPT, DROP, R, base, chain_of, dport, meaning_diff, rs_of, saddr, user
+
+TCP, UDP = ir.Proto(frozenset({6})), ir.Proto(frozenset({17}))
+
+
+def iif(name):
+    return ir.Interface("iifname", name)
+
+
+def daddr(net):
+    return ir.Address("daddr", saddr(net).values)
+
+
+def test_dispatch_table_becomes_vmap():
+    rs = rs_of(base("INPUT", R(iif("eth0"), verdict=ir.Jump("A"), line=1),
+                    R(iif("eth1"), verdict=ir.Jump("B"), line=2),
+                    R(iif("eth2"), verdict=DROP, line=3),
+                    R(verdict=ACCEPT, line=4)),
+               user("A", R(dport(22), verdict=ACCEPT)), user("B", R(verdict=ir.Return())))
+    got = []
+    out = merge_lookups(rs, got.append)
+    rules = chain_of(out, "INPUT").rules
+    assert len(rules) == 2
+    vm = rules[0].verdict
+    assert isinstance(vm, ir.VerdictMap) and vm.keys == ("iifname",)
+    assert dict(vm.elements) == {("eth0",): ir.Jump("A"), ("eth1",): ir.Jump("B"),
+                                 ("eth2",): DROP}
+    assert any("verdict map" in n.message for n in got)
+    assert meaning_diff(rs, out) == []
+    assert 'iifname vmap { "eth0" : jump A' in emit_nft(out)
+
+
+def test_ports_of_two_protocols_share_one_vmap():
+    rs = rs_of(base("INPUT", R(TCP, dport(22), verdict=ACCEPT, line=1),
+                    R(UDP, dport(53, proto="udp"), verdict=ACCEPT, line=2),
+                    R(TCP, dport(23), verdict=DROP, line=3)))
+    out = merge_lookups(rs)
+    (rule,) = chain_of(out, "INPUT").rules
+    assert rule.verdict.keys == ("ip protocol", "th dport")
+    assert meaning_diff(rs, out) == []
+    text = emit_nft(out)
+    assert "ip protocol . th dport vmap" in text
+    # the nft front end reads it back as the same lookup
+    back = parse_text(text, "<t>", "nft")
+    assert meaning_diff(rs, back) == []
+
+
+def test_two_fields_become_a_concatenation():
+    rules = [R(iif("eth0"), saddr(s), daddr(d), verdict=ACCEPT, line=i)
+             for i, (s, d) in enumerate([("192.0.2.1/32", "192.0.2.2/32"),
+                                         ("192.0.2.3/32", "192.0.2.2/32"),
+                                         ("192.0.2.1/32", "198.51.100.0/25")])]
+    rs = rs_of(base("FORWARD", *rules, R(verdict=DROP)))
+    out = merge_lookups(rs)
+    first = chain_of(out, "FORWARD").rules[0]
+    sm = first.matches[-1]
+    assert isinstance(sm, ir.SetMatch) and sm.keys == ("ip daddr", "ip saddr")
+    assert len(sm.elements) == 3 and iif("eth0") in first.matches
+    assert meaning_diff(rs, out) == []
+    assert "ip daddr . ip saddr {" in emit_nft(out)
+
+
+def test_single_field_kinds_the_sets_pass_cannot_merge():
+    rs = rs_of(base("INPUT", R(ir.Icmp("ip", 8), verdict=ACCEPT), R(ir.Icmp("ip", 0),
+                                                                    verdict=ACCEPT),
+                    R(ir.Icmp("ip", 11), verdict=ACCEPT)))
+    out = merge_lookups(rs)
+    (rule,) = chain_of(out, "INPUT").rules
+    assert rule.matches[-1].keys == ("icmp type",)
+    assert meaning_diff(rs, out) == []
+
+
+def test_refuses_overlap_statements_in_vmaps_mutable_keys_and_stateful():
+    cases = [
+        # overlapping addresses with different verdicts: the first rule wins in the chain
+        [R(saddr("198.51.100.0/24"), verdict=DROP), R(saddr("198.51.100.7/32"), verdict=ACCEPT)],
+        # statements cannot go in a verdict map
+        [R(dport(22), statements=(ir.Log(),), verdict=ACCEPT), R(dport(23), verdict=DROP)],
+        # the first rule's mark change makes the second one match too
+        [R(ir.Mark("meta", 1), statements=(ir.SetMark("meta", 2),)),
+         R(ir.Mark("meta", 2), statements=(ir.SetMark("meta", 2),))],
+        # a jump may change the mark the next rule tests
+        [R(ir.Mark("meta", 1), verdict=ir.Jump("u")), R(ir.Mark("meta", 2), verdict=DROP)],
+        # stateful
+        [R(dport(22), ir.Limit(1, "second"), verdict=ACCEPT),
+         R(dport(23), ir.Limit(1, "second"), verdict=DROP)],
+        # reject is no vmap verdict
+        [R(dport(22), verdict=ir.Reject()), R(dport(23), verdict=DROP)],
+    ]
+    for rules in cases:
+        rs = rs_of(base("INPUT", *rules), user("u", R(statements=(ir.SetMark("meta", 2),))))
+        assert merge_lookups(rs) == rs, rules
+
+
+def test_non_terminal_merge_on_fields_the_statements_keep():
+    rs = rs_of(base("PREROUTING" if False else "INPUT",
+                    R(ir.Mark("ct", 1), statements=(ir.CopyMark("meta"),)),
+                    R(ir.Mark("ct", 2), statements=(ir.CopyMark("meta"),)),
+                    R(ir.Mark("meta", 2), verdict=DROP)))
+    out = merge_lookups(rs)
+    assert len(chain_of(out, "INPUT").rules) == 2
+    assert meaning_diff(rs, out) == []
+
+
+def test_optimize_turns_kube_style_services_into_one_vmap():
+    svc = [R(daddr(f"203.0.113.{i}/32"), TCP, dport(80), verdict=ir.Jump(f"S{i % 3}"), line=i)
+           for i in range(1, 40)]
+    rs = rs_of(base("INPUT", *svc, R(verdict=ACCEPT)),
+               *[user(f"S{k}", R(saddr("192.0.2.0/24"), verdict=DROP)) for k in range(3)])
+    out = optimize(rs)
+    assert isinstance(chain_of(out, "INPUT").rules[0].verdict, ir.VerdictMap)
+    assert meaning_diff(rs, out) == []
+
+
+# ----------------------------------------------------------------------------- property
+
+_IFACES = ["eth0", "eth1", "lo"]
+_NETS = ["198.51.100.0/25", "198.51.100.7/32", "203.0.113.0/24", "192.0.2.1/32"]
+# marks twice as likely: they are the keys a matching rule (or its jump) can change
+_field = st.sampled_from(["iif", "saddr", "daddr", "port", "uport", "icmp", "mark", "mark",
+                          "ctmark", "state"])
+
+
+def _value(kind, i):
+    if kind == "iif":
+        return iif(_IFACES[i % 3])
+    if kind == "saddr":
+        return saddr(_NETS[i % 4])
+    if kind == "daddr":
+        return daddr(_NETS[i % 4])
+    if kind == "port":
+        return dport([22, 80, 443, 25][i % 4])
+    if kind == "uport":
+        return dport([53, 123][i % 2], proto="udp")
+    if kind == "icmp":
+        return ir.Icmp("ip", [0, 8, 3][i % 3])
+    if kind == "mark":
+        return ir.Mark("meta", i % 3)
+    if kind == "ctmark":
+        return ir.Mark("ct", 1 + i % 2)
+    return ir.CtState(frozenset([["NEW"], ["ESTABLISHED"], ["INVALID", "RELATED"]][i % 3]))
+
+
+_verdicts = st.sampled_from([ACCEPT, DROP, ir.Return(), ir.Jump("u1"), ir.Goto("u1"), None,
+                             None, ir.Reject()])
+_stmts = st.sampled_from([(), (), (ir.Log(prefix="x "),), (ir.SetMark("meta", 1),),
+                          (ir.SetMark("meta", 2),), (ir.CopyMark("meta"),),
+                          (ir.SetMark("ct", 1),)])
+
+
+@st.composite
+def _run(draw):
+    """Rules sharing a template, varying one or two fields."""
+    kinds = draw(st.lists(_field, min_size=1, max_size=2, unique=True))
+    common = draw(st.lists(st.sampled_from([TCP, iif("eth0"), ir.Mark("meta", 1)]), max_size=1))
+    same_effect = draw(st.booleans())
+    stmts, verdict = draw(_stmts), draw(_verdicts)
+    if draw(st.integers(0, 3)) == 0:  # rules on the mark that change the mark or jump
+        kinds, same_effect = ["mark"], True
+        stmts = draw(st.sampled_from([(ir.SetMark("meta", 1),), (ir.SetMark("meta", 2),), ()]))
+        verdict = draw(st.sampled_from([None, ir.Jump("u1")])) if stmts else ir.Jump("u1")
+    rules = []
+    for _ in range(draw(st.integers(2, 5))):
+        ms = [_value(k, draw(st.integers(0, 3))) for k in kinds]
+        if not same_effect:
+            stmts, verdict = draw(_stmts), draw(_verdicts)
+        rules.append(R(*common, *ms, statements=stmts, verdict=verdict))
+    return rules
+
+
+@st.composite
+def _ruleset(draw):
+    runs = draw(st.lists(_run(), min_size=1, max_size=3))
+    rules = [r for run in runs for r in run]
+    u1 = draw(st.lists(_run(), max_size=1))
+    u1 = [R(*r.matches, statements=r.statements,
+            verdict=DROP if isinstance(r.verdict, (ir.Jump, ir.Goto)) else r.verdict)
+          for run in u1 for r in run]
+    pol = draw(st.sampled_from(["accept", "drop"]))
+    return rs_of(base("INPUT", *rules, policy=pol), base("FORWARD", *rules, policy=pol),
+                 user("u1", *u1, R(ir.Mark("meta", 1), statements=(ir.SetMark("meta", 2),))))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_ruleset(), st.integers(0, 3))
+def test_lookups_keep_meaning_on_random_runs(rs, seed):
+    out = merge_lookups(rs)
+    assert meaning_diff(rs, out, n=80, seed=seed) == []
+    out = optimize(rs)
+    assert meaning_diff(rs, out, n=80, seed=seed) == []
