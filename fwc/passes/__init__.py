@@ -3,8 +3,12 @@
 Each pass is a pure `Ruleset -> Ruleset` function in its own module; `optimize` runs them in an
 order where each one's output only helps the next:
 
+0. tidy     - rules without effect and final `return`s of user chains removed; jumps to a
+              chain that starts with an unconditional accept/drop replaced by that verdict;
 1. inline   - single-use user chains spliced into their caller (exposes rules to 2-4);
 2. dead     - rules no packet can reach removed (warnings name them);
+   tidy     - adjacent rules differing in a test and its negation merged; the fast-path rule
+              of a chain jumped to copied before the jump;
 3. fastpath - `ct state established,related accept` moved to the front of base chains;
 4. sets     - rules differing in one match merged into one set match (nft output only);
 5. lookups  - adjacent rules differing in key fields become one (concatenated) set lookup, or
@@ -23,9 +27,12 @@ from fwc.passes.inline import inline_chains
 from fwc.passes.lookups import merge_lookups
 from fwc.passes.notes import Note
 from fwc.passes.sets import merge_sets
+from fwc.passes.tidy import (drop_useless_rules, merge_complements, peel_fast_path,
+                              resolve_trivial_jumps)
 
 __all__ = ["optimize", "Note", "remove_dead_rules", "fast_path", "inline_chains", "merge_sets",
-           "merge_lookups"]
+           "merge_lookups", "drop_useless_rules", "merge_complements", "peel_fast_path",
+           "resolve_trivial_jumps"]
 
 
 def optimize(rs: ir.Ruleset, explain: Optional[Callable[[Note], None]] = None,
@@ -39,7 +46,8 @@ def optimize(rs: ir.Ruleset, explain: Optional[Callable[[Note], None]] = None,
             seen.add(note)
             explain(note)
 
-    passes = [inline_chains, remove_dead_rules, fast_path]
+    passes = [drop_useless_rules, resolve_trivial_jumps, inline_chains, remove_dead_rules, merge_complements,
+              peel_fast_path, fast_path]
     if target == "nft":
         passes += [merge_sets, merge_lookups, remove_dead_rules]
     for p in passes:
