@@ -151,3 +151,91 @@ def test_tidy_passes_keep_meaning(rs, seed):
     for p in (drop_useless_rules, merge_complements, resolve_trivial_jumps, peel_fast_path):
         assert meaning_diff(rs, p(rs), n=60, seed=seed) == [], p.__name__
     assert meaning_diff(rs, optimize(rs), n=60, seed=seed) == []
+
+
+# ----------------------------------------------------------------------------- ct split
+
+
+def test_ct_split_sends_established_packets_to_a_specialised_copy():
+    from fwc.passes import split_established
+    mangle = ir.Chain("PREROUTING", (
+        R(statements=(LOG,), line=1),
+        R(state("NEW"), statements=(ir.SetMark("meta", 2),), line=2),
+        R(state("NEW"), saddr("198.51.100.0/24"), statements=(ir.SetMark("meta", 1),), line=3),
+        R(state("NEW", "ESTABLISHED"), ir.Proto(frozenset({17})),
+          statements=(ir.SetMark("meta", 3),), line=4),
+        R(state("ESTABLISHED", negate=True), verdict=DROP, line=5),
+        R(ir.Limit(1, "second"), state("NEW"), verdict=ACCEPT, line=6)),
+        ir.iptables_base_hook("mangle", "PREROUTING"))
+    rs = rs_of(mangle, name="mangle")
+    got = []
+    out = split_established(rs, got.append)
+    head = chain_of(out, "PREROUTING").rules[0]
+    assert head.matches == (state("ESTABLISHED"),) and head.verdict == ir.Goto("PREROUTING_est")
+    est = chain_of(out, "PREROUTING_est").rules
+    assert [r.loc.line for r in est] == [1, 4, 6]
+    assert est[1].matches == (ir.Proto(frozenset({17})),)  # its state test always holds
+    assert any("PREROUTING_est" in n.message for n in got)
+    assert meaning_diff(rs, out) == []
+
+
+def test_ct_split_only_when_it_saves_two_evaluations_and_never_in_raw_or_nat():
+    from fwc.passes import split_established
+    cheap = rs_of(base("INPUT", EST, R(state("NEW"), dport(22), verdict=ACCEPT),
+                       R(state("NEW"), dport(80), verdict=ACCEPT)))
+    assert split_established(cheap) == cheap  # established packets stop at the first rule
+    rules = (R(state("NEW"), statements=(LOG,)), R(state("NEW"), statements=(LOG,)),
+             R(verdict=DROP))
+    for table, chain in (("raw", "PREROUTING"), ("nat", "PREROUTING")):
+        rs = rs_of(ir.Chain(chain, rules, ir.iptables_base_hook(table, chain)), name=table)
+        assert split_established(rs) == rs
+
+
+# ----------------------------------------------------------------------------- conditional copy
+
+
+def test_fast_path_copy_excludes_the_blockers_packets():
+    lo = iface("iifname", "lo")
+    rs = rs_of(base("INPUT", R(lo, verdict=ACCEPT, line=1),
+                    R(iface("iifname", "lo", True), ir.Address("daddr", saddr("127.0.0.0/8").values),
+                      verdict=ir.Reject(), line=2),
+                    R(state("NEW"), dport(22), verdict=ACCEPT, line=3),
+                    EST))
+    out = fast_path(rs)
+    rules = chain_of(out, "INPUT").rules
+    assert rules[0].matches == (ir.Address("daddr", saddr("127.0.0.0/8").values, True),
+                                state("ESTABLISHED", "RELATED"))
+    assert EST in rules[1:]
+    assert meaning_diff(rs, out) == []
+    # a blocker without a field to exclude it by (a log of everything): no copy
+    rs2 = rs_of(base("INPUT", R(statements=(LOG,), line=1), EST))
+    assert fast_path(rs2) == rs2
+    # a stateful test before the excluding match: the blocker must still see the packet
+    rs3 = rs_of(base("INPUT", R(ir.Limit(1, "second"), saddr("192.0.2.0/24"), verdict=DROP), EST))
+    assert fast_path(rs3) == rs3
+
+
+@st.composite
+def _chain_before_fast_path(draw):
+    rules = draw(_rules(jumps=False))
+    blockers = draw(st.lists(st.sampled_from([
+        R(ir.Address("daddr", saddr("127.0.0.0/8").values), verdict=ir.Reject()),
+        R(iface("iifname", "eth1"), statements=(LOG,)),
+        R(saddr("198.51.100.0/25"), ir.Mark("meta", 1), verdict=DROP),
+        R(ir.Mark("meta", 1), saddr("198.51.100.0/25"), statements=(ir.SetMark("meta", 2),)),
+        R(ir.Limit(1, "second"), saddr("198.51.100.0/25"), verdict=DROP)]), max_size=3))
+    rules = blockers + rules + [EST] + draw(_rules(jumps=False, size=2))
+    pol = draw(st.sampled_from(["accept", "drop"]))
+    return rs_of(base("INPUT", *rules, policy=pol),
+                 ir.Chain("PREROUTING", tuple(rules), ir.iptables_base_hook("mangle",
+                                                                             "PREROUTING")))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_chain_before_fast_path(), st.integers(0, 3))
+def test_fast_path_copies_and_ct_split_keep_meaning(rs, seed):
+    from fwc.passes import split_established
+    out = fast_path(rs)
+    assert meaning_diff(rs, out, n=60, seed=seed) == []
+    out2 = split_established(out)
+    assert meaning_diff(rs, out2, n=60, seed=seed) == []

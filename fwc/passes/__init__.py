@@ -10,6 +10,8 @@ order where each one's output only helps the next:
    tidy     - adjacent rules differing in a test and its negation merged; the fast-path rule
               of a chain jumped to copied before the jump;
 3. fastpath - `ct state established,related accept` moved to the front of base chains;
+   ctsplit  - established packets of a base chain sent to a copy of it without the rules
+              that test for other states, when that saves them two evaluations or more;
 4. sets     - rules differing in one match merged into one set match (nft output only);
 5. lookups  - adjacent rules differing in key fields become one (concatenated) set lookup, or
                one verdict map when their verdicts differ (nft output only);
@@ -21,6 +23,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from fwc import ir
+from fwc.passes.ctsplit import split_established
 from fwc.passes.dead import remove_dead_rules
 from fwc.passes.fastpath import fast_path
 from fwc.passes.inline import inline_chains
@@ -32,7 +35,7 @@ from fwc.passes.tidy import (drop_useless_rules, merge_complements, peel_fast_pa
 
 __all__ = ["optimize", "Note", "remove_dead_rules", "fast_path", "inline_chains", "merge_sets",
            "merge_lookups", "drop_useless_rules", "merge_complements", "peel_fast_path",
-           "resolve_trivial_jumps"]
+           "resolve_trivial_jumps", "split_established"]
 
 
 def optimize(rs: ir.Ruleset, explain: Optional[Callable[[Note], None]] = None,
@@ -47,7 +50,7 @@ def optimize(rs: ir.Ruleset, explain: Optional[Callable[[Note], None]] = None,
             explain(note)
 
     passes = [drop_useless_rules, resolve_trivial_jumps, inline_chains, remove_dead_rules, merge_complements,
-              peel_fast_path, fast_path]
+              peel_fast_path, fast_path, split_established]
     if target == "nft":
         passes += [merge_sets, merge_lookups, remove_dead_rules]
     for p in passes:

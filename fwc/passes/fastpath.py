@@ -18,8 +18,10 @@ names that rule.
 
 from __future__ import annotations
 
+import attrs
+
 from fwc import ir
-from fwc.passes.analysis import EST_REL, STATEFUL_MATCHES, _matches_disjoint, is_stateful
+from fwc.passes.analysis import EST_REL, STATEFUL_MATCHES, _matches_disjoint, implies, is_stateful
 from fwc.passes.notes import Explain, Notes
 
 
@@ -86,7 +88,46 @@ def _fast_path_chain(c: ir.Chain, notes: Notes) -> ir.Chain:
                 key=lambda i: (len(rules[i].matches) > 1, i))
     for e in [rules[i] for i in ks]:
         rules = _move_up(rules, rules.index(e), c, notes)
+    if ks and len(c.rules[ks[0]].matches) == 1:
+        rules = _conditional_copy(rules, rules.index(c.rules[ks[0]]), c, notes)
     return c if rules == list(c.rules) else ir.Chain(c.name, tuple(rules), c.base, c.loc)
+
+
+# a copy may exclude the blockers' packets by negating one of these (never widened by negation:
+# each is the exact complement of itself, on a field nothing changes)
+COPY_EXCLUDES = (ir.Address, ir.Interface, ir.Proto)
+
+
+def _proves(rule: ir.Rule, m: ir.Match) -> bool:
+    """`rule` cannot match without `m` holding, decided before anything stateful runs."""
+    for x in rule.matches:
+        if isinstance(x, STATEFUL_MATCHES):
+            return False
+        if implies(x, m):
+            return True
+    return False
+
+
+def _conditional_copy(rules: list, k: int, c: ir.Chain, notes: Notes) -> list:
+    """E (unconditional, at k) is blocked by rules that all require one match m (e.g. `ip daddr
+    127.0.0.0/8 reject`): a copy `not m E` at the front accepts every other established packet
+    those rules could not touch; E stays where it is for the rest."""
+    e = rules[k]
+    states = fast_path_states(e)
+    blockers = [r for r in rules[:k] if blocks(r, e, states)]
+    if not blockers:
+        return rules
+    for m in blockers[0].matches:
+        if not isinstance(m, COPY_EXCLUDES) or m.negate or \
+                (isinstance(m, ir.Interface) and m.name == "+"):
+            continue
+        if all(_proves(b, m) for b in blockers):
+            neg = attrs.evolve(m, negate=True)
+            copy = ir.Rule((neg,) + e.matches, (), e.verdict, e.comment, e.loc)
+            notes.info(f"chain {c.name}: a copy of `ct state ... accept` for packets the rules "
+                       f"before it cannot touch put at the front", e.loc)
+            return [copy] + rules
+    return rules
 
 
 def _move_up(rules: list, k: int, c: ir.Chain, notes: Notes) -> list:

@@ -71,6 +71,49 @@ def _blocklist(n: int) -> str:
 SYNTHETIC["blocklist"] = _blocklist(300)
 # the lookups pass: verdict maps (dispatch on the interface, protocol . port), concatenated sets
 # (interface pairs with address pairs, ranges included), single-field icmp and mark sets
+# tidy, conditional fast-path copy and ct split: a trivial jump, a final return, complements,
+# a fast path copied before a jump and excluding a loopback-address reject, a mangle chain whose
+# established packets skip the `ct state new` rules
+SYNTHETIC["tidy-ctsplit"] = """*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p icmp -j MARK --set-xmark 0x2/0xffffffff
+-A PREROUTING -m conntrack --ctstate NEW -j MARK --set-xmark 0x2/0xffffffff
+-A PREROUTING -d 192.0.2.1/32 -m conntrack --ctstate NEW -j MARK --set-xmark 0x1/0xffffffff
+-A PREROUTING -d 203.0.113.1/32 -m conntrack --ctstate NEW -j MARK --set-xmark 0x3/0xffffffff
+-A PREROUTING -p udp -j MARK --set-xmark 0x4/0xffffffff
+-A PREROUTING -m mark ! --mark 0x0 -j CONNMARK --save-mark
+-A PREROUTING -m connmark --mark 0x1 -j CONNMARK --restore-mark
+-A PREROUTING -m connmark --mark 0x2 -j CONNMARK --restore-mark
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:ok - [0:0]
+:block - [0:0]
+:iso - [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT ! -i lo -d 127.0.0.0/8 -j REJECT
+-A INPUT -m mark --mark 0x1 -j ok
+-A INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -j ACCEPT
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -j iso
+-A FORWARD -i eth0 -o eth1 -p tcp --dport 80 -j ACCEPT
+-A FORWARD -i eth0 ! -o eth1 -p tcp --dport 80 -j ACCEPT
+-A FORWARD -s 198.51.100.0/25 -j DROP
+-A FORWARD -j block
+-A ok -j ACCEPT
+-A iso -i eth1 -o eth0 -p udp -j DROP
+-A iso -j RETURN
+-A block -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A block -m conntrack --ctstate NEW -i eth1 -j ACCEPT
+-A block -j DROP
+COMMIT
+"""
 SYNTHETIC["lookups"] = """*filter
 :INPUT DROP [0:0]
 :FORWARD DROP [0:0]
