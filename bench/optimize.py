@@ -5,15 +5,19 @@ For every real-world corpus ruleset and three generated ones (host firewall, 10,
 blocklist, kube-proxy-like nat), prints expected rule evaluations per packet (fwc cost, default
 traffic mix, traffic built once from the input and reused for every variant) of:
   input | fwc (plain nft) | fwc -O | iptables-restore-translate | that + nft -o
-and the `nft -f` load time (ms, best of 3, in a throw-away netns) of plain vs -O output.
+and the `nft -f` load time (ms, median of --reps runs, in a throw-away netns) of plain vs -O
+output.  Then a breakdown of the blocklist's load time: an empty file (process start), the
+replace prelude alone (`table ip filter {}` + `delete table ip filter`), plain, -O, and -O without
+the prelude, each a median.
 
-    .venv/bin/python bench/optimize.py [--only NAME] [--no-load]
+    .venv/bin/python bench/optimize.py [--only NAME] [--no-load] [--reps N]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -91,18 +95,40 @@ def nft(*args: str, text: str = None, netns: bool = True) -> subprocess.Complete
     return subprocess.run(cmd, input=text, capture_output=True, text=True)
 
 
-def load_ms(text: str) -> float:
-    best = float("inf")
-    for _ in range(3):
+REPS = 7
+PRELUDE_RE = r"(?m)^table (\S+) (\S+) \{\}\ndelete table \1 \2\n"
+
+
+def load_ms(text: str, reps: int = 0) -> float:
+    """Median wall time of `nft -f -` loading `text` into the emptied netns."""
+    times = []
+    for _ in range(reps or REPS):
         nft("flush", "ruleset")
         t0 = time.perf_counter()
         r = nft("-f", "-", text=text)
         dt = time.perf_counter() - t0
         if r.returncode != 0:
             return float("nan")
-        best = min(best, dt)
+        times.append(dt)
     nft("flush", "ruleset")
-    return best * 1000
+    return statistics.median(times) * 1000
+
+
+def load_breakdown(plain_text: str, opt_text: str) -> None:
+    """What the -O blocklist's load time is made of."""
+    import re
+    body = re.sub(PRELUDE_RE, "", opt_text)
+    plain_body = re.sub(PRELUDE_RE, "", plain_text)
+    rows = [("empty file (process start)", "\n"),
+            ("prelude only", "table ip filter {}\ndelete table ip filter\ntable ip filter {}\n"),
+            ("plain", plain_text), ("plain without prelude", plain_body),
+            ("-O", opt_text), ("-O without prelude", body)]
+    got = {name: load_ms(text, max(REPS, 9)) for name, text in rows}
+    print("\nblocklist-10000 load time, median ms:")
+    for name, _ in rows:
+        print(f"  {name:<28} {got[name]:8.1f}")
+    print(f"  -O / plain: {got['-O'] / got['plain']:.3f};  without the prelude: "
+          f"{got['-O without prelude'] / got['plain without prelude']:.3f}")
 
 
 def translate_cost(path: str, family: str, traffic):
@@ -136,7 +162,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", help="substring of the ruleset names to run")
     ap.add_argument("--no-load", action="store_true", help="skip kernel load timing")
+    ap.add_argument("--reps", type=int, default=REPS, help="load-time repetitions (median)")
     args = ap.parse_args()
+    globals()["REPS"] = args.reps
     tmp = Path(tempfile.mkdtemp(prefix="fwc-optbench-"))
     inputs = [(str(p.relative_to(CORPUS)), p, True) for p in real_world_files()]
     for name, gen in (("gen/host", gen_host), ("gen/blocklist-10000", gen_blocklist),
@@ -146,6 +174,7 @@ def main() -> int:
         inputs.append((name, p, False))
     subprocess.run(["ip", "netns", "add", NETNS], check=True)
     sums = {"plain": 0.0, "opt": 0.0}
+    breakdown = None
     worse = []
     try:
         print(f"{'ruleset':<58} {'input':>8} {'fwc':>8} {'fwc -O':>8} {'ratio':>6} "
@@ -176,6 +205,8 @@ def main() -> int:
                 l_plain = l_opt = float("nan")
             else:
                 l_plain, l_opt = load_ms(plain_text), load_ms(opt_text)
+                if name == "gen/blocklist-10000":
+                    breakdown = (plain_text, opt_text)
             ratio = c_opt / c_plain if c_plain else 1.0
             if real:
                 sums["plain"] += c_plain
@@ -189,6 +220,8 @@ def main() -> int:
             print(f"\nreal-world corpus, summed: fwc {sums['plain']:.2f}  fwc -O {sums['opt']:.2f}"
                   f"  ratio {sums['opt'] / sums['plain']:.3f}")
         print("rulesets where -O costs more: " + (", ".join(worse) or "none"))
+        if breakdown is not None:
+            load_breakdown(*breakdown)
     finally:
         subprocess.run(["ip", "netns", "delete", NETNS])
     return 0

@@ -46,8 +46,11 @@ def test_fast_path_blocked_by_blocklist_drop_and_named():
                     EST))
     out, notes = notes_of(fast_path, rs)
     rules = chain_of(out, "INPUT").rules
-    assert rules[2] == EST  # moved just past the blocklist rule, not before it
-    assert rules[1].matches == (saddr("198.51.100.7/32"),)
+    # a copy for every other address goes first; E itself moves just past the blocklist rule
+    assert rules[0].matches == (ir.Address("saddr", saddr("198.51.100.7/32").values, True),
+                                state("ESTABLISHED", "RELATED"))
+    assert rules[3] == EST
+    assert rules[2].matches == (saddr("198.51.100.7/32"),)
     assert any("t.rules:2:1" in n.message and "cannot move" in n.message for n in notes)
     assert meaning_diff(rs, out) == []
 
@@ -272,4 +275,20 @@ def test_jump_to_empty_chain_removed_but_not_with_statements():
                     R(verdict=DROP, line=3)), user("e"))
     out = inline_chains(rs)
     assert [r.loc.line for r in chain_of(out, "INPUT").rules] == [2, 3]
+    assert meaning_diff(rs, out) == []
+
+
+def test_dead_rules_not_shadowed_across_a_mark_change():
+    # found by the lookups property: the mark tested by the earlier rule changes in between
+    mark2 = ir.Mark("meta", 2)
+    rs = rs_of(base("INPUT", R(saddr("203.0.113.0/24"), mark2, verdict=ACCEPT, line=1),
+                    R(statements=(ir.SetMark("meta", 1),), verdict=ir.Jump("u1"), line=2),
+                    R(saddr("203.0.113.0/24"), mark2, verdict=DROP, line=3),
+                    R(dport(22), verdict=ACCEPT, line=4),
+                    R(statements=(ir.SetMark("meta", 3),), line=5),
+                    R(dport(22), verdict=DROP, line=6),  # ports cannot change: dead
+                    policy="accept"),
+               user("u1", R(ir.Mark("meta", 1), statements=(ir.SetMark("meta", 2),))))
+    out = remove_dead_rules(rs)
+    assert [r.loc.line for r in chain_of(out, "INPUT").rules] == [1, 2, 3, 4, 5]
     assert meaning_diff(rs, out) == []

@@ -2,14 +2,15 @@
 
 A rule is dead when an earlier rule of the same chain matches every packet it matches (the
 earlier rule has a subset of its conditions, none stateful) and always ends the chain (accept,
-drop, reject, goto, return, queue, nat).  An unconditional terminal rule makes every later rule
+drop, reject, goto, return, queue, nat).  When a rule in between can change the packet (a mark
+set, a jump), only earlier rules testing fields nothing changes (addresses, ports...) count.  An unconditional terminal rule makes every later rule
 dead.  Removing a dead rule changes nothing: it is never evaluated.
 """
 
 from __future__ import annotations
 
 from fwc import ir
-from fwc.passes.analysis import ends_chain, is_stateful, rule_covers
+from fwc.passes.analysis import IMMUTABLE_MATCHES, ends_chain, is_stateful, rule_covers
 from fwc.passes.notes import Explain, Notes
 
 MAX_LOOKBACK = 64  # earlier terminal rules compared per rule (keeps huge chains linear)
@@ -24,6 +25,17 @@ def _signature(r: ir.Rule) -> frozenset:
         if isinstance(m, ir.Port):
             sig.add((ir.Proto, None))
     return frozenset(sig)
+
+
+OBSERVING = (ir.Log, ir.NfLog, ir.Counter, ir.Audit)
+
+
+def _may_change_packet(r: ir.Rule) -> bool:
+    """Matching `r` and going on may change a field a later rule tests (mark, conntrack...)."""
+    if ends_chain(r):  # nothing after it in this chain sees the changed packet
+        return False
+    return any(not isinstance(s, OBSERVING) for s in r.statements) or \
+        isinstance(r.verdict, (ir.Jump, ir.VerdictMap, ir.TProxy, ir.NatMap))
 
 
 def remove_dead_rules(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
@@ -44,6 +56,11 @@ def remove_dead_rules(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
                                f"{c.name}); removed", r.loc)
                     continue
                 kept.append(r)
+                if _may_change_packet(r):
+                    # a later packet state may differ from the one the earlier rules saw: only
+                    # killers testing fields nothing changes still prove anything
+                    terminals = [(e, esig) for e, esig in terminals
+                                 if all(isinstance(m, IMMUTABLE_MATCHES) for m in e.matches)]
                 if ends_chain(r) and not is_stateful(r):
                     terminals.append((r, sig))
                     if not r.matches:
