@@ -156,6 +156,8 @@ def _check(rs: ir.Ruleset, key: str, tolerance: int = 0) -> None:
     opt_rs = optimize(rs)
     optimised = emit_nft(opt_rs)
     assert optimised != plain or opt_rs == rs
+    if optimised == plain:
+        return  # the same text means the same; a kernel run would only measure timing noise
     ifaces = tuple(dict.fromkeys((ruleset_ifaces(rs) or ()) + ("eth0", "eth1")))[:2]
     cases = generate_cases(rs, CASES, seed=11, ifaces=ifaces)
     with KernelHarness(ifaces=ifaces) as h:
