@@ -197,7 +197,8 @@ def test_ct_split_only_when_it_saves_two_evaluations_and_never_in_raw_or_nat():
 def test_fast_path_copy_excludes_the_blockers_packets():
     lo = iface("iifname", "lo")
     rs = rs_of(base("INPUT", R(lo, verdict=ACCEPT, line=1),
-                    R(iface("iifname", "lo", True), ir.Address("daddr", saddr("127.0.0.0/8").values),
+                    R(iface("iifname", "lo", True),
+                      ir.Address("daddr", saddr("127.0.0.0/8").values),
                       verdict=ir.Reject(), line=2),
                     R(state("NEW"), dport(22), verdict=ACCEPT, line=3),
                     EST))

@@ -3,19 +3,20 @@
 Each pass is a pure `Ruleset -> Ruleset` function in its own module; `optimize` runs them in an
 order where each one's output only helps the next:
 
-0. tidy     - rules without effect and final `return`s of user chains removed; jumps to a
+1. tidy     - rules without effect and final `return`s of user chains removed; jumps to a
               chain that starts with an unconditional accept/drop replaced by that verdict;
-1. inline   - single-use user chains spliced into their caller (exposes rules to 2-4);
-2. dead     - rules no packet can reach removed (warnings name them);
-   tidy     - adjacent rules differing in a test and its negation merged; the fast-path rule
+2. inline   - single-use user chains spliced into their caller (exposes rules to the rest);
+3. dead     - rules no packet can reach removed (warnings name them);
+4. tidy     - adjacent rules differing in a test and its negation merged; the fast-path rule
               of a chain jumped to copied before the jump;
-3. fastpath - `ct state established,related accept` moved to the front of base chains;
-   ctsplit  - established packets of a base chain sent to a copy of it without the rules
+5. fastpath - `ct state established,related accept` moved to the front of base chains (or a
+              copy excluding the blockers' packets put there);
+6. ctsplit  - established packets of a base chain sent to a copy of it without the rules
               that test for other states, when that saves them two evaluations or more;
-4. sets     - rules differing in one match merged into one set match (nft output only);
-5. lookups  - adjacent rules differing in key fields become one (concatenated) set lookup, or
-               one verdict map when their verdicts differ (nft output only);
-6. dead     - again: merged sets can shadow later rules.
+7. sets     - rules differing in one match merged into one set match (nft output only);
+8. lookups  - adjacent rules differing in key fields become one (concatenated) set lookup, or
+              one verdict map when their verdicts differ (nft output only);
+9. dead     - again: merged sets can shadow later rules.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ def optimize(rs: ir.Ruleset, explain: Optional[Callable[[Note], None]] = None,
             seen.add(note)
             explain(note)
 
-    passes = [drop_useless_rules, resolve_trivial_jumps, inline_chains, remove_dead_rules, merge_complements,
+    passes = [drop_useless_rules, resolve_trivial_jumps, inline_chains, remove_dead_rules,
+              merge_complements,
               peel_fast_path, fast_path, split_established]
     if target == "nft":
         passes += [merge_sets, merge_lookups, remove_dead_rules]

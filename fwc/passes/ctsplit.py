@@ -43,11 +43,11 @@ def specialise(r: ir.Rule) -> Optional[ir.Rule]:
     return ir.Rule(tuple(kept), r.statements, r.verdict, r.comment, r.loc)
 
 
-def _saving(rules: list, spec: list) -> int:
+def _saving(spec: list) -> int:
     """Rules established packets no longer evaluate before the first rule that surely ends
     evaluation for them."""
     saved = 0
-    for r, s in zip(rules, spec):
+    for s in spec:
         if s is None:
             saved += 1
         elif not s.matches and ends_chain(s) and not s.statements:
@@ -67,7 +67,7 @@ def split_established(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
                 chains.append(c)
                 continue
             spec = [specialise(r) for r in c.rules]
-            if _saving(list(c.rules), spec) < MIN_SAVED:
+            if _saving(spec) < MIN_SAVED:
                 chains.append(c)
                 continue
             name = f"{c.name}_est"

@@ -3,8 +3,8 @@
 A rule is dead when an earlier rule of the same chain matches every packet it matches (the
 earlier rule has a subset of its conditions, none stateful) and always ends the chain (accept,
 drop, reject, goto, return, queue, nat).  When a rule in between can change the packet (a mark
-set, a jump), only earlier rules testing fields nothing changes (addresses, ports...) count.  An unconditional terminal rule makes every later rule
-dead.  Removing a dead rule changes nothing: it is never evaluated.
+set, a jump), only earlier rules testing fields nothing changes (addresses, ports...) count.
+An unconditional terminal rule makes every later rule dead.  Removing a dead rule changes nothing: it is never evaluated.
 """
 
 from __future__ import annotations
