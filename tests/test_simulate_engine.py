@@ -184,3 +184,20 @@ def test_packet_syntax_ipv6_and_icmp():
     p = parse_packet_text("in 198.51.100.1 > 192.0.2.1 type 3 code 3 quote 0", 1)
     assert (p.proto, p.icmp_type, p.icmp_code, p.quote) == (1, 3, 3, 0)
     assert p.src == ipaddress.ip_address("198.51.100.1")
+
+
+def test_decision_cache_never_replays_a_verdict_map_decision():
+    """A vmap decides on its key: two packets differing only there must not share a cached
+    decision (found by the optimiser's property tests)."""
+    from fwc import ir
+    from fwc.backends.simulate import SimOptions, simulate
+    from fwc.packet import cases_from_json
+
+    vmap = ir.VerdictMap(("tcp dport",), elements=(((22,), ir.Accept()), ((23,), ir.Drop())))
+    rs = ir.Ruleset((ir.Table("ip", "filter", (ir.Chain(
+        "INPUT", (ir.Rule((ir.Proto(frozenset({6})),), verdict=vmap),),
+        ir.iptables_base_hook("filter", "INPUT", "accept")),)),))
+    cases = cases_from_json([{"name": str(p), "probe": {"dir": "in", "dport": p}}
+                             for p in (22, 23, 22, 23)])
+    cached = [r.verdict for r in simulate(rs, cases, SimOptions(cache=True))]
+    assert cached == ["ACCEPT", "DROP", "ACCEPT", "DROP"]

@@ -271,6 +271,10 @@ class Simulator:
                 stmts.append(fn)
                 comp.reads |= reads
             verdict = self._compile_verdict(rule.verdict, rule, table, chain, is_nat)
+            if isinstance(rule.verdict, ir.VerdictMap):
+                # the map's key fields decide the verdict but are not among the reads the
+                # decision cache keys on: never cache such a chain
+                comp.cacheable = False
             pre = None if (pre_protos is None and pre_ports is None) else (pre_protos, pre_ports)
             if any(isinstance(m, (ir.Statistic, ir.Limit, ir.HashLimit, ir.SetLimit))
                    for m in rule.matches):
