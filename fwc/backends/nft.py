@@ -20,6 +20,7 @@ from fwc.backends.nft_ctx import NotExpressible, RuleCtx, refuse
 from fwc.backends.nft_layout import Entry, OutChain, OutTable, l3_of, plan
 from fwc.backends.nft_match import NFPROTO, redundant_proto, render_match
 from fwc.backends.nft_names import safe_name
+from fwc.conntrack.fields import ICMP_TYPES, ICMPV6_TYPES  # nft's ICMP type names
 from fwc.backends.nft_tail import CONNLIMIT_SET
 
 __all__ = ["emit_nft", "emit_nft_with_warnings"]
@@ -268,26 +269,13 @@ def _any_icmp_of(m: ir.Icmp, rule: ir.Rule) -> bool:
 # is never merged, so such a negated single value is written as the range v-v.
 _PAYLOAD = re.compile(r"^(ip|ip6|tcp|udp|udplite|sctp|dccp|th|icmp|icmpv6|ah|esp|comp) "
                       r"([a-z-]+(?: [a-z-]+)?) != ([A-Za-z0-9_.:-]+)$")
-_ICMP_NUM = {"echo-reply": 0, "destination-unreachable": 3, "source-quench": 4, "redirect": 5,
-             "echo-request": 8, "router-advertisement": 9, "router-solicitation": 10,
-             "time-exceeded": 11, "parameter-problem": 12, "timestamp-request": 13,
-             "timestamp-reply": 14, "info-request": 15, "info-reply": 16,
-             "address-mask-request": 17, "address-mask-reply": 18}
-_ICMP6_NUM = {"destination-unreachable": 1, "packet-too-big": 2, "time-exceeded": 3,
-              "parameter-problem": 4, "echo-request": 128, "echo-reply": 129,
-              "mld-listener-query": 130, "mld-listener-report": 131, "mld-listener-done": 132,
-              "nd-router-solicit": 133, "nd-router-advert": 134, "nd-neighbor-solicit": 135,
-              "nd-neighbor-advert": 136, "nd-redirect": 137, "router-renumbering": 138,
-              "mld2-listener-report": 143}
-
-
 def _numeric(proto: str, field: str, value: str):
     if re.fullmatch(r"0x[0-9a-fA-F]+|\d+", value):
         return int(value, 0)
     if field in ("protocol", "nexthdr"):
         return ir.L4_PROTOS.get(value)
     if field == "type":
-        return (_ICMP_NUM if proto == "icmp" else _ICMP6_NUM).get(value)
+        return (ICMP_TYPES if proto == "icmp" else ICMPV6_TYPES).get(value)
     return None
 
 
