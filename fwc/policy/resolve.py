@@ -400,6 +400,14 @@ class Resolver:
         self.check_rule(pr, r, chain, seen)
         return pr
 
+    def _ct_names(self, cl, known, what: str) -> frozenset:
+        """Conntrack state or status names of a clause, upper-cased; unknown ones are errors."""
+        for v in cl.values:
+            if v.text.lower() not in known:
+                raise self.error(f"unknown conntrack {what} '{v.text}'"
+                                 f"{suggest(v.text.lower(), known)}", v)
+        return frozenset(v.text.upper() for v in cl.values)
+
     def clause(self, pr: PRule, cl: Clause, chain: str) -> None:
         k = cl.kind
         if k in ("from", "to"):
@@ -460,21 +468,9 @@ class Resolver:
                                          self.icmp_type(v.text, table, v)))
             pr.services = atoms
         elif k == "state":
-            states = set()
-            for v in cl.values:
-                if v.text.lower() not in N.CT_STATE_NAMES:
-                    raise self.error(f"unknown conntrack state '{v.text}'"
-                                     f"{suggest(v.text.lower(), N.CT_STATE_NAMES)}", v)
-                states.add(v.text.upper())
-            pr.states = frozenset(states)
+            pr.states = self._ct_names(cl, N.CT_STATE_NAMES, "state")
         elif k == "status":
-            bits = set()
-            for v in cl.values:
-                if v.text.lower() not in N.CT_STATUS_NAMES:
-                    raise self.error(f"unknown conntrack status '{v.text}'"
-                                     f"{suggest(v.text.lower(), N.CT_STATUS_NAMES)}", v)
-                bits.add(v.text.upper())
-            pr.status = frozenset(bits)
+            pr.status = self._ct_names(cl, N.CT_STATUS_NAMES, "status")
         elif k == "log":
             prefix = None
             level = None
