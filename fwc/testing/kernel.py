@@ -12,8 +12,9 @@ Verdicts:
   in   ACCEPT: a raw socket in the fw ns got the packet (it only does after LOCAL_IN accepted it)
   fwd  ACCEPT: the packet came out on the peer of the outgoing interface
   out  ACCEPT: the packet came out on the peer; sendto() failing with EPERM means netfilter dropped it
-  REJECT: netfilter generated a TCP RST / ICMP error for the packet (counted before any filter
-          by the observer table, so an OUTPUT policy that drops it still reads REJECT)
+  REJECT: netfilter generated a TCP RST / ICMP error answering exactly this packet (copied to
+          the harness over NFLOG by the observer table before any filter, so an OUTPUT policy
+          that drops it still reads REJECT; late errors about earlier packets do not count)
   DROP: none of these.
 
 The ct state of every packet is counted by the observer table `inet fwc_observe`, whose
@@ -37,10 +38,12 @@ import time
 from typing import Iterable, Optional
 
 from fwc.packet import Case, CaseResult, Packet
-from fwc.testing import netns, wire
+from fwc.testing import netns, nflog, wire
 
 OBSERVE_TABLE = "fwc_observe"
 PROBE_MARK = 0x4B480001  # marks packets this harness sends from the fw ns (cleared at once)
+REJECT_LOG_GROUP = 0xFC0F  # NFLOG group of the observer's rejection copies (per namespace)
+REJECT_LOG_PREFIX = "fwc-reject"
 CT_STATES = ("new", "established", "related", "invalid", "untracked")
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
@@ -151,7 +154,7 @@ _counter = itertools.count()
 
 def observer_ruleset() -> str:
     """nft text of `inet fwc_observe`: ct state counters and rejection counters."""
-    counters = [f"pre_{s}" for s in CT_STATES] + [f"out_{s}" for s in CT_STATES] + ["rej_lo", "rej_ext"]
+    counters = [f"pre_{s}" for s in CT_STATES] + [f"out_{s}" for s in CT_STATES]
     lines = [f"table inet {OBSERVE_TABLE} {{"]
     lines += [f"  counter {c} {{ }}" for c in counters]
     reject_matches = (
@@ -161,15 +164,15 @@ def observer_ruleset() -> str:
     )
     # Before everything (also before raw -300 and conntrack -200) on output: the harness's own
     # packets carry PROBE_MARK; clear it so the ruleset never sees it.  Every other RST / ICMP
-    # error is counted: netfilter REJECT made it, or the fw stack answered an accepted probe
-    # (the harness decides ACCEPT before it looks at these counters).  A stack RST has no
+    # error is copied to the harness over NFLOG: netfilter REJECT made it, the fw stack answered
+    # an accepted probe (the harness decides ACCEPT before it looks at these), or it is a late
+    # error about an earlier packet (the harness only counts what answers the probe itself).  A stack RST has no
     # conntrack entry attached yet (REJECT's RST has one): drop it, or it would close the flow
     # the case is building, where a real server would have answered.
     lines.append("  chain first_out { type filter hook output priority -400; policy accept;")
     lines.append(f"    meta mark {PROBE_MARK:#x} meta mark set 0x0 return")
     for m in reject_matches:
-        lines.append(f'    oifname "lo" {m} counter name "rej_lo"')
-        lines.append(f'    oifname != "lo" {m} counter name "rej_ext"')
+        lines.append(f'    {m} log prefix "{REJECT_LOG_PREFIX}" group {REJECT_LOG_GROUP} snaplen 512')
     lines.append("    tcp flags & rst == rst ct state invalid drop")
     lines.append("  }")
     for chain, hook, dev, prefix in (("pre", "prerouting", "iifname", "pre"),
@@ -212,6 +215,7 @@ class KernelHarness:
         self._fw_sentinel_sock: dict[str, socket.socket] = {}
         self._raw_in: dict[tuple[int, int], socket.socket] = {}
         self._raw_out: dict[int, socket.socket] = {}
+        self._reject_log: Optional[nflog.NflogListener] = None
         self._mac: dict[str, bytes] = {}
         self._peer_mac: dict[str, bytes] = {}
         self._local_addrs: set = set()
@@ -251,6 +255,9 @@ class KernelHarness:
             except OSError:
                 pass
         self._socks.clear()
+        if self._reject_log is not None:
+            self._reject_log.close()
+            self._reject_log = None
         for name in [self.fw, *self.peers.values()]:
             netns.delete(name)
         self._open = False
@@ -368,6 +375,10 @@ class KernelHarness:
             for s in (s4, s6):
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, PROBE_MARK)
             self._raw_out = {4: self._track(s4), 6: self._track(s6)}
+            try:
+                self._reject_log = nflog.NflogListener(REJECT_LOG_GROUP)
+            except (OSError, nflog.NflogError) as e:
+                raise KernelError(f"cannot listen to NFLOG in the fw namespace: {e}") from None
 
     def _raw_in_sock(self, l3: int, proto: int) -> socket.socket:
         key = (l3, proto)
@@ -590,15 +601,17 @@ class KernelHarness:
         sent.append(datagram)
         self._last_seen = None
         self.last_frames = []
+        self._reject_log.drain()  # late errors about earlier packets
         verdict, _ = self._send(pkt, datagram)
         if self._last_seen is not None:
             # an ICMP error from the far side quotes the packet as that side got it (NATed)
             sent[-1] = self._last_seen
         counters = self._reset_counters()
-        if verdict != "ACCEPT":
-            rejected = counters.get("rej_lo" if pkt.dir == "out" else "rej_ext", 0)
-            if rejected:
-                verdict = "REJECT"
+        logged = self._reject_log.drain()
+        rejections = [p for prefix, p in logged if prefix == REJECT_LOG_PREFIX]
+        if verdict != "ACCEPT" and any(wire.answers_probe(pkt, datagram, self._ident, r)
+                                       for r in rejections):
+            verdict = "REJECT"
         return verdict, counters
 
     def run_case(self, case: Case) -> CaseResult:

@@ -212,3 +212,34 @@ def is_rejection_of(pkt: Packet, datagram: bytes) -> bool:
     if proto == icmp and len(l4) >= 8 and l4[0] in ICMP_ERROR_TYPES[l3]:
         return is_same_datagram(pkt, l4[8:])
     return False
+
+
+def answers_probe(pkt: Packet, probe: bytes, ident: int, datagram: bytes) -> bool:
+    """Is `datagram` (sent by the firewall) a rejection of exactly the probe `probe` (the
+    datagram as sent, tag `ident`)?  An ICMP error must quote the probe's tag; a TCP RST must
+    go back to the probe's source port and carry the sequence numbers REJECT derives from the
+    probe.  Errors about earlier packets (a neighbour that never answered) do not count."""
+    parsed = parse_ip(datagram)
+    if parsed is None:
+        return False
+    l3, _src, dst, proto, l4 = parsed
+    if l3 != pkt.l3 or dst != pkt.src:
+        return False
+    if proto == 6 and pkt.proto == 6 and len(l4) >= 14 and l4[13] & 0x04:
+        sent = parse_ip(probe)
+        if sent is None or len(sent[4]) < 20:
+            return False
+        p4 = sent[4]
+        if struct.unpack("!H", l4[2:4])[0] != pkt.sport:
+            return False
+        seq, ack = struct.unpack("!II", l4[4:12])
+        p_seq, p_ack = struct.unpack("!II", p4[4:12])
+        p_flags = p4[13]
+        if p_flags & 0x10:  # the probe had ACK: the RST takes its sequence from the probe's ack
+            return seq == p_ack
+        seg_len = len(p4) - (p4[12] >> 4) * 4 + (p_flags & 0x01) + ((p_flags >> 1) & 0x01)
+        return bool(l4[13] & 0x10) and ack == (p_seq + seg_len) & 0xFFFFFFFF
+    icmp = 1 if l3 == 4 else 58
+    if proto == icmp and len(l4) >= 8 and l4[0] in ICMP_ERROR_TYPES[l3]:
+        return is_tagged_datagram(pkt, l4[8:], ident)
+    return False
