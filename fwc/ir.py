@@ -956,3 +956,30 @@ class SetLimit:
 
 
 Match = Union[Match, SetLimit]
+
+
+# --------------------------------------------------------------------------- iptables -m recent
+
+
+@frozen
+class Recent:
+    """iptables -m recent (xt_recent): named lists of addresses, each with the times it was seen.
+    The packet's `side` address (saddr / daddr) cut by `mask` (an address as an int; None = all
+    bits) is looked up in list `name`.  command set: add or refresh it, always matches;
+    rcheck: matches if it is listed and (with seconds) seen in the last `seconds` s (with
+    hitcount) at least `hitcount` times; update: as rcheck, and a match refreshes it; remove:
+    matches if listed and removes it.  negate inverts the result (and so also which packets
+    update refreshes).  rttl: the entry also needs the packet's TTL; reap: drop older stamps."""
+
+    command: str  # set | rcheck | update | remove
+    name: str = "DEFAULT"
+    seconds: int = 0
+    hitcount: int = 0
+    reap: bool = False
+    rttl: bool = False
+    side: str = "saddr"
+    mask: Optional[int] = None
+    negate: bool = False
+
+
+Match = Union[Match, Recent]

@@ -6,6 +6,8 @@ Each function returns None for a node it does not know; the caller then refuses 
 
 from __future__ import annotations
 
+import ipaddress
+
 from typing import Optional
 
 from fwc import ir
@@ -96,7 +98,27 @@ def match_words(m, fam: str) -> Optional[list[str]]:
         return w + (["--connlimit-daddr"] if m.field == "daddr" else [])
     if isinstance(m, ir.FieldMatch):
         return field_match_words(m, fam)
+    if isinstance(m, ir.Recent):
+        return recent_words(m, fam)
     return None
+
+
+def recent_words(m: ir.Recent, fam: str) -> list[str]:
+    """In iptables-save's order (libxt_recent), --mask and the side always written."""
+    width = 32 if fam == "ip" else 128
+    w = ["-m", "recent"] + _neg(m.negate) + [f"--{m.command}"]
+    if m.seconds:
+        w += ["--seconds", str(m.seconds)]
+    if m.reap:
+        w.append("--reap")
+    if m.hitcount:
+        w += ["--hitcount", str(m.hitcount)]
+    if m.rttl:
+        w.append("--rttl")
+    mask = 2**width - 1 if m.mask is None else m.mask
+    mask_text = str(ipaddress.ip_address(mask) if width == 32 else ipaddress.IPv6Address(mask))
+    return w + ["--name", m.name, "--mask", mask_text,
+                "--rsource" if m.side == "saddr" else "--rdest"]
 
 
 def statement_words(s) -> Optional[list[str]]:

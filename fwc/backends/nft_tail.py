@@ -17,6 +17,12 @@ def render_tail_match(m, ctx: RuleCtx) -> Optional[list[list[str]]]:
         return [[f"quota {'over ' if m.over else ''}{m.bytes} bytes"]]
     if isinstance(m, ir.ConnLimit):
         return [[render_connlimit(m, ctx)]]
+    if isinstance(m, ir.Recent):
+        # an nft dynamic set keeps one timeout per element, no history of when it was seen,
+        # and refuses new elements when full where xt_recent forgets its oldest address
+        raise refuse(f"-m recent --{m.command}",
+                     "an nftables set keeps no per-address hit history and does not forget its "
+                     "oldest address when full, as xt_recent does")
     return None
 
 

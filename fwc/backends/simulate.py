@@ -112,6 +112,7 @@ class Simulator:
         self.opt = options or SimOptions()
         self.conntrack = ConntrackTable(self.opt.tcp_loose)
         self._per_case_state: list[dict] = []  # statistic nth counters, reset per case
+        self._recent_lists: dict[str, dict] = {}  # xt_recent lists by name, emptied per case
         self._setup_host()
         self._stages: dict[tuple[str, int], list] = {}
         self._cache: dict = {}
@@ -276,7 +277,7 @@ class Simulator:
                 # decision cache keys on: never cache such a chain
                 comp.cacheable = False
             pre = None if (pre_protos is None and pre_ports is None) else (pre_protos, pre_ports)
-            if any(isinstance(m, (ir.Statistic, ir.Limit, ir.HashLimit, ir.SetLimit))
+            if any(isinstance(m, (ir.Statistic, ir.Limit, ir.HashLimit, ir.SetLimit, ir.Recent))
                    for m in rule.matches):
                 pre = None  # stateful matches must see every packet that reaches them
             comp.rules.append(_Rule(tuple(matches), tuple(stmts), verdict, num, rule.loc, pre))
@@ -506,6 +507,8 @@ class Simulator:
                     return neg
                 return nth, set(), False
             raise Unsupported(f"statistic mode {m.mode!r}", rule.loc)
+        if T is ir.Recent:
+            return self._compile_recent(m, rule), set(), False
         if T is ir.FieldMatch:
             return self._compile_fieldmatch(m, rule)
         if T is ir.SetMatch:
@@ -513,6 +516,42 @@ class Simulator:
         if T is ir.CtCount:
             raise Unsupported("ct count (needs the number of live connections per key)", rule.loc)
         raise Unsupported(f"match {T.__name__} is not simulated", rule.loc)
+
+    RECENT_LIST_MAX = 200  # xt_recent's ip_list_tot: a full list forgets its oldest address
+
+    def _compile_recent(self, m: ir.Recent, rule: ir.Rule):
+        """xt_recent's recent_mt.  A case takes no time, so every stamp is within --seconds
+        and --reap removes nothing; the list keeps at least --hitcount stamps per address."""
+        if m.rttl:
+            raise Unsupported("recent --rttl (the TTL before forwarding) is not simulated", rule.loc)
+        lists = self._recent_lists
+        attr = "src" if m.side == "saddr" else "dst"
+
+        def recent(p):
+            full = (1 << (32 if p.l3 == 4 else 128)) - 1
+            key = (p.l3, getattr(p, attr) & (full if m.mask is None else m.mask))
+            entries = lists.setdefault(m.name, {})  # insertion order = least recently updated first
+            hits = entries.get(key)
+            ret = m.negate
+            if hits is None:
+                if m.command != "set":
+                    return ret
+                if len(entries) >= self.RECENT_LIST_MAX:
+                    del entries[next(iter(entries))]
+                entries[key] = 1
+                return not ret
+            if m.command == "set":
+                ret = not ret
+            elif m.command == "remove":
+                del entries[key]
+                return not ret
+            elif not m.hitcount or hits >= m.hitcount:
+                ret = not ret
+            if m.command == "set" or (m.command == "update" and ret):
+                del entries[key]
+                entries[key] = hits + 1
+            return ret
+        return recent
 
     def _compile_setlookup(self, m: ir.SetLookup, rule: ir.Rule):
         raw = self.opt.sets.get(m.name)
@@ -1098,6 +1137,7 @@ class Simulator:
         self.conntrack = ConntrackTable(self.opt.tcp_loose)
         for state in self._per_case_state:
             state["count"] = state["init"]
+        self._recent_lists.clear()
 
     def run_case(self, case: Case) -> CaseResult:
         self.reset()

@@ -515,7 +515,7 @@ _m("hashlimit", {k: 1 for k in (
 
 # known iptables modules fwc does not translate (yet): a located "not supported" error, exit 1
 KNOWN_UNSUPPORTED_MATCHES = (
-    "recent", "connlimit", "string", "u32", "time", "quota", "connbytes", "connlabel", "cgroup",
+    "connlimit", "string", "u32", "time", "quota", "connbytes", "connlabel", "cgroup",
     "cluster", "cpu", "devgroup", "ecn", "esp", "ah", "ipcomp", "realm", "rpfilter", "socket",
     "tcpmss", "osf", "nfacct", "rateest", "bpf", "ipvs", "l2tp", "frag", "hbh", "dst", "rt", "mh",
     "ipv6header", "srh", "geoip", "condition", "account", "psd", "lscan", "ipp2p", "pknock",
@@ -865,4 +865,7 @@ KNOWN_UNSUPPORTED_TARGETS = (
 from fwc.frontends import iptables_ext_tail as _tail  # noqa: E402
 
 _tail.register()
+from fwc.frontends import iptables_recent as _recent  # noqa: E402
+
+_recent.register()
 tproxy_fallback = _tail.tproxy_fallback

@@ -447,7 +447,7 @@ def _t_tproxy(opts, ctx):
     return TargetResult((), ir.TProxy(ctx.family, addr, p or None, **kw))
 
 
-STATEFUL = (ir.Limit, ir.HashLimit, ir.Statistic, ir.Quota, ir.CtCount, ir.ConnLimit)
+STATEFUL = (ir.Limit, ir.HashLimit, ir.Statistic, ir.Quota, ir.CtCount, ir.ConnLimit, ir.Recent)
 
 
 def tproxy_fallback(rule: ir.Rule, ctx) -> ir.Rule:

@@ -441,6 +441,19 @@ class KernelHarness:
     def _reset_counters(self) -> dict[str, int]:
         return _parse_counters(self._nft_json(f"reset counters table inet {OBSERVE_TABLE}"))
 
+    def clear_recent_lists(self) -> None:
+        """Empty every xt_recent list (iptables -m recent) of the fw ns: they outlive conntrack
+        flushes, so one case's hits would count in the next."""
+        with netns.entered(self.fw):
+            folder = "/proc/thread-self/net/xt_recent"
+            try:
+                names = os.listdir(folder)
+            except FileNotFoundError:
+                return
+            for name in names:
+                with open(os.path.join(folder, name), "w") as f:
+                    f.write("/\n")
+
     def flush_conntrack(self) -> None:
         """Empty the fw conntrack table (ctnetlink IPCTNL_MSG_CT_DELETE without a tuple)."""
         with netns.entered(self.fw):
@@ -618,6 +631,7 @@ class KernelHarness:
         if not self._open:
             raise KernelError("the harness is not open (use it as a context manager)")
         self.flush_conntrack()
+        self.clear_recent_lists()
         self._reset_counters()  # whatever happened since the last case must not count
         flows = wire.Flows()
         sent: list[bytes] = []
