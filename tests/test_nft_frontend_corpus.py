@@ -9,6 +9,7 @@ import pytest
 
 from fwc import ir
 from fwc.errors import FwcError, Unsupported
+from fwc.backends.nft import emit_nft
 from fwc.frontends.nft import parse_nft
 from fwc.frontends.nft_json import parse_nft_json
 
@@ -108,17 +109,27 @@ def _optimize_files():
 
 @pytest.mark.parametrize("path", _optimize_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_nft_optimize_files_parse(path):
-    """Each input and expected dump parses to IR, or raises Unsupported naming the construct."""
+    """Each input and expected dump parses to IR (all 76, bridge and netdev tables included)."""
     text = path.read_text()
-    try:
-        if path.suffix == ".json-nft":
-            rs = parse_nft_json(text, str(path))
-        else:
-            rs = parse_nft(text, str(path))
-    except Unsupported as e:
-        assert e.loc.line >= 1 and e.message
-        pytest.xfail(f"Unsupported: {e.format()}")
+    if path.suffix == ".json-nft":
+        rs = parse_nft_json(text, str(path))
+    else:
+        rs = parse_nft(text, str(path))
     assert isinstance(rs, ir.Ruleset)
+    l2 = ir.Ruleset(tuple(t for t in rs.tables if t.family in ir.L2_FAMILIES))
+    if l2.tables:
+        # bridge/netdev tables go through the nft backend and back unchanged
+        assert parse_nft(emit_nft(l2), "emitted.nft") == l2
+
+
+def test_nft_optimize_corpus_has_bridge_and_netdev_tables():
+    _need(OPTIMIZE)
+    fams = set()
+    for p in _optimize_files():
+        rs = (parse_nft_json if p.suffix == ".json-nft" else parse_nft)(p.read_text(), str(p))
+        fams |= {t.family for t in rs.tables}
+    assert {"bridge", "netdev"} <= fams
+    assert len(_optimize_files()) >= 70  # 28 inputs, 23 text and 22 JSON dumps
 
 
 def test_nft_optimize_text_and_json_dumps_agree():

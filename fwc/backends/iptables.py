@@ -54,6 +54,12 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
     # (family, iptables table) -> list of (chain name, policy or None, rules)
     out: dict[tuple[str, str], list] = {}
     for t in ruleset.tables:
+        if t.family not in ir.FAMILIES:
+            errors.append(Unsupported(
+                f"table {t.family} {t.name}: iptables has no {t.family} family (it filters "
+                f"{'frames crossing a bridge' if t.family == 'bridge' else 'at a device'}; "
+                "iptables-restore writes ip and ip6 tables only)", t.loc))
+            continue
         families = ("ip", "ip6") if t.family == "inet" else (t.family,)
         rename: dict[str, str] = {}
         placed: dict[str, str] = {}

@@ -14,6 +14,7 @@ from typing import Optional
 
 from fwc import ir
 from fwc.errors import ErrorGroup, FwcError, Unsupported
+from fwc.backends import nft_l2
 from fwc.backends.nft_action import needs_tcp_reset_split, render_statement, render_verdict
 from fwc.backends.nft_helpers import split_raw_helpers
 from fwc.backends.nft_ctx import NotExpressible, RuleCtx, refuse
@@ -160,6 +161,8 @@ class _TableRenderer:
                          f"splitting is not exact because {why}")
 
     def entry_lines(self, e: Entry, chain: OutChain) -> list[str]:
+        if self.t.family in ir.L2_FAMILIES:
+            nft_l2.check_rule(e.rule, self.t.family)
         if e.l3 != "both":
             guard = e.l3 if e.guard else None
             return self.rule_lines(e.rule, self.ctx(e.source, e.l3, chain), guard)
@@ -178,8 +181,16 @@ class _TableRenderer:
             if b.type == "nat" and b.policy != "accept":
                 errors.append(Unsupported(f"nat chain {c.name} with policy {b.policy} cannot be "
                                           "expressed in nftables: nat chains accept only", c.loc))
-            lines.append(f"\t\ttype {b.type} hook {b.hook} priority "
-                         f"{priority_text(b.priority, b.hook)}; policy {b.policy};")
+            if self.t.family in ir.L2_FAMILIES:
+                try:
+                    spec = (f"{nft_l2.devices_text(b)} priority "
+                            f"{nft_l2.priority_text(self.t.family, b.priority, b.hook)}")
+                except NotExpressible as ne:
+                    errors.append(ne.located(c.loc))
+                    spec = ""
+            else:
+                spec = f" priority {priority_text(b.priority, b.hook)}"
+            lines.append(f"\t\ttype {b.type} hook {b.hook}{spec}; policy {b.policy};")
         for e in c.entries:
             try:
                 body = self.entry_lines(e, c)

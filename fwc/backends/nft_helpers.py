@@ -65,6 +65,8 @@ def _replayable(chains) -> bool:
 
 
 def _table(t: ir.Table) -> ir.Table:
+    if t.family not in ir.FAMILIES:
+        return t
     new_chains: list[ir.Chain] = []
     replays: list[ir.Chain] = []
     stripped: set[str] = set()

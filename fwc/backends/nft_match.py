@@ -82,7 +82,7 @@ def addr_family(values: Sequence[ir.Addr], what: str) -> str:
 
 def need_l3(ctx: RuleCtx, fam: str, what: str) -> None:
     """An address/field of family `fam` in a table that cannot carry it is a broken IR."""
-    if ctx.family != "inet" and ctx.family != fam:
+    if ctx.family in ("ip", "ip6") and ctx.family != fam:
         raise refuse(f"{what} of family {fam} in an {ctx.family} table")
 
 
@@ -91,6 +91,8 @@ def per_family(ctx: RuleCtx, build) -> Alts:
     guarded alternative per family (inet tables)."""
     if ctx.l3 is not None:
         return [build(ctx.l3)]
+    if ctx.family in ir.L2_FAMILIES:  # no meta nfproto there; the IR has no guard to write
+        raise refuse(f"a family-dependent match in a {ctx.family} table")
     return [[f"meta nfproto {NFPROTO[f]}", *build(f)] for f in ("ip", "ip6")]
 
 

@@ -13,7 +13,14 @@ from fwc.frontends.nft_lower import Ctx
 
 PRIORITY_NAMES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50,
                   "srcnat": 100}
+# nft 1.0.6's names in the link-layer families, and the hook each is valid in (None: any)
+FAMILY_PRIORITY_NAMES = {
+    "bridge": {"dstnat": (-300, "prerouting"), "filter": (-200, None), "out": (100, "output"),
+               "srcnat": (300, "postrouting")},
+    "netdev": {"filter": (0, None)},
+}
 HOOKS = ("prerouting", "input", "forward", "output", "postrouting")
+FAMILY_HOOKS = {"bridge": HOOKS, "netdev": ("ingress", "egress")}
 CHAIN_TYPES = ("filter", "nat", "route")
 
 
@@ -35,9 +42,7 @@ class _Table:
     helpers: dict = attrs.Factory(dict)  # ct helper object name -> (helper type, l4 proto number)
 
 
-_FAMILY_SEES = {"bridge": "it filters Ethernet frames crossing a bridge",
-                "netdev": "it filters frames at a device's ingress/egress",
-                "arp": "it filters ARP packets"}
+_FAMILY_SEES = {"arp": "it filters ARP packets"}
 
 
 class Builder:
@@ -54,11 +59,10 @@ class Builder:
 
     # -- tables
     def check_family(self, family: str, loc) -> None:
-        if family not in ir.FAMILIES:
-            if family in ("bridge", "arp", "netdev"):
+        if family not in ir.NFT_FAMILIES:
+            if family == "arp":
                 raise self.unsupported(f"nft table family '{family}' ({_FAMILY_SEES[family]}); the IR "
-                                       "has only ip, ip6 and inet tables, which filter routed and "
-                                       "local IP traffic", loc)
+                                       "has ip, ip6, inet, bridge and netdev tables", loc)
             raise self.syntax(f"unknown table family '{family}'", loc)
 
     def add_table(self, family, name, loc, create=False) -> _Table:
@@ -99,9 +103,10 @@ class Builder:
             if create:
                 raise self.syntax(f"chain {name} already exists", loc)
             if base is not None:
-                if c.base is not None and (c.base.type, c.base.hook, c.base.priority) != \
-                        (base.type, base.hook, base.priority):
-                    raise self.syntax(f"chain {name} cannot change its type, hook or priority", loc)
+                if c.base is not None and (c.base.type, c.base.hook, c.base.priority,
+                                           c.base.devices) != \
+                        (base.type, base.hook, base.priority, base.devices):
+                    raise self.syntax(f"chain {name} cannot change its type, hook, priority or devices", loc)
                 c.base = base
             return c
         c = t.chains[name] = _Chain(name, loc, base)
@@ -119,16 +124,52 @@ class Builder:
             raise self.syntax(f"chain {name} is not empty", loc)
         del t.chains[name]
 
-    def make_base(self, t: _Table, ctype, hook, prio, policy, loc, device=None) -> ir.BaseHook:
+    def make_base(self, t: _Table, ctype, hook, prio, policy, loc, devices=None) -> ir.BaseHook:
+        """devices: None when the chain names none, else the device names (`device`/`devices`)."""
         if ctype not in CHAIN_TYPES:
             raise self.syntax(f"unknown chain type '{ctype}'", loc)
-        if hook in ("ingress", "egress") or device is not None:
-            raise self.unsupported(f"hook '{hook}'" + (f" on device {device}" if device else ""), loc)
-        if hook not in HOOKS:
+        if t.family in ir.L2_FAMILIES:
+            if ctype != "filter":
+                raise self.syntax(f"chain type '{ctype}' in a {t.family} table (filter only)", loc)
+            if hook not in FAMILY_HOOKS[t.family]:
+                raise self.syntax(f"the {t.family} family has no hook '{hook}' (hooks: "
+                                  f"{', '.join(FAMILY_HOOKS[t.family])})", loc)
+        elif hook in ("ingress", "egress"):
+            # inet ingress runs before the IP stack, where the IR's inet model does not reach
+            raise self.unsupported(f"hook '{hook}' in an {t.family} table", loc)
+        elif hook not in HOOKS:
             raise self.syntax(f"unknown hook '{hook}'", loc)
+        if t.family == "netdev":
+            if not devices:
+                raise self.syntax(f"netdev chain with hook {hook} needs a device "
+                                  "(`device NAME` or `devices = { ... }`)", loc)
+        elif devices is not None:
+            raise self.syntax(f"a {t.family} chain with hook {hook} cannot be bound to a device", loc)
         if policy not in ("accept", "drop"):
             raise self.syntax(f"unknown chain policy '{policy}'", loc)
-        return ir.BaseHook(ctype, hook, prio, policy)
+        devs = tuple(sorted(set(devices or ())))
+        for d in devs:
+            if not d or len(d) > 15 or "/" in d or d in (".", ".."):
+                raise self.syntax(f"invalid device name {d!r}", loc)
+        return ir.BaseHook(ctype, hook, prio, policy, devs)
+
+    def priority_name(self, t: _Table, name: str, hook: str, loc) -> Optional[int]:
+        """The value of priority keyword `name` for a chain of table `t` on `hook`, None if
+        the name is not one."""
+        names = FAMILY_PRIORITY_NAMES.get(t.family)
+        if names is None:
+            return PRIORITY_NAMES.get(name)
+        got = names.get(name)
+        if got is None:
+            if name in PRIORITY_NAMES:
+                raise self.syntax(f"priority '{name}' is not valid in the {t.family} family "
+                                  f"(names: {', '.join(names)})", loc)
+            return None
+        value, only = got
+        if only is not None and hook != only:
+            raise self.syntax(f"priority '{name}' is valid only on hook {only} in the "
+                              f"{t.family} family", loc)
+        return value
 
     # -- sets
     def add_set(self, t: _Table, s: ir.NamedSet, loc):

@@ -1,0 +1,63 @@
+"""bridge and netdev tables in the nft backend.
+
+Their rules come from the nft front end, which keeps in a dedicated IR node only fields whose
+nft text means the same in these families (`ip saddr`, `udp dport`, `meta l4proto`, ...) and
+everything else as FieldMatch text.  The renderer writes that text back; what it would have to
+translate with IP-family guards (`meta nfproto`, which these families do not have) or what the
+IR models only for IP hooks (nat, reject, conntrack templates) is refused here, by name."""
+
+from __future__ import annotations
+
+from fwc import ir
+from fwc.backends.nft_ctx import refuse
+
+_MATCHES = (ir.Proto, ir.Address, ir.Interface, ir.Port, ir.TcpFlags, ir.Icmp, ir.CtState,
+            ir.CtStatus, ir.CtDirection, ir.Mark, ir.Mac, ir.PktType, ir.Limit, ir.Statistic,
+            ir.FieldMatch, ir.SetMatch)
+_STATEMENTS = (ir.Counter, ir.Log, ir.NfLog, ir.SetMark, ir.CopyMark, ir.Trace, ir.SetUpdate)
+_VERDICTS = (ir.Accept, ir.Drop, ir.Return, ir.Jump, ir.Goto, ir.Continue, ir.VerdictMap)
+
+# nft 1.0.6's priority names per family: value and the only hook it is valid on (None: any)
+PRIORITY_NAMES = {
+    "bridge": {"dstnat": (-300, "prerouting"), "filter": (-200, None), "out": (100, "output"),
+               "srcnat": (300, "postrouting")},
+    "netdev": {"filter": (0, None)},
+}
+
+
+def check_rule(rule: ir.Rule, family: str) -> None:
+    for m in rule.matches:
+        if not isinstance(m, _MATCHES) or (isinstance(m, ir.Icmp) and m.type is None):
+            raise refuse(f"{type(m).__name__} in a {family} table",
+                         "only matches whose nft form is the same in every family are written")
+    for s in rule.statements:
+        if not isinstance(s, _STATEMENTS):
+            raise refuse(f"{type(s).__name__} in a {family} table",
+                         "the IR defines it for ip, ip6 and inet hooks")
+    if rule.verdict is not None and not isinstance(rule.verdict, _VERDICTS):
+        raise refuse(f"{type(rule.verdict).__name__} in a {family} table",
+                     "the IR defines it for ip, ip6 and inet hooks")
+
+
+def priority_text(family: str, prio: int, hook: str) -> str:
+    names = {n: v for n, (v, only) in PRIORITY_NAMES[family].items() if only in (None, hook)}
+    best = min(names, key=lambda n: abs(names[n] - prio))
+    diff = prio - names[best]
+    if diff == 0:
+        return best
+    if abs(diff) <= 10:
+        return f"{best} {'+' if diff > 0 else '-'} {abs(diff)}"
+    return str(prio)
+
+
+def devices_text(base: ir.BaseHook) -> str:
+    """` device "eth0"` / ` devices = { "a", "b" }` ('' when the chain has none)."""
+    for d in base.devices:
+        if '"' in d or "\\" in d:
+            raise refuse(f"device name {d!r}", "nft strings cannot contain quotes")
+    names = [f'"{d}"' for d in base.devices]
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f" device {names[0]}"
+    return f" devices = {{ {', '.join(names)} }}"
