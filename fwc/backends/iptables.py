@@ -10,6 +10,7 @@ from typing import Optional
 
 from fwc import ir
 from fwc.backends import iptables_tail as tail
+from fwc.backends.nft_helpers import merge_helper_replays
 from fwc.errors import ErrorGroup, FwcError, Unsupported
 
 _PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp", 33: "dccp",
@@ -53,6 +54,8 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
     errors: list[FwcError] = []
     # (family, iptables table) -> list of (chain name, policy or None, rules)
     out: dict[tuple[str, str], list] = {}
+    # raw-table `CT --helper` as fwc's nft backend writes it: back to the raw table
+    ruleset = ir.Ruleset(tuple(merge_helper_replays(t) for t in ruleset.tables))
     for t in ruleset.tables:
         if t.family not in ir.FAMILIES:
             errors.append(Unsupported(
