@@ -253,18 +253,44 @@ table inet f {
 """
 
 
+VALID_L2 = """table bridge b {
+ chain f {
+  type filter hook forward priority filter + 1; policy drop;
+  meta protocol ip ip saddr 192.0.2.0/24 udp dport 67 accept
+  ether type vlan vlan id 10 counter jump v
+ }
+ chain v {
+  ether saddr 00:11:22:33:44:55 return
+ }
+}
+table netdev n {
+ chain i {
+  type filter hook ingress devices = { eth0, "eth1" } priority -5; policy accept;
+  iifname "eth0" tcp dport 22 drop
+ }
+ chain e {
+  type filter hook egress device eth0 priority filter;
+ }
+}
+"""
+
+
+@pytest.mark.parametrize("valid", [VALID, VALID_L2], ids=["inet", "bridge-netdev"])
 @settings(max_examples=300, deadline=None)
-@given(st.data())
-def test_mutated_input_gives_located_errors_only(data):
+@given(data=st.data())
+def test_mutated_input_gives_located_errors_only(valid, data):
     """Any mutation of a valid file parses or fails with a located fwc error: never a traceback."""
-    text = VALID
+    parse_nft(valid, "valid.nft")
+    text = valid
     for _ in range(data.draw(st.integers(1, 3))):
         i = data.draw(st.integers(0, len(text)))
         op = data.draw(st.sampled_from(["del", "ins", "dup"]))
         if op == "del":
             text = text[:i] + text[i + data.draw(st.integers(1, 8)):]
         elif op == "ins":
-            text = text[:i] + data.draw(st.sampled_from(list("{};,.:-/|&!=$@\"\n ") + ["accept", "tcp", "ip saddr", "80", "}"])) + text[i:]
+            text = text[:i] + data.draw(st.sampled_from(list("{};,.:-/|&!=$@\"\n ") + [
+                "accept", "tcp", "ip saddr", "80", "}", "device", "devices", "ingress", "bridge",
+                "netdev", "reject", "meta nfproto ipv4", "priority"])) + text[i:]
         else:
             j = data.draw(st.integers(0, len(text)))
             text = text[:i] + text[min(i, j):max(i, j)][:20] + text[i:]

@@ -698,7 +698,7 @@ def _st_dup(c: Cursor, loc):
 
 
 _STATEMENTS["dup"] = _st_dup
-for _w in ("fwd", "meter", "flow", "xt", "last", "secmark"):
+for _w in ("fwd", "meter", "flow", "xt", "last", "secmark", "tunnel"):  # tunnel: nft >= 1.1
     _STATEMENTS[_w] = _st_unsupported(_w)
 
 
