@@ -230,3 +230,43 @@ def test_optimiser_leaves_l2_tables_as_they_are():
     assert [t.family for t in out.tables] == ["bridge", "netdev", "ip"]
     assert out.tables[:2] == rs.tables[:2]
     assert len(out.table("ip", "f").chain("c").rules) == 1  # the ip table was optimised
+
+
+def test_hand_built_base_chains_the_families_cannot_have_are_refused_located():
+    loc = ir.Loc("hand.nft", 3, 2)
+    chain = lambda base: ir.Chain("c", (), base, loc)
+    bad = [("bridge", ir.BaseHook("nat", "prerouting", 0)),
+           ("bridge", ir.BaseHook("filter", "ingress", 0)),
+           ("netdev", ir.BaseHook("filter", "ingress", 0)),  # no device
+           ("bridge", ir.BaseHook("filter", "input", 0, "accept", ("eth0",))),
+           ("ip", ir.BaseHook("filter", "input", 0, "accept", ("eth0",))),
+           ("inet", ir.BaseHook("filter", "ingress", 0, "accept", ("eth0",)))]
+    for fam, base in bad:
+        rs = ir.Ruleset((ir.Table(fam, "t", (chain(base),)),))
+        with pytest.raises(ErrorGroup) as e:
+            emit_nft(rs)
+        assert all(x.loc == loc for x in e.value.errors), (fam, base)
+    ip_dev = ir.Ruleset((ir.Table("ip", "filter", (chain(
+        ir.BaseHook("filter", "input", 0, "accept", ("eth0",))),)),))
+    with pytest.raises(ErrorGroup, match="devices eth0") as e:
+        emit_iptables(ip_dev)
+    with pytest.raises(Unsupported, match="bound to devices eth0") as e2:
+        Simulator(ip_dev)
+    assert e2.value.loc == loc
+
+
+def test_external_sets_in_l2_tables_round_trip():
+    text = ("table bridge b {\n set s {\n  type ipv4_addr; flags interval;\n }\n chain c {\n"
+            "  ip saddr @s drop\n }\n}\n")
+    rs = parse(text)
+    assert rules(rs, "bridge", "b", "c")[0].matches == (ir.SetLookup("s", ("src",)),)
+    assert parse(emit_nft(rs)) == rs
+
+
+def test_device_lists_from_variables_and_redefinition_checks():
+    rs = parse('define devs = { "v1", v0 }\ntable netdev n {\n chain c {\n'
+               '  type filter hook ingress devices = $devs priority 0;\n }\n}\n')
+    assert rs.table("netdev", "n").chain("c").base.devices == ("v0", "v1")
+    with pytest.raises(FwcSyntaxError, match="cannot change"):
+        parse("table netdev n {\n chain c {\n  type filter hook ingress device v0 priority 0;\n }\n}\n"
+              "add chain netdev n c { type filter hook ingress device v1 priority 0; }\n")

@@ -68,11 +68,12 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
         placed: dict[str, str] = {}
         for c in t.chains:
             if c.base is not None:
-                table = _iptables_table(c.base)
+                table = None if c.base.devices else _iptables_table(c.base)
                 if table is None:
                     errors.append(Unsupported(
                         f"base chain {c.name} (type {c.base.type} hook {c.base.hook} priority "
-                        f"{c.base.priority}) has no iptables equivalent", c.loc))
+                        f"{c.base.priority}{' devices ' + ','.join(c.base.devices) if c.base.devices else ''}"
+                        ") has no iptables equivalent", c.loc))
                     continue
                 rename[c.name] = c.base.hook.upper()
                 placed[c.name] = table

@@ -183,12 +183,18 @@ class _TableRenderer:
                                           "expressed in nftables: nat chains accept only", c.loc))
             if self.t.family in ir.L2_FAMILIES:
                 try:
+                    nft_l2.check_base(self.t.family, b)
                     spec = (f"{nft_l2.devices_text(b)} priority "
                             f"{nft_l2.priority_text(self.t.family, b.priority, b.hook)}")
                 except NotExpressible as ne:
                     errors.append(ne.located(c.loc))
                     spec = ""
             else:
+                if b.devices or b.hook in ("ingress", "egress"):
+                    errors.append(Unsupported(f"base chain {c.name}: hook {b.hook} with devices "
+                                              f"{list(b.devices)} in an {self.t.family} table is "
+                                              "not written (the IR models it in netdev tables)",
+                                              c.loc))
                 spec = f" priority {priority_text(b.priority, b.hook)}"
             lines.append(f"\t\ttype {b.type} hook {b.hook}{spec}; policy {b.policy};")
         for e in c.entries:

@@ -13,7 +13,7 @@ from fwc.backends.nft_ctx import refuse
 
 _MATCHES = (ir.Proto, ir.Address, ir.Interface, ir.Port, ir.TcpFlags, ir.Icmp, ir.CtState,
             ir.CtStatus, ir.CtDirection, ir.Mark, ir.Mac, ir.PktType, ir.Limit, ir.Statistic,
-            ir.FieldMatch, ir.SetMatch)
+            ir.FieldMatch, ir.SetMatch, ir.SetLookup)
 _STATEMENTS = (ir.Counter, ir.Log, ir.NfLog, ir.SetMark, ir.CopyMark, ir.Trace, ir.SetUpdate)
 _VERDICTS = (ir.Accept, ir.Drop, ir.Return, ir.Jump, ir.Goto, ir.Continue, ir.VerdictMap)
 
@@ -48,6 +48,20 @@ def priority_text(family: str, prio: int, hook: str) -> str:
     if abs(diff) <= 10:
         return f"{best} {'+' if diff > 0 else '-'} {abs(diff)}"
     return str(prio)
+
+
+HOOKS = {"bridge": ("prerouting", "input", "forward", "output", "postrouting"),
+         "netdev": ("ingress", "egress")}
+
+
+def check_base(family: str, base: ir.BaseHook) -> None:
+    """What nft accepts for a base chain of these families (an IR built by hand may differ)."""
+    if base.type != "filter":
+        raise refuse(f"a {base.type} chain in a {family} table", "these families have filter chains only")
+    if base.hook not in HOOKS[family]:
+        raise refuse(f"hook {base.hook} in a {family} table")
+    if (family == "netdev") != bool(base.devices):
+        raise refuse(f"a {family} base chain {'without' if family == 'netdev' else 'with'} devices")
 
 
 def devices_text(base: ir.BaseHook) -> str:

@@ -188,6 +188,9 @@ class Simulator:
                 raise Unsupported(f"table family {table.family!r} (table {table.name}) is not "
                                   "simulated; only ip, ip6 and inet", table.loc)
             for chain in table.chains:
+                if chain.base is not None and chain.base.devices:
+                    raise Unsupported(f"base chain {chain.name} bound to devices "
+                                      f"{', '.join(chain.base.devices)} is not simulated", chain.loc)
                 self._chains[(table.family, table.name, chain.name)] = _Compiled(chain.name)
         for table in self.rs.tables:
             for chain in table.chains:
