@@ -270,3 +270,15 @@ def test_device_lists_from_variables_and_redefinition_checks():
     with pytest.raises(FwcSyntaxError, match="cannot change"):
         parse("table netdev n {\n chain c {\n  type filter hook ingress device v0 priority 0;\n }\n}\n"
               "add chain netdev n c { type filter hook ingress device v1 priority 0; }\n")
+
+
+def test_an_explicit_l4proto_test_before_icmp_type_is_kept_in_l2_tables():
+    """nft compiles `icmp type X` with a link-layer test (ether type ip in bridge, meta protocol
+    ip in netdev) that an explicit `meta l4proto icmp` replaces: the two rules differ."""
+    for fam in ("bridge", "netdev"):
+        rs = parse(f"table {fam} t {{\n chain c {{\n  meta l4proto icmp icmp type echo-request\n"
+                   "  meta l4proto udp udp dport 5\n }\n}\n")
+        text = emit_nft(rs)
+        assert "meta l4proto icmp icmp type echo-request" in text
+        assert "\t\tudp dport 5\n" in text  # the same l4proto test either way
+        assert parse(text).tables[0].chains[0].rules[0] == rs.tables[0].chains[0].rules[0]

@@ -108,7 +108,9 @@ class _TableRenderer:
     def rule_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str]) -> list[str]:
         alts_per_match = []
         for m in rule.matches:
-            if isinstance(m, ir.Proto) and redundant_proto(m, rule):
+            if isinstance(m, ir.Proto) and (nft_l2.proto_redundant(m, rule)
+                                            if self.t.family in ir.L2_FAMILIES
+                                            else redundant_proto(m, rule)):
                 continue
             if isinstance(m, ir.Icmp) and _any_icmp_of(m, rule):
                 continue

@@ -75,3 +75,14 @@ def devices_text(base: ir.BaseHook) -> str:
     if len(names) == 1:
         return f" device {names[0]}"
     return f" devices = {{ {', '.join(names)} }}"
+
+
+def proto_redundant(m: ir.Proto, rule: ir.Rule) -> bool:
+    """`meta l4proto udp` next to `udp dport` adds nothing here (nft compiles both to the same
+    l4proto test); next to `icmp type` it does: `icmp type` alone also gets `ether type ip`
+    (bridge) or `meta protocol ip` (netdev), an explicit l4proto test replaces that."""
+    if m.negate or len(m.protos) != 1:
+        return False
+    (p,) = m.protos
+    return any((isinstance(x, ir.Port) and ir.L4_PROTOS.get(x.proto) == p) or
+               (isinstance(x, ir.TcpFlags) and p == 6) for x in rule.matches)
