@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from fwc import ir
 from fwc.backends.nft_ctx import refuse
+# what the front end reads is what is written: one table of hooks and priority names
+from fwc.frontends.nft_build import FAMILY_HOOKS as HOOKS, FAMILY_PRIORITY_NAMES as PRIORITY_NAMES
 
 _MATCHES = (ir.Proto, ir.Address, ir.Interface, ir.Port, ir.TcpFlags, ir.Icmp, ir.CtState,
             ir.CtStatus, ir.CtDirection, ir.Mark, ir.Mac, ir.PktType, ir.Limit, ir.Statistic,
@@ -17,12 +19,6 @@ _MATCHES = (ir.Proto, ir.Address, ir.Interface, ir.Port, ir.TcpFlags, ir.Icmp, i
 _STATEMENTS = (ir.Counter, ir.Log, ir.NfLog, ir.SetMark, ir.CopyMark, ir.Trace, ir.SetUpdate)
 _VERDICTS = (ir.Accept, ir.Drop, ir.Return, ir.Jump, ir.Goto, ir.Continue, ir.VerdictMap)
 
-# nft 1.0.6's priority names per family: value and the only hook it is valid on (None: any)
-PRIORITY_NAMES = {
-    "bridge": {"dstnat": (-300, "prerouting"), "filter": (-200, None), "out": (100, "output"),
-               "srcnat": (300, "postrouting")},
-    "netdev": {"filter": (0, None)},
-}
 
 
 def check_rule(rule: ir.Rule, family: str) -> None:
@@ -48,10 +44,6 @@ def priority_text(family: str, prio: int, hook: str) -> str:
     if abs(diff) <= 10:
         return f"{best} {'+' if diff > 0 else '-'} {abs(diff)}"
     return str(prio)
-
-
-HOOKS = {"bridge": ("prerouting", "input", "forward", "output", "postrouting"),
-         "netdev": ("ingress", "egress")}
 
 
 def check_base(family: str, base: ir.BaseHook) -> None:
