@@ -105,6 +105,13 @@ def test_link_layer_guards_are_dropped_only_where_nft_adds_the_same_test():
     assert one("bridge", "meta protocol ip icmp type echo-request")[0] == \
         ir.FieldMatch("meta protocol", ("ip",))
     assert one("netdev", "meta protocol ip icmp type echo-request") == (ir.Icmp("ip", 8),)
+    # `vlan id` gets `ether type vlan` (8021q is its other name); `vlan cfi` is `vlan dei`
+    vlan = (ir.FieldMatch("vlan id", (5,)), ir.FieldMatch("vlan dei", (1,)))
+    for fam in ("bridge", "netdev"):
+        assert one(fam, "ether type vlan vlan id 5 vlan cfi 1") == vlan
+        assert one(fam, "ether type 8021q vlan id 5 vlan dei 1") == vlan
+        assert one(fam, "ether type 8021ad vlan id 5 vlan dei 1")[0] == \
+            ir.FieldMatch("ether type", ("8021ad",))
 
 
 def test_l2_rulesets_round_trip_through_the_nft_backend():

@@ -112,9 +112,16 @@ def _dec_ugid(text):
     return decode
 
 
+# field names nft spells two ways (nft 1.0.6 compiles both alike): the IR has one
+_FIELD_ALIASES = {"vlan cfi": "vlan dei"}
+# ethertype names with an alias: 0x8100
+_ETHERTYPE_ALIASES = {"8021q": "vlan"}
+_ETHERTYPE_FIELDS = ("ether type", "vlan type", "meta ibrvproto")
+
+
 def sel_text(e, ctx: Ctx) -> str:
     if isinstance(e, Sel):
-        return e.text
+        return _FIELD_ALIASES.get(e.text, e.text)
     raise ctx.syntax("expected a field (for example 'ip saddr')", e.loc)
 
 
@@ -244,6 +251,8 @@ def lower_rel(rel: Rel, ctx: Ctx):
         vals = sorted({_flag_bits(x, ctx) for x in items})
         return ir.FieldMatch(text, tuple(vals), "eq", negate=neg)
     vals = [dec(x) for x in items]
+    if text in _ETHERTYPE_FIELDS:
+        vals = [_ETHERTYPE_ALIASES.get(v, v) if isinstance(v, str) else v for v in vals]
     # `x != 5-5` is how fwc keeps nft from merging adjacent negations: the value 5
     vals = [v.lo if isinstance(v, ir.Range) and v.lo == v.hi and not is_set else v for v in vals]
     if is_set:  # set elements have no order
@@ -1427,7 +1436,8 @@ def _drop_implied_guards(matches, ctx) -> list:
 def _l2_guard(m, family):
     """The link-layer test nft 1.0.6 compiles in front of non-negated match `m` in a bridge or
     netdev table (measured with --debug=netlink): `ip saddr` gets `meta protocol ip`, `icmp
-    type` gets `ether type ip` in bridge and `meta protocol ip` in netdev.  None: no such test."""
+    type` gets `ether type ip` in bridge and `meta protocol ip` in netdev, `vlan id` gets
+    `ether type vlan`.  None: no such test."""
     if m.negate:
         return None
     if isinstance(m, ir.Address) and len({ir.ip_family(a) for a in m.values}) == 1:
@@ -1435,6 +1445,8 @@ def _l2_guard(m, family):
     word = m.expr.split()[0] if isinstance(m, ir.FieldMatch) else None
     if word in ("ip", "ip6"):
         return ("meta protocol", word)
+    if word == "vlan":  # `vlan id 5` gets `ether type vlan` (both families)
+        return ("ether type", "vlan")
     fam = m.family if isinstance(m, ir.Icmp) else \
         {"icmp": "ip", "icmpv6": "ip6"}.get(word) if word else None
     if fam is None:
