@@ -73,8 +73,9 @@ class Range:
 
 FAMILIES = ("ip", "ip6", "inet")  # IP families: every backend and the simulator
 # nft link-layer families (nft front end and backend only): bridge filters frames crossing a
-# bridge, netdev frames at a device's ingress/egress; iptables and the simulator refuse them
-L2_FAMILIES = ("bridge", "netdev")
+# bridge, netdev frames at a device's ingress/egress, arp the ARP packets a host receives and
+# sends; iptables and the simulator refuse them
+L2_FAMILIES = ("bridge", "netdev", "arp")
 NFT_FAMILIES = FAMILIES + L2_FAMILIES
 CT_STATES = ("INVALID", "ESTABLISHED", "RELATED", "NEW", "UNTRACKED")
 # --ctstate also accepts the virtual states SNAT and DNAT (ct status bits, ORed in)

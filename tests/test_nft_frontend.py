@@ -226,7 +226,7 @@ def test_located_syntax_errors(text, line, col, fragment):
 
 
 @pytest.mark.parametrize("text,what", [
-    ("table arp t { chain c { } }", "arp"),
+    ("table bridge t { chain c { reject } }", "'reject' in a bridge table"),
     ("table inet t { chain c { tcp dport 22 tproxy to :80 } }", "tproxy without a family"),
     ("table ip t { chain c { counter tcp dport 22 } }", "match after a statement"),
     ("table ip t { chain c { dnat to numgen inc mod 7 offset 167772161 } }", "dnat to a map"),
@@ -528,9 +528,13 @@ def test_protocol_name_as_a_map_key_before_a_verdict():
     assert r.verdict.elements == (((6,), ir.Goto("a")), ((17,), ir.Jump("a")))
 
 
-def test_arp_tables_are_refused_where_the_table_is():
-    with pytest.raises(Unsupported) as e:
-        parse_nft("table ip ok {\n}\ntable arp foo {\n chain bar {\n }\n}\n", "f.nft")
-    assert "nft table family 'arp'" in str(e.value)
-    assert (e.value.loc.file, e.value.loc.line, e.value.loc.col) == ("f.nft", 3, 7)
-    assert "ip, ip6, inet, bridge and netdev" in str(e.value)
+def test_arp_tables_parse_and_unknown_families_are_located_syntax_errors():
+    rs = parse_nft("table arp a {\n chain i {\n  type filter hook input priority filter;\n"
+                   "  arp operation request arp saddr ip 192.0.2.1 counter\n }\n}\n")
+    assert rs.tables[0].family == "arp"
+    with pytest.raises(FwcSyntaxError) as e:
+        parse_nft("table ip ok {\n}\ntable ipx foo {\n chain bar {\n }\n}\n", "f.nft")
+    assert (e.value.loc.file, e.value.loc.line) == ("f.nft", 3)
+    from fwc.frontends.nft_json import parse_nft_json
+    with pytest.raises(FwcSyntaxError, match="unknown table family 'ipx'"):
+        parse_nft_json('{"nftables": [{"table": {"family": "ipx", "name": "t"}}]}', "f.json")

@@ -11,7 +11,7 @@ from fwc import ir
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nft-py"
 FAMILIES = ("ip", "ip6", "inet")
-L2_FAMILIES = ("bridge", "netdev")
+L2_FAMILIES = ("bridge", "netdev", "arp")
 
 
 @attrs.frozen

@@ -289,3 +289,64 @@ def test_an_explicit_l4proto_test_before_icmp_type_is_kept_in_l2_tables():
         assert "meta l4proto icmp icmp type echo-request" in text
         assert "\t\tudp dport 5\n" in text  # the same l4proto test either way
         assert parse(text).tables[0].chains[0].rules[0] == rs.tables[0].chains[0].rules[0]
+
+
+ARP = """table arp a {
+ chain in {
+  type filter hook input priority filter + 2; policy drop;
+  arp operation { request, reply } arp saddr ip 192.0.2.0/24 accept
+  arp daddr ether 00:11:22:33:44:55 iifname "eth0" counter accept
+  arp ptype 0x0800 meta mark set 0x1
+ }
+ chain out {
+  type filter hook output priority 0;
+  meta protocol arp arp htype 1 accept
+ }
+}
+"""
+
+
+def test_arp_tables_parse_and_round_trip():
+    rs = parse(ARP)
+    a = rs.table("arp", "a")
+    assert a.chain("in").base == ir.BaseHook("filter", "input", 2, "drop")
+    assert a.chain("in").rules[2].matches == (ir.FieldMatch("arp ptype", ("ip",)),)
+    text = emit_nft(rs)
+    assert "type filter hook input priority filter + 2; policy drop;" in text
+    assert parse(text) == rs
+    with pytest.raises(ErrorGroup, match="iptables has no arp family"):
+        emit_iptables(rs)
+
+
+@pytest.mark.parametrize("body,message", [
+    ("ip saddr 1.2.3.4 accept", "'Address' in an arp table"),
+    ("udp dport 53 accept", "'Port' in an arp table"),
+    ("ct state new accept", "'CtState' in an arp table"),
+    ("ip6 flowlabel 3", "'ip6 flowlabel' in an arp table"),
+    ("th dport 5", "'th dport' in an arp table"),
+])
+def test_ip_headers_in_arp_tables_are_located_syntax_errors(body, message):
+    with pytest.raises(FwcSyntaxError) as e:
+        parse(f"table arp a {{\n chain c {{\n  type filter hook input priority 0;\n  {body}\n }}\n}}\n", "a.nft")
+    assert message in e.value.message and (e.value.loc.line, e.value.loc.col) == (4, 3)
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("type filter hook forward priority 0;", "no hook 'forward'"),
+    ("type filter hook input device eth0 priority 0;", "cannot be bound to a device"),
+    ("type nat hook input priority 0;", "filter only"),
+    ("type filter hook input priority raw;", "priority 'raw'"),
+])
+def test_bad_arp_chains_are_located_syntax_errors(spec, message):
+    with pytest.raises(FwcSyntaxError, match=message) as e:
+        parse(f"table arp a {{\n chain c {{\n  {spec}\n }}\n}}\n", "a.nft")
+    assert e.value.loc.line == 3
+
+
+def test_nft_backend_refuses_ip_matches_in_hand_built_arp_tables():
+    r = ir.Rule((ir.Address("daddr", (ipaddress.ip_network("192.0.2.1/32"),)),),
+                verdict=ir.Drop(), loc=ir.Loc("hand.nft", 4, 3))
+    rs = ir.Ruleset((ir.Table("arp", "a", (ir.Chain("c", (r,)),)),))
+    with pytest.raises(ErrorGroup, match="Address in an arp table") as e:
+        emit_nft(rs)
+    assert e.value.errors[0].loc == r.loc

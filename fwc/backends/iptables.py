@@ -29,6 +29,10 @@ _LOG_FLAGS = {"tcp-sequence": "--log-tcp-sequence", "tcp-options": "--log-tcp-op
 _TABLE_BY_PRIO = {-300: "raw", -150: "mangle", 0: "filter", 50: "security"}
 
 
+_L2_SEES = {"bridge": "frames crossing a bridge", "netdev": "frames at a device",
+            "arp": "ARP packets, as arptables does"}
+
+
 def quote(s: str) -> str:
     """Quote like iptables-save does: only when needed, with backslash escapes."""
     if s and all(c.isalnum() or c in "._-:/,+@%=" for c in s):
@@ -60,8 +64,7 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
         if t.family not in ir.FAMILIES:
             errors.append(Unsupported(
                 f"table {t.family} {t.name}: iptables has no {t.family} family (it filters "
-                f"{'frames crossing a bridge' if t.family == 'bridge' else 'at a device'}; "
-                "iptables-restore writes ip and ip6 tables only)", t.loc))
+                f"{_L2_SEES[t.family]}; iptables-restore writes ip and ip6 tables only)", t.loc))
             continue
         families = ("ip", "ip6") if t.family == "inet" else (t.family,)
         rename: dict[str, str] = {}

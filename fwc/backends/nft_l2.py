@@ -12,6 +12,8 @@ from fwc import ir
 from fwc.backends.nft_ctx import refuse
 # what the front end reads is what is written: one table of hooks and priority names
 from fwc.frontends.nft_build import FAMILY_HOOKS as HOOKS, FAMILY_PRIORITY_NAMES as PRIORITY_NAMES
+from fwc.frontends.nft_build import arp_conflict
+from fwc.frontends.nft_lower import in_table
 
 _MATCHES = (ir.Proto, ir.Address, ir.Interface, ir.Port, ir.TcpFlags, ir.Icmp, ir.CtState,
             ir.CtStatus, ir.CtDirection, ir.Mark, ir.Mac, ir.PktType, ir.Limit, ir.Statistic,
@@ -22,16 +24,21 @@ _VERDICTS = (ir.Accept, ir.Drop, ir.Return, ir.Jump, ir.Goto, ir.Continue, ir.Ve
 
 
 def check_rule(rule: ir.Rule, family: str) -> None:
+    if family == "arp":
+        for x in rule.matches + rule.statements:
+            bad = arp_conflict(x)
+            if bad is not None:
+                raise refuse(f"{bad} in an arp table", "an ARP packet has no such header")
     for m in rule.matches:
         if not isinstance(m, _MATCHES) or (isinstance(m, ir.Icmp) and m.type is None):
-            raise refuse(f"{type(m).__name__} in a {family} table",
+            raise refuse(f"{type(m).__name__} {in_table(family)}",
                          "only matches whose nft form is the same in every family are written")
     for s in rule.statements:
         if not isinstance(s, _STATEMENTS):
-            raise refuse(f"{type(s).__name__} in a {family} table",
+            raise refuse(f"{type(s).__name__} {in_table(family)}",
                          "the IR defines it for ip, ip6 and inet hooks")
     if rule.verdict is not None and not isinstance(rule.verdict, _VERDICTS):
-        raise refuse(f"{type(rule.verdict).__name__} in a {family} table",
+        raise refuse(f"{type(rule.verdict).__name__} {in_table(family)}",
                      "the IR defines it for ip, ip6 and inet hooks")
 
 
@@ -49,9 +56,9 @@ def priority_text(family: str, prio: int, hook: str) -> str:
 def check_base(family: str, base: ir.BaseHook) -> None:
     """What nft accepts for a base chain of these families (an IR built by hand may differ)."""
     if base.type != "filter":
-        raise refuse(f"a {base.type} chain in a {family} table", "these families have filter chains only")
+        raise refuse(f"a {base.type} chain {in_table(family)}", "these families have filter chains only")
     if base.hook not in HOOKS[family]:
-        raise refuse(f"hook {base.hook} in a {family} table")
+        raise refuse(f"hook {base.hook} {in_table(family)}")
     if (family == "netdev") != bool(base.devices):
         raise refuse(f"a {family} base chain {'without' if family == 'netdev' else 'with'} devices")
 

@@ -9,7 +9,7 @@ import attrs
 
 from fwc import ir
 from fwc.errors import FwcSyntaxError, Unsupported
-from fwc.frontends.nft_lower import Ctx
+from fwc.frontends.nft_lower import Ctx, in_table
 
 PRIORITY_NAMES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50,
                   "srcnat": 100}
@@ -18,10 +18,32 @@ FAMILY_PRIORITY_NAMES = {
     "bridge": {"dstnat": (-300, "prerouting"), "filter": (-200, None), "out": (100, "output"),
                "srcnat": (300, "postrouting")},
     "netdev": {"filter": (0, None)},
+    "arp": {"filter": (0, None)},
 }
 HOOKS = ("prerouting", "input", "forward", "output", "postrouting")
-FAMILY_HOOKS = {"bridge": HOOKS, "netdev": ("ingress", "egress")}
+FAMILY_HOOKS = {"bridge": HOOKS, "netdev": ("ingress", "egress"), "arp": ("input", "output")}
 CHAIN_TYPES = ("filter", "nat", "route")
+# headers an arp table's packets do not have: nft 1.0.6 refuses them there ("conflicting
+# protocols specified: arp vs. ip"), and `ct` (no conntrack for ARP: the kernel refuses it)
+_NOT_IN_ARP = frozenset("""ip ip6 tcp udp udplite sctp dccp icmp icmpv6 igmp th ah esp comp gre
+    gretap vxlan geneve dst hbh rt frag mh srh exthdr ipcomp ct""".split())
+_IP_NODES = (ir.Address, ir.Port, ir.Icmp, ir.TcpFlags, ir.TcpOption, ir.CtState, ir.CtStatus,
+             ir.CtDirection, ir.CtProto, ir.CtAddress, ir.CtPort, ir.CtExpire, ir.Helper,
+             ir.CtCount, ir.Ttl, ir.Dscp, ir.Length, ir.AddrType, ir.Fragment)
+
+
+def arp_conflict(node) -> Optional[str]:
+    """What of IR match/statement `node` an ARP packet does not have (None: nothing)."""
+    if isinstance(node, _IP_NODES):
+        return type(node).__name__
+    if isinstance(node, ir.Mark) and node.kind == "ct":
+        return "ct mark"
+    texts = (node.expr,) if isinstance(node, ir.FieldMatch) else \
+        tuple(node.keys) if isinstance(node, (ir.SetMatch, ir.SetUpdate)) else ()
+    for t in texts:
+        if t.split()[0] in _NOT_IN_ARP:
+            return t
+    return None
 
 
 @attrs.define
@@ -42,7 +64,6 @@ class _Table:
     helpers: dict = attrs.Factory(dict)  # ct helper object name -> (helper type, l4 proto number)
 
 
-_FAMILY_SEES = {"arp": "it filters ARP packets"}
 
 
 class Builder:
@@ -60,9 +81,6 @@ class Builder:
     # -- tables
     def check_family(self, family: str, loc) -> None:
         if family not in ir.NFT_FAMILIES:
-            if family == "arp":
-                raise self.unsupported(f"nft table family '{family}' ({_FAMILY_SEES[family]}); the IR "
-                                       "has ip, ip6, inet, bridge and netdev tables", loc)
             raise self.syntax(f"unknown table family '{family}'", loc)
 
     def add_table(self, family, name, loc, create=False) -> _Table:
@@ -130,7 +148,7 @@ class Builder:
             raise self.syntax(f"unknown chain type '{ctype}'", loc)
         if t.family in ir.L2_FAMILIES:
             if ctype != "filter":
-                raise self.syntax(f"chain type '{ctype}' in a {t.family} table (filter only)", loc)
+                raise self.syntax(f"chain type '{ctype}' {in_table(t.family)} (filter only)", loc)
             if hook not in FAMILY_HOOKS[t.family]:
                 raise self.syntax(f"the {t.family} family has no hook '{hook}' (hooks: "
                                   f"{', '.join(FAMILY_HOOKS[t.family])})", loc)

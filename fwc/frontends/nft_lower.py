@@ -16,6 +16,11 @@ ADDR4, ADDR6, ADDR = V.dec_addr(4), V.dec_addr(6), V.dec_addr(None)
 _PORT_PROTOS = ("tcp", "udp", "udplite", "sctp", "dccp")
 
 
+def in_table(family: str) -> str:
+    """'in an inet table', 'in a bridge table' (for messages)."""
+    return f"in {'an' if family[0] in 'aeiou' else 'a'} {family} table"
+
+
 @attrs.define
 class Ctx:
     family: str  # ip ip6 inet
@@ -57,7 +62,7 @@ def _decoder_for(text: str) -> V.Decoder:
     if text in ("meta iifname", "meta oifname", "meta ibrname", "meta obrname", "meta iif",
                 "meta oif", "fib saddr oifname", "fib daddr oifname"):
         return V.dec_ifname
-    if text in ("ether saddr", "ether daddr"):
+    if text in ("ether saddr", "ether daddr", "arp saddr ether", "arp daddr ether"):
         return V.dec_mac
     if text == "ct state":
         return V.dec_symbol(V.CT_STATES, "a ct state")
@@ -114,9 +119,10 @@ def _dec_ugid(text):
 
 # field names nft spells two ways (nft 1.0.6 compiles both alike): the IR has one
 _FIELD_ALIASES = {"vlan cfi": "vlan dei"}
-# ethertype names with an alias: 0x8100
-_ETHERTYPE_ALIASES = {"8021q": "vlan"}
-_ETHERTYPE_FIELDS = ("ether type", "vlan type", "meta ibrvproto")
+# ethertypes by one name each (`0x0800` is `ip`, `8021q` is `vlan`)
+_ETHERTYPE_ALIASES = {"8021q": "vlan", 0x0800: "ip", 0x0806: "arp", 0x86DD: "ip6",
+                      0x8100: "vlan", 0x88A8: "8021ad"}
+_ETHERTYPE_FIELDS = ("ether type", "vlan type", "meta ibrvproto", "arp ptype", "meta protocol")
 
 
 def sel_text(e, ctx: Ctx) -> str:
@@ -252,7 +258,7 @@ def lower_rel(rel: Rel, ctx: Ctx):
         return ir.FieldMatch(text, tuple(vals), "eq", negate=neg)
     vals = [dec(x) for x in items]
     if text in _ETHERTYPE_FIELDS:
-        vals = [_ETHERTYPE_ALIASES.get(v, v) if isinstance(v, str) else v for v in vals]
+        vals = [_ETHERTYPE_ALIASES.get(v, v) if isinstance(v, (str, int)) else v for v in vals]
     # `x != 5-5` is how fwc keeps nft from merging adjacent negations: the value 5
     vals = [v.lo if isinstance(v, ir.Range) and v.lo == v.hi and not is_set else v for v in vals]
     if is_set:  # set elements have no order
@@ -812,7 +818,7 @@ def lower_stmt(s: Stmt, ctx: Ctx):
     """(kind, node): kind is 'match', 'statement' or 'verdict'."""
     k, a = s.kind, s.args
     if ctx.family in ir.L2_FAMILIES and k in _IP_ONLY_STMTS:
-        raise ctx.unsupported(f"'{k}' in a {ctx.family} table (the IR models it in ip, ip6 and "
+        raise ctx.unsupported(f"'{k}' {in_table(ctx.family)} (the IR models it in ip, ip6 and "
                               "inet tables only)", s.loc)
     if k == "counter":
         if "name" in a:
@@ -834,7 +840,7 @@ def lower_stmt(s: Stmt, ctx: Ctx):
     if k == "set":
         node = _set_stmt(a, s, ctx)
         if ctx.family in ir.L2_FAMILIES and isinstance(node, _IP_ONLY_SETS):
-            raise ctx.unsupported(f"{type(node).__name__} in a {ctx.family} table (the IR models "
+            raise ctx.unsupported(f"{type(node).__name__} {in_table(ctx.family)} (the IR models "
                                   "it in ip, ip6 and inet tables only)", s.loc)
         return "statement", node
     if k == "ct count":
@@ -1017,7 +1023,7 @@ def _reject(a, s, ctx):
     if typ == "port-unreachable":
         return ir.Reject(None)  # nft's default reject in every family
     if fam != "icmpx" and ctx.family != {"icmp": "ip", "icmpv6": "ip6"}[fam]:
-        raise ctx.unsupported(f"'reject with {fam}' in a {ctx.family} table "
+        raise ctx.unsupported(f"'reject with {fam}' {in_table(ctx.family)} "
                               "(a family-specific reject the IR cannot guard)", s.loc)
     return ir.Reject(typ)
 
@@ -1456,6 +1462,8 @@ def _l2_guard(m, family):
 
 def _drop_l2_guards(matches, ctx) -> list:
     """An explicit test equal to the one nft adds anyway is the same rule (nft lists it once)."""
+    if ctx.family == "arp":
+        return matches  # (not measured there)
     implied = {_l2_guard(m, ctx.family) for m in matches} - {None}
     out = []
     for m in matches:
@@ -1516,8 +1524,14 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
         if kind == "match" and ctx.family in ir.L2_FAMILIES and "meta nfproto" in (
                 (node.expr,) if isinstance(node, ir.FieldMatch) else
                 node.keys if isinstance(node, ir.SetMatch) else ()):
-            raise ctx.syntax(f"meta nfproto in a {ctx.family} table (nft: it is only useful in "
+            raise ctx.syntax(f"meta nfproto {in_table(ctx.family)} (nft: it is only useful in "
                              "the inet family)", st.loc)
+        if ctx.family == "arp" and kind in ("match", "statement"):
+            from fwc.frontends.nft_build import arp_conflict
+            bad = arp_conflict(node.node if isinstance(node, _NeedsProto) else node)
+            if bad is not None:
+                raise ctx.syntax(f"'{bad}' in an arp table (an ARP packet has no such header; "
+                                 "nft: conflicting protocols)", st.loc)
         if kind == "match" and _always_true(node, ctx):
             continue
         if kind == "match" and not statements:

@@ -1,4 +1,4 @@
-"""bridge and netdev tables in the kernel: a hand-written ruleset and fwc's rewrite of it
+"""bridge, arp and netdev tables in the kernel: a hand-written ruleset and fwc's rewrite of it
 (parse_nft -> emit_nft) both load (`nft -f`, devices present) and count the same frames, rule
 by rule; the kernel's listings of the rewrite parse back to the same IR."""
 
@@ -41,6 +41,14 @@ RULESET = """table bridge br {
  }
  chain sub {
   ether saddr != 00:00:00:00:00:00 counter return
+ }
+}
+table arp a {
+ chain in {
+  type filter hook input priority filter;
+  arp operation request arp saddr ip 192.0.2.1 arp daddr ip 192.0.2.2 counter
+  arp operation reply counter
+  arp htype 1 arp ptype 0x0800 meta protocol arp counter
  }
 }
 table netdev nd {
@@ -121,6 +129,14 @@ def _traffic(names) -> None:
         r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
         r.sendto(bytes([8, 0, 0xF7, 0xFF, 0, 0, 0, 0]), ("192.0.2.2", 0))  # echo, checksum ok
         r.close()
+        # an ARP request for pb, broadcast: the bridge floods it (br0 sees it too), pb replies
+        a = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+        a.bind(("a0", 0))
+        mac = a.getsockname()[4]
+        arp = bytes([0, 1, 8, 0, 6, 4, 0, 1]) + mac + bytes([192, 0, 2, 1]) + bytes(6) + \
+            bytes([192, 0, 2, 2])
+        a.send(b"\xff" * 6 + mac + b"\x08\x06" + arp)
+        a.close()
     time.sleep(0.3)
 
 
@@ -148,7 +164,7 @@ def _run(text: str, run: int) -> tuple[dict, str, str]:
     return counts, listing, as_json
 
 
-def test_fwc_rewrite_of_bridge_and_netdev_tables_counts_the_same_frames():
+def test_fwc_rewrite_of_bridge_arp_and_netdev_tables_counts_the_same_frames():
     _need_netns()
     ours = parse_nft(RULESET, "l2.nft")
     emitted = emit_nft(ours)
@@ -165,6 +181,9 @@ def test_fwc_rewrite_of_bridge_and_netdev_tables_counts_the_same_frames():
     assert original[("bridge", "br", "pre", 0)] == 1 and original[("bridge", "br", "sub", 0)] == 1
     assert original[("netdev", "nd", "out", 0)] == 1  # SYN to 80 leaving through b1
     assert original[("netdev", "nd", "in", 1)] == 2  # the SYNs to 22 and 80 enter at b0
+    assert original[("bridge", "br", "fw", 4)] == 2  # the ARP request and pb's reply
+    assert original[("arp", "a", "in", 0)] == 1 and original[("arp", "a", "in", 1)] == 0
+    assert original[("arp", "a", "in", 2)] == 1
     # the kernel's text listing is the same IR; its JSON too, except netdev base chains,
     # which nft 1.0.6 lists in JSON without their devices (the front end refuses those)
     # (nft 1.0.6 lists `ether type ip ip daddr X` as `ip daddr X` although the kernel tests
@@ -179,11 +198,13 @@ def test_fwc_rewrite_of_bridge_and_netdev_tables_counts_the_same_frames():
     br = attrs.evolve(br, chains=tuple(attrs.evolve(c, rules=tuple(fw)) if c.name == "fw" else c
                                        for c in br.chains))
     expected = ir.Ruleset((br,) + expected.tables[1:])
+    assert [t.family for t in expected.tables] == ["bridge", "arp", "netdev"]
     assert listed == expected
     doc = json.loads(as_json)
     doc["nftables"] = [o for o in doc["nftables"] if not any(
         isinstance(v, dict) and v.get("family") == "netdev" for v in o.values())]
-    assert _plain(parse_nft_json(json.dumps(doc), "kernel.json")) == ir.Ruleset((br,))
+    assert _plain(parse_nft_json(json.dumps(doc), "kernel.json")) == \
+        ir.Ruleset((br, expected.tables[1]))
 
 
 def _plain(rs: ir.Ruleset) -> ir.Ruleset:
