@@ -193,10 +193,10 @@ class _TableRenderer:
                     spec = ""
             else:
                 if b.devices or b.hook in ("ingress", "egress"):
-                    errors.append(Unsupported(f"base chain {c.name}: hook {b.hook} with devices "
-                                              f"{list(b.devices)} in an {self.t.family} table is "
-                                              "not written (the IR models it in netdev tables)",
-                                              c.loc))
+                    what = f"devices {', '.join(b.devices)}" if b.devices else f"hook {b.hook}"
+                    errors.append(Unsupported(f"base chain {c.name}: {what} in an "
+                                              f"{self.t.family} table is not written (the IR "
+                                              "models them in netdev tables)", c.loc))
                 spec = f" priority {priority_text(b.priority, b.hook)}"
             lines.append(f"\t\ttype {b.type} hook {b.hook}{spec}; policy {b.policy};")
         for e in c.entries:

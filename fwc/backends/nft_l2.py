@@ -1,4 +1,4 @@
-"""bridge and netdev tables in the nft backend.
+"""bridge, netdev and arp tables in the nft backend.
 
 Their rules come from the nft front end, which keeps in a dedicated IR node only fields whose
 nft text means the same in these families (`ip saddr`, `udp dport`, `meta l4proto`, ...) and
@@ -20,7 +20,6 @@ _MATCHES = (ir.Proto, ir.Address, ir.Interface, ir.Port, ir.TcpFlags, ir.Icmp, i
             ir.FieldMatch, ir.SetMatch, ir.SetLookup)
 _STATEMENTS = (ir.Counter, ir.Log, ir.NfLog, ir.SetMark, ir.CopyMark, ir.Trace, ir.SetUpdate)
 _VERDICTS = (ir.Accept, ir.Drop, ir.Return, ir.Jump, ir.Goto, ir.Continue, ir.VerdictMap)
-
 
 
 def check_rule(rule: ir.Rule, family: str) -> None:
