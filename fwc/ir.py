@@ -603,7 +603,7 @@ class ExternalSet:
 
 @frozen
 class Table:
-    family: str  # ip ip6 inet, or bridge netdev (L2_FAMILIES)
+    family: str  # ip ip6 inet, or bridge netdev arp (L2_FAMILIES)
     name: str
     chains: tuple[Chain, ...] = ()
     sets: tuple[ExternalSet, ...] = ()
