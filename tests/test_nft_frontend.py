@@ -227,6 +227,9 @@ def test_located_syntax_errors(text, line, col, fragment):
 
 @pytest.mark.parametrize("text,what", [
     ("table bridge t { chain c { reject } }", "'reject' in a bridge table"),
+    # in inet nft adds `meta nfproto ipv4`: not the IR's plain reject (which rejects IPv6 too)
+    ("table inet t { chain c { reject with icmp port-unreachable } }", "'reject with icmp' in an inet table"),
+    ("table ip6 t { chain c { reject with icmp port-unreachable } }", "'reject with icmp' in an ip6 table"),
     ("table inet t { chain c { tcp dport 22 tproxy to :80 } }", "tproxy without a family"),
     ("table ip t { chain c { counter tcp dport 22 } }", "match after a statement"),
     ("table ip t { chain c { dnat to numgen inc mod 7 offset 167772161 } }", "dnat to a map"),

@@ -1020,11 +1020,13 @@ def _reject(a, s, ctx):
         if n is None or n not in inv:
             raise ctx.syntax(f"unknown {fam} reject type '{typ}'", s.loc)
         typ = inv[n]
-    if typ == "port-unreachable":
-        return ir.Reject(None)  # nft's default reject in every family
+    # (before the default below: in inet `reject with icmp port-unreachable` leaves IPv6 alone,
+    # nft adds `meta nfproto ipv4`; measured with --debug=netlink)
     if fam != "icmpx" and ctx.family != {"icmp": "ip", "icmpv6": "ip6"}[fam]:
         raise ctx.unsupported(f"'reject with {fam}' {in_table(ctx.family)} "
                               "(a family-specific reject the IR cannot guard)", s.loc)
+    if typ == "port-unreachable":
+        return ir.Reject(None)  # nft's default reject in every family
     return ir.Reject(typ)
 
 
