@@ -3,6 +3,8 @@ once, for both front ends."""
 
 from __future__ import annotations
 
+import re
+
 import attrs
 
 from fwc import ir
@@ -1176,13 +1178,12 @@ def _nat_addr(v, fam, s, ctx):
         return ADDR(v), None
     port = None
     if text.startswith("["):
-        end = text.find("]")
-        rest = text[end + 1:]
-        addr_text = text[1:end]
-        if rest.startswith(":"):
-            port = rest[1:]
-        rng = _split_bracket_range(addr_text)
-        addr_text = rng or addr_text
+        # `[A]`, `[A]:P`, `[A]-[B]:P`, `[A]/64`: every part counts (none may be left unread)
+        hit = _BRACKETED.match(text)
+        if hit is None:
+            raise ctx.syntax(f"malformed IPv6 nat address '{text}'", v.loc)
+        lo, hi, plen, port = hit.groups()
+        addr_text = lo + (f"-{hi}" if hi else "") + (plen or "")
     elif text.count(":") == 1:
         addr_text, port = text.split(":")
     else:
@@ -1203,8 +1204,7 @@ def _nat_addr(v, fam, s, ctx):
     return addr, ports
 
 
-def _split_bracket_range(t):
-    return None
+_BRACKETED = re.compile(r"^\[([^\]]+)\](?:-\[([^\]]+)\])?(/\d+)?(?::([^:\[\]]+))?$")
 
 
 def _version(a) -> int:
