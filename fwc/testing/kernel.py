@@ -60,11 +60,45 @@ IPV6_GATEWAY = "fe80::2"
 
 
 def sim_options(ifaces=("eth0", "eth1"), **more):
-    """SimOptions describing the harness's host (addresses by position, default route), so
-    the simulator and the kernel run the same host."""
+    """SimOptions describing the harness's host (addresses by position, default route, the
+    kernel's jiffies and HZ), so the simulator and the kernel run the same host."""
     from fwc.backends.simulate import SimOptions
 
+    clock = kernel_clock()
+    if clock is not None:
+        more = {"jiffies": clock[0], "hz": clock[1], **more}
     return SimOptions(interfaces=sim_interfaces(ifaces), default_route=ifaces[0], **more)
+
+
+def kernel_clock() -> Optional[tuple[int, int]]:
+    """(32-bit jiffies now, HZ) of the running kernel, or None when they cannot be read.
+    jiffies from /proc/timer_list; HZ from the kernel config, else from jiffies and the uptime
+    (jiffies start at -300 s worth of ticks, INITIAL_JIFFIES)."""
+    try:
+        with open("/proc/timer_list") as f:
+            jiffies = next(int(line.split()[1]) for line in f if line.startswith("jiffies:"))
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    hz = _config_hz()
+    if hz is None and abs(uptime - 300) > 10:
+        guess = (jiffies - 2**32) / (uptime - 300)
+        hz = min((100, 250, 300, 1000), key=lambda h: abs(h - guess))
+    return (jiffies & 0xFFFFFFFF, hz) if hz else None
+
+
+def _config_hz() -> Optional[int]:
+    import gzip
+
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            for line in f:
+                if line.startswith("CONFIG_HZ="):
+                    return int(line.split("=")[1])
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def sim_interfaces(ifaces=("eth0", "eth1")) -> dict:
