@@ -149,24 +149,34 @@ def load_ms(text: str, reps: int = 0) -> float:
 
 
 def close_wait_ms(text: str, reps: int, as_json: bool = False):
-    """Median ms nft spends in close() of its netlink socket (strace -T); None without strace."""
+    """(close, after) medians in ms under strace: the time nft spends in close() of its netlink
+    socket, and the rest of what it does between the end of the batch's sendmsg (the kernel
+    commits inside that call) and its exit.  None without strace."""
     if not shutil.which("strace"):
         return None
-    waits = []
+    waits, afters = [], []
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "strace"
         for _ in range(reps):
             nft("flush", "ruleset")
-            subprocess.run(["ip", "netns", "exec", NETNS, "strace", "-T", "-o", str(out),
-                            "-e", "trace=socket,close", "nft", *(["-j"] if as_json else []),
-                            "-f", "-"], input=text, capture_output=True, text=True)
+            subprocess.run(["ip", "netns", "exec", NETNS, "strace", "-ttt", "-T", "-o", str(out),
+                            "-e", "trace=socket,sendmsg,close,exit_group", "nft",
+                            *(["-j"] if as_json else []), "-f", "-"],
+                           input=text, capture_output=True, text=True)
             log = out.read_text()
             fd = re.search(r"socket\(AF_NETLINK.*= (\d+)", log)
-            shut = fd and re.findall(rf"^close\({fd.group(1)}\)\s+= 0 <([\d.]+)>", log, re.M)
-            if shut:
+            shut = fd and re.findall(rf"^[\d.]+ close\({fd.group(1)}\)\s+= 0 <([\d.]+)>", log,
+                                     re.M)
+            sent = re.findall(r"^([\d.]+) sendmsg\(.*<([\d.]+)>$", log, re.M)
+            end = re.search(r"^([\d.]+) exit_group", log, re.M)
+            if shut and sent and end:
                 waits.append(float(shut[-1]) * 1000)
+                commit = float(sent[-1][0]) + float(sent[-1][1])
+                afters.append((float(end.group(1)) - commit) * 1000 - waits[-1])
     nft("flush", "ruleset")
-    return statistics.median(waits) if waits else None
+    if not waits:
+        return None
+    return statistics.median(waits), statistics.median(afters)
 
 
 def _strip_handles(x):
@@ -232,10 +242,14 @@ def load_breakdown(plain_text: str, opt_text: str, reps: int) -> dict:
           f"alone {got['replace prelude only'] - got['one empty table (deletes nothing)']:+.1f} ms")
     waits = {name: close_wait_ms(rows[name][0], max(5, reps // 3), rows[name][1])
              for name in ("one empty table (deletes nothing)", "replace prelude only",
-                          "plain", "-O", "-O without prelude")}
+                          "plain", "plain without prelude", "-O", "-O without prelude")}
+    flushing = "table ip filter {}\nflush table ip filter\ntable ip filter {}\n"
+    waits["prelude with flush table instead of delete (not exact)"] = close_wait_ms(flushing, 5)
     if all(v is not None for v in waits.values()):
-        print("  nft's close() of its netlink socket (strace -T), median ms: " + ", ".join(
-            f"{k} {v:.1f}" for k, v in waits.items()))
+        print("  under strace, median ms: nft's close() of its netlink socket / the rest of its "
+              "work after the commit")
+        for k, (shut, after) in waits.items():
+            print(f"    {k:<56} {shut:6.1f} / {after:5.1f}")
     ratios = {
         "-O / plain (fwc's output; the target is <= 0.2)": got["-O"] / got["plain"],
         "without the prelude on either side (not an exact reload)":
