@@ -143,11 +143,6 @@ def load_medians(variants: dict, reps: int, seed: int = 1, mins: dict = None) ->
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def load_ms(text: str, reps: int = 0) -> float:
-    """Median wall time of `nft -f -` loading `text` into the emptied netns."""
-    return load_medians({"x": (text, False)}, reps or REPS)["x"]
-
-
 def close_wait_ms(text: str, reps: int, as_json: bool = False):
     """(close, after) medians in ms under strace: the time nft spends in close() of its netlink
     socket, and the rest of what it does between the end of the batch's sendmsg (the kernel
