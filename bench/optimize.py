@@ -109,7 +109,7 @@ def nft(*args: str, text: str = None, netns: bool = True) -> subprocess.Complete
 
 
 REPS = 7
-BREAKDOWN_REPS = 15
+BREAKDOWN_REPS = 21
 PRELUDE_RE = r"(?m)^table (\S+) (\S+) \{\}\ndelete table \1 \2\n"
 
 
