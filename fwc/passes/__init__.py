@@ -34,7 +34,7 @@ from fwc.passes.sets import merge_sets
 from fwc.passes.tidy import (drop_useless_rules, merge_complements, peel_fast_path,
                               resolve_trivial_jumps)
 
-__all__ = ["optimize", "Note", "remove_dead_rules", "fast_path", "inline_chains", "merge_sets",
+__all__ = ["optimize", "pipeline", "Note", "remove_dead_rules", "fast_path", "inline_chains", "merge_sets",
            "merge_lookups", "drop_useless_rules", "merge_complements", "peel_fast_path",
            "resolve_trivial_jumps", "split_established"]
 
@@ -50,11 +50,15 @@ def optimize(rs: ir.Ruleset, explain: Optional[Callable[[Note], None]] = None,
             seen.add(note)
             explain(note)
 
-    passes = [drop_useless_rules, resolve_trivial_jumps, inline_chains, remove_dead_rules,
-              merge_complements,
-              peel_fast_path, fast_path, split_established]
-    if target == "nft":
-        passes += [merge_sets, merge_lookups, remove_dead_rules]
-    for p in passes:
+    for p in pipeline(target):
         rs = p(rs, sink)
     return rs
+
+
+def pipeline(target: str = "nft") -> list:
+    """The passes `optimize` runs, in order (tests run a prefix of it)."""
+    passes = [drop_useless_rules, resolve_trivial_jumps, inline_chains, remove_dead_rules,
+              merge_complements, peel_fast_path, fast_path, split_established]
+    if target == "nft":
+        passes += [merge_sets, merge_lookups, remove_dead_rules]
+    return passes
