@@ -366,3 +366,21 @@ def test_optimised_examples_mean_the_same(path):
         assert meaning_diff(rs, out, n=200) == [], (path.stem, target)
         if target == "iptables":
             assert meaning_diff(split_ruleset(rs), split_ruleset(out), n=200) == []
+
+
+def test_cli_o_moves_a_written_fast_path_and_names_its_blocker(tmp_path):
+    """A stateless chain gets no default; its own `allow state established,related` is moved
+    by the same pass as in translate -O, and --explain names the rule that keeps it back."""
+    path = tmp_path / "sl.policy"
+    path.write_text("input policy drop stateless {\n  allow iif lo\n  drop from 203.0.113.0/24\n"
+                    "  allow ssh\n  allow state established,related\n}\n")
+    plain = run_cli(str(path), "--explain")
+    assert "[fastpath]" not in plain.stderr  # nothing added, nothing moved without -O
+    p = run_cli(str(path), "-O", "--explain")
+    assert p.returncode == 0, p.stderr
+    assert f"{path}:5:3: info: [fastpath] chain input: `ct state established,related accept` " \
+           f"cannot move before the rule at {path}:3:3" in p.stderr
+    body = p.stdout[p.stdout.index("chain input {"):]
+    assert body.index("ip saddr != 203.0.113.0/24 ct state established,related accept") < \
+        body.index('iifname "lo" accept') < body.index("ip saddr 203.0.113.0/24 drop") < \
+        body.index("\t\tct state established,related accept") < body.index("tcp dport 22")

@@ -14,8 +14,9 @@ order where each one's output only helps the next:
 6. ctsplit  - established packets of a base chain sent to a copy of it without the rules
               that test for other states, when that saves them two evaluations or more;
 7. sets     - rules differing in one match merged into one set match (nft output only);
-8. lookups  - adjacent rules differing in key fields become one (concatenated) set lookup, or
-              one verdict map when their verdicts differ (nft output only);
+8. lookups  - rules differing in key fields (apart too, when they commute with the rules in
+              between) become one (concatenated) set lookup, or one verdict map when their
+              verdicts differ (nft output only);
 9. dead     - again: merged sets can shadow later rules.
 """
 
