@@ -141,7 +141,7 @@ def test_merge_across_rules_that_commute():
     rules = chain_of(out, "INPUT").rules
     assert len(rules) == 3 and rules[1] == between
     assert dict(rules[0].verdict.elements) == {("eth0",): ir.Jump("A"), ("eth1",): ir.Jump("B")}
-    assert any("1 moved up past rules they commute with" in n.message for n in got)
+    assert any("1 of them moved up past commuting rules" in n.message for n in got)
     assert meaning_diff(rs, out) == []
     # the same terminal outcome: an accept in between does what the accept members do
     pairs = [("192.0.2.1/32", "192.0.2.2/32"), ("192.0.2.3/32", "192.0.2.4/32"),

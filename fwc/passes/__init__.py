@@ -35,8 +35,8 @@ from fwc.passes.sets import merge_sets
 from fwc.passes.tidy import (drop_useless_rules, merge_complements, peel_fast_path,
                               resolve_trivial_jumps)
 
-__all__ = ["optimize", "pipeline", "Note", "remove_dead_rules", "fast_path", "inline_chains", "merge_sets",
-           "merge_lookups", "drop_useless_rules", "merge_complements", "peel_fast_path",
+__all__ = ["optimize", "pipeline", "Note", "remove_dead_rules", "fast_path", "inline_chains",
+           "merge_sets", "merge_lookups", "drop_useless_rules", "merge_complements", "peel_fast_path",
            "resolve_trivial_jumps", "split_established"]
 
 

@@ -103,12 +103,13 @@ def _fast_path_chain(c: ir.Chain, notes: Notes) -> ir.Chain:
         states = _est_states(r)
         if i > 0 and states is not None and fast_path_states(r) is None:
             why = ", ".join(sorted({type(s).__name__.lower() for s in r.statements})) or \
-                "a stateful match"
+                "stateful match"
             notes.info(f"chain {c.name}: `{_what(states, len(r.matches) > 1)}` stays at "
-                       f"position {i + 1}: moving it would change what its own {why} sees", r.loc)
+                       f"position {i + 1}: moved, its own {why} would see other packets", r.loc)
     # the unconditional `ct state established,related accept` first, then conditional ones
     ks = sorted((i for i, r in enumerate(rules) if fast_path_states(r) is not None),
                 key=lambda i: (len(rules[i].matches) > 1, i))
+
     def where(e: ir.Rule) -> int:  # by identity: rules compare without their locations
         return next(j for j, r in enumerate(rules) if r is e)
 
@@ -185,6 +186,7 @@ def _move_up(rules: list, k: int, c: ir.Chain, notes: Notes) -> list:
     rules = list(rules)
     rules.insert(target, rules.pop(k))
     return rules
+
 
 def add_fast_path(rs: ir.Ruleset, chains: dict, explain: Explain = None) -> ir.Ruleset:
     """`ct state established,related accept` added to the base chains named in `chains`

@@ -287,6 +287,8 @@ def _signature(m: _Member):
 
 def _can_move(out: list, gi: int, r: ir.Rule) -> bool:
     """`r` may move up to the group at out[gi]: it commutes with every rule after it."""
+    if len(out) - gi - 1 > MAX_DISTANCE:
+        return False  # each item holds a rule at least (bounds the cost, as in sets)
     between = [x for item in out[gi + 1:]
                for x in ([y.rule for y in item.members] if isinstance(item, _Group) else [item])]
     return len(between) <= MAX_DISTANCE and all(commute(x, r) for x in between)
@@ -322,8 +324,7 @@ def _merge_chain(c: ir.Chain, family: str, notes: Notes) -> ir.Chain:
             kind = "verdict map" if isinstance(r.verdict, ir.VerdictMap) else "set lookup"
             keys = " . ".join(r.verdict.keys if isinstance(r.verdict, ir.VerdictMap)
                               else r.matches[-1].keys)
-            moved = (f" ({x.moved} moved up past rules they commute with)"
-                     if x.moved else "")
+            moved = f" ({x.moved} of them moved up past commuting rules)" if x.moved else ""
             notes.info(f"chain {c.name}: {len(x.members)} rules merged into one {kind} on "
                        f"{keys}{moved}", r.loc)
             rules.append(r)
