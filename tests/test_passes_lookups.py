@@ -95,6 +95,13 @@ def test_concatenation_keys_follow_the_first_rules_field_order():
     vm = chain_of(merge_lookups(rs), "INPUT").rules[0].verdict
     assert vm.keys == ("ip protocol", "th dport", "iifname")
     assert meaning_diff(rs, merge_lookups(rs)) == []
+    # the iptables front end puts `-p` before the addresses; the protocol still goes with the
+    # port, as `ip daddr X tcp dport 22` reads
+    rs = rs_of(base("INPUT", R(TCP, daddr("192.0.2.1/32"), dport(22), verdict=ACCEPT),
+                    R(UDP, daddr("192.0.2.2/32"), dport(53, proto="udp"), verdict=DROP)))
+    vm = chain_of(merge_lookups(rs), "INPUT").rules[0].verdict
+    assert vm.keys == ("ip daddr", "ip protocol", "th dport")
+    assert meaning_diff(rs, merge_lookups(rs)) == []
 
 
 def test_single_field_kinds_the_sets_pass_cannot_merge():

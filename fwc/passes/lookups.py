@@ -6,7 +6,7 @@ may first move up to the group.
 - Same statements and verdict: one set lookup, concatenated when several fields differ:
   `ip saddr 10.0.0.1 ip daddr 10.0.0.2 accept; ip saddr 10.0.0.3 ip daddr 10.0.0.4 accept`
   -> `ip saddr . ip daddr { 10.0.0.1 . 10.0.0.2, 10.0.0.3 . 10.0.0.4 } accept`; the key order
-  is the order of the fields in the group's first rule.
+  is the order of the fields in the group's first rule, a port's protocol just before it.
 - Different verdicts, no statements: one verdict map:
   `iifname "eth0" jump A; iifname "eth1" jump B` -> `iifname vmap { "eth0" : jump A, ... }`,
   `tcp dport 22 accept; udp dport 53 drop` -> `meta l4proto . th dport vmap { ... }`.
@@ -87,7 +87,18 @@ def decompose(r: ir.Rule, family: str) -> Optional[_Member]:
             return None
     if not keys.get(L4, True):
         return None  # contradictory protocols: leave it to other passes
-    return _Member(r, keys, tuple(rest))
+    return _Member(r, _l4_with_ports(keys), tuple(rest))
+
+
+def _l4_with_ports(keys: dict) -> dict:
+    """The keys in the rule's order, but the protocol just before the first port: the order
+    in which `ip daddr X tcp dport 22` (and `-d X -p tcp --dport 22`) reads."""
+    order = [e for e in keys if e != L4]
+    first_port = next((i for i, e in enumerate(order) if e.startswith("th ")), None)
+    if L4 not in keys or first_port is None:
+        return keys
+    order.insert(first_port, L4)
+    return {e: keys[e] for e in order}
 
 
 def _writes(r: ir.Rule) -> Optional[set]:
