@@ -415,3 +415,26 @@ def test_corpus_criterion_covers_moves_and_blocks():
         moved += sum("to the front" in n.message for n in notes if n.pass_name == "fastpath")
         blocked += sum("cannot move" in n.message for n in notes if n.pass_name == "fastpath")
     assert not CORPUS or (moved >= 5 and blocked >= 5), (moved, blocked)
+
+
+def test_fast_path_passes_other_fast_path_rules_keeping_their_order():
+    lo = R(ir.Interface("iifname", "lo"), state("ESTABLISHED"), verdict=ACCEPT, line=2)
+    eth0 = R(ir.Interface("iifname", "eth0"), state("ESTABLISHED"), verdict=ACCEPT, line=5)
+    new22 = R(dport(22), state("NEW"), verdict=ACCEPT, line=1)
+    web = R(ir.Interface("iifname", "eth0"), dport(80), verdict=ACCEPT, line=4)
+    # the unconditional one passes a conditional one and goes first; that one follows it
+    rs = rs_of(base("INPUT", new22, lo, web, EST))
+    out = fast_path(rs)
+    assert [r.loc.line for r in chain_of(out, "INPUT").rules] == [99, 2, 1, 4]
+    assert meaning_diff(rs, out) == []
+    # a conditional one with nothing blocking it passes the rules and lands after the others
+    rs = rs_of(base("INPUT", lo, new22, eth0))
+    out = fast_path(rs)
+    assert [r.loc.line for r in chain_of(out, "INPUT").rules] == [2, 5, 1]
+    # one that a rule blocks stays after it, and the note names that rule
+    block = R(saddr("198.51.100.7/32"), verdict=DROP, line=3)
+    rs = rs_of(base("INPUT", lo, block, new22, eth0))
+    out, notes = notes_of(fast_path, rs)
+    assert [r.loc.line for r in chain_of(out, "INPUT").rules] == [2, 3, 5, 1]
+    assert any(n.loc.line == 5 and "rule at t.rules:3:1" in n.message for n in notes)
+    assert meaning_diff(rs, out) == []

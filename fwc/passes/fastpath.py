@@ -159,8 +159,8 @@ def _conditional_copy(rules: list, k: int, c: ir.Chain, notes: Notes) -> list:
 
 def _move_up(rules: list, k: int, c: ir.Chain, notes: Notes) -> list:
     """E moves past every rule that does not block it, other fast-path rules included (they
-    accept without effects); it stops after the fast-path rules where it lands, so they keep
-    their order (the unconditional one, moved first, stays first)."""
+    accept without effects).  Where it lands it stays after the fast-path rules there, so they
+    keep their order, except that an unconditional E goes before conditional ones."""
     e = rules[k]
     states = fast_path_states(e)
     target = 0
@@ -169,7 +169,8 @@ def _move_up(rules: list, k: int, c: ir.Chain, notes: Notes) -> list:
         if fast_path_states(rules[i]) is None and blocks(rules[i], e, states):
             target, blocker = i + 1, rules[i]
             break
-    while target < k and fast_path_states(rules[target]) is not None:
+    while target < k and fast_path_states(rules[target]) is not None and \
+            (len(e.matches) > 1 or len(rules[target].matches) == 1):
         target += 1
     what = _what(states, len(e.matches) > 1)
     if blocker is not None:
