@@ -253,6 +253,11 @@ class _TableRenderer:
                 body.append("")
             body += c
         fam, name = self.t.family, self.t.name
+        # The replace prelude.  Its deletion costs each load one RCU grace period (nf_tables frees
+        # deleted objects from a work item that waits for one; closing nft's netlink socket
+        # flushes that work).  nft 1.0.6 has no cheaper exact form: `destroy table` came with
+        # nft 1.0.7, and `flush table` leaves stale chains, sets and flags (README, "What the
+        # blocklist's load time is made of"; tests/kernel/test_nft_reload_kernel.py).
         return "\n".join([f"table {fam} {name} {{}}", f"delete table {fam} {name}",
                           f"table {fam} {name} {{", *body, "}"]) + "\n"
 

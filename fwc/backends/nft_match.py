@@ -301,6 +301,10 @@ def render_ctport(m: ir.CtPort, ctx: RuleCtx, rule: ir.Rule) -> Alts:
 def render_ctexpire(m: ir.CtExpire, ctx: RuleCtx) -> Alts:
     # iptables compares whole seconds (truncated); nft compares milliseconds
     lo, hi = m.range.lo, m.range.hi
+    if hi * 1000 + 999 > 0xFFFFFFFF:
+        # nft reads milliseconds into 32 bits: its largest value (49.7 days) is above every
+        # lifetime a conntrack entry can have unless its timeouts are raised past 49 days
+        return [[f"ct expiration {neg(m.negate)}{lo}s-4294967s295ms"]]
     return [[f"ct expiration {neg(m.negate)}{lo}s-{hi}s999ms"]]
 
 
