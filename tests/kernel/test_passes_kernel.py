@@ -21,10 +21,10 @@ from fwc.passes import optimize
 from fwc.testing.compare import compare_kernel
 from fwc.testing.gen import generate_cases, ruleset_ifaces
 from fwc.testing.kernel import KernelHarness
-from tests.corpus import corpus_id, real_world_files
+from tests.corpus import REPO, corpus_id, real_world_files
 
 pytestmark = pytest.mark.kernel
-CORPUS = real_world_files()
+CORPUS = real_world_files() + sorted((REPO / "examples").glob("*.rules"))
 CASES = 200
 # token buckets refill with the clock: the packet on which a bucket runs dry can differ by run
 RATE_LIMITED_TOLERANCE = {"net-network/configs_serverfault/795234.txt": 3}
