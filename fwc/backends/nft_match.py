@@ -485,8 +485,9 @@ def render_hashlimit(m: ir.HashLimit, ctx: RuleCtx, rule: ir.Rule) -> Alts:
             types.append("inet_service")
     if not keys:
         # no mode: one bucket for all packets of the rule set; nft has no keyless set, so a
-        # constant key stands for it
-        keys, types = ["meta nfproto"], ["nf_proto"]
+        # constant key stands for it (meta protocol: the family's ethertype in an ip / ip6
+        # table; nft refuses meta nfproto outside inet)
+        keys, types = ["meta protocol"], ["ether_type"]
     expire = 10000 if m.expire_ms is None else m.expire_ms
     name = ctx.dynamic_set(m.name, tuple(types), expire)
     over = "over " if m.above else ""

@@ -403,6 +403,8 @@ def _build_statistic(opts, ctx):
             raise ctx.error(f"invalid probability {p.args[0]!r}", p)
         if not 0.0 <= prob <= 1.0:
             raise ctx.error(f"probability {p.args[0]!r} must be within 0..1", p)
+        # the kernel keeps lround(2^31 * p) (libxt_statistic): the IR holds that value
+        prob = int(prob * (1 << 31) + 0.5) / (1 << 31)
         return [ir.Statistic("random", probability=prob, negate=negate)]
     if mode.args[0] == "nth":
         e, pk = _one(opts, "--every"), _one(opts, "--packet")

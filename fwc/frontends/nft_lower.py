@@ -644,6 +644,14 @@ def _lower_binop_rel(rel: Rel, ctx: Ctx):
     text = lhs.left.text
     if lhs.op not in ("&", "^"):
         raise ctx.unsupported(f"bitwise '{lhs.op}' on '{text}' before a comparison", rel.loc)
+    if text == "meta random" and lhs.op == "&" and op in ("<", ">=") and \
+            isinstance(lhs.right, Val) and V.parse_int(lhs.right.text) == 0x7FFFFFFF and \
+            isinstance(rel.rhs, Val):
+        # xt_statistic's own test (iptables -m statistic --mode random, as fwc writes it):
+        # (random & 0x7fffffff) < lround(2^31 * p)
+        limit = V.parse_int(rel.rhs.text)
+        if limit is not None and 0 <= limit <= 1 << 31:
+            return ir.Statistic("random", probability=limit / (1 << 31), negate=op == ">=")
     if op not in ("", "==", "!="):
         raise ctx.unsupported(f"'{op}' after a bitwise operation on '{text}'", rel.loc)
     neg = op == "!="
@@ -922,7 +930,7 @@ def _hashlimit(a, s, ctx):
         if not isinstance(p, Sel):
             raise ctx.unsupported("a per-element limit keyed on an expression", s.loc)
         words = p.text.split()
-        if p.text == "meta nfproto" and len(parts) == 1:
+        if p.text in ("meta nfproto", "meta protocol") and len(parts) == 1:
             continue  # a constant key: one bucket for the whole family
         if words[0] == ctx.family and len(words) == 2 and words[1] in _HL_ADDR:
             bits = width

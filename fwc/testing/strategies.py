@@ -77,7 +77,8 @@ def _weighted(*pairs):
 # ----------------------------------------------------------------------------- matches
 
 MODULE_KINDS = ("ctstate", "ctstate", "ctstatus", "ctdir", "ctproto", "ctexpire", "ctaddr",
-                "mark", "connmark", "length", "ttl", "dscp", "limit", "frag", "pkttype")
+                "mark", "connmark", "length", "ttl", "dscp", "limit", "hashlimit",
+                "statistic", "frag", "pkttype")
 # conntrack timeouts (tcp 120/60/10/432000, udp 30/120, icmp 30) count down in the kernel while
 # the simulator reads them whole: expiration ranges keep away from them
 CT_EXPIRE_RANGES = (ir.Range(0, 0), ir.Range(0, 5), ir.Range(200, 1000), ir.Range(1000, 500000))
@@ -181,10 +182,27 @@ def _module_matches(draw, fam: str, exclude: frozenset = frozenset()) -> list:
                               draw(st.sampled_from((1, 63, 64, 65, 255)))))
         elif kind == "dscp":
             out.append(ir.Dscp(draw(st.sampled_from((0, 0x0A, 0x2E))), draw(neg)))
+        elif kind == "tos":
+            value, mask = draw(st.sampled_from(((0, 0xFF), (0x10, 0xFF), (0x10, 0x1C), (0, 0x03))))
+            out.append(ir.Tos(value, mask, draw(neg)))
         elif kind == "limit":
             # generous enough that no run of one ruleset exhausts it: then it is deterministic
             # (never negated: xt_limit cannot be inverted)
             out.append(ir.Limit(10000, "second", 10000))
+        elif kind == "hashlimit":
+            # generous as limit; the key fields and masks still have to be written and read (no
+            # port fields: nft needs the rule to name one protocol for those)
+            mode = draw(st.sampled_from(((), ("srcip",), ("dstip",), ("srcip", "dstip"))))
+            srcmask = draw(st.sampled_from((None, 24 if fam == "ip" else 64))) \
+                if "srcip" in mode else None
+            # one name per key: rules naming one table must agree on its key (nft refuses that)
+            name = "h" + "".join(m[:3] for m in mode) + (str(srcmask) if srcmask else "")
+            out.append(ir.HashLimit(name, 10000, "second", 10000, mode, srcmask=srcmask,
+                                    expire_ms=10000))
+        elif kind == "statistic":
+            # only the certain draws (probability 0 or 1) are deterministic; nth counters
+            # live in the kernel's rule and outlast a case
+            out.append(ir.Statistic("random", draw(st.sampled_from((0.0, 1.0))), negate=draw(neg)))
         elif kind == "frag" and fam == "ip":
             out.append(ir.Fragment(draw(neg)))
     return out
@@ -218,7 +236,8 @@ def _action(draw, fam: str, table: str, hook: str, focus: Optional[str], targets
     if table == "filter":
         choices += [("reject", 3), ("log", 1), ("setmark", 1)]
     if table == "mangle":
-        choices += [("setmark", 3), ("connmark", 1), ("savemark", 1), ("log", 1)]
+        choices += [("setmark", 3), ("connmark", 1), ("savemark", 1), ("log", 1), ("ttl", 1),
+                    ("dscp", 1)]
     if table == "raw":
         choices += [("notrack", 3)]
     if table == "nat":
@@ -249,6 +268,13 @@ def _action(draw, fam: str, table: str, hook: str, focus: Optional[str], targets
         value, mask = draw(st.sampled_from(((1, 0xFFFFFFFF), (2, 0xFFFFFFFF), (0x10, 0xF0),
                                             (0, 0xFFFFFFFF), (1, 0x1))))
         return (ir.SetMark("meta" if kind == "setmark" else "ct", value, mask),), None
+    if kind == "ttl":
+        # values that keep a forwarded packet alive (ttl 1 would expire in the forward path)
+        # (only set: nft cannot add to or subtract from a header field)
+        op, value = draw(st.sampled_from((("set", 64), ("set", 5), ("set", 65))))
+        return (ir.SetTtl(fam, op, value),), None
+    if kind == "dscp":
+        return (ir.SetDscp(draw(st.sampled_from((0, 0x0A, 0x2E)))),), None
     if kind == "savemark":
         return (ir.CopyMark(draw(st.sampled_from(("ct", "meta")))),), None
     if kind == "notrack":
@@ -286,6 +312,11 @@ def rule_for(draw, fam: str, table: str, hook: str, targets: tuple = (), can_ret
     nets = [a for a in addrs if not isinstance(a.values[0], ir.AddrRange)]
     ranges = [a for a in addrs if isinstance(a.values[0], ir.AddrRange)]
     module = draw(_module_matches(fam, exclude))
+    if hook in ("output", "postrouting") and "owner" not in exclude and \
+            draw(_weighted((False, 5), (True, 1))):
+        # the harness sends as root; nft has no exact form of a negated owner match
+        cls = draw(st.sampled_from((ir.SkUid, ir.SkGid)))
+        module.append(cls(ir.Range.one(draw(st.sampled_from((0, 1000))))))
     if any(isinstance(m, ir.Port) and m.field == "port" for m in l4):
         # nft writes --ports as two rules; a limit would then be consumed twice (refused)
         module = [m for m in module if not isinstance(m, ir.Limit)]
