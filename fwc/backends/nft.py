@@ -60,6 +60,7 @@ class _TableRenderer:
         self.helpers: dict[tuple[str, str], str] = {}
         self.dynamic_sets: dict[str, tuple[str, tuple, int]] = {}  # IR name -> (name, types, ms)
         self.sets = {s.name: s for s in table.sets}
+        self._ctxs: dict = {}
 
     # ---------------------------------------------------------------- names
     def chain_namer(self, source: ir.Table):
@@ -96,6 +97,13 @@ class _TableRenderer:
         return got[0]
 
     def ctx(self, source: ir.Table, l3: Optional[str], chain: OutChain) -> RuleCtx:
+        key = (id(source), l3, id(chain))  # both outlive the renderer: ids stay unique
+        got = self._ctxs.get(key)
+        if got is None:
+            got = self._ctxs[key] = self._new_ctx(source, l3, chain)
+        return got
+
+    def _new_ctx(self, source: ir.Table, l3: Optional[str], chain: OutChain) -> RuleCtx:
         hooks = (chain.base.hook,) if chain.base else ()
         return RuleCtx(family=self.t.family, l3=l3, chain_name=self.chain_namer(source),
                        helper_object=self.helper_object,
@@ -112,7 +120,11 @@ class _TableRenderer:
             if isinstance(m, ir.Icmp) and _any_icmp_of(m, rule):
                 continue
             alts_per_match.append(render_match(m, ctx, rule, self.sets))
-        bodies = [unmerge_negations(sum(combo, [])) for combo in itertools.product(*alts_per_match)]
+        if all(len(alts) == 1 for alts in alts_per_match):  # the usual case: no OR to split
+            bodies = [unmerge_negations([x for alts in alts_per_match for x in alts[0]])]
+        else:
+            bodies = [unmerge_negations(sum(combo, []))
+                      for combo in itertools.product(*alts_per_match)]
         if len(bodies) > 1:
             self.check_splittable(rule, len(bodies))
         tail = []
@@ -281,6 +293,8 @@ def _numeric(proto: str, field: str, value: str):
 
 def unmerge_negations(body: list[str]) -> list[str]:
     # (addresses are never merged: measured with nft --debug=netlink)
+    if not any("!=" in f for f in body):
+        return body
     neg = [bool(m) and m.group(2) not in ("saddr", "daddr")
            for m in (_PAYLOAD.match(f) for f in body)]
     out = list(body)
