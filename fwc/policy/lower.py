@@ -46,10 +46,30 @@ def _merge(ranges: list[ir.Range]) -> tuple[ir.Range, ...]:
     return tuple(out)
 
 
+def _by_identity(cache: dict, values, compute):
+    """compute(values), remembered by the identity of the values: rules naming the same
+    objects share the result (the resolver hands out one list of atoms/addresses per name).
+    The cache keeps the values alive, so an id is never reused while its entry exists."""
+    key = tuple(map(id, values))
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) > 4096:
+            cache.clear()
+        hit = cache[key] = (tuple(values), compute(values))
+    return hit[1]
+
+
+_GROUPS_CACHE: dict = {}
+
+
 def service_groups(atoms: Optional[list[SvcAtom]]) -> list[tuple[Optional[int], tuple]]:
     """[(family or None, matches)]: one entry per IR rule the services need."""
     if atoms is None:
         return [(None, ())]
+    return list(_by_identity(_GROUPS_CACHE, atoms, _service_groups))
+
+
+def _service_groups(atoms: list[SvcAtom]) -> list[tuple[Optional[int], tuple]]:
     whole = sorted({a.proto for a in atoms if a.ports is None and a.family is None})
     groups: list[tuple[Optional[int], tuple]] = []
     if whole:
@@ -85,21 +105,23 @@ def address_variants(pr: PRule) -> list[tuple[Optional[int], tuple]]:
         tfam = pr.target.addr.version
     if pr.saddr is None and pr.daddr is None:
         return [(tfam, ())]
+    fields = []
+    for field, addrs in (("saddr", pr.saddr), ("daddr", pr.daddr)):
+        if addrs is not None:
+            d = _disjoint(addrs)
+            fields.append((field, tuple(a for a in d if a.version == 4),
+                           tuple(a for a in d if a.version == 6)))
     out = []
     for fam in (4, 6):
         if tfam is not None and fam != tfam:
             continue
         ms = []
-        ok = True
-        for field, addrs in (("saddr", pr.saddr), ("daddr", pr.daddr)):
-            if addrs is None:
-                continue
-            mine = tuple(a for a in _disjoint(addrs) if _family(a) == fam)
+        for field, v4, v6 in fields:
+            mine = v4 if fam == 4 else v6
             if not mine:
-                ok = False
                 break
             ms.append(ir.Address(field, mine))
-        if ok:
+        else:
             out.append((fam, tuple(ms)))
     return out
 
@@ -136,6 +158,8 @@ def lower_rule(pr: PRule) -> list[ir.Rule]:
         tail.append(pr.limit)
     stmts = (pr.log,) if pr.log is not None else ()
     v = verdict(pr)
+    tail = tuple(tail)
+    ifaces = [tuple(m for m in (i, o) if m is not None) for i in iifs for o in oifs]
     out = []
     for vfam, addr_ms in variants:
         for gfam, g_ms in groups:
@@ -145,11 +169,9 @@ def lower_rule(pr: PRule) -> list[ir.Rule]:
             if vfam is not None and gfam is None and not addr_ms:
                 # only the NAT target fixes the family: say so with an any-address match
                 restrict = (ir.Address("daddr", (ANY[vfam],)),)
-            for i in iifs:
-                for o in oifs:
-                    ms = tuple(m for m in (i, o) if m is not None) + addr_ms + restrict + g_ms \
-                        + tuple(tail)
-                    out.append(ir.Rule(ms, stmts, v, pr.comment, pr.loc))
+            rest = addr_ms + restrict + g_ms + tail
+            for io in ifaces:
+                out.append(ir.Rule(io + rest, stmts, v, pr.comment, pr.loc))
     if not out:
         raise NeverMatches()
     if pr.limit is not None:
@@ -162,15 +184,9 @@ _DISJOINT_CACHE: dict = {}
 
 
 def _disjoint(values) -> list:
-    values = tuple(values)
     if len(values) == 1:
         return list(values)
-    hit = _DISJOINT_CACHE.get(values)
-    if hit is None:
-        if len(_DISJOINT_CACHE) > 4096:
-            _DISJOINT_CACHE.clear()
-        hit = _DISJOINT_CACHE[values] = _merge_addresses(values)
-    return list(hit)
+    return list(_by_identity(_DISJOINT_CACHE, values, _merge_addresses))
 
 
 def _merge_addresses(values) -> list:
