@@ -44,13 +44,18 @@ class LogicalLine:
     text: str
     segments: list  # (offset in text, line number, 0-based column of that offset)
     source: list  # physical source lines, for caret display
+    locs: dict = attrs.field(factory=dict, init=False, repr=False, eq=False)  # offset -> Loc
 
     def loc(self, file: str, offset: int) -> Loc:
+        got = self.locs.get(offset)
+        if got is not None and got.file == file:
+            return got
         seg = self.segments[0]
         for s in self.segments:
             if s[0] <= offset:
                 seg = s
-        return Loc(file, seg[1], seg[2] + (offset - seg[0]) + 1)
+        got = self.locs[offset] = Loc(file, seg[1], seg[2] + (offset - seg[0]) + 1)
+        return got
 
     def source_at(self, offset: int) -> str:
         seg = self.segments[0]
@@ -247,9 +252,9 @@ class _Parser:
         return self.error(msg, ll, off)
 
     def statement(self, ll: LogicalLine, in_block: Optional[str]):
-        m = re.match(r"\S+", ll.text)
+        m = _NONBLANK.match(ll.text)
         word = m.group()
-        m2 = re.match(r"[A-Za-z][\w-]*", word)
+        m2 = _WORD.match(word)
         first = m2.group() if m2 else word
         end = len(first)
         if first in DEFINITION_KINDS:
@@ -273,19 +278,21 @@ class _Parser:
             toks = self.run(RULE_BODY, ll, end, "rule")
             clauses = []
             target = None
+            file, loc = self.file, ll.loc
             for g in toks:
                 head = g[0]
                 if head[0] == "kw" and head[1] == "->":
                     target = self.tok(ll, g[1])
                     continue
                 if head[0] == "kw":
-                    clauses.append(Clause(head[1], tuple(self.tok(ll, t) for t in g[1:]),
-                                          ll.loc(self.file, head[2])))
+                    clauses.append(Clause(head[1], tuple(Tok(k, t, loc(file, o))
+                                                         for k, t, o in g[1:]),
+                                          loc(file, head[2])))
                 else:
-                    clauses.append(Clause("svc", tuple(self.tok(ll, t) for t in g),
-                                          ll.loc(self.file, head[2])))
-            return RuleStmt(Tok("word", first, ll.loc(self.file, 0)), tuple(clauses), target,
-                            ll.loc(self.file, 0), ll.source_at(0))
+                    clauses.append(Clause("svc", tuple(Tok(k, t, loc(file, o)) for k, t, o in g),
+                                          loc(file, head[2])))
+            at = loc(file, 0)
+            return RuleStmt(Tok("word", first, at), tuple(clauses), target, at, ll.source_at(0))
         raise self.error(f"unknown statement '{first}'{suggest(first, STATEMENTS)}", ll, 0)
 
     def header(self, ll: LogicalLine, body: str):
@@ -309,6 +316,11 @@ class _Parser:
         return Tok("word", first, ll.loc(self.file, 0)), policy, tuple(options)
 
 
+_NONBLANK = re.compile(r"\S+")
+_WORD = re.compile(r"[A-Za-z][\w-]*")
+_EMPTY_BLOCK = re.compile(r"\{\s*\}$")
+
+
 def parse(text: str, file: str = "<policy>") -> list:
     """Parse policy text into a list of Definition | Include | HelperDecl | ChainDecl."""
     p = _Parser(file)
@@ -324,7 +336,7 @@ def parse(text: str, file: str = "<policy>") -> list:
             block = None
             continue
         opens = t.endswith("{")
-        empty = re.search(r"\{\s*\}$", t)
+        empty = _EMPTY_BLOCK.search(t) if opens or "}" in t else None
         if opens or empty:
             if block is not None:
                 raise p.error("blocks do not nest: close the previous one with '}' first", ll, 0)
@@ -336,7 +348,7 @@ def parse(text: str, file: str = "<policy>") -> list:
             else:
                 block = (head, policy, options, [], ll.loc(file, 0))
             continue
-        m = re.match(r"[A-Za-z][\w-]*", t)
+        m = _WORD.match(t)
         first = m.group() if m else ""
         if first in DIRECTIONS or first == "nat":
             if block is not None:
