@@ -28,6 +28,11 @@ __all__ = ["emit_nft", "emit_nft_with_warnings"]
 STANDARD_PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0,
                        "security": 50, "srcnat": 100}
 MAX_SPLIT = 16  # rules one IR rule may become
+# matches whose nft text depends only on the match and the rule context (not on the other
+# matches of the rule): rendered once per context (a non-negated Port is one too)
+CONTEXT_FREE = frozenset({ir.Proto, ir.Address, ir.Interface, ir.CtState, ir.CtStatus,
+                          ir.Icmp, ir.CtDirection, ir.Mark, ir.Length, ir.Ttl, ir.Dscp,
+                          ir.Tos, ir.PktType, ir.AddrType})
 
 
 def priority_text(prio: int, hook: str) -> str:
@@ -61,6 +66,7 @@ class _TableRenderer:
         self.dynamic_sets: dict[str, tuple[str, tuple, int]] = {}  # IR name -> (name, types, ms)
         self.sets = {s.name: s for s in table.sets}
         self._ctxs: dict = {}
+        self._rendered: dict = {}  # (id(match), id(ctx)) -> (match, alternatives)
 
     # ---------------------------------------------------------------- names
     def chain_namer(self, source: ir.Table):
@@ -114,12 +120,20 @@ class _TableRenderer:
     # ---------------------------------------------------------------- rules
     def rule_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str]) -> list[str]:
         alts_per_match = []
+        memo, cid = self._rendered, id(ctx)
         for m in rule.matches:
             if isinstance(m, ir.Proto) and redundant_proto(m, rule):
                 continue
             if isinstance(m, ir.Icmp) and _any_icmp_of(m, rule):
                 continue
-            alts_per_match.append(render_match(m, ctx, rule, self.sets))
+            got = memo.get((id(m), cid))
+            if got is None:
+                alts = render_match(m, ctx, rule, self.sets)
+                if type(m) in CONTEXT_FREE or (type(m) is ir.Port and not m.negate):
+                    memo[(id(m), cid)] = (m, alts)  # m kept alive: its id stays its own
+            else:
+                alts = got[1]
+            alts_per_match.append(alts)
         if all(len(alts) == 1 for alts in alts_per_match):  # the usual case: no OR to split
             bodies = [unmerge_negations([x for alts in alts_per_match for x in alts[0]])]
         else:

@@ -46,11 +46,12 @@ def _merge(ranges: list[ir.Range]) -> tuple[ir.Range, ...]:
     return tuple(out)
 
 
-def _by_identity(cache: dict, values, compute):
-    """compute(values), remembered by the identity of the values: rules naming the same
-    objects share the result (the resolver hands out one list of atoms/addresses per name).
-    The cache keeps the values alive, so an id is never reused while its entry exists."""
-    key = tuple(map(id, values))
+def _by_identity(cache: dict, values, compute, tag=None):
+    """compute(values), remembered by the identity of the values (and tag): rules naming the
+    same objects share the result (the resolver hands out one list of atoms/addresses per
+    name).  The cache keeps the values alive, so an id is never reused while its entry
+    exists."""
+    key = (tag, *map(id, values))
     hit = cache.get(key)
     if hit is None:
         if len(cache) > 4096:
@@ -98,6 +99,20 @@ def _family(a) -> int:
     return a.version
 
 
+_FIELD_CACHE: dict = {}
+
+
+def _per_family(field: str, addrs: list) -> tuple:
+    """(IPv4 Address match or None, IPv6 one or None) of one rule part, remembered by the
+    identity of the resolved addresses (rules naming the same objects share the matches)."""
+    def build(values):
+        d = _disjoint(values)
+        v4 = tuple(a for a in d if a.version == 4)
+        v6 = tuple(a for a in d if a.version == 6)
+        return (ir.Address(field, v4) if v4 else None, ir.Address(field, v6) if v6 else None)
+    return _by_identity(_FIELD_CACHE, addrs, build, field)
+
+
 def address_variants(pr: PRule) -> list[tuple[Optional[int], tuple]]:
     """[(family or None, address matches)]."""
     tfam = None
@@ -105,24 +120,16 @@ def address_variants(pr: PRule) -> list[tuple[Optional[int], tuple]]:
         tfam = pr.target.addr.version
     if pr.saddr is None and pr.daddr is None:
         return [(tfam, ())]
-    fields = []
-    for field, addrs in (("saddr", pr.saddr), ("daddr", pr.daddr)):
-        if addrs is not None:
-            d = _disjoint(addrs)
-            fields.append((field, tuple(a for a in d if a.version == 4),
-                           tuple(a for a in d if a.version == 6)))
+    fields = [_per_family(field, addrs) for field, addrs in (("saddr", pr.saddr),
+                                                              ("daddr", pr.daddr))
+              if addrs is not None]
     out = []
     for fam in (4, 6):
         if tfam is not None and fam != tfam:
             continue
-        ms = []
-        for field, v4, v6 in fields:
-            mine = v4 if fam == 4 else v6
-            if not mine:
-                break
-            ms.append(ir.Address(field, mine))
-        else:
-            out.append((fam, tuple(ms)))
+        ms = tuple(f[0] if fam == 4 else f[1] for f in fields)
+        if None not in ms:
+            out.append((fam, ms))
     return out
 
 
@@ -195,10 +202,12 @@ def _merge_addresses(values) -> list:
     must never let a packet match twice."""
     out = []
     for fam in (4, 6):
+        mine = [v for v in values if v.version == fam]
+        if len(mine) == 1 and not isinstance(mine[0], ir.AddrRange):
+            out.append(mine[0])  # one prefix: already its own merged interval
+            continue
         ivs = []
-        for v in values:
-            if v.version != fam:
-                continue
+        for v in mine:
             if isinstance(v, ir.AddrRange):
                 ivs.append((int(v.lo), int(v.hi)))
             else:
