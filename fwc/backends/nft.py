@@ -14,6 +14,7 @@ from typing import Optional
 
 from fwc import ir
 from fwc.errors import ErrorGroup, FwcError, Unsupported
+from fwc.gcpause import without_gc
 from fwc.backends.nft_action import needs_tcp_reset_split, render_statement, render_verdict
 from fwc.backends.nft_helpers import split_raw_helpers
 from fwc.backends.nft_ctx import NotExpressible, RuleCtx, refuse
@@ -331,6 +332,7 @@ def _is_or(m: ir.Match) -> bool:
         m, (ir.CtState, ir.Length, ir.Dscp, ir.Tos, ir.Fragment))
 
 
+@without_gc
 def emit_nft_with_warnings(ruleset: ir.Ruleset, *, table: Optional[str] = None,
                            counters: bool = False, inet: bool = False,
                            drop_unsupported: bool = False) -> tuple[str, list[FwcError]]:
