@@ -92,12 +92,58 @@ def covers(a: PRule, b: PRule) -> bool:
             and _set_cover(a.states, b.states) and _set_cover(a.status, b.status))
 
 
-def _prepared(r: PRule) -> tuple:
-    """What covers() compares, computed once per rule: address intervals sorted."""
-    return (r.limit is not None, _target_family(r),
-            None if r.saddr is None else sorted(_interval(a) for a in r.saddr),
-            None if r.daddr is None else sorted(_interval(a) for a in r.daddr),
-            r.iif, r.oif, r.services, r.states, r.status)
+def _prepared(r: PRule, memo: dict) -> list:
+    """What covers() compares, computed once per rule: address intervals sorted (memo: by the
+    identity of the addresses, which the caller keeps alive); the last slot holds the services
+    as _ServiceIndex once the rule is compared as the earlier one."""
+    return [r.limit is not None, _target_family(r), _sorted_intervals(r.saddr, memo),
+            _sorted_intervals(r.daddr, memo), r.iif, r.oif, r.services, r.states, r.status,
+            None]
+
+
+def _sorted_intervals(addrs: Optional[list], memo: dict) -> Optional[list]:
+    if addrs is None:
+        return None
+    key = tuple(map(id, addrs))
+    got = memo.get(key)
+    if got is None:
+        got = memo[key] = sorted(_interval(a) for a in addrs)
+    return got
+
+
+class _ServiceIndex:
+    """A rule's services arranged for _atom_covered's questions: whole protocols, ICMP types
+    (or every type) per protocol and family, port ranges per protocol sorted by start."""
+
+    __slots__ = ("whole", "icmp_all", "icmp_types", "ports")
+
+    def __init__(self, big: list[SvcAtom]):
+        self.whole = {b.proto for b in big if b.family is None and b.ports is None}
+        self.icmp_all = {(b.proto, b.family) for b in big
+                         if b.family is not None and b.icmp_type is None}
+        self.icmp_types = {(b.proto, b.family, b.icmp_type) for b in big
+                           if b.family is not None and b.icmp_type is not None}
+        ports: dict = {}
+        for b in big:
+            if b.ports is not None:
+                ports.setdefault(b.proto, []).append(b.ports)
+        self.ports = {p: sorted(rs, key=lambda r: r.lo) for p, rs in ports.items()}
+
+    def covers(self, s: SvcAtom) -> bool:
+        """_atom_covered(s, big)."""
+        if s.family is not None:
+            if (s.proto, s.family) in self.icmp_all or \
+                    (s.proto, s.family, s.icmp_type) in self.icmp_types:
+                return True
+        elif s.proto in self.whole:
+            return True
+        if s.ports is None:
+            return False
+        pos = s.ports.lo
+        for r in self.ports.get(s.proto, ()):
+            if r.lo <= pos <= r.hi:
+                pos = r.hi + 1
+        return pos > s.ports.hi
 
 
 def _ivs_cover(big: Optional[list], small: Optional[list]) -> bool:
@@ -118,7 +164,7 @@ def _ivs_cover(big: Optional[list], small: Optional[list]) -> bool:
     return True
 
 
-def _covers_prepared(a: tuple, b: tuple) -> bool:
+def _covers_prepared(a: list, b: list) -> bool:
     """covers() on _prepared() tuples."""
     if a[0]:
         return False
@@ -126,8 +172,20 @@ def _covers_prepared(a: tuple, b: tuple) -> bool:
         return False
     return (_ivs_cover(a[3], b[3]) and _ivs_cover(a[2], b[2])
             and _ifaces_cover(a[4], b[4]) and _ifaces_cover(a[5], b[5])
-            and _services_cover(a[6], b[6])
-            and _set_cover(a[7], b[7]) and _set_cover(a[8], b[8]))
+            and _set_cover(a[7], b[7]) and _set_cover(a[8], b[8])
+            and _prepared_services_cover(a, b[6]))
+
+
+def _prepared_services_cover(a: list, small: Optional[list]) -> bool:
+    """_services_cover(a's services, small)."""
+    if a[6] is None:
+        return True
+    if small is None:
+        return False
+    index = a[9]
+    if index is None:
+        index = a[9] = _ServiceIndex(a[6])
+    return all(index.covers(s) for s in small)
 
 
 def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
@@ -142,7 +200,8 @@ def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
     wild: list[int] = []  # indexes of rules without saddr or with an address range in it
     by_net: dict = {}  # (version, network, prefixlen) -> indexes of rules with that prefix
     plens: dict[int, list[int]] = {4: [], 6: []}  # prefix lengths in by_net, longest first
-    prepared = [_prepared(r) for r in rules]
+    memo: dict = {}
+    prepared = [_prepared(r, memo) for r in rules]
     out = []
     for i, r in enumerate(rules):
         pr = prepared[i]
@@ -151,7 +210,7 @@ def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
         else:
             cands = list(wild)
             if r.saddr:
-                v, lo, _ = _interval(r.saddr[0])
+                v, lo, _ = _interval(r.saddr[0]) if len(r.saddr) > 1 else pr[2][0]
                 bits = 32 if v == 4 else 128
                 for plen in plens[v]:
                     hit = by_net.get((v, lo >> (bits - plen) << (bits - plen), plen))
