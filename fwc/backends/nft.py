@@ -121,35 +121,42 @@ class _TableRenderer:
     # ---------------------------------------------------------------- rules
     def rule_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str]) -> list[str]:
         alts_per_match = []
-        memo, cid = self._rendered, id(ctx)
+        memo, cid, single = self._rendered, id(ctx), True
         for m in rule.matches:
-            if isinstance(m, ir.Proto) and redundant_proto(m, rule):
+            if isinstance(m, ir.Proto):
+                if redundant_proto(m, rule):
+                    continue
+            elif isinstance(m, ir.Icmp) and _any_icmp_of(m, rule):
                 continue
-            if isinstance(m, ir.Icmp) and _any_icmp_of(m, rule):
-                continue
-            got = memo.get((id(m), cid))
+            key = (id(m), cid)
+            got = memo.get(key)
             if got is None:
                 alts = render_match(m, ctx, rule, self.sets)
                 if type(m) in CONTEXT_FREE or (type(m) is ir.Port and not m.negate):
-                    memo[(id(m), cid)] = (m, alts)  # m kept alive: its id stays its own
+                    memo[key] = (m, alts)  # m kept alive: its id stays its own
             else:
                 alts = got[1]
+            if len(alts) != 1:
+                single = False
             alts_per_match.append(alts)
-        if all(len(alts) == 1 for alts in alts_per_match):  # the usual case: no OR to split
+        if single:  # the usual case: no OR to split
             bodies = [unmerge_negations([x for alts in alts_per_match for x in alts[0]])]
         else:
             bodies = [unmerge_negations(sum(combo, []))
                       for combo in itertools.product(*alts_per_match)]
-        if len(bodies) > 1:
-            self.check_splittable(rule, len(bodies))
+            if len(bodies) > 1:
+                self.check_splittable(rule, len(bodies))
         tail = []
-        has_counter = any(isinstance(s, ir.Counter) for s in rule.statements)
-        if self.counters and not has_counter:
+        if rule.statements:
+            has_counter = any(isinstance(s, ir.Counter) for s in rule.statements)
+            if self.counters and not has_counter:
+                tail.append("counter")
+            for s in rule.statements:
+                text = render_statement(s, ctx, rule, self.counters)
+                if text:  # "" = a statement that changes nothing (TOS --xor-tos 0)
+                    tail.append(text)
+        elif self.counters:
             tail.append("counter")
-        for s in rule.statements:
-            text = render_statement(s, ctx, rule, self.counters)
-            if text:  # "" = a statement that changes nothing (TOS --xor-tos 0)
-                tail.append(text)
         verdict = render_verdict(rule.verdict, ctx, rule)
         if verdict:
             tail.append(verdict)

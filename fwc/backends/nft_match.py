@@ -571,4 +571,7 @@ def redundant_proto(m: ir.Proto, rule: ir.Rule) -> bool:
     if m.negate or len(m.protos) != 1:
         return False
     (p,) = m.protos
-    return any(implied_protocol(x, "") == p for x in rule.matches if x is not m)
+    for x in rule.matches:
+        if x is not m and implied_protocol(x, "") == p:
+            return True
+    return False
