@@ -36,6 +36,10 @@ _def_name = re.compile(P.DEF_NAME_RE).match
 _LISTS = {"from": P.ADDR_LIST.spec, "to": P.ADDR_LIST.spec, "iif": P.IFACE_LIST.spec,
           "oif": P.IFACE_LIST.spec, "state": P.STATE_LIST.spec, "status": P.STATUS_LIST.spec}
 _SVC = P.SVC_LIST.spec
+# from/to/iif/oif take the same values as the service list (parser._VALUE_RES)
+assert P.ADDR_LIST.spec.whole.pattern == P.IFACE_LIST.spec.whole.pattern == _SVC.whole.pattern
+_kw_values = re.compile(r"(from|to|iif|oif)(?![A-Za-z0-9_$])[ \n\t\r]*(" + _SVC.whole.pattern
+                        + ")").match
 _ICMP = P.ICMP_LIST.spec
 _DEF = P.DEF_LIST.spec
 
@@ -88,6 +92,15 @@ def rule(s: str, i: int) -> Optional[list]:
             continue
         if i and s[i - 1] in IDENT:
             return None
+        k = _kw_values(s, i)  # the usual clause in one match: from/to/iif/oif and a list
+        if k is not None:
+            end = k.end()
+            j = _ws(s, end).end()
+            if j < n and s[j] == ",":
+                return None
+            out.append([("kw", k.group(1), i)] + _LISTS[k.group(1)].split(k.group(2), k.start(2)))
+            i = end
+            continue
         k = _clause_kw(s, i)
         if k is None:
             return None
