@@ -165,12 +165,13 @@ def _ivs_cover(big: Optional[list], small: Optional[list]) -> bool:
 
 
 def _covers_prepared(a: list, b: list) -> bool:
-    """covers() on _prepared() tuples."""
+    """covers() on _prepared() lists."""
     if a[0]:
         return False
     if a[1] is not None and a[1] != b[1]:
         return False
-    return (_ivs_cover(a[3], b[3]) and _ivs_cover(a[2], b[2])
+    # (the same resolved address list gives the same interval list object)
+    return ((a[3] is b[3] or _ivs_cover(a[3], b[3])) and (a[2] is b[2] or _ivs_cover(a[2], b[2]))
             and _ifaces_cover(a[4], b[4]) and _ifaces_cover(a[5], b[5])
             and _set_cover(a[7], b[7]) and _set_cover(a[8], b[8])
             and _prepared_services_cover(a, b[6]))
