@@ -192,6 +192,9 @@ def main() -> int:
     ap.add_argument("--rules", type=int, default=5000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-aerleon", action="store_true")
+    ap.add_argument("--compare-with", metavar="DIR",
+                    help="also time the fwc of another checkout (e.g. the main branch) in the "
+                         "same run, end to end")
     args = ap.parse_args()
     m = model(args.rules)
     text = fwc_text(m)
@@ -205,13 +208,17 @@ def main() -> int:
         Path(files["run_phases.py"]).write_text(FWC_PHASES)
         Path(files["run_aerleon.py"]).write_text(AERLEON_RUNNER)
         py = None if args.no_aerleon else aerleon_python(d)
-        fwc_runs, phase_runs, aer_runs = [], [], []
+        fwc_runs, phase_runs, aer_runs, other_runs = [], [], [], []
         for i in range(args.repeat):
             out = [files["fwc.nft"]] if i == 0 else []
             fwc_runs.append(run_json([sys.executable, files["run_fwc.py"], str(ROOT),
                                       files["bench.policy"]] + out, "fwc"))
             phase_runs.append(run_json([sys.executable, files["run_phases.py"], str(ROOT),
                                         files["bench.policy"]], "fwc phases"))
+            if args.compare_with:
+                other_runs.append(run_json([sys.executable, files["run_fwc.py"],
+                                            args.compare_with, files["bench.policy"]],
+                                           "fwc (--compare-with)"))
             if py is not None:
                 out = [files["aerleon.nft"]] if i == 0 else []
                 aer_runs.append(run_json([py, files["run_aerleon.py"], files["model.json"]] + out,
@@ -228,6 +235,10 @@ def main() -> int:
           f"+ emit_nft {statistics.median(r['emit'] for r in fwc_runs):.3f} s")
     print("         phases (medians): " + ", ".join(
         f"{k} {statistics.median(r[k] for r in phase_runs):.3f} s" for k in phase_runs[0]))
+    if other_runs:
+        osecs = [r["seconds"] for r in other_runs]
+        print(f"fwc at {args.compare_with}: {spread(osecs)} median of {args.repeat}; this "
+              f"checkout is {statistics.median(osecs) / med:.1f}x faster")
     if not aer_runs:
         return 0
     asecs = [r["seconds"] for r in aer_runs]
