@@ -278,7 +278,15 @@ class _Parser:
             toks = self.run(RULE_BODY, ll, end, "rule")
             clauses = []
             target = None
-            file, loc = self.file, ll.loc
+            file = self.file
+            if len(ll.segments) == 1:  # one physical line: columns follow from offsets
+                _, line, col1 = ll.segments[0]
+                col1 += 1
+
+                def loc(_file, o):
+                    return Loc(file, line, col1 + o)
+            else:
+                loc = ll.loc
             for g in toks:
                 head = g[0]
                 if head[0] == "kw" and head[1] == "->":
