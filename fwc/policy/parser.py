@@ -293,11 +293,12 @@ class _Parser:
                     target = self.tok(ll, g[1])
                     continue
                 if head[0] == "kw":
-                    clauses.append(Clause(head[1], tuple(Tok(k, t, loc(file, o))
-                                                         for k, t, o in g[1:]),
+                    clauses.append(Clause(head[1], tuple([Tok(k, t, loc(file, o))
+                                                          for k, t, o in g[1:]]),
                                           loc(file, head[2])))
                 else:
-                    clauses.append(Clause("svc", tuple(Tok(k, t, loc(file, o)) for k, t, o in g),
+                    clauses.append(Clause("svc", tuple([Tok(k, t, loc(file, o))
+                                                        for k, t, o in g]),
                                           loc(file, head[2])))
             at = loc(file, 0)
             return RuleStmt(Tok("word", first, at), tuple(clauses), target, at, ll.source_at(0))
