@@ -102,6 +102,13 @@ TRICKY = [
     ("rule", " ssh ; drop"),
     ("rule", " 10.0.0.0/245"),
     ("rule", " status dnat,snat"),
+    # words that start like from/to/iif/oif but are values (services are tried first)
+    ("rule", " from/22 to x"),
+    ("rule", " to:1:: from x"),
+    ("rule", " from.x iif/x oif-y"),
+    ("rule", " from\u00e9 x"),
+    ("rule", " to$x"),
+    ("rule", " ssh from fe80::1 to ::1"),
     ("definition", " x = 1, 2, tcp/22"),
     ("definition", " $x = a , b"),
     ("definition", " x = "),
@@ -132,7 +139,8 @@ WORDS = ["allow", "from", "to", "iif", "oif", "state", "status", "icmp", "icmpv6
          "fe80::/10", "192.0.2.1-192.0.2.9", "tcp/22", "udp/1000-2000", "icmp/echo-request",
          "$x", "name", "eth+", "wg*", "5", "lo", "new", "a.b", "x-y", "from-x", "tos",
          "192.0.2.10:80", "[2001:db8::1]:443", ":8080", "$", "-", "/", "{", ";", "\u00e9",
-         "warn", "tcp-reset", "1.2.3", "dead:beef", "_", "to$"]
+         "warn", "tcp-reset", "1.2.3", "dead:beef", "_", "to$", "from/22", "to:1::", "iif.x",
+         "oif-", "from\u00e9"]
 SEPS = ["", " ", "  ", ", ", ",", " ,"]
 
 

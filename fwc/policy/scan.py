@@ -73,6 +73,18 @@ def rule(s: str, i: int) -> Optional[list]:
         i = _ws(s, i).end()
         if i >= n:
             return out
+        # the usual clause in one match: from/to/iif/oif and a list.  Tried before the services
+        # (the first alternative) because where it matches they cannot: a value list never
+        # starts with one of these words followed by a blank or a value
+        k = _kw_values(s, i) if (i == 0 or s[i - 1] not in IDENT) else None
+        if k is not None:
+            end = k.end()
+            j = _ws(s, end).end()
+            if j < n and s[j] == ",":
+                return None
+            out.append([("kw", k.group(1), i)] + _LISTS[k.group(1)].split(k.group(2), k.start(2)))
+            i = end
+            continue
         m = _SVC.whole.match(s, i)  # the first alternative: services
         if m is not None:
             end = m.end()
@@ -92,15 +104,6 @@ def rule(s: str, i: int) -> Optional[list]:
             continue
         if i and s[i - 1] in IDENT:
             return None
-        k = _kw_values(s, i)  # the usual clause in one match: from/to/iif/oif and a list
-        if k is not None:
-            end = k.end()
-            j = _ws(s, end).end()
-            if j < n and s[j] == ",":
-                return None
-            out.append([("kw", k.group(1), i)] + _LISTS[k.group(1)].split(k.group(2), k.start(2)))
-            i = end
-            continue
         k = _clause_kw(s, i)
         if k is None:
             return None
