@@ -4,6 +4,7 @@ matches one protocol's ports."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Optional
 
@@ -105,12 +106,17 @@ _FIELD_CACHE: dict = {}
 def _per_family(field: str, addrs: list) -> tuple:
     """(IPv4 Address match or None, IPv6 one or None) of one rule part, remembered by the
     identity of the resolved addresses (rules naming the same objects share the matches)."""
-    def build(values):
-        d = _disjoint(values)
-        v4 = tuple(a for a in d if a.version == 4)
-        v6 = tuple(a for a in d if a.version == 6)
-        return (ir.Address(field, v4) if v4 else None, ir.Address(field, v6) if v6 else None)
-    return _by_identity(_FIELD_CACHE, addrs, build, field)
+    return _by_identity(_FIELD_CACHE, addrs, _FIELD_BUILD[field], field)
+
+
+def _field_matches(field: str, values) -> tuple:
+    d = _disjoint(values)
+    v4 = tuple(a for a in d if a.version == 4)
+    v6 = tuple(a for a in d if a.version == 6)
+    return (ir.Address(field, v4) if v4 else None, ir.Address(field, v6) if v6 else None)
+
+
+_FIELD_BUILD = {f: functools.partial(_field_matches, f) for f in ("saddr", "daddr")}
 
 
 def address_variants(pr: PRule) -> list[tuple[Optional[int], tuple]]:
@@ -127,8 +133,8 @@ def address_variants(pr: PRule) -> list[tuple[Optional[int], tuple]]:
     for fam in (4, 6):
         if tfam is not None and fam != tfam:
             continue
-        ms = tuple(f[0] if fam == 4 else f[1] for f in fields)
-        if None not in ms:
+        ms = tuple([f[0] if fam == 4 else f[1] for f in fields])
+        if all(m is not None for m in ms):  # (`None in ms` would call Address.__eq__)
             out.append((fam, ms))
     return out
 
@@ -166,7 +172,8 @@ def lower_rule(pr: PRule) -> list[ir.Rule]:
     stmts = (pr.log,) if pr.log is not None else ()
     v = verdict(pr)
     tail = tuple(tail)
-    ifaces = [tuple(m for m in (i, o) if m is not None) for i in iifs for o in oifs]
+    ifaces = [tuple(m for m in (i, o) if m is not None) for i in iifs for o in oifs] \
+        if pr.iif is not None or pr.oif is not None else [()]
     out = []
     for vfam, addr_ms in variants:
         for gfam, g_ms in groups:
