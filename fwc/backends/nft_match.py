@@ -571,7 +571,7 @@ def redundant_proto(m: ir.Proto, rule: ir.Rule) -> bool:
     if m.negate or len(m.protos) != 1:
         return False
     (p,) = m.protos
-    for x in rule.matches:
+    for x in reversed(rule.matches):  # the port match usually comes last
         if x is not m and implied_protocol(x, "") == p:
             return True
     return False
