@@ -71,7 +71,12 @@ class Range:
         return self.lo <= v <= self.hi
 
 
-FAMILIES = ("ip", "ip6", "inet")
+FAMILIES = ("ip", "ip6", "inet")  # IP families: every backend and the simulator
+# nft link-layer families (nft front end and backend only): bridge filters frames crossing a
+# bridge, netdev frames at a device's ingress/egress, arp the ARP packets a host receives and
+# sends; iptables and the simulator refuse them
+L2_FAMILIES = ("bridge", "netdev", "arp")
+NFT_FAMILIES = FAMILIES + L2_FAMILIES
 CT_STATES = ("INVALID", "ESTABLISHED", "RELATED", "NEW", "UNTRACKED")
 # --ctstate also accepts the virtual states SNAT and DNAT (ct status bits, ORed in)
 CT_VIRTUAL_STATES = ("SNAT", "DNAT")
@@ -572,9 +577,10 @@ class BaseHook:
     """What makes a chain a base chain."""
 
     type: str  # filter nat route
-    hook: str  # prerouting input forward output postrouting
+    hook: str  # prerouting input forward output postrouting; netdev: ingress egress
     priority: int
     policy: str = "accept"  # accept | drop
+    devices: tuple[str, ...] = ()  # netdev hooks: the devices the chain is attached to (sorted)
 
 
 @frozen
@@ -597,7 +603,7 @@ class ExternalSet:
 
 @frozen
 class Table:
-    family: str  # ip ip6 inet
+    family: str  # ip ip6 inet, or bridge netdev arp (L2_FAMILIES)
     name: str
     chains: tuple[Chain, ...] = ()
     sets: tuple[ExternalSet, ...] = ()

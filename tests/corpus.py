@@ -31,4 +31,5 @@ def real_world_files() -> list[Path]:
 
 
 def corpus_id(p: Path) -> str:
-    return str(p.relative_to(REAL_WORLD))
+    """A corpus file's name relative to the corpus, a shipped example's relative to the repo."""
+    return str(p.relative_to(REAL_WORLD if REAL_WORLD in p.parents else REPO))

@@ -30,7 +30,7 @@ def test_translate_to_iptables_example(capsys):
 
 @pytest.mark.parametrize("content,code", [
     ("*filter\n-A INPUT -p tcp --dport 70000 -j ACCEPT\nCOMMIT\n", 2),
-    ("*filter\n-A INPUT -m recent --set -j DROP\nCOMMIT\n", 1),
+    ("*filter\n-A INPUT -m string --algo bm --string x -j DROP\nCOMMIT\n", 1),
     ("\x00\x01\x02binary", 2),
     ("", 2),
 ])

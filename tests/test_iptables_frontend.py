@@ -143,7 +143,7 @@ def test_script_refuses_shell_constructs_with_location(text, line, col, needle):
     ("*filter\n-A INPUT -j nochain\nCOMMIT\n", 2, 2),
     ("*filter\n-A INPUT -j ACCEPT\n", 3, 2),
     ("*filter\n-A INPUT -p tcp --dport\nCOMMIT\n", 2, 2),
-    ("*filter\n-A INPUT -m recent --set\nCOMMIT\n", 2, 1),
+    ("*filter\n-A INPUT -m string --algo bm --string x\nCOMMIT\n", 2, 1),
     ("", 1, 2),
     ("*nosuchtable\nCOMMIT\n", 1, 2),
     ("*filter\n:INPUT MAYBE [0:0]\nCOMMIT\n", 2, 2),
@@ -160,9 +160,10 @@ def test_bad_input_gives_located_error(text, line, code):
 
 def test_unsupported_module_is_exit_1_and_names_it():
     with pytest.raises(ErrorGroup) as ei:
-        parse_iptables_save("*filter\n-A INPUT -m recent --rcheck -j DROP\nCOMMIT\n", "r")
+        parse_iptables_save("*filter\n-A INPUT -m string --algo bm --string x -j DROP\nCOMMIT\n",
+                            "r")
     assert isinstance(ei.value.errors[0], Unsupported)
-    assert "recent" in ei.value.errors[0].message
+    assert "string" in ei.value.errors[0].message
 
 
 def test_all_errors_reported_not_just_first():

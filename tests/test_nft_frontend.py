@@ -21,6 +21,11 @@ def one(body, family="inet"):
     return r
 
 
+def test_ip_protocol_is_proto_only_in_ip_tables():
+    assert one("ip protocol != icmp accept", "ip").matches == (ir.Proto(frozenset({1}), True),)
+    assert one("ip protocol tcp accept", "bridge").matches == (ir.FieldMatch("ip protocol", (6,)),)
+
+
 def test_base_chain_priority_names_and_policy():
     rs = parse_nft("table ip f {\n chain a { type filter hook input priority filter + 10; policy drop; }\n"
                    " chain b { type nat hook postrouting priority srcnat; }\n"
@@ -57,7 +62,8 @@ def test_matches_map_to_ir_classes():
     ("meta mark xor 0x03 == 0x01", ir.Mark("meta", 2)),
     ("ct mark != 0x10", ir.Mark("ct", 0x10, negate=True)),
     ("meta l4proto { tcp, udp }", ir.Proto(frozenset({6, 17}))),
-    ("ip protocol != icmp", ir.Proto(frozenset({1}), True)),
+    # in inet `ip protocol` also requires IPv4 (nft adds meta nfproto ipv4): not a bare Proto
+    ("ip protocol != icmp", ir.FieldMatch("ip protocol", (1,), negate=True)),
     ("icmp type echo-request", ir.Icmp("ip", 8)),
     ("icmpv6 type nd-neighbor-solicit", ir.Icmp("ip6", 135)),
     ("ct status dnat", ir.CtStatus(frozenset({"DNAT"}))),
@@ -220,7 +226,10 @@ def test_located_syntax_errors(text, line, col, fragment):
 
 
 @pytest.mark.parametrize("text,what", [
-    ("table bridge t { chain c { } }", "bridge"),
+    ("table bridge t { chain c { reject } }", "'reject' in a bridge table"),
+    # in inet nft adds `meta nfproto ipv4`: not the IR's plain reject (which rejects IPv6 too)
+    ("table inet t { chain c { reject with icmp port-unreachable } }", "'reject with icmp' in an inet table"),
+    ("table ip6 t { chain c { reject with icmp port-unreachable } }", "'reject with icmp' in an ip6 table"),
     ("table inet t { chain c { tcp dport 22 tproxy to :80 } }", "tproxy without a family"),
     ("table ip t { chain c { counter tcp dport 22 } }", "match after a statement"),
     ("table ip t { chain c { dnat to numgen inc mod 7 offset 167772161 } }", "dnat to a map"),
@@ -247,18 +256,44 @@ table inet f {
 """
 
 
+VALID_L2 = """table bridge b {
+ chain f {
+  type filter hook forward priority filter + 1; policy drop;
+  meta protocol ip ip saddr 192.0.2.0/24 udp dport 67 accept
+  ether type vlan vlan id 10 counter jump v
+ }
+ chain v {
+  ether saddr 00:11:22:33:44:55 return
+ }
+}
+table netdev n {
+ chain i {
+  type filter hook ingress devices = { eth0, "eth1" } priority -5; policy accept;
+  iifname "eth0" tcp dport 22 drop
+ }
+ chain e {
+  type filter hook egress device eth0 priority filter;
+ }
+}
+"""
+
+
+@pytest.mark.parametrize("valid", [VALID, VALID_L2], ids=["inet", "bridge-netdev"])
 @settings(max_examples=300, deadline=None)
-@given(st.data())
-def test_mutated_input_gives_located_errors_only(data):
+@given(data=st.data())
+def test_mutated_input_gives_located_errors_only(valid, data):
     """Any mutation of a valid file parses or fails with a located fwc error: never a traceback."""
-    text = VALID
+    parse_nft(valid, "valid.nft")
+    text = valid
     for _ in range(data.draw(st.integers(1, 3))):
         i = data.draw(st.integers(0, len(text)))
         op = data.draw(st.sampled_from(["del", "ins", "dup"]))
         if op == "del":
             text = text[:i] + text[i + data.draw(st.integers(1, 8)):]
         elif op == "ins":
-            text = text[:i] + data.draw(st.sampled_from(list("{};,.:-/|&!=$@\"\n ") + ["accept", "tcp", "ip saddr", "80", "}"])) + text[i:]
+            text = text[:i] + data.draw(st.sampled_from(list("{};,.:-/|&!=$@\"\n ") + [
+                "accept", "tcp", "ip saddr", "80", "}", "device", "devices", "ingress", "bridge",
+                "netdev", "reject", "meta nfproto ipv4", "priority"])) + text[i:]
         else:
             j = data.draw(st.integers(0, len(text)))
             text = text[:i] + text[min(i, j):max(i, j)][:20] + text[i:]
@@ -496,10 +531,13 @@ def test_protocol_name_as_a_map_key_before_a_verdict():
     assert r.verdict.elements == (((6,), ir.Goto("a")), ((17,), ir.Jump("a")))
 
 
-@pytest.mark.parametrize("family", ["bridge", "netdev", "arp"])
-def test_non_ip_table_families_are_refused_where_the_table_is(family):
-    with pytest.raises(Unsupported) as e:
-        parse_nft(f"table ip ok {{\n}}\ntable {family} foo {{\n chain bar {{\n }}\n}}\n", "f.nft")
-    assert f"nft table family '{family}'" in str(e.value)
-    assert (e.value.loc.file, e.value.loc.line, e.value.loc.col) == ("f.nft", 3, 7)
-    assert "only ip, ip6 and inet" in str(e.value)
+def test_arp_tables_parse_and_unknown_families_are_located_syntax_errors():
+    rs = parse_nft("table arp a {\n chain i {\n  type filter hook input priority filter;\n"
+                   "  arp operation request arp saddr ip 192.0.2.1 counter\n }\n}\n")
+    assert rs.tables[0].family == "arp"
+    with pytest.raises(FwcSyntaxError) as e:
+        parse_nft("table ip ok {\n}\ntable ipx foo {\n chain bar {\n }\n}\n", "f.nft")
+    assert (e.value.loc.file, e.value.loc.line) == ("f.nft", 3)
+    from fwc.frontends.nft_json import parse_nft_json
+    with pytest.raises(FwcSyntaxError, match="unknown table family 'ipx'"):
+        parse_nft_json('{"nftables": [{"table": {"family": "ipx", "name": "t"}}]}', "f.json")

@@ -11,6 +11,7 @@ from fwc import ir
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "nft-py"
 FAMILIES = ("ip", "ip6", "inet")
+L2_FAMILIES = ("bridge", "netdev", "arp")
 
 
 @attrs.frozen
@@ -25,7 +26,7 @@ class Vector:
     prelude: str  # nft commands creating the table, chains and sets the rule needs
 
 
-def read_vectors(path: Path) -> list[Vector]:
+def read_vectors(path: Path, families=FAMILIES) -> list[Vector]:
     chains: dict[str, str] = {}
     tables: list[tuple[str, str, list[str]]] = []
     sets: list[str] = []
@@ -64,7 +65,7 @@ def read_vectors(path: Path) -> list[Vector]:
             rule = parts[0]
             listing = ";".join(parts[2:]) or None
             for fam, tab, chs in tables:
-                if fam not in FAMILIES:
+                if fam not in families:
                     continue
                 ch = chs[0]
                 targets = set(re.findall(r"\b(?:jump|goto)\s+([A-Za-z0-9_\-]+)", rule + " " + (listing or "")))
@@ -77,11 +78,11 @@ def read_vectors(path: Path) -> list[Vector]:
     return out
 
 
-def all_vectors() -> list[Vector]:
+def all_vectors(families=FAMILIES) -> list[Vector]:
     vecs: list[Vector] = []
-    for fam in FAMILIES:
+    for fam in families:
         for p in sorted((CORPUS / fam).glob("*.t")):
-            vecs.extend(read_vectors(p))
+            vecs.extend(read_vectors(p, families))
     return vecs
 
 

@@ -73,3 +73,43 @@ def test_real_world_translations_round_trip(path):
     back = parse_nft(text, "emitted.nft")
     # raw-table helper assignments come back as their replay after conntrack (nft_helpers)
     assert _canonical(back) == _canonical(split_raw_helpers(kept))
+
+
+@pytest.mark.parametrize("family,rule,check", [
+    # bracketed IPv6 nat targets: every part is read (range, prefix, ports)
+    ("ip6", "tcp dport 80-90 dnat to [2001:db8::1]-[2001:db8::2]:80-100",
+     lambda r: r.verdict.to[0] == ir.NatTarget(ir.AddrRange(ipaddress.ip_address("2001:db8::1"),
+                                                             ipaddress.ip_address("2001:db8::2")),
+                                               ir.Range(80, 100))),
+    ("ip6", "dnat to [2001:db8::]/64",
+     lambda r: r.verdict.to[0] == ir.NatTarget(net("2001:db8::/64"), None)),
+    ("ip6", "dnat to [2001:db8::1]:8080",
+     lambda r: r.verdict.to[0] == ir.NatTarget(net("2001:db8::1/128"), ir.Range(8080, 8080))),
+    # strings stay strings, and `ct original ip saddr` keeps its family in a concatenation
+    ("ip", 'osf ttl skip version "Linux:3.0"', lambda r: r.matches[0].values == ("Linux:3.0",)),
+    ("ip", "ct original ip saddr . meta mark { 1.1.1.1 . 0x14 }",
+     lambda r: r.matches[0].keys == ("ct original saddr", "meta mark")),
+])
+def test_nft_forms_read_whole_and_written_back(family, rule, check):
+    text = f"table {family} t {{\n chain c {{\n  type nat hook prerouting priority 0;\n  {rule}\n }}\n}}\n"
+    rs = parse_nft(text, "in.nft")
+    (r,) = rs.tables[0].chains[0].rules
+    assert check(r)
+    out = emit(rs)
+    back = parse_nft(out, "out.nft")
+    if rule.endswith("/64"):  # the backend writes a nat prefix as the range it is
+        a = r.verdict.to[0].addr
+        assert back.tables[0].chains[0].rules[0].verdict.to[0].addr == ir.AddrRange(
+            a.network_address, a.broadcast_address)
+    else:
+        assert back == rs
+    if "ct original" in rule:
+        assert "ct original ip saddr . meta mark" in out
+
+
+def test_malformed_bracketed_nat_address_is_a_located_error():
+    from fwc.errors import FwcSyntaxError
+    with pytest.raises(FwcSyntaxError, match="malformed IPv6 nat address") as e:
+        parse_nft("table ip6 t {\n chain c {\n  type nat hook prerouting priority 0;\n"
+                  "  dnat to [2001:db8::1]-2001:db8::2\n }\n}\n", "n.nft")
+    assert e.value.loc.line == 4

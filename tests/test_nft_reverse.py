@@ -11,7 +11,7 @@ from fwc import ir
 from fwc.backends.iptables import emit_iptables
 from fwc.backends.nft import emit_nft
 from fwc.cli import main
-from fwc.errors import FwcSyntaxError, Unsupported
+from fwc.errors import ErrorGroup, FwcSyntaxError, Unsupported
 from fwc.frontends.iptables import parse_iptables_save
 from fwc.frontends.nft import parse_nft
 
@@ -124,3 +124,46 @@ def test_cli_translate_from_nft_to_iptables(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
     assert f"{src}:4:3: error:" in err
+
+
+HELPERS = """*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:ports - [0:0]
+-A PREROUTING -j ports
+-A OUTPUT -j ports
+-A PREROUTING -p udp -m udp --dport 69 -j CT --helper tftp
+-A ports -p tcp -m tcp --dport 21 -j CT --helper ftp
+-A ports -s 192.0.2.0/24 -j RETURN
+-A ports -p tcp -m tcp --dport 1723 -j CT --helper pptp
+COMMIT
+"""
+
+
+def test_raw_ct_helper_replay_chains_go_back_to_the_raw_table():
+    """fwc's nft backend writes `-t raw -j CT --helper` as a raw chain without the helpers
+    plus a replay at priority -199 (nft_helpers); nft -> iptables puts them back together."""
+    rs = parse_iptables_save(HELPERS, "in.rules")
+    text = emit_nft(rs)
+    assert "priority -199" in text
+    back = parse_nft(text, "out.nft")
+    out = emit_iptables(back)["ip"]
+    assert "-j CT --helper pptp" in out and "-j CT --helper tftp" in out
+    assert parse_iptables_save(out, "again.rules") == rs
+
+
+@pytest.mark.parametrize("edit", [
+    # the replay decides differently from the raw chain (another port)
+    ("tcp dport 1723 ct helper set", "tcp dport 1724 ct helper set"),
+    # a hand-written chain at -199 that replays nothing
+    ("jump ports-helpers", "jump ports-helpers\n\t\tudp dport 5 accept"),
+    # something else enters the replay chain
+    ("chain OUTPUT {\n", "chain OUTPUT {\n\t\tudp dport 7 jump ports-helpers\n"),
+])
+def test_other_chains_at_minus_199_are_still_refused(edit):
+    text = emit_nft(parse_iptables_save(HELPERS, "in.rules"))
+    assert edit[0] in text
+    back = parse_nft(text.replace(edit[0], edit[1], 1), "out.nft")
+    with pytest.raises(ErrorGroup) as e:
+        emit_iptables(back)
+    assert any("priority -199" in x.message and x.loc.line > 0 for x in e.value.errors)

@@ -184,6 +184,8 @@ def test_packet_syntax_ipv6_and_icmp():
     p = parse_packet_text("in 198.51.100.1 > 192.0.2.1 type 3 code 3 quote 0", 1)
     assert (p.proto, p.icmp_type, p.icmp_code, p.quote) == (1, 3, 3, 0)
     assert p.src == ipaddress.ip_address("198.51.100.1")
+    arrow = parse_packet_text("in tcp 198.51.100.1:40000 -> 192.0.2.1:22 flags S")
+    assert (arrow.dst, arrow.dport) == (ipaddress.ip_address("192.0.2.1"), 22)
 
 
 def test_decision_cache_never_replays_a_verdict_map_decision():

@@ -10,6 +10,7 @@ from typing import Optional
 
 from fwc import ir
 from fwc.backends import iptables_tail as tail
+from fwc.backends.nft_helpers import merge_helper_replays
 from fwc.errors import ErrorGroup, FwcError, Unsupported
 
 _PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "ipv6-icmp", 132: "sctp", 33: "dccp",
@@ -26,6 +27,10 @@ _REJECT_V6 = {"no-route": "icmp6-no-route", "admin-prohibited": "icmp6-adm-prohi
 _LOG_FLAGS = {"tcp-sequence": "--log-tcp-sequence", "tcp-options": "--log-tcp-options",
               "ip-options": "--log-ip-options", "uid": "--log-uid", "macdecode": "--log-macdecode"}
 _TABLE_BY_PRIO = {-300: "raw", -150: "mangle", 0: "filter", 50: "security"}
+
+
+_L2_SEES = {"bridge": "frames crossing a bridge", "netdev": "frames at a device",
+            "arp": "ARP packets, as arptables does"}
 
 
 def quote(s: str) -> str:
@@ -53,17 +58,25 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
     errors: list[FwcError] = []
     # (family, iptables table) -> list of (chain name, policy or None, rules)
     out: dict[tuple[str, str], list] = {}
+    # raw-table `CT --helper` as fwc's nft backend writes it: back to the raw table
+    ruleset = ir.Ruleset(tuple(merge_helper_replays(t) for t in ruleset.tables))
     for t in ruleset.tables:
+        if t.family not in ir.FAMILIES:
+            errors.append(Unsupported(
+                f"table {t.family} {t.name}: iptables has no {t.family} family (it filters "
+                f"{_L2_SEES[t.family]}; iptables-restore writes ip and ip6 tables only)", t.loc))
+            continue
         families = ("ip", "ip6") if t.family == "inet" else (t.family,)
         rename: dict[str, str] = {}
         placed: dict[str, str] = {}
         for c in t.chains:
             if c.base is not None:
-                table = _iptables_table(c.base)
+                table = None if c.base.devices else _iptables_table(c.base)
                 if table is None:
                     errors.append(Unsupported(
                         f"base chain {c.name} (type {c.base.type} hook {c.base.hook} priority "
-                        f"{c.base.priority}) has no iptables equivalent", c.loc))
+                        f"{c.base.priority}{' devices ' + ','.join(c.base.devices) if c.base.devices else ''}"
+                        ") has no iptables equivalent", c.loc))
                     continue
                 rename[c.name] = c.base.hook.upper()
                 placed[c.name] = table

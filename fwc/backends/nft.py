@@ -14,6 +14,7 @@ from typing import Optional
 
 from fwc import ir
 from fwc.errors import ErrorGroup, FwcError, Unsupported
+from fwc.backends import nft_l2
 from fwc.gcpause import without_gc
 from fwc.backends.nft_action import needs_tcp_reset_split, render_statement, render_verdict
 from fwc.backends.nft_helpers import split_raw_helpers
@@ -124,7 +125,8 @@ class _TableRenderer:
         memo, cid, single = self._rendered, id(ctx), True
         for m in rule.matches:
             if isinstance(m, ir.Proto):
-                if redundant_proto(m, rule):
+                if (nft_l2.proto_redundant(m, rule) if self.t.family in ir.L2_FAMILIES
+                        else redundant_proto(m, rule)):
                     continue
             elif isinstance(m, ir.Icmp) and _any_icmp_of(m, rule):
                 continue
@@ -194,6 +196,8 @@ class _TableRenderer:
                          f"splitting is not exact because {why}")
 
     def entry_lines(self, e: Entry, chain: OutChain) -> list[str]:
+        if self.t.family in ir.L2_FAMILIES:
+            nft_l2.check_rule(e.rule, self.t.family)
         if e.l3 != "both":
             guard = e.l3 if e.guard else None
             return self.rule_lines(e.rule, self.ctx(e.source, e.l3, chain), guard)
@@ -212,8 +216,22 @@ class _TableRenderer:
             if b.type == "nat" and b.policy != "accept":
                 errors.append(Unsupported(f"nat chain {c.name} with policy {b.policy} cannot be "
                                           "expressed in nftables: nat chains accept only", c.loc))
-            lines.append(f"\t\ttype {b.type} hook {b.hook} priority "
-                         f"{priority_text(b.priority, b.hook)}; policy {b.policy};")
+            if self.t.family in ir.L2_FAMILIES:
+                try:
+                    nft_l2.check_base(self.t.family, b)
+                    spec = (f"{nft_l2.devices_text(b)} priority "
+                            f"{nft_l2.priority_text(self.t.family, b.priority, b.hook)}")
+                except NotExpressible as ne:
+                    errors.append(ne.located(c.loc))
+                    spec = ""
+            else:
+                if b.devices or b.hook in ("ingress", "egress"):
+                    what = f"devices {', '.join(b.devices)}" if b.devices else f"hook {b.hook}"
+                    errors.append(Unsupported(f"base chain {c.name}: {what} in an "
+                                              f"{self.t.family} table is not written (the IR "
+                                              "models them in netdev tables)", c.loc))
+                spec = f" priority {priority_text(b.priority, b.hook)}"
+            lines.append(f"\t\ttype {b.type} hook {b.hook}{spec}; policy {b.policy};")
         for e in c.entries:
             try:
                 body = self.entry_lines(e, c)
@@ -287,6 +305,11 @@ class _TableRenderer:
                 body.append("")
             body += c
         fam, name = self.t.family, self.t.name
+        # The replace prelude.  Its deletion costs each load one RCU grace period (nf_tables frees
+        # deleted objects from a work item that waits for one; closing nft's netlink socket
+        # flushes that work).  nft 1.0.6 has no cheaper exact form: `destroy table` came with
+        # nft 1.0.7, and `flush table` leaves stale chains, sets and flags (README, "What the
+        # blocklist's load time is made of"; tests/kernel/test_nft_reload_kernel.py).
         return "\n".join([f"table {fam} {name} {{}}", f"delete table {fam} {name}",
                           f"table {fam} {name} {{", *body, "}"]) + "\n"
 

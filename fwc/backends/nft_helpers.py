@@ -65,6 +65,8 @@ def _replayable(chains) -> bool:
 
 
 def _table(t: ir.Table) -> ir.Table:
+    if t.family not in ir.FAMILIES:
+        return t
     new_chains: list[ir.Chain] = []
     replays: list[ir.Chain] = []
     stripped: set[str] = set()
@@ -110,3 +112,75 @@ def _replay_rule(r: ir.Rule, rename: dict) -> ir.Rule:
     if isinstance(v, (ir.Jump, ir.Goto)):
         v = type(v)(rename[v.chain])
     return attrs.evolve(r, statements=stmts, verdict=v)
+
+
+def merge_helper_replays(t: ir.Table) -> ir.Table:
+    """The inverse of the split, for the iptables backend: a table that is exactly what the
+    split makes of some table M (replay chains at REPLAY_PRIORITY included) means what M means,
+    so M is returned, its raw chains assigning the helpers themselves (`-j CT --helper`).
+    Checked by splitting M again; any other table is returned unchanged (and its -199 chains
+    are refused where they are)."""
+    if t.family not in ir.FAMILIES:
+        return t
+    replays = [c for c in t.chains if c.base is not None and c.base.priority == REPLAY_PRIORITY]
+    if not replays:
+        return t
+    by_name = {c.name: c for c in t.chains}
+    rename: dict[str, str] = {}  # chain of M -> its replay
+    for p in replays:
+        raws = [c for c in t.chains if c.base is not None and c.base.type == "filter"
+                and c.base.hook == p.base.hook and c.base.priority < -200
+                and p.name.startswith(f"{c.name}-helpers")]
+        if len(raws) != 1:
+            return t
+        todo = [(raws[0], p)]
+        while todo:
+            c, r = todo.pop()
+            if c.name in rename:
+                if rename[c.name] != r.name:
+                    return t
+                continue
+            rename[c.name] = r.name
+            if len(c.rules) != len(r.rules):
+                return t
+            for a, b in zip(c.rules, r.rules):
+                if isinstance(a.verdict, (ir.Jump, ir.Goto)):
+                    if type(b.verdict) is not type(a.verdict):
+                        return t
+                    ca, cb = by_name.get(a.verdict.chain), by_name.get(b.verdict.chain)
+                    if ca is None or cb is None or cb.base is not None:
+                        return t
+                    todo.append((ca, cb))
+    replay_names = set(rename.values())
+    if replay_names & set(rename):
+        return t
+    for c in t.chains:  # nothing but the replays themselves may lead into a replay
+        if c.name not in replay_names and _targets(c) & replay_names:
+            return t
+    chains = []
+    for c in t.chains:
+        if c.name in replay_names:
+            continue
+        if c.name in rename:
+            r = by_name[rename[c.name]]
+            c = attrs.evolve(c, rules=tuple(
+                attrs.evolve(a, statements=a.statements + tuple(
+                    s for s in b.statements if isinstance(s, ir.CtHelperSet)))
+                for a, b in zip(c.rules, r.rules)))
+        chains.append(c)
+    merged = attrs.evolve(t, chains=tuple(chains))
+    again = _table(merged)
+    if len(again.chains) != len(t.chains) or {c.name: c for c in again.chains} != by_name:
+        return t
+    return merged
+
+
+def _targets(c: ir.Chain) -> set:
+    out = set()
+    for r in c.rules:
+        v = r.verdict
+        if isinstance(v, (ir.Jump, ir.Goto)):
+            out.add(v.chain)
+        elif isinstance(v, ir.VerdictMap):
+            out |= {x.chain for _, x in v.elements if isinstance(x, (ir.Jump, ir.Goto))}
+    return out

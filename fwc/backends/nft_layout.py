@@ -47,7 +47,7 @@ class OutTable:
 
 
 def l3_of(table: ir.Table) -> Optional[str]:
-    return None if table.family == "inet" else table.family
+    return None if table.family not in ("ip", "ip6") else table.family
 
 
 def reaching_priorities(table: ir.Table) -> dict[str, set[int]]:

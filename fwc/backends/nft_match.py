@@ -84,7 +84,7 @@ def addr_family(values: Sequence[ir.Addr], what: str) -> str:
 
 def need_l3(ctx: RuleCtx, fam: str, what: str) -> None:
     """An address/field of family `fam` in a table that cannot carry it is a broken IR."""
-    if ctx.family != "inet" and ctx.family != fam:
+    if ctx.family in ("ip", "ip6") and ctx.family != fam:
         raise refuse(f"{what} of family {fam} in an {ctx.family} table")
 
 
@@ -93,6 +93,8 @@ def per_family(ctx: RuleCtx, build) -> Alts:
     guarded alternative per family (inet tables)."""
     if ctx.l3 is not None:
         return [build(ctx.l3)]
+    if ctx.family in ir.L2_FAMILIES:  # no meta nfproto there; the IR has no guard to write
+        raise refuse(f"a family-dependent match in a {ctx.family} table")
     return [[f"meta nfproto {NFPROTO[f]}", *build(f)] for f in ("ip", "ip6")]
 
 
@@ -105,16 +107,16 @@ def render_proto(m: ir.Proto, ctx: RuleCtx) -> Alts:
 
 
 def render_address(m: ir.Address, ctx: RuleCtx) -> Alts:
-    return [[_address_text(m, ctx.family)]]
+    fam, text = _address_text(m)
+    need_l3(ctx, fam, "address")
+    return [[text]]
 
 
 @functools.lru_cache(maxsize=65536)  # policies repeat the same networks and hosts
-def _address_text(m: ir.Address, table_family: str) -> str:
+def _address_text(m: ir.Address) -> tuple[str, str]:
     fam = addr_family(m.values, "an address list")
-    if table_family != "inet" and table_family != fam:  # need_l3
-        raise refuse(f"address of family {fam} in an {table_family} table")
     vals = one_or_set([fmt_addr(v) for v in m.values])
-    return f"{fam} {m.field} {neg(m.negate)}{vals}"
+    return fam, f"{fam} {m.field} {neg(m.negate)}{vals}"
 
 
 def iface_literal(name: str) -> Optional[str]:
@@ -309,6 +311,10 @@ def render_ctport(m: ir.CtPort, ctx: RuleCtx, rule: ir.Rule) -> Alts:
 def render_ctexpire(m: ir.CtExpire, ctx: RuleCtx) -> Alts:
     # iptables compares whole seconds (truncated); nft compares milliseconds
     lo, hi = m.range.lo, m.range.hi
+    if hi * 1000 + 999 > 0xFFFFFFFF:
+        # nft reads milliseconds into 32 bits: its largest value (49.7 days) is above every
+        # lifetime a conntrack entry can have unless its timeouts are raised past 49 days
+        return [[f"ct expiration {neg(m.negate)}{lo}s-4294967s295ms"]]
     return [[f"ct expiration {neg(m.negate)}{lo}s-{hi}s999ms"]]
 
 

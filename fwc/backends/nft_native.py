@@ -4,6 +4,7 @@ SetUpdate, Continue, VerdictMap and NamedSet declarations."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Callable
 
 from fwc import ir
@@ -19,7 +20,7 @@ NEGATED_CMP = {"lt": "ge", "ge": "lt", "gt": "le", "le": "gt"}
 
 
 def is_string_expr(expr: str) -> bool:
-    return expr.endswith(STRING_EXPRS)
+    return expr.endswith(STRING_EXPRS) or (expr.startswith("osf ") and expr.endswith(" version"))
 
 
 def fmt_value(v, string: bool) -> str:
@@ -75,10 +76,25 @@ def element_text(elem: tuple, string_at: Callable[[int], bool]) -> str:
     return " . ".join(fmt_value(v, string_at(i)) for i, v in enumerate(elem))
 
 
+_CT_ADDR = re.compile(r"^ct (original|reply) (saddr|daddr)$")
+
+
+def _concat_key(key: str, i: int, m: ir.SetMatch) -> str:
+    """In a concatenation nft needs `ct original ip saddr`: the family, read from the elements."""
+    hit = _CT_ADDR.match(key)
+    if hit is None or len(m.keys) == 1:
+        return key
+    fams = {ir.ip_family(e[i]) for e in m.elements if not isinstance(e[i], (int, str))}
+    if len(fams) != 1:
+        raise refuse(f"'{key}' in a concatenation", "nft needs its family (ip or ip6)")
+    return f"ct {hit.group(1)} {fams.pop()} {hit.group(2)}"
+
+
 def render_setmatch(m: ir.SetMatch, ctx: RuleCtx) -> list[list[str]]:
-    keys = " . ".join(m.keys)
     if m.name is not None:
+        keys = " . ".join(m.keys)
         return [[f"{keys} {neg(m.negate)}@{ctx.set_name(m.name)}"]]
+    keys = " . ".join(_concat_key(k, i, m) for i, k in enumerate(m.keys))
     strings = [is_string_expr(k) for k in m.keys]
     elems = [element_text(e, lambda i: strings[i]) + element_stmts_text(m.element_stmts, i)
              for i, e in enumerate(m.elements)]

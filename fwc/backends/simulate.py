@@ -60,6 +60,12 @@ class SimOptions:
     ttl: int = 64  # ttl / hop limit of every packet
     cache: bool = True  # per-chain decision cache
     default_route: str = "eth0"  # where packets to non-connected networks leave
+    # the kernel's 32-bit jiffies and HZ while the packets pass: an unconfirmed entry's
+    # timeout is still relative, so `--ctexpire` / `ct expiration` read
+    # max(0, s32(timeout * HZ - jiffies)) / HZ. None = a host up for longer than any timeout
+    # (the reading is 0)
+    jiffies: Optional[int] = None
+    hz: int = 250
 
 
 # ----------------------------------------------------------------------------- compilation
@@ -188,6 +194,9 @@ class Simulator:
                 raise Unsupported(f"table family {table.family!r} (table {table.name}) is not "
                                   "simulated; only ip, ip6 and inet", table.loc)
             for chain in table.chains:
+                if chain.base is not None and chain.base.devices:
+                    raise Unsupported(f"base chain {chain.name} bound to devices "
+                                      f"{', '.join(chain.base.devices)} is not simulated", chain.loc)
                 self._chains[(table.family, table.name, chain.name)] = _Compiled(chain.name)
         for table in self.rs.tables:
             for chain in table.chains:
@@ -406,9 +415,9 @@ class Simulator:
             return ctport, {"ct_tuples"}, True
         if T is ir.CtExpire:
             lo, hi = m.range.lo, m.range.hi
-            # an unconfirmed entry's expiration reads 0 (xt_conntrack and nft alike)
-            return (lambda p: p.ct is not None and (lo <= (p.ct.timeout() if p.ct.confirmed else 0)
-                                                    <= hi) != neg), \
+            unconfirmed = self._unconfirmed_expiry
+            return (lambda p: p.ct is not None and (lo <= (
+                p.ct.timeout() if p.ct.confirmed else unconfirmed(p.ct.timeout())) <= hi) != neg), \
                 {"ct_timeout"}, True
         if T is ir.Mark:
             val, mask = m.value, m.mask
@@ -516,6 +525,16 @@ class Simulator:
         if T is ir.CtCount:
             raise Unsupported("ct count (needs the number of live connections per key)", rule.loc)
         raise Unsupported(f"match {T.__name__} is not simulated", rule.loc)
+
+    def _unconfirmed_expiry(self, timeout: int) -> int:
+        """What xt_conntrack and nft read as the remaining lifetime of an entry not yet
+        confirmed: nf_ct_expires() subtracts the current jiffies from a timeout that is still
+        relative (it becomes absolute at confirmation), so the reading depends on the uptime."""
+        jiffies = self.opt.jiffies
+        if jiffies is None:
+            return 0
+        left = (timeout * self.opt.hz - jiffies) & 0xFFFFFFFF
+        return 0 if left >= 1 << 31 else left // self.opt.hz
 
     RECENT_LIST_MAX = 200  # xt_recent's ip_list_tot: a full list forgets its oldest address
 

@@ -52,6 +52,7 @@ def parse_packet_text(text: str, index: int = 0, where: str = "--packet"):
         raise FwcSyntaxError(f"{where}: {e}", Loc("<packet>")) from None
     if not tokens:
         raise FwcSyntaxError(f"{where}: empty packet", Loc("<packet>"))
+    tokens = [">" if t == "->" else t for t in tokens]  # `->` reads as naturally as `>`
     d: dict = {"dir": tokens.pop(0)}
     if tokens and tokens[0] in ("ip4", "ip6", "ipv4", "ipv6"):
         d["l3"] = tokens.pop(0)

@@ -40,7 +40,8 @@ class Entry:
     """One connection.  `tuples[0]` is the original direction, `tuples[1]` the reply."""
 
     __slots__ = ("tuples", "status", "tcp_state", "tcp_last", "close_init", "helper",
-                 "helper_data", "mark", "master", "zone", "nat_done", "id")
+                 "helper_data", "mark", "master", "zone", "nat_done", "id", "tcp_timeout",
+                 "unacked")
 
     def __init__(self, orig: tuple, reply: tuple, zone: int = 0):
         self.tuples = [orig, reply]
@@ -55,6 +56,8 @@ class Entry:
         self.zone = zone
         self.nat_done: set[str] = set()  # manip types (SRC DST) whose binding is set up
         self.id = 0
+        self.tcp_timeout: Optional[int] = None  # seconds, as set by the last refresh
+        self.unacked = [False, False]  # a direction sent data (or FIN) not yet acked
 
     @property
     def confirmed(self) -> bool:
@@ -67,9 +70,12 @@ class Entry:
     def timeout(self) -> int:
         proto = self.proto
         if proto == 6:
+            if self.tcp_timeout is not None:
+                return self.tcp_timeout
             return tcp.TIMEOUTS.get(self.tcp_state or "NONE", 0)
         if proto in (17, 136):
-            return 120 if "SEEN_REPLY" in self.status else 30
+            # the 120 s stream timeout only once the entry is 2 s old; a case takes no time
+            return 30
         if proto in ICMP_PROTOS:
             return 30
         return 600
@@ -165,6 +171,8 @@ class ConntrackTable:
                 return self._invalid(skb, note, why)
         entry = Entry(t, invert(t), zone)
         entry.tcp_state = state
+        if proto == 6:
+            entry.tcp_timeout = tcp.refresh_timeout(state, False, False)
         entry.tcp_last = (0, tcp.flag_class(skb.flags)) if proto == 6 else (None, None)
         entry.helper = skb.tmpl_helper
         for exp in self.expectations:
@@ -207,6 +215,13 @@ class ConntrackTable:
         entry.tcp_state = nxt
         if old != nxt and nxt == "FIN_WAIT":
             entry.close_init[direction] = True
+        if skb.flags & tcp.ACK:
+            entry.unacked[1 - direction] = False  # the peers' numbers follow each other
+        if skb.payload or skb.flags & tcp.FIN:
+            entry.unacked[direction] = True
+        entry.tcp_timeout = tcp.refresh_timeout(nxt, any(entry.unacked),
+                                                "SEEN_REPLY" in entry.status,
+                                                bool(skb.flags & tcp.RST))
         if "SEEN_REPLY" not in entry.status:
             if skb.flags & tcp.RST and direction == 1:
                 self.remove(entry)  # a connection answered only by RST is deleted at once

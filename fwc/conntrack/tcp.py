@@ -79,3 +79,18 @@ def new_state(flags: int, loose: bool) -> Optional[str]:
 
 def transition(state: str, direction: int, flags: int) -> str:
     return TABLE[direction][flag_class(flags)][state]
+
+
+UNACK = 300  # timeouts[TCP_CONNTRACK_UNACK] (and RETRANS)
+
+
+def refresh_timeout(state: str, unacked: bool, seen_reply: bool, rst: bool = False) -> int:
+    """The timeout nf_conntrack_tcp_packet sets: a RST closes (CLOSE), unacknowledged data and
+    an entry without a reply yet (seen before this packet; a mid-stream pickup) are capped at
+    5 minutes instead of ESTABLISHED's 5 days."""
+    if rst:
+        return TIMEOUTS["CLOSE"]
+    timeout = TIMEOUTS.get(state or "NONE", 0)
+    if (unacked or not seen_reply) and state == "ESTABLISHED":
+        return min(timeout, UNACK)
+    return timeout

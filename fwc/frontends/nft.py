@@ -266,7 +266,8 @@ class _Parser:
                 c.next()
                 c.word("a comment")
             elif t.is_("devices") or t.is_("device"):
-                raise self.b.unsupported("chain devices (netdev hooks)", t.loc())
+                raise c.error(f"'{t.text}' belongs in the chain's hook spec (type ... hook ... "
+                              f"{t.text} ... priority ...)", t)
             else:
                 chain.rules.append(self.rule(table))
             self.end_statement_in_block()
@@ -277,24 +278,46 @@ class _Parser:
         ctype = c.word("a chain type").text
         c.expect("hook")
         hook = c.word("a hook").text
-        device = None
+        devices = None
         if c.accept("device"):
-            device = c.word("a device").text
+            devices = [c.word("a device").text]
+        elif c.accept("devices"):
+            devices = self.device_list()
         c.expect("priority")
-        prio = self.priority()
+        prio = self.priority(lambda name, tok: self.b.priority_name(table, name, hook, tok.loc()))
         c.accept(";")
         policy = "accept"
         c.skip_nl()
         if c.at("policy"):
             c.next()
             policy = c.word("accept or drop").text
-        base = self.b.make_base(table, ctype, hook, prio, policy, t.loc(), device)
-        if chain.base is not None and (chain.base.type, chain.base.hook, chain.base.priority) != \
-                (base.type, base.hook, base.priority):
-            raise c.error(f"chain {chain.name} cannot change its type, hook or priority", t)
+        base = self.b.make_base(table, ctype, hook, prio, policy, t.loc(), devices)
+        if chain.base is not None and (chain.base.type, chain.base.hook, chain.base.priority,
+                                       chain.base.devices) != \
+                (base.type, base.hook, base.priority, base.devices):
+            raise c.error(f"chain {chain.name} cannot change its type, hook, priority or devices", t)
         chain.base = base
 
-    def priority(self) -> int:
+    def device_list(self) -> list[str]:
+        """`devices = { a, "b" }` (a `$var` holding a set arrives here expanded)."""
+        c = self.c
+        c.expect("=")
+        c.expect("{")
+        out = []
+        while True:
+            c.skip_nl()
+            if c.accept("}"):
+                break
+            out.append(c.word("a device name").text)
+            c.skip_nl()
+            if c.accept("}"):
+                break
+            c.expect(",")
+        if not out:
+            raise c.error("empty device list")
+        return out
+
+    def priority(self, name_value=None) -> int:
         c = self.c
         t = c.peek()
         sign = 1
@@ -303,7 +326,7 @@ class _Parser:
         w = c.word("a priority")
         n = V.parse_int(w.text)
         if n is None:
-            base = PRIORITY_NAMES.get(w.text)
+            base = name_value(w.text, w) if name_value else PRIORITY_NAMES.get(w.text)
             if base is None:
                 if "+" in w.text or "-" in w.text[1:]:
                     pass

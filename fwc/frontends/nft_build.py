@@ -9,12 +9,41 @@ import attrs
 
 from fwc import ir
 from fwc.errors import FwcSyntaxError, Unsupported
-from fwc.frontends.nft_lower import Ctx
+from fwc.frontends.nft_lower import Ctx, in_table
 
 PRIORITY_NAMES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50,
                   "srcnat": 100}
+# nft 1.0.6's names in the link-layer families, and the hook each is valid in (None: any)
+FAMILY_PRIORITY_NAMES = {
+    "bridge": {"dstnat": (-300, "prerouting"), "filter": (-200, None), "out": (100, "output"),
+               "srcnat": (300, "postrouting")},
+    "netdev": {"filter": (0, None)},
+    "arp": {"filter": (0, None)},
+}
 HOOKS = ("prerouting", "input", "forward", "output", "postrouting")
+FAMILY_HOOKS = {"bridge": HOOKS, "netdev": ("ingress", "egress"), "arp": ("input", "output")}
 CHAIN_TYPES = ("filter", "nat", "route")
+# headers an arp table's packets do not have: nft 1.0.6 refuses them there ("conflicting
+# protocols specified: arp vs. ip"), and `ct` (no conntrack for ARP: the kernel refuses it)
+_NOT_IN_ARP = frozenset("""ip ip6 tcp udp udplite sctp dccp icmp icmpv6 igmp th ah esp comp gre
+    gretap vxlan geneve dst hbh rt frag mh srh exthdr ipcomp ct""".split())
+_IP_NODES = (ir.Address, ir.Port, ir.Icmp, ir.TcpFlags, ir.TcpOption, ir.CtState, ir.CtStatus,
+             ir.CtDirection, ir.CtProto, ir.CtAddress, ir.CtPort, ir.CtExpire, ir.Helper,
+             ir.CtCount, ir.Ttl, ir.Dscp, ir.Length, ir.AddrType, ir.Fragment)
+
+
+def arp_conflict(node) -> Optional[str]:
+    """What of IR match/statement `node` an ARP packet does not have (None: nothing)."""
+    if isinstance(node, _IP_NODES):
+        return type(node).__name__
+    if isinstance(node, ir.Mark) and node.kind == "ct":
+        return "ct mark"
+    texts = (node.expr,) if isinstance(node, ir.FieldMatch) else \
+        tuple(node.keys) if isinstance(node, (ir.SetMatch, ir.SetUpdate)) else ()
+    for t in texts:
+        if t.split()[0] in _NOT_IN_ARP:
+            return t
+    return None
 
 
 @attrs.define
@@ -35,9 +64,6 @@ class _Table:
     helpers: dict = attrs.Factory(dict)  # ct helper object name -> (helper type, l4 proto number)
 
 
-_FAMILY_SEES = {"bridge": "it filters Ethernet frames crossing a bridge",
-                "netdev": "it filters frames at a device's ingress/egress",
-                "arp": "it filters ARP packets"}
 
 
 class Builder:
@@ -54,11 +80,7 @@ class Builder:
 
     # -- tables
     def check_family(self, family: str, loc) -> None:
-        if family not in ir.FAMILIES:
-            if family in ("bridge", "arp", "netdev"):
-                raise self.unsupported(f"nft table family '{family}' ({_FAMILY_SEES[family]}); the IR "
-                                       "has only ip, ip6 and inet tables, which filter routed and "
-                                       "local IP traffic", loc)
+        if family not in ir.NFT_FAMILIES:
             raise self.syntax(f"unknown table family '{family}'", loc)
 
     def add_table(self, family, name, loc, create=False) -> _Table:
@@ -99,9 +121,10 @@ class Builder:
             if create:
                 raise self.syntax(f"chain {name} already exists", loc)
             if base is not None:
-                if c.base is not None and (c.base.type, c.base.hook, c.base.priority) != \
-                        (base.type, base.hook, base.priority):
-                    raise self.syntax(f"chain {name} cannot change its type, hook or priority", loc)
+                if c.base is not None and (c.base.type, c.base.hook, c.base.priority,
+                                           c.base.devices) != \
+                        (base.type, base.hook, base.priority, base.devices):
+                    raise self.syntax(f"chain {name} cannot change its type, hook, priority or devices", loc)
                 c.base = base
             return c
         c = t.chains[name] = _Chain(name, loc, base)
@@ -119,16 +142,52 @@ class Builder:
             raise self.syntax(f"chain {name} is not empty", loc)
         del t.chains[name]
 
-    def make_base(self, t: _Table, ctype, hook, prio, policy, loc, device=None) -> ir.BaseHook:
+    def make_base(self, t: _Table, ctype, hook, prio, policy, loc, devices=None) -> ir.BaseHook:
+        """devices: None when the chain names none, else the device names (`device`/`devices`)."""
         if ctype not in CHAIN_TYPES:
             raise self.syntax(f"unknown chain type '{ctype}'", loc)
-        if hook in ("ingress", "egress") or device is not None:
-            raise self.unsupported(f"hook '{hook}'" + (f" on device {device}" if device else ""), loc)
-        if hook not in HOOKS:
+        if t.family in ir.L2_FAMILIES:
+            if ctype != "filter":
+                raise self.syntax(f"chain type '{ctype}' {in_table(t.family)} (filter only)", loc)
+            if hook not in FAMILY_HOOKS[t.family]:
+                raise self.syntax(f"the {t.family} family has no hook '{hook}' (hooks: "
+                                  f"{', '.join(FAMILY_HOOKS[t.family])})", loc)
+        elif hook in ("ingress", "egress"):
+            # inet ingress runs before the IP stack, where the IR's inet model does not reach
+            raise self.unsupported(f"hook '{hook}' in an {t.family} table", loc)
+        elif hook not in HOOKS:
             raise self.syntax(f"unknown hook '{hook}'", loc)
+        if t.family == "netdev":
+            if not devices:
+                raise self.syntax(f"netdev chain with hook {hook} needs a device "
+                                  "(`device NAME` or `devices = { ... }`)", loc)
+        elif devices is not None:
+            raise self.syntax(f"a {t.family} chain with hook {hook} cannot be bound to a device", loc)
         if policy not in ("accept", "drop"):
             raise self.syntax(f"unknown chain policy '{policy}'", loc)
-        return ir.BaseHook(ctype, hook, prio, policy)
+        devs = tuple(sorted(set(devices or ())))
+        for d in devs:
+            if not d or len(d) > 15 or "/" in d or d in (".", ".."):
+                raise self.syntax(f"invalid device name {d!r}", loc)
+        return ir.BaseHook(ctype, hook, prio, policy, devs)
+
+    def priority_name(self, t: _Table, name: str, hook: str, loc) -> Optional[int]:
+        """The value of priority keyword `name` for a chain of table `t` on `hook`, None if
+        the name is not one."""
+        names = FAMILY_PRIORITY_NAMES.get(t.family)
+        if names is None:
+            return PRIORITY_NAMES.get(name)
+        got = names.get(name)
+        if got is None:
+            if name in PRIORITY_NAMES:
+                raise self.syntax(f"priority '{name}' is not valid in the {t.family} family "
+                                  f"(names: {', '.join(names)})", loc)
+            return None
+        value, only = got
+        if only is not None and hook != only:
+            raise self.syntax(f"priority '{name}' is valid only on hook {only} in the "
+                              f"{t.family} family", loc)
+        return value
 
     # -- sets
     def add_set(self, t: _Table, s: ir.NamedSet, loc):

@@ -104,10 +104,20 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
             return
         base = None
         if "hook" in body:
-            if "dev" in body:
-                raise Unsupported("chain devices (netdev hooks)", loc)
-            base = b.make_base(table, body.get("type", "filter"), body["hook"], _prio(body.get("prio", 0), loc),
-                               body.get("policy", "accept"), loc)
+            devices = body.get("dev")
+            if isinstance(devices, str):
+                devices = [devices]
+            if devices is not None and not (isinstance(devices, list) and
+                                            all(isinstance(d, str) for d in devices)):
+                raise FwcSyntaxError("'dev' must be a device name or a list of them", loc)
+            if table.family == "netdev" and not devices:
+                # nft 1.0.6 lists netdev base chains in JSON without their devices: such a
+                # listing does not say what the chain is attached to
+                raise Unsupported(f"netdev base chain {name} without 'dev' (nft 1.0.6's JSON "
+                                  "listing leaves the devices out; use its text listing)", loc)
+            base = b.make_base(table, body.get("type", "filter"), body["hook"],
+                               _prio(body.get("prio", 0), loc, b, table, body["hook"]),
+                               body.get("policy", "accept"), loc, devices)
         b.add_chain(table, name, loc, base, create=verb == "create")
     elif key == "rule":
         if verb not in ("add", "insert"):
@@ -136,12 +146,13 @@ def _req(body: dict, k: str, loc):
     return body[k]
 
 
-def _prio(p, loc) -> int:
-    if isinstance(p, int):
+def _prio(p, loc, b: Builder, table: _Table, hook) -> int:
+    if isinstance(p, int) and not isinstance(p, bool):
         return p
-    from fwc.frontends.nft_build import PRIORITY_NAMES
-    if isinstance(p, str) and p in PRIORITY_NAMES:
-        return PRIORITY_NAMES[p]
+    if isinstance(p, str):
+        got = b.priority_name(table, p, hook, loc)
+        if got is not None:
+            return got
     raise FwcSyntaxError(f"invalid chain priority {p!r}", loc)
 
 

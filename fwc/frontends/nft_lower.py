@@ -3,6 +3,8 @@ once, for both front ends."""
 
 from __future__ import annotations
 
+import re
+
 import attrs
 
 from fwc import ir
@@ -14,6 +16,11 @@ from fwc.frontends.nft_ast import (Binop, Concat, Counted, FlagList, MapElem, Ma
 
 ADDR4, ADDR6, ADDR = V.dec_addr(4), V.dec_addr(6), V.dec_addr(None)
 _PORT_PROTOS = ("tcp", "udp", "udplite", "sctp", "dccp")
+
+
+def in_table(family: str) -> str:
+    """'in an inet table', 'in a bridge table' (for messages)."""
+    return f"in {'an' if family[0] in 'aeiou' else 'a'} {family} table"
 
 
 @attrs.define
@@ -57,7 +64,7 @@ def _decoder_for(text: str) -> V.Decoder:
     if text in ("meta iifname", "meta oifname", "meta ibrname", "meta obrname", "meta iif",
                 "meta oif", "fib saddr oifname", "fib daddr oifname"):
         return V.dec_ifname
-    if text in ("ether saddr", "ether daddr"):
+    if text in ("ether saddr", "ether daddr", "arp saddr ether", "arp daddr ether"):
         return V.dec_mac
     if text == "ct state":
         return V.dec_symbol(V.CT_STATES, "a ct state")
@@ -112,9 +119,17 @@ def _dec_ugid(text):
     return decode
 
 
+# field names nft spells two ways (nft 1.0.6 compiles both alike): the IR has one
+_FIELD_ALIASES = {"vlan cfi": "vlan dei"}
+# ethertypes by one name each (`0x0800` is `ip`, `8021q` is `vlan`)
+_ETHERTYPE_ALIASES = {"8021q": "vlan", 0x0800: "ip", 0x0806: "arp", 0x86DD: "ip6",
+                      0x8100: "vlan", 0x88A8: "8021ad"}
+_ETHERTYPE_FIELDS = ("ether type", "vlan type", "meta ibrvproto", "arp ptype", "meta protocol")
+
+
 def sel_text(e, ctx: Ctx) -> str:
     if isinstance(e, Sel):
-        return e.text
+        return _FIELD_ALIASES.get(e.text, e.text)
     raise ctx.syntax("expected a field (for example 'ip saddr')", e.loc)
 
 
@@ -244,11 +259,15 @@ def lower_rel(rel: Rel, ctx: Ctx):
         vals = sorted({_flag_bits(x, ctx) for x in items})
         return ir.FieldMatch(text, tuple(vals), "eq", negate=neg)
     vals = [dec(x) for x in items]
+    if text in _ETHERTYPE_FIELDS:
+        vals = [_ETHERTYPE_ALIASES.get(v, v) if isinstance(v, (str, int)) else v for v in vals]
     # `x != 5-5` is how fwc keeps nft from merging adjacent negations: the value 5
     vals = [v.lo if isinstance(v, ir.Range) and v.lo == v.hi and not is_set else v for v in vals]
     if is_set:  # set elements have no order
         vals = sorted(set(vals), key=_order_key)
     special = _SPECIAL.get(text) or _prefix_special(text)
+    if ctx.family in ir.L2_FAMILIES and text not in _L2_SPECIAL and not text.startswith("numgen "):
+        special = None  # kept as nft text: the IR node assumes an IP hook (see _L2_SPECIAL)
     if special is not None:
         m = special(text, op, vals, neg, is_set, flags, rel, ctx)
         if m is not None:
@@ -373,8 +392,8 @@ def _address(text, op, vals, neg, is_set, flags, rel, ctx):
 
 @_eq_only
 def _proto(text, op, vals, neg, is_set, flags, rel, ctx):
-    if flags:
-        return None
+    if flags or (text == "ip protocol" and ctx.family != "ip"):
+        return None  # outside ip tables `ip protocol` also requires IPv4: not a bare Proto
     protos = set()
     for v in vals:
         protos |= set(range(v.lo, v.hi + 1)) if isinstance(v, ir.Range) else {v}
@@ -600,6 +619,16 @@ for _d in ("original", "reply"):
         _SPECIAL[f"ct {_d} {_f}"] = _ct_port
 
 
+# In bridge and netdev tables only these fields become their IR node (whose nft form is the
+# same text in every family); the others (`ip protocol`, `meta length`, `fib`, `ct original
+# saddr`, ...) stay FieldMatch, nft text read in the table's own family.
+_L2_SPECIAL = frozenset({"ip saddr", "ip daddr", "ip6 saddr", "ip6 daddr", "meta l4proto",
+                         "meta iifname", "meta oifname", "meta mark", "ct mark", "tcp flags",
+                         "ct state", "ct status", "ct direction", "icmp type", "icmpv6 type",
+                         "meta pkttype", "ether saddr"} |
+                        {f"{p} {f}" for p in _PORT_PROTOS for f in ("sport", "dport")})
+
+
 def _prefix_special(text):
     if text.startswith("fib ") and text.endswith(" type"):
         return _fib_type
@@ -790,6 +819,9 @@ def lower_vmap(s: VmapS, ctx: Ctx):
 def lower_stmt(s: Stmt, ctx: Ctx):
     """(kind, node): kind is 'match', 'statement' or 'verdict'."""
     k, a = s.kind, s.args
+    if ctx.family in ir.L2_FAMILIES and k in _IP_ONLY_STMTS:
+        raise ctx.unsupported(f"'{k}' {in_table(ctx.family)} (the IR models it in ip, ip6 and "
+                              "inet tables only)", s.loc)
     if k == "counter":
         if "name" in a:
             raise ctx.unsupported("named counter objects ('counter name')", s.loc)
@@ -808,7 +840,11 @@ def lower_stmt(s: Stmt, ctx: Ctx):
     if k == "notrack":
         return "statement", ir.Notrack()
     if k == "set":
-        return "statement", _set_stmt(a, s, ctx)
+        node = _set_stmt(a, s, ctx)
+        if ctx.family in ir.L2_FAMILIES and isinstance(node, _IP_ONLY_SETS):
+            raise ctx.unsupported(f"{type(node).__name__} {in_table(ctx.family)} (the IR models "
+                                  "it in ip, ip6 and inet tables only)", s.loc)
+        return "statement", node
     if k == "ct count":
         n = V.dec_int(a["count"])
         return "match", ir.CtCount(n, a["over"])
@@ -846,6 +882,11 @@ def lower_stmt(s: Stmt, ctx: Ctx):
     raise ctx.unsupported(f"nft statement '{k}'", s.loc)
 
 
+# statements whose IR meaning is defined for IP hooks (conntrack templates, nat, IP replies)
+_IP_ONLY_STMTS = frozenset({"reject", "queue", "snat", "dnat", "masquerade", "redirect",
+                            "notrack", "dup", "tproxy", "synproxy"})
+_IP_ONLY_SETS = (ir.CtHelperSet, ir.CtZoneSet, ir.SetTtl, ir.SetDscp, ir.TcpMss, ir.SetTos)
+
 _HL_ADDR = {"saddr": "srcip", "daddr": "dstip"}
 _HL_PORT = {"th sport": "srcport", "th dport": "dstport"}
 PORT_PROTOS = frozenset({6, 17, 132, 33, 136})
@@ -869,9 +910,9 @@ def _hashlimit(a, s, ctx):
                                   s.loc)
         return ir.SetLimit(name, tuple(p.text for p in parts), lim.rate, lim.unit, lim.burst,
                            lim.negate)
-    if ctx.family == "inet":
-        raise ctx.unsupported("per-element limits in an inet table (hashlimit tables are per "
-                              "family)", s.loc)
+    if ctx.family not in ("ip", "ip6"):
+        raise ctx.unsupported(f"per-element limits in an {ctx.family} table (hashlimit tables "
+                              "are per IP family)", s.loc)
     mode, masks, needs_ports = [], {}, False
     width = 32 if ctx.family == "ip" else 128
     for p in parts:
@@ -981,11 +1022,13 @@ def _reject(a, s, ctx):
         if n is None or n not in inv:
             raise ctx.syntax(f"unknown {fam} reject type '{typ}'", s.loc)
         typ = inv[n]
+    # (before the default below: in inet `reject with icmp port-unreachable` leaves IPv6 alone,
+    # nft adds `meta nfproto ipv4`; measured with --debug=netlink)
+    if fam != "icmpx" and ctx.family != {"icmp": "ip", "icmpv6": "ip6"}[fam]:
+        raise ctx.unsupported(f"'reject with {fam}' {in_table(ctx.family)} "
+                              "(a family-specific reject the IR cannot guard)", s.loc)
     if typ == "port-unreachable":
         return ir.Reject(None)  # nft's default reject in every family
-    if fam != "icmpx" and ctx.family != {"icmp": "ip", "icmpv6": "ip6"}[fam]:
-        raise ctx.unsupported(f"'reject with {fam}' in a {ctx.family} table "
-                              "(a family-specific reject the IR cannot guard)", s.loc)
     return ir.Reject(typ)
 
 
@@ -1135,13 +1178,12 @@ def _nat_addr(v, fam, s, ctx):
         return ADDR(v), None
     port = None
     if text.startswith("["):
-        end = text.find("]")
-        rest = text[end + 1:]
-        addr_text = text[1:end]
-        if rest.startswith(":"):
-            port = rest[1:]
-        rng = _split_bracket_range(addr_text)
-        addr_text = rng or addr_text
+        # `[A]`, `[A]:P`, `[A]-[B]:P`, `[A]/64`: every part counts (none may be left unread)
+        hit = _BRACKETED.match(text)
+        if hit is None:
+            raise ctx.syntax(f"malformed IPv6 nat address '{text}'", v.loc)
+        lo, hi, plen, port = hit.groups()
+        addr_text = lo + (f"-{hi}" if hi else "") + (plen or "")
     elif text.count(":") == 1:
         addr_text, port = text.split(":")
     else:
@@ -1162,8 +1204,7 @@ def _nat_addr(v, fam, s, ctx):
     return addr, ports
 
 
-def _split_bracket_range(t):
-    return None
+_BRACKETED = re.compile(r"^\[([^\]]+)\](?:-\[([^\]]+)\])?(/\d+)?(?::([^:\[\]]+))?$")
 
 
 def _version(a) -> int:
@@ -1392,10 +1433,47 @@ def _implied_family(m):
 
 
 def _drop_implied_guards(matches, ctx) -> list:
+    if ctx.family in ir.L2_FAMILIES:
+        return _drop_l2_guards(matches, ctx)
     implied = {_implied_family(m) for m in matches} - {None}
     return [m for m in matches if not (
         isinstance(m, ir.FieldMatch) and m.op == "eq" and not m.negate and m.mask is None
         and len(m.values) == 1 and _FAMILY_GUARDS.get((m.expr, m.values[0])) in implied)]
+
+
+def _l2_guard(m, family):
+    """The link-layer test nft 1.0.6 compiles in front of non-negated match `m` in a bridge or
+    netdev table (measured with --debug=netlink): `ip saddr` gets `meta protocol ip`, `icmp
+    type` gets `ether type ip` in bridge and `meta protocol ip` in netdev, `vlan id` gets
+    `ether type vlan`.  None: no such test."""
+    if m.negate:
+        return None
+    if isinstance(m, ir.Address) and len({ir.ip_family(a) for a in m.values}) == 1:
+        return ("meta protocol", ir.ip_family(m.values[0]))
+    word = m.expr.split()[0] if isinstance(m, ir.FieldMatch) else None
+    if word in ("ip", "ip6"):
+        return ("meta protocol", word)
+    if word == "vlan":  # `vlan id 5` gets `ether type vlan` (both families)
+        return ("ether type", "vlan")
+    fam = m.family if isinstance(m, ir.Icmp) else \
+        {"icmp": "ip", "icmpv6": "ip6"}.get(word) if word else None
+    if fam is None:
+        return None
+    return ("ether type" if family == "bridge" else "meta protocol", fam)
+
+
+def _drop_l2_guards(matches, ctx) -> list:
+    """An explicit test equal to the one nft adds anyway is the same rule (nft lists it once)."""
+    if ctx.family == "arp":
+        return matches  # (not measured there)
+    implied = {_l2_guard(m, ctx.family) for m in matches} - {None}
+    out = []
+    for m in matches:
+        if isinstance(m, ir.FieldMatch) and m.op == "eq" and not m.negate and m.mask is None \
+                and m.xor is None and len(m.values) == 1 and (m.expr, m.values[0]) in implied:
+            continue
+        out.append(m)
+    return out
 
 
 _FAMILY_GUARDS = {("meta protocol", "ip"): "ip", ("meta protocol", "ip6"): "ip6",
@@ -1445,6 +1523,17 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
             kind, node = lower_stmt(st, ctx)
         if verdict is not None or (isinstance(st, Stmt) and matches_after_vmap(stmts, st)):
             pass
+        if kind == "match" and ctx.family in ir.L2_FAMILIES and "meta nfproto" in (
+                (node.expr,) if isinstance(node, ir.FieldMatch) else
+                node.keys if isinstance(node, ir.SetMatch) else ()):
+            raise ctx.syntax(f"meta nfproto {in_table(ctx.family)} (nft: it is only useful in "
+                             "the inet family)", st.loc)
+        if ctx.family == "arp" and kind in ("match", "statement"):
+            from fwc.frontends.nft_build import arp_conflict
+            bad = arp_conflict(node.node if isinstance(node, _NeedsProto) else node)
+            if bad is not None:
+                raise ctx.syntax(f"'{bad}' in an arp table (an ARP packet has no such header; "
+                                 "nft: conflicting protocols)", st.loc)
         if kind == "match" and _always_true(node, ctx):
             continue
         if kind == "match" and not statements:

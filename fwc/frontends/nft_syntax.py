@@ -114,7 +114,11 @@ def parse_statement(c: Cursor):
     loc = t.loc()
     if t.kind != "WORD":
         if t.is_("@"):
-            return _relation(c, parse_selector(c))
+            sel = parse_selector(c)
+            if c.at("set"):  # `@nh,144,48 set 0x1122`: a raw payload write
+                c.next()
+                return Stmt("set", {"lhs": sel, "value": parse_value(c, allow_map=True)}, loc)
+            return _relation(c, sel)
         raise c.error(f"unexpected {describe(t)} at the start of a statement")
     w = t.text
     if w in VERDICT_WORDS:
@@ -496,6 +500,10 @@ def _payload_words(c: Cursor, proto: str) -> str:
             "vxlan", "geneve", "gretap", "gre", "rt", "exthdr") and c.peek().kind == "WORD" \
             and proto != "exthdr":
         return " ".join([proto, _payload_words(c, f.text)])
+    if proto == "arp" and f.text in ("saddr", "daddr") and c.peek().kind == "WORD" and \
+            c.peek().text in ("ip", "ether"):  # `arp saddr ip 1.2.3.4`, `arp daddr ether ...`
+        words.append(c.next().text)
+        return " ".join(words)
     if f.text in ("option", "chunk") and proto in ("tcp", "ip", "sctp", "dccp"):
         words.append(c.word("an option name").text)
         if c.peek().kind == "WORD" and c.peek().text in OPTION_FIELDS:
@@ -698,7 +706,7 @@ def _st_dup(c: Cursor, loc):
 
 
 _STATEMENTS["dup"] = _st_dup
-for _w in ("fwd", "meter", "flow", "xt", "last", "secmark"):
+for _w in ("fwd", "meter", "flow", "xt", "last", "secmark", "tunnel"):  # tunnel: nft >= 1.1
     _STATEMENTS[_w] = _st_unsupported(_w)
 
 

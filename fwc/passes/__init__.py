@@ -55,6 +55,13 @@ def optimize(rs: ir.Ruleset, explain: Optional[Callable[[Note], None]] = None,
               peel_fast_path, fast_path, split_established]
     if target == "nft":
         passes += [merge_sets, merge_lookups, remove_dead_rules]
+    # the passes reason with the IP model of the simulator: bridge/netdev/arp tables stay as is
+    l2 = [t for t in rs.tables if t.family in ir.L2_FAMILIES]
+    if l2:
+        rest = optimize(ir.Ruleset(tuple(t for t in rs.tables if t not in l2)), explain, target)
+        done = iter(rest.tables)
+        return ir.Ruleset(tuple(t if t.family in ir.L2_FAMILIES else next(done)
+                                for t in rs.tables))
     for p in passes:
         rs = p(rs, sink)
     return rs

@@ -60,11 +60,45 @@ IPV6_GATEWAY = "fe80::2"
 
 
 def sim_options(ifaces=("eth0", "eth1"), **more):
-    """SimOptions describing the harness's host (addresses by position, default route), so
-    the simulator and the kernel run the same host."""
+    """SimOptions describing the harness's host (addresses by position, default route, the
+    kernel's jiffies and HZ), so the simulator and the kernel run the same host."""
     from fwc.backends.simulate import SimOptions
 
+    clock = kernel_clock()
+    if clock is not None:
+        more = {"jiffies": clock[0], "hz": clock[1], **more}
     return SimOptions(interfaces=sim_interfaces(ifaces), default_route=ifaces[0], **more)
+
+
+def kernel_clock() -> Optional[tuple[int, int]]:
+    """(32-bit jiffies now, HZ) of the running kernel, or None when they cannot be read.
+    jiffies from /proc/timer_list; HZ from the kernel config, else from jiffies and the uptime
+    (jiffies start at -300 s worth of ticks, INITIAL_JIFFIES)."""
+    try:
+        with open("/proc/timer_list") as f:
+            jiffies = next(int(line.split()[1]) for line in f if line.startswith("jiffies:"))
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    hz = _config_hz()
+    if hz is None and abs(uptime - 300) > 10:
+        guess = (jiffies - 2**32) / (uptime - 300)
+        hz = min((100, 250, 300, 1000), key=lambda h: abs(h - guess))
+    return (jiffies & 0xFFFFFFFF, hz) if hz else None
+
+
+def _config_hz() -> Optional[int]:
+    import gzip
+
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            for line in f:
+                if line.startswith("CONFIG_HZ="):
+                    return int(line.split("=")[1])
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def sim_interfaces(ifaces=("eth0", "eth1")) -> dict:
@@ -218,7 +252,10 @@ class KernelHarness:
         self._reject_log: Optional[nflog.NflogListener] = None
         self._mac: dict[str, bytes] = {}
         self._peer_mac: dict[str, bytes] = {}
-        self._local_addrs: set = set()
+        self._local_addrs: set = set()  # the interfaces' own addresses
+        # made local for cases: IPv4 address -> devices (for the running case only), IPv6
+        # address -> None (for good)
+        self._case_addrs: dict = {}
         self._neighbours: set = set()
         self._ident = 0
         self._last_seen: Optional[bytes] = None
@@ -475,26 +512,78 @@ class KernelHarness:
     # -- running cases
 
     def prepare(self, cases: Iterable[Case]) -> None:
-        """Set up every address and neighbour the cases need, before any of them runs: the
-        kernel state then does not depend on which cases ran earlier (an address made local
-        for one case would otherwise change how a later case, or a NATed packet, is routed)."""
+        """Before any case runs: give every on-link address the cases name a neighbour, and
+        make every IPv6 `in` destination / `out` source local (IPv6 addresses stay: adding and
+        deleting them between cases made about 1 in 100 packets to them vanish)."""
+        cmds = []
         for case in cases:
             for pkt in (*case.setup, case.probe):
                 self._prepare_addresses(pkt)
+                own = _own_address(pkt)
+                if own is not None and own.version == 6 and own not in self._local_addrs \
+                        and own not in self._case_addrs:
+                    dev = self._own_device(pkt)
+                    cmds.append(f"addr add {own}/128 dev {dev} nodad")
+                    self._case_addrs[own] = None  # kept for every case
+        if cmds:
+            self._ip_batch(self.fw, cmds)
+            self._await_ipv6_addresses()
+
+    def _own_device(self, pkt: Packet) -> str:
+        return (pkt.iif or self.ifaces[0]) if pkt.dir == "in" else self._route(pkt)[0]
+
+    def _case_addresses(self, case: Case) -> None:
+        """Make exactly this case's IPv4 `in` destinations and `out` sources local (besides
+        the interfaces' own): an address left local by an earlier case would turn a forwarded
+        or NATed packet of this one into a local delivery (answered by the kernel's port
+        unreachable), which the simulator, with its host of interface addresses, rightly does
+        not do.  IPv6 ones were all made local by prepare(), or are added here for good."""
+        need = {}
+        for pkt in (*case.setup, case.probe):
+            own = _own_address(pkt)
+            if own is not None and own not in self._local_addrs:
+                need.setdefault(own, self._own_device(pkt))
+        cmds = []
+        have = self._case_addrs
+        for addr, dev in need.items():
+            if addr.version == 6:
+                if addr not in have:
+                    cmds.append(f"addr add {addr}/128 dev {dev} nodad")
+                    have[addr] = None
+            elif dev not in have.get(addr, ()):
+                # kept on the devices it is on: a move in one batch is not needed
+                cmds.append(f"addr add {addr}/32 dev {dev}")
+                have.setdefault(addr, set()).add(dev)
+        added6 = any(c.endswith("nodad") for c in cmds)
+        for addr in [a for a in have if a not in need and a.version == 4]:
+            for dev in sorted(have.pop(addr)):
+                cmds.append(f"addr del {addr}/32 dev {dev}")
+        if cmds:
+            self._ip_batch(self.fw, cmds)
+        if added6:
+            self._await_ipv6_addresses()
+
+    def _await_ipv6_addresses(self, limit: float = 0.5) -> None:
+        """Even with nodad an IPv6 address leaves the tentative state from a work queue, a
+        moment after `ip addr add` returned; a packet to it before then is dropped."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            out = netns.run(["ip", "-n", self.fw, "-6", "addr", "show", "tentative"]).stdout
+            if not out.strip():
+                return
+            time.sleep(0.0005)
+        raise KernelError("IPv6 addresses stayed tentative in the fw namespace")
 
     def _prepare_addresses(self, pkt: Packet) -> None:
-        """Make an `in` destination local to the fw ns, and give on-link destinations a neighbour."""
+        """Give on-link destinations and sources a neighbour."""
         cmds = []
-        if pkt.dir == "in" and pkt.dst not in self._local_addrs:
-            plen = 32 if pkt.l3 == 4 else 128
-            extra = " nodad" if pkt.l3 == 6 else ""
-            cmds.append(f"addr add {pkt.dst}/{plen} dev {pkt.iif or self.ifaces[0]}{extra}")
-            self._local_addrs.add(pkt.dst)
         # every on-link address a case names gets a neighbour: the firewall may have to send
         # to it (a destination, or a source whose replies come back NATed or forwarded)
         for addr in (pkt.dst, pkt.src):
             if addr in self._local_addrs or addr.is_multicast:
                 continue
+            if (pkt.dir == "in" and addr == pkt.dst) or (pkt.dir == "out" and addr == pkt.src):
+                continue  # local in this case
             oif, on_link = self._route_addr(addr)
             key = (addr, oif)
             if on_link and key not in self._neighbours:
@@ -587,8 +676,9 @@ class KernelHarness:
                 watch = [(self._raw_in_sock(pkt.l3, pkt.proto), "raw")] + \
                     [(self._peer_sock[x], "peer") for x in self.ifaces]
             else:
-                oif, _ = self._route(pkt)
-                watch = [(self._peer_sock[oif], "peer")]
+                # any interface: a destination NAT may route it out of another one (even the
+                # one it came in by)
+                watch = [(self._peer_sock[x], "peer") for x in self.ifaces]
             self._send_frame(iif, iif, datagram, pkt.l3, to_fw=True)
             self._sentinel_to_fw(iif)
             accepted = self._watch(pkt, watch, (self._fw_sentinel_sock[iif], True))
@@ -630,6 +720,7 @@ class KernelHarness:
     def run_case(self, case: Case) -> CaseResult:
         if not self._open:
             raise KernelError("the harness is not open (use it as a context manager)")
+        self._case_addresses(case)
         self.flush_conntrack()
         self.clear_recent_lists()
         self._reset_counters()  # whatever happened since the last case must not count
@@ -647,6 +738,15 @@ class KernelHarness:
 
     def run_cases(self, cases: Iterable[Case]) -> list[CaseResult]:
         return [self.run_case(c) for c in cases]
+
+
+def _own_address(pkt: Packet):
+    """The address a case makes the firewall's own: an `in` destination, an `out` source."""
+    if pkt.dir == "in":
+        return pkt.dst
+    if pkt.dir == "out":
+        return pkt.src
+    return None
 
 
 def _recv_all(s: socket.socket):

@@ -34,6 +34,7 @@ REFUSED = {
         "CHECKSUM --checksum-fill (nftables has no checksum-fill statement)",
     "net-network/configs_openlab/stettenstr/doku/iptables-save.txt":
         "-m physdev --physdev-is-bridged (bridge port data is not visible to nft ip tables)",
+    "examples/ufw-host.rules": "-m recent (an nft set keeps no per-address hit history)",
 }
 
 
