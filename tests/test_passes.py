@@ -3,13 +3,20 @@
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fwc import ir
-from fwc.passes import fast_path, inline_chains, merge_sets, optimize, remove_dead_rules
-from passes_util import (ACCEPT, DROP, EST, R, base, chain_of, dport, meaning_diff, rs_of, saddr,
-                         state, user)
+from fwc.frontends import load_ruleset
+from fwc.passes import (fast_path, inline_chains, merge_sets, optimize, pipeline,
+                        remove_dead_rules)
+from fwc.passes.fastpath import add_fast_path, blocks, fast_path_states
+from passes_util import (ACCEPT, DROP, EST, R, base, chain_of, dport, loc, meaning_diff, rs_of,
+                         saddr, state, user)
+from tests.corpus import REAL_WORLD, REPO, corpus_id, real_world_files, require
 
 LOG = ir.Log(prefix="x ")
 
@@ -291,4 +298,144 @@ def test_dead_rules_not_shadowed_across_a_mark_change():
                user("u1", R(ir.Mark("meta", 1), statements=(ir.SetMark("meta", 2),))))
     out = remove_dead_rules(rs)
     assert [r.loc.line for r in chain_of(out, "INPUT").rules] == [1, 2, 3, 4, 5]
+    assert meaning_diff(rs, out) == []
+
+
+# ----------------------------------------------------------------------------- fast path: criterion
+
+
+def test_fast_path_rule_with_statements_stays_and_says_why():
+    counted = R(state("ESTABLISHED", "RELATED"), statements=(ir.Counter(),), verdict=ACCEPT,
+                line=5)
+    rs = rs_of(base("INPUT", R(ir.Interface("iifname", "lo"), verdict=ACCEPT, line=1), counted))
+    out, notes = notes_of(fast_path, rs)
+    assert out == rs  # its counter would also count loopback packets at the front
+    assert any(n.loc == counted.loc and "own counter" in n.message for n in notes)
+
+
+def test_add_fast_path_puts_the_rule_first_in_the_named_base_chains_only():
+    nat = ir.Chain("PREROUTING", (), ir.iptables_base_hook("nat", "PREROUTING"))
+    rs = rs_of(base("INPUT", R(ir.Interface("iifname", "lo"), verdict=ACCEPT, line=1)),
+               base("OUTPUT"), nat, user("sub"))
+    where = {n: loc(7) for n in ("INPUT", "PREROUTING", "sub")}
+    out, notes = notes_of(lambda r, e: add_fast_path(r, where, e), rs)
+    e = R(state("ESTABLISHED", "RELATED"), verdict=ACCEPT, line=7)
+    assert chain_of(out, "INPUT").rules == (e,) + chain_of(rs, "INPUT").rules
+    for name in ("OUTPUT", "PREROUTING", "sub"):  # not asked for, NAT, not a base chain
+        assert chain_of(out, name) == chain_of(rs, name)
+    assert [(n.pass_name, n.loc) for n in notes] == [("fastpath", loc(7))]
+    assert fast_path(out) == out  # the pass has nothing left to move
+
+
+CORPUS = real_world_files() + sorted((REPO / "examples").glob("*.rules"))
+
+
+def _decides(rule: ir.Rule, states: frozenset) -> bool:
+    """`rule` accepts every packet in `states` whatever else it is: a bare fast-path rule, or
+    a `ct state vmap` that sends those states to accept."""
+    if len(rule.matches) == 1 and (fast_path_states(rule) or frozenset()) >= states:
+        return True
+    v = rule.verdict
+    return (isinstance(v, ir.VerdictMap) and v.keys == ("ct state",) and not rule.matches
+            and not rule.statements and
+            states <= {k[0].upper() for k, x in v.elements if x == ACCEPT})
+
+
+def _est_shape(rule: ir.Rule):
+    """S when the rule is `... ct state S accept` with S within {established, related}."""
+    if rule.verdict != ACCEPT:
+        return None
+    return next((m.states for m in rule.matches if isinstance(m, ir.CtState) and not m.negate
+                 and m.states and m.states <= {"ESTABLISHED", "RELATED"}), None)
+
+
+def _may_act(b: ir.Rule, states: frozenset) -> bool:
+    """Not one of the plain cases that cannot act on established packets (written apart from
+    the pass's own proof): an accept without effects, a rule without effect, a rule whose
+    `ct state` test excludes the states."""
+    if not b.statements and b.verdict in (None, ir.Continue(), ACCEPT) and not any(
+            isinstance(m, (ir.Limit, ir.Quota, ir.Statistic, ir.HashLimit)) for m in b.matches):
+        return False
+    return not any(isinstance(m, ir.CtState) and not m.negate and not (m.states & states)
+                   for m in b.matches)
+
+
+def _until_fast_path(rs: ir.Ruleset, explain) -> ir.Ruleset:
+    passes = pipeline()
+    for p in passes[:passes.index(fast_path) + 1]:
+        rs = p(rs, explain)
+    return rs
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[corpus_id(p) for p in CORPUS])
+def test_corpus_established_decided_first_or_blocker_named(path):
+    """Issue criterion.  After the fast-path pass, in every base chain (NAT aside) each
+    `ct state established,related accept` (conditional ones too) is preceded only by fast-path
+    rules, or has a note (`--explain`) naming the rule that keeps it back, and that rule
+    really may act on such packets (or its own statements keep it in place).  After all of
+    -O, a chain whose unconditional one was first still decides established packets in its
+    first rule (later passes only merge rules)."""
+    rs = load_ruleset(str(path))
+    notes: list = []
+    mid = _until_fast_path(rs, notes.append)
+    out = optimize(rs)
+    for t_in, t_mid, t_out in zip(rs.tables, mid.tables, out.tables):
+        by_loc: dict = {}
+        for r in (r for tab in (t_in, t_mid) for ch in tab.chains for r in ch.rules):
+            by_loc.setdefault(str(r.loc), []).append(r)
+        for c in t_mid.chains:
+            if c.base is None or c.base.type == "nat":
+                continue
+            for i, e in enumerate(c.rules):
+                states = _est_shape(e)
+                if states is None:
+                    continue
+                if all(fast_path_states(r) is not None for r in c.rules[:i]):
+                    first = t_out.chain(c.name).rules[0]
+                    if len(e.matches) == 1:  # established packets decided first, still
+                        assert _decides(first, states) or first == e, (c.name, e, first)
+                    continue
+                said = [n.message for n in notes if n.pass_name == "fastpath" and
+                        n.loc == e.loc and f"chain {c.name}:" in n.message]
+                named = [m.group(1) for s in said
+                         for m in [re.search(r"before the rule at (.+?): that rule", s)] if m]
+                assert named or any("stays at position" in s for s in said), \
+                    (t_mid.name, c.name, e, said)
+                for where in named:
+                    assert any(blocks(b, e, states) and _may_act(b, states)
+                               for b in by_loc.get(where, ())), where
+
+
+def test_corpus_criterion_covers_moves_and_blocks():
+    """The corpus has both kinds: fast paths moved to the front and ones kept back."""
+    require(REAL_WORLD)
+    moved = blocked = 0
+    for path in real_world_files():
+        notes: list = []
+        optimize(load_ruleset(str(path)), explain=notes.append)
+        moved += sum("to the front" in n.message for n in notes if n.pass_name == "fastpath")
+        blocked += sum("cannot move" in n.message for n in notes if n.pass_name == "fastpath")
+    assert moved >= 5 and blocked >= 5, (moved, blocked)
+
+
+def test_fast_path_passes_other_fast_path_rules_keeping_their_order():
+    lo = R(ir.Interface("iifname", "lo"), state("ESTABLISHED"), verdict=ACCEPT, line=2)
+    eth0 = R(ir.Interface("iifname", "eth0"), state("ESTABLISHED"), verdict=ACCEPT, line=5)
+    new22 = R(dport(22), state("NEW"), verdict=ACCEPT, line=1)
+    web = R(ir.Interface("iifname", "eth0"), dport(80), verdict=ACCEPT, line=4)
+    # the unconditional one passes a conditional one and goes first; that one follows it
+    rs = rs_of(base("INPUT", new22, lo, web, EST))
+    out = fast_path(rs)
+    assert [r.loc.line for r in chain_of(out, "INPUT").rules] == [99, 2, 1, 4]
+    assert meaning_diff(rs, out) == []
+    # a conditional one with nothing blocking it passes the rules and lands after the others
+    rs = rs_of(base("INPUT", lo, new22, eth0))
+    out = fast_path(rs)
+    assert [r.loc.line for r in chain_of(out, "INPUT").rules] == [2, 5, 1]
+    # one that a rule blocks stays after it, and the note names that rule
+    block = R(saddr("198.51.100.7/32"), verdict=DROP, line=3)
+    rs = rs_of(base("INPUT", lo, block, new22, eth0))
+    out, notes = notes_of(fast_path, rs)
+    assert [r.loc.line for r in chain_of(out, "INPUT").rules] == [2, 3, 5, 1]
+    assert any(n.loc.line == 5 and "rule at t.rules:3:1" in n.message for n in notes)
     assert meaning_diff(rs, out) == []

@@ -302,3 +302,85 @@ def test_explain_output_is_still_loadable_text():
     explanation = [line for line in body if line.startswith("#")]
     assert len(explanation) >= 10
     assert any(line.startswith("table inet fwc") for line in body)
+
+
+# ------------------------------------------------------------------------- fast path, -O
+
+
+def test_stateful_default_comes_from_the_fast_path_pass():
+    text = ("input policy drop {\n  allow iif lo\n  allow ssh\n}\n"
+            "output policy accept stateless {\n  drop tcp/25\n}\n")
+    res = compile_full(text, "p")
+    est = ir.Rule((ir.CtState(frozenset({"ESTABLISHED", "RELATED"})),), verdict=ir.Accept())
+    inp, out = chain(res.ruleset, "input"), chain(res.ruleset, "output")
+    assert inp.rules[0] == est and inp.rules[0].loc == ir.Loc("p", 1, 1)
+    assert inp.rules[1].matches == (ir.CtState(frozenset({"INVALID"})),)
+    assert est not in out.rules and len(out.rules) == 1  # stateless: none, as the policy says
+    assert [(n.pass_name, n.loc.line) for n in res.notes] == [("fastpath", 1)]
+    assert "chain input:" in res.notes[0].message
+    # the same rule the optimiser's fast path would leave first
+    from fwc.passes import fast_path
+    assert fast_path(res.ruleset) == res.ruleset
+
+
+def test_cli_explain_prints_the_pass_notes_and_o_runs_the_optimiser():
+    p = run_cli("examples/qa-host.policy", "--explain")
+    assert p.returncode == 0, p.stderr
+    assert "examples/qa-host.policy:3:1: info: [fastpath] chain input: `ct state " \
+           "established,related accept` added as the first rule" in p.stderr
+    assert "[lookups]" not in p.stderr and p.stdout.startswith("# fwc compile --explain")
+    p = run_cli("examples/qa-host.policy", "-O", "--explain")
+    assert p.returncode == 0, p.stderr
+    assert "[fastpath]" in p.stderr and "[lookups] chain input:" in p.stderr
+    assert "ct state vmap { established : accept, related : accept, invalid : drop }" in p.stdout
+    assert p.stdout.startswith("# fwc compile --explain")
+    quiet = run_cli("examples/qa-host.policy", "-O")
+    assert quiet.returncode == 0 and quiet.stderr == ""  # notes only with --explain
+    ipt = run_cli("examples/qa-host.policy", "-O", "--to", "iptables")
+    assert ipt.returncode == 0 and "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j " \
+        "ACCEPT\n-A INPUT -m conntrack --ctstate INVALID" in \
+        ipt.stdout
+
+
+def test_cli_o_dead_rule_warnings_count_for_strict():
+    # only the two /9s together cover the /8: the policy's check (one earlier rule) passes it,
+    # the optimiser's dead-rule pass finds it after the sets pass merged them
+    text = ("input policy drop {\n  allow iif lo\n  allow ndp\n  allow tcp/22 from 10.0.0.0/9\n"
+            "  allow tcp/22 from 10.128.0.0/9\n  drop tcp/22 from 10.0.0.0/8\n}\n")
+    assert run_cli("-", "--strict", stdin=text).returncode == 0
+    opt = run_cli("-", "-O", "--strict", stdin=text)
+    assert opt.returncode == 1, opt.stderr
+    assert "<stdin>:6:3: warning: [dead] rule never matches" in opt.stderr
+    assert "error: 1 warning(s) and --strict" in opt.stderr and opt.stdout == ""
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_optimised_examples_mean_the_same(path):
+    """`fwc compile -O` (both targets) against the plain compile, in the simulator."""
+    from fwc.passes import optimize
+    from passes_util import meaning_diff
+
+    rs = compile_policy_file(str(path)).ruleset
+    for target in ("nft", "iptables"):
+        out = optimize(rs, target=target)
+        assert meaning_diff(rs, out, n=200) == [], (path.stem, target)
+        if target == "iptables":
+            assert meaning_diff(split_ruleset(rs), split_ruleset(out), n=200) == []
+
+
+def test_cli_o_moves_a_written_fast_path_and_names_its_blocker(tmp_path):
+    """A stateless chain gets no default; its own `allow state established,related` is moved
+    by the same pass as in translate -O, and --explain names the rule that keeps it back."""
+    path = tmp_path / "sl.policy"
+    path.write_text("input policy drop stateless {\n  allow iif lo\n  drop from 203.0.113.0/24\n"
+                    "  allow ssh\n  allow state established,related\n}\n")
+    plain = run_cli(str(path), "--explain")
+    assert "[fastpath]" not in plain.stderr  # nothing added, nothing moved without -O
+    p = run_cli(str(path), "-O", "--explain")
+    assert p.returncode == 0, p.stderr
+    assert f"{path}:5:3: info: [fastpath] chain input: `ct state established,related accept` " \
+           f"cannot move before the rule at {path}:3:3" in p.stderr
+    body = p.stdout[p.stdout.index("chain input {"):]
+    assert body.index("ip saddr != 203.0.113.0/24 ct state established,related accept") < \
+        body.index('iifname "lo" accept') < body.index("ip saddr 203.0.113.0/24 drop") < \
+        body.index("\t\tct state established,related accept") < body.index("tcp dport 22")

@@ -13,6 +13,7 @@ from fwc import ir
 from fwc.backends.simulate import simulate
 from fwc.errors import FwcSyntaxError
 from fwc.packet import cases_from_json
+from fwc.passes import optimize
 from fwc.policy import compile_full
 from fwc.policy.lower import rule_families, split_ruleset
 from fwc.policy.resolve import Resolver, read_file
@@ -191,11 +192,14 @@ def test_random_policy_means_what_it_says(text):
     cases = probes(text)
     inet = simulate(rs, cases)
     split = simulate(split_ruleset(rs), cases)
+    # `fwc compile -O`, both targets
+    opt = simulate(optimize(rs), cases)
+    opt_split = simulate(split_ruleset(optimize(rs, target="iptables")), cases)
     res = Resolver(read_file)
     res.load(text, "rand.policy")
     res.finish()
-    for case, a, b in zip(cases, inet, split):
-        assert a.verdict == b.verdict, (case.name, a, b, text)
+    for case, a, b, o, p in zip(cases, inet, split, opt, opt_split):
+        assert a.verdict == b.verdict == o.verdict == p.verdict, (case.name, a, b, o, p, text)
         assert a.verdict == policy_verdict(res, case.probe), (case.name, a.verdict, text)
 
 

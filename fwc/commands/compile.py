@@ -18,9 +18,12 @@ def register(sub) -> None:
                    help="output syntax (default nft)")
     p.add_argument("-o", "--output", metavar="OUT",
                    help="write here instead of stdout; with --to iptables: OUT.v4 and OUT.v6")
+    p.add_argument("-O", "--optimize", action="store_true",
+                   help="run the meaning-preserving optimiser passes (as translate -O)")
     p.add_argument("--explain", action="store_true",
                    help="first print, as # comments, the defaults (stateful fast path, "
-                        "policies) and what each rule became")
+                        "policies) and what each rule became; the optimiser's notes (where "
+                        "the fast path went, with -O what every pass did) go to stderr")
     p.add_argument("--strict", action="store_true",
                    help="treat warnings (unreachable rules...) as errors: exit 1")
     p.set_defaults(func=run)
@@ -54,13 +57,26 @@ def run(args) -> int:
 
     name = "<stdin>" if args.policy == "-" else args.policy
     result = compile_full(_read(args.policy), name)
-    for w in result.warnings:
+    warnings = list(result.warnings)
+    for w in warnings:
         sys.stderr.write(w.format() + "\n")
-    if args.strict and result.warnings:
-        raise Unsupported(f"{len(result.warnings)} warning(s) and --strict",
-                          result.warnings[0].loc)
+    ruleset = result.ruleset
+    if args.explain:
+        for n in result.notes:
+            sys.stderr.write(n.format() + "\n")
+    if args.optimize:
+        from fwc.passes import optimize
+
+        def note(n):
+            if args.explain or n.level == "warning":  # as translate -O: dead rules always
+                sys.stderr.write(n.format() + "\n")
+            if n.level == "warning":
+                warnings.append(n)
+        ruleset = optimize(ruleset, explain=note, target=args.dst)
+    if args.strict and warnings:
+        raise Unsupported(f"{len(warnings)} warning(s) and --strict", warnings[0].loc)
     try:
-        texts = render(result.ruleset, args.dst)
+        texts = render(ruleset, args.dst)
     except ImportError as e:
         raise Unsupported(f"the {args.dst} backend is not available ({e})", ir.Loc(name))
     if args.explain:

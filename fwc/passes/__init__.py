@@ -14,8 +14,9 @@ order where each one's output only helps the next:
 6. ctsplit  - established packets of a base chain sent to a copy of it without the rules
               that test for other states, when that saves them two evaluations or more;
 7. sets     - rules differing in one match merged into one set match (nft output only);
-8. lookups  - adjacent rules differing in key fields become one (concatenated) set lookup, or
-              one verdict map when their verdicts differ (nft output only);
+8. lookups  - rules differing in key fields (apart too, when they commute with the rules in
+              between) become one (concatenated) set lookup, or one verdict map when their
+              verdicts differ (nft output only);
 9. dead     - again: merged sets can shadow later rules.
 """
 
@@ -34,8 +35,8 @@ from fwc.passes.sets import merge_sets
 from fwc.passes.tidy import (drop_useless_rules, merge_complements, peel_fast_path,
                               resolve_trivial_jumps)
 
-__all__ = ["optimize", "Note", "remove_dead_rules", "fast_path", "inline_chains", "merge_sets",
-           "merge_lookups", "drop_useless_rules", "merge_complements", "peel_fast_path",
+__all__ = ["optimize", "pipeline", "Note", "remove_dead_rules", "fast_path", "inline_chains",
+           "merge_sets", "merge_lookups", "drop_useless_rules", "merge_complements", "peel_fast_path",
            "resolve_trivial_jumps", "split_established"]
 
 
@@ -50,11 +51,6 @@ def optimize(rs: ir.Ruleset, explain: Optional[Callable[[Note], None]] = None,
             seen.add(note)
             explain(note)
 
-    passes = [drop_useless_rules, resolve_trivial_jumps, inline_chains, remove_dead_rules,
-              merge_complements,
-              peel_fast_path, fast_path, split_established]
-    if target == "nft":
-        passes += [merge_sets, merge_lookups, remove_dead_rules]
     # the passes reason with the IP model of the simulator: bridge/netdev/arp tables stay as is
     l2 = [t for t in rs.tables if t.family in ir.L2_FAMILIES]
     if l2:
@@ -62,6 +58,15 @@ def optimize(rs: ir.Ruleset, explain: Optional[Callable[[Note], None]] = None,
         done = iter(rest.tables)
         return ir.Ruleset(tuple(t if t.family in ir.L2_FAMILIES else next(done)
                                 for t in rs.tables))
-    for p in passes:
+    for p in pipeline(target):
         rs = p(rs, sink)
     return rs
+
+
+def pipeline(target: str = "nft") -> list:
+    """The passes `optimize` runs, in order (tests run a prefix of it)."""
+    passes = [drop_useless_rules, resolve_trivial_jumps, inline_chains, remove_dead_rules,
+              merge_complements, peel_fast_path, fast_path, split_established]
+    if target == "nft":
+        passes += [merge_sets, merge_lookups, remove_dead_rules]
+    return passes

@@ -36,6 +36,22 @@ def fast_path_states(rule: ir.Rule):
     return None
 
 
+def _est_states(rule: ir.Rule):
+    """S when `rule` accepts on `ct state S` (S within {established, related}), whatever else
+    it does: the shape of a fast-path rule, maybe with statements or stateful matches."""
+    if rule.verdict != ir.Accept():
+        return None
+    for m in rule.matches:
+        if isinstance(m, ir.CtState) and not m.negate and m.states and m.states <= EST_REL:
+            return m.states
+    return None
+
+
+def _what(states: frozenset, conditional: bool) -> str:
+    what = "ct state " + ",".join(sorted(states)).lower() + " accept"
+    return "conditional " + what if conditional else what
+
+
 def excludes(rule: ir.Rule, e: ir.Rule, states: frozenset) -> bool:
     """No packet matching `e` (in one of `states`) matches `rule`, and deciding so touches no
     state: a contradicting match comes before any stateful one."""
@@ -83,13 +99,24 @@ def fast_path(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
 
 def _fast_path_chain(c: ir.Chain, notes: Notes) -> ir.Chain:
     rules = list(c.rules)
+    for i, r in enumerate(rules):
+        states = _est_states(r)
+        if i > 0 and states is not None and fast_path_states(r) is None:
+            why = ", ".join(sorted({type(s).__name__.lower() for s in r.statements})) or \
+                "stateful match"
+            notes.info(f"chain {c.name}: `{_what(states, len(r.matches) > 1)}` stays at "
+                       f"position {i + 1}: moved, its own {why} would see other packets", r.loc)
     # the unconditional `ct state established,related accept` first, then conditional ones
     ks = sorted((i for i, r in enumerate(rules) if fast_path_states(r) is not None),
                 key=lambda i: (len(rules[i].matches) > 1, i))
+
+    def where(e: ir.Rule) -> int:  # by identity: rules compare without their locations
+        return next(j for j, r in enumerate(rules) if r is e)
+
     for e in [rules[i] for i in ks]:
-        rules = _move_up(rules, rules.index(e), c, notes)
+        rules = _move_up(rules, where(e), c, notes)
     if ks and len(c.rules[ks[0]].matches) == 1:
-        rules = _conditional_copy(rules, rules.index(c.rules[ks[0]]), c, notes)
+        rules = _conditional_copy(rules, where(c.rules[ks[0]]), c, notes)
     return c if rules == list(c.rules) else ir.Chain(c.name, tuple(rules), c.base, c.loc)
 
 
@@ -131,20 +158,21 @@ def _conditional_copy(rules: list, k: int, c: ir.Chain, notes: Notes) -> list:
 
 
 def _move_up(rules: list, k: int, c: ir.Chain, notes: Notes) -> list:
+    """E moves past every rule that does not block it, other fast-path rules included (they
+    accept without effects).  Where it lands it stays after the fast-path rules there, so they
+    keep their order, except that an unconditional E goes before conditional ones."""
     e = rules[k]
     states = fast_path_states(e)
     target = 0
     blocker = None
     for i in range(k - 1, -1, -1):
-        if fast_path_states(rules[i]) is not None:
-            target = i + 1  # keep fast-path rules in their order (the unconditional one first)
-            break
-        if blocks(rules[i], e, states):
+        if fast_path_states(rules[i]) is None and blocks(rules[i], e, states):
             target, blocker = i + 1, rules[i]
             break
-    what = "ct state " + ",".join(sorted(states)).lower() + " accept"
-    if len(e.matches) > 1:
-        what = "conditional " + what
+    while target < k and fast_path_states(rules[target]) is not None and \
+            (len(e.matches) > 1 or len(rules[target].matches) == 1):
+        target += 1
+    what = _what(states, len(e.matches) > 1)
     if blocker is not None:
         notes.info(f"chain {c.name}: `{what}` "
                    f"cannot move before the rule at {blocker.loc}: that rule may act on such "
@@ -153,7 +181,31 @@ def _move_up(rules: list, k: int, c: ir.Chain, notes: Notes) -> list:
     if target == k:
         return rules
     if blocker is None:
-        notes.info(f"chain {c.name}: `{what}` moved from position {k + 1} to the front", e.loc)
+        notes.info(f"chain {c.name}: `{what}` moved from position {k + 1} to the front"
+                   + (f" (after {target} fast-path rule{'s' * (target > 1)})" if target else ""),
+                   e.loc)
     rules = list(rules)
     rules.insert(target, rules.pop(k))
     return rules
+
+
+def add_fast_path(rs: ir.Ruleset, chains: dict, explain: Explain = None) -> ir.Ruleset:
+    """`ct state established,related accept` added to the base chains named in `chains`
+    (name -> the location that asks for it), where it keeps the meaning the caller asks for:
+    every established or related packet accepted before the chain's rules act on it.  That is
+    the front of the chain; the rules already there stay in their order."""
+    notes = Notes("fastpath", explain)
+    tables = []
+    for t in rs.tables:
+        out = []
+        for c in t.chains:
+            loc = chains.get(c.name) if c.base is not None and c.base.type != "nat" else None
+            if loc is None:
+                out.append(c)
+                continue
+            e = ir.Rule((ir.CtState(EST_REL),), (), ir.Accept(), None, loc)
+            notes.info(f"chain {c.name}: `{_what(EST_REL, False)}` added as the first rule: "
+                       "established and related packets are accepted before any rule", loc)
+            out.append(ir.Chain(c.name, (e,) + c.rules, c.base, c.loc))
+        tables.append(ir.Table(t.family, t.name, tuple(out), t.sets, t.loc))
+    return ir.Ruleset(tuple(tables))

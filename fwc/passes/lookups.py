@@ -1,9 +1,12 @@
-"""Lookups: a run of adjacent rules that differ only in the values of some key fields becomes one
-rule with one lookup (nft output only).
+"""Lookups: rules that differ only in the values of some key fields become one rule with one
+lookup (nft output only).  The rules need not be adjacent: a rule joins an earlier group when it
+commutes (analysis.commute, the proof the sets pass uses) with every rule in between, so it
+may first move up to the group.
 
 - Same statements and verdict: one set lookup, concatenated when several fields differ:
   `ip saddr 10.0.0.1 ip daddr 10.0.0.2 accept; ip saddr 10.0.0.3 ip daddr 10.0.0.4 accept`
-  -> `ip saddr . ip daddr { 10.0.0.1 . 10.0.0.2, 10.0.0.3 . 10.0.0.4 } accept`.
+  -> `ip saddr . ip daddr { 10.0.0.1 . 10.0.0.2, 10.0.0.3 . 10.0.0.4 } accept`; the key order
+  is the order of the fields in the group's first rule, a port's protocol just before it.
 - Different verdicts, no statements: one verdict map:
   `iifname "eth0" jump A; iifname "eth1" jump B` -> `iifname vmap { "eth0" : jump A, ... }`,
   `tcp dport 22 accept; udp dport 53 drop` -> `meta l4proto . th dport vmap { ... }`.
@@ -24,9 +27,10 @@ import itertools
 from typing import Optional
 
 from fwc import ir
-from fwc.passes.analysis import ends_chain, is_stateful
+from fwc.passes.analysis import commute, ends_chain, is_stateful
 from fwc.passes.keys import box, boxes_overlap, key_of
 from fwc.passes.notes import Explain, Notes
+from fwc.passes.sets import MAX_DISTANCE
 
 L4 = "l4"  # the protocol key; written `ip protocol` in ip tables, `meta l4proto` elsewhere
 # keys that may take part in a concatenation (nft concatenates fixed-size fields; ct state is a
@@ -83,7 +87,18 @@ def decompose(r: ir.Rule, family: str) -> Optional[_Member]:
             return None
     if not keys.get(L4, True):
         return None  # contradictory protocols: leave it to other passes
-    return _Member(r, keys, tuple(rest))
+    return _Member(r, _l4_with_ports(keys), tuple(rest))
+
+
+def _l4_with_ports(keys: dict) -> dict:
+    """The keys in the rule's order, but the protocol just before the first port: the order
+    in which `ip daddr X tcp dport 22` (and `-d X -p tcp --dport 22`) reads."""
+    order = [e for e in keys if e != L4]
+    first_port = next((i for i, e in enumerate(order) if e.startswith("th ")), None)
+    if L4 not in keys or first_port is None:
+        return keys
+    order.insert(first_port, L4)
+    return {e: keys[e] for e in order}
 
 
 def _writes(r: ir.Rule) -> Optional[set]:
@@ -118,6 +133,7 @@ def _canon(v):
 class _Group:
     def __init__(self, m: _Member):
         self.members = [m]
+        self.moved = 0  # members that moved up past other rules to join
         self.differing: tuple = ()
         self.elements: list = []  # per member: list of element tuples over `differing`
 
@@ -134,8 +150,9 @@ class _Group:
             if any(x.rule.statements or not isinstance(x.rule.verdict, VMAP_VERDICTS)
                    for x in (m, *self.members)):
                 return False
-        differing = tuple(sorted(set(self.differing) |
-                                 {e for e in t.keys if m.keys[e] != t.keys[e]}))
+        # in the first rule's field order (keys keep decompose's order of the matches)
+        differing = tuple(e for e in t.keys
+                          if e in self.differing or m.keys[e] != t.keys[e])
         if not differing:
             return False  # a duplicate rule: the dead-rule pass's business
         if len(differing) > 1 and not set(differing) <= CONCAT_OK:
@@ -212,7 +229,7 @@ def _common_matches(t: _Member, differing: tuple, family: str) -> list:
     common = [e for e in t.keys if e not in differing]
     l4 = t.keys.get(L4)
     one_proto = L4 not in differing and l4 is not None and len(l4) == 1
-    for e in sorted(common):
+    for e in common:
         vals = _sorted_values(t.keys[e])
         if e == L4:
             ports_named = any(x.startswith("th ") for x in t.keys) and one_proto and \
@@ -275,14 +292,36 @@ def merge_lookups(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
     return ir.Ruleset(tuple(tables))
 
 
+def _signature(m: _Member):
+    return m.rest, frozenset(m.keys)  # what try_add needs equal
+
+
+def _can_move(out: list, gi: int, r: ir.Rule) -> bool:
+    """`r` may move up to the group at out[gi]: it commutes with every rule after it."""
+    if len(out) - gi - 1 > MAX_DISTANCE:
+        return False  # each item holds a rule at least (bounds the cost, as in sets)
+    between = [x for item in out[gi + 1:]
+               for x in ([y.rule for y in item.members] if isinstance(item, _Group) else [item])]
+    return len(between) <= MAX_DISTANCE and all(commute(x, r) for x in between)
+
+
 def _merge_chain(c: ir.Chain, family: str, notes: Notes) -> ir.Chain:
     out: list = []  # ir.Rule or _Group
+    newest: dict = {}  # signature -> index in out of the newest group with it
     for r in c.rules:
         m = decompose(r, family)
-        last = out[-1] if out else None
-        if m is not None and isinstance(last, _Group) and last.try_add(m):
+        if m is None:
+            out.append(r)
             continue
-        out.append(_Group(m) if m is not None else r)
+        sig = _signature(m)
+        gi = newest.get(sig)
+        if gi is not None:
+            g = out[gi]
+            if (gi == len(out) - 1 or _can_move(out, gi, r)) and g.try_add(m):
+                g.moved += gi != len(out) - 1
+                continue
+        newest[sig] = len(out)
+        out.append(_Group(m))
     if all(not isinstance(x, _Group) or len(x.members) == 1 for x in out):
         return c
     rules = []
@@ -296,8 +335,9 @@ def _merge_chain(c: ir.Chain, family: str, notes: Notes) -> ir.Chain:
             kind = "verdict map" if isinstance(r.verdict, ir.VerdictMap) else "set lookup"
             keys = " . ".join(r.verdict.keys if isinstance(r.verdict, ir.VerdictMap)
                               else r.matches[-1].keys)
+            moved = f" ({x.moved} of them moved up past commuting rules)" if x.moved else ""
             notes.info(f"chain {c.name}: {len(x.members)} rules merged into one {kind} on "
-                       f"{keys}", r.loc)
+                       f"{keys}{moved}", r.loc)
             rules.append(r)
     return ir.Chain(c.name, tuple(rules), c.base, c.loc)
 

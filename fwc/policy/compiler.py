@@ -10,7 +10,8 @@ from fwc import ir
 from fwc.errors import FwcSyntaxError
 from fwc.gcpause import without_gc
 from fwc.policy import names as N
-from fwc.policy.lower import HELPER_CHAIN, HELPER_PRIORITY, TABLE, lower
+from fwc.passes.fastpath import add_fast_path
+from fwc.policy.lower import FILTER_HOOKS, HELPER_CHAIN, HELPER_PRIORITY, TABLE, lower
 from fwc.policy.resolve import PRule, Resolver, Warning_, read_file
 from fwc.policy.shadow import shadowed
 
@@ -20,6 +21,7 @@ class PolicyResult:
     ruleset: ir.Ruleset
     warnings: tuple[Warning_, ...]
     explanation: str
+    notes: tuple = ()  # fwc.passes.notes.Note of the passes that made the defaults
 
 
 def _helper_rules(res: Resolver) -> list[ir.Rule]:
@@ -91,6 +93,11 @@ def compile_full(text: str, filename: str = "<policy>",
     res.finish()
     helper_rules = _helper_rules(res)
     ruleset, expansion = lower(res, helper_rules, lambda pr: _loc_rule(res, pr))
+    notes: list = []
+    # the stateful default's fast path comes from the optimiser's pass, as in `translate -O`
+    ruleset = add_fast_path(ruleset, {name: pc.loc for name, pc in res.chains.items()
+                                      if name in FILTER_HOOKS and not pc.stateless},
+                            notes.append)
     for chain in res.chains.values():
         groups = [chain.rules] if chain.name != "nat" else [
             [r for r in chain.rules if r.action in ("dnat", "redirect")],
@@ -106,7 +113,7 @@ def compile_full(text: str, filename: str = "<policy>",
         res.warnings.append(Warning_("the policy declares no chain (input, output, forward "
                                      "or nat): nothing to compile", ir.Loc(filename, 1, 1)))
     warnings = tuple(sorted(res.warnings, key=lambda w: (w.loc.file, w.loc.line, w.loc.col)))
-    return PolicyResult(ruleset, warnings, explain(res, expansion, filename))
+    return PolicyResult(ruleset, warnings, explain(res, expansion, filename), tuple(notes))
 
 
 def explain(res: Resolver, expansion: dict, filename: str) -> str:

@@ -30,11 +30,9 @@ class NeverMatches(Exception):
 
 
 def stateful_defaults(loc: ir.Loc) -> list[ir.Rule]:
-    return [
-        ir.Rule((ir.CtState(frozenset({"ESTABLISHED", "RELATED"})),), verdict=ir.Accept(),
-                loc=loc),
-        ir.Rule((ir.CtState(frozenset({"INVALID"})),), verdict=ir.Drop(), loc=loc),
-    ]
+    """`ct state invalid drop`; the fast-path accept before it comes from the optimiser's
+    fast-path pass (fwc.passes.fastpath.add_fast_path), called by the compiler."""
+    return [ir.Rule((ir.CtState(frozenset({"INVALID"})),), verdict=ir.Drop(), loc=loc)]
 
 
 def _merge(ranges: list[ir.Range]) -> tuple[ir.Range, ...]:
