@@ -1,11 +1,21 @@
 """Benchmark: compile a generated 5,000-rule policy to nftables with fwc, and (when aerleon
 installs from PyPI into a throw-away venv) the equivalent aerleon policy in the same run.
 
-    .venv/bin/python bench/policy_bench.py [--rules 5000] [--no-aerleon] [--repeat 3]
+    .venv/bin/python bench/policy_bench.py [--rules 5000] [--repeat 5] [--no-aerleon]
 
-Both sides are timed in-process from policy to nft text (fwc: parse + resolve + lower +
-emit_nft; aerleon: api.Generate on the policy dict with its naming definitions), best of
---repeat runs.  Target: fwc at least 10x faster.
+What is timed, on each side in-process after the imports, in a fresh process per repetition
+(so no cache of an earlier repetition helps, as for one `fwc compile` call), the two sides
+interleaved so that machine load hits both alike:
+
+- fwc: `compile_full(text)` (parse, name resolution, lowering to the IR, unreachable-rule
+  check, --explain text) + `emit_nft(ruleset)`: policy text -> nft text.  A second fresh
+  process per repetition times the phases one by one (same work, for the breakdown).
+- aerleon: `naming.ParseDefinitionsObject` + `api.Generate` from the policy as a Python dict
+  (no YAML parsing: aerleon is spared the text parsing fwc does) to its `mixed` nftables
+  output (one inet table, like fwc's).
+
+Printed: medians (and min-max) of --repeat runs, what each side wrote (nft rule lines, chains,
+distinct rules, bytes), and the ratio of the medians.  Target: fwc at least 10x faster.
 """
 
 from __future__ import annotations
@@ -13,10 +23,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import venv
 from pathlib import Path
 
@@ -50,26 +60,84 @@ def fwc_text(m: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def time_fwc(text: str, repeat: int) -> tuple[float, int, int]:
-    from fwc.backends.nft import emit_nft
-    from fwc.policy import compile_full
+def nft_shape(text: str) -> dict:
+    """Rule lines (statements inside chains, not the type/policy line), chains, distinct rules
+    per chain, bytes: to compare what the two tools wrote."""
+    rules = chains = distinct = 0
+    seen: set = set()
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("chain ") and s.endswith("{"):
+            chains += 1
+            distinct += len(seen)
+            seen = set()
+        elif line.startswith(("\t\t", "        ")) and s and not s.startswith(("type ", "#")):
+            rules += 1
+            seen.add(s)
+    distinct += len(seen)
+    return {"rule_lines": rules, "chains": chains, "distinct": distinct, "bytes": len(text)}
 
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        res = compile_full(text, "bench.policy")
-        nft = emit_nft(res.ruleset)
-        best = min(best, time.perf_counter() - t)
-    rules = sum(len(c.rules) for t in res.ruleset.tables for c in t.chains)
-    return best, rules, len(nft)
 
+FWC_RUNNER = r'''
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from fwc.backends.nft import emit_nft
+from fwc.policy import compile_full
+text = open(sys.argv[2]).read()
+t0 = time.perf_counter()
+res = compile_full(text, "bench.policy")
+t1 = time.perf_counter()
+nft = emit_nft(res.ruleset)
+t2 = time.perf_counter()
+if len(sys.argv) > 3:
+    open(sys.argv[3], "w").write(nft)
+ir_rules = sum(len(c.rules) for t in res.ruleset.tables for c in t.chains)
+print(json.dumps({"seconds": t2 - t0, "compile": t1 - t0, "emit": t2 - t1, "ir_rules": ir_rules}))
+'''
+
+# the phases of compile_full one at a time (fwc internals: a breakdown, not the figure compared)
+FWC_PHASES = r'''
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+from fwc.backends.nft import emit_nft
+from fwc.gcpause import gc_paused
+from fwc.policy.compiler import explain
+from fwc.policy.lower import lower
+from fwc.policy.parser import parse
+from fwc.policy.resolve import Resolver, read_file
+from fwc.policy.shadow import shadowed
+text = open(sys.argv[2]).read()
+out = {}
+with gc_paused():
+    t = time.perf_counter()
+    parse(text, "bench.policy")
+    out["parse"] = time.perf_counter() - t
+    res = Resolver(read_file)
+    t = time.perf_counter()
+    res.load(text, "bench.policy")  # parses again: resolution = this minus parse
+    res.finish()
+    out["resolve"] = time.perf_counter() - t - out["parse"]
+    t = time.perf_counter()
+    ruleset, expansion = lower(res, [], None)
+    out["lower"] = time.perf_counter() - t
+    t = time.perf_counter()
+    for chain in res.chains.values():
+        shadowed(chain.rules)
+    out["shadow"] = time.perf_counter() - t
+    t = time.perf_counter()
+    explain(res, expansion, "bench.policy")
+    out["explain"] = time.perf_counter() - t
+    t = time.perf_counter()
+emit_nft(ruleset)
+out["emit"] = time.perf_counter() - t
+print(json.dumps(out))
+'''
 
 AERLEON_RUNNER = r'''
 import json, sys, time
 from aerleon import api
 from aerleon.lib import naming
 m = json.load(open(sys.argv[1]))
-repeat = int(sys.argv[2])
 defs = {"networks": {}, "services": {}}
 for k, v in list(m["nets"].items()) + list(m["hosts"].items()):
     defs["networks"][k.upper()] = {"values": [{"address": a} for a in v]}
@@ -80,16 +148,15 @@ terms = [{"name": f"r{i}", "source-address": n.upper(), "destination-address": h
          for i, (s, n, h) in enumerate(m["rules"])]
 policy = {"filename": "bench", "filters": [{"header": {"targets": {"nftables": "mixed INPUT DROP"}},
                                              "terms": terms}]}
-best = float("inf")
-for _ in range(repeat):
-    t = time.perf_counter()
-    definitions = naming.Naming()
-    definitions.ParseDefinitionsObject(defs, "")
-    out = api.Generate([policy], definitions)
-    best = min(best, time.perf_counter() - t)
+t = time.perf_counter()
+definitions = naming.Naming()
+definitions.ParseDefinitionsObject(defs, "")
+out = api.Generate([policy], definitions)
+seconds = time.perf_counter() - t
 text = next(iter(out.values()))
-print(json.dumps({"seconds": best, "chars": len(text),
-                  "rules": sum(1 for line in text.splitlines() if line.strip().endswith("accept"))}))
+if len(sys.argv) > 2:
+    open(sys.argv[2], "w").write(text)
+print(json.dumps({"seconds": seconds}))
 '''
 
 
@@ -103,48 +170,87 @@ def aerleon_python(workdir: str) -> str | None:
     if p.returncode != 0:
         print(f"aerleon: pip install failed, comparison skipped:\n{p.stderr.strip()[-800:]}")
         return None
+    v = subprocess.run([py, "-c", "import importlib.metadata as m; print(m.version('aerleon'))"],
+                       capture_output=True, text=True)
+    print(f"aerleon {v.stdout.strip()} installed from PyPI into {env_dir}")
     return py
 
 
-def time_aerleon(m: dict, repeat: int) -> dict | None:
-    with tempfile.TemporaryDirectory(prefix="fwc-bench-") as d:
-        py = aerleon_python(d)
-        if py is None:
-            return None
-        data = os.path.join(d, "model.json")
-        with open(data, "w") as f:
-            json.dump(m, f)
-        runner = os.path.join(d, "runner.py")
-        with open(runner, "w") as f:
-            f.write(AERLEON_RUNNER)
-        p = subprocess.run([py, runner, data, str(repeat)], capture_output=True, text=True)
-        if p.returncode != 0:
-            print(f"aerleon: run failed:\n{p.stderr.strip()[-1500:]}")
-            return None
-        return json.loads(p.stdout.strip().splitlines()[-1])
+def run_json(cmd: list[str], what: str) -> dict:
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{p.stderr.strip()[-1500:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def spread(xs: list[float]) -> str:
+    return f"{statistics.median(xs):.3f} s (min {min(xs):.3f}, max {max(xs):.3f})"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rules", type=int, default=5000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-aerleon", action="store_true")
+    ap.add_argument("--compare-with", metavar="DIR",
+                    help="also time the fwc of another checkout (e.g. the main branch) in the "
+                         "same run, end to end")
     args = ap.parse_args()
     m = model(args.rules)
     text = fwc_text(m)
-    secs, ir_rules, chars = time_fwc(text, args.repeat)
+    with tempfile.TemporaryDirectory(prefix="fwc-bench-") as d:
+        files = {k: os.path.join(d, k) for k in ("bench.policy", "model.json", "run_fwc.py",
+                                                 "run_phases.py", "run_aerleon.py", "fwc.nft",
+                                                 "aerleon.nft")}
+        Path(files["bench.policy"]).write_text(text)
+        Path(files["model.json"]).write_text(json.dumps(m))
+        Path(files["run_fwc.py"]).write_text(FWC_RUNNER)
+        Path(files["run_phases.py"]).write_text(FWC_PHASES)
+        Path(files["run_aerleon.py"]).write_text(AERLEON_RUNNER)
+        py = None if args.no_aerleon else aerleon_python(d)
+        fwc_runs, phase_runs, aer_runs, other_runs = [], [], [], []
+        for i in range(args.repeat):
+            out = [files["fwc.nft"]] if i == 0 else []
+            fwc_runs.append(run_json([sys.executable, files["run_fwc.py"], str(ROOT),
+                                      files["bench.policy"]] + out, "fwc"))
+            phase_runs.append(run_json([sys.executable, files["run_phases.py"], str(ROOT),
+                                        files["bench.policy"]], "fwc phases"))
+            if args.compare_with:
+                other_runs.append(run_json([sys.executable, files["run_fwc.py"],
+                                            args.compare_with, files["bench.policy"]],
+                                           "fwc (--compare-with)"))
+            if py is not None:
+                out = [files["aerleon.nft"]] if i == 0 else []
+                aer_runs.append(run_json([py, files["run_aerleon.py"], files["model.json"]] + out,
+                                         "aerleon"))
+        fwc_shape = nft_shape(Path(files["fwc.nft"]).read_text())
+        aer_shape = nft_shape(Path(files["aerleon.nft"]).read_text()) if aer_runs else None
+    secs = [r["seconds"] for r in fwc_runs]
+    med = statistics.median(secs)
     print(f"fwc:     {args.rules} policy rules ({len(text.splitlines())} lines) -> "
-          f"{ir_rules} IR rules, {chars} chars of nft in {secs:.3f} s "
-          f"({args.rules / secs:,.0f} policy rules/s)")
-    if args.no_aerleon:
+          f"{fwc_runs[0]['ir_rules']} IR rules -> {fwc_shape['rule_lines']} nft rule lines in "
+          f"{fwc_shape['chains']} chain(s), {fwc_shape['bytes']:,} bytes")
+    print(f"         {spread(secs)} median of {args.repeat} ({args.rules / med:,.0f} policy "
+          f"rules/s): compile_full {statistics.median(r['compile'] for r in fwc_runs):.3f} s "
+          f"+ emit_nft {statistics.median(r['emit'] for r in fwc_runs):.3f} s")
+    print("         phases (medians): " + ", ".join(
+        f"{k} {statistics.median(r[k] for r in phase_runs):.3f} s" for k in phase_runs[0]))
+    if other_runs:
+        osecs = [r["seconds"] for r in other_runs]
+        print(f"fwc at {args.compare_with}: {spread(osecs)} median of {args.repeat}; this "
+              f"checkout is {statistics.median(osecs) / med:.1f}x faster")
+    if not aer_runs:
         return 0
-    a = time_aerleon(m, args.repeat)
-    if a is None:
-        return 0
-    print(f"aerleon: {args.rules} terms -> {a['rules']} accept rules, {a['chars']} chars of nft "
-          f"in {a['seconds']:.3f} s")
-    ratio = a["seconds"] / secs
-    print(f"ratio:   fwc is {ratio:.1f}x faster than aerleon (target >= 10x: "
+    asecs = [r["seconds"] for r in aer_runs]
+    print(f"aerleon: {args.rules} terms -> {aer_shape['rule_lines']} nft rule lines in "
+          f"{aer_shape['chains']} chains (one per term, jumped to from the base chain; "
+          f"{aer_shape['distinct']} distinct per chain: its `mixed` output writes each "
+          f"protocol's line once per family pass), {aer_shape['bytes']:,} bytes")
+    print(f"         {spread(asecs)} median of {args.repeat}")
+    ratio = statistics.median(asecs) / med
+    print(f"ratio:   fwc is {ratio:.1f}x faster than aerleon (medians; per-run ratios "
+          f"{min(a / f for a, f in zip(asecs, secs)):.1f}-"
+          f"{max(a / f for a, f in zip(asecs, secs)):.1f}x; target >= 10x: "
           f"{'met' if ratio >= 10 else 'NOT met'})")
     return 0
 

@@ -15,6 +15,7 @@ from typing import Optional
 from fwc import ir
 from fwc.errors import ErrorGroup, FwcError, Unsupported
 from fwc.backends import nft_l2
+from fwc.gcpause import without_gc
 from fwc.backends.nft_action import needs_tcp_reset_split, render_statement, render_verdict
 from fwc.backends.nft_helpers import split_raw_helpers
 from fwc.backends.nft_ctx import NotExpressible, RuleCtx, refuse
@@ -29,6 +30,11 @@ __all__ = ["emit_nft", "emit_nft_with_warnings"]
 STANDARD_PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0,
                        "security": 50, "srcnat": 100}
 MAX_SPLIT = 16  # rules one IR rule may become
+# matches whose nft text depends only on the match and the rule context (not on the other
+# matches of the rule): rendered once per context (a non-negated Port is one too)
+CONTEXT_FREE = frozenset({ir.Proto, ir.Address, ir.Interface, ir.CtState, ir.CtStatus,
+                          ir.Icmp, ir.CtDirection, ir.Mark, ir.Length, ir.Ttl, ir.Dscp,
+                          ir.Tos, ir.PktType, ir.AddrType})
 
 
 def priority_text(prio: int, hook: str) -> str:
@@ -61,6 +67,8 @@ class _TableRenderer:
         self.helpers: dict[tuple[str, str], str] = {}
         self.dynamic_sets: dict[str, tuple[str, tuple, int]] = {}  # IR name -> (name, types, ms)
         self.sets = {s.name: s for s in table.sets}
+        self._ctxs: dict = {}
+        self._rendered: dict = {}  # (id(match), id(ctx)) -> (match, alternatives)
 
     # ---------------------------------------------------------------- names
     def chain_namer(self, source: ir.Table):
@@ -97,6 +105,13 @@ class _TableRenderer:
         return got[0]
 
     def ctx(self, source: ir.Table, l3: Optional[str], chain: OutChain) -> RuleCtx:
+        key = (id(source), l3, id(chain))  # both outlive the renderer: ids stay unique
+        got = self._ctxs.get(key)
+        if got is None:
+            got = self._ctxs[key] = self._new_ctx(source, l3, chain)
+        return got
+
+    def _new_ctx(self, source: ir.Table, l3: Optional[str], chain: OutChain) -> RuleCtx:
         hooks = (chain.base.hook,) if chain.base else ()
         return RuleCtx(family=self.t.family, l3=l3, chain_name=self.chain_namer(source),
                        helper_object=self.helper_object,
@@ -107,25 +122,43 @@ class _TableRenderer:
     # ---------------------------------------------------------------- rules
     def rule_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str]) -> list[str]:
         alts_per_match = []
+        memo, cid, single = self._rendered, id(ctx), True
         for m in rule.matches:
-            if isinstance(m, ir.Proto) and (nft_l2.proto_redundant(m, rule)
-                                            if self.t.family in ir.L2_FAMILIES
-                                            else redundant_proto(m, rule)):
+            if isinstance(m, ir.Proto):
+                if (nft_l2.proto_redundant(m, rule) if self.t.family in ir.L2_FAMILIES
+                        else redundant_proto(m, rule)):
+                    continue
+            elif isinstance(m, ir.Icmp) and _any_icmp_of(m, rule):
                 continue
-            if isinstance(m, ir.Icmp) and _any_icmp_of(m, rule):
-                continue
-            alts_per_match.append(render_match(m, ctx, rule, self.sets))
-        bodies = [unmerge_negations(sum(combo, [])) for combo in itertools.product(*alts_per_match)]
-        if len(bodies) > 1:
-            self.check_splittable(rule, len(bodies))
+            key = (id(m), cid)
+            got = memo.get(key)
+            if got is None:
+                alts = render_match(m, ctx, rule, self.sets)
+                if type(m) in CONTEXT_FREE or (type(m) is ir.Port and not m.negate):
+                    memo[key] = (m, alts)  # m kept alive: its id stays its own
+            else:
+                alts = got[1]
+            if len(alts) != 1:
+                single = False
+            alts_per_match.append(alts)
+        if single:  # the usual case: no OR to split
+            bodies = [unmerge_negations([x for alts in alts_per_match for x in alts[0]])]
+        else:
+            bodies = [unmerge_negations(sum(combo, []))
+                      for combo in itertools.product(*alts_per_match)]
+            if len(bodies) > 1:
+                self.check_splittable(rule, len(bodies))
         tail = []
-        has_counter = any(isinstance(s, ir.Counter) for s in rule.statements)
-        if self.counters and not has_counter:
+        if rule.statements:
+            has_counter = any(isinstance(s, ir.Counter) for s in rule.statements)
+            if self.counters and not has_counter:
+                tail.append("counter")
+            for s in rule.statements:
+                text = render_statement(s, ctx, rule, self.counters)
+                if text:  # "" = a statement that changes nothing (TOS --xor-tos 0)
+                    tail.append(text)
+        elif self.counters:
             tail.append("counter")
-        for s in rule.statements:
-            text = render_statement(s, ctx, rule, self.counters)
-            if text:  # "" = a statement that changes nothing (TOS --xor-tos 0)
-                tail.append(text)
         verdict = render_verdict(rule.verdict, ctx, rule)
         if verdict:
             tail.append(verdict)
@@ -305,6 +338,8 @@ def _numeric(proto: str, field: str, value: str):
 
 def unmerge_negations(body: list[str]) -> list[str]:
     # (addresses are never merged: measured with nft --debug=netlink)
+    if not any("!=" in f for f in body):
+        return body
     neg = [bool(m) and m.group(2) not in ("saddr", "daddr")
            for m in (_PAYLOAD.match(f) for f in body)]
     out = list(body)
@@ -327,6 +362,7 @@ def _is_or(m: ir.Match) -> bool:
         m, (ir.CtState, ir.Length, ir.Dscp, ir.Tos, ir.Fragment))
 
 
+@without_gc
 def emit_nft_with_warnings(ruleset: ir.Ruleset, *, table: Optional[str] = None,
                            counters: bool = False, inet: bool = False,
                            drop_unsupported: bool = False) -> tuple[str, list[FwcError]]:

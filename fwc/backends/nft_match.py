@@ -6,6 +6,7 @@ expression, and the rule must be split (the caller checks that splitting is exac
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Optional, Sequence
 
@@ -57,6 +58,7 @@ def fmt_ranges(ranges: Sequence[ir.Range]) -> str:
     return one_or_set([fmt_range(r) for r in ranges])
 
 
+@functools.lru_cache(maxsize=65536)  # str() of an IPv6 address is slow; rulesets repeat them
 def fmt_addr(a: ir.Addr) -> str:
     if isinstance(a, ir.AddrRange):
         return f"{a.lo}-{a.hi}"
@@ -105,10 +107,16 @@ def render_proto(m: ir.Proto, ctx: RuleCtx) -> Alts:
 
 
 def render_address(m: ir.Address, ctx: RuleCtx) -> Alts:
-    fam = addr_family(m.values, "an address list")
+    fam, text = _address_text(m)
     need_l3(ctx, fam, "address")
+    return [[text]]
+
+
+@functools.lru_cache(maxsize=65536)  # policies repeat the same networks and hosts
+def _address_text(m: ir.Address) -> tuple[str, str]:
+    fam = addr_family(m.values, "an address list")
     vals = one_or_set([fmt_addr(v) for v in m.values])
-    return [[f"{fam} {m.field} {neg(m.negate)}{vals}"]]
+    return fam, f"{fam} {m.field} {neg(m.negate)}{vals}"
 
 
 def iface_literal(name: str) -> Optional[str]:
@@ -495,8 +503,11 @@ def render_hashlimit(m: ir.HashLimit, ctx: RuleCtx, rule: ir.Rule) -> Alts:
              f"burst {m.burst} packets }}"]]
 
 
-def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
-    simple = {
+_SIMPLE: dict = {}  # match type -> renderer(m, ctx); filled on first use (all defined by then)
+
+
+def _simple_renderers() -> dict:
+    _SIMPLE.update({
         ir.Proto: render_proto, ir.Address: render_address, ir.Interface: render_interface,
         ir.TcpFlags: render_tcpflags, ir.TcpOption: render_tcpoption,
         ir.Icmp: render_icmp, ir.CtState: render_ctstate, ir.CtStatus: render_ctstatus,
@@ -507,8 +518,12 @@ def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
         ir.Ttl: render_ttl, ir.Dscp: render_dscp, ir.Tos: render_tos, ir.Limit: render_limit,
         ir.IpsecPolicy: render_ipsec, ir.Statistic: render_statistic,
         ir.Fragment: render_fragment,
-    }
-    fn = simple.get(type(m))
+    })
+    return _SIMPLE
+
+
+def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
+    fn = (_SIMPLE or _simple_renderers()).get(type(m))
     if fn is not None:
         return fn(m, ctx)
     if isinstance(m, ir.CtPort):
@@ -563,4 +578,7 @@ def redundant_proto(m: ir.Proto, rule: ir.Rule) -> bool:
     if m.negate or len(m.protos) != 1:
         return False
     (p,) = m.protos
-    return any(implied_protocol(x, "") == p for x in rule.matches if x is not m)
+    for x in reversed(rule.matches):  # the port match usually comes last
+        if x is not m and implied_protocol(x, "") == p:
+            return True
+    return False

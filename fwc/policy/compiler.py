@@ -8,6 +8,7 @@ import attrs
 
 from fwc import ir
 from fwc.errors import FwcSyntaxError
+from fwc.gcpause import without_gc
 from fwc.policy import names as N
 from fwc.passes.fastpath import add_fast_path
 from fwc.policy.lower import FILTER_HOOKS, HELPER_CHAIN, HELPER_PRIORITY, TABLE, lower
@@ -84,6 +85,7 @@ def _warn_host_basics(res: Resolver) -> None:
             inp.loc))
 
 
+@without_gc
 def compile_full(text: str, filename: str = "<policy>",
                  read: Callable[[str], str] = read_file) -> PolicyResult:
     res = Resolver(read)

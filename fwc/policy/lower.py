@@ -4,6 +4,7 @@ matches one protocol's ports."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Optional
 
@@ -44,10 +45,31 @@ def _merge(ranges: list[ir.Range]) -> tuple[ir.Range, ...]:
     return tuple(out)
 
 
+def _by_identity(cache: dict, values, compute, tag=None):
+    """compute(values), remembered by the identity of the values (and tag): rules naming the
+    same objects share the result (the resolver hands out one list of atoms/addresses per
+    name).  The cache keeps the values alive, so an id is never reused while its entry
+    exists."""
+    key = (tag, *map(id, values))
+    hit = cache.get(key)
+    if hit is None:
+        if len(cache) > 4096:
+            cache.clear()
+        hit = cache[key] = (tuple(values), compute(values))
+    return hit[1]
+
+
+_GROUPS_CACHE: dict = {}
+
+
 def service_groups(atoms: Optional[list[SvcAtom]]) -> list[tuple[Optional[int], tuple]]:
     """[(family or None, matches)]: one entry per IR rule the services need."""
     if atoms is None:
         return [(None, ())]
+    return list(_by_identity(_GROUPS_CACHE, atoms, _service_groups))
+
+
+def _service_groups(atoms: list[SvcAtom]) -> list[tuple[Optional[int], tuple]]:
     whole = sorted({a.proto for a in atoms if a.ports is None and a.family is None})
     groups: list[tuple[Optional[int], tuple]] = []
     if whole:
@@ -76,6 +98,25 @@ def _family(a) -> int:
     return a.version
 
 
+_FIELD_CACHE: dict = {}
+
+
+def _per_family(field: str, addrs: list) -> tuple:
+    """(IPv4 Address match or None, IPv6 one or None) of one rule part, remembered by the
+    identity of the resolved addresses (rules naming the same objects share the matches)."""
+    return _by_identity(_FIELD_CACHE, addrs, _FIELD_BUILD[field], field)
+
+
+def _field_matches(field: str, values) -> tuple:
+    d = _disjoint(values)
+    v4 = tuple(a for a in d if a.version == 4)
+    v6 = tuple(a for a in d if a.version == 6)
+    return (ir.Address(field, v4) if v4 else None, ir.Address(field, v6) if v6 else None)
+
+
+_FIELD_BUILD = {f: functools.partial(_field_matches, f) for f in ("saddr", "daddr")}
+
+
 def address_variants(pr: PRule) -> list[tuple[Optional[int], tuple]]:
     """[(family or None, address matches)]."""
     tfam = None
@@ -83,22 +124,16 @@ def address_variants(pr: PRule) -> list[tuple[Optional[int], tuple]]:
         tfam = pr.target.addr.version
     if pr.saddr is None and pr.daddr is None:
         return [(tfam, ())]
+    fields = [_per_family(field, addrs) for field, addrs in (("saddr", pr.saddr),
+                                                              ("daddr", pr.daddr))
+              if addrs is not None]
     out = []
     for fam in (4, 6):
         if tfam is not None and fam != tfam:
             continue
-        ms = []
-        ok = True
-        for field, addrs in (("saddr", pr.saddr), ("daddr", pr.daddr)):
-            if addrs is None:
-                continue
-            mine = tuple(a for a in _disjoint(addrs) if _family(a) == fam)
-            if not mine:
-                ok = False
-                break
-            ms.append(ir.Address(field, mine))
-        if ok:
-            out.append((fam, tuple(ms)))
+        ms = tuple([f[0] if fam == 4 else f[1] for f in fields])
+        if all(m is not None for m in ms):  # (`None in ms` would call Address.__eq__)
+            out.append((fam, ms))
     return out
 
 
@@ -134,6 +169,9 @@ def lower_rule(pr: PRule) -> list[ir.Rule]:
         tail.append(pr.limit)
     stmts = (pr.log,) if pr.log is not None else ()
     v = verdict(pr)
+    tail = tuple(tail)
+    ifaces = [tuple(m for m in (i, o) if m is not None) for i in iifs for o in oifs] \
+        if pr.iif is not None or pr.oif is not None else [()]
     out = []
     for vfam, addr_ms in variants:
         for gfam, g_ms in groups:
@@ -143,11 +181,9 @@ def lower_rule(pr: PRule) -> list[ir.Rule]:
             if vfam is not None and gfam is None and not addr_ms:
                 # only the NAT target fixes the family: say so with an any-address match
                 restrict = (ir.Address("daddr", (ANY[vfam],)),)
-            for i in iifs:
-                for o in oifs:
-                    ms = tuple(m for m in (i, o) if m is not None) + addr_ms + restrict + g_ms \
-                        + tuple(tail)
-                    out.append(ir.Rule(ms, stmts, v, pr.comment, pr.loc))
+            rest = addr_ms + restrict + g_ms + tail
+            for io in ifaces:
+                out.append(ir.Rule(io + rest, stmts, v, pr.comment, pr.loc))
     if not out:
         raise NeverMatches()
     if pr.limit is not None:
@@ -160,15 +196,9 @@ _DISJOINT_CACHE: dict = {}
 
 
 def _disjoint(values) -> list:
-    values = tuple(values)
     if len(values) == 1:
         return list(values)
-    hit = _DISJOINT_CACHE.get(values)
-    if hit is None:
-        if len(_DISJOINT_CACHE) > 4096:
-            _DISJOINT_CACHE.clear()
-        hit = _DISJOINT_CACHE[values] = _merge_addresses(values)
-    return list(hit)
+    return list(_by_identity(_DISJOINT_CACHE, values, _merge_addresses))
 
 
 def _merge_addresses(values) -> list:
@@ -177,10 +207,12 @@ def _merge_addresses(values) -> list:
     must never let a packet match twice."""
     out = []
     for fam in (4, 6):
+        mine = [v for v in values if v.version == fam]
+        if len(mine) == 1 and not isinstance(mine[0], ir.AddrRange):
+            out.append(mine[0])  # one prefix: already its own merged interval
+            continue
         ivs = []
-        for v in values:
-            if v.version != fam:
-                continue
+        for v in mine:
             if isinstance(v, ir.AddrRange):
                 ivs.append((int(v.lo), int(v.hi)))
             else:

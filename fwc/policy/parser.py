@@ -44,13 +44,18 @@ class LogicalLine:
     text: str
     segments: list  # (offset in text, line number, 0-based column of that offset)
     source: list  # physical source lines, for caret display
+    locs: dict = attrs.field(factory=dict, init=False, repr=False, eq=False)  # offset -> Loc
 
     def loc(self, file: str, offset: int) -> Loc:
+        got = self.locs.get(offset)
+        if got is not None and got.file == file:
+            return got
         seg = self.segments[0]
         for s in self.segments:
             if s[0] <= offset:
                 seg = s
-        return Loc(file, seg[1], seg[2] + (offset - seg[0]) + 1)
+        got = self.locs[offset] = Loc(file, seg[1], seg[2] + (offset - seg[0]) + 1)
+        return got
 
     def source_at(self, offset: int) -> str:
         seg = self.segments[0]
@@ -129,23 +134,34 @@ VALUE = (ADDR | SVC | NAME).set_name("a name, address or service")
 COMMA = pp.Suppress(",")
 
 
-def _list(item_res: list[tuple[str, str]], what: str) -> pp.ParserElement:
+class ListSpec:
     """A comma-separated list as ONE regex (pyparsing's per-element overhead dominated the
-    parse), split into located tokens by the parse action.  A comma the regex could not get
-    past is followed by a bad item: `- item` reports it as 'expected WHAT' right there."""
-    one = "|".join(f"(?P<{k}>{r})" for k, r in item_res)
-    bare = "|".join(f"(?:{r})" for _, r in item_res)
-    item = re.compile(one)
-    whole = pp.Regex(f"(?:{bare})(?:[ \t]*,[ \t]*(?:{bare}))*")
+    parse), split into located tokens.  The pyparsing element and the fast scanner
+    (fwc/policy/scan.py) both use these compiled patterns, so they cut a list the same way."""
 
-    def split(s, loc, toks):
-        return [(m.lastgroup, m.group(), loc + m.start())
-                for m in item.finditer(toks[0])]
+    def __init__(self, item_res: list[tuple[str, str]], what: str):
+        one = "|".join(f"(?P<{k}>{r})" for k, r in item_res)
+        bare = "|".join(f"(?:{r})" for _, r in item_res)
+        self.item = re.compile(one)
+        self.whole = re.compile(f"(?:{bare})(?:[ \t]*,[ \t]*(?:{bare}))*")
+        self.what = what
+        self.bare = bare
 
-    whole.set_parse_action(split)
+    def split(self, text: str, loc: int) -> list:
+        return [(m.lastgroup, m.group(), loc + m.start()) for m in self.item.finditer(text)]
+
+
+def _list(item_res: list[tuple[str, str]], what: str) -> pp.ParserElement:
+    """The pyparsing element of a ListSpec.  A comma the regex could not get past is followed
+    by a bad item: `- item` reports it as 'expected WHAT' right there."""
+    spec = ListSpec(item_res, what)
+    whole = pp.Regex(spec.whole)
+    whole.set_parse_action(lambda s, loc, toks: spec.split(toks[0], loc))
     whole.set_name(what)
-    single = pp.Regex(bare).set_name(what)
-    return (whole + pp.Optional(COMMA - single)).set_name(what)
+    single = pp.Regex(spec.bare).set_name(what)
+    element = (whole + pp.Optional(COMMA - single)).set_name(what)
+    element.spec = spec
+    return element
 
 
 _VALUE_RES = [("addr", ADDR_RE), ("svc", SVC_RE), ("name", NAME_RE)]
@@ -155,6 +171,11 @@ STATE_LIST = _list([("name", NAME_RE)], "a conntrack state (new, established...)
 STATUS_LIST = _list([("name", NAME_RE)], "a conntrack status (dnat, snat)")
 ICMP_LIST = _list([("name", NAME_RE), ("number", NUM_RE)], "an ICMP type")
 SVC_LIST = _list(_VALUE_RES, "a service")
+
+RATE_RE = r"\d+/[A-Za-z]+"
+TARGET_RE = r"[^\s,]+"
+DEF_NAME_RE = r"\$?[A-Za-z_][A-Za-z0-9_.+*-]*"
+DEF_LIST = _list(_VALUE_RES + [("number", NUM_RE)], "a value")
 
 # most frequent first: every failed alternative costs a full pyparsing attempt
 CLAUSE = pp.MatchFirst([
@@ -167,18 +188,18 @@ CLAUSE = pp.MatchFirst([
     pp.Group(_kw("status") - STATUS_LIST),
     pp.Group((_kw("icmpv6") | _kw("icmp")) + pp.Optional(ICMP_LIST)),
     pp.Group(_kw("log") + pp.Optional(STRING) + pp.Optional(_kw("level") - NAME)),
-    pp.Group(_kw("rate") - _leaf(pp.Regex(r"\d+/[A-Za-z]+"), "rate").set_name(
+    pp.Group(_kw("rate") - _leaf(pp.Regex(RATE_RE), "rate").set_name(
         "a rate like 10/second") + pp.Optional(_kw("burst") - NUM)),
     pp.Group(_kw("comment") - STRING),
     pp.Group(_kw("with") - NAME.copy().set_name("a reject type")),
-    pp.Group(_leaf(pp.Literal("->"), "kw") - _leaf(pp.Regex(r"[^\s,]+"), "target").set_name(
+    pp.Group(_leaf(pp.Literal("->"), "kw") - _leaf(pp.Regex(TARGET_RE), "target").set_name(
         "a translation target like 192.0.2.10:80")),
 ])
 RULE_BODY = pp.ZeroOrMore(~pp.StringEnd() + CLAUSE) + pp.StringEnd()  # no 13 failed tries at the end
 
-DEF_NAME = _leaf(pp.Regex(r"\$?[A-Za-z_][A-Za-z0-9_.+*-]*"), "name")  # reserved: checked later
+DEF_NAME = _leaf(pp.Regex(DEF_NAME_RE), "name")  # reserved: checked later
 DEF_BODY = DEF_NAME.set_name("the name being defined") + pp.Suppress("=") \
-    - _list(_VALUE_RES + [("number", NUM_RE)], "a value") + pp.StringEnd()
+    - DEF_LIST + pp.StringEnd()
 INCLUDE_BODY = STRING + pp.StringEnd()
 HELPER_BODY = NAME.copy().set_name("a helper name (ftp, tftp, sip...)") \
     + pp.Suppress(pp.Keyword("on")) - _list(_VALUE_RES, "a service like tcp/21") + pp.StringEnd()
@@ -201,8 +222,14 @@ class _Parser:
         return Tok(kind, text, ll.loc(self.file, off))
 
     def run(self, grammar: pp.ParserElement, ll: LogicalLine, start: int, what: str):
+        text = ll.text[start:].rjust(len(ll.text))
+        fast = _FAST.get(id(grammar))
+        if fast is not None and "\t" not in text and '"' not in text:
+            toks = fast(text, start)  # the same tokens, or None: let pyparsing say why
+            if toks is not None:
+                return toks
         try:
-            return grammar.parse_string(ll.text[start:].rjust(len(ll.text)), parse_all=True)
+            return grammar.parse_string(text, parse_all=True)
         except pp.ParseBaseException as e:
             raise self._syntax(e, ll, what) from None
 
@@ -225,9 +252,9 @@ class _Parser:
         return self.error(msg, ll, off)
 
     def statement(self, ll: LogicalLine, in_block: Optional[str]):
-        m = re.match(r"\S+", ll.text)
+        m = _NONBLANK.match(ll.text)
         word = m.group()
-        m2 = re.match(r"[A-Za-z][\w-]*", word)
+        m2 = _WORD.match(word)
         first = m2.group() if m2 else word
         end = len(first)
         if first in DEFINITION_KINDS:
@@ -251,19 +278,30 @@ class _Parser:
             toks = self.run(RULE_BODY, ll, end, "rule")
             clauses = []
             target = None
+            file = self.file
+            if len(ll.segments) == 1:  # one physical line: columns follow from offsets
+                _, line, col1 = ll.segments[0]
+                col1 += 1
+
+                def loc(_file, o):
+                    return Loc(file, line, col1 + o)
+            else:
+                loc = ll.loc
             for g in toks:
                 head = g[0]
                 if head[0] == "kw" and head[1] == "->":
                     target = self.tok(ll, g[1])
                     continue
                 if head[0] == "kw":
-                    clauses.append(Clause(head[1], tuple(self.tok(ll, t) for t in g[1:]),
-                                          ll.loc(self.file, head[2])))
+                    clauses.append(Clause(head[1], tuple([Tok(k, t, loc(file, o))
+                                                          for k, t, o in g[1:]]),
+                                          loc(file, head[2])))
                 else:
-                    clauses.append(Clause("svc", tuple(self.tok(ll, t) for t in g),
-                                          ll.loc(self.file, head[2])))
-            return RuleStmt(Tok("word", first, ll.loc(self.file, 0)), tuple(clauses), target,
-                            ll.loc(self.file, 0), ll.source_at(0))
+                    clauses.append(Clause("svc", tuple([Tok(k, t, loc(file, o))
+                                                        for k, t, o in g]),
+                                          loc(file, head[2])))
+            at = loc(file, 0)
+            return RuleStmt(Tok("word", first, at), tuple(clauses), target, at, ll.source_at(0))
         raise self.error(f"unknown statement '{first}'{suggest(first, STATEMENTS)}", ll, 0)
 
     def header(self, ll: LogicalLine, body: str):
@@ -287,6 +325,11 @@ class _Parser:
         return Tok("word", first, ll.loc(self.file, 0)), policy, tuple(options)
 
 
+_NONBLANK = re.compile(r"\S+")
+_WORD = re.compile(r"[A-Za-z][\w-]*")
+_EMPTY_BLOCK = re.compile(r"\{\s*\}$")
+
+
 def parse(text: str, file: str = "<policy>") -> list:
     """Parse policy text into a list of Definition | Include | HelperDecl | ChainDecl."""
     p = _Parser(file)
@@ -302,7 +345,7 @@ def parse(text: str, file: str = "<policy>") -> list:
             block = None
             continue
         opens = t.endswith("{")
-        empty = re.search(r"\{\s*\}$", t)
+        empty = _EMPTY_BLOCK.search(t) if opens or "}" in t else None
         if opens or empty:
             if block is not None:
                 raise p.error("blocks do not nest: close the previous one with '}' first", ll, 0)
@@ -314,7 +357,7 @@ def parse(text: str, file: str = "<policy>") -> list:
             else:
                 block = (head, policy, options, [], ll.loc(file, 0))
             continue
-        m = re.match(r"[A-Za-z][\w-]*", t)
+        m = _WORD.match(t)
         first = m.group() if m else ""
         if first in DIRECTIONS or first == "nat":
             if block is not None:
@@ -336,3 +379,6 @@ def parse(text: str, file: str = "<policy>") -> list:
     if block is not None:
         raise FwcSyntaxError(f"block '{block[0].text}' is not closed with '}}'", block[4])
     return out
+
+
+from fwc.policy.scan import FAST as _FAST  # noqa: E402  (scan reads this module's grammar)

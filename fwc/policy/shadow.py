@@ -92,35 +92,147 @@ def covers(a: PRule, b: PRule) -> bool:
             and _set_cover(a.states, b.states) and _set_cover(a.status, b.status))
 
 
-def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
-    """[(unreachable rule, the earlier rule covering it)].
+def _prepared(r: PRule, memo: dict) -> list:
+    """What covers() compares, computed once per rule: address intervals sorted (memo: by the
+    identity of the addresses, which the caller keeps alive); the last slot holds the services
+    as _ServiceIndex once the rule is compared as the earlier one."""
+    return [r.limit is not None, _target_family(r), _sorted_intervals(r.saddr, memo),
+            _sorted_intervals(r.daddr, memo), r.iif, r.oif, r.services, r.states, r.status,
+            None]
 
-    Earlier rules are indexed by their first source address's prefix so a 5,000-rule chain
-    does not cost 12.5 million comparisons: a rule can only be covered by an earlier rule whose
-    saddr is absent, an address range, or a supernet of the later rule's first saddr."""
-    wild: list[PRule] = []
-    by_net: dict = {}
+
+def _sorted_intervals(addrs: Optional[list], memo: dict) -> Optional[list]:
+    if addrs is None:
+        return None
+    key = tuple(map(id, addrs))
+    got = memo.get(key)
+    if got is None:
+        got = memo[key] = sorted(_interval(a) for a in addrs)
+    return got
+
+
+class _ServiceIndex:
+    """A rule's services arranged for _atom_covered's questions: whole protocols, ICMP types
+    (or every type) per protocol and family, port ranges per protocol sorted by start."""
+
+    __slots__ = ("whole", "icmp_all", "icmp_types", "ports")
+
+    def __init__(self, big: list[SvcAtom]):
+        self.whole = {b.proto for b in big if b.family is None and b.ports is None}
+        self.icmp_all = {(b.proto, b.family) for b in big
+                         if b.family is not None and b.icmp_type is None}
+        self.icmp_types = {(b.proto, b.family, b.icmp_type) for b in big
+                           if b.family is not None and b.icmp_type is not None}
+        ports: dict = {}
+        for b in big:
+            if b.ports is not None:
+                ports.setdefault(b.proto, []).append(b.ports)
+        self.ports = {p: sorted(rs, key=lambda r: r.lo) for p, rs in ports.items()}
+
+    def covers(self, s: SvcAtom) -> bool:
+        """_atom_covered(s, big)."""
+        if s.family is not None:
+            if (s.proto, s.family) in self.icmp_all or \
+                    (s.proto, s.family, s.icmp_type) in self.icmp_types:
+                return True
+        elif s.proto in self.whole:
+            return True
+        if s.ports is None:
+            return False
+        pos = s.ports.lo
+        for r in self.ports.get(s.proto, ()):
+            if r.lo <= pos <= r.hi:
+                pos = r.hi + 1
+        return pos > s.ports.hi
+
+
+def _ivs_cover(big: Optional[list], small: Optional[list]) -> bool:
+    """_addrs_cover on sorted intervals."""
+    if big is None:
+        return True
+    if small is None:
+        return False
+    for v, lo, hi in small:
+        pos = lo
+        for bv, blo, bhi in big:
+            if bv == v and blo <= pos <= bhi:
+                pos = bhi + 1
+                if pos > hi:
+                    break
+        if pos <= hi:
+            return False
+    return True
+
+
+def _covers_prepared(a: list, b: list) -> bool:
+    """covers() on _prepared() lists."""
+    if a[0]:
+        return False
+    if a[1] is not None and a[1] != b[1]:
+        return False
+    # (the same resolved address list gives the same interval list object)
+    return ((a[3] is b[3] or _ivs_cover(a[3], b[3])) and (a[2] is b[2] or _ivs_cover(a[2], b[2]))
+            and _ifaces_cover(a[4], b[4]) and _ifaces_cover(a[5], b[5])
+            and _set_cover(a[7], b[7]) and _set_cover(a[8], b[8])
+            and _prepared_services_cover(a, b[6]))
+
+
+def _prepared_services_cover(a: list, small: Optional[list]) -> bool:
+    """_services_cover(a's services, small)."""
+    if a[6] is None:
+        return True
+    if small is None:
+        return False
+    index = a[9]
+    if index is None:
+        index = a[9] = _ServiceIndex(a[6])
+    return all(index.covers(s) for s in small)
+
+
+def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
+    """[(unreachable rule, the first earlier rule covering it)].
+
+    Earlier rules are indexed by their source prefixes so a 5,000-rule chain does not cost
+    12.5 million comparisons.  An earlier rule can only cover a later one if one of its source
+    intervals contains the lowest address of the later rule's first source value: it has no
+    saddr, or an address range there (both kept in `wild`, always compared), or a prefix
+    containing that address -- a supernet, looked up for each prefix length in use.  So the
+    result is that of comparing every earlier rule."""
+    wild: list[int] = []  # indexes of rules without saddr or with an address range in it
+    by_net: dict = {}  # (version, network, prefixlen) -> indexes of rules with that prefix
+    plens: dict[int, list[int]] = {4: [], 6: []}  # prefix lengths in by_net, longest first
+    memo: dict = {}
+    prepared = [_prepared(r, memo) for r in rules]
     out = []
-    order = {id(r): i for i, r in enumerate(rules)}
-    for r in rules:
-        cands = list(wild)
-        if r.saddr:
-            first = r.saddr[0]
-            if not isinstance(first, AddrRange):
-                bits = first.max_prefixlen
-                addr = int(first.network_address)
-                for plen in range(first.prefixlen, -1, -1):
-                    masked = addr & (((1 << plen) - 1) << (bits - plen))
-                    cands.extend(by_net.get((first.version, masked, plen), ()))
-        cands.sort(key=lambda c: order[id(c)])
+    for i, r in enumerate(rules):
+        pr = prepared[i]
+        if r.saddr is not None and not r.saddr:
+            cands = range(i)  # no source address at all: anything may cover it
+        else:
+            cands = list(wild)
+            if r.saddr:
+                v, lo, _ = _interval(r.saddr[0]) if len(r.saddr) > 1 else pr[2][0]
+                bits = 32 if v == 4 else 128
+                for plen in plens[v]:
+                    hit = by_net.get((v, lo >> (bits - plen) << (bits - plen), plen))
+                    if hit:
+                        cands.extend(hit)
+                cands.sort()
         for c in cands:
-            if c is not r and covers(c, r):
-                out.append((r, c))
+            if _covers_prepared(prepared[c], pr):
+                out.append((r, rules[c]))
                 break
         if r.saddr is None or any(isinstance(a, AddrRange) for a in r.saddr):
-            wild.append(r)
+            wild.append(i)
         else:
             for a in r.saddr:
                 key = (a.version, int(a.network_address), a.prefixlen)
-                by_net.setdefault(key, []).append(r)
+                got = by_net.get(key)
+                if got is None:
+                    by_net[key] = [i]
+                    if a.prefixlen not in plens[a.version]:
+                        plens[a.version].append(a.prefixlen)
+                        plens[a.version].sort(reverse=True)
+                else:
+                    got.append(i)
     return out
