@@ -4,8 +4,9 @@
     .venv/bin/python bench/soak.py --rulesets 5000 --no-kernel            # simulator legs only
 
 Legs (fwc.testing.strategies): sim-ir, sim-iptables (IR -> iptables-restore text -> IR),
-sim-nft (IR -> nft text -> IR), and with the kernel kernel-iptables / kernel-nft (both texts
-loaded into the harness's namespaces).  Unlike the pytest property it does not stop at the first
+sim-nft (IR -> nft text -> IR), sim-O (every optimiser pass), and with the kernel
+kernel-iptables / kernel-nft / kernel-nft-O (the three texts loaded into the harness's
+namespaces).  Unlike the pytest property it does not stop at the first
 failure: a leg that raises is left out of that ruleset's comparison and counted by error kind;
 every disagreement or error is written as a JSON file (iptables texts, nft text, cases, what
 differed) under --out, to be shrunk with the property or turned into a regression test.
@@ -35,16 +36,23 @@ from fwc.testing import strategies as S  # noqa: E402
 def legs(rs, cases, harness) -> tuple[dict, dict]:
     """({leg: results}, {leg: error text}) - every leg that could run, and why the others not."""
     results, errors = {}, {}
+    try:
+        optimised = S.optimised_leg(rs)
+    except Exception as e:  # a pass that raises is a finding too
+        optimised, errors["optimise"] = None, f"{type(e).__name__}: {e}"
     if harness is not None:
         try:
-            results.update(S.kernel_results(rs, cases, harness))
+            results.update(S.kernel_results(rs, cases, harness, optimised))
         except Exception as e:  # a backend text the kernel refuses is a finding, not a crash
             errors["kernel"] = f"{type(e).__name__}: {e}"
     from fwc.testing.kernel import sim_options
 
     opts = sim_options()  # the harness's host
-    for name, make in (("sim-ir", lambda: rs), ("sim-iptables", lambda: S.iptables_leg(rs)),
-                       ("sim-nft", lambda: S.nft_leg(rs))):
+    makers = [("sim-ir", lambda: rs), ("sim-iptables", lambda: S.iptables_leg(rs)),
+              ("sim-nft", lambda: S.nft_leg(rs))]
+    if optimised is not None:
+        makers.append(("sim-O", lambda: optimised))
+    for name, make in makers:
         try:
             results[name] = simulate(make(), cases, opts)
         except Exception as e:

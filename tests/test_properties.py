@@ -32,9 +32,9 @@ def examples(ci: int, long: int) -> settings:
 def test_simulated_meaning_survives_iptables_and_nft(data):
     rs = data.draw(rulesets(), label="ruleset")
     cases = data.draw(scenarios(rs), label="cases")
-    results, diffs = differential(rs, cases)  # the simulator on IR and on both round trips
+    results, diffs = differential(rs, cases)  # the simulator on IR, both round trips, -O
     assert not diffs, report(rs, diffs)
-    assert set(results) == {"sim-ir", "sim-iptables", "sim-nft"}
+    assert set(results) == {"sim-ir", "sim-iptables", "sim-nft", "sim-O"}
 
 
 def normalised(rs: ir.Ruleset, sort_matches: bool = True) -> ir.Ruleset:

@@ -598,28 +598,33 @@ def report(rs: ir.Ruleset, lines: list[str], limit: int = 8) -> str:
 def differential(rs: ir.Ruleset, cases: list[Case], harness=None) -> tuple[dict, list[str]]:
     """Run `cases` through every leg and return ({leg: results}, disagreement lines).
 
-    Legs: the simulator on the IR and on both round trips (iptables, nft); with a KernelHarness
-    also the kernel running emit_iptables(rs) and emit_nft(rs).  The kernel legs are compared
+    Legs: the simulator on the IR, on both round trips (iptables, nft) and on the optimised IR
+    (every pass); with a KernelHarness also the kernel running emit_iptables(rs), emit_nft(rs)
+    and emit_nft of the optimised IR.  The kernel legs are compared
     with each other always, and with the simulator when the ruleset has no NAT (see
     ruleset_ok_for_kernel_sim)."""
     from fwc.backends.simulate import simulate
     from fwc.testing.kernel import sim_options
 
     opts = sim_options()  # the simulator runs the harness's host (addresses, default route)
+    optimised = optimised_leg(rs)
     sim = {"sim-ir": simulate(rs, cases, opts), "sim-iptables": simulate(iptables_leg(rs), cases, opts),
-           "sim-nft": simulate(nft_leg(rs), cases, opts)}
+           "sim-nft": simulate(nft_leg(rs), cases, opts), "sim-O": simulate(optimised, cases, opts)}
     if harness is None:
         return sim, disagreements(sim, cases)
-    kern = kernel_results(rs, cases, harness)
+    kern = kernel_results(rs, cases, harness, optimised)
     if ruleset_ok_for_kernel_sim(rs):
         both = {**kern, **sim}
         return both, disagreements(both, cases)
     return {**kern, **sim}, disagreements(kern, cases) + disagreements(sim, cases)
 
 
-def kernel_results(rs: ir.Ruleset, cases: list[Case], harness) -> dict:
-    """{"kernel-iptables": results, "kernel-nft": results}: the kernel running both backends'
-    output of `rs` (iptables-restore / ip6tables-restore, then nft -f) in `harness`."""
+def kernel_results(rs: ir.Ruleset, cases: list[Case], harness,
+                   optimised: Optional[ir.Ruleset] = None) -> dict:
+    """{"kernel-iptables": results, "kernel-nft": results[, "kernel-nft-O": results]}: the
+    kernel running both backends' output of `rs` (iptables-restore / ip6tables-restore, then
+    nft -f) in `harness`, and the nft output of the optimised ruleset when given (when -O
+    writes the very same text, its results are the plain nft ones)."""
     from fwc.backends.iptables import emit_iptables
     from fwc.backends.nft import emit_nft
 
@@ -628,6 +633,21 @@ def kernel_results(rs: ir.Ruleset, cases: list[Case], harness) -> dict:
     texts = emit_iptables(rs)
     harness.load_iptables(texts.get("ip"), texts.get("ip6"))
     out = {"kernel-iptables": harness.run_cases(cases)}
-    harness.load_nft(emit_nft(rs))
+    plain = emit_nft(rs)
+    harness.load_nft(plain)
     out["kernel-nft"] = harness.run_cases(cases)
+    if optimised is not None:
+        text = emit_nft(optimised)
+        if text == plain:
+            out["kernel-nft-O"] = out["kernel-nft"]
+        else:
+            harness.load_nft(text)
+            out["kernel-nft-O"] = harness.run_cases(cases)
     return out
+
+
+def optimised_leg(rs: ir.Ruleset) -> ir.Ruleset:
+    """rs through every optimiser pass (`fwc translate -O`)."""
+    from fwc.passes import optimize
+
+    return optimize(rs, target="nft")

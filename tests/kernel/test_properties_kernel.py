@@ -1,7 +1,8 @@
 """Differential testing against the real kernel: for random iptables-shaped IR rulesets and
 packet scenarios, the kernel running emit_iptables(IR) (iptables-restore), the kernel running
-emit_nft(IR) (nft -f), and the simulator on IR, on parse_iptables_save(emit_iptables(IR)) and on
-parse_nft(emit_nft(IR)) all give every case the same verdicts (setup packets too) and ct state.
+emit_nft(IR) (nft -f), the kernel running emit_nft(optimize(IR)) (`fwc translate -O`), and the
+simulator on IR, on parse_iptables_save(emit_iptables(IR)), on parse_nft(emit_nft(IR)) and on
+optimize(IR) all give every case the same verdicts (setup packets too) and ct state.
 
 One KernelHarness serves the whole module (namespaces cost ~100 ms, a case ~1 ms).
 Examples: 40 rulesets x 20 cases in the default/ci profile, 2,000 with FWC_HYPOTHESIS_PROFILE=long.
@@ -30,3 +31,4 @@ def test_backends_simulator_and_kernel_agree(kernel_module, data):
     results, diffs = differential(rs, cases, kernel_module)
     assert not diffs, report(rs, diffs)
     assert all(len(r) == len(cases) for r in results.values())
+    assert {"kernel-iptables", "kernel-nft", "kernel-nft-O", "sim-O"} <= set(results)
