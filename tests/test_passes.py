@@ -204,6 +204,23 @@ def test_inline_conditional_one_rule_chain():
     assert meaning_diff(rs, out) == []
 
 
+def test_inline_removes_a_splice_no_packet_matches():
+    """`udp sport != 53 -j c` into c's `icmp type 3 drop` names two protocols: no packet gets
+    there, and nft refuses such a rule (found by the kernel soak's -O leg)."""
+    udp_not_53 = ir.Port("udp", "sport", (ir.Range(53, 53),), negate=True)
+    icmp3 = ir.Icmp("ip", 3)
+    rs = rs_of(base("FORWARD", R(udp_not_53, verdict=ir.Jump("c"), line=1), R(verdict=ACCEPT)),
+               user("c", R(icmp3, verdict=DROP, line=2)))
+    got = []
+    out = inline_chains(rs, got.append)
+    assert len(chain_of(out, "FORWARD").rules) == 1  # only the accept is left
+    assert out.tables[0].chain("c") is None
+    assert any("never matches" in n.message for n in got)
+    assert meaning_diff(rs, out) == []
+    from fwc.backends.nft import emit_nft
+    assert "icmp" not in emit_nft(optimize(rs))  # no rule with two protocols
+
+
 # ----------------------------------------------------------------------------- optimize
 
 

@@ -166,6 +166,10 @@ def _matches_disjoint(a: ir.Match, b: ir.Match) -> bool:
         return ir.L4_PROTOS.get(a.proto) not in b.protos
     if isinstance(b, ir.Port) and isinstance(a, ir.Proto):
         return _matches_disjoint(b, a)
+    if isinstance(a, ir.Port) and isinstance(b, ir.Icmp) and not nb:
+        return True  # a port needs tcp/udp/..., an ICMP type needs icmp / icmpv6
+    if isinstance(b, ir.Port) and isinstance(a, ir.Icmp):
+        return _matches_disjoint(b, a)
     if isinstance(a, ir.CtState) and isinstance(b, ir.CtState) and not na and not nb:
         return a.states <= REAL_STATES and b.states <= REAL_STATES and not (a.states & b.states)
     if isinstance(a, ir.Interface) and isinstance(b, ir.Interface) and not na and not nb:
@@ -178,6 +182,12 @@ def _matches_disjoint(a: ir.Match, b: ir.Match) -> bool:
             return False
         return a.type != b.type or not (a.codes.lo <= b.codes.hi and b.codes.lo <= a.codes.hi)
     return False
+
+
+def never_matches(rule: ir.Rule) -> bool:
+    """Two of the rule's own matches contradict each other (proven)."""
+    ms = rule.matches
+    return any(_matches_disjoint(x, y) for i, x in enumerate(ms) for y in ms[i + 1:])
 
 
 def rules_disjoint(a: ir.Rule, b: ir.Rule) -> bool:

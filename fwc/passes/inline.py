@@ -15,7 +15,7 @@ in both forms.
 from __future__ import annotations
 
 from fwc import ir
-from fwc.passes.analysis import IMMUTABLE_MATCHES, chain_references, is_stateful
+from fwc.passes.analysis import IMMUTABLE_MATCHES, chain_references, is_stateful, never_matches
 from fwc.passes.notes import Explain, Notes
 
 
@@ -85,10 +85,17 @@ def _inline_one(t: ir.Table, notes: Notes):
             inner = c.rules[0]
             new = [ir.Rule(jr.matches + inner.matches, inner.statements, inner.verdict,
                            inner.comment, inner.loc)]
+            if never_matches(new[0]) and not is_stateful(inner):
+                # e.g. `udp sport != 53 -j C` into C's `icmp type 3 drop`: no packet gets there
+                # (and nft refuses a rule naming two protocols)
+                notes.info(f"chain {name} reached only by packets its rule never matches: "
+                           "both removed", jr.loc)
+                new = []
         else:
             new = list(c.rules)
         rules = caller.rules[:idx] + tuple(new) + caller.rules[idx + 1:]
-        notes.info(f"chain {name} ({len(c.rules)} rules) inlined into {caller_name}", jr.loc)
+        if new or not jr.matches:
+            notes.info(f"chain {name} ({len(c.rules)} rules) inlined into {caller_name}", jr.loc)
         chains = tuple(ir.Chain(x.name, rules, x.base, x.loc) if x.name == caller_name else x
                        for x in t.chains if x.name != name)
         return ir.Table(t.family, t.name, chains, t.sets, t.loc), True
