@@ -18,7 +18,7 @@ from fwc.backends import nft_l2
 from fwc.gcpause import without_gc
 from fwc.backends.nft_action import needs_tcp_reset_split, render_statement, render_verdict
 from fwc.backends.nft_helpers import split_raw_helpers
-from fwc.backends.nft_ctx import NotExpressible, RuleCtx, refuse
+from fwc.backends.nft_ctx import NotExpressible, RuleCtx, named_priority, refuse
 from fwc.backends.nft_layout import Entry, OutChain, OutTable, l3_of, plan
 from fwc.backends.nft_match import NFPROTO, redundant_proto, render_match
 from fwc.backends.nft_names import safe_name
@@ -44,13 +44,7 @@ def priority_text(prio: int, hook: str) -> str:
         allowed.append("dstnat")
     if hook == "postrouting":
         allowed.append("srcnat")
-    best = min(allowed, key=lambda n: abs(STANDARD_PRIORITIES[n] - prio))
-    diff = prio - STANDARD_PRIORITIES[best]
-    if diff == 0:
-        return best
-    if abs(diff) <= 10:
-        return f"{best} {'+' if diff > 0 else '-'} {abs(diff)}"
-    return str(prio)
+    return named_priority({n: STANDARD_PRIORITIES[n] for n in allowed}, prio)
 
 
 def comment_text(text: str) -> str:

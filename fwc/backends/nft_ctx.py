@@ -41,3 +41,14 @@ class RuleCtx:
 
 def refuse(construct: str, why: str = "") -> NotExpressible:
     return NotExpressible(construct, why)
+
+
+def named_priority(names: dict, prio: int) -> str:
+    """`filter`, `mangle + 10`: the nearest of `names` (name -> value) within 10, else a number."""
+    best = min(names, key=lambda n: abs(names[n] - prio))
+    diff = prio - names[best]
+    if diff == 0:
+        return best
+    if abs(diff) <= 10:
+        return f"{best} {'+' if diff > 0 else '-'} {abs(diff)}"
+    return str(prio)

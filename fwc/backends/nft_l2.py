@@ -9,7 +9,7 @@ IR models only for IP hooks (nat, reject, conntrack templates) is refused here, 
 from __future__ import annotations
 
 from fwc import ir
-from fwc.backends.nft_ctx import refuse
+from fwc.backends.nft_ctx import named_priority, refuse
 # what the front end reads is what is written: one table of hooks and priority names
 from fwc.frontends.nft_build import FAMILY_HOOKS as HOOKS, FAMILY_PRIORITY_NAMES as PRIORITY_NAMES
 from fwc.frontends.nft_build import arp_conflict
@@ -43,13 +43,7 @@ def check_rule(rule: ir.Rule, family: str) -> None:
 
 def priority_text(family: str, prio: int, hook: str) -> str:
     names = {n: v for n, (v, only) in PRIORITY_NAMES[family].items() if only in (None, hook)}
-    best = min(names, key=lambda n: abs(names[n] - prio))
-    diff = prio - names[best]
-    if diff == 0:
-        return best
-    if abs(diff) <= 10:
-        return f"{best} {'+' if diff > 0 else '-'} {abs(diff)}"
-    return str(prio)
+    return named_priority(names, prio)
 
 
 def check_base(family: str, base: ir.BaseHook) -> None:
