@@ -219,6 +219,11 @@ def test_inline_removes_a_splice_no_packet_matches():
     assert meaning_diff(rs, out) == []
     from fwc.backends.nft import emit_nft
     assert "icmp" not in emit_nft(optimize(rs))  # no rule with two protocols
+    # with a limit in c's rule the splice is not made: the limit counts the packets entering c
+    limited = rs_of(base("FORWARD", R(udp_not_53, verdict=ir.Jump("c"), line=1)),
+                    user("c", R(ir.Limit(5, "second", 5), icmp3, verdict=DROP, line=2)))
+    assert inline_chains(limited) == limited
+    emit_nft(optimize(limited))  # nft takes every rule of it
 
 
 # ----------------------------------------------------------------------------- optimize

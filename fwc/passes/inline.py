@@ -85,9 +85,13 @@ def _inline_one(t: ir.Table, notes: Notes):
             inner = c.rules[0]
             new = [ir.Rule(jr.matches + inner.matches, inner.statements, inner.verdict,
                            inner.comment, inner.loc)]
-            if never_matches(new[0]) and not is_stateful(inner):
-                # e.g. `udp sport != 53 -j C` into C's `icmp type 3 drop`: no packet gets there
-                # (and nft refuses a rule naming two protocols)
+            if never_matches(new[0]):
+                # e.g. `udp sport != 53 -j C` into C's `icmp type 3 drop`: no packet gets there,
+                # and nft refuses a rule naming two protocols
+                if is_stateful(inner):  # its limit still counts the packets that enter C
+                    notes.info(f"chain {name} not inlined: its rule never matches the packets "
+                               "that enter it, but a stateful match sees them", c.loc)
+                    continue
                 notes.info(f"chain {name} reached only by packets its rule never matches: "
                            "both removed", jr.loc)
                 new = []
