@@ -541,3 +541,20 @@ def test_arp_tables_parse_and_unknown_families_are_located_syntax_errors():
     from fwc.frontends.nft_json import parse_nft_json
     with pytest.raises(FwcSyntaxError, match="unknown table family 'ipx'"):
         parse_nft_json('{"nftables": [{"table": {"family": "ipx", "name": "t"}}]}', "f.json")
+
+
+def test_statistic_random_as_fwc_writes_it_is_read_back():
+    """fwc writes -m statistic --mode random as xt's own test on meta random; the nft front end
+    reads it back (found by the differential property once statistic was generated)."""
+    from fwc import ir
+    from fwc.backends.nft import emit_nft
+    from fwc.frontends.iptables import parse_iptables_save
+    from fwc.frontends.nft import parse_nft
+
+    rs = parse_iptables_save("*filter\n:INPUT ACCEPT [0:0]\n"
+                             "-A INPUT -m statistic --mode random --probability 0.25 -j ACCEPT\n"
+                             "-A INPUT -m statistic --mode random ! --probability 1 -j DROP\n"
+                             "COMMIT\n", "s.rules")
+    back = parse_nft(emit_nft(rs), "s.nft")
+    got = [m for c in back.tables[0].chains for r in c.rules for m in r.matches]
+    assert got == [ir.Statistic("random", 0.25), ir.Statistic("random", 1.0, negate=True)]
