@@ -179,6 +179,12 @@ def test_bad_l2_chains_are_located_syntax_errors(spec, message, tmp_path, capsys
     assert f"{src}:{e.value.loc.line}:" in err and "Traceback" not in err
 
 
+def _one_rule(family: str, hook: str, body: str) -> str:
+    """A table of `family` with one filter chain on `hook` holding `body` on line 4, column 3."""
+    return (f"table {family} t {{\n chain c {{\n  type filter hook {hook} priority 0;\n"
+            f"  {body}\n }}\n}}\n")
+
+
 @pytest.mark.parametrize("body,what", [
     ("reject", "'reject' in a bridge table"),
     ("dnat to 10.0.0.2", "'dnat' in a bridge table"),
@@ -188,7 +194,7 @@ def test_bad_l2_chains_are_located_syntax_errors(spec, message, tmp_path, capsys
 ])
 def test_ip_only_statements_in_l2_tables_are_unsupported_and_located(body, what):
     with pytest.raises(Unsupported) as e:
-        parse(f"table bridge t {{\n chain c {{\n  type filter hook prerouting priority 0;\n  {body}\n }}\n}}\n", "x.nft")
+        parse(_one_rule("bridge", "prerouting", body), "x.nft")
     assert what in e.value.message
     assert (e.value.loc.line, e.value.loc.col) == (4, 3)
 
@@ -327,7 +333,7 @@ def test_arp_tables_parse_and_round_trip():
 ])
 def test_ip_headers_in_arp_tables_are_located_syntax_errors(body, message):
     with pytest.raises(FwcSyntaxError) as e:
-        parse(f"table arp a {{\n chain c {{\n  type filter hook input priority 0;\n  {body}\n }}\n}}\n", "a.nft")
+        parse(_one_rule("arp", "input", body), "a.nft")
     assert message in e.value.message and (e.value.loc.line, e.value.loc.col) == (4, 3)
 
 

@@ -65,6 +65,19 @@ def _list_at(spec, s: str, i: int):
     return spec.split(m.group(), i), end
 
 
+def _optional(s: str, j: int, kw: str, match, kind: str):
+    """An optional `KW VALUE` after position j: (its tokens, end), ([], j) when KW is not
+    there, None when KW has no VALUE (the caller then leaves the line to pyparsing)."""
+    jk = _ws(s, j).end()
+    if not _keyword(s, jk, kw):
+        return [], j
+    jv = _ws(s, jk + len(kw)).end()
+    m = match(s, jv)
+    if m is None:
+        return None
+    return [("kw", kw, jk), (kind, m.group(), jv)], m.end()
+
+
 def rule(s: str, i: int) -> Optional[list]:
     """RULE_BODY: [group, ...], each group [(kind, text, offset), ...]."""
     n = len(s)
@@ -129,36 +142,21 @@ def rule(s: str, i: int) -> Optional[list]:
                 out.append([head] + got[0])
                 i = got[1]
         elif word == "log":  # no quoted string here (the caller checked)
-            g = [head]
-            jj = _ws(s, j).end()
-            if _keyword(s, jj, "level"):
-                g.append(("kw", "level", jj))
-                jn = _ws(s, jj + 5).end()
-                nm = _name(s, jn)
-                if nm is None:
-                    return None
-                g.append(("name", nm.group(), jn))
-                j = nm.end()
-            out.append(g)
-            i = j
+            got = _optional(s, j, "level", _name, "name")
+            if got is None:
+                return None
+            out.append([head] + got[0])
+            i = got[1]
         elif word == "rate":
             jr = _ws(s, j).end()
             r = _rate(s, jr)
             if r is None:
                 return None
-            g = [head, ("rate", r.group(), jr)]
-            j = r.end()
-            jb = _ws(s, j).end()
-            if _keyword(s, jb, "burst"):
-                g.append(("kw", "burst", jb))
-                jn = _ws(s, jb + 5).end()
-                nm = _num(s, jn)
-                if nm is None:
-                    return None
-                g.append(("number", nm.group(), jn))
-                j = nm.end()
-            out.append(g)
-            i = j
+            got = _optional(s, r.end(), "burst", _num, "number")
+            if got is None:
+                return None
+            out.append([head, ("rate", r.group(), jr)] + got[0])
+            i = got[1]
         elif word == "with":
             jn = _ws(s, j).end()
             nm = _name(s, jn)
