@@ -516,22 +516,21 @@ class KernelHarness:
         """Before any case runs: give every on-link address the cases name a neighbour, and
         make every IPv6 `in` destination / `out` source local (IPv6 addresses stay: adding and
         deleting them between cases made about 1 in 100 packets to them vanish)."""
-        cmds = []
-        for case in cases:
-            for pkt in (*case.setup, case.probe):
-                self._prepare_addresses(pkt)
-                own = _own_address(pkt)
-                if own is not None and own.version == 6 and own not in self._local_addrs \
-                        and own not in self._case_addrs:
-                    dev = self._own_device(pkt)
-                    cmds.append(f"addr add {own}/128 dev {dev} nodad")
-                    self._case_addrs[own] = None  # kept for every case
-        if cmds:
-            self._ip_batch(self.fw, cmds)
-            self._await_ipv6_addresses()
+        pkts = [pkt for case in cases for pkt in (*case.setup, case.probe)]
+        for pkt in pkts:
+            self._prepare_addresses(pkt)
+        own = self._own_addresses(pkts)
+        self._sync_addresses({a: d for a, d in own.items() if a.version == 6}, drop_v4=False)
 
-    def _own_device(self, pkt: Packet) -> str:
-        return (pkt.iif or self.ifaces[0]) if pkt.dir == "in" else self._route(pkt)[0]
+    def _own_addresses(self, pkts) -> dict:
+        """{address: device} the packets make the firewall's own, besides the interfaces'."""
+        need = {}
+        for pkt in pkts:
+            own = _own_address(pkt)
+            if own is not None and own not in self._local_addrs:
+                need.setdefault(own, (pkt.iif or self.ifaces[0]) if pkt.dir == "in"
+                                else self._route(pkt)[0])
+        return need
 
     def _case_addresses(self, case: Case) -> None:
         """Make exactly this case's IPv4 `in` destinations and `out` sources local (besides
@@ -539,11 +538,12 @@ class KernelHarness:
         or NATed packet of this one into a local delivery (answered by the kernel's port
         unreachable), which the simulator, with its host of interface addresses, rightly does
         not do.  IPv6 ones were all made local by prepare(), or are added here for good."""
-        need = {}
-        for pkt in (*case.setup, case.probe):
-            own = _own_address(pkt)
-            if own is not None and own not in self._local_addrs:
-                need.setdefault(own, self._own_device(pkt))
+        self._sync_addresses(self._own_addresses((*case.setup, case.probe)), drop_v4=True)
+
+    def _sync_addresses(self, need: dict, drop_v4: bool) -> None:
+        """Add the `need`ed addresses (an IPv4 one on each device asked for: a move in one
+        batch is not needed; an IPv6 one once, for good); with drop_v4 remove the IPv4 ones
+        not needed."""
         cmds = []
         have = self._case_addrs
         for addr, dev in need.items():
@@ -552,13 +552,13 @@ class KernelHarness:
                     cmds.append(f"addr add {addr}/128 dev {dev} nodad")
                     have[addr] = None
             elif dev not in have.get(addr, ()):
-                # kept on the devices it is on: a move in one batch is not needed
                 cmds.append(f"addr add {addr}/32 dev {dev}")
                 have.setdefault(addr, set()).add(dev)
         added6 = any(c.endswith("nodad") for c in cmds)
-        for addr in [a for a in have if a not in need and a.version == 4]:
-            for dev in sorted(have.pop(addr)):
-                cmds.append(f"addr del {addr}/32 dev {dev}")
+        if drop_v4:
+            for addr in [a for a in have if a not in need and a.version == 4]:
+                for dev in sorted(have.pop(addr)):
+                    cmds.append(f"addr del {addr}/32 dev {dev}")
         if cmds:
             self._ip_batch(self.fw, cmds)
         if added6:
@@ -583,7 +583,7 @@ class KernelHarness:
         for addr in (pkt.dst, pkt.src):
             if addr in self._local_addrs or addr.is_multicast:
                 continue
-            if (pkt.dir == "in" and addr == pkt.dst) or (pkt.dir == "out" and addr == pkt.src):
+            if addr == _own_address(pkt):
                 continue  # local in this case
             oif, on_link = self._route_addr(addr)
             key = (addr, oif)
@@ -716,6 +716,7 @@ class KernelHarness:
         if verdict != "ACCEPT" and any(wire.answers_probe(pkt, datagram, self._ident, r)
                                        for r in rejections):
             verdict = "REJECT"
+        self._maybe_queued |= verdict == "DROP"  # it may wait for a neighbour (run_case)
         return verdict, counters
 
     def run_case(self, case: Case) -> CaseResult:
@@ -737,10 +738,8 @@ class KernelHarness:
         setup_verdicts = []
         for pkt in case.setup:
             verdict, _ = self._run_packet(pkt, flows, sent)
-            self._maybe_queued |= verdict == "DROP"
             setup_verdicts.append(verdict)
         verdict, counters = self._run_packet(case.probe, flows, sent)
-        self._maybe_queued |= verdict == "DROP"
         prefix = "out" if case.probe.dir == "out" else "pre"
         states = [s.upper() for s in CT_STATES if counters.get(f"{prefix}_{s}", 0)]
         ct_state = states[0] if len(states) == 1 else (None if not states else "+".join(states))
