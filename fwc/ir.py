@@ -989,3 +989,9 @@ class Recent:
 
 
 Match = Union[Match, Recent]
+
+
+# matches whose result depends on state kept between packets (token buckets, counters, lists,
+# random draws): evaluating one is itself a side effect, so skipping or repeating it changes
+# later packets
+STATEFUL_MATCHES = (Limit, HashLimit, Statistic, CtCount, Quota, ConnLimit, Recent, SetLimit)

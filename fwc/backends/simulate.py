@@ -286,8 +286,7 @@ class Simulator:
                 # decision cache keys on: never cache such a chain
                 comp.cacheable = False
             pre = None if (pre_protos is None and pre_ports is None) else (pre_protos, pre_ports)
-            if any(isinstance(m, (ir.Statistic, ir.Limit, ir.HashLimit, ir.SetLimit, ir.Recent))
-                   for m in rule.matches):
+            if any(isinstance(m, ir.STATEFUL_MATCHES) for m in rule.matches):
                 pre = None  # stateful matches must see every packet that reaches them
             comp.rules.append(_Rule(tuple(matches), tuple(stmts), verdict, num, rule.loc, pre))
         if len(comp.rules) >= 16:

@@ -447,7 +447,6 @@ def _t_tproxy(opts, ctx):
     return TargetResult((), ir.TProxy(ctx.family, addr, p or None, **kw))
 
 
-STATEFUL = (ir.Limit, ir.HashLimit, ir.Statistic, ir.Quota, ir.CtCount, ir.ConnLimit, ir.Recent)
 
 
 def tproxy_fallback(rule: ir.Rule, ctx) -> ir.Rule:
@@ -455,7 +454,7 @@ def tproxy_fallback(rule: ir.Rule, ctx) -> ir.Rule:
     found): the same matches, then drop.  Exact only when evaluating the matches twice gives
     the same answer, i.e. none of them keeps state."""
     for m in rule.matches:
-        if isinstance(m, STATEFUL):
+        if isinstance(m, ir.STATEFUL_MATCHES):
             raise ctx.error(f"TPROXY after a stateful match ({type(m).__name__}) cannot be "
                             "expressed exactly: nft needs a second rule for the drop", None, True)
     return ir.Rule(rule.matches, (), ir.Drop(), rule.comment, rule.loc)

@@ -11,10 +11,7 @@ from typing import Iterable, Optional
 
 from fwc import ir
 
-# matches whose result depends on state kept between packets (token buckets, counters, random):
-# evaluating them is itself a side effect, skipping them changes later packets
-STATEFUL_MATCHES = (ir.Limit, ir.HashLimit, ir.Statistic, ir.CtCount, ir.Quota, ir.ConnLimit,
-                    ir.Recent, ir.SetLimit)
+STATEFUL_MATCHES = ir.STATEFUL_MATCHES
 # statements that only observe (their order still matters, their presence is a side effect)
 ENDS_CHAIN = (ir.Accept, ir.Drop, ir.Reject, ir.Goto, ir.Return, ir.Queue, ir.Snat, ir.Dnat,
               ir.Masquerade, ir.Redirect, ir.Netmap)

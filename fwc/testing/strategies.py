@@ -182,9 +182,6 @@ def _module_matches(draw, fam: str, exclude: frozenset = frozenset()) -> list:
                               draw(st.sampled_from((1, 63, 64, 65, 255)))))
         elif kind == "dscp":
             out.append(ir.Dscp(draw(st.sampled_from((0, 0x0A, 0x2E))), draw(neg)))
-        elif kind == "tos":
-            value, mask = draw(st.sampled_from(((0, 0xFF), (0x10, 0xFF), (0x10, 0x1C), (0, 0x03))))
-            out.append(ir.Tos(value, mask, draw(neg)))
         elif kind == "limit":
             # generous enough that no run of one ruleset exhausts it: then it is deterministic
             # (never negated: xt_limit cannot be inverted)
