@@ -144,12 +144,46 @@ def _rule_lines(r: ir.Rule, chain: str, fam: str, rename: dict, table: str) -> l
         if isinstance(m, ir.Proto) and not m.negate and \
                 m.protos <= {1, 58} and m.protos != {1 if fam == "ip" else 58}:
             return []
+    pieces = proto_port_pieces(r)
+    if pieces is not None:
+        return [line for p in pieces for line in _rule_lines(p, chain, fam, rename, table)]
     e = _RuleEmitter(r, fam, table)
     words = e.emit()
     counter = next((s for s in r.statements if isinstance(s, ir.Counter)), None)
     prefix = f"[{counter.packets}:{counter.bytes}] " if counter else ""
     return [prefix + f"-A {chain} " + " ".join(words) if words else prefix + f"-A {chain}"] \
         if not e.split else [prefix + f"-A {chain} " + " ".join(w) for w in e.split]
+
+
+_PROTO_KEYS = ("meta l4proto", "ip protocol", "ip6 nexthdr")
+
+
+def proto_port_pieces(r: ir.Rule) -> Optional[list[ir.Rule]]:
+    """A `meta l4proto . th dport { tcp . 53, udp . 53 }` lookup as one rule per protocol (-p
+    tcp --dport 53, -p udp --dport 53), or None when the rule has no such lookup.  Exact: the
+    pieces match disjoint packets, so each packet meets the statements and verdict at most
+    once; a stateful match would count in one bucket per piece, so those rules are left whole
+    (and refused)."""
+    for i, m in enumerate(r.matches):
+        if not (isinstance(m, ir.SetMatch) and m.name is None and not m.negate and
+                len(m.keys) == 2 and m.keys[0] in _PROTO_KEYS and
+                m.keys[1] in ("th dport", "th sport") and not m.element_stmts):
+            continue
+        if any(isinstance(x, ir.STATEFUL_MATCHES) for x in r.matches) or \
+                any(type(p) is not int or p not in _PROTO_NAMES or _PROTO_NAMES[p] not in
+                    _PROTO_NUM for p, _ in m.elements):
+            return None
+        ports: dict[int, list[ir.Range]] = {}
+        for p, port in m.elements:
+            ports.setdefault(p, []).append(port if isinstance(port, ir.Range)
+                                           else ir.Range(port, port))
+        field = m.keys[1][3:]
+        return [ir.Rule(r.matches[:i] + (ir.Proto(frozenset({p})),
+                                          ir.Port(_PROTO_NAMES[p], field,
+                                                  tuple(sorted(rs, key=lambda x: (x.lo, x.hi)))))
+                        + r.matches[i + 1:], r.statements, r.verdict, r.comment, r.loc)
+                for p, rs in sorted(ports.items())]
+    return None
 
 
 class _RuleEmitter:

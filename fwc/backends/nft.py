@@ -128,7 +128,8 @@ class _TableRenderer:
             got = memo.get(key)
             if got is None:
                 alts = render_match(m, ctx, rule, self.sets)
-                if type(m) in CONTEXT_FREE or (type(m) is ir.Port and not m.negate):
+                if type(m) in CONTEXT_FREE or (type(m) is ir.Port and not m.negate) or \
+                        type(m) is ir.SetMatch:  # rendered from itself and the context
                     memo[key] = (m, alts)  # m kept alive: its id stays its own
             else:
                 alts = got[1]

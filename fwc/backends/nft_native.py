@@ -9,7 +9,7 @@ from typing import Callable
 
 from fwc import ir
 from fwc.backends.nft_ctx import RuleCtx, refuse
-from fwc.backends.nft_match import fmt_addr, neg, one_or_set
+from fwc.backends.nft_match import PROTO_NAMES, fmt_addr, neg, one_or_set
 from fwc.backends.nft_names import quote
 
 STRING_EXPRS = ("iifname", "oifname", "ibrname", "obrname", "sdifname", "iifkind", "oifkind",
@@ -72,8 +72,14 @@ def render_fieldmatch(m: ir.FieldMatch) -> list[list[str]]:
     return [[f"{key} {neg(m.negate)}{one_or_set(vals)}"]]
 
 
-def element_text(elem: tuple, string_at: Callable[[int], bool]) -> str:
-    return " . ".join(fmt_value(v, string_at(i)) for i, v in enumerate(elem))
+def element_text(elem: tuple, string_at: Callable[[int], bool],
+                 proto_at: Callable[[int], bool] = lambda i: False) -> str:
+    return " . ".join(PROTO_NAMES.get(v, str(v)) if proto_at(i) and type(v) is int
+                      else fmt_value(v, string_at(i)) for i, v in enumerate(elem))
+
+
+PROTO_KEYS = frozenset({"meta l4proto", "ip protocol", "ip6 nexthdr", "ct original protocol",
+                        "ct reply protocol", "ct protocol"})
 
 
 _CT_ADDR = re.compile(r"^ct (original|reply) (saddr|daddr)$")
@@ -96,7 +102,9 @@ def render_setmatch(m: ir.SetMatch, ctx: RuleCtx) -> list[list[str]]:
         return [[f"{keys} {neg(m.negate)}@{ctx.set_name(m.name)}"]]
     keys = " . ".join(_concat_key(k, i, m) for i, k in enumerate(m.keys))
     strings = [is_string_expr(k) for k in m.keys]
-    elems = [element_text(e, lambda i: strings[i]) + element_stmts_text(m.element_stmts, i)
+    protos = [k in PROTO_KEYS for k in m.keys]  # `tcp . 53` reads better than `6 . 53`
+    elems = [element_text(e, lambda i: strings[i], lambda i: protos[i]) +
+             element_stmts_text(m.element_stmts, i)
              for i, e in enumerate(m.elements)]
     return [[f"{keys} {neg(m.negate)}{{ {', '.join(elems)} }}"]]
 

@@ -22,6 +22,7 @@ HELPER_PRIORITY = -150
 # iptables attaches it as a template in the raw table instead: the same for new connections
 IPTABLES_HELPER_PRIORITY = ir.TABLE_PRIORITY["raw"]
 PROTO_NAMES = {6: "tcp", 17: "udp", 132: "sctp", 33: "dccp", 136: "udplite"}
+PROTO_PORT_KEYS = ("meta l4proto", "th dport")
 ANY = {4: ipaddress.ip_network("0.0.0.0/0"), 6: ipaddress.ip_network("::/0")}
 
 
@@ -78,7 +79,13 @@ def _service_groups(atoms: list[SvcAtom]) -> list[tuple[Optional[int], tuple]]:
     for a in atoms:
         if a.ports is not None and a.proto not in whole:
             ports.setdefault(a.proto, []).append(a.ports)
-    for proto in sorted(ports):
+    if len(ports) > 1:
+        # ports of several protocols: one rule looking (protocol, port) up, as `tcp dport`
+        # means `meta l4proto tcp th dport` (the ports sit at the same offset in all of them)
+        elems = tuple((proto, r.lo if r.lo == r.hi else r)
+                      for proto in sorted(ports) for r in _merge(ports[proto]))
+        groups.append((None, (ir.SetMatch(PROTO_PORT_KEYS, None, elems),)))
+    for proto in sorted(ports) if len(ports) == 1 else ():
         groups.append((None, (ir.Proto(frozenset({proto})),
                               ir.Port(PROTO_NAMES[proto], "dport", _merge(ports[proto])))))
     for fam, proto in (("ip", 1), ("ip6", 58)):
@@ -237,6 +244,11 @@ def split_rule(rule: ir.Rule) -> list[ir.Rule]:
     """One rule -> equivalent rules whose addresses and protocols are single values and whose
     port lists fit multiport.  Exact because the pieces are disjoint (a packet matches at most
     one), so each packet meets the statements, limit and verdict at most once."""
+    for i, m in enumerate(rule.matches):
+        if isinstance(m, ir.SetMatch) and m.keys == PROTO_PORT_KEYS:
+            return [x for proto_port in _proto_port_matches(m)
+                    for x in split_rule(attrs.evolve(rule, matches=(
+                        rule.matches[:i] + proto_port + rule.matches[i + 1:])))]
     pieces: list[tuple] = [()]
     for m in rule.matches:
         options: list = [m]
@@ -252,6 +264,16 @@ def split_rule(rule: ir.Rule) -> list[ir.Rule]:
     if len(pieces) == 1 and pieces[0] == rule.matches:
         return [rule]
     return [attrs.evolve(rule, matches=p) for p in pieces]
+
+
+def _proto_port_matches(m: ir.SetMatch) -> list[tuple]:
+    """The (protocol, port) lookup as one (Proto, Port) pair per protocol: iptables needs -p."""
+    ports: dict[int, list[ir.Range]] = {}
+    for proto, port in m.elements:
+        ports.setdefault(proto, []).append(port if isinstance(port, ir.Range)
+                                           else ir.Range(port, port))
+    return [(ir.Proto(frozenset({p})), ir.Port(PROTO_NAMES[p], "dport", _merge(rs)))
+            for p, rs in sorted(ports.items())]
 
 
 def rule_families(rule: ir.Rule) -> set[int]:
