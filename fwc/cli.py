@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -58,3 +59,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as e:  # a bug in fwc: one line, not a traceback (FWC_DEBUG=1 shows it)
+        if os.environ.get("FWC_DEBUG"):
+            raise
+        sys.stderr.write(f"fwc: internal error: {type(e).__name__}: {e} (this is a bug in fwc; "
+                         "run with FWC_DEBUG=1 for the traceback)\n")
+        return 1

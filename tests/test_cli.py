@@ -105,3 +105,31 @@ def test_two_families_need_output_prefix(tmp_path, capsys):
     assert "192.0.2.0/24" in (tmp_path / "out.v4").read_text()
     rc, out, err = run_cli(["translate", "--inet", str(v4), str(v6)], capsys)
     assert rc == 0 and "table inet filter" in out
+
+
+def test_internal_error_is_one_line_not_a_traceback(monkeypatch, tmp_path, capsys):
+    import fwc.cli
+
+    def boom(args):
+        raise ValueError("an invariant broke")
+    path = tmp_path / "r.rules"
+    path.write_text("*filter\nCOMMIT\n")
+    args = fwc.cli.build_parser().parse_args(["translate", str(path)])
+    args.func = boom  # stands for a bug anywhere below the command
+    monkeypatch.setattr(fwc.cli, "build_parser", lambda: _FixedParser(args))
+    monkeypatch.delenv("FWC_DEBUG", raising=False)
+    assert main(["translate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("fwc: internal error: ValueError: an invariant broke")
+    assert "Traceback" not in err and err.count("\n") == 1
+    monkeypatch.setenv("FWC_DEBUG", "1")
+    with pytest.raises(ValueError):
+        main(["translate", str(path)])
+
+
+class _FixedParser:
+    def __init__(self, args):
+        self.args = args
+
+    def parse_args(self, argv):
+        return self.args

@@ -167,3 +167,18 @@ def test_other_chains_at_minus_199_are_still_refused(edit):
     with pytest.raises(ErrorGroup) as e:
         emit_iptables(back)
     assert any("priority -199" in x.message and x.loc.line > 0 for x in e.value.errors)
+
+
+def test_protocol_port_lookup_becomes_one_rule_per_protocol():
+    text = """table ip filter {
+ chain INPUT { type filter hook input priority 0; policy drop;
+  ip saddr 10.0.0.0/8 ip protocol . th dport { tcp . 22, udp . 53, tcp . 80 } accept
+ }
+}"""
+    out = emit_iptables(parse_nft(text))["ip"]
+    assert "-A INPUT -s 10.0.0.0/8 -p tcp -m multiport --dports 22,80 -j ACCEPT" in out
+    assert "-A INPUT -s 10.0.0.0/8 -p udp -m udp --dport 53 -j ACCEPT" in out
+    # a rate limit would become one bucket per protocol: refused, not split
+    limited = text.replace("accept", "limit rate 5/second accept")
+    with pytest.raises((ErrorGroup, Unsupported)):
+        emit_iptables(parse_nft(limited))

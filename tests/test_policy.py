@@ -384,3 +384,34 @@ def test_cli_o_moves_a_written_fast_path_and_names_its_blocker(tmp_path):
     assert body.index("ip saddr != 203.0.113.0/24 ct state established,related accept") < \
         body.index('iifname "lo" accept') < body.index("ip saddr 203.0.113.0/24 drop") < \
         body.index("\t\tct state established,related accept") < body.index("tcp dport 22")
+
+
+SVC_POLICY = """\
+network lan = 10.0.0.0/24, 2001:db8::/48
+service mix = tcp/22, udp/1000-1010, tcp/80
+input policy drop {
+  allow mix from lan
+  allow mix from lan rate 5/second
+}
+"""
+
+
+def test_ports_of_several_protocols_are_one_lookup_per_family():
+    from fwc.backends.iptables import emit_iptables
+    rs = compile_policy(SVC_POLICY)
+    rules = user_rules(chain(rs, "input"), 4)
+    assert len(rules) == 2  # one per family, not per protocol
+    for r in rules:
+        (sm,) = [m for m in r.matches if isinstance(m, ir.SetMatch)]
+        assert sm.keys == ("meta l4proto", "th dport")
+        assert sm.elements == ((6, 22), (6, 80), (17, ir.Range(1000, 1010)))
+    text = fwc.emit_nft(rs)
+    assert "meta l4proto . th dport { tcp . 22, tcp . 80, udp . 1000-1010 } accept" in text
+    # iptables has one protocol per rule; the rate-limited rule is split everywhere alike
+    v4 = emit_iptables(split_ruleset(rs))["ip"]
+    assert "-A INPUT -s 10.0.0.0/24 -p tcp -m multiport --dports 22,80 -j ACCEPT" in v4
+    assert "-A INPUT -s 10.0.0.0/24 -p udp -m udp --dport 1000:1010 -j ACCEPT" in v4
+    limited = user_rules(chain(rs, "input"), 5)
+    assert not any(isinstance(m, ir.SetMatch) for r in limited for m in r.matches)
+    assert len(limited) == 2 * 2  # family x protocol: one bucket each, as in iptables
+    assert all(len(m.protos) == 1 for r in limited for m in r.matches if isinstance(m, ir.Proto))
