@@ -833,8 +833,8 @@ def lower_stmt(s: Stmt, ctx: Ctx):
     if k == "counter":
         if "name" in a:
             raise ctx.unsupported("named counter objects ('counter name')", s.loc)
-        return "statement", ir.Counter(int(a["packets"].text) if "packets" in a else 0,
-                                       int(a["bytes"].text) if "bytes" in a else 0)
+        return "statement", ir.Counter(V.dec_int(a["packets"], None, 64) if "packets" in a else 0,
+                                       V.dec_int(a["bytes"], None, 64) if "bytes" in a else 0)
     if k == "log":
         return "statement", _log(a, s, ctx)
     if k == "limit":
