@@ -726,6 +726,9 @@ class NamedSet:
     data: Optional[str] = None
     timeout: Optional[str] = None
     comment: Optional[str] = None
+    # nft `counter` in the declaration: every element counts the packets that hit it (no
+    # verdict depends on it)
+    counter: bool = False
 
 
 @frozen

@@ -233,3 +233,11 @@ def test_inet_tables_split_per_family_in_iptables_output():
     assert "icmpv6" not in out["ip"] and "--icmp-type 8" in out["ip"] and "--dport 22" in out["ip"]
     assert "--icmp-type" not in out["ip6"] and "--icmpv6-type 128" in out["ip6"]
     assert "--dport 22" in out["ip6"]
+
+
+def test_user_chain_line_ignores_what_follows_its_dash():
+    # iptables-restore reads nothing after a user chain's '-' (a hand-edited `- DROP` loads)
+    rs = parse_iptables_save("*filter\n:LOGGING - DROP [0:0]\n-A LOGGING -j DROP\nCOMMIT\n")
+    assert rs.table("ip", "filter").chain("LOGGING").base is None
+    with pytest.raises((ErrorGroup, FwcSyntaxError), match="bad counters"):
+        parse_iptables_save("*filter\n:INPUT ACCEPT junk\nCOMMIT\n")  # as iptables-restore -c

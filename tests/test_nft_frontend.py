@@ -558,3 +558,17 @@ def test_statistic_random_as_fwc_writes_it_is_read_back():
     back = parse_nft(emit_nft(rs), "s.nft")
     got = [m for c in back.tables[0].chains for r in c.rules for m in r.matches]
     assert got == [ir.Statistic("random", 0.25), ir.Statistic("random", 1.0, negate=True)]
+
+
+def test_named_set_with_counter_flag_round_trips():
+    from fwc.backends.nft import emit_nft
+    text = """table inet f {
+ set dns_ok { type inet_proto . inet_service; counter; elements = { tcp . 53, udp . 53 } }
+ chain o { type filter hook output priority 0; meta l4proto . th dport @dns_ok accept }
+}"""
+    rs = parse_nft(text)
+    (s,) = rs.table("inet", "f").sets
+    assert s.counter and len(s.elements) == 2
+    out = emit_nft(rs)
+    assert "\t\tcounter\n" in out
+    assert parse_nft(out).table("inet", "f").sets == rs.table("inet", "f").sets

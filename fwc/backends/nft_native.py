@@ -181,6 +181,8 @@ def named_set_lines(s: ir.NamedSet, name: str, ctx: RuleCtx) -> list[str]:
         lines.append(f"\t\tflags {','.join(sorted(s.flags))}")
     if s.timeout:
         lines.append(f"\t\ttimeout {s.timeout}")
+    if s.counter:
+        lines.append("\t\tcounter")
     if s.comment:
         lit = quote(s.comment.replace('"', "'"))
         lines.append(f"\t\tcomment {lit}")

@@ -640,7 +640,9 @@ def _chain_line(interp, family, table, stripped, line, loc, indent):
         if name in t.chains:
             raise FwcSyntaxError(f"chain {name} declared twice", cloc, line)
         t.chains[name] = _Chain(name, False, "accept", [], cloc)
-    if len(parts) > 2 and not re.fullmatch(r"\[\d+:\d+\]", parts[2]):
+    # iptables-restore never reads what follows a user chain's '-' (nor, without -c, a built-in
+    # chain's counters), so junk there loads; fwc keeps no chain counters either
+    if len(parts) > 2 and policy != "-" and not re.fullmatch(r"\[\d+:\d+\]", parts[2]):
         raise FwcSyntaxError(f"bad counters {parts[2]!r} (expected [packets:bytes])", cloc, line)
 
 

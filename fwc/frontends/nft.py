@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import attrs
+
 from fwc import ir
 from fwc.errors import FwcSyntaxError
 from fwc.frontends import nft_values as V
@@ -394,6 +396,7 @@ class _Parser:
         data = None
         flags: set = set()
         timeout = comment = None
+        counter = False
         elements_ast = None
         typeof = False
         while True:
@@ -425,17 +428,16 @@ class _Parser:
             elif w == "auto-merge":
                 pass
             elif w == "counter":
-                raise self.b.unsupported("per-element counters in sets", t.loc())
+                counter = True
             else:
                 raise c.error(f"unknown set property '{w}'", t)
         if not types:
             raise c.error(f"{kind} {name.text} needs a type", name)
         if kind == "map" and data is None:
             raise c.error(f"map {name.text} needs 'type KEY : VALUE'", name)
-        s = ir.NamedSet(name.text, types, frozenset(flags), (), data, timeout, comment)
+        s = ir.NamedSet(name.text, types, frozenset(flags), (), data, timeout, comment, counter)
         if elements_ast is not None:
-            s = ir.NamedSet(name.text, types, frozenset(flags),
-                            self.set_elements(table, s, elements_ast), data, timeout, comment)
+            s = attrs.evolve(s, elements=self.set_elements(table, s, elements_ast))
         self.b.add_set(table, s, name.loc())
 
     def set_type(self, typeof: bool, kind):
