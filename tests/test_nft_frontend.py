@@ -564,7 +564,7 @@ def test_named_set_with_counter_flag_round_trips():
     from fwc.backends.nft import emit_nft
     text = """table inet f {
  set dns_ok { type inet_proto . inet_service; counter; elements = { tcp . 53, udp . 53 } }
- chain o { type filter hook output priority 0; meta l4proto . th dport @dns_ok accept }
+ chain o { type filter hook output priority 0; meta l4proto . th dport @dns_ok accept; }
 }"""
     rs = parse_nft(text)
     (s,) = rs.table("inet", "f").sets
@@ -572,3 +572,19 @@ def test_named_set_with_counter_flag_round_trips():
     out = emit_nft(rs)
     assert "\t\tcounter\n" in out
     assert parse_nft(out).table("inet", "f").sets == rs.table("inet", "f").sets
+
+
+def test_counter_set_listing_with_element_counts_reads():
+    listing = """table inet f {
+	set dns_ok {
+		type inet_proto . inet_service
+		counter
+		elements = { tcp . 53 counter packets 3 bytes 180,
+			     udp . 53 counter packets 0 bytes 0 }
+	}
+}"""
+    (s,) = parse_nft(listing).table("inet", "f").sets
+    assert s.counter and s.elements == ((6, 53), (17, 53))
+    plain = listing.replace("\t\tcounter\n", "")
+    with pytest.raises(Unsupported, match="per-element counters"):
+        parse_nft(plain)  # without the flag the counts would be lost: refused

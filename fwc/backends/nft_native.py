@@ -188,6 +188,7 @@ def named_set_lines(s: ir.NamedSet, name: str, ctx: RuleCtx) -> list[str]:
         lines.append(f"\t\tcomment {lit}")
     strings = [(not typeof and t in STRING_TYPES) or (typeof and is_string_expr(t))
                for t in s.types]
+    protos = [t == "inet_proto" or t in PROTO_KEYS for t in s.types]
     if s.elements:
         elems = []
         for e in s.elements:
@@ -199,7 +200,7 @@ def named_set_lines(s: ir.NamedSet, name: str, ctx: RuleCtx) -> list[str]:
                     shown = fmt_value(val, s.data in STRING_TYPES)
                 elems.append(f"{element_text(k, lambda i: strings[i])} : {shown}")
             else:
-                elems.append(element_text(e, lambda i: strings[i]))
+                elems.append(element_text(e, lambda i: strings[i], lambda i: protos[i]))
         lines.append(f"\t\telements = {{ {', '.join(elems)} }}")
     lines.append("\t}")
     return lines

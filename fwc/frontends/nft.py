@@ -14,7 +14,7 @@ import attrs
 from fwc import ir
 from fwc.errors import FwcSyntaxError
 from fwc.frontends import nft_values as V
-from fwc.frontends.nft_ast import Concat, MapElem, SetLit, Val, VerdictS
+from fwc.frontends.nft_ast import Concat, Counted, MapElem, SetLit, Val, VerdictS
 from fwc.frontends.nft_build import PRIORITY_NAMES, Builder, _Table
 from fwc.frontends.nft_lower import _decode_tuple, decoder_for, lower_rule, lower_verdict
 from fwc.frontends.nft_pre import Sources, preprocess
@@ -466,6 +466,11 @@ class _Parser:
         ctx = self.b.ctx(table)
         out = []
         for e in lit.elems:
+            if s.counter:  # the listing's per-element counts of a `counter` set: state, not kept
+                if isinstance(e, Counted):
+                    e = e.value
+                elif isinstance(e, MapElem) and isinstance(e.key, Counted):
+                    e = MapElem(e.key.value, e.data, e.loc)
             if isinstance(e, MapElem):
                 if s.data is None:
                     raise self.c.src.error("a set element cannot have a value", e.loc)
