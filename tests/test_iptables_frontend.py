@@ -241,3 +241,24 @@ def test_user_chain_line_ignores_what_follows_its_dash():
     assert rs.table("ip", "filter").chain("LOGGING").base is None
     with pytest.raises((ErrorGroup, FwcSyntaxError), match="bad counters"):
         parse_iptables_save("*filter\n:INPUT ACCEPT junk\nCOMMIT\n")  # as iptables-restore -c
+
+
+def test_null_mask_ignores_the_address_as_xtables_does():
+    rs = parse_iptables_script("iptables -A INPUT -s 0/0 -j ACCEPT\n"
+                               "iptables -A INPUT -d any/0.0.0.0 -j DROP\n"
+                               "ip6tables -A INPUT -s 0/0 -j ACCEPT\n")
+    v4 = rs.table("ip", "filter").chain("INPUT").rules
+    v6 = rs.table("ip6", "filter").chain("INPUT").rules
+    for r in (*v4, *v6):  # 0.0.0.0/0 and ::/0 match every packet: no address test is left
+        assert not [m for m in r.matches if isinstance(m, ir.Address) and m.values[0].prefixlen]
+
+
+def test_sudo_prefix_and_set_options_in_scripts():
+    text = "#!/bin/bash\nset -eo pipefail -ux\nsudo iptables -P INPUT DROP\n" \
+           "sudo -E iptables -A INPUT -p tcp --dport 22 -j ACCEPT\n"
+    assert detect_format(text) == "iptables-script"
+    rs = parse_iptables_script(text)
+    c = rs.table("ip", "filter").chain("INPUT")
+    assert c.base.policy == "drop" and len(c.rules) == 1
+    with pytest.raises((FwcSyntaxError, ErrorGroup), match="sudo"):
+        parse_iptables_script("sudo rm -rf /tmp/x\n")  # sudo of anything else: still refused

@@ -11,6 +11,8 @@ from fwc import ir
 from fwc.backends.nft import emit_nft, emit_nft_with_warnings, priority_text
 from fwc.backends.nft_names import is_bare_name, safe_name
 from fwc.errors import ErrorGroup, Unsupported
+from fwc.frontends.iptables import parse_iptables_save
+from fwc.frontends.iptables_ext import REJECT_V4, REJECT_V6
 
 N = ipaddress.ip_network
 A = ipaddress.ip_address
@@ -591,3 +593,11 @@ def test_negated_sport_and_dport_are_not_merged_by_nft():
                                verdict=ir.Drop()))
     assert lines == ["tcp sport != 53-53 tcp dport != 53-53 drop"]
     assert one(ir.Port("tcp", "dport", (R(53, 53),), negate=True)) == "tcp dport != 53 accept"
+
+
+@pytest.mark.parametrize("family,names", [("ip", sorted(REJECT_V4)), ("ip6", sorted(REJECT_V6))])
+def test_every_iptables_reject_reason_translates(family, names):
+    for name in names:
+        text = f"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j REJECT --reject-with {name}\nCOMMIT\n"
+        out = emit_nft(parse_iptables_save(text, family=family))
+        assert "reject" in out, name

@@ -178,6 +178,7 @@ def render_set_tos(s: ir.SetTos, l3: str) -> str:
 
 REJECT_IP = {"net-unreachable": "net-unreachable", "host-unreachable": "host-unreachable",
              "port-unreachable": "port-unreachable", "proto-unreachable": "prot-unreachable",
+             "prot-unreachable": "prot-unreachable",  # the front end's (nft's) name
              "net-prohibited": "net-prohibited", "host-prohibited": "host-prohibited",
              "admin-prohibited": "admin-prohibited"}
 REJECT_IP6 = {"no-route": "no-route", "adm-prohibited": "admin-prohibited",

@@ -718,6 +718,7 @@ def parse_iptables_script(text: str, filename: str = "<script>") -> ir.Ruleset:
             words = split_words(line, loc, expand)
             if not words:
                 continue
+            words = _without_sudo(words)
             first = words[0]
             base = os.path.basename(first.text)
             if first.quoted is False and base in _SHELL_KEYWORDS or first.text.endswith("()"):
@@ -782,12 +783,27 @@ def parse_iptables_script(text: str, filename: str = "<script>") -> ir.Ruleset:
     return interp.freeze()
 
 
+# `sudo iptables ...`: sudo's options that take no argument may come between
+_SUDO_FLAGS = frozenset({"-E", "-H", "-n", "-S", "-k", "-P", "-b"})
+
+
+def _without_sudo(words: list) -> list:
+    """The command a plain `sudo [flags] iptables ...` runs (sudo changes no rule)."""
+    if len(words) < 2 or words[0].text != "sudo" or words[0].quoted is not False:
+        return words
+    k = 1
+    while k < len(words) - 1 and words[k].text in _SUDO_FLAGS:
+        k += 1
+    return words[k:] if os.path.basename(words[k].text) in IPTABLES_COMMANDS else words
+
+
 def looks_like_script(text: str) -> bool:
     for line in text.split("\n"):
         s = line.strip()
         if not s or s.startswith("#"):
             continue
-        first = s.split()[0]
+        parts = s.split()
+        first = parts[1] if parts[0] == "sudo" and len(parts) > 1 else parts[0]
         if os.path.basename(first) in IPTABLES_COMMANDS or _ASSIGN.match(s):
             return True
         if s.startswith(("*", ":", "-A", "-I", "-N", "-P", "COMMIT", "[")):

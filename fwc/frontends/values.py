@@ -98,6 +98,9 @@ def parse_addr(s: str, family: str):
         addr, mask = s.split("/", 1)
     else:
         addr, mask = s, None
+    if mask is not None and _null_mask(mask):
+        # xtables ignores the name when the mask is null ("any/0", the old scripts' "0/0")
+        return ipaddress.ip_network("0.0.0.0/0" if family == "ip" else "::/0")
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:
@@ -119,6 +122,15 @@ def parse_addr(s: str, family: str):
                 raise ValueError_(f"non-contiguous netmask {mask!r} is not supported")
             bits = ip.max_prefixlen - inv.bit_length()
     return ipaddress.ip_network(f"{ip}/{bits}", strict=False)
+
+
+def _null_mask(mask: str) -> bool:
+    if mask.isdigit():
+        return int(mask) == 0
+    try:
+        return int(ipaddress.ip_address(mask)) == 0
+    except ValueError:
+        return False
 
 
 def parse_addr_range(s: str, family: str) -> AddrRange:

@@ -64,7 +64,7 @@ def key_of(m: ir.Match, family: str) -> Optional[Key]:
 
 def box(v) -> tuple:
     """A value as an interval: (lo, hi) of ints, or ('s', name) for names."""
-    if isinstance(v, str) and not v.isdigit():
+    if isinstance(v, str):  # a name, also when it is all digits (interface "0")
         return ("s", v)
     if isinstance(v, int):
         return (v, v)
