@@ -1119,6 +1119,29 @@ class Simulator:
         if not run_helper(self.conntrack, p, note):
             return "DROP", seen_state, p
         self.conntrack.confirm(p, note)
+        if p.dir == "out" and self.addr_type(p.l3, p.dst) == "LOCAL":
+            return self._loop_back(p, trace, seen_state)
+        return "ACCEPT", seen_state, p
+
+    def _loop_back(self, p: Skb, trace: list, seen_state):
+        """A local packet for the host itself (addressed so, or made so by a destination NAT:
+        REDIRECT, DNAT to an own address): it comes back in over lo through prerouting and
+        input, keeping its conntrack
+        entry (the kernel does not look it up again, nor run nat chains of a set-up binding)."""
+        trace.append({"hook": "postrouting", "table": None, "chain": None, "rule": None,
+                      "loc": None, "action": "routing: the new destination is local: back in "
+                                             "over lo"})
+        p.iif, p.oif = "lo", None
+        for hook in PATHS["in"]:
+            for stage in self._stages[(hook, p.l3)]:
+                if stage[0] == "ct":
+                    continue
+                v = self._base_chain(stage, p, hook, trace) if stage[0] == "chain" \
+                    else self._nat_stage(stage, p, hook, trace)
+                if v[0] == "drop":
+                    return "DROP", seen_state, p
+                if v[0] == "reject":
+                    return ("REJECT" if _answerable(p, v) else "DROP"), seen_state, p
         return "ACCEPT", seen_state, p
 
     def _reroute(self, p: Skb, hooks: tuple, trace: list) -> tuple[tuple, str]:
@@ -1165,7 +1188,11 @@ class Simulator:
             quote = wires[pkt.quote] if pkt.quote is not None else None
             verdict, _state, skb = self.run_packet(pkt, None, quote)
             setup_verdicts.append(verdict)
-            wires.append(skb.tuple())
+            # an ICMP error quotes a packet as the far side got it (NATed) when it left the
+            # box; one that never left (dropped, or made local by a destination NAT) only
+            # ever reaches anyone as it was sent
+            left = verdict == "ACCEPT" and skb.dir in ("fwd", "out") and skb.iif != "lo"
+            wires.append(skb.tuple() if left else Skb(pkt, self.opt.ttl).tuple())
         trace: list = []
         quote = wires[case.probe.quote] if case.probe.quote is not None else None
         verdict, state, _skb = self.run_packet(case.probe, trace, quote)

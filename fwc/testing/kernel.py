@@ -12,6 +12,8 @@ Verdicts:
   in   ACCEPT: a raw socket in the fw ns got the packet (it only does after LOCAL_IN accepted it)
   fwd  ACCEPT: the packet came out on the peer of the outgoing interface
   out  ACCEPT: the packet came out on the peer; sendto() failing with EPERM means netfilter dropped it
+  (a fwd or out packet that a destination NAT such as REDIRECT made local is ACCEPT when the raw
+  socket gets it, as for `in`: the simulator too says where it went, not whether a server listens)
   REJECT: netfilter generated a TCP RST / ICMP error answering exactly this packet (copied to
           the harness over NFLOG by the observer table before any filter, so an OUTPUT policy
           that drops it still reads REJECT; late errors about earlier packets do not count)
@@ -672,19 +674,17 @@ class KernelHarness:
         self._drain()
         if pkt.dir in ("in", "fwd"):
             iif = pkt.iif or self.ifaces[0]
-            if pkt.dir == "in":
-                # delivered locally, or forwarded after a destination NAT (a port forward)
-                watch = [(self._raw_in_sock(pkt.l3, pkt.proto), "raw")] + \
-                    [(self._peer_sock[x], "peer") for x in self.ifaces]
-            else:
-                # any interface: a destination NAT may route it out of another one (even the
-                # one it came in by)
-                watch = [(self._peer_sock[x], "peer") for x in self.ifaces]
+            # delivered locally (an `in` packet, or a `fwd` one a destination NAT such as
+            # REDIRECT made local), or forwarded out of any interface (a destination NAT may
+            # route it out of another one, even the one it came in by)
+            watch = [(self._raw_in_sock(pkt.l3, pkt.proto), "raw")] + \
+                [(self._peer_sock[x], "peer") for x in self.ifaces]
             self._send_frame(iif, iif, datagram, pkt.l3, to_fw=True)
             self._sentinel_to_fw(iif)
             accepted = self._watch(pkt, watch, (self._fw_sentinel_sock[iif], True))
             return ("ACCEPT" if accepted else "DROP"), False
         oif, _ = self._route(pkt)
+        local_in = self._raw_in_sock(pkt.l3, pkt.proto)  # open before sending: lo is quick
         sock = self._raw_out[pkt.l3]
         addr = (str(pkt.dst), 0) if pkt.l3 == 4 else (str(pkt.dst), 0, 0, 0)
         try:
@@ -694,7 +694,9 @@ class KernelHarness:
         except OSError as e:
             raise KernelError(f"sending {pkt.dir} packet to {pkt.dst} failed: {e.strerror}") from None
         self._sentinel_to_peer(oif)
-        accepted = self._watch(pkt, [(self._peer_sock[oif], "peer")], (self._peer_sock[oif], True))
+        # out on the wire, or back in over lo when a destination NAT (REDIRECT) made it local
+        watch = [(self._peer_sock[oif], "peer"), (local_in, "raw")]
+        accepted = self._watch(pkt, watch, (self._peer_sock[oif], True))
         return ("ACCEPT" if accepted else "DROP"), False
 
     def _run_packet(self, pkt: Packet, flows: wire.Flows, sent: list[bytes]) -> tuple[str, dict]:

@@ -228,8 +228,29 @@ SCENARIOS["tftp-sip"] = (
 SCENARIOS["tftp-sip-nohelper"] = (restore([EST, "-A INPUT -p udp --dport 5060 -j ACCEPT"],
                                       ("DROP", "ACCEPT", "ACCEPT")), None,
                               tftp_sip_cases("n"))
-# NAT is not compared here: the harness recognises a forwarded packet only when it leaves
-# unchanged, so every NATed packet would read as DROP (NAT is covered by test_conntrack.py).
+# A destination NAT that makes a packet local (REDIRECT): an `out` packet comes back in over lo
+# through INPUT, a `fwd` one goes to INPUT instead of FORWARD; an ICMP error quoting such a packet
+# as it was sent matches no connection (the reply tuple holds the new destination).
+_RQ = {"dir": "out", "src": S4, "dst": C4, "sport": 5000, "dport": 53, "flags": "S"}
+_RF = {"dir": "fwd", "src": "198.51.100.10", "dst": "203.0.113.10", "sport": 40000,
+       "dport": 8080, "flags": "S", "iif": "eth0", "oif": "eth1"}
+SCENARIOS["redirect"] = (
+    nat("-A OUTPUT -p tcp --dport 53 -j REDIRECT --to-ports 1180",
+        "-A OUTPUT -p tcp --dport 54 -j REDIRECT --to-ports 1181",
+        "-A PREROUTING -p tcp --dport 8080 -j REDIRECT --to-ports 1190")
+    + restore(["-A INPUT -i lo -p tcp --dport 1180 -j ACCEPT",
+               "-A INPUT -p tcp --dport 1190 -j ACCEPT"], ("DROP", "DROP", "ACCEPT")),
+    None, [
+        {"name": "r-out-redirected-accepted", "probe": _RQ},
+        {"name": "r-out-redirected-dropped", "probe": dict(_RQ, dport=54)},
+        {"name": "r-out-not-redirected", "probe": dict(_RQ, dport=55)},
+        {"name": "r-fwd-made-local", "probe": _RF},
+        {"name": "r-fwd-made-local-dropped", "probe": dict(_RF, dport=8081)},
+        {"name": "r-icmp-about-redirected", "setup": [_RQ],
+         "probe": {"dir": "in", "proto": "icmp", "src": C4, "dst": S4, "icmp_type": 3,
+                   "icmp_code": 3, "quote": 0}},
+    ])
+# Other NAT is not compared here (covered by test_nat_kernel.py and test_conntrack.py).
 
 
 def _ruleset(v4, v6) -> ir.Ruleset:
