@@ -308,6 +308,9 @@ def render_verdict(v: Optional[ir.Verdict], ctx: RuleCtx, rule: ir.Rule) -> Opti
     if isinstance(v, ir.VerdictMap):
         from fwc.backends.nft_native import render_vmap
         return render_vmap(v, ctx)
+    if isinstance(v, ir.NatMap):
+        from fwc.backends.nft_native import render_natmap
+        return render_natmap(v, ctx)
     if isinstance(v, ir.Netmap):
         fam = "ip" if v.to.version == 4 else "ip6"
         kind = "snat" if v.field == "saddr" else "dnat"

@@ -204,3 +204,48 @@ def named_set_lines(s: ir.NamedSet, name: str, ctx: RuleCtx) -> list[str]:
         lines.append(f"\t\telements = {{ {', '.join(elems)} }}")
     lines.append("\t}")
     return lines
+
+
+def _one_addr(t: ir.NatTarget):
+    a = t.addr
+    if a is None or isinstance(a, ir.AddrRange) or a.num_addresses != 1:
+        raise refuse("a nat map element with an address range or without an address",
+                     "fwc writes single-address nat maps only")
+    return a.network_address
+
+
+def render_natmap(v: ir.NatMap, ctx: RuleCtx) -> str:
+    """`dnat ip to KEYS map { k : addr }`, `dnat ip addr . port to KEYS map { k : addr . port }`,
+    `redirect to :KEYS map { k : port }` (or `map @name`)."""
+    keys = " . ".join(v.keys)
+    fam = f" {v.family}" if v.kind != "redirect" and (ctx.family == "inet" or v.name is None) \
+        else ""
+    if v.name is not None:
+        target = f"{keys} map @{ctx.set_name(v.name)}"
+        return (f"{v.kind} to :{target}" if v.kind == "redirect"
+                else f"{v.kind}{fam} to {target}") + _nat_flags(v.flags)
+    strings = [is_string_expr(k) for k in v.keys]
+    protos = [k in PROTO_KEYS for k in v.keys]
+    with_ports = {t.ports is not None for _, t in v.elements}
+    if v.kind != "redirect" and len(with_ports) > 1:
+        raise refuse("a nat map whose elements set a port only for some keys",
+                     "nft maps hold one data type")
+    elems = []
+    for key, t in v.elements:
+        if t.ports is not None and t.ports.lo != t.ports.hi:
+            raise refuse("a nat map element with a port range", "fwc writes single ports only")
+        if v.kind == "redirect":
+            data = str(t.ports.lo)
+        else:
+            data = str(_one_addr(t)) + (f" . {t.ports.lo}" if t.ports is not None else "")
+        elems.append(f"{element_text(key, lambda i: strings[i], lambda i: protos[i])} : {data}")
+    body = f"{keys} map {{ {', '.join(elems)} }}"
+    if v.kind == "redirect":
+        return f"redirect to :{body}{_nat_flags(v.flags)}"
+    addr_port = " addr . port" if True in with_ports else ""
+    return f"{v.kind}{fam}{addr_port} to {body}{_nat_flags(v.flags)}"
+
+
+def _nat_flags(flags) -> str:
+    from fwc.backends.nft_action import nat_flags
+    return nat_flags(flags)

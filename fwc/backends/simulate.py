@@ -281,7 +281,7 @@ class Simulator:
                 stmts.append(fn)
                 comp.reads |= reads
             verdict = self._compile_verdict(rule.verdict, rule, table, chain, is_nat)
-            if isinstance(rule.verdict, ir.VerdictMap):
+            if isinstance(rule.verdict, (ir.VerdictMap, ir.NatMap)):
                 # the map's key fields decide the verdict but are not among the reads the
                 # decision cache keys on: never cache such a chain
                 comp.cacheable = False
@@ -858,6 +858,20 @@ class Simulator:
             self._check_element_stmts(v.element_stmts, rule)
             lookup = self._compile_keyed(v.keys, keys, rule, v.key_masks)
             return ("vmap", lookup, verdicts)
+        if T is ir.NatMap:
+            # the element the key finds gives the NAT target; no element: the rule goes on
+            if chain.base is not None and not is_nat:
+                raise Unsupported(f"{v.kind} map outside a nat chain (chain {chain.name})",
+                                  rule.loc)
+            elems = self._set_elements(v, rule, table) if v.name else v.elements
+            keys = [e[0] if isinstance(e[0], tuple) else (e[0],) for e in elems]
+            verdicts = [self._compile_verdict(_nat_of(v, e[1], rule), rule, table, chain, is_nat)
+                        for e in elems]
+            lookup = self._compile_keyed(v.keys, keys, rule)
+            l3 = 4 if v.family == "ip" else 6
+            if v.kind == "redirect":
+                return ("vmap", lookup, verdicts)
+            return ("vmap", lambda p: lookup(p) if p.l3 == l3 else None, verdicts)
         if T in (ir.Snat, ir.Dnat, ir.Masquerade, ir.Redirect, ir.Netmap):
             if chain.base is not None and not is_nat:
                 raise Unsupported(f"{T.__name__} outside a nat chain (chain {chain.name})",
@@ -1200,6 +1214,18 @@ class Simulator:
 
     def conntrack_listing(self) -> list[str]:
         return self.conntrack.listing()
+
+
+def _nat_of(v: ir.NatMap, target, rule: ir.Rule):
+    """A NatMap element's value as the NAT verdict it applies."""
+    if not isinstance(target, ir.NatTarget):  # a named map's value: an address
+        try:
+            target = ir.NatTarget(ipaddress.ip_network(target), None)
+        except (TypeError, ValueError):
+            raise Unsupported(f"{v.kind} map value {target!r}", rule.loc) from None
+    if v.kind == "redirect":
+        return ir.Redirect(target.ports, v.flags)
+    return (ir.Snat if v.kind == "snat" else ir.Dnat)((target,), v.flags)
 
 
 def _loc_parts(text: Optional[str]):
