@@ -601,3 +601,18 @@ def test_every_iptables_reject_reason_translates(family, names):
         text = f"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp -j REJECT --reject-with {name}\nCOMMIT\n"
         out = emit_nft(parse_iptables_save(text, family=family))
         assert "reject" in out, name
+
+
+def test_tproxy_statement_without_verdict_round_trips():
+    from fwc.frontends.nft import parse_nft
+    for fam, rule, want in (
+            ("ip", "ip protocol tcp meta mark set 0x1 tproxy to :7893", "tproxy to :7893"),
+            ("inet", "meta l4proto tcp tproxy ip to 127.0.0.1:7893 accept",
+             "tproxy ip to 127.0.0.1:7893"),
+            ("inet", "meta l4proto udp tproxy ip6 to [::1]:53", "tproxy ip6 to [::1]:53")):
+        text = (f"table {fam} m {{\n chain p {{ type filter hook prerouting priority -150;\n"
+                f"  {rule}\n }}\n}}\n")
+        rs = parse_nft(text)
+        out = emit_nft(rs)
+        assert want in out, out
+        assert parse_nft(out).tables == rs.tables

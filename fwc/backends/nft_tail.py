@@ -54,7 +54,21 @@ def priority_text(value: int) -> str:
     return f"{value >> 16:x}:{value & 0xFFFF:x}"
 
 
+def _tproxy_to(addr, port) -> str:
+    a = "" if addr is None else (f"[{addr}]" if addr.version == 6 and port is not None
+                                 else str(addr))
+    p = "" if port is None else f":{port}"
+    if addr is None and port is None:
+        p = ":0"  # port 0: the packet's own destination port
+    return f"to {a}{p}"
+
+
 def render_tail_statement(s, ctx: RuleCtx) -> Optional[str]:
+    if isinstance(s, ir.TProxySet):
+        if ctx.family not in ("inet", s.family):
+            raise refuse(f"tproxy {s.family} in an {ctx.family} table")
+        fam = f" {s.family}" if ctx.family == "inet" else ""
+        return f"tproxy{fam} {_tproxy_to(s.addr, s.port)}"
     if isinstance(s, ir.Audit):
         return "log level audit"
     if isinstance(s, ir.SetPriority):
@@ -71,16 +85,11 @@ def render_tail_statement(s, ctx: RuleCtx) -> Optional[str]:
 def render_tail_verdict(v, ctx: RuleCtx) -> Optional[str]:
     if not isinstance(v, ir.TProxy):
         return None
-    if ctx.family == "inet":
-        raise refuse("TPROXY in an inet table")
-    addr = "" if v.addr is None else (f"[{v.addr}]" if v.addr.version == 6 else str(v.addr))
-    port = "" if v.port is None else f":{v.port}"
-    if v.addr is None and v.port is None:
-        port = ":0"  # port 0: the packet's own destination port
-    # ip6 needs brackets only around an address followed by a port
-    if v.addr is not None and v.addr.version == 6 and v.port is None:
-        addr = str(v.addr)
-    text = f"tproxy to {addr}{port}"
+    if ctx.family not in ("inet", v.family):
+        raise refuse(f"TPROXY for {v.family} in an {ctx.family} table")
+    # in inet tables the family is named: packets of the other family do not match the rule
+    fam = f" {v.family}" if ctx.family == "inet" else ""
+    text = f"tproxy{fam} {_tproxy_to(v.addr, v.port)}"
     if v.mark_mask is not None:
         keep = ~v.mark_mask & 0xFFFFFFFF
         if keep == 0:
