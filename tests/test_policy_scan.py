@@ -183,3 +183,18 @@ def clauses(draw):
 @given(st.sampled_from(sorted(GRAMMARS)), clauses())
 def test_random_clauses_agree(which, text):
     agree(which, text)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(clauses(), soup()))
+def test_plain_name_rules_take_the_shortcut_and_agree(text):
+    """scan._simple_rule (one-name clauses) answers only where the general loop gives the same."""
+    quick = scan._simple_rule(text, 0)
+    if quick is not None:
+        assert quick == scan._rule(text, 0), text
+
+
+def test_shortcut_answers_the_usual_rule():
+    text = " ssh from lan to web iif eth0"
+    assert scan._simple_rule(text, 0) == scan._rule(text, 0) is not None
+    assert scan._simple_rule(" tcp/22 from lan", 0) is None  # not a plain name: the loop

@@ -21,6 +21,7 @@ from fwc.backends.nft_helpers import split_raw_helpers
 from fwc.backends.nft_ctx import NotExpressible, RuleCtx, named_priority, refuse
 from fwc.backends.nft_layout import Entry, OutChain, OutTable, l3_of, plan
 from fwc.backends.nft_match import NFPROTO, redundant_proto, render_match
+from fwc.backends import nft_native  # noqa: F401  (nft_match imports it lazily: loaded here, not mid-emit)
 from fwc.backends.nft_names import safe_name
 from fwc.conntrack.fields import ICMP_TYPES, ICMPV6_TYPES  # nft's ICMP type names
 from fwc.backends.nft_tail import CONNLIMIT_SET

@@ -276,17 +276,12 @@ class _Parser:
                 raise self.error(f"rule '{first}' outside a chain: put it inside "
                                  "'input policy drop { ... }' (or output, forward, nat)", ll, 0)
             toks = self.run(RULE_BODY, ll, end, "rule")
+            if len(ll.segments) == 1:  # one physical line: columns follow from offsets
+                return self._one_line_rule(ll, first, toks)
             clauses = []
             target = None
             file = self.file
-            if len(ll.segments) == 1:  # one physical line: columns follow from offsets
-                _, line, col1 = ll.segments[0]
-                col1 += 1
-
-                def loc(_file, o):
-                    return Loc(file, line, col1 + o)
-            else:
-                loc = ll.loc
+            loc = ll.loc
             for g in toks:
                 head = g[0]
                 if head[0] == "kw" and head[1] == "->":
@@ -303,6 +298,30 @@ class _Parser:
             at = loc(file, 0)
             return RuleStmt(Tok("word", first, at), tuple(clauses), target, at, ll.source_at(0))
         raise self.error(f"unknown statement '{first}'{suggest(first, STATEMENTS)}", ll, 0)
+
+    def _one_line_rule(self, ll: LogicalLine, first: str, toks) -> RuleStmt:
+        """statement()'s RuleStmt for a rule on one physical line (the usual case, kept lean:
+        a big policy has thousands): the same objects, columns straight from the offsets."""
+        file = self.file
+        _, line, col0 = ll.segments[0]
+        col1 = col0 + 1
+        clauses = []
+        target = None
+        for g in toks:
+            kind, word, off = g[0]
+            if kind == "kw":
+                if word == "->":
+                    k, t, o = g[1]
+                    target = Tok(k, t, Loc(file, line, col1 + o))
+                    continue
+                values = g[1:]
+            else:
+                word, values = "svc", g
+            clauses.append(Clause(word, tuple([Tok(k, t, Loc(file, line, col1 + o))
+                                               for k, t, o in values]),
+                                  Loc(file, line, col1 + off)))
+        at = Loc(file, line, col1)
+        return RuleStmt(Tok("word", first, at), tuple(clauses), target, at, ll.source[line - 1])
 
     def header(self, ll: LogicalLine, body: str):
         m = re.match(r"[A-Za-z][\w-]*", body)

@@ -78,8 +78,51 @@ def _optional(s: str, j: int, kw: str, match, kind: str):
     return [("kw", kw, jk), (kind, m.group(), jv)], m.end()
 
 
+# The usual rule body: an optional service name, then from/to/iif/oif clauses of one name
+# each, words separated by blanks.  A word that is a plain name (NAME_RE as a whole, not a clause
+# keyword, no character an address or service needs) is a "name" token wherever the lists read
+# it, so these need no list regex; anything else goes through rule()'s loop below.
+_PLAIN = re.compile(r"\$?[A-Za-z_][A-Za-z0-9_.+*-]*").fullmatch
+_WORDS = re.compile(r"[^ \n\t\r]+").finditer
+_LIST_KWS = frozenset(("from", "to", "iif", "oif"))
+_KEYWORDS = frozenset(P.CLAUSE_KEYWORDS)
+
+
+def _plain_name(w: str) -> bool:
+    return _PLAIN(w) is not None and w not in _KEYWORDS and "," not in w
+
+
+def _simple_rule(s: str, i: int) -> Optional[list]:
+    words = [(m.group(), m.start()) for m in _WORDS(s, i)]
+    out = []
+    k = 0
+    if words and words[0][0] not in _LIST_KWS:
+        w, o = words[0]
+        if not _plain_name(w):
+            return None
+        out.append([("name", w, o)])
+        k = 1
+    while k < len(words):
+        if k + 1 >= len(words):
+            return None
+        (kw, ko), (w, o) = words[k], words[k + 1]
+        if kw not in _LIST_KWS or not _plain_name(w):
+            return None
+        out.append([("kw", kw, ko), ("name", w, o)])
+        k += 2
+    return out
+
+
 def rule(s: str, i: int) -> Optional[list]:
     """RULE_BODY: [group, ...], each group [(kind, text, offset), ...]."""
+    if i == 0 or s[i - 1] not in IDENT:
+        got = _simple_rule(s, i)
+        if got is not None:
+            return got
+    return _rule(s, i)
+
+
+def _rule(s: str, i: int) -> Optional[list]:
     n = len(s)
     out = []
     while True:

@@ -191,36 +191,55 @@ def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
     plens: dict[int, list[int]] = {4: [], 6: []}  # prefix lengths in by_net, longest first
     memo: dict = {}
     prepared = [_prepared(r, memo) for r in rules]
+    # ids of the source values -> (values, *_source_keys): rules naming the same object
+    # share its resolved values (kept alive here, so the ids stay theirs)
+    src_memo: dict = {}
     out = []
     for i, r in enumerate(rules):
         pr = prepared[i]
+        sk = None
         if r.saddr is not None and not r.saddr:
             cands = range(i)  # no source address at all: anything may cover it
         else:
             cands = list(wild)
             if r.saddr:
-                v, lo, _ = _interval(r.saddr[0]) if len(r.saddr) > 1 else pr[2][0]
+                key = tuple(map(id, r.saddr))
+                sk = src_memo.get(key)
+                if sk is None:
+                    sk = src_memo[key] = (r.saddr, *_source_keys(r.saddr))
+                v, lo = sk[1]
                 bits = 32 if v == 4 else 128
                 for plen in plens[v]:
                     hit = by_net.get((v, lo >> (bits - plen) << (bits - plen), plen))
                     if hit:
                         cands.extend(hit)
-                cands.sort()
+                if len(cands) > 1:
+                    cands.sort()
         for c in cands:
             if _covers_prepared(prepared[c], pr):
                 out.append((r, rules[c]))
                 break
-        if r.saddr is None or any(isinstance(a, AddrRange) for a in r.saddr):
+        if r.saddr is None or (sk is not None and sk[3]):
             wild.append(i)
-        else:
-            for a in r.saddr:
-                key = (a.version, int(a.network_address), a.prefixlen)
+        elif sk is not None:
+            for key in sk[2]:
                 got = by_net.get(key)
                 if got is None:
                     by_net[key] = [i]
-                    if a.prefixlen not in plens[a.version]:
-                        plens[a.version].append(a.prefixlen)
-                        plens[a.version].sort(reverse=True)
+                    v, _, plen = key
+                    if plen not in plens[v]:
+                        plens[v].append(plen)
+                        plens[v].sort(reverse=True)
                 else:
                     got.append(i)
     return out
+
+
+def _source_keys(saddr: list) -> tuple:
+    """((version, lowest address) of the first source value, the by_net keys of the values,
+    whether any value is an address range) of a non-empty source list."""
+    v, lo, _ = _interval(saddr[0])
+    has_range = any(isinstance(a, AddrRange) for a in saddr)
+    keys = () if has_range else tuple((a.version, int(a.network_address), a.prefixlen)
+                                      for a in saddr)
+    return (v, lo), keys, has_range
