@@ -33,6 +33,10 @@ STANDARD_PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0,
 MAX_SPLIT = 16  # rules one IR rule may become
 # matches whose nft text depends only on the match and the rule context (not on the other
 # matches of the rule): rendered once per context (a non-negated Port is one too)
+# verdicts rule_lines' shortcut writes itself, and matches it leaves to the general path (they
+# may be left out as implied by another match of the rule)
+_PLAIN_VERDICTS = {ir.Accept: "accept", ir.Drop: "drop"}
+_CHECKED = frozenset({ir.Proto, ir.Icmp})
 CONTEXT_FREE = frozenset({ir.Proto, ir.Address, ir.Interface, ir.CtState, ir.CtStatus,
                           ir.Icmp, ir.CtDirection, ir.Mark, ir.Length, ir.Ttl, ir.Dscp,
                           ir.Tos, ir.PktType, ir.AddrType})
@@ -116,8 +120,23 @@ class _TableRenderer:
 
     # ---------------------------------------------------------------- rules
     def rule_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str]) -> list[str]:
+        memo, cid = self._rendered, id(ctx)
+        if not rule.statements and not self.counters and rule.comment is None and \
+                guard is None and type(rule.verdict) in _PLAIN_VERDICTS:
+            # the usual rule of a big ruleset: every match already rendered once, as one
+            # alternative, and a plain verdict; the same text the general path below builds
+            words = []
+            for m in rule.matches:
+                got = memo.get((id(m), cid))
+                if got is None or type(m) in _CHECKED or len(got[1]) != 1:
+                    break
+                words += got[1][0]
+            else:
+                if not any("!=" in w for w in words):
+                    words.append(_PLAIN_VERDICTS[type(rule.verdict)])
+                    return [" ".join(words)]
         alts_per_match = []
-        memo, cid, single = self._rendered, id(ctx), True
+        single = True
         for m in rule.matches:
             if isinstance(m, ir.Proto):
                 if (nft_l2.proto_redundant(m, rule) if self.t.family in ir.L2_FAMILIES
