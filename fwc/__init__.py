@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 # kept equal to fwc.api.__all__ (tests/test_api.py checks it)
 API = ("compile_policy", "compile_policy_nft", "simulate", "parse", "load", "translate",
-       "emit_nft", "emit_iptables")
+       "emit_nft", "emit_iptables", "lint", "Finding")
 __all__ = list(API)
 
 

@@ -34,3 +34,8 @@ def translate(text: str, to: str = "nft", fmt: str = "auto", name: str = "<input
 
 
 __all__ += ["parse", "load", "translate", "emit_nft", "emit_iptables"]
+
+# checks (fwc lint)
+from fwc.linter import Finding, lint  # noqa: E402
+
+__all__ += ["lint", "Finding"]

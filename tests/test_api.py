@@ -18,3 +18,11 @@ def test_translate_and_parse_round_trip():
     nft = fwc.translate(text)
     assert "tcp dport 22 accept" in nft
     assert fwc.translate(text, to="iptables")["ip"].count("-A INPUT") == 1
+
+
+def test_lint_finds_the_missing_established_rule():
+    rs = fwc.parse("*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\n"
+                   "-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n", "h.rules")
+    found = fwc.lint(rs)
+    assert [(f.level, f.code, f.loc.line) for f in found] == [("warning", "no-established", 2)]
+    assert isinstance(found[0], fwc.Finding)
