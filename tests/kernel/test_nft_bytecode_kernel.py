@@ -25,6 +25,9 @@ SAME_MEANING = {
     # `ip protocol tcp` and `meta l4proto tcp` in an ip table (the backend's Proto forms)
     ("ip/ip_tcp.t", 6, "ip"), ("ip/tcp.t", 5, "ip"), ("ip/reject.t", 14, "ip"),
     ("inet/payloadmerge.t", 11, "ip"), ("inet/icmpX.t", 10, "inet"),
+    # ... before a nat map or a tproxy statement (written back since they are in the backend)
+    ("ip/snat.t", 14, "ip"), ("ip/snat.t", 19, "ip"),
+    *{("ip/tproxy.t", n, "ip") for n in (9, 10, 12, 13)},
     # `tcp flags cwr` / `!= cwr` / `== syn` as `tcp flags & (...) ==|!= ...`
     *{("inet/tcp.t", n, f) for n in (68, 69, 70) for f in ("ip", "ip6", "inet")},
     # `> 1` as the range `2-65535`
