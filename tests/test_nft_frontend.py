@@ -588,3 +588,13 @@ def test_counter_set_listing_with_element_counts_reads():
     plain = listing.replace("\t\tcounter\n", "")
     with pytest.raises(Unsupported, match="per-element counters"):
         parse_nft(plain)  # without the flag the counts would be lost: refused
+
+
+def test_unknown_user_or_group_name_is_a_located_error():
+    text = 'table ip t {\n chain c { type filter hook output priority 0;\n  skgid no-such-group-x accept\n }\n}\n'
+    with pytest.raises(FwcSyntaxError, match="unknown group 'no-such-group-x' on this host") as ei:
+        parse_nft(text)
+    assert (ei.value.loc.line, ei.value.loc.col) == (3, 9)
+    rs = parse_nft(text.replace("no-such-group-x", "1000-2000"))
+    (r,) = rs.table("ip", "t").chain("c").rules
+    assert r.matches == (ir.SkGid(ir.Range(1000, 2000)),)

@@ -107,14 +107,18 @@ def _decoder_for(text: str) -> V.Decoder:
 
 def _dec_ugid(text):
     def decode(v):
-        if isinstance(v, Val) and V.parse_int(v.text) is None and V._split_range(v.text) is None \
-                and "-" not in v.text:
+        lo, dash, hi = v.text.partition("-") if isinstance(v, Val) else ("", "", "")
+        numeric_range = dash and V.parse_int(lo) is not None and V.parse_int(hi) is not None
+        if isinstance(v, Val) and V.parse_int(v.text) is None and not numeric_range:
             import grp
             import pwd
             try:
                 return pwd.getpwnam(v.text).pw_uid if text == "meta skuid" else grp.getgrnam(v.text).gr_gid
             except KeyError:
-                raise V.err(v, f"unknown {'user' if text == 'meta skuid' else 'group'} '{v.text}'")
+                what = "user" if text == "meta skuid" else "group"
+                raise V.err(v, f"unknown {what} '{v.text}' on this host (nft resolves {what} "
+                               "names when it loads the ruleset: translate on the host it is "
+                               "for, or write the number)") from None
         return V.dec_int(v, None, 32)
     return decode
 
