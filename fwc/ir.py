@@ -910,11 +910,12 @@ class TProxySet:
 
 @frozen
 class Synproxy:
-    """nft `synproxy [mss N] [wscale N] [timestamp] [sack-perm]` (iptables SYNPROXY): a TCP SYN
-    is answered with a SYN-ACK carrying a SYN cookie and the options given (None = not sent)
-    and is dropped; a TCP ACK that completes such a handshake opens the connection to the server
-    and is consumed, any other ACK without SYN/RST/FIN is dropped; other TCP packets go on with
-    the rest of the rule; non-TCP packets skip the rest of the rule."""
+    """nft `synproxy [mss N] [wscale N] [timestamp] [sack-perm]`: a TCP packet with SYN set is
+    answered with a SYN-ACK carrying a SYN cookie and the options given (None = not sent) and
+    is dropped; else one with ACK set that completes such a handshake opens the connection to
+    the server and is consumed, any other is dropped; TCP packets with neither flag go on with
+    the rest of the rule; non-TCP packets skip the rest of the rule.  (iptables' SYNPROXY
+    target takes only a SYN or ACK without the other flags and RST/FIN: not this node.)"""
 
     mss: Optional[int] = None
     wscale: Optional[int] = None

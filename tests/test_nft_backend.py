@@ -616,3 +616,40 @@ def test_tproxy_statement_without_verdict_round_trips():
         out = emit_nft(rs)
         assert want in out, out
         assert parse_nft(out).tables == rs.tables
+
+
+def test_inet_per_address_limits_and_synproxy_round_trip():
+    from fwc.frontends.nft import parse_nft
+    text = """table inet f {
+ set lim4 { type ipv4_addr; flags dynamic; timeout 1m; }
+ set lim6 { type ipv6_addr; flags dynamic; timeout 1m; }
+ chain i { type filter hook input priority 0; policy accept;
+  update @lim4 { ip saddr limit rate over 5/second burst 5 packets } drop
+  update @lim6 { ip6 saddr limit rate over 5/second burst 5 packets } drop
+  tcp dport 80 ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm
+ }
+}
+"""
+    rs = parse_nft(text)
+    r4, r6, syn = rs.table("inet", "f").chain("i").rules
+    # `ip saddr` only holds for IPv4 packets: the IR says so with a family guard
+    assert ir.FieldMatch("meta nfproto", ("ipv4",)) in r4.matches
+    assert ir.FieldMatch("meta nfproto", ("ipv6",)) in r6.matches
+    out = emit_nft(rs)
+    assert "meta nfproto ipv4 update @lim4 { ip saddr limit rate over 5/second" in out
+    assert "synproxy mss 1460 wscale 7 timestamp sack-perm" in out
+    assert parse_nft(out).tables == rs.tables
+    with pytest.raises(Unsupported, match="keyed on no address"):
+        parse_nft(text.replace("ip saddr limit", "tcp dport limit", 1))
+
+
+def test_a_set_with_a_default_timeout_has_the_timeout_flag_as_nft_lists_it():
+    from fwc.frontends.nft import parse_nft
+    text = """table ip f {
+ set seen { type ipv4_addr; flags dynamic; timeout 1m; }
+ chain i { type filter hook input priority 0; add @seen { ip saddr }; }
+}"""
+    listing = text.replace("flags dynamic;", "flags dynamic,timeout;")
+    (s,) = parse_nft(text).table("ip", "f").sets
+    assert "timeout" in s.flags
+    assert parse_nft(text).tables == parse_nft(listing).tables

@@ -64,6 +64,10 @@ def _tproxy_to(addr, port) -> str:
 
 
 def render_tail_statement(s, ctx: RuleCtx) -> Optional[str]:
+    if isinstance(s, ir.Synproxy):
+        return "synproxy" + (f" mss {s.mss}" if s.mss is not None else "") + \
+            (f" wscale {s.wscale}" if s.wscale is not None else "") + \
+            (" timestamp" if s.timestamp else "") + (" sack-perm" if s.sack_perm else "")
     if isinstance(s, ir.TProxySet):
         if ctx.family not in ("inet", s.family):
             raise refuse(f"tproxy {s.family} in an {ctx.family} table")

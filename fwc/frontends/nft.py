@@ -435,6 +435,8 @@ class _Parser:
             raise c.error(f"{kind} {name.text} needs a type", name)
         if kind == "map" and data is None:
             raise c.error(f"map {name.text} needs 'type KEY : VALUE'", name)
+        if timeout is not None:
+            flags.add("timeout")  # nft sets it for a set with a default timeout (its listing)
         s = ir.NamedSet(name.text, types, frozenset(flags), (), data, timeout, comment, counter)
         if elements_ast is not None:
             s = attrs.evolve(s, elements=self.set_elements(table, s, elements_ast))

@@ -922,11 +922,22 @@ def _hashlimit(a, s, ctx):
                                   s.loc)
         return ir.SetLimit(name, tuple(p.text for p in parts), lim.rate, lim.unit, lim.burst,
                            lim.negate)
-    if ctx.family not in ("ip", "ip6"):
+    fam = ctx.family
+    if fam == "inet":
+        # `ip saddr` in an inet rule only holds for IPv4 packets (nft adds that dependency):
+        # the HashLimit of that family behind an explicit `meta nfproto` guard
+        fams = {(p.left if isinstance(p, Binop) else p).text.split()[0] for p in parts
+                if isinstance(p.left if isinstance(p, Binop) else p, Sel)} & {"ip", "ip6"}
+        if len(fams) != 1:
+            raise ctx.unsupported("per-element limits in an inet table keyed on no address (or "
+                                  "on both families'): hashlimit tables are per IP family",
+                                  s.loc)
+        fam = fams.pop()
+    elif fam not in ("ip", "ip6"):
         raise ctx.unsupported(f"per-element limits in an {ctx.family} table (hashlimit tables "
                               "are per IP family)", s.loc)
     mode, masks, needs_ports = [], {}, False
-    width = 32 if ctx.family == "ip" else 128
+    width = 32 if fam == "ip" else 128
     for p in parts:
         mask = None
         if isinstance(p, Binop) and p.op == "&" and isinstance(p.left, Sel):
@@ -936,10 +947,10 @@ def _hashlimit(a, s, ctx):
         words = p.text.split()
         if p.text in ("meta nfproto", "meta protocol") and len(parts) == 1:
             continue  # a constant key: one bucket for the whole family
-        if words[0] == ctx.family and len(words) == 2 and words[1] in _HL_ADDR:
+        if words[0] == fam and len(words) == 2 and words[1] in _HL_ADDR:
             bits = width
             if mask is not None:
-                m = (ADDR4 if ctx.family == "ip" else ADDR6)(mask)
+                m = (ADDR4 if fam == "ip" else ADDR6)(mask)
                 bits = _prefix_len(m, width)
                 if bits is None:
                     raise ctx.unsupported("a per-element limit keyed on a non-prefix mask", s.loc)
@@ -955,7 +966,18 @@ def _hashlimit(a, s, ctx):
         ms = int(st.timeout[:-2])
     node = ir.HashLimit(name, lim.rate, lim.unit, lim.burst, tuple(mode), masks.get("saddr"),
                         masks.get("daddr"), lim.negate, ms or None)
+    if ctx.family == "inet":
+        guard = ir.FieldMatch("meta nfproto", ("ipv4" if fam == "ip" else "ipv6",))
+        node = _Guarded(guard, node)
     return _NeedsProto(node, PORT_PROTOS, s.loc) if needs_ports else node
+
+
+@attrs.frozen
+class _Guarded:
+    """A match exact only behind another one (the family guard of an inet hashlimit)."""
+
+    guard: object
+    node: object
 
 
 def _prefix_len(net, width):
@@ -1557,6 +1579,13 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
                 if not implies_proto(matches, node.proto):
                     raise ctx.unsupported("a per-element limit keyed on ports without a match on "
                                           "one port protocol", node.loc)
+                node = node.node
+            if isinstance(node, _Guarded):
+                if statements:
+                    raise ctx.unsupported("a match after a statement (the IR evaluates all "
+                                          "matches before statements)", st.loc)
+                if node.guard not in matches:
+                    matches.append(node.guard)
                 node = node.node
             if statements:
                 raise ctx.unsupported("a match after a statement (the IR evaluates all matches "
