@@ -203,3 +203,40 @@ def test_decision_cache_never_replays_a_verdict_map_decision():
                              for p in (22, 23, 22, 23)])
     cached = [r.verdict for r in simulate(rs, cases, SimOptions(cache=True))]
     assert cached == ["ACCEPT", "DROP", "ACCEPT", "DROP"]
+
+
+def test_meta_iif_oif_and_meta_protocol_are_simulated():
+    from fwc.frontends.nft import parse_nft
+    from fwc.packet import cases_from_json
+    rs = parse_nft("""table inet f {
+ chain i { type filter hook input priority 0; policy drop;
+  iif "lo" accept
+  iif "eth0" meta protocol ip tcp dport 22 accept
+  meta protocol ip6 tcp dport 80 accept
+ }
+ chain o { type filter hook output priority 0; policy drop; oif "eth1" accept; }
+}""")
+    syn = {"dir": "in", "src": "198.51.100.7", "dst": "192.0.2.1", "sport": 1000, "dport": 22,
+           "flags": "S", "iif": "eth0"}
+    syn6 = dict(syn, src="2001:db8:a::7", dst="2001:db8:f::1", dport=80)
+    out = {"dir": "out", "src": "192.0.2.1", "dst": "203.0.113.9", "sport": 1000, "dport": 80,
+           "flags": "S", "oif": "eth1"}
+    cases = cases_from_json([{"name": "ssh-eth0", "probe": syn},
+                             {"name": "ssh-eth1", "probe": dict(syn, iif="eth1")},
+                             {"name": "web6", "probe": syn6},
+                             {"name": "web4", "probe": dict(syn, dport=80)},
+                             {"name": "out-eth1", "probe": out},
+                             {"name": "out-eth0", "probe": dict(out, dst="198.51.100.7",
+                                                                oif="eth0")}])
+    got = {r.name: r.verdict for r in simulate(rs, cases)}
+    assert got == {"ssh-eth0": "ACCEPT", "ssh-eth1": "DROP", "web6": "ACCEPT", "web4": "DROP",
+                   "out-eth1": "ACCEPT", "out-eth0": "DROP"}
+
+
+def test_simulate_refuses_a_second_packet_option(tmp_path, capsys):
+    p = tmp_path / "r.rules"
+    p.write_text("*filter\nCOMMIT\n")
+    with pytest.raises(SystemExit) as ei:
+        cli.main(["simulate", str(p), "--packet", "in tcp", "--packet", "in udp"])
+    assert ei.value.code == 2
+    assert "--packet given twice" in capsys.readouterr().err

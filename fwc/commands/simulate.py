@@ -12,6 +12,8 @@ setup packet an ICMP error quotes, or prev).  Omitted fields take the defaults o
 
 from __future__ import annotations
 
+import argparse
+
 import json
 import linecache
 import shlex
@@ -42,6 +44,16 @@ def _addr(token: str, where: str) -> tuple[Optional[str], Optional[int]]:
         addr, _, p = token.partition(":")
         return addr, port(p)
     return token, None
+
+
+class _Once(argparse.Action):
+    """An option that may be given once: a second one would silently replace the first."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} given twice: one probe per run (for several "
+                         "cases use --cases FILE, or --setup for the packets before it)")
+        setattr(namespace, self.dest, values)
 
 
 def parse_packet_text(text: str, index: int = 0, where: str = "--packet"):
@@ -107,7 +119,9 @@ def register(sub) -> None:
             p.add_argument("--json", action="store_true", help="one JSON object per line per case")
             p.add_argument("--show-conntrack", action="store_true",
                            help="print the conntrack table after each case (conntrack -L style)")
-        p.add_argument("--packet", metavar="PACKET", help="the probe packet (see syntax above)")
+        p.add_argument("--packet", metavar="PACKET", action=_Once,
+                       help="the probe packet (see syntax above); once per run (several "
+                            "cases: --cases)")
         p.add_argument("--setup", metavar="PACKET", action="append", default=[],
                        help="a packet sent before the probe (repeatable, in order)")
         p.add_argument("--tcp-loose", type=int, choices=(0, 1), default=1,

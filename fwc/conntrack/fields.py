@@ -35,6 +35,7 @@ SYMBOLS = {"tcp flags": {"fin": 1, "syn": 2, "rst": 4, "psh": 8, "ack": 16, "urg
            "ct direction": {"original": 0, "reply": 1},
            "icmp type": ICMP_TYPES, "icmpv6 type": ICMPV6_TYPES,
            "meta nfproto": {"ipv4": 2, "ipv6": 10},
+           "meta protocol": {"ip": 0x0800, "ip6": 0x86DD, "arp": 0x0806, "vlan": 0x8100},
            "meta pkttype": {"host": 0, "unicast": 0, "broadcast": 1, "multicast": 2, "other": 3}}
 for _k in ("meta l4proto", "ip protocol", "ip6 nexthdr", "ct protocol", "ct original protocol"):
     SYMBOLS[_k] = L4_PROTOS
@@ -97,8 +98,13 @@ READERS: dict[str, Callable[[Skb], object]] = {
     "ip protocol": _l3(4, "proto"), "ip6 nexthdr": _l3(6, "proto"),
     "meta l4proto": lambda p: p.proto,
     "meta nfproto": lambda p: 2 if p.l3 == 4 else 10,
+    # skb->protocol: the ethertype, also for local packets (ip_local_out sets it)
+    "meta protocol": lambda p: 0x0800 if p.l3 == 4 else 0x86DD,
     "meta mark": lambda p: p.mark,
     "meta iifname": _meta_name("iif"), "iifname": _meta_name("iif"),
+    # `iif`/`oif` compare the interface index the name had when the ruleset was loaded: the
+    # same interface as the name (nft refuses to load one that does not exist)
+    "meta iif": _meta_name("iif"), "meta oif": _meta_name("oif"),
     "meta oifname": _meta_name("oif"), "oifname": _meta_name("oif"),
     "meta length": lambda p: p.length,
     "ip ttl": _l3(4, "ttl"), "ip6 hoplimit": _l3(6, "ttl"),
@@ -148,6 +154,8 @@ def to_interval(expr: str, value) -> Optional[tuple]:
         if value.isdigit():
             return (int(value), int(value))
         if expr in ("iifname", "oifname", "meta iifname", "meta oifname"):
+            return ("str", value)
+        if expr in ("meta iif", "meta oif") and not value.endswith("*"):
             return ("str", value)
         try:
             a = ipaddress.ip_address(value)
