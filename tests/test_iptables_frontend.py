@@ -262,3 +262,53 @@ def test_sudo_prefix_and_set_options_in_scripts():
     assert c.base.policy == "drop" and len(c.rules) == 1
     with pytest.raises((FwcSyntaxError, ErrorGroup), match="sudo"):
         parse_iptables_script("sudo rm -rf /tmp/x\n")  # sudo of anything else: still refused
+
+
+def test_word_splitting_fast_paths_agree_with_the_full_splitter(monkeypatch):
+    import random
+    import re
+    from fwc.frontends import lex
+    rnd = random.Random(7)
+    alphabet = list('ab -"$#\\\';|&<>()x=1\t')
+
+    def split(line, expand):
+        try:
+            return lex.split_words(line, ir.Loc("f", 1, 1), expand)
+        except FwcError as e:
+            return e.message
+    lines = ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 14)))
+             for _ in range(20000)] + ['-A INPUT -j LOG --log-prefix "drop " -m comment --comment "a b"']
+    expands = (None, lambda name, col: "V")
+    fast = [split(line, e) for line in lines for e in expands]
+    never = re.compile(r"")  # matches everywhere: every line takes the full splitter
+    monkeypatch.setattr(lex, "_SPECIAL", re.compile(r"(?s)."))
+    monkeypatch.setattr(lex, "_NOT_PLAIN_QUOTES", never)
+    monkeypatch.setattr(lex, "_NOT_PLAIN_QUOTES_SH", never)
+    full = [split(line, e) for line in lines for e in expands]
+    assert fast == full
+    last = lines[-1]
+    assert fast[-2][-1] == lex.Word("a b", last.rindex('"a b"') + 1, True)
+
+
+def test_ipv4_address_fast_path_agrees_with_ipaddress(monkeypatch):
+    import random
+    from fwc.frontends import values as V
+    rnd = random.Random(5)
+    texts = []
+    for _ in range(5000):
+        octets = [rnd.choice(["0", "1", "9", "10", "99", "255", "256", "01", "007", ""])
+                  for _ in range(4)]
+        plen = rnd.choice(["", "/0", "/8", "/24", "/32", "/33", "/08", "/00"])
+        texts.append(".".join(octets) + plen)
+    parse = V.parse_addr.__wrapped__
+
+    def run(t):
+        try:
+            r = parse(t, "ip")
+            return type(r), r
+        except V.ValueError_ as e:
+            return str(e)
+    fast = [run(t) for t in texts]
+    monkeypatch.setattr(V, "_V4_CIDR", lambda t: None)
+    assert fast == [run(t) for t in texts]
+    assert fast[0] is not None and any(isinstance(x, tuple) for x in fast)

@@ -11,6 +11,11 @@ from fwc.ir import Loc
 
 _SPECIAL = re.compile(r"[\'\"\\#$`;|&<>()]")
 _WORD = re.compile(r"[^ \t\r\n\f\v]+")
+# what the "..." fast path leaves to the full splitter: escapes, single quotes, comments, and in
+# scripts expansions and shell operators
+_NOT_PLAIN_QUOTES = re.compile(r"[\'\\#`;|&<>()]")
+_NOT_PLAIN_QUOTES_SH = re.compile(r"[\'\\#`;|&<>()$]")
+_QUOTED_WORD = re.compile(r'(?:[^ \t\r\n\f\v"]+|"[^"]*")+')
 
 
 class Word(NamedTuple):
@@ -26,6 +31,12 @@ def split_words(line: str, loc: Loc, expand: Optional[Callable[[str, int], str]]
     A `#` at the start of a word starts a comment."""
     if not _SPECIAL.search(line):  # fast path: plain words (most iptables-save lines)
         return [Word(m.group(), m.start() + 1) for m in _WORD.finditer(line)]
+    if not (_NOT_PLAIN_QUOTES if expand is None else _NOT_PLAIN_QUOTES_SH).search(line) and \
+            line.count('"') % 2 == 0:
+        # second fast path: words with "..." parts only (iptables-save's --comment and
+        # --log-prefix); no escapes, so a quoted part is its text without the quotes
+        return [Word(m.group().replace('"', ""), m.start() + 1, '"' in m.group())
+                for m in _QUOTED_WORD.finditer(line)]
     words: list[Word] = []
     i, n = 0, len(line)
     src = source if source is not None else line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 import socket
 
 from fwc.ir import L4_PROTOS, AddrRange, Range
@@ -90,10 +91,25 @@ def parse_proto(s: str) -> int:
     raise ValueError_(f"unknown protocol {s!r}")
 
 
+_V4_CIDR = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:/(\d{1,2}))?").fullmatch
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_addr(s: str, family: str):
     """An address with optional /prefix or /netmask, as an ip_network (host bits cleared,
     exactly as iptables does)."""
+    if family == "ip":
+        m = _V4_CIDR(s)
+        if m is not None:  # the usual a.b.c.d[/n], without ipaddress's string parsing
+            octets = m.group(1, 2, 3, 4)
+            bits = int(m.group(5)) if m.group(5) is not None else 32
+            plen = m.group(5)
+            if all(len(o) == 1 or o[0] != "0" for o in octets + ((plen,) if plen else ())) and \
+                    all(int(o) < 256 for o in octets) and bits <= 32:
+                n = (int(octets[0]) << 24) | (int(octets[1]) << 16) | (int(octets[2]) << 8) | \
+                    int(octets[3])
+                mask = ((1 << bits) - 1) << (32 - bits)
+                return ipaddress.IPv4Network((n & mask, bits))
     if "/" in s:
         addr, mask = s.split("/", 1)
     else:
