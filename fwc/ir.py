@@ -262,6 +262,19 @@ class SocketExists:
 
 
 @frozen
+class Socket:
+    """iptables `-m socket`: a local socket is found for the packet (the kernel's socket lookup,
+    the one TPROXY uses; time-wait and request sockets count).  Without `nowildcard`, a full
+    socket bound to the wildcard address does not count; with `transparent` only transparent
+    sockets count; `restore_mark` sets the packet mark from a transparent, non-wildcard full
+    socket's mark as a side effect of matching."""
+
+    transparent: bool = False
+    nowildcard: bool = False
+    restore_mark: bool = False
+
+
+@frozen
 class PktType:
     type: str  # unicast broadcast multicast
     negate: bool = False
@@ -998,4 +1011,5 @@ Match = Union[Match, Recent]
 # matches whose result depends on state kept between packets (token buckets, counters, lists,
 # random draws): evaluating one is itself a side effect, so skipping or repeating it changes
 # later packets
-STATEFUL_MATCHES = (Limit, HashLimit, Statistic, CtCount, Quota, ConnLimit, Recent, SetLimit)
+STATEFUL_MATCHES = (Limit, HashLimit, Statistic, CtCount, Quota, ConnLimit, Recent, SetLimit,
+                    Socket)  # (a socket lookup; --restore-skmark also sets the mark)

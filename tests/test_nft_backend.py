@@ -653,3 +653,28 @@ def test_a_set_with_a_default_timeout_has_the_timeout_flag_as_nft_lists_it():
     (s,) = parse_nft(text).table("ip", "f").sets
     assert "timeout" in s.flags
     assert parse_nft(text).tables == parse_nft(listing).tables
+
+
+def test_socket_match_forms():
+    def nft(opts, target="-j ACCEPT"):
+        text = f"*filter\n:INPUT ACCEPT [0:0]\n:X - [0:0]\n-A INPUT -p tcp -m socket {opts} {target}\nCOMMIT\n"
+        return emit_nft(parse_iptables_save(text, "s.rules"))
+    # --nowildcard alone: "a socket is found" in the rule itself
+    assert "ip protocol tcp socket transparent 0-1 accept" in nft("--nowildcard")
+    # otherwise a chain of its own: full wildcard sockets return, the mark is restored there
+    out = nft("--restore-skmark")
+    assert "ip protocol tcp jump fwc_socket_1" in out
+    body = out[out.index("chain fwc_socket_1"):]
+    assert body.index("socket wildcard 1 return") < \
+        body.index("socket transparent 1 meta mark set socket mark") < \
+        body.index("socket transparent 0-1 accept")
+    assert "socket wildcard" not in nft("--transparent --nowildcard --restore-skmark")
+    # in a chain of its own, RETURN and -g would act on that chain: refused, located
+    for target in ("-j RETURN", "-g X"):
+        with pytest.raises(ErrorGroup) as ei:
+            nft("", target)
+        assert ei.value.errors[0].loc.line == 4
+    from fwc.backends.simulate import simulate
+    with pytest.raises(Unsupported, match="socket"):
+        simulate(parse_iptables_save("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m socket -j DROP\n"
+                                     "COMMIT\n"), [])

@@ -312,6 +312,10 @@ class _RuleEmitter:
             return [], ["-m", "owner"] + neg + [opt, v]
         if isinstance(m, ir.SocketExists):
             return [], ["-m", "owner"] + neg + ["--socket-exists"]
+        if isinstance(m, ir.Socket):
+            return [], ["-m", "socket"] + [f for f, on in (
+                ("--transparent", m.transparent), ("--nowildcard", m.nowildcard),
+                ("--restore-skmark", m.restore_mark)) if on]
         if isinstance(m, ir.PktType):
             return [], ["-m", "pkttype"] + neg + ["--pkt-type", m.type]
         if isinstance(m, ir.Length):

@@ -9,6 +9,8 @@ warning.  The mapping is documented in README (nft backend)."""
 from __future__ import annotations
 
 import itertools
+
+import attrs
 import re
 from typing import Optional
 
@@ -68,6 +70,7 @@ class _TableRenderer:
         self.sets = {s.name: s for s in table.sets}
         self._ctxs: dict = {}
         self._rendered: dict = {}  # (id(match), id(ctx)) -> (match, alternatives)
+        self.aux_chains: list[list[str]] = []  # chains fwc adds (-m socket), as text lines
 
     # ---------------------------------------------------------------- names
     def chain_namer(self, source: ir.Table):
@@ -119,7 +122,62 @@ class _TableRenderer:
                        dynamic_set=self.dynamic_set)
 
     # ---------------------------------------------------------------- rules
+    def socket_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str],
+                     i: int) -> list[str]:
+        """A rule with `-m socket` (matches[i]).  nft's `socket transparent` reads every socket
+        the lookup finds (time-wait and request ones too, as xt_socket counts them), so
+        `socket transparent 0-1` says "a socket is found".  Its `socket wildcard` and `socket
+        mark` only read full sockets (the rule stops for the others), so excluding wildcard
+        sockets, or restoring the mark, takes a chain of its own: the rule jumps to it, and
+        there `socket wildcard 1 return` leaves out full wildcard sockets, `socket transparent
+        1 meta mark set socket mark` restores the mark where xt_socket does, and the rest of
+        the rule follows."""
+        m = rule.matches[i]
+        found = "socket transparent 1" if m.transparent else "socket transparent 0-1"
+        if m.nowildcard and not m.restore_mark:
+            return self._with_words(rule, ctx, guard, i, found)
+        if isinstance(rule.verdict, (ir.Return, ir.Goto)):
+            raise refuse("-m socket with -j RETURN or -g",
+                         "it needs a chain of its own, and there the verdict would act on that "
+                         "chain instead")
+        head = self.rule_lines(attrs.evolve(rule, matches=rule.matches[:i], statements=(),
+                                            verdict=ir.Continue(), comment=None), ctx, guard)
+        taken = set(self.t.chain_names.values()) | {c[0].split()[1] for c in self.aux_chains}
+        k = len(self.aux_chains) + 1
+        name = f"fwc_socket_{k}"
+        while name in taken:
+            k += 1
+            name = f"fwc_socket_{k}"
+        lines = [f"\tchain {name} {{"]
+        if not m.nowildcard:
+            lines.append("\t\tsocket wildcard 1 return")
+        if m.restore_mark:
+            lines.append("\t\tsocket transparent 1 meta mark set socket mark")
+        rest = self._with_words(attrs.evolve(rule, matches=rule.matches[i + 1:]), ctx, None,
+                                None, found)
+        lines += [f"\t\t{x}" for x in rest] + ["\t}"]
+        self.aux_chains.append(lines)
+        return [x.removesuffix("continue") + f"jump {name}" for x in head]
+
+    def _with_words(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str], i, words: str):
+        """rule_lines of `rule` with matches[i] (or, i None, at the front) written as `words`."""
+        rest = rule.matches[i + 1:] if i is not None else rule.matches
+        before = rule.matches[:i] if i is not None else ()
+        pre = self.rule_lines(attrs.evolve(rule, matches=before, statements=(),
+                                           verdict=ir.Continue(), comment=None), ctx, guard) \
+            if before or guard else [""]
+        post = self.rule_lines(attrs.evolve(rule, matches=rest), ctx, None)
+        out = []
+        for a in pre:
+            a = a.removesuffix("continue").strip()
+            for b in post:
+                out.append(" ".join(x for x in (a, words, b) if x))
+        return out
+
     def rule_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str]) -> list[str]:
+        for i, m in enumerate(rule.matches):
+            if type(m) is ir.Socket:
+                return self.socket_lines(rule, ctx, guard, i)
         memo, cid = self._rendered, id(ctx)
         if not rule.statements and not self.counters and rule.comment is None and \
                 guard is None and type(rule.verdict) in _PLAIN_VERDICTS:
@@ -315,7 +373,7 @@ class _TableRenderer:
             l3 = "\t\tl3proto inet;" if self.t.family == "inet" else ""
             body += [f"\tct helper {name} {{", f'\t\ttype "{helper}" protocol {l4};'] + \
                 ([l3] if l3 else []) + ["\t}"]
-        for i, c in enumerate(chains):
+        for i, c in enumerate(chains + self.aux_chains):
             if body or i:
                 body.append("")
             body += c

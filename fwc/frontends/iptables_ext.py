@@ -271,6 +271,16 @@ def _build_owner(opts, ctx):
     return out
 
 
+def _build_socket(opts, ctx):
+    names = set()
+    for o in opts:
+        if o.negate:
+            raise ctx.error(f"socket {o.name} cannot be negated", o)
+        names.add(o.name)
+    return [ir.Socket("--transparent" in names, "--nowildcard" in names,
+                      "--restore-skmark" in names)]
+
+
 def _build_comment(opts, ctx):
     return []  # the rule keeps the comment text; see iptables.py
 
@@ -489,6 +499,7 @@ _m("limit", {"--limit": 1, "--limit-burst": 1}, _build_limit)
 _m("mac", {"--mac-source": 1}, _build_mac)
 _m("addrtype", {"--src-type": 1, "--dst-type": 1, "--limit-iface-in": 0, "--limit-iface-out": 0},
    _build_addrtype)
+_m("socket", {"--transparent": 0, "--nowildcard": 0, "--restore-skmark": 0}, _build_socket)
 _m("owner", {"--uid-owner": 1, "--gid-owner": 1, "--socket-exists": 0, "--suppl-groups": 0},
    _build_owner)
 _m("comment", {"--comment": 1}, _build_comment)
@@ -518,7 +529,7 @@ _m("hashlimit", {k: 1 for k in (
 # known iptables modules fwc does not translate (yet): a located "not supported" error, exit 1
 KNOWN_UNSUPPORTED_MATCHES = (
     "connlimit", "string", "u32", "time", "quota", "connbytes", "connlabel", "cgroup",
-    "cluster", "cpu", "devgroup", "ecn", "esp", "ah", "ipcomp", "realm", "rpfilter", "socket",
+    "cluster", "cpu", "devgroup", "ecn", "esp", "ah", "ipcomp", "realm", "rpfilter",
     "tcpmss", "osf", "nfacct", "rateest", "bpf", "ipvs", "l2tp", "frag", "hbh", "dst", "rt", "mh",
     "ipv6header", "srh", "geoip", "condition", "account", "psd", "lscan", "ipp2p", "pknock",
     "quota2", "dhcpmac", "fuzzy", "iface", "ipv4options", "random", "nth", "unclean", "connrate",

@@ -1,0 +1,93 @@
+"""iptables `-m socket` and fwc's nft form of it (nft `socket transparent`, plus a chain of its
+own where wildcard sockets are left out or the mark restored) against real sockets in the
+harness's firewall namespace: a wildcard listener, one bound to an address, a transparent one
+with a mark, and a port with none."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from fwc.backends.nft import emit_nft
+from fwc.frontends.iptables import parse_iptables_save
+from fwc.packet import cases_from_json
+from fwc.testing.compare import kernel_verdicts
+
+pytestmark = pytest.mark.kernel
+
+WILD, BOUND, TRANSP, NONE = 7001, 7002, 7003, 7004
+SOCKETS = f"""
+import socket, sys, time
+socks = []
+def listen(addr, port, transparent=False, mark=None):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_IP, 15, 1)  # IP_FREEBIND: the address is added per case
+    if transparent:
+        s.setsockopt(socket.SOL_IP, 19, 1)  # IP_TRANSPARENT
+    if mark is not None:
+        s.setsockopt(socket.SOL_SOCKET, 36, mark)  # SO_MARK
+    s.bind((addr, port)); s.listen(8); socks.append(s)
+listen("0.0.0.0", {WILD}); listen("192.0.2.1", {BOUND})
+listen("192.0.2.1", {TRANSP}, transparent=True, mark=7)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def rules(*lines: str) -> str:
+    return "*filter\n:INPUT ACCEPT [0:0]\n" + "".join(f"{x}\n" for x in lines) + "COMMIT\n"
+
+
+def cases(base: int):
+    """A SYN to each port, from source ports of their own (a listener keeps a request socket
+    per SYN it answered, which a later lookup finds), and a SYN retransmitted to the wildcard
+    listener: the second one finds that request socket, which xt_socket counts."""
+    syn = {"dir": "in", "iif": "eth0", "src": "198.51.100.7", "dst": "192.0.2.1", "flags": "S"}
+    out = [{"name": str(port), "probe": dict(syn, sport=base + port - 7000, dport=port)}
+           for port in (WILD, BOUND, TRANSP, NONE)]
+    again = dict(syn, sport=base + 99, dport=WILD)
+    out.append({"name": "retrans", "setup": [again], "probe": again})
+    return cases_from_json(out)
+
+
+# rule -> the ports whose SYN it drops (xt_socket: a socket is found; without --nowildcard not
+# a full wildcard one; with --transparent a transparent one)
+EXPECT = {
+    "-A INPUT -p tcp -m socket -j DROP": {BOUND, TRANSP, "retrans"},
+    "-A INPUT -p tcp -m socket --nowildcard -j DROP": {WILD, BOUND, TRANSP, "retrans"},
+    "-A INPUT -p tcp -m socket --transparent -j DROP": {TRANSP},
+    "-A INPUT -p tcp -m socket --transparent --nowildcard -j DROP": {TRANSP},
+    # the mark comes from a transparent, non-wildcard socket: only then does the next rule drop
+    "-A INPUT -p tcp -m socket --restore-skmark\n-A INPUT -m mark --mark 7 -j DROP": {TRANSP},
+}
+
+
+@pytest.fixture
+def sockets(kernel):
+    p = subprocess.Popen(["ip", "netns", "exec", kernel.fw, sys.executable, "-c", SOCKETS],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        yield kernel
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_socket_match_and_its_nft_form_agree_on_real_sockets(sockets):
+    kernel = sockets
+    base = 20000
+    for rule, dropped in EXPECT.items():
+        text = rules(*rule.split("\n"))
+        nft = emit_nft(parse_iptables_save(text, "socket.rules"))
+        assert "socket" in nft and "xt " not in nft
+        for loader in (("iptables", text, None), ("nft", nft)):
+            base += 100
+            cs = cases(base)
+            kernel.prepare(cs)
+            want = ["DROP" if (c.name if c.name == "retrans" else int(c.name)) in dropped
+                    else "ACCEPT" for c in cs]
+            got = [r.verdict for r in kernel_verdicts(loader, cs, kernel)]
+            assert got == want, (rule, loader[0], nft if loader[0] == "nft" else "")
