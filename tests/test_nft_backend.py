@@ -270,9 +270,14 @@ def test_misc_meta_matches():
     assert one(ir.Fragment(negate=True)) == "ip frag-off & 0x1fff == 0 accept"
 
 
-def test_negated_owner_refused():
-    # ! --uid-owner also matches packets without a socket; nft cannot say that
-    assert "uid-owner" in refused(ir.SkUid(R(0, 0), negate=True))
+def test_negated_owner_takes_a_chain_of_its_own():
+    # ! --uid-owner also matches packets without a socket, which `meta skuid != 0` does not:
+    # `meta skuid 0 return` in a chain of its own (kernel: test_socket_kernel.py)
+    assert rule_lines(ir.Rule((ir.SkUid(R(0, 0), negate=True),), (), ir.Accept())) == \
+        ["jump fwc_owner_1", "meta skuid 0 return", "accept"]  # (the chain's rules after it)
+    text = "*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -m owner ! --uid-owner 0 -j RETURN\nCOMMIT\n"
+    with pytest.raises(ErrorGroup, match="RETURN"):
+        emit_nft(parse_iptables_save(text))
 
 
 def test_length_per_family():

@@ -65,8 +65,10 @@ KNOWN: dict[str, tuple[str, str]] = {
     "libxt_helper.txlate:1": (_G, "xt_helper tests the helper of the connection's master "
                                   "(expected connections); nft ct helper the connection's own"),
     "libxt_helper.txlate:4": (_G, "as above"),
-    "libxt_owner.txlate:7": (_G, "'! --uid-owner' also matches packets without a socket; nft's "
-                                 "meta skuid never matches them"),
+    "libxt_owner.txlate:7": (_E, "vector inexact: '! --uid-owner' also matches packets without a "
+                                 "socket, which 'skuid != X' does not; fwc's 'meta skuid X "
+                                 "return' in a chain of its own keeps them (kernel: "
+                                 "test_socket_kernel.py)"),
     "libxt_sctp.txlate:46": (_G, "--chunk-types with flags: xt tests every chunk of the type, "
                                  "nft's sctp chunk only the first one"),
     "libxt_sctp.txlate:49": (_G, "--chunk-types only: nft cannot say 'no chunk of any other type' "

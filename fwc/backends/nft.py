@@ -22,7 +22,7 @@ from fwc.backends.nft_action import needs_tcp_reset_split, render_statement, ren
 from fwc.backends.nft_helpers import split_raw_helpers
 from fwc.backends.nft_ctx import NotExpressible, RuleCtx, named_priority, refuse
 from fwc.backends.nft_layout import Entry, OutChain, OutTable, l3_of, plan
-from fwc.backends.nft_match import NFPROTO, redundant_proto, render_match
+from fwc.backends.nft_match import NFPROTO, fmt_range, redundant_proto, render_match
 from fwc.backends import nft_native  # noqa: F401  (nft_match imports it lazily: loaded here, not mid-emit)
 from fwc.backends.nft_names import safe_name
 from fwc.conntrack.fields import ICMP_TYPES, ICMPV6_TYPES  # nft's ICMP type names
@@ -136,27 +136,51 @@ class _TableRenderer:
         found = "socket transparent 1" if m.transparent else "socket transparent 0-1"
         if m.nowildcard and not m.restore_mark:
             return self._with_words(rule, ctx, guard, i, found)
-        if isinstance(rule.verdict, (ir.Return, ir.Goto)):
-            raise refuse("-m socket with -j RETURN or -g",
-                         "it needs a chain of its own, and there the verdict would act on that "
-                         "chain instead")
-        head = self.rule_lines(attrs.evolve(rule, matches=rule.matches[:i], statements=(),
-                                            verdict=ir.Continue(), comment=None), ctx, guard)
-        taken = set(self.t.chain_names.values()) | {c[0].split()[1] for c in self.aux_chains}
-        k = len(self.aux_chains) + 1
-        name = f"fwc_socket_{k}"
-        while name in taken:
-            k += 1
-            name = f"fwc_socket_{k}"
-        lines = [f"\tchain {name} {{"]
+        first = []
         if not m.nowildcard:
-            lines.append("\t\tsocket wildcard 1 return")
+            first.append("socket wildcard 1 return")
         if m.restore_mark:
-            lines.append("\t\tsocket transparent 1 meta mark set socket mark")
+            first.append("socket transparent 1 meta mark set socket mark")
         rest = self._with_words(attrs.evolve(rule, matches=rule.matches[i + 1:]), ctx, None,
                                 None, found)
-        lines += [f"\t\t{x}" for x in rest] + ["\t}"]
-        self.aux_chains.append(lines)
+        return self._aux_chain(rule, ctx, guard, rule.matches[:i], first + rest, "socket",
+                               "-m socket")
+
+    def owner_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str]) -> list[str]:
+        """A rule with `! --uid-owner` / `! --gid-owner`.  xt_owner's negation also holds for a
+        packet without a socket (or whose socket has no file); nft's `meta skuid` stops the
+        rule for those.  So, in a chain of its own, `meta skuid X return` leaves out the
+        packets the negation excludes, and the rest of the rule follows."""
+        neg = [k for k, m in enumerate(rule.matches)
+               if isinstance(m, (ir.SkUid, ir.SkGid)) and m.negate]
+        lo, hi = neg[0], neg[-1]
+        if any(isinstance(m, ir.STATEFUL_MATCHES) for m in rule.matches[lo:hi]):
+            raise refuse("negated --uid-owner/--gid-owner around a stateful match",
+                         "the stateful match would see other packets")
+        returns = []
+        for k in neg:
+            key = "meta skuid" if isinstance(rule.matches[k], ir.SkUid) else "meta skgid"
+            returns.append(f"{key} {fmt_range(rule.matches[k].range)} return")
+        others = tuple(m for k, m in enumerate(rule.matches) if k > lo and k not in neg)
+        rest = self.rule_lines(attrs.evolve(rule, matches=others), ctx, None)
+        return self._aux_chain(rule, ctx, guard, rule.matches[:lo], returns + rest, "owner",
+                               "! --uid-owner/--gid-owner")
+
+    def _aux_chain(self, rule: ir.Rule, ctx: RuleCtx, guard, before: tuple, body: list[str],
+                   tag: str, what: str) -> list[str]:
+        """The rule as `BEFORE jump fwc_TAG_N`, with chain fwc_TAG_N holding `body`."""
+        if isinstance(rule.verdict, (ir.Return, ir.Goto)):
+            raise refuse(f"{what} with -j RETURN or -g",
+                         "it needs a chain of its own, and there the verdict would act on that "
+                         "chain instead")
+        head = self.rule_lines(attrs.evolve(rule, matches=before, statements=(),
+                                            verdict=ir.Continue(), comment=None), ctx, guard)
+        taken = set(self.t.chain_names.values()) | {c[0].split()[1] for c in self.aux_chains}
+        k = 1
+        while f"fwc_{tag}_{k}" in taken:
+            k += 1
+        name = f"fwc_{tag}_{k}"
+        self.aux_chains.append([f"\tchain {name} {{"] + [f"\t\t{x}" for x in body] + ["\t}"])
         return [x.removesuffix("continue") + f"jump {name}" for x in head]
 
     def _with_words(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str], i, words: str):
@@ -178,6 +202,8 @@ class _TableRenderer:
         for i, m in enumerate(rule.matches):
             if type(m) is ir.Socket:
                 return self.socket_lines(rule, ctx, guard, i)
+            if type(m) in (ir.SkUid, ir.SkGid) and m.negate:
+                return self.owner_lines(rule, ctx, guard)
         memo, cid = self._rendered, id(ctx)
         if not rule.statements and not self.counters and rule.comment is None and \
                 guard is None and type(rule.verdict) in _PLAIN_VERDICTS:

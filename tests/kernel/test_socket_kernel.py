@@ -91,3 +91,33 @@ def test_socket_match_and_its_nft_form_agree_on_real_sockets(sockets):
                     else "ACCEPT" for c in cs]
             got = [r.verdict for r in kernel_verdicts(loader, cs, kernel)]
             assert got == want, (rule, loader[0], nft if loader[0] == "nft" else "")
+
+
+OWNER_CASES = cases_from_json([
+    # the harness sends `out` packets from its own (root) socket; forwarded ones have none
+    {"name": "out", "probe": {"dir": "out", "src": "192.0.2.1", "dst": "198.51.100.7",
+                              "sport": 5000, "dport": 80, "flags": "S"}},
+    {"name": "fwd", "probe": {"dir": "fwd", "iif": "eth0", "oif": "eth1", "src": "198.51.100.7",
+                              "dst": "203.0.113.10", "sport": 5001, "dport": 80, "flags": "S"}},
+])
+
+
+@pytest.mark.parametrize("rule,dropped", [
+    ("! --uid-owner 0", {"fwd"}),
+    ("! --uid-owner 1000", {"out", "fwd"}),
+    ("! --uid-owner 0 ! --gid-owner 0", {"fwd"}),
+    ("--uid-owner 0 ! --gid-owner 1000", {"out"}),
+])
+def test_negated_owner_and_its_nft_form_agree(kernel, rule, dropped):
+    """xt_owner's negation holds for packets without a socket (here: forwarded ones); fwc's
+    `meta skuid X return` in a chain of its own keeps that, where `meta skuid != X` would not."""
+    text = ("*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n"
+            ":OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+            f"-A POSTROUTING -p tcp --dport 80 -m owner {rule} -j DROP\nCOMMIT\n")
+    nft = emit_nft(parse_iptables_save(text, "owner.rules"))
+    assert "jump fwc_owner_1" in nft
+    kernel.prepare(OWNER_CASES)
+    want = ["DROP" if c.name in dropped else "ACCEPT" for c in OWNER_CASES]
+    for loader in (("iptables", text, None), ("nft", nft)):
+        got = [r.verdict for r in kernel_verdicts(loader, OWNER_CASES, kernel)]
+        assert got == want, (loader[0], nft)
