@@ -262,6 +262,15 @@ class SocketExists:
 
 
 @frozen
+class MssOutside:
+    """iptables `-m tcpmss ! --mss lo:hi`: the TCP packet's MSS option is outside lo..hi, or it
+    has none.  (The un-negated form is `FieldMatch("tcp option maxseg size")`, which needs the
+    option; nft's `maxseg size != X` needs it too, hence this node.)"""
+
+    range: Range
+
+
+@frozen
 class Socket:
     """iptables `-m socket`: a local socket is found for the packet (the kernel's socket lookup,
     the one TPROXY uses; time-wait and request sockets count).  Without `nowildcard`, a full

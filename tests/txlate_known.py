@@ -113,8 +113,14 @@ KNOWN: dict[str, tuple[str, str]] = {
     "libxt_cgroup.txlate:4": (_G, "as above"),
     "libxt_connlabel.txlate:4": (_G, "--set sets the label as a side effect and matches "
                                      "untracked packets when negated"),
-    "libxt_tcpmss.txlate:4": (_G, "'! --mss' also matches packets without an MSS option"),
-    "libxt_tcpmss.txlate:10": (_G, "'! --mss' also matches packets without an MSS option"),
+    "libxt_tcpmss.txlate:4": (_E, "vector inexact: '! --mss' also matches packets without an "
+                                     "MSS option, which 'maxseg size != X' does not; fwc's "
+                                     "'maxseg size X return' in a chain of its own keeps them "
+                                     "(kernel: test_socket_kernel.py)"),
+    "libxt_tcpmss.txlate:10": (_E, "vector inexact: '! --mss' also matches packets without an "
+                                     "MSS option, which 'maxseg size != X' does not; fwc's "
+                                     "'maxseg size X return' in a chain of its own keeps them "
+                                     "(kernel: test_socket_kernel.py)"),
     "libxt_time.txlate:1": (_G, "meta day uses the kernel time zone, xt_time UTC"),
     "libxt_time.txlate:22": (_G, "meta day uses the kernel time zone, xt_time UTC"),
     "libxt_time.txlate:25": (_G, "meta day uses the kernel time zone, xt_time UTC"),

@@ -312,6 +312,10 @@ class _RuleEmitter:
             return [], ["-m", "owner"] + neg + [opt, v]
         if isinstance(m, ir.SocketExists):
             return [], ["-m", "owner"] + neg + ["--socket-exists"]
+        if isinstance(m, ir.MssOutside):
+            r = m.range
+            return [], ["-m", "tcpmss", "!", "--mss",
+                        str(r.lo) if r.lo == r.hi else f"{r.lo}:{r.hi}"]
         if isinstance(m, ir.Socket):
             return [], ["-m", "socket"] + [f for f, on in (
                 ("--transparent", m.transparent), ("--nowildcard", m.nowildcard),

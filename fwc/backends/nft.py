@@ -166,6 +166,17 @@ class _TableRenderer:
         return self._aux_chain(rule, ctx, guard, rule.matches[:lo], returns + rest, "owner",
                                "! --uid-owner/--gid-owner")
 
+    def mss_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str], i: int) -> list[str]:
+        """`-m tcpmss ! --mss X` (matches[i]): xt also matches a packet without an MSS option,
+        which `tcp option maxseg size != X` does not; so, in a chain of its own, `tcp option
+        maxseg size X return` leaves out the packets with an MSS in X, and the rest of the rule
+        follows (a packet without the option goes on to it)."""
+        r = rule.matches[i].range
+        back = f"tcp option maxseg size {fmt_range(r)} return"
+        rest = self.rule_lines(attrs.evolve(rule, matches=rule.matches[i + 1:]), ctx, None)
+        return self._aux_chain(rule, ctx, guard, rule.matches[:i], [back] + rest, "mss",
+                               "-m tcpmss ! --mss")
+
     def _aux_chain(self, rule: ir.Rule, ctx: RuleCtx, guard, before: tuple, body: list[str],
                    tag: str, what: str) -> list[str]:
         """The rule as `BEFORE jump fwc_TAG_N`, with chain fwc_TAG_N holding `body`."""
@@ -204,6 +215,8 @@ class _TableRenderer:
                 return self.socket_lines(rule, ctx, guard, i)
             if type(m) in (ir.SkUid, ir.SkGid) and m.negate:
                 return self.owner_lines(rule, ctx, guard)
+            if type(m) is ir.MssOutside:
+                return self.mss_lines(rule, ctx, guard, i)
         memo, cid = self._rendered, id(ctx)
         if not rule.statements and not self.counters and rule.comment is None and \
                 guard is None and type(rule.verdict) in _PLAIN_VERDICTS:

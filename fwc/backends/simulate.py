@@ -444,6 +444,9 @@ class Simulator:
             lo, hi = m.range.lo, m.range.hi
             v = self.opt.uid if T is ir.SkUid else self.opt.gid
             return (lambda p: (p.dir == "out" and lo <= v <= hi) != neg), {"dir"}, True
+        if T is ir.MssOutside:
+            # simulated packets carry no TCP options: a TCP packet has no MSS, so it matches
+            return (lambda p: p.proto == 6), {"proto"}, True
         if T is ir.Socket:
             raise Unsupported("-m socket (the simulator has no local sockets to look up)",
                               rule.loc)

@@ -264,11 +264,8 @@ def _build_tcpmss(opts, ctx):
     o = _one(opts, "--mss")
     if o is None:
         raise ctx.error("tcpmss needs --mss", None)
-    if o.negate:
-        # xt_tcpmss: '! --mss' also matches packets without an MSS option; nft cannot say
-        # "option missing or value outside" in one rule
-        raise ctx.error("'! --mss' also matches packets without an MSS option, which nft's "
-                        "tcp option maxseg cannot express in one rule", o, True)
+    if o.negate:  # xt_tcpmss: '! --mss' also matches packets without an MSS option
+        return [ir.MssOutside(_range(ctx, o, 65535, "MSS"))]
     return [_fm("tcp option maxseg size", (_range(ctx, o, 65535, "MSS"),))]
 
 

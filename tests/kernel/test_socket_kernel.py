@@ -1,7 +1,10 @@
-"""iptables `-m socket` and fwc's nft form of it (nft `socket transparent`, plus a chain of its
-own where wildcard sockets are left out or the mark restored) against real sockets in the
-harness's firewall namespace: a wildcard listener, one bound to an address, a transparent one
-with a mark, and a port with none."""
+"""The iptables matches fwc writes with a chain of their own in nft, against the kernel:
+
+- `-m socket` (nft `socket transparent`, plus a chain where wildcard sockets are left out or
+  the mark restored) with real sockets in the harness's firewall namespace: a wildcard
+  listener, one bound to an address, a transparent one with a mark, and a port with none;
+- `! --uid-owner/--gid-owner`, which also holds for packets without a socket;
+- `-m tcpmss ! --mss`, which also holds for packets without an MSS option."""
 
 from __future__ import annotations
 
@@ -121,3 +124,29 @@ def test_negated_owner_and_its_nft_form_agree(kernel, rule, dropped):
     for loader in (("iptables", text, None), ("nft", nft)):
         got = [r.verdict for r in kernel_verdicts(loader, OWNER_CASES, kernel)]
         assert got == want, (loader[0], nft)
+
+
+@pytest.mark.parametrize("table,chain", [("mangle", "FORWARD"), ("filter", "INPUT")])
+def test_negated_tcpmss_and_its_nft_form_agree(kernel, table, chain):
+    """The harness's TCP packets carry no MSS option: xt's `! --mss` matches them, and so
+    must fwc's form (`tcp option maxseg size != X` would not)."""
+    heads = {"mangle": ":PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n"
+                       ":OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n",
+             "filter": ":INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"}
+    text = (f"*{table}\n{heads[table]}-A {chain} -p tcp --dport 80 -m tcpmss ! --mss 1000:1500 "
+            "-j DROP\nCOMMIT\n")
+    nft = emit_nft(parse_iptables_save(text, "mss.rules"))
+    assert "tcp option maxseg size 1000-1500 return" in nft
+    syn = {"src": "198.51.100.7", "sport": 6000, "dport": 80, "flags": "S", "iif": "eth0"}
+    probe = dict(syn, dir="fwd", dst="203.0.113.10", oif="eth1") if chain == "FORWARD" else \
+        dict(syn, dir="in", dst="192.0.2.1")
+    cs = cases_from_json([{"name": "syn80", "probe": probe},
+                          {"name": "syn81", "probe": dict(probe, dport=81, sport=6001)}])
+    kernel.prepare(cs)
+    for loader in (("iptables", text, None), ("nft", nft)):
+        got = [r.verdict for r in kernel_verdicts(loader, cs, kernel)]
+        assert got == ["DROP", "ACCEPT"], (loader[0], nft)
+    from fwc.backends.simulate import simulate
+    from fwc.testing.kernel import sim_options
+    rs = parse_iptables_save(text, "mss.rules")
+    assert [r.verdict for r in simulate(rs, cs, sim_options())] == ["DROP", "ACCEPT"]
