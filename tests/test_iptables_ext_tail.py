@@ -60,7 +60,10 @@ def test_tproxy_adds_the_drop_rule():
 
 
 def test_refusals_are_located_unsupported():
-    assert "-m tcpmss ! --mss" in unsupported("-A INPUT -p tcp -m tcpmss ! --mss 42 -j RETURN")
+    from fwc.backends.nft import emit_nft
+    neg = parse_iptables_script("iptables -A INPUT -p tcp -m tcpmss ! --mss 42 -j RETURN\n")
+    with pytest.raises(ErrorGroup, match="tcpmss ! --mss with -j RETURN"):
+        emit_nft(neg)  # (the negation takes a chain of its own, where RETURN would act)
     assert "kernel time zone" in unsupported("-A INPUT -m time --weekdays Sa")
     assert "stateful" in unsupported("-t mangle -A PREROUTING -p tcp -m limit --limit 1/s "
                                      "-j TPROXY --on-port 1")
