@@ -13,6 +13,14 @@ from fwc.linter import lint
 from tests.corpus import REPO
 
 
+# an input chain done right: loopback, the established-first accept, ssh
+HOST_INPUT = """:INPUT DROP [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+-A INPUT -p tcp --dport 22 -j ACCEPT
+"""
+
+
 def codes(text: str, fmt: str = "auto") -> list[tuple[str, int]]:
     return [(f.code, f.loc.line) for f in lint(parse_text(text, "t.rules", fmt))
             if f.level == "warning"]
@@ -58,14 +66,7 @@ def test_output_drop_needs_dns():
 
 
 def test_unreachable_rule_is_located_with_the_rule_that_covers_it():
-    text = """*filter
-:INPUT DROP [0:0]
--A INPUT -i lo -j ACCEPT
--A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
--A INPUT -p tcp --dport 22 -j ACCEPT
--A INPUT -p tcp --dport 22 -s 10.0.0.0/8 -j ACCEPT
-COMMIT
-"""
+    text = "*filter\n" + HOST_INPUT + "-A INPUT -p tcp --dport 22 -s 10.0.0.0/8 -j ACCEPT\nCOMMIT\n"
     (f,) = [f for f in lint(parse_text(text, "t.rules")) if f.code == "unreachable"]
     assert f.loc.line == 6 and "t.rules:5:" in f.message
 
@@ -85,13 +86,7 @@ COMMIT
 
 
 def test_ipv6_input_needs_neighbour_discovery():
-    text = """*filter
-:INPUT DROP [0:0]
--A INPUT -i lo -j ACCEPT
--A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
--A INPUT -p tcp --dport 22 -j ACCEPT
-{}COMMIT
-"""
+    text = "*filter\n" + HOST_INPUT + "{}COMMIT\n"
     rs_text = text.format("")
     assert ("ipv6-nd", 2) in [(f.code, f.loc.line) for f in
                               lint(parse_text(rs_text, "t6.rules", family="ip6"))]
@@ -121,13 +116,7 @@ def test_nft_verdict_maps_count():
 
 def test_fast_path_note_and_exit_codes(tmp_path, capsys):
     p = tmp_path / "r.rules"
-    p.write_text("""*filter
-:INPUT DROP [0:0]
--A INPUT -i lo -j ACCEPT
--A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
--A INPUT -p tcp --dport 22 -j ACCEPT
-COMMIT
-""")
+    p.write_text("*filter\n" + HOST_INPUT + "COMMIT\n")
     assert main(["lint", str(p)]) == 0
     out = capsys.readouterr().out
     assert "note:" in out and "[fast-path]" in out and "can move" in out

@@ -11,11 +11,8 @@ def register(sub) -> None:
                        description="Estimate how many rules the kernel evaluates per packet, per "
                        "hook, under a traffic mix, using the simulator.  A set or map lookup "
                        "counts as one rule.")
-    p.add_argument("files", nargs="*", default=["-"], metavar="FILE",
-                   help="ruleset file(s), any syntax `fwc translate` reads")
-    p.add_argument("--from", dest="src", default="auto",
-                   choices=["auto", "iptables", "iptables-script", "nft", "nft-json"])
-    p.add_argument("--family", choices=["ip", "ip6"], help="force the family of iptables input")
+    from fwc.commands.translate import add_ruleset_inputs
+    add_ruleset_inputs(p)
     p.add_argument("--traffic", metavar="MIX", default=None,
                    help="traffic mix in percent, e.g. est=90,new=7,scan=3 (the default): "
                         "established-connection packets, new connections to accepted services, "

@@ -13,11 +13,8 @@ def register(sub) -> None:
                        "IPv6 neighbour discovery or DNS, chains nothing jumps to; notes say "
                        "where the established-first fast path cannot go first and what "
                        "nftables cannot express.  Exit 1 when there is a warning.")
-    p.add_argument("files", nargs="*", default=["-"], metavar="FILE",
-                   help="ruleset file(s), any syntax `fwc translate` reads")
-    p.add_argument("--from", dest="src", default="auto",
-                   choices=["auto", "iptables", "iptables-script", "nft", "nft-json"])
-    p.add_argument("--family", choices=["ip", "ip6"], help="force the family of iptables input")
+    from fwc.commands.translate import add_ruleset_inputs
+    add_ruleset_inputs(p)
     p.add_argument("--no-notes", action="store_true", help="print warnings only")
     p.add_argument("--json", action="store_true", help="one JSON object per finding")
     p.set_defaults(func=run)

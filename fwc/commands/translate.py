@@ -43,6 +43,15 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def add_ruleset_inputs(p) -> None:
+    """The FILE ... / --from / --family arguments of the commands that read rulesets."""
+    p.add_argument("files", nargs="*", default=["-"], metavar="FILE",
+                   help="ruleset file(s), any syntax `fwc translate` reads")
+    p.add_argument("--from", dest="src", default="auto",
+                   choices=["auto", "iptables", "iptables-script", "nft", "nft-json"])
+    p.add_argument("--family", choices=["ip", "ip6"], help="force the family of iptables input")
+
+
 def load_inputs(files, src: str, family) -> ir.Ruleset:
     from fwc.frontends import load_ruleset
 
