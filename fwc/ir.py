@@ -424,7 +424,8 @@ class SetMark:
 @frozen
 class CopyMark:
     """CONNMARK --save-mark (to 'ct') / --restore-mark (to 'meta'):
-    dst = (dst & ~dst_mask) | (src & src_mask)."""
+    dst = (dst & ~dst_mask) ^ (src & src_mask) -- an xor, as xt_CONNMARK computes it (checked in
+    the kernel; with equal masks the two parts share no bit, so it is also an or)."""
 
     to: str
     src_mask: int = 0xFFFFFFFF

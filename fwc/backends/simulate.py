@@ -766,10 +766,10 @@ class Simulator:
                 if p.ct is None:
                     emit("connmark: no conntrack entry, no effect")
                 elif s.to == "ct":
-                    p.ct.mark = (p.ct.mark & ~dm) | (p.mark & sm)
+                    p.ct.mark = (p.ct.mark & ~dm) ^ (p.mark & sm)  # (xt_CONNMARK's xor)
                     emit(f"ct mark set {p.ct.mark:#x} (saved from meta mark)")
                 else:
-                    p.mark = (p.mark & ~dm) | (p.ct.mark & sm)
+                    p.mark = (p.mark & ~dm) ^ (p.ct.mark & sm)
                     emit(f"meta mark set {p.mark:#x} (restored from ct mark)")
             return copymark, {"mark", "ct_mark", "ct_state"}
         if T is ir.Notrack:

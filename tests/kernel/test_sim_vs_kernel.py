@@ -305,3 +305,27 @@ def test_tcp_loose_zero_agrees():
     mine = [sim.run_case(c) for c in cases]
     assert [(r.name, r.verdict, r.ct_state) for r in mine] == \
            [(r.name, r.verdict, r.ct_state) for r in theirs]
+
+
+@pytest.mark.parametrize("restore_line,mark", [
+    # xt_CONNMARK: mark = (mark & ~nfmask) ^ (ctmark & ctmask): 0xf000 ^ 0x1234, not 0xf000 | ...
+    ("-A PREROUTING -j CONNMARK --restore-mark --nfmask 0xff --ctmask 0xffff", 0xE234),
+    ("-A PREROUTING -j CONNMARK --restore-mark", 0x1234),
+])
+def test_masked_restore_mark_is_an_xor(kernel, restore_line, mark):
+    text = ("*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n"
+            ":OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+            "-A PREROUTING -j CONNMARK --set-mark 0x1234\n-A PREROUTING -j MARK --set-mark 0xf0f0\n"
+            f"{restore_line}\nCOMMIT\n"
+            + restore([f"-A INPUT -p tcp -m mark --mark {mark:#x} -j DROP"]))
+    cases = cases_from_json([{"name": "p", "probe": {
+        "dir": "in", "iif": "eth0", "src": C4, "dst": S4, "sport": 1000, "dport": 80,
+        "flags": "S"}}])
+    from fwc.backends.simulate import simulate
+    from fwc.testing.compare import kernel_verdicts
+    from fwc.testing.kernel import sim_options
+    kernel.prepare(cases)
+    got = [r.verdict for r in kernel_verdicts(("iptables", text, None), cases, kernel)]
+    assert got == ["DROP"]
+    rs = parse_iptables_save(text, "cm.rules", "ip")
+    assert [r.verdict for r in simulate(rs, cases, sim_options())] == got
