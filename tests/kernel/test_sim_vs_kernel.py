@@ -329,3 +329,39 @@ def test_masked_restore_mark_is_an_xor(kernel, restore_line, mark):
     assert got == ["DROP"]
     rs = parse_iptables_save(text, "cm.rules", "ip")
     assert [r.verdict for r in simulate(rs, cases, sim_options())] == got
+
+
+MARK_OPS = ["-j MARK --set-mark 0x0f0f/0x00ff", "-j MARK --set-xmark 0x0f0f/0x00ff",
+            "-j MARK --and-mark 0x0ff0", "-j MARK --or-mark 0x000f", "-j MARK --xor-mark 0x00ff",
+            "-j CONNMARK --set-mark 0x0f0f/0x00ff", "-j CONNMARK --set-xmark 0x0f0f/0x00ff",
+            "-j CONNMARK --and-mark 0x0ff0", "-j CONNMARK --or-mark 0x000f",
+            "-j CONNMARK --xor-mark 0x00ff", "-j CONNMARK --save-mark --mask 0x0ff0",
+            "-j CONNMARK --restore-mark --mask 0x0ff0",
+            "-j CONNMARK --save-mark --nfmask 0xff --ctmask 0xf0f0",
+            "-j CONNMARK --restore-mark --nfmask 0xf0f0 --ctmask 0xff"]
+
+
+@pytest.mark.parametrize("op", MARK_OPS)
+def test_mark_arithmetic_agrees_with_the_kernel(kernel_module, op):
+    """From packet mark 0x1234 and ct mark 0xabcd, each MARK/CONNMARK form: the marks the
+    simulator computes are the kernel's (a filter rule drops the packet unless both are)."""
+    import re
+    from fwc.testing.compare import kernel_verdicts
+    from fwc.testing.kernel import sim_options
+    head = ("*mangle\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n"
+            ":OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+            "-A PREROUTING -j CONNMARK --set-mark 0xabcd\n-A PREROUTING -j MARK --set-mark 0x1234\n"
+            f"-A PREROUTING {op}\nCOMMIT\n")
+    cases = cases_from_json([{"name": "p", "probe": {
+        "dir": "in", "iif": "eth0", "src": C4, "dst": S4, "sport": 1000, "dport": 80,
+        "flags": "S"}}])
+    sim = Simulator(parse_iptables_save(head, "m.rules", "ip"), sim_options())
+    res = sim.run_case(cases[0])
+    ((entry, _),) = {id(e): (e, d) for e, d in sim.conntrack.entries.values()}.values()
+    marks = [re.search(r"meta mark set (0x[0-9a-f]+)", t["action"]) for t in res.trace]
+    mark = int([m for m in marks if m][-1].group(1), 16)
+    text = head + restore([f"-A INPUT -m connmark ! --mark {entry.mark:#x} -j DROP",
+                           f"-A INPUT -m mark ! --mark {mark:#x} -j DROP"])
+    kernel_module.prepare(cases)
+    assert [r.verdict for r in kernel_verdicts(("iptables", text, None), cases,
+                                               kernel_module)] == ["ACCEPT"], (op, mark, entry.mark)
