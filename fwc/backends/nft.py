@@ -9,10 +9,10 @@ warning.  The mapping is documented in README (nft backend)."""
 from __future__ import annotations
 
 import itertools
-
-import attrs
 import re
 from typing import Optional
+
+import attrs
 
 from fwc import ir
 from fwc.errors import ErrorGroup, FwcError, Unsupported
@@ -33,12 +33,12 @@ __all__ = ["emit_nft", "emit_nft_with_warnings"]
 STANDARD_PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0,
                        "security": 50, "srcnat": 100}
 MAX_SPLIT = 16  # rules one IR rule may become
-# matches whose nft text depends only on the match and the rule context (not on the other
-# matches of the rule): rendered once per context (a non-negated Port is one too)
 # verdicts rule_lines' shortcut writes itself, and matches it leaves to the general path (they
 # may be left out as implied by another match of the rule)
 _PLAIN_VERDICTS = {ir.Accept: "accept", ir.Drop: "drop"}
 _CHECKED = frozenset({ir.Proto, ir.Icmp})
+# matches whose nft text depends only on the match and the rule context (not on the other
+# matches of the rule): rendered once per context (a non-negated Port is one too)
 CONTEXT_FREE = frozenset({ir.Proto, ir.Address, ir.Interface, ir.CtState, ir.CtStatus,
                           ir.Icmp, ir.CtDirection, ir.Mark, ir.Length, ir.Ttl, ir.Dscp,
                           ir.Tos, ir.PktType, ir.AddrType})
@@ -70,7 +70,8 @@ class _TableRenderer:
         self.sets = {s.name: s for s in table.sets}
         self._ctxs: dict = {}
         self._rendered: dict = {}  # (id(match), id(ctx)) -> (match, alternatives)
-        self.aux_chains: list[list[str]] = []  # chains fwc adds (-m socket), as text lines
+        # chains fwc adds for a rule (-m socket, negated owner and tcpmss), as text lines
+        self.aux_chains: list[list[str]] = []
 
     # ---------------------------------------------------------------- names
     def chain_namer(self, source: ir.Table):
@@ -134,17 +135,16 @@ class _TableRenderer:
         the rule follows."""
         m = rule.matches[i]
         found = "socket transparent 1" if m.transparent else "socket transparent 0-1"
+        before, after = rule.matches[:i], rule.matches[i + 1:]
         if m.nowildcard and not m.restore_mark:
-            return self._with_words(rule, ctx, guard, i, found)
+            return self._with_words(rule, ctx, guard, before, after, found)
         first = []
         if not m.nowildcard:
             first.append("socket wildcard 1 return")
         if m.restore_mark:
             first.append("socket transparent 1 meta mark set socket mark")
-        rest = self._with_words(attrs.evolve(rule, matches=rule.matches[i + 1:]), ctx, None,
-                                None, found)
-        return self._aux_chain(rule, ctx, guard, rule.matches[:i], first + rest, "socket",
-                               "-m socket")
+        return self._aux_chain(rule, ctx, guard, before, first, after, "socket", "-m socket",
+                               found)
 
     def owner_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str]) -> list[str]:
         """A rule with `! --uid-owner` / `! --gid-owner`.  xt_owner's negation also holds for a
@@ -162,8 +162,7 @@ class _TableRenderer:
             key = "meta skuid" if isinstance(rule.matches[k], ir.SkUid) else "meta skgid"
             returns.append(f"{key} {fmt_range(rule.matches[k].range)} return")
         others = tuple(m for k, m in enumerate(rule.matches) if k > lo and k not in neg)
-        rest = self.rule_lines(attrs.evolve(rule, matches=others), ctx, None)
-        return self._aux_chain(rule, ctx, guard, rule.matches[:lo], returns + rest, "owner",
+        return self._aux_chain(rule, ctx, guard, rule.matches[:lo], returns, others, "owner",
                                "! --uid-owner/--gid-owner")
 
     def mss_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str], i: int) -> list[str]:
@@ -171,43 +170,42 @@ class _TableRenderer:
         which `tcp option maxseg size != X` does not; so, in a chain of its own, `tcp option
         maxseg size X return` leaves out the packets with an MSS in X, and the rest of the rule
         follows (a packet without the option goes on to it)."""
-        r = rule.matches[i].range
-        back = f"tcp option maxseg size {fmt_range(r)} return"
-        rest = self.rule_lines(attrs.evolve(rule, matches=rule.matches[i + 1:]), ctx, None)
-        return self._aux_chain(rule, ctx, guard, rule.matches[:i], [back] + rest, "mss",
-                               "-m tcpmss ! --mss")
+        back = f"tcp option maxseg size {fmt_range(rule.matches[i].range)} return"
+        return self._aux_chain(rule, ctx, guard, rule.matches[:i], [back],
+                               rule.matches[i + 1:], "mss", "-m tcpmss ! --mss")
 
-    def _aux_chain(self, rule: ir.Rule, ctx: RuleCtx, guard, before: tuple, body: list[str],
-                   tag: str, what: str) -> list[str]:
-        """The rule as `BEFORE jump fwc_TAG_N`, with chain fwc_TAG_N holding `body`."""
+    def _aux_chain(self, rule: ir.Rule, ctx: RuleCtx, guard, before: tuple, first: list[str],
+                   after: tuple, tag: str, what: str, words: str = "") -> list[str]:
+        """The rule as `BEFORE jump fwc_TAG_N`; chain fwc_TAG_N holds the `first` lines, then
+        the rule with `words` and the `after` matches (its statements and verdict)."""
         if isinstance(rule.verdict, (ir.Return, ir.Goto)):
             raise refuse(f"{what} with -j RETURN or -g",
                          "it needs a chain of its own, and there the verdict would act on that "
                          "chain instead")
-        head = self.rule_lines(attrs.evolve(rule, matches=before, statements=(),
-                                            verdict=ir.Continue(), comment=None), ctx, guard)
+        rest = self._with_words(rule, ctx, None, (), after, words)
         taken = set(self.t.chain_names.values()) | {c[0].split()[1] for c in self.aux_chains}
         k = 1
         while f"fwc_{tag}_{k}" in taken:
             k += 1
         name = f"fwc_{tag}_{k}"
-        self.aux_chains.append([f"\tchain {name} {{"] + [f"\t\t{x}" for x in body] + ["\t}"])
-        return [x.removesuffix("continue") + f"jump {name}" for x in head]
+        self.aux_chains.append([f"\tchain {name} {{"] + [f"\t\t{x}" for x in first + rest] +
+                               ["\t}"])
+        return [" ".join(x for x in (head, f"jump {name}") if x)
+                for head in self._match_words(rule, ctx, guard, before)]
 
-    def _with_words(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str], i, words: str):
-        """rule_lines of `rule` with matches[i] (or, i None, at the front) written as `words`."""
-        rest = rule.matches[i + 1:] if i is not None else rule.matches
-        before = rule.matches[:i] if i is not None else ()
-        pre = self.rule_lines(attrs.evolve(rule, matches=before, statements=(),
-                                           verdict=ir.Continue(), comment=None), ctx, guard) \
-            if before or guard else [""]
-        post = self.rule_lines(attrs.evolve(rule, matches=rest), ctx, None)
-        out = []
-        for a in pre:
-            a = a.removesuffix("continue").strip()
-            for b in post:
-                out.append(" ".join(x for x in (a, words, b) if x))
-        return out
+    def _match_words(self, rule: ir.Rule, ctx: RuleCtx, guard, matches: tuple) -> list[str]:
+        """The nft text of `matches` alone (with the family guard and, with --counters, a
+        counter), one per alternative."""
+        lines = self.rule_lines(attrs.evolve(rule, matches=matches, statements=(),
+                                             verdict=ir.Continue(), comment=None), ctx, guard)
+        return [x.removesuffix("continue").strip() for x in lines]
+
+    def _with_words(self, rule: ir.Rule, ctx: RuleCtx, guard, before: tuple, after: tuple,
+                    words: str) -> list[str]:
+        """rule_lines of `rule` with `before` matches, then `words` (nft text), then `after`."""
+        post = self.rule_lines(attrs.evolve(rule, matches=after), ctx, None)
+        pre = self._match_words(rule, ctx, guard, before) if before or guard else [""]
+        return [" ".join(x for x in (a, words, b) if x) for a in pre for b in post]
 
     def rule_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str]) -> list[str]:
         for i, m in enumerate(rule.matches):
