@@ -1018,6 +1018,15 @@ class Recent:
 Match = Union[Match, Recent]
 
 
+def proto_port_ranges(m: "SetMatch") -> dict[int, list[Range]]:
+    """A (protocol, port) lookup's elements (`meta l4proto . th dport { tcp . 53, ... }`) as
+    {protocol: its port ranges, sorted}."""
+    ports: dict[int, list[Range]] = {}
+    for proto, port in m.elements:
+        ports.setdefault(proto, []).append(port if isinstance(port, Range) else Range(port, port))
+    return {p: sorted(rs, key=lambda r: (r.lo, r.hi)) for p, rs in sorted(ports.items())}
+
+
 # matches whose result depends on state kept between packets (token buckets, counters, lists,
 # random draws): evaluating one is itself a side effect, so skipping or repeating it changes
 # later packets

@@ -173,16 +173,11 @@ def proto_port_pieces(r: ir.Rule) -> Optional[list[ir.Rule]]:
                 any(type(p) is not int or p not in _PROTO_NAMES or _PROTO_NAMES[p] not in
                     _PROTO_NUM for p, _ in m.elements):
             return None
-        ports: dict[int, list[ir.Range]] = {}
-        for p, port in m.elements:
-            ports.setdefault(p, []).append(port if isinstance(port, ir.Range)
-                                           else ir.Range(port, port))
         field = m.keys[1][3:]
         return [ir.Rule(r.matches[:i] + (ir.Proto(frozenset({p})),
-                                          ir.Port(_PROTO_NAMES[p], field,
-                                                  tuple(sorted(rs, key=lambda x: (x.lo, x.hi)))))
+                                          ir.Port(_PROTO_NAMES[p], field, tuple(rs)))
                         + r.matches[i + 1:], r.statements, r.verdict, r.comment, r.loc)
-                for p, rs in sorted(ports.items())]
+                for p, rs in ir.proto_port_ranges(m).items()]
     return None
 
 

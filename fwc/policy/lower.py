@@ -85,9 +85,10 @@ def _service_groups(atoms: list[SvcAtom]) -> list[tuple[Optional[int], tuple]]:
         elems = tuple((proto, r.lo if r.lo == r.hi else r)
                       for proto in sorted(ports) for r in _merge(ports[proto]))
         groups.append((None, (ir.SetMatch(PROTO_PORT_KEYS, None, elems),)))
-    for proto in sorted(ports) if len(ports) == 1 else ():
+    elif ports:
+        ((proto, ranges),) = ports.items()
         groups.append((None, (ir.Proto(frozenset({proto})),
-                              ir.Port(PROTO_NAMES[proto], "dport", _merge(ports[proto])))))
+                              ir.Port(PROTO_NAMES[proto], "dport", _merge(ranges)))))
     for fam, proto in (("ip", 1), ("ip6", 58)):
         icmp = [a for a in atoms if a.family == fam]
         if not icmp:
@@ -268,12 +269,8 @@ def split_rule(rule: ir.Rule) -> list[ir.Rule]:
 
 def _proto_port_matches(m: ir.SetMatch) -> list[tuple]:
     """The (protocol, port) lookup as one (Proto, Port) pair per protocol: iptables needs -p."""
-    ports: dict[int, list[ir.Range]] = {}
-    for proto, port in m.elements:
-        ports.setdefault(proto, []).append(port if isinstance(port, ir.Range)
-                                           else ir.Range(port, port))
     return [(ir.Proto(frozenset({p})), ir.Port(PROTO_NAMES[p], "dport", _merge(rs)))
-            for p, rs in sorted(ports.items())]
+            for p, rs in ir.proto_port_ranges(m).items()]
 
 
 def rule_families(rule: ir.Rule) -> set[int]:
