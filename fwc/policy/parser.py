@@ -276,35 +276,22 @@ class _Parser:
                 raise self.error(f"rule '{first}' outside a chain: put it inside "
                                  "'input policy drop { ... }' (or output, forward, nat)", ll, 0)
             toks = self.run(RULE_BODY, ll, end, "rule")
-            if len(ll.segments) == 1:  # one physical line: columns follow from offsets
-                return self._one_line_rule(ll, first, toks)
-            clauses = []
-            target = None
-            file = self.file
-            loc = ll.loc
-            for g in toks:
-                head = g[0]
-                if head[0] == "kw" and head[1] == "->":
-                    target = self.tok(ll, g[1])
-                    continue
-                if head[0] == "kw":
-                    clauses.append(Clause(head[1], tuple([Tok(k, t, loc(file, o))
-                                                          for k, t, o in g[1:]]),
-                                          loc(file, head[2])))
-                else:
-                    clauses.append(Clause("svc", tuple([Tok(k, t, loc(file, o))
-                                                        for k, t, o in g]),
-                                          loc(file, head[2])))
-            at = loc(file, 0)
-            return RuleStmt(Tok("word", first, at), tuple(clauses), target, at, ll.source_at(0))
+            return self._rule_stmt(ll, first, toks)
         raise self.error(f"unknown statement '{first}'{suggest(first, STATEMENTS)}", ll, 0)
 
-    def _one_line_rule(self, ll: LogicalLine, first: str, toks) -> RuleStmt:
-        """statement()'s RuleStmt for a rule on one physical line (the usual case, kept lean:
-        a big policy has thousands): the same objects, columns straight from the offsets."""
+    def _rule_stmt(self, ll: LogicalLine, first: str, toks) -> RuleStmt:
+        """The RuleStmt of a rule's token groups.  Kept lean, a big policy has thousands: on
+        one physical line (the usual case) a column is the offset plus the line's start."""
         file = self.file
-        _, line, col0 = ll.segments[0]
-        col1 = col0 + 1
+        if len(ll.segments) == 1:
+            _, line, col0 = ll.segments[0]
+            col1 = col0 + 1
+
+            def loc(o):
+                return Loc(file, line, col1 + o)
+        else:
+            def loc(o):
+                return ll.loc(file, o)
         clauses = []
         target = None
         for g in toks:
@@ -312,16 +299,15 @@ class _Parser:
             if kind == "kw":
                 if word == "->":
                     k, t, o = g[1]
-                    target = Tok(k, t, Loc(file, line, col1 + o))
+                    target = Tok(k, t, loc(o))
                     continue
                 values = g[1:]
             else:
                 word, values = "svc", g
-            clauses.append(Clause(word, tuple([Tok(k, t, Loc(file, line, col1 + o))
-                                               for k, t, o in values]),
-                                  Loc(file, line, col1 + off)))
-        at = Loc(file, line, col1)
-        return RuleStmt(Tok("word", first, at), tuple(clauses), target, at, ll.source[line - 1])
+            clauses.append(Clause(word, tuple([Tok(k, t, loc(o)) for k, t, o in values]),
+                                  loc(off)))
+        at = loc(0)
+        return RuleStmt(Tok("word", first, at), tuple(clauses), target, at, ll.source_at(0))
 
     def header(self, ll: LogicalLine, body: str):
         m = re.match(r"[A-Za-z][\w-]*", body)

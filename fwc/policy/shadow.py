@@ -4,7 +4,7 @@ reported), and rate-limited rules never shadow anything (they let packets fall t
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from fwc.ir import AddrRange
 from fwc.policy.resolve import PRule, SvcAtom
@@ -191,8 +191,8 @@ def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
     plens: dict[int, list[int]] = {4: [], 6: []}  # prefix lengths in by_net, longest first
     memo: dict = {}
     prepared = [_prepared(r, memo) for r in rules]
-    # ids of the source values -> (values, *_source_keys): rules naming the same object
-    # share its resolved values (kept alive here, so the ids stay theirs)
+    # ids of the source values -> their _SourceKeys: rules naming the same object share its
+    # resolved values (kept alive in the entry, so the ids stay theirs)
     src_memo: dict = {}
     out = []
     for i, r in enumerate(rules):
@@ -206,8 +206,8 @@ def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
                 key = tuple(map(id, r.saddr))
                 sk = src_memo.get(key)
                 if sk is None:
-                    sk = src_memo[key] = (r.saddr, *_source_keys(r.saddr))
-                v, lo = sk[1]
+                    sk = src_memo[key] = _source_keys(r.saddr)
+                v, lo = sk.first
                 bits = 32 if v == 4 else 128
                 for plen in plens[v]:
                     hit = by_net.get((v, lo >> (bits - plen) << (bits - plen), plen))
@@ -219,10 +219,10 @@ def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
             if _covers_prepared(prepared[c], pr):
                 out.append((r, rules[c]))
                 break
-        if r.saddr is None or (sk is not None and sk[3]):
+        if r.saddr is None or (sk is not None and sk.has_range):
             wild.append(i)
         elif sk is not None:
-            for key in sk[2]:
+            for key in sk.keys:
                 got = by_net.get(key)
                 if got is None:
                     by_net[key] = [i]
@@ -235,11 +235,16 @@ def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
     return out
 
 
-def _source_keys(saddr: list) -> tuple:
-    """((version, lowest address) of the first source value, the by_net keys of the values,
-    whether any value is an address range) of a non-empty source list."""
+class _SourceKeys(NamedTuple):
+    values: list  # the source list itself (keeps the ids of its values theirs)
+    first: tuple  # (version, lowest address) of its first value
+    keys: tuple  # the by_net keys of its values (none when one is a range)
+    has_range: bool
+
+
+def _source_keys(saddr: list) -> _SourceKeys:
     v, lo, _ = _interval(saddr[0])
     has_range = any(isinstance(a, AddrRange) for a in saddr)
     keys = () if has_range else tuple((a.version, int(a.network_address), a.prefixlen)
                                       for a in saddr)
-    return (v, lo), keys, has_range
+    return _SourceKeys(saddr, (v, lo), keys, has_range)
