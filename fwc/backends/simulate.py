@@ -1116,22 +1116,11 @@ class Simulator:
                     hook = hooks[i - 1]
             if hook == "forward":  # ip_forward / ip6_forward decrement before the FORWARD hook
                 p.ttl -= 1
-            for stage in self._stages[(hook, p.l3)]:
-                kind = stage[0]
-                if kind == "chain":
-                    v = self._base_chain(stage, p, hook, trace)
-                elif kind == "ct":
-                    self.conntrack.lookup(p, lambda text, hook=hook: trace.append(
-                        {"hook": hook, "table": None, "chain": None, "rule": None, "loc": None,
-                         "action": text}))
-                    seen_state = p.ct_state
-                    continue
-                else:
-                    v = self._nat_stage(stage, p, hook, trace)
-                if v[0] == "drop":
-                    return "DROP", seen_state, p
-                if v[0] == "reject":
-                    return ("REJECT" if _answerable(p, v) else "DROP"), seen_state, p
+            v, looked_up = self._run_hook(p, hook, trace, lookup=True)
+            if looked_up:
+                seen_state = p.ct_state
+            if v is not None:
+                return v, seen_state, p
 
         def note(text):
             trace.append({"hook": PATHS[p.dir][-1], "table": None, "chain": None, "rule": None,
@@ -1153,16 +1142,31 @@ class Simulator:
                                              "over lo"})
         p.iif, p.oif = "lo", None
         for hook in PATHS["in"]:
-            for stage in self._stages[(hook, p.l3)]:
-                if stage[0] == "ct":
-                    continue
-                v = self._base_chain(stage, p, hook, trace) if stage[0] == "chain" \
-                    else self._nat_stage(stage, p, hook, trace)
-                if v[0] == "drop":
-                    return "DROP", seen_state, p
-                if v[0] == "reject":
-                    return ("REJECT" if _answerable(p, v) else "DROP"), seen_state, p
+            v, _ = self._run_hook(p, hook, trace, lookup=False)
+            if v is not None:
+                return v, seen_state, p
         return "ACCEPT", seen_state, p
+
+    def _run_hook(self, p: Skb, hook: str, trace: list, lookup: bool):
+        """The stages of `hook` in priority order: (DROP|REJECT verdict, or None when the packet
+        goes on; whether the conntrack lookup ran -- skipped with lookup=False)."""
+        looked_up = False
+        for stage in self._stages[(hook, p.l3)]:
+            kind = stage[0]
+            if kind == "ct":
+                if lookup:
+                    self.conntrack.lookup(p, lambda text: trace.append(
+                        {"hook": hook, "table": None, "chain": None, "rule": None, "loc": None,
+                         "action": text}))
+                    looked_up = True
+                continue
+            v = self._base_chain(stage, p, hook, trace) if kind == "chain" \
+                else self._nat_stage(stage, p, hook, trace)
+            if v[0] == "drop":
+                return "DROP", looked_up
+            if v[0] == "reject":
+                return ("REJECT" if _answerable(p, v) else "DROP"), looked_up
+        return None, looked_up
 
     def _reroute(self, p: Skb, hooks: tuple, trace: list) -> tuple[tuple, str]:
         local = self.addr_type(p.l3, p.dst) == "LOCAL"

@@ -153,9 +153,8 @@ def to_interval(expr: str, value) -> Optional[tuple]:
             return (v, v)
         if value.isdigit():
             return (int(value), int(value))
-        if expr in ("iifname", "oifname", "meta iifname", "meta oifname"):
-            return ("str", value)
-        if expr in ("meta iif", "meta oif") and not value.endswith("*"):
+        if expr in ("iifname", "oifname", "meta iifname", "meta oifname") or \
+                (expr in ("meta iif", "meta oif") and not value.endswith("*")):  # (no wildcard)
             return ("str", value)
         try:
             a = ipaddress.ip_address(value)
