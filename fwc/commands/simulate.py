@@ -13,7 +13,6 @@ setup packet an ICMP error quotes, or prev).  Omitted fields take the defaults o
 from __future__ import annotations
 
 import argparse
-
 import json
 import linecache
 import shlex

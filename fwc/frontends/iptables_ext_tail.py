@@ -444,8 +444,6 @@ def _t_tproxy(opts, ctx):
     return TargetResult((), ir.TProxy(ctx.family, addr, p or None, **kw))
 
 
-
-
 def tproxy_fallback(rule: ir.Rule, ctx) -> ir.Rule:
     """The drop half of iptables' TPROXY (nft's tproxy lets the packet go on when no socket is
     found): the same matches, then drop.  Exact only when evaluating the matches twice gives

@@ -926,11 +926,11 @@ def _hashlimit(a, s, ctx):
     if fam == "inet":
         # `ip saddr` in an inet rule only holds for IPv4 packets (nft adds that dependency):
         # the HashLimit of that family behind an explicit `meta nfproto` guard
-        fams = {(p.left if isinstance(p, Binop) else p).text.split()[0] for p in parts
-                if isinstance(p.left if isinstance(p, Binop) else p, Sel)} & {"ip", "ip6"}
+        fields = [p.left if isinstance(p, Binop) else p for p in parts]
+        fams = {f.text.split()[0] for f in fields if isinstance(f, Sel)} & {"ip", "ip6"}
         if len(fams) != 1:
             raise ctx.unsupported("per-element limits in an inet table keyed on no address (or "
-                                  "on both families'): hashlimit tables are per IP family",
+                                  "on both families): hashlimit tables are per IP family",
                                   s.loc)
         fam = fams.pop()
     elif fam not in ("ip", "ip6"):
@@ -1581,10 +1581,7 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
                                           "one port protocol", node.loc)
                 node = node.node
             if isinstance(node, _Guarded):
-                if statements:
-                    raise ctx.unsupported("a match after a statement (the IR evaluates all "
-                                          "matches before statements)", st.loc)
-                if node.guard not in matches:
+                if node.guard not in matches and not statements:  # (else refused just below)
                     matches.append(node.guard)
                 node = node.node
             if statements:

@@ -622,12 +622,11 @@ def _st_nat(kind):
         args: dict = {"flags": []}
         if c.at("ip", "ip6"):
             args["family"] = c.next().text
-        if c.at("addr") and c.peek(1).text == ".":  # `dnat ip addr . port to KEY map {...}`
-            c.next()
+        if c.at("addr") and c.peek(1).text == ".":  # `dnat ip addr . port to KEY map {...}`:
+            c.next()                                # the map's values say it again
             c.next()
             if c.word("'port'").text != "port":
                 raise c.error("expected 'addr . port'", c.peek())
-            args["addr_port"] = True
         if c.accept("prefix"):
             args["prefix"] = True
         if c.at("to") and c.peek(1).kind == "WORD" and c.peek(1).text[1:] in SELECTOR_STARTS \

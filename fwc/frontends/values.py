@@ -101,9 +101,8 @@ def parse_addr(s: str, family: str):
     if family == "ip":
         m = _V4_CIDR(s)
         if m is not None:  # the usual a.b.c.d[/n], without ipaddress's string parsing
-            octets = m.group(1, 2, 3, 4)
-            bits = int(m.group(5)) if m.group(5) is not None else 32
-            plen = m.group(5)
+            octets, plen = m.group(1, 2, 3, 4), m.group(5)
+            bits = int(plen) if plen is not None else 32
             if all(len(o) == 1 or o[0] != "0" for o in octets + ((plen,) if plen else ())) and \
                     all(int(o) < 256 for o in octets) and bits <= 32:
                 n = (int(octets[0]) << 24) | (int(octets[1]) << 16) | (int(octets[2]) << 8) | \
