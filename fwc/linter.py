@@ -106,7 +106,7 @@ def _vmap_accepts(rules: Iterable[ir.Rule], want: Callable[[dict], bool]) -> boo
 
 
 def _accepts_state_by_vmap(rules: Iterable[ir.Rule], state: str) -> bool:
-    return _vmap_accepts(rules, lambda k: state.lower() in (str(k.get("ct state", "")),))
+    return _vmap_accepts(rules, lambda k: str(k.get("ct state")) == state.lower())
 
 
 def _covers(v, n: int) -> bool:
@@ -119,81 +119,75 @@ _PROTO_KEYS = ("meta l4proto", "ip protocol", "ip6 nexthdr")
 _IIF_KEYS = ("iifname", "meta iifname", "iif", "meta iif")
 
 
-def _only_matches(r: ir.Rule, allowed: tuple) -> bool:
-    return all(isinstance(m, allowed) for m in r.matches)
-
-
-def _families(t: ir.Table) -> set[str]:
-    return {"ip", "ip6"} if t.family == "inet" else {t.family}
-
-
 # ----------------------------------------------------------------------------- checks
+
+
+def _dropping_chains(rs: ir.Ruleset):
+    """(table, base chain, the rules it and the chains it jumps to hold) of the filter chains
+    on input/forward/output that drop what no rule accepts, and accept something (one that
+    accepts nothing drops everything on purpose, e.g. FORWARD DROP on a host)."""
+    for t in rs.tables:
+        for c in t.chains:
+            b = c.base
+            if b is None or b.type != "filter" or b.hook not in FILTER_HOOKS or \
+                    not _drops_by_default(t, c):
+                continue
+            rules = [r for ch in _reachable(t, c) for r in ch.rules]
+            if _accepts_anything(rules):
+                yield t, c, rules
 
 
 def check_established(rs: ir.Ruleset) -> list[Finding]:
     """A filter chain that drops by default needs an ESTABLISHED accept, or the replies to the
     connections it (or the other direction) allows are dropped."""
     out = []
-    for t in rs.tables:
-        for c in t.chains:
-            b = c.base
-            if b is None or b.type != "filter" or b.hook not in FILTER_HOOKS:
-                continue
-            if not _drops_by_default(t, c):
-                continue
-            rules = [r for ch in _reachable(t, c) for r in ch.rules]
-            if not _accepts_anything(rules):
-                continue  # drops everything on purpose (e.g. FORWARD DROP on a host)
-            if _accepts(rules, lambda r: _has_state(r, "ESTABLISHED")) or \
-                    _accepts_state_by_vmap(rules, "ESTABLISHED"):
-                continue
-            who = {"input": "the host's own connections (DNS, updates)",
-                   "output": "connections made to the host (its SSH or web server)",
-                   "forward": "forwarded connections"}[b.hook]
-            out.append(Finding(
-                "warning", "no-established",
-                f"chain {c.name} drops what no rule accepts but accepts no ESTABLISHED packets: "
-                f"the replies to {who} are dropped; accept `ct state established,related` "
-                f"(iptables: -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT) first",
-                c.loc))
+    for _t, c, rules in _dropping_chains(rs):
+        if _accepts(rules, lambda r: _has_state(r, "ESTABLISHED")) or \
+                _accepts_state_by_vmap(rules, "ESTABLISHED"):
+            continue
+        who = {"input": "the host's own connections (DNS, updates)",
+               "output": "connections made to the host (its SSH or web server)",
+               "forward": "forwarded connections"}[c.base.hook]
+        out.append(Finding(
+            "warning", "no-established",
+            f"chain {c.name} drops what no rule accepts but accepts no ESTABLISHED packets: "
+            f"the replies to {who} are dropped; accept `ct state established,related` "
+            f"(iptables: -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT) first",
+            c.loc))
     return out
 
 
 def check_host_basics(rs: ir.Ruleset) -> list[Finding]:
     """Loopback and IPv6 neighbour discovery on input, DNS on output, for chains that drop by
-    default."""
+    default (and do not accept everything)."""
     out = []
-    for t in rs.tables:
-        for c in t.chains:
-            b = c.base
-            if b is None or b.type != "filter" or not _drops_by_default(t, c):
-                continue
-            rules = [r for ch in _reachable(t, c) for r in ch.rules]
-            if _accepts(rules, lambda r: not r.matches) or not _accepts_anything(rules):
-                continue  # accepts everything, or drops everything on purpose
-            if b.hook == "input":
-                lo = _accepts(rules, lambda r: any(_is_lo(m) for m in r.matches)) or \
-                    _vmap_accepts(rules, lambda k: any(k.get(x) == "lo" for x in _IIF_KEYS))
-                if not lo:
-                    out.append(Finding(
-                        "warning", "loopback",
-                        f"chain {c.name} drops what no rule accepts and accepts nothing on lo: "
-                        "programs talking to 127.0.0.1 / ::1 (local DNS caches, databases) "
-                        "fail; accept `iifname lo` (iptables: -i lo -j ACCEPT)", c.loc))
-                if "ip6" in _families(t) and not _accepts(rules, _icmpv6) and \
-                        not _vmap_accepts(rules, lambda k: _covers(k.get("icmpv6 type"), 135)):
-                    out.append(Finding(
-                        "warning", "ipv6-nd",
-                        f"chain {c.name} drops ICMPv6: IPv6 neighbour discovery fails, so IPv6 "
-                        "stops working; accept at least neighbour solicitations and "
-                        "advertisements (ICMPv6 types 135, 136)", c.loc))
-            if b.hook == "output" and not _accepts(rules, lambda r: _could_match(r, 17, 53)) \
-                    and not _vmap_accepts(rules, _dns_key):
+    for t, c, rules in _dropping_chains(rs):
+        if _accepts(rules, lambda r: not r.matches):
+            continue
+        b = c.base
+        if b.hook == "input":
+            lo = _accepts(rules, lambda r: any(_is_lo(m) for m in r.matches)) or \
+                _vmap_accepts(rules, lambda k: any(k.get(x) == "lo" for x in _IIF_KEYS))
+            if not lo:
                 out.append(Finding(
-                    "warning", "output-dns",
-                    f"chain {c.name} drops what no rule accepts and allows no DNS (udp port "
-                    "53): name lookups fail, and with them package updates and curl; allow "
-                    "DNS to your resolvers", c.loc))
+                    "warning", "loopback",
+                    f"chain {c.name} drops what no rule accepts and accepts nothing on lo: "
+                    "programs talking to 127.0.0.1 / ::1 (local DNS caches, databases) "
+                    "fail; accept `iifname lo` (iptables: -i lo -j ACCEPT)", c.loc))
+            if t.family in ("ip6", "inet") and not _accepts(rules, _icmpv6) and \
+                    not _vmap_accepts(rules, lambda k: _covers(k.get("icmpv6 type"), 135)):
+                out.append(Finding(
+                    "warning", "ipv6-nd",
+                    f"chain {c.name} drops ICMPv6: IPv6 neighbour discovery fails, so IPv6 "
+                    "stops working; accept at least neighbour solicitations and "
+                    "advertisements (ICMPv6 types 135, 136)", c.loc))
+        if b.hook == "output" and not _accepts(rules, lambda r: _could_match(r, 17, 53)) \
+                and not _vmap_accepts(rules, _dns_key):
+            out.append(Finding(
+                "warning", "output-dns",
+                f"chain {c.name} drops what no rule accepts and allows no DNS (udp port "
+                "53): name lookups fail, and with them package updates and curl; allow "
+                "DNS to your resolvers", c.loc))
     return out
 
 
@@ -211,12 +205,12 @@ def _could_match(r: ir.Rule, proto: int, dport: int, state: str = "NEW") -> bool
         if isinstance(m, ir.Proto) and (proto in m.protos) == m.negate:
             return False
         if isinstance(m, ir.Port):
-            if ir_proto(m.proto) != proto:
+            if ir.L4_PROTOS.get(m.proto, -1) != proto:
                 return False
             if m.field in ("dport", "port") and \
                     any(x.lo <= dport <= x.hi for x in m.ranges) == m.negate:
                 return False
-            if m.field == "sport" and m.negate is False and \
+            if m.field == "sport" and not m.negate and \
                     not any(x.lo <= 1024 <= 65535 and x.hi >= 1024 for x in m.ranges):
                 return False
         if isinstance(m, ir.CtState) and (state in m.states) == m.negate:
@@ -226,10 +220,6 @@ def _could_match(r: ir.Rule, proto: int, dport: int, state: str = "NEW") -> bool
         if isinstance(m, ir.Interface) and m.name == "lo" and not m.negate:
             return False  # (to resolvers elsewhere: a local stub on lo still needs them)
     return True
-
-
-def ir_proto(name: str) -> int:
-    return {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}.get(name, -1)
 
 
 def _accepts_anything(rules: list) -> bool:
