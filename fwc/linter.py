@@ -210,9 +210,8 @@ def _could_match(r: ir.Rule, proto: int, dport: int, state: str = "NEW") -> bool
             if m.field in ("dport", "port") and \
                     any(x.lo <= dport <= x.hi for x in m.ranges) == m.negate:
                 return False
-            if m.field == "sport" and not m.negate and \
-                    not any(x.lo <= 1024 <= 65535 and x.hi >= 1024 for x in m.ranges):
-                return False
+            if m.field == "sport" and not m.negate and not any(x.hi >= 1024 for x in m.ranges):
+                return False  # a query leaves from an unprivileged port (1024-65535)
         if isinstance(m, ir.CtState) and (state in m.states) == m.negate:
             return False
         if isinstance(m, (ir.Icmp, ir.TcpFlags, ir.TcpOption)):

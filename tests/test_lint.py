@@ -61,8 +61,13 @@ def test_output_drop_needs_dns():
     for dns in ("-A OUTPUT -p udp --dport 53 -j ACCEPT\n", "-A OUTPUT -p udp -j ACCEPT\n",
                 "-A OUTPUT -d 10.0.0.53 -p udp -m multiport --dports 53,123 -j ACCEPT\n"):
         assert "output-dns" not in [c for c, _ in codes(base.format(dns))], dns
-    # a udp rule for other ports does not help
+    # a udp rule for other ports does not help, nor one from privileged source ports only
     assert ("output-dns", 4) in codes(base.format("-A OUTPUT -p udp --dport 123 -j ACCEPT\n"))
+    assert ("output-dns", 4) in codes(base.format(
+        "-A OUTPUT -p udp --sport 1:1023 --dport 53 -j ACCEPT\n"))
+    # a source range of unprivileged ports holds a query's port
+    assert "output-dns" not in [c for c, _ in codes(base.format(
+        "-A OUTPUT -p udp --sport 2000:65535 --dport 53 -j ACCEPT\n"))]
 
 
 def test_unreachable_rule_is_located_with_the_rule_that_covers_it():
