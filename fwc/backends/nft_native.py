@@ -8,6 +8,7 @@ import re
 from typing import Callable
 
 from fwc import ir
+from fwc.backends.nft_action import nat_flags
 from fwc.backends.nft_ctx import RuleCtx, refuse
 from fwc.backends.nft_match import PROTO_NAMES, fmt_addr, neg, one_or_set
 from fwc.backends.nft_names import quote
@@ -223,7 +224,7 @@ def render_natmap(v: ir.NatMap, ctx: RuleCtx) -> str:
     if v.name is not None:
         target = f"{keys} map @{ctx.set_name(v.name)}"
         return (f"{v.kind} to :{target}" if v.kind == "redirect"
-                else f"{v.kind}{fam} to {target}") + _nat_flags(v.flags)
+                else f"{v.kind}{fam} to {target}") + nat_flags(v.flags)
     strings = [is_string_expr(k) for k in v.keys]
     protos = [k in PROTO_KEYS for k in v.keys]
     with_ports = {t.ports is not None for _, t in v.elements}
@@ -241,11 +242,6 @@ def render_natmap(v: ir.NatMap, ctx: RuleCtx) -> str:
         elems.append(f"{element_text(key, lambda i: strings[i], lambda i: protos[i])} : {data}")
     body = f"{keys} map {{ {', '.join(elems)} }}"
     if v.kind == "redirect":
-        return f"redirect to :{body}{_nat_flags(v.flags)}"
+        return f"redirect to :{body}{nat_flags(v.flags)}"
     addr_port = " addr . port" if True in with_ports else ""
-    return f"{v.kind}{fam}{addr_port} to {body}{_nat_flags(v.flags)}"
-
-
-def _nat_flags(flags) -> str:
-    from fwc.backends.nft_action import nat_flags
-    return nat_flags(flags)
+    return f"{v.kind}{fam}{addr_port} to {body}{nat_flags(v.flags)}"
