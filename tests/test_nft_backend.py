@@ -683,3 +683,11 @@ def test_socket_match_forms():
     with pytest.raises(Unsupported, match="socket"):
         simulate(parse_iptables_save("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m socket -j DROP\n"
                                      "COMMIT\n"), [])
+
+
+def test_socket_rule_has_one_counter_with_counters():
+    text = ("*filter\n:INPUT ACCEPT [0:0]\n"
+            "-A INPUT -s 10.0.0.0/8 -p tcp -m socket --nowildcard -j ACCEPT\nCOMMIT\n")
+    out = emit_nft(parse_iptables_save(text), counters=True)
+    (line,) = [x for x in out.splitlines() if "socket" in x]
+    assert line.count("counter") == 1, line

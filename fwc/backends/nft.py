@@ -193,18 +193,23 @@ class _TableRenderer:
         return [" ".join(x for x in (head, f"jump {name}") if x)
                 for head in self._match_words(rule, ctx, guard, before)]
 
-    def _match_words(self, rule: ir.Rule, ctx: RuleCtx, guard, matches: tuple) -> list[str]:
-        """The nft text of `matches` alone (with the family guard and, with --counters, a
-        counter), one per alternative."""
+    def _match_words(self, rule: ir.Rule, ctx: RuleCtx, guard, matches: tuple,
+                     counter: bool = True) -> list[str]:
+        """The nft text of `matches` alone (with the family guard and, with --counters and
+        `counter`, a counter), one per alternative."""
         lines = self.rule_lines(attrs.evolve(rule, matches=matches, statements=(),
                                              verdict=ir.Continue(), comment=None), ctx, guard)
-        return [x.removesuffix("continue").strip() for x in lines]
+        out = [x.removesuffix("continue").strip() for x in lines]
+        return out if counter or not self.counters else \
+            [x.removesuffix("counter").strip() for x in out]
 
     def _with_words(self, rule: ir.Rule, ctx: RuleCtx, guard, before: tuple, after: tuple,
                     words: str) -> list[str]:
         """rule_lines of `rule` with `before` matches, then `words` (nft text), then `after`."""
         post = self.rule_lines(attrs.evolve(rule, matches=after), ctx, None)
-        pre = self._match_words(rule, ctx, guard, before) if before or guard else [""]
+        # (the rest of the rule brings the one counter --counters asks for)
+        pre = self._match_words(rule, ctx, guard, before, counter=False) if before or guard \
+            else [""]
         return [" ".join(x for x in (a, words, b) if x) for a in pre for b in post]
 
     def rule_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str]) -> list[str]:
