@@ -414,11 +414,18 @@ class NfLog:
 
 @frozen
 class SetMark:
-    """kind meta|ct: new = (old & ~mask) ^ value  (iptables --set-xmark semantics)."""
+    """kind meta|ct: new = (old & ~mask) ^ value  (iptables --set-xmark semantics), then shifted
+    by `shift` bits (> 0 left, < 0 right; CONNMARK --left/--right-shift-mark), as a u32."""
 
     kind: str
     value: int
     mask: int = 0xFFFFFFFF
+    shift: int = 0
+
+
+def shifted(value: int, shift: int) -> int:
+    """A u32 shifted left (shift > 0) or right (< 0), as xt_CONNMARK's shift modes do."""
+    return (value << shift if shift >= 0 else value >> -shift) & 0xFFFFFFFF
 
 
 @frozen
@@ -430,6 +437,7 @@ class CopyMark:
     to: str
     src_mask: int = 0xFFFFFFFF
     dst_mask: int = 0xFFFFFFFF
+    shift: int = 0  # (src & src_mask) shifted first: > 0 left, < 0 right (as a u32)
 
 
 @frozen
@@ -1025,6 +1033,31 @@ def proto_port_ranges(m: "SetMatch") -> dict[int, list[Range]]:
     for proto, port in m.elements:
         ports.setdefault(proto, []).append(port if isinstance(port, Range) else Range(port, port))
     return {p: sorted(rs, key=lambda r: (r.lo, r.hi)) for p, rs in sorted(ports.items())}
+
+
+# --------------------------------------------------------------------------- iptables time
+
+
+@frozen
+class Time:
+    """iptables -m time, in UTC (xt_time without --kerneltz).  It reads the wall clock's whole
+    second `t`: t must be in [date_start, date_stop]; its second of the day in
+    [daytime_start, daytime_stop] (when start >= stop: not strictly between stop and start);
+    and its day's weekday (bit 1 Monday .. bit 7 Sunday of `weekdays`) and day of the month
+    (bit 1..31 of `monthdays`) selected.  With `contiguous` (start >= stop only) the part of the
+    day up to daytime_stop counts as the day before.  fwc.timewindow.matches gives the exact
+    meaning, written from the kernel's time_mt."""
+
+    date_start: int = 0
+    date_stop: int = 2**31 - 1
+    daytime_start: int = 0
+    daytime_stop: int = 86399
+    weekdays: int = 0xFE
+    monthdays: int = 0xFFFFFFFE
+    contiguous: bool = False
+
+
+Match = Union[Match, Time]
 
 
 # matches whose result depends on state kept between packets (token buckets, counters, lists,

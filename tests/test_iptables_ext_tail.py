@@ -40,10 +40,13 @@ def test_connbytes_single_number_is_lower_bound():
     assert (m.expr, m.op, m.values) == ("ct original packets", "ge", (200,))
 
 
-def test_time_uses_utc_seconds():
-    ms = rule("-A INPUT -m time --timestart 12:00 --datestop 2021").matches
-    assert ir.FieldMatch("meta hour", (ir.Range(43200, 86399),)) in ms
-    assert ir.FieldMatch("meta time", (1609459201,), op="lt") in ms
+def test_time_states_xt_time_parameters_in_utc():
+    (m,) = rule("-A INPUT -m time --timestart 12:00 --datestop 2021 ! --weekdays Sa,7").matches
+    assert m == ir.Time(date_stop=1609459200, daytime_start=43200, weekdays=0b00111110)
+    (m,) = rule("-A INPUT -m time --timestart 23:00 --timestop 1:00 --contiguous "
+                "--monthdays 1,31").matches
+    assert m.contiguous and m.monthdays == (1 << 1) | (1 << 31)
+    assert rule("-A INPUT -m time").matches == (ir.Time(),)  # until 2038-01-19 03:14:07
 
 
 def test_noncontiguous_netmask():
@@ -64,7 +67,7 @@ def test_refusals_are_located_unsupported():
     neg = parse_iptables_script("iptables -A INPUT -p tcp -m tcpmss ! --mss 42 -j RETURN\n")
     with pytest.raises(ErrorGroup, match="tcpmss ! --mss with -j RETURN"):
         emit_nft(neg)  # (the negation takes a chain of its own, where RETURN would act)
-    assert "kernel time zone" in unsupported("-A INPUT -m time --weekdays Sa")
+    assert "kernel's time zone" in unsupported("-A INPUT -m time --weekdays Sa --kerneltz")
     assert "stateful" in unsupported("-t mangle -A PREROUTING -p tcp -m limit --limit 1/s "
                                      "-j TPROXY --on-port 1")
 

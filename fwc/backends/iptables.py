@@ -398,12 +398,16 @@ class _RuleEmitter:
                 w += ["--nflog-threshold", str(s.threshold)]
             return w
         if isinstance(s, ir.SetMark):
+            if s.shift and s.kind != "ct":
+                raise Unsupported("a shifted meta mark (MARK has no shift)", self.rule.loc)
             return ["-j", "MARK" if s.kind == "meta" else "CONNMARK", "--set-xmark",
-                    f"{hex(s.value)}/{hex(s.mask)}"]
+                    f"{hex(s.value)}/{hex(s.mask)}"] + _shift_words(s.shift)
         if isinstance(s, ir.CopyMark):
             if s.to == "ct":
-                return ["-j", "CONNMARK", "--save-mark", "--nfmask", hex(s.src_mask), "--ctmask", hex(s.dst_mask)]
-            return ["-j", "CONNMARK", "--restore-mark", "--nfmask", hex(s.dst_mask), "--ctmask", hex(s.src_mask)]
+                return ["-j", "CONNMARK", "--save-mark", "--nfmask", hex(s.src_mask),
+                        "--ctmask", hex(s.dst_mask)] + _shift_words(s.shift)
+            return ["-j", "CONNMARK", "--restore-mark", "--nfmask", hex(s.dst_mask),
+                    "--ctmask", hex(s.src_mask)] + _shift_words(s.shift)
         if isinstance(s, ir.Notrack):
             self._need_raw("notrack")
             return ["-j", "CT", "--notrack"]
@@ -524,3 +528,9 @@ def _flags(fs) -> str:
 
 def _order(items, order) -> list[str]:
     return [x for x in order if x in items] + sorted(x for x in items if x not in order)
+
+
+def _shift_words(shift: int) -> list[str]:
+    if not shift:
+        return []
+    return ["--left-shift-mark", str(shift)] if shift > 0 else ["--right-shift-mark", str(-shift)]

@@ -98,9 +98,43 @@ def match_words(m, fam: str) -> Optional[list[str]]:
         return w + (["--connlimit-daddr"] if m.field == "daddr" else [])
     if isinstance(m, ir.FieldMatch):
         return field_match_words(m, fam)
+    if isinstance(m, ir.Time):
+        return time_words(m)
     if isinstance(m, ir.Recent):
         return recent_words(m, fam)
     return None
+
+
+def time_words(m: ir.Time) -> Optional[list[str]]:
+    import time as _time
+
+    def date(t: int) -> str:
+        return _time.strftime("%Y-%m-%dT%H:%M:%S", _time.gmtime(t))
+
+    def daytime(t: int) -> str:
+        return f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
+
+    out = ["-m", "time"]
+    if (m.daytime_start, m.daytime_stop) != (0, 86399):
+        out += ["--timestart", daytime(m.daytime_start), "--timestop", daytime(m.daytime_stop)]
+    if m.monthdays != 0xFFFFFFFE:
+        days = [str(d) for d in range(1, 32) if m.monthdays & (1 << d)]
+        if not days:
+            return None  # no day selected: --monthdays cannot say it
+        out += ["--monthdays", ",".join(days)]
+    if m.weekdays & 0xFE != 0xFE:
+        names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+        days = [names[d - 1] for d in range(1, 8) if m.weekdays & (1 << d)]
+        if not days:
+            return None
+        out += ["--weekdays", ",".join(days)]
+    if m.date_start:
+        out += ["--datestart", date(m.date_start)]
+    if m.date_stop != 2**31 - 1:
+        out += ["--datestop", date(m.date_stop)]
+    if m.contiguous:
+        out.append("--contiguous")
+    return out
 
 
 def recent_words(m: ir.Recent, fam: str) -> list[str]:

@@ -72,6 +72,7 @@ class _TableRenderer:
         self._rendered: dict = {}  # (id(match), id(ctx)) -> (match, alternatives)
         # chains fwc adds for a rule (-m socket, negated owner and tcpmss), as text lines
         self.aux_chains: list[list[str]] = []
+        self.time_sets: dict[tuple, str] = {}  # -m time day intervals -> set name
 
     # ---------------------------------------------------------------- names
     def chain_namer(self, source: ir.Table):
@@ -107,6 +108,28 @@ class _TableRenderer:
                          "iptables would share one table between them")
         return got[0]
 
+    def time_set(self, intervals: tuple) -> str:
+        """The name of the `meta time` interval set of `intervals` (and of its `_ends` set)."""
+        got = self.time_sets.get(intervals)
+        if got is None:
+            taken = set(self.t.set_names.values()) | {n for n, _, _ in self.dynamic_sets.values()}
+            k = len(self.time_sets) + 1
+            while f"fwc_time_{k}" in taken or f"fwc_time_{k}_ends" in taken:
+                k += 1
+            got = self.time_sets[intervals] = f"fwc_time_{k}"
+        return got
+
+    def time_set_text(self, intervals: tuple, name: str) -> list[str]:
+        def elements(items: list[str]) -> list[str]:
+            if not items:
+                return []
+            rows = [", ".join(items[i:i + 6]) for i in range(0, len(items), 6)]
+            return ["\t\telements = { " + (",\n\t\t\t     ".join(rows)) + " }"]
+        return ([f"\tset {name} {{", "\t\ttypeof meta time", "\t\tflags interval"] +
+                elements([f"{lo}-{hi + 1}" for lo, hi in intervals]) + ["\t}",
+                f"\tset {name}_ends {{", "\t\ttypeof meta time"] +
+                elements([str(hi + 1) for _, hi in intervals]) + ["\t}"])
+
     def ctx(self, source: ir.Table, l3: Optional[str], chain: OutChain) -> RuleCtx:
         key = (id(source), l3, id(chain))  # both outlive the renderer: ids stay unique
         got = self._ctxs.get(key)
@@ -120,7 +143,7 @@ class _TableRenderer:
                        helper_object=self.helper_object,
                        set_name=lambda n: self.t.set_names.get(n, n),
                        priorities=chain.priorities, hooks=hooks,
-                       dynamic_set=self.dynamic_set)
+                       dynamic_set=self.dynamic_set, time_set=self.time_set)
 
     # ---------------------------------------------------------------- rules
     def socket_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str],
@@ -411,6 +434,8 @@ class _TableRenderer:
             body += [f"\tset {name} {{", f"\t\ttype {' . '.join(types)}",
                      f"\t\tsize 65535", "\t\tflags dynamic,timeout",
                      f"\t\ttimeout {ms}ms", "\t}"]
+        for intervals, name in self.time_sets.items():
+            body += self.time_set_text(intervals, name)
         for (helper, l4), name in self.helpers.items():
             l3 = "\t\tl3proto inet;" if self.t.family == "inet" else ""
             body += [f"\tct helper {name} {{", f'\t\ttype "{helper}" protocol {l4};'] + \

@@ -63,12 +63,28 @@ def masked_value(key: str, value: int, mask: int) -> str:
     return f"{key} set {key} and {keep:#x} {op} {value:#x}"
 
 
+def _shift_text(shift: int) -> str:
+    return f"<< {shift}" if shift > 0 else f">> {-shift}"
+
+
+def render_setmark(s: ir.SetMark) -> str:
+    key = "meta mark" if s.kind == "meta" else "ct mark"
+    if not s.shift:
+        return masked_value(key, s.value, s.mask)
+    if s.mask == FULL:  # a constant
+        return f"{key} set {ir.shifted(s.value, s.shift):#x}"
+    expr = masked_value(key, s.value, s.mask)[len(f"{key} set "):]
+    return f"{key} set ({expr}) {_shift_text(s.shift)}"
+
+
 def render_copymark(s: ir.CopyMark) -> str:
     dst, src = ("ct mark", "meta mark") if s.to == "ct" else ("meta mark", "ct mark")
     if s.dst_mask != FULL:
         raise refuse("CONNMARK --save-mark/--restore-mark with a mask",
                      "nft cannot merge bits of two marks")
     tail = "" if s.src_mask == FULL else f" and {s.src_mask:#x}"
+    if s.shift:
+        return f"{dst} set ({src}{tail}) {_shift_text(s.shift)}"
     return f"{dst} set {src}{tail}"
 
 
@@ -100,8 +116,7 @@ def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: boo
     if isinstance(s, ir.NfLog):
         return render_nflog(s)
     if isinstance(s, ir.SetMark):
-        key = "meta mark" if s.kind == "meta" else "ct mark"
-        return masked_value(key, s.value, s.mask)
+        return render_setmark(s)
     if isinstance(s, ir.CopyMark):
         return render_copymark(s)
     if isinstance(s, ir.Notrack):

@@ -37,6 +37,8 @@ class RuleCtx:
     hooks: tuple[str, ...] = ()
     # (name, key types, timeout ms) -> emitted dynamic set name, for hashlimit buckets
     dynamic_set: Optional[Callable[[str, tuple, int], str]] = None
+    # whole-second intervals -> name of the `meta time` interval set holding them (ir.Time)
+    time_set: Optional[Callable[[tuple], str]] = None
 
 
 def refuse(construct: str, why: str = "") -> NotExpressible:

@@ -17,6 +17,8 @@ def render_tail_match(m, ctx: RuleCtx) -> Optional[list[list[str]]]:
         return [[f"quota {'over ' if m.over else ''}{m.bytes} bytes"]]
     if isinstance(m, ir.ConnLimit):
         return [[render_connlimit(m, ctx)]]
+    if isinstance(m, ir.Time):
+        return [render_time(m, ctx)]
     if isinstance(m, ir.Recent):
         # an nft dynamic set keeps one timeout per element, no history of when it was seen,
         # and refuses new elements when full where xt_recent forgets its oldest address
@@ -101,3 +103,25 @@ def render_tail_verdict(v, ctx: RuleCtx) -> Optional[str]:
         else:
             text += f" meta mark set meta mark & {keep:#x} ^ {v.mark_value:#x}"
     return text + " accept"
+
+
+def render_time(m: ir.Time, ctx: RuleCtx) -> list[str]:
+    """xt_time in UTC (fwc.timewindow explains the form).  Values are integer seconds, which nft
+    reads without its own time zone."""
+    from fwc import timewindow as tw
+    words = []
+    if tw.days_restricted(m):
+        if ctx.time_set is None:
+            raise refuse("-m time --weekdays/--monthdays here")
+        name = ctx.time_set(tuple(tw.day_intervals(m)))
+        words += [f"meta time @{name}", f"meta time != @{name}_ends"]
+    else:
+        if m.date_start > 0:
+            words.append(f"meta time >= {m.date_start}")
+        words.append(f"meta time < {m.date_stop + 1}")
+    hours = tw.hour_ranges(m)
+    if len(hours) == 1:
+        words.append(f"meta hour {hours[0][0]}-{hours[0][1]}")
+    elif hours:
+        words.append("meta hour { " + ", ".join(f"{a}-{b}" for a, b in hours) + " }")
+    return words

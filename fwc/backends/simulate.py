@@ -15,11 +15,12 @@ replayed from the cache.  NAT chains are never cached (they run once per connect
 from __future__ import annotations
 
 import ipaddress
+import time
 from typing import Any, Callable, Optional
 
 import attrs
 
-from fwc import ir
+from fwc import ir, timewindow
 from fwc.conntrack import fields as nftf
 from fwc.conntrack.helpers import HELPERS, run_helper
 from fwc.conntrack.nat import MANIP_OF_HOOK, NoFreeTuple, manip_packet, setup_binding
@@ -66,6 +67,9 @@ class SimOptions:
     # (the reading is 0)
     jiffies: Optional[int] = None
     hz: int = 250
+    # the wall clock, UTC nanoseconds since the epoch, for -m time / meta time / meta hour;
+    # None = the real clock when each packet is sent
+    clock_ns: Optional[int] = None
 
 
 # ----------------------------------------------------------------------------- compilation
@@ -527,6 +531,8 @@ class Simulator:
             return self._compile_fieldmatch(m, rule)
         if T is ir.SetMatch:
             return self._compile_setmatch(m, rule, table)
+        if T is ir.Time:
+            return (lambda p: timewindow.matches(m, p.now_ns // 10**9)), {"clock"}, True
         if T is ir.CtCount:
             raise Unsupported("ct count (needs the number of live connections per key)", rule.loc)
         raise Unsupported(f"match {T.__name__} is not simulated", rule.loc)
@@ -748,13 +754,13 @@ class Simulator:
             val, mask = s.value, s.mask
             if s.kind == "meta":
                 def setmark(p, emit):
-                    p.mark = ((p.mark & ~mask) ^ val) & 0xFFFFFFFF
+                    p.mark = ir.shifted((p.mark & ~mask) ^ val, s.shift)
                     emit(f"meta mark set {p.mark:#x}")
                 return setmark, {"mark"}
 
             def setctmark(p, emit):
                 if p.ct is not None:
-                    p.ct.mark = ((p.ct.mark & ~mask) ^ val) & 0xFFFFFFFF
+                    p.ct.mark = ir.shifted((p.ct.mark & ~mask) ^ val, s.shift)
                     emit(f"ct mark set {p.ct.mark:#x}")
                 else:
                     emit("ct mark set: no conntrack entry, no effect")
@@ -766,10 +772,11 @@ class Simulator:
                 if p.ct is None:
                     emit("connmark: no conntrack entry, no effect")
                 elif s.to == "ct":
-                    p.ct.mark = (p.ct.mark & ~dm) ^ (p.mark & sm)  # (xt_CONNMARK's xor)
+                    # (xt_CONNMARK's xor)
+                    p.ct.mark = ((p.ct.mark & ~dm) ^ ir.shifted(p.mark & sm, s.shift)) & 0xFFFFFFFF
                     emit(f"ct mark set {p.ct.mark:#x} (saved from meta mark)")
                 else:
-                    p.mark = (p.mark & ~dm) ^ (p.ct.mark & sm)
+                    p.mark = ((p.mark & ~dm) ^ ir.shifted(p.ct.mark & sm, s.shift)) & 0xFFFFFFFF
                     emit(f"meta mark set {p.mark:#x} (restored from ct mark)")
             return copymark, {"mark", "ct_mark", "ct_state"}
         if T is ir.Notrack:
@@ -1096,6 +1103,7 @@ class Simulator:
                    quote: Optional[tuple] = None) -> tuple[str, Optional[str], Skb]:
         """Send one packet through its hooks.  -> (verdict, ct state seen by filter, skb)."""
         p = Skb(pkt, self.opt.ttl)
+        p.now_ns = self.opt.clock_ns if self.opt.clock_ns is not None else time.time_ns()
         p.quote = quote
         if quote is not None:  # an ICMP error carries the quoted IP header + 8 bytes
             p.length += (20 if p.l3 == 4 else 40) + 8
@@ -1284,6 +1292,7 @@ _KEY_EXPR = {
                  "(p.ct.master.helper if p.ct is not None and p.ct.master is not None else None),"
                  " (p.ct.confirmed if p.ct is not None else None), p.tmpl_helper",
     "ct_timeout": "(p.ct.timeout() if p.ct is not None else None)",
+    "clock": "p.now_ns",
 }
 
 

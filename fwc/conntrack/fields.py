@@ -107,6 +107,10 @@ READERS: dict[str, Callable[[Skb], object]] = {
     "meta iif": _meta_name("iif"), "meta oif": _meta_name("oif"),
     "meta oifname": _meta_name("oif"), "oifname": _meta_name("oif"),
     "meta length": lambda p: p.length,
+    # nft's meta time is nanoseconds (values written in seconds, see to_interval); meta hour
+    # the second of the day in UTC (nft_meta_hour)
+    "meta time": lambda p: p.now_ns,
+    "meta hour": lambda p: p.now_ns // 10**9 % 86400,
     "ip ttl": _l3(4, "ttl"), "ip6 hoplimit": _l3(6, "ttl"),
     "ip length": _l3(4, "length"),
     "th sport": _th("sport"), "th dport": _th("dport"),
@@ -136,6 +140,9 @@ def reader(expr: str) -> Optional[Callable[[Skb], object]]:
 def to_interval(expr: str, value) -> Optional[tuple]:
     """An nft value as an inclusive (lo, hi) interval of ints (or ('str', name) for names)."""
     expr = " ".join(expr.split())
+    if expr == "meta time":  # nft reads a number as whole seconds: [lo s, hi s] in ns
+        iv = to_interval("", value) if isinstance(value, (int, Range)) else None
+        return None if iv is None else (iv[0] * 10**9, iv[1] * 10**9)
     if isinstance(value, bool):
         value = int(value)
     if isinstance(value, int):

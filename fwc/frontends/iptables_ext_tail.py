@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 
+import attrs
+
 from fwc import ir
 from fwc.frontends import values as V
 from fwc.frontends.iptables_ext import TargetResult, _m, _one, _t, _val
@@ -318,45 +320,60 @@ def _build_quota(opts, ctx):
 
 # ----------------------------------------------------------------------------- time
 
-WEEKDAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
+WEEKDAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")  # libxt_time compares two letters
+
+
+def _weekdays(ctx, o) -> int:
+    bits = 0
+    for day in o.args[0].split(","):
+        if day.isdigit():
+            if not 1 <= int(day) <= 7:
+                raise ctx.error(f"{day!r} is not a day of the week (1 = Monday .. 7 = Sunday)", o)
+            bits |= 1 << int(day)
+            continue
+        if day[:2] not in WEEKDAYS:
+            raise ctx.error(f"{day!r} is not a valid day (Mon,Tue,Wed,Thu,Fri,Sat,Sun)", o)
+        bits |= 1 << (WEEKDAYS.index(day[:2]) + 1)
+    return bits ^ 0xFE if o.negate else bits
+
+
+def _monthdays(ctx, o) -> int:
+    bits = 0
+    for day in o.args[0].split(","):
+        if not day.isdigit() or not 1 <= int(day) <= 31:
+            raise ctx.error(f"{day!r} is not a day of the month (1 to 31)", o)
+        bits |= 1 << int(day)
+    return bits ^ 0xFFFFFFFE if o.negate else bits
 
 
 def _build_time(opts, ctx):
-    out = []
-    names = {o.name for o in opts}
     for o in opts:
-        if o.name in ("--monthdays", "--contiguous", "--localtz", "--kerneltz"):
-            why = {"--monthdays": "nftables has no day-of-month match",
-                   "--contiguous": "nftables has no contiguous day ranges",
-                   }.get(o.name, "nft's meta hour is UTC")
-            raise ctx.error(f"time {o.name} cannot be expressed exactly: {why}", o, True)
-        if o.negate and o.name != "--weekdays":
+        if o.name in ("--localtz", "--kerneltz"):
+            raise ctx.error(f"time {o.name} cannot be expressed exactly: it uses the kernel's "
+                            "time zone, which the ruleset cannot know", o, True)
+        if o.negate and o.name not in ("--weekdays", "--monthdays"):
             raise ctx.error(f"{o.name} cannot be negated", o)
-    ds, de = _one(opts, "--datestart"), _one(opts, "--datestop")
-    if ds is not None or de is not None:
-        lo = _val(ctx, ds, V.parse_date, ds.args[0]) if ds else 0
-        hi = _val(ctx, de, V.parse_date, de.args[0]) if de else 2**31 - 1
-        # xt_time compares whole seconds: stamp in [lo, hi]  <=>  ns >= lo s and ns < (hi + 1) s
-        if lo:
-            out.append(_fm("meta time", (lo,), op="ge"))
-        out.append(_fm("meta time", (hi + 1,), op="lt"))
-    ts, te = _one(opts, "--timestart"), _one(opts, "--timestop")
-    if ts is not None or te is not None:
-        lo = _val(ctx, ts, V.parse_daytime, ts.args[0]) if ts else 0
-        hi = _val(ctx, te, V.parse_daytime, te.args[0]) if te else 86399
-        if lo < hi:
-            out.append(_fm("meta hour", (ir.Range(lo, hi),)))
-        elif lo > hi:  # wraps around midnight
-            out.append(_fm("meta hour", (ir.Range(0, hi), ir.Range(lo, 86399))))
-        else:
-            raise ctx.error("--timestart equal to --timestop", ts or te, True)
-    wd = _one(opts, "--weekdays")
+    kw = {}
+    for name, key, parse in (("--datestart", "date_start", V.parse_date),
+                             ("--datestop", "date_stop", V.parse_date),
+                             ("--timestart", "daytime_start", V.parse_daytime),
+                             ("--timestop", "daytime_stop", V.parse_daytime)):
+        o = _one(opts, name)
+        if o is not None:
+            kw[key] = _val(ctx, o, parse, o.args[0])
+    wd, md = _one(opts, "--weekdays"), _one(opts, "--monthdays")
     if wd is not None:
-        raise ctx.error("time --weekdays cannot be expressed exactly: nft's meta day uses the "
-                        "kernel time zone, xt_time uses UTC", wd, True)
-    if not names:
-        raise ctx.error("time needs an option", None)
-    return out
+        kw["weekdays"] = _weekdays(ctx, wd)
+    if md is not None:
+        kw["monthdays"] = _monthdays(ctx, md)
+    m = ir.Time(**kw)
+    cont = _one(opts, "--contiguous")
+    if cont is not None:
+        if m.daytime_start < m.daytime_stop:
+            raise ctx.error("time: --contiguous only makes sense when --timestop is earlier "
+                            "than --timestart", cont)
+        m = attrs.evolve(m, contiguous=True)
+    return [m]
 
 
 # ----------------------------------------------------------------------------- dccp, sctp
@@ -477,12 +494,22 @@ def _build_connlimit(opts, ctx):
 
 
 def _t_connmark_shift(base):
+    """--left/--right-shift-mark N (xt_CONNMARK revision 2): set mode shifts the new ctmark,
+    save and restore the masked source mark."""
     def build(opts, ctx):
-        for o in opts:
-            if o.name in ("--left-shift-mark", "--right-shift-mark"):
-                raise ctx.error(f"CONNMARK {o.name} is not supported (no IR for shifted marks)",
-                                o, True)
-        return base(opts, ctx)
+        shifts = [o for o in opts if o.name in ("--left-shift-mark", "--right-shift-mark")]
+        res = base([o for o in opts if o not in shifts], ctx)
+        if not shifts:
+            return res
+        if len(shifts) > 1:
+            raise ctx.error("CONNMARK takes one of --left-shift-mark and --right-shift-mark",
+                            shifts[1])
+        o = shifts[0]
+        n = _val(ctx, o, V.parse_int, o.args[0], 0, 31, "shift")
+        n = n if o.name == "--left-shift-mark" else -n
+        if len(res.statements) != 1:
+            raise ctx.error(f"CONNMARK {o.name} with more than one action", o)
+        return TargetResult((attrs.evolve(res.statements[0], shift=n),), res.verdict)
     return build
 
 
