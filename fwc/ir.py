@@ -1060,8 +1060,33 @@ class Time:
 Match = Union[Match, Time]
 
 
+# --------------------------------------------------------------------------- iptables connlabel
+
+
+@frozen
+class ConnLabel:
+    """iptables -m connlabel [!] --label BIT: the packet's conntrack entry carries label BIT,
+    xor `negate`.  Without an entry (untracked, invalid, a template) the match is `negate`: a
+    negated test also matches those packets, unlike nft's `ct label != BIT`."""
+
+    bit: int
+    negate: bool = False
+
+
+@frozen
+class ConnLabelSet:
+    """iptables -m connlabel [!] --label BIT --set: when the packet has a conntrack entry with
+    room for labels (every entry made once a rule uses labels), set label BIT and match (not
+    `negate`); otherwise the match is `negate`."""
+
+    bit: int
+    negate: bool = False
+
+
+Match = Union[Match, ConnLabel, ConnLabelSet]
+
 # matches whose result depends on state kept between packets (token buckets, counters, lists,
 # random draws): evaluating one is itself a side effect, so skipping or repeating it changes
 # later packets
 STATEFUL_MATCHES = (Limit, HashLimit, Statistic, CtCount, Quota, ConnLimit, Recent, SetLimit,
-                    Socket)  # (a socket lookup; --restore-skmark also sets the mark)
+                    Socket, ConnLabelSet)  # (a socket lookup; --restore-skmark also sets the mark)

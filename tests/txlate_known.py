@@ -117,8 +117,11 @@ KNOWN: dict[str, tuple[str, str]] = {
     "libxt_cgroup.txlate:1": (_G, "xt_cgroup tests skb->sk only when it is a full socket; nft "
                                   "meta cgroup maps request sockets to their listener"),
     "libxt_cgroup.txlate:4": (_G, "as above"),
-    "libxt_connlabel.txlate:4": (_G, "--set sets the label as a side effect and matches "
-                                     "untracked packets when negated"),
+    "libxt_connlabel.txlate:4": (_E, "vector wrong: xt_connlabel's negated match (--set too) holds "
+                                     "for packets without a conntrack entry, where nft's ct label "
+                                     "stops the rule; fwc sets the label, then 'ct label 40 "
+                                     "return' in a chain of its own (kernel: test_connlabel_fwc_"
+                                     "nft_agrees_with_xt_connlabel)"),
     "libxt_tcpmss.txlate:4": (_E, "vector inexact: '! --mss' also matches packets without an "
                                      "MSS option, which 'maxseg size != X' does not; fwc's "
                                      "'maxseg size X return' in a chain of its own keeps them "

@@ -98,6 +98,9 @@ def match_words(m, fam: str) -> Optional[list[str]]:
         return w + (["--connlimit-daddr"] if m.field == "daddr" else [])
     if isinstance(m, ir.FieldMatch):
         return field_match_words(m, fam)
+    if isinstance(m, (ir.ConnLabel, ir.ConnLabelSet)):
+        return ["-m", "connlabel", *_neg(m.negate), "--label", str(m.bit)] + \
+            (["--set"] if isinstance(m, ir.ConnLabelSet) else [])
     if isinstance(m, ir.Time):
         return time_words(m)
     if isinstance(m, ir.Recent):

@@ -197,6 +197,19 @@ class _TableRenderer:
         return self._aux_chain(rule, ctx, guard, rule.matches[:i], [back],
                                rule.matches[i + 1:], "mss", "-m tcpmss ! --mss")
 
+    def label_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str], i: int) -> list[str]:
+        """`-m connlabel ! --label N [--set]` (matches[i]): xt also matches a packet without a
+        conntrack entry, where nft's `ct label` stops the rule; so, in a chain of its own, (with
+        --set, `ct label set N` first), `ct label N return` leaves out the packets whose entry
+        has the label, and the rest of the rule follows.  After the set, only an entry without
+        room for labels still lacks it, as in xt_connlabel."""
+        m = rule.matches[i]
+        first = ([f"ct label set {m.bit}"] if isinstance(m, ir.ConnLabelSet) else []) + \
+            [f"ct label {m.bit} return"]
+        return self._aux_chain(rule, ctx, guard, rule.matches[:i], first,
+                               rule.matches[i + 1:], "label",
+                               "-m connlabel ! --label")
+
     def _aux_chain(self, rule: ir.Rule, ctx: RuleCtx, guard, before: tuple, first: list[str],
                    after: tuple, tag: str, what: str, words: str = "") -> list[str]:
         """The rule as `BEFORE jump fwc_TAG_N`; chain fwc_TAG_N holds the `first` lines, then
@@ -243,6 +256,8 @@ class _TableRenderer:
                 return self.owner_lines(rule, ctx, guard)
             if type(m) is ir.MssOutside:
                 return self.mss_lines(rule, ctx, guard, i)
+            if type(m) in (ir.ConnLabel, ir.ConnLabelSet) and m.negate:
+                return self.label_lines(rule, ctx, guard, i)
         memo, cid = self._rendered, id(ctx)
         if not rule.statements and not self.counters and rule.comment is None and \
                 guard is None and type(rule.verdict) in _PLAIN_VERDICTS:

@@ -17,6 +17,11 @@ def render_tail_match(m, ctx: RuleCtx) -> Optional[list[list[str]]]:
         return [[f"quota {'over ' if m.over else ''}{m.bytes} bytes"]]
     if isinstance(m, ir.ConnLimit):
         return [[render_connlimit(m, ctx)]]
+    if isinstance(m, ir.ConnLabel) and not m.negate:
+        return [[f"ct label {m.bit}"]]
+    if isinstance(m, ir.ConnLabelSet) and not m.negate:
+        # set, then test: only an entry without room for labels still lacks it
+        return [[f"ct label set {m.bit}", f"ct label {m.bit}"]]
     if isinstance(m, ir.Time):
         return [render_time(m, ctx)]
     if isinstance(m, ir.Recent):

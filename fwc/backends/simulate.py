@@ -448,6 +448,19 @@ class Simulator:
             lo, hi = m.range.lo, m.range.hi
             v = self.opt.uid if T is ir.SkUid else self.opt.gid
             return (lambda p: (p.dir == "out" and lo <= v <= hi) != neg), {"dir"}, True
+        if T is ir.ConnLabel:
+            bit = m.bit
+            return (lambda p: (p.ct is not None and bool(p.ct.labels >> bit & 1)) != neg), \
+                {"ct_labels", "ct_state"}, True
+        if T is ir.ConnLabelSet:
+            bit = m.bit
+
+            def label_set(p):
+                if p.ct is None:
+                    return neg
+                p.ct.labels |= 1 << bit
+                return not neg
+            return label_set, {"ct_labels", "ct_state"}, False
         if T is ir.MssOutside:
             # simulated packets carry no TCP options: a TCP packet has no MSS, so it matches
             return (lambda p: p.proto == 6), {"proto"}, True
@@ -1293,6 +1306,7 @@ _KEY_EXPR = {
                  " (p.ct.confirmed if p.ct is not None else None), p.tmpl_helper",
     "ct_timeout": "(p.ct.timeout() if p.ct is not None else None)",
     "clock": "p.now_ns",
+    "ct_labels": "(p.ct.labels if p.ct is not None else None)",
 }
 
 

@@ -119,6 +119,7 @@ READERS: dict[str, Callable[[Skb], object]] = {
     "icmpv6 type": _icmp(58, "icmp_type"), "icmpv6 code": _icmp(58, "icmp_code"),
     "ct state": _ct_state_bits, "ct status": _ct_status_bits,
     "ct mark": lambda p: p.ct.mark if p.ct is not None else ABSENT,
+    "ct label": lambda p: p.ct.labels if p.ct is not None else ABSENT,
     "ct direction": lambda p: p.ct_dir if p.ct is not None else ABSENT,
     "ct protocol": lambda p: p.ct.proto if p.ct is not None else ABSENT,
     "ct original protocol": lambda p: p.ct.proto if p.ct is not None else ABSENT,
@@ -143,6 +144,8 @@ def to_interval(expr: str, value) -> Optional[tuple]:
     if expr == "meta time":  # nft reads a number as whole seconds: [lo s, hi s] in ns
         iv = to_interval("", value) if isinstance(value, (int, Range)) else None
         return None if iv is None else (iv[0] * 10**9, iv[1] * 10**9)
+    if expr == "ct label" and isinstance(value, int):  # nft names a label by its bit
+        return (1 << value, 1 << value)
     if isinstance(value, bool):
         value = int(value)
     if isinstance(value, int):

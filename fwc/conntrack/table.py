@@ -41,7 +41,7 @@ class Entry:
 
     __slots__ = ("tuples", "status", "tcp_state", "tcp_last", "close_init", "helper",
                  "helper_data", "mark", "master", "zone", "nat_done", "id", "tcp_timeout",
-                 "unacked")
+                 "unacked", "labels")
 
     def __init__(self, orig: tuple, reply: tuple, zone: int = 0):
         self.tuples = [orig, reply]
@@ -58,6 +58,7 @@ class Entry:
         self.id = 0
         self.tcp_timeout: Optional[int] = None  # seconds, as set by the last refresh
         self.unacked = [False, False]  # a direction sent data (or FIN) not yet acked
+        self.labels = 0  # conntrack labels, bit N = label N (an expected entry starts with none)
 
     @property
     def confirmed(self) -> bool:

@@ -296,17 +296,15 @@ def _build_connbytes(opts, ctx):
 
 def _build_connlabel(opts, ctx):
     lab = _one(opts, "--label")
-    for o in opts:
-        if o.name == "--set":
-            raise ctx.error("connlabel --set (set the label as a side effect of matching) cannot be "
-                            "expressed exactly in nftables", o, True)
     if lab is None:
         raise ctx.error("connlabel needs --label", None)
     if not lab.args[0].isdigit():
         raise ctx.error(f"connection label names are not supported (use the bit number): "
                         f"{lab.args[0]!r}", lab, True)
     bit = _val(ctx, lab, V.parse_int, lab.args[0], 0, 127, "label")
-    return [_fm("ct label", (bit,), lab.negate, op="any")]
+    if _one(opts, "--set") is not None:
+        return [ir.ConnLabelSet(bit, lab.negate)]
+    return [ir.ConnLabel(bit, lab.negate)]
 
 
 def _build_quota(opts, ctx):

@@ -39,6 +39,14 @@ S4, S6 = "192.0.2.1", "2001:db8:f::1"
 # ----------------------------------------------------------------------------- cases
 
 
+CONNLABEL = (raw("-A PREROUTING -p tcp --dport 22 -j CT --notrack")
+             + restore(["-A INPUT -p tcp -m connlabel ! --label 7 --set -m tcp --dport 22 -j REJECT",
+                        "-A INPUT -p tcp -m connlabel ! --label 7 --set -j DROP",
+                        "-A INPUT -m connlabel --label 7 -m connlabel --label 5 --set -j ACCEPT",
+                        "-A INPUT -p udp -m connlabel ! --label 9 -j ACCEPT",
+                        "-A INPUT -m connlabel --label 5 -j ACCEPT"], ("DROP", "ACCEPT", "ACCEPT")))
+
+
 def tcp_cases(src, dst, tag):
     syn = {"dir": "in", "src": src, "dst": dst, "sport": 40000, "dport": 22, "flags": "S"}
     synack = {"dir": "out", "src": dst, "dst": src, "sport": 22, "dport": 40000, "flags": "SA"}
@@ -153,6 +161,9 @@ SCENARIOS = {
                 + restore(["-A INPUT -m conntrack --ctstate UNTRACKED -j ACCEPT", EST],
                           ("DROP", "ACCEPT", "ACCEPT")),
                 None, tcp_cases(C4, S4, "v4")[:4] + udp_icmp_cases(C4, S4, "v4", False)[:3]),
+    # xt_connlabel: without a conntrack entry a negated test matches; --set sets, then matches
+    "connlabel": (CONNLABEL, None, tcp_cases(C4, S4, "v4")[:4] + tcp_cases(C4, S4, "v4")[8:10]
+                  + udp_icmp_cases(C4, S4, "v4", False)[:3]),
     "forward": (restore(["-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
                          "-A FORWARD -i eth0 -p tcp --dport 80 -j ACCEPT",
                          "-A FORWARD -i eth1 -j ACCEPT",
@@ -383,3 +394,18 @@ def test_mark_arithmetic_agrees_with_the_kernel(kernel_module, op):
         return
     assert [r.verdict for r in kernel_verdicts(("nft", nft), cases, kernel_module)] == \
         ["ACCEPT"], (op, nft)
+
+
+def test_connlabel_fwc_nft_agrees_with_xt_connlabel(harness):
+    """The nft form of every connlabel flavour (the negated ones take a chain of their own, so
+    packets without a conntrack entry still match) gives the kernel's xt_connlabel verdicts."""
+    from fwc.backends.nft import emit_nft
+    from fwc.testing.compare import kernel_verdicts
+    v4, _, cases = SCENARIOS["connlabel"]
+    cases = cases_from_json(cases)
+    harness.prepare(cases)
+    xt = kernel_verdicts(("iptables", v4, restore()), cases, harness)
+    nft = kernel_verdicts(("nft", emit_nft(_ruleset(v4, None))), cases, harness)
+    assert [(r.name, r.verdict, r.ct_state) for r in nft] == \
+        [(r.name, r.verdict, r.ct_state) for r in xt]
+    assert {r.verdict for r in xt} >= {"REJECT", "ACCEPT"}

@@ -143,7 +143,7 @@ def test_txlate_vectors_mean_the_same(txns):
           f"{len(cases) - identical - equivalent} known gaps")
     assert not bad, "\n\n".join(f"{k}: {v[0]}: {v[1]}" for k, v in sorted(bad.items())[:15])
     assert not stale, f"listed as known but now identical (remove from txlate_known): {stale}"
-    # the target is 95%; fwc reaches 361/382 (94.5%): every other vector is a gap fwc
+    # the target is 95%; fwc reaches 362/382 (94.8%): every other vector is a gap fwc
     # refuses with a located error because nftables cannot say it exactly (see txlate_known
     # and README).  This guards the level reached; it must only ever go up.
-    assert identical + equivalent >= 361
+    assert identical + equivalent >= 362
