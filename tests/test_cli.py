@@ -133,3 +133,18 @@ class _FixedParser:
 
     def parse_args(self, argv):
         return self.args
+
+
+def test_simulate_time_sets_the_clock_of_time_matches(tmp_path, capsys):
+    f = tmp_path / "t.v4"
+    f.write_text("*filter\n-A INPUT -p icmp -m time --weekdays Sa,Su --timestart 12:00 "
+                 "-j REJECT\nCOMMIT\n")
+    args = ["simulate", str(f), "--packet", "in icmp type 8"]
+    code, out, _ = run_cli(args + ["--time", "2026-12-05T14:00"], capsys)  # a Saturday
+    assert code == 0 and "REJECT" in out
+    code, out, _ = run_cli(args + ["--time", "2026-12-05T11:59:59"], capsys)
+    assert code == 0 and "ACCEPT" in out
+    code, out, _ = run_cli(args + ["--time", str(1764943200)], capsys)  # 2025-12-05 14:00 (Fri)
+    assert code == 0 and "ACCEPT" in out
+    code, _, err = run_cli(args + ["--time", "2026-02-30T10:00"], capsys)
+    assert code == 2 and "--time" in err

@@ -128,6 +128,10 @@ def register(sub) -> None:
         p.add_argument("--from", dest="src", default="auto",
                        choices=["auto", "iptables", "iptables-script", "nft", "nft-json"],
                        help="ruleset syntax (default: detect)")
+        p.add_argument("--time", metavar="WHEN",
+                       help="the wall clock for -m time / meta time / meta hour: "
+                            "YYYY-MM-DDThh:mm[:ss] in UTC, or seconds since the epoch "
+                            "(default: now)")
         p.set_defaults(func=run_simulate if name == "simulate" else run_explain)
 
 
@@ -148,8 +152,32 @@ def _load(args):
     from fwc.frontends import load_ruleset  # the front ends are only needed here
 
     from fwc.backends.simulate import SimOptions, Simulator
+    clock = None if getattr(args, "time", None) is None else _parse_when(args.time)
     rs = load_ruleset(args.ruleset, args.src)
-    return Simulator(rs, SimOptions(tcp_loose=bool(args.tcp_loose)))
+    return Simulator(rs, SimOptions(tcp_loose=bool(args.tcp_loose), clock_ns=clock))
+
+
+def _parse_when(text: str) -> int:
+    """--time: UTC nanoseconds."""
+    import calendar
+    import re
+    t = text.strip()
+    if re.fullmatch(r"\d+(\.\d{1,9})?", t):
+        whole, _, frac = t.partition(".")
+        return int(whole) * 10**9 + int((frac or "0").ljust(9, "0"))
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:Z|\+00:00)?", t)
+    if m:
+        y, mo, d, h, mi = (int(x) for x in m.groups()[:5])
+        sec = int(m.group(6) or 0)
+        try:
+            import datetime
+            datetime.datetime(y, mo, d, h, mi, sec)
+        except ValueError:
+            m = None
+        else:
+            return calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) * 10**9
+    raise FwcSyntaxError(f"--time {text!r}: expected YYYY-MM-DDThh:mm[:ss] (UTC) or seconds "
+                         "since the epoch", Loc("<args>"))
 
 
 def run_simulate(args) -> int:
