@@ -112,9 +112,13 @@ def test_unsupported_constructs_are_located():
     with pytest.raises(Unsupported) as e:
         Simulator(rs)
     assert e.value.loc == loc and "ct count" in e.value.message
-    rs = filter_rs([R(statements=(ir.CtHelperSet("irc"),), loc=loc)])
-    with pytest.raises(Unsupported):
-        Simulator(rs)
+    # an unknown helper is refused when a packet reaches its rule (others are still simulated)
+    rs = filter_rs([R(tcp_dports(22), verdict=ACCEPT),
+                    R(statements=(ir.CtHelperSet("irc"),), loc=loc)])
+    assert run(rs, IN22).verdict == "ACCEPT"
+    with pytest.raises(Unsupported) as e:
+        run(rs, {"dport": 80})
+    assert e.value.loc == loc and "'irc'" in e.value.message
     rs = filter_rs([R(verdict=ir.Jump("nowhere"), loc=loc)])
     with pytest.raises(Unsupported):
         Simulator(rs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Optional
 
 from fwc import ir
@@ -110,6 +111,24 @@ def needs_tcp_reset_split(rule: ir.Rule) -> bool:
             and v.with_.lower() in ("tcp-reset", "tcp-rst") and rule_l4(rule) != "tcp")
 
 
+_BITOPS = {"&": "and", "|": "or", "^": "xor", "<<": "<<", ">>": ">>"}
+
+
+def fieldset_value(v) -> str:
+    """The nft text of a FieldSet value (read from nft, so nft's own meaning is kept)."""
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, ir.FieldRef):
+        return v.expr
+    if isinstance(v, ir.BitOp):
+        return f"({fieldset_value(v.left)} {_BITOPS[v.op]} {fieldset_value(v.right)})"
+    if isinstance(v, (str, ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return str(v)
+    raise refuse(f"setting a field from {type(v).__name__}")
+
+
 def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: bool) -> Optional[str]:
     if isinstance(s, ir.Log):
         return render_log(s)
@@ -121,6 +140,8 @@ def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: boo
         return render_copymark(s)
     if isinstance(s, ir.Notrack):
         return "notrack"
+    if isinstance(s, ir.FieldSet):
+        return f"{s.expr} set {fieldset_value(s.value)}"
     if isinstance(s, ir.CtZoneSet):
         return f"ct zone set {s.zone}"
     if isinstance(s, ir.CtHelperSet):

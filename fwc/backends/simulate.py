@@ -33,7 +33,7 @@ PATHS = {"in": ("prerouting", "input"), "out": ("output", "postrouting"),
          "fwd": ("prerouting", "forward", "postrouting")}
 CT_PRIORITY = -200
 NAT_PRIORITY = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
-HELPER_PROTOS = {"ftp": (6,), "tftp": (17,), "sip": (17, 6)}
+HELPER_PROTOS = {"ftp": (6,), "tftp": (17,), "sip": (17, 6), "netbios-ns": (17,)}
 PROTO_NUM = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
 
 
@@ -121,6 +121,7 @@ class Simulator:
         self.rs = ruleset
         self.opt = options or SimOptions()
         self.conntrack = ConntrackTable(self.opt.tcp_loose)
+        self.conntrack.interfaces = self.opt.interfaces
         self._per_case_state: list[dict] = []  # statistic nth counters, reset per case
         self._recent_lists: dict[str, dict] = {}  # xt_recent lists by name, emptied per case
         self._setup_host()
@@ -550,6 +551,53 @@ class Simulator:
             raise Unsupported("ct count (needs the number of live connections per key)", rule.loc)
         raise Unsupported(f"match {T.__name__} is not simulated", rule.loc)
 
+    def _compile_fieldset(self, s, rule: ir.Rule):
+        """nft `EXPR set VALUE` for the keys the simulator keeps: ct label (sets that label, on
+        an entry: nf_connlabels_replace), meta mark and ct mark (a value, a mark, or and/or/xor/
+        shifts of those, computed in 32 bits)."""
+        if s.expr == "ct label" and isinstance(s.value, int) and not isinstance(s.value, bool):
+            bit = s.value
+
+            def label(p, emit):
+                if p.ct is not None:
+                    p.ct.labels |= 1 << bit
+                    emit(f"ct label set {bit}")
+                else:
+                    emit("ct label set: no conntrack entry, no effect")
+            return label, {"ct_labels", "ct_state"}
+        if s.expr not in ("meta mark", "ct mark"):
+            raise Unsupported(f"statement '{s.expr} set' is not simulated", rule.loc)
+        ops = {"&": int.__and__, "|": int.__or__, "^": int.__xor__,
+               "<<": lambda a, b: a << b, ">>": lambda a, b: a >> b}
+
+        def value(v, p):
+            if isinstance(v, int) and not isinstance(v, bool):
+                return v
+            # (reading ct mark is left out: without an entry nft would stop the whole rule)
+            if isinstance(v, ir.FieldRef) and v.expr == "meta mark":
+                return p.mark
+            if isinstance(v, ir.BitOp) and v.op in ops:
+                return ops[v.op](value(v.left, p), value(v.right, p)) & 0xFFFFFFFF
+            raise Unsupported(f"'{s.expr} set' from {v!r} is not simulated", rule.loc)
+
+        def check(v):
+            if isinstance(v, ir.BitOp):
+                check(v.left), check(v.right)
+            elif not (isinstance(v, int) or v == ir.FieldRef("meta mark")):
+                raise Unsupported(f"'{s.expr} set' from {v!r} is not simulated", rule.loc)
+        check(s.value)
+        kind = s.expr
+
+        def setfield(p, emit):
+            v = value(s.value, p)
+            if kind == "meta mark":
+                p.mark = v & 0xFFFFFFFF
+                emit(f"meta mark set {p.mark:#x}")
+            elif p.ct is not None:
+                p.ct.mark = v & 0xFFFFFFFF
+                emit(f"ct mark set {p.ct.mark:#x}")
+        return setfield, {"mark", "ct_mark", "ct_state"}
+
     def _unconfirmed_expiry(self, timeout: int) -> int:
         """What xt_conntrack and nft read as the remaining lifetime of an entry not yet
         confirmed: nf_ct_expires() subtracts the current jiffies from a timeout that is still
@@ -803,8 +851,13 @@ class Simulator:
         if T is ir.CtHelperSet:
             name = s.name
             if name not in HELPERS:
-                raise Unsupported(f"conntrack helper {name!r} (simulated helpers: "
+                # refused when a packet reaches it: packets that do not are still simulated
+                why = Unsupported(f"conntrack helper {name!r} (simulated helpers: "
                                   f"{', '.join(sorted(HELPERS))})", rule.loc)
+
+                def unknown_helper(p, emit):
+                    raise why
+                return unknown_helper, {"ct_state"}
             protos = HELPER_PROTOS[name]
 
             def helperset(p, emit):
@@ -819,6 +872,8 @@ class Simulator:
                 else:
                     emit(f"ct helper {name}: connection not new, no effect")
             return helperset, {"ct_state", "ct_helper", "proto"}
+        if T is ir.FieldSet:
+            return self._compile_fieldset(s, rule)
         if T is ir.CtZoneSet:
             zone = s.zone
 
@@ -1221,6 +1276,7 @@ class Simulator:
     def reset(self) -> None:
         """Empty the conntrack table and per-case counters (each case starts from scratch)."""
         self.conntrack = ConntrackTable(self.opt.tcp_loose)
+        self.conntrack.interfaces = self.opt.interfaces
         for state in self._per_case_state:
             state["count"] = state["init"]
         self._recent_lists.clear()

@@ -183,22 +183,23 @@ def _parse_when(text: str) -> int:
 def run_simulate(args) -> int:
     cases = _cases_from_args(args)
     sim = _load(args)
-    out = sys.stdout
+    lines = []  # printed only once every case ran: an error leaves no partial table
     if not args.json:
-        out.write(f"{'CASE':<28} {'VERDICT':<8} {'CT STATE':<12} SETUP\n")
+        lines.append(f"{'CASE':<28} {'VERDICT':<8} {'CT STATE':<12} SETUP\n")
     for case in cases:
         res = sim.run_case(case)
         if args.json:
             obj = res.to_json()
             if args.show_conntrack:
                 obj["conntrack"] = sim.conntrack_listing()
-            out.write(json.dumps(obj) + "\n")
+            lines.append(json.dumps(obj) + "\n")
             continue
         setup = " ".join(res.setup_verdicts) or "-"
-        out.write(f"{res.name:<28} {res.verdict:<8} {res.ct_state or '-':<12} {setup}\n")
+        lines.append(f"{res.name:<28} {res.verdict:<8} {res.ct_state or '-':<12} {setup}\n")
         if args.show_conntrack:
             for line in sim.conntrack_listing() or ["(conntrack table empty)"]:
-                out.write(f"    {line}\n")
+                lines.append(f"    {line}\n")
+    sys.stdout.write("".join(lines))
     return 0
 
 

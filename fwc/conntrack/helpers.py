@@ -137,7 +137,37 @@ def tftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> None
     _expect(table, entry, skb.l3, 17, reply[2], reply[3], reply[5], note)
 
 
-HELPERS = {"ftp": ftp_help, "sip": sip_help, "tftp": tftp_help}
+# ---------------------------------------------------------------------------- NetBIOS name service
+
+
+def netbios_ns_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> None:
+    """nf_conntrack_broadcast_help: a query the host itself sends (original direction) to the
+    subnet broadcast address of one of its primary IPv4 addresses on the way out expects the
+    answers of any host of that subnet, from port 137, to the query's source address and port;
+    the expectation stays for several answers.  (The kernel finds the subnet by the address's
+    broadcast, which network managers set and `ip addr add` only with `brd +`.)"""
+    if skb.dir != "out" or skb.ct_dir != 0 or skb.l3 != 4 or skb.proto != 17:
+        return
+    seen = []
+    for text in table.interfaces.get(skb.oif, ()):
+        net = ipaddress.ip_interface(text).network
+        if net.version != 4 or net.prefixlen >= 31:
+            continue
+        if any(net.subnet_of(n) for n in seen):
+            continue  # a secondary address
+        seen.append(net)
+        if int(net.broadcast_address) == skb.dst:
+            reply = entry.tuples[1]
+            exp = Expectation(4, 17, int(net.network_address), reply[3], reply[5], entry,
+                              entry.helper, src_hi=int(net.broadcast_address), sport=137,
+                              permanent=True)
+            table.expectations.append(exp)
+            note(f"helper netbios-ns: expect {exp.describe()}")
+            return
+    note("helper netbios-ns: not a subnet broadcast of the outgoing interface, no expectation")
+
+
+HELPERS = {"ftp": ftp_help, "sip": sip_help, "tftp": tftp_help, "netbios-ns": netbios_ns_help}
 
 
 def run_helper(table: ConntrackTable, skb: Skb, note: Note) -> bool:

@@ -83,23 +83,34 @@ class Entry:
 
 
 class Expectation:
-    """A connection a helper announced: `src` None means any source address; any source port."""
+    """A connection a helper announced: `src` None means any source address (with `src_hi`,
+    any in src..src_hi); `sport` None any source port.  A permanent one is not used up."""
 
-    __slots__ = ("l3", "proto", "src", "dst", "dport", "master", "helper")
+    __slots__ = ("l3", "proto", "src", "dst", "dport", "master", "helper", "src_hi", "sport",
+                 "permanent")
 
-    def __init__(self, l3, proto, src, dst, dport, master, helper):
+    def __init__(self, l3, proto, src, dst, dport, master, helper, src_hi=None, sport=None,
+                 permanent=False):
         self.l3, self.proto, self.src, self.dst, self.dport = l3, proto, src, dst, dport
         self.master, self.helper = master, helper
+        self.src_hi, self.sport, self.permanent = src_hi, sport, permanent
 
     def matches(self, t: tuple) -> bool:
-        l3, proto, src, dst, _sp, dp = t
+        l3, proto, src, dst, sp, dp = t
+        if self.src is not None and not (src == self.src if self.src_hi is None
+                                         else self.src <= src <= self.src_hi):
+            return False
         return (l3 == self.l3 and proto == self.proto and dst == self.dst and dp == self.dport
-                and (self.src is None or src == self.src))
+                and (self.sport is None or sp == self.sport))
 
     def describe(self) -> str:
         src = "any" if self.src is None else addr_str(self.l3, self.src)
-        return (f"{PROTO_NAMES.get(self.proto, self.proto)} src={src} "
-                f"dst={addr_str(self.l3, self.dst)} dport={self.dport} helper={self.helper}")
+        if self.src_hi is not None:
+            src += f"-{addr_str(self.l3, self.src_hi)}"
+        sport = "" if self.sport is None else f" sport={self.sport}"
+        return (f"{PROTO_NAMES.get(self.proto, self.proto)} src={src}{sport} "
+                f"dst={addr_str(self.l3, self.dst)} dport={self.dport} helper={self.helper}"
+                + (" permanent" if self.permanent else ""))
 
 
 class ConntrackTable:
@@ -108,6 +119,8 @@ class ConntrackTable:
         self.entries: dict[tuple, tuple[Entry, int]] = {}  # (zone, tuple) -> (entry, dir)
         self.expectations: list[Expectation] = []
         self._next_id = 1
+        # interface -> (address/prefix, ...) of the simulated host, for the netbios-ns helper
+        self.interfaces: dict = {}
 
     # ------------------------------------------------------------------ lookup (priority -200)
 
@@ -178,7 +191,8 @@ class ConntrackTable:
         entry.helper = skb.tmpl_helper
         for exp in self.expectations:
             if exp.matches(t):
-                self.expectations.remove(exp)  # consumed now, even if the packet is dropped later
+                if not exp.permanent:  # consumed now, even if the packet is dropped later
+                    self.expectations.remove(exp)
                 entry.status.add("EXPECTED")
                 entry.master = exp.master
                 break

@@ -1367,6 +1367,15 @@ def _plain(value, ctx) -> str:
 
 
 def _set_mark(kind, value, s, ctx):
+    if isinstance(value, Binop) and value.op in ("<<", ">>") and isinstance(value.right, Val):
+        # `(EXPR) >> N`: xt_CONNMARK's shift modes (fwc's own output of them)
+        n = V.dec_int(value.right)
+        if not 0 <= n <= 31:
+            raise ctx.unsupported(f"a mark shifted by {n}", s.loc)
+        inner = _set_mark(kind, value.left, s, ctx)
+        if inner.shift:
+            raise ctx.unsupported("this shifted mark expression", s.loc)
+        return attrs.evolve(inner, shift=n if value.op == "<<" else -n)
     other = "ct" if kind == "meta" else "meta"
     if isinstance(value, Val):
         return ir.SetMark(kind, V.dec_int(value))
@@ -1584,6 +1593,13 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
                 if node.guard not in matches and not statements:  # (else refused just below)
                     matches.append(node.guard)
                 node = node.node
+            if isinstance(node, ir.FieldMatch) and node.expr == "ct label" and \
+                    node.op == "eq" and len(node.values) == 1 and isinstance(node.values[0], int):
+                node = attrs.evolve(node, op="any")  # a label is a bit: nft tests that bit
+            if statements and _label_test_after_set(statements[-1], node):
+                # `ct label set N ct label N`: xt_connlabel --set, fwc's own form of it
+                statements.pop()
+                node = ir.ConnLabelSet(node.values[0])
             if statements:
                 raise ctx.unsupported("a match after a statement (the IR evaluates all matches "
                                       "before statements)", st.loc)
@@ -1610,6 +1626,13 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
     if verdict == ir.Reject("tcp-reset") and not statements and not implies_proto(matches, 6):
         matches.insert(0, ir.Proto(frozenset({6})))  # nft restricts `reject with tcp reset` to tcp
     return ir.Rule(tuple(matches), tuple(statements), verdict, comment, loc)
+
+
+def _label_test_after_set(stmt, match) -> bool:
+    return (isinstance(stmt, ir.FieldSet) and stmt.expr == "ct label" and
+            isinstance(match, ir.FieldMatch) and match.expr == "ct label" and
+            match.op == "any" and not match.negate and len(match.values) == 1 and
+            isinstance(stmt.value, int) and match.values[0] == stmt.value)
 
 
 def _tproxy_verdict(statements: list, verdict):

@@ -354,7 +354,9 @@ class KernelHarness:
                 continue
             v4, routes4, gw4, v6, routes6 = plan
             if v4:
-                cmds.append(f"addr add {v4} dev {ifname}")
+                # brd +: the subnet broadcast, as network managers set it (the netbios-ns
+                # helper finds the subnet by it)
+                cmds.append(f"addr add {v4} brd + dev {ifname}")
                 self._local_addrs.add(ipaddress.ip_interface(v4).ip)
             if v6:
                 cmds.append(f"addr add {v6} dev {ifname} nodad")
@@ -414,6 +416,7 @@ class KernelHarness:
             s6.setsockopt(socket.IPPROTO_IPV6, SOL_IPV6_HDRINCL, 1)
             for s in (s4, s6):
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, PROBE_MARK)
+            s4.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)  # out probes to x.y.z.255
             self._raw_out = {4: self._track(s4), 6: self._track(s6)}
             try:
                 self._reject_log = nflog.NflogListener(REJECT_LOG_GROUP)

@@ -264,7 +264,9 @@ def _action(draw, fam: str, table: str, hook: str, focus: Optional[str], targets
     if kind in ("setmark", "connmark"):
         value, mask = draw(st.sampled_from(((1, 0xFFFFFFFF), (2, 0xFFFFFFFF), (0x10, 0xF0),
                                             (0, 0xFFFFFFFF), (1, 0x1))))
-        return (ir.SetMark("meta" if kind == "setmark" else "ct", value, mask),), None
+        # CONNMARK --left/--right-shift-mark
+        shift = draw(_weighted((0, 6), (4, 1), (-1, 1))) if kind == "connmark" else 0
+        return (ir.SetMark("meta" if kind == "setmark" else "ct", value, mask, shift),), None
     if kind == "ttl":
         # values that keep a forwarded packet alive (ttl 1 would expire in the forward path)
         # (only set: nft cannot add to or subtract from a header field)
@@ -273,7 +275,8 @@ def _action(draw, fam: str, table: str, hook: str, focus: Optional[str], targets
     if kind == "dscp":
         return (ir.SetDscp(draw(st.sampled_from((0, 0x0A, 0x2E)))),), None
     if kind == "savemark":
-        return (ir.CopyMark(draw(st.sampled_from(("ct", "meta")))),), None
+        return (ir.CopyMark(draw(st.sampled_from(("ct", "meta"))),
+                            shift=draw(_weighted((0, 6), (8, 1), (-2, 1)))),), None
     if kind == "notrack":
         return (ir.Notrack(),), None
     if kind == "dnat":
@@ -315,9 +318,15 @@ def rule_for(draw, fam: str, table: str, hook: str, targets: tuple = (), can_ret
         # where -j RETURN / -g would be refused (they are tested in test_socket_kernel.py)
         cls = draw(st.sampled_from((ir.SkUid, ir.SkGid)))
         module.append(cls(ir.Range.one(draw(st.sampled_from((0, 1000))))))
+    if "connlabel" not in exclude and draw(_weighted((False, 8), (True, 1))):
+        # a negated one takes a chain of its own in nft, where -j RETURN / -g are refused
+        negatable = not isinstance(verdict, (ir.Return, ir.Goto))
+        cls = draw(st.sampled_from((ir.ConnLabel, ir.ConnLabelSet)))
+        module.append(cls(draw(st.sampled_from((0, 5, 127))),
+                          negatable and draw(_weighted((False, 2), (True, 1)))))
     if any(isinstance(m, ir.Port) and m.field == "port" for m in l4):
-        # nft writes --ports as two rules; a limit would then be consumed twice (refused)
-        module = [m for m in module if not isinstance(m, ir.Limit)]
+        # nft writes --ports as two rules; a limit or a label set would then run twice (refused)
+        module = [m for m in module if not isinstance(m, (ir.Limit, ir.ConnLabelSet))]
     # canonical order = the order the iptables front end reads back: core options first
     # (-i/-o, -f, -p, -s/-d), then modules
     frag = [m for m in module if isinstance(m, ir.Fragment)]

@@ -47,6 +47,20 @@ CONNLABEL = (raw("-A PREROUTING -p tcp --dport 22 -j CT --notrack")
                         "-A INPUT -m connlabel --label 5 -j ACCEPT"], ("DROP", "ACCEPT", "ACCEPT")))
 
 
+_NB_Q = {"dir": "out", "proto": "udp", "src": S4, "dst": "192.0.2.255", "sport": 40137,
+         "dport": 137}
+_NB_A = {"dir": "in", "proto": "udp", "src": "192.0.2.77", "dst": S4, "sport": 137,
+         "dport": 40137}
+NETBIOS_CASES = [
+    {"name": "nb-answer", "setup": [_NB_Q], "probe": _NB_A},
+    {"name": "nb-two-answers", "setup": [_NB_Q, _NB_A], "probe": dict(_NB_A, src="192.0.2.78")},
+    {"name": "nb-other-subnet", "setup": [_NB_Q], "probe": dict(_NB_A, src=C4)},
+    {"name": "nb-other-sport", "setup": [_NB_Q], "probe": dict(_NB_A, sport=138)},
+    {"name": "nb-unicast-query", "setup": [dict(_NB_Q, dst="192.0.2.77")],
+     "probe": dict(_NB_A, src="192.0.2.78")},
+]
+
+
 def tcp_cases(src, dst, tag):
     syn = {"dir": "in", "src": src, "dst": dst, "sport": 40000, "dport": 22, "flags": "S"}
     synack = {"dir": "out", "src": dst, "dst": src, "sport": 22, "dport": 40000, "flags": "SA"}
@@ -161,6 +175,12 @@ SCENARIOS = {
                 + restore(["-A INPUT -m conntrack --ctstate UNTRACKED -j ACCEPT", EST],
                           ("DROP", "ACCEPT", "ACCEPT")),
                 None, tcp_cases(C4, S4, "v4")[:4] + udp_icmp_cases(C4, S4, "v4", False)[:3]),
+    # netbios-ns: the host's broadcast query expects answers from any host of the subnet
+    "netbios-ns": (raw("-A OUTPUT -p udp --dport 137 -j CT --helper netbios-ns")
+                   + restore(["-A INPUT -m conntrack --ctstate RELATED -j LOG",
+                              "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"],
+                             ("DROP", "ACCEPT", "ACCEPT")),
+                   None, NETBIOS_CASES),
     # xt_connlabel: without a conntrack entry a negated test matches; --set sets, then matches
     "connlabel": (CONNLABEL, None, tcp_cases(C4, S4, "v4")[:4] + tcp_cases(C4, S4, "v4")[8:10]
                   + udp_icmp_cases(C4, S4, "v4", False)[:3]),
