@@ -461,3 +461,16 @@ def test_fast_path_passes_other_fast_path_rules_keeping_their_order():
     assert [r.loc.line for r in chain_of(out, "INPUT").rules] == [2, 3, 5, 1]
     assert any(n.loc.line == 5 and "rule at t.rules:3:1" in n.message for n in notes)
     assert meaning_diff(rs, out) == []
+
+
+def test_optimize_leaves_a_table_that_rewrites_packet_fields_alone():
+    """`udp dport set 80` changes what later rules see: the passes' disjointness proofs do not
+    hold there, so the table stays exactly as it is (with a note)."""
+    from fwc.frontends.nft import parse_nft
+    from fwc.passes import optimize
+    rs = parse_nft("table ip t {\n chain c {\n  type filter hook input priority 0;\n"
+                   "  udp dport 53 udp dport set 80\n  udp dport 80 drop\n  udp dport 81 drop\n"
+                   " }\n}\n", "fs.nft")
+    notes = []
+    assert optimize(rs, notes.append) == rs
+    assert any("rewrites a packet field" in n.message for n in notes)

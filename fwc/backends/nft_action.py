@@ -114,7 +114,7 @@ def needs_tcp_reset_split(rule: ir.Rule) -> bool:
 _BITOPS = {"&": "and", "|": "or", "^": "xor", "<<": "<<", ">>": ">>"}
 
 
-def fieldset_value(v) -> str:
+def fieldset_value(v, ctx: Optional[RuleCtx] = None) -> str:
     """The nft text of a FieldSet value (read from nft, so nft's own meaning is kept)."""
     if isinstance(v, bool):
         return str(int(v))
@@ -123,9 +123,18 @@ def fieldset_value(v) -> str:
     if isinstance(v, ir.FieldRef):
         return v.expr
     if isinstance(v, ir.BitOp):
-        return f"({fieldset_value(v.left)} {_BITOPS[v.op]} {fieldset_value(v.right)})"
+        return f"({fieldset_value(v.left, ctx)} {_BITOPS[v.op]} {fieldset_value(v.right, ctx)})"
     if isinstance(v, (str, ipaddress.IPv4Address, ipaddress.IPv6Address)):
         return str(v)
+    if isinstance(v, ir.MapValue) and ctx is not None:
+        from fwc.backends.nft_native import element_text, is_string_expr
+        keys = " . ".join(v.keys)
+        if v.name is not None:
+            return f"{keys} map @{ctx.set_name(v.name)}"
+        strings = [is_string_expr(k) for k in v.keys]
+        elems = [f"{element_text(k, lambda i: strings[i])} : {fieldset_value(val, ctx)}"
+                 for k, val in v.elements]
+        return f"{keys} map {{ {', '.join(elems)} }}"
     raise refuse(f"setting a field from {type(v).__name__}")
 
 
@@ -141,7 +150,7 @@ def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: boo
     if isinstance(s, ir.Notrack):
         return "notrack"
     if isinstance(s, ir.FieldSet):
-        return f"{s.expr} set {fieldset_value(s.value)}"
+        return f"{s.expr} set {fieldset_value(s.value, ctx)}"
     if isinstance(s, ir.CtZoneSet):
         return f"ct zone set {s.zone}"
     if isinstance(s, ir.CtHelperSet):

@@ -18,7 +18,8 @@ from fwc.frontends.nft_lower import in_table
 _MATCHES = (ir.Proto, ir.Address, ir.Interface, ir.Port, ir.TcpFlags, ir.Icmp, ir.CtState,
             ir.CtStatus, ir.CtDirection, ir.Mark, ir.Mac, ir.PktType, ir.Limit, ir.Statistic,
             ir.FieldMatch, ir.SetMatch, ir.SetLookup)
-_STATEMENTS = (ir.Counter, ir.Log, ir.NfLog, ir.SetMark, ir.CopyMark, ir.Trace, ir.SetUpdate)
+_STATEMENTS = (ir.Counter, ir.Log, ir.NfLog, ir.SetMark, ir.CopyMark, ir.Trace, ir.SetUpdate,
+               ir.FieldSet)  # (nft-sourced `EXPR set VALUE`, written back as nft says it)
 _VERDICTS = (ir.Accept, ir.Drop, ir.Return, ir.Jump, ir.Goto, ir.Continue, ir.VerdictMap)
 
 

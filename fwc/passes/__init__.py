@@ -51,16 +51,30 @@ def optimize(rs: ir.Ruleset, explain: Optional[Callable[[Note], None]] = None,
             seen.add(note)
             explain(note)
 
-    # the passes reason with the IP model of the simulator: bridge/netdev/arp tables stay as is
-    l2 = [t for t in rs.tables if t.family in ir.L2_FAMILIES]
-    if l2:
-        rest = optimize(ir.Ruleset(tuple(t for t in rs.tables if t not in l2)), explain, target)
+    # the passes reason with the IP model of the simulator: bridge/netdev/arp tables stay as
+    # is; so do tables that rewrite packet fields with `EXPR set VALUE` (FieldSet, from nft
+    # input): the passes' disjointness proofs take the tested fields as fixed
+    kept = [t for t in rs.tables if t.family in ir.L2_FAMILIES or _rewrites_fields(t)]
+    for t in kept:
+        if t.family not in ir.L2_FAMILIES:
+            sink(Note("optimize", "info", f"table {t.family} {t.name} left as it is: a rule "
+                      "rewrites a packet field ('set' statement), which the passes do not "
+                      "reason about", t.loc))
+    if kept:
+        rest = optimize(ir.Ruleset(tuple(t for t in rs.tables if t not in kept)), explain, target)
         done = iter(rest.tables)
-        return ir.Ruleset(tuple(t if t.family in ir.L2_FAMILIES else next(done)
-                                for t in rs.tables))
+        return ir.Ruleset(tuple(t if t in kept else next(done) for t in rs.tables))
     for p in pipeline(target):
         rs = p(rs, sink)
     return rs
+
+
+_SAFE_FIELDSETS = ("ct label", "meta mark", "ct mark", "meta priority", "meta nftrace")
+
+
+def _rewrites_fields(t: ir.Table) -> bool:
+    return any(isinstance(s, ir.FieldSet) and s.expr not in _SAFE_FIELDSETS
+               for c in t.chains for r in c.rules for s in r.statements)
 
 
 def pipeline(target: str = "nft") -> list:
