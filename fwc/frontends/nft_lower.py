@@ -1622,10 +1622,35 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
                 node = node.node
             verdict = node
     statements, verdict = _tproxy_verdict(statements, verdict)
+    matches = _ct_mark_read_guard(matches, statements, verdict, ctx, loc)
     matches = _drop_implied_guards(matches, ctx)
     if verdict == ir.Reject("tcp-reset") and not statements and not implies_proto(matches, 6):
         matches.insert(0, ir.Proto(frozenset({6})))  # nft restricts `reject with tcp reset` to tcp
     return ir.Rule(tuple(matches), tuple(statements), verdict, comment, loc)
+
+
+def _reads_ct_mark(st) -> bool:
+    """A statement whose value reads `ct mark` (nft stops the rule there without an entry)."""
+    if isinstance(st, ir.CopyMark):
+        return st.to == "meta"
+    if isinstance(st, ir.SetMark):
+        return st.kind == "ct" and st.mask != 0xFFFFFFFF
+    return False
+
+
+def _ct_mark_read_guard(matches: list, statements: list, verdict, ctx, loc) -> list:
+    """nft's `ct mark` read stops the rule for a packet without a conntrack entry, so what
+    follows it (statements, verdict) does not run; xt's CONNMARK, which the IR nodes state,
+    just does nothing.  When the read is the first statement, the exact IR is the rule with
+    'has a conntrack entry' added to its matches; later, it is refused."""
+    reads = [i for i, st in enumerate(statements) if _reads_ct_mark(st)]
+    if not reads or (reads == [len(statements) - 1] and verdict in (None, ir.Continue())):
+        return matches  # nothing after the read: the break and the no-op look the same
+    if reads[0] != 0:
+        raise ctx.unsupported("reading ct mark after another statement (nft stops the rule "
+                              "there for packets without conntrack)", loc)
+    guard = ir.CtState(frozenset({"INVALID", "UNTRACKED"}), negate=True)
+    return matches if guard in matches else matches + [guard]
 
 
 def _label_test_after_set(stmt, match) -> bool:

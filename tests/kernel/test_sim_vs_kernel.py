@@ -429,3 +429,22 @@ def test_connlabel_fwc_nft_agrees_with_xt_connlabel(harness):
     assert [(r.name, r.verdict, r.ct_state) for r in nft] == \
         [(r.name, r.verdict, r.ct_state) for r in xt]
     assert {r.verdict for r in xt} >= {"REJECT", "ACCEPT"}
+
+
+def test_nft_ct_mark_read_stops_the_rule_without_conntrack(harness):
+    """nft's `meta mark set ct mark accept`: for an untracked packet the ct mark read stops the
+    rule, so the accept does not run (the chain's drop policy decides); the nft front end says
+    so with a 'has conntrack' match, and the simulator agrees with the kernel."""
+    from fwc.frontends.nft import parse_nft
+    from fwc.testing.compare import kernel_verdicts
+    text = ("table ip raw {\n chain pre {\n  type filter hook prerouting priority raw;\n"
+            "  tcp dport 22 notrack\n }\n}\n"
+            "table ip filter {\n chain input {\n  type filter hook input priority filter; "
+            "policy drop;\n  meta mark set ct mark accept\n }\n}\n")
+    cases = cases_from_json(tcp_cases(C4, S4, "v4")[:2])  # syn22 untracked, syn23 tracked
+    harness.prepare(cases)
+    kern = kernel_verdicts(("nft", text), cases, harness)
+    sim = Simulator(parse_nft(text, "cm.nft"), SimOptions()).run_case
+    assert [(r.verdict, r.ct_state) for r in kern] == [("DROP", "UNTRACKED"), ("ACCEPT", "NEW")]
+    assert [(sim(c).verdict, sim(c).ct_state) for c in cases] == \
+        [(r.verdict, r.ct_state) for r in kern]
