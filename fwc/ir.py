@@ -1085,6 +1085,18 @@ class ConnLabelSet:
 
 Match = Union[Match, ConnLabel, ConnLabelSet]
 
+
+@frozen
+class Refused:
+    """A rule the front end refused (`message` says why), kept in place only when asked to
+    (`--drop-unsupported`): it has no meaning, and every backend refuses it, so that the rule
+    is left out with a comment where it stood."""
+
+    message: str
+
+
+Match = Union[Match, Refused]
+
 # matches whose result depends on state kept between packets (token buckets, counters, lists,
 # random draws): evaluating one is itself a side effect, so skipping or repeating it changes
 # later packets

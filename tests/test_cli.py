@@ -148,3 +148,14 @@ def test_simulate_time_sets_the_clock_of_time_matches(tmp_path, capsys):
     assert code == 0 and "ACCEPT" in out
     code, _, err = run_cli(args + ["--time", "2026-02-30T10:00"], capsys)
     assert code == 2 and "--time" in err
+
+
+def test_drop_unsupported_also_drops_what_the_front_end_refuses(tmp_path, capsys):
+    f = tmp_path / "c.v4"
+    f.write_text("*filter\n-A INPUT -m cluster --cluster-total-nodes 2 --cluster-local-node 1 "
+                 "-j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n")
+    code, out, err = run_cli(["translate", str(f)], capsys)
+    assert code == 1 and out == "" and "c.v4:2:" in err and "master connection" in err
+    code, out, err = run_cli(["translate", "--drop-unsupported", str(f)], capsys)
+    assert code == 0 and "tcp dport 22 accept" in out
+    assert "# fwc: dropped unsupported rule: -m cluster" in out and "c.v4:2:" in err

@@ -127,3 +127,25 @@ def test_tproxy_without_its_drop_rule_is_refused():
     with pytest.raises(ErrorGroup) as e:
         emit_iptables(lone)
     assert "TPROXY" in e.value.errors[0].message
+
+
+@pytest.mark.parametrize("module", ["helper", "state", "conntrack", "mark", "connmark", "owner",
+                                    "addrtype", "iprange", "pkttype", "length", "mac", "set",
+                                    "physdev", "tos", "dscp", "ecn", "ttl", "devgroup", "cpu"])
+def test_a_module_iptables_refuses_bare_is_a_syntax_error_not_match_all(module):
+    with pytest.raises(ErrorGroup) as e:
+        parse_iptables_script(f"iptables -A FORWARD -m {module} -j DROP\n")
+    assert e.value.errors[0].exit_code == 2 and "needs" in e.value.errors[0].message
+
+
+def test_sctp_chunk_types_exact_forms_and_refusals():
+    ms = rule("-A INPUT -p sctp -m sctp --dport 80 --chunk-types all INIT,SACK -j ACCEPT").matches
+    assert ir.FieldMatch("sctp chunk init", ("exists",)) in ms
+    assert ir.FieldMatch("sctp chunk sack", ("exists",)) in ms
+    ms = rule("-A INPUT -p sctp -m sctp ! --chunk-types any ABORT -j ACCEPT").matches
+    assert ir.FieldMatch("sctp chunk abort", ("missing",)) in ms
+    # the placeholder port keeps non-first fragments out, as xt_sctp does
+    assert any(isinstance(m, ir.Port) and m.proto == "sctp" for m in ms)
+    assert "first one" in unsupported("-A INPUT -p sctp -m sctp --chunk-types all DATA:B -j DROP")
+    assert "other type" in unsupported("-A INPUT -p sctp -m sctp --chunk-types only INIT -j DROP")
+    assert "OR" in unsupported("-A INPUT -p sctp -m sctp --chunk-types any INIT,SACK -j DROP")

@@ -13,12 +13,15 @@ from fwc.ir import Loc, NOLOC
 class NotExpressible(Exception):
     """Raised inside rendering; the caller turns it into a located Unsupported."""
 
-    def __init__(self, construct: str, why: str = ""):
+    def __init__(self, construct: str, why: str = "", verbatim: bool = False):
         super().__init__(construct)
         self.construct = construct
         self.why = why
+        self.verbatim = verbatim  # the front end's own message (an ir.Refused rule)
 
     def located(self, loc: Loc = NOLOC) -> Unsupported:
+        if self.verbatim:
+            return Unsupported(self.construct, loc)
         why = f" ({self.why})" if self.why else ""
         return Unsupported(f"rule cannot be expressed in nftables: {self.construct}{why}", loc)
 

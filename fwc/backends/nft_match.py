@@ -11,7 +11,7 @@ import ipaddress
 from typing import Optional, Sequence
 
 from fwc import ir
-from fwc.backends.nft_ctx import RuleCtx, refuse
+from fwc.backends.nft_ctx import NotExpressible, RuleCtx, refuse
 from fwc.backends.nft_names import quote
 
 Alts = list[list[str]]
@@ -556,6 +556,8 @@ def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
     if isinstance(m, ir.SetLimit):
         from fwc.backends.nft_native import render_setlimit
         return render_setlimit(m, ctx)
+    if isinstance(m, ir.Refused):
+        raise NotExpressible(m.message, verbatim=True)
     if isinstance(m, ir.SocketExists):
         raise refuse("-m owner --socket-exists",
                      "nft's socket tests need a socket file, xt_owner does not")

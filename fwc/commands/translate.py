@@ -52,14 +52,14 @@ def add_ruleset_inputs(p) -> None:
     p.add_argument("--family", choices=["ip", "ip6"], help="force the family of iptables input")
 
 
-def load_inputs(files, src: str, family) -> ir.Ruleset:
+def load_inputs(files, src: str, family, keep_refused: bool = False) -> ir.Ruleset:
     from fwc.frontends import load_ruleset
 
     if files.count("-") > 1:
         raise FwcSyntaxError("stdin ('-') can be read only once", ir.Loc("-"))
     tables: list[ir.Table] = []
     for path in files:
-        rs = load_ruleset(path, src, family)
+        rs = load_ruleset(path, src, family, keep_refused=keep_refused)
         for t in rs.tables:
             if any(o.family == t.family and o.name == t.name for o in tables):
                 raise FwcSyntaxError(f"table {t.family} {t.name} is defined by two inputs", t.loc)
@@ -68,7 +68,7 @@ def load_inputs(files, src: str, family) -> ir.Ruleset:
 
 
 def run(args) -> int:
-    rs = load_inputs(args.files, args.src, args.family)
+    rs = load_inputs(args.files, args.src, args.family, keep_refused=args.drop_unsupported)
     if args.optimize:
         try:
             from fwc.passes import optimize

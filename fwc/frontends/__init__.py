@@ -54,16 +54,18 @@ def detect_format(text: str, name: str = "") -> str:
 
 
 def parse_text(text: str, name: str = "<input>", fmt: str = "auto",
-               family: Optional[str] = None) -> ir.Ruleset:
-    """Parse `text` in format `fmt` (see FORMATS); `family` forces ip|ip6 for iptables-save input."""
+               family: Optional[str] = None, keep_refused: bool = False) -> ir.Ruleset:
+    """Parse `text` in format `fmt` (see FORMATS); `family` forces ip|ip6 for iptables-save input.
+    keep_refused (iptables input): a rule fwc refuses is kept as a rule whose one match is
+    ir.Refused, so that `--drop-unsupported` can leave it out with a comment."""
     if fmt == "auto":
         fmt = detect_format(text, name)
     if fmt == "iptables":
         from fwc.frontends.iptables import parse_iptables_save
-        return parse_iptables_save(text, name, family)
+        return parse_iptables_save(text, name, family, keep_refused)
     if fmt == "iptables-script":
         from fwc.frontends.iptables import parse_iptables_script
-        return parse_iptables_script(text, name)
+        return parse_iptables_script(text, name, keep_refused)
     if fmt == "nft":
         from fwc.frontends.nft import parse_nft
         return parse_nft(text, name)
@@ -76,7 +78,8 @@ def parse_text(text: str, name: str = "<input>", fmt: str = "auto",
     raise FwcSyntaxError(f"unknown input format {fmt!r} (one of {', '.join(FORMATS)})", ir.Loc(name))
 
 
-def load_ruleset(path: str, fmt: str = "auto", family: Optional[str] = None) -> ir.Ruleset:
-    """Read and parse a ruleset file ('-' = stdin)."""
+def load_ruleset(path: str, fmt: str = "auto", family: Optional[str] = None,
+                 keep_refused: bool = False) -> ir.Ruleset:
+    """Read and parse a ruleset file ('-' = stdin).  keep_refused: see parse_text."""
     text, name = read_source(path)
-    return parse_text(text, name, fmt, family)
+    return parse_text(text, name, fmt, family, keep_refused)

@@ -19,6 +19,18 @@ from fwc.frontends import iptables_ext as X
 from fwc.frontends import values as V
 from fwc.frontends.lex import Word, split_words
 
+# modules libxtables refuses without one of their options (XTOPT_MAND or an fcheck)
+NEEDS_AN_OPTION = {
+    "addrtype": "--src-type or --dst-type", "connmark": "--mark", "conntrack": "an option",
+    "state": "--state", "cpu": "--cpu", "devgroup": "--src-group or --dst-group",
+    "dscp": "--dscp or --dscp-class", "tos": "--tos", "ecn": "an option", "helper": "--helper",
+    "iprange": "--src-range or --dst-range", "length": "--length", "mac": "--mac-source",
+    "mark": "--mark", "multiport": "--sports, --dports or --ports",
+    "owner": "an option", "physdev": "an option", "pkttype": "--pkt-type",
+    "set": "--match-set", "ttl": "--ttl-eq, --ttl-lt or --ttl-gt",
+    "hl": "--hl-eq, --hl-lt or --hl-gt", "realm": "--realm",
+}
+
 BUILTIN_TARGETS = ("ACCEPT", "DROP", "RETURN", "QUEUE")
 # the module `-p PROTO` loads by itself, for options given without -m
 _IMPLICIT_MODULE = {6: "tcp", 17: "udp", 132: "sctp", 33: "dccp", 136: "udplite", 1: "icmp",
@@ -48,8 +60,9 @@ class _Table:
 class _Interp:
     """The ruleset being built, one iptables command at a time."""
 
-    def __init__(self, filename: str):
+    def __init__(self, filename: str, keep_refused: bool = False):
         self.filename = filename
+        self.keep_refused = keep_refused  # an unsupported rule becomes an ir.Refused placeholder
         self.tables: dict[tuple[str, str], _Table] = {}
         self.errors: list[FwcError] = []
         self.sets: dict[tuple[str, str], dict[str, ir.ExternalSet]] = {}
@@ -222,6 +235,9 @@ class _RuleParser:
                     raise self.err("'!' before -m is not allowed", w)
                 ext = X.MATCHES.get(name)
                 if ext is None:
+                    if name in X.NOT_EXPRESSIBLE_MATCHES:
+                        raise self.err(f"-m {name} cannot be expressed exactly in nftables: "
+                                       f"{X.NOT_EXPRESSIBLE_MATCHES[name]}", a, True)
                     if name in X.KNOWN_UNSUPPORTED_MATCHES:
                         raise self.err(f"match module '{name}' is not supported by fwc yet", a, True)
                     raise self.err(f"unknown match module '{a.text}'", a)
@@ -307,6 +323,9 @@ class _RuleParser:
                 if len(c[-1].args[0]) > 256:
                     raise self.err("comment is longer than 256 characters", word)
                 comment = c[-1].args[0] if comment is None else comment + " " + c[-1].args[0]
+            if not opts and ext.name in NEEDS_AN_OPTION:
+                # iptables refuses these without an option; a bare one must not match all
+                raise self.err(f"{ext.name} match needs {NEEDS_AN_OPTION[ext.name]}", word)
             self._current_word = word
             matches.extend(ext.build(opts, ctx))
             if ext.name == "set":
@@ -427,7 +446,12 @@ def _apply_command(interp: _Interp, family: str, table: str, words: list[Word], 
             pos = int(args[0].text)
             args = args[1:]
         rp.loc = ir.Loc(loc.file, loc.line, cmd_word.col)
-        rules = rp.parse(args, c.name)
+        try:
+            rules = rp.parse(args, c.name)
+        except Unsupported as e:
+            if not interp.keep_refused or cmd not in ("append", "insert"):
+                raise
+            rules = [ir.Rule((ir.Refused(e.message),), loc=e.loc)]
         if cmd == "append":
             c.rules.extend(rules)
         elif cmd == "insert":
@@ -543,11 +567,14 @@ def detect_family(text: str) -> str:
     return "ip6" if _V6_HINT.search(text) else "ip"
 
 
-def parse_iptables_save(text: str, filename: str = "<input>", family: Optional[str] = None) -> ir.Ruleset:
-    """Parse iptables-save / iptables-restore (or ip6tables) text.  `family` ip|ip6 forces it."""
+def parse_iptables_save(text: str, filename: str = "<input>", family: Optional[str] = None,
+                        keep_refused: bool = False) -> ir.Ruleset:
+    """Parse iptables-save / iptables-restore (or ip6tables) text.  `family` ip|ip6 forces it.
+    keep_refused: a rule with a construct fwc refuses becomes a rule whose one match is
+    ir.Refused (for --drop-unsupported), instead of an error."""
     _check_binary(text, filename)
     family = family or detect_family(text)
-    interp = _Interp(filename)
+    interp = _Interp(filename, keep_refused)
     table: Optional[str] = None
     table_loc = ir.NOLOC
     open_table = False
@@ -687,10 +714,11 @@ def _logical_lines(text: str):
         yield start, "".join(buf)
 
 
-def parse_iptables_script(text: str, filename: str = "<script>") -> ir.Ruleset:
+def parse_iptables_script(text: str, filename: str = "<script>",
+                          keep_refused: bool = False) -> ir.Ruleset:
     """Parse a shell script of iptables/ip6tables commands (with NAME=value variables)."""
     _check_binary(text, filename)
-    interp = _Interp(filename)
+    interp = _Interp(filename, keep_refused)
     variables: dict[str, str] = {}
     saw_command = False
     for lineno, line in _logical_lines(text):

@@ -512,7 +512,10 @@ def _t_connmark_shift(base):
 
 
 def _t_synproxy(opts, ctx):
-    raise ctx.error("SYNPROXY is not supported", opts[0] if opts else None, True)
+    raise ctx.error("SYNPROXY cannot be expressed exactly in nftables: nft's synproxy also "
+                    "answers SYN and ACK segments with other flags (SYN-ACK, FIN-ACK), which "
+                    "the xt target lets pass after its checksum check",
+                    opts[0] if opts else None, True)
 
 
 def _build_dccp(base):
@@ -527,12 +530,70 @@ def _build_dccp(base):
     return build
 
 
+# libxt_sctp's chunk names -> nft's
+SCTP_CHUNKS = {
+    "DATA": "data", "INIT": "init", "INIT_ACK": "init-ack", "SACK": "sack",
+    "HEARTBEAT": "heartbeat", "HEARTBEAT_ACK": "heartbeat-ack", "ABORT": "abort",
+    "SHUTDOWN": "shutdown", "SHUTDOWN_ACK": "shutdown-ack", "ERROR": "error",
+    "COOKIE_ECHO": "cookie-echo", "COOKIE_ACK": "cookie-ack", "ECN_ECNE": "ecne",
+    "ECN_CWR": "cwr", "SHUTDOWN_COMPLETE": "shutdown-complete", "I_DATA": "i-data",
+    "RE_CONFIG": "re-config", "PAD": "pad", "ASCONF": "asconf", "ASCONF_ACK": "asconf-ack",
+    "FORWARD_TSN": "forward-tsn", "I_FORWARD_TSN": "i-forward-tsn"}
+
+
+def _sctp_chunks(ctx, o) -> list:
+    """--chunk-types all|any|only TYPE[:FLAGS],...  Exact in nft: every listed type present
+    (`all`, or `any` of one type), each without flag tests: `sctp chunk T exists`; negated,
+    one type: `missing`."""
+    how, types = o.args[0].lower(), o.args[1]
+    if how not in ("all", "any", "only"):
+        raise ctx.error(f"--chunk-types needs all, any or only, not {o.args[0]!r}", o)
+    names = []
+    for item in types.split(","):
+        name, _, flags = item.partition(":")
+        if name.upper() in ("ALL", "NONE"):
+            raise ctx.error(f"--chunk-types {name} cannot be expressed exactly in nftables "
+                            "(it is a statement about every chunk type)", o, True)
+        if name.upper() not in SCTP_CHUNKS:
+            raise ctx.error(f"unknown SCTP chunk type {name!r}", o)
+        if flags:
+            raise ctx.error("--chunk-types with flags cannot be expressed exactly in nftables: "
+                            "xt_sctp tests the flags of every chunk of the type, nft's sctp "
+                            "chunk only the first one", o, True)
+        names.append(SCTP_CHUNKS[name.upper()])
+    if how == "only":
+        raise ctx.error("--chunk-types only cannot be expressed exactly in nftables: it needs "
+                        "\"no chunk of any other type\", unknown types included", o, True)
+    if how == "any" and len(set(names)) > 1:
+        raise ctx.error("--chunk-types any with several types cannot be expressed exactly in "
+                        "one nft rule (an OR of chunk tests)", o, True)
+    if o.negate and len(set(names)) > 1:
+        raise ctx.error("! --chunk-types with several types cannot be expressed exactly in one "
+                        "nft rule (an OR of missing chunks)", o, True)
+    return [_fm(f"sctp chunk {n}", ("missing" if o.negate else "exists",))
+            for n in dict.fromkeys(names)]
+
+
+def _build_sctp(base):
+    def build(opts, ctx):
+        rest = [o for o in opts if o.name != "--chunk-types"]
+        out = base(rest, ctx)
+        for o in opts:
+            if o.name == "--chunk-types":
+                out += _sctp_chunks(ctx, o)
+        return out
+    return build
+
+
 def register():
     from fwc.frontends.iptables_ext import MATCHES, TARGETS, Ext
     c = TARGETS["CONNMARK"]
     TARGETS["CONNMARK"] = Ext(c.name, {**c.options, "--left-shift-mark": 1,
                                        "--right-shift-mark": 1}, _t_connmark_shift(c.build),
                               c.aliases)
+    sc = MATCHES["sctp"]
+    MATCHES["sctp"] = Ext(sc.name, {**sc.options, "--chunk-types": 2}, _build_sctp(sc.build),
+                          sc.aliases)
     d = MATCHES["dccp"]
     MATCHES["dccp"] = Ext(d.name, {**d.options, "--dccp-types": 1, "--dccp-option": 1},
                           _build_dccp(d.build), d.aliases)
