@@ -149,3 +149,21 @@ def test_sctp_chunk_types_exact_forms_and_refusals():
     assert "first one" in unsupported("-A INPUT -p sctp -m sctp --chunk-types all DATA:B -j DROP")
     assert "other type" in unsupported("-A INPUT -p sctp -m sctp --chunk-types only INIT -j DROP")
     assert "OR" in unsupported("-A INPUT -p sctp -m sctp --chunk-types any INIT,SACK -j DROP")
+
+
+@pytest.mark.parametrize("spec,what", [
+    ("-p tcp -p udp", "multiple -p"), ("-s 10.0.0.1 -s 10.0.0.2", "multiple -s"),
+    ("-i eth0 -i eth1", "multiple -i"), ("-p tcp --dport 22 --dport 80", "only be used once"),
+    ("-m state --state NEW --state INVALID", "only be used once"),
+    ("-p tcp --syn --tcp-flags SYN SYN", "cannot be combined"),
+    ("-p tcp -m multiport --dports 1,2 --sports 3", "cannot be combined"),
+])
+def test_options_iptables_takes_once_are_syntax_errors_when_repeated(spec, what):
+    with pytest.raises(ErrorGroup) as e:
+        parse_iptables_script(f"iptables -A INPUT {spec} -j ACCEPT\n")
+    assert e.value.errors[0].exit_code == 2 and what in e.value.errors[0].message
+
+
+def test_two_instances_of_a_module_are_both_kept():
+    ms = rule("-A INPUT -p tcp -m tcp --dport 22 -m tcp --sport 80 -j ACCEPT").matches
+    assert sum(isinstance(m, ir.Port) for m in ms) == 2

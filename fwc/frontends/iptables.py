@@ -19,6 +19,39 @@ from fwc.frontends import iptables_ext as X
 from fwc.frontends import values as V
 from fwc.frontends.lex import Word, split_words
 
+# core options iptables takes once per rule ("multiple -p flags not allowed")
+_ONCE = frozenset({"--protocol", "--source", "--destination", "--in-interface",
+                   "--out-interface", "--fragment"})
+# modules whose options may repeat (policy: one set per --next element)
+_REPEATABLE = frozenset({"policy"})
+# options of one module instance that exclude each other (libxtables .excl / fcheck)
+_EXCLUSIVE = {
+    "tcp": ({"--syn", "--tcp-flags"},),
+    "multiport": ({"--sports", "--dports", "--ports"},),
+    "hashlimit": ({"--hashlimit-upto", "--hashlimit-above"},),
+    "connlimit": ({"--connlimit-upto", "--connlimit-above"},
+                  {"--connlimit-saddr", "--connlimit-daddr"}),
+    "recent": ({"--set", "--rcheck", "--update", "--remove"},),
+}
+
+
+def _check_option_counts(rp, ext, opts) -> None:
+    """libxtables: an option once per module instance, and not with one it excludes."""
+    if ext.name in _REPEATABLE:
+        return
+    seen: dict[str, object] = {}
+    for o in opts:
+        if o.name in seen:
+            raise FwcSyntaxError(f"{ext.name}: option {o.name} can only be used once",
+                                 ir.Loc(rp.loc.file, rp.loc.line, o.col), rp.line)
+        seen[o.name] = o
+    for group in _EXCLUSIVE.get(ext.name, ()):
+        both = [o for o in opts if o.name in group]
+        if len(both) > 1:
+            raise FwcSyntaxError(f"{ext.name}: {both[0].name} and {both[1].name} cannot be "
+                                 "combined", ir.Loc(rp.loc.file, rp.loc.line, both[1].col),
+                                 rp.line)
+
 # modules libxtables refuses without one of their options (XTOPT_MAND or an fcheck)
 NEEDS_AN_OPTION = {
     "addrtype": "--src-type or --dst-type", "connmark": "--mark", "conntrack": "an option",
@@ -155,6 +188,7 @@ class _RuleParser:
         i, n = 0, len(words)
         negate_next = False
         current: Optional[tuple[X.Ext, Word, list[X.Opt]]] = None
+        seen_core: set[str] = set()
 
         def take(k: int, w: Word) -> list[Word]:
             nonlocal i
@@ -183,6 +217,10 @@ class _RuleParser:
                     negate_next = False
                     continue
                 # anything else after -j is parsed as if it stood before it, as iptables does
+            if opt in _ONCE and opt in seen_core:
+                raise self.err(f"multiple {t} flags not allowed", w)
+            if opt in _ONCE:
+                seen_core.add(opt)
             if opt == "--protocol":
                 (a,) = take(1, w)
                 if a.text.lower() in ("all", "0"):
@@ -323,6 +361,7 @@ class _RuleParser:
                 if len(c[-1].args[0]) > 256:
                     raise self.err("comment is longer than 256 characters", word)
                 comment = c[-1].args[0] if comment is None else comment + " " + c[-1].args[0]
+            _check_option_counts(self, ext, opts)
             if not opts and ext.name in NEEDS_AN_OPTION:
                 # iptables refuses these without an option; a bare one must not match all
                 raise self.err(f"{ext.name} match needs {NEEDS_AN_OPTION[ext.name]}", word)
