@@ -218,7 +218,10 @@ class _TableRenderer:
             raise refuse(f"{what} with -j RETURN or -g",
                          "it needs a chain of its own, and there the verdict would act on that "
                          "chain instead")
-        rest = self._with_words(rule, ctx, None, (), after, words)
+        # the protocol test again (the packet's protocol cannot change on the way): nft
+        # needs it in the rule itself for a NAT port mapping or a port test
+        again = tuple(m for m in before if isinstance(m, ir.Proto) and not m.negate)
+        rest = self._with_words(rule, ctx, None, (), again + tuple(after), words)
         taken = set(self.t.chain_names.values()) | {c[0].split()[1] for c in self.aux_chains}
         k = 1
         while f"fwc_{tag}_{k}" in taken:

@@ -127,8 +127,9 @@ def fieldset_value(v, ctx: Optional[RuleCtx] = None) -> str:
     if isinstance(v, (str, ipaddress.IPv4Address, ipaddress.IPv6Address)):
         return str(v)
     if isinstance(v, ir.MapValue) and ctx is not None:
-        from fwc.backends.nft_native import element_text, is_string_expr
-        keys = " . ".join(v.keys)
+        from fwc.backends.nft_native import element_text, is_string_expr, map_key_text
+        keys = " . ".join(map_key_text(k, i, [e for e, _ in v.elements], ctx)
+                          for i, k in enumerate(v.keys))
         if v.name is not None:
             return f"{keys} map @{ctx.set_name(v.name)}"
         strings = [is_string_expr(k) for k in v.keys]

@@ -97,6 +97,20 @@ def _concat_key(key: str, i: int, m: ir.SetMatch) -> str:
     return f"ct {hit.group(1)} {fams.pop()} {hit.group(2)}"
 
 
+def map_key_text(key: str, i: int, elements: list, ctx: RuleCtx) -> str:
+    """A map key as nft needs it: `ct original ip daddr`, the family read from the elements
+    (or the table's family)."""
+    hit = _CT_ADDR.match(key)
+    if hit is None:
+        return key
+    fams = {ir.ip_family(e[i]) for e in elements if not isinstance(e[i], (int, str))}
+    if not fams and ctx.family in ("ip", "ip6"):
+        fams = {ctx.family}
+    if len(fams) != 1:
+        raise refuse(f"'{key}' as a map key", "nft needs its family (ip or ip6)")
+    return f"ct {hit.group(1)} {fams.pop()} {hit.group(2)}"
+
+
 def render_setmatch(m: ir.SetMatch, ctx: RuleCtx) -> list[list[str]]:
     if m.name is not None:
         keys = " . ".join(m.keys)

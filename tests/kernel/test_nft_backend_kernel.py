@@ -307,3 +307,16 @@ def test_nft_native_nodes_and_tcp_reset_split_load(ns):
     code = netlink(ns)
     assert re.search(r"meta load l4proto => reg 1 \]\s+\[ cmp eq reg 1 0x00000006 \]\s+"
                      r"\[ meta load iifname", code), code
+
+
+def test_a_chain_of_its_own_repeats_the_protocol_for_nat_ports(ns):
+    """The rest of a rule moved into fwc_label_N / fwc_owner_N keeps its protocol test: nft
+    only maps a NAT port after one (found by the differential property)."""
+    from fwc.frontends.iptables import parse_iptables_save
+    text = emit_nft(parse_iptables_save(
+        "*nat\n-A INPUT -p tcp -m connlabel ! --label 0 -j SNAT --to-source 192.0.2.1:8080\n"
+        "-A OUTPUT -p udp -m owner ! --uid-owner 0 -j DNAT --to-destination 192.0.2.9:53\n"
+        "COMMIT\n", "nat.rules"))
+    assert "ip protocol tcp snat to 192.0.2.1:8080" in text
+    assert "ip protocol udp dnat to 192.0.2.9:53" in text
+    load(ns, text)
