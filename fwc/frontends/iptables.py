@@ -31,7 +31,6 @@ _EXCLUSIVE = {
     "hashlimit": ({"--hashlimit-upto", "--hashlimit-above"},),
     "connlimit": ({"--connlimit-upto", "--connlimit-above"},
                   {"--connlimit-saddr", "--connlimit-daddr"}),
-    "recent": ({"--set", "--rcheck", "--update", "--remove"},),
 }
 
 
