@@ -221,7 +221,7 @@ class _TableRenderer:
         # the protocol test again (the packet's protocol cannot change on the way): nft
         # needs it in the rule itself for a NAT port mapping or a port test
         again = tuple(m for m in before if isinstance(m, ir.Proto) and not m.negate)
-        rest = self._with_words(rule, ctx, None, (), again + tuple(after), words)
+        rest = self._with_words(rule, ctx, None, again, tuple(after), words)
         taken = set(self.t.chain_names.values()) | {c[0].split()[1] for c in self.aux_chains}
         k = 1
         while f"fwc_{tag}_{k}" in taken:
