@@ -167,3 +167,16 @@ def test_options_iptables_takes_once_are_syntax_errors_when_repeated(spec, what)
 def test_two_instances_of_a_module_are_both_kept():
     ms = rule("-A INPUT -p tcp -m tcp --dport 22 -m tcp --sport 80 -j ACCEPT").matches
     assert sum(isinstance(m, ir.Port) for m in ms) == 2
+
+
+@pytest.mark.parametrize("spec,what", [
+    ("-j LOG --log-prefix a --log-prefix b", "only be used once"),
+    ("-j MARK --set-mark 1 --or-mark 2", "cannot be combined"),
+    ("-p ! tcp -j ACCEPT", "goes before the option"),
+])
+def test_target_option_rules_and_old_negation_are_syntax_errors(spec, what):
+    table = "-t mangle " if "MARK" in spec else ""
+    with pytest.raises(ErrorGroup) as e:
+        parse_iptables_script(f"iptables {table}-A PREROUTING {spec}\n" if table else
+                              f"iptables -A INPUT {spec}\n")
+    assert e.value.errors[0].exit_code == 2 and what in e.value.errors[0].message

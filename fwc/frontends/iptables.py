@@ -31,6 +31,10 @@ _EXCLUSIVE = {
     "hashlimit": ({"--hashlimit-upto", "--hashlimit-above"},),
     "connlimit": ({"--connlimit-upto", "--connlimit-above"},
                   {"--connlimit-saddr", "--connlimit-daddr"}),
+    # targets: one action each
+    "MARK": ({"--set-xmark", "--set-mark", "--and-mark", "--or-mark", "--xor-mark"},),
+    "CONNMARK": ({"--set-xmark", "--set-mark", "--and-mark", "--or-mark", "--xor-mark",
+                  "--save-mark", "--restore-mark"},),
 }
 
 
@@ -220,6 +224,10 @@ class _RuleParser:
                 raise self.err(f"multiple {t} flags not allowed", w)
             if opt in _ONCE:
                 seen_core.add(opt)
+            if opt in _ONCE and opt != "--fragment" and i < n and words[i].text == "!":
+                value = words[i + 1].text if i + 1 < n else "..."
+                raise self.err(f"'!' goes before the option: ! {t} {value} (iptables no longer "
+                               f"reads the old '{t} ! {value}' form)", words[i])
             if opt == "--protocol":
                 (a,) = take(1, w)
                 if a.text.lower() in ("all", "0"):
@@ -378,6 +386,7 @@ class _RuleParser:
             if tname in X.TARGETS:
                 if goto:
                     raise self.err(f"-g needs a user-defined chain, not {tname}", tword)
+                _check_option_counts(self, X.TARGETS[tname], target_opts)
                 res = X.TARGETS[tname].build(target_opts, ctx)
                 statements, verdict = res.statements, res.verdict
                 self._check_target_context(tname, tword, chain)
