@@ -180,3 +180,11 @@ def test_target_option_rules_and_old_negation_are_syntax_errors(spec, what):
         parse_iptables_script(f"iptables {table}-A PREROUTING {spec}\n" if table else
                               f"iptables -A INPUT {spec}\n")
     assert e.value.errors[0].exit_code == 2 and what in e.value.errors[0].message
+
+
+def test_targets_iptables_refuses_by_table_or_hook_are_syntax_errors():
+    for text, what in (("-t mangle -A PREROUTING -j REJECT", "not valid in chain PREROUTING"),
+                       ("-t nat -A PREROUTING -j DROP", "not for filtering")):
+        with pytest.raises(ErrorGroup) as e:
+            parse_iptables_script(f"iptables {text}\n")
+        assert e.value.errors[0].exit_code == 2 and what in e.value.errors[0].message

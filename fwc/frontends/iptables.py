@@ -449,6 +449,13 @@ class _RuleParser:
             raise self.err(f"{tname} is only valid in the nat table", word)
         if tname == "REJECT" and self.table not in ("filter", "mangle", "raw", "security"):
             raise self.err("REJECT is not valid in the nat table", word)
+        if tname == "REJECT" and chain in ("PREROUTING", "POSTROUTING"):
+            # ipt_REJECT's hooks: INPUT, FORWARD, OUTPUT
+            raise self.err(f"REJECT is not valid in chain {chain} (only INPUT, FORWARD, "
+                           "OUTPUT and chains called from them)", word)
+        if tname == "DROP" and self.table == "nat":
+            raise self.err("the nat table is not for filtering: iptables refuses DROP there",
+                           word)
         if tname in nat_only and chain in ir.TABLE_CHAINS["nat"] and chain not in nat_only[tname]:
             raise self.err(f"{tname} is not valid in chain {chain}", word)
 
