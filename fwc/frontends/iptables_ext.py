@@ -60,14 +60,29 @@ def _val(ctx: Ctx, opt: Opt, fn, *a):
 PROTO_NAMES = {6: "tcp", 17: "udp", 132: "sctp", 33: "dccp", 136: "udplite"}
 
 
-def _ports(ctx, o, spec: str, multi: bool) -> tuple[ir.Range, ...]:
+def _ports(ctx, o, spec: str, multi: bool) -> Optional[tuple[ir.Range, ...]]:
+    """The port ranges; None for a single inverted range (min > max), which iptables keeps for
+    some modules (udp, dccp, conntrack) and the kernel then never matches."""
     parts = spec.split(",") if multi else [spec]
     out = []
     for p in parts:
         if multi and "-" in p and ":" not in p:
             p = p.replace("-", ":")
-        out.append(_val(ctx, o, V.parse_port_range, p))
+        try:
+            out.append(V.parse_port_range(p))
+        except V.EmptyRange as e:
+            if multi:
+                raise ctx.error(f"invalid port range {p!r} specified", o) from None
+            return None
+        except V.ValueError_ as e:
+            raise ctx.error(str(e), o) from None
     return tuple(out)
+
+
+_ANY_PORT = (ir.Range(0, 65535),)
+# a match no packet satisfies: every packet nft sees has a layer 4 protocol number, or stops
+# the rule where it has none
+NEVER = ir.FieldMatch("meta l4proto", (ir.Range(0, 255),), negate=True)
 
 
 def _in_order(opts: list[Opt], order: tuple[str, ...]) -> list[Opt]:
@@ -82,7 +97,15 @@ def _build_tcpudp(proto: str):
         out = []
         for o in _in_order(opts, ("--sport", "--dport")):
             if o.name in ("--sport", "--dport"):
-                out.append(ir.Port(proto, o.name[2:], _ports(ctx, o, o.args[0], False), o.negate))
+                ranges = _ports(ctx, o, o.args[0], False)
+                if ranges is None:
+                    if proto in ("tcp", "sctp"):  # (libxt_tcp / libxt_sctp refuse it)
+                        raise ctx.error(f"invalid port range {o.args[0]!r} (min > max)", o)
+                    # xt_udp / xt_dccp keep it and match no port: `!=` every port (the header
+                    # still needed); negated, any port
+                    out.append(ir.Port(proto, o.name[2:], _ANY_PORT, not o.negate))
+                    continue
+                out.append(ir.Port(proto, o.name[2:], ranges, o.negate))
             elif o.name == "--tcp-flags":
                 mask = _flags(ctx, o, o.args[0])
                 comp = _flags(ctx, o, o.args[1])
@@ -169,10 +192,16 @@ def _build_conntrack(opts, ctx):
         elif n in ("--ctorigsrcport", "--ctorigdstport", "--ctreplsrcport", "--ctrepldstport"):
             which = "original" if "orig" in n else "reply"
             field = "sport" if "srcport" in n else "dport"
-            out.append(ir.CtPort(which, field, _ports(ctx, o, a, False), o.negate))
+            ranges = _ports(ctx, o, a, False)
+            # an inverted range (kept by iptables) matches no port: `!=` every port
+            out.append(ir.CtPort(which, field, _ANY_PORT, not o.negate) if ranges is None
+                       else ir.CtPort(which, field, ranges, o.negate))
         elif n == "--ctexpire":
             lo, _, hi = a.partition(":")
             r = ir.Range(_val(ctx, o, V.parse_int, lo), _val(ctx, o, V.parse_int, hi or lo))
+            if r.lo > r.hi:
+                raise ctx.error(f"--ctexpire {a}: an inverted range (xt_conntrack keeps it and "
+                                "it never matches) is not translated", o, True)
             out.append(ir.CtExpire(r, o.negate))
         elif n == "--ctdir":
             d = a.upper()
@@ -254,7 +283,10 @@ def _id_range(ctx, o, s, what):
             return (pwd.getpwnam(x).pw_uid if what == "uid" else grp.getgrnam(x).gr_gid)
         except (KeyError, ImportError):
             raise ValueError_(f"unknown {what} name {x!r} (use a number)") from None
-    return ir.Range(_val(ctx, o, one, lo), _val(ctx, o, one, hi if sep else lo))
+    r = ir.Range(_val(ctx, o, one, lo), _val(ctx, o, one, hi if sep else lo))
+    if r.lo > r.hi:  # xt_owner's checkentry refuses it (EINVAL)
+        raise ctx.error(f"invalid {what} range {s!r} (min > max)", o)
+    return r
 
 
 def _build_owner(opts, ctx):
@@ -343,6 +375,10 @@ def _build_length(opts, ctx):
         r = ir.Range(_val(ctx, o, V.parse_int, lo or "0", 0, 65535, "length"),
                      _val(ctx, o, V.parse_int, hi if sep and hi else (lo if not sep else "65535"),
                           0, 65535, "length"))
+        if r.lo > r.hi:  # iptables keeps it; xt_length then matches no packet (negated: all)
+            if not o.negate:
+                out.append(NEVER)
+            continue
         out.append(ir.Length(r, o.negate))
     return out
 
@@ -392,7 +428,15 @@ def _build_dscp(opts, ctx):
 def _build_iprange(opts, ctx):
     out = []
     for o in _in_order(opts, ("--src-range", "--dst-range")):
-        r = _val(ctx, o, V.parse_addr_range, o.args[0], ctx.family)
+        try:
+            r = V.parse_addr_range(o.args[0], ctx.family)
+        except V.EmptyRange:
+            # iptables keeps a reversed range ("will never match"): no packet, negated all
+            if not o.negate:
+                out.append(NEVER)
+            continue
+        except V.ValueError_ as e:
+            raise ctx.error(str(e), o) from None
         field = "saddr" if o.name == "--src-range" else "daddr"
         out.append(ir.Address(field, (r,), o.negate))
     return out

@@ -154,7 +154,7 @@ def parse_addr_range(s: str, family: str) -> AddrRange:
     a, b = s.split("-", 1)
     lo, hi = parse_addr(a, family).network_address, parse_addr(b, family).network_address
     if lo > hi:
-        raise ValueError_(f"empty address range {s!r}")
+        raise EmptyRange(f"empty address range {s!r}")
     return AddrRange(lo, hi)
 
 
@@ -169,6 +169,11 @@ def parse_port(s: str) -> int:
         raise ValueError_(f"invalid port or unknown service {s!r}") from None
 
 
+class EmptyRange(ValueError_):
+    """min > max: iptables refuses it for some modules; for others the kernel keeps it and it
+    matches no value (the caller decides)."""
+
+
 def parse_port_range(s: str) -> Range:
     """`p`, `a:b`, `:b`, `a:` (iptables also accepts '-' in multiport)."""
     sep = ":" if ":" in s else None
@@ -179,7 +184,7 @@ def parse_port_range(s: str) -> Range:
     lo = parse_port(a) if a else 0
     hi = parse_port(b) if b else 65535
     if lo > hi:
-        lo, hi = hi, lo  # iptables swaps an inverted range silently
+        raise EmptyRange(f"invalid port range {s!r} (min > max)")
     return Range(lo, hi)
 
 

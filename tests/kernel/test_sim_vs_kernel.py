@@ -181,6 +181,20 @@ SCENARIOS = {
                               "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"],
                              ("DROP", "ACCEPT", "ACCEPT")),
                    None, NETBIOS_CASES),
+    # inverted ranges iptables keeps: xt_udp, xt_length, xt_iprange, xt_conntrack match nothing
+    "inverted-ranges": (restore([
+        "-A INPUT -p udp -m udp --dport 60:50 -j ACCEPT",
+        "-A INPUT -p udp -m udp ! --sport 60:50 -m udp --dport 53 -j ACCEPT",
+        "-A INPUT -m length --length 100:50 -j ACCEPT",
+        "-A INPUT -m iprange --src-range 10.0.0.9-10.0.0.1 -j ACCEPT",
+        "-A INPUT -p tcp -m tcp --dport 22 -m iprange ! --src-range 10.0.0.9-10.0.0.1 -j ACCEPT",
+        "-A INPUT -p tcp -m tcp --dport 23 -m length ! --length 100:50 -j ACCEPT",
+        "-A INPUT -m conntrack --ctproto 6 --ctorigsrcport 60:50 -j ACCEPT"],
+        ("DROP", "ACCEPT", "ACCEPT")), None,
+        tcp_cases(C4, S4, "v4")[:2] + [dict(tcp_cases(C4, S4, "v4")[0], name="v4-syn24",
+                                             probe=dict(tcp_cases(C4, S4, "v4")[0]["probe"],
+                                                        dport=24))]
+        + udp_icmp_cases(C4, S4, "v4", False)[:3]),
     # xt_connlabel: without a conntrack entry a negated test matches; --set sets, then matches
     "connlabel": (CONNLABEL, None, tcp_cases(C4, S4, "v4")[:4] + tcp_cases(C4, S4, "v4")[8:10]
                   + udp_icmp_cases(C4, S4, "v4", False)[:3]),
@@ -448,3 +462,17 @@ def test_nft_ct_mark_read_stops_the_rule_without_conntrack(harness):
     assert [(r.verdict, r.ct_state) for r in kern] == [("DROP", "UNTRACKED"), ("ACCEPT", "NEW")]
     assert [(sim(c).verdict, sim(c).ct_state) for c in cases] == \
         [(r.verdict, r.ct_state) for r in kern]
+
+
+def test_inverted_ranges_fwc_nft_agrees_with_iptables(harness):
+    """Ranges with min > max that iptables keeps (udp ports, length, iprange, conntrack ports)
+    match no packet in the kernel; fwc's nft output says so (and negated: every packet)."""
+    from fwc.backends.nft import emit_nft
+    from fwc.testing.compare import kernel_verdicts
+    v4, _, cases = SCENARIOS["inverted-ranges"]
+    cases = cases_from_json(cases)
+    harness.prepare(cases)
+    xt = kernel_verdicts(("iptables", v4, restore()), cases, harness)
+    nft = kernel_verdicts(("nft", emit_nft(_ruleset(v4, None))), cases, harness)
+    assert [(r.name, r.verdict) for r in nft] == [(r.name, r.verdict) for r in xt]
+    assert {r.verdict for r in xt} == {"ACCEPT", "DROP"}
