@@ -188,3 +188,21 @@ def test_targets_iptables_refuses_by_table_or_hook_are_syntax_errors():
         with pytest.raises(ErrorGroup) as e:
             parse_iptables_script(f"iptables {text}\n")
         assert e.value.errors[0].exit_code == 2 and what in e.value.errors[0].message
+
+
+def test_values_read_as_iptables_reads_them():
+    """Each checked against iptables 1.8.9's own iptables-save of the same rule."""
+    (m,) = [x for x in rule("-A INPUT -s 10.1/16 -j ACCEPT").matches if isinstance(x, ir.Address)]
+    assert str(m.values[0]) == "10.1.0.0/16"  # a short address is completed as a network
+    ms = rule("-A INPUT -p icmp --icmp-type 255 -j ACCEPT").matches
+    assert ir.Icmp("ip", None, ir.Range(0, 255)) in ms  # type 0xff is "any"
+    (f,) = [x for x in rule("-A INPUT -p tcp --tcp-flags ALL NONE -j DROP").matches
+            if isinstance(x, ir.TcpFlags)]
+    assert f.mask == {"FIN", "SYN", "RST", "PSH", "ACK", "URG"}  # ALL is not ECE/CWR
+    assert rule("-A INPUT -m tos --tos 0x10 -j ACCEPT").matches == (ir.Tos(0x10, 0xFF),)
+    assert rule("-A INPUT -m tos --tos Minimize-Delay -j ACCEPT").matches == (ir.Tos(0x10, 0x3F),)
+    for bad in ("-m limit ! --limit 10/s", "-p tcp -m multiport --dports 1-3",
+                "-p tcp -m multiport --dports 5:5", "-p tcp --tcp-flags ECE ECE"):
+        with pytest.raises(ErrorGroup) as e:
+            parse_iptables_script(f"iptables -A INPUT {bad} -j ACCEPT\n")
+        assert e.value.errors[0].exit_code == 2, bad

@@ -66,10 +66,11 @@ def _ports(ctx, o, spec: str, multi: bool) -> Optional[tuple[ir.Range, ...]]:
     parts = spec.split(",") if multi else [spec]
     out = []
     for p in parts:
-        if multi and "-" in p and ":" not in p:
-            p = p.replace("-", ":")
         try:
-            out.append(V.parse_port_range(p))
+            r = V.parse_port_range(p)
+            if multi and r.lo == r.hi and ":" in p:  # libxt_multiport: a:b needs a < b
+                raise V.EmptyRange(p)
+            out.append(r)
         except V.EmptyRange as e:
             if multi:
                 raise ctx.error(f"invalid port range {p!r} specified", o) from None
@@ -124,16 +125,21 @@ def _build_tcpudp(proto: str):
     return build
 
 
+# libxt_tcp's flag names (case-insensitive): ALL is these six, not ECE and CWR
+_XT_TCP_FLAGS = ("FIN", "SYN", "RST", "PSH", "ACK", "URG")
+
+
 def _flags(ctx, o, s: str) -> frozenset[str]:
-    if s.upper() == "ALL":
-        return frozenset(ir.TCP_FLAGS)
-    if s.upper() == "NONE":
-        return frozenset()
-    names = s.upper().split(",")
-    bad = [n for n in names if n not in ir.TCP_FLAGS]
-    if bad:
-        raise ctx.error(f"unknown TCP flag {bad[0]!r}", o)
-    return frozenset(names)
+    out: set[str] = set()
+    for n in s.upper().split(","):
+        if n == "ALL":
+            out.update(_XT_TCP_FLAGS)
+        elif n in _XT_TCP_FLAGS:
+            out.add(n)
+        elif n != "NONE":
+            raise ctx.error(f"unknown TCP flag {n!r} (iptables knows FIN SYN RST PSH ACK URG "
+                            "ALL NONE)", o)
+    return frozenset(out)
 
 
 def _build_icmp(family: str):
@@ -141,6 +147,8 @@ def _build_icmp(family: str):
         out = []
         for o in opts:
             t, (lo, hi) = _val(ctx, o, V.parse_icmp, o.args[0], family)
+            if family == "ip" and t == 255:
+                t, lo, hi = None, 0, 255  # xt icmp: type 0xff is "any" (iptables-save says so)
             out.append(ir.Icmp(family, t, ir.Range(lo, hi), o.negate))
         if not opts:  # bare -m icmp matches every ICMP packet
             out.append(ir.Icmp(family, None, ir.Range(0, 255)))
@@ -238,8 +246,10 @@ def _build_limit(opts, ctx):
     negate = False
     for o in opts:
         if o.name == "--limit":
+            if o.negate:
+                raise ctx.error("limit: --limit cannot be inverted (use hashlimit "
+                                "--hashlimit-above)", o)
             rate, unit = _val(ctx, o, V.parse_rate, o.args[0])
-            negate = negate or o.negate
         elif o.name == "--limit-burst":
             burst = _val(ctx, o, V.parse_int, o.args[0], 1, 10**6, "burst")
     return [ir.Limit(rate, unit, burst, negate)]
@@ -408,7 +418,11 @@ def _build_tos(opts, ctx):
             out.append(ir.Tos(names[a.lower()], 0x3F, o.negate))
         else:
             v, m = _val(ctx, o, V.parse_value_mask, a, "tos")
-            out.append(ir.Tos(v, 0x3F if m == 0xFFFFFFFF and "/" not in a else m & 0xFF, o.negate))
+            if v > 0xFF or ("/" in a and m > 0xFF):
+                raise ctx.error(f"tos value {a!r} out of range (0-255)", o)
+            # a number without a mask compares the whole byte (libxtables: mask = 0xff); only a
+            # symbolic name leaves out the precedence bits
+            out.append(ir.Tos(v, 0xFF if "/" not in a else m & 0xFF, o.negate))
     return out
 
 

@@ -94,6 +94,9 @@ def parse_proto(s: str) -> int:
 _V4_CIDR = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:/(\d{1,2}))?").fullmatch
 
 
+_V4_SHORT = re.compile(r"\d{1,3}(?:\.\d{1,3}){0,2}").fullmatch
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_addr(s: str, family: str):
     """An address with optional /prefix or /netmask, as an ip_network (host bits cleared,
@@ -113,6 +116,11 @@ def parse_addr(s: str, family: str):
         addr, mask = s.split("/", 1)
     else:
         addr, mask = s, None
+    if family == "ip" and _V4_SHORT(addr):
+        # xtables completes a short dotted address as a network: 10.1 is 10.1.0.0
+        parts = addr.split(".")
+        if all(int(p) < 256 for p in parts):
+            addr = ".".join(parts + ["0"] * (4 - len(parts)))
     if mask is not None and _null_mask(mask):
         # xtables ignores the name when the mask is null ("any/0", the old scripts' "0/0")
         return ipaddress.ip_network("0.0.0.0/0" if family == "ip" else "::/0")
