@@ -15,6 +15,8 @@ writes seconds).
 
 from __future__ import annotations
 
+import calendar
+
 from fwc import ir
 
 DAY = 86400
@@ -28,7 +30,7 @@ _DAYS_SINCE_EPOCH = []
 _d = 0
 for _y in range(1970, _DSE_FIRST + 1):
     _DAYS_SINCE_EPOCH.append(_d)
-    _d += 366 if _y % 4 == 0 and (_y % 100 != 0 or _y % 400 == 0) else 365
+    _d += 366 if calendar.isleap(_y) else 365
 _DAYS_SINCE_EPOCH.reverse()
 _DSY = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
 _DSLY = (0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335)
@@ -51,7 +53,7 @@ def monthday(stamp: int) -> int:
     while _DAYS_SINCE_EPOCH[i] > w:
         i, year = i + 1, year - 1
     w -= _DAYS_SINCE_EPOCH[i]
-    table = _DSLY if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else _DSY
+    table = _DSLY if calendar.isleap(year) else _DSY
     k = len(table) - 1
     while k > 0 and table[k] > w:
         k -= 1

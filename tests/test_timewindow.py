@@ -3,6 +3,7 @@
 import calendar
 import datetime
 
+import attrs
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -56,16 +57,10 @@ times = st.builds(
 @settings(max_examples=150, deadline=None)
 @given(m=times, data=st.data())
 def test_day_intervals_with_meta_hour_are_time_mt(m, data):
-    if m.contiguous and m.daytime_start < m.daytime_stop:
-        m = ir.Time(**{**{k: getattr(m, k) for k in m.__slots__ if k != "__weakref__"},
-                       "contiguous": False})
-    m = ir.Time(date_start=min(m.date_start, m.date_stop), date_stop=m.date_stop,
-                daytime_start=m.daytime_start, daytime_stop=m.daytime_stop,
-                weekdays=m.weekdays, monthdays=m.monthdays, contiguous=m.contiguous)
-    # 1 year of the range at most, so that the intervals stay quick to compute
-    m = ir.Time(date_start=max(m.date_start, m.date_stop - 366 * 86400), date_stop=m.date_stop,
-                daytime_start=m.daytime_start, daytime_stop=m.daytime_stop,
-                weekdays=m.weekdays, monthdays=m.monthdays, contiguous=m.contiguous)
+    # --contiguous needs start >= stop (libxt_time refuses it otherwise); at most one year of
+    # range, so that the intervals stay quick to compute
+    m = attrs.evolve(m, contiguous=m.contiguous and m.daytime_start >= m.daytime_stop,
+                     date_start=max(min(m.date_start, m.date_stop), m.date_stop - 366 * 86400))
     edges = [m.date_start, m.date_stop]
     if tw.days_restricted(m):
         ivs = tw.day_intervals(m)

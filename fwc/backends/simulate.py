@@ -120,8 +120,7 @@ class Simulator:
     def __init__(self, ruleset: ir.Ruleset, options: Optional[SimOptions] = None):
         self.rs = ruleset
         self.opt = options or SimOptions()
-        self.conntrack = ConntrackTable(self.opt.tcp_loose)
-        self.conntrack.interfaces = self.opt.interfaces
+        self.conntrack = ConntrackTable(self.opt.tcp_loose, self.opt.interfaces)
         self._per_case_state: list[dict] = []  # statistic nth counters, reset per case
         self._recent_lists: dict[str, dict] = {}  # xt_recent lists by name, emptied per case
         self._setup_host()
@@ -570,22 +569,18 @@ class Simulator:
         ops = {"&": int.__and__, "|": int.__or__, "^": int.__xor__,
                "<<": lambda a, b: a << b, ">>": lambda a, b: a >> b}
 
-        def value(v, p):
-            if isinstance(v, int) and not isinstance(v, bool):
-                return v
-            # (reading ct mark is left out: without an entry nft would stop the whole rule)
-            if isinstance(v, ir.FieldRef) and v.expr == "meta mark":
-                return p.mark
-            if isinstance(v, ir.BitOp) and v.op in ops:
-                return ops[v.op](value(v.left, p), value(v.right, p)) & 0xFFFFFFFF
-            raise Unsupported(f"'{s.expr} set' from {v!r} is not simulated", rule.loc)
-
         def check(v):
-            if isinstance(v, ir.BitOp):
+            # (reading ct mark is left out: without an entry nft would stop the whole rule)
+            if isinstance(v, ir.BitOp) and v.op in ops:
                 check(v.left), check(v.right)
             elif not (isinstance(v, int) or v == ir.FieldRef("meta mark")):
                 raise Unsupported(f"'{s.expr} set' from {v!r} is not simulated", rule.loc)
         check(s.value)
+
+        def value(v, p):  # (v passed check)
+            if isinstance(v, ir.BitOp):
+                return ops[v.op](value(v.left, p), value(v.right, p)) & 0xFFFFFFFF
+            return p.mark if isinstance(v, ir.FieldRef) else v
         kind = s.expr
 
         def setfield(p, emit):
@@ -1275,8 +1270,7 @@ class Simulator:
 
     def reset(self) -> None:
         """Empty the conntrack table and per-case counters (each case starts from scratch)."""
-        self.conntrack = ConntrackTable(self.opt.tcp_loose)
-        self.conntrack.interfaces = self.opt.interfaces
+        self.conntrack = ConntrackTable(self.opt.tcp_loose, self.opt.interfaces)
         for state in self._per_case_state:
             state["count"] = state["init"]
         self._recent_lists.clear()

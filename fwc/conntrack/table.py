@@ -114,13 +114,13 @@ class Expectation:
 
 
 class ConntrackTable:
-    def __init__(self, tcp_loose: bool = True):
+    def __init__(self, tcp_loose: bool = True, interfaces: Optional[dict] = None):
         self.tcp_loose = tcp_loose
         self.entries: dict[tuple, tuple[Entry, int]] = {}  # (zone, tuple) -> (entry, dir)
         self.expectations: list[Expectation] = []
         self._next_id = 1
         # interface -> (address/prefix, ...) of the simulated host, for the netbios-ns helper
-        self.interfaces: dict = {}
+        self.interfaces: dict = interfaces or {}
 
     # ------------------------------------------------------------------ lookup (priority -200)
 
