@@ -1102,3 +1102,36 @@ Match = Union[Match, Refused]
 # later packets
 STATEFUL_MATCHES = (Limit, HashLimit, Statistic, CtCount, Quota, ConnLimit, Recent, SetLimit,
                     Socket, ConnLabelSet)  # (a socket lookup; --restore-skmark also sets the mark)
+
+
+_FAMILY_TESTS = {("meta protocol", "ip"): "ip", ("meta protocol", "ip6"): "ip6",
+                 ("meta nfproto", "ipv4"): "ip", ("meta nfproto", "ipv6"): "ip6"}
+
+
+def family_test(m) -> Optional[str]:
+    """'ip' or 'ip6' when `m` is exactly `meta nfproto ipv4|ipv6` (or `meta protocol ...`)."""
+    if isinstance(m, FieldMatch) and m.op == "eq" and not m.negate and m.mask is None and \
+            m.xor is None and len(m.values) == 1:
+        return _FAMILY_TESTS.get((m.expr, m.values[0]))
+    return None
+
+
+def match_family(m) -> Optional[str]:
+    """The packet family ('ip' | 'ip6') match `m` holds only for in an inet rule, or None.
+    nft puts that family's test in front of a header field (negated or not)."""
+    if isinstance(m, Icmp) and not m.negate:
+        return m.family
+    if isinstance(m, (Address, CtAddress)) and not m.negate and m.values and \
+            len({ip_family(a) for a in m.values}) == 1:
+        return ip_family(m.values[0])
+    if isinstance(m, FieldMatch):
+        word = m.expr.split()[0]
+        if word in ("ip", "ip6", "icmp", "icmpv6"):
+            return "ip" if word in ("ip", "icmp") else "ip6"
+    return family_test(m)
+
+
+def required_family(matches) -> Optional[str]:
+    """The one packet family a rule's matches hold for, or None (both, or they conflict)."""
+    fams = {match_family(m) for m in matches} - {None}
+    return fams.pop() if len(fams) == 1 else None

@@ -228,7 +228,6 @@ def test_located_syntax_errors(text, line, col, fragment):
 @pytest.mark.parametrize("text,what", [
     ("table bridge t { chain c { reject } }", "'reject' in a bridge table"),
     # in inet nft adds `meta nfproto ipv4`: not the IR's plain reject (which rejects IPv6 too)
-    ("table inet t { chain c { reject with icmp port-unreachable } }", "'reject with icmp' in an inet table"),
     ("table ip6 t { chain c { reject with icmp port-unreachable } }", "'reject with icmp' in an ip6 table"),
     ("table inet t { chain c { tcp dport 22 tproxy to :80 } }", "tproxy without a family"),
     ("table ip t { chain c { counter tcp dport 22 } }", "match after a statement"),
@@ -598,3 +597,47 @@ def test_unknown_user_or_group_name_is_a_located_error():
     rs = parse_nft(text.replace("no-such-group-x", "1000-2000"))
     (r,) = rs.table("ip", "t").chain("c").rules
     assert r.matches == (ir.SkGid(ir.Range(1000, 2000)),)
+
+
+def _one_rule(text):
+    return parse_nft(text, "t.nft").tables[0].chains[0].rules[0]
+
+
+NFPROTO6 = ir.FieldMatch("meta nfproto", ("ipv6",))
+
+
+@pytest.mark.parametrize("rule,matches,reject", [
+    # nft puts the family test first, before a limit and before statements
+    ("limit rate 1/second reject with icmpv6 admin-prohibited",
+     (NFPROTO6, ir.Limit(1, "second", 5)), ir.Reject("admin-prohibited")),
+    ("counter reject with icmpv6 addr-unreachable", (NFPROTO6,), ir.Reject("addr-unreachable")),
+    ("udp dport 53 reject with icmp port-unreachable",
+     (ir.FieldMatch("meta nfproto", ("ipv4",)), ir.Port("udp", "dport", (ir.Range(53, 53),))),
+     ir.Reject(None)),
+    # a match that already needs IPv6 is the guard
+    ("ip6 daddr ::/96 reject with icmpv6 addr-unreachable",
+     (ir.Address("daddr", (ipaddress.ip_network("::/96"),)),), ir.Reject("addr-unreachable")),
+    ("meta nfproto ipv6 reject with icmpv6 no-route", (NFPROTO6,), ir.Reject("no-route")),
+    ("reject with icmpx admin-prohibited", (), ir.Reject("admin-prohibited")),
+])
+def test_inet_family_reject_gets_its_family_test(rule, matches, reject):
+    r = _one_rule("table inet t { chain c { %s } }" % rule)
+    assert r.matches == matches and r.verdict == reject
+
+
+def test_inet_family_reject_of_the_other_family_is_an_error():
+    with pytest.raises(FwcSyntaxError) as e:
+        parse_nft("table inet t { chain c { ip saddr 192.0.2.1 reject with icmpv6 "
+                  "admin-prohibited } }", "t.nft")
+    assert "conflicting protocols" in str(e.value)
+
+
+def test_inet_family_reject_goes_to_its_family_in_iptables():
+    from fwc.backends.iptables import emit_iptables
+    rs = parse_nft("table inet filter { chain INPUT { type filter hook input priority filter;\n"
+                   "tcp dport 1 reject with icmp host-prohibited\n"
+                   "tcp dport 2 reject with icmpv6 addr-unreachable\n } }", "t.nft")
+    out = emit_iptables(rs)
+    assert "-p tcp -m tcp --dport 1 -j REJECT --reject-with icmp-host-prohibited" in out["ip"]
+    assert "dport 2" not in out["ip"] and "dport 1" not in out["ip6"]
+    assert "--dport 2 -j REJECT --reject-with icmp6-addr-unreachable" in out["ip6"]

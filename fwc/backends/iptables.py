@@ -6,6 +6,8 @@ cannot express exactly raises `Unsupported` with the rule's location.
 
 from __future__ import annotations
 
+import attrs
+
 from typing import Optional
 
 from fwc import ir
@@ -133,6 +135,12 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
 
 
 def _rule_lines(r: ir.Rule, chain: str, fam: str, rename: dict, table: str) -> list[str]:
+    # `meta nfproto ipv4|ipv6` (inet tables): the rule belongs to that family's table only
+    tests = {ir.family_test(m) for m in r.matches} - {None}
+    if tests:
+        if tests != {fam}:
+            return []
+        r = attrs.evolve(r, matches=tuple(m for m in r.matches if ir.family_test(m) is None))
     # rules whose addresses belong to the other family never match here (inet tables)
     for m in r.matches:
         if isinstance(m, (ir.Address, ir.CtAddress)) and not m.negate and \

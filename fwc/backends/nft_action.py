@@ -258,7 +258,7 @@ def reject_reason(with_: str, l3) -> tuple[str, str]:
 def render_reject(v: ir.Reject, ctx: RuleCtx, rule: ir.Rule) -> str:
     if v.with_ is None:
         return "reject"
-    l3 = ctx.l3 or (ctx.family if ctx.family != "inet" else None)
+    l3 = ctx.l3 or (ctx.family if ctx.family != "inet" else ir.required_family(rule.matches))
     fam, name = reject_reason(v.with_, l3)
     if fam == "any":  # without -p tcp the caller adds the tcp test and a drop for the rest
         return "reject with tcp reset"

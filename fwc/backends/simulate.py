@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional
 import attrs
 
 from fwc import ir, timewindow
+from fwc.backends.simulate_fib import fib_reader
 from fwc.conntrack import fields as nftf
 from fwc.conntrack.helpers import HELPERS, run_helper
 from fwc.conntrack.nat import MANIP_OF_HOOK, NoFreeTuple, manip_packet, setup_binding
@@ -680,7 +681,7 @@ class Simulator:
         return setlookup, {"l3", "src", "dst", "sport", "dport"}, note is None
 
     def _field_reader(self, expr: str, rule: ir.Rule):
-        rd = nftf.reader(expr)
+        rd = nftf.reader(expr) or fib_reader(expr, self)
         if rd is None:
             raise Unsupported(f"nft expression {expr!r} is not simulated", rule.loc)
         return rd

@@ -146,6 +146,13 @@ def to_interval(expr: str, value) -> Optional[tuple]:
         return None if iv is None else (iv[0] * 10**9, iv[1] * 10**9)
     if expr == "ct label" and isinstance(value, int):  # nft names a label by its bit
         return (1 << value, 1 << value)
+    if expr.startswith("fib ") and expr.split()[-1] in ("oif", "oifname"):
+        # the reader gives the interface found, "" for none (nft: index 0 / an empty name)
+        if value in ("missing", 0):
+            return ("str", "")
+        if value == "exists":
+            return ("found",)
+        return ("str", value) if isinstance(value, str) else None
     if isinstance(value, bool):
         value = int(value)
     if isinstance(value, int):
@@ -175,6 +182,8 @@ def to_interval(expr: str, value) -> Optional[tuple]:
 
 
 def value_in(expr: str, v, interval: tuple) -> bool:
+    if interval[0] == "found":
+        return isinstance(v, str) and v != ""
     if interval[0] == "str":
         if not isinstance(v, str):
             return False

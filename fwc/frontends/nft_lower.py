@@ -1058,12 +1058,25 @@ def _reject(a, s, ctx):
         typ = inv[n]
     # (before the default below: in inet `reject with icmp port-unreachable` leaves IPv6 alone,
     # nft adds `meta nfproto ipv4`; measured with --debug=netlink)
-    if fam != "icmpx" and ctx.family != {"icmp": "ip", "icmpv6": "ip6"}[fam]:
-        raise ctx.unsupported(f"'reject with {fam}' {in_table(ctx.family)} "
-                              "(a family-specific reject the IR cannot guard)", s.loc)
-    if typ == "port-unreachable":
-        return ir.Reject(None)  # nft's default reject in every family
-    return ir.Reject(typ)
+    node = ir.Reject(None if typ == "port-unreachable" else typ)  # (nft's default reject)
+    if fam == "icmpx":
+        return node
+    want = {"icmp": "ip", "icmpv6": "ip6"}[fam]
+    if ctx.family == "inet":
+        return _FamilyReject(want, node, s.loc)
+    if ctx.family != want:
+        raise ctx.unsupported(f"'reject with {fam}' {in_table(ctx.family)}", s.loc)
+    return node
+
+
+@attrs.frozen
+class _FamilyReject:
+    """`reject with icmp|icmpv6 ...` in an inet table: nft puts `meta nfproto <family>` in
+    front of it unless an earlier match already requires that family."""
+
+    family: str
+    node: ir.Reject
+    loc: object
 
 
 def _queue(a, s, ctx):
@@ -1463,16 +1476,9 @@ def _icmp_dependency(node, matches):
 
 
 def _implied_family(m):
-    """The family a non-negated match already requires in an inet table (nft adds the
-    `meta nfproto` guard for these itself), or None."""
-    if isinstance(m, ir.Icmp) and not m.negate:
-        return m.family
-    if isinstance(m, (ir.Address, ir.CtAddress)) and not m.negate and m.values and \
-            len({ir.ip_family(a) for a in m.values}) == 1:
-        return ir.ip_family(m.values[0])
-    if isinstance(m, ir.FieldMatch) and m.expr.split()[0] in ("ip", "ip6", "icmp", "icmpv6"):
-        return "ip" if m.expr.split()[0] in ("ip", "icmp") else "ip6"
-    return None
+    """The family a match already requires in an inet table (nft adds the `meta nfproto` guard
+    for these itself), or None; an explicit guard does not count (it is what may be dropped)."""
+    return None if ir.family_test(m) is not None else ir.match_family(m)
 
 
 def _drop_implied_guards(matches, ctx) -> list:
@@ -1620,6 +1626,8 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
                                               "match the IR evaluates before statements)", st.loc)
                     matches.append(node.match)
                 node = node.node
+            if isinstance(node, _FamilyReject):
+                node = _family_reject(node, matches, ctx)
             verdict = node
     statements, verdict = _tproxy_verdict(statements, verdict)
     matches = _ct_mark_read_guard(matches, statements, verdict, ctx, loc)
@@ -1627,6 +1635,20 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
     if verdict == ir.Reject("tcp-reset") and not statements and not implies_proto(matches, 6):
         matches.insert(0, ir.Proto(frozenset({6})))  # nft restricts `reject with tcp reset` to tcp
     return ir.Rule(tuple(matches), tuple(statements), verdict, comment, loc)
+
+
+def _family_reject(fr: _FamilyReject, matches: list, ctx) -> ir.Reject:
+    """The reject of an inet rule, with the family guard nft adds made explicit in `matches`."""
+    implied = {ir.match_family(m) for m in matches} - {None}
+    kw = "icmp" if fr.family == "ip" else "icmpv6"
+    if implied - {fr.family}:
+        raise ctx.syntax(f"'reject with {kw}' in a rule for {sorted(implied)[0]} packets (nft: "
+                         "conflicting protocols)", fr.loc)
+    if fr.family not in implied:
+        # first, as nft 1.0.6 puts it (--debug=netlink): before a limit, and before statements
+        matches.insert(0, ir.FieldMatch("meta nfproto",
+                                        ("ipv4" if fr.family == "ip" else "ipv6",)))
+    return fr.node
 
 
 def _reads_ct_mark(st) -> bool:
