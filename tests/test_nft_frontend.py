@@ -641,3 +641,22 @@ def test_inet_family_reject_goes_to_its_family_in_iptables():
     assert "-p tcp -m tcp --dport 1 -j REJECT --reject-with icmp-host-prohibited" in out["ip"]
     assert "dport 2" not in out["ip"] and "dport 1" not in out["ip6"]
     assert "--dport 2 -j REJECT --reject-with icmp6-addr-unreachable" in out["ip6"]
+
+
+@pytest.mark.parametrize("elements,ok", [
+    ("10.0.0.0/8, 10.1.0.0/16", False),          # nft: conflicting intervals specified
+    ("10.0.0.1-10.0.0.5, 10.0.0.5-10.0.0.9", False),
+    ("10.0.0.0/8, 10.0.0.0/8", True),            # the same element twice is fine
+    ("10.0.0.0/25, 10.0.0.128/25", True),        # adjacent, not overlapping
+])
+def test_overlapping_interval_set_elements_need_auto_merge(elements, ok):
+    text = "table ip t { set s { type ipv4_addr; flags interval; elements = { %s } } }"
+    if ok:
+        parse_nft(text % elements, "t.nft")
+    else:
+        with pytest.raises(FwcSyntaxError) as e:
+            parse_nft(text % elements, "t.nft")
+        assert "conflicting intervals" in str(e.value)
+    merged = "table ip t { set s { type ipv4_addr; flags interval; auto-merge; elements = { %s } } }"
+    s = parse_nft(merged % elements, "t.nft").tables[0].sets[0]
+    assert "auto-merge" in s.flags

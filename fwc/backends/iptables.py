@@ -6,12 +6,11 @@ cannot express exactly raises `Unsupported` with the rule's location.
 
 from __future__ import annotations
 
-import attrs
-
 from typing import Optional
 
 from fwc import ir
 from fwc.backends import iptables_tail as tail
+from fwc.backends.iptables_lower import describe, lower_rule
 from fwc.backends.nft_helpers import merge_helper_replays
 from fwc.errors import ErrorGroup, FwcError, Unsupported
 
@@ -69,6 +68,7 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                 f"{_L2_SEES[t.family]}; iptables-restore writes ip and ip6 tables only)", t.loc))
             continue
         families = ("ip", "ip6") if t.family == "inet" else (t.family,)
+        sets = {s.name: s for s in t.sets if isinstance(s, ir.NamedSet)}
         rename: dict[str, str] = {}
         placed: dict[str, str] = {}
         for c in t.chains:
@@ -82,19 +82,32 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                     continue
                 rename[c.name] = c.base.hook.upper()
                 placed[c.name] = table
+        reach = _reaching_tables(t, placed, sets)
         for fam in families:
             for c in t.chains:
                 if c.base is not None and c.name not in placed:
                     continue
                 table = placed.get(c.name)
                 if c.base is None:
-                    tables = {placed[p] for p in placed}
-                    table = t.name if t.name in ir.TABLE_CHAINS else (
-                        next(iter(tables)) if len(tables) == 1 else None)
-                    if table is None:
+                    tables = reach.get(c.name)
+                    if tables is None:  # reached from no base chain at all
+                        used = set(placed.values())
+                        table = t.name if t.name in ir.TABLE_CHAINS else (
+                            next(iter(used)) if len(used) == 1 else None)
+                        if table is None:
+                            errors.append(Unsupported(
+                                f"user chain {c.name}: no base chain jumps to it, so its iptables "
+                                "table is unknown", c.loc))
+                            continue
+                    elif len(tables) > 1:
                         errors.append(Unsupported(
-                            f"user chain {c.name} is used from several iptables tables", c.loc))
+                            f"user chain {c.name} is used from several iptables tables "
+                            f"({', '.join(sorted(tables))})", c.loc))
                         continue
+                    elif not tables:
+                        continue  # only base chains refused above reach it
+                    else:
+                        table = next(iter(tables))
                 key = (fam, table)
                 chains = out.setdefault(key, [])
                 name = rename.get(c.name, c.name)
@@ -115,13 +128,16 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                             "in iptables (its TPROXY drops them)", r.loc))
                         continue
                     try:
-                        lines.extend(_rule_lines(r, name, fam, rename, table))
+                        for piece in lower_rule(r, fam, sets):
+                            lines.extend(_rule_lines(piece, name, fam, rename, table))
                     except FwcError as e:
                         errors.append(e)
                 policy = c.base.policy.upper() if c.base else None
                 chains.append((name, policy, lines))
     if errors:
-        raise ErrorGroup(errors)
+        seen: set = set()  # (an inet table's rules are written once per family)
+        raise ErrorGroup([e for e in errors if not (
+            (e.message, e.loc) in seen or seen.add((e.message, e.loc)))])
     texts: dict[str, list[str]] = {}
     for (fam, table), chains in out.items():
         buf = texts.setdefault(fam, [])
@@ -134,13 +150,43 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
     return {fam: "\n".join(lines) + "\n" for fam, lines in texts.items()}
 
 
+def _jump_targets(rule: ir.Rule, sets: dict) -> list[str]:
+    v = rule.verdict
+    if isinstance(v, (ir.Jump, ir.Goto)):
+        return [v.chain]
+    if isinstance(v, ir.VerdictMap):
+        elems = v.elements
+        if v.name is not None and isinstance(sets.get(v.name), ir.NamedSet):
+            elems = sets[v.name].elements
+        return [e[1].chain for e in elems
+                if isinstance(e, tuple) and len(e) == 2 and isinstance(e[1], (ir.Jump, ir.Goto))]
+    return []
+
+
+def _reaching_tables(t: ir.Table, placed: dict, sets: dict) -> dict[str, set]:
+    """For each user chain a base chain reaches, the iptables tables of the placed base chains
+    that reach it (empty: only base chains without an iptables table do)."""
+    chains = {c.name: c for c in t.chains}
+    out: dict[str, set] = {}
+    for c in t.chains:
+        if c.base is None:
+            continue
+        todo, seen = [c.name], set()
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in chains:
+                continue
+            seen.add(name)
+            if chains[name].base is None:
+                got = out.setdefault(name, set())
+                if c.name in placed:
+                    got.add(placed[c.name])
+            for r in chains[name].rules:
+                todo.extend(_jump_targets(r, sets))
+    return out
+
+
 def _rule_lines(r: ir.Rule, chain: str, fam: str, rename: dict, table: str) -> list[str]:
-    # `meta nfproto ipv4|ipv6` (inet tables): the rule belongs to that family's table only
-    tests = {ir.family_test(m) for m in r.matches} - {None}
-    if tests:
-        if tests != {fam}:
-            return []
-        r = attrs.evolve(r, matches=tuple(m for m in r.matches if ir.family_test(m) is None))
     # rules whose addresses belong to the other family never match here (inet tables)
     for m in r.matches:
         if isinstance(m, (ir.Address, ir.CtAddress)) and not m.negate and \
@@ -368,7 +414,7 @@ class _RuleEmitter:
         words = tail.match_words(m, self.fam)
         if words is not None:
             return [], words
-        raise self.fail(f"match {type(m).__name__}")
+        raise self.fail(describe(m))
 
     # -- statements and verdict -> target words (iptables has one target per rule)
     def target(self, proto) -> list[str]:

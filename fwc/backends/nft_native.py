@@ -192,8 +192,11 @@ def named_set_lines(s: ir.NamedSet, name: str, ctx: RuleCtx) -> list[str]:
     if s.data:
         decl += f" : {s.data}"
     lines = [f"\t{kind} {name} {{", f"\t\t{decl}"]
-    if s.flags:
-        lines.append(f"\t\tflags {','.join(sorted(s.flags))}")
+    flags = s.flags - {"auto-merge"}  # (a property of its own in nft's syntax)
+    if flags:
+        lines.append(f"\t\tflags {','.join(sorted(flags))}")
+    if "auto-merge" in s.flags:
+        lines.append("\t\tauto-merge")
     if s.timeout:
         lines.append(f"\t\ttimeout {s.timeout}")
     if s.counter:

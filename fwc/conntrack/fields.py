@@ -96,6 +96,8 @@ READERS: dict[str, Callable[[Skb], object]] = {
     "ip saddr": _l3(4, "src"), "ip daddr": _l3(4, "dst"),
     "ip6 saddr": _l3(6, "src"), "ip6 daddr": _l3(6, "dst"),
     "ip protocol": _l3(4, "proto"), "ip6 nexthdr": _l3(6, "proto"),
+    "ip version": lambda p: 4 if p.l3 == 4 else ABSENT,
+    "ip6 version": lambda p: 6 if p.l3 == 6 else ABSENT,
     "meta l4proto": lambda p: p.proto,
     "meta nfproto": lambda p: 2 if p.l3 == 4 else 10,
     # skb->protocol: the ethertype, also for local packets (ip_local_out sets it)

@@ -7,7 +7,8 @@ Layers: nft_lex (tokens) -> nft_pre (include, define) -> this module (commands) 
 
 from __future__ import annotations
 
-from typing import Sequence
+import ipaddress
+from typing import Optional, Sequence
 
 import attrs
 
@@ -426,7 +427,7 @@ class _Parser:
             elif w == "comment":
                 comment = c.word("a comment").text
             elif w == "auto-merge":
-                pass
+                flags.add("auto-merge")
             elif w == "counter":
                 counter = True
             else:
@@ -490,7 +491,43 @@ class _Parser:
                 if s.data is not None:
                     raise self.c.src.error("a map element needs 'key : value'", e.loc)
                 out.append(_decode_tuple(keys, e, ctx))
+        if "interval" in s.flags and "auto-merge" not in s.flags and s.data is None and \
+                len(keys) == 1:
+            bad = _first_overlap([k[0] for k in out])
+            if bad is not None:
+                raise self.c.src.error("conflicting intervals specified (nft takes overlapping "
+                                       "elements in an interval set only with auto-merge)",
+                                       lit.elems[bad].loc)
         return tuple(out)
+
+
+def _span(v):
+    if isinstance(v, ir.Range):
+        return v.lo, v.hi
+    if isinstance(v, ir.AddrRange):
+        return int(v.lo), int(v.hi)
+    if isinstance(v, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        return int(v.network_address), int(v.broadcast_address)
+    if isinstance(v, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return int(v), int(v)
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v, v
+    return None
+
+
+def _first_overlap(values) -> Optional[int]:
+    """Index of the first element overlapping an earlier one it is not equal to, or None."""
+    spans = []
+    for i, v in enumerate(values):
+        sp = _span(v)
+        if sp is None:
+            return None
+        spans.append((sp, i))
+    spans.sort()
+    for (a, i), (b, j) in zip(spans, spans[1:]):
+        if b[0] <= a[1] and a != b:
+            return max(i, j)
+    return None
 
 
 def _unused(*a):  # keep linters quiet about re-exported helpers

@@ -1,0 +1,189 @@
+"""nft-flavoured IR (from the nft front end) in the terms iptables has, one packet family at a
+time: a rule becomes the rules that mean the same for that family's packets, or none when it
+cannot match them.
+
+- `meta nfproto ipv4|ipv6`, `ip version 4`, `ip6 version 6`: the rule belongs to that family;
+- `ip protocol N` (IPv4's protocol field, what `-p` tests there): Proto;
+- `iif lo` / `oif lo`: `-i lo` / `-o lo` (the loopback device is never renamed or re-created);
+- `icmp|icmpv6 type { a, b }`, `meta l4proto { tcp, udp }`, address lists and one-field
+  address or port sets (anonymous, or a named set of constant elements): one rule per type,
+  per protocol, per prefix, per port range.  The pieces match
+  disjoint packets (overlapping prefixes are merged first), so each packet still meets the
+  rule's statements and verdict at most once; rules with stateful matches (limit, quota, ...)
+  are not split, since each piece would keep its own state.
+Anything else is left as it is, for the emitter to write or refuse.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Optional
+
+import attrs
+
+from fwc import ir
+from fwc.conntrack.fields import ICMP_TYPES, ICMPV6_TYPES
+from fwc.errors import Unsupported
+
+MAX_PIECES = 4096
+_ADDR_KEYS = {"ip saddr": ("ip", "saddr"), "ip daddr": ("ip", "daddr"),
+              "ip6 saddr": ("ip6", "saddr"), "ip6 daddr": ("ip6", "daddr")}
+_PORT_KEYS = {f"{p} {f}": (p, f) for p in ("tcp", "udp", "sctp", "dccp", "udplite")
+              for f in ("sport", "dport")}
+_VERSION = {"ip version": ("ip", 4), "ip6 version": ("ip6", 6)}
+
+
+def _plain_eq(m) -> bool:
+    return m.op == "eq" and m.mask is None and m.xor is None
+
+
+def _set_values(m: ir.SetMatch, sets: dict):
+    """The one-field values of a set match, or None when they are not constant."""
+    if m.name is None:
+        return [e[0] for e in m.elements]
+    s = sets.get(m.name)
+    if not isinstance(s, ir.NamedSet) or s.data is not None or \
+            s.flags & {"dynamic", "timeout"} or s.timeout:
+        return None
+    return [e[0] if isinstance(e, tuple) else e for e in s.elements]
+
+
+def _disjoint_prefixes(values, fam: str):
+    nets = []
+    for v in values:
+        if isinstance(v, ir.AddrRange):
+            nets += ipaddress.summarize_address_range(v.lo, v.hi)
+        elif isinstance(v, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+            nets.append(v)
+        elif isinstance(v, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+            nets.append(ipaddress.ip_network(v))
+        else:
+            return None
+    # (the other family's values never match this family's packets)
+    return list(ipaddress.collapse_addresses(n for n in nets if ir.ip_family(n) == fam))
+
+
+def _disjoint_ranges(values):
+    rs = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, ir.Range)):
+            return None
+        rs.append(v if isinstance(v, ir.Range) else ir.Range(v, v))
+    rs.sort(key=lambda r: r.lo)
+    out: list[ir.Range] = []
+    for r in rs:
+        if out and r.lo <= out[-1].hi + 1:
+            out[-1] = ir.Range(out[-1].lo, max(out[-1].hi, r.hi))
+        else:
+            out.append(r)
+    return out
+
+
+def _icmp_types(m: ir.FieldMatch, fam: str):
+    names = ICMP_TYPES if fam == "ip" else ICMPV6_TYPES
+    out = []
+    for v in m.values:
+        if isinstance(v, str) and v.lower() in names:
+            out.append(names[v.lower()])
+        elif isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255:
+            out.append(v)
+        elif isinstance(v, ir.Range) and 0 <= v.lo <= v.hi <= 255:
+            out.extend(range(v.lo, v.hi + 1))
+        else:
+            return None
+    return sorted(set(out))
+
+
+def _alternatives(m, fam: str, sets: dict) -> Optional[list]:
+    """None: `m` stays as it is.  Else the list of match tuples, one of which the packet must
+    meet (disjoint); an empty list: `m` never holds in family `fam`."""
+    t = ir.family_test(m)
+    if t is not None:
+        return [()] if t == fam else []
+    if isinstance(m, ir.FieldMatch):
+        expr = " ".join(m.expr.split())
+        if expr in _VERSION and _plain_eq(m) and len(m.values) == 1:
+            vfam, version = _VERSION[expr]
+            if vfam != fam:
+                return []  # nft tests the family first, negated or not
+            return [()] if (m.values[0] == version) != m.negate else []
+        if expr == "ip protocol" and _plain_eq(m) and \
+                all(isinstance(v, int) and not isinstance(v, bool) for v in m.values):
+            if fam != "ip":
+                return []
+            return [(ir.Proto(frozenset(m.values), m.negate),)]
+        if expr in ("meta iif", "meta oif") and _plain_eq(m) and m.values == ("lo",):
+            field = "iifname" if expr == "meta iif" else "oifname"
+            return [(ir.Interface(field, "lo", m.negate),)]
+        if expr in ("icmp type", "icmpv6 type") and _plain_eq(m) and not m.negate:
+            tfam = "ip" if expr == "icmp type" else "ip6"
+            if tfam != fam:
+                return []
+            types = _icmp_types(m, fam)
+            if types is None:
+                return None
+            return [(ir.Icmp(fam, t),) for t in types]
+    if isinstance(m, ir.Address) and len(m.values) > 1 and not m.negate:
+        nets = _disjoint_prefixes(m.values, fam)
+        return None if nets is None else [(ir.Address(m.field, (n,)),) for n in nets]
+    if isinstance(m, ir.Proto) and len(m.protos) > 1 and not m.negate:
+        return [(ir.Proto(frozenset({p})),) for p in sorted(m.protos)]
+    if isinstance(m, ir.SetMatch) and len(m.keys) == 1 and not m.negate and \
+            not m.element_stmts:
+        key = " ".join(m.keys[0].split())
+        values = _set_values(m, sets)
+        if values is None:
+            return None
+        if key in _ADDR_KEYS:
+            afam, field = _ADDR_KEYS[key]
+            if afam != fam:
+                return []
+            nets = _disjoint_prefixes(values, fam)
+            if nets is None:
+                return None
+            return [(ir.Address(field, (n,)),) for n in nets]
+        if key in _PORT_KEYS:
+            proto, field = _PORT_KEYS[key]
+            rs = _disjoint_ranges(values)
+            if rs is None:
+                return None
+            return [(ir.Port(proto, field, tuple(rs)),)] if rs else []
+    return None
+
+
+def lower_rule(rule: ir.Rule, fam: str, sets: dict) -> list[ir.Rule]:
+    """The rules meaning `rule` for family `fam`'s packets ([] when none of them matches)."""
+    choices = []
+    for m in rule.matches:
+        alt = _alternatives(m, fam, sets)
+        if alt is None:
+            choices.append([(m,)])
+        elif not alt:
+            return []
+        else:
+            choices.append(alt)
+    pieces = [()]
+    for alt in choices:
+        pieces = [p + a for p in pieces for a in alt]
+        if len(pieces) > MAX_PIECES:
+            raise Unsupported(f"a rule that iptables needs more than {MAX_PIECES} rules for",
+                              rule.loc)
+    if len(pieces) > 1 and any(isinstance(m, ir.STATEFUL_MATCHES) for m in rule.matches):
+        raise Unsupported("a set, or several ICMP types, in a rule with a stateful match "
+                          "(iptables needs one rule per element, each with its own state)",
+                          rule.loc)
+    return [attrs.evolve(rule, matches=p) for p in pieces]
+
+
+def describe(m) -> str:
+    """nft-like text of a match the emitter cannot write, for its error message."""
+    if isinstance(m, ir.FieldMatch):
+        values = ", ".join(str(v) for v in m.values)
+        values = f"{{ {values} }}" if len(m.values) > 1 else values
+        op = {"eq": "", "lt": "< ", "gt": "> ", "le": "<= ", "ge": ">= ", "any": ""}[m.op]
+        mask = f" & {m.mask:#x}" if m.mask is not None else ""
+        return f"'{m.expr}{mask} {'!= ' if m.negate else ''}{op}{values}'"
+    if isinstance(m, ir.SetMatch):
+        what = f"@{m.name}" if m.name else "{ ... }"
+        return f"'{' . '.join(m.keys)} {'!= ' if m.negate else ''}{what}'"
+    return f"match {type(m).__name__}"

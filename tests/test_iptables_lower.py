@@ -1,0 +1,78 @@
+"""iptables_lower: nft-flavoured IR as iptables rules, one packet family at a time."""
+
+import ipaddress
+
+import pytest
+
+from fwc import ir
+from fwc.backends.iptables import emit_iptables
+from fwc.backends.iptables_lower import describe, lower_rule
+from fwc.errors import ErrorGroup, Unsupported
+from fwc.frontends.nft import parse_nft
+
+N = ipaddress.ip_network
+
+
+def rule(*matches, verdict=ir.Accept()):
+    return ir.Rule(tuple(matches), (), verdict)
+
+
+def fm(expr, *values, negate=False):
+    return ir.FieldMatch(expr, values, negate=negate)
+
+
+@pytest.mark.parametrize("match,ip,ip6", [
+    (fm("meta nfproto", "ipv4"), [()], []),
+    (fm("ip version", 4), [()], []),
+    (fm("ip version", 4, negate=True), [], []),  # nft tests the family first
+    (fm("ip6 version", 6), [], [()]),
+    (fm("ip protocol", 17), [(ir.Proto(frozenset({17})),)], []),
+    (fm("ip protocol", 6, negate=True), [(ir.Proto(frozenset({6}), True),)], []),
+    (fm("meta iif", "lo"), [(ir.Interface("iifname", "lo"),)],
+     [(ir.Interface("iifname", "lo"),)]),
+    (fm("icmp type", "echo-request", 13), [(ir.Icmp("ip", 8),), (ir.Icmp("ip", 13),)], []),
+    (ir.Address("saddr", (N("10.0.0.0/25"), N("10.0.0.128/25"), N("10.0.0.7/32"),
+                          N("2001:db8::/32"))),
+     [(ir.Address("saddr", (N("10.0.0.0/24"),)),)], [(ir.Address("saddr", (N("2001:db8::/32"),)),)]),
+])
+def test_alternatives_per_family(match, ip, ip6):
+    for fam, want in (("ip", ip), ("ip6", ip6)):
+        assert [r.matches for r in lower_rule(rule(match), fam, {})] == want
+
+
+def test_named_set_of_ports_becomes_one_multiport_rule():
+    sets = {"p": ir.NamedSet("p", ("inet_service",), frozenset({"interval"}),
+                             ((ir.Range(80, 81),), (ir.Range(82, 82),), (443,)))}
+    m = ir.SetMatch(("tcp dport",), "p")
+    assert [r.matches for r in lower_rule(rule(m), "ip", sets)] == \
+        [(ir.Port("tcp", "dport", (ir.Range(80, 82), ir.Range(443, 443))),)]
+
+
+def test_a_dynamic_named_set_stays_and_is_refused_by_name():
+    sets = {"d": ir.NamedSet("d", ("ipv4_addr",), frozenset({"dynamic"}))}
+    m = ir.SetMatch(("ip saddr",), "d")
+    assert [r.matches for r in lower_rule(rule(m), "ip", sets)] == [(m,)]
+    assert describe(m) == "'ip saddr @d'"
+
+
+def test_split_with_a_stateful_match_is_refused():
+    r = rule(fm("icmp type", 8, 13), ir.Limit(5, "second", 5))
+    with pytest.raises(Unsupported):
+        lower_rule(r, "ip", {})
+
+
+def test_inet_refusal_names_the_nft_form_once():
+    rs = parse_nft("table inet filter { chain INPUT { type filter hook input priority filter;\n"
+                   "ip6 flowlabel 5 accept\n } }", "t.nft")
+    with pytest.raises(ErrorGroup) as e:
+        emit_iptables(rs)
+    msgs = [x.message for x in e.value.errors]
+    assert msgs == ["'ip6 flowlabel 5' cannot be expressed in iptables"]
+
+
+def test_user_chain_reached_only_from_unplaceable_base_chains_adds_no_error():
+    rs = parse_nft("table inet fw { chain in { type filter hook input priority filter + 10;\n"
+                   "jump sub\n }\n chain sub { accept\n } }", "t.nft")
+    with pytest.raises(ErrorGroup) as e:
+        emit_iptables(rs)
+    assert [x.loc.line for x in e.value.errors] == [1]
