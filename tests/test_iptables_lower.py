@@ -76,3 +76,19 @@ def test_user_chain_reached_only_from_unplaceable_base_chains_adds_no_error():
     with pytest.raises(ErrorGroup) as e:
         emit_iptables(rs)
     assert [x.loc.line for x in e.value.errors] == [1]
+
+
+def test_icmp_type_code_pairs_become_one_rule_each():
+    m = ir.SetMatch(("icmpv6 type", "icmpv6 code"), None, ((130, 0), (2, 0), (4, 1)))
+    assert [r.matches for r in lower_rule(rule(m), "ip6", {})] == [
+        (ir.Icmp("ip6", 2, ir.Range(0, 0)),), (ir.Icmp("ip6", 4, ir.Range(1, 1)),),
+        (ir.Icmp("ip6", 130, ir.Range(0, 0)),)]
+    assert lower_rule(rule(m), "ip", {}) == []
+
+
+def test_named_icmp_pair_set_uses_its_elements():
+    sets = {"mld": ir.NamedSet("mld", ("icmpv6_type", "icmpv6_code"), frozenset(),
+                               ((130, 0), (143, 0)))}
+    m = ir.SetMatch(("icmpv6 type", "icmpv6 code"), "mld")
+    assert [r.matches for r in lower_rule(rule(m), "ip6", sets)] == [
+        (ir.Icmp("ip6", 130, ir.Range(0, 0)),), (ir.Icmp("ip6", 143, ir.Range(0, 0)),)]

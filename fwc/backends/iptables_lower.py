@@ -5,7 +5,8 @@ cannot match them.
 - `meta nfproto ipv4|ipv6`, `ip version 4`, `ip6 version 6`: the rule belongs to that family;
 - `ip protocol N` (IPv4's protocol field, what `-p` tests there): Proto;
 - `iif lo` / `oif lo`: `-i lo` / `-o lo` (the loopback device is never renamed or re-created);
-- `icmp|icmpv6 type { a, b }`, `meta l4proto { tcp, udp }`, address lists and one-field
+- `icmp|icmpv6 type { a, b }`, `icmpv6 type . icmpv6 code { a . 0, b . 1 }`,
+  `meta l4proto { tcp, udp }`, address lists and one-field
   address or port sets (anonymous, or a named set of constant elements): one rule per type,
   per protocol, per prefix, per port range.  The pieces match
   disjoint packets (overlapping prefixes are merged first), so each packet still meets the
@@ -33,19 +34,32 @@ _PORT_KEYS = {f"{p} {f}": (p, f) for p in ("tcp", "udp", "sctp", "dccp", "udplit
 _VERSION = {"ip version": ("ip", 4), "ip6 version": ("ip6", 6)}
 
 
+_ICMP_PAIRS = {("icmp type", "icmp code"): "ip", ("icmpv6 type", "icmpv6 code"): "ip6"}
+
+
+def _byte(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x <= 255
+
+
 def _plain_eq(m) -> bool:
     return m.op == "eq" and m.mask is None and m.xor is None
 
 
-def _set_values(m: ir.SetMatch, sets: dict):
-    """The one-field values of a set match, or None when they are not constant."""
+def _set_elements(m: ir.SetMatch, sets: dict):
+    """The element tuples of a set match, or None when they are not constant."""
     if m.name is None:
-        return [e[0] for e in m.elements]
+        return list(m.elements)
     s = sets.get(m.name)
     if not isinstance(s, ir.NamedSet) or s.data is not None or \
             s.flags & {"dynamic", "timeout"} or s.timeout:
         return None
-    return [e[0] if isinstance(e, tuple) else e for e in s.elements]
+    return [e if isinstance(e, tuple) else (e,) for e in s.elements]
+
+
+def _set_values(m: ir.SetMatch, sets: dict):
+    """The one-field values of a set match, or None when they are not constant."""
+    elems = _set_elements(m, sets)
+    return None if elems is None else [e[0] for e in elems]
 
 
 def _disjoint_prefixes(values, fam: str):
@@ -128,6 +142,16 @@ def _alternatives(m, fam: str, sets: dict) -> Optional[list]:
         return None if nets is None else [(ir.Address(m.field, (n,)),) for n in nets]
     if isinstance(m, ir.Proto) and len(m.protos) > 1 and not m.negate:
         return [(ir.Proto(frozenset({p})),) for p in sorted(m.protos)]
+    if isinstance(m, ir.SetMatch) and not m.negate and not m.element_stmts and \
+            tuple(" ".join(k.split()) for k in m.keys) in _ICMP_PAIRS:
+        tfam = _ICMP_PAIRS[tuple(" ".join(k.split()) for k in m.keys)]
+        if tfam != fam:
+            return []
+        elems = _set_elements(m, sets)
+        if elems is None or not all(isinstance(e, tuple) and len(e) == 2 and
+                                    all(_byte(x) for x in e) for e in elems):
+            return None
+        return [(ir.Icmp(fam, t, ir.Range(c, c)),) for t, c in sorted(set(elems))]
     if isinstance(m, ir.SetMatch) and len(m.keys) == 1 and not m.negate and \
             not m.element_stmts:
         key = " ".join(m.keys[0].split())
