@@ -55,6 +55,7 @@ class SimOptions:
     extra_local: tuple[str, ...] = ()  # further local addresses/prefixes (fib type LOCAL)
     limit_over: bool = False  # `limit`: False = every packet is under the rate
     statistic_random: bool = False  # `statistic mode random`: True = the draw succeeds
+    random_draw: int = 0  # what `numgen random mod N` draws (taken mod N)
     sets: dict = attrs.field(factory=dict)  # external (ipset) set name -> element strings
     uid: int = 0  # socket owner of locally generated (out) packets
     gid: int = 0
@@ -94,6 +95,13 @@ class _Rule:
     def __init__(self, matches, stmts, verdict, num, loc, pre):
         self.matches, self.stmts, self.verdict = matches, stmts, verdict
         self.num, self.loc, self.pre = num, loc, pre
+
+
+def _numgen_match(m) -> bool:
+    """A FieldMatch/SetMatch reading `numgen` (a counter or a draw each time it is read)."""
+    keys = (m.expr,) if isinstance(m, ir.FieldMatch) else \
+        m.keys if isinstance(m, ir.SetMatch) else ()
+    return any(k.startswith("numgen ") for k in keys)
 
 
 def _intervals(values, l3: int) -> list[tuple[int, int]]:
@@ -291,7 +299,7 @@ class Simulator:
                 # decision cache keys on: never cache such a chain
                 comp.cacheable = False
             pre = None if (pre_protos is None and pre_ports is None) else (pre_protos, pre_ports)
-            if any(isinstance(m, ir.STATEFUL_MATCHES) for m in rule.matches):
+            if any(isinstance(m, ir.STATEFUL_MATCHES) or _numgen_match(m) for m in rule.matches):
                 pre = None  # stateful matches must see every packet that reaches them
             comp.rules.append(_Rule(tuple(matches), tuple(stmts), verdict, num, rule.loc, pre))
         if len(comp.rules) >= 16:
@@ -681,10 +689,35 @@ class Simulator:
         return setlookup, {"l3", "src", "dst", "sport", "dport"}, note is None
 
     def _field_reader(self, expr: str, rule: ir.Rule):
-        rd = nftf.reader(expr) or fib_reader(expr, self)
+        rd = nftf.reader(expr) or fib_reader(expr, self) or self._numgen_reader(expr, rule)
         if rd is None:
             raise Unsupported(f"nft expression {expr!r} is not simulated", rule.loc)
         return rd
+
+    def _numgen_reader(self, expr: str, rule: ir.Rule):
+        """`numgen inc|random mod N [offset O]`: inc counts 0, 1, ... N-1, 0 ... per rule (per
+        case here, like statistic nth); random draws SimOptions.random_draw (mod N)."""
+        words = expr.split()
+        if len(words) not in (4, 6) or words[0] != "numgen" or words[2] != "mod" or \
+                words[1] not in ("inc", "random") or (len(words) == 6 and words[4] != "offset"):
+            return None
+        try:
+            mod = int(words[3], 0)
+            off = int(words[5], 0) if len(words) == 6 else 0
+        except ValueError:
+            return None
+        if mod <= 0:
+            raise Unsupported(f"{expr!r}: numgen needs a positive modulus", rule.loc)
+        if words[1] == "random":
+            draw = self.opt.random_draw % mod + off
+            return lambda p: draw
+        state = {"count": mod - 1, "init": mod - 1}  # the kernel starts at N-1: first value 0
+        self._per_case_state.append(state)
+
+        def inc(p):
+            state["count"] = state["count"] + 1 if state["count"] + 1 < mod else 0
+            return state["count"] + off
+        return inc
 
     def _compile_fieldmatch(self, m, rule: ir.Rule):
         rd = self._field_reader(m.expr, rule)
@@ -718,7 +751,7 @@ class Simulator:
                 ref = ivs[0][0]
                 ok = {"lt": v < ref, "gt": v > ref, "le": v <= ref, "ge": v >= ref}[op]
             return ok != neg
-        return fieldmatch, {"fields"}, True
+        return fieldmatch, {"fields"}, not m.expr.startswith("numgen ")
 
     def _set_elements(self, m, rule: ir.Rule, table: ir.Table):
         if m.name is None:
@@ -794,7 +827,7 @@ class Simulator:
             if i is None:
                 return False
             return (i >= 0) != neg
-        return setmatch, {"fields"}, True
+        return setmatch, {"fields"}, not any(k.startswith("numgen ") for k in m.keys)
 
     # ------------------------------------------------------------------ statements
 
