@@ -159,3 +159,17 @@ def test_drop_unsupported_also_drops_what_the_front_end_refuses(tmp_path, capsys
     code, out, err = run_cli(["translate", "--drop-unsupported", str(f)], capsys)
     assert code == 0 and "tcp dport 22 accept" in out
     assert "# fwc: dropped unsupported rule: -m cluster" in out and "c.v4:2:" in err
+
+
+def test_simulate_random_draw_picks_the_numgen_element(tmp_path, capsys):
+    f = tmp_path / "lb.nft"
+    f.write_text("table ip t {\n chain a {\n  accept\n }\n chain b {\n  drop\n }\n"
+                 " chain input {\n  type filter hook input priority filter;\n"
+                 "  numgen random mod 2 vmap { 0 : goto a, 1 : goto b }\n }\n}\n")
+    args = ["simulate", str(f), "--packet", "in udp :1 > :53"]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "ACCEPT" in out
+    code, out, _ = run_cli(args + ["--random-draw", "3"], capsys)  # 3 mod 2 = 1: chain b
+    assert code == 0 and "DROP" in out
+    code, _, err = run_cli(args + ["--random-draw", "-1"], capsys)
+    assert code == 2 and "--random-draw" in err

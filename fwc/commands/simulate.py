@@ -132,6 +132,9 @@ def register(sub) -> None:
                        help="the wall clock for -m time / meta time / meta hour: "
                             "YYYY-MM-DDThh:mm[:ss] in UTC, or seconds since the epoch "
                             "(default: now)")
+        p.add_argument("--random-draw", metavar="N", type=_non_negative, default=0,
+                       help="what `numgen random mod M` draws, taken mod M (default 0): "
+                            "which element of a random verdict map the packet takes")
         p.set_defaults(func=run_simulate if name == "simulate" else run_explain)
 
 
@@ -154,7 +157,19 @@ def _load(args):
     from fwc.backends.simulate import SimOptions, Simulator
     clock = None if getattr(args, "time", None) is None else _parse_when(args.time)
     rs = load_ruleset(args.ruleset, args.src)
-    return Simulator(rs, SimOptions(tcp_loose=bool(args.tcp_loose), clock_ns=clock))
+    return Simulator(rs, SimOptions(tcp_loose=bool(args.tcp_loose), clock_ns=clock,
+                                    random_draw=getattr(args, "random_draw", 0)))
+
+
+def _non_negative(text: str) -> int:
+    import argparse
+    try:
+        n = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text}")
+    return n
 
 
 def _parse_when(text: str) -> int:
