@@ -171,5 +171,6 @@ def test_simulate_random_draw_picks_the_numgen_element(tmp_path, capsys):
     assert code == 0 and "ACCEPT" in out
     code, out, _ = run_cli(args + ["--random-draw", "3"], capsys)  # 3 mod 2 = 1: chain b
     assert code == 0 and "DROP" in out
-    code, _, err = run_cli(args + ["--random-draw", "-1"], capsys)
-    assert code == 2 and "--random-draw" in err
+    with pytest.raises(SystemExit) as e:  # argparse's usage error
+        run_cli(args + ["--random-draw", "-1"], capsys)
+    assert e.value.code == 2 and "--random-draw" in capsys.readouterr().err
