@@ -174,3 +174,24 @@ def test_simulate_random_draw_picks_the_numgen_element(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:  # argparse's usage error
         run_cli(args + ["--random-draw", "-1"], capsys)
     assert e.value.code == 2 and "--random-draw" in capsys.readouterr().err
+
+
+def test_simulate_iface_describes_the_host(tmp_path, capsys):
+    """Docker's DNAT: the new destination 172.17.0.2 is forwarded out of docker0 only when the
+    simulated host has that interface (else the default route's, which FORWARD drops)."""
+    f = tmp_path / "docker.nft"
+    f.write_text("table ip nat {\n chain PREROUTING {\n  type nat hook prerouting priority dstnat;\n"
+                 "  fib daddr type local tcp dport 8080 dnat to 172.17.0.2:80\n }\n}\n"
+                 "table ip filter {\n chain FORWARD {\n  type filter hook forward priority filter;"
+                 " policy drop;\n  oifname \"docker0\" tcp dport 80 accept\n }\n}\n")
+    args = ["simulate", str(f), "--packet", "in tcp 198.51.100.7:40000 > 192.0.2.1:8080 flags S"]
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "DROP" in out
+    host = ["--iface", "eth0=192.0.2.1/24,2001:db8:f::1/64", "--iface", "docker0=172.17.0.1/16"]
+    code, out, _ = run_cli(args + host, capsys)
+    assert code == 0 and "ACCEPT" in out
+    for bad in (["--iface", "eth0"], ["--iface", "eth0=10.0.0.1/40"],
+                ["--iface", "eth0=10.0.0.1/8", "--iface", "eth0=10.0.0.2/8"],
+                ["--default-route", "lo"], host + ["--default-route", "eth1"]):
+        code, out, err = run_cli(args + bad, capsys)
+        assert code == 2 and out == "" and "error:" in err, bad

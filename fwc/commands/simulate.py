@@ -132,6 +132,12 @@ def register(sub) -> None:
                        help="the wall clock for -m time / meta time / meta hour: "
                             "YYYY-MM-DDThh:mm[:ss] in UTC, or seconds since the epoch "
                             "(default: now)")
+        p.add_argument("--iface", metavar="NAME=CIDR[,CIDR...]", action="append", default=[],
+                       help="an interface of the simulated host and its addresses (repeatable; "
+                            "given once, it replaces the default eth0/eth1; lo is kept)")
+        p.add_argument("--default-route", metavar="NAME",
+                       help="the interface packets to other networks leave by (default: the "
+                            "first --iface, else eth0)")
         p.add_argument("--random-draw", metavar="N", type=_non_negative, default=0,
                        help="what `numgen random mod M` draws, taken mod M (default 0): "
                             "which element of a random verdict map the packet takes")
@@ -157,8 +163,44 @@ def _load(args):
     from fwc.backends.simulate import SimOptions, Simulator
     clock = None if getattr(args, "time", None) is None else _parse_when(args.time)
     rs = load_ruleset(args.ruleset, args.src)
+    host = _host_options(getattr(args, "iface", []), getattr(args, "default_route", None))
     return Simulator(rs, SimOptions(tcp_loose=bool(args.tcp_loose), clock_ns=clock,
-                                    random_draw=getattr(args, "random_draw", 0)))
+                                    random_draw=getattr(args, "random_draw", 0), **host))
+
+
+def _host_options(ifaces: list[str], default_route: Optional[str]) -> dict:
+    """--iface / --default-route as SimOptions fields (none given: the defaults)."""
+    import ipaddress
+    out: dict = {}
+    if ifaces:
+        table: dict = {}
+        for text in ifaces:
+            name, eq, addrs = text.partition("=")
+            name = name.strip()
+            if not eq or not name or len(name) > 15 or any(c.isspace() or c in "/" for c in name):
+                raise FwcSyntaxError(f"--iface {text!r}: write NAME=CIDR[,CIDR...]",
+                                     Loc("<args>"))
+            if name in table:
+                raise FwcSyntaxError(f"--iface {name} given twice", Loc("<args>"))
+            parsed = []
+            for a in filter(None, (x.strip() for x in addrs.split(","))):
+                try:
+                    parsed.append(str(ipaddress.ip_interface(a)))
+                except ValueError:
+                    raise FwcSyntaxError(f"--iface {name}: bad address {a!r} (CIDR expected, "
+                                         "e.g. 192.0.2.1/24)", Loc("<args>")) from None
+            table[name] = tuple(parsed)
+        table.setdefault("lo", ("127.0.0.1/8", "::1/128"))
+        out["interfaces"] = table
+    if default_route is not None or ifaces:
+        route = default_route or next(n for n in out["interfaces"] if n != "lo")
+        known = out.get("interfaces") or {"eth0": (), "eth1": ()}
+        if route not in known or route == "lo":
+            raise FwcSyntaxError(f"--default-route {route}: not an interface of the simulated "
+                                 f"host ({', '.join(n for n in known if n != 'lo')})",
+                                 Loc("<args>"))
+        out["default_route"] = route
+    return out
 
 
 def _non_negative(text: str) -> int:
