@@ -125,7 +125,10 @@ def test_script_variables_continuations_and_commands():
     ("for i in 1 2; do iptables -A INPUT -j ACCEPT; done\n", 1, 14, "not supported"),
     ("iptables -A INPUT -s $(cat x) -j DROP\n", 1, 22, "command substitution"),
     ("iptables -A INPUT -s $UNDEF -j DROP\n", 1, 22, "undefined variable"),
-    ("echo 1 > /proc/sys/net/ipv4/ip_forward\n", 1, 1, "not supported"),
+    # a host command chained with others (which may change rules) is not left out
+    ("echo 1 > /proc/sys/net/ipv4/ip_forward && iptables -A INPUT -j ACCEPT\n", 1, 8,
+     "not supported"),
+    ("grep -q x /etc/y\niptables -A INPUT -j ACCEPT\n", 1, 1, "not supported"),
 ])
 def test_script_refuses_shell_constructs_with_location(text, line, col, needle):
     with pytest.raises(ErrorGroup) as ei:
@@ -312,3 +315,19 @@ def test_ipv4_address_fast_path_agrees_with_ipaddress(monkeypatch):
     monkeypatch.setattr(V, "_V4_CIDR", lambda t: None)
     assert fast == [run(t) for t in texts]
     assert fast[0] is not None and any(isinstance(x, tuple) for x in fast)
+
+
+def test_script_leaves_host_setup_out_with_a_warning_each():
+    text = ("#!/bin/sh\nmodprobe nf_conntrack_ftp\necho 1 > /proc/sys/net/ipv4/ip_forward\n"
+            "sudo sysctl -w net.ipv4.conf.all.rp_filter=1 >/dev/null 2>&1\n"
+            "iptables -A INPUT -p tcp --dport 22 -j ACCEPT\necho done\nexit 0\n"
+            "iptables -A INPUT -j DROP\n")
+    warnings: list = []
+    rs = parse_iptables_script(text, "s.sh", warnings=warnings)
+    rules = rs.table("ip", "filter").chain("INPUT").rules
+    assert len(rules) == 1 and rules[0].verdict == ir.Accept()  # the shell never runs line 8
+    assert [(w.loc.line, w.message.split(":")[0]) for w in warnings] == [
+        (2, "'modprobe' left out"), (3, "'echo' left out"), (4, "'sysctl' left out"),
+        (6, "'echo' left out"), (8, "not run")]
+    assert "exits at line 7" in warnings[-1].message
+    parse_iptables_script(text, "s.sh")  # without a list: the same ruleset, no warnings kept

@@ -162,7 +162,10 @@ def _load(args):
 
     from fwc.backends.simulate import SimOptions, Simulator
     clock = None if getattr(args, "time", None) is None else _parse_when(args.time)
-    rs = load_ruleset(args.ruleset, args.src)
+    left_out: list = []
+    rs = load_ruleset(args.ruleset, args.src, warnings=left_out)
+    from fwc.commands.translate import print_warnings
+    print_warnings(left_out)
     host = _host_options(getattr(args, "iface", []), getattr(args, "default_route", None))
     return Simulator(rs, SimOptions(tcp_loose=bool(args.tcp_loose), clock_ns=clock,
                                     random_draw=getattr(args, "random_draw", 0), **host))

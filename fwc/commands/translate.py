@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import os
 import sys
 import tempfile
@@ -52,14 +54,15 @@ def add_ruleset_inputs(p) -> None:
     p.add_argument("--family", choices=["ip", "ip6"], help="force the family of iptables input")
 
 
-def load_inputs(files, src: str, family, keep_refused: bool = False) -> ir.Ruleset:
+def load_inputs(files, src: str, family, keep_refused: bool = False,
+                warnings: Optional[list] = None) -> ir.Ruleset:
     from fwc.frontends import load_ruleset
 
     if files.count("-") > 1:
         raise FwcSyntaxError("stdin ('-') can be read only once", ir.Loc("-"))
     tables: list[ir.Table] = []
     for path in files:
-        rs = load_ruleset(path, src, family, keep_refused=keep_refused)
+        rs = load_ruleset(path, src, family, keep_refused=keep_refused, warnings=warnings)
         for t in rs.tables:
             if any(o.family == t.family and o.name == t.name for o in tables):
                 raise FwcSyntaxError(f"table {t.family} {t.name} is defined by two inputs", t.loc)
@@ -67,8 +70,16 @@ def load_inputs(files, src: str, family, keep_refused: bool = False) -> ir.Rules
     return ir.Ruleset(tuple(tables))
 
 
+def print_warnings(warnings) -> None:
+    for w in warnings:
+        sys.stderr.write(w.format().replace(": error: ", ": warning: ", 1) + "\n")
+
+
 def run(args) -> int:
-    rs = load_inputs(args.files, args.src, args.family, keep_refused=args.drop_unsupported)
+    left_out: list[FwcError] = []
+    rs = load_inputs(args.files, args.src, args.family, keep_refused=args.drop_unsupported,
+                     warnings=left_out)
+    print_warnings(left_out)
     if args.optimize:
         try:
             from fwc.passes import optimize
@@ -110,8 +121,7 @@ def run(args) -> int:
             outputs = {f"{args.output}.{'v4' if k == 'ip' else 'v6'}": v for k, v in texts.items()}
         else:
             outputs = {args.output: next(iter(texts.values()))}
-    for w in warnings:
-        sys.stderr.write(w.format().replace(": error: ", ": warning: ", 1) + "\n")
+    print_warnings(warnings)
     for path, text in outputs.items():
         write_atomically(path, text)
     return 0

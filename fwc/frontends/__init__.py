@@ -54,10 +54,13 @@ def detect_format(text: str, name: str = "") -> str:
 
 
 def parse_text(text: str, name: str = "<input>", fmt: str = "auto",
-               family: Optional[str] = None, keep_refused: bool = False) -> ir.Ruleset:
+               family: Optional[str] = None, keep_refused: bool = False,
+               warnings: Optional[list] = None) -> ir.Ruleset:
     """Parse `text` in format `fmt` (see FORMATS); `family` forces ip|ip6 for iptables-save input.
     keep_refused (iptables input): a rule fwc refuses is kept as a rule whose one match is
-    ir.Refused, so that `--drop-unsupported` can leave it out with a comment."""
+    ir.Refused, so that `--drop-unsupported` can leave it out with a comment.
+    warnings: a list that gets one located FwcError per line left out on purpose (an iptables
+    script's modprobe, sysctl, echo ... lines)."""
     if fmt == "auto":
         fmt = detect_format(text, name)
     if fmt == "iptables":
@@ -65,7 +68,7 @@ def parse_text(text: str, name: str = "<input>", fmt: str = "auto",
         return parse_iptables_save(text, name, family, keep_refused)
     if fmt == "iptables-script":
         from fwc.frontends.iptables import parse_iptables_script
-        return parse_iptables_script(text, name, keep_refused)
+        return parse_iptables_script(text, name, keep_refused, warnings)
     if fmt == "nft":
         from fwc.frontends.nft import parse_nft
         return parse_nft(text, name)
@@ -79,7 +82,7 @@ def parse_text(text: str, name: str = "<input>", fmt: str = "auto",
 
 
 def load_ruleset(path: str, fmt: str = "auto", family: Optional[str] = None,
-                 keep_refused: bool = False) -> ir.Ruleset:
-    """Read and parse a ruleset file ('-' = stdin).  keep_refused: see parse_text."""
+                 keep_refused: bool = False, warnings: Optional[list] = None) -> ir.Ruleset:
+    """Read and parse a ruleset file ('-' = stdin).  keep_refused, warnings: see parse_text."""
     text, name = read_source(path)
-    return parse_text(text, name, fmt, family, keep_refused)
+    return parse_text(text, name, fmt, family, keep_refused, warnings)

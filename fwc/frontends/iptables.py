@@ -749,6 +749,33 @@ _ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|local\s+)?([A-Za-z_][A-Za-z0-9_
 _SHELL_KEYWORDS = ("if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done",
                    "case", "esac", "function", "select", "{", "}", "(", ")")
 _HARMLESS = ("set", "true", ":")
+# commands that set up the host, not the ruleset: left out with a warning (their redirections
+# too, e.g. `echo 1 > /proc/sys/net/ipv4/ip_forward`)
+_HOST_COMMANDS = {
+    "modprobe": "loads a kernel module", "insmod": "loads a kernel module",
+    "sysctl": "sets a kernel parameter", "echo": "prints, or writes a file such as a /proc/sys "
+    "setting", "printf": "prints, or writes a file", "logger": "logs a message",
+    "sleep": "waits", "iptables-save": "prints the ruleset, or saves it to a file",
+    "ip6tables-save": "prints the ruleset, or saves it to a file",
+}
+_REDIRECT = re.compile(r"(?:\d*>>?|&>>?|<)\s*(?:&\d+|\S+)")
+_CHAINING = re.compile(r"[;&|`]|\$\(")
+_EXIT = re.compile(r"^exit(?:\s+\d+)?\s*$")
+
+
+def _host_command(stripped: str) -> Optional[tuple[str, str]]:
+    """(command, what it does) of a host-setup command line (see _HOST_COMMANDS), or None when
+    the line is something else, or chains other commands (`;`, `&&`, `|`, `$(...)`)."""
+    words = stripped.split()
+    if words and words[0] == "sudo":
+        words = words[1:]
+    if not words:
+        return None
+    name = os.path.basename(words[0])
+    what = _HOST_COMMANDS.get(name)
+    if what is None or _CHAINING.search(_REDIRECT.sub(" ", stripped)):
+        return None
+    return name, what
 
 
 def _logical_lines(text: str):
@@ -769,18 +796,35 @@ def _logical_lines(text: str):
 
 
 def parse_iptables_script(text: str, filename: str = "<script>",
-                          keep_refused: bool = False) -> ir.Ruleset:
-    """Parse a shell script of iptables/ip6tables commands (with NAME=value variables)."""
+                          keep_refused: bool = False,
+                          warnings: Optional[list] = None) -> ir.Ruleset:
+    """Parse a shell script of iptables/ip6tables commands (with NAME=value variables).
+    Host-setup commands (modprobe, sysctl, echo ...) are left out: with a `warnings` list,
+    one located FwcError per such line is appended to it."""
     _check_binary(text, filename)
     interp = _Interp(filename, keep_refused)
     variables: dict[str, str] = {}
     saw_command = False
+    exited = None
     for lineno, line in _logical_lines(text):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
         indent = len(line) - len(line.lstrip())
         loc = ir.Loc(filename, lineno, indent + 1)
+        if exited is not None:
+            if warnings is not None:
+                warnings.append(FwcError(f"not run: the script exits at line {exited}", loc, line))
+            break
+        if _EXIT.match(stripped):
+            exited = lineno
+            continue
+        host = _host_command(stripped)
+        if host is not None:
+            if warnings is not None:
+                warnings.append(FwcError(f"'{host[0]}' left out: it {host[1]}, which is not "
+                                         "part of the ruleset", loc, line))
+            continue
         try:
             def expand(name: str, col: int) -> str:
                 if name in variables:
