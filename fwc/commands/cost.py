@@ -29,7 +29,10 @@ def run(args) -> int:
     from fwc.cost import build_traffic, cost, parse_mix
 
     mix = parse_mix(args.traffic)
-    rs = load_inputs(args.files, args.src, args.family)
+    left_out: list = []
+    rs = load_inputs(args.files, args.src, args.family, warnings=left_out)
+    from fwc.commands.translate import print_warnings
+    print_warnings(left_out)
     traffic = build_traffic(rs, mix, args.seed)
     results = {"input": cost(rs, traffic)}
     if args.optimize:

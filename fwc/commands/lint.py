@@ -24,7 +24,10 @@ def run(args) -> int:
     from fwc.commands.translate import load_inputs
     from fwc.linter import lint
 
-    rs = load_inputs(args.files, args.src, args.family)
+    left_out: list = []
+    rs = load_inputs(args.files, args.src, args.family, warnings=left_out)
+    from fwc.commands.translate import print_warnings
+    print_warnings(left_out)
     found = [f for f in lint(rs) if not (args.no_notes and f.level == "note")]
     for f in found:
         sys.stdout.write((json.dumps(f.to_json(), sort_keys=True) if args.json
