@@ -331,3 +331,16 @@ def test_script_leaves_host_setup_out_with_a_warning_each():
         (6, "'echo' left out"), (8, "not run")]
     assert "exits at line 7" in warnings[-1].message
     parse_iptables_script(text, "s.sh")  # without a list: the same ruleset, no warnings kept
+
+
+@pytest.mark.parametrize("rule,col", [
+    ("-A INPUT -j SET --add-set seen src", 13),
+    ("-A INPUT -p tcp -j SECMARK --selctx system_u:object_r:http_packet_t:s0", 20),
+    ("-A INPUT -j IDLETIMER --timeout 60 --label x", 13),
+])
+def test_known_unsupported_target_is_named_not_its_options(rule, col):
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_save(f"*filter\n{rule}\nCOMMIT\n", "t.rules")
+    (e,) = ei.value.errors
+    assert ei.value.exit_code == 1 and "is not supported by fwc yet" in e.message
+    assert (e.loc.line, e.loc.col) == (2, col)

@@ -297,6 +297,9 @@ class _RuleParser:
                 target = (a.text, a)
                 goto = opt == "--goto"
                 current = None
+                if a.text in X.KNOWN_UNSUPPORTED_TARGETS and a.text not in X.TARGETS:
+                    # its options are unknown here: name the target, not its first option
+                    raise self.err(f"target '{a.text}' is not supported by fwc yet", a, True)
             elif opt == "--set-counters":
                 a, b = take(2, w)
                 counters = (a.text, b.text)
