@@ -520,7 +520,10 @@ class Drop:
 
 @frozen
 class Reject:
-    """with_: icmp type name (port-unreachable ...), 'tcp-reset', or None for the default."""
+    """with_: icmp type name (port-unreachable ...) read in the rule's family, the same name
+    with its family as iptables writes it (icmp-host-prohibited, icmp6-addr-unreachable), as
+    the nft front end keeps `reject with icmp|icmpv6 ...` of inet tables, 'tcp-reset', or None
+    for the default."""
 
     with_: Optional[str] = None
 

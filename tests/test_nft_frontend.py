@@ -609,15 +609,17 @@ NFPROTO6 = ir.FieldMatch("meta nfproto", ("ipv6",))
 @pytest.mark.parametrize("rule,matches,reject", [
     # nft puts the family test first, before a limit and before statements
     ("limit rate 1/second reject with icmpv6 admin-prohibited",
-     (NFPROTO6, ir.Limit(1, "second", 5)), ir.Reject("admin-prohibited")),
-    ("counter reject with icmpv6 addr-unreachable", (NFPROTO6,), ir.Reject("addr-unreachable")),
+     (NFPROTO6, ir.Limit(1, "second", 5)), ir.Reject("icmp6-admin-prohibited")),
+    ("counter reject with icmpv6 addr-unreachable", (NFPROTO6,),
+     ir.Reject("icmp6-addr-unreachable")),
     ("udp dport 53 reject with icmp port-unreachable",
      (ir.FieldMatch("meta nfproto", ("ipv4",)), ir.Port("udp", "dport", (ir.Range(53, 53),))),
-     ir.Reject(None)),
+     ir.Reject("icmp-port-unreachable")),
     # a match that already needs IPv6 is the guard
     ("ip6 daddr ::/96 reject with icmpv6 addr-unreachable",
-     (ir.Address("daddr", (ipaddress.ip_network("::/96"),)),), ir.Reject("addr-unreachable")),
-    ("meta nfproto ipv6 reject with icmpv6 no-route", (NFPROTO6,), ir.Reject("no-route")),
+     (ir.Address("daddr", (ipaddress.ip_network("::/96"),)),),
+     ir.Reject("icmp6-addr-unreachable")),
+    ("meta nfproto ipv6 reject with icmpv6 no-route", (NFPROTO6,), ir.Reject("icmp6-no-route")),
     ("reject with icmpx admin-prohibited", (), ir.Reject("admin-prohibited")),
 ])
 def test_inet_family_reject_gets_its_family_test(rule, matches, reject):

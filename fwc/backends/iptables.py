@@ -508,6 +508,9 @@ class _RuleEmitter:
         if isinstance(v, ir.Reject):
             table = _REJECT_V4 if self.fam == "ip" else _REJECT_V6
             kind = v.with_ or "port-unreachable"
+            own = "icmp-" if self.fam == "ip" else "icmp6-"
+            if kind.startswith(own) and kind[len(own):] in table:
+                kind = kind[len(own):]  # (named with its family, as from an inet table)
             if kind not in table:
                 raise self.fail(f"reject with {kind}")
             if kind == "tcp-reset" and proto != 6:

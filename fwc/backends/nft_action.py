@@ -258,7 +258,10 @@ def reject_reason(with_: str, l3) -> tuple[str, str]:
 def render_reject(v: ir.Reject, ctx: RuleCtx, rule: ir.Rule) -> str:
     if v.with_ is None:
         return "reject"
-    l3 = ctx.l3 or (ctx.family if ctx.family != "inet" else ir.required_family(rule.matches))
+    l3 = ctx.l3 or (ctx.family if ctx.family != "inet" else None)
+    if l3 is None and not (v.with_.lower() in ICMPX and v.with_.lower() != "host-unreachable"):
+        # (an icmpx reason stays icmpx, as nft wrote it; else the family the rule requires)
+        l3 = ir.required_family(rule.matches)
     fam, name = reject_reason(v.with_, l3)
     if fam == "any":  # without -p tcp the caller adds the tcp test and a drop for the rest
         return "reject with tcp reset"
@@ -268,8 +271,8 @@ def render_reject(v: ir.Reject, ctx: RuleCtx, rule: ir.Rule) -> str:
         raise refuse(f"--reject-with {v.with_} for both IPv4 and IPv6")
     if fam != l3:
         raise refuse(f"--reject-with {v.with_} in an {l3} rule")
-    if name == "port-unreachable":
-        return "reject"  # the nft default in ip and ip6 tables
+    if name == "port-unreachable" and ctx.family != "inet":
+        return "reject"  # the nft default in ip and ip6 tables (icmpx's in inet)
     kw = "icmp" if l3 == "ip" else "icmpv6"
     return f"reject with {kw} type {name}"
 

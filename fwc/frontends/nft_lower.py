@@ -1063,7 +1063,10 @@ def _reject(a, s, ctx):
         return node
     want = {"icmp": "ip", "icmpv6": "ip6"}[fam]
     if ctx.family == "inet":
-        return _FamilyReject(want, node, s.loc)
+        # named with its family (icmp-/icmp6-): the same code as icmpx's for that family,
+        # but written back as nft read it
+        prefix = "icmp-" if fam == "icmp" else "icmp6-"
+        return _FamilyReject(want, ir.Reject(prefix + typ), s.loc)
     if ctx.family != want:
         raise ctx.unsupported(f"'reject with {fam}' {in_table(ctx.family)}", s.loc)
     return node
