@@ -129,7 +129,7 @@ class _Parser:
             self.ct_helper_object(self.b.table(family, tname, tok.loc()))
             return
         if o in ("counter", "quota", "limit", "ct", "flowtable", "secmark", "synproxy"):
-            raise self.b.unsupported(f"nft stateful object '{o}'", obj.loc())
+            raise self.b.unsupported(_object_refusal(o), obj.loc())
         raise c.error(f"unknown object '{o}'", obj)
 
     def chain_command(self, verb, table: _Table, vt) -> None:
@@ -229,7 +229,7 @@ class _Parser:
                 self.c.next()
                 self.ct_helper_object(table)
             elif t.text in ("counter", "quota", "limit", "ct", "flowtable", "secmark", "synproxy"):
-                raise self.b.unsupported(f"nft stateful object '{t.text}'", t.loc())
+                raise self.b.unsupported(_object_refusal(t.text), t.loc())
             elif t.kind == "STRING" or t.kind == "WORD":
                 raise c.error(f"unknown table item '{t.text}'", t)
             self.end_statement_in_block()
@@ -499,6 +499,13 @@ class _Parser:
                                        "elements in an interval set only with auto-merge)",
                                        lit.elems[bad].loc)
         return tuple(out)
+
+
+def _object_refusal(kind: str) -> str:
+    if kind == "flowtable":
+        return ("nft flowtable (flows it offloads skip the netfilter hooks, which fwc does not "
+                "model)")
+    return f"nft stateful object '{kind}'"
 
 
 def _span(v):
