@@ -344,3 +344,26 @@ def test_known_unsupported_target_is_named_not_its_options(rule, col):
     (e,) = ei.value.errors
     assert ei.value.exit_code == 1 and "is not supported by fwc yet" in e.message
     assert (e.loc.line, e.loc.col) == (2, col)
+
+
+def test_iptables_S_listing_reads_as_the_filter_table():
+    text = ("-P INPUT DROP\n-P FORWARD DROP\n-P OUTPUT ACCEPT\n-N ssh-in\n-A INPUT -i lo -j ACCEPT\n"
+            "-A INPUT -p tcp -m tcp --dport 22 -j ssh-in\n-A ssh-in -s 10.0.0.0/8 -j ACCEPT\n")
+    rs = parse_text(text, "S.txt")
+    filt = rs.table("ip", "filter")
+    assert filt.chain("INPUT").base.policy == "drop"
+    assert [r.verdict for r in filt.chain("INPUT").rules] == [ir.Accept(), ir.Jump("ssh-in")]
+    assert len(filt.chain("ssh-in").rules) == 1
+    # with a *table line it is a restore file, and a missing COMMIT is still an error
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_save("*filter\n" + text, "r.txt")
+    assert "COMMIT expected" in ei.value.errors[0].message
+
+
+def test_iptables_L_output_is_refused_with_a_hint():
+    text = ("Chain INPUT (policy DROP 0 packets, 0 bytes)\n"
+            " pkts bytes target     prot opt in     out     source               destination\n"
+            "    0     0 ACCEPT     all  --  lo     *       0.0.0.0/0            0.0.0.0/0\n")
+    with pytest.raises(FwcSyntaxError) as e:
+        parse_text(text, "L.txt")
+    assert e.value.loc.line == 1 and "iptables-save" in e.value.message

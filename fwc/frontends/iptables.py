@@ -630,11 +630,15 @@ def parse_iptables_save(text: str, filename: str = "<input>", family: Optional[s
     keep_refused: a rule with a construct fwc refuses becomes a rule whose one match is
     ir.Refused (for --drop-unsupported), instead of an error."""
     _check_binary(text, filename)
+    _check_not_a_listing(text, filename)
     family = family or detect_family(text)
     interp = _Interp(filename, keep_refused)
     table: Optional[str] = None
     table_loc = ir.NOLOC
     open_table = False
+    # `iptables -S` prints the filter table's commands with no *table, :chain or COMMIT line
+    listing = all(not ln.strip().startswith(("*", ":")) and ln.strip() != "COMMIT"
+                  for ln in text.split("\n"))
     chain_decl: dict[str, tuple] = {}
     lines = text.split("\n")
     for lineno, raw in enumerate(lines, 1):
@@ -690,7 +694,7 @@ def parse_iptables_save(text: str, filename: str = "<input>", family: Optional[s
             interp.errors.append(e)
             if len(interp.errors) >= 50:
                 break
-    if open_table and not interp.errors:
+    if open_table and not interp.errors and not listing:
         interp.errors.append(FwcSyntaxError(f"COMMIT expected at end of table {table}",
                                             ir.Loc(filename, len(lines), 1), None))
     if not interp.tables and not interp.errors:
@@ -728,6 +732,21 @@ def _chain_line(interp, family, table, stripped, line, loc, indent):
     # chain's counters), so junk there loads; fwc keeps no chain counters either
     if len(parts) > 2 and policy != "-" and not re.fullmatch(r"\[\d+:\d+\]", parts[2]):
         raise FwcSyntaxError(f"bad counters {parts[2]!r} (expected [packets:bytes])", cloc, line)
+
+
+_LIST_HEADER = re.compile(r"^Chain \S+ \((?:policy \w+|\d+ references?)")
+
+
+def _check_not_a_listing(text: str, filename: str) -> None:
+    """`iptables -L` output shows rules only in part (no module options in its columns)."""
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if _LIST_HEADER.match(line.strip()):
+            raise FwcSyntaxError("this is `iptables -L` output, which does not hold whole rules; "
+                                 "give fwc `iptables-save` (or `iptables -S`) output",
+                                 ir.Loc(filename, lineno, 1), line)
+        return
 
 
 _BINARY = re.compile("[\x00-\x08\x0b\x0e-\x1f\ufffd]")
