@@ -515,8 +515,9 @@ def test_inet_merge_shares_identical_rules_and_guards_the_rest():
     assert "delete table inet filter" in text and "table ip " not in text
     assert chain_body(text) == [
         "ct state established,related accept",
-        "meta nfproto ipv4 ip saddr 192.0.2.0/24 accept",
-        "meta nfproto ipv6 ip6 saddr 2001:db8::/32 accept",
+        # an address of one family needs no guard: nft puts that family's test in front
+        "ip saddr 192.0.2.0/24 accept",
+        "ip6 saddr 2001:db8::/32 accept",
         "tcp dport 22 accept",
         "meta nfproto ipv4 meta l4proto icmp accept",
     ]

@@ -153,6 +153,12 @@ def plan_table(family: str, name: str, sources: list[ir.Table]) -> OutTable:
     return OutTable(family, name, chains, sets, chain_names, set_names, set_sources)
 
 
+def _needs_guard(rule: ir.Rule, fam: str) -> bool:
+    """A family-specific rule in a merged inet table needs `meta nfproto` unless one of its
+    matches already holds only for that family (`ip saddr ...`: nft adds the test itself)."""
+    return ir.required_family(rule.matches) != fam
+
+
 def build_chain(name: str, slot: dict, family: str, prios: dict) -> OutChain:
     fams = list(slot)
     any_table, any_chain = next(iter(slot.values()))
@@ -161,7 +167,7 @@ def build_chain(name: str, slot: dict, family: str, prios: dict) -> OutChain:
         t, c = slot[fams[0]]
         merged_inet = family == "inet" and t.family != "inet"
         guard = merged_inet and c.base is not None
-        entries = [Entry(r, l3_of(t), guard, t) for r in c.rules]
+        entries = [Entry(r, l3_of(t), guard and _needs_guard(r, t.family), t) for r in c.rules]
         out = OutChain(name, c.base, entries, c.loc, priorities=priorities)
         if guard and c.base.policy == "drop":  # other families must not meet this policy
             out.base = attrs.evolve(c.base, policy="accept")
@@ -173,9 +179,9 @@ def build_chain(name: str, slot: dict, family: str, prios: dict) -> OutChain:
         if r4 is not None and r6 is not None:
             entries.append(Entry(r4, "both", False, t4, t6))  # resolved when rendering
         elif r4 is not None:
-            entries.append(Entry(r4, "ip", True, t4))
+            entries.append(Entry(r4, "ip", _needs_guard(r4, "ip"), t4))
         else:
-            entries.append(Entry(r6, "ip6", True, t6))
+            entries.append(Entry(r6, "ip6", _needs_guard(r6, "ip6"), t6))
     base = c4.base
     final_drop = []
     if base is not None and c4.base.policy != c6.base.policy:
