@@ -92,3 +92,19 @@ def test_named_icmp_pair_set_uses_its_elements():
     m = ir.SetMatch(("icmpv6 type", "icmpv6 code"), "mld")
     assert [r.matches for r in lower_rule(rule(m), "ip6", sets)] == [
         (ir.Icmp("ip6", 130, ir.Range(0, 0)),), (ir.Icmp("ip6", 143, ir.Range(0, 0)),)]
+
+
+def test_split_with_a_stateful_match_shares_one_chain_when_exact():
+    from fwc.backends.iptables_lower import Split
+    lim = ir.Limit(5, "second", 5)
+    low = lower_rule(rule(fm("icmp type", 8, 13), lim), "ip", {}, allow_split=True)
+    assert isinstance(low, Split)
+    assert low.pieces == ((ir.Icmp("ip", 8),), (ir.Icmp("ip", 13),))
+    assert low.shared.matches == (lim,) and low.shared.verdict == ir.Accept()
+    # the limit first: it also counts packets of other types, which no split can keep
+    with pytest.raises(Unsupported):
+        lower_rule(rule(lim, fm("icmp type", 8, 13)), "ip", {}, allow_split=True)
+    # goto / return mean something else one chain deeper
+    for v in (ir.Goto("x"), ir.Return()):
+        with pytest.raises(Unsupported):
+            lower_rule(rule(fm("icmp type", 8, 13), lim, verdict=v), "ip", {}, allow_split=True)

@@ -10,7 +10,7 @@ from typing import Optional
 
 from fwc import ir
 from fwc.backends import iptables_tail as tail
-from fwc.backends.iptables_lower import describe, lower_rule
+from fwc.backends.iptables_lower import Split, describe, lower_rule
 from fwc.backends.nft_helpers import merge_helper_replays
 from fwc.errors import ErrorGroup, FwcError, Unsupported
 
@@ -117,6 +117,7 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                         f"one hook have no iptables equivalent)", c.loc))
                     continue
                 lines = []
+                aux_chains: list = []
                 for i, r in enumerate(c.rules):
                     if i and tail.is_tproxy_fallback(c.rules[i - 1], r):
                         continue  # part of the TPROXY rule before it
@@ -128,12 +129,23 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                             "in iptables (its TPROXY drops them)", r.loc))
                         continue
                     try:
-                        for piece in lower_rule(r, fam, sets):
+                        low = lower_rule(r, fam, sets, allow_split=True)
+                        if isinstance(low, Split):
+                            aux = _aux_name(name, chains, t.chains, aux_chains)
+                            for head in low.pieces:
+                                piece = ir.Rule(head, (), ir.Jump(aux), None, r.loc)
+                                lines.extend(_rule_lines(piece, name, fam, rename, table))
+                            aux_chains.append((aux, None, _rule_lines(
+                                low.shared, aux, fam, rename, table)))
+                            continue
+                        for piece in low:
                             lines.extend(_rule_lines(piece, name, fam, rename, table))
                     except FwcError as e:
                         errors.append(e)
                 policy = c.base.policy.upper() if c.base else None
                 chains.append((name, policy, lines))
+                chains.extend(aux_chains)
+                aux_chains.clear()
     if errors:
         seen: set = set()  # (an inet table's rules are written once per family)
         raise ErrorGroup([e for e in errors if not (
@@ -148,6 +160,16 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
             buf.extend(lines)
         buf.append("COMMIT")
     return {fam: "\n".join(lines) + "\n" for fam, lines in texts.items()}
+
+
+def _aux_name(chain: str, placed: list, source_chains, pending: list) -> str:
+    """A free name for the chain a split rule's pieces share (iptables: at most 28 chars)."""
+    taken = {x[0] for x in placed} | {c.name for c in source_chains} | {x[0] for x in pending}
+    for n in range(1, 10000):
+        name = f"{chain[:20]}_split{n}"
+        if name not in taken:
+            return name
+    raise AssertionError("no free chain name")
 
 
 def _jump_targets(rule: ir.Rule, sets: dict) -> list[str]:

@@ -175,10 +175,21 @@ def _alternatives(m, fam: str, sets: dict) -> Optional[list]:
     return None
 
 
-def lower_rule(rule: ir.Rule, fam: str, sets: dict) -> list[ir.Rule]:
-    """The rules meaning `rule` for family `fam`'s packets ([] when none of them matches)."""
-    choices = []
-    for m in rule.matches:
+@attrs.frozen
+class Split:
+    """A rule with a stateful match that splits: `pieces` (match tuples, disjoint) each jump to
+    one chain of its own holding `shared`, the rule without the split matches, so its state
+    (a limit's bucket, a quota) stays one for all pieces."""
+
+    pieces: tuple[tuple, ...]
+    shared: ir.Rule
+
+
+def lower_rule(rule: ir.Rule, fam: str, sets: dict, allow_split: bool = False):
+    """The rules meaning `rule` for family `fam`'s packets ([] when none of them matches); with
+    allow_split, a Split where a rule with a stateful match needs several rules."""
+    choices, split_at = [], []
+    for i, m in enumerate(rule.matches):
         alt = _alternatives(m, fam, sets)
         if alt is None:
             choices.append([(m,)])
@@ -186,16 +197,30 @@ def lower_rule(rule: ir.Rule, fam: str, sets: dict) -> list[ir.Rule]:
             return []
         else:
             choices.append(alt)
+            if len(alt) > 1:
+                split_at.append(i)
     pieces = [()]
     for alt in choices:
         pieces = [p + a for p in pieces for a in alt]
         if len(pieces) > MAX_PIECES:
             raise Unsupported(f"a rule that iptables needs more than {MAX_PIECES} rules for",
                               rule.loc)
-    if len(pieces) > 1 and any(isinstance(m, ir.STATEFUL_MATCHES) for m in rule.matches):
-        raise Unsupported("a set, or several ICMP types, in a rule with a stateful match "
-                          "(iptables needs one rule per element, each with its own state)",
-                          rule.loc)
+    stateful = [i for i, m in enumerate(rule.matches) if isinstance(m, ir.STATEFUL_MATCHES)]
+    if len(pieces) > 1 and stateful:
+        # exact through a chain of its own when every split match comes before the stateful
+        # ones (nft evaluates in order: the state only sees packets the set let through) and
+        # the verdict means the same one chain deeper (not goto / return)
+        if not allow_split or max(split_at) > min(stateful) or \
+                isinstance(rule.verdict, (ir.Goto, ir.Return)):
+            raise Unsupported("a set, or several ICMP types, in a rule with a stateful match "
+                              "(iptables needs one rule per element, each with its own state)",
+                              rule.loc)
+        split = [choices[i] for i in split_at]
+        heads = [()]
+        for alt in split:
+            heads = [p + a for p in heads for a in alt]
+        rest = tuple(m for i, m in enumerate(rule.matches) if i not in split_at)
+        return Split(tuple(heads), attrs.evolve(rule, matches=rest))
     return [attrs.evolve(rule, matches=p) for p in pieces]
 
 

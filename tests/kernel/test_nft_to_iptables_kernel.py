@@ -85,3 +85,31 @@ def test_nft_ruleset_and_its_iptables_translation_decide_alike():
     assert {g[1] for g in got} == {"ACCEPT", "DROP", "REJECT"}
     # adjacent and overlapping prefixes were merged: one rule per merged prefix
     assert out["ip"].count("-j lan") == 2 and out["ip6"].count("-j lan") == 1
+
+
+SHARED_LIMIT = """table ip t {
+ chain input {
+  type filter hook input priority filter; policy drop;
+  icmp type { echo-request, 13 } limit rate 1/minute burst 1 packets accept
+ }
+}
+"""
+
+
+def test_a_split_rule_keeps_one_limit_for_all_its_pieces():
+    """`icmp type { a, b } limit ...` needs one iptables rule per type; they jump to one chain
+    holding the limit, so both types still draw on one bucket (the second packet, of the
+    other type, finds it empty)."""
+    kernel_or_skip()
+    out = emit_iptables(parse_nft(SHARED_LIMIT, "l.nft"))["ip"]
+    assert out.count("-j INPUT_split1") == 2 and ":INPUT_split1 - [0:0]" in out
+    ping = {"dir": "in", "src": "198.51.100.7", "dst": "192.0.2.1", "icmp_type": 8, "icmp_id": 1}
+    stamp = dict(ping, icmp_type=13)
+    cases = cases_from_json([{"name": "shared", "setup": [ping, stamp], "probe": ping}])
+    with KernelHarness() as h:
+        h.prepare(cases)
+        nft = kernel_verdicts(("nft", SHARED_LIMIT), cases, h)
+        ipt = kernel_verdicts(("iptables", out, None), cases, h)
+    want = (("ACCEPT", "DROP"), "DROP")
+    assert (nft[0].setup_verdicts, nft[0].verdict) == want
+    assert (ipt[0].setup_verdicts, ipt[0].verdict) == want
