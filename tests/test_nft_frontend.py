@@ -662,3 +662,19 @@ def test_overlapping_interval_set_elements_need_auto_merge(elements, ok):
     merged = "table ip t { set s { type ipv4_addr; flags interval; auto-merge; elements = { %s } } }"
     s = parse_nft(merged % elements, "t.nft").tables[0].sets[0]
     assert "auto-merge" in s.flags
+
+
+@pytest.mark.parametrize("hook,prio,ok", [
+    ("prerouting", "dstnat", True), ("output", "dstnat", False), ("postrouting", "srcnat", True),
+    ("input", "srcnat", False), ("output", "-100", True), ("output", "raw", True),
+])
+def test_nat_priority_names_only_on_their_hook(hook, prio, ok):
+    """nft 1.0.6 refuses `priority dstnat` outside prerouting and `srcnat` outside postrouting
+    in ip/ip6/inet tables ("invalid priority expression value in this context")."""
+    text = "table ip t { chain c { type nat hook %s priority %s; } }" % (hook, prio)
+    if ok:
+        parse_nft(text, "p.nft")
+    else:
+        with pytest.raises(FwcSyntaxError) as e:
+            parse_nft(text, "p.nft")
+        assert "valid only on hook" in str(e.value)
