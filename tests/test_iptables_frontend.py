@@ -367,3 +367,12 @@ def test_iptables_L_output_is_refused_with_a_hint():
     with pytest.raises(FwcSyntaxError) as e:
         parse_text(text, "L.txt")
     assert e.value.loc.line == 1 and "iptables-save" in e.value.message
+
+
+@pytest.mark.parametrize("first,fmt", [
+    ("destroy table inet filter", "nft"),  # Arch's nftables.conf (nft >= 1.0.7)
+    ("flush ruleset", "nft"), ("define WAN = eth0", "nft"), ("-P INPUT DROP", "iptables"),
+    ("iptables -P INPUT DROP", "iptables-script"),
+])
+def test_detect_format_by_first_statement(first, fmt):
+    assert detect_format(first + "\n", "x") == fmt
