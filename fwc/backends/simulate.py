@@ -169,9 +169,22 @@ class Simulator:
                 return int(a.ip)
         return None
 
-    def masquerade_addr(self, iface: Optional[str], l3: int) -> Optional[int]:
+    def masquerade_addr(self, iface: Optional[str], l3: int, dst: Optional[int] = None,
+                        local_src: Optional[int] = None) -> Optional[int]:
         """The outgoing interface's primary address; when it has none, the kernel
-        (inet_select_addr / IPv6 source selection) takes a global address of another one."""
+        (inet_select_addr / IPv6 source selection) takes a global address of another one.
+        IPv6 with `dst`: source address selection among the interface's addresses (and
+        `local_src`, the host's own source of a locally generated packet): the destination
+        itself, then one of its scope (link-local or not), then the longest common prefix."""
+        if l3 == 6 and dst is not None:
+            cands = [int(a.ip) for a in self.iface_addrs.get(iface or "", ()) if a.version == 6]
+            if local_src is not None and local_src not in cands:
+                cands.append(local_src)
+            if cands:
+                ll = lambda a: (a >> 118) == 0x3FA  # fe80::/10
+                return max(cands, key=lambda a: (a == dst, ll(a) == ll(dst),
+                                                 128 - (a ^ dst).bit_length(),
+                                                 -cands.index(a)))
         own = self.primary_addr(iface, l3)
         if own is not None:
             return own
@@ -1140,7 +1153,20 @@ class Simulator:
                     trace.append({**v[2], "action": text})
                     break
             if manip not in ct.nat_done:
-                ct.nat_done.add(manip)  # null binding
+                # the null binding: the tuple stays unless its reply is another connection's
+                # (a reply to it would be that one's), then the kernel moves the port
+                # (get_unique_tuple) and the entry has SNAT/DNAT status
+                before = ct.tuples[1]
+                try:
+                    text = setup_binding(self.conntrack, ct, manip, None, None)
+                except NoFreeTuple:
+                    trace.append({"hook": hook, "table": None, "chain": None, "rule": None,
+                                  "loc": None, "action": "nat: no free tuple -> drop"})
+                    return ("drop",)
+                if ct.tuples[1] != before:
+                    trace.append({"hook": hook, "table": None, "chain": None, "rule": None,
+                                  "loc": None, "action": f"nat: the reply tuple is taken: null "
+                                                       f"{text}"})
         text = manip_packet(p, manip)
         if text:
             trace.append({"hook": hook, "table": None, "chain": None, "rule": None, "loc": None,
@@ -1169,7 +1195,8 @@ class Simulator:
             if target.ports is not None:
                 ports = (target.ports.lo, target.ports.hi)
         elif T is ir.Masquerade:
-            addr = self.masquerade_addr(p.oif, p.l3)
+            addr = self.masquerade_addr(p.oif, p.l3, p.dst,
+                                        p.src if p.dir == "out" else None)
             if addr is None:
                 return None
             ports = (v.ports.lo, v.ports.hi) if v.ports else None

@@ -45,6 +45,15 @@ def setup_binding(table: ConntrackTable, entry: Entry, manip: str, addr: Optiona
         have_ports, idx = True, 4  # the ICMP id plays the source port
     cur_port = current[idx]
     candidates: list[Optional[int]]
+    if manip == "DST" and ports is None:
+        # nf_nat_l4proto_unique_tuple: "if it's dst rewrite, can't change port" -- the tuple
+        # is kept even when its reply is taken (the clash is then confirm's business)
+        new = _with(current, manip, addr, None)
+        entry.nat_done.add(manip)
+        if new != current:
+            entry.tuples[1] = invert(new)
+            entry.status.add(STATUS_OF_MANIP[manip])
+        return "binding " + _describe(manip, new)
     if not have_ports:
         candidates = [None]
     elif ports is not None and not (ports[0] <= cur_port <= ports[1]):

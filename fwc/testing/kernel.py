@@ -51,6 +51,7 @@ ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 SOL_IPV6_HDRINCL = 36  # IPV6_HDRINCL
 SENTINEL_TYPE = struct.pack("!H", wire.ETH_P_SENTINEL)
+IPV6_FLOWINFO = 11  # linux/in6.h: deliver the flow information with each datagram
 
 # per interface: (IPv4 address/len, IPv4 routes, IPv4 gateway, IPv6 address/len, IPv6 routes)
 IFACE_PLAN = {
@@ -430,6 +431,8 @@ class KernelHarness:
                 family = socket.AF_INET if l3 == 4 else socket.AF_INET6
                 s = socket.socket(family, socket.SOCK_RAW, proto)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+                if l3 == 6:  # the flow label (the probe's tag) comes as ancillary data
+                    s.setsockopt(socket.IPPROTO_IPV6, IPV6_FLOWINFO, 1)
                 self._raw_in[key] = self._track(s)
         return self._raw_in[key]
 
@@ -764,9 +767,17 @@ def _own_address(pkt: Packet):
 
 
 def _recv_all(s: socket.socket):
+    v6raw = s.family == socket.AF_INET6 and s.type == socket.SOCK_RAW
     while True:
         try:
-            yield s.recvfrom(65535)
+            if not v6raw:
+                yield s.recvfrom(65535)
+                continue
+            data, anc, _flags, addr = s.recvmsg(65535, socket.CMSG_SPACE(4))
+            flow = next((struct.unpack("!I", d[:4])[0] for level, kind, d in anc
+                         if level == socket.IPPROTO_IPV6 and kind == IPV6_FLOWINFO
+                         and len(d) >= 4), None)
+            yield data, tuple(addr) + (flow,)
         except (BlockingIOError, InterruptedError):
             return
 
@@ -775,9 +786,20 @@ def _accept_sign(kind: str, pkt: Packet, data: bytes, addr, ident: int = 0) -> b
     if kind == "raw":
         if pkt.l3 == 4:
             return wire.is_same_datagram(pkt, data) or wire.is_tagged_datagram(pkt, data, ident)
-        # IPv6 raw sockets deliver only the upper-layer payload
-        return ipaddress.ip_address(addr[0].split("%")[0]) == pkt.src and \
-            wire.l4_matches(pkt, pkt.proto, data)
+        # IPv6 raw sockets deliver only the upper-layer payload; the flow label (ancillary
+        # data) carries the tag through NAT, which may rewrite ports (a null binding moving a
+        # clashing reply tuple to another port)
+        if ipaddress.ip_address(addr[0].split("%")[0]) == pkt.src and \
+                wire.l4_matches(pkt, pkt.proto, data):
+            return True
+        flow = addr[4] if len(addr) > 4 else None
+        if flow is None:
+            return False
+        # (the kernel's IPV6_FLOWINFO is traffic class + flow label, without the version)
+        header = struct.pack("!IHBB16s16s", (6 << 28) | (flow & 0x0FFFFFFF), len(data),
+                             pkt.proto, 64, b"\0" * 16,
+                             b"\0" * 16)
+        return wire.is_tagged_datagram(pkt, header + data, ident)
     if addr[2] == PACKET_OUTGOING:
         return False
     ethertype = struct.unpack("!H", data[12:14])[0]

@@ -139,3 +139,58 @@ def test_nft_nat_map_kernel_agrees_with_simulator(kernel):
         assert got == sim, loader[1][:40]
     assert sim["map-80"][0] == "ACCEPT" and sim["map-443-forward-drops"][0] == "DROP"
     assert sim["no-element-81-local"][0] == "ACCEPT" and sim["map-80-reply"][1] == "ESTABLISHED"
+
+
+CLASH = """table ip t {
+ chain post {
+  type nat hook postrouting priority srcnat; policy accept;
+  ip saddr 192.0.2.77 oifname "eth0" snat to 192.0.2.1
+ }
+ chain late_in {
+  type filter hook input priority 200; policy accept;
+  ct status snat drop
+ }
+}
+"""
+
+
+def test_null_binding_moves_the_source_port_of_a_clashing_reply(kernel):
+    """The host sends 192.0.2.77:25 -> 198.51.100.7:80, SNATed to 192.0.2.1; then
+    198.51.100.7:80 -> 192.0.2.77:25 arrives as a new connection whose reply tuple is the first
+    one's original.  The input null binding moves its source port (get_unique_tuple), so the
+    entry gets SNAT status, which a chain after the input NAT sees (the simulator too).  The
+    same happens to the destination port never: a dst rewrite cannot change the port."""
+    from fwc.frontends.nft import parse_nft
+    out = {"dir": "out", "proto": "udp", "src": "192.0.2.77", "dst": "198.51.100.7",
+           "sport": 25, "dport": 80, "oif": "eth0"}
+    back = {"dir": "in", "proto": "udp", "src": "198.51.100.7", "dst": "192.0.2.77",
+            "sport": 80, "dport": 25, "iif": "eth0"}
+    cases = cases_from_json([{"name": "clash", "setup": [out], "probe": back},
+                             {"name": "no-clash", "probe": back}])
+    kernel.prepare(cases)
+    kern = kernel_verdicts(("nft", CLASH), cases, kernel)
+    sim = simulate(parse_nft(CLASH, "clash.nft"), cases, sim_options())
+    assert [(r.setup_verdicts, r.verdict) for r in kern] == \
+        [(("ACCEPT",), "DROP"), ((), "ACCEPT")]
+    assert [(r.setup_verdicts, r.verdict, r.ct_state) for r in sim] == \
+        [(r.setup_verdicts, r.verdict, r.ct_state) for r in kern]
+
+
+def test_ipv6_masquerade_picks_the_source_address_selection_would(kernel):
+    """MASQUERADE takes the address IPv6 source selection picks for the destination: among the
+    outgoing interface's addresses (here also the host's own fd42::1 the harness put on it)
+    the longest common prefix wins, so a packet from fd42::1 to fd42:0:0:1::5 keeps its
+    source and the answer to fd42::1 is ESTABLISHED."""
+    from fwc.frontends.nft import parse_nft
+    text = ("table ip6 t {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
+            "  oifname \"eth0\" masquerade\n }\n}\n")
+    syn = {"dir": "out", "src": "fd42::1", "dst": "fd42:0:0:1::5", "sport": 40000,
+           "dport": 80, "flags": "S", "oif": "eth0"}
+    synack = {"dir": "in", "src": "fd42:0:0:1::5", "dst": "fd42::1", "sport": 80,
+              "dport": 40000, "flags": "SA", "iif": "eth0"}
+    cases = cases_from_json([{"name": "masq6", "setup": [syn], "probe": synack}])
+    kernel.prepare(cases)
+    kern = kernel_verdicts(("nft", text), cases, kernel)
+    sim = simulate(parse_nft(text, "m6.nft"), cases, sim_options())
+    assert (kern[0].verdict, kern[0].ct_state) == ("ACCEPT", "ESTABLISHED")
+    assert (sim[0].verdict, sim[0].ct_state) == ("ACCEPT", "ESTABLISHED")
