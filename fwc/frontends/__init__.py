@@ -10,7 +10,8 @@ from fwc import ir
 from fwc.errors import FwcSyntaxError
 
 FORMATS = ("auto", "iptables", "iptables-script", "nft", "nft-json", "policy")
-_NFT_START = re.compile(r"^\s*(table|add|insert|create|delete|destroy|flush|define|redefine|undefine|include|list|chain|replace|reset)\b")
+_NFT_START = re.compile(r"^\s*(table|add|insert|create|delete|destroy|flush|define|redefine|"
+                        r"undefine|include|list|chain|replace|reset)\b")
 
 
 def read_source(path: str) -> tuple[str, str]:
