@@ -244,3 +244,22 @@ def test_simulate_refuses_a_second_packet_option(tmp_path, capsys):
         cli.main(["simulate", str(p), "--packet", "in tcp", "--packet", "in udp"])
     assert ei.value.code == 2
     assert "--packet given twice" in capsys.readouterr().err
+
+
+def test_a_timeout_set_only_read_by_the_ruleset_is_simulated_as_declared():
+    """`set blocked { flags timeout; }` filled from outside (fail2ban, sshguard) and only read
+    by `ip saddr @blocked drop`: simulated with the elements the ruleset declares; a set the
+    ruleset itself updates stays refused."""
+    from fwc.frontends.nft import parse_nft
+    from fwc.packet import cases_from_json
+    base = ("table ip t {\n set blocked {\n  type ipv4_addr\n  flags timeout\n"
+            "  elements = { 198.51.100.7 timeout 1h }\n }\n chain input {\n"
+            "  type filter hook input priority filter;\n  ip saddr @blocked drop\n%s }\n}\n")
+    case = cases_from_json([{"name": "c", "probe": {"dir": "in", "src": "198.51.100.7",
+                                                    "dst": "192.0.2.1", "dport": 22,
+                                                    "flags": "S"}}])[0]
+    sim = Simulator(parse_nft(base % "", "b.nft"), SimOptions())
+    assert sim.run_case(case).verdict == "DROP"
+    with pytest.raises(Unsupported):
+        Simulator(parse_nft(base % "  tcp dport 22 add @blocked { ip saddr }\n", "b.nft"),
+                  SimOptions())

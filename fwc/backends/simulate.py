@@ -97,6 +97,19 @@ class _Rule:
         self.num, self.loc, self.pre = num, loc, pre
 
 
+def _updated_from_packet_path(table: ir.Table, name: str) -> bool:
+    """Does a rule of `table` add to, update or delete from set `name` (or keep per-element
+    limits in it)?"""
+    for c in table.chains:
+        for r in c.rules:
+            if any(isinstance(st, ir.SetUpdate) and st.set == name for st in r.statements):
+                return True
+            if any(isinstance(m, ir.SetLimit) and m.set == name or
+                   isinstance(m, ir.HashLimit) and m.name == name for m in r.matches):
+                return True
+    return False
+
+
 def _numgen_match(m) -> bool:
     """A FieldMatch/SetMatch reading `numgen` (a counter or a draw each time it is read)."""
     keys = (m.expr,) if isinstance(m, ir.FieldMatch) else \
@@ -771,9 +784,11 @@ class Simulator:
             return m.elements
         for s in table.sets:
             if s.name == m.name and isinstance(s, ir.NamedSet):
-                if "dynamic" in s.flags or "timeout" in s.flags:
+                if _updated_from_packet_path(table, s.name):
                     raise Unsupported(f"set @{m.name} is updated from the packet path; "
                                       "dynamic sets are not simulated", rule.loc)
+                # (a timeout or dynamic flag alone: elements come from outside, e.g. fail2ban;
+                # the simulated set holds what the ruleset declares)
                 return tuple(e if isinstance(e, tuple) else (e,) for e in s.elements)
         raise Unsupported(f"set @{m.name} is not defined in table {table.name}", rule.loc)
 
