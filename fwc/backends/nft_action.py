@@ -185,6 +185,8 @@ def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: boo
     if isinstance(s, ir.Trace):
         return "meta nftrace set 1"
     if isinstance(s, ir.Counter):
+        if not s.packets and not s.bytes:
+            return "counter"  # (what nft lists as packets 0 bytes 0 after the load)
         return f"counter packets {s.packets} bytes {s.bytes}"
     if isinstance(s, ir.SetUpdate):
         from fwc.backends.nft_native import render_setupdate

@@ -8,6 +8,7 @@ import re
 from typing import Callable
 
 from fwc import ir
+from fwc.conntrack.fields import ICMP_TYPES, ICMPV6_TYPES
 from fwc.backends.nft_action import nat_flags
 from fwc.backends.nft_ctx import RuleCtx, refuse
 from fwc.backends.nft_match import PROTO_NAMES, fmt_addr, neg, one_or_set
@@ -53,6 +54,17 @@ def mask_text(m: ir.FieldMatch) -> str:
     return f"{m.mask:#x}"
 
 
+def _first_names(table: dict) -> dict:
+    out: dict = {}
+    for name, v in table.items():
+        out.setdefault(v, name)  # the first name nft lists (mld-listener-done for 132)
+    return out
+
+
+# numbers nft writes by name in its listings (readable output; the same values read back)
+_SYMBOL_NAMES = {"icmp type": _first_names(ICMP_TYPES), "icmpv6 type": _first_names(ICMPV6_TYPES)}
+
+
 def render_fieldmatch(m: ir.FieldMatch) -> list[list[str]]:
     string = is_string_expr(m.expr)
     key = m.expr
@@ -60,7 +72,10 @@ def render_fieldmatch(m: ir.FieldMatch) -> list[list[str]]:
         key = f"{key} ^ {m.xor:#x}"
     if m.mask is not None:
         key = f"{key} & {mask_text(m)}"
-    vals = [fmt_value(v, string) for v in m.values]
+    names = _SYMBOL_NAMES.get(" ".join(m.expr.split())) if m.mask is None and m.xor is None \
+        and m.op == "eq" else None
+    vals = [names[v] if names and type(v) is int and v in names else fmt_value(v, string)
+            for v in m.values]
     if m.op in CMP_OPS:
         op = NEGATED_CMP[m.op] if m.negate else m.op
         return [[f"{key} {CMP_OPS[op]} {vals[0]}"]]
