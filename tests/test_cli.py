@@ -195,3 +195,22 @@ def test_simulate_iface_describes_the_host(tmp_path, capsys):
                 ["--default-route", "lo"], host + ["--default-route", "eth1"]):
         code, out, err = run_cli(args + bad, capsys)
         assert code == 2 and out == "" and "error:" in err, bad
+
+
+def test_simulate_set_fills_ipsets_and_outside_filled_nft_sets(tmp_path, capsys):
+    ipt = tmp_path / "ips.rules"
+    ipt.write_text("*filter\n-A INPUT -m set --match-set banned src -j DROP\nCOMMIT\n")
+    nft = tmp_path / "f2b.nft"
+    nft.write_text("table inet f2b {\n set addr-set-sshd {\n  type ipv4_addr\n  flags timeout\n"
+                   " }\n chain input {\n  type filter hook input priority filter - 1;\n"
+                   "  ip saddr @addr-set-sshd reject\n }\n}\n")
+    pkt = ["--packet", "in tcp 198.51.100.7:1 > 192.0.2.1:22 flags S"]
+    for path, name, verdict in ((ipt, "banned", "DROP"), (nft, "addr-set-sshd", "REJECT")):
+        code, out, _ = run_cli(["simulate", str(path)] + pkt, capsys)
+        assert code == 0 and "ACCEPT" in out
+        code, out, _ = run_cli(["simulate", str(path), "--set", f"{name}=198.51.100.0/24"] + pkt,
+                               capsys)
+        assert code == 0 and verdict in out, out
+        code, out, err = run_cli(["simulate", str(path), "--set", f"{name}=not-an-address"] + pkt,
+                                 capsys)
+        assert (code, out) == (2, "") and "error:" in err

@@ -27,7 +27,7 @@ from fwc.conntrack.helpers import HELPERS, run_helper
 from fwc.conntrack.nat import MANIP_OF_HOOK, NoFreeTuple, manip_packet, setup_binding
 from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, TCP_FLAG_BITS, Skb, addr_str, flag_bits
 from fwc.conntrack.table import ConntrackTable
-from fwc.errors import FwcError, Unsupported
+from fwc.errors import FwcError, FwcSyntaxError, Unsupported
 from fwc.packet import Case, CaseResult, Packet
 
 PATHS = {"in": ("prerouting", "input"), "out": ("output", "postrouting"),
@@ -56,7 +56,9 @@ class SimOptions:
     limit_over: bool = False  # `limit`: False = every packet is under the rate
     statistic_random: bool = False  # `statistic mode random`: True = the draw succeeds
     random_draw: int = 0  # what `numgen random mod N` draws (taken mod N)
-    sets: dict = attrs.field(factory=dict)  # external (ipset) set name -> element strings
+    # set name -> element strings: an external (ipset) set's contents, or elements added to a
+    # named nft set the ruleset only reads (filled from outside, e.g. by fail2ban)
+    sets: dict = attrs.field(factory=dict)
     uid: int = 0  # socket owner of locally generated (out) packets
     gid: int = 0
     src_mac: Optional[str] = None  # source MAC of incoming packets; None = unknown, no match
@@ -95,6 +97,28 @@ class _Rule:
     def __init__(self, matches, stmts, verdict, num, loc, pre):
         self.matches, self.stmts, self.verdict = matches, stmts, verdict
         self.num, self.loc, self.pre = num, loc, pre
+
+
+def _element_from_text(text, arity: int, name: str, rule: ir.Rule) -> tuple:
+    """A set element given as text ("198.51.100.0/24", "10.0.0.1,80", "1000-2000", "tcp,53"):
+    one nft value per field (a network, an int or Range, or a symbol such as tcp)."""
+    parts = [x.strip() for x in str(text).split(",")]
+    if len(parts) != arity:
+        raise FwcSyntaxError(f"set {name}: element {text!r} does not have {arity} field(s)",
+                             rule.loc)
+    out = []
+    for part in parts:
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+            continue
+        except ValueError:
+            pass
+        lo, dash, hi = part.partition("-")
+        if lo.isdigit() and (not dash or hi.isdigit()):
+            out.append(ir.Range(int(lo), int(hi)) if dash else int(lo))
+        else:
+            out.append(part.lower())
+    return tuple(out)
 
 
 def _updated_from_packet_path(table: ir.Table, name: str) -> bool:
@@ -680,16 +704,23 @@ class Simulator:
         for text in raw or ():
             parts = [x.strip() for x in str(text).split(",")]
             if len(parts) != len(m.fields):
-                raise FwcError(f"set {m.name}: element {text!r} does not have "
-                               f"{len(m.fields)} field(s)", rule.loc)
+                raise FwcSyntaxError(f"set {m.name}: element {text!r} does not have "
+                                     f"{len(m.fields)} field(s)", rule.loc)
             elem = []
             for f, part in zip(m.fields, parts):
-                if f in ("saddr", "daddr", "addr", "src", "dst"):
-                    n = ipaddress.ip_network(part, strict=False)
-                    elem.append((n.version, int(n.network_address), int(n.broadcast_address)))
-                else:
-                    lo, _, hi = part.partition("-")
-                    elem.append((None, int(lo), int(hi or lo)))
+                is_addr = f in ("saddr", "daddr", "addr", "src", "dst")
+                try:
+                    if is_addr:
+                        n = ipaddress.ip_network(part, strict=False)
+                        elem.append((n.version, int(n.network_address),
+                                     int(n.broadcast_address)))
+                    else:
+                        lo, _, hi = part.partition("-")
+                        elem.append((None, int(lo), int(hi or lo)))
+                except ValueError:
+                    what = "an address" if is_addr else "a port or range"
+                    raise FwcSyntaxError(f"set {m.name}: element {text!r}: {part!r} is not "
+                                         f"{what}", rule.loc) from None
             elements.append(tuple(elem))
         attrs_ = []
         for f in m.fields:
@@ -788,8 +819,17 @@ class Simulator:
                     raise Unsupported(f"set @{m.name} is updated from the packet path; "
                                       "dynamic sets are not simulated", rule.loc)
                 # (a timeout or dynamic flag alone: elements come from outside, e.g. fail2ban;
-                # the simulated set holds what the ruleset declares)
-                return tuple(e if isinstance(e, tuple) else (e,) for e in s.elements)
+                # the simulated set holds what the ruleset declares, plus SimOptions.sets)
+                declared = tuple(e if isinstance(e, tuple) else (e,) for e in s.elements)
+                if s.data is None and s.name in self.opt.sets:
+                    for t in self.opt.sets[s.name]:
+                        elem = _element_from_text(t, len(m.keys), s.name, rule)
+                        for key, v in zip(m.keys, elem):
+                            if nftf.to_interval(" ".join(key.split()), v) is None:
+                                raise FwcSyntaxError(f"set {s.name}: element {t!r}: {v!s} is "
+                                                     f"not a value of {key!r}", rule.loc)
+                        declared += (elem,)
+                return declared
         raise Unsupported(f"set @{m.name} is not defined in table {table.name}", rule.loc)
 
     def _compile_keyed(self, keys, elements, rule, masks=()):

@@ -138,6 +138,10 @@ def register(sub) -> None:
         p.add_argument("--default-route", metavar="NAME",
                        help="the interface packets to other networks leave by (default: the "
                             "first --iface, else eth0)")
+        p.add_argument("--set", dest="set_elements", metavar="NAME=ELEMENT", action="append",
+                       default=[], help="an element of set NAME (an ipset of -m set, or a named "
+                       "nft set filled from outside); repeatable; fields of an element are "
+                       "comma-separated (10.0.0.1,80); NAME= alone: known to be empty")
         p.add_argument("--random-draw", metavar="N", type=_non_negative, default=0,
                        help="what `numgen random mod M` draws, taken mod M (default 0): "
                             "which element of a random verdict map the packet takes")
@@ -167,8 +171,17 @@ def _load(args):
     from fwc.commands.translate import print_warnings
     print_warnings(left_out)
     host = _host_options(getattr(args, "iface", []), getattr(args, "default_route", None))
+    sets: dict = {}
+    for text in getattr(args, "set_elements", []):
+        name, eq, elem = text.partition("=")
+        if not eq or not name.strip():
+            raise FwcSyntaxError(f"--set {text!r}: write NAME=ELEMENT", Loc("<args>"))
+        got = sets.setdefault(name.strip(), [])
+        if elem.strip():
+            got.append(elem.strip())
     return Simulator(rs, SimOptions(tcp_loose=bool(args.tcp_loose), clock_ns=clock,
-                                    random_draw=getattr(args, "random_draw", 0), **host))
+                                    random_draw=getattr(args, "random_draw", 0), sets=sets,
+                                    **host))
 
 
 def _host_options(ifaces: list[str], default_route: Optional[str]) -> dict:
