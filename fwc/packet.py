@@ -142,28 +142,50 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
         sport = 40000 if sport is None else sport
         dport = 80 if dport is None else dport
         for v in (sport, dport):
-            if not isinstance(v, int) or not 0 <= v <= 65535:
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 65535:
                 raise _err(f"bad port {v!r}", where)
     payload = d.get("payload", "")
     if not isinstance(payload, str):
         raise _err("payload must be a string", where)
-    icmp_type = d.get("icmp_type")
+    icmp_type = _small_int(d, "icmp_type", 255, where)
     if proto in (1, 58) and icmp_type is None:
         icmp_type = 8 if proto == 1 else 128
+    icmp_code = _small_int(d, "icmp_code", 255, where) or 0
+    icmp_id = _small_int(d, "icmp_id", 0xFFFF, where)
+    icmp_seq = _small_int(d, "icmp_seq", 0xFFFF, where) or 0
+    iif, oif = DEFAULT_IFACES[direction]
+    for key in ("iif", "oif"):
+        if key in d and d[key] is not None and (not isinstance(d[key], str) or not d[key] or
+                                                len(d[key]) > 15 or "/" in d[key]):
+            raise _err(f"{key} must be an interface name, not {d[key]!r}", where)
     quote = d.get("quote")
     if quote == "prev":
         quote = previous
     if quote is not None and (not isinstance(quote, int) or not 0 <= quote < index):
         raise _err("quote must be the index of an earlier setup packet, or \"prev\"", where)
-    dif, dof = DEFAULT_IFACES[direction]
+    try:
+        data = payload.encode("utf-8").decode("unicode_escape").encode("latin-1")
+    except (UnicodeDecodeError, UnicodeEncodeError) as e:
+        raise _err(f"payload: bad escape or character ({e.reason})", where) from None
     return Packet(
         dir=direction, l3=l3, src=src, dst=dst, proto=proto, sport=sport, dport=dport,
-        flags=flags, payload=payload.encode("utf-8").decode("unicode_escape").encode("latin-1"),
-        icmp_type=icmp_type, icmp_code=int(d.get("icmp_code", 0)),
-        icmp_id=d.get("icmp_id", 1 if proto in (1, 58) else None),
-        icmp_seq=int(d.get("icmp_seq", 0)), quote=quote,
-        iif=d.get("iif", dif), oif=d.get("oif", dof),
+        flags=flags, payload=data, icmp_type=icmp_type, icmp_code=icmp_code,
+        icmp_id=icmp_id if icmp_id is not None else (1 if proto in (1, 58) else None),
+        icmp_seq=icmp_seq, quote=quote,
+        iif=d.get("iif", iif), oif=d.get("oif", oif),
     )
+
+
+def _small_int(d: dict, key: str, top: int, where: str) -> Optional[int]:
+    """d[key] as an int in 0..top (JSON numbers or digit strings), None when absent."""
+    v = d.get(key)
+    if v is None:
+        return None
+    if isinstance(v, str) and v.isdigit():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= top:
+        raise _err(f"{key} must be a number from 0 to {top}, not {v!r}", where)
+    return v
 
 
 def cases_from_json(data: Any, where: str = "cases") -> list[Case]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from fwc import ir
 from test_simulate_util import R, chain, filter_rs, ruleset, run, state, table, tcp_dports, udp_dport
 
@@ -158,3 +160,17 @@ def test_notrack_makes_packets_untracked():
     res = run(ruleset(raw, filt), {"dport": 81})
     assert (res.verdict, res.ct_state) == ("DROP", "NEW")
 
+
+
+@pytest.mark.parametrize("probe", [
+    {"icmp_type": [1]}, {"icmp_seq": "300.1.1.1"}, {"icmp_code": ""}, {"icmp_id": 70000},
+    {"iif": []}, {"oif": ""}, {"sport": True}, {"payload": "\\x"}, {"icmp_type": 256},
+])
+def test_malformed_case_fields_are_located_errors(probe):
+    """Found by feeding random JSON values to the cases parser: these crashed (int() of a list,
+    a list as an interface name) instead of naming the field."""
+    from fwc.errors import FwcSyntaxError
+    from fwc.packet import cases_from_json
+    with pytest.raises(FwcSyntaxError) as e:
+        cases_from_json([{"name": "c", "probe": probe}])
+    assert "probe" in str(e.value)
