@@ -678,3 +678,21 @@ def test_nat_priority_names_only_on_their_hook(hook, prio, ok):
         with pytest.raises(FwcSyntaxError) as e:
             parse_nft(text, "p.nft")
         assert "valid only on hook" in str(e.value)
+
+
+@pytest.mark.parametrize("rule_expr", [
+    '[{"match": {"op": "==", "left": {"payload": {"protocol": "tcp"}}, "right": 22}}]',
+    '[{"match": {"op": "==", "left": 1.5, "right": 22}}]',
+    '[{"jump": {}}]',
+    '7',
+])
+def test_malformed_json_objects_are_located_errors(rule_expr):
+    """Found by mutating the nft-optimize JSON dumps: values of the wrong JSON type or missing
+    members crashed the JSON front end instead of naming the object."""
+    from fwc.frontends.nft_json import parse_nft_json
+    text = ('{"nftables": [{"table": {"family": "ip", "name": "t"}},\n'
+            '{"chain": {"family": "ip", "table": "t", "name": "c"}},\n'
+            '{"rule": {"family": "ip", "table": "t", "chain": "c", "expr": %s}}]}' % rule_expr)
+    with pytest.raises(FwcError) as e:
+        parse_nft_json(text, "j.json")
+    assert e.value.loc.line == 3

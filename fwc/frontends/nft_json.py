@@ -31,7 +31,12 @@ def parse_nft_json(text_or_obj: Union[str, dict], filename: str = "<input>") -> 
         items = [(obj, ir.Loc(filename, 0, 0)) for obj in _items(text_or_obj, ir.Loc(filename))]
     b = Builder()
     for obj, loc in items:
-        _command(b, obj, loc)
+        try:
+            _command(b, obj, loc)
+        except (TypeError, KeyError, AttributeError, IndexError, ValueError) as e:
+            # a value of the wrong JSON type or a missing member where nft's schema has one
+            detail = f"missing member {e}" if isinstance(e, KeyError) else str(e)
+            raise FwcSyntaxError(f"malformed nftables JSON object ({detail})", loc) from None
     return b.ruleset()
 
 
