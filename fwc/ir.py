@@ -627,12 +627,16 @@ class Chain:
 
 @frozen
 class ExternalSet:
-    """A set filled outside the ruleset (ipset); `family` ip|ip6, `interval` for net types."""
+    """A set filled outside the ruleset (ipset); `family` ip|ip6, `interval` for net types.
+    `updated`: rules also add to it or delete from it (IpsetUpdate), so it holds single
+    addresses; `timeout`: some of those additions carry a timeout."""
 
     name: str
     family: str
     fields: tuple[str, ...] = ("addr",)
     interval: bool = True
+    updated: bool = False
+    timeout: bool = False
 
 
 @frozen
@@ -798,6 +802,23 @@ class VerdictMap:
 
 Match = Union[Match, FieldMatch, SetMatch, CtCount]
 Statement = Union[Statement, SetUpdate]
+
+
+@frozen
+class IpsetUpdate:
+    """iptables -j SET --add-set / --del-set NAME src[,dst...]: add the packet's addresses (one
+    per flag) to ipset NAME, or delete them; the rule goes on (a non-terminal target).  With
+    `exist`, adding an element already there refreshes its timeout; `timeout` (seconds) is the
+    added element's, None: the set's own default."""
+
+    name: str
+    op: str  # add | del
+    fields: tuple[str, ...]  # src | dst per dimension
+    timeout: Optional[int] = None
+    exist: bool = False
+
+
+Statement = Union[Statement, IpsetUpdate]
 Verdict = Union[Verdict, Continue, VerdictMap]
 
 

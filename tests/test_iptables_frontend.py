@@ -334,7 +334,7 @@ def test_script_leaves_host_setup_out_with_a_warning_each():
 
 
 @pytest.mark.parametrize("rule,col", [
-    ("-A INPUT -j SET --add-set seen src", 13),
+    ("-A INPUT -j CONNSECMARK --save", 13),
     ("-A INPUT -p tcp -j SECMARK --selctx system_u:object_r:http_packet_t:s0", 20),
     ("-A INPUT -j IDLETIMER --timeout 60 --label x", 13),
 ])
@@ -376,3 +376,25 @@ def test_iptables_L_output_is_refused_with_a_hint():
 ])
 def test_detect_format_by_first_statement(first, fmt):
     assert detect_format(first + "\n", "x") == fmt
+
+
+def test_set_target_reads_add_and_del_and_refuses_map_set():
+    rs = parse_iptables_save("*filter\n-A INPUT -j SET --add-set a src,dst --exist --timeout 5 "
+                             "--del-set b dst\nCOMMIT\n", "s.rules")
+    (r,) = rs.table("ip", "filter").chain("INPUT").rules
+    assert r.statements == (ir.IpsetUpdate("a", "add", ("src", "dst"), 5, True),
+                            ir.IpsetUpdate("b", "del", ("dst",)))
+    assert r.verdict is None  # SET goes on
+    assert [s.updated for s in rs.table("ip", "filter").sets] == [True, True]
+    for bad, code in (("-j SET --map-set m src --map-mark", 1), ("-j SET --timeout 5", 2),
+                      ("-j SET --add-set a src,foo", 2), ("-j SET --del-set a src --timeout 3", 2)):
+        with pytest.raises(ErrorGroup) as ei:
+            parse_iptables_save(f"*filter\n-A INPUT {bad}\nCOMMIT\n", "s.rules")
+        assert ei.value.exit_code == code, bad
+
+
+def test_an_ipset_set_updates_cannot_be_shared_with_another_table():
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_save("*mangle\n-A PREROUTING -m set --match-set k src -j ACCEPT\nCOMMIT\n"
+                            "*filter\n-A INPUT -j SET --add-set k src\nCOMMIT\n", "s.rules")
+    assert "belongs to one table" in ei.value.errors[0].message

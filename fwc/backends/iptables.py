@@ -442,6 +442,10 @@ class _RuleEmitter:
     def target(self, proto) -> list[str]:
         r = self.rule
         stmts = [s for s in r.statements if not isinstance(s, ir.Counter)]
+        updates = [s for s in stmts if isinstance(s, ir.IpsetUpdate)]
+        if updates and len(updates) == len(stmts) and \
+                sorted(u.op for u in updates) in (["add"], ["del"], ["add", "del"]):
+            stmts = [tuple(updates)]  # one SET target does an add and a delete
         words: list[list[str]] = [self.statement(s) for s in stmts]
         if r.verdict is not None:
             words.append(self.verdict(r.verdict, proto))
@@ -451,6 +455,15 @@ class _RuleEmitter:
         return words[0] if words else []
 
     def statement(self, s) -> list[str]:
+        if isinstance(s, tuple):  # IpsetUpdate(s) of one SET target
+            w = ["-j", "SET"]
+            for u in sorted(s, key=lambda u: u.op):
+                w += [f"--{u.op}-set", u.name, ",".join(u.fields)]
+                if u.op == "add" and u.exist:
+                    w.append("--exist")
+                if u.op == "add" and u.timeout is not None:
+                    w += ["--timeout", str(u.timeout)]
+            return w
         if isinstance(s, ir.Log):
             w = ["-j", "LOG"]
             if s.prefix is not None:

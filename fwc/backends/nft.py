@@ -426,8 +426,14 @@ class _TableRenderer:
                                   self.t_loc)
         flags = "; flags interval" if s.interval and "mac" not in s.fields else ""
         name = self.t.set_names[s.name]
+        note = []
+        if getattr(s, "updated", False):
+            # SET adds to it from the packet path: single addresses in a hash (dynamic) set
+            flags = "; flags dynamic" + (",timeout" if s.timeout else "")
+            note = [f"\t# ipset {s.name} is also updated by the rules below (SET): if the ipset "
+                    "had a default timeout, give the set `timeout N` here"]
         return [f"\t# external set (ipset {s.name}): fill it, e.g. nft add element "
-                f"{self.t.family} {self.t.name} {name} {{ ... }}",
+                f"{self.t.family} {self.t.name} {name} {{ ... }}", *note,
                 f"\tset {name} {{",
                 f"\t\ttype {' . '.join(types)}{flags}",
                 "\t}"]

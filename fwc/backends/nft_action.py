@@ -139,7 +139,22 @@ def fieldset_value(v, ctx: Optional[RuleCtx] = None) -> str:
     raise refuse(f"setting a field from {type(v).__name__}")
 
 
+def render_ipset_update(s: ir.IpsetUpdate, ctx: RuleCtx) -> str:
+    """xt_SET as nft's set statement: `add` (`update` with --exist, which refreshes the
+    timeout of an element already there) or `delete`, keyed on the packet's addresses."""
+    fam = ctx.l3 or (ctx.family if ctx.family in ("ip", "ip6") else None)
+    if fam is None:
+        raise refuse(f"SET --{s.op}-set {s.name} in a rule for both IPv4 and IPv6")
+    key = " . ".join(f"{fam} {'saddr' if f == 'src' else 'daddr'}" for f in s.fields)
+    if s.timeout is not None:
+        key += f" timeout {s.timeout}s"
+    verb = "delete" if s.op == "del" else ("update" if s.exist else "add")
+    return f"{verb} @{ctx.set_name(s.name)} {{ {key} }}"
+
+
 def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: bool) -> Optional[str]:
+    if isinstance(s, ir.IpsetUpdate):
+        return render_ipset_update(s, ctx)
     if isinstance(s, ir.Log):
         return render_log(s)
     if isinstance(s, ir.NfLog):

@@ -121,6 +121,11 @@ def _element_from_text(text, arity: int, name: str, rule: ir.Rule) -> tuple:
     return tuple(out)
 
 
+def _ipset_updated(rs: ir.Ruleset, name: str) -> bool:
+    return any(isinstance(st, ir.IpsetUpdate) and st.name == name
+               for t in rs.tables for c in t.chains for r in c.rules for st in r.statements)
+
+
 def _updated_from_packet_path(table: ir.Table, name: str) -> bool:
     """Does a rule of `table` add to, update or delete from set `name` (or keep per-element
     limits in it)?"""
@@ -169,6 +174,8 @@ class Simulator:
         self.conntrack = ConntrackTable(self.opt.tcp_loose, self.opt.interfaces)
         self._per_case_state: list[dict] = []  # statistic nth counters, reset per case
         self._recent_lists: dict[str, dict] = {}  # xt_recent lists by name, emptied per case
+        # ipset elements SET added (+) or deleted (-) during the case: name -> {elem: bool}
+        self._ipset_changes: dict[str, dict] = {}
         self._setup_host()
         self._stages: dict[tuple[str, int], list] = {}
         self._cache: dict = {}
@@ -731,10 +738,15 @@ class Simulator:
         neg = m.negate
         note = None if raw is not None else \
             f"set {m.name}: contents unknown, assumed empty (give them with SimOptions.sets)"
+        changes = self._ipset_changes.setdefault(m.name, {})
+        updated = _ipset_updated(self.rs, m.name)
 
         def setlookup(p):
             if note:
                 p.notes.append(note)
+            key = (p.l3,) + tuple(getattr(p, a) for a in attrs_)
+            if key in changes:  # SET added (True) or deleted (False) this very element
+                return changes[key] != neg
             for elem in elements:
                 for (v, lo, hi), a in zip(elem, attrs_):
                     x = getattr(p, a)
@@ -743,7 +755,8 @@ class Simulator:
                 else:
                     return not neg
             return neg
-        return setlookup, {"l3", "src", "dst", "sport", "dport"}, note is None
+        # (a set SET changes is read afresh for each packet: no decision cache)
+        return setlookup, {"l3", "src", "dst", "sport", "dport"}, note is None and not updated
 
     def _field_reader(self, expr: str, rule: ir.Rule):
         rd = nftf.reader(expr) or fib_reader(expr, self) or self._numgen_reader(expr, rule)
@@ -908,6 +921,16 @@ class Simulator:
         if T in (ir.Counter, ir.Trace, ir.Checksum):
             text = T.__name__.lower()
             return (lambda p, emit: emit(text)), set()
+        if T is ir.IpsetUpdate:
+            changes = self._ipset_changes.setdefault(s.name, {})
+            attrs_ = tuple("src" if f == "src" else "dst" for f in s.fields)
+            add = s.op == "add"
+
+            def ipset_update(p, emit):
+                # (an element with a timeout outlives the case: cases take no time)
+                changes[(p.l3,) + tuple(getattr(p, a) for a in attrs_)] = add
+                emit(f"SET {'add to' if add else 'delete from'} {s.name}")
+            return ipset_update, {"l3", "src", "dst"}
         if T is ir.SetMark:
             val, mask = s.value, s.mask
             if s.kind == "meta":
@@ -1390,6 +1413,7 @@ class Simulator:
         for state in self._per_case_state:
             state["count"] = state["init"]
         self._recent_lists.clear()
+        self._ipset_changes.clear()
 
     def run_case(self, case: Case) -> CaseResult:
         self.reset()

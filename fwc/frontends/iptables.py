@@ -101,7 +101,6 @@ class _Interp:
         self.keep_refused = keep_refused  # an unsupported rule becomes an ir.Refused placeholder
         self.tables: dict[tuple[str, str], _Table] = {}
         self.errors: list[FwcError] = []
-        self.sets: dict[tuple[str, str], dict[str, ir.ExternalSet]] = {}
 
     def table(self, family: str, name: str, loc: ir.Loc) -> _Table:
         key = (family, name)
@@ -134,11 +133,44 @@ class _Interp:
                     if isinstance(v, (ir.Jump, ir.Goto)) and v.chain not in t.chains:
                         self.errors.append(FwcSyntaxError(
                             f"chain '{v.chain}' does not exist in table {name}", r.loc))
-            sets = tuple(self.sets.get((family, name), {}).values())
+            sets = self._ipsets(family, name, chains)
             tables.append(ir.Table(family, name, tuple(chains), sets, t.loc))
+        self._check_updated_ipsets(tables)
         if self.errors:
             raise ErrorGroup(self.errors)
         return ir.Ruleset(tuple(tables))
+
+
+    def _ipsets(self, family: str, table: str, chains) -> tuple:
+        """The ipsets the table's rules use (ExternalSet), in order of first use; `updated`
+        when a SET target adds to or deletes from one."""
+        found: dict[str, ir.ExternalSet] = {}
+        for c in chains:
+            for r in c.rules:
+                for x in (*r.matches, *r.statements):
+                    if isinstance(x, (ir.SetLookup, ir.IpsetUpdate)) and x.name not in found:
+                        found[x.name] = ir.ExternalSet(x.name, family,
+                                                       tuple("addr" for _ in x.fields), True)
+                    if isinstance(x, ir.IpsetUpdate):
+                        old = found[x.name]
+                        found[x.name] = attrs.evolve(old, interval=False, updated=True,
+                                                     timeout=old.timeout or x.timeout is not None)
+        return tuple(found.values())
+
+    def _check_updated_ipsets(self, tables) -> None:
+        """An ipset is one set for the whole host; nft's sets are per table.  One that rules
+        update cannot be split into copies that would each see only their table's updates."""
+        users: dict[tuple[str, str], list] = {}
+        for t in tables:
+            for s in t.sets:
+                users.setdefault((t.family, s.name), []).append((t, s))
+        for (family, name), uses in users.items():
+            if len(uses) > 1 and any(s.updated for _, s in uses):
+                t = next(t for t, s in uses if s.updated)
+                self.errors.append(Unsupported(
+                    f"ipset {name} is updated by SET in table {t.name} and used in table(s) "
+                    f"{', '.join(u.name for u, _ in uses if u is not t)} too: an nft set "
+                    "belongs to one table", t.loc))
 
 
 # ----------------------------------------------------------------------------- one command
@@ -377,10 +409,6 @@ class _RuleParser:
                 raise self.err(f"{ext.name} match needs {NEEDS_AN_OPTION[ext.name]}", word)
             self._current_word = word
             matches.extend(ext.build(opts, ctx))
-            if ext.name == "set":
-                for m in matches:
-                    if isinstance(m, ir.SetLookup):
-                        self._declare_set(m)
         statements: tuple = ()
         verdict = None
         if target is not None:
@@ -461,12 +489,6 @@ class _RuleParser:
                            word)
         if tname in nat_only and chain in ir.TABLE_CHAINS["nat"] and chain not in nat_only[tname]:
             raise self.err(f"{tname} is not valid in chain {chain}", word)
-
-    def _declare_set(self, m: ir.SetLookup):
-        sets = self.interp.sets.setdefault((self.family, self.table), {})
-        if m.name not in sets:
-            fields = tuple("addr" for _ in m.fields)
-            sets[m.name] = ir.ExternalSet(m.name, self.family, fields, True)
 
 
 # ----------------------------------------------------------------------------- command dispatch

@@ -341,6 +341,41 @@ def _build_set(opts, ctx):
     return out
 
 
+def _ipset_flags(o, ctx) -> tuple:
+    flags = o.args[1].split(",")
+    if any(f not in ("src", "dst") for f in flags) or len(flags) > 6:
+        raise ctx.error(f"invalid ipset flags {o.args[1]!r}", o)
+    return tuple(flags)
+
+
+def _t_set(opts, ctx):
+    """xt_SET: add to / delete from ipsets, then go on (XT_CONTINUE)."""
+    for o in opts:
+        if o.negate:
+            raise ctx.error(f"SET {o.name} cannot be negated", o)
+    if _one(opts, "--map-set"):
+        raise ctx.error("SET --map-set (skb info from an ipset's extensions) cannot be "
+                        "expressed in nftables", _one(opts, "--map-set"), True)
+    add, delete = _one(opts, "--add-set"), _one(opts, "--del-set")
+    if add is None and delete is None:
+        raise ctx.error("SET needs --add-set or --del-set", None)
+    timeout = None
+    t = _one(opts, "--timeout")
+    if t is not None:
+        if add is None:
+            raise ctx.error("SET --timeout goes with --add-set", t)
+        if not t.args[0].isdigit() or int(t.args[0]) > 2147483:
+            raise ctx.error(f"bad SET timeout {t.args[0]!r} (seconds)", t)
+        timeout = int(t.args[0])
+    exist = _one(opts, "--exist") is not None
+    out = []
+    if add is not None:
+        out.append(ir.IpsetUpdate(add.args[0], "add", _ipset_flags(add, ctx), timeout, exist))
+    if delete is not None:
+        out.append(ir.IpsetUpdate(delete.args[0], "del", _ipset_flags(delete, ctx)))
+    return TargetResult(tuple(out))
+
+
 def _build_policy(opts, ctx):
     d = _one(opts, "--dir")
     p = _one(opts, "--pol")
@@ -922,6 +957,8 @@ _t("CONNMARK", {"--set-xmark": 1, "--set-mark": 1, "--and-mark": 1, "--or-mark":
 _t("CT", {"--notrack": 0, "--helper": 1, "--zone": 1, "--zone-orig": 1, "--zone-reply": 1,
           "--ctevents": 1, "--expevents": 1, "--timeout": 1}, _t_ct)
 _t("NOTRACK", {}, _t_notrack)
+_t("SET", {"--add-set": 2, "--del-set": 2, "--exist": 0, "--timeout": 1, "--map-set": 2,
+           "--map-mark": 0, "--map-prio": 0, "--map-queue": 0}, lambda o, c: _t_set(o, c))
 _t("TCPMSS", {"--set-mss": 1, "--clamp-mss-to-pmtu": 0}, _t_tcpmss)
 _t("TRACE", {}, lambda opts, ctx: TargetResult((ir.Trace(),)))
 _t("CHECKSUM", {"--checksum-fill": 0}, lambda opts, ctx: TargetResult((ir.Checksum(),)))
@@ -934,7 +971,7 @@ _t("DSCP", {"--set-dscp": 1, "--set-dscp-class": 1}, _t_dscp)
 _t("TOS", {"--set-tos": 1, "--and-tos": 1, "--or-tos": 1, "--xor-tos": 1}, _t_tos)
 
 KNOWN_UNSUPPORTED_TARGETS = (
-    "TPROXY", "SET", "CLASSIFY", "AUDIT", "SYNPROXY", "TEE", "CONNSECMARK", "SECMARK", "IDLETIMER",
+    "TPROXY", "CLASSIFY", "AUDIT", "SYNPROXY", "TEE", "CONNSECMARK", "SECMARK", "IDLETIMER",
     "LED", "RATEEST", "HMARK", "CLUSTERIP", "ULOG", "MIRROR", "SAME", "ECN", "NETLINK", "IPV4OPTSSTRIP",
     "TARPIT", "DELUDE", "CHAOS", "LOGMARK", "SYSRQ", "DNPT", "SNPT", "MASQ", "JOOL", "NFLOG2",
 )
