@@ -780,7 +780,12 @@ class Simulator:
             raise Unsupported(f"{expr!r}: numgen needs a positive modulus", rule.loc)
         if words[1] == "random":
             draw = self.opt.random_draw % mod + off
-            return lambda p: draw
+            note = f"{expr}: drew {draw} (SimOptions.random_draw / --random-draw)"
+
+            def random(p):
+                p.notes.append(note)
+                return draw
+            return random
         state = {"count": mod - 1, "init": mod - 1}  # the kernel starts at N-1: first value 0
         self._per_case_state.append(state)
 
@@ -1125,6 +1130,8 @@ class Simulator:
                 v = r.verdict
                 while v is not None and v[0] == "vmap":
                     i = v[1](p)
+                    if p.notes:  # (what the map's key read, e.g. a numgen draw)
+                        self._flush_notes(p, trace, where, comp, r)
                     v = v[2][i] if i is not None and i >= 0 else None
                     if v is None:
                         emit("vmap: no element matched")
