@@ -108,3 +108,25 @@ def test_split_with_a_stateful_match_shares_one_chain_when_exact():
     for v in (ir.Goto("x"), ir.Return()):
         with pytest.raises(Unsupported):
             lower_rule(rule(fm("icmp type", 8, 13), lim, verdict=v), "ip", {}, allow_split=True)
+
+
+def test_l4proto_icmp_of_an_inet_table_stays_in_both_families():
+    """`meta l4proto ipv6-icmp` in an inet table also matches an IPv4 packet carrying protocol
+    58 (nft tests only the protocol): it is written for both families, not dropped from one."""
+    rs = parse_nft("table inet filter { chain INPUT { type filter hook input priority filter;\n"
+                   "meta l4proto ipv6-icmp accept\n } }", "t.nft")
+    out = emit_iptables(rs)
+    assert "-p ipv6-icmp -j ACCEPT" in out["ip"] and "-p ipv6-icmp -j ACCEPT" in out["ip6"]
+
+
+def test_empty_accepting_base_chains_without_an_iptables_hook_are_left_out():
+    rs = parse_nft("table ip nat {\n chain pre { type nat hook prerouting priority 0; }\n"
+                   " chain post { type nat hook postrouting priority srcnat;\n"
+                   "  oifname \"ppp0\" masquerade }\n}\n"
+                   "table ip f { chain c { type filter hook input priority 10; } }", "w.nft")
+    out = emit_iptables(rs)["ip"]
+    assert "-A POSTROUTING -o ppp0 -j MASQUERADE" in out and "PREROUTING" not in out
+    # with a rule it would change packets: refused
+    rs = parse_nft("table ip f { chain c { type filter hook input priority 10; drop } }", "w.nft")
+    with pytest.raises(ErrorGroup):
+        emit_iptables(rs)

@@ -71,9 +71,13 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
         sets = {s.name: s for s in t.sets if isinstance(s, ir.NamedSet)}
         rename: dict[str, str] = {}
         placed: dict[str, str] = {}
+        placed_nat = any(c.base is not None and c.base.type == "nat" and not c.base.devices
+                         and _iptables_table(c.base) is not None for c in t.chains)
         for c in t.chains:
             if c.base is not None:
                 table = None if c.base.devices else _iptables_table(c.base)
+                if table is None and _no_op_base_chain(c, placed_nat):
+                    continue
                 if table is None:
                     errors.append(Unsupported(
                         f"base chain {c.name} (type {c.base.type} hook {c.base.hook} priority "
@@ -162,6 +166,15 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
     return {fam: "\n".join(lines) + "\n" for fam, lines in texts.items()}
 
 
+def _no_op_base_chain(c: ir.Chain, placed_nat: bool) -> bool:
+    """An empty base chain with policy accept changes no packet, wherever it hooks in; an
+    empty nat one only registers the family's NAT hooks, which the iptables nat table this
+    output also has (`placed_nat`) registers as well."""
+    if c.rules or c.base.policy != "accept":
+        return False
+    return c.base.type in ("filter", "route") or (c.base.type == "nat" and placed_nat)
+
+
 def _aux_name(chain: str, placed: list, source_chains, pending: list) -> str:
     """A free name for the chain a split rule's pieces share (iptables: at most 28 chars)."""
     taken = {x[0] for x in placed} | {c.name for c in source_chains} | {x[0] for x in pending}
@@ -216,9 +229,6 @@ def _rule_lines(r: ir.Rule, chain: str, fam: str, rename: dict, table: str) -> l
             return []
         # ICMP of the other family never matches here either (inet tables)
         if isinstance(m, ir.Icmp) and m.family != fam:
-            return []
-        if isinstance(m, ir.Proto) and not m.negate and \
-                m.protos <= {1, 58} and m.protos != {1 if fam == "ip" else 58}:
             return []
     pieces = proto_port_pieces(r)
     if pieces is not None:
