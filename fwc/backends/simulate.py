@@ -1382,7 +1382,8 @@ class Simulator:
             if v[0] == "drop":
                 return "DROP", looked_up
             if v[0] == "reject":
-                return ("REJECT" if _answerable(p, v) else "DROP"), looked_up
+                local_dst = p.dir == "in" or self.addr_type(p.l3, p.dst) == "LOCAL"
+                return ("REJECT" if _answerable(p, v, local_dst) else "DROP"), looked_up
         return None, looked_up
 
     def _reroute(self, p: Skb, hooks: tuple, trace: list) -> tuple[tuple, str]:
@@ -1537,10 +1538,19 @@ def simulate(ruleset: ir.Ruleset, cases: list[Case],
 ICMP_ERROR_TYPES = {4: frozenset({3, 4, 5, 11, 12}), 6: frozenset(range(0, 128)) | {137}}
 
 
-def _answerable(p: Skb, v: tuple) -> bool:
+_V4MAPPED = (0xFFFF << 32, (0xFFFF << 32) | 0xFFFFFFFF)  # ::ffff:0:0/96
+
+
+def _answerable(p: Skb, v: tuple, local_dst: bool = True) -> bool:
     """Does the kernel send the REJECT's answer?  It never answers a RST with a RST, nor an
-    ICMP error (or ICMPv6 redirect) with an ICMP error; such a packet is dropped silently."""
+    ICMP error (or ICMPv6 redirect) with an ICMP error; such a packet is dropped silently.
+    An ICMPv6 error comes from the packet's destination when that is the host's own address;
+    from an IPv4-mapped one (::ffff:a.b.c.d) to an ordinary address IPv6 routing refuses to
+    send it (ip6_dst_lookup_tail: EAFNOSUPPORT)."""
     kind = v[1] if len(v) > 1 else None
     if kind == "tcp-reset":
         return p.proto == 6 and not p.flags & 0x04
+    if p.l3 == 6 and local_dst and _V4MAPPED[0] <= p.dst <= _V4MAPPED[1] and \
+            not (_V4MAPPED[0] <= p.src <= _V4MAPPED[1] or p.src == 0):
+        return False
     return not (p.icmp_type is not None and p.icmp_type in ICMP_ERROR_TYPES[p.l3])

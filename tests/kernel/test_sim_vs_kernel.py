@@ -507,3 +507,20 @@ def test_inet_family_reject_applies_to_its_family_only(harness):
     # the cases that meet the limit at most once
     sim = Simulator(rs, SimOptions())
     assert [sim.run_case(c).verdict for c in cases[:3]] == [r.verdict for r in kern[:3]]
+
+
+def test_no_icmpv6_error_from_an_ipv4_mapped_address(harness):
+    """A reject answering a packet to one of the host's own IPv4-mapped addresses
+    (::ffff:a.b.c.d) would send the ICMPv6 error from it; IPv6 routing refuses that source
+    towards an ordinary address, so no error leaves and the packet reads as dropped."""
+    from fwc.frontends.nft import parse_nft
+    from fwc.testing.compare import kernel_verdicts
+    text = "table ip6 t {\n chain input {\n  type filter hook input priority filter;\n  reject\n }\n}\n"
+    udp = {"dir": "in", "proto": "udp", "src": C6, "sport": 5000, "dport": 9}
+    cases = cases_from_json([{"name": "mapped", "probe": dict(udp, dst="::ffff:0:1")},
+                             {"name": "plain", "probe": dict(udp, dst=S6)}])
+    harness.prepare(cases)
+    kern = kernel_verdicts(("nft", text), cases, harness)
+    sim = Simulator(parse_nft(text, "m.nft"), SimOptions()).run_case
+    assert [r.verdict for r in kern] == ["DROP", "REJECT"]
+    assert [sim(c).verdict for c in cases] == [r.verdict for r in kern]
