@@ -170,8 +170,8 @@ def _no_op_base_chain(c: ir.Chain, placed_nat: bool) -> bool:
     """An empty base chain with policy accept changes no packet, wherever it hooks in; an
     empty nat one only registers the family's NAT hooks, which the iptables nat table this
     output also has (`placed_nat`) registers as well."""
-    if c.rules or c.base.policy != "accept":
-        return False
+    if c.rules or c.base.policy != "accept" or c.base.devices:
+        return False  # (a chain bound to devices has no iptables form at all: refused)
     return c.base.type in ("filter", "route") or (c.base.type == "nat" and placed_nat)
 
 
