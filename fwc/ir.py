@@ -777,6 +777,7 @@ class SetUpdate:
     op: str
     set: str
     keys: tuple[str, ...]
+    timeout: Optional[str] = None  # the added element's own timeout, nft text ("10s")
 
 
 @frozen

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+
+import attrs
 import json
 
 import pytest
@@ -248,8 +250,9 @@ def test_simulate_refuses_a_second_packet_option(tmp_path, capsys):
 
 def test_a_timeout_set_only_read_by_the_ruleset_is_simulated_as_declared():
     """`set blocked { flags timeout; }` filled from outside (fail2ban, sshguard) and only read
-    by `ip saddr @blocked drop`: simulated with the elements the ruleset declares; a set the
-    ruleset itself updates stays refused."""
+    by `ip saddr @blocked drop`: simulated with the elements the ruleset declares; one the
+    rules also add to keeps the additions for the rest of the case; one with per-element
+    limits stays refused."""
     from fwc.frontends.nft import parse_nft
     from fwc.packet import cases_from_json
     base = ("table ip t {\n set blocked {\n  type ipv4_addr\n  flags timeout\n"
@@ -260,6 +263,12 @@ def test_a_timeout_set_only_read_by_the_ruleset_is_simulated_as_declared():
                                                     "flags": "S"}}])[0]
     sim = Simulator(parse_nft(base % "", "b.nft"), SimOptions())
     assert sim.run_case(case).verdict == "DROP"
+    adding = Simulator(parse_nft(base % "  tcp dport 22 add @blocked { ip saddr }\n", "b.nft"),
+                       SimOptions())
+    other = attrs.evolve(case.probe, src=ipaddress.ip_address("198.51.100.8"))
+    knock = attrs.evolve(case, setup=(other,), probe=attrs.evolve(other, sport=40001))
+    assert (adding.run_case(knock).setup_verdicts, adding.run_case(knock).verdict) == \
+        (("ACCEPT",), "DROP")
     with pytest.raises(Unsupported):
-        Simulator(parse_nft(base % "  tcp dport 22 add @blocked { ip saddr }\n", "b.nft"),
-                  SimOptions())
+        Simulator(parse_nft(base % "  update @blocked { ip saddr limit rate 1/second }\n",
+                            "b.nft"), SimOptions())

@@ -164,7 +164,8 @@ def render_setlimit(m: ir.SetLimit, ctx: RuleCtx) -> list[list[str]]:
 def render_setupdate(s: ir.SetUpdate, ctx: RuleCtx) -> str:
     if s.op not in ("add", "update", "delete"):
         raise refuse(f"set operation {s.op}")
-    return f"{s.op} @{ctx.set_name(s.set)} {{ {' . '.join(s.keys)} }}"
+    timeout = f" timeout {s.timeout}" if s.timeout else ""
+    return f"{s.op} @{ctx.set_name(s.set)} {{ {' . '.join(s.keys)}{timeout} }}"
 
 
 def simple_verdict(v, ctx: RuleCtx) -> str:

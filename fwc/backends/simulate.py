@@ -121,17 +121,21 @@ def _element_from_text(text, arity: int, name: str, rule: ir.Rule) -> tuple:
     return tuple(out)
 
 
+_STOP = object()  # what a statement returns when nft stops the rule there
+
+
 def _ipset_updated(rs: ir.Ruleset, name: str) -> bool:
     return any(isinstance(st, ir.IpsetUpdate) and st.name == name
                for t in rs.tables for c in t.chains for r in c.rules for st in r.statements)
 
 
-def _updated_from_packet_path(table: ir.Table, name: str) -> bool:
+def _updated_from_packet_path(table: ir.Table, name: str, limits_only: bool = False) -> bool:
     """Does a rule of `table` add to, update or delete from set `name` (or keep per-element
-    limits in it)?"""
+    limits in it; with limits_only, only that)?"""
     for c in table.chains:
         for r in c.rules:
-            if any(isinstance(st, ir.SetUpdate) and st.set == name for st in r.statements):
+            if not limits_only and \
+                    any(isinstance(st, ir.SetUpdate) and st.set == name for st in r.statements):
                 return True
             if any(isinstance(m, ir.SetLimit) and m.set == name or
                    isinstance(m, ir.HashLimit) and m.name == name for m in r.matches):
@@ -176,6 +180,8 @@ class Simulator:
         self._recent_lists: dict[str, dict] = {}  # xt_recent lists by name, emptied per case
         # ipset elements SET added (+) or deleted (-) during the case: name -> {elem: bool}
         self._ipset_changes: dict[str, dict] = {}
+        # the same for nft sets `add|update|delete @set` changes: (family, table, set) -> ...
+        self._set_changes: dict[tuple, dict] = {}
         self._setup_host()
         self._stages: dict[tuple[str, int], list] = {}
         self._cache: dict = {}
@@ -833,9 +839,9 @@ class Simulator:
             return m.elements
         for s in table.sets:
             if s.name == m.name and isinstance(s, ir.NamedSet):
-                if _updated_from_packet_path(table, s.name):
-                    raise Unsupported(f"set @{m.name} is updated from the packet path; "
-                                      "dynamic sets are not simulated", rule.loc)
+                if _updated_from_packet_path(table, s.name, limits_only=True):
+                    raise Unsupported(f"set @{m.name} keeps per-element limits; such dynamic "
+                                      "sets are not simulated", rule.loc)
                 # (a timeout or dynamic flag alone: elements come from outside, e.g. fail2ban;
                 # the simulated set holds what the ruleset declares, plus SimOptions.sets)
                 declared = tuple(e if isinstance(e, tuple) else (e,) for e in s.elements)
@@ -907,13 +913,22 @@ class Simulator:
         self._check_element_stmts(m.element_stmts, rule)
         lookup = self._compile_keyed(m.keys, self._set_elements(m, rule, table), rule)
         neg = m.negate
+        updated = m.name is not None and _updated_from_packet_path(table, m.name)
+        changes = self._set_changes.setdefault((table.family, table.name, m.name), {}) \
+            if updated else None
+        readers = [self._field_reader(k, rule) for k in m.keys] if updated else ()
 
         def setmatch(p):
+            if changes:  # an element the rules added (True) or deleted (False) this case
+                key = tuple(rd(p) for rd in readers)
+                if key in changes:
+                    return changes[key] != neg
             i = lookup(p)
             if i is None:
                 return False
             return (i >= 0) != neg
-        return setmatch, {"fields"}, not any(k.startswith("numgen ") for k in m.keys)
+        return setmatch, {"fields"}, not updated and \
+            not any(k.startswith("numgen ") for k in m.keys)
 
     # ------------------------------------------------------------------ statements
 
@@ -926,6 +941,24 @@ class Simulator:
         if T in (ir.Counter, ir.Trace, ir.Checksum):
             text = T.__name__.lower()
             return (lambda p, emit: emit(text)), set()
+        if T is ir.SetUpdate:
+            if _updated_from_packet_path(table, s.set, limits_only=True):
+                raise Unsupported(f"set @{s.set} keeps per-element limits; such dynamic sets are "
+                                  "not simulated", rule.loc)
+            changes = self._set_changes.setdefault((table.family, table.name, s.set), {})
+            readers = [self._field_reader(k, rule) for k in s.keys]
+            present = s.op != "delete"
+
+            def setupdate(p, emit):
+                key = tuple(rd(p) for rd in readers)
+                if any(v is nftf.ABSENT for v in key):
+                    emit(f"{s.op} @{s.set}: the packet has no {' . '.join(s.keys)}: the rule "
+                         "stops here (nft)")
+                    return _STOP
+                changes[key] = present  # (a timeout outlives the case: cases take no time)
+                emit(f"{s.op} @{s.set}")
+                return None
+            return setupdate, {"fields"}
         if T is ir.IpsetUpdate:
             changes = self._ipset_changes.setdefault(s.name, {})
             attrs_ = tuple("src" if f == "src" else "dst" for f in s.fields)
@@ -1123,10 +1156,15 @@ class Simulator:
 
                 def emit(text, rec=rec):
                     trace.append({**rec, "action": text})
+                stopped = False
                 for s in r.stmts:
-                    s(p, emit)
+                    if s(p, emit) is _STOP:
+                        stopped = True
+                        break
                 if p.notes:
                     self._flush_notes(p, trace, where, comp, r)
+                if stopped:
+                    continue
                 v = r.verdict
                 while v is not None and v[0] == "vmap":
                     i = v[1](p)
@@ -1421,7 +1459,8 @@ class Simulator:
         for state in self._per_case_state:
             state["count"] = state["init"]
         self._recent_lists.clear()
-        self._ipset_changes.clear()
+        for changes in (*self._ipset_changes.values(), *self._set_changes.values()):
+            changes.clear()
 
     def run_case(self, case: Case) -> CaseResult:
         self.reset()

@@ -874,7 +874,15 @@ def lower_stmt(s: Stmt, ctx: Ctx):
             raise ctx.syntax(f"set '{a['set']}' does not exist in this table", s.loc)
         key = a["key"]
         keys = tuple(sel_text(p, ctx) for p in key.parts) if isinstance(key, Concat) else (sel_text(key, ctx),)
-        return "statement", ir.SetUpdate(a["op"], a["set"], keys)
+        timeout = a.get("timeout")
+        if timeout is not None:
+            if a["op"] == "delete":
+                raise ctx.syntax(f"'delete @{a['set']}' takes no timeout", s.loc)
+            V.dec_time(Val(timeout, s.loc))  # (a syntax error when it is not a duration)
+            if "timeout" not in ctx.sets[a["set"]].flags:
+                raise ctx.syntax(f"set '{a['set']}' has no timeout flag: its elements cannot "
+                                 "have a timeout", s.loc)
+        return "statement", ir.SetUpdate(a["op"], a["set"], keys, timeout)
     if k == "quota":
         raise ctx.unsupported("quota", s.loc)
     if k == "dup":

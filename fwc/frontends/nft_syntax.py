@@ -140,12 +140,14 @@ def parse_statement(c: Cursor):
         c.expect("{")
         key = parse_value(c, in_set=True)
         extra = []
+        timeout = c.word("a timeout").text if c.accept("timeout") else None
         if c.accept(":"):
             extra.append(Stmt("map value", {"value": parse_value(c, in_set=True)}, c.peek().loc()))
         while not c.at("}"):
             extra.append(parse_statement(c))
         c.expect("}")
-        return Stmt("setupdate", {"op": w, "set": name, "key": key, "stmts": extra}, loc)
+        return Stmt("setupdate", {"op": w, "set": name, "key": key, "stmts": extra,
+                                  "timeout": timeout}, loc)
     if w in SELECTOR_STARTS or w in PAYLOAD_PROTOS:
         sel = parse_selector(c)
         if c.at("set"):

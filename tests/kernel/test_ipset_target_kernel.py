@@ -1,6 +1,7 @@
 """iptables -j SET (xt_SET) in the kernel, in fwc's nft translation (`add`/`update`/`delete
-@set { ip saddr }` on a dynamic set) and in the simulator: a source that knocks on port 22 is
-added, then dropped, until a packet to port 23 deletes it again."""
+@set { ip saddr }` on a dynamic set) and in the simulator (from the iptables IR, and from the
+nft text read back): a source that knocks on port 22 is added, then dropped, until a packet
+to port 23 deletes it again."""
 
 from __future__ import annotations
 
@@ -44,5 +45,9 @@ def test_set_target_agrees_in_kernel_nft_and_simulator():
         ipt = kernel_verdicts(("iptables", RULES, None), cases, h)
         nft = kernel_verdicts(("nft", text), cases, h)
     sim = Simulator(rs, SimOptions(sets={"knock": []})).run_case(cases[0])
-    for who, r in (("iptables", ipt[0]), ("nft", nft[0]), ("simulator", sim)):
+    # fwc's nft output read back: nft's own `update/delete @set` statements, simulated too
+    from fwc.frontends.nft import parse_nft
+    back = Simulator(parse_nft(text, "set.nft"), SimOptions()).run_case(cases[0])
+    for who, r in (("iptables", ipt[0]), ("nft", nft[0]), ("simulator", sim),
+                   ("simulator, nft read back", back)):
         assert (r.setup_verdicts, r.verdict) == want, who

@@ -524,3 +524,24 @@ def test_no_icmpv6_error_from_an_ipv4_mapped_address(harness):
     sim = Simulator(parse_nft(text, "m.nft"), SimOptions()).run_case
     assert [r.verdict for r in kern] == ["DROP", "REJECT"]
     assert [sim(c).verdict for c in cases] == [r.verdict for r in kern]
+
+
+def test_nft_set_statement_without_its_key_stops_the_rule(harness):
+    """`add @s { ip saddr } drop` in an inet table: an IPv6 packet has no `ip saddr`, so nft
+    stops the rule there (the drop does not run); the simulator does the same and keeps the
+    added IPv4 address for the rest of the case."""
+    from fwc.frontends.nft import parse_nft
+    from fwc.testing.compare import kernel_verdicts
+    text = ("table inet t {\n set s {\n  type ipv4_addr\n  flags dynamic\n }\n chain input {\n"
+            "  type filter hook input priority filter;\n  ip saddr @s reject\n"
+            "  tcp dport 22 add @s { ip saddr } drop\n }\n}\n")
+    v4, v6 = tcp_cases(C4, S4, "v4"), tcp_cases(C6, S6, "v6")
+    cases = cases_from_json([v6[0], {"name": "v4-twice", "setup": [v4[0]["probe"]],
+                                     "probe": dict(v4[0]["probe"], sport=40009)}])
+    harness.prepare(cases)
+    kern = kernel_verdicts(("nft", text), cases, harness)
+    sim = Simulator(parse_nft(text, "s.nft"), SimOptions()).run_case
+    assert [(r.setup_verdicts, r.verdict) for r in kern] == [((), "ACCEPT"),
+                                                            (("DROP",), "REJECT")]
+    assert [(sim(c).setup_verdicts, sim(c).verdict) for c in cases] == \
+        [(r.setup_verdicts, r.verdict) for r in kern]
