@@ -398,3 +398,9 @@ def test_an_ipset_set_updates_cannot_be_shared_with_another_table():
         parse_iptables_save("*mangle\n-A PREROUTING -m set --match-set k src -j ACCEPT\nCOMMIT\n"
                             "*filter\n-A INPUT -j SET --add-set k src\nCOMMIT\n", "s.rules")
     assert "belongs to one table" in ei.value.errors[0].message
+
+
+def test_iptables_S_listing_of_another_table_says_how_to_read_it():
+    with pytest.raises(ErrorGroup) as ei:
+        parse_text("-P POSTROUTING ACCEPT\n-A POSTROUTING -o eth0 -j MASQUERADE\n", "S.txt")
+    assert all("`*nat` line first" in e.message for e in ei.value.errors)

@@ -716,6 +716,14 @@ def parse_iptables_save(text: str, filename: str = "<input>", family: Optional[s
             interp.errors.append(e)
             if len(interp.errors) >= 50:
                 break
+    if listing:
+        other = {c for t, cs in ir.TABLE_CHAINS.items() if t != "filter" for c in cs} - \
+            set(ir.TABLE_CHAINS["filter"])
+        for e in interp.errors:
+            if any(e.message == f"chain '{c}' does not exist in table filter" for c in other):
+                e.message += (" (an `iptables -S` listing names no table, so it is read as "
+                              "filter's; for `iptables -t nat -S` output put a `*nat` line first "
+                              "and COMMIT last)")
     if open_table and not interp.errors and not listing:
         interp.errors.append(FwcSyntaxError(f"COMMIT expected at end of table {table}",
                                             ir.Loc(filename, len(lines), 1), None))
