@@ -11,9 +11,8 @@ from __future__ import annotations
 from fwc import ir
 from fwc.backends.nft_ctx import named_priority, refuse
 # what the front end reads is what is written: one table of hooks and priority names
-from fwc.frontends.nft_build import FAMILY_HOOKS as HOOKS, FAMILY_PRIORITY_NAMES as PRIORITY_NAMES
-from fwc.frontends.nft_build import arp_conflict
-from fwc.frontends.nft_lower import in_table
+# (the nft front end's tables are imported when an L2 table is written: an iptables input
+# never loads the nft front end)
 
 _MATCHES = (ir.Proto, ir.Address, ir.Interface, ir.Port, ir.TcpFlags, ir.Icmp, ir.CtState,
             ir.CtStatus, ir.CtDirection, ir.Mark, ir.Mac, ir.PktType, ir.Limit, ir.Statistic,
@@ -24,6 +23,8 @@ _VERDICTS = (ir.Accept, ir.Drop, ir.Return, ir.Jump, ir.Goto, ir.Continue, ir.Ve
 
 
 def check_rule(rule: ir.Rule, family: str) -> None:
+    from fwc.frontends.nft_build import arp_conflict
+    from fwc.frontends.nft_lower import in_table
     if family == "arp":
         for x in rule.matches + rule.statements:
             bad = arp_conflict(x)
@@ -43,12 +44,15 @@ def check_rule(rule: ir.Rule, family: str) -> None:
 
 
 def priority_text(family: str, prio: int, hook: str) -> str:
+    from fwc.frontends.nft_build import FAMILY_PRIORITY_NAMES as PRIORITY_NAMES
     names = {n: v for n, (v, only) in PRIORITY_NAMES[family].items() if only in (None, hook)}
     return named_priority(names, prio)
 
 
 def check_base(family: str, base: ir.BaseHook) -> None:
     """What nft accepts for a base chain of these families (an IR built by hand may differ)."""
+    from fwc.frontends.nft_build import FAMILY_HOOKS as HOOKS
+    from fwc.frontends.nft_lower import in_table
     if base.type != "filter":
         raise refuse(f"a {base.type} chain {in_table(family)}", "these families have filter chains only")
     if base.hook not in HOOKS[family]:
