@@ -1160,3 +1160,15 @@ def required_family(matches) -> Optional[str]:
     """The one packet family a rule's matches hold for, or None (both, or they conflict)."""
     fams = {match_family(m) for m in matches} - {None}
     return fams.pop() if len(fams) == 1 else None
+
+
+def reachable(edges: dict, start: str) -> set:
+    """The chains reachable from chain `start` (itself included) through `edges`, a dict of
+    chain name -> the chains its rules jump or go to."""
+    todo, seen = [start], set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(edges.get(name, ()))
+    return seen

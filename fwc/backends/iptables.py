@@ -151,9 +151,8 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                 chains.extend(aux_chains)
                 aux_chains.clear()
     if errors:
-        seen: set = set()  # (an inet table's rules are written once per family)
-        raise ErrorGroup([e for e in errors if not (
-            (e.message, e.loc) in seen or seen.add((e.message, e.loc)))])
+        # (an inet table's rules are written once per family: each refusal once)
+        raise ErrorGroup(list({(e.message, e.loc): e for e in errors}.values()))
     texts: dict[str, list[str]] = {}
     for (fam, table), chains in out.items():
         buf = texts.setdefault(fam, [])
@@ -201,23 +200,15 @@ def _jump_targets(rule: ir.Rule, sets: dict) -> list[str]:
 def _reaching_tables(t: ir.Table, placed: dict, sets: dict) -> dict[str, set]:
     """For each user chain a base chain reaches, the iptables tables of the placed base chains
     that reach it (empty: only base chains without an iptables table do)."""
-    chains = {c.name: c for c in t.chains}
+    edges = {c.name: [x for r in c.rules for x in _jump_targets(r, sets)] for c in t.chains}
+    user = {c.name for c in t.chains if c.base is None}
     out: dict[str, set] = {}
     for c in t.chains:
-        if c.base is None:
-            continue
-        todo, seen = [c.name], set()
-        while todo:
-            name = todo.pop()
-            if name in seen or name not in chains:
-                continue
-            seen.add(name)
-            if chains[name].base is None:
+        if c.base is not None:
+            for name in ir.reachable(edges, c.name) & user:
                 got = out.setdefault(name, set())
                 if c.name in placed:
                     got.add(placed[c.name])
-            for r in chains[name].rules:
-                todo.extend(_jump_targets(r, sets))
     return out
 
 
@@ -455,8 +446,9 @@ class _RuleEmitter:
         updates = [s for s in stmts if isinstance(s, ir.IpsetUpdate)]
         if updates and len(updates) == len(stmts) and \
                 sorted(u.op for u in updates) in (["add"], ["del"], ["add", "del"]):
-            stmts = [tuple(updates)]  # one SET target does an add and a delete
-        words: list[list[str]] = [self.statement(s) for s in stmts]
+            words: list[list[str]] = [self.set_target(updates)]  # (one SET: add and delete)
+        else:
+            words = [self.statement(s) for s in stmts]
         if r.verdict is not None:
             words.append(self.verdict(r.verdict, proto))
         if len(words) > 1:
@@ -464,16 +456,19 @@ class _RuleEmitter:
                 type(s).__name__ for s in stmts + ([r.verdict] if r.verdict else [])) + ")")
         return words[0] if words else []
 
+    @staticmethod
+    def set_target(updates: list) -> list[str]:
+        """The IpsetUpdates of a rule (an add, a delete, or both) as one SET target."""
+        w = ["-j", "SET"]
+        for u in sorted(updates, key=lambda u: u.op):
+            w += [f"--{u.op}-set", u.name, ",".join(u.fields)]
+            if u.op == "add" and u.exist:
+                w.append("--exist")
+            if u.op == "add" and u.timeout is not None:
+                w += ["--timeout", str(u.timeout)]
+        return w
+
     def statement(self, s) -> list[str]:
-        if isinstance(s, tuple):  # IpsetUpdate(s) of one SET target
-            w = ["-j", "SET"]
-            for u in sorted(s, key=lambda u: u.op):
-                w += [f"--{u.op}-set", u.name, ",".join(u.fields)]
-                if u.op == "add" and u.exist:
-                    w.append("--exist")
-                if u.op == "add" and u.timeout is not None:
-                    w += ["--timeout", str(u.timeout)]
-            return w
         if isinstance(s, ir.Log):
             w = ["-j", "LOG"]
             if s.prefix is not None:

@@ -56,16 +56,9 @@ def reaching_priorities(table: ir.Table) -> dict[str, set[int]]:
              for c in table.chains}
     out: dict[str, set[int]] = defaultdict(set)
     for c in table.chains:
-        if c.base is None:
-            continue
-        todo, seen = [c.name], set()
-        while todo:
-            n = todo.pop()
-            if n in seen:
-                continue
-            seen.add(n)
-            out[n].add(c.base.priority)
-            todo.extend(edges.get(n, ()))
+        if c.base is not None:
+            for n in ir.reachable(edges, c.name):
+                out[n].add(c.base.priority)
     return out
 
 

@@ -8,10 +8,9 @@ import re
 from typing import Callable
 
 from fwc import ir
-from fwc.conntrack.fields import ICMP_TYPES, ICMPV6_TYPES
 from fwc.backends.nft_action import nat_flags
 from fwc.backends.nft_ctx import RuleCtx, refuse
-from fwc.backends.nft_match import PROTO_NAMES, fmt_addr, neg, one_or_set
+from fwc.backends.nft_match import ICMP_TYPES, ICMPV6_TYPES, PROTO_NAMES, fmt_addr, neg, one_or_set
 from fwc.backends.nft_names import quote
 
 STRING_EXPRS = ("iifname", "oifname", "ibrname", "obrname", "sdifname", "iifkind", "oifkind",
@@ -54,15 +53,8 @@ def mask_text(m: ir.FieldMatch) -> str:
     return f"{m.mask:#x}"
 
 
-def _first_names(table: dict) -> dict:
-    out: dict = {}
-    for name, v in table.items():
-        out.setdefault(v, name)  # the first name nft lists (mld-listener-done for 132)
-    return out
-
-
 # numbers nft writes by name in its listings (readable output; the same values read back)
-_SYMBOL_NAMES = {"icmp type": _first_names(ICMP_TYPES), "icmpv6 type": _first_names(ICMPV6_TYPES)}
+_SYMBOL_NAMES = {"icmp type": ICMP_TYPES, "icmpv6 type": ICMPV6_TYPES}
 
 
 def render_fieldmatch(m: ir.FieldMatch) -> list[list[str]]:

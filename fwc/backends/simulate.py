@@ -124,23 +124,27 @@ def _element_from_text(text, arity: int, name: str, rule: ir.Rule) -> tuple:
 _STOP = object()  # what a statement returns when nft stops the rule there
 
 
-def _ipset_updated(rs: ir.Ruleset, name: str) -> bool:
-    return any(isinstance(st, ir.IpsetUpdate) and st.name == name
-               for t in rs.tables for c in t.chains for r in c.rules for st in r.statements)
-
-
-def _updated_from_packet_path(table: ir.Table, name: str, limits_only: bool = False) -> bool:
-    """Does a rule of `table` add to, update or delete from set `name` (or keep per-element
-    limits in it; with limits_only, only that)?"""
-    for c in table.chains:
-        for r in c.rules:
-            if not limits_only and \
-                    any(isinstance(st, ir.SetUpdate) and st.set == name for st in r.statements):
-                return True
-            if any(isinstance(m, ir.SetLimit) and m.set == name or
-                   isinstance(m, ir.HashLimit) and m.name == name for m in r.matches):
-                return True
-    return False
+def _set_writers(rs: ir.Ruleset) -> tuple[set, dict, dict]:
+    """Which sets the rules change from the packet path: (ipset names SET updates,
+    {(family, table): nft sets add/update/delete @set changes},
+    {(family, table): nft sets keeping per-element limits (meters)})."""
+    ipsets: set = set()
+    updated: dict = {}
+    limited: dict = {}
+    for t in rs.tables:
+        key = (t.family, t.name)
+        for c in t.chains:
+            for r in c.rules:
+                for st in r.statements:
+                    if isinstance(st, ir.IpsetUpdate):
+                        ipsets.add(st.name)
+                    elif isinstance(st, ir.SetUpdate):
+                        updated.setdefault(key, set()).add(st.set)
+                for m in r.matches:
+                    if isinstance(m, (ir.SetLimit, ir.HashLimit)):
+                        limited.setdefault(key, set()).add(
+                            m.set if isinstance(m, ir.SetLimit) else m.name)
+    return ipsets, updated, limited
 
 
 def _numgen_match(m) -> bool:
@@ -182,6 +186,7 @@ class Simulator:
         self._ipset_changes: dict[str, dict] = {}
         # the same for nft sets `add|update|delete @set` changes: (family, table, set) -> ...
         self._set_changes: dict[tuple, dict] = {}
+        self._ipsets_set, self._sets_updated, self._sets_limited = _set_writers(ruleset)
         self._setup_host()
         self._stages: dict[tuple[str, int], list] = {}
         self._cache: dict = {}
@@ -745,7 +750,7 @@ class Simulator:
         note = None if raw is not None else \
             f"set {m.name}: contents unknown, assumed empty (give them with SimOptions.sets)"
         changes = self._ipset_changes.setdefault(m.name, {})
-        updated = _ipset_updated(self.rs, m.name)
+        updated = m.name in self._ipsets_set
 
         def setlookup(p):
             if note:
@@ -839,7 +844,7 @@ class Simulator:
             return m.elements
         for s in table.sets:
             if s.name == m.name and isinstance(s, ir.NamedSet):
-                if _updated_from_packet_path(table, s.name, limits_only=True):
+                if s.name in self._sets_limited.get((table.family, table.name), ()):
                     raise Unsupported(f"set @{m.name} keeps per-element limits; such dynamic "
                                       "sets are not simulated", rule.loc)
                 # (a timeout or dynamic flag alone: elements come from outside, e.g. fail2ban;
@@ -913,7 +918,8 @@ class Simulator:
         self._check_element_stmts(m.element_stmts, rule)
         lookup = self._compile_keyed(m.keys, self._set_elements(m, rule, table), rule)
         neg = m.negate
-        updated = m.name is not None and _updated_from_packet_path(table, m.name)
+        # (a set with per-element limits was refused by _set_elements above)
+        updated = m.name in self._sets_updated.get((table.family, table.name), ())
         changes = self._set_changes.setdefault((table.family, table.name, m.name), {}) \
             if updated else None
         readers = [self._field_reader(k, rule) for k in m.keys] if updated else ()
@@ -942,7 +948,7 @@ class Simulator:
             text = T.__name__.lower()
             return (lambda p, emit: emit(text)), set()
         if T is ir.SetUpdate:
-            if _updated_from_packet_path(table, s.set, limits_only=True):
+            if s.set in self._sets_limited.get((table.family, table.name), ()):
                 raise Unsupported(f"set @{s.set} keeps per-element limits; such dynamic sets are "
                                   "not simulated", rule.loc)
             changes = self._set_changes.setdefault((table.family, table.name, s.set), {})
@@ -961,12 +967,11 @@ class Simulator:
             return setupdate, {"fields"}
         if T is ir.IpsetUpdate:
             changes = self._ipset_changes.setdefault(s.name, {})
-            attrs_ = tuple("src" if f == "src" else "dst" for f in s.fields)
             add = s.op == "add"
 
             def ipset_update(p, emit):
                 # (an element with a timeout outlives the case: cases take no time)
-                changes[(p.l3,) + tuple(getattr(p, a) for a in attrs_)] = add
+                changes[(p.l3,) + tuple(getattr(p, f) for f in s.fields)] = add
                 emit(f"SET {'add to' if add else 'delete from'} {s.name}")
             return ipset_update, {"l3", "src", "dst"}
         if T is ir.SetMark:

@@ -331,11 +331,7 @@ def _build_set(opts, ctx):
     out = []
     for o in opts:
         if o.name == "--match-set":
-            flags = o.args[1].split(",")
-            bad = [f for f in flags if f not in ("src", "dst")]
-            if bad or len(flags) > 6:
-                raise ctx.error(f"invalid ipset flags {o.args[1]!r}", o)
-            out.append(ir.SetLookup(o.args[0], tuple(flags), o.negate))
+            out.append(ir.SetLookup(o.args[0], _ipset_flags(o, ctx), o.negate))
         else:
             raise ctx.error(f"set {o.name} cannot be expressed in nftables", o, True)
     return out
@@ -958,7 +954,7 @@ _t("CT", {"--notrack": 0, "--helper": 1, "--zone": 1, "--zone-orig": 1, "--zone-
           "--ctevents": 1, "--expevents": 1, "--timeout": 1}, _t_ct)
 _t("NOTRACK", {}, _t_notrack)
 _t("SET", {"--add-set": 2, "--del-set": 2, "--exist": 0, "--timeout": 1, "--map-set": 2,
-           "--map-mark": 0, "--map-prio": 0, "--map-queue": 0}, lambda o, c: _t_set(o, c))
+           "--map-mark": 0, "--map-prio": 0, "--map-queue": 0}, _t_set)
 _t("TCPMSS", {"--set-mss": 1, "--clamp-mss-to-pmtu": 0}, _t_tcpmss)
 _t("TRACE", {}, lambda opts, ctx: TargetResult((ir.Trace(),)))
 _t("CHECKSUM", {"--checksum-fill": 0}, lambda opts, ctx: TargetResult((ir.Checksum(),)))

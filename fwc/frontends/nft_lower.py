@@ -1496,9 +1496,7 @@ def _drop_implied_guards(matches, ctx) -> list:
     if ctx.family in ir.L2_FAMILIES:
         return _drop_l2_guards(matches, ctx)
     implied = {_implied_family(m) for m in matches} - {None}
-    return [m for m in matches if not (
-        isinstance(m, ir.FieldMatch) and m.op == "eq" and not m.negate and m.mask is None
-        and len(m.values) == 1 and _FAMILY_GUARDS.get((m.expr, m.values[0])) in implied)]
+    return [m for m in matches if ir.family_test(m) not in implied]
 
 
 def _l2_guard(m, family):
@@ -1536,15 +1534,9 @@ def _drop_l2_guards(matches, ctx) -> list:
     return out
 
 
-_FAMILY_GUARDS = {("meta protocol", "ip"): "ip", ("meta protocol", "ip6"): "ip6",
-                  ("meta nfproto", "ipv4"): "ip", ("meta nfproto", "ipv6"): "ip6"}
-
-
 def _always_true(node, ctx) -> bool:
     """`meta protocol ip` / `meta nfproto ipv4` in an ip table holds for every packet it sees."""
-    return isinstance(node, ir.FieldMatch) and node.op == "eq" and not node.negate and \
-        node.mask is None and node.xor is None and len(node.values) == 1 and \
-        _FAMILY_GUARDS.get((node.expr, node.values[0])) == ctx.family
+    return ir.family_test(node) == ctx.family
 
 
 def implies_proto(matches, proto) -> bool:
