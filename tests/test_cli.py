@@ -61,6 +61,19 @@ def test_missing_file_and_usage_errors(capsys, tmp_path):
     assert ei.value.code == 2
 
 
+def test_endless_input_is_cut_off_with_an_error(tmp_path, capsys, monkeypatch):
+    import fwc.frontends as F
+    monkeypatch.setattr(F, "MAX_INPUT_BYTES", 64)
+    f = tmp_path / "big.rules"
+    f.write_text("*filter\n" + "-A INPUT -j ACCEPT\n" * 10 + "COMMIT\n")
+    rc, out, err = run_cli(["translate", str(f)], capsys)
+    assert rc == 2 and out == ""
+    assert ERROR_LINE.match(err.strip()) and "larger than" in err
+    f.write_text("*filter\n-A INPUT -j ACCEPT\nCOMMIT\n")  # under the cap: read whole
+    rc, out, err = run_cli(["translate", str(f)], capsys)
+    assert rc == 0, err
+
+
 def test_python_dash_m_runs_and_never_tracebacks(tmp_path):
     f = tmp_path / "x.rules"
     f.write_text("*filter\n-A INPUT -j nowhere\nCOMMIT\n")

@@ -14,18 +14,26 @@ _NFT_START = re.compile(r"^\s*(table|add|insert|create|delete|destroy|flush|defi
                         r"undefine|include|list|chain|replace|reset)\b")
 
 
+# far beyond any ruleset (a 10,000-rule dump is ~1 MiB); stops an endless stream such as
+# /dev/urandom or `yes |` from filling memory
+MAX_INPUT_BYTES = 256 * 1024 * 1024
+
+
 def read_source(path: str) -> tuple[str, str]:
     """(text, display name) of a file or '-' for stdin; unreadable/undecodable -> located error."""
     try:
         if path == "-":
-            data = sys.stdin.buffer.read()
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
             name = "<stdin>"
         else:
             with open(path, "rb") as f:
-                data = f.read()
+                data = f.read(MAX_INPUT_BYTES + 1)
             name = path
     except OSError as e:
         raise FwcSyntaxError(f"cannot read input: {e.strerror}", ir.Loc(path)) from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise FwcSyntaxError(f"input is larger than {MAX_INPUT_BYTES >> 20} MiB (an endless "
+                             "stream?)", ir.Loc(name))
     try:
         return data.decode("utf-8"), name
     except UnicodeDecodeError as e:
