@@ -227,3 +227,6 @@ def test_simulate_set_fills_ipsets_and_outside_filled_nft_sets(tmp_path, capsys)
         code, out, err = run_cli(["simulate", str(path), "--set", f"{name}=not-an-address"] + pkt,
                                  capsys)
         assert (code, out) == (2, "") and "error:" in err
+        code, out, err = run_cli(["simulate", str(path), "--set", "bannned=198.51.100.0/24"]
+                                 + pkt, capsys)  # a misspelt name is not silently ignored
+        assert (code, out) == (2, "") and f"its sets: {name}" in err, err

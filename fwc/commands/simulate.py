@@ -179,6 +179,12 @@ def _load(args):
         got = sets.setdefault(name.strip(), [])
         if elem.strip():
             got.append(elem.strip())
+    known = {s.name for t in rs.tables for s in t.sets}
+    for name in sets:
+        if name not in known:  # a typo would otherwise leave the real set empty, silently
+            raise FwcSyntaxError(f"--set {name}: the ruleset has no set of that name"
+                                 f" (its sets: {', '.join(sorted(known)) or 'none'})",
+                                 Loc("<args>"))
     return Simulator(rs, SimOptions(tcp_loose=bool(args.tcp_loose), clock_ns=clock,
                                     random_draw=getattr(args, "random_draw", 0), sets=sets,
                                     **host))
