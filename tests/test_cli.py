@@ -230,3 +230,15 @@ def test_simulate_set_fills_ipsets_and_outside_filled_nft_sets(tmp_path, capsys)
         code, out, err = run_cli(["simulate", str(path), "--set", "bannned=198.51.100.0/24"]
                                  + pkt, capsys)  # a misspelt name is not silently ignored
         assert (code, out) == (2, "") and f"its sets: {name}" in err, err
+
+
+@pytest.mark.parametrize("name,why", [("a b", "letters"), ("", "letters"), ("table", "keyword"),
+                                      ("x" * 256, "255")])
+def test_table_option_refuses_names_nft_cannot_take(capsys, name, why):
+    src = str(REPO / "examples/host-firewall.rules")
+    code, out, err = run_cli(["translate", "--table", name, src], capsys)
+    assert (code, out) == (2, "") and why in err, err
+    code, out, err = run_cli(["translate", "--table", "x" * 255, src], capsys)
+    assert code == 0 and f"table ip {'x' * 255} {{" in out
+    code, out, err = run_cli(["translate", "--to", "iptables", "--table", "fw", src], capsys)
+    assert (code, out) == (2, "") and "nft output only" in err
