@@ -404,3 +404,31 @@ def test_iptables_S_listing_of_another_table_says_how_to_read_it():
     with pytest.raises(ErrorGroup) as ei:
         parse_text("-P POSTROUTING ACCEPT\n-A POSTROUTING -o eth0 -j MASQUERADE\n", "S.txt")
     assert all("`*nat` line first" in e.message for e in ei.value.errors)
+
+
+def _only_rule(spec: str, family: str = "ip") -> ir.Rule:
+    rs = parse_iptables_save(f"*filter\n-A INPUT {spec} -j ACCEPT\nCOMMIT\n", "t.rules", family)
+    (chain,) = [c for c in rs.tables[0].chains if c.rules]
+    (rule,) = chain.rules
+    return rule
+
+
+@pytest.mark.parametrize("spec,want", [
+    # (what `iptables -A INPUT SPEC` lists: measured with iptables 1.8.9)
+    ("-p hopopt", None), ("-p ip", None), ("-p 0", None), ("-p all", None),
+    ("-p 010", 8), ("-p 0x11", 17), ("-p ipip", 94), ("-p mptcp", 6), ("-p ipv6-mh", 135),
+    ("-p mobility-header", 135), ("-p TCP", 6), ("-p icmpv6", 58),
+])
+def test_protocol_names_and_numbers_as_iptables_reads_them(spec, want):
+    protos = [m for m in _only_rule(spec).matches if isinstance(m, ir.Proto)]
+    assert protos == ([] if want is None else [ir.Proto(frozenset({want}))])
+
+
+@pytest.mark.parametrize("spec,msg", [("! -p hopopt", "matches nothing"),
+                                      ("! -p ip", "matches nothing"),
+                                      ("-p 08", "unknown protocol"), ("-p 256", "out of range"),
+                                      ("-p icmp6", "unknown protocol")])
+def test_protocol_errors_as_iptables_gives_them(spec, msg):
+    with pytest.raises(ErrorGroup) as ei:
+        _only_rule(spec)
+    assert msg in str(ei.value)

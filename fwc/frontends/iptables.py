@@ -262,16 +262,14 @@ class _RuleParser:
                                f"reads the old '{t} ! {value}' form)", words[i])
             if opt == "--protocol":
                 (a,) = take(1, w)
-                if a.text.lower() in ("all", "0"):
-                    proto = None
-                else:
-                    try:
-                        proto = V.parse_proto(a.text)
-                    except V.ValueError_ as e:
-                        raise self.err(str(e), a)
+                try:
+                    proto = V.parse_proto(a.text) or None  # 0 (all, ip, hopopt): every packet
+                except V.ValueError_ as e:
+                    raise self.err(str(e), a)
                 proto_neg, negate_next, proto_word = negate_next, False, a
                 if proto_neg and proto is None:
-                    raise self.err("'! -p all' matches nothing", w)
+                    raise self.err(f"'! -p {a.text}' matches nothing (protocol 0 is every "
+                                   "protocol; iptables: rule would never match protocol)", w)
             elif opt in ("--source", "--destination"):
                 (a,) = take(1, w)
                 vals = []

@@ -6,6 +6,7 @@ import functools
 import ipaddress
 import re
 import socket
+from typing import Optional
 
 from fwc.ir import L4_PROTOS, AddrRange, Range
 
@@ -82,12 +83,47 @@ def parse_int(s: str, lo: int = 0, hi: int = 2**32 - 1, what: str = "number") ->
     return v
 
 
-def parse_proto(s: str) -> int:
+# the protocol names iptables knows: /etc/protocols of Debian's netbase 6.4 (iptables asks
+# getprotobyname) and xtables' own list (icmpv6, ipv6-mh, mh); a name's number is stored in
+# one byte, so mptcp (262) is tcp, as `iptables -p mptcp` lists it
+IPTABLES_PROTOS = {
+    "ip": 0, "hopopt": 0, "icmp": 1, "igmp": 2, "ggp": 3, "ipencap": 4, "st": 5, "tcp": 6,
+    "egp": 8, "igp": 9, "pup": 12, "udp": 17, "hmp": 20, "xns-idp": 22, "rdp": 27, "iso-tp4": 29,
+    "dccp": 33, "xtp": 36, "ddp": 37, "idpr-cmtp": 38, "ipv6": 41, "ipv6-route": 43,
+    "ipv6-frag": 44, "idrp": 45, "rsvp": 46, "gre": 47, "esp": 50, "ah": 51, "skip": 57,
+    "ipv6-icmp": 58, "ipv6-nonxt": 59, "ipv6-opts": 60, "rspf": 73, "vmtp": 81, "eigrp": 88,
+    "ospf": 89, "ax.25": 93, "ipip": 94, "etherip": 97, "encap": 98, "pim": 103, "ipcomp": 108,
+    "vrrp": 112, "l2tp": 115, "isis": 124, "sctp": 132, "fc": 133, "mobility-header": 135,
+    "udplite": 136, "mpls-in-ip": 137, "manet": 138, "hip": 139, "shim6": 140, "wesp": 141,
+    "rohc": 142, "ethernet": 143, "mptcp": 262 & 0xFF,
+    "icmpv6": 58, "ipv6-mh": 135, "mh": 135, "all": 0,
+}
+
+
+def c_uint(s: str) -> Optional[int]:
+    """s as C's strtoul(s, &end, 0) reads a whole word: 0x.. hex, 0.. octal, else decimal."""
     low = s.lower()
-    if low in L4_PROTOS:
-        return L4_PROTOS[low]
-    if low.isdigit():
-        return parse_int(low, 0, 255, "protocol")
+    try:
+        if low.startswith("0x") and len(low) > 2:
+            return int(low[2:], 16)
+        if low.startswith("0") and len(low) > 1:
+            return int(low[1:], 8)
+        return int(low, 10) if low.isdigit() else None
+    except ValueError:
+        return None
+
+
+def parse_proto(s: str) -> int:
+    """An iptables protocol (-p, --ctproto): a number (C notation, 0-255) or a name, any case
+    (iptables lowercases it); 0 is every protocol."""
+    low = s.lower()
+    n = c_uint(low)
+    if n is not None:
+        if n > 255:
+            raise ValueError_(f"protocol {s!r} out of range 0-255")
+        return n
+    if low in IPTABLES_PROTOS:
+        return IPTABLES_PROTOS[low]
     raise ValueError_(f"unknown protocol {s!r}")
 
 
