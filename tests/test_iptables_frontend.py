@@ -432,3 +432,37 @@ def test_protocol_errors_as_iptables_gives_them(spec, msg):
     with pytest.raises(ErrorGroup) as ei:
         _only_rule(spec)
     assert msg in str(ei.value)
+
+
+EXTHDR_RULES = """*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m rt --rt-type 0 -j DROP
+-A INPUT -m rt ! --rt-segsleft 2:5 -j DROP
+-A INPUT -m rt --rt-len 16 -j DROP
+-A INPUT -m rt -j DROP
+-A INPUT -m frag --fragmore -j DROP
+-A INPUT -m frag --fraglast -j DROP
+-A INPUT -m frag --fragfirst -j DROP
+-A INPUT -m frag ! --fragid 5:10 -j DROP
+-A INPUT -m frag -j DROP
+-A INPUT -m hbh --hbh-len 8 -j DROP
+-A INPUT -m dst ! --dst-len 24 -j DROP
+-A INPUT -m hbh -j DROP
+-A INPUT -p mh -m mh --mh-type binding-update -j DROP
+-A INPUT -p mh -m mh ! --mh-type 3:5 -j DROP
+-A INPUT -m ah --ahspi 500 -j DROP
+-A INPUT -p esp -m esp --espspi 7 -j DROP
+COMMIT
+"""
+
+
+def test_ipv6_extension_header_modules_round_trip_through_the_iptables_backend():
+    rs = parse_iptables_save(EXTHDR_RULES, "ext.rules", "ip6")
+    text = emit_iptables(rs)["ip6"]
+    back = parse_iptables_save(text, "back.rules", "ip6")
+    strip = lambda r: [[(x.matches, x.verdict) for x in c.rules] for t in r.tables  # noqa: E731
+                       for c in t.chains]
+    assert strip(back) == strip(rs)
+    assert "-m rt --rt-type 0" in text and "-m frag --fragmore" in text and "-p 135 -m mh" in text

@@ -110,10 +110,10 @@ def test_nft_field_match_and_vmap():
 
 def test_unsupported_constructs_are_located():
     loc = ir.Loc("r.nft", 7, 3)
-    rs = filter_rs([R((ir.CtCount(3),), verdict=DROP, loc=loc)])
+    rs = filter_rs([R((ir.FieldMatch("meta cgroup", (1,)),), verdict=DROP, loc=loc)])
     with pytest.raises(Unsupported) as e:
         Simulator(rs)
-    assert e.value.loc == loc and "ct count" in e.value.message
+    assert e.value.loc == loc and "meta cgroup" in e.value.message
     # an unknown helper is refused when a packet reaches its rule (others are still simulated)
     rs = filter_rs([R(tcp_dports(22), verdict=ACCEPT),
                     R(statements=(ir.CtHelperSet("irc"),), loc=loc)])
@@ -272,3 +272,39 @@ def test_a_timeout_set_only_read_by_the_ruleset_is_simulated_as_declared():
     with pytest.raises(Unsupported):
         Simulator(parse_nft(base % "  update @blocked { ip saddr limit rate 1/second }\n",
                             "b.nft"), SimOptions())
+
+
+def test_connlimit_counts_live_connections_per_masked_key():
+    # (kernel agreement: tests/kernel/test_connlimit_kernel.py)
+    syn = lambda sport, src="198.51.100.7": {"src": src, "sport": sport, "flags": "S"}  # noqa: E731
+    rule = R((ir.ConnLimit("saddr", 24, 1, above=True),), verdict=DROP)
+    rs = filter_rs([rule])
+    assert run(rs, syn(1000)).verdict == "ACCEPT"  # its own connection: count 1
+    assert run(rs, syn(1001), syn(1000)).verdict == "DROP"  # two from one /24
+    assert run(rs, syn(1001, "198.51.100.200"), syn(1000)).verdict == "DROP"
+    assert run(rs, syn(1001, "203.0.113.1"), syn(1000)).verdict == "ACCEPT"
+    assert run(rs, syn(1000), syn(1000)).verdict == "ACCEPT"  # one connection counted once
+    # a connection reset before any reply is gone, and no longer counts
+    rst = {"src": "198.51.100.7", "sport": 1000, "flags": "R"}
+    assert run(rs, syn(1001), syn(1000), rst).verdict == "ACCEPT"
+    upto = filter_rs([R((ir.CtCount(1),), verdict=ACCEPT)], input_policy="drop")
+    assert run(upto, syn(1000)).verdict == "ACCEPT"
+    assert run(upto, syn(1001, "203.0.113.1"), syn(1000)).verdict == "DROP"  # one list for all
+
+
+def test_ipsec_fields_and_ipv6_extension_headers():
+    esp = {"proto": 50, "sport": None, "dport": None,
+           "payload": "\\x00\\x00\\x00\\x05\\x00\\x00\\x00\\x01"}  # spi 5, seq 1 (C escapes)
+    rs = filter_rs([R((ir.FieldMatch("esp spi", (ir.Range(5, 5),)),), verdict=DROP)])
+    assert run(rs, esp).verdict == "DROP"
+    assert run(rs, dict(esp, payload="\\x00\\x00\\x00\\x06")).verdict == "ACCEPT"
+    assert run(rs, dict(esp, payload="\\x00\\x00")).verdict == "ACCEPT"  # too short: no match
+    v6 = {"src": "2001:db8:a::10", "dst": "2001:db8:f::1", "dport": 22}
+    for expr, values, negate, verdict in (("exthdr rt", ("exists",), False, "ACCEPT"),
+                                          ("exthdr rt", ("exists",), True, "DROP"),
+                                          ("rt type", (0,), False, "ACCEPT"),
+                                          ("rt type", (0,), True, "ACCEPT"),  # no header
+                                          ("frag more-fragments", (1,), True, "ACCEPT")):
+        rs = filter_rs([R((ir.FieldMatch(expr, values, negate=negate),), verdict=DROP)],
+                       family="ip6")
+        assert run(rs, v6).verdict == verdict, (expr, negate)

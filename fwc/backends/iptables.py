@@ -286,6 +286,8 @@ class _RuleEmitter:
                 implied = 6
             elif isinstance(m, ir.Icmp):
                 implied = 1 if m.family == "ip" else 58
+            elif tail.implied_proto(m, self.fam) is not None:
+                implied = tail.implied_proto(m, self.fam)
         if proto is None and implied is not None:
             core += ["-p", _PROTO_NAMES.get(implied, str(implied))]
             proto = implied

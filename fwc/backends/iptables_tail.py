@@ -40,8 +40,55 @@ CONNBYTES = {f"ct {d}{mode}": (d.strip() or "both", mode)
              for d in ("", "original ", "reply ") for mode in ("packets", "bytes", "avgpkt")}
 
 
+# FieldMatch forms whose iptables module needs its protocol given with -p (the nft forms
+# carry it as an implicit `meta l4proto` test, or, for mh, find the header only there)
+IMPLIED_PROTO = {"esp spi": 50, "comp cpi": 108, "mh type": 135}
+EXTHDR_LEN_OPT = {"rt": "--rt-len", "hbh": "--hbh-len", "dst": "--dst-len"}
+
+
+def implied_proto(m, fam: str) -> Optional[int]:
+    if not isinstance(m, ir.FieldMatch):
+        return None
+    if m.expr == "ah spi" and fam == "ip":  # ipt_ah needs -p ah; ip6t_ah walks the headers
+        return 51
+    return IMPLIED_PROTO.get(m.expr)
+
+
+def _exthdr_words(m: ir.FieldMatch, fam: str) -> Optional[list[str]]:
+    """ip6tables frag/rt/hbh/dst/mh words: the inverse of the front end's readings."""
+    if fam != "ip6" or m.mask is not None or m.xor is not None or m.op != "eq":
+        return None
+    hdr, _, field = m.expr.partition(" ")
+    if hdr == "exthdr" and field in ("frag", "rt", "hbh", "dst") and m.values == ("exists",) \
+            and not m.negate:
+        return ["-m", field]
+    r = _single_range(m)
+    if r is None:
+        return None
+    neg = _neg(m.negate)
+    if m.expr == "frag id":
+        return ["-m", "frag"] + neg + ["--fragid", _urange(r)]
+    if m.expr == "rt type" and r.lo == r.hi:
+        return ["-m", "rt"] + neg + ["--rt-type", str(r.lo)]
+    if m.expr == "rt seg-left":
+        return ["-m", "rt"] + neg + ["--rt-segsleft", _urange(r)]
+    if field == "hdrlength" and hdr in EXTHDR_LEN_OPT and r.lo == r.hi:
+        return ["-m", hdr] + neg + [EXTHDR_LEN_OPT[hdr], str((r.lo + 1) * 8)]
+    if m.expr == "mh type" and not (m.negate and r == ir.Range(0, 255)):
+        return ["-m", "mh"] + neg + ["--mh-type", _urange(r)]
+    if not m.negate and r.lo == r.hi:
+        if m.expr == "frag frag-off" and r.lo == 0:
+            return ["-m", "frag", "--fragfirst"]
+        if m.expr == "frag more-fragments" and r.lo in (0, 1):
+            return ["-m", "frag", "--fragmore" if r.lo else "--fraglast"]
+    return None
+
+
 def field_match_words(m: ir.FieldMatch, fam: str) -> Optional[list[str]]:
     """-m MODULE words for a FieldMatch of a tail module, None when no module reads back as it."""
+    words = _exthdr_words(m, fam)
+    if words is not None:
+        return words
     r = _single_range(m)
     if m.expr in SPI_FIELDS and r is not None:
         mod, opt, top = SPI_FIELDS[m.expr]

@@ -182,6 +182,7 @@ class Simulator:
         self.conntrack = ConntrackTable(self.opt.tcp_loose, self.opt.interfaces)
         self._per_case_state: list[dict] = []  # statistic nth counters, reset per case
         self._recent_lists: dict[str, dict] = {}  # xt_recent lists by name, emptied per case
+        self._connlimit_lists: dict = {}  # connlimit / ct count lists, emptied per case
         # ipset elements SET added (+) or deleted (-) during the case: name -> {elem: bool}
         self._ipset_changes: dict[str, dict] = {}
         # the same for nft sets `add|update|delete @set` changes: (family, table, set) -> ...
@@ -623,8 +624,8 @@ class Simulator:
             return self._compile_setmatch(m, rule, table)
         if T is ir.Time:
             return (lambda p: timewindow.matches(m, p.now_ns // 10**9)), {"clock"}, True
-        if T is ir.CtCount:
-            raise Unsupported("ct count (needs the number of live connections per key)", rule.loc)
+        if T is ir.ConnLimit or T is ir.CtCount:
+            return self._compile_connlimit(m), set(), False
         raise Unsupported(f"match {T.__name__} is not simulated", rule.loc)
 
     def _compile_fieldset(self, s, rule: ir.Rule):
@@ -681,6 +682,53 @@ class Simulator:
         return 0 if left >= 1 << 31 else left // self.opt.hz
 
     RECENT_LIST_MAX = 200  # xt_recent's ip_list_tot: a full list forgets its oldest address
+
+    def _compile_connlimit(self, m):
+        """xt_connlimit / nft `ct count` (nf_conncount): the rule keeps, per key (the masked
+        source or destination address; one list for a bare `ct count`), a list of the
+        connections that reached it.  Evaluating it walks the list in order: an entry whose
+        connection is not in the table (never confirmed, or gone) is dropped, as is one of a
+        closed TCP connection (TIME_WAIT, CLOSE), until the packet's own connection is found;
+        else that is appended.  The count is the list's length (kernel 6.18 counts a
+        connection once however close together its packets come: measured)."""
+        lists = self._connlimit_lists
+        uid = object()  # this rule's own tree
+        if isinstance(m, ir.ConnLimit):
+            attr, prefix, limit, over = ("src" if m.field == "saddr" else "dst"), m.prefix, \
+                m.count, m.above
+        else:
+            attr, prefix, limit, over = None, 0, m.count, m.over
+        entries = lambda: self.conntrack.entries  # noqa: E731  (the table is replaced per case)
+
+        def connlimit(p):
+            if attr is None:
+                key = None
+            else:
+                width = 32 if p.l3 == 4 else 128
+                bits = min(prefix, width)
+                key = (p.l3, getattr(p, attr) & (((1 << bits) - 1) << (width - bits)))
+            lst = lists.setdefault((uid, key), [])
+            ct = p.ct
+            mine = (ct.zone, ct.tuples[0]) if ct is not None else (p.tmpl_zone, p.tuple())
+            table = entries()
+            kept, found = [], False
+            for i, stored in enumerate(lst):
+                hit = table.get(stored)
+                if hit is None or hit[1] != 0:  # not (or no longer) a confirmed connection
+                    continue
+                if stored == mine:
+                    kept.extend(lst[i:])  # found: the rest of the list is not looked at
+                    found = True
+                    break
+                e = hit[0]
+                if e.proto == 6 and e.tcp_state in ("TIME_WAIT", "CLOSE"):
+                    continue
+                kept.append(stored)
+            if not found:
+                kept.append(mine)
+            lst[:] = kept
+            return (len(kept) > limit) == over
+        return connlimit
 
     def _compile_recent(self, m: ir.Recent, rule: ir.Rule):
         """xt_recent's recent_mt.  A case takes no time, so every stamp is within --seconds
@@ -1464,6 +1512,7 @@ class Simulator:
         for state in self._per_case_state:
             state["count"] = state["init"]
         self._recent_lists.clear()
+        self._connlimit_lists.clear()
         for changes in (*self._ipset_changes.values(), *self._set_changes.values()):
             changes.clear()
 

@@ -238,7 +238,7 @@ class ConntrackTable:
                                                 "SEEN_REPLY" in entry.status,
                                                 bool(skb.flags & tcp.RST))
         if "SEEN_REPLY" not in entry.status:
-            if skb.flags & tcp.RST and direction == 1:
+            if skb.flags & tcp.RST:  # either direction (nf_conntrack_proto_tcp: th->rst)
                 self.remove(entry)  # a connection answered only by RST is deleted at once
                 note(f"conntrack: entry #{entry.id} deleted (reset before any reply)")
         elif "ASSURED" not in entry.status and old in ("SYN_RECV", "ESTABLISHED") \

@@ -244,6 +244,9 @@ class KernelHarness:
         self.tcp_loose = tcp_loose
         self.drop_timeout = drop_timeout  # give up waiting for a sign of life after this long
         self.grace = grace  # after the ordering sentinel arrived, wait this much longer
+        # seconds to wait before each packet: nf_conncount (connlimit, ct count) keeps a stale
+        # entry added by another CPU for 2 jiffies; real connections are further apart
+        self.packet_gap = 0.0
         prefix = f"kh{os.getpid()}x{next(_counter)}"
         self.fw = prefix + "fw"
         self.peers = {name: f"{prefix}p{i}" for i, name in enumerate(self.ifaces)}
@@ -745,8 +748,12 @@ class KernelHarness:
         sent: list[bytes] = []
         setup_verdicts = []
         for pkt in case.setup:
+            if self.packet_gap:
+                time.sleep(self.packet_gap)
             verdict, _ = self._run_packet(pkt, flows, sent)
             setup_verdicts.append(verdict)
+        if self.packet_gap:
+            time.sleep(self.packet_gap)
         verdict, counters = self._run_packet(case.probe, flows, sent)
         prefix = "out" if case.probe.dir == "out" else "pre"
         states = [s.upper() for s in CT_STATES if counters.get(f"{prefix}_{s}", 0)]
