@@ -466,3 +466,25 @@ def test_ipv6_extension_header_modules_round_trip_through_the_iptables_backend()
                        for c in t.chains]
     assert strip(back) == strip(rs)
     assert "-m rt --rt-type 0" in text and "-m frag --fragmore" in text and "-p 135 -m mh" in text
+
+
+@pytest.mark.parametrize("spec,nft_has", [
+    # numbers as xtables reads them (strtoul, base 0), each measured with iptables 1.8.9 -S
+    ("-p tcp --dport 010", "dport 8"), ("-p tcp --dport 0x16", "dport 22"),
+    ("-p tcp --dport +22", "dport 22"), ("-p tcp --dport 0x16:0x20", "dport 22-32"),
+    ("-m mark --mark 010", "mark 0x8"), ("-m ttl --ttl-eq 077", "ttl 63"),
+    ("-p tcp -m multiport --dports 010,0x16", "{ 8, 22 }"), ("-s 10.0.0.0/010", "10.0.0.0/8"),
+    ("-m limit --limit 010/s", "rate 10/second"),  # libxt_limit: atoi, decimal
+])
+def test_numbers_in_c_notation_as_xtables_reads_them(spec, nft_has):
+    from fwc.backends.nft import emit_nft
+    rs = parse_iptables_save(f"*filter\n-A INPUT {spec} -j DROP\nCOMMIT\n", "n.rules", "ip")
+    assert nft_has in emit_nft(rs)
+
+
+@pytest.mark.parametrize("spec", ["-p tcp --dport 1_000", "-p tcp --dport \uff12\uff12",
+                                  "-p tcp --dport 0b11", "-m mark --mark 1_0",
+                                  "-m limit --limit 0x10/s", "-p 0x"])
+def test_numbers_iptables_refuses_are_refused(spec):
+    with pytest.raises(ErrorGroup):
+        parse_iptables_save(f"*filter\n-A INPUT {spec} -j DROP\nCOMMIT\n", "n.rules", "ip")

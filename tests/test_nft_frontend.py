@@ -696,3 +696,55 @@ def test_malformed_json_objects_are_located_errors(rule_expr):
     with pytest.raises(FwcError) as e:
         parse_nft_json(text, "j.json")
     assert e.value.loc.line == 3
+
+
+CONNLIMIT_NFT = """table {fam} t {{
+\tset c {{
+\t\ttype ipv4_addr
+\t\tflags dynamic
+\t}}
+\tchain input {{
+\t\ttype filter hook input priority filter; policy accept;
+\t\ttcp dport 22 add @c {{ ip saddr and 255.255.255.0 ct count over 3 }} drop
+{more}\t}}
+}}
+"""
+
+
+def test_ct_count_on_a_rules_own_address_set_reads_as_connlimit():
+    rs = parse_nft(CONNLIMIT_NFT.format(fam="ip", more=""), "c.nft")
+    (t,) = rs.tables
+    (rule,) = [r for c in t.chains for r in c.rules]
+    assert ir.ConnLimit("saddr", 24, 3, above=True) in rule.matches
+    assert t.sets == ()  # the set is the connlimit's own lists, not a set of the ruleset
+    inet = parse_nft(CONNLIMIT_NFT.format(fam="inet", more=""), "c.nft")
+    (rule,) = [r for c in inet.tables[0].chains for r in c.rules]
+    assert ir.FieldMatch("meta nfproto", ("ipv4",)) in rule.matches  # nft's implied family
+    # shared by two rules, the lists are shared too: xt_connlimit cannot say that
+    shared = "\t\ttcp dport 23 add @c { ip saddr ct count 2 } accept\n"
+    with pytest.raises(Unsupported) as e:
+        parse_nft(CONNLIMIT_NFT.format(fam="ip", more=shared), "c.nft")
+    assert "more than one rule" in str(e.value)
+
+
+def test_ct_count_in_nft_json_listings_reads_as_connlimit():
+    # (nft 1.0.6's `nft -j list ruleset` of fwc's connlimit output, shortened)
+    import json
+
+    from fwc.frontends import parse_text
+    listing = {"nftables": [
+        {"table": {"family": "ip6", "name": "filter", "handle": 2}},
+        {"set": {"family": "ip6", "name": "connlimit0", "table": "filter", "type": "ipv6_addr",
+                 "handle": 4, "size": 65535}},
+        {"chain": {"family": "ip6", "table": "filter", "name": "INPUT", "handle": 1,
+                   "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
+        {"rule": {"family": "ip6", "table": "filter", "chain": "INPUT", "handle": 18, "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                       "right": 25}},
+            {"set": {"op": "add", "elem": {"&": [{"payload": {"protocol": "ip6", "field": "saddr"}},
+                                                 "ffff:ffff:ffff:ffff::"]},
+                     "set": "@connlimit0", "stmt": [{"ct count": {"val": 5, "inv": True}}]}},
+            {"reject": {"type": "tcp reset"}}]}}]}
+    rs = parse_text(json.dumps(listing), "l.json", "nft-json")
+    (rule,) = [r for c in rs.tables[0].chains for r in c.rules]
+    assert ir.ConnLimit("saddr", 64, 5, above=True) in rule.matches

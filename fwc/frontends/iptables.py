@@ -72,7 +72,15 @@ BUILTIN_TARGETS = ("ACCEPT", "DROP", "RETURN", "QUEUE")
 _IMPLICIT_MODULE = {6: "tcp", 17: "udp", 132: "sctp", 33: "dccp", 136: "udplite", 1: "icmp",
                     58: "icmp6", 135: "mh"}
 _MODULE_PROTO = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136, "icmp": 1,
-                 "icmp6": 58}
+                 "icmp6": 58, "esp": 50, "ipcomp": 108, "mh": 135}
+
+
+def _module_proto(name: str, family: str):
+    """The protocol a match module is registered for (the kernel refuses it with another one);
+    ip6t_ah walks the extension headers and needs none, ipt_ah needs -p ah."""
+    if name == "ah":
+        return 51 if family == "ip" else None
+    return _MODULE_PROTO.get(name)
 
 
 @attrs.define
@@ -386,7 +394,7 @@ class _RuleParser:
             matches.append(ir.Proto(frozenset({proto}), proto_neg))
         core_len = len(matches)
         for ext, word, opts in modules:
-            need = _MODULE_PROTO.get(ext.name)
+            need = _module_proto(ext.name, self.family)
             if need is not None and proto is None:
                 # -m icmp without -p icmp: the module can only match its own protocol, so
                 # requiring it states the meaning exactly (the kernel itself refuses the rule)
@@ -463,7 +471,7 @@ class _RuleParser:
         return t.chains if t else {}
 
     def _check_module_proto(self, ext: X.Ext, word: Word, proto, proto_neg):
-        need = _MODULE_PROTO.get(ext.name)
+        need = _module_proto(ext.name, self.family)
         if need is not None and (proto != need or proto_neg):
             raise self.err(f"-m {ext.name} needs -p {ext.name if ext.name != 'icmp6' else 'ipv6-icmp'}",
                            word)

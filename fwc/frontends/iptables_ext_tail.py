@@ -41,7 +41,8 @@ def _clamped(expr: str, r: ir.Range, bits: int, negate: bool) -> ir.FieldMatch:
     top = 2**bits - 1
     if r.lo > top:  # the field can never be in range
         return _never(expr, bits) if not negate else _fm(expr, (ir.Range(0, top),))
-    return _fm(expr, (ir.Range(r.lo, min(r.hi, top)),), negate)
+    hi = min(r.hi, top)
+    return _fm(expr, (r.lo if r.lo == hi else ir.Range(r.lo, hi),), negate)  # (as nft reads it)
 
 
 def _only(ctx, o, family: str, module: str):

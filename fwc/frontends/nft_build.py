@@ -64,6 +64,7 @@ class _Table:
     chains: dict = attrs.Factory(dict)
     sets: dict = attrs.Factory(dict)
     helpers: dict = attrs.Factory(dict)  # ct helper object name -> (helper type, l4 proto number)
+    connlimits: dict = attrs.Factory(dict)  # set name -> locations of `add @set { K ct count }`
 
 
 
@@ -210,7 +211,23 @@ class Builder:
         t.sets[name] = attrs.evolve(s, elements=s.elements + tuple(elements))
 
     def ctx(self, t: _Table) -> Ctx:
-        return Ctx(t.family, t.sets, self.source_line, t.helpers)
+        return Ctx(t.family, t.sets, self.source_line, t.helpers, t.connlimits)
+
+    def _connlimit_sets(self, t: _Table, chains) -> set:
+        """The sets behind `add @S { KEY ct count [over] N }` (read as ConnLimit): one rule's
+        own connection lists, as xt_connlimit keeps them, only when nothing else uses S."""
+        if not t.connlimits:
+            return set()
+        others = set()
+        for c in chains:
+            for r in c.rules:
+                others |= _set_uses(r) | {m.name for m in r.matches if isinstance(m, ir.SetMatch)}
+        for name, locs in t.connlimits.items():
+            if len(locs) > 1 or name in others:
+                raise Unsupported(f"set '{name}' counts connections for more than one rule or is "
+                                  "also used otherwise (xt_connlimit lists are per rule)", locs[-1],
+                                  self.source_line(locs[-1]) if self.source_line else None)
+        return set(t.connlimits)
 
     # -- result
     def ruleset(self) -> ir.Ruleset:
@@ -226,7 +243,9 @@ class Builder:
                         if target not in t.chains:
                             raise self.syntax(f"jump to undefined chain '{target}'", r.loc)
             chains = tuple(ir.Chain(c.name, tuple(c.rules), c.base, c.loc) for c in t.chains.values())
-            sets = tuple(attrs.evolve(s, elements=_canonical_elements(s)) for s in t.sets.values())
+            own = self._connlimit_sets(t, chains)
+            sets = tuple(attrs.evolve(s, elements=_canonical_elements(s)) for s in t.sets.values()
+                         if s.name not in own)
             tables.append(absorb_hashlimit_sets(externalise_sets(mark_dynamic_sets(
                 ir.Table(t.family, t.name, chains, sets, t.loc)))))
         return ir.Ruleset(tuple(tables))

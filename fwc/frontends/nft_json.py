@@ -418,4 +418,6 @@ def _stmt(s: Any, loc) -> Any:
                                   "stmts": [_stmt(x, loc) for x in b.get("stmt", [])]}, loc)
     if k == "quota":
         return Stmt("quota", {}, loc)
+    if k == "ct count" and isinstance(b, dict) and "val" in b:  # {"val": N, "inv": over}
+        return Stmt("ct count", {"count": Val(str(b["val"]), loc), "over": bool(b.get("inv"))}, loc)
     raise Unsupported(f"nftables JSON statement '{k}'", loc)

@@ -29,6 +29,7 @@ class Ctx:
     sets: dict  # name -> ir.NamedSet
     source_line: object = None  # callable(loc) -> str
     helpers: dict = attrs.Factory(dict)  # ct helper objects: name -> (helper type, l4 proto)
+    connlimits: dict = attrs.Factory(dict)  # set name -> locations of its `ct count` updates
 
     def unsupported(self, msg: str, loc) -> Unsupported:
         return Unsupported(msg, loc, self.source_line(loc) if self.source_line else None)
@@ -864,6 +865,9 @@ def lower_stmt(s: Stmt, ctx: Ctx):
         if a["op"] == "update" and len(a["stmts"]) == 1 and isinstance(a["stmts"][0], Stmt) \
                 and a["stmts"][0].kind == "limit":
             return "match", _hashlimit(a, s, ctx)
+        if a["op"] == "add" and len(a["stmts"]) == 1 and isinstance(a["stmts"][0], Stmt) \
+                and a["stmts"][0].kind == "ct count":
+            return "match", _connlimit(a, s, ctx)
         if any(isinstance(x, Stmt) and x.kind == "map value" for x in a["stmts"]):
             raise ctx.unsupported(f"'{a['op']} @{a['set']}' with a map value (maps written from "
                                   "the packet path)", s.loc)
@@ -910,6 +914,42 @@ _IP_ONLY_SETS = (ir.CtHelperSet, ir.CtZoneSet, ir.SetTtl, ir.SetDscp, ir.TcpMss,
 _HL_ADDR = {"saddr": "srcip", "daddr": "dstip"}
 _HL_PORT = {"th sport": "srcport", "th dport": "dstport"}
 PORT_PROTOS = frozenset({6, 17, 132, 33, 136})
+
+
+def _connlimit(a, s, ctx):
+    """`add @S { ip saddr [and MASK] ct count [over] N }` on a dynamic address set: a
+    connection list per masked address, i.e. xt_connlimit (fwc writes ConnLimit so).  Elements
+    in a listing of a live ruleset are that state (the keys seen so far), not configuration."""
+    name = a["set"]
+    st = ctx.sets.get(name)
+    if st is None:
+        raise ctx.syntax(f"set '{name}' does not exist in this table", s.loc)
+    key = a["key"]
+    mask = None
+    if isinstance(key, Binop) and key.op == "&" and isinstance(key.left, Sel):
+        key, mask = key.left, key.right
+    words = key.text.split() if isinstance(key, Sel) else []
+    if len(words) != 2 or words[0] not in ("ip", "ip6") or words[1] not in ("saddr", "daddr") \
+            or st.data is not None or not set(st.flags) <= {"dynamic"} or \
+            st.types not in ((("ipv4_addr",), ("ip saddr",), ("ip daddr",)) if words[:1] == ["ip"]
+                             else (("ipv6_addr",), ("ip6 saddr",), ("ip6 daddr",))):
+        raise ctx.unsupported(f"'ct count' in set '{name}' keyed otherwise than on one masked "
+                              "address of a dynamic address set", s.loc)
+    fam = words[0]
+    width = 32 if fam == "ip" else 128
+    bits = width
+    if mask is not None:
+        bits = _prefix_len((ADDR4 if fam == "ip" else ADDR6)(mask), width)
+        if bits is None:
+            raise ctx.unsupported("'ct count' keyed on a non-prefix mask", s.loc)
+    if ctx.family not in (fam, "inet"):
+        raise ctx.unsupported(f"'ct count' keyed on {fam} in an {ctx.family} table", s.loc)
+    cc = a["stmts"][0].args
+    node = ir.ConnLimit(words[1], bits, V.dec_int(cc["count"]), cc["over"])
+    ctx.connlimits.setdefault(name, []).append(s.loc)
+    if ctx.family == "inet":
+        return _Guarded(ir.FieldMatch("meta nfproto", ("ipv4" if fam == "ip" else "ipv6",)), node)
+    return node
 
 
 def _hashlimit(a, s, ctx):

@@ -74,10 +74,10 @@ class ValueError_(Exception):
 
 
 def parse_int(s: str, lo: int = 0, hi: int = 2**32 - 1, what: str = "number") -> int:
-    try:
-        v = int(s, 0)
-    except ValueError:
-        raise ValueError_(f"invalid {what} {s!r}") from None
+    """An unsigned number as xtables reads it (strtoul, base 0): 22, 0x16 and 026 are 22."""
+    v = c_uint(s)
+    if v is None:
+        raise ValueError_(f"invalid {what} {s!r}")
     if not lo <= v <= hi:
         raise ValueError_(f"{what} {s!r} out of range {lo}-{hi}")
     return v
@@ -100,17 +100,17 @@ IPTABLES_PROTOS = {
 }
 
 
+_C_UINT = re.compile(r"\+?(?:0[xX]([0-9a-fA-F]+)|0([0-7]+)|(0|[1-9][0-9]*))").fullmatch
+
+
 def c_uint(s: str) -> Optional[int]:
-    """s as C's strtoul(s, &end, 0) reads a whole word: 0x.. hex, 0.. octal, else decimal."""
-    low = s.lower()
-    try:
-        if low.startswith("0x") and len(low) > 2:
-            return int(low[2:], 16)
-        if low.startswith("0") and len(low) > 1:
-            return int(low[1:], 8)
-        return int(low, 10) if low.isdigit() else None
-    except ValueError:
+    """s as C's strtoul(s, &end, 0) reads a whole word: 0x.. hex, 0.. octal, else decimal
+    (ASCII digits only, no '_': what Python's int() would also take, xtables refuses)."""
+    m = _C_UINT(s)
+    if m is None:
         return None
+    hx, octal, dec = m.groups()
+    return int(hx, 16) if hx is not None else int(octal, 8) if octal is not None else int(dec)
 
 
 def parse_proto(s: str) -> int:
@@ -203,7 +203,7 @@ def parse_addr_range(s: str, family: str) -> AddrRange:
 
 
 def parse_port(s: str) -> int:
-    if s.isdigit():
+    if c_uint(s) is not None:
         return parse_int(s, 0, 65535, "port")
     if s in SERVICES:
         return SERVICES[s]
@@ -246,7 +246,9 @@ def parse_rate(s: str) -> tuple[int, str]:
         n, unit = s, "second"
     if unit.lower() not in RATE_UNITS:
         raise ValueError_(f"invalid rate unit in {s!r}")
-    return parse_int(n, 1, 10**9, "rate"), RATE_UNITS[unit.lower()]
+    if not (n.isascii() and n.isdigit()):  # libxt_limit reads the number with atoi (decimal)
+        raise ValueError_(f"invalid rate {s!r}")
+    return parse_int(str(int(n)), 1, 10**9, "rate"), RATE_UNITS[unit.lower()]
 
 
 def parse_icmp(s: str, family: str) -> tuple:
