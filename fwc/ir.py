@@ -831,8 +831,8 @@ Verdict = Union[Verdict, Continue, VerdictMap]
 class Quota:
     """nft `quota [over] N bytes`: a byte counter private to this rule position adds the length of
     every packet reaching this match (this one included); the match holds while the total is
-    < `bytes` (over=False), or once it is >= `bytes` (over=True).  iptables `-m quota --quota N`
-    (which matches while the running total is <= N) is Quota(N + 1)."""
+    <= `bytes` (over=False), or once it is > `bytes` (over=True).  iptables `-m quota --quota N`
+    is Quota(N): both measured with kernel 6.18 (tests/kernel/test_quota_kernel.py)."""
 
     bytes: int
     over: bool = False

@@ -30,8 +30,8 @@ def test_rt_len_impossible_matches_nothing():
     assert m.negate and m.values == (ir.Range(0, 255),)
 
 
-def test_quota_is_one_more_in_nft_terms():
-    assert rule("-A OUTPUT -m quota --quota 111").matches == (ir.Quota(112),)
+def test_quota_is_the_same_number_in_nft_terms():
+    assert rule("-A OUTPUT -m quota --quota 111").matches == (ir.Quota(111),)
 
 
 def test_connbytes_single_number_is_lower_bound():

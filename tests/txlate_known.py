@@ -104,9 +104,6 @@ KNOWN: dict[str, tuple[str, str]] = {
     "libxt_ecn.txlate:25": (_E, "vector wrong: '! --ecn-tcp-ece' is 'ECE bit clear' "
                                 "(tcp flags & ecn == 0), not 'flags byte != 0x40'"),
     "libxt_ecn.txlate:28": (_E, "same flag test written as tcp flags & cwr == cwr"),
-    "libxt_quota.txlate:1": (_E, "xt_quota matches while the total is <= N, nft quota while it "
-                                 "is < its limit: xt N is nft N+1"),
-    "libxt_quota.txlate:4": (_E, "as above, negated: quota over N+1"),
     "libxt_TEE.txlate:10": (_E, "both forms need interface eth0 to exist in the test namespace"),
     "libxt_time.txlate:10": (_E, _TIME), "libxt_time.txlate:13": (_E, _TIME),
     "libxt_time.txlate:16": (_E, _TIME), "libxt_time.txlate:19": (_E, _TIME),

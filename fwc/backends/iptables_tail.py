@@ -133,9 +133,7 @@ def field_match_words(m: ir.FieldMatch, fam: str) -> Optional[list[str]]:
 
 def match_words(m, fam: str) -> Optional[list[str]]:
     if isinstance(m, ir.Quota):
-        if m.bytes < 1:
-            return None  # nft `quota 0`: xt has no "never" quota
-        return ["-m", "quota"] + _neg(m.over) + ["--quota", str(m.bytes - 1)]
+        return ["-m", "quota"] + _neg(m.over) + ["--quota", str(m.bytes)]
     if isinstance(m, ir.ConnLimit):
         width = 32 if fam == "ip" else 128
         w = ["-m", "connlimit", "--connlimit-above" if m.above else "--connlimit-upto",

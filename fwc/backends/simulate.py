@@ -626,6 +626,17 @@ class Simulator:
             return (lambda p: timewindow.matches(m, p.now_ns // 10**9)), {"clock"}, True
         if T is ir.ConnLimit or T is ir.CtCount:
             return self._compile_connlimit(m), set(), False
+        if T is ir.Quota:
+            # the rule's byte counter, from 0 at the start of each case (the kernel's lives as
+            # long as the rule): the packet's length is added, then compared
+            state = {"count": 0, "init": 0}
+            self._per_case_state.append(state)
+            limit, over = m.bytes, m.over
+
+            def quota(p):
+                state["count"] += p.length
+                return (state["count"] > limit) == over
+            return quota, set(), False
         raise Unsupported(f"match {T.__name__} is not simulated", rule.loc)
 
     def _compile_fieldset(self, s, rule: ir.Rule):

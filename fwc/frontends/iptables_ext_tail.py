@@ -312,9 +312,9 @@ def _build_quota(opts, ctx):
     o = _one(opts, "--quota")
     if o is None:
         raise ctx.error("quota needs --quota", None)
-    n = _val(ctx, o, V.parse_int, o.args[0], 0, 2**63 - 2, "quota")
-    # xt_quota matches while the running total is <= N; nft's quota while it is < its limit
-    return [ir.Quota(n + 1, o.negate)]
+    n = _val(ctx, o, V.parse_int, o.args[0], 0, 2**63 - 1, "quota")
+    # xt_quota matches while the running total is <= N, and so does nft's `quota N bytes`
+    return [ir.Quota(n, o.negate)]
 
 
 # ----------------------------------------------------------------------------- time

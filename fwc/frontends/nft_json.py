@@ -416,6 +416,13 @@ def _stmt(s: Any, loc) -> Any:
         return Stmt("setupdate", {"op": b["op"], "set": b["set"].lstrip("@"),
                                   "key": _expr_or_value(b["elem"], loc),
                                   "stmts": [_stmt(x, loc) for x in b.get("stmt", [])]}, loc)
+    if k == "quota" and isinstance(b, dict) and "val" in b:
+        args = {"over": bool(b.get("inv")), "amount": Val(str(b["val"]), loc),
+                "unit": b.get("val_unit", "bytes")}
+        if b.get("used"):
+            args["used"] = Val(str(b["used"]), loc)
+            args["used_unit"] = b.get("used_unit", "bytes")
+        return Stmt("quota", args, loc)
     if k == "quota":
         return Stmt("quota", {}, loc)
     if k == "ct count" and isinstance(b, dict) and "val" in b:  # {"val": N, "inv": over}

@@ -888,7 +888,7 @@ def lower_stmt(s: Stmt, ctx: Ctx):
                                  "have a timeout", s.loc)
         return "statement", ir.SetUpdate(a["op"], a["set"], keys, timeout)
     if k == "quota":
-        raise ctx.unsupported("quota", s.loc)
+        return "match", _quota(a, s, ctx)
     if k == "dup":
         dev = a.get("device")
         return "statement", ir.Dup(_nat_addr(a["to"], None, s, ctx)[0].network_address,
@@ -914,6 +914,23 @@ _IP_ONLY_SETS = (ir.CtHelperSet, ir.CtZoneSet, ir.SetTtl, ir.SetDscp, ir.TcpMss,
 _HL_ADDR = {"saddr": "srcip", "daddr": "dstip"}
 _HL_PORT = {"th sport": "srcport", "th dport": "dstport"}
 PORT_PROTOS = frozenset({6, 17, 132, 33, 136})
+
+
+_QUOTA_UNITS = {"bytes": 1, "kbytes": 1024, "mbytes": 1024**2, "gbytes": 1024**3}
+
+
+def _quota(a, s, ctx):
+    """`quota [over] N UNIT [used U UNIT]`: a counter that has consumed U of N matches as
+    a fresh one of N - U does (the kernel matches while the total is <= N)."""
+    if "name" in a or "amount" not in a:
+        raise ctx.unsupported("named quota objects", s.loc)
+    unit = _QUOTA_UNITS.get(a.get("unit", "bytes"))
+    used_unit = _QUOTA_UNITS.get(a.get("used_unit", "bytes"))
+    if unit is None or used_unit is None:
+        raise ctx.syntax(f"unknown quota unit {a.get('unit')!r}", s.loc)
+    total = V.dec_int(a["amount"], None, 64) * unit
+    used = V.dec_int(a["used"], None, 64) * used_unit if "used" in a else 0
+    return ir.Quota(max(total - used, 0), bool(a.get("over")))
 
 
 def _connlimit(a, s, ctx):

@@ -677,7 +677,7 @@ def _st_quota(c: Cursor, loc):
     if c.accept("used"):
         args["used"] = _val(c, "a number")
         if c.at("bytes", "kbytes", "mbytes", "gbytes"):
-            c.next()
+            args["used_unit"] = c.word("a unit").text
     return Stmt("quota", args, loc)
 
 
