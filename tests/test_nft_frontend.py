@@ -748,3 +748,16 @@ def test_ct_count_in_nft_json_listings_reads_as_connlimit():
     rs = parse_text(json.dumps(listing), "l.json", "nft-json")
     (rule,) = [r for c in rs.tables[0].chains for r in c.rules]
     assert ir.ConnLimit("saddr", 64, 5, above=True) in rule.matches
+
+
+@pytest.mark.parametrize("text,col", [
+    ("table inet {\n}\n", 7),  # a family and no name: nft refuses, fwc used to read table ip "inet"
+    ("table ip {\n}\n", 7),
+    ("table inet t {\n chain fwd {\n }\n}\n", 8),
+    ("table inet t {\n set limit {\n  type ipv4_addr\n }\n}\n", 6),
+    ("add table ip t\nadd chain ip t jump\n", 16),
+])
+def test_nft_keywords_are_not_names_as_nft_reads_them(text, col):
+    with pytest.raises(FwcSyntaxError) as e:
+        parse_nft(text, "k.nft")
+    assert "nft keyword" in e.value.message and e.value.loc.col == col

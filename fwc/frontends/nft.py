@@ -80,9 +80,22 @@ class _Parser:
         first = c.word("a table name")
         if first.kind == "WORD" and first.text in FAMILY_WORDS and c.peek().kind in ("WORD", "STRING") \
                 and not c.peek().text == "{":
-            name = c.word("a table name")
+            name = self.new_name("a table name")
             return first.text, name.text, first
+        self.check_name(first)  # `table inet {`: a family without a name, as nft refuses it
         return "ip", first.text, first
+
+    def new_name(self, what: str):
+        """The name a table, chain or set is declared with: nft 1.0.6 reads its keywords as
+        keywords, never as names (`chain fwd`, `table inet {` are syntax errors there)."""
+        return self.check_name(self.c.word(what))
+
+    def check_name(self, tok):
+        from fwc.backends.nft_names import NFT_KEYWORDS
+        if tok.kind == "WORD" and tok.text in NFT_KEYWORDS:
+            raise self.c.error(f"'{tok.text}' is an nft keyword, not a name (nft refuses it here)",
+                               tok)
+        return tok
 
     def table_block(self, t) -> None:
         family, name, tok = self.family_and_name()
@@ -134,7 +147,7 @@ class _Parser:
 
     def chain_command(self, verb, table: _Table, vt) -> None:
         c = self.c
-        name = c.word("a chain name")
+        name = self.new_name("a chain name") if verb in ("add", "create") else c.word("a chain name")
         if verb in ("add", "create"):
             chain = self.b.add_chain(table, name.text, name.loc(), create=verb == "create")
             if c.at("{"):
@@ -165,7 +178,7 @@ class _Parser:
 
     def set_command(self, verb, kind, table: _Table, vt) -> None:
         c = self.c
-        name = c.word("a set name")
+        name = self.new_name("a set name") if verb in ("add", "create") else c.word("a set name")
         if verb in ("add", "create"):
             self.set_block(table, name, kind)
         elif verb in ("delete", "destroy"):
@@ -211,11 +224,11 @@ class _Parser:
                 return
             t = c.word("chain, set or map")
             if t.text == "chain":
-                name = c.word("a chain name")
+                name = self.new_name("a chain name")
                 chain = self.b.add_chain(table, name.text, name.loc())
                 self.chain_body(table, chain)
             elif t.text in ("set", "map"):
-                name = c.word("a set name")
+                name = self.new_name("a set name")
                 self.set_block(table, name, t.text)
             elif t.text == "flags":
                 flags = [c.word("a table flag").text]
