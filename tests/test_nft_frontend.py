@@ -210,7 +210,12 @@ def test_include_relative_and_loops(tmp_path):
     ("table ip t {\n chain c {\n  tcp dport 22 bogus\n }\n}\n", 3, 16, "bogus"),
     ("table ip t {\n chain c {\n  ip saddr $nope\n }\n}\n", 3, 12, "undefined variable $nope"),
     ("table ip t {\n chain c {\n  ip saddr 80\n }\n}\n", 3, 12, "type mismatch"),
-    ("table ip t {\n chain c {\n  ip6 daddr 192.0.2.1\n }\n}\n", 3, 13, "IPv6"),
+    ("table ip6 t {\n chain c {\n  ip6 daddr 192.0.2.1\n }\n}\n", 3, 13, "IPv6"),
+    ("table ip t {\n chain c {\n  ip6 daddr ::1\n }\n}\n", 3, 3, "conflicting protocols"),
+    ("table ip6 t {\n chain c {\n  tcp dport 22 ip saddr 1.2.3.4\n }\n}\n", 3, 16,
+     "conflicting protocols"),
+    ("table ip t {\n chain c {\n  meta nfproto ipv4\n }\n}\n", 3, 3, "only useful in the inet"),
+    ("table ip t {\n chain c {\n  rt type 0 drop\n }\n}\n", 3, 3, "cannot use exthdr"),
     ("table ip t {\n chain c {\n  tcp dport 70000\n }\n}\n", 3, 13, "exceeds"),
     ("table ip t {\n chain c {\n  jump nowhere\n }\n}\n", 3, 3, "undefined chain"),
     ("add rule ip t c accept\n", 1, 10, "does not exist"),
@@ -352,7 +357,7 @@ T = ir.FieldRef
     ("ip dscp 1/6", (ir.Dscp(1),), (), None),
 ])
 def test_nft_only_constructs(body, matches, statements, verdict):
-    r = one(body, family="ip")
+    r = one(body, family="ip6" if body.startswith("ip6 ") else "ip")
     assert (r.matches, r.statements, r.verdict) == (matches, statements, verdict)
 
 

@@ -118,7 +118,7 @@ def test_cli_translate_from_nft_to_iptables(tmp_path, capsys):
     assert parse_iptables_save(out, "out.rules") == parse_iptables_save(IPT, "in.rules")
     assert "-j NETMAP --to 192.0.2.0/24" in out and "--match-set allow src" in out
     # a construct iptables cannot say: located error, exit 1, nothing on stdout
-    src.write_text("table ip filter {\n chain input {\n  type filter hook input priority 0;\n"
+    src.write_text("table ip6 filter {\n chain input {\n  type filter hook input priority 0;\n"
                    "  ip6 flowlabel 5 accept\n  tcp dport 22 accept\n }\n}\n")
     code = main(["translate", "--from", "nft", "--to", "iptables", str(src)])
     out, err = capsys.readouterr()

@@ -1614,8 +1614,51 @@ def matches_after_vmap(stmts, st) -> bool:
     return False
 
 
+_EXTHDR_FIELDS = {"exthdr": None, "rt0": None, "rt2": None, "srh": None,
+                  "rt": {"type", "seg-left", "hdrlength", "nexthdr", "reserved"},
+                  "frag": {"more-fragments", "id", "frag-off", "reserved", "reserved2", "nexthdr"},
+                  "hbh": {"nexthdr", "hdrlength"}, "dst": {"nexthdr", "hdrlength"},
+                  "mh": {"type", "nexthdr", "hdrlength", "checksum", "reserved"}}
+
+
+def _sels(node):
+    if isinstance(node, Sel):
+        yield node
+    elif isinstance(node, (list, tuple)):
+        for x in node:
+            yield from _sels(x)
+    elif isinstance(node, dict):
+        for x in node.values():
+            yield from _sels(x)
+    elif attrs.has(type(node)):
+        for f in attrs.fields(type(node)):
+            yield from _sels(getattr(node, f.name))
+
+
+def check_family_fields(st, ctx: Ctx) -> None:
+    """What nft 1.0.6 refuses in an ip or ip6 table: the other family's header fields
+    ("conflicting protocols"), `meta nfproto` (only useful in inet), IPv6 extension headers in
+    an ip table ("cannot use exthdr with ip")."""
+    for sel in _sels(st):
+        words = sel.text.split()
+        other = "ip6" if ctx.family == "ip" else "ip"
+        if words[0] == other:
+            raise ctx.syntax(f"'{sel.text}' in an {ctx.family} table (nft: conflicting protocols "
+                             f"specified: {ctx.family} vs. {other})", sel.loc)
+        if words[:2] == ["meta", "nfproto"]:
+            raise ctx.syntax(f"meta nfproto {in_table(ctx.family)} (nft: it is only useful in "
+                             "the inet family)", sel.loc)
+        if ctx.family == "ip" and words[0] in _EXTHDR_FIELDS and (
+                _EXTHDR_FIELDS[words[0]] is None or words[-1] in _EXTHDR_FIELDS[words[0]]):
+            raise ctx.syntax(f"'{sel.text}' in an ip table (an IPv6 extension header; nft: "
+                             "cannot use exthdr with ip)", sel.loc)
+
+
 def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
     matches, statements, verdict = [], [], None
+    if ctx.family in ("ip", "ip6"):
+        for st in stmts:
+            check_family_fields(st, ctx)
     for st in stmts:
         if isinstance(verdict, ir.VerdictMap):
             raise ctx.unsupported("a statement after a verdict map (reached only when no element "
