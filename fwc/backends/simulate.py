@@ -709,8 +709,6 @@ class Simulator:
                 m.count, m.above
         else:
             attr, prefix, limit, over = None, 0, m.count, m.over
-        entries = lambda: self.conntrack.entries  # noqa: E731  (the table is replaced per case)
-
         def connlimit(p):
             if attr is None:
                 key = None
@@ -721,7 +719,7 @@ class Simulator:
             lst = lists.setdefault((uid, key), [])
             ct = p.ct
             mine = (ct.zone, ct.tuples[0]) if ct is not None else (p.tmpl_zone, p.tuple())
-            table = entries()
+            table = self.conntrack.entries  # (replaced by each case's reset: read it here)
             kept, found = [], False
             for i, stored in enumerate(lst):
                 hit = table.get(stored)

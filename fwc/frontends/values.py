@@ -8,7 +8,7 @@ import re
 import socket
 from typing import Optional
 
-from fwc.ir import L4_PROTOS, AddrRange, Range
+from fwc.ir import AddrRange, Range
 
 SERVICES = {
     "ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "domain": 53, "dns": 53,
