@@ -33,6 +33,8 @@ def test_translate_to_iptables_example(capsys):
     ("*filter\n-A INPUT -m string --algo bm --string x -j DROP\nCOMMIT\n", 1),
     ("\x00\x01\x02binary", 2),
     ("", 2),
+    ("table ip t { chain c { ip saddr " + "{" * 5000 + "1.2.3.4" + "}" * 5000 + " } }\n", 2),
+    ('{"nftables": ' + "[" * 100000 + "]" * 100000 + "}\n", 2),  # deeper than json can read
 ])
 def test_bad_input_is_located_nonzero_and_prints_nothing(tmp_path, capsys, content, code):
     f = tmp_path / "bad.rules"

@@ -70,6 +70,14 @@ def parse_text(text: str, name: str = "<input>", fmt: str = "auto",
     ir.Refused, so that `--drop-unsupported` can leave it out with a comment.
     warnings: a list that gets one located FwcError per line left out on purpose (an iptables
     script's modprobe, sysctl, echo ... lines)."""
+    try:
+        return _parse_text(text, name, fmt, family, keep_refused, warnings)
+    except RecursionError:  # thousands of nested braces or brackets: no ruleset is like that
+        raise FwcSyntaxError("input is nested too deeply to read (braces, brackets or "
+                             "parentheses)", ir.Loc(name, 1, 1)) from None
+
+
+def _parse_text(text, name, fmt, family, keep_refused, warnings) -> ir.Ruleset:
     if fmt == "auto":
         fmt = detect_format(text, name)
     if fmt == "iptables":
