@@ -122,7 +122,8 @@ def test_script_variables_continuations_and_commands():
 
 
 @pytest.mark.parametrize("text,line,col,needle", [
-    ("for i in 1 2; do iptables -A INPUT -j ACCEPT; done\n", 1, 14, "not supported"),
+    ("for i in 1 2; do iptables -A INPUT -j ACCEPT; done\n", 1, 1, "shell construct 'for'"),
+    ("P=$((20+2))\niptables -A INPUT -p tcp --dport $P -j ACCEPT\n", 1, 3, "arithmetic"),
     ("iptables -A INPUT -s $(cat x) -j DROP\n", 1, 22, "command substitution"),
     ("iptables -A INPUT -s $UNDEF -j DROP\n", 1, 22, "undefined variable"),
     # a host command chained with others (which may change rules) is not left out
@@ -488,3 +489,10 @@ def test_numbers_in_c_notation_as_xtables_reads_them(spec, nft_has):
 def test_numbers_iptables_refuses_are_refused(spec):
     with pytest.raises(ErrorGroup):
         parse_iptables_save(f"*filter\n-A INPUT {spec} -j DROP\nCOMMIT\n", "n.rules", "ip")
+
+
+def test_a_shebang_makes_a_script_whatever_its_first_command():
+    from fwc.frontends import detect_format
+    text = "#!/bin/sh\nfor p in 22 80; do iptables -A INPUT -p tcp --dport $p -j ACCEPT; done\n"
+    assert detect_format(text) == "iptables-script"
+    assert detect_format("#!/usr/sbin/iptables-restore\n*filter\nCOMMIT\n") == "iptables"

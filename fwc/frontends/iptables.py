@@ -891,6 +891,10 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                     return os.environ[name]
                 raise FwcSyntaxError(f"undefined variable ${name}", ir.Loc(filename, lineno, col), line)
 
+            head = stripped.split()[0].rstrip(";")
+            if head in _SHELL_KEYWORDS:  # before the words: `for p in 1 2; do` has a ';' too
+                raise FwcSyntaxError(f"shell construct '{head}' is not supported in iptables "
+                                     "scripts (only iptables commands and NAME=value)", loc, line)
             m = _ASSIGN.match(stripped)
             if m:
                 value_words = split_words(m.group(2), loc, expand, source=line) if m.group(2) else []
@@ -982,6 +986,8 @@ def _without_sudo(words: list) -> list:
 
 
 def looks_like_script(text: str) -> bool:
+    if text.startswith("#!") and "sh" in text.split("\n", 1)[0]:
+        return True  # #!/bin/sh, #!/usr/bin/env bash: a script whatever its first command
     for line in text.split("\n"):
         s = line.strip()
         if not s or s.startswith("#"):

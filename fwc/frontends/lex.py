@@ -119,6 +119,8 @@ def _expand_at(line: str, i: int, expand, err) -> tuple[str, int]:
             raise err(f"parameter expansion ${{{name}}} is not supported", i + 1)
         return expand(name, i + 1), j + 1
     if i + 1 < n and line[i + 1] == "(":
+        if line.startswith("((", i + 1):
+            raise err("arithmetic expansion $((...)) is not supported", i + 1)
         raise err("command substitution is not supported", i + 1)
     j = i + 1
     while j < n and (line[j].isalnum() or line[j] == "_"):
