@@ -18,6 +18,7 @@ from fwc.errors import ErrorGroup, FwcError, FwcSyntaxError, Unsupported
 from fwc.frontends import iptables_ext as X
 from fwc.frontends import values as V
 from fwc.frontends.lex import Word, split_words
+from fwc.gcpause import without_gc
 
 # core options iptables takes once per rule ("multiple -p flags not allowed")
 _ONCE = frozenset({"--protocol", "--source", "--destination", "--in-interface",
@@ -530,7 +531,8 @@ def _apply_command(interp: _Interp, family: str, table: str, words: list[Word], 
         if cmd in ("insert", "replace", "delete") and args and args[0].text.isdigit():
             pos = int(args[0].text)
             args = args[1:]
-        rp.loc = ir.Loc(loc.file, loc.line, cmd_word.col)
+        if cmd_word.col != loc.col:
+            rp.loc = ir.Loc(loc.file, loc.line, cmd_word.col)
         try:
             rules = rp.parse(args, c.name)
         except Unsupported as e:
@@ -652,6 +654,10 @@ def detect_family(text: str) -> str:
     return "ip6" if _V6_HINT.search(text) else "ip"
 
 
+_COUNTERS = re.compile(r"\[(\d+):(\d+)\]\s+").match
+
+
+@without_gc  # ~100k small objects that all stay alive: no cycles to look for
 def parse_iptables_save(text: str, filename: str = "<input>", family: Optional[str] = None,
                         keep_refused: bool = False) -> ir.Ruleset:
     """Parse iptables-save / iptables-restore (or ip6tables) text.  `family` ip|ip6 forces it.
@@ -708,7 +714,7 @@ def parse_iptables_save(text: str, filename: str = "<input>", family: Optional[s
                 continue
             counters = None
             body = stripped
-            m = re.match(r"\[(\d+):(\d+)\]\s+", body)
+            m = _COUNTERS(body) if body.startswith("[") else None
             if m:
                 counters = (m.group(1), m.group(2))
                 body = body[m.end():]
