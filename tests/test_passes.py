@@ -474,3 +474,34 @@ def test_optimize_leaves_a_table_that_rewrites_packet_fields_alone():
     notes = []
     assert optimize(rs, notes.append) == rs
     assert any("rewrites a packet field" in n.message for n in notes)
+
+
+_ADDRS = ["10.0.0.0/8", "10.1.0.0/16", "10.1.2.3/32", "192.0.2.0/24", "2001:db8::/32"]
+_PORTS = [(22, 22), (20, 25), (1, 1024), (80, 80), (0, 65535)]
+
+
+@st.composite
+def _prefilter_rule(draw):
+    import ipaddress
+    ms = []
+    for field in ("saddr", "daddr"):
+        vals = draw(st.lists(st.sampled_from(_ADDRS), max_size=2, unique=True))
+        if vals:
+            ms.append(ir.Address(field, tuple(ipaddress.ip_network(v) for v in vals),
+                                 draw(st.booleans())))
+    for field in ("sport", "dport"):
+        rs = draw(st.lists(st.sampled_from(_PORTS), max_size=2, unique=True))
+        if rs:
+            ms.append(ir.Port("tcp", field, tuple(ir.Range(*r) for r in sorted(rs)),
+                              draw(st.booleans())))
+    return R(*ms, verdict=DROP)
+
+
+@given(_prefilter_rule(), _prefilter_rule())
+@settings(max_examples=400, deadline=None)
+def test_dead_rule_prefilter_never_rejects_a_cover(e, r):
+    """The integer pre-test of remove_dead_rules only rules out pairs rule_covers refuses."""
+    from fwc.passes.analysis import rule_covers
+    from fwc.passes.dead import _boxes, _cannot_cover
+    if _cannot_cover(_boxes(e), _boxes(r)):
+        assert not rule_covers(e, r)

