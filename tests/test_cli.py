@@ -240,6 +240,10 @@ def test_table_option_refuses_names_nft_cannot_take(capsys, name, why):
     src = str(REPO / "examples/host-firewall.rules")
     code, out, err = run_cli(["translate", "--table", name, src], capsys)
     assert (code, out) == (2, "") and why in err, err
+
+
+def test_table_option_takes_the_longest_name_and_only_for_nft(capsys):
+    src = str(REPO / "examples/host-firewall.rules")
     code, out, err = run_cli(["translate", "--table", "x" * 255, src], capsys)
     assert code == 0 and f"table ip {'x' * 255} {{" in out
     code, out, err = run_cli(["translate", "--to", "iptables", "--table", "fw", src], capsys)

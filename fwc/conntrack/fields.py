@@ -166,6 +166,10 @@ def _exthdr_present(p: Skb):
     return 0 if p.l3 == 6 else ABSENT
 
 
+def _absent(p: Skb):
+    return ABSENT
+
+
 def reader(expr: str) -> Optional[Callable[[Skb], object]]:
     key = " ".join(expr.split())
     got = READERS.get(key)
@@ -174,7 +178,7 @@ def reader(expr: str) -> Optional[Callable[[Skb], object]]:
         if len(words) == 2 and words[0] == "exthdr" and words[1] in EXTHDRS:
             return _exthdr_present
         if len(words) >= 2 and words[0] in EXTHDRS:
-            return lambda p: ABSENT
+            return _absent
     return got
 
 

@@ -1636,13 +1636,13 @@ def _sels(node):
 
 
 def check_family_fields(st, ctx: Ctx) -> None:
-    """What nft 1.0.6 refuses in an ip or ip6 table: the other family's header fields
-    ("conflicting protocols"), `meta nfproto` (only useful in inet), IPv6 extension headers in
-    an ip table ("cannot use exthdr with ip")."""
+    """What nft 1.0.6 refuses outside inet tables: `meta nfproto` (only useful in inet); in an
+    ip or ip6 table also the other family's header fields ("conflicting protocols"), and in an
+    ip table IPv6 extension headers ("cannot use exthdr with ip")."""
+    other = {"ip": "ip6", "ip6": "ip"}.get(ctx.family)
     for sel in _sels(st):
         words = sel.text.split()
-        other = "ip6" if ctx.family == "ip" else "ip"
-        if words[0] == other:
+        if other is not None and words[0] == other:
             raise ctx.syntax(f"'{sel.text}' in an {ctx.family} table (nft: conflicting protocols "
                              f"specified: {ctx.family} vs. {other})", sel.loc)
         if words[:2] == ["meta", "nfproto"]:
@@ -1656,7 +1656,7 @@ def check_family_fields(st, ctx: Ctx) -> None:
 
 def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
     matches, statements, verdict = [], [], None
-    if ctx.family in ("ip", "ip6"):
+    if ctx.family != "inet":
         for st in stmts:
             check_family_fields(st, ctx)
     for st in stmts:
@@ -1675,11 +1675,6 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
             kind, node = lower_stmt(st, ctx)
         if verdict is not None or (isinstance(st, Stmt) and matches_after_vmap(stmts, st)):
             pass
-        if kind == "match" and ctx.family in ir.L2_FAMILIES and "meta nfproto" in (
-                (node.expr,) if isinstance(node, ir.FieldMatch) else
-                node.keys if isinstance(node, ir.SetMatch) else ()):
-            raise ctx.syntax(f"meta nfproto {in_table(ctx.family)} (nft: it is only useful in "
-                             "the inet family)", st.loc)
         if ctx.family == "arp" and kind in ("match", "statement"):
             from fwc.frontends.nft_build import arp_conflict
             bad = arp_conflict(node.node if isinstance(node, _NeedsProto) else node)
