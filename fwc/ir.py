@@ -1112,6 +1112,30 @@ Match = Union[Match, ConnLabel, ConnLabelSet]
 
 
 @frozen
+class Cluster:
+    """iptables -m cluster --cluster-total-nodes TOTAL [!] --cluster-local-nodemask MASK
+    --cluster-hash-seed SEED.  Evaluating it first turns a packet's pkt_type MULTICAST into HOST
+    when its IP destination is not multicast (frames sent to a cluster's multicast MAC), matched
+    or not.  Then: without a conntrack entry (invalid, untracked) it does not match, negated or
+    not; else node = jhash of the original source address of the connection's master (the
+    connection itself when it has none) with SEED, scaled to 0..TOTAL-1, and it matches when
+    bit `node` of MASK is set, xor `negate`."""
+
+    total: int
+    mask: int
+    seed: int
+    negate: bool = False
+
+    @property
+    def every_node(self) -> bool:
+        """MASK names every node: the hash cannot change the outcome."""
+        return self.mask == (1 << self.total) - 1
+
+
+Match = Union[Match, Cluster]
+
+
+@frozen
 class Refused:
     """A rule the front end refused (`message` says why), kept in place only when asked to
     (`--drop-unsupported`): it has no meaning, and every backend refuses it, so that the rule
@@ -1126,7 +1150,8 @@ Match = Union[Match, Refused]
 # random draws): evaluating one is itself a side effect, so skipping or repeating it changes
 # later packets
 STATEFUL_MATCHES = (Limit, HashLimit, Statistic, CtCount, Quota, ConnLimit, Recent, SetLimit,
-                    Socket, ConnLabelSet)  # (a socket lookup; --restore-skmark also sets the mark)
+                    Socket, ConnLabelSet, Cluster)
+# (a socket lookup, --restore-skmark also sets the mark; cluster rewrites pkt_type)
 
 
 _FAMILY_TESTS = {("meta protocol", "ip"): "ip", ("meta protocol", "ip6"): "ip6",

@@ -167,13 +167,13 @@ def test_simulate_time_sets_the_clock_of_time_matches(tmp_path, capsys):
 
 def test_drop_unsupported_also_drops_what_the_front_end_refuses(tmp_path, capsys):
     f = tmp_path / "c.v4"
-    f.write_text("*filter\n-A INPUT -m cluster --cluster-total-nodes 2 --cluster-local-node 1 "
-                 "-j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n")
+    f.write_text("*filter\n-A INPUT -m rpfilter -j ACCEPT\n-A INPUT -p tcp --dport 22 "
+                 "-j ACCEPT\nCOMMIT\n")
     code, out, err = run_cli(["translate", str(f)], capsys)
-    assert code == 1 and out == "" and "c.v4:2:" in err and "master connection" in err
+    assert code == 1 and out == "" and "c.v4:2:" in err and "reverse routes" in err
     code, out, err = run_cli(["translate", "--drop-unsupported", str(f)], capsys)
     assert code == 0 and "tcp dport 22 accept" in out
-    assert "# fwc: dropped unsupported rule: -m cluster" in out and "c.v4:2:" in err
+    assert "# fwc: dropped unsupported rule: -m rpfilter" in out and "c.v4:2:" in err
 
 
 def test_simulate_random_draw_picks_the_numgen_element(tmp_path, capsys):

@@ -148,6 +148,9 @@ def match_words(m, fam: str) -> Optional[list[str]]:
             (["--set"] if isinstance(m, ir.ConnLabelSet) else [])
     if isinstance(m, ir.Time):
         return time_words(m)
+    if isinstance(m, ir.Cluster):  # (iptables-save's order and hex)
+        return ["-m", "cluster", *_neg(m.negate), "--cluster-local-nodemask", f"0x{m.mask:08x}",
+                "--cluster-total-nodes", str(m.total), "--cluster-hash-seed", f"0x{m.seed:08x}"]
     if isinstance(m, ir.Recent):
         return recent_words(m, fam)
     return None

@@ -138,11 +138,10 @@ class _TableRenderer:
         return got
 
     def _new_ctx(self, source: ir.Table, l3: Optional[str], chain: OutChain) -> RuleCtx:
-        hooks = (chain.base.hook,) if chain.base else ()
         return RuleCtx(family=self.t.family, l3=l3, chain_name=self.chain_namer(source),
                        helper_object=self.helper_object,
                        set_name=lambda n: self.t.set_names.get(n, n),
-                       priorities=chain.priorities, hooks=hooks,
+                       priorities=chain.priorities, hooks=chain.hooks,
                        dynamic_set=self.dynamic_set, time_set=self.time_set)
 
     # ---------------------------------------------------------------- rules
@@ -210,18 +209,72 @@ class _TableRenderer:
                                rule.matches[i + 1:], "label",
                                "-m connlabel ! --label")
 
+    def cluster_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str],
+                      i: int) -> list[str]:
+        """`-m cluster` (matches[i]) whose node mask names every node: the hash cannot matter,
+        so it matches exactly the packets with a conntrack entry (`ct state
+        new,established,related`; negated: none).  xt_cluster first turns pkt_type multicast
+        into host when the IP destination is not multicast, matched or not.  That can only
+        happen in prerouting and input (the kernel drops forwarded packets not sent to the
+        host's MAC before the forward hook; locally made ones are host), and nft sets pkt_type
+        only in prerouting: there it is a rule of its own before the rule, `BEFORE DADDR !=
+        MULTICAST meta pkttype multicast meta pkttype set host`; in input it is refused.  When
+        BEFORE is stateful or reads pkt_type, evaluating it twice would differ: then both go
+        into a chain of their own.  A mask naming only some nodes is refused: xt_cluster hashes
+        the master connection of an expected one (FTP data, ...), which nft cannot read."""
+        m = rule.matches[i]
+        if not m.every_node:
+            raise refuse("-m cluster with a node mask naming only some of the nodes",
+                         "xt_cluster hashes the original source address of the master "
+                         "connection of an expected one (FTP data, ...), which nft cannot "
+                         "read; only a mask naming every node is exact")
+        hooks = set(ctx.hooks)
+        if "input" in hooks or ("prerouting" in hooks and len(hooks) > 1):
+            raise refuse("-m cluster in a chain reached from the input hook" if "input" in hooks
+                         else "-m cluster in a chain reached from prerouting and other hooks",
+                         "xt_cluster turns pkt_type multicast into host there, which nft can "
+                         "do only in prerouting chains")
+        fams = (ctx.l3,) if ctx.l3 else ("ip", "ip6") if ctx.family == "inet" else \
+            (ctx.family,)
+        nets = {"ip": "224.0.0.0/4", "ip6": "ff00::/8"}
+        fixes = [f"{f} daddr != {nets[f]} meta pkttype multicast meta pkttype set host"
+                 for f in fams] if "prerouting" in hooks else []
+        before = rule.matches[:i]
+        rest = () if m.negate else \
+            (ir.CtState(frozenset({"NEW", "ESTABLISHED", "RELATED"})),) + rule.matches[i + 1:]
+        if not fixes:
+            if m.negate:  # it never matches: only what BEFORE does when evaluated remains
+                stateful = any(isinstance(x, ir.STATEFUL_MATCHES) for x in before)
+                return self._match_words(rule, ctx, guard, before, counter=False) \
+                    if stateful else []
+            return self.rule_lines(attrs.evolve(rule, matches=before + rest), ctx, guard)
+        twice_differs = any(isinstance(x, (ir.PktType,) + ir.STATEFUL_MATCHES) or
+                            (isinstance(x, ir.FieldMatch) and "pkttype" in x.expr)
+                            for x in before)
+        if twice_differs:
+            return self._aux_chain(rule, ctx, guard, before, fixes, rest, "cluster",
+                                   "-m cluster", tail=not m.negate)
+        heads = self._match_words(rule, ctx, guard, before, counter=False) if before or guard \
+            else [""]
+        lines = [" ".join(x for x in (h, f) if x) for h in heads for f in fixes]
+        if m.negate:
+            return lines
+        return lines + self.rule_lines(attrs.evolve(rule, matches=before + rest), ctx, guard)
+
     def _aux_chain(self, rule: ir.Rule, ctx: RuleCtx, guard, before: tuple, first: list[str],
-                   after: tuple, tag: str, what: str, words: str = "") -> list[str]:
+                   after: tuple, tag: str, what: str, words: str = "",
+                   tail: bool = True) -> list[str]:
         """The rule as `BEFORE jump fwc_TAG_N`; chain fwc_TAG_N holds the `first` lines, then
-        the rule with `words` and the `after` matches (its statements and verdict)."""
-        if isinstance(rule.verdict, (ir.Return, ir.Goto)):
+        (unless not `tail`: the rest never matches) the rule with `words` and the `after`
+        matches (its statements and verdict)."""
+        if tail and isinstance(rule.verdict, (ir.Return, ir.Goto)):
             raise refuse(f"{what} with -j RETURN or -g",
                          "it needs a chain of its own, and there the verdict would act on that "
                          "chain instead")
         # the protocol test again (the packet's protocol cannot change on the way): nft
         # needs it in the rule itself for a NAT port mapping or a port test
         again = tuple(m for m in before if isinstance(m, ir.Proto) and not m.negate)
-        rest = self._with_words(rule, ctx, None, again, tuple(after), words)
+        rest = self._with_words(rule, ctx, None, again, tuple(after), words) if tail else []
         taken = set(self.t.chain_names.values()) | {c[0].split()[1] for c in self.aux_chains}
         k = 1
         while f"fwc_{tag}_{k}" in taken:
@@ -261,6 +314,8 @@ class _TableRenderer:
                 return self.mss_lines(rule, ctx, guard, i)
             if type(m) in (ir.ConnLabel, ir.ConnLabelSet) and m.negate:
                 return self.label_lines(rule, ctx, guard, i)
+            if type(m) is ir.Cluster:
+                return self.cluster_lines(rule, ctx, guard, i)
         memo, cid = self._rendered, id(ctx)
         if not rule.statements and not self.counters and rule.comment is None and \
                 guard is None and type(rule.verdict) in _PLAIN_VERDICTS:

@@ -32,6 +32,7 @@ class OutChain:
     loc: ir.Loc
     final_drop: list[str] = attrs.Factory(list)  # families to drop at the end (policy emulation)
     priorities: tuple[int, ...] = ()
+    hooks: tuple[str, ...] = ()  # hooks of the base chains that reach it
 
 
 @attrs.define
@@ -50,15 +51,16 @@ def l3_of(table: ir.Table) -> Optional[str]:
     return None if table.family not in ("ip", "ip6") else table.family
 
 
-def reaching_priorities(table: ir.Table) -> dict[str, set[int]]:
-    """For each chain, the priorities of the base chains whose traversal can reach it."""
+def reaching_priorities(table: ir.Table, what: str = "priority") -> dict[str, set]:
+    """For each chain, the priorities (or, what="hook", the hooks) of the base chains whose
+    traversal can reach it."""
     edges = {c.name: {r.verdict.chain for r in c.rules if isinstance(r.verdict, (ir.Jump, ir.Goto))}
              for c in table.chains}
-    out: dict[str, set[int]] = defaultdict(set)
+    out: dict[str, set] = defaultdict(set)
     for c in table.chains:
         if c.base is not None:
             for n in ir.reachable(edges, c.name):
-                out[n].add(c.base.priority)
+                out[n].add(getattr(c.base, what))
     return out
 
 
@@ -127,7 +129,7 @@ def plan_table(family: str, name: str, sources: list[ir.Table]) -> OutTable:
         emitted[m] = safe_name(m, taken)
         taken.add(emitted[m])
     chain_names = {k: emitted[v] for k, v in mapped.items()}
-    prios = {id(t): reaching_priorities(t) for t in sources}
+    prios = {id(t): (reaching_priorities(t), reaching_priorities(t, "hook")) for t in sources}
     chains = [build_chain(emitted[m], slot, family, prios) for m, slot in split.items()]
     declared: dict[str, ir.ExternalSet] = {}
     set_names: dict[str, str] = {}
@@ -155,13 +157,15 @@ def _needs_guard(rule: ir.Rule, fam: str) -> bool:
 def build_chain(name: str, slot: dict, family: str, prios: dict) -> OutChain:
     fams = list(slot)
     any_table, any_chain = next(iter(slot.values()))
-    priorities = tuple(sorted({p for t, c in slot.values() for p in prios[id(t)].get(c.name, ())}))
+    priorities = tuple(sorted({p for t, c in slot.values()
+                               for p in prios[id(t)][0].get(c.name, ())}))
+    hooks = tuple(sorted({h for t, c in slot.values() for h in prios[id(t)][1].get(c.name, ())}))
     if len(fams) == 1:
         t, c = slot[fams[0]]
         merged_inet = family == "inet" and t.family != "inet"
         guard = merged_inet and c.base is not None
         entries = [Entry(r, l3_of(t), guard and _needs_guard(r, t.family), t) for r in c.rules]
-        out = OutChain(name, c.base, entries, c.loc, priorities=priorities)
+        out = OutChain(name, c.base, entries, c.loc, priorities=priorities, hooks=hooks)
         if guard and c.base.policy == "drop":  # other families must not meet this policy
             out.base = attrs.evolve(c.base, policy="accept")
             out.final_drop = [t.family]
@@ -180,4 +184,4 @@ def build_chain(name: str, slot: dict, family: str, prios: dict) -> OutChain:
     if base is not None and c4.base.policy != c6.base.policy:
         base = attrs.evolve(base, policy="accept")
         final_drop = [f for f, c in (("ip", c4), ("ip6", c6)) if c.base.policy == "drop"]
-    return OutChain(name, base, entries, c4.loc, final_drop, priorities)
+    return OutChain(name, base, entries, c4.loc, final_drop, priorities, hooks)

@@ -24,6 +24,7 @@ from fwc import ir, timewindow
 from fwc.backends.simulate_fib import fib_reader
 from fwc.conntrack import fields as nftf
 from fwc.conntrack.helpers import HELPERS, run_helper
+from fwc.conntrack.jhash import cluster_node
 from fwc.conntrack.nat import MANIP_OF_HOOK, NoFreeTuple, manip_packet, setup_binding
 from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, TCP_FLAG_BITS, Skb, addr_str, flag_bits
 from fwc.conntrack.table import ConntrackTable
@@ -551,9 +552,7 @@ class Simulator:
             want = m.type
 
             def pkttype(p):
-                t = self.addr_type(p.l3, p.dst)
-                kind = {"BROADCAST": "broadcast", "MULTICAST": "multicast"}.get(t, "unicast")
-                return (kind == want) != neg
+                return (self.pkt_type(p) == want) != neg
             return pkttype, {"l3", "dst"}, True
         if T is ir.Length:
             lo, hi = m.range.lo, m.range.hi
@@ -599,6 +598,19 @@ class Simulator:
                 ok = ct is not None and ct.master is not None and ct.master.helper == name
                 return ok != neg
             return helper, {"ct_helper"}, True
+        if T is ir.Cluster:
+            total, mask, seed = m.total, m.mask, m.seed
+
+            def cluster(p):
+                # (its pkt_type rewrite never applies here: a simulated packet's link-layer
+                # type follows its IP destination, so a unicast one is never multicast)
+                ct = p.ct
+                if ct is None:
+                    return False
+                owner = ct.master if ct.master is not None else ct
+                l3, _, src = owner.tuples[0][:3]
+                return bool(mask >> cluster_node(l3, src, seed, total) & 1) != neg
+            return cluster, {"ct_state", "ct_tuples", "ct_master"}, True
         if T is ir.Statistic:
             if m.mode == "random":
                 ok = self.opt.statistic_random or m.probability >= 1.0
@@ -639,6 +651,11 @@ class Simulator:
             return quota, set(), False
         raise Unsupported(f"match {T.__name__} is not simulated", rule.loc)
 
+    def pkt_type(self, p) -> str:
+        """unicast (host), broadcast or multicast: from the packet's IP destination."""
+        t = self.addr_type(p.l3, p.dst)
+        return {"BROADCAST": "broadcast", "MULTICAST": "multicast"}.get(t, "unicast")
+
     def _compile_fieldset(self, s, rule: ir.Rule):
         """nft `EXPR set VALUE` for the keys the simulator keeps: ct label (sets that label, on
         an entry: nf_connlabels_replace), meta mark and ct mark (a value, a mark, or and/or/xor/
@@ -653,6 +670,18 @@ class Simulator:
                 else:
                     emit("ct label set: no conntrack entry, no effect")
             return label, {"ct_labels", "ct_state"}
+        if s.expr == "meta pkttype" and isinstance(s.value, str):
+            want = "unicast" if s.value == "host" else s.value
+            loc = rule.loc
+
+            def pkttype_set(p, emit):
+                # a simulated packet's pkt_type follows its IP destination: setting that same
+                # type changes nothing; another one is a packet this model cannot carry
+                if self.pkt_type(p) != want:
+                    raise Unsupported(f"'meta pkttype set {s.value}' on a {self.pkt_type(p)} "
+                                      "packet is not simulated", loc)
+                emit(f"meta pkttype set {s.value}: already {s.value}")
+            return pkttype_set, {"l3", "dst"}
         if s.expr not in ("meta mark", "ct mark"):
             raise Unsupported(f"statement '{s.expr} set' is not simulated", rule.loc)
         ops = {"&": int.__and__, "|": int.__or__, "^": int.__xor__,
@@ -1607,6 +1636,8 @@ _KEY_EXPR = {
     "ct_timeout": "(p.ct.timeout() if p.ct is not None else None)",
     "clock": "p.now_ns",
     "ct_labels": "(p.ct.labels if p.ct is not None else None)",
+    "ct_master": "(tuple(p.ct.master.tuples) if p.ct is not None and p.ct.master is not None "
+                 "else None)",
 }
 
 

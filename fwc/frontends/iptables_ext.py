@@ -618,14 +618,12 @@ _m("hashlimit", {k: 1 for k in (
 # known iptables modules fwc does not translate (yet): a located "not supported" error, exit 1
 # modules nftables has no exact form for, and why (README, "Known gaps")
 NOT_EXPRESSIBLE_MATCHES = {
-    "cluster": "xt_cluster hashes the master connection of an expected one (FTP data, ...), "
-               "which nft cannot read, and sets pkt_type on every evaluation",
     "rpfilter": "nft's fib also accepts reverse routes of type broadcast, multicast or "
                 "anycast, which xt_rpfilter rejects",
 }
 KNOWN_UNSUPPORTED_MATCHES = (
     "connlimit", "string", "u32", "time", "quota", "connbytes", "connlabel", "cgroup",
-    "cluster", "cpu", "devgroup", "ecn", "esp", "ah", "ipcomp", "realm", "rpfilter",
+    "cpu", "devgroup", "ecn", "esp", "ah", "ipcomp", "realm", "rpfilter",
     "tcpmss", "osf", "nfacct", "rateest", "bpf", "ipvs", "l2tp", "frag", "hbh", "dst", "rt", "mh",
     "ipv6header", "srh", "geoip", "condition", "account", "psd", "lscan", "ipp2p", "pknock",
     "quota2", "dhcpmac", "fuzzy", "iface", "ipv4options", "random", "nth", "unclean", "connrate",

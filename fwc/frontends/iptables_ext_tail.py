@@ -575,6 +575,37 @@ def _sctp_chunks(ctx, o) -> list:
             for n in dict.fromkeys(names)]
 
 
+def _build_cluster(opts, ctx):
+    """xt_cluster's options as libxt_cluster checks them: total nodes and hash seed are
+    required, one of --cluster-local-node / --cluster-local-nodemask (both 1-32, as libxtables
+    ranges them; only these two take '!'), and the node(s) must exist."""
+    for o in opts:
+        if o.negate and o.name not in ("--cluster-local-node", "--cluster-local-nodemask"):
+            raise ctx.error(f"cluster {o.name} cannot be negated", o)
+    total, seed = _one(opts, "--cluster-total-nodes"), _one(opts, "--cluster-hash-seed")
+    node, mask = _one(opts, "--cluster-local-node"), _one(opts, "--cluster-local-nodemask")
+    first = opts[0] if opts else None
+    for name, o in (("--cluster-total-nodes", total), ("--cluster-hash-seed", seed)):
+        if o is None:
+            raise ctx.error(f"cluster needs {name}", first)
+    if node is not None and mask is not None:
+        raise ctx.error("cluster: --cluster-local-node cannot be used together with "
+                        "--cluster-local-nodemask", mask)
+    if node is None and mask is None:
+        raise ctx.error("cluster needs --cluster-local-node or --cluster-local-nodemask", first)
+    n = _val(ctx, total, V.parse_int, total.args[0], 1, 32, "--cluster-total-nodes")
+    s = _val(ctx, seed, V.parse_int, seed.args[0], 0, 2**32 - 1, "--cluster-hash-seed")
+    which = node or mask
+    v = _val(ctx, which, V.parse_int, which.args[0], 1, 32, which.name)
+    if node is not None:
+        if v > n:
+            raise ctx.error("--cluster-local-node must be <= --cluster-total-nodes", node)
+        v = 1 << (v - 1)
+    elif v >> n:
+        raise ctx.error("--cluster-local-nodemask too big for --cluster-total-nodes", mask)
+    return [ir.Cluster(n, v, s, which.negate)]
+
+
 def _build_sctp(base):
     def build(opts, ctx):
         rest = [o for o in opts if o.name != "--chunk-types"]
@@ -619,6 +650,8 @@ def register():
     _m("connbytes", {"--connbytes": 1, "--connbytes-dir": 1, "--connbytes-mode": 1},
        _build_connbytes)
     _m("connlabel", {"--label": 1, "--set": 0}, _build_connlabel)
+    _m("cluster", {"--cluster-total-nodes": 1, "--cluster-local-node": 1,
+                   "--cluster-local-nodemask": 1, "--cluster-hash-seed": 1}, _build_cluster)
     _m("quota", {"--quota": 1}, _build_quota)
     _m("connlimit", {"--connlimit-upto": 1, "--connlimit-above": 1, "--connlimit-mask": 1,
                      "--connlimit-saddr": 0, "--connlimit-daddr": 0}, _build_connlimit)

@@ -72,10 +72,22 @@ OBSERVING = (ir.Log, ir.NfLog, ir.Counter, ir.Audit)
 
 def _may_change_packet(r: ir.Rule) -> bool:
     """Matching `r` and going on may change a field a later rule tests (mark, conntrack...)."""
+    if _rewrites_pkttype(r):
+        return True
     if ends_chain(r):  # nothing after it in this chain sees the changed packet
         return False
     return any(not isinstance(s, OBSERVING) for s in r.statements) or \
         isinstance(r.verdict, (ir.Jump, ir.VerdictMap, ir.TProxy, ir.NatMap))
+
+
+def _rewrites_pkttype(r: ir.Rule) -> bool:
+    """`r` may change pkt_type, which IMMUTABLE_MATCHES takes as fixed: -m cluster whenever it
+    is evaluated (matched or not), `meta pkttype set` when the rule matches."""
+    return any(isinstance(m, ir.Cluster) for m in r.matches) or \
+        any(isinstance(s, ir.FieldSet) and s.expr == "meta pkttype" for s in r.statements)
+
+
+_FIXED_BUT_PKTTYPE = tuple(t for t in IMMUTABLE_MATCHES if t is not ir.PktType)
 
 
 def remove_dead_rules(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
@@ -100,8 +112,9 @@ def remove_dead_rules(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
                 if _may_change_packet(r):
                     # a later packet state may differ from the one the earlier rules saw: only
                     # killers testing fields nothing changes still prove anything
+                    fixed = _FIXED_BUT_PKTTYPE if _rewrites_pkttype(r) else IMMUTABLE_MATCHES
                     terminals = [x for x in terminals
-                                 if all(isinstance(m, IMMUTABLE_MATCHES) for m in x[0].matches)]
+                                 if all(isinstance(m, fixed) for m in x[0].matches)]
                 if ends_chain(r) and not is_stateful(r):
                     terminals.append((r, sig, box))
                     if not r.matches:

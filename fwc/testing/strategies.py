@@ -324,9 +324,17 @@ def rule_for(draw, fam: str, table: str, hook: str, targets: tuple = (), can_ret
         cls = draw(st.sampled_from((ir.ConnLabel, ir.ConnLabelSet)))
         module.append(cls(draw(st.sampled_from((0, 5, 127))),
                           negatable and draw(_weighted((False, 2), (True, 1)))))
+    if "cluster" not in exclude and hook != "input" and \
+            not isinstance(verdict, (ir.Return, ir.Goto)) and draw(_weighted((False, 10), (True, 1))):
+        # nft says only a mask naming every node, and its pkt_type rewrite not in input; a
+        # stateful match before it takes a chain of its own, where RETURN / -g are refused
+        n = draw(st.sampled_from((1, 2, 5)))
+        module.append(ir.Cluster(n, (1 << n) - 1, draw(st.sampled_from((0, 0xDEADBEEF))),
+                                 draw(_weighted((False, 3), (True, 1)))))
     if any(isinstance(m, ir.Port) and m.field == "port" for m in l4):
         # nft writes --ports as two rules; a limit or a label set would then run twice (refused)
-        module = [m for m in module if not isinstance(m, (ir.Limit, ir.ConnLabelSet))]
+        module = [m for m in module if not isinstance(m, (ir.Limit, ir.ConnLabelSet,
+                                                          ir.Cluster))]
     # canonical order = the order the iptables front end reads back: core options first
     # (-i/-o, -f, -p, -s/-d), then modules
     frag = [m for m in module if isinstance(m, ir.Fragment)]

@@ -101,7 +101,10 @@ def compare_case(ns: str, case) -> tuple[str, str]:
     p = netns.run(["nft", "-f", "-"], input=theirs_text, ns=ns, check=False)
     if p.returncode != 0:
         return "load-error", f"expected rule rejected: {p.stderr.strip()}"
-    theirs = _normal(netns.run(["nft", "list", "ruleset"], ns=ns).stdout)
+    p = netns.run(["nft", "list", "ruleset"], ns=ns, check=False)
+    if p.returncode != 0:  # (nft 1.0.6 aborts listing `jhash ct original saddr`)
+        return "load-error", f"nft cannot list the expected rule: {p.stderr.strip()}"
+    theirs = _normal(p.stdout)
     if mine == theirs:
         return "identical", ""
     return "different", "fwc:\n  " + "\n  ".join(mine) + "\nexpected:\n  " + "\n  ".join(theirs)
@@ -143,7 +146,7 @@ def test_txlate_vectors_mean_the_same(txns):
           f"{len(cases) - identical - equivalent} known gaps")
     assert not bad, "\n\n".join(f"{k}: {v[0]}: {v[1]}" for k, v in sorted(bad.items())[:15])
     assert not stale, f"listed as known but now identical (remove from txlate_known): {stale}"
-    # the target is 95%; fwc reaches 362/382 (94.8%): every other vector is a gap fwc
+    # the target is 95%; fwc reaches 364/382 (95.3%): every other vector is a gap fwc
     # refuses with a located error because nftables cannot say it exactly (see txlate_known
     # and README).  This guards the level reached; it must only ever go up.
-    assert identical + equivalent >= 362
+    assert identical + equivalent >= 364
