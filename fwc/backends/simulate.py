@@ -15,6 +15,7 @@ replayed from the cache.  NAT chains are never cached (they run once per connect
 from __future__ import annotations
 
 import ipaddress
+import sys
 import time
 from typing import Any, Callable, Optional
 
@@ -24,7 +25,7 @@ from fwc import ir, timewindow
 from fwc.backends.simulate_fib import fib_reader
 from fwc.conntrack import fields as nftf
 from fwc.conntrack.helpers import HELPERS, run_helper
-from fwc.conntrack.jhash import cluster_node
+from fwc.conntrack.jhash import cluster_node, jhash_bytes
 from fwc.conntrack.nat import MANIP_OF_HOOK, NoFreeTuple, manip_packet, setup_binding
 from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, TCP_FLAG_BITS, Skb, addr_str, flag_bits
 from fwc.conntrack.table import ConntrackTable
@@ -856,10 +857,55 @@ class Simulator:
         return setlookup, {"l3", "src", "dst", "sport", "dport"}, note is None and not updated
 
     def _field_reader(self, expr: str, rule: ir.Rule):
-        rd = nftf.reader(expr) or fib_reader(expr, self) or self._numgen_reader(expr, rule)
+        rd = nftf.reader(expr) or fib_reader(expr, self) or self._numgen_reader(expr, rule) or \
+            self._jhash_reader(expr, rule)
         if rd is None:
             raise Unsupported(f"nft expression {expr!r} is not simulated", rule.loc)
         return rd
+
+    # jhash keys: (bytes in the register, byte order); meta/ct marks are host-order words
+    _HASH_KEYS = {**{f"{f} {d}": (2, "big") for f in ("tcp", "udp", "sctp", "dccp", "udplite",
+                                                        "th") for d in ("sport", "dport")},
+                  "ip saddr": (4, "big"), "ip daddr": (4, "big"),
+                  "ip6 saddr": (16, "big"), "ip6 daddr": (16, "big"),
+                  "ip protocol": (1, "big"), "meta l4proto": (1, "big"),
+                  "meta mark": (4, sys.byteorder), "ct mark": (4, sys.byteorder)}
+
+    def _jhash_reader(self, expr: str, rule: ir.Rule):
+        """`jhash KEY [. KEY]... mod N seed S [offset O]`: nft_jhash hashes the key's bytes as
+        they sit in the registers (in a concatenation each key padded with zeros to 32 bits),
+        scaled to 0..N-1, plus O.  A key the packet lacks stops the rule, as its payload load
+        would."""
+        head, sep, tail = " ".join(expr.split()).partition(" mod ")
+        words = tail.split()
+        if not head.startswith("jhash ") or not sep or len(words) not in (1, 3, 5):
+            return None
+        opts = dict(zip(words[1::2], words[2::2]))
+        keys = [k.strip() for k in head[len("jhash "):].split(" . ")]
+        if any(k not in self._HASH_KEYS for k in keys) or set(opts) - {"seed", "offset"}:
+            return None
+        try:
+            mod, seed, off = (int(x, 0) for x in (words[0], opts.get("seed", "0"),
+                                                  opts.get("offset", "0")))
+        except ValueError:
+            return None
+        if mod <= 0:
+            raise Unsupported(f"{expr!r}: jhash needs a positive modulus", rule.loc)
+        if "seed" not in opts:
+            raise Unsupported(f"{expr!r} without a seed: the kernel picks a random one, not "
+                              "simulated", rule.loc)
+        parts = [(nftf.reader(k), *self._HASH_KEYS[k]) for k in keys]
+        pad = len(parts) > 1  # (a single key is hashed at its own length)
+
+        def jhash(p):
+            data = b""
+            for rd, width, order in parts:
+                v = rd(p)
+                if v is nftf.ABSENT:
+                    return v
+                data += v.to_bytes(width, order) + bytes(-width % 4 if pad else 0)
+            return ((jhash_bytes(data, seed) * mod) >> 32) + off
+        return jhash
 
     def _numgen_reader(self, expr: str, rule: ir.Rule):
         """`numgen inc|random mod N [offset O]`: inc counts 0, 1, ... N-1, 0 ... per rule (per

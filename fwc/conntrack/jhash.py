@@ -56,6 +56,28 @@ def jhash2(words: list[int], seed: int) -> int:
     return _final(a, b, c)
 
 
+def jhash_bytes(data: bytes, seed: int) -> int:
+    """jhash(key, len(data), seed): the hash of a byte string (nft's `jhash` expression).  Whole
+    12-byte blocks are read as native words, the tail byte by byte, little-endian."""
+    n = len(data)
+    a = b = c = (_INITVAL + n + seed) & _M
+    k = 0
+    while n > 12:
+        a = (a + int.from_bytes(data[k:k + 4], sys.byteorder)) & _M
+        b = (b + int.from_bytes(data[k + 4:k + 8], sys.byteorder)) & _M
+        c = (c + int.from_bytes(data[k + 8:k + 12], sys.byteorder)) & _M
+        a, b, c = _mix(a, b, c)
+        n -= 12
+        k += 12
+    if n == 0:
+        return c
+    tail = data[k:] + bytes(12 - n)
+    a = (a + int.from_bytes(tail[0:4], "little")) & _M
+    b = (b + int.from_bytes(tail[4:8], "little")) & _M
+    c = (c + int.from_bytes(tail[8:12], "little")) & _M
+    return _final(a, b, c)
+
+
 def address_words(l3: int, addr: int) -> list[int]:
     """An address as the kernel's hash reads it: its network-order bytes as native words."""
     raw = addr.to_bytes(4 if l3 == 4 else 16, "big")
