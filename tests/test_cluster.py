@@ -187,3 +187,15 @@ def test_a_later_pkttype_test_is_not_dead_after_a_cluster_rule():
                     "  meta pkttype unicast accept\n  meta pkttype set unicast\n"
                     "  udp dport 1 meta pkttype unicast drop\n }\n}\n", "p.nft")
     assert len(remove_dead_rules(nft).tables[0].chain("p").rules) == 3
+
+
+def test_nft_jhash_without_a_seed_is_refused_by_the_simulator():
+    """The kernel draws a random seed when the rule gives none (nft_jhash_init); with one the
+    simulator hashes (tests/kernel/test_jhash_kernel.py checks the values)."""
+    from fwc.errors import Unsupported
+    text = ("table ip t {{\n chain c {{\n  type filter hook input priority 0;\n"
+            "  jhash ip saddr mod 2 {}0 drop\n }}\n}}\n")
+    Simulator(parse_nft(text.format("seed 1 "), "j.nft"), sim_options())
+    with pytest.raises(Unsupported, match="without a seed") as e:
+        Simulator(parse_nft(text.format(""), "j.nft"), sim_options())
+    assert e.value.loc.line == 4

@@ -49,13 +49,3 @@ def test_jhash_agrees_with_the_kernel(kernel):
     kernel.prepare(cases)
     got = [r.verdict for r in kernel_verdicts(("nft", RULES), cases, kernel)]
     assert got == want, [(p, g, w) for p, g, w in zip(probes, got, want) if g != w][:8]
-
-
-
-def test_jhash_without_a_seed_is_refused():
-    """The kernel draws a random seed when the rule gives none (nft_jhash_init)."""
-    from fwc.errors import Unsupported
-    rs = parse_nft("table ip t {\n chain c {\n  type filter hook input priority 0;\n"
-                   "  jhash ip saddr mod 2 0 drop\n }\n}\n", "j.nft")
-    with pytest.raises(Unsupported, match="without a seed"):
-        Simulator(rs, sim_options())
