@@ -167,6 +167,8 @@ def test_simulator_hashes_the_master_of_an_expected_connection():
         # with the helper the data connection's master (source: the client) is hashed
         assert (res.ct_state, res.verdict) == (("RELATED", "ACCEPT") if helper else
                                                ("NEW", "DROP"))
+        whose = f"its master's original source {C4}" if helper else f"its original source {S4}"
+        assert any(whose in str(t) for t in res.trace), res.trace
 
 
 def test_a_later_pkttype_test_is_not_dead_after_a_cluster_rule():

@@ -610,7 +610,11 @@ class Simulator:
                     return False
                 owner = ct.master if ct.master is not None else ct
                 l3, _, src = owner.tuples[0][:3]
-                return bool(mask >> cluster_node(l3, src, seed, total) & 1) != neg
+                node = cluster_node(l3, src, seed, total)
+                whose = "its master's" if owner is not ct else "its"
+                p.notes.append(f"cluster: the connection is node {node + 1} of {total} "
+                               f"({whose} original source {addr_str(l3, src)} hashed)")
+                return bool(mask >> node & 1) != neg
             return cluster, {"ct_state", "ct_tuples", "ct_master"}, True
         if T is ir.Statistic:
             if m.mode == "random":
