@@ -248,3 +248,21 @@ def test_table_option_takes_the_longest_name_and_only_for_nft(capsys):
     assert code == 0 and f"table ip {'x' * 255} {{" in out
     code, out, err = run_cli(["translate", "--to", "iptables", "--table", "fw", src], capsys)
     assert (code, out) == (2, "") and "nft output only" in err
+
+
+@pytest.mark.parametrize("command", [
+    ["translate"], ["translate", "--from", "nft"], ["lint"], ["cost"], ["import"],
+    ["simulate", "--packet", "in tcp 192.0.2.1:1000 > 192.0.2.2:22"],
+    ["explain", "--packet", "in tcp 192.0.2.1:1000 > 192.0.2.2:22"],
+])
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00binary\n", None])
+def test_every_command_refuses_binary_or_missing_input_located(tmp_path, capsys, command, content):
+    f = tmp_path / "in.rules"
+    if content is not None:
+        f.write_bytes(content)
+    rc, out, err = run_cli([command[0], str(f), *command[1:]], capsys)
+    assert rc == 2 and out == ""
+    line = err.strip().splitlines()[0]
+    m = ERROR_LINE.match(line)
+    assert m and m.group("file") == str(f), err
+    assert "internal error" not in err

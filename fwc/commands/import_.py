@@ -39,15 +39,8 @@ def read_live() -> ir.Ruleset:
 
 
 def load(path: str, src: str, include_dirs=()) -> ir.Ruleset:
-    if path == "-":
-        text, name = sys.stdin.read(), "<stdin>"
-    else:
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as e:
-            raise FwcSyntaxError(f"cannot read: {e.strerror}", ir.Loc(path))
-        name = path
+    from fwc.frontends import read_source
+    text, name = read_source(path)  # unreadable, binary or endless input: a located error
     if src == "nft-json":
         from fwc.frontends.nft_json import parse_nft_json
         return parse_nft_json(text, name)
