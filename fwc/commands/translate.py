@@ -101,7 +101,7 @@ def run(args) -> int:
         try:
             from fwc.passes import optimize
         except ImportError:
-            raise Unsupported("the optimiser (-O) is not available in this version", ir.Loc("fwc"))
+            raise Unsupported("the optimiser (-O) is not available in this version", ir.Loc("<args>"))
         def note(n, explain=args.explain):
             if explain or n.level == "warning":  # dead rules are always worth a warning
                 sys.stderr.write(n.format() + "\n")
@@ -123,17 +123,19 @@ def run(args) -> int:
         outputs = {args.output: text} if args.output else {None: text}
     else:
         if args.check:
-            raise FwcSyntaxError("--check validates nft output only", ir.Loc("fwc"))
+            raise FwcSyntaxError("--check validates nft output only", ir.Loc("<args>"))
         from fwc.backends.iptables import emit_iptables
 
         texts = emit_iptables(rs)
         if args.family:
             texts = {k: v for k, v in texts.items() if k == args.family}
         if not texts:
-            raise Unsupported("nothing to write for the selected family", ir.Loc("fwc"))
+            what = f"no {args.family} table" if args.family else "no ip, ip6 or inet table"
+            raise Unsupported(f"nothing to write: the input has {what} with rules or chains "
+                              "iptables-restore could hold", ir.Loc(args.files[0]))
         if len(texts) > 1 and not args.output:
             raise FwcSyntaxError("the ruleset has IPv4 and IPv6 parts: pass -o PREFIX (writes "
-                                 "PREFIX.v4 and PREFIX.v6) or --family ip|ip6", ir.Loc("fwc"))
+                                 "PREFIX.v4 and PREFIX.v6) or --family ip|ip6", ir.Loc("<args>"))
         if len(texts) > 1:
             outputs = {f"{args.output}.{'v4' if k == 'ip' else 'v6'}": v for k, v in texts.items()}
         else:
