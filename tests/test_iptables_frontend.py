@@ -496,3 +496,24 @@ def test_a_shebang_makes_a_script_whatever_its_first_command():
     text = "#!/bin/sh\nfor p in 22 80; do iptables -A INPUT -p tcp --dport $p -j ACCEPT; done\n"
     assert detect_format(text) == "iptables-script"
     assert detect_format("#!/usr/sbin/iptables-restore\n*filter\nCOMMIT\n") == "iptables"
+
+
+@pytest.mark.parametrize("arg,words", [
+    # what iptables-restore 1.8.9 makes of each (tests/kernel/test_restore_quoting_kernel.py)
+    ("'ab'", ["'ab'"]), ("it's", ["it's"]), ('"a\\tb"', ["atb"]), ('"ab"cd', ["ab", "cd"]),
+    ("a\\ b", ["a\\", "b"]), ("x #y", ["x", "#y"]), ('a"b c"d', ["ab c", "d"]),
+    ('"a\\"b"', ['a"b']), ('"a\\\\b"', ["a\\b"]), ('"Bob\\\'s"', ["Bob's"]), ('""', [""]),
+    ('"x y"', ["x y"]),
+])
+def test_restore_lines_split_like_iptables_restore(arg, words):
+    from fwc.frontends.lex import split_restore_words
+    got = split_restore_words("-A INPUT --comment " + arg, ir.Loc("f", 1, 1))
+    assert [w.text for w in got[3:]] == words
+    assert got[3].col == len("-A INPUT --comment ") + 1
+
+
+def test_unterminated_quote_in_a_restore_line_is_located():
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_save('*filter\n-A INPUT -m comment --comment "abc -j DROP\nCOMMIT\n', "f", "ip")
+    e = ei.value.errors[0]
+    assert (e.loc.line, e.loc.col) == (2, 31) and "unterminated" in e.message

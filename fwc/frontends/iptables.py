@@ -17,7 +17,7 @@ from fwc import ir
 from fwc.errors import ErrorGroup, FwcError, FwcSyntaxError, Unsupported
 from fwc.frontends import iptables_ext as X
 from fwc.frontends import values as V
-from fwc.frontends.lex import Word, split_words
+from fwc.frontends.lex import Word, split_restore_words, split_words
 from fwc.gcpause import without_gc
 
 # core options iptables takes once per rule ("multiple -p flags not allowed")
@@ -719,7 +719,7 @@ def parse_iptables_save(text: str, filename: str = "<input>", family: Optional[s
                 counters = (m.group(1), m.group(2))
                 body = body[m.end():]
                 indent += m.end()
-            words = split_words(" " * indent + body, loc, source=line)
+            words = split_restore_words(" " * indent + body, loc, source=line)
             if counters:
                 words = words[:2] + [Word("-c", 0), Word(counters[0], 0), Word(counters[1], 0)] + words[2:] \
                     if words and words[0].text in ("-A", "--append", "-I", "--insert") else words

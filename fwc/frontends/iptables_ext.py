@@ -338,6 +338,8 @@ def _build_set(opts, ctx):
 
 
 def _ipset_flags(o, ctx) -> tuple:
+    if not 1 <= len(o.args[0]) <= 31:  # IPSET_MAXNAMELEN 32 with its NUL
+        raise ctx.error(f"ipset name {o.args[0]!r}: 1 to 31 characters", o)
     flags = o.args[1].split(",")
     if any(f not in ("src", "dst") for f in flags) or len(flags) > 6:
         raise ctx.error(f"invalid ipset flags {o.args[1]!r}", o)
@@ -533,6 +535,8 @@ def _build_hashlimit(opts, ctx):
                 raise ctx.error(f"unknown hashlimit mode {bad[0]!r}", o)
             kw["mode"] = modes
         elif n == "--hashlimit-name":
+            if not o.args[0]:
+                raise ctx.error("--hashlimit-name needs at least one character", o)
             kw["name"] = o.args[0]
         elif n == "--hashlimit-srcmask":
             kw["srcmask"] = _val(ctx, o, V.parse_int, o.args[0], 0, 128, "mask")
@@ -681,6 +685,8 @@ def _t_log(opts, ctx):
     for o in opts:
         if o.name == "--log-prefix":
             prefix = o.args[0]
+            if not prefix:  # libxt_LOG: "Argument must have a minimum length of 1 characters"
+                raise ctx.error("--log-prefix needs at least one character", o)
             if len(prefix) > 29:
                 raise ctx.error("--log-prefix is longer than 29 characters", o)
         elif o.name == "--log-level":
@@ -696,6 +702,8 @@ def _t_nflog(opts, ctx):
         if o.name == "--nflog-group":
             kw["group"] = _val(ctx, o, V.parse_int, o.args[0], 0, 65535, "group")
         elif o.name == "--nflog-prefix":
+            if not o.args[0]:
+                raise ctx.error("--nflog-prefix needs at least one character", o)
             kw["prefix"] = o.args[0]
         elif o.name in ("--nflog-size", "--nflog-range"):
             kw["size"] = _val(ctx, o, V.parse_int, o.args[0], 0, 2**32 - 1, "size")

@@ -113,6 +113,66 @@ def split_words(line: str, loc: Loc, expand: Optional[Callable[[str, int], str]]
     return words
 
 
+_RESTORE_SEP = " \t\r\n\f\v"
+# a word of a line without backslashes: plain characters, then at most one "..." part, whose
+# closing quote ends the word
+_RESTORE_WORD = re.compile(r'[^ \t\r\n\f\v"]+(?:"[^"]*")?|"[^"]*"')
+
+
+def split_restore_words(line: str, loc: Loc, source: Optional[str] = None) -> list[Word]:
+    """Split a rule line of an iptables-restore file the way iptables-restore does, which is
+    not the shell's way: only "..." quotes, inside them a backslash takes the next character
+    literally (iptables-save writes " \\ and ' as \\" \\\\ \\'), and the closing quote ends
+    the word.  Outside quotes ', \\ and # are ordinary characters."""
+    if '"' not in line:  # nothing but plain words
+        if _ODD_SPACE.search(line):
+            return [Word(m.group(), m.start() + 1) for m in _WORD.finditer(line)]
+        words, col = [], 1
+        for w in line.split(" "):
+            if w:
+                words.append(_new(Word, (w, col, False)))
+            col += len(w) + 1
+        return words
+    if "\\" not in line and line.count('"') % 2 == 0:  # iptables-save's --comment, --log-prefix
+        return [_new(Word, (g.replace('"', ""), m.start() + 1, '"' in g))
+                for m in _RESTORE_WORD.finditer(line) for g in (m.group(),)]
+    words = []
+    i, n = 0, len(line)
+    while i < n:
+        while i < n and line[i] in _RESTORE_SEP:
+            i += 1
+        if i >= n:
+            break
+        start, buf, quoted = i, [], False
+        while i < n:
+            c = line[i]
+            if c == '"':
+                quoted = True
+                i += 1
+                while True:
+                    if i >= n:
+                        raise FwcSyntaxError("unterminated double quote",
+                                             Loc(loc.file, loc.line, start + 1),
+                                             source if source is not None else line)
+                    c = line[i]
+                    if c == "\\" and i + 1 < n:
+                        buf.append(line[i + 1])
+                        i += 2
+                    elif c == '"':
+                        i += 1
+                        break
+                    else:
+                        buf.append(c)
+                        i += 1
+                break  # iptables-restore ends the word at the closing quote
+            if c in _RESTORE_SEP:
+                break
+            buf.append(c)
+            i += 1
+        words.append(_new(Word, ("".join(buf), start + 1, quoted)))
+    return words
+
+
 def _expand_at(line: str, i: int, expand, err) -> tuple[str, int]:
     """Expand $NAME or ${NAME} starting at line[i] == '$'."""
     n = len(line)
