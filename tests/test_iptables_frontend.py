@@ -127,8 +127,10 @@ def test_script_variables_continuations_and_commands():
     ("iptables -A INPUT -s $(cat x) -j DROP\n", 1, 22, "command substitution"),
     ("iptables -A INPUT -s $UNDEF -j DROP\n", 1, 22, "undefined variable"),
     # a host command chained with others (which may change rules) is not left out
-    ("echo 1 > /proc/sys/net/ipv4/ip_forward && iptables -A INPUT -j ACCEPT\n", 1, 8,
+    ("echo 1 > /proc/sys/net/ipv4/ip_forward || iptables -A INPUT -j ACCEPT\n", 1, 8,
      "not supported"),
+    ("iptables -N X || iptables -F X\n", 1, 15, "shell operator '|'"),
+    ("iptables -F; iptables -A INPUT -s $NOPE -j DROP\n", 1, 35, "undefined variable"),
     ("grep -q x /etc/y\niptables -A INPUT -j ACCEPT\n", 1, 1, "not supported"),
 ])
 def test_script_refuses_shell_constructs_with_location(text, line, col, needle):
@@ -517,3 +519,18 @@ def test_unterminated_quote_in_a_restore_line_is_located():
         parse_iptables_save('*filter\n-A INPUT -m comment --comment "abc -j DROP\nCOMMIT\n', "f", "ip")
     e = ei.value.errors[0]
     assert (e.loc.line, e.loc.col) == (2, 31) and "unterminated" in e.message
+
+
+def test_script_commands_separated_by_semicolons_and_double_ampersands():
+    one_per_line = parse_iptables_script(
+        "iptables -F\niptables -X\niptables -P INPUT DROP\n"
+        "iptables -A INPUT -m comment --comment 'a;b && c' -j ACCEPT\n"
+        "iptables -N LOGDROP\niptables -A LOGDROP -j DROP\n", "a.sh")
+    chained = parse_iptables_script(
+        "iptables -F; iptables -X ;iptables -P INPUT DROP;\n"
+        "iptables -A INPUT -m comment --comment 'a;b && c' -j ACCEPT  # x; y\n"
+        "iptables -N LOGDROP && iptables -A LOGDROP -j DROP\n", "b.sh")
+    assert chained == one_per_line
+    rule = chained.table("ip", "filter").chain("LOGDROP").rules[0]
+    assert (rule.loc.line, rule.loc.col) == (3, 33)  # its -A
+    assert chained.table("ip", "filter").chain("INPUT").rules[0].comment == "a;b && c"

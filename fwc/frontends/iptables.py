@@ -842,6 +842,47 @@ def _host_command(stripped: str) -> Optional[tuple[str, str]]:
     return name, what
 
 
+def _script_commands(text: str):
+    """The script's simple commands: its logical lines, each cut at `;` and `&&` outside quotes
+    (`iptables -F; iptables -X`).  A script describes the ruleset built from an empty state, in
+    which every iptables command it gives succeeds, so `a && b` runs both, like `a; b`.
+    Yields (line number, command padded with spaces to keep its columns, the whole line)."""
+    for lineno, line in _logical_lines(text):
+        if ";" not in line and "&&" not in line:
+            yield lineno, line, line
+            continue
+        cuts, i, n, word_start = [], 0, len(line), True
+        while i < n:
+            c = line[i]
+            if c == "'":
+                j = line.find("'", i + 1)
+                i = n if j < 0 else j + 1  # unterminated: split_words reports it
+            elif c == '"':
+                i += 1
+                while i < n and line[i] != '"':
+                    i += 2 if line[i] == "\\" else 1
+                i += 1
+            elif c == "\\":
+                i += 2
+            elif c == "#" and word_start:
+                break  # a comment: the rest of the line
+            elif c == ";" and not line.startswith(";", i + 1):  # `;;` is case syntax
+                cuts.append((i, 1))
+                i += 1
+            elif line.startswith("&&", i):
+                cuts.append((i, 2))
+                i += 2
+            else:
+                i += 1
+            word_start = c in " \t;&"
+        start = 0
+        for at, width in cuts + [(n, 0)]:
+            part = line[start:at]
+            if part.strip():
+                yield lineno, " " * start + part, line
+            start = at + width
+
+
 def _logical_lines(text: str):
     """Join backslash-continued lines; yields (first line number, text, [source lines])."""
     buf, start = [], None
@@ -870,7 +911,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
     variables: dict[str, str] = {}
     saw_command = False
     exited = None
-    for lineno, line in _logical_lines(text):
+    for lineno, line, whole in _script_commands(text):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -878,7 +919,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
         loc = ir.Loc(filename, lineno, indent + 1)
         if exited is not None:
             if warnings is not None:
-                warnings.append(FwcError(f"not run: the script exits at line {exited}", loc, line))
+                warnings.append(FwcError(f"not run: the script exits at line {exited}", loc, whole))
             break
         if _EXIT.match(stripped):
             exited = lineno
@@ -887,7 +928,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
         if host is not None:
             if warnings is not None:
                 warnings.append(FwcError(f"'{host[0]}' left out: it {host[1]}, which is not "
-                                         "part of the ruleset", loc, line))
+                                         "part of the ruleset", loc, whole))
             continue
         try:
             def expand(name: str, col: int) -> str:
@@ -895,21 +936,21 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                     return variables[name]
                 if name in os.environ and name in ("HOME",):
                     return os.environ[name]
-                raise FwcSyntaxError(f"undefined variable ${name}", ir.Loc(filename, lineno, col), line)
+                raise FwcSyntaxError(f"undefined variable ${name}", ir.Loc(filename, lineno, col), whole)
 
             head = stripped.split()[0].rstrip(";")
             if head in _SHELL_KEYWORDS:  # before the words: `for p in 1 2; do` has a ';' too
                 raise FwcSyntaxError(f"shell construct '{head}' is not supported in iptables "
-                                     "scripts (only iptables commands and NAME=value)", loc, line)
+                                     "scripts (only iptables commands and NAME=value)", loc, whole)
             m = _ASSIGN.match(stripped)
             if m:
-                value_words = split_words(m.group(2), loc, expand, source=line) if m.group(2) else []
+                value_words = split_words(m.group(2), loc, expand, source=whole) if m.group(2) else []
                 if len(value_words) > 1:
                     raise FwcSyntaxError("assignment value must be quoted if it contains spaces",
-                                         loc, line)
+                                         loc, whole)
                 variables[m.group(1)] = value_words[0].text if value_words else ""
                 continue
-            words = split_words(line, loc, expand)
+            words = split_words(line, loc, expand, source=whole)
             if not words:
                 continue
             words = _without_sudo(words)
@@ -918,13 +959,13 @@ def parse_iptables_script(text: str, filename: str = "<script>",
             if first.quoted is False and base in _SHELL_KEYWORDS or first.text.endswith("()"):
                 raise FwcSyntaxError(f"shell construct '{first.text}' is not supported in iptables "
                                      "scripts (only iptables commands and NAME=value)",
-                                     ir.Loc(filename, lineno, first.col), line)
+                                     ir.Loc(filename, lineno, first.col), whole)
             if base in _HARMLESS:
                 continue
             if base not in IPTABLES_COMMANDS:
                 raise FwcSyntaxError(f"command '{first.text}' is not supported in iptables scripts "
                                      "(only iptables/ip6tables commands and NAME=value)",
-                                     ir.Loc(filename, lineno, first.col), line)
+                                     ir.Loc(filename, lineno, first.col), whole)
             family = IPTABLES_COMMANDS[base]
             args = words[1:]
             table = "filter"
@@ -934,11 +975,11 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                 a = args[k]
                 if a.text in ("-t", "--table"):
                     if k + 1 >= len(args):
-                        raise FwcSyntaxError("-t needs a table name", ir.Loc(filename, lineno, a.col), line)
+                        raise FwcSyntaxError("-t needs a table name", ir.Loc(filename, lineno, a.col), whole)
                     table = args[k + 1].text
                     if table not in ir.TABLE_CHAINS:
                         raise FwcSyntaxError(f"unknown table {table!r}",
-                                             ir.Loc(filename, lineno, args[k + 1].col), line)
+                                             ir.Loc(filename, lineno, args[k + 1].col), whole)
                     k += 2
                     continue
                 if a.text.startswith("-t") and len(a.text) > 2 and a.text[2:] in ir.TABLE_CHAINS:
@@ -957,15 +998,15 @@ def parse_iptables_script(text: str, filename: str = "<script>",
             cmd_idx = next((j for j, w in enumerate(rest) if w.text in _CMDS), None)
             if cmd_idx is None:
                 raise FwcSyntaxError("no command (-A, -I, -N, -P, -F, ...) in this iptables call",
-                                     ir.Loc(filename, lineno, first.col), line)
+                                     ir.Loc(filename, lineno, first.col), whole)
             # iptables accepts options before the command word: move the command to the front
             ordered = [rest[cmd_idx]] + rest[:cmd_idx] + rest[cmd_idx + 1:]
             if rest[cmd_idx].text in ("-P", "--policy", "-N", "--new-chain", "-X", "--delete-chain",
                                       "-F", "--flush", "-Z", "--zero", "-E", "--rename-chain") and cmd_idx:
                 raise FwcSyntaxError("options before this command are not supported",
-                                     ir.Loc(filename, lineno, rest[0].col), line)
+                                     ir.Loc(filename, lineno, rest[0].col), whole)
             saw_command = True
-            _apply_command(interp, family, table, ordered, loc, line, False)
+            _apply_command(interp, family, table, ordered, loc, whole, False)
         except FwcError as e:
             interp.errors.append(e)
             if len(interp.errors) >= 50:
