@@ -767,6 +767,13 @@ class NamedSet:
     # nft `counter` in the declaration: every element counts the packets that hit it (no
     # verdict depends on it)
     counter: bool = False
+    # nft `size N`: at most N elements; adding one more from the packet path fails, and the
+    # rule that tried stops there (nft_dynset). None: nft's default.
+    size: Optional[int] = None
+    # empty, or one per element: (timeout, expires) nft texts ("1m30s"), None where not given;
+    # such an element leaves the set when its time runs out
+    element_timeouts: tuple[tuple[Optional[str], Optional[str]], ...] = ()
+    gc_interval: Optional[str] = None  # nft `gc-interval`: when expired elements are reaped
 
 
 @frozen

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from fwc import ir
-from fwc.errors import FwcError, FwcSyntaxError, Unsupported
+from fwc.errors import ErrorGroup, FwcError, FwcSyntaxError, Unsupported
 from fwc.frontends.nft import parse_nft
 
 
@@ -766,3 +766,37 @@ def test_nft_keywords_are_not_names_as_nft_reads_them(text, col):
     with pytest.raises(FwcSyntaxError) as e:
         parse_nft(text, "k.nft")
     assert "nft keyword" in e.value.message and e.value.loc.col == col
+
+
+def test_set_size_gc_interval_and_element_timeouts_round_trip():
+    from fwc.backends.nft import emit_nft
+    text = ("table ip t {\n set s { type ipv4_addr; size 4; flags timeout; gc-interval 90s\n"
+            "  elements = { 10.0.0.1 timeout 90s expires 20s, 10.0.0.2 } }\n"
+            " map m { type ipv4_addr : verdict; flags timeout\n"
+            "  elements = { 10.0.0.3 timeout 2m : accept } }\n}\n")
+    rs = parse_nft(text, "s.nft")
+    s, m = rs.tables[0].sets
+    assert (s.size, s.gc_interval) == (4, "1m30s")
+    assert s.element_timeouts == (("1m30s", "20s"), (None, None))
+    assert m.element_timeouts == (("2m", None),)
+    out = emit_nft(rs)
+    assert "10.0.0.1 timeout 1m30s expires 20s, 10.0.0.2" in out and "size 4" in out
+    assert "10.0.0.3 timeout 2m : accept" in out
+    assert parse_nft(out, "again.nft") == rs
+    # add/delete element keep each element's timeout with it
+    more = parse_nft(text + "add element ip t s { 10.0.0.9 timeout 5s }\n"
+                     "delete element ip t s { 10.0.0.1 }\n", "s2.nft").tables[0].sets[0]
+    assert more.element_timeouts == ((None, None), ("5s", None))
+
+
+@pytest.mark.parametrize("decl,needle", [
+    ("size 0", "set size must be"), ("size x", "set size must be"),
+    ("size 1; elements = { 10.0.0.1, 10.0.0.2 }", "holds 2 elements but its size is 1"),
+    ("flags timeout; elements = { 10.0.0.1 timeout soon }", "invalid timeout 'soon'"),
+    ("timeout 5x", "invalid timeout"),
+])
+def test_bad_set_sizes_and_times_are_located(decl, needle):
+    with pytest.raises((FwcSyntaxError, ErrorGroup)) as ei:
+        parse_nft("table ip t {\n set s { type ipv4_addr; " + decl + " }\n}\n", "b.nft")
+    e = ei.value.errors[0] if isinstance(ei.value, ErrorGroup) else ei.value
+    assert needle in e.message and e.loc.line == 2, e.format()

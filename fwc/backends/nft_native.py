@@ -207,6 +207,10 @@ def named_set_lines(s: ir.NamedSet, name: str, ctx: RuleCtx) -> list[str]:
         lines.append("\t\tauto-merge")
     if s.timeout:
         lines.append(f"\t\ttimeout {s.timeout}")
+    if s.gc_interval:
+        lines.append(f"\t\tgc-interval {s.gc_interval}")
+    if s.size is not None:
+        lines.append(f"\t\tsize {s.size}")
     if s.counter:
         lines.append("\t\tcounter")
     if s.comment:
@@ -217,16 +221,18 @@ def named_set_lines(s: ir.NamedSet, name: str, ctx: RuleCtx) -> list[str]:
     protos = [t == "inet_proto" or t in PROTO_KEYS for t in s.types]
     if s.elements:
         elems = []
-        for e in s.elements:
+        timed = s.element_timeouts or ((None, None),) * len(s.elements)
+        for e, (tmo, exp) in zip(s.elements, timed):
+            opts = (f" timeout {tmo}" if tmo else "") + (f" expires {exp}" if exp else "")
             if s.data:
                 k, val = e
                 if s.data == "verdict":
                     shown = simple_verdict(val, ctx)
                 else:
                     shown = fmt_value(val, s.data in STRING_TYPES)
-                elems.append(f"{element_text(k, lambda i: strings[i])} : {shown}")
+                elems.append(f"{element_text(k, lambda i: strings[i])}{opts} : {shown}")
             else:
-                elems.append(element_text(e, lambda i: strings[i], lambda i: protos[i]))
+                elems.append(element_text(e, lambda i: strings[i], lambda i: protos[i]) + opts)
         lines.append(f"\t\telements = {{ {', '.join(elems)} }}")
     lines.append("\t}")
     return lines

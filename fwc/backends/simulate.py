@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import sys
 import time
+import types
 from typing import Any, Callable, Optional
 
 import attrs
@@ -997,6 +998,21 @@ class Simulator:
                 return declared
         raise Unsupported(f"set @{m.name} is not defined in table {table.name}", rule.loc)
 
+    def _set_size(self, s: ir.SetUpdate, rule: ir.Rule, table: ir.Table):
+        """(size, lookup of the declared elements, {"count": elements now}) of the set an
+        add/update/delete statement changes; size None when the set declares none."""
+        decl = next((x for x in table.sets if x.name == s.set and isinstance(x, ir.NamedSet)),
+                    None)
+        if decl is None or decl.size is None:
+            return None, None, None
+        elements = self._set_elements(types.SimpleNamespace(name=s.set, keys=s.keys), rule, table)
+        if elements and "interval" in decl.flags:
+            raise Unsupported(f"set @{s.set} has a size and interval elements (how many slots "
+                              "the kernel counts for an interval is not modelled)", rule.loc)
+        state = {"count": len(elements), "init": len(elements)}
+        self._per_case_state.append(state)  # (elements the rules add are per case too)
+        return decl.size, self._compile_keyed(s.keys, elements, rule), state
+
     def _compile_keyed(self, keys, elements, rule, masks=()):
         readers = [(" ".join(k.split()), self._field_reader(k, rule)) for k in keys]
         if masks:  # VerdictMap.key_masks: the key's value ANDed with the mask is looked up
@@ -1090,6 +1106,7 @@ class Simulator:
             changes = self._set_changes.setdefault((table.family, table.name, s.set), {})
             readers = [self._field_reader(k, rule) for k in s.keys]
             present = s.op != "delete"
+            size, declared, count = self._set_size(s, rule, table)
 
             def setupdate(p, emit):
                 key = tuple(rd(p) for rd in readers)
@@ -1097,6 +1114,20 @@ class Simulator:
                     emit(f"{s.op} @{s.set}: the packet has no {' . '.join(s.keys)}: the rule "
                          "stops here (nft)")
                     return _STOP
+                if size is not None:  # nft_dynset: a new element needs a free slot
+                    if key in changes:
+                        before = changes[key]
+                    else:
+                        at = declared(p)
+                        before = at is not None and at >= 0
+                    if present and not before:
+                        if count["count"] >= size:
+                            emit(f"{s.op} @{s.set}: the set is full (size {size}): the rule "
+                                 "stops here (nft)")
+                            return _STOP
+                        count["count"] += 1
+                    elif before and not present:
+                        count["count"] -= 1
                 changes[key] = present  # (a timeout outlives the case: cases take no time)
                 emit(f"{s.op} @{s.set}")
                 return None

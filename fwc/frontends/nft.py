@@ -19,7 +19,7 @@ from fwc.frontends.nft_ast import Concat, Counted, MapElem, SetLit, Val, Verdict
 from fwc.frontends.nft_build import PRIORITY_NAMES, Builder, _Table
 from fwc.frontends.nft_lower import _decode_tuple, decoder_for, lower_rule, lower_verdict
 from fwc.frontends.nft_pre import Sources, preprocess
-from fwc.frontends.nft_syntax import Cursor, describe, parse_rule_body, parse_set
+from fwc.frontends.nft_syntax import Cursor, describe, duration, parse_rule_body, parse_set
 
 __all__ = ["parse_nft"]
 
@@ -192,7 +192,7 @@ class _Parser:
             if s is None:
                 raise c.error(f"set {name.text} does not exist", name)
             import attrs
-            table.sets[name.text] = attrs.evolve(s, elements=())
+            table.sets[name.text] = attrs.evolve(s, elements=(), element_timeouts=())
         else:
             raise c.error(f"'{verb} {kind}' is not valid", vt)
 
@@ -202,13 +202,18 @@ class _Parser:
         s = table.sets.get(name.text)
         if s is None:
             raise c.error(f"set {name.text} does not exist", name)
-        elems = self.set_elements(table, s, parse_set(c))
+        lit = parse_set(c)
+        elems = self.set_elements(table, s, lit)
         if verb in ("add", "create"):
-            self.b.add_elements(table, name.text, elems, name.loc())
+            self.b.add_elements(table, name.text, elems, name.loc(), lit.timeouts)
         elif verb in ("delete", "destroy"):
             import attrs
-            keep = tuple(e for e in s.elements if e not in elems)
-            table.sets[name.text] = attrs.evolve(s, elements=keep)
+            timed = s.element_timeouts or ((None, None),) * len(s.elements)
+            keep = [(e, t) for e, t in zip(s.elements, timed) if e not in elems]
+            timed = tuple(t for _, t in keep)
+            table.sets[name.text] = attrs.evolve(
+                s, elements=tuple(e for e, _ in keep),
+                element_timeouts=timed if any(t != (None, None) for t in timed) else ())
         else:
             raise c.error(f"'{verb} element' is not valid", vt)
 
@@ -409,7 +414,7 @@ class _Parser:
         types: tuple = ()
         data = None
         flags: set = set()
-        timeout = comment = None
+        timeout = comment = size = gc_interval = None
         counter = False
         elements_ast = None
         typeof = False
@@ -432,9 +437,15 @@ class _Parser:
                 c.expect("=")
                 elements_ast = parse_set(c)
             elif w == "timeout":
-                timeout = c.word("a timeout").text
-            elif w in ("size", "gc-interval"):
-                c.word("a number")
+                timeout = duration(c, c.word("a timeout"), "timeout")
+            elif w == "size":
+                n = c.word("a number")
+                if not n.text.isdigit() or not 0 < int(n.text) < 2**32:
+                    raise c.error(f"set size must be a number from 1 to 4294967295, got "
+                                  f"'{n.text}'", n)
+                size = int(n.text)
+            elif w == "gc-interval":
+                gc_interval = duration(c, c.word("a time"), "gc-interval")
             elif w == "policy":
                 c.word("a set policy")
             elif w == "comment":
@@ -451,9 +462,14 @@ class _Parser:
             raise c.error(f"map {name.text} needs 'type KEY : VALUE'", name)
         if timeout is not None:
             flags.add("timeout")  # nft sets it for a set with a default timeout (its listing)
-        s = ir.NamedSet(name.text, types, frozenset(flags), (), data, timeout, comment, counter)
+        s = ir.NamedSet(name.text, types, frozenset(flags), (), data, timeout, comment, counter,
+                        size, gc_interval=gc_interval)
         if elements_ast is not None:
-            s = attrs.evolve(s, elements=self.set_elements(table, s, elements_ast))
+            s = attrs.evolve(s, elements=self.set_elements(table, s, elements_ast),
+                             element_timeouts=elements_ast.timeouts)
+            if size is not None and "interval" not in s.flags and len(s.elements) > size:
+                raise c.error(f"{kind} {name.text} holds {len(s.elements)} elements but its size "
+                              f"is {size} (the kernel refuses to load it)", name)
         self.b.add_set(table, s, name.loc())
 
     def set_type(self, typeof: bool, kind):

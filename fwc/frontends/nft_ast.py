@@ -69,6 +69,8 @@ class Counted:
 class SetLit:
     elems: tuple[Any, ...]  # Expr or MapElem
     loc: Loc
+    # empty, or per element its (timeout, expires) texts, None where not given
+    timeouts: tuple = ()
 
 
 @attrs.frozen

@@ -204,11 +204,17 @@ class Builder:
             s = attrs.evolve(s, elements=old.elements + s.elements)
         t.sets[s.name] = s
 
-    def add_elements(self, t: _Table, name, elements: tuple, loc):
+    def add_elements(self, t: _Table, name, elements: tuple, loc, timeouts: tuple = ()):
+        """`add element`: `timeouts` as NamedSet.element_timeouts (empty: none given)."""
         s = t.sets.get(name)
         if s is None:
             raise self.syntax(f"set {name} does not exist in table {t.family} {t.name}", loc)
-        t.sets[name] = attrs.evolve(s, elements=s.elements + tuple(elements))
+        none = (None, None)
+        timed = (s.element_timeouts or (none,) * len(s.elements)) + \
+            (tuple(timeouts) or (none,) * len(elements))
+        t.sets[name] = attrs.evolve(s, elements=s.elements + tuple(elements),
+                                    element_timeouts=timed if any(x != none for x in timed)
+                                    else ())
 
     def ctx(self, t: _Table) -> Ctx:
         return Ctx(t.family, t.sets, self.source_line, t.helpers, t.connlimits)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any, Union
 
+import attrs
+
 from fwc import ir
 from fwc.errors import FwcSyntaxError, Unsupported
 from fwc.frontends.nft import SET_TYPES
@@ -140,7 +142,9 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
         s = table.sets.get(_req(body, "name", loc))
         if s is None:
             raise FwcSyntaxError(f"set {body['name']} does not exist", loc)
-        b.add_elements(table, s.name, _elements(b, table, s, body.get("elem", []), loc), loc)
+        raw = body.get("elem", [])
+        b.add_elements(table, s.name, _elements(b, table, s, raw, loc), loc,
+                       tuple(_elem_timeouts(e, loc) for e in raw))
     else:
         raise FwcSyntaxError(f"unknown nftables object '{key}'", loc)
 
@@ -172,12 +176,48 @@ def _set(b: Builder, table: _Table, key: str, verb: str, body: dict, loc) -> Non
         raise Unsupported("typeof sets in JSON", loc)
     data = body.get("map") if key == "map" else None
     flags = body.get("flags", [])
+    size = body.get("size")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool)
+                             or not 0 < size < 2**32):
+        raise FwcSyntaxError(f"set {name}: invalid size {size!r}", loc)
+    stmts = body.get("stmt", [])
+    if not isinstance(stmts, list) or any(not isinstance(x, dict) or list(x) != ["counter"]
+                                          for x in stmts):
+        raise Unsupported(f"set {name}: statements other than counter in its declaration", loc)
     s = ir.NamedSet(name, types, frozenset([flags] if isinstance(flags, str) else flags), (), data,
-                    str(body["timeout"]) if "timeout" in body else None, body.get("comment"))
+                    _seconds(body["timeout"], loc) if "timeout" in body else None,
+                    body.get("comment"), counter=bool(stmts), size=size,
+                    gc_interval=_seconds(body["gc-interval"], loc) if "gc-interval" in body
+                    else None)
     if "elem" in body:
-        s = ir.NamedSet(s.name, s.types, s.flags, _elements(b, table, s, body["elem"], loc), s.data,
-                        s.timeout, s.comment)
+        elems = _elements(b, table, s, body["elem"], loc)
+        timed = tuple(_elem_timeouts(e, loc) for e in body["elem"])
+        s = attrs.evolve(s, elements=elems, element_timeouts=timed
+                         if any(t != (None, None) for t in timed) else ())
     b.add_set(table, s, loc)
+
+
+def _seconds(v, loc) -> str:
+    """A JSON timeout (whole seconds, as libnftables writes it) as nft text: 60 -> "60s"."""
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise FwcSyntaxError(f"invalid timeout {v!r} (whole seconds)", loc)
+    from fwc.frontends.nft_values import canonical_duration
+    return canonical_duration(f"{v}s")
+
+
+def _elem_timeouts(e, loc) -> tuple:
+    """(timeout, expires) nft texts of a JSON set element (a map element's key holds them)."""
+    if isinstance(e, list) and len(e) == 2:
+        e = e[0]
+    if not (isinstance(e, dict) and isinstance(e.get("elem"), dict)):
+        return (None, None)
+    body = e["elem"]
+    return tuple(_seconds(body[k], loc) if k in body else None for k in ("timeout", "expires"))
+
+
+def _uncounted(v, s: ir.NamedSet):
+    # the per-element counts of a set declared with `counter`: state, not kept (as in text)
+    return v.value if s.counter and isinstance(v, Counted) else v
 
 
 def _elements(b: Builder, table: _Table, s: ir.NamedSet, elems: list, loc) -> tuple:
@@ -187,13 +227,13 @@ def _elements(b: Builder, table: _Table, s: ir.NamedSet, elems: list, loc) -> tu
     for e in elems:
         if s.data is not None:
             k, v = e
-            key = _decode_tuple(keys, _value(k, loc), ctx)
+            key = _decode_tuple(keys, _uncounted(_value(k, loc), s), ctx)
             if s.data == "verdict":
                 out.append((key, lower_verdict(_verdict(v, loc), ctx)))
             else:
                 out.append((key, decoder_for(SET_TYPES.get(s.data, s.data))(_value(v, loc))))
         else:
-            out.append(_decode_tuple(keys, _value(e, loc), ctx))
+            out.append(_decode_tuple(keys, _uncounted(_value(e, loc), s), ctx))
     return tuple(out)
 
 

@@ -230,19 +230,20 @@ def _split_map_key(c: Cursor) -> None:
 
 def parse_set(c: Cursor) -> SetLit:
     start = c.expect("{")
-    elems = []
+    elems, timeouts = [], []
     c.skip_nl()
     while not c.at("}"):
         _split_map_key(c)
         key = parse_value(c, in_set=True)
-        counter = _element_options(c)
+        counter, timed = _element_options(c)
         if counter is not None:
             key = Counted(key, counter[0], counter[1], key.loc)
+        timeouts.append(timed)
         if c.accept(":"):
             data = _verdict_or_value(c)
             elems.append(MapElem(key, data, key.loc))
-            if _element_options(c) is not None:
-                raise c.error("a per-element counter goes before ':' (`KEY counter : VALUE`)")
+            if _element_options(c) != (None, (None, None)):
+                raise c.error("per-element options go before ':' (`KEY counter : VALUE`)")
         else:
             elems.append(key)
         c.skip_nl()
@@ -252,13 +253,16 @@ def parse_set(c: Cursor) -> SetLit:
                 raise c.error(f"expected ',' or '}}' in set, got {describe(c.peek())}")
         c.skip_nl()
     c.expect("}")
-    return SetLit(tuple(elems), start.loc())
+    keep = any(t != (None, None) for t in timeouts)
+    return SetLit(tuple(elems), start.loc(), tuple(timeouts) if keep else ())
 
 
 def _element_options(c: Cursor):
-    """Per-element timeout/expires/comment carry no packet meaning here (skipped); a per-element
-    `counter [packets N bytes M]` is returned as (packets, bytes), else None."""
+    """(counter, (timeout, expires)) of a set element: a per-element `counter [packets N bytes
+    M]` as (packets, bytes) or None; its `timeout T` and `expires E` texts (an element of a set
+    with timeouts leaves it when they run out) or None; a comment carries no meaning."""
     counter = None
+    timed = {"timeout": None, "expires": None}
     while c.at("timeout", "expires", "comment", "counter"):
         kw = c.next()
         if kw.text == "counter":
@@ -273,8 +277,19 @@ def _element_options(c: Cursor):
                 counts[w] = int(n.text)
             counter = (counts["packets"], counts["bytes"])
             continue
-        c.word(f"a value after {kw.text}")
-    return counter
+        value = c.word(f"a value after {kw.text}")
+        if kw.text in timed:
+            timed[kw.text] = duration(c, value, kw.text)
+    return counter, (timed["timeout"], timed["expires"])
+
+
+def duration(c: Cursor, tok: Token, what: str) -> str:
+    """A time word as nft lists it (`90s` -> `1m30s`), or a located error."""
+    from fwc.frontends.nft_values import canonical_duration
+    got = canonical_duration(tok.text)
+    if got is None:
+        raise c.error(f"invalid {what} {tok.text!r} (a time such as 90s or 1m30s)", tok)
+    return got
 
 
 def _verdict_or_value(c: Cursor):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from typing import Callable
+from typing import Callable, Optional
 
 from fwc.errors import FwcSyntaxError
 from fwc.frontends.nft_ast import FlagList, PrefixV, RangeV, Val
@@ -257,6 +257,28 @@ def dec_time(v) -> Value:
         lo, _, hi = t.partition("-")
         return _mk_range(v, dec_time(Val(lo, v.loc)), dec_time(Val(hi, v.loc)))
     raise err(v, f"type mismatch: expected a time, got '{t}'")
+
+
+_DURATION_PARTS = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
+_UNITS = (("d", 86400000), ("h", 3600000), ("m", 60000), ("s", 1000), ("ms", 1))
+
+
+def canonical_duration(text: str) -> Optional[str]:
+    """An nft time (`90s`, `1m30s`, `1h`, `500ms`) as nft lists it (`1m30s`), so that a text
+    ruleset and the JSON the kernel lists for it (whole seconds) read the same; None when
+    `text` is no such time."""
+    m = _DURATION_PARTS.fullmatch(text)
+    if not text or m is None:
+        return None
+    ms = sum(int(g) * unit for g, (_, unit) in zip(m.groups(), _UNITS) if g)
+    if ms == 0:
+        return "0s"
+    out = []
+    for name, unit in _UNITS:
+        if ms >= unit:
+            out.append(f"{ms // unit}{name}")
+            ms %= unit
+    return "".join(out)
 
 
 def dec_generic(v) -> Value:

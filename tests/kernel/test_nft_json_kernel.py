@@ -115,3 +115,39 @@ def test_nft_optimize_expected_dumps_load_and_list_back(tmp_path):
             without_implied_protocols(ours), p.name
         compared += 1
     assert compared >= 5
+
+
+SETS = """
+table inet t {
+  set seen { type ipv4_addr; size 2; flags dynamic,timeout; timeout 60s; gc-interval 30s; }
+  set cnt { type ipv4_addr; counter; elements = { 10.0.0.1 } }
+  set el { type ipv4_addr; flags timeout; elements = { 10.0.0.2 timeout 90s, 10.0.0.3 } }
+  chain input {
+    type filter hook input priority filter; policy drop;
+    ip saddr @cnt accept
+    ip saddr @el accept
+    tcp dport 22 add @seen { ip saddr } accept
+  }
+}
+"""
+
+
+def _without_expiry(rs):
+    """The listing's `expires` (time left) moves on; the rest of an element's timeout stays."""
+    import attrs
+    from fwc import ir
+    return attrs.evolve(rs, tables=tuple(attrs.evolve(t, sets=tuple(
+        attrs.evolve(s, element_timeouts=tuple((a, None) for a, _ in s.element_timeouts))
+        if isinstance(s, ir.NamedSet) else s for s in t.sets)) for t in rs.tables))
+
+
+def test_set_size_timeouts_and_counters_read_the_same_from_text_and_json(tmp_path):
+    _need_kernel()
+    as_json, as_text = _kernel_listings(SETS, tmp_path)
+    ours = _without_expiry(parse_nft(SETS, "sets.nft"))
+    from_json = _without_expiry(parse_nft_json(as_json, "kernel.json"))
+    assert from_json == ours
+    assert _without_expiry(parse_nft(as_text, "kernel.nft")) == ours
+    el = next(s for s in from_json.tables[0].sets if s.name == "el")
+    assert el.element_timeouts == (("1m30s", None), (None, None))
+    assert next(s for s in from_json.tables[0].sets if s.name == "seen").size == 2
