@@ -800,3 +800,28 @@ def test_bad_set_sizes_and_times_are_located(decl, needle):
         parse_nft("table ip t {\n set s { type ipv4_addr; " + decl + " }\n}\n", "b.nft")
     e = ei.value.errors[0] if isinstance(ei.value, ErrorGroup) else ei.value
     assert needle in e.message and e.loc.line == 2, e.format()
+
+
+def test_defines_after_colon_and_dash_and_sets_inside_sets():
+    text = ("define P = 8080\ndefine HI = 2000\ndefine A = 10.0.0.1\n"
+            "define LAN = { 10.0.0.0/8, 192.168.0.0/16 }\n"
+            "table ip t {\n set lan { type ipv4_addr; flags interval; elements = { $LAN } }\n"
+            " chain c {\n  type nat hook prerouting priority dstnat;\n"
+            "  tcp dport 5-$HI dnat to $A:$P\n  tcp dport 81 redirect to :$P\n"
+            "  ip saddr { $LAN, 172.16.0.0/12 } dnat to 10.0.0.2:$P\n }\n}\n")
+    same = ("table ip t {\n set lan { type ipv4_addr; flags interval; elements = { 10.0.0.0/8, "
+            "192.168.0.0/16 } }\n chain c {\n  type nat hook prerouting priority dstnat;\n"
+            "  tcp dport 5-2000 dnat to 10.0.0.1:8080\n  tcp dport 81 redirect to :8080\n"
+            "  ip saddr { 10.0.0.0/8, 192.168.0.0/16, 172.16.0.0/12 } dnat to 10.0.0.2:8080\n"
+            " }\n}\n")
+    assert parse_nft(text, "d.nft") == parse_nft(same, "s.nft")
+
+
+def test_bare_mark_is_meta_mark_in_a_value():
+    rs = parse_nft("table ip t {\n chain c {\n  type filter hook output priority 0;\n"
+                   "  ct mark set mark\n  ct mark set mark & 0xff\n }\n}\n", "m.nft")
+    a, b = (r.statements[0] for r in rs.tables[0].chains[0].rules)
+    assert a == ir.CopyMark("ct")
+    assert b == parse_nft("table ip t {\n chain c {\n  type filter hook output priority 0;\n"
+                          "  ct mark set meta mark & 0xff\n }\n}\n", "q.nft"
+                          ).tables[0].chains[0].rules[0].statements[0]

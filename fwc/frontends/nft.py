@@ -205,7 +205,7 @@ class _Parser:
         lit = parse_set(c)
         elems = self.set_elements(table, s, lit)
         if verb in ("add", "create"):
-            self.b.add_elements(table, name.text, elems, name.loc(), lit.timeouts)
+            self.b.add_elements(table, name.text, elems, name.loc(), _flat(lit).timeouts)
         elif verb in ("delete", "destroy"):
             import attrs
             timed = s.element_timeouts or ((None, None),) * len(s.elements)
@@ -466,7 +466,7 @@ class _Parser:
                         size, gc_interval=gc_interval)
         if elements_ast is not None:
             s = attrs.evolve(s, elements=self.set_elements(table, s, elements_ast),
-                             element_timeouts=elements_ast.timeouts)
+                             element_timeouts=_flat(elements_ast).timeouts)
             if size is not None and "interval" not in s.flags and len(s.elements) > size:
                 raise c.error(f"{kind} {name.text} holds {len(s.elements)} elements but its size "
                               f"is {size} (the kernel refuses to load it)", name)
@@ -497,7 +497,7 @@ class _Parser:
         keys = tuple(SET_TYPES.get(t, t) for t in s.types)
         ctx = self.b.ctx(table)
         out = []
-        for e in lit.elems:
+        for e in _flat(lit).elems:
             if s.counter:  # the listing's per-element counts of a `counter` set: state, not kept
                 if isinstance(e, Counted):
                     e = e.value
@@ -528,6 +528,24 @@ class _Parser:
                                        "elements in an interval set only with auto-merge)",
                                        lit.elems[bad].loc)
         return tuple(out)
+
+
+def _flat(lit: SetLit) -> SetLit:
+    """`{ $lan, 10.0.0.1 }` with `define lan = { ... }`: nft merges a set inside a set."""
+    if not any(isinstance(e, SetLit) for e in lit.elems):
+        return lit
+    elems, timeouts = [], []
+    own = lit.timeouts or ((None, None),) * len(lit.elems)
+    for e, t in zip(lit.elems, own):
+        if isinstance(e, SetLit):
+            inner = _flat(e)
+            elems += inner.elems
+            timeouts += inner.timeouts or [(None, None)] * len(inner.elems)
+        else:
+            elems.append(e)
+            timeouts.append(t)
+    keep = any(t != (None, None) for t in timeouts)
+    return SetLit(tuple(elems), lit.loc, tuple(timeouts) if keep else ())
 
 
 def _object_refusal(kind: str) -> str:

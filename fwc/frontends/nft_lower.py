@@ -1447,7 +1447,20 @@ def _plain(value, ctx) -> str:
     return value.text
 
 
+def _qualified(v):
+    """`mark` alone in a value is `meta mark` (nft's unqualified meta keys), also as the left
+    side of `mark & 0xff`."""
+    if isinstance(v, Val) and not v.quoted and v.text in META_UNQUALIFIED:
+        return Sel(f"meta {v.text}", v.loc)
+    if isinstance(v, Binop):
+        return Binop(_qualified(v.left), v.op, v.right, v.loc)
+    if isinstance(v, FlagList) and v.items:
+        return FlagList((_qualified(v.items[0]),) + tuple(v.items[1:]), v.loc)
+    return v
+
+
 def _set_mark(kind, value, s, ctx):
+    value = _qualified(value)
     if isinstance(value, Binop) and value.op in ("<<", ">>") and isinstance(value.right, Val):
         # `(EXPR) >> N`: xt_CONNMARK's shift modes (fwc's own output of them)
         n = V.dec_int(value.right)

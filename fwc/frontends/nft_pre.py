@@ -90,7 +90,18 @@ def _expand(tokens: list[Token], filename: str, include_dirs: Sequence[str], sou
             if base not in defines:
                 raise sources.error(f"undefined variable ${base or name.text}", t)
             value = defines[base]
-            if rest and len(value) == 1 and value[0].kind in ("WORD", "STRING"):
+            prev = tokens[i - 1] if i else None
+            if prev is not None and prev.kind == "WORD" and prev.text[-1:] in (":", "-") \
+                    and prev.line == t.line and prev.file == t.file \
+                    and prev.col + len(prev.text) == t.col and out and out[-1].kind == "WORD" \
+                    and len(value) == 1 and value[0].kind == "WORD":
+                # `10.0.0.1:$port`, `1000-$hi`: nft's scanner reads the variable as its own
+                # token after ':' or '-'; ours had glued those to the word before, so glue the
+                # value on too (nft refuses `10.0.0.0/$len`)
+                last = out.pop()
+                out.append(Token("WORD", last.text + value[0].text + rest, last.line, last.col,
+                                 last.file))
+            elif rest and len(value) == 1 and value[0].kind in ("WORD", "STRING"):
                 v = value[0]
                 out.append(Token("WORD", v.text + rest, t.line, t.col, t.file))  # `$addr:80`
             else:
