@@ -534,3 +534,40 @@ def test_script_commands_separated_by_semicolons_and_double_ampersands():
     rule = chained.table("ip", "filter").chain("LOGDROP").rules[0]
     assert (rule.loc.line, rule.loc.col) == (3, 33)  # its -A
     assert chained.table("ip", "filter").chain("INPUT").rules[0].comment == "a;b && c"
+
+
+def test_host_names_are_unsupported_not_syntax_errors():
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_save("*filter\n-A INPUT -s pxe.example.org -j ACCEPT\nCOMMIT\n", "h", "ip")
+    assert ei.value.exit_code == 1 and "host name 'pxe.example.org'" in ei.value.errors[0].message
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_save("*filter\n-A INPUT -s 10.0.0.300 -j ACCEPT\nCOMMIT\n", "h", "ip")
+    assert ei.value.exit_code == 2
+
+
+def test_family_flags_and_options_before_the_command():
+    save = parse_iptables_save("*filter\n-6 -A INPUT -j DROP\n-4 -A INPUT -j ACCEPT\n"
+                               "-p tcp -A INPUT --dport 22 -j ACCEPT\nCOMMIT\n", "f", "ip")
+    plain = parse_iptables_save("*filter\n-A INPUT -j ACCEPT\n-A INPUT -p tcp --dport 22 "
+                                "-j ACCEPT\nCOMMIT\n", "g", "ip")
+    assert save == plain
+    script = parse_iptables_script("iptables -4 -A INPUT -j ACCEPT\n"
+                                   "iptables -p tcp -A INPUT --dport 22 -j ACCEPT\n"
+                                   "iptables -nvL; iptables -t nat -vxnL POSTROUTING\n", "s.sh")
+    assert script.table("ip", "filter") == plain.table("ip", "filter")
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script("iptables -6 -A INPUT -j ACCEPT\n", "s.sh")
+    assert (ei.value.errors[0].loc.col, ei.value.exit_code) == (10, 2)
+
+
+def test_unquoted_variables_split_into_words_like_the_shell():
+    rs = parse_iptables_script('O="-p tcp --dport 22"\nE=\nX=$O\n'
+                               'iptables -A INPUT $E $X -m comment --comment "$O" -j ACCEPT\n', "v.sh")
+    rule = rs.table("ip", "filter").chain("INPUT").rules[0]
+    assert rule.comment == "-p tcp --dport 22"
+    assert rule.matches == parse_iptables_script(
+        "iptables -A INPUT -p tcp --dport 22 -j ACCEPT\n", "w.sh").table(
+        "ip", "filter").chain("INPUT").rules[0].matches
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script('I="eth* eth1"\niptables -A INPUT -i $I -j ACCEPT\n', "g.sh")
+    assert "glob" in ei.value.errors[0].message and ei.value.errors[0].loc.line == 2

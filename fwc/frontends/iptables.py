@@ -274,7 +274,7 @@ class _RuleParser:
                 try:
                     proto = V.parse_proto(a.text) or None  # 0 (all, ip, hopopt): every packet
                 except V.ValueError_ as e:
-                    raise self.err(str(e), a)
+                    raise self.err(str(e), a, isinstance(e, V.UnsupportedValue))
                 proto_neg, negate_next, proto_word = negate_next, False, a
                 if proto_neg and proto is None:
                     raise self.err(f"'! -p {a.text}' matches nothing (protocol 0 is every "
@@ -287,7 +287,7 @@ class _RuleParser:
                         vals.append(V.parse_addr_or_masked(
                             part, self.family, "saddr" if opt == "--source" else "daddr"))
                     except V.ValueError_ as e:
-                        raise self.err(str(e), a)
+                        raise self.err(str(e), a, isinstance(e, V.UnsupportedValue))
                 if negate_next and len(vals) > 1:
                     raise self.err("! not allowed with multiple source or destination addresses", w)
                 if opt == "--source":
@@ -720,6 +720,11 @@ def parse_iptables_save(text: str, filename: str = "<input>", family: Optional[s
                 body = body[m.end():]
                 indent += m.end()
             words = split_restore_words(" " * indent + body, loc, source=line)
+            if words and words[0].text not in _CMDS and words[0].text.startswith(("-", "!")):
+                # options before the command (`-4 -A INPUT ...`): getopt takes any order
+                at = next((j for j, w in enumerate(words) if w.text in _CMDS), None)
+                if at is not None:
+                    words = _command_first(words, at)
             if counters:
                 words = words[:2] + [Word("-c", 0), Word(counters[0], 0), Word(counters[1], 0)] + words[2:] \
                     if words and words[0].text in ("-A", "--append", "-I", "--insert") else words
@@ -842,6 +847,18 @@ def _host_command(stripped: str) -> Optional[tuple[str, str]]:
     return name, what
 
 
+_LIST_BUNDLE = re.compile(r"-[nvx]*[LS][nvx]*")
+
+
+def _command_first(words: list, at: int) -> list:
+    """`-p tcp -A INPUT --dport 22`: the command word at `at` and its operands (chain, rule
+    number, policy: the words after it up to the next option) first, then the rest in order."""
+    end = at + 1
+    while end < len(words) and not words[end].text.startswith(("-", "!")):
+        end += 1
+    return words[at:end] + words[:at] + words[end:]
+
+
 def _script_commands(text: str):
     """The script's simple commands: its logical lines, each cut at `;` and `&&` outside quotes
     (`iptables -F; iptables -X`).  A script describes the ruleset built from an empty state, in
@@ -944,7 +961,8 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                                      "scripts (only iptables commands and NAME=value)", loc, whole)
             m = _ASSIGN.match(stripped)
             if m:
-                value_words = split_words(m.group(2), loc, expand, source=whole) if m.group(2) else []
+                value_words = split_words(m.group(2), loc, expand, source=whole,
+                                          field_split=False) if m.group(2) else []
                 if len(value_words) > 1:
                     raise FwcSyntaxError("assignment value must be quoted if it contains spaces",
                                          loc, whole)
@@ -986,6 +1004,18 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                     table = a.text[2:]
                     k += 1
                     continue
+                if a.text in ("-4", "--ipv4", "-6", "--ipv6"):
+                    if (a.text in ("-4", "--ipv4")) != (family == "ip"):
+                        raise FwcSyntaxError(f"{a.text} with {base}: iptables takes -4 only, "
+                                             "ip6tables -6 only", ir.Loc(filename, lineno, a.col),
+                                             whole)
+                    k += 1  # no effect with the command of its own family
+                    continue
+                if len(a.text) > 2 and _LIST_BUNDLE.fullmatch(a.text):
+                    # `iptables -nvL`: getopt reads bundled flags one by one
+                    args[k:k + 1] = [Word("-" + ch, a.col + j + 1, a.quoted)
+                                     for j, ch in enumerate(a.text[1:])]
+                    continue
                 if a.text in ("-w", "--wait", "-n", "--numeric", "-v", "--verbose", "-W",
                               "--wait-interval"):
                     k += 1
@@ -1000,7 +1030,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                 raise FwcSyntaxError("no command (-A, -I, -N, -P, -F, ...) in this iptables call",
                                      ir.Loc(filename, lineno, first.col), whole)
             # iptables accepts options before the command word: move the command to the front
-            ordered = [rest[cmd_idx]] + rest[:cmd_idx] + rest[cmd_idx + 1:]
+            ordered = _command_first(rest, cmd_idx)
             if rest[cmd_idx].text in ("-P", "--policy", "-N", "--new-chain", "-X", "--delete-chain",
                                       "-F", "--flush", "-Z", "--zero", "-E", "--rename-chain") and cmd_idx:
                 raise FwcSyntaxError("options before this command are not supported",

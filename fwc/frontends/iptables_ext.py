@@ -12,7 +12,7 @@ import attrs
 
 from fwc import ir
 from fwc.frontends import values as V
-from fwc.frontends.values import ValueError_
+from fwc.frontends.values import UnsupportedValue, ValueError_
 
 
 @attrs.define
@@ -52,7 +52,7 @@ def _val(ctx: Ctx, opt: Opt, fn, *a):
     try:
         return fn(*a)
     except ValueError_ as e:
-        raise ctx.error(str(e), opt)
+        raise ctx.error(str(e), opt, isinstance(e, UnsupportedValue))
 
 
 # ----------------------------------------------------------------------------- matches
@@ -76,7 +76,7 @@ def _ports(ctx, o, spec: str, multi: bool) -> Optional[tuple[ir.Range, ...]]:
                 raise ctx.error(f"invalid port range {p!r} specified", o) from None
             return None
         except V.ValueError_ as e:
-            raise ctx.error(str(e), o) from None
+            raise ctx.error(str(e), o, isinstance(e, V.UnsupportedValue)) from None
     return tuple(out)
 
 
@@ -483,7 +483,7 @@ def _build_iprange(opts, ctx):
                 out.append(NEVER)
             continue
         except V.ValueError_ as e:
-            raise ctx.error(str(e), o) from None
+            raise ctx.error(str(e), o, isinstance(e, V.UnsupportedValue)) from None
         field = "saddr" if o.name == "--src-range" else "daddr"
         out.append(ir.Address(field, (r,), o.negate))
     return out

@@ -29,10 +29,12 @@ _new = tuple.__new__  # Word without its Python-level __new__: the splitter make
 
 
 def split_words(line: str, loc: Loc, expand: Optional[Callable[[str, int], str]] = None,
-                source: Optional[str] = None) -> list[Word]:
+                source: Optional[str] = None, field_split: bool = True) -> list[Word]:
     """Split `line` like a POSIX shell: '...' literal, "..." with backslash escapes and
     (when `expand` is given) $VAR expansion, bare backslash escapes the next char.
-    A `#` at the start of a word starts a comment."""
+    A `#` at the start of a word starts a comment.  An unquoted expansion is split into words
+    at blanks, and one that comes out empty is no word, as in the shell (`field_split=False`:
+    not, as in the value of an assignment)."""
     if not _SPECIAL.search(line):  # fast path: plain words (most iptables-save lines)
         if _ODD_SPACE.search(line):
             return [Word(m.group(), m.start() + 1) for m in _WORD.finditer(line)]
@@ -66,6 +68,7 @@ def split_words(line: str, loc: Loc, expand: Optional[Callable[[str, int], str]]
         start = i
         buf: list[str] = []
         quoted = False
+        expanded = False  # an unquoted $VAR took part: an empty result is no word at all
         while i < n and line[i] not in " \t\r\n\f\v":
             c = line[i]
             if c == "'":
@@ -100,8 +103,18 @@ def split_words(line: str, loc: Loc, expand: Optional[Callable[[str, int], str]]
                 buf.append(line[i + 1])
                 i += 2
             elif c == "$" and expand is not None:
+                at = i
                 text, i = _expand_at(line, i, expand, err)
-                buf.append(text)
+                expanded = True
+                parts = _IFS.split(text) if field_split else [text]
+                if len(parts) > 1 and any(ch in text for ch in "*?["):
+                    raise err("an unquoted variable holding spaces and a glob character: the "
+                              "shell would expand it against files; quote it", at + 1)
+                buf.append(parts[0])
+                for part in parts[1:]:  # the shell splits an unquoted expansion into words
+                    if "".join(buf) or quoted:
+                        words.append(Word("".join(buf), start + 1, quoted))
+                    buf, quoted, start = [part], False, at
             elif c in "`" and expand is not None:
                 raise err("command substitution is not supported", i + 1)
             elif c in ";|&<>()" and expand is not None:
@@ -109,8 +122,12 @@ def split_words(line: str, loc: Loc, expand: Optional[Callable[[str, int], str]]
             else:
                 buf.append(c)
                 i += 1
-        words.append(Word("".join(buf), start + 1, quoted))
+        if "".join(buf) or quoted or not expanded:
+            words.append(Word("".join(buf), start + 1, quoted))
     return words
+
+
+_IFS = re.compile(r"[ \t\n]+")
 
 
 _RESTORE_SEP = " \t\r\n\f\v"

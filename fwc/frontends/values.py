@@ -73,6 +73,14 @@ class ValueError_(Exception):
     """A malformed option value; the caller attaches the location."""
 
 
+class UnsupportedValue(ValueError_):
+    """A well-formed value fwc cannot take (a host name): exit 1, not a syntax error."""
+
+
+_HOSTNAME = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?")
+
+
 def parse_int(s: str, lo: int = 0, hi: int = 2**32 - 1, what: str = "number") -> int:
     """An unsigned number as xtables reads it (strtoul, base 0): 22, 0x16 and 026 are 22."""
     v = c_uint(s)
@@ -163,8 +171,10 @@ def parse_addr(s: str, family: str):
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:
-        raise ValueError_(f"invalid address {s!r} (host names are not supported: "
-                          "resolve them first)") from None
+        if _HOSTNAME.fullmatch(addr):  # iptables resolves names when it loads the rule
+            raise UnsupportedValue(f"host name {addr!r}: fwc does not resolve names (the "
+                                   "addresses could change); write the addresses") from None
+        raise ValueError_(f"invalid address {s!r}") from None
     if (ip.version == 4) != (family == "ip"):
         raise ValueError_(f"address {s!r} is not {'IPv4' if family == 'ip' else 'IPv6'}")
     bits = ip.max_prefixlen
