@@ -189,14 +189,26 @@ def test_dnat_port_forward_and_reply():
     assert run(rs, dict(syn, dport=8081)).verdict == "DROP"
 
 
-def test_nat_clash_picks_another_port():
+def test_nat_clash_moves_the_port_to_one_the_kernel_picks_at_random():
+    from fwc.errors import Unsupported
     masq = R(verdict=ir.Masquerade())
     rs = _nat_rs(post=[masq])
     other = dict(FWD, src="203.0.113.11")
     sim, res = run_sim(rs, other, FWD)
     lines = sim.conntrack_listing()
     assert len(lines) == 2
-    assert "dport=1024" in lines[1]  # 40000 was taken on 192.0.2.1 by the first flow
+    # 40000 was taken on 192.0.2.1 by the first flow: nf_nat_l4proto_unique_tuple starts its
+    # search for a source port at a random offset
+    assert "dport=?" in lines[1] and "SNAT" in lines[1]
+    reply = {"dir": "fwd", "src": "198.51.100.10", "sport": 80, "dst": "192.0.2.1",
+             "dport": 1234, "flags": "SA", "iif": "eth0", "oif": "eth1"}
+    with pytest.raises(Unsupported, match="picked that connection's port at random from "
+                                          "1024-65535"):
+        run_sim(rs, reply, FWD, other)
+    # the first flow kept its port; a reply to it is its own, and a port outside the class
+    # range (1024-65535) cannot be the second flow's
+    assert run_sim(rs, dict(reply, dport=40000), FWD, other)[1].ct_state == "ESTABLISHED"
+    assert run_sim(rs, dict(reply, dport=80), FWD, other)[1].ct_state == "INVALID"
 
 
 def test_tcp_table_matches_kernel_facts():

@@ -1453,7 +1453,8 @@ class Simulator:
                 # (get_unique_tuple) and the entry has SNAT/DNAT status
                 before = ct.tuples[1]
                 try:
-                    text = setup_binding(self.conntrack, ct, manip, None, None)
+                    text = setup_binding(self.conntrack, ct, manip, None, None,
+                                         loc=chains[0][1].loc if chains else None)
                 except NoFreeTuple:
                     trace.append({"hook": hook, "table": None, "chain": None, "rule": None,
                                   "loc": None, "action": "nat: no free tuple -> drop"})
@@ -1485,8 +1486,9 @@ class Simulator:
             if target is None:
                 return None
             if target.addr is not None:
-                a = target.addr
-                addr = int(a.lo) if isinstance(a, ir.AddrRange) else int(a.network_address)
+                a = target.addr  # a range or prefix: the kernel hashes the addresses to pick one
+                addr = (int(a.lo), int(a.hi)) if isinstance(a, ir.AddrRange) else \
+                    (int(a.network_address), int(a.broadcast_address))
             if target.ports is not None:
                 ports = (target.ports.lo, target.ports.hi)
         elif T is ir.Masquerade:
@@ -1511,8 +1513,9 @@ class Simulator:
             cur = p.src if manip == "SRC" else p.dst
             addr = (cur & hostmask) | int(net.network_address)
         try:
-            return f"{T.__name__.lower()}: " + setup_binding(self.conntrack, p.ct, manip, addr,
-                                                             ports)
+            return f"{T.__name__.lower()}: " + setup_binding(
+                self.conntrack, p.ct, manip, addr, ports, getattr(v, "flags", frozenset()),
+                ir.Loc(*_loc_parts(rec["loc"])))
         except NoFreeTuple:
             return None
 

@@ -12,6 +12,7 @@ from typing import Callable, Optional
 
 from fwc.conntrack import tcp
 from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, Skb, addr_str
+from fwc.errors import Unsupported
 
 # ICMP query types that may open a conntrack, and the type of their answer
 ICMP_QUERY_REPLY = {1: {8: 0, 13: 14, 15: 16, 17: 18}, 58: {128: 129, 139: 140}}
@@ -36,12 +37,17 @@ def invert(t: tuple) -> Optional[tuple]:
     return (l3, proto, dst, src, dp, sp)
 
 
+class RandomPortUnknown(Unsupported):
+    """A packet the simulator cannot place: it may be the reply to a connection whose NAT port
+    the kernel picked at random."""
+
+
 class Entry:
     """One connection.  `tuples[0]` is the original direction, `tuples[1]` the reply."""
 
     __slots__ = ("tuples", "status", "tcp_state", "tcp_last", "close_init", "helper",
                  "helper_data", "mark", "master", "zone", "nat_done", "id", "tcp_timeout",
-                 "unacked", "labels")
+                 "unacked", "labels", "random_port")
 
     def __init__(self, orig: tuple, reply: tuple, zone: int = 0):
         self.tuples = [orig, reply]
@@ -59,6 +65,9 @@ class Entry:
         self.tcp_timeout: Optional[int] = None  # seconds, as set by the last refresh
         self.unacked = [False, False]  # a direction sent data (or FIN) not yet acked
         self.labels = 0  # conntrack labels, bit N = label N (an expected entry starts with none)
+        # (lo, hi, loc, why) when NAT gave the reply tuple a port the kernel picks at random
+        # from lo..hi (the tuple holds a negative stand-in): replies to it cannot be told apart
+        self.random_port: Optional[tuple] = None
 
     @property
     def confirmed(self) -> bool:
@@ -121,6 +130,8 @@ class ConntrackTable:
         self._next_id = 1
         # interface -> (address/prefix, ...) of the simulated host, for the netbios-ns helper
         self.interfaces: dict = interfaces or {}
+        self.random_bound: list[Entry] = []  # entries with Entry.random_port
+        self._stand_in = 0
 
     # ------------------------------------------------------------------ lookup (priority -200)
 
@@ -144,6 +155,8 @@ class ConntrackTable:
         t = skb.tuple()
         zone = skb.tmpl_zone
         hit = self.entries.get((zone, t))
+        if hit is None and self.random_bound:
+            self._check_random_ports(t, zone)
         if hit is not None and proto == 6:
             hit = self._tcp_reopen(hit, skb, note)
         if hit is None:
@@ -166,6 +179,45 @@ class ConntrackTable:
             skb.ct_state = "NEW"
         note(f"conntrack: {skb.ct_state} ({'reply' if direction else 'original'} direction of "
              f"entry #{entry.id})")
+
+    def unknown_port(self) -> int:
+        """A stand-in for a port the kernel picks at random: negative, unique, never a packet's."""
+        self._stand_in -= 1
+        return self._stand_in
+
+    def _check_random_ports(self, t: tuple, zone: int) -> None:
+        """A packet that differs from a randomly bound reply tuple only in that port, with a
+        port the kernel could have picked, may or may not be that connection's reply."""
+        for e in self.random_bound:
+            r = e.tuples[1]
+            k = next(i for i in (4, 5) if r[i] < 0)
+            lo, hi, loc, why = e.random_port
+            if e.confirmed and e.zone == zone and t[:k] + t[k + 1:] == r[:k] + r[k + 1:] \
+                    and lo <= t[k] <= hi:
+                from fwc.ir import Loc
+                cause = ("the NAT rule's random/fully-random flag" if why == "random" else
+                         "a clash with another connection's tuple")
+                raise RandomPortUnknown(f"this packet may belong to connection #{e.id}: the kernel "
+                                  f"picked that connection's port at random from {lo}-{hi} "
+                                  f"({cause}), and which one is not known",
+                                  loc if loc is not None else Loc("<conntrack>"))
+
+    def source_mapping(self, current: tuple, entry: Entry, in_range) -> Optional[tuple]:
+        """find_appropriate_src: the newest connection from the same source address and port
+        (and protocol, zone) with a source binding whose mapping, with this packet's
+        destination, is in the NAT range."""
+        for e in reversed(self.all_entries()):
+            o = e.tuples[0]
+            if e is entry or e.zone != entry.zone or "SRC" not in e.nat_done or \
+                    (o[0], o[1], o[2], o[4]) != (current[0], current[1], current[2], current[4]):
+                continue
+            mapped = invert(e.tuples[1])
+            if mapped is None:
+                continue
+            result = (current[0], current[1], mapped[2], current[3], mapped[4], current[5])
+            if in_range(result):
+                return result
+        return None
 
     def _invalid(self, skb: Skb, note, why: str) -> None:
         skb.ct, skb.ct_state = None, "INVALID"
@@ -279,6 +331,8 @@ class ConntrackTable:
         note(f"conntrack: entry #{entry.id} confirmed")
 
     def remove(self, entry: Entry) -> None:
+        if entry.random_port is not None and entry in self.random_bound:
+            self.random_bound.remove(entry)
         for d in (0, 1):
             k = (entry.zone, entry.tuples[d])
             if self.entries.get(k, (None,))[0] is entry:
@@ -308,9 +362,9 @@ def _tuple_text(t: tuple) -> str:
     l3, proto, src, dst, sp, dp = t
     text = f"src={addr_str(l3, src)} dst={addr_str(l3, dst)} "
     if proto in PORT_PROTOS:
-        text += f"sport={sp} dport={dp} "
+        text += f"sport={sp if sp >= 0 else '?'} dport={dp if dp >= 0 else '?'} "
     elif proto in ICMP_PROTOS:
-        text += f"type={dp} code=0 id={sp} "
+        text += f"type={dp} code=0 id={sp if sp >= 0 else '?'} "
     return text
 
 
