@@ -235,7 +235,7 @@ def test_located_syntax_errors(text, line, col, fragment):
     # in inet nft adds `meta nfproto ipv4`: not the IR's plain reject (which rejects IPv6 too)
     ("table ip6 t { chain c { reject with icmp port-unreachable } }", "'reject with icmp' in an ip6 table"),
     ("table inet t { chain c { tcp dport 22 tproxy to :80 } }", "tproxy without a family"),
-    ("table ip t { chain c { counter tcp dport 22 } }", "match after a statement"),
+    ("table ip t { chain c { meta mark set 1 tcp dport 22 } }", "match after a statement"),
     ("table ip t { chain c { dnat to numgen inc mod 7 offset 167772161 } }", "dnat to a map"),
     ("table ip t { chain c { ct timeout set \"x\" } }", "ct timeout set"),
     ("table ip t { chain c { ip saddr { 192.0.2.1, * } } }", "catch-all"),
@@ -825,3 +825,27 @@ def test_bare_mark_is_meta_mark_in_a_value():
     assert b == parse_nft("table ip t {\n chain c {\n  type filter hook output priority 0;\n"
                           "  ct mark set meta mark & 0xff\n }\n}\n", "q.nft"
                           ).tables[0].chains[0].rules[0].statements[0]
+
+
+def test_a_match_after_log_or_counter_splits_the_rule():
+    text = ("table ip t {\n chain input {\n  type filter hook input priority 0; policy accept;\n"
+            "  tcp dport 22 log prefix \"ssh \" limit rate 3/second accept\n"
+            "  counter ip saddr 10.0.0.0/8 counter drop\n }\n}\n")
+    same = ("table ip t {\n chain input {\n  type filter hook input priority 0; policy accept;\n"
+            "  tcp dport 22 log prefix \"ssh \"\n  tcp dport 22 limit rate 3/second accept\n"
+            "  counter\n  ip saddr 10.0.0.0/8 counter drop\n }\n}\n")
+    rs = parse_nft(text, "a.nft")
+    assert rs == parse_nft(same, "b.nft")
+    assert [r.loc.line for r in rs.tables[0].chains[0].rules] == [4, 4, 5, 5]
+
+
+@pytest.mark.parametrize("rule", [
+    "meta mark set 1 meta mark 1 accept",      # the statement changes what a match reads
+    "limit rate 1/second log tcp dport 25 drop",  # the repeated match keeps state
+    "numgen inc mod 2 0 log tcp dport 25 drop",
+])
+def test_a_match_after_other_statements_is_still_refused(rule):
+    with pytest.raises((Unsupported, ErrorGroup)) as ei:
+        parse_nft("table ip t {\n chain c {\n  " + rule + "\n }\n}\n", "r.nft")
+    e = ei.value.errors[0] if isinstance(ei.value, ErrorGroup) else ei.value
+    assert "a match after a statement" in e.message and e.loc.line == 3

@@ -17,7 +17,7 @@ from fwc.errors import FwcSyntaxError
 from fwc.frontends import nft_values as V
 from fwc.frontends.nft_ast import Concat, Counted, MapElem, SetLit, Val, VerdictS
 from fwc.frontends.nft_build import PRIORITY_NAMES, Builder, _Table
-from fwc.frontends.nft_lower import _decode_tuple, decoder_for, lower_rule, lower_verdict
+from fwc.frontends.nft_lower import _decode_tuple, decoder_for, lower_rules, lower_verdict
 from fwc.frontends.nft_pre import Sources, preprocess
 from fwc.frontends.nft_syntax import Cursor, describe, duration, parse_rule_body, parse_set
 
@@ -170,11 +170,11 @@ class _Parser:
         if c.at("position", "handle", "index"):
             raise self.b.unsupported(f"'{verb} rule ... {c.peek().text}' (rule handles are not part "
                                      "of the IR)", c.peek().loc())
-        rule = self.rule(table)
+        rules = self.rules(table)
         if verb == "insert":
-            chain.rules.insert(0, rule)
+            chain.rules[0:0] = rules
         else:
-            chain.rules.append(rule)
+            chain.rules.extend(rules)
 
     def set_command(self, verb, kind, table: _Table, vt) -> None:
         c = self.c
@@ -290,7 +290,7 @@ class _Parser:
                 raise c.error(f"'{t.text}' belongs in the chain's hook spec (type ... hook ... "
                               f"{t.text} ... priority ...)", t)
             else:
-                chain.rules.append(self.rule(table))
+                chain.rules.extend(self.rules(table))
             self.end_statement_in_block()
 
     def base_spec(self, table, chain) -> None:
@@ -367,13 +367,14 @@ class _Parser:
         del t
         return sign * n
 
-    def rule(self, table: _Table) -> ir.Rule:
+    def rules(self, table: _Table) -> list[ir.Rule]:
+        """The IR rules of one nft rule (two when a match follows a log or counter)."""
         c = self.c
         start = c.peek()
         stmts, comment = parse_rule_body(c)
         if not stmts and comment is None:
             raise c.error(f"expected a rule, got {describe(c.peek())}")
-        return lower_rule(stmts, comment, start.loc(), self.b.ctx(table))
+        return lower_rules(stmts, comment, start.loc(), self.b.ctx(table))
 
     def ct_helper_object(self, table: _Table) -> None:
         """`ct helper NAME { type "ftp" protocol tcp; [l3proto ip;] }`: what `ct helper set "NAME"`

@@ -17,7 +17,7 @@ from fwc.frontends.nft import SET_TYPES
 from fwc.frontends.nft_ast import (Binop, Concat, Counted, FlagList, MapElem, MapLookup, PrefixV, RangeV, Rel,
                                    Sel, SetLit, SetRef, Stmt, Val, VerdictS, VmapS)
 from fwc.frontends.nft_build import Builder, _Table
-from fwc.frontends.nft_lower import _decode_tuple, decoder_for, lower_rule, lower_verdict
+from fwc.frontends.nft_lower import _decode_tuple, decoder_for, lower_rules, lower_verdict
 
 __all__ = ["parse_nft_json"]
 
@@ -131,11 +131,11 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
             raise Unsupported(f"'{verb} rule' (rule handles are not part of the IR)", loc)
         chain = b.chain(table, _req(body, "chain", loc), loc)
         stmts = [_stmt(s, loc) for s in body.get("expr", [])]
-        rule = lower_rule(stmts, body.get("comment"), loc, b.ctx(table))
+        rules = lower_rules(stmts, body.get("comment"), loc, b.ctx(table))
         if verb == "insert":
-            chain.rules.insert(0, rule)
+            chain.rules[0:0] = rules
         else:
-            chain.rules.append(rule)
+            chain.rules.extend(rules)
     elif key in ("set", "map"):
         _set(b, table, key, verb, body, loc)
     elif key == "element":

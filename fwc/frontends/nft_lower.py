@@ -1667,6 +1667,53 @@ def check_family_fields(st, ctx: Ctx) -> None:
                              "cannot use exthdr with ip)", sel.loc)
 
 
+_AFTER_MATCH_MSG = "a match after a statement"
+# statements that change nothing a match can read: a rule may go on matching after them
+_OBSERVING = (ir.Log, ir.NfLog, ir.Counter)
+
+
+def lower_rules(stmts: list, comment, loc, ctx: Ctx) -> list[ir.Rule]:
+    """The IR rules of one nft rule.  A match after a statement (`log prefix "x" limit rate
+    3/second drop`, `counter ip saddr @bad drop`) becomes two rules: the matches before the
+    statements with those statements, then the same matches with the rest.  Exact when the
+    repeated matches keep no state and the statements only observe (log, counter)."""
+    try:
+        return [lower_rule(stmts, comment, loc, ctx)]
+    except Unsupported as e:
+        if not e.message.startswith(_AFTER_MATCH_MSG):
+            raise
+        err = e
+    is_match = [_is_match_ast(st) for st in stmts]
+    cut = next((i for i, m in enumerate(is_match) if m and not all(is_match[:i])), None)
+    if cut is None:
+        raise err
+    head = lower_rule(stmts[:cut], comment, loc, ctx)
+    lead = stmts[:is_match.index(False)]  # the matches before the first statement
+    if head.verdict is not None or not all(isinstance(x, _OBSERVING) for x in head.statements) \
+            or any(isinstance(m, ir.STATEFUL_MATCHES) or _reads_numgen(m) for m in head.matches):
+        raise err
+    return [head] + lower_rules(lead + list(stmts[cut:]), comment, loc, ctx)
+
+
+def _is_match_ast(st) -> bool:
+    """Does this parsed piece of a rule lower to a match (see lower_stmt)?"""
+    if isinstance(st, Rel):
+        return True
+    if not isinstance(st, Stmt):
+        return False
+    if st.kind in ("limit", "ct count", "quota"):
+        return True
+    inner = st.args.get("stmts", ()) if st.kind == "setupdate" else ()
+    return len(inner) == 1 and isinstance(inner[0], Stmt) and \
+        (st.args["op"], inner[0].kind) in (("update", "limit"), ("add", "ct count"))
+
+
+def _reads_numgen(m) -> bool:
+    keys = (m.expr,) if isinstance(m, ir.FieldMatch) else \
+        m.keys if isinstance(m, ir.SetMatch) else ()
+    return any(k.startswith("numgen") for k in keys)
+
+
 def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
     matches, statements, verdict = [], [], None
     if ctx.family != "inet":
@@ -1718,8 +1765,10 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
                 statements.pop()
                 node = ir.ConnLabelSet(node.values[0])
             if statements:
-                raise ctx.unsupported("a match after a statement (the IR evaluates all matches "
-                                      "before statements)", st.loc)
+                raise ctx.unsupported(_AFTER_MATCH_MSG + " (the IR evaluates all matches "
+                                      "before statements; fwc splits the rule in two only "
+                                      "after log or counter and before stateless matches)",
+                                      st.loc)
             matches.append(node)
         elif kind == "statement":
             if isinstance(node, _NeedsProto):
