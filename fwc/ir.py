@@ -500,9 +500,26 @@ class Counter:
     bytes: int = 0
 
 
+@frozen
+class NamedCounter:
+    """nft `counter name NAME`: the packet is counted in the table's counter object NAME (shared
+    by every rule that names it; no verdict depends on it)."""
+
+    name: str
+
+
+@frozen
+class CounterObject:
+    """An nft named counter declared in a table (`counter NAME { packets N bytes M }`)."""
+
+    name: str
+    packets: int = 0
+    bytes: int = 0
+
+
 Statement = Union[
     Log, NfLog, SetMark, CopyMark, Notrack, CtHelperSet, CtZoneSet, TcpMss, SetTtl, SetDscp,
-    SetTos, Checksum, Trace, Counter,
+    SetTos, Checksum, Trace, Counter, NamedCounter,
 ]
 
 # --------------------------------------------------------------------------- verdicts
@@ -646,6 +663,7 @@ class Table:
     chains: tuple[Chain, ...] = ()
     sets: tuple[ExternalSet, ...] = ()
     loc: Loc = attrs.field(default=NOLOC, eq=False)
+    counters: tuple[CounterObject, ...] = ()  # nft named counter objects
 
     def chain(self, name: str) -> Optional[Chain]:
         for c in self.chains:

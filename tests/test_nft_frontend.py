@@ -849,3 +849,33 @@ def test_a_match_after_other_statements_is_still_refused(rule):
         parse_nft("table ip t {\n chain c {\n  " + rule + "\n }\n}\n", "r.nft")
     e = ei.value.errors[0] if isinstance(ei.value, ErrorGroup) else ei.value
     assert "a match after a statement" in e.message and e.loc.line == 3
+
+
+def test_named_counter_objects_round_trip():
+    from fwc.backends.nft import emit_nft
+    text = ("table inet t {\n counter ssh { packets 5 bytes 100 }\n counter web {\n }\n"
+            " chain c {\n  type filter hook input priority 0;\n"
+            "  tcp dport 22 counter name ssh accept\n  tcp dport 80 counter name \"web\" accept\n"
+            " }\n}\nadd counter inet t extra\n")
+    rs = parse_nft(text, "c.nft")
+    t = rs.tables[0]
+    assert [k.name for k in t.counters] == ["extra", "ssh", "web"]
+    assert t.counters[1] == ir.CounterObject("ssh", 5, 100)
+    assert t.chains[0].rules[0].statements == (ir.NamedCounter("ssh"),)
+    out = emit_nft(rs)
+    assert 'counter name "ssh"' in out and "counter extra {" in out
+    assert parse_nft(out, "again.nft") == rs
+
+
+@pytest.mark.parametrize("body,needle,exc", [
+    ("chain c { tcp dport 22 counter name nope accept }", "counter 'nope' does not exist",
+     FwcSyntaxError),
+    ("counter a { }\n chain c { counter name tcp dport map { 22 : \"a\" } }",
+     "'counter name' from a map", Unsupported),
+    ("counter a { flavour 3 }", "unknown counter property 'flavour'", FwcSyntaxError),
+])
+def test_bad_named_counters_are_located(body, needle, exc):
+    with pytest.raises((exc, ErrorGroup)) as ei:
+        parse_nft("table ip t {\n " + body + "\n}\n", "b.nft")
+    e = ei.value.errors[0] if isinstance(ei.value, ErrorGroup) else ei.value
+    assert isinstance(e, exc) and needle in e.message and e.loc.line >= 2, e.format()

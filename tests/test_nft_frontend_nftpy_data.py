@@ -55,9 +55,12 @@ def read_vectors(path: Path, families=FAMILIES) -> list[Vector]:
         elif line.startswith("%"):
             body, _, res = line[1:].rpartition(";")
             name, _, spec = body.partition(" type ct helper ")
-            if res == "ok" and spec:  # other stateful objects are refused by the front end
+            if res == "ok" and spec:
                 body = spec.replace("{", "{{").replace("}", "}}")
                 sets.append(f"add ct helper {{fam}} {{tab}} {name} {body}")
+            elif res == "ok" and body.endswith(" type counter"):
+                sets.append(f"add counter {{fam}} {{tab}} {body.split()[0]}")
+            # (other stateful objects are refused by the front end)
         else:
             parts = line.split(";")
             if len(parts) < 2 or parts[1] != "ok":

@@ -530,6 +530,9 @@ class _RuleEmitter:
         words = tail.statement_words(s)
         if words is not None:
             return words
+        if isinstance(s, ir.NamedCounter):
+            raise self.fail(f"the named counter '{s.name}' (iptables has one counter per rule, "
+                            "none shared between rules)")
         raise self.fail(f"statement {type(s).__name__}")
 
     def _need_raw(self, what: str):

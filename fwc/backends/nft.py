@@ -142,7 +142,8 @@ class _TableRenderer:
                        helper_object=self.helper_object,
                        set_name=lambda n: self.t.set_names.get(n, n),
                        priorities=chain.priorities, hooks=chain.hooks,
-                       dynamic_set=self.dynamic_set, time_set=self.time_set)
+                       dynamic_set=self.dynamic_set, time_set=self.time_set,
+                       counter_name=lambda n: self.t.counter_names.get(n, n))
 
     # ---------------------------------------------------------------- rules
     def socket_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str],
@@ -515,6 +516,10 @@ class _TableRenderer:
                      f"\t\ttimeout {ms}ms", "\t}"]
         for intervals, name in self.time_sets.items():
             body += self.time_set_text(intervals, name)
+        for k in self.t.counters:  # the counts restart when the table is replaced
+            counts = f"\t\tpackets {k.packets} bytes {k.bytes}" if k.packets or k.bytes else None
+            body += [f"\tcounter {self.t.counter_names[k.name]} {{", *([counts] if counts else []),
+                     "\t}"]
         for (helper, l4), name in self.helpers.items():
             l3 = "\t\tl3proto inet;" if self.t.family == "inet" else ""
             body += [f"\tct helper {name} {{", f'\t\ttype "{helper}" protocol {l4};'] + \

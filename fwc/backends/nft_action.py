@@ -199,6 +199,8 @@ def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: boo
         raise refuse("CHECKSUM", "nftables has no checksum-fill statement")
     if isinstance(s, ir.Trace):
         return "meta nftrace set 1"
+    if isinstance(s, ir.NamedCounter):
+        return f'counter name "{ctx.counter_name(s.name)}"'
     if isinstance(s, ir.Counter):
         if not s.packets and not s.bytes:
             return "counter"  # (what nft lists as packets 0 bytes 0 after the load)

@@ -42,6 +42,7 @@ class RuleCtx:
     dynamic_set: Optional[Callable[[str, tuple, int], str]] = None
     # whole-second intervals -> name of the `meta time` interval set holding them (ir.Time)
     time_set: Optional[Callable[[tuple], str]] = None
+    counter_name: Callable[[str], str] = str  # named counter object -> emitted name
 
 
 def refuse(construct: str, why: str = "") -> NotExpressible:

@@ -26,7 +26,7 @@ REPLAY_PRIORITY = -199
 _STABLE = (ir.Proto, ir.Address, ir.Interface, ir.Fragment, ir.Port, ir.TcpFlags, ir.TcpOption,
            ir.Icmp, ir.Mac, ir.AddrType, ir.SkUid, ir.SkGid, ir.PktType, ir.Length, ir.Ttl,
            ir.Dscp, ir.Tos, ir.SetLookup, ir.IpsecPolicy)
-_HARMLESS = (ir.Log, ir.NfLog, ir.Counter, ir.Trace, ir.CtHelperSet)
+_HARMLESS = (ir.Log, ir.NfLog, ir.Counter, ir.NamedCounter, ir.Trace, ir.CtHelperSet)
 
 
 def split_raw_helpers(rs: ir.Ruleset) -> ir.Ruleset:

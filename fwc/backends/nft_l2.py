@@ -17,7 +17,7 @@ from fwc.backends.nft_ctx import named_priority, refuse
 _MATCHES = (ir.Proto, ir.Address, ir.Interface, ir.Port, ir.TcpFlags, ir.Icmp, ir.CtState,
             ir.CtStatus, ir.CtDirection, ir.Mark, ir.Mac, ir.PktType, ir.Limit, ir.Statistic,
             ir.FieldMatch, ir.SetMatch, ir.SetLookup)
-_STATEMENTS = (ir.Counter, ir.Log, ir.NfLog, ir.SetMark, ir.CopyMark, ir.Trace, ir.SetUpdate,
+_STATEMENTS = (ir.Counter, ir.NamedCounter, ir.Log, ir.NfLog, ir.SetMark, ir.CopyMark, ir.Trace, ir.SetUpdate,
                ir.FieldSet)  # (nft-sourced `EXPR set VALUE`, written back as nft says it)
 _VERDICTS = (ir.Accept, ir.Drop, ir.Return, ir.Jump, ir.Goto, ir.Continue, ir.VerdictMap)
 

@@ -45,6 +45,8 @@ class OutTable:
     chain_names: dict
     set_names: dict
     set_sources: dict = attrs.Factory(dict)  # set name -> the source table declaring it
+    counters: list = attrs.Factory(list)  # ir.CounterObject, each name once
+    counter_names: dict = attrs.Factory(dict)  # counter name -> emitted name
 
 
 def l3_of(table: ir.Table) -> Optional[str]:
@@ -145,7 +147,16 @@ def plan_table(family: str, name: str, sources: list[ir.Table]) -> OutTable:
             set_sources[s.name] = t
             set_names[s.name] = safe_name(s.name, set(set_names.values()))
     sets = list(declared.values())
-    return OutTable(family, name, chains, sets, chain_names, set_names, set_sources)
+    counters: dict[str, ir.CounterObject] = {}
+    for t in sources:
+        for k in t.counters:
+            if counters.setdefault(k.name, k) != k:
+                raise FwcError(f"counter {k.name} is declared with two different counts", t.loc)
+    counter_names: dict[str, str] = {}
+    for k in counters:
+        counter_names[k] = safe_name(k, set(counter_names.values()))
+    return OutTable(family, name, chains, sets, chain_names, set_names, set_sources,
+                    list(counters.values()), counter_names)
 
 
 def _needs_guard(rule: ir.Rule, fam: str) -> bool:

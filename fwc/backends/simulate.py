@@ -1099,6 +1099,9 @@ class Simulator:
         if T in (ir.Counter, ir.Trace, ir.Checksum):
             text = T.__name__.lower()
             return (lambda p, emit: emit(text)), set()
+        if T is ir.NamedCounter:
+            text = f"counter name {s.name}"
+            return (lambda p, emit: emit(text)), set()
         if T is ir.SetUpdate:
             if s.set in self._sets_limited.get((table.family, table.name), ()):
                 raise Unsupported(f"set @{s.set} keeps per-element limits; such dynamic sets are "

@@ -141,9 +141,52 @@ class _Parser:
             family, tname, tok = self.family_and_name()
             self.ct_helper_object(self.b.table(family, tname, tok.loc()))
             return
+        if o == "counter" and verb in ("add", "create", "delete", "destroy", "reset"):
+            family, tname, tok = self.family_and_name()
+            table = self.b.table(family, tname, tok.loc())
+            if verb in ("add", "create"):
+                self.counter_object(table, braces_optional=True)
+                return
+            name = c.word("a counter name")
+            if verb == "reset":
+                if name.text in table.counters:
+                    table.counters[name.text] = ir.CounterObject(name.text)
+                return
+            if name.text not in table.counters and verb == "delete":
+                raise c.error(f"counter {name.text} does not exist", name)
+            table.counters.pop(name.text, None)
+            return
         if o in ("counter", "quota", "limit", "ct", "flowtable", "secmark", "synproxy"):
             raise self.b.unsupported(_object_refusal(o), obj.loc())
         raise c.error(f"unknown object '{o}'", obj)
+
+    def counter_object(self, table: _Table, braces_optional: bool = False) -> None:
+        """`counter NAME { [packets N bytes M] [comment "..."] }` (the counts are state)."""
+        c = self.c
+        name = self.new_name("a counter name")
+        counts = {"packets": 0, "bytes": 0}
+        if braces_optional and not c.at("{"):
+            table.counters[name.text] = ir.CounterObject(name.text)
+            return
+        c.expect("{")
+        while True:
+            c.skip_nl()
+            if c.accept(";"):
+                continue
+            if c.accept("}"):
+                break
+            k = c.word("packets, bytes or comment")
+            if k.text in counts:
+                n = c.word("a number")
+                if not n.text.isdigit():
+                    raise c.error(f"expected a number after {k.text}, got '{n.text}'", n)
+                counts[k.text] = int(n.text)
+            elif k.text == "comment":
+                c.word("a comment")
+            else:
+                raise c.error(f"unknown counter property '{k.text}'", k)
+        table.counters[name.text] = ir.CounterObject(name.text, counts["packets"],
+                                                     counts["bytes"])
 
     def chain_command(self, verb, table: _Table, vt) -> None:
         c = self.c
@@ -246,7 +289,9 @@ class _Parser:
             elif t.text == "ct" and self.c.at("helper"):
                 self.c.next()
                 self.ct_helper_object(table)
-            elif t.text in ("counter", "quota", "limit", "ct", "flowtable", "secmark", "synproxy"):
+            elif t.text == "counter":
+                self.counter_object(table)
+            elif t.text in ("quota", "limit", "ct", "flowtable", "secmark", "synproxy"):
                 raise self.b.unsupported(_object_refusal(t.text), t.loc())
             elif t.kind == "STRING" or t.kind == "WORD":
                 raise c.error(f"unknown table item '{t.text}'", t)

@@ -65,6 +65,7 @@ class _Table:
     sets: dict = attrs.Factory(dict)
     helpers: dict = attrs.Factory(dict)  # ct helper object name -> (helper type, l4 proto number)
     connlimits: dict = attrs.Factory(dict)  # set name -> locations of `add @set { K ct count }`
+    counters: dict = attrs.Factory(dict)  # named counter objects: name -> ir.CounterObject
 
 
 
@@ -217,7 +218,7 @@ class Builder:
                                     else ())
 
     def ctx(self, t: _Table) -> Ctx:
-        return Ctx(t.family, t.sets, self.source_line, t.helpers, t.connlimits)
+        return Ctx(t.family, t.sets, self.source_line, t.helpers, t.connlimits, t.counters)
 
     def _connlimit_sets(self, t: _Table, chains) -> set:
         """The sets behind `add @S { KEY ct count [over] N }` (read as ConnLimit): one rule's
@@ -253,7 +254,8 @@ class Builder:
             sets = tuple(attrs.evolve(s, elements=_canonical_elements(s)) for s in t.sets.values()
                          if s.name not in own)
             tables.append(absorb_hashlimit_sets(externalise_sets(mark_dynamic_sets(
-                ir.Table(t.family, t.name, chains, sets, t.loc)))))
+                ir.Table(t.family, t.name, chains, sets, t.loc,
+                         tuple(t.counters[k] for k in sorted(t.counters)))))))
         return ir.Ruleset(tuple(tables))
 
 

@@ -97,10 +97,20 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
         elif verb == "flush":
             b.flush_table(fam, name, loc)
         return
-    if key in ("counter", "quota", "limit", "ct helper", "ct timeout", "ct expectation", "flowtable",
+    if key in ("quota", "limit", "ct helper", "ct timeout", "ct expectation", "flowtable",
                "secmark", "synproxy"):
         raise Unsupported(f"nft stateful object '{key}'", loc)
     table = b.table(fam, _req(body, "table", loc), loc)
+    if key == "counter":
+        name = _req(body, "name", loc)
+        if verb in ("delete", "destroy"):
+            table.counters.pop(name, None)
+            return
+        counts = [body.get(k, 0) for k in ("packets", "bytes")]
+        if any(isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in counts):
+            raise FwcSyntaxError(f"counter {name}: invalid packets/bytes {counts}", loc)
+        table.counters[name] = ir.CounterObject(name, *counts)
+        return
     if key == "chain":
         name = _req(body, "name", loc)
         if verb in ("delete", "destroy"):

@@ -30,6 +30,7 @@ class Ctx:
     source_line: object = None  # callable(loc) -> str
     helpers: dict = attrs.Factory(dict)  # ct helper objects: name -> (helper type, l4 proto)
     connlimits: dict = attrs.Factory(dict)  # set name -> locations of its `ct count` updates
+    counters: dict = attrs.Factory(dict)  # named counter objects of the table
 
     def unsupported(self, msg: str, loc) -> Unsupported:
         return Unsupported(msg, loc, self.source_line(loc) if self.source_line else None)
@@ -837,7 +838,14 @@ def lower_stmt(s: Stmt, ctx: Ctx):
                               "inet tables only)", s.loc)
     if k == "counter":
         if "name" in a:
-            raise ctx.unsupported("named counter objects ('counter name')", s.loc)
+            v = a["name"]
+            if not isinstance(v, Val):
+                raise ctx.unsupported("'counter name' from a map (a counter object per key)",
+                                      s.loc)
+            if v.text not in ctx.counters:
+                raise ctx.syntax(f"counter '{v.text}' does not exist in this table (nft: No such "
+                                 "file or directory)", v.loc)
+            return "statement", ir.NamedCounter(v.text)
         return "statement", ir.Counter(V.dec_int(a["packets"], None, 64) if "packets" in a else 0,
                                        V.dec_int(a["bytes"], None, 64) if "bytes" in a else 0)
     if k == "log":
@@ -1669,7 +1677,7 @@ def check_family_fields(st, ctx: Ctx) -> None:
 
 _AFTER_MATCH_MSG = "a match after a statement"
 # statements that change nothing a match can read: a rule may go on matching after them
-_OBSERVING = (ir.Log, ir.NfLog, ir.Counter)
+_OBSERVING = (ir.Log, ir.NfLog, ir.Counter, ir.NamedCounter)
 
 
 def lower_rules(stmts: list, comment, loc, ctx: Ctx) -> list[ir.Rule]:

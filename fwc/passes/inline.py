@@ -62,7 +62,7 @@ def _drop_empty_jumps(t: ir.Table, notes: Notes) -> ir.Table:
             kept.append(r)
         chains.append(c if len(kept) == len(c.rules) else
                       ir.Chain(c.name, tuple(kept), c.base, c.loc))
-    return ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc) if removed else t
+    return ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc, t.counters) if removed else t
 
 
 def _inline_one(t: ir.Table, notes: Notes):
@@ -102,5 +102,5 @@ def _inline_one(t: ir.Table, notes: Notes):
             notes.info(f"chain {name} ({len(c.rules)} rules) inlined into {caller_name}", jr.loc)
         chains = tuple(ir.Chain(x.name, rules, x.base, x.loc) if x.name == caller_name else x
                        for x in t.chains if x.name != name)
-        return ir.Table(t.family, t.name, chains, t.sets, t.loc), True
+        return ir.Table(t.family, t.name, chains, t.sets, t.loc, t.counters), True
     return t, t is not t0

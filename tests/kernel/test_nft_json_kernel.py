@@ -151,3 +151,27 @@ def test_set_size_timeouts_and_counters_read_the_same_from_text_and_json(tmp_pat
     el = next(s for s in from_json.tables[0].sets if s.name == "el")
     assert el.element_timeouts == (("1m30s", None), (None, None))
     assert next(s for s in from_json.tables[0].sets if s.name == "seen").size == 2
+
+
+COUNTERS = """
+table inet t {
+  counter ssh { packets 5 bytes 100 }
+  counter web { }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    tcp dport 22 counter name ssh accept
+    tcp dport { 80, 443 } counter name "web" accept
+  }
+}
+"""
+
+
+def test_named_counters_read_the_same_from_text_and_json_and_load_back(tmp_path):
+    _need_kernel()
+    from fwc.backends.nft import emit_nft
+    as_json, as_text = _kernel_listings(COUNTERS, tmp_path)
+    ours = parse_nft(COUNTERS, "counters.nft")
+    assert parse_nft_json(as_json, "kernel.json") == ours
+    assert parse_nft(as_text, "kernel.nft") == ours
+    _, again = _kernel_listings(emit_nft(ours), tmp_path)
+    assert again == as_text
