@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import attrs
+
 from fwc import ir
 from fwc.backends import iptables_tail as tail
 from fwc.backends.iptables_lower import Split, describe, lower_rule
@@ -133,6 +135,23 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                             "in iptables (its TPROXY drops them)", r.loc))
                         continue
                     try:
+                        acts = _one_action_each(r)
+                        if acts is not None and acts[0] == "aux":
+                            # the matches once, then each action in a chain of its own
+                            aux = _aux_name(name, chains, t.chains, aux_chains)
+                            jump = ir.Rule(r.matches, (), ir.Jump(aux), r.comment, r.loc)
+                            low = lower_rule(jump, fam, sets)
+                            for piece in low:
+                                lines.extend(_rule_lines(piece, name, fam, rename, table))
+                            aux_chains.append((aux, None, [
+                                line for a in acts[1]
+                                for line in _rule_lines(a, aux, fam, rename, table)]))
+                            continue
+                        if acts is not None:  # stateless matches, observing statements
+                            for a in acts[1]:
+                                for piece in lower_rule(a, fam, sets):
+                                    lines.extend(_rule_lines(piece, name, fam, rename, table))
+                            continue
                         low = lower_rule(r, fam, sets, allow_split=True)
                         if isinstance(low, Split):
                             aux = _aux_name(name, chains, t.chains, aux_chains)
@@ -172,6 +191,30 @@ def _no_op_base_chain(c: ir.Chain, placed_nat: bool) -> bool:
     if c.rules or c.base.policy != "accept" or c.base.devices:
         return False  # (a chain bound to devices has no iptables form at all: refused)
     return c.base.type in ("filter", "route") or (c.base.type == "nat" and placed_nat)
+
+
+def _one_action_each(r: ir.Rule):
+    """iptables has one target per rule.  For an nft rule with several actions (`log prefix
+    "x" drop`): None when it has at most one; ("repeat", rules) with the matches repeated
+    before each action when the matches keep no state and the statements before the last
+    action only observe (log); else ("aux", rules): the actions, one per rule, for a chain the
+    matches jump to once (refused for return and goto, which mean otherwise one chain down)."""
+    stmts = [x for x in r.statements if not isinstance(x, ir.Counter)]
+    updates = [x for x in stmts if isinstance(x, ir.IpsetUpdate)]
+    if updates and len(updates) == len(stmts):
+        return None  # one SET target (add and delete), see _RuleEmitter.target
+    if len(stmts) + (r.verdict is not None) <= 1 or isinstance(r.verdict, ir.TProxy) or \
+            any(isinstance(x, ir.TProxySet) for x in stmts):
+        return None
+    tail = [ir.Rule((), (), r.verdict, r.comment, r.loc)] if r.verdict is not None else []
+    if all(isinstance(x, (ir.Log, ir.NfLog)) for x in stmts) and \
+            not any(isinstance(m, ir.STATEFUL_MATCHES) for m in r.matches):
+        return "repeat", [attrs.evolve(x, matches=r.matches)
+                          for x in [ir.Rule((), (st,), None, r.comment, r.loc) for st in stmts]
+                          + tail]
+    if isinstance(r.verdict, (ir.Return, ir.Goto)):
+        return None  # (the emitter refuses the rule: several actions)
+    return "aux", [ir.Rule((), (st,), None, r.comment, r.loc) for st in stmts] + tail
 
 
 def _aux_name(chain: str, placed: list, source_chains, pending: list) -> str:

@@ -113,3 +113,51 @@ def test_a_split_rule_keeps_one_limit_for_all_its_pieces():
     want = (("ACCEPT", "DROP"), "DROP")
     assert (nft[0].setup_verdicts, nft[0].verdict) == want
     assert (ipt[0].setup_verdicts, ipt[0].verdict) == want
+
+
+SEVERAL_ACTIONS = """table ip t {
+ chain other {
+  meta mark 7 accept
+  return
+ }
+ chain input {
+  type filter hook input priority filter; policy drop;
+  tcp dport 22 log prefix "ssh " drop
+  ip saddr { 198.51.100.1, 198.51.100.2 } log prefix "bad " counter reject
+  tcp dport 80 limit rate 2/minute burst 2 packets log prefix "lim " accept
+  meta mark 0 tcp dport 81 meta mark set 1 log accept
+  udp dport 53 meta mark set 7 jump other
+  udp dport 54 accept
+ }
+}
+"""
+
+
+def test_rules_with_several_actions_become_one_iptables_rule_per_action():
+    """`log prefix "x" drop` has one target per iptables rule: the matches are repeated before
+    each action when they keep no state and only a log comes first; otherwise they are tested
+    once and jump to a chain holding one rule per action."""
+    kernel_or_skip()
+    rs = parse_nft(SEVERAL_ACTIONS, "acts.nft")
+    out = emit_iptables(rs)["ip"]
+    assert '-p tcp -m tcp --dport 22 -j LOG --log-prefix "ssh "' in out
+    assert "--limit 2/minute --limit-burst 2 -j INPUT_split" in out
+    pkt = {"dir": "in", "src": "198.51.100.9", "dst": "192.0.2.1", "sport": 40000, "flags": "S"}
+    cases = cases_from_json(
+        [{"name": f"tcp{p}", "probe": dict(pkt, dport=p)} for p in (22, 80, 81, 82)]
+        + [{"name": "tcp80-again", "setup": [dict(pkt, dport=80)] * 2, "probe": dict(pkt, dport=80)},
+           {"name": "bad", "probe": dict(pkt, src="198.51.100.2", dport=9)},
+           {"name": "dns", "probe": {**pkt, "proto": "udp", "dport": 53}},
+           {"name": "dns54", "probe": {**pkt, "proto": "udp", "dport": 54}}])
+    with KernelHarness() as h:
+        h.prepare(cases)
+        nft = kernel_verdicts(("nft", SEVERAL_ACTIONS), cases, h)
+        ipt = kernel_verdicts(("iptables", out), cases, h)
+    assert [(c.name, a.verdict, b.verdict) for c, a, b in zip(cases, nft, ipt)
+            if a.verdict != b.verdict] == []
+    assert nft[cases.index(next(c for c in cases if c.name == "tcp80-again"))].verdict == "DROP"
+    sim = Simulator(rs, SimOptions())  # (it takes a limit as within its rate: not tcp80-again)
+    got = [(c.name, a.verdict, sim.run_case(c).verdict) for c, a in zip(cases, nft)
+           if c.name != "tcp80-again"]
+    assert [g for g in got if g[1] != g[2]] == []
+    assert {g[1] for g in got} == {"ACCEPT", "DROP", "REJECT"}
