@@ -308,3 +308,23 @@ def test_ipsec_fields_and_ipv6_extension_headers():
         rs = filter_rs([R((ir.FieldMatch(expr, values, negate=negate),), verdict=DROP)],
                        family="ip6")
         assert run(rs, v6).verdict == verdict, (expr, negate)
+
+
+def test_nft_meta_pkttype_reads_like_the_pkttype_match():
+    from fwc.frontends.iptables import parse_iptables_save
+    from fwc.frontends.nft import parse_nft
+    from fwc.packet import cases_from_json
+    nft = parse_nft("table ip t {\n chain c {\n  type filter hook input priority 0;\n"
+                    "  pkttype { broadcast, multicast } drop\n  meta pkttype host udp dport 9 drop\n"
+                    "  ip frag-off & 0x1fff != 0 drop\n }\n}\n", "p.nft")
+    ipt = parse_iptables_save("*filter\n-A INPUT -m pkttype --pkt-type broadcast -j DROP\n"
+                              "-A INPUT -m pkttype --pkt-type multicast -j DROP\n"
+                              "-A INPUT -p udp --dport 9 -m pkttype --pkt-type unicast -j DROP\n"
+                              "-A INPUT -f -j DROP\nCOMMIT\n", "p.rules")
+    cases = cases_from_json([{"name": f"{d}:{p}", "probe": {
+        "dir": "in", "proto": "udp", "src": "192.0.2.9", "dst": d, "sport": 1, "dport": p}}
+        for d in ("192.0.2.1", "192.0.2.255", "255.255.255.255", "224.0.0.1") for p in (8, 9)])
+    opts = SimOptions(interfaces={"eth0": ("192.0.2.1/24",)})
+    a, b = simulate(nft, cases, opts), simulate(ipt, cases, opts)
+    assert [x.verdict for x in a] == [x.verdict for x in b]
+    assert [x.verdict for x in a][:4] == ["ACCEPT", "DROP", "DROP", "DROP"]

@@ -657,6 +657,14 @@ class Simulator:
             return quota, set(), False
         raise Unsupported(f"match {T.__name__} is not simulated", rule.loc)
 
+    _PKTTYPE_CODES = {"unicast": 0, "broadcast": 1, "multicast": 2}  # PACKET_HOST ...
+
+    def _pkttype_reader(self, expr: str):
+        """nft `meta pkttype` as -m pkttype reads it (skb->pkt_type; see pkt_type)."""
+        if " ".join(expr.split()) not in ("meta pkttype", "pkttype"):
+            return None
+        return lambda p: self._PKTTYPE_CODES[self.pkt_type(p)]
+
     def pkt_type(self, p) -> str:
         """unicast (host), broadcast or multicast: from the packet's IP destination."""
         t = self.addr_type(p.l3, p.dst)
@@ -863,7 +871,7 @@ class Simulator:
 
     def _field_reader(self, expr: str, rule: ir.Rule):
         rd = nftf.reader(expr) or fib_reader(expr, self) or self._numgen_reader(expr, rule) or \
-            self._jhash_reader(expr, rule)
+            self._jhash_reader(expr, rule) or self._pkttype_reader(expr)
         if rd is None:
             raise Unsupported(f"nft expression {expr!r} is not simulated", rule.loc)
         return rd

@@ -113,6 +113,9 @@ READERS: dict[str, Callable[[Skb], object]] = {
     # the second of the day in UTC (nft_meta_hour)
     "meta time": lambda p: p.now_ns,
     "meta hour": lambda p: p.now_ns // 10**9 % 86400,
+    # flags and fragment offset: a simulated packet is never a fragment and, like the
+    # harness's packets, does not set DF
+    "ip frag-off": lambda p: 0 if p.l3 == 4 else ABSENT,
     "ip ttl": _l3(4, "ttl"), "ip6 hoplimit": _l3(6, "ttl"),
     "ip length": _l3(4, "length"),
     "th sport": _th("sport"), "th dport": _th("dport"),

@@ -1,0 +1,55 @@
+"""nft header fields the simulator reads as the kernel does: `meta pkttype` (as -m pkttype:
+skb->pkt_type) and `ip frag-off` (a packet that is no fragment and does not set DF, like the
+harness's, reads 0).  The harness sends every frame to the firewall's own MAC address, which
+makes its pkt_type host whatever the IP destination; the simulator takes a packet's pkt_type
+from its IP destination (a broadcast address came in a broadcast frame), so only unicast
+destinations are compared here (tests/test_simulate*.py has the others)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fwc.backends.simulate import simulate
+from fwc.frontends.nft import parse_nft
+from fwc.packet import cases_from_json
+from fwc.testing.compare import kernel_verdicts
+from fwc.testing.kernel import sim_options
+
+pytestmark = pytest.mark.kernel
+
+RULESET = """table inet t {
+ chain input {
+  type filter hook input priority filter; policy accept;
+  jump checks
+ }
+ chain forward {
+  type filter hook forward priority filter; policy accept;
+  jump checks
+ }
+ chain checks {
+  ip frag-off & 0x1fff != 0 drop
+  udp dport 7 pkttype { broadcast, multicast } drop
+  udp dport 8 meta pkttype host drop
+  udp dport 9 ip frag-off 0 drop
+  udp dport 10 ip frag-off 0x4000 drop
+ }
+}
+"""
+
+
+def test_pkttype_and_frag_off_agree_with_the_kernel(kernel):
+    cases = []
+    for dst in ("192.0.2.1", "198.51.100.7"):
+        for port in (7, 8, 9, 10, 11):
+            d = "in" if dst == "192.0.2.1" else "fwd"
+            cases.append({"name": f"{dst}:{port}", "probe": {
+                "dir": d, "iif": "eth1", "proto": "udp", "src": "203.0.113.9", "dst": dst,
+                "sport": 5000, "dport": port, **({"oif": "eth0"} if d == "fwd" else {})}})
+    cases = cases_from_json(cases)
+    rs = parse_nft(RULESET, "fields.nft")
+    kernel.prepare(cases)
+    want = kernel_verdicts(("nft", RULESET), cases, kernel)
+    got = simulate(rs, cases, sim_options())
+    assert [(c.name, w.verdict) for c, w in zip(cases, want)] == \
+        [(c.name, g.verdict) for c, g in zip(cases, got)]
+    assert {w.verdict for w in want} == {"ACCEPT", "DROP"}
