@@ -10,7 +10,7 @@ import attrs
 from fwc import ir
 from fwc.errors import FwcSyntaxError, Unsupported
 from fwc.frontends import nft_values as V
-from fwc.frontends.nft_syntax import META_UNQUALIFIED
+from fwc.frontends.nft_syntax import META_UNQUALIFIED, PAYLOAD_PROTOS
 from fwc.frontends.nft_ast import (Binop, Concat, Counted, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
                                    SetRef, Stmt, Val, VerdictS, VmapS)
 
@@ -1697,10 +1697,23 @@ def lower_rules(stmts: list, comment, loc, ctx: Ctx) -> list[ir.Rule]:
         raise err
     head = lower_rule(stmts[:cut], comment, loc, ctx)
     lead = stmts[:is_match.index(False)]  # the matches before the first statement
+    if lead and _payload_rel(lead[-1]) and _payload_rel(stmts[cut]):
+        # nft may merge header-field compares of one rule across a counter or log into one
+        # wider compare before or after it (`tcp sport 1 counter tcp dport 2` counts only
+        # packets to port 2, `ether saddr X log ether type Y` logs every packet): the split
+        # form could count or log otherwise
+        raise err
     if head.verdict is not None or not all(isinstance(x, _OBSERVING) for x in head.statements) \
             or any(isinstance(m, ir.STATEFUL_MATCHES) or _reads_numgen(m) for m in head.matches):
         raise err
     return [head] + lower_rules(lead + list(stmts[cut:]), comment, loc, ctx)
+
+
+def _payload_rel(st) -> bool:
+    """A header-field comparison (`ip daddr 10.0.0.1`), which nft may merge with its neighbour."""
+    lhs = st.lhs if isinstance(st, Rel) else None
+    return isinstance(lhs, Sel) and lhs.text.split()[0] in PAYLOAD_PROTOS | {"ether", "vlan",
+                                                                            "arp"}
 
 
 def _is_match_ast(st) -> bool:
