@@ -22,7 +22,7 @@ RULESET = """table inet t {
   tcp dport 22 log prefix "ssh " limit rate 30/second accept
   counter ip saddr 198.51.100.0/24 counter drop
   udp dport 53 counter log prefix "dns " ct state new accept
-  tcp dport 80 log ip6 saddr 2001:db8:a::/64 accept
+  tcp dport 80 log meta nfproto ipv6 accept
  }
 }
 """
