@@ -545,8 +545,8 @@ def _any_icmp_of(m: ir.Icmp, rule: ir.Rule) -> bool:
         isinstance(x, ir.Proto) and not x.negate and x.protos == {proto} for x in rule.matches)
 
 
-# nft 1.0.6 merges consecutive comparisons of adjacent header fields into one wider compare;
-# for `!=` that turns "a != x and b != y" into "not (a == x and b == y)".  A range comparison
+# nft 1.0.6 merges comparisons of adjacent header fields (also with other matches between them)
+# into one wider compare; for `!=` that turns "a != x and b != y" into "not (a == x and b == y)".  A range comparison
 # is never merged, so such a negated single value is written as the range v-v.
 _PAYLOAD = re.compile(r"^(ip|ip6|tcp|udp|udplite|sctp|dccp|th|icmp|icmpv6|ah|esp|comp) "
                       r"([a-z-]+(?: [a-z-]+)?) != ([A-Za-z0-9_.:-]+)$")
@@ -567,8 +567,12 @@ def unmerge_negations(body: list[str]) -> list[str]:
     neg = [bool(m) and m.group(2) not in ("saddr", "daddr")
            for m in (_PAYLOAD.match(f) for f in body)]
     out = list(body)
+    if sum(neg) < 2:
+        return body
     for i, f in enumerate(body):
-        if not neg[i] or not ((i > 0 and neg[i - 1]) or (i + 1 < len(body) and neg[i + 1])):
+        # (not only neighbours: nft merges `ip protocol != udp ct direction original ip ttl
+        # != 63` too, across the ct match, into one 16-bit `!=`)
+        if not neg[i]:
             continue
         proto, field, value = _PAYLOAD.match(f).groups()
         if re.fullmatch(r"\d+-\d+", value):

@@ -120,6 +120,14 @@ REGRESSIONS.append(Regression(
             policies=("ACCEPT", "ACCEPT", "DROP")), None,
     (probe(OUT4, flags="S"), probe(OUT4, proto="udp")),
     (("DROP", "NEW"), ("DROP", "NEW"))))
+# ... also with another match between the two (the long soak, 2026-12-03): nft 1.0.6 merges
+# `ip protocol != udp ct direction original ip ttl != 63` across the ct match
+REGRESSIONS.append(Regression(
+    "nft-merges-negated-protocol-and-ttl-across-a-ct-match",
+    filter_("-A FORWARD -m connlabel --label 0 -j ACCEPT",
+            "-A FORWARD ! -p udp -m conntrack --ctdir ORIGINAL -m ttl ! --ttl-eq 63 -j DROP"),
+    None, (probe(FWD4, sport=40000, dport=22, flags="S"), probe(FWD4, proto="udp")),
+    (("ACCEPT", "NEW"), ("ACCEPT", "NEW"))))
 # multiport --ports (either port) as one concatenated lookup { 0-65535 . R, R . 0-65535 }:
 # the kernel refuses the overlapping intervals ("File exists")
 REGRESSIONS.append(Regression(
