@@ -794,6 +794,20 @@ class NamedSet:
     gc_interval: Optional[str] = None  # nft `gc-interval`: when expired elements are reaped
 
 
+NO_TIMEOUT = (None, None)  # an element without its own timeout or expiry
+
+
+def padded_timeouts(timeouts: tuple, n: int) -> tuple:
+    """NamedSet.element_timeouts (or a SetLit's) as one (timeout, expires) per element."""
+    return tuple(timeouts) or (NO_TIMEOUT,) * n
+
+
+def compact_timeouts(timeouts) -> tuple:
+    """The NamedSet.element_timeouts form: empty when no element has a timeout of its own."""
+    timeouts = tuple(timeouts)
+    return timeouts if any(t != NO_TIMEOUT for t in timeouts) else ()
+
+
 @frozen
 class SetUpdate:
     """nft `add|update|delete @set { key [stateful statements] }`: add (op add, update refreshes the

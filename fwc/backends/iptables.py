@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import attrs
-
 from fwc import ir
 from fwc.backends import iptables_tail as tail
 from fwc.backends.iptables_lower import Split, describe, lower_rule
@@ -206,15 +204,15 @@ def _one_action_each(r: ir.Rule):
     if len(stmts) + (r.verdict is not None) <= 1 or isinstance(r.verdict, ir.TProxy) or \
             any(isinstance(x, ir.TProxySet) for x in stmts):
         return None
-    tail = [ir.Rule((), (), r.verdict, r.comment, r.loc)] if r.verdict is not None else []
+    actions = [((st,), None) for st in stmts]
+    if r.verdict is not None:
+        actions.append(((), r.verdict))
     if all(isinstance(x, (ir.Log, ir.NfLog)) for x in stmts) and \
             not any(isinstance(m, ir.STATEFUL_MATCHES) for m in r.matches):
-        return "repeat", [attrs.evolve(x, matches=r.matches)
-                          for x in [ir.Rule((), (st,), None, r.comment, r.loc) for st in stmts]
-                          + tail]
+        return "repeat", [ir.Rule(r.matches, st, v, r.comment, r.loc) for st, v in actions]
     if isinstance(r.verdict, (ir.Return, ir.Goto)):
         return None  # (the emitter refuses the rule: several actions)
-    return "aux", [ir.Rule((), (st,), None, r.comment, r.loc) for st in stmts] + tail
+    return "aux", [ir.Rule((), st, v, r.comment, r.loc) for st, v in actions]
 
 
 def _aux_name(chain: str, placed: list, source_chains, pending: list) -> str:

@@ -221,8 +221,8 @@ def named_set_lines(s: ir.NamedSet, name: str, ctx: RuleCtx) -> list[str]:
     protos = [t == "inet_proto" or t in PROTO_KEYS for t in s.types]
     if s.elements:
         elems = []
-        timed = s.element_timeouts or ((None, None),) * len(s.elements)
-        for e, (tmo, exp) in zip(s.elements, timed):
+        for e, (tmo, exp) in zip(s.elements, ir.padded_timeouts(s.element_timeouts,
+                                                                 len(s.elements))):
             opts = (f" timeout {tmo}" if tmo else "") + (f" expires {exp}" if exp else "")
             if s.data:
                 k, val = e

@@ -28,6 +28,18 @@ class Word(NamedTuple):
 _new = tuple.__new__  # Word without its Python-level __new__: the splitter makes ~11 per line
 
 
+def _plain_words(line: str) -> list[Word]:
+    """The words of a line without quotes, escapes or expansions."""
+    if _ODD_SPACE.search(line):
+        return [Word(m.group(), m.start() + 1) for m in _WORD.finditer(line)]
+    words, col = [], 1  # single spaces only: columns by counting (twice as fast)
+    for w in line.split(" "):
+        if w:
+            words.append(_new(Word, (w, col, False)))
+        col += len(w) + 1
+    return words
+
+
 def split_words(line: str, loc: Loc, expand: Optional[Callable[[str, int], str]] = None,
                 source: Optional[str] = None, field_split: bool = True) -> list[Word]:
     """Split `line` like a POSIX shell: '...' literal, "..." with backslash escapes and
@@ -36,14 +48,7 @@ def split_words(line: str, loc: Loc, expand: Optional[Callable[[str, int], str]]
     at blanks, and one that comes out empty is no word, as in the shell (`field_split=False`:
     not, as in the value of an assignment)."""
     if not _SPECIAL.search(line):  # fast path: plain words (most iptables-save lines)
-        if _ODD_SPACE.search(line):
-            return [Word(m.group(), m.start() + 1) for m in _WORD.finditer(line)]
-        words, col = [], 1  # single spaces only: columns by counting (twice as fast)
-        for w in line.split(" "):
-            if w:
-                words.append(_new(Word, (w, col, False)))
-            col += len(w) + 1
-        return words
+        return _plain_words(line)
     if not (_NOT_PLAIN_QUOTES if expand is None else _NOT_PLAIN_QUOTES_SH).search(line) and \
             line.count('"') % 2 == 0:
         # second fast path: words with "..." parts only (iptables-save's --comment and
@@ -142,14 +147,7 @@ def split_restore_words(line: str, loc: Loc, source: Optional[str] = None) -> li
     literally (iptables-save writes " \\ and ' as \\" \\\\ \\'), and the closing quote ends
     the word.  Outside quotes ', \\ and # are ordinary characters."""
     if '"' not in line:  # nothing but plain words
-        if _ODD_SPACE.search(line):
-            return [Word(m.group(), m.start() + 1) for m in _WORD.finditer(line)]
-        words, col = [], 1
-        for w in line.split(" "):
-            if w:
-                words.append(_new(Word, (w, col, False)))
-            col += len(w) + 1
-        return words
+        return _plain_words(line)
     if "\\" not in line and line.count('"') % 2 == 0:  # iptables-save's --comment, --log-prefix
         return [_new(Word, (g.replace('"', ""), m.start() + 1, '"' in g))
                 for m in _RESTORE_WORD.finditer(line) for g in (m.group(),)]

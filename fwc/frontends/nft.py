@@ -251,12 +251,11 @@ class _Parser:
             self.b.add_elements(table, name.text, elems, name.loc(), _flat(lit).timeouts)
         elif verb in ("delete", "destroy"):
             import attrs
-            timed = s.element_timeouts or ((None, None),) * len(s.elements)
-            keep = [(e, t) for e, t in zip(s.elements, timed) if e not in elems]
-            timed = tuple(t for _, t in keep)
+            keep = [(e, t) for e, t in zip(s.elements, ir.padded_timeouts(
+                s.element_timeouts, len(s.elements))) if e not in elems]
             table.sets[name.text] = attrs.evolve(
                 s, elements=tuple(e for e, _ in keep),
-                element_timeouts=timed if any(t != (None, None) for t in timed) else ())
+                element_timeouts=ir.compact_timeouts(t for _, t in keep))
         else:
             raise c.error(f"'{verb} element' is not valid", vt)
 
@@ -581,17 +580,15 @@ def _flat(lit: SetLit) -> SetLit:
     if not any(isinstance(e, SetLit) for e in lit.elems):
         return lit
     elems, timeouts = [], []
-    own = lit.timeouts or ((None, None),) * len(lit.elems)
-    for e, t in zip(lit.elems, own):
+    for e, t in zip(lit.elems, ir.padded_timeouts(lit.timeouts, len(lit.elems))):
         if isinstance(e, SetLit):
             inner = _flat(e)
             elems += inner.elems
-            timeouts += inner.timeouts or [(None, None)] * len(inner.elems)
+            timeouts += ir.padded_timeouts(inner.timeouts, len(inner.elems))
         else:
             elems.append(e)
             timeouts.append(t)
-    keep = any(t != (None, None) for t in timeouts)
-    return SetLit(tuple(elems), lit.loc, tuple(timeouts) if keep else ())
+    return SetLit(tuple(elems), lit.loc, ir.compact_timeouts(timeouts))
 
 
 def _object_refusal(kind: str) -> str:

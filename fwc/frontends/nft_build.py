@@ -210,12 +210,10 @@ class Builder:
         s = t.sets.get(name)
         if s is None:
             raise self.syntax(f"set {name} does not exist in table {t.family} {t.name}", loc)
-        none = (None, None)
-        timed = (s.element_timeouts or (none,) * len(s.elements)) + \
-            (tuple(timeouts) or (none,) * len(elements))
+        timed = ir.padded_timeouts(s.element_timeouts, len(s.elements)) + \
+            ir.padded_timeouts(timeouts, len(elements))
         t.sets[name] = attrs.evolve(s, elements=s.elements + tuple(elements),
-                                    element_timeouts=timed if any(x != none for x in timed)
-                                    else ())
+                                    element_timeouts=ir.compact_timeouts(timed))
 
     def ctx(self, t: _Table) -> Ctx:
         return Ctx(t.family, t.sets, self.source_line, t.helpers, t.connlimits, t.counters)

@@ -202,8 +202,7 @@ def _set(b: Builder, table: _Table, key: str, verb: str, body: dict, loc) -> Non
     if "elem" in body:
         elems = _elements(b, table, s, body["elem"], loc)
         timed = tuple(_elem_timeouts(e, loc) for e in body["elem"])
-        s = attrs.evolve(s, elements=elems, element_timeouts=timed
-                         if any(t != (None, None) for t in timed) else ())
+        s = attrs.evolve(s, elements=elems, element_timeouts=ir.compact_timeouts(timed))
     b.add_set(table, s, loc)
 
 
@@ -220,7 +219,7 @@ def _elem_timeouts(e, loc) -> tuple:
     if isinstance(e, list) and len(e) == 2:
         e = e[0]
     if not (isinstance(e, dict) and isinstance(e.get("elem"), dict)):
-        return (None, None)
+        return ir.NO_TIMEOUT
     body = e["elem"]
     return tuple(_seconds(body[k], loc) if k in body else None for k in ("timeout", "expires"))
 

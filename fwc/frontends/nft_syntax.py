@@ -3,6 +3,7 @@ plus the token cursor shared with the command parser in `nft`."""
 
 from __future__ import annotations
 
+from fwc import ir
 from fwc.errors import Unsupported
 from fwc.frontends.nft_ast import (RangeV, Binop, Concat, Counted, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
                                    SetRef, Stmt, Val, VerdictS, VmapS)
@@ -242,7 +243,7 @@ def parse_set(c: Cursor) -> SetLit:
         if c.accept(":"):
             data = _verdict_or_value(c)
             elems.append(MapElem(key, data, key.loc))
-            if _element_options(c) != (None, (None, None)):
+            if _element_options(c) != (None, ir.NO_TIMEOUT):
                 raise c.error("per-element options go before ':' (`KEY counter : VALUE`)")
         else:
             elems.append(key)
@@ -253,8 +254,7 @@ def parse_set(c: Cursor) -> SetLit:
                 raise c.error(f"expected ',' or '}}' in set, got {describe(c.peek())}")
         c.skip_nl()
     c.expect("}")
-    keep = any(t != (None, None) for t in timeouts)
-    return SetLit(tuple(elems), start.loc(), tuple(timeouts) if keep else ())
+    return SetLit(tuple(elems), start.loc(), ir.compact_timeouts(timeouts))
 
 
 def _element_options(c: Cursor):

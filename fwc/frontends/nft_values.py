@@ -239,6 +239,9 @@ def dec_mac(v) -> Value:
     raise err(v, f"type mismatch: expected a MAC address, got '{getattr(v, 'text', '?')}'")
 
 
+_DURATION_PARTS = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
+
+
 def dec_time(v) -> Value:
     """nft time (`1m30s`, `2h`, `500ms`, plain seconds) in seconds."""
     if isinstance(v, RangeV):
@@ -249,9 +252,9 @@ def dec_time(v) -> Value:
     if parse_int(t) is not None:
         return parse_int(t)
     r = _split_range(t)
-    m = re.fullmatch(r"((\d+)d)?((\d+)h)?((\d+)m(?!s))?((\d+)s)?((\d+)ms)?", t)
+    m = _DURATION_PARTS.fullmatch(t)
     if m and t:
-        d, h, mi, s, ms = (int(m.group(k) or 0) for k in (2, 4, 6, 8, 10))
+        d, h, mi, s, ms = (int(g or 0) for g in m.groups())
         return d * 86400 + h * 3600 + mi * 60 + s + ms // 1000
     if "-" in t and r is None:
         lo, _, hi = t.partition("-")
@@ -259,7 +262,6 @@ def dec_time(v) -> Value:
     raise err(v, f"type mismatch: expected a time, got '{t}'")
 
 
-_DURATION_PARTS = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?")
 _UNITS = (("d", 86400000), ("h", 3600000), ("m", 60000), ("s", 1000), ("ms", 1))
 
 
