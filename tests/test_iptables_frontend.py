@@ -126,10 +126,13 @@ def test_script_variables_continuations_and_commands():
     ("P=$((20+2))\niptables -A INPUT -p tcp --dport $P -j ACCEPT\n", 1, 3, "arithmetic"),
     ("iptables -A INPUT -s $(cat x) -j DROP\n", 1, 22, "command substitution"),
     ("iptables -A INPUT -s $UNDEF -j DROP\n", 1, 22, "undefined variable"),
-    # a host command chained with others (which may change rules) is not left out
-    ("echo 1 > /proc/sys/net/ipv4/ip_forward || iptables -A INPUT -j ACCEPT\n", 1, 8,
-     "not supported"),
-    ("iptables -N X || iptables -F X\n", 1, 15, "shell operator '|'"),
+    # whether an iptables command runs must not hang on a host command's exit status
+    ("echo 1 > /proc/sys/net/ipv4/ip_forward || iptables -A INPUT -j ACCEPT\n", 1, 43,
+     "exit status of 'echo'"),
+    ("modprobe nf_nat_ftp &&\n  iptables -A INPUT -j ACCEPT\n", 2, 3, "exit status of 'modprobe'"),
+    ("iptables-save | grep -q X || iptables -F X\n", 1, 15, "shell operator '|'"),
+    ("iptables -A INPUT -j ACCEPT >x 2>&1 | tee\n", 1, 37, "shell operator '|'"),
+    ("iptables -A INPUT -j ACCEPT -m comment --comment a>b\n", 1, 51, "shell operator '>'"),
     ("iptables -F; iptables -A INPUT -s $NOPE -j DROP\n", 1, 35, "undefined variable"),
     ("grep -q x /etc/y\niptables -A INPUT -j ACCEPT\n", 1, 1, "not supported"),
 ])
@@ -571,3 +574,49 @@ def test_unquoted_variables_split_into_words_like_the_shell():
     with pytest.raises(ErrorGroup) as ei:
         parse_iptables_script('I="eth* eth1"\niptables -A INPUT -i $I -j ACCEPT\n', "g.sh")
     assert "glob" in ei.value.errors[0].message and ei.value.errors[0].loc.line == 2
+
+
+@pytest.mark.parametrize("text,line,col,needle", [
+    # what iptables refuses in the state the script built: an error when nothing tests it
+    ("iptables -A INPUT -j FOO\niptables -N FOO\n", 1, 22, "chain 'FOO' does not exist"),
+    ("iptables -N A\niptables -A A -j ACCEPT\niptables -X A\n", 3, 13, "not empty"),
+    ("iptables -N A\niptables -A INPUT -j A\niptables -X\n", 3, 10, "in use"),
+    ("iptables -N A\niptables -N B\niptables -E A B\n", 3, 15, "'B' already exists"),
+    ("iptables -N A\niptables -E A OUTPUT\n", 2, 15, "'OUTPUT' already exists"),
+    ("iptables -Z NOPE\n", 1, 13, "'NOPE' does not exist"),
+    ("iptables -C INPUT -j ACCEPT\n", 1, 13, "-C: no such rule"),
+    ("iptables -N A\niptables -P A DROP\n", 2, 13, "only built-in chains"),
+    ("iptables -A INPUT -j ACCEPT\niptables -R INPUT 2 -j DROP\n", 2, 19, "no rule number 2"),
+    ("iptables -N X || true\niptables -N X\n", 2, 13, "already exists"),
+    # bash's `&>` is `&` then `>` to sh: the command would go to the background
+    ("iptables -F &>/dev/null\n", 1, 13, "shell operator '&'"),
+])
+def test_script_command_iptables_refuses_is_an_error_unless_tested(text, line, col, needle):
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script(text, "s.sh")
+    e = ei.value.errors[0]
+    assert (e.loc.line, e.loc.col, needle in e.message) == (line, col, True), e.format()
+    assert ei.value.exit_code == 2
+
+
+def test_script_and_or_lists_and_redirections():
+    plain = parse_iptables_script("iptables -N LOG2\niptables -A LOG2 -j DROP\n"
+                                  "iptables -A INPUT -p tcp --dport 22 -j LOG2\n", "a.sh")
+    lists = parse_iptables_script(
+        "iptables -N LOG2 >/dev/null 2>&1 || true\n"
+        "iptables -N LOG2 2>/dev/null || iptables -F LOG2   # exists: flushed\n"
+        "iptables -C LOG2 -j DROP 2>>/var/log/fw || iptables -A LOG2 -j DROP\n"
+        "iptables -C LOG2 -j DROP || iptables -A LOG2 -j DROP\n"
+        "iptables -C LOG2 -j DROP &&\n"
+        "  # a comment line inside the list\n"
+        "  iptables -A INPUT -p tcp --dport 22 -j LOG2 2> /dev/null ||\n"
+        "  iptables -A INPUT -j REJECT\n"
+        "iptables -A INPUT -j MISSING 2>/dev/null && iptables -A INPUT -j ACCEPT\n"
+        "false && iptables -A INPUT -j ACCEPT\n", "b.sh")
+    assert lists == plain
+    rule = lists.table("ip", "filter").chain("INPUT").rules[0]
+    assert (rule.loc.line, rule.loc.col) == (7, 12)  # its -A
+    # a quoted '>' or '||' is part of a word
+    rs = parse_iptables_script("iptables -A INPUT -m comment --comment 'a > b || c' -j ACCEPT "
+                               "2>/dev/null\n", "c.sh")
+    assert rs.table("ip", "filter").chain("INPUT").rules[0].comment == "a > b || c"

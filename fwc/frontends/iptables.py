@@ -189,7 +189,8 @@ _CMDS = {"-A": "append", "--append": "append", "-I": "insert", "--insert": "inse
          "-X": "delete-chain", "--delete-chain": "delete-chain", "-F": "flush", "--flush": "flush",
          "-P": "policy", "--policy": "policy", "-Z": "zero", "--zero": "zero",
          "-R": "replace", "--replace": "replace", "-E": "rename", "--rename-chain": "rename",
-         "-L": "list", "--list": "list", "-S": "list", "--list-rules": "list"}
+         "-L": "list", "--list": "list", "-S": "list", "--list-rules": "list",
+         "-C": "check", "--check": "check"}
 _CORE = {"-p": "--protocol", "-s": "--source", "--src": "--source", "-d": "--destination",
          "--dst": "--destination", "-i": "--in-interface", "-o": "--out-interface",
          "-f": "--fragment", "-m": "--match", "-j": "--jump", "-g": "--goto", "-c": "--set-counters",
@@ -197,6 +198,13 @@ _CORE = {"-p": "--protocol", "-s": "--source", "--src": "--source", "-d": "--des
          "-w": "--wait", "-x": "--exact", "-W": "--wait-interval"}
 _ZERO_ARG_CORE = ("--fragment", "--ipv4", "--ipv6", "--numeric", "--verbose", "--exact",
                   "--line-numbers", "--noflush")
+
+
+class CommandFailed(FwcSyntaxError):
+    """An iptables command that iptables itself would refuse in the state the commands before
+    it built (no such rule or chain, chain exists or is in use, ...): nothing changes and it
+    exits non-zero.  A script may test that (`iptables -N X || true`); anywhere else it is an
+    error, as a rule the author meant to add would be missing."""
 
 
 class _RuleParser:
@@ -213,6 +221,10 @@ class _RuleParser:
         col = word.col if word is not None else self.loc.col
         cls = Unsupported if unsupported else FwcSyntaxError
         return cls(msg, ir.Loc(self.loc.file, self.loc.line, col), self.line)
+
+    def fail(self, msg: str, word: Optional[Word] = None) -> CommandFailed:
+        col = word.col if word is not None else self.loc.col
+        return CommandFailed(msg, ir.Loc(self.loc.file, self.loc.line, col), self.line)
 
     def parse(self, words: list[Word], chain: str, counters=None) -> list[ir.Rule]:
         """Parse rule-spec words; returns the rules (several when -s/-d hold lists)."""
@@ -503,6 +515,8 @@ class _RuleParser:
 
 def _apply_command(interp: _Interp, family: str, table: str, words: list[Word], loc: ir.Loc,
                    line: str, in_restore: bool) -> None:
+    """Apply one command to the ruleset being built.  What iptables would refuse in this state
+    raises CommandFailed and changes nothing."""
     rp = _RuleParser(interp, family, table, loc, line)
     if not words:
         return
@@ -519,12 +533,12 @@ def _apply_command(interp: _Interp, family: str, table: str, words: list[Word], 
         w = rest[0]
         c = interp.chain(t, w.text, loc, create_builtin)
         if c is None:
-            raise rp.err(f"chain '{w.text}' does not exist in table {table}", w)
+            raise rp.fail(f"chain '{w.text}' does not exist in table {table}", w)
         return c, w
 
     if cmd == "list":
         return
-    if cmd in ("append", "insert", "delete", "replace"):
+    if cmd in ("append", "insert", "delete", "replace", "check"):
         c, w = need_chain()
         args = rest[1:]
         pos = None
@@ -539,49 +553,68 @@ def _apply_command(interp: _Interp, family: str, table: str, words: list[Word], 
             if not interp.keep_refused or cmd not in ("append", "insert"):
                 raise
             rules = [ir.Rule((ir.Refused(e.message),), loc=e.loc)]
+        if not in_restore and cmd in ("append", "insert", "replace"):
+            _check_jump_targets(rp, t, rules, args)
         if cmd == "append":
             c.rules.extend(rules)
         elif cmd == "insert":
             at = (pos or 1) - 1
             if at > len(c.rules):
-                raise rp.err(f"index of insertion too big (chain {c.name} has {len(c.rules)} rules)",
-                             rest[1])
+                raise rp.fail(f"index of insertion too big (chain {c.name} has {len(c.rules)} "
+                              "rules)", rest[1])
             c.rules[at:at] = rules
         elif cmd == "replace":
-            if pos is None or not 1 <= pos <= len(c.rules) or len(rules) != 1:
-                raise rp.err("-R needs a valid rule number and one rule", w)
+            if pos is None or len(rules) != 1:
+                raise rp.err("-R needs a rule number and one rule", w)
+            if not 1 <= pos <= len(c.rules):
+                raise rp.fail(f"no rule number {pos} in chain {c.name}", rest[1])
             c.rules[pos - 1] = rules[0]
+        elif cmd == "check":
+            if any(r not in c.rules for r in rules):
+                raise rp.fail("-C: no such rule in chain " + c.name, w)
         else:  # delete
             if pos is not None and not args:
                 if not 1 <= pos <= len(c.rules):
-                    raise rp.err(f"no rule number {pos} in chain {c.name}", w)
+                    raise rp.fail(f"no rule number {pos} in chain {c.name}", w)
                 del c.rules[pos - 1]
             else:
+                kept = list(c.rules)
                 for r in rules:
-                    for k, old in enumerate(c.rules):
+                    for k, old in enumerate(kept):
                         if old == r:
-                            del c.rules[k]
+                            del kept[k]
                             break
                     else:
-                        raise rp.err("-D: no such rule in chain " + c.name, w)
+                        raise rp.fail("-D: no such rule in chain " + c.name, w)
+                c.rules[:] = kept
     elif cmd == "new":
         if not rest:
             raise rp.err("-N needs a chain name", cmd_word)
         name = rest[0].text
         _check_chain_name(rp, rest[0])
-        if name in t.chains:
-            if in_restore:
+        if name in t.chains or name in ir.TABLE_CHAINS[table]:
+            if in_restore and name in t.chains:
                 return
-            raise rp.err(f"chain '{name}' already exists", rest[0])
+            raise rp.fail(f"chain '{name}' already exists", rest[0])
         t.chains[name] = _Chain(name, False, "accept", [], ir.Loc(loc.file, loc.line, rest[0].col))
     elif cmd == "delete-chain":
         if not rest:
-            for name in [k for k, c in t.chains.items() if not c.builtin]:
-                del t.chains[name]
+            doomed = [c for c in t.chains.values() if not c.builtin]
         else:
             c, w = need_chain(False)
             if c.builtin:
-                raise rp.err("cannot delete a built-in chain", w)
+                raise rp.fail("cannot delete a built-in chain", w)
+            doomed = [c]
+        for c in doomed:  # iptables deletes all or nothing
+            if c.rules:
+                raise rp.fail(f"chain '{c.name}' is not empty (flush it first)",
+                              rest[0] if rest else cmd_word)
+            user = next((o.name for o in t.chains.values() if o not in doomed
+                         for r in o.rules if _jumps_to(r, c.name)), None)
+            if user is not None:
+                raise rp.fail(f"chain '{c.name}' is in use (a rule of chain {user} jumps to it)",
+                              rest[0] if rest else cmd_word)
+        for c in doomed:
             del t.chains[c.name]
     elif cmd == "flush":
         if not rest:
@@ -591,26 +624,45 @@ def _apply_command(interp: _Interp, family: str, table: str, words: list[Word], 
             c, _ = need_chain()
             c.rules.clear()
     elif cmd == "zero":
-        return
+        if rest and not rest[0].text.startswith("-"):
+            need_chain()
     elif cmd == "policy":
         if len(rest) < 2:
             raise rp.err("-P needs a chain and a policy", cmd_word)
         c, w = need_chain()
         if not c.builtin:
-            raise rp.err("only built-in chains have a policy", w)
+            raise rp.fail("only built-in chains have a policy", w)
         _set_policy(rp, c, rest[1], table)
     elif cmd == "rename":
         if len(rest) < 2:
             raise rp.err("-E needs the old and the new chain name", cmd_word)
         c, w = need_chain(False)
         if c.builtin:
-            raise rp.err("cannot rename a built-in chain", w)
+            raise rp.fail("cannot rename a built-in chain", w)
         new = rest[1].text
         _check_chain_name(rp, rest[1])
+        if new in t.chains or new in ir.TABLE_CHAINS[table]:
+            raise rp.fail(f"chain '{new}' already exists", rest[1])
         t.chains = {(new if k == c.name else k): v for k, v in t.chains.items()}
         c.name = new
         for other in t.chains.values():
             other.rules = [_retarget(r, w.text, new) for r in other.rules]
+
+
+def _jumps_to(r: ir.Rule, name: str) -> bool:
+    v = r.verdict
+    return isinstance(v, (ir.Jump, ir.Goto)) and v.chain == name
+
+
+def _check_jump_targets(rp: _RuleParser, t: _Table, rules, words: list[Word]) -> None:
+    """iptables refuses a jump to a chain that does not exist yet (a script must -N it first)."""
+    for r in rules:
+        v = r.verdict
+        if isinstance(v, (ir.Jump, ir.Goto)) and v.chain not in t.chains:
+            at = next((words[k + 1] for k in range(len(words) - 1)
+                       if words[k].text in ("-j", "--jump", "-g", "--goto")), None)
+            raise rp.fail(f"chain '{v.chain}' does not exist in table {t.name} (create it with "
+                          "-N before jumping to it)", at)
 
 
 def _retarget(r: ir.Rule, old: str, new: str) -> ir.Rule:
@@ -860,13 +912,17 @@ def _command_first(words: list, at: int) -> list:
 
 
 def _script_commands(text: str):
-    """The script's simple commands: its logical lines, each cut at `;` and `&&` outside quotes
-    (`iptables -F; iptables -X`).  A script describes the ruleset built from an empty state, in
-    which every iptables command it gives succeeds, so `a && b` runs both, like `a; b`.
-    Yields (line number, command padded with spaces to keep its columns, the whole line)."""
+    """The script's simple commands: its logical lines, each cut at `;`, `&&` and `||` outside
+    quotes (`iptables -F; iptables -X`, `iptables -N X 2>/dev/null || true`).  Yields (line
+    number, command padded with spaces to keep its columns, the whole line, the operator before
+    it, the operator after it); the operators are "&&", "||" or None (a line start or `;`).
+    A line ending in `&&` or `||` goes on at the next command, as in the shell."""
+    carry = None  # the operator that ended the previous line
     for lineno, line in _logical_lines(text):
-        if ";" not in line and "&&" not in line:
-            yield lineno, line, line
+        if ";" not in line and "&&" not in line and "||" not in line:
+            if line.strip() and not line.lstrip().startswith("#"):
+                yield lineno, line, line, carry, None
+                carry = None
             continue
         cuts, i, n, word_start = [], 0, len(line), True
         while i < n:
@@ -884,20 +940,60 @@ def _script_commands(text: str):
             elif c == "#" and word_start:
                 break  # a comment: the rest of the line
             elif c == ";" and not line.startswith(";", i + 1):  # `;;` is case syntax
-                cuts.append((i, 1))
+                cuts.append((i, 1, None))
                 i += 1
-            elif line.startswith("&&", i):
-                cuts.append((i, 2))
+            elif line.startswith(("&&", "||"), i):
+                cuts.append((i, 2, line[i:i + 2]))
                 i += 2
             else:
                 i += 1
-            word_start = c in " \t;&"
-        start = 0
-        for at, width in cuts + [(n, 0)]:
+            word_start = c in " \t;&|"
+        start, before = 0, carry
+        for at, width, op in cuts + [(n, 0, None)]:
             part = line[start:at]
-            if part.strip():
-                yield lineno, " " * start + part, line
-            start = at + width
+            if part.strip() and not part.lstrip().startswith("#"):
+                yield lineno, " " * start + part, line, before, op
+            elif at == n and before is not None:
+                carry = before  # `a &&` then the rest on the next line
+                break
+            start, before = at + width, op
+        else:
+            carry = None
+
+
+# an output redirection at a word start: `2>/dev/null`, `>> log`, `2>&1` (not bash's `&>`,
+# which sh reads as `&` then `>`: the command would run in the background)
+_REDIR_AT = re.compile(r"\d*>>?[ \t]*(?:&\d+|&-|[^\s'\"<>|&;()`]+)")
+
+
+def _without_redirects(part: str) -> str:
+    """`part` with its unquoted output redirections blanked (columns kept): where an iptables
+    command's messages go changes no rule.  A `>` inside a word is left for split_words."""
+    out, i, n, word_start = None, 0, len(part), True
+    while i < n:
+        c = part[i]
+        if word_start and c in "0123456789>":
+            m = _REDIR_AT.match(part, i)
+            if m:
+                out = (out if out is not None else part)
+                out = out[:i] + " " * (m.end() - i) + out[m.end():]
+                i = m.end()
+                word_start = True
+                continue
+        if c == "'":
+            j = part.find("'", i + 1)
+            i = n if j < 0 else j + 1
+        elif c == '"':
+            i += 1
+            while i < n and part[i] != '"':
+                i += 2 if part[i] == "\\" else 1
+            i += 1
+        elif c == "\\":
+            i += 2
+        else:
+            i += 1
+        word_start = c in " \t"
+    return part if out is None else out
 
 
 def _logical_lines(text: str):
@@ -928,7 +1024,10 @@ def parse_iptables_script(text: str, filename: str = "<script>",
     variables: dict[str, str] = {}
     saw_command = False
     exited = None
-    for lineno, line, whole in _script_commands(text):
+    # the exit status `&&` and `||` test: True, False, or None after a host command (unknown)
+    status: Optional[bool] = True
+    host_name = ""
+    for lineno, line, whole, before, after in _script_commands(text):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -938,7 +1037,17 @@ def parse_iptables_script(text: str, filename: str = "<script>",
             if warnings is not None:
                 warnings.append(FwcError(f"not run: the script exits at line {exited}", loc, whole))
             break
+        runs: Optional[bool] = True
+        if before is not None:
+            runs = None if status is None else (status if before == "&&" else not status)
+            if runs is False:
+                continue  # the shell skips it and $? stays
+        unknown = Unsupported(f"whether this runs depends on the exit status of '{host_name}', "
+                              "which fwc cannot know", loc, whole)
         if _EXIT.match(stripped):
+            if runs is None:
+                interp.errors.append(unknown)
+                continue
             exited = lineno
             continue
         host = _host_command(stripped)
@@ -946,6 +1055,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
             if warnings is not None:
                 warnings.append(FwcError(f"'{host[0]}' left out: it {host[1]}, which is not "
                                          "part of the ruleset", loc, whole))
+            status, host_name = None, host[0]
             continue
         try:
             def expand(name: str, col: int) -> str:
@@ -966,9 +1076,12 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                 if len(value_words) > 1:
                     raise FwcSyntaxError("assignment value must be quoted if it contains spaces",
                                          loc, whole)
+                if runs is None:
+                    raise unknown
                 variables[m.group(1)] = value_words[0].text if value_words else ""
+                status = True
                 continue
-            words = split_words(line, loc, expand, source=whole)
+            words = split_words(_without_redirects(line), loc, expand, source=whole)
             if not words:
                 continue
             words = _without_sudo(words)
@@ -978,7 +1091,8 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                 raise FwcSyntaxError(f"shell construct '{first.text}' is not supported in iptables "
                                      "scripts (only iptables commands and NAME=value)",
                                      ir.Loc(filename, lineno, first.col), whole)
-            if base in _HARMLESS:
+            if base in _HARMLESS or base == "false":
+                status = base != "false"
                 continue
             if base not in IPTABLES_COMMANDS:
                 raise FwcSyntaxError(f"command '{first.text}' is not supported in iptables scripts "
@@ -1036,7 +1150,15 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                 raise FwcSyntaxError("options before this command are not supported",
                                      ir.Loc(filename, lineno, rest[0].col), whole)
             saw_command = True
-            _apply_command(interp, family, table, ordered, loc, whole, False)
+            if runs is None:
+                raise unknown
+            try:
+                _apply_command(interp, family, table, ordered, loc, whole, False)
+                status = True
+            except CommandFailed:
+                if after is None:  # nothing tests it: the rule meant to be there is missing
+                    raise
+                status = False
         except FwcError as e:
             interp.errors.append(e)
             if len(interp.errors) >= 50:

@@ -33,7 +33,7 @@ $IPT -A INPUT -j LOGDROP
 
 def test_script_reads_as_the_shell_runs_it(kernel_ok, tmp_path):
     script = tmp_path / "fw.sh"
-    script.write_text(SCRIPT.replace(">/dev/null", ""))  # fwc refuses redirections
+    script.write_text(SCRIPT)
     ours = parse_iptables_script(script.read_text(), str(script))
     ns = f"fwcsh{os.getpid()}"
     netns.create(ns)
@@ -52,3 +52,52 @@ def test_script_reads_as_the_shell_runs_it(kernel_ok, tmp_path):
     assert {k: v for k, v in kernel.items() if k in mine} == mine
     assert all(v == ("accept", []) for k, v in kernel.items() if k not in mine)
     assert len(mine["INPUT"][1]) == 5 and mine["INPUT"][0] == "drop"
+
+
+# `&&` and `||` test exit statuses, which depend on the state earlier commands built: a -C, a
+# -N of an existing chain, a -X of a chain still in use, a jump to a chain not created yet.
+# Redirections of iptables' messages change no rule.
+LISTS = r"""IPT=iptables
+$IPT -N LOGDROP 2>/dev/null || true
+$IPT -N LOGDROP 2>/dev/null || $IPT -F LOGDROP
+$IPT -A LOGDROP -j DROP
+$IPT -C INPUT -p tcp --dport 22 -j ACCEPT 2>/dev/null || $IPT -A INPUT -p tcp --dport 22 -j ACCEPT
+$IPT -C INPUT -p tcp --dport 22 -j ACCEPT 2>/dev/null || $IPT -A INPUT -p tcp --dport 22 -j ACCEPT
+$IPT -D INPUT -p tcp --dport 23 -j ACCEPT >/dev/null 2>&1 || :
+$IPT -C INPUT -p tcp --dport 22 -j ACCEPT && $IPT -I INPUT 1 -i lo -j ACCEPT
+$IPT -X LOGDROP 2> /dev/null || $IPT -A INPUT -s 192.0.2.9 -j LOGDROP
+$IPT -X LOGDROP 2>/dev/null || $IPT -A INPUT -s 192.0.2.10 -j LOGDROP
+$IPT -N TMP && $IPT -X TMP && $IPT -A INPUT -p udp --dport 53 -j ACCEPT
+false || $IPT -A INPUT -p udp --dport 123 -j ACCEPT
+true && $IPT -A INPUT -p icmp -j ACCEPT ||
+   $IPT -A INPUT -j REJECT
+$IPT -E LOGDROP INPUT 2>/dev/null || $IPT -E LOGDROP DROPLOG
+$IPT -A INPUT -j NOPE 2>/dev/null || $IPT -A INPUT -p tcp --dport 80 -j ACCEPT
+$IPT -A INPUT -p tcp --dport 81 -j NOPE 2>/dev/null && $IPT -A INPUT -p tcp --dport 82 -j ACCEPT
+$IPT -P DROPLOG DROP 2>/dev/null || $IPT -P INPUT DROP >>/dev/null
+$IPT -D INPUT -s 192.0.2.11 -j DROPLOG 2>/dev/null || $IPT -F DROPLOG && $IPT -A DROPLOG -j REJECT
+$IPT -Z NOPE 2>/dev/null || $IPT -A INPUT -p tcp --dport 443 -j ACCEPT
+"""
+
+
+def _chains(rs):
+    return {c.name: (c.base.policy if c.base else None,
+                     [(r.matches, r.statements, r.verdict, r.comment) for r in c.rules])
+            for t in rs.tables for c in t.chains}
+
+
+def test_and_or_lists_follow_exit_statuses_as_the_shell_does(kernel_ok, tmp_path):
+    ours = _chains(parse_iptables_script(LISTS, "lists.sh"))
+    ns = f"fwcsl{os.getpid()}"
+    netns.create(ns)
+    try:
+        netns.run(["sh", "-c", LISTS], ns=ns)  # no -e: the failing commands are the point
+        saved = netns.run(["iptables-save", "-t", "filter"], ns=ns).stdout
+    finally:
+        netns.delete(ns)
+    kernel = _chains(parse_iptables_save(saved, "saved", "ip"))
+    assert {k: v for k, v in kernel.items() if k in ours} == ours
+    assert all(v == ("accept", []) for k, v in kernel.items() if k not in ours)
+    # the script's own story: what ran and what the shell skipped
+    assert ours["INPUT"][0] == "drop" and "LOGDROP" not in ours and "TMP" not in ours
+    assert len(ours["INPUT"][1]) == 9 and len(ours["DROPLOG"][1]) == 1
