@@ -122,7 +122,8 @@ def test_script_variables_continuations_and_commands():
 
 
 @pytest.mark.parametrize("text,line,col,needle", [
-    ("for i in 1 2; do iptables -A INPUT -j ACCEPT; done\n", 1, 1, "shell construct 'for'"),
+    ("while true; do iptables -A INPUT -j ACCEPT; done\n", 1, 1, "shell construct 'while'"),
+    ("if [ -x /sbin/iptables ]; then iptables -F; fi\n", 1, 1, "shell construct 'if'"),
     ("P=$((20+2))\niptables -A INPUT -p tcp --dport $P -j ACCEPT\n", 1, 3, "arithmetic"),
     ("iptables -A INPUT -s $(cat x) -j DROP\n", 1, 22, "command substitution"),
     ("iptables -A INPUT -s $UNDEF -j DROP\n", 1, 22, "undefined variable"),
@@ -620,3 +621,29 @@ def test_script_and_or_lists_and_redirections():
     rs = parse_iptables_script("iptables -A INPUT -m comment --comment 'a > b || c' -j ACCEPT "
                                "2>/dev/null\n", "c.sh")
     assert rs.table("ip", "filter").chain("INPUT").rules[0].comment == "a > b || c"
+
+
+@pytest.mark.parametrize("text,line,col,needle", [
+    ("for x; do :; done\n", 1, 1, "only `for NAME in WORDS"),
+    ("for 1x in a; do :; done\n", 1, 1, "only `for NAME in WORDS"),
+    ("for p in 22 80\niptables -A INPUT -j ACCEPT\n", 1, 1, "without `do`"),
+    ("for p in 22 80; do\niptables -A INPUT -j ACCEPT\n", 1, 1, "without `done`"),
+    ("for f in /etc/fw/*.rules; do :; done\n", 1, 10, "a glob"),
+    ("for p in $(seq 1 3); do :; done\n", 1, 10, "command substitution"),
+    ("for p in $NOPE; do :; done\n", 1, 10, "undefined variable"),
+    ("for p in 1; do :; done > /dev/null\n", 1, 1, "plain `done`"),
+    ("true && for p in 1; do :; done\n", 1, 9, "`&&`/`||` list"),
+    ("for p in 1; do while true; do :; done; done\n", 1, 16, "'while'"),
+])
+def test_unsupported_loops_are_located(text, line, col, needle):
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script(text, "s.sh")
+    e = ei.value.errors[0]
+    assert (e.loc.line, e.loc.col, needle in e.message) == (line, col, True), e.format()
+
+
+def test_for_loop_error_in_the_body_is_reported_once():
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script("for p in 1 2 3; do\n  iptables -A INPUT -p tcp --dport $p "
+                              "-j NOWHERE\ndone\n", "s.sh")
+    assert [(e.loc.line, e.loc.col) for e in ei.value.errors] == [(2, 42)]

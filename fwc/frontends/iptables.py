@@ -1013,6 +1013,78 @@ def _logical_lines(text: str):
         yield start, "".join(buf)
 
 
+class _Stop(Exception):
+    """The script ends here (`exit`, or too many errors)."""
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+_LOOPS = ("for", "while", "until")
+
+
+def _first_word(part: str) -> str:
+    w = part.split(None, 1)
+    return w[0] if w else ""
+
+
+def _for_loop(items: list, k: int, filename: str):
+    """`for NAME in WORDS; do ...; done` starting at items[k] (the commands of
+    _script_commands): (index of its `done`, NAME, (WORDS padded to their columns, line),
+    the body's commands)."""
+    lineno, line, whole, before, after = items[k]
+    col = len(line) - len(line.lstrip()) + 1
+    loc = ir.Loc(filename, lineno, col)
+    head = line.split()
+    if before is not None or after is not None:
+        raise FwcSyntaxError("a for loop inside a `&&`/`||` list is not supported", loc, whole)
+    if len(head) < 3 or head[2] != "in" or not _NAME.match(head[1]):
+        raise FwcSyntaxError("only `for NAME in WORDS...; do ...; done` loops are supported",
+                             loc, whole)
+    at = line.index(" in", line.index(head[1], col - 1 + 3)) + 3
+    values = (" " * at + line[at:], lineno, whole)
+    if k + 1 >= len(items) or _first_word(items[k + 1][1]) != "do":
+        raise FwcSyntaxError("for loop without `do`", loc, whole)
+    dl, dline, dwhole, dbefore, dafter = items[k + 1]
+    body = []
+    rest = dline.replace("do", "  ", 1)
+    if rest.strip():
+        body.append((dl, rest, dwhole, None, dafter))
+    depth, j = 0, k + 2
+    while j < len(items):
+        word = _first_word(items[j][1])
+        if word in _LOOPS:
+            depth += 1
+        elif word == "done":
+            if depth == 0:
+                if items[j][1].strip() != "done" or items[j][3] is not None \
+                        or items[j][4] is not None:
+                    raise FwcSyntaxError("only a plain `done` ends a loop (no redirection, "
+                                         "pipe or `&&`/`||` after it)",
+                                         ir.Loc(filename, items[j][0], 1), items[j][2])
+                return j, head[1], values, body
+            depth -= 1
+        body.append(items[j])
+        j += 1
+    raise FwcSyntaxError("for loop without `done`", loc, whole)
+
+
+def _loop_values(values_at, variables: dict, filename: str, whole: str) -> list[str]:
+    """The words a for loop runs over, expanded and split as the shell does."""
+    text, lineno, whole = values_at
+
+    def expand(name: str, col: int) -> str:
+        if name in variables:
+            return variables[name]
+        raise FwcSyntaxError(f"undefined variable ${name}", ir.Loc(filename, lineno, col), whole)
+
+    words = split_words(text, ir.Loc(filename, lineno, 1), expand, source=whole)
+    for w in words:
+        if not w.quoted and any(c in w.text for c in "*?["):
+            raise FwcSyntaxError(f"a glob in a for loop's words ({w.text!r}): the shell would "
+                                 "expand it against files; quote it",
+                                 ir.Loc(filename, lineno, w.col), whole)
+    return [w.text for w in words]
+
+
 def parse_iptables_script(text: str, filename: str = "<script>",
                           keep_refused: bool = False,
                           warnings: Optional[list] = None) -> ir.Ruleset:
@@ -1027,36 +1099,37 @@ def parse_iptables_script(text: str, filename: str = "<script>",
     # the exit status `&&` and `||` test: True, False, or None after a host command (unknown)
     status: Optional[bool] = True
     host_name = ""
-    for lineno, line, whole, before, after in _script_commands(text):
+    def step(lineno, line, whole, before, after):
+        nonlocal saw_command, exited, status, host_name
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
-            continue
+            return
         indent = len(line) - len(line.lstrip())
         loc = ir.Loc(filename, lineno, indent + 1)
         if exited is not None:
             if warnings is not None:
                 warnings.append(FwcError(f"not run: the script exits at line {exited}", loc, whole))
-            break
+            raise _Stop
         runs: Optional[bool] = True
         if before is not None:
             runs = None if status is None else (status if before == "&&" else not status)
             if runs is False:
-                continue  # the shell skips it and $? stays
+                return  # the shell skips it and $? stays
         unknown = Unsupported(f"whether this runs depends on the exit status of '{host_name}', "
                               "which fwc cannot know", loc, whole)
         if _EXIT.match(stripped):
             if runs is None:
                 interp.errors.append(unknown)
-                continue
+                return
             exited = lineno
-            continue
+            return
         host = _host_command(stripped)
         if host is not None:
             if warnings is not None:
                 warnings.append(FwcError(f"'{host[0]}' left out: it {host[1]}, which is not "
                                          "part of the ruleset", loc, whole))
             status, host_name = None, host[0]
-            continue
+            return
         try:
             def expand(name: str, col: int) -> str:
                 if name in variables:
@@ -1080,10 +1153,10 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                     raise unknown
                 variables[m.group(1)] = value_words[0].text if value_words else ""
                 status = True
-                continue
+                return
             words = split_words(_without_redirects(line), loc, expand, source=whole)
             if not words:
-                continue
+                return
             words = _without_sudo(words)
             first = words[0]
             base = os.path.basename(first.text)
@@ -1093,7 +1166,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                                      ir.Loc(filename, lineno, first.col), whole)
             if base in _HARMLESS or base == "false":
                 status = base != "false"
-                continue
+                return
             if base not in IPTABLES_COMMANDS:
                 raise FwcSyntaxError(f"command '{first.text}' is not supported in iptables scripts "
                                      "(only iptables/ip6tables commands and NAME=value)",
@@ -1162,11 +1235,40 @@ def parse_iptables_script(text: str, filename: str = "<script>",
         except FwcError as e:
             interp.errors.append(e)
             if len(interp.errors) >= 50:
-                break
+                raise _Stop
+    def run(items: list) -> None:
+        k = 0
+        while k < len(items):
+            item = items[k]
+            if item[1].split(None, 1)[:1] == ["for"]:
+                try:
+                    end, name, values_at, body = _for_loop(items, k, filename)
+                except FwcError as e:  # where the loop ends is not known: stop here
+                    interp.errors.append(e)
+                    raise _Stop from None
+                k = end + 1
+                try:
+                    values = _loop_values(values_at, variables, filename, item[2])
+                except FwcError as e:
+                    interp.errors.append(e)
+                    continue
+                for value in values:
+                    variables[name] = value
+                    run(body)
+                continue
+            step(*item)
+            k += 1
+
+    try:
+        run(list(_script_commands(text)))
+    except _Stop:
+        pass
     if not saw_command and not interp.errors:
         interp.errors.append(FwcSyntaxError("no iptables commands found", ir.Loc(filename, 1, 1)))
     if interp.errors:
-        raise ErrorGroup(interp.errors)
+        # a loop body's error comes once per iteration: report it once
+        once = {(e.loc, e.message): e for e in interp.errors}
+        raise ErrorGroup(list(once.values()))
     return interp.freeze()
 
 
@@ -1193,7 +1295,8 @@ def looks_like_script(text: str) -> bool:
             continue
         parts = s.split()
         first = parts[1] if parts[0] == "sudo" and len(parts) > 1 else parts[0]
-        if os.path.basename(first) in IPTABLES_COMMANDS or _ASSIGN.match(s):
+        if os.path.basename(first) in IPTABLES_COMMANDS or _ASSIGN.match(s) or \
+                first in ("for", "while", "until", "if", "case"):
             return True
         if s.startswith(("*", ":", "-A", "-I", "-N", "-P", "COMMIT", "[")):
             return False

@@ -1,8 +1,8 @@
-"""A script of iptables commands means what the shell makes of it.  The script below uses the
-shell features fwc reads (`;` and `&&` between commands, unquoted variables split into words,
-an empty one vanishing, `-4`, options before the command, bundled list flags `-nvL`); it is run
-with sh in a throw-away namespace, and fwc's reading of the script must equal its reading of
-what iptables-save then prints."""
+"""A script of iptables commands means what the shell makes of it.  The scripts below use the
+shell features fwc reads (`;`, `&&` and `||` between commands, unquoted variables split into
+words, an empty one vanishing, `-4`, options before the command, bundled list flags `-nvL`,
+redirections, for loops); each is run with sh in a throw-away namespace, and fwc's reading of
+the script must equal its reading of what iptables-save then prints."""
 
 from __future__ import annotations
 
@@ -101,3 +101,38 @@ def test_and_or_lists_follow_exit_statuses_as_the_shell_does(kernel_ok, tmp_path
     # the script's own story: what ran and what the shell skipped
     assert ours["INPUT"][0] == "drop" and "LOGDROP" not in ours and "TMP" not in ours
     assert len(ours["INPUT"][1]) == 9 and len(ours["DROPLOG"][1]) == 1
+
+
+# for loops over words, nested, over a variable split into words, quoted words kept whole; the
+# loop variable keeps its last value after the loop
+LOOPS = r"""PORTS="22 80  443"
+LAN=192.168.1.0/24
+for p in $PORTS; do iptables -A INPUT -p tcp --dport $p -j ACCEPT; done
+for net in 10.0.0.0/8 "$LAN"
+do
+    for proto in tcp udp; do
+        iptables -A INPUT -s $net -p $proto --dport 53 -j ACCEPT
+    done
+done
+for c in web mail; do iptables -N in-$c && iptables -A in-$c -j RETURN; done
+for c in web mail web; do iptables -N in-$c 2>/dev/null || iptables -A in-$c -j DROP; done
+for prefix in "a b" c; do
+  iptables -A INPUT -j LOG --log-prefix "$prefix"
+done
+iptables -A INPUT -p tcp --dport $p -j REJECT
+"""
+
+
+def test_for_loops_run_as_the_shell_runs_them(kernel_ok):
+    ours = _chains(parse_iptables_script(LOOPS, "loops.sh"))
+    ns = f"fwcfl{os.getpid()}"
+    netns.create(ns)
+    try:
+        netns.run(["sh", "-c", LOOPS], ns=ns)
+        saved = netns.run(["iptables-save", "-t", "filter"], ns=ns).stdout
+    finally:
+        netns.delete(ns)
+    kernel = _chains(parse_iptables_save(saved, "saved", "ip"))
+    assert {k: v for k, v in kernel.items() if k in ours} == ours
+    assert all(v == ("accept", []) for k, v in kernel.items() if k not in ours)
+    assert len(ours["INPUT"][1]) == 3 + 4 + 2 + 1 and len(ours["in-web"][1]) == 3
