@@ -647,3 +647,17 @@ def test_for_loop_error_in_the_body_is_reported_once():
         parse_iptables_script("for p in 1 2 3; do\n  iptables -A INPUT -p tcp --dport $p "
                               "-j NOWHERE\ndone\n", "s.sh")
     assert [(e.loc.line, e.loc.col) for e in ei.value.errors] == [(2, 42)]
+
+
+def test_a_file_with_4_and_6_rules_is_both_families():
+    text = ("*filter\n:INPUT DROP [0:0]\n-4 -A INPUT -p icmp -j ACCEPT\n"
+            "-6 -A INPUT -p ipv6-icmp -j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n")
+    both = parse_iptables_save(text, "d.rules")
+    assert [t.family for t in both.tables] == ["ip", "ip6"]
+    for t, fam in zip(both.tables, ("ip", "ip6")):
+        assert t == parse_iptables_save(text, "d.rules", fam).tables[0]
+        assert len(t.chain("INPUT").rules) == 2 and t.chain("INPUT").base.policy == "drop"
+    # an address of the other family in an unmarked rule: that restore tool refuses the file
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_save(text.replace("--dport 22", "-s 10.0.0.0/8 --dport 22"), "d.rules")
+    assert ei.value.errors[0].loc.line == 5

@@ -110,6 +110,7 @@ class _Interp:
         self.keep_refused = keep_refused  # an unsupported rule becomes an ir.Refused placeholder
         self.tables: dict[tuple[str, str], _Table] = {}
         self.errors: list[FwcError] = []
+        self.other_family = False  # a -4/-6 rule for the other family was skipped
 
     def table(self, family: str, name: str, loc: ir.Loc) -> _Table:
         key = (family, name)
@@ -357,6 +358,7 @@ class _RuleParser:
             elif opt in ("--ipv4", "--ipv6"):
                 want = "ip" if opt == "--ipv4" else "ip6"
                 if want != self.family:
+                    self.interp.other_family = True
                     return []  # iptables-restore skips rules meant for the other family
             elif opt in ("--wait", "--wait-interval"):
                 if i < n and words[i].text.isdigit():
@@ -709,15 +711,29 @@ def detect_family(text: str) -> str:
 _COUNTERS = re.compile(r"\[(\d+):(\d+)\]\s+").match
 
 
-@without_gc  # ~100k small objects that all stay alive: no cycles to look for
 def parse_iptables_save(text: str, filename: str = "<input>", family: Optional[str] = None,
                         keep_refused: bool = False) -> ir.Ruleset:
     """Parse iptables-save / iptables-restore (or ip6tables) text.  `family` ip|ip6 forces it.
+    Without it, a file with `-4`/`-6` rules (one file for both iptables-restore and
+    ip6tables-restore) gives both families' tables, each as its restore tool reads the file.
     keep_refused: a rule with a construct fwc refuses becomes a rule whose one match is
     ir.Refused (for --drop-unsupported), instead of an error."""
+    if family is None:
+        first = _parse_save(text, filename, detect_family(text), keep_refused)
+        if not first[1]:
+            return first[0]
+        other = _parse_save(text, filename, "ip6" if first[0].tables[0].family == "ip" else "ip",
+                            keep_refused)[0]
+        return ir.Ruleset(tuple(sorted(first[0].tables + other.tables,
+                                       key=lambda t: t.family != "ip")))
+    return _parse_save(text, filename, family, keep_refused)[0]
+
+
+@without_gc  # ~100k small objects that all stay alive: no cycles to look for
+def _parse_save(text: str, filename: str, family: str, keep_refused: bool):
+    """(the ruleset of one family, whether a -4/-6 rule for the other family was skipped)"""
     _check_binary(text, filename)
     _check_not_a_listing(text, filename)
-    family = family or detect_family(text)
     interp = _Interp(filename, keep_refused)
     table: Optional[str] = None
     table_loc = ir.NOLOC
@@ -801,7 +817,7 @@ def parse_iptables_save(text: str, filename: str = "<input>", family: Optional[s
                                             ir.Loc(filename, 1, 1)))
     if interp.errors:
         raise ErrorGroup(interp.errors)
-    return interp.freeze()
+    return interp.freeze(), interp.other_family
 
 
 def _chain_line(interp, family, table, stripped, line, loc, indent):
