@@ -136,6 +136,8 @@ def test_script_variables_continuations_and_commands():
     ("iptables -A INPUT -j ACCEPT -m comment --comment a>b\n", 1, 51, "shell operator '>'"),
     ("iptables -F; iptables -A INPUT -s $NOPE -j DROP\n", 1, 35, "undefined variable"),
     ("grep -q x /etc/y\niptables -A INPUT -j ACCEPT\n", 1, 1, "not supported"),
+    # bash's `&>` is `&` then `>` to sh: the command would go to the background
+    ("iptables -F &>/dev/null\n", 1, 13, "shell operator '&'"),
 ])
 def test_script_refuses_shell_constructs_with_location(text, line, col, needle):
     with pytest.raises(ErrorGroup) as ei:
@@ -143,6 +145,7 @@ def test_script_refuses_shell_constructs_with_location(text, line, col, needle):
     e = ei.value.errors[0]
     assert (e.loc.line, needle in e.message) == (line, True), e.format()
     assert e.loc.col >= 1
+    assert ei.value.exit_code == 1  # valid shell fwc does not follow: unsupported, not a typo
 
 
 @pytest.mark.parametrize("text,line,code", [
@@ -589,8 +592,6 @@ def test_unquoted_variables_split_into_words_like_the_shell():
     ("iptables -N A\niptables -P A DROP\n", 2, 13, "only built-in chains"),
     ("iptables -A INPUT -j ACCEPT\niptables -R INPUT 2 -j DROP\n", 2, 19, "no rule number 2"),
     ("iptables -N X || true\niptables -N X\n", 2, 13, "already exists"),
-    # bash's `&>` is `&` then `>` to sh: the command would go to the background
-    ("iptables -F &>/dev/null\n", 1, 13, "shell operator '&'"),
 ])
 def test_script_command_iptables_refuses_is_an_error_unless_tested(text, line, col, needle):
     with pytest.raises(ErrorGroup) as ei:

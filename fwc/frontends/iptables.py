@@ -894,6 +894,10 @@ _HOST_COMMANDS = {
     "setting", "printf": "prints, or writes a file", "logger": "logs a message",
     "sleep": "waits", "iptables-save": "prints the ruleset, or saves it to a file",
     "ip6tables-save": "prints the ruleset, or saves it to a file",
+    "ipset": "creates or fills an ipset (the nft output declares the set for you to fill; the "
+    "simulator takes elements with --set NAME=ELEMENT)",
+    "ip": "configures links, addresses, routes or routing rules",
+    "tc": "configures traffic control", "wait": "waits for background jobs",
 }
 _REDIRECT = re.compile(r"(?:\d*>>?|&>>?|<)\s*(?:&\d+|\S+)")
 _CHAINING = re.compile(r"[;&|`]|\$\(")
@@ -1051,9 +1055,9 @@ def _for_loop(items: list, k: int, filename: str):
     loc = ir.Loc(filename, lineno, col)
     head = line.split()
     if before is not None or after is not None:
-        raise FwcSyntaxError("a for loop inside a `&&`/`||` list is not supported", loc, whole)
+        raise Unsupported("a for loop inside a `&&`/`||` list is not supported", loc, whole)
     if len(head) < 3 or head[2] != "in" or not _NAME.match(head[1]):
-        raise FwcSyntaxError("only `for NAME in WORDS...; do ...; done` loops are supported",
+        raise Unsupported("only `for NAME in WORDS...; do ...; done` loops are supported",
                              loc, whole)
     at = line.index(" in", line.index(head[1], col - 1 + 3)) + 3
     values = (" " * at + line[at:], lineno, whole)
@@ -1073,7 +1077,7 @@ def _for_loop(items: list, k: int, filename: str):
             if depth == 0:
                 if items[j][1].strip() != "done" or items[j][3] is not None \
                         or items[j][4] is not None:
-                    raise FwcSyntaxError("only a plain `done` ends a loop (no redirection, "
+                    raise Unsupported("only a plain `done` ends a loop (no redirection, "
                                          "pipe or `&&`/`||` after it)",
                                          ir.Loc(filename, items[j][0], 1), items[j][2])
                 return j, head[1], values, body
@@ -1083,6 +1087,25 @@ def _for_loop(items: list, k: int, filename: str):
     raise FwcSyntaxError("for loop without `done`", loc, whole)
 
 
+_COMPOUND = ("if", "while", "until", "case")
+
+
+def _compound_end(items: list, k: int, word: str) -> int:
+    """Index of the `fi`/`done`/`esac` closing the construct that starts at items[k] (the last
+    index when it is not closed)."""
+    opens = {"if": "fi", "while": "done", "until": "done", "for": "done", "case": "esac"}
+    stack = [opens[word]]
+    for j in range(k + 1, len(items)):
+        w = _first_word(items[j][1])
+        if w in opens:
+            stack.append(opens[w])
+        elif stack and w == stack[-1]:
+            stack.pop()
+            if not stack:
+                return j
+    return len(items) - 1
+
+
 def _loop_values(values_at, variables: dict, filename: str, whole: str) -> list[str]:
     """The words a for loop runs over, expanded and split as the shell does."""
     text, lineno, whole = values_at
@@ -1090,12 +1113,12 @@ def _loop_values(values_at, variables: dict, filename: str, whole: str) -> list[
     def expand(name: str, col: int) -> str:
         if name in variables:
             return variables[name]
-        raise FwcSyntaxError(f"undefined variable ${name}", ir.Loc(filename, lineno, col), whole)
+        raise Unsupported(f"undefined variable ${name}", ir.Loc(filename, lineno, col), whole)
 
     words = split_words(text, ir.Loc(filename, lineno, 1), expand, source=whole)
     for w in words:
         if not w.quoted and any(c in w.text for c in "*?["):
-            raise FwcSyntaxError(f"a glob in a for loop's words ({w.text!r}): the shell would "
+            raise Unsupported(f"a glob in a for loop's words ({w.text!r}): the shell would "
                                  "expand it against files; quote it",
                                  ir.Loc(filename, lineno, w.col), whole)
     return [w.text for w in words]
@@ -1152,19 +1175,20 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                     return variables[name]
                 if name in os.environ and name in ("HOME",):
                     return os.environ[name]
-                raise FwcSyntaxError(f"undefined variable ${name}", ir.Loc(filename, lineno, col), whole)
+                raise Unsupported(f"undefined variable ${name}", ir.Loc(filename, lineno, col), whole)
 
             head = stripped.split()[0].rstrip(";")
             if head in _SHELL_KEYWORDS:  # before the words: `for p in 1 2; do` has a ';' too
-                raise FwcSyntaxError(f"shell construct '{head}' is not supported in iptables "
-                                     "scripts (only iptables commands and NAME=value)", loc, whole)
+                raise Unsupported(f"shell construct '{head}' is not supported in iptables "
+                                  "scripts (only iptables commands, NAME=value, lists and for "
+                                  "loops)", loc, whole)
             m = _ASSIGN.match(stripped)
             if m:
                 value_words = split_words(m.group(2), loc, expand, source=whole,
                                           field_split=False) if m.group(2) else []
                 if len(value_words) > 1:
-                    raise FwcSyntaxError("assignment value must be quoted if it contains spaces",
-                                         loc, whole)
+                    raise Unsupported("assignment value must be quoted if it contains spaces",
+                                      loc, whole)
                 if runs is None:
                     raise unknown
                 variables[m.group(1)] = value_words[0].text if value_words else ""
@@ -1177,16 +1201,17 @@ def parse_iptables_script(text: str, filename: str = "<script>",
             first = words[0]
             base = os.path.basename(first.text)
             if first.quoted is False and base in _SHELL_KEYWORDS or first.text.endswith("()"):
-                raise FwcSyntaxError(f"shell construct '{first.text}' is not supported in iptables "
-                                     "scripts (only iptables commands and NAME=value)",
-                                     ir.Loc(filename, lineno, first.col), whole)
+                raise Unsupported(f"shell construct '{first.text}' is not supported in iptables "
+                                  "scripts (only iptables commands, NAME=value, lists and for "
+                                  "loops)", ir.Loc(filename, lineno, first.col), whole)
             if base in _HARMLESS or base == "false":
                 status = base != "false"
                 return
             if base not in IPTABLES_COMMANDS:
-                raise FwcSyntaxError(f"command '{first.text}' is not supported in iptables scripts "
-                                     "(only iptables/ip6tables commands and NAME=value)",
-                                     ir.Loc(filename, lineno, first.col), whole)
+                raise Unsupported(f"command '{first.text}' is not supported in iptables scripts "
+                                  "(only iptables/ip6tables commands, NAME=value, lists and for "
+                                  "loops; host-setup commands such as modprobe are left out)",
+                                  ir.Loc(filename, lineno, first.col), whole)
             family = IPTABLES_COMMANDS[base]
             args = words[1:]
             table = "filter"
@@ -1256,6 +1281,11 @@ def parse_iptables_script(text: str, filename: str = "<script>",
         k = 0
         while k < len(items):
             item = items[k]
+            word = _first_word(item[1])
+            if word in _COMPOUND:  # refused once, with all of it up to its end
+                step(*item)
+                k = _compound_end(items, k, word) + 1
+                continue
             if item[1].split(None, 1)[:1] == ["for"]:
                 try:
                     end, name, values_at, body = _for_loop(items, k, filename)

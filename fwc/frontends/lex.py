@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Callable, NamedTuple, Optional
 
-from fwc.errors import FwcSyntaxError
+from fwc.errors import FwcSyntaxError, Unsupported
 from fwc.ir import Loc
 
 
@@ -63,7 +63,9 @@ def split_words(line: str, loc: Loc, expand: Optional[Callable[[str, int], str]]
     src = source if source is not None else line
 
     def err(msg: str, col: int) -> FwcSyntaxError:
-        return FwcSyntaxError(msg, Loc(loc.file, loc.line, col), src)
+        # valid shell fwc does not follow is unsupported (exit 1), not a syntax error
+        cls = Unsupported if ("not supported" in msg or "glob" in msg) else FwcSyntaxError
+        return cls(msg, Loc(loc.file, loc.line, col), src)
 
     while i < n:
         while i < n and line[i] in " \t\r\n\f\v":
