@@ -347,7 +347,16 @@ def test_marks_set_and_copy():
     assert one(statements=(ir.CopyMark("ct"),), verdict=None) == "ct mark set meta mark"
     assert one(statements=(ir.CopyMark("meta", 0xFF),), verdict=None) == \
         "meta mark set ct mark and 0xff"
-    refused(statements=(ir.CopyMark("meta", 0xFF, 0xFF),))
+    # a copy into some bits only: bit by bit, in a chain of its own (kernel-checked in
+    # tests/kernel/test_connmark_mask_kernel.py)
+    out = emit_nft(ruleset(ir.Rule((ir.Proto(TCP),), (ir.CopyMark("meta", 0x3, 0x6),), None)))
+    assert "ip protocol tcp jump fwc_connmark_1" in out
+    body = out.split("chain fwc_connmark_1 {")[1].split("\n\t}")[0].split("\n")
+    assert [x.strip() for x in body if x.strip()] == [
+        "ct state != { invalid, untracked } meta mark set meta mark and 0xfffffff9",
+        "ct mark and 0x1 == 0x1 meta mark set meta mark xor 0x1",
+        "ct mark and 0x2 == 0x2 meta mark set meta mark or 0x2"]
+    refused(statements=(ir.CopyMark("meta", 0xFF, 0xFF),), verdict=ir.Return())
 
 
 def test_other_statements():

@@ -262,6 +262,37 @@ class _TableRenderer:
             return lines
         return lines + self.rule_lines(attrs.evolve(rule, matches=before + rest), ctx, guard)
 
+    def copymark_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str],
+                       k: int) -> list[str]:
+        """CONNMARK --save-mark/--restore-mark (statements[k]) that writes only some bits:
+        dst = (dst & ~dst_mask) ^ ((src & src_mask) shifted).  nft 1.0.6 cannot combine two
+        marks in one expression, but the formula works bit by bit: in a chain of its own the
+        dst_mask bits are cleared, then each destination bit whose source bit is set is set
+        (inside dst_mask) or flipped (outside it), one line per source bit.  Without a
+        conntrack entry xt_CONNMARK does nothing: each line reads the ct mark, which stops it
+        then, but restore's clearing, which a `ct state` test guards."""
+        s = rule.statements[k]
+        dst, src = ("ct mark", "meta mark") if s.to == "ct" else ("meta mark", "ct mark")
+        first = []
+        if k:  # what the rule does before (a counter)
+            pre = attrs.evolve(rule, matches=(), statements=rule.statements[:k],
+                               verdict=ir.Continue(), comment=None)
+            first += [x.removesuffix("continue").strip() for x in self.rule_lines(pre, ctx, None)]
+        if s.dst_mask:
+            has_ct = "ct state != { invalid, untracked } " if s.to == "meta" else ""
+            first.append(f"{has_ct}{dst} set {dst} and {~s.dst_mask & 0xFFFFFFFF:#x}")
+        for b in range(32):
+            p = b - s.shift  # the source bit that lands on destination bit b
+            if 0 <= p < 32 and s.src_mask >> p & 1:
+                op = "or" if s.dst_mask >> b & 1 else "xor"
+                first.append(f"{src} and {1 << p:#x} == {1 << p:#x} {dst} set {dst} {op} "
+                             f"{1 << b:#x}")
+        post = attrs.evolve(rule, statements=rule.statements[k + 1:])
+        tail = bool(post.statements) or rule.verdict is not None and \
+            not isinstance(rule.verdict, ir.Continue)
+        return self._aux_chain(post, ctx, guard, rule.matches, first, (), "connmark",
+                               "CONNMARK --save-mark/--restore-mark with a mask", tail=tail)
+
     def _aux_chain(self, rule: ir.Rule, ctx: RuleCtx, guard, before: tuple, first: list[str],
                    after: tuple, tag: str, what: str, words: str = "",
                    tail: bool = True) -> list[str]:
@@ -317,6 +348,9 @@ class _TableRenderer:
                 return self.label_lines(rule, ctx, guard, i)
             if type(m) is ir.Cluster:
                 return self.cluster_lines(rule, ctx, guard, i)
+        for k, st in enumerate(rule.statements):
+            if type(st) is ir.CopyMark and st.dst_mask != 0xFFFFFFFF:
+                return self.copymark_lines(rule, ctx, guard, k)
         memo, cid = self._rendered, id(ctx)
         if not rule.statements and not self.counters and rule.comment is None and \
                 guard is None and type(rule.verdict) in _PLAIN_VERDICTS:

@@ -75,9 +75,13 @@ def render_fieldmatch(m: ir.FieldMatch) -> list[list[str]]:
         return [[f"{key} {'! ' if m.negate else ''}{','.join(vals)}"]]
     if m.op != "eq":
         raise refuse(f"nft relation {m.op}")
-    if (m.mask is not None or m.xor is not None) and len(vals) == 1:
+    if (m.mask is not None or m.xor is not None or m.expr in _BITMASKS) and len(vals) == 1:
+        # (on a bitmask a bare value is a bit test: `ct state new|invalid` is "either bit")
         return [[f"{key} {'!=' if m.negate else '=='} {vals[0]}"]]
     return [[f"{key} {neg(m.negate)}{one_or_set(vals)}"]]
+
+
+_BITMASKS = frozenset({"ct state", "ct status", "tcp flags", "ct event"})
 
 
 def element_text(elem: tuple, string_at: Callable[[int], bool],

@@ -214,6 +214,14 @@ def to_interval(expr: str, value) -> Optional[tuple]:
         return (int(value.network_address), int(value.broadcast_address))
     if isinstance(value, str):
         table = SYMBOLS.get(expr)
+        if table is not None and "|" in value:  # `established|related`: the OR of the bits
+            bits = 0
+            for part in value.split("|"):
+                iv = to_interval(expr, part.strip())
+                if iv is None or iv[0] != iv[1] or not isinstance(iv[0], int):
+                    return None
+                bits |= iv[0]
+            return (bits, bits)
         if table is not None and value.lower() in table:
             v = table[value.lower()]
             return (v, v)

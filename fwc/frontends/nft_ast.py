@@ -43,10 +43,12 @@ class Concat:
 
 @attrs.frozen
 class FlagList:
-    """`a,b,c` (comma) or `a|b|c` (bar): a bitwise OR of flag values."""
+    """`a,b,c` (comma) or `a|b|c` (bar): a bitwise OR of flag values.  After `!=` (not `!`)
+    on a bitmask nft compares the whole value with the OR (cmp neq): `exact`."""
 
     items: tuple["Expr", ...]
     loc: Loc
+    exact: bool = False
 
 
 @attrs.frozen

@@ -399,11 +399,17 @@ def _stmt(s: Any, loc) -> Any:
         raise FwcSyntaxError(f"expected a statement object, got {s!r}", loc)
     (k, b), = s.items()
     if k == "match":
-        op = OPS.get(b.get("op", "=="))
+        jop = b.get("op", "==")
+        op = OPS.get(jop) if jop != "!" else "!="
         if op is None:
-            raise FwcSyntaxError(f"unknown match operator {b.get('op')!r}", loc)
+            raise FwcSyntaxError(f"unknown match operator {jop!r}", loc)
         lhs = _expr(b["left"], loc)
-        return Rel(lhs, op, _value(b["right"], loc), loc)
+        rhs = _value(b["right"], loc)
+        if jop == "!" and not isinstance(rhs, FlagList):
+            rhs = FlagList((rhs,), loc)  # `!` on a bitmask: "none of these bits" (& x == 0)
+        elif op == "!=" and jop != "!" and isinstance(rhs, FlagList):
+            rhs = FlagList(rhs.items, rhs.loc, exact=True)  # the whole value: cmp neq
+        return Rel(lhs, op, rhs, loc)
     if k in VERDICTS:
         return _verdict(s, loc)
     if k == "counter":

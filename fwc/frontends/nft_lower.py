@@ -271,6 +271,8 @@ def lower_rel(rel: Rel, ctx: Ctx):
     vals = [v.lo if isinstance(v, ir.Range) and v.lo == v.hi and not is_set else v for v in vals]
     if is_set:  # set elements have no order
         vals = sorted(set(vals), key=_order_key)
+    if flags and rhs.exact:  # `!= a,b` on a bitmask compares the whole value
+        return _generic(text, op, vals, neg, is_set, flags, rel, ctx)
     special = _SPECIAL.get(text) or _prefix_special(text)
     if ctx.family in ir.L2_FAMILIES and text not in _L2_SPECIAL and not text.startswith("numgen "):
         special = None  # kept as nft text: the IR node assumes an IP hook (see _L2_SPECIAL)
@@ -306,8 +308,25 @@ def _generic(text, op, vals, neg, is_set, flags, rel, ctx):
     if flags:
         if op == "":
             return ir.FieldMatch(text, tuple(vals), "any")
-        return ir.FieldMatch(text, ("|".join(str(v) for v in vals),), "eq", negate=neg)
+        return ir.FieldMatch(text, (_flag_or(text, vals),), "eq", negate=neg)
     return ir.FieldMatch(text, tuple(vals), "eq", negate=neg)
+
+
+def _flag_or(text: str, vals: list):
+    """The OR of flag values, one way whichever way it was written (`syn,ack`, JSON's 18;
+    `new|invalid`, `invalid | new`): tcp flags as a number (as nft lists them), other
+    bitmasks as their names in bit order."""
+    from fwc.conntrack.fields import SYMBOLS
+    table = SYMBOLS.get(text, {})
+    bits = [v if isinstance(v, int) else table.get(str(v).lower()) for v in vals]
+    if any(b is None for b in bits):
+        return "|".join(str(v) for v in vals)
+    if text == "tcp flags":
+        out = 0
+        for b in bits:
+            out |= b
+        return out
+    return "|".join(str(v) for _, v in sorted(zip(bits, vals), key=lambda bv: bv[0]))
 
 
 def _single_value(text, v, dec, ctx):

@@ -181,6 +181,9 @@ def _relation(c: Cursor, lhs):
         # on a bitmask, `! x` is the bit test "x not set" (nft: & x == 0), unlike `!= x`,
         # which compares the whole value: keep the flag form
         rhs = FlagList((rhs,), rhs.loc if hasattr(rhs, "loc") else lhs.loc)
+    elif op == "!=" and not bang and isinstance(rhs, FlagList):
+        # `ct state != established,related` is `cmp neq 0x6` in nft 1.0.6: never a bit test
+        rhs = FlagList(rhs.items, rhs.loc, exact=True)
     if c.at("/") and isinstance(lhs, Sel):
         c.next()  # `VALUE / MASK` means `LHS & MASK == VALUE`
         mask = parse_value(c)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from fwc import emit_nft
 from fwc.backends.simulate import simulate
 from fwc.frontends.nft import parse_nft
+from fwc.frontends.nft_json import parse_nft_json
 from fwc.packet import cases_from_json
 from fwc.testing.compare import kernel_verdicts
 from fwc.testing.kernel import sim_options
@@ -53,3 +55,58 @@ def test_pkttype_and_frag_off_agree_with_the_kernel(kernel):
     assert [(c.name, w.verdict) for c, w in zip(cases, want)] == \
         [(c.name, g.verdict) for c, g in zip(cases, got)]
     assert {w.verdict for w in want} == {"ACCEPT", "DROP"}
+
+
+# On a bitmask nft 1.0.6 reads `!= a,b` as the whole value against the OR (cmp neq), `! a,b`
+# and a bare `a,b` / `a | b` as bit tests, `== a,b` as the whole value (cmp eq)
+BITMASK = """table ip t {
+ chain raw {
+  type filter hook prerouting priority raw; policy accept;
+  tcp sport 5001 notrack
+ }
+ chain input {
+  type filter hook input priority filter; policy accept;
+  tcp dport 1 ct state != invalid,untracked drop
+  tcp dport 2 ct state ! invalid,untracked drop
+  tcp dport 3 ct state != established | related drop
+  tcp dport 4 ct state established | related drop
+  tcp dport 5 ct state == new,invalid drop
+  tcp dport 6 tcp flags != syn,ack drop
+  tcp dport 7 tcp flags ! syn,fin drop
+  tcp dport 8 tcp flags syn | fin drop
+  tcp dport 9 ct status != confirmed,seen-reply drop
+  tcp dport 10 ct state != established drop
+ }
+}
+"""
+
+
+def test_bitmask_operators_read_as_nft_does(kernel):
+    syn = {"dir": "in", "sport": 5000, "flags": "S"}
+    raw = []
+    for port in range(1, 11):
+        p = dict(syn, dport=port)
+        back = {"dir": "out", "sport": port, "dport": 5000, "flags": "SA"}
+        raw += [{"name": f"{port}-new", "probe": p},
+                {"name": f"{port}-invalid", "probe": dict(p, flags="SF")},
+                {"name": f"{port}-untracked", "probe": dict(p, sport=5001)},
+                {"name": f"{port}-established", "setup": [p, back], "probe": dict(p, flags="A")},
+                {"name": f"{port}-reply", "setup": [p], "probe": {"dir": "in", "sport": 5000,
+                                                                  "dport": port, "flags": "A"}}]
+    cases = cases_from_json(raw)
+    rs = parse_nft(BITMASK, "bitmask.nft")
+    kernel.prepare(cases)
+    want = kernel_verdicts(("nft", BITMASK), cases, kernel)
+    got = simulate(rs, cases, sim_options())
+    assert [(c.name, w.verdict) for c, w in zip(cases, want)] == \
+        [(c.name, g.verdict) for c, g in zip(cases, got)]
+    ours = emit_nft(rs)
+    again = kernel_verdicts(("nft", ours), cases, kernel)
+    assert [w.verdict for w in want] == [a.verdict for a in again]
+    assert {w.verdict for w in want} == {"ACCEPT", "DROP"}
+    # nft's JSON listing says the same (`!` and `in` for bit tests, `!=` / `==` with `|`)
+    kernel.load_nft(BITMASK)
+    listed = kernel.exec("nft", "-j", "list", "table", "ip", "t").stdout
+    from_json = parse_nft_json(listed, "listed.json")
+    assert [r.matches for r in from_json.table("ip", "t").chain("input").rules] == \
+        [r.matches for r in rs.table("ip", "t").chain("input").rules]
