@@ -468,9 +468,20 @@ def _stmt(s: Any, loc) -> Any:
     if k == "vmap":
         return VmapS(_expr(b["key"], loc), _value(b["data"], loc), loc)
     if k == "set" and isinstance(b, dict) and "op" in b:
+        elem, timeout = b["elem"], None
+        if isinstance(elem, dict) and set(elem) == {"elem"} and isinstance(elem["elem"], dict):
+            body = elem["elem"]  # `add @s { ip saddr timeout 2s }`
+            extra = set(body) - {"val", "timeout"}
+            if extra:
+                raise Unsupported(f"per-element {', '.join(sorted(extra))} in a set statement",
+                                  loc)
+            elem = body["val"]
+            if "timeout" in body:
+                timeout = _seconds(body["timeout"], loc)
         return Stmt("setupdate", {"op": b["op"], "set": b["set"].lstrip("@"),
-                                  "key": _expr_or_value(b["elem"], loc),
-                                  "stmts": [_stmt(x, loc) for x in b.get("stmt", [])]}, loc)
+                                  "key": _expr_or_value(elem, loc),
+                                  "stmts": [_stmt(x, loc) for x in b.get("stmt", [])],
+                                  "timeout": timeout}, loc)
     if k == "quota" and isinstance(b, dict) and "val" in b:
         args = {"over": bool(b.get("inv")), "amount": Val(str(b["val"]), loc),
                 "unit": b.get("val_unit", "bytes")}

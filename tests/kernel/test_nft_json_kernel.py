@@ -127,6 +127,8 @@ table inet t {
     ip saddr @cnt accept
     ip saddr @el accept
     tcp dport 22 add @seen { ip saddr } accept
+    tcp dport 23 add @seen { ip saddr timeout 2s } accept
+    tcp dport 24 update @seen { ip saddr timeout 1m } accept
   }
 }
 """
@@ -151,6 +153,9 @@ def test_set_size_timeouts_and_counters_read_the_same_from_text_and_json(tmp_pat
     el = next(s for s in from_json.tables[0].sets if s.name == "el")
     assert el.element_timeouts == (("1m30s", None), (None, None))
     assert next(s for s in from_json.tables[0].sets if s.name == "seen").size == 2
+    # an element's own timeout in a set statement is kept (JSON: {"elem": {"timeout": 2}})
+    rules = from_json.tables[0].chain("input").rules
+    assert [r.statements[0].timeout for r in rules[2:]] == [None, "2s", "1m"]
 
 
 COUNTERS = """
