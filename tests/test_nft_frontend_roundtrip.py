@@ -155,3 +155,24 @@ def test_example_translations_round_trip(path):
 
 
 SAME_MEANING_OTHER_FORM = {"kube-proxy.rules", "nat-router.rules"}
+
+
+TIME_VALUES = ('table inet t {\n chain c {\n  type filter hook input priority 0;\n'
+               '  meta time >= "2022-05-30 21:51:23" accept\n'
+               '  meta time "2022-05-30 21:51:23"-"2022-06-01 00:00:00" accept\n'
+               '  meta hour "21:51:23"-"23:51:23" drop\n'
+               '  meta hour { "01:00"-"02:00", "03:00" } accept\n }\n}\n')
+
+
+def test_time_values_are_quoted_and_read_back():
+    """`meta time` / `meta hour` strings (fw4 writes them) are written quoted, a range end by
+    end, or nft cannot parse them; a quoted range `"21:51:23"-"23:51:23"` reads as nft does."""
+    rs = parse_nft(TIME_VALUES, "t.nft")
+    out = emit(rs)
+    assert 'meta time >= "2022-05-30 21:51:23"' in out
+    assert 'meta time "2022-05-30 21:51:23"-"2022-06-01 00:00:00"' in out
+    assert 'meta hour "21:51:23"-"23:51:23"' in out and '{ "01:00"-"02:00", "03:00" }' in out
+    again = parse_nft(out, "out.nft")
+    assert [r.matches for r in again.tables[0].chains[0].rules] == \
+        [r.matches for r in rs.tables[0].chains[0].rules]
+    # (tests/kernel/test_nft_backend_kernel.py has libnftables load this output)

@@ -66,8 +66,9 @@ def render_fieldmatch(m: ir.FieldMatch) -> list[list[str]]:
         key = f"{key} & {mask_text(m)}"
     names = _SYMBOL_NAMES.get(" ".join(m.expr.split())) if m.mask is None and m.xor is None \
         and m.op == "eq" else None
-    vals = [names[v] if names and type(v) is int and v in names else fmt_value(v, string)
-            for v in m.values]
+    vals = [names[v] if names and type(v) is int and v in names else
+            _time_text(v) if m.expr in ("meta hour", "meta time") and isinstance(v, str) else
+            fmt_value(v, string) for v in m.values]
     if m.op in CMP_OPS:
         op = NEGATED_CMP[m.op] if m.negate else m.op
         return [[f"{key} {CMP_OPS[op]} {vals[0]}"]]
@@ -82,6 +83,18 @@ def render_fieldmatch(m: ir.FieldMatch) -> list[list[str]]:
 
 
 _BITMASKS = frozenset({"ct state", "ct status", "tcp flags", "ct event"})
+
+
+_DATE = r"\d{4}-\d\d-\d\d(?: \d\d:\d\d(?::\d\d)?)?"
+_TIME_RANGE = re.compile(rf"^({_DATE}|[\d:]+)-({_DATE}|[\d:]+)$")
+
+
+def _time_text(v: str) -> str:
+    """`meta hour` / `meta time` strings as nft reads them: quoted, a range end by end."""
+    r = _TIME_RANGE.match(v)
+    if r:
+        return f"{quote(r.group(1))}-{quote(r.group(2))}"
+    return quote(v) or v
 
 
 def element_text(elem: tuple, string_at: Callable[[int], bool],

@@ -318,7 +318,7 @@ def parse_value(c: Cursor, in_set: bool = False, allow_map: bool = False):
     while c.at("."):
         c.next()
         parts.append(_flaglist(c, in_set))
-    if c.at("-") and c.peek(1).kind == "WORD" and not in_set_key_only(c):
+    if c.at("-") and c.peek(1).kind in ("WORD", "STRING") and not in_set_key_only(c):
         c.next()  # `8888 - 8999` written with spaces
         parts[-1] = RangeV(parts[-1], _flaglist(c, in_set), parts[-1].loc)
     v = parts[0] if len(parts) == 1 else Concat(tuple(parts), first.loc())

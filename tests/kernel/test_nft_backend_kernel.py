@@ -320,3 +320,10 @@ def test_a_chain_of_its_own_repeats_the_protocol_for_nat_ports(ns):
     assert "ip protocol tcp snat to 192.0.2.1:8080" in text
     assert "ip protocol udp dnat to 192.0.2.9:53" in text
     load(ns, text)
+
+
+def test_time_values_written_load():
+    from tests.test_nft_frontend_roundtrip import TIME_VALUES
+    from fwc.frontends.nft import parse_nft
+    out = emit_nft(parse_nft(TIME_VALUES, "t.nft"))
+    assert check_nft(out) == []
