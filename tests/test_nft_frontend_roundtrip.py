@@ -176,3 +176,13 @@ def test_time_values_are_quoted_and_read_back():
     assert [r.matches for r in again.tables[0].chains[0].rules] == \
         [r.matches for r in rs.tables[0].chains[0].rules]
     # (tests/kernel/test_nft_backend_kernel.py has libnftables load this output)
+
+
+def test_inet_tcp_reset_after_a_family_protocol_test_needs_no_split():
+    """`ip protocol tcp` in an inet table already restricts the rule to TCP (over IPv4): its
+    `reject with tcp reset` needs no drop for other protocols, so statements are fine."""
+    text = ("table inet t {\n chain c {\n  type filter hook input priority 0;\n"
+            "  ip protocol tcp counter reject with tcp reset\n"
+            "  ip6 nexthdr tcp log reject with tcp reset\n }\n}\n")
+    out = emit(parse_nft(text, "t.nft"))
+    assert out.count("reject with tcp reset") == 2 and " drop" not in out

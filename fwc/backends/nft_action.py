@@ -100,6 +100,10 @@ def rule_l4(rule: ir.Rule) -> Optional[str]:
         if isinstance(m, ir.Proto) and not m.negate and len(m.protos) == 1:
             p = next(iter(m.protos))
             return {6: "tcp", 17: "udp"}.get(p)
+        if isinstance(m, ir.FieldMatch) and m.expr in ("ip protocol", "ip6 nexthdr") and \
+                m.op == "eq" and not m.negate and m.mask is None and m.xor is None and \
+                len(m.values) == 1:  # (in inet tables: also the family)
+            return {6: "tcp", 17: "udp", "tcp": "tcp", "udp": "udp"}.get(m.values[0])
     return None
 
 
