@@ -315,11 +315,14 @@ class Simulator:
                         nat_chains.append((b.priority, o, table, chain, comp))
                     else:
                         stages.append((b.priority, o, ("chain", table, chain, comp)))
+                # at equal priority the kernel runs the chain registered last first
+                # (nf_hook_entries_grow inserts a hook before the first one of its priority)
                 if l3 in nat_families and hook in NAT_PRIORITY:
-                    nat_chains.sort(key=lambda x: (x[0], x[1]))
+                    nat_chains.sort(key=lambda x: (x[0], -x[1]))
                     stages.append((NAT_PRIORITY[hook], -1,
                                    ("nat", MANIP_OF_HOOK[hook], [c[2:] for c in nat_chains])))
-                stages.sort(key=lambda s: (s[0], s[1]))
+                # (conntrack and NAT, order -1, stay first at their own priority)
+                stages.sort(key=lambda s: (s[0], s[1] >= 0, -s[1]))
                 self._stages[(hook, l3)] = [s[2] for s in stages]
 
     def _reads_closure(self, key, seen: set) -> set:

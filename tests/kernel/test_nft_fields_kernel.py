@@ -110,3 +110,36 @@ def test_bitmask_operators_read_as_nft_does(kernel):
     from_json = parse_nft_json(listed, "listed.json")
     assert [r.matches for r in from_json.table("ip", "t").chain("input").rules] == \
         [r.matches for r in rs.table("ip", "t").chain("input").rules]
+
+
+# Base chains of one priority on one hook: the kernel runs the one registered (declared) last
+# first (nf_hook_entries_grow puts a new hook before the first of its priority)
+SAME_PRIORITY = """table inet a {
+ chain a1 {
+  type filter hook input priority filter; policy drop;
+  tcp dport 22 accept
+ }
+}
+table inet b {
+ chain b1 {
+  type filter hook input priority filter; policy accept;
+  tcp dport 53 reject
+  tcp dport 80 drop
+ }
+ chain b2 {
+  type filter hook input priority filter; policy accept;
+  tcp dport 53 accept
+  tcp dport 80 reject
+ }
+}
+"""
+
+
+def test_equal_priority_chains_run_last_declared_first(kernel):
+    cases = cases_from_json([{"name": f"p{p}", "probe": {"dir": "in", "dport": p}}
+                             for p in (22, 53, 80, 443)])
+    kernel.prepare(cases)
+    want = kernel_verdicts(("nft", SAME_PRIORITY), cases, kernel)
+    got = simulate(parse_nft(SAME_PRIORITY, "prio.nft"), cases, sim_options())
+    assert [w.verdict for w in want] == [g.verdict for g in got]
+    assert [w.verdict for w in want] == ["ACCEPT", "REJECT", "REJECT", "DROP"]
