@@ -182,3 +182,31 @@ def test_protocol_port_lookup_becomes_one_rule_per_protocol():
     limited = text.replace("accept", "limit rate 5/second accept")
     with pytest.raises((ErrorGroup, Unsupported)):
         emit_iptables(parse_nft(limited))
+
+
+@pytest.mark.parametrize("hook,kind,rule,needle", [
+    ("postrouting", "nat", 'iifname "wg0" oifname "eth0" masquerade', "iptables refuses -i"),
+    ("output", "filter", 'iifname "lo" accept', "iptables refuses -i in OUTPUT"),
+    ("input", "filter", 'oifname "eth0" drop', "iptables refuses -o in INPUT"),
+    ("prerouting", "filter", 'oifname != "eth0" drop', "iptables refuses -o in PREROUTING"),
+    ("forward", "filter", "tcp option maxseg size set rt mtu", "does not itself match SYN"),
+    ("forward", "filter", 'oifname "a" oifname "b" drop', "several oifname tests"),
+    ("forward", "filter", 'oifname "a" oifname != "a*" drop', "its own negation"),
+    ("forward", "filter", 'oifname != "a" oifname != "b" limit rate 1/second accept',
+     "stateful match"),
+])
+def test_what_iptables_restore_would_refuse_is_refused_located(hook, kind, rule, needle):
+    prio = {"nat": "srcnat", "prerouting": "mangle"}.get(kind if kind == "nat" else hook, "filter")
+    text = (f"table ip t {{\n chain c {{\n  type {kind} hook {hook} priority {prio};\n"
+            f"  {rule}\n }}\n}}\n")
+    with pytest.raises(ErrorGroup) as ei:
+        emit_iptables(parse_nft(text, "t.nft"))
+    (e,) = ei.value.errors
+    assert isinstance(e, Unsupported) and e.loc.line == 4 and needle in e.message, e.format()
+
+
+def test_tcpmss_with_its_syn_test_in_the_rule_translates():
+    text = ("table ip t {\n chain c {\n  type filter hook forward priority filter;\n"
+            "  tcp flags syn tcp option maxseg size set rt mtu\n }\n}\n")
+    out = emit_iptables(parse_nft(text, "t.nft"))["ip"]
+    assert "-j TCPMSS --clamp-mss-to-pmtu" in out and "SYN" in out

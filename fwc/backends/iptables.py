@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import attrs
+
 from fwc import ir
 from fwc.backends import iptables_tail as tail
 from fwc.backends.iptables_lower import Split, describe, lower_rule
@@ -133,11 +135,19 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                             "in iptables (its TPROXY drops them)", r.loc))
                         continue
                     try:
+                        if c.base is not None:
+                            _check_iface_direction(r, c.base.hook)
                         acts = _one_action_each(r)
+                        ifs = _one_iface_each(r)
+                        if ifs is not None and ifs[0] == "same":
+                            r, acts = ifs[1], _one_action_each(ifs[1])
+                        elif ifs is not None:
+                            acts = ifs
                         if acts is not None and acts[0] == "aux":
                             # the matches once, then each action in a chain of its own
                             aux = _aux_name(name, chains, t.chains, aux_chains)
-                            jump = ir.Rule(r.matches, (), ir.Jump(aux), r.comment, r.loc)
+                            jump = ir.Rule(acts[2] if len(acts) > 2 else r.matches, (),
+                                           ir.Jump(aux), r.comment, r.loc)
                             low = lower_rule(jump, fam, sets)
                             for piece in low:
                                 lines.extend(_rule_lines(piece, name, fam, rename, table))
@@ -182,6 +192,24 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
     return {fam: "\n".join(lines) + "\n" for fam, lines in texts.items()}
 
 
+_NO_IIF = ("output", "postrouting")
+_NO_OIF = ("prerouting", "input")
+
+
+def _check_iface_direction(r: ir.Rule, hook: str) -> None:
+    """iptables refuses -i in OUTPUT/POSTROUTING and -o in PREROUTING/INPUT.  In nft,
+    `iifname` in postrouting is the input interface of a forwarded packet (iptables cannot
+    test it there), and `oifname` in input reads "" (the rule could be rewritten, but not as
+    the rule it is): refused, located."""
+    for m in r.matches:
+        if isinstance(m, ir.Interface) and (
+                (m.field == "iifname" and hook in _NO_IIF) or
+                (m.field == "oifname" and hook in _NO_OIF)):
+            opt = "-i" if m.field == "iifname" else "-o"
+            raise Unsupported(f"{m.field} in the {hook} hook cannot be expressed in iptables "
+                              f"(iptables refuses {opt} in {hook.upper()})", r.loc)
+
+
 def _no_op_base_chain(c: ir.Chain, placed_nat: bool) -> bool:
     """An empty base chain with policy accept changes no packet, wherever it hooks in; an
     empty nat one only registers the family's NAT hooks, which the iptables nat table this
@@ -213,6 +241,57 @@ def _one_action_each(r: ir.Rule):
     if isinstance(r.verdict, (ir.Return, ir.Goto)):
         return None  # (the emitter refuses the rule: several actions)
     return "aux", [ir.Rule((), st, v, r.comment, r.loc) for st, v in actions]
+
+
+def _one_iface_each(r: ir.Rule):
+    """iptables has one -i and one -o per rule.  For an nft rule with several tests of one
+    interface direction: None when it has at most one each; ("same", rule) with the tests that
+    another implies left out (`oifname "eth0" oifname != "eth1"`); ("aux", rules, matches) for
+    negated tests only (`oifname != "lo" oifname != "tun0"`): the matches with the first
+    negation jump to a chain where each other name returns, then the rule's actions follow."""
+    for field in ("iifname", "oifname"):
+        tests = [m for m in r.matches if isinstance(m, ir.Interface) and m.field == field]
+        if len(tests) < 2:
+            continue
+        pos = list(dict.fromkeys(m for m in tests if not m.negate))
+        negs = [m for m in tests if m.negate]
+        if len(pos) > 1 or (pos and pos[0].name.endswith("+") and negs):
+            raise Unsupported(f"several {field} tests in one rule cannot be expressed in "
+                              "iptables (one -i/-o per rule)", r.loc)
+        if pos:  # one name: the negations it does not contradict add nothing
+            p = pos[0]
+            if any(n.name == p.name or (n.name.endswith("+") and p.name.startswith(n.name[:-1]))
+                   for n in negs):
+                raise Unsupported(f"an {field} test and its own negation in one rule (it never "
+                                  "matches)", r.loc)
+            same = attrs.evolve(r, matches=_first_of_each(
+                tuple(m for m in r.matches if m not in negs), p))
+            return _one_iface_each(same) or ("same", same)
+        if any(isinstance(m, ir.STATEFUL_MATCHES) for m in r.matches) or \
+                isinstance(r.verdict, (ir.Return, ir.Goto)):
+            raise Unsupported(f"several negated {field} tests in a rule with a stateful match, "
+                              "-j RETURN or -g cannot be expressed in iptables (one -i/-o per "
+                              "rule; the others need a chain of their own)", r.loc)
+        first = negs[0]
+        matches = tuple(m for m in r.matches if m not in negs[1:])
+        back = [ir.Rule((ir.Interface(field, n.name),), (), ir.Return(), None, r.loc)
+                for n in negs[1:]]
+        rest = ir.Rule((), r.statements, r.verdict, None, r.loc)
+        acts = _one_action_each(rest)  # (one target per rule there too)
+        return "aux", back + (acts[1] if acts is not None else [rest]), matches
+    return None
+
+
+def _first_of_each(matches: tuple, m) -> tuple:
+    """`matches` with only the first of the matches equal to `m`."""
+    out, seen = [], False
+    for x in matches:
+        if x == m:
+            if seen:
+                continue
+            seen = True
+        out.append(x)
+    return tuple(out)
 
 
 def _aux_name(chain: str, placed: list, source_chains, pending: list) -> str:
@@ -555,6 +634,11 @@ class _RuleEmitter:
             self._need_raw("ct zone set")
             return ["-j", "CT", "--zone", str(s.zone)]
         if isinstance(s, ir.TcpMss):
+            if not any(isinstance(m, ir.TcpFlags) and not m.negate and "SYN" in m.mask and
+                       "SYN" in m.comp for m in self.rule.matches):
+                raise self.fail("TCPMSS in a rule that does not itself match SYN (iptables "
+                                "accepts TCPMSS only with --syn or --tcp-flags X SYN in the same "
+                                "rule; a SYN test in a jumping rule does not count)")
             return ["-j", "TCPMSS", "--clamp-mss-to-pmtu"] if s.mss is None else ["-j", "TCPMSS", "--set-mss", str(s.mss)]
         if isinstance(s, ir.SetTtl):
             t, p = ("TTL", "--ttl-") if s.family == "ip" else ("HL", "--hl-")
