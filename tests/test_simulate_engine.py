@@ -282,14 +282,14 @@ def test_connlimit_counts_live_connections_per_masked_key():
     assert run(rs, syn(1000)).verdict == "ACCEPT"  # its own connection: count 1
     assert run(rs, syn(1001), syn(1000)).verdict == "DROP"  # two from one /24
     assert run(rs, syn(1001, "198.51.100.200"), syn(1000)).verdict == "DROP"
-    assert run(rs, syn(1001, "203.0.113.1"), syn(1000)).verdict == "ACCEPT"
+    assert run(rs, syn(1001, "203.0.113.9"), syn(1000)).verdict == "ACCEPT"
     assert run(rs, syn(1000), syn(1000)).verdict == "ACCEPT"  # one connection counted once
     # a connection reset before any reply is gone, and no longer counts
     rst = {"src": "198.51.100.7", "sport": 1000, "flags": "R"}
     assert run(rs, syn(1001), syn(1000), rst).verdict == "ACCEPT"
     upto = filter_rs([R((ir.CtCount(1),), verdict=ACCEPT)], input_policy="drop")
     assert run(upto, syn(1000)).verdict == "ACCEPT"
-    assert run(upto, syn(1001, "203.0.113.1"), syn(1000)).verdict == "DROP"  # one list for all
+    assert run(upto, syn(1001, "203.0.113.9"), syn(1000)).verdict == "DROP"  # one list for all
 
 
 def test_ipsec_fields_and_ipv6_extension_headers():

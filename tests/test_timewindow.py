@@ -75,8 +75,8 @@ def test_day_intervals_with_meta_hour_are_time_mt(m, data):
 
 def _verdict(rs, clock_ns: int) -> str:
     sim = Simulator(rs, SimOptions(clock_ns=clock_ns))
-    pkt = packet_from_dict({"dir": "in", "proto": "udp", "src": "192.0.2.1",
-                            "dst": "192.0.2.2", "sport": 1000, "dport": 53, "iif": "eth0"})
+    pkt = packet_from_dict({"dir": "in", "proto": "udp", "src": "198.51.100.7",
+                            "dst": "192.0.2.1", "sport": 1000, "dport": 53, "iif": "eth0"})
     return sim.run_packet(pkt)[0]
 
 

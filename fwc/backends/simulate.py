@@ -1548,10 +1548,23 @@ class Simulator:
         seen_state = None
         hooks = PATHS[p.dir]
         dst_before = p.dst
+        if p.l3 == 6 and p.dir != "out" and p.iif != "lo":
+            why = _ip6_rcv_drop(p)
+            if why:  # ip6_rcv_core: before any hook
+                trace.append({"hook": "prerouting", "table": None, "chain": None, "rule": None,
+                              "loc": None, "action": f"ipv6 receive: {why}: dropped"})
+                return "DROP", None, p
         i = 0
         while i < len(hooks):
             hook = hooks[i]
             i += 1
+            if hook in ("input", "forward") and p.l3 == 4 and p.dir != "out" and \
+                    p.iif != "lo":
+                why = self._martian(p)
+                if why:  # ip_route_input_slow, after prerouting
+                    trace.append({"hook": "prerouting", "table": None, "chain": None,
+                                  "rule": None, "loc": None, "action": f"routing: {why}: dropped"})
+                    return "DROP", seen_state, p
             if hook in ("input", "forward") and p.dst != dst_before:
                 # routing happens after prerouting: a destination NAT may turn a packet for
                 # the firewall into a forwarded one, or the other way round
@@ -1612,6 +1625,26 @@ class Simulator:
                 local_dst = p.dir == "in" or self.addr_type(p.l3, p.dst) == "LOCAL"
                 return ("REJECT" if _answerable(p, v, local_dst) else "DROP"), looked_up
         return None, looked_up
+
+    def _martian(self, p: Skb) -> Optional[str]:
+        """Why the kernel's IPv4 input routing drops a packet that came from outside
+        (ip_route_input_slow, with rp_filter, accept_local and route_localnet off), or None."""
+        src, dst = p.src, p.dst
+        if src >> 28 == 0xE or src == 0xFFFFFFFF:
+            return "martian source (multicast or limited broadcast)"
+        if dst == 0xFFFFFFFF or (src == 0 and dst == 0):
+            return None  # broadcast input
+        if src >> 24 == 0:
+            return "martian source (0.0.0.0/8)"
+        if dst >> 24 == 0:
+            return "martian destination (0.0.0.0/8)"
+        if dst >> 24 == 127:
+            return "martian destination (loopback)"
+        if src >> 24 == 127:
+            return "martian source (loopback)"
+        if self.addr_type(4, src) == "LOCAL":  # (fib_validate_source: an own address)
+            return "martian source (an address of the host itself)"
+        return None
 
     def _reroute(self, p: Skb, hooks: tuple, trace: list) -> tuple[tuple, str]:
         local = self.addr_type(p.l3, p.dst) == "LOCAL"
@@ -1764,6 +1797,18 @@ def simulate(ruleset: ir.Ruleset, cases: list[Case],
     """Run every case (each from an empty conntrack table) and return its result."""
     sim = Simulator(ruleset, options)
     return [sim.run_case(c) for c in cases]
+
+
+def _ip6_rcv_drop(p: Skb) -> Optional[str]:
+    """Why ip6_rcv_core drops a packet that came from outside, before any hook, or None."""
+    src, dst = p.src, p.dst
+    if src >> 120 == 0xFF:
+        return "multicast source"
+    if src == 1 or dst == 1:
+        return "loopback address from outside"
+    if dst >> 120 == 0xFF and (dst >> 112) & 0xF in (0, 1):
+        return "multicast destination of scope 0 or interface-local"
+    return None
 
 
 ICMP_ERROR_TYPES = {4: frozenset({3, 4, 5, 11, 12}), 6: frozenset(range(0, 128)) | {137}}
