@@ -883,3 +883,18 @@ def test_bad_named_counters_are_located(body, needle, exc):
         parse_nft("table ip t {\n " + body + "\n}\n", "b.nft")
     e = ei.value.errors[0] if isinstance(ei.value, ErrorGroup) else ei.value
     assert isinstance(e, exc) and needle in e.message and e.loc.line >= 2, e.format()
+
+
+def test_a_set_declared_after_the_chain_that_uses_it():
+    """nft evaluates a table block's sets before its chains (nft 1.0.6 loads this)."""
+    text = ("table ip t {\n chain c {\n  type filter hook input priority 0;\n"
+            "  ip saddr @lan tcp dport vmap { 22 : accept, 23 : jump later }\n }\n"
+            " set lan { type ipv4_addr; flags interval; elements = { 10.0.0.0/8 } }\n"
+            " chain later { drop }\n}\n")
+    rs = parse_nft(text, "late.nft")
+    t = rs.table("ip", "t")
+    assert [c.name for c in t.chains] == ["c", "later"] and t.sets[0].name == "lan"
+    assert t.chain("c").rules[0].matches[0] == ir.SetMatch(("ip saddr",), "lan")
+    with pytest.raises(FwcSyntaxError) as ei:
+        parse_nft(text.replace(" set lan", " set other"), "late.nft")
+    assert (ei.value.loc.line, "'lan' does not exist" in ei.value.message) == (4, True)

@@ -261,19 +261,31 @@ class _Parser:
 
     # ----------------------------------------------------------------- blocks
     def table_body(self, table: _Table) -> None:
+        """A table block.  nft evaluates a block's sets before its chains, so a rule may use a
+        set declared further down: chain bodies are read once the rest of the block is."""
         c = self.c
         c.expect("{")
+        chains = []
         while True:
             c.skip_nl()
             if c.accept(";"):
                 continue
             if c.accept("}"):
+                end, shift = c.i, 0
+                for chain, at in chains:
+                    # (the parser splits some tokens in place: later positions move with it)
+                    n = len(c.toks)
+                    c.i = at + shift
+                    self.chain_body(table, chain)
+                    shift += len(c.toks) - n
+                c.i = end + shift
                 return
             t = c.word("chain, set or map")
             if t.text == "chain":
                 name = self.new_name("a chain name")
                 chain = self.b.add_chain(table, name.text, name.loc())
-                self.chain_body(table, chain)
+                chains.append((chain, c.i))
+                self.skip_block()
             elif t.text in ("set", "map"):
                 name = self.new_name("a set name")
                 self.set_block(table, name, t.text)
@@ -295,6 +307,18 @@ class _Parser:
             elif t.kind == "STRING" or t.kind == "WORD":
                 raise c.error(f"unknown table item '{t.text}'", t)
             self.end_statement_in_block()
+
+    def skip_block(self) -> None:
+        """Past a `{ ... }` block (strings are single tokens: their braces do not count)."""
+        c = self.c
+        c.expect("{")
+        depth = 1
+        while depth:
+            t = c.next()
+            if t.kind == "EOF":
+                raise c.error("missing '}' at end of chain", t)
+            if t.kind == "PUNCT" and t.text in "{}":
+                depth += 1 if t.text == "{" else -1
 
     def end_statement_in_block(self) -> None:
         t = self.c.peek()
