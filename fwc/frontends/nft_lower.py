@@ -702,6 +702,11 @@ def _lower_binop_rel(rel: Rel, ctx: Ctx):
         prefix = _prefix_of(text, lhs.right, rel.rhs)
         if prefix is not None:  # `ip saddr & 255.255.0.0 == 10.1.0.0` is `ip saddr 10.1.0.0/16`
             return ir.Address(text.split()[1], (prefix,), neg)
+    if text in ("ct state", "ct status") and lhs.op == "&" and not isinstance(rel.rhs, SetLit):
+        mask, value = _bits_of(text, lhs.right, ctx), _bits_of(text, rel.rhs, ctx)
+        got = _ct_bits_test(text, mask, value, neg)
+        return got if got is not None else \
+            ir.FieldMatch(text, (value,), "eq", mask=mask, negate=neg)
     if isinstance(rel.rhs, (SetLit, FlagList)):
         raise ctx.unsupported(f"a set after a bitwise operation on '{text}'", rel.loc)
     operand = V.dec_int(lhs.right) if not isinstance(lhs.right, FlagList) else \
@@ -769,6 +774,49 @@ def _flag_set(e, ctx) -> frozenset:
 def _flag_bits(e, ctx) -> int:
     inv = {v: k for k, v in V.TCP_FLAG_IR.items()}
     return sum(V.TCP_FLAG_BITS[inv[f]] for f in _flag_set(e, ctx))
+
+
+def _bits_of(text: str, v, ctx) -> int:
+    """A `ct state` / `ct status` value as its bits: names (`dnat`, `snat|dnat`, `a,b`) or a
+    number."""
+    from fwc.conntrack.fields import SYMBOLS
+    items = v.items if isinstance(v, FlagList) else (v,)
+    n = 0
+    for it in items:
+        if isinstance(it, Val) and it.text.lower() in SYMBOLS[text]:
+            n |= SYMBOLS[text][it.text.lower()]
+        elif isinstance(it, Val) and V.parse_int(it.text) is not None:
+            n |= V.parse_int(it.text)
+        else:
+            raise ctx.syntax(f"expected a {text} value, got {getattr(it, 'text', it)!r}",
+                             getattr(it, "loc", None) or ctx_loc(v))
+    return n
+
+
+def ctx_loc(v):
+    return getattr(v, "loc", None)
+
+
+def _ct_bits_test(text: str, mask: int, value: int, neg: bool):
+    """`ct status & dnat == dnat` (a bit set), `& (snat|dnat) != 0` (any of), `& x == 0` (none
+    of) as the IR's bit tests; other masked compares stay a FieldMatch."""
+    from fwc.conntrack.fields import SYMBOLS
+    names = {b: n for n, b in SYMBOLS[text].items()}
+    bits = [1 << k for k in range(32) if mask >> k & 1]
+    if value & ~mask or any(b not in names for b in bits):
+        return None
+    if text == "ct state":
+        states = frozenset(names[b].upper() for b in bits)
+        one = len(bits) == 1 and value == mask
+        if one or value == 0:  # (a packet has exactly one state bit)
+            return ir.CtState(states, negate=neg != (value == 0))
+        return None
+    ir_names = frozenset(V.CT_STATUS[names[b]] for b in bits)
+    if len(bits) == 1 and value == mask:
+        return ir.CtStatus(ir_names, negate=neg)
+    if value == 0:
+        return ir.CtStatus(ir_names, negate=not neg)
+    return None
 
 
 def _or_ints(fl, dec, ctx):

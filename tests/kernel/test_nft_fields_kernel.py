@@ -76,6 +76,10 @@ BITMASK = """table ip t {
   tcp dport 8 tcp flags syn | fin drop
   tcp dport 9 ct status != confirmed,seen-reply drop
   tcp dport 10 ct state != established drop
+  tcp dport 11 ct status & (snat|dnat) == 0 drop
+  tcp dport 12 ct state & (established|related) == established drop
+  tcp dport 13 ct status & seen-reply == seen-reply drop
+  tcp dport 14 ct status & (confirmed|seen-reply) == confirmed|seen-reply drop
  }
 }
 """
@@ -84,7 +88,7 @@ BITMASK = """table ip t {
 def test_bitmask_operators_read_as_nft_does(kernel):
     syn = {"dir": "in", "sport": 5000, "flags": "S"}
     raw = []
-    for port in range(1, 11):
+    for port in range(1, 15):
         p = dict(syn, dport=port)
         back = {"dir": "out", "sport": port, "dport": 5000, "flags": "SA"}
         raw += [{"name": f"{port}-new", "probe": p},
