@@ -126,6 +126,16 @@ def _alternatives(m, fam: str, sets: dict) -> Optional[list]:
             if fam != "ip":
                 return []
             return [(ir.Proto(frozenset(m.values), m.negate),)]
+        if expr in ("ip dscp", "ip6 dscp") and _plain_eq(m) and \
+                all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 64
+                    for v in m.values):
+            # (in inet tables `ip dscp` also tests the family: -m dscp of that family)
+            if (expr == "ip dscp") != (fam == "ip"):
+                return []
+            if len(m.values) == 1:
+                return [(ir.Dscp(m.values[0], m.negate),)]
+            if not m.negate:
+                return [(ir.Dscp(v),) for v in sorted(set(m.values))]
         if expr in ("meta iif", "meta oif") and _plain_eq(m) and m.values == ("lo",):
             field = "iifname" if expr == "meta iif" else "oifname"
             return [(ir.Interface(field, "lo", m.negate),)]

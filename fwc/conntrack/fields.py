@@ -117,6 +117,9 @@ READERS: dict[str, Callable[[Skb], object]] = {
     # harness's packets, does not set DF
     "ip frag-off": lambda p: 0 if p.l3 == 4 else ABSENT,
     "ip ttl": _l3(4, "ttl"), "ip6 hoplimit": _l3(6, "ttl"),
+    # the DSCP bits of the TOS byte / traffic class (nft: `ip dscp` also tests IPv4 in inet)
+    "ip dscp": lambda p: p.tos >> 2 if p.l3 == 4 else ABSENT,
+    "ip6 dscp": lambda p: p.tos >> 2 if p.l3 == 6 else ABSENT,
     "ip length": _l3(4, "length"),
     "th sport": _th("sport"), "th dport": _th("dport"),
     "tcp flags": _l4(6, "flags"),

@@ -196,3 +196,38 @@ def test_several_tests_of_one_interface_direction():
     assert [(c.name, a.verdict, b.verdict) for c, a, b in zip(cases, nft, ipt)
             if a.verdict != b.verdict] == []
     assert {a.verdict for a in nft} == {"ACCEPT", "DROP", "REJECT"}
+
+
+DSCP_INET = """table inet t {
+ chain input {
+  type filter hook input priority filter; policy accept;
+  tcp dport 1 ip dscp 0 drop
+  tcp dport 2 ip6 dscp cs1 drop
+  tcp dport 3 ip dscp != 0x2e drop
+  tcp dport 4 ip6 dscp 0 reject
+  tcp dport 5 ip dscp { 0, 8 } drop
+ }
+}
+"""
+
+
+def test_dscp_tests_in_an_inet_table_are_per_family():
+    """In an inet table `ip dscp` also tests the family (negated or not): -m dscp in the
+    iptables output of that family only; the simulator reads the DSCP bits too."""
+    kernel_or_skip()
+    rs = parse_nft(DSCP_INET, "dscp.nft")
+    out = emit_iptables(rs)
+    cases = cases_from_json([
+        {"name": f"{fam}-{p}", "probe": {"dir": "in", "src": src, "dst": dst, "dport": p}}
+        for fam, src, dst in (("v4", "198.51.100.7", "192.0.2.1"),
+                              ("v6", "2001:db8:a::7", "2001:db8:f::1"))
+        for p in range(1, 7)])
+    with KernelHarness() as h:
+        h.prepare(cases)
+        nft = kernel_verdicts(("nft", DSCP_INET), cases, h)
+        ipt = kernel_verdicts(("iptables", out["ip"], out["ip6"]), cases, h)
+    assert [(c.name, a.verdict) for c, a in zip(cases, nft)] == \
+        [(c.name, b.verdict) for c, b in zip(cases, ipt)]
+    sim = Simulator(rs, SimOptions())
+    assert [a.verdict for a in nft] == [sim.run_case(c).verdict for c in cases]
+    assert {a.verdict for a in nft} == {"ACCEPT", "DROP", "REJECT"}
