@@ -110,9 +110,9 @@ def test_dscp_ttl_need_the_family_in_inet():
     ("reject", ir.Reject(None)), ("reject with tcp reset", ir.Reject("tcp-reset")),
     ("reject with icmpx type admin-prohibited", ir.Reject("admin-prohibited")),
     ("queue num 2-3 bypass,fanout", ir.Queue(ir.Range(2, 3), True, True)),
-    ("masquerade to :1024-2048 random", ir.Masquerade(ir.Range(1024, 2048), frozenset({"random"}))),
-    ("redirect to :8080", ir.Redirect(ir.Range(8080, 8080))),
-    ("dnat to 192.0.2.1:8080", ir.Dnat((ir.NatTarget(ipaddress.ip_network("192.0.2.1/32"), ir.Range(8080, 8080)),))),
+    ("meta l4proto tcp masquerade to :1024-2048 random", ir.Masquerade(ir.Range(1024, 2048), frozenset({"random"}))),
+    ("meta l4proto tcp redirect to :8080", ir.Redirect(ir.Range(8080, 8080))),
+    ("tcp dport 80 dnat to 192.0.2.1:8080", ir.Dnat((ir.NatTarget(ipaddress.ip_network("192.0.2.1/32"), ir.Range(8080, 8080)),))),
     ("snat to 192.0.2.1-192.0.2.9 persistent", ir.Snat((ir.NatTarget(ir.AddrRange(ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("192.0.2.9"))),), frozenset({"persistent"}))),
     ("tcp dport vmap { 22 : accept, 23 : drop }", ir.VerdictMap(("tcp dport",), None, (((22,), ir.Accept()), ((23,), ir.Drop())))),
 ])
@@ -162,7 +162,7 @@ flush table inet x
 
 
 def test_define_variables_and_sets():
-    text = 'define ports = { 22, 80 }\ndefine srv = 192.0.2.7\ntable ip t {\n chain c {\n  tcp dport $ports ip daddr $srv accept\n  dnat to $srv:8080\n }\n}\n'
+    text = 'define ports = { 22, 80 }\ndefine srv = 192.0.2.7\ntable ip t {\n chain c {\n  tcp dport $ports ip daddr $srv accept\n  tcp dport 8080 dnat to $srv:8080\n }\n}\n'
     r1, r2 = parse_nft(text).table("ip", "t").chain("c").rules
     assert r1.matches[0] == ir.Port("tcp", "dport", (ir.Range(22, 22), ir.Range(80, 80)))
     assert r2.verdict.to[0].ports == ir.Range(8080, 8080)
@@ -808,11 +808,11 @@ def test_defines_after_colon_and_dash_and_sets_inside_sets():
             "table ip t {\n set lan { type ipv4_addr; flags interval; elements = { $LAN } }\n"
             " chain c {\n  type nat hook prerouting priority dstnat;\n"
             "  tcp dport 5-$HI dnat to $A:$P\n  tcp dport 81 redirect to :$P\n"
-            "  ip saddr { $LAN, 172.16.0.0/12 } dnat to 10.0.0.2:$P\n }\n}\n")
+            "  ip saddr { $LAN, 172.16.0.0/12 } tcp dport 1 dnat to 10.0.0.2:$P\n }\n}\n")
     same = ("table ip t {\n set lan { type ipv4_addr; flags interval; elements = { 10.0.0.0/8, "
             "192.168.0.0/16 } }\n chain c {\n  type nat hook prerouting priority dstnat;\n"
             "  tcp dport 5-2000 dnat to 10.0.0.1:8080\n  tcp dport 81 redirect to :8080\n"
-            "  ip saddr { 10.0.0.0/8, 192.168.0.0/16, 172.16.0.0/12 } dnat to 10.0.0.2:8080\n"
+            "  ip saddr { 10.0.0.0/8, 192.168.0.0/16, 172.16.0.0/12 } tcp dport 1 dnat to 10.0.0.2:8080\n"
             " }\n}\n")
     assert parse_nft(text, "d.nft") == parse_nft(same, "s.nft")
 
@@ -898,3 +898,18 @@ def test_a_set_declared_after_the_chain_that_uses_it():
     with pytest.raises(FwcSyntaxError) as ei:
         parse_nft(text.replace(" set lan", " set other"), "late.nft")
     assert (ei.value.loc.line, "'lan' does not exist" in ei.value.message) == (4, True)
+
+
+@pytest.mark.parametrize("rule", [
+    "ip daddr 192.0.2.1 dnat to 10.0.0.2:22", "th dport 22 dnat to 10.0.0.2:22",
+    "redirect to :8080", "ip saddr 10.0.0.0/8 masquerade to :1000-2000",
+    "meta l4proto . th dport { tcp . 80 } dnat to 10.0.0.2:8080",
+    "meta l4proto != udp dnat to 10.0.0.2:22",
+])
+def test_nat_port_mapping_without_a_transport_match_is_refused_as_nft_does(rule):
+    text = f"table ip t {{\n chain c {{\n  type nat hook prerouting priority dstnat;\n  {rule}\n }}\n}}\n"
+    with pytest.raises(FwcSyntaxError) as ei:
+        parse_nft(text, "n.nft")
+    assert ei.value.loc.line == 4 and "transport protocol" in ei.value.message
+    ok = text.replace(rule, "meta l4proto tcp " + rule)
+    parse_nft(ok, "n.nft")

@@ -83,7 +83,7 @@ def test_real_world_translations_round_trip(path):
                                                ir.Range(80, 100))),
     ("ip6", "dnat to [2001:db8::]/64",
      lambda r: r.verdict.to[0] == ir.NatTarget(net("2001:db8::/64"), None)),
-    ("ip6", "dnat to [2001:db8::1]:8080",
+    ("ip6", "tcp dport 80 dnat to [2001:db8::1]:8080",
      lambda r: r.verdict.to[0] == ir.NatTarget(net("2001:db8::1/128"), ir.Range(8080, 8080))),
     # strings stay strings, and `ct original ip saddr` keeps its family in a concatenation
     ("ip", 'osf ttl skip version "Linux:3.0"', lambda r: r.matches[0].values == ("Linux:3.0",)),

@@ -1802,6 +1802,25 @@ def _reads_numgen(m) -> bool:
     return any(k.startswith("numgen") for k in keys)
 
 
+_TRANSPORT_PAYLOADS = ("tcp ", "udp ", "udplite ", "sctp ", "dccp ")
+_PROTO_SELECTORS = ("meta l4proto", "ip protocol", "ip6 nexthdr")
+
+
+def _nat_ports(v) -> bool:
+    if isinstance(v, (ir.Snat, ir.Dnat)):
+        return any(t.ports is not None for t in v.to)
+    return isinstance(v, (ir.Masquerade, ir.Redirect)) and v.ports is not None
+
+
+def _sets_transport(st) -> bool:
+    """Whether a match gives nft's rule a transport protocol, as a NAT port mapping needs."""
+    if not isinstance(st, Rel) or st.op == "!=" or isinstance(st.lhs, Concat):
+        return False  # (nft 1.0.6: a concatenation gives no protocol context either)
+    k = st.lhs.left if isinstance(st.lhs, Binop) else st.lhs
+    text = getattr(k, "text", "")
+    return text.startswith(_TRANSPORT_PAYLOADS) or text in _PROTO_SELECTORS
+
+
 def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
     matches, statements, verdict = [], [], None
     if ctx.family != "inet":
@@ -1876,6 +1895,10 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
                 node = node.node
             if isinstance(node, _FamilyReject):
                 node = _family_reject(node, matches, ctx)
+            if _nat_ports(node) and not any(_sets_transport(x) for x in stmts[:stmts.index(st)]):
+                raise ctx.syntax("a NAT port mapping needs a transport protocol match before it "
+                                 "(nft: transport protocol mapping is only valid after transport "
+                                 "protocol match)", st.loc)
             verdict = node
     statements, verdict = _tproxy_verdict(statements, verdict)
     matches = _ct_mark_read_guard(matches, statements, verdict, ctx, loc)
