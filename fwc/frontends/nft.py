@@ -442,6 +442,7 @@ class _Parser:
         stmts, comment = parse_rule_body(c)
         if not stmts and comment is None:
             raise c.error(f"expected a rule, got {describe(c.peek())}")
+        self.b.declare_meters(table, stmts)
         return lower_rules(stmts, comment, start.loc(), self.b.ctx(table))
 
     def ct_helper_object(self, table: _Table) -> None:

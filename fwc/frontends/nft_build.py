@@ -9,6 +9,8 @@ import attrs
 
 from fwc import ir
 from fwc.errors import FwcSyntaxError, Unsupported
+from fwc.frontends import nft_values as V
+from fwc.frontends.nft_ast import Concat, Sel, Stmt
 from fwc.frontends.nft_lower import Ctx, in_table
 
 PRIORITY_NAMES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50,
@@ -214,6 +216,30 @@ class Builder:
             ir.padded_timeouts(timeouts, len(elements))
         t.sets[name] = attrs.evolve(s, elements=s.elements + tuple(elements),
                                     element_timeouts=ir.compact_timeouts(timed))
+
+    def declare_meters(self, t: _Table, stmts: list) -> None:
+        """The dynamic set behind each `meter NAME { KEY ... }` of a rule (Stmt "setupdate"
+        with a "meter" size), declared on first use; a second use must have the same key."""
+        for st in stmts:
+            if not (isinstance(st, Stmt) and st.kind == "setupdate" and "meter" in st.args):
+                continue
+            a = st.args
+            key = a["key"]
+            parts = key.parts if isinstance(key, Concat) else (key,)
+            if not all(isinstance(x, Sel) for x in parts):
+                raise self.unsupported("a meter keyed on something other than header or meta "
+                                       "fields", st.loc)
+            size = V.parse_int(a["meter"].text)
+            if size is None or size <= 0:
+                raise self.syntax(f"invalid meter size '{a['meter'].text}'", st.loc)
+            s = ir.NamedSet(a["set"], tuple(x.text for x in parts), frozenset({"dynamic"}),
+                            size=size)
+            old = t.sets.get(s.name)
+            if old is None:
+                t.sets[s.name] = s
+            elif old != s:
+                raise self.syntax(f"meter {s.name}: a set of that name with another key or "
+                                  "size exists", st.loc)
 
     def ctx(self, t: _Table) -> Ctx:
         return Ctx(t.family, t.sets, self.source_line, t.helpers, t.connlimits, t.counters)

@@ -141,6 +141,7 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
             raise Unsupported(f"'{verb} rule' (rule handles are not part of the IR)", loc)
         chain = b.chain(table, _req(body, "chain", loc), loc)
         stmts = [_stmt(s, loc) for s in body.get("expr", [])]
+        b.declare_meters(table, stmts)
         rules = lower_rules(stmts, body.get("comment"), loc, b.ctx(table))
         if verb == "insert":
             chain.rules[0:0] = rules
@@ -482,6 +483,13 @@ def _stmt(s: Any, loc) -> Any:
                                   "key": _expr_or_value(elem, loc),
                                   "stmts": [_stmt(x, loc) for x in b.get("stmt", [])],
                                   "timeout": timeout}, loc)
+    if k == "meter" and isinstance(b, dict) and "name" in b and "key" in b:
+        stmts = b.get("stmt", [])
+        stmts = stmts if isinstance(stmts, list) else [stmts]
+        return Stmt("setupdate", {"op": "update", "set": b["name"],
+                                  "key": _expr_or_value(b["key"], loc),
+                                  "stmts": [_stmt(x, loc) for x in stmts], "timeout": None,
+                                  "meter": Val(str(b.get("size", 65535)), loc)}, loc)
     if k == "quota" and isinstance(b, dict) and "val" in b:
         args = {"over": bool(b.get("inv")), "amount": Val(str(b["val"]), loc),
                 "unit": b.get("val_unit", "bytes")}

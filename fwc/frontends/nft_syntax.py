@@ -731,7 +731,29 @@ def _st_dup(c: Cursor, loc):
 
 
 _STATEMENTS["dup"] = _st_dup
-for _w in ("fwd", "meter", "flow", "xt", "last", "secmark", "tunnel"):  # tunnel: nft >= 1.1
+
+
+def _st_meter(c: Cursor, loc):
+    """`meter NAME [size N] { KEY STMT... }`: nft's dynamic set NAME (flags dynamic, no
+    timeout, size N or 65535) updated with KEY, each element running STMT: the same as
+    `update @NAME { KEY STMT }` on such a set (nft_build declares it)."""
+    name = c.word("a meter name").text
+    size = None
+    if c.accept("size"):
+        size = _val(c, "a size")
+    c.expect("{")
+    key = parse_value(c, in_set=True)
+    extra = []
+    while not c.at("}"):
+        extra.append(parse_statement(c))
+    c.expect("}")
+    return Stmt("setupdate", {"op": "update", "set": name, "key": key, "stmts": extra,
+                              "timeout": None, "meter": size if size is not None else
+                              Val("65535", loc)}, loc)
+
+
+_STATEMENTS["meter"] = _st_meter
+for _w in ("fwd", "flow", "xt", "last", "secmark", "tunnel"):  # tunnel: nft >= 1.1
     _STATEMENTS[_w] = _st_unsupported(_w)
 
 
