@@ -97,10 +97,20 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
         elif verb == "flush":
             b.flush_table(fam, name, loc)
         return
-    if key in ("quota", "limit", "ct helper", "ct timeout", "ct expectation", "flowtable",
+    if key in ("quota", "limit", "ct timeout", "ct expectation", "flowtable",
                "secmark", "synproxy"):
         raise Unsupported(f"nft stateful object '{key}'", loc)
     table = b.table(fam, _req(body, "table", loc), loc)
+    if key == "ct helper":  # as the text's `ct helper NAME { type "ftp" protocol tcp; }`
+        name = _req(body, "name", loc)
+        if verb in ("delete", "destroy"):
+            table.helpers.pop(name, None)
+            return
+        proto = body.get("protocol")
+        if "type" not in body or proto not in ("tcp", "udp"):
+            raise FwcSyntaxError(f"ct helper {name} needs a type and protocol tcp or udp", loc)
+        table.helpers[name] = (str(body["type"]), ir.L4_PROTOS[proto])
+        return
     if key == "counter":
         name = _req(body, "name", loc)
         if verb in ("delete", "destroy"):
@@ -373,7 +383,27 @@ def _exthdr(b) -> str:
     return f"{b['name']} {b['field']}" if "field" in b else f"exthdr {b['name']}"
 
 
+def _hash(kind: str):
+    """`jhash ip saddr . tcp dport mod 2 seed 0x.. offset 0`, `symhash mod 2`: as the text
+    parser writes the expression (seed in hex, as nft lists it)."""
+    def text(b) -> str:
+        words = [kind]
+        if kind == "jhash":
+            e = b["expr"]
+            parts = e["concat"] if isinstance(e, dict) and "concat" in e else [e]
+            words.append(" . ".join(_SELECTORS[next(iter(p))](next(iter(p.values())))
+                                    for p in parts))
+        words += ["mod", str(b["mod"])]
+        if "seed" in b:
+            words += ["seed", f"{int(b['seed']):#x}"]
+        if b.get("offset"):
+            words += ["offset", str(b["offset"])]
+        return " ".join(words)
+    return text
+
+
 _SELECTORS = {
+    "jhash": _hash("jhash"), "symhash": _hash("symhash"),
     "payload": _payload,
     "meta": lambda b: f"meta {b['key']}",
     "ct": _ct,
@@ -483,6 +513,28 @@ def _stmt(s: Any, loc) -> Any:
                                   "key": _expr_or_value(elem, loc),
                                   "stmts": [_stmt(x, loc) for x in b.get("stmt", [])],
                                   "timeout": timeout}, loc)
+    if k == "tproxy" and isinstance(b, dict):
+        addr, port = b.get("addr"), b.get("port")
+        if isinstance(addr, dict) or isinstance(port, dict):
+            raise Unsupported("tproxy to a computed port or map", loc)
+        if addr is None and port is None:
+            raise FwcSyntaxError("tproxy needs an address or a port", loc)
+        text = "" if addr is None else (f"[{addr}]" if ":" in str(addr) and port is not None
+                                        else str(addr))
+        if port is not None:
+            text += f":{port}"
+        args = {"to": Val(text, loc)}
+        if "family" in b:
+            args["family"] = b["family"]
+        return Stmt("tproxy", args, loc)
+    if k == "synproxy" and isinstance(b, dict):
+        if "name" in b:
+            raise Unsupported("named synproxy objects ('synproxy name')", loc)
+        args = {x: Val(str(b[x]), loc) for x in ("mss", "wscale") if x in b}
+        flags = b.get("flags", [])
+        for f in [flags] if isinstance(flags, str) else flags:
+            args[f] = True
+        return Stmt("synproxy", args, loc)
     if k == "meter" and isinstance(b, dict) and "name" in b and "key" in b:
         stmts = b.get("stmt", [])
         stmts = stmts if isinstance(stmts, list) else [stmts]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fwc import ir
 from fwc.errors import Unsupported
+from fwc.frontends import nft_values as V
 from fwc.frontends.nft_ast import (RangeV, Binop, Concat, Counted, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
                                    SetRef, Stmt, Val, VerdictS, VmapS)
 from fwc.frontends.nft_lex import Token
@@ -482,7 +483,11 @@ def parse_selector(c: Cursor) -> Sel:
         text += f" mod {c.word('a modulus').text}"
         for opt in ("seed", "offset"):
             if c.accept(opt):
-                text += f" {opt} {c.word('a number').text}"
+                n = c.word("a number")
+                v = V.parse_int(n.text)
+                if v is None:
+                    raise c.error(f"expected a number after {opt}, got '{n.text}'", n)
+                text += f" {opt} {v:#x}" if opt == "seed" else f" {opt} {v}"
         return Sel(text, loc)
     if w == "socket":
         key = c.word("a socket key").text

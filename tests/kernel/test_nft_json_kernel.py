@@ -180,3 +180,48 @@ def test_named_counters_read_the_same_from_text_and_json_and_load_back(tmp_path)
     assert parse_nft(as_text, "kernel.nft") == ours
     _, again = _kernel_listings(emit_nft(ours), tmp_path)
     assert again == as_text
+
+
+OBJECTS_AND_STATEMENTS = """table ip t {
+	ct helper ftp-std {
+		type "ftp" protocol tcp
+		l3proto ip
+	}
+
+	chain pre {
+		type filter hook prerouting priority mangle; policy accept;
+		meta l4proto tcp tproxy to 127.0.0.1:8080 meta mark set 1 accept
+		tcp dport 21 ct helper set "ftp-std"
+		jhash ip saddr mod 2 seed 0xdeadbeef vmap { 0 : accept, 1 : drop }
+	}
+
+	chain in {
+		type filter hook input priority filter; policy accept;
+		tcp dport 80 synproxy mss 1460 wscale 7 timestamp sack-perm
+	}
+}
+table inet u {
+	chain pre {
+		type filter hook prerouting priority mangle; policy accept;
+		meta l4proto tcp tproxy ip to 127.0.0.1:8080
+		meta l4proto tcp tproxy ip6 to [::1]:8080
+	}
+}
+"""
+
+
+def test_tproxy_synproxy_jhash_and_ct_helper_objects_read_the_same_from_json(tmp_path):
+    """nft's JSON for what the text front end reads: `tproxy` (with and without a family),
+    `synproxy`, `jhash` (its seed in hex whichever way it was written), `ct helper` objects."""
+    _need_kernel()
+    as_json, as_text = _kernel_listings(OBJECTS_AND_STATEMENTS, tmp_path)
+    ours = parse_nft(OBJECTS_AND_STATEMENTS, "objs.nft")
+
+    def body(rs):
+        return [(t.family, t.name,
+                 [(c.name, [(r.matches, r.statements, r.verdict) for r in c.rules])
+                  for c in t.chains]) for t in rs.tables]
+    assert body(parse_nft_json(as_json, "kernel.json")) == body(ours)
+    assert body(parse_nft(as_text, "kernel.nft")) == body(ours)
+    decimal = OBJECTS_AND_STATEMENTS.replace("seed 0xdeadbeef", "seed 3735928559")
+    assert body(parse_nft(decimal, "dec.nft")) == body(ours)
