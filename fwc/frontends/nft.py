@@ -213,6 +213,7 @@ class _Parser:
         if c.at("position", "handle", "index"):
             raise self.b.unsupported(f"'{verb} rule ... {c.peek().text}' (rule handles are not part "
                                      "of the IR)", c.peek().loc())
+        self.current_chain = chain.name
         rules = self.rules(table)
         if verb == "insert":
             chain.rules[0:0] = rules
@@ -328,6 +329,7 @@ class _Parser:
 
     def chain_body(self, table: _Table, chain, inline_spec=False) -> None:
         c = self.c
+        self.current_chain = chain.name  # (anonymous chains in it are named after it)
         c.expect("{")
         while True:
             c.skip_nl()
@@ -442,8 +444,10 @@ class _Parser:
         stmts, comment = parse_rule_body(c)
         if not stmts and comment is None:
             raise c.error(f"expected a rule, got {describe(c.peek())}")
-        self.b.declare_meters(table, stmts)
-        return lower_rules(stmts, comment, start.loc(), self.b.ctx(table))
+        return self.lowered(table, stmts, comment, start.loc())
+
+    def lowered(self, table: _Table, stmts: list, comment, loc) -> list[ir.Rule]:
+        return self.b.lower_rules(table, self.current_chain, stmts, comment, loc)
 
     def ct_helper_object(self, table: _Table) -> None:
         """`ct helper NAME { type "ftp" protocol tcp; [l3proto ip;] }`: what `ct helper set "NAME"`

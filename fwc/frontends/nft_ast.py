@@ -124,6 +124,8 @@ class VerdictS:
     kind: str  # accept drop continue return jump goto queue...
     loc: Loc
     target: Optional[str] = None
+    # `jump { RULE; ... }`: an anonymous chain's rules, each (statements, comment, loc)
+    body: Optional[tuple] = None
 
 
 @attrs.frozen

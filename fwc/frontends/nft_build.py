@@ -10,8 +10,8 @@ import attrs
 from fwc import ir
 from fwc.errors import FwcSyntaxError, Unsupported
 from fwc.frontends import nft_values as V
-from fwc.frontends.nft_ast import Concat, Sel, Stmt
-from fwc.frontends.nft_lower import Ctx, in_table
+from fwc.frontends.nft_ast import Concat, Sel, Stmt, VerdictS
+from fwc.frontends.nft_lower import Ctx, in_table, lower_rules
 
 PRIORITY_NAMES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "security": 50,
                   "srcnat": 100}
@@ -216,6 +216,22 @@ class Builder:
             ir.padded_timeouts(timeouts, len(elements))
         t.sets[name] = attrs.evolve(s, elements=s.elements + tuple(elements),
                                     element_timeouts=ir.compact_timeouts(timed))
+
+    def lower_rules(self, t: _Table, chain: str, stmts: list, comment, loc) -> list[ir.Rule]:
+        """The IR rules of one nft rule of `chain`: its meters declared, each anonymous chain
+        (`jump { ... }`) made a user chain of the table named after `chain` (`c_anon1`)."""
+        for k, st in enumerate(stmts):
+            if isinstance(st, VerdictS) and st.body is not None:
+                n = 1
+                while f"{chain}_anon{n}" in t.chains:
+                    n += 1
+                name = f"{chain}_anon{n}"
+                anon = self.add_chain(t, name, st.loc)
+                for body, cmt, at in st.body:
+                    anon.rules.extend(self.lower_rules(t, name, list(body), cmt, at))
+                stmts[k] = VerdictS(st.kind, st.loc, name)
+        self.declare_meters(t, stmts)
+        return lower_rules(stmts, comment, loc, self.ctx(t))
 
     def declare_meters(self, t: _Table, stmts: list) -> None:
         """The dynamic set behind each `meter NAME { KEY ... }` of a rule (Stmt "setupdate"

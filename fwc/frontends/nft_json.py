@@ -151,8 +151,7 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
             raise Unsupported(f"'{verb} rule' (rule handles are not part of the IR)", loc)
         chain = b.chain(table, _req(body, "chain", loc), loc)
         stmts = [_stmt(s, loc) for s in body.get("expr", [])]
-        b.declare_meters(table, stmts)
-        rules = lower_rules(stmts, body.get("comment"), loc, b.ctx(table))
+        rules = b.lower_rules(table, chain.name, stmts, body.get("comment"), loc)
         if verb == "insert":
             chain.rules[0:0] = rules
         else:
@@ -168,6 +167,21 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
                        tuple(_elem_timeouts(e, loc) for e in raw))
     else:
         raise FwcSyntaxError(f"unknown nftables object '{key}'", loc)
+
+
+def _text_statement(text: str, loc):
+    from fwc.frontends.nft_lex import tokenize
+    from fwc.frontends.nft_pre import Sources
+    from fwc.frontends.nft_syntax import Cursor, parse_statement
+    sources = Sources()  # (errors inside it are located in the statement's own text)
+    name = f"{loc.file} (rule text at {loc.line}:{loc.col})"
+    sources.texts[name] = text
+    c = Cursor(tokenize(text, name), sources)
+    st = parse_statement(c)
+    c.skip_nl()
+    if c.peek().kind != "EOF":
+        raise FwcSyntaxError(f"unexpected text after the statement {text!r}", loc)
+    return st
 
 
 def _req(body: dict, k: str, loc):
@@ -426,6 +440,9 @@ def _verdict(v, loc) -> VerdictS:
 
 
 def _stmt(s: Any, loc) -> Any:
+    if isinstance(s, str) and s.startswith(("jump {", "goto {")):
+        # nft 1.0.6 has no JSON for an anonymous chain: its listing holds the nft text
+        return _text_statement(s, loc)
     if not isinstance(s, dict) or len(s) != 1:
         raise FwcSyntaxError(f"expected a statement object, got {s!r}", loc)
     (k, b), = s.items()

@@ -4,7 +4,7 @@ plus the token cursor shared with the command parser in `nft`."""
 from __future__ import annotations
 
 from fwc import ir
-from fwc.errors import Unsupported
+from fwc.errors import FwcSyntaxError, Unsupported
 from fwc.frontends import nft_values as V
 from fwc.frontends.nft_ast import (RangeV, Binop, Concat, Counted, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
                                    SetRef, Stmt, Val, VerdictS, VmapS)
@@ -111,6 +111,29 @@ def parse_rule_body(c: Cursor) -> tuple[list, str | None]:
     return stmts, comment
 
 
+def _anonymous_chain(c: Cursor) -> tuple:
+    """`jump { tcp sport 0 drop; ... }` (an nft chain binding): its rules."""
+    c.expect("{")
+    rules = []
+    while True:
+        c.skip_nl()
+        if c.accept(";"):
+            continue
+        if c.accept("}"):
+            return tuple(rules)
+        if c.peek().kind == "EOF":
+            raise c.error("missing '}' at end of the anonymous chain")
+        start = c.peek()
+        stmts, comment = parse_rule_body(c)
+        if not stmts and comment is None:
+            raise c.error(f"expected a rule, got {describe(c.peek())}")
+        for st in stmts:
+            if isinstance(st, VerdictS) and st.body is not None:  # (nft refuses it too)
+                raise FwcSyntaxError("an anonymous chain inside an anonymous chain (nft 1.0.6: "
+                                     "too many levels of nesting)", st.loc, c.src.line(st.loc))
+        rules.append((stmts, comment, start.loc()))
+
+
 def parse_statement(c: Cursor):
     t = c.peek()
     loc = t.loc()
@@ -126,6 +149,8 @@ def parse_statement(c: Cursor):
     if w in VERDICT_WORDS:
         c.next()
         if w in ("jump", "goto"):
+            if c.at("{"):
+                return VerdictS(w, loc, None, _anonymous_chain(c))
             return VerdictS(w, loc, c.word("a chain name").text)
         return VerdictS(w, loc)
     handler = _STATEMENTS.get(w)

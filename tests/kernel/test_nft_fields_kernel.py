@@ -187,3 +187,41 @@ def test_meters_limit_per_key_as_nft_does(kernel):
     got = simulate(rs, cases, sim_options())
     firsts = [i for i, c in enumerate(cases) if c.name.endswith("-1")]
     assert [want[i].verdict for i in firsts] == [got[i].verdict for i in firsts] == ["ACCEPT"] * 2
+
+
+# `jump { ... }` / `goto { ... }` (nft chain bindings): a user chain each, named after the
+# chain that holds it; nft 1.0.6's JSON listing holds such a statement as nft text
+ANONYMOUS = """table inet t {
+ chain c {
+  type filter hook input priority filter; policy accept;
+  tcp flags syn jump { tcp sport 0 drop; tcp dport 22 accept; }
+  udp dport 53 goto {
+   udp sport 53 accept
+   reject
+  }
+  tcp dport 23 reject
+  tcp dport 22 drop
+ }
+}
+"""
+
+
+def test_anonymous_chains_mean_what_nft_makes_of_them(kernel):
+    cases = cases_from_json(
+        [{"name": f"tcp{p}-{f}", "probe": {"dir": "in", "dport": p, "flags": f}}
+         for p in (22, 23, 24) for f in ("S", "A")]
+        + [{"name": f"udp{s}", "probe": {"dir": "in", "proto": "udp", "sport": s, "dport": 53}}
+           for s in (53, 5353)])
+    rs = parse_nft(ANONYMOUS, "anon.nft")
+    assert [c.name for c in rs.tables[0].chains] == ["c", "c_anon1", "c_anon2"]
+    kernel.prepare(cases)
+    want = kernel_verdicts(("nft", ANONYMOUS), cases, kernel)
+    again = kernel_verdicts(("nft", emit_nft(rs)), cases, kernel)
+    got = simulate(rs, cases, sim_options())
+    assert [w.verdict for w in want] == [a.verdict for a in again] == [g.verdict for g in got]
+    assert {w.verdict for w in want} == {"ACCEPT", "DROP", "REJECT"}
+    kernel.load_nft(ANONYMOUS)
+    listed = kernel.exec("nft", "-j", "list", "table", "inet", "t").stdout
+    assert [(c.name, [(r.matches, r.verdict) for r in c.rules])
+            for c in parse_nft_json(listed, "anon.json").tables[0].chains] == \
+        [(c.name, [(r.matches, r.verdict) for r in c.rules]) for c in rs.tables[0].chains]
