@@ -701,3 +701,12 @@ def test_socket_rule_has_one_counter_with_counters():
     out = emit_nft(parse_iptables_save(text), counters=True)
     (line,) = [x for x in out.splitlines() if "socket" in x]
     assert line.count("counter") == 1, line
+
+
+def test_tee_is_refused_in_an_inet_table():
+    rs = parse_iptables_save("*mangle\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p udp --dport 514 "
+                             "-j TEE --gateway 192.0.2.9\nCOMMIT\n", "tee.rules", "ip")
+    assert "dup to 192.0.2.9" in emit_nft(rs)
+    with pytest.raises(ErrorGroup) as ei:
+        emit_nft(rs, inet=True)
+    assert "dup (TEE) in an inet table" in ei.value.errors[0].message

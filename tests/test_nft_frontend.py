@@ -913,3 +913,12 @@ def test_nat_port_mapping_without_a_transport_match_is_refused_as_nft_does(rule)
     assert ei.value.loc.line == 4 and "transport protocol" in ei.value.message
     ok = text.replace(rule, "meta l4proto tcp " + rule)
     parse_nft(ok, "n.nft")
+
+
+def test_dup_in_an_inet_table_is_refused_as_nft_does():
+    text = ('table inet t {\n chain c {\n  type filter hook prerouting priority 0;\n'
+            '  dup to 192.0.2.9 device "lo"\n }\n}\n')
+    with pytest.raises(FwcSyntaxError) as ei:
+        parse_nft(text, "d.nft")
+    assert ei.value.loc.line == 4 and "inet" in ei.value.message
+    parse_nft(text.replace("inet", "ip"), "d.nft")

@@ -86,7 +86,10 @@ def render_tail_statement(s, ctx: RuleCtx) -> Optional[str]:
         return f"meta priority set {priority_text(s.value)}"
     if isinstance(s, ir.Dup):
         fam = "ip" if s.gateway.version == 4 else "ip6"
-        if ctx.family != "inet" and ctx.family != fam:
+        if ctx.family == "inet":
+            raise refuse("dup (TEE) in an inet table",
+                         "nft 1.0.6 loads dup only in ip and ip6 tables: translate without --inet")
+        if ctx.family != fam:
             raise refuse(f"dup to an {fam} gateway in an {ctx.family} table")
         dev = f' device "{s.device}"' if s.device is not None else ""
         return f"dup to {s.gateway}{dev}"

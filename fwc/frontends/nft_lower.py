@@ -965,6 +965,9 @@ def lower_stmt(s: Stmt, ctx: Ctx):
     if k == "quota":
         return "match", _quota(a, s, ctx)
     if k == "dup":
+        if ctx.family == "inet":  # (its address has no family there; nft 1.0.6 refuses it)
+            raise ctx.syntax("dup in an inet table (nft 1.0.6 cannot load it: use an ip or ip6 "
+                             "table)", s.loc)
         dev = a.get("device")
         return "statement", ir.Dup(_nat_addr(a["to"], None, s, ctx)[0].network_address,
                                    None if dev is None else dev.text)
