@@ -332,15 +332,43 @@ def _reaching_tables(t: ir.Table, placed: dict, sets: dict) -> dict[str, set]:
     return out
 
 
-def _rule_lines(r: ir.Rule, chain: str, fam: str, rename: dict, table: str) -> list[str]:
-    # rules whose addresses belong to the other family never match here (inet tables)
+def _other_family(m, fam: str) -> bool:
+    """Whether `m` holds only for packets of the other family: in an inet table nft puts the
+    family test in front of a header field, negated or not (`ip saddr != 10.0.0.0/8`, `ip ttl
+    64`, `icmp type != echo-request` never match an IPv6 packet)."""
+    if isinstance(m, (ir.Address, ir.CtAddress)) and m.values:
+        return all(ir.ip_family(a) != fam for a in m.values)
+    if isinstance(m, (ir.Icmp, ir.Ttl)):
+        return m.family != fam
+    return False
+
+
+def _implied_proto(r: ir.Rule, fam: str) -> Optional[int]:
+    """The protocol a protocol-dependent match of `r` requires (a port, TCP flags, ICMP)."""
+    implied = None
     for m in r.matches:
-        if isinstance(m, (ir.Address, ir.CtAddress)) and not m.negate and \
-                all(ir.ip_family(a) != fam for a in m.values):
+        if isinstance(m, ir.Port):
+            implied = _PROTO_NUM[m.proto]
+        elif isinstance(m, (ir.TcpFlags, ir.TcpOption)):
+            implied = 6
+        elif isinstance(m, ir.Icmp):
+            implied = 1 if m.family == "ip" else 58
+        elif tail.implied_proto(m, fam) is not None:
+            implied = tail.implied_proto(m, fam)
+    return implied
+
+
+def _rule_lines(r: ir.Rule, chain: str, fam: str, rename: dict, table: str) -> list[str]:
+    # rules of the other family never match here (inet tables)
+    if any(_other_family(m, fam) for m in r.matches):
+        return []
+    implied = _implied_proto(r, fam)
+    neg_protos = [m for m in r.matches if isinstance(m, ir.Proto) and m.negate]
+    if implied is not None and neg_protos:
+        # `ip protocol != tcp udp dport 53`: the port's protocol decides the negation
+        if any(implied in m.protos for m in neg_protos):
             return []
-        # ICMP of the other family never matches here either (inet tables)
-        if isinstance(m, ir.Icmp) and m.family != fam:
-            return []
+        r = attrs.evolve(r, matches=tuple(m for m in r.matches if m not in neg_protos))
     pieces = proto_port_pieces(r)
     if pieces is not None:
         return [line for p in pieces for line in _rule_lines(p, chain, fam, rename, table)]
@@ -397,17 +425,9 @@ class _RuleEmitter:
             if isinstance(m, ir.Proto):
                 if len(m.protos) != 1:
                     raise self.fail("a set of protocols")
-                proto = next(iter(m.protos))
-        implied = None
-        for m in r.matches:
-            if isinstance(m, ir.Port):
-                implied = _PROTO_NUM[m.proto]
-            elif isinstance(m, (ir.TcpFlags, ir.TcpOption)):
-                implied = 6
-            elif isinstance(m, ir.Icmp):
-                implied = 1 if m.family == "ip" else 58
-            elif tail.implied_proto(m, self.fam) is not None:
-                implied = tail.implied_proto(m, self.fam)
+                if not m.negate:
+                    proto = next(iter(m.protos))
+        implied = _implied_proto(r, self.fam)
         if proto is None and implied is not None:
             core += ["-p", _PROTO_NAMES.get(implied, str(implied))]
             proto = implied
@@ -440,7 +460,8 @@ class _RuleEmitter:
             return neg + ["-s" if m.field == "saddr" else "-d", _net(v)], []
         if isinstance(m, ir.Port):
             pname = m.proto
-            if len(m.ranges) == 1 and m.field != "port":
+            # (iptables has no udplite match: its ports go through multiport)
+            if len(m.ranges) == 1 and m.field != "port" and pname != "udplite":
                 opt = "--sport" if m.field == "sport" else "--dport"
                 return [], ["-m", pname] + neg + [opt, _prange(m.ranges[0])]
             if len(m.ranges) > 15:
@@ -448,7 +469,7 @@ class _RuleEmitter:
             opt = {"sport": "--sports", "dport": "--dports", "port": "--ports"}[m.field]
             return [], ["-m", "multiport"] + neg + [opt, ",".join(_prange(x) for x in m.ranges)]
         if isinstance(m, ir.TcpFlags):
-            return [], ["-m", "tcp"] + neg + ["--tcp-flags", _flags(m.mask), _flags(m.comp)]
+            return [], self.tcp_flags(m)
         if isinstance(m, ir.TcpOption):
             return [], ["-m", "tcp"] + neg + ["--tcp-option", str(m.kind)]
         if isinstance(m, ir.Icmp):
@@ -562,6 +583,25 @@ class _RuleEmitter:
         raise self.fail(describe(m))
 
     # -- statements and verdict -> target words (iptables has one target per rule)
+    def tcp_flags(self, m: ir.TcpFlags) -> list[str]:
+        """--tcp-flags knows six flags; ECE and CWR are -m ecn's --ecn-tcp-ece/--ecn-tcp-cwr
+        (`tcp flags == syn` tests all eight: both modules)."""
+        ecn = [f for f in ("ECE", "CWR") if f in m.mask]
+        core = m.mask - set(ecn)
+        if m.negate and ecn and (core or len(ecn) > 1):
+            raise self.fail("a negated TCP flags test of ECE or CWR with other flags")
+        out = []
+        if core:
+            out += ["-m", "tcp"] + (["!"] if m.negate else []) + \
+                ["--tcp-flags", _flags(core), _flags(m.comp & core)]
+        if ecn:
+            out += ["-m", "ecn"]
+            for f in ecn:
+                is_set = (f in m.comp) != m.negate
+                out += ([] if is_set else ["!"]) + \
+                    ["--ecn-tcp-ece" if f == "ECE" else "--ecn-tcp-cwr"]
+        return out
+
     def target(self, proto) -> list[str]:
         r = self.rule
         stmts = [s for s in r.statements if not isinstance(s, ir.Counter)]

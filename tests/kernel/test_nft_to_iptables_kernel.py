@@ -231,3 +231,47 @@ def test_dscp_tests_in_an_inet_table_are_per_family():
     sim = Simulator(rs, SimOptions())
     assert [a.verdict for a in nft] == [sim.run_case(c).verdict for c in cases]
     assert {a.verdict for a in nft} == {"ACCEPT", "DROP", "REJECT"}
+
+
+INET_FIELDS = """table inet t {
+ chain input {
+  type filter hook input priority filter; policy accept;
+  tcp dport 1 ip ttl 64 drop
+  tcp dport 2 ip saddr != 192.0.2.0/24 drop
+  tcp dport 3 ip6 hoplimit 64 drop
+  ip protocol != tcp udp dport 53 drop
+  tcp dport 4 tcp flags == syn drop
+  tcp dport 5 tcp flags cwr drop
+  tcp dport 6 tcp flags & (syn | ecn) == syn | ecn reject
+  udplite dport 7 drop
+ }
+}
+"""
+
+
+def test_inet_family_fields_tcp_ecn_flags_and_udplite():
+    """What an inet rule's header field implies (the family, negated or not), a negated
+    protocol that a port's protocol decides, ECE/CWR (-m ecn: --tcp-flags knows six flags)
+    and udplite ports (multiport: iptables has no udplite match), nft against iptables."""
+    kernel_or_skip()
+    rs = parse_nft(INET_FIELDS, "inet.nft")
+    out = emit_iptables(rs)
+    assert "-m ecn ! --ecn-tcp-ece ! --ecn-tcp-cwr" in out["ip"]
+    assert "-m ttl" not in out["ip6"] and "-m hl" not in out["ip"]
+    raw = []
+    for fam, src, dst in (("v4", "198.51.100.7", "192.0.2.1"),
+                          ("v6", "2001:db8:a::7", "2001:db8:f::1")):
+        base = {"dir": "in", "src": src, "dst": dst}
+        raw += [{"name": f"{fam}-{p}-{f}", "probe": dict(base, dport=p, flags=f)}
+                for p in (1, 2, 3, 4, 5, 6) for f in ("S", "SEC", "SE", "A", "AC")]
+        raw += [{"name": f"{fam}-udp53", "probe": dict(base, proto="udp", dport=53)},
+                {"name": f"{fam}-tcp53", "probe": dict(base, dport=53)},
+                {"name": f"{fam}-udplite7", "probe": dict(base, proto="udplite", dport=7)}]
+    cases = cases_from_json(raw)
+    with KernelHarness() as h:
+        h.prepare(cases)
+        nft = kernel_verdicts(("nft", INET_FIELDS), cases, h)
+        ipt = kernel_verdicts(("iptables", out["ip"], out["ip6"]), cases, h)
+    assert [(c.name, a.verdict) for c, a in zip(cases, nft)] == \
+        [(c.name, b.verdict) for c, b in zip(cases, ipt)]
+    assert {a.verdict for a in nft} == {"ACCEPT", "DROP", "REJECT"}
