@@ -1811,7 +1811,10 @@ def _ip6_rcv_drop(p: Skb) -> Optional[str]:
     return None
 
 
-ICMP_ERROR_TYPES = {4: frozenset({3, 4, 5, 11, 12}), 6: frozenset(range(0, 128)) | {137}}
+# ICMP types the kernel never sends an error about (__icmp_send: an error type, or one
+# icmp_pointers discards, or unknown; icmp6_send: no informational bit)
+ICMP_ERROR_TYPES = {4: frozenset({1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12}) | frozenset(range(19, 256)),
+                    6: frozenset(range(0, 128))}
 
 
 _V4MAPPED = (0xFFFF << 32, (0xFFFF << 32) | 0xFFFFFFFF)  # ::ffff:0:0/96
@@ -1819,7 +1822,8 @@ _V4MAPPED = (0xFFFF << 32, (0xFFFF << 32) | 0xFFFFFFFF)  # ::ffff:0:0/96
 
 def _answerable(p: Skb, v: tuple, local_dst: bool = True) -> bool:
     """Does the kernel send the REJECT's answer?  It never answers a RST with a RST, nor an
-    ICMP error (or ICMPv6 redirect) with an ICMP error; such a packet is dropped silently.
+    ICMP error (or an ICMP type it discards or does not know) with an ICMP error; such a
+    packet is dropped silently.
     An ICMPv6 error comes from the packet's destination when that is the host's own address;
     from an IPv4-mapped one (::ffff:a.b.c.d) to an ordinary address IPv6 routing refuses to
     send it (ip6_dst_lookup_tail: EAFNOSUPPORT)."""

@@ -17,9 +17,12 @@ from fwc.errors import Unsupported
 # ICMP query types that may open a conntrack, and the type of their answer
 ICMP_QUERY_REPLY = {1: {8: 0, 13: 14, 15: 16, 17: 18}, 58: {128: 129, 139: 140}}
 ICMP_REPLY_QUERY = {p: {v: k for k, v in m.items()} for p, m in ICMP_QUERY_REPLY.items()}
-ICMP_ERRORS = {1: frozenset((3, 4, 5, 11, 12)), 58: frozenset((1, 2, 3, 4))}
-# ICMPv6 neighbour discovery / MLD: never tracked (the kernel marks them UNTRACKED)
-ICMPV6_NOCT = frozenset((130, 131, 132, 133, 134, 135, 136, 137, 143))
+# ICMP errors, looked up by the packet they quote (nf_conntrack_icmpv6_error: every ICMPv6
+# type below 128 is one)
+ICMP_ERRORS = {1: frozenset((3, 4, 5, 11, 12)), 58: frozenset(range(128))}
+# ICMPv6 neighbour discovery, MLD and multicast router discovery: never tracked (the kernel's
+# noct_valid_new marks them UNTRACKED); a redirect (137) is not among them: INVALID
+ICMPV6_NOCT = frozenset((130, 131, 132, 133, 134, 135, 136, 143, 151, 152))
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 132: "sctp", 33: "dccp",
                136: "udplite", 47: "gre"}
 
@@ -152,6 +155,11 @@ class ConntrackTable:
                 return
         if proto == 6 and not tcp.flags_valid(skb.flags):
             return self._invalid(skb, note, "invalid TCP flag combination")
+        if proto == 136 and skb.dir != "out" and skb.iif != "lo":
+            # udplite_error checks the checksum of packets from outside (prerouting, with
+            # nf_conntrack_checksum on) over UDP's pseudo-header: a UDP-Lite packet whose
+            # checksum is right (RFC 3828, protocol 136) fails it
+            return self._invalid(skb, note, "UDP-Lite checksum (checked as UDP's)")
         t = skb.tuple()
         zone = skb.tmpl_zone
         hit = self.entries.get((zone, t))

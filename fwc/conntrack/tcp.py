@@ -33,7 +33,8 @@ _ORIGINAL = {
     "NONE": (IV,) * 10,
 }
 _REPLY = {
-    "SYN": (IV, "SYN_SENT2", IV, IV, IV, IV, IV, IV, IV, "SYN_SENT2"),
+    # (a SYN from the server in TIME_WAIT reopens the connection the other way round)
+    "SYN": (IV, "SYN_SENT2", IV, IV, IV, IV, IV, "SYN_SENT", IV, "SYN_SENT2"),
     "SYNACK": (IV, "SYN_RECV", IG, IG, IG, IG, IG, IG, IG, "SYN_RECV"),
     "FIN": (IV, IV, "FIN_WAIT", "FIN_WAIT", "LAST_ACK", "LAST_ACK", "LAST_ACK", "TIME_WAIT",
             "CLOSE", IV),
