@@ -69,7 +69,7 @@ def test_matches_map_to_ir_classes():
     ("ct status dnat", ir.CtStatus(frozenset({"DNAT"}))),
     ("ct direction reply", ir.CtDirection("REPLY")),
     ("ct helper \"ftp\"", ir.Helper("ftp")),
-    ("ct original saddr 192.0.2.1", ir.CtAddress("original", "saddr", (ipaddress.ip_network("192.0.2.1/32"),))),
+    ("ct original ip saddr 192.0.2.1", ir.CtAddress("original", "saddr", (ipaddress.ip_network("192.0.2.1/32"),))),
     ("ct original proto-dst 53", ir.CtPort("original", "dport", (ir.Range(53, 53),))),
     ("ct expiration 1m30s", ir.CtExpire(ir.Range(90, 90))),
     ("fib daddr type local", ir.AddrType("daddr", frozenset({"LOCAL"}))),
@@ -922,3 +922,17 @@ def test_dup_in_an_inet_table_is_refused_as_nft_does():
         parse_nft(text, "d.nft")
     assert ei.value.loc.line == 4 and "inet" in ei.value.message
     parse_nft(text.replace("inet", "ip"), "d.nft")
+
+
+def test_ct_address_without_a_family_in_inet_is_refused_as_nft_does():
+    with pytest.raises(FwcSyntaxError) as ei:
+        one("ct original saddr 192.0.2.1 accept")
+    assert "needs the family first" in ei.value.message
+    for ok in ("meta nfproto ipv4 ct original saddr 192.0.2.1 accept",
+               "ip daddr 192.0.2.9 ct reply daddr 192.0.2.1 accept",
+               "ct original ip saddr 192.0.2.1 accept"):
+        assert one(ok).matches[-1] == ir.CtAddress(
+            "original" if "original" in ok else "reply", "daddr" if "reply" in ok else "saddr",
+            (ipaddress.ip_network("192.0.2.1/32"),))
+    assert one("ct original saddr 192.0.2.1 accept", "ip").matches[0].values[0] == \
+        ipaddress.ip_network("192.0.2.1/32")

@@ -87,6 +87,8 @@ class Sel:
 
     text: str
     loc: Loc
+    # `ct original ip saddr`: the family written in it (the text leaves it out)
+    family: Optional[str] = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen

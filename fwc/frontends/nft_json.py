@@ -359,6 +359,8 @@ def _expr(x: Any, loc) -> Any:
         if k == "concat":
             return Concat(tuple(_expr(p, loc) for p in body), loc)
         raise Unsupported(f"nftables JSON expression '{k}'", loc)
+    if k == "ct" and isinstance(body, dict) and body.get("family") in ("ip", "ip6"):
+        return Sel(fn(body), loc, body["family"])  # `ct original ip saddr`
     return Sel(fn(body), loc)
 
 

@@ -1824,8 +1824,35 @@ def _sets_transport(st) -> bool:
     return text.startswith(_TRANSPORT_PAYLOADS) or text in _PROTO_SELECTORS
 
 
+_CT_ADDR_NOFAM = re.compile(r"^ct (original|reply) (saddr|daddr)$")
+
+
+def _check_ct_address_family(stmts: list, ctx: Ctx) -> None:
+    """In an inet table nft 1.0.6 refuses `ct original saddr` unless an earlier match gives the
+    rule its network protocol (`meta nfproto ipv4`, `ip saddr ...`): "cannot determine ip
+    protocol version"."""
+    known = False
+    for st in stmts:
+        if not isinstance(st, Rel):
+            continue
+        keys = [k.left if isinstance(k, Binop) else k
+                for k in (st.lhs.parts if isinstance(st.lhs, Concat) else (st.lhs,))]
+        texts = [getattr(k, "text", "") for k in keys]
+        if not known and any(_CT_ADDR_NOFAM.match(t) and getattr(k, "family", None) is None
+                             for t, k in zip(texts, keys)):
+            raise ctx.syntax(f"'{next(t for t in texts if _CT_ADDR_NOFAM.match(t))}' in an inet "
+                             "table needs the family first (`ct original ip saddr`, or `meta "
+                             "nfproto ipv4` before it; nft: cannot determine ip protocol "
+                             "version)", st.loc)
+        if st.op != "!=" and any(t.startswith(("ip ", "ip6 ", "icmp ", "icmpv6 ")) or
+                                 t in ("meta nfproto", "meta protocol") for t in texts):
+            known = True
+
+
 def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
     matches, statements, verdict = [], [], None
+    if ctx.family == "inet":
+        _check_ct_address_family(stmts, ctx)
     if ctx.family != "inet":
         for st in stmts:
             check_family_fields(st, ctx)

@@ -477,12 +477,11 @@ def parse_selector(c: Cursor) -> Sel:
         words = ["ct"]
         if c.at(*CT_DIRS):
             words.append(c.next().text)
+        fam = None
         if c.at("ip", "ip6"):
-            c.next()  # `ct original ip saddr` is `ct original saddr` restricted to a family
+            fam = c.next().text  # `ct original ip saddr`: `ct original saddr` of one family
         words.append(c.word("a ct key").text)
-        if words[-1] in ("label", "event") or words[-1] == "id":
-            pass
-        return Sel(" ".join(words), loc)
+        return Sel(" ".join(words), loc, fam)
     if w == "fib":
         flags = [c.word("a fib flag").text]
         while c.accept("."):
