@@ -1632,6 +1632,14 @@ class Simulator:
         src, dst = p.src, p.dst
         if src >> 28 == 0xE or src == 0xFFFFFFFF:
             return "martian source (multicast or limited broadcast)"
+        if dst >> 28 == 0xE:  # ip_route_input_mc's own source checks
+            if src >> 24 == 127:
+                return "martian source (loopback)"
+            if src >> 24 == 0 and dst >> 8 != 0xE00000 and p.proto != 2:
+                return "martian source (0.0.0.0/8, to a multicast group beyond 224.0.0.0/24)"
+            if src >> 24 != 0 and self.addr_type(4, src) == "LOCAL":
+                return "martian source (an address of the host itself)"
+            return None
         if dst == 0xFFFFFFFF or (src == 0 and dst == 0):
             return None  # broadcast input
         if src >> 24 == 0:

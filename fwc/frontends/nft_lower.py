@@ -1817,11 +1817,13 @@ def _nat_ports(v) -> bool:
 
 def _sets_transport(st) -> bool:
     """Whether a match gives nft's rule a transport protocol, as a NAT port mapping needs."""
-    if not isinstance(st, Rel) or st.op == "!=" or isinstance(st.lhs, Concat):
+    if not isinstance(st, Rel) or isinstance(st.lhs, Concat):
         return False  # (nft 1.0.6: a concatenation gives no protocol context either)
     k = st.lhs.left if isinstance(st.lhs, Binop) else st.lhs
     text = getattr(k, "text", "")
-    return text.startswith(_TRANSPORT_PAYLOADS) or text in _PROTO_SELECTORS
+    # a transport header field brings its protocol whatever the comparison (`udp dport !=
+    # 22`); a protocol test only when it names the protocol (`meta l4proto != tcp` does not)
+    return text.startswith(_TRANSPORT_PAYLOADS) or (text in _PROTO_SELECTORS and st.op != "!=")
 
 
 _CT_ADDR_NOFAM = re.compile(r"^ct (original|reply) (saddr|daddr)$")

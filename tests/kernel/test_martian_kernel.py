@@ -24,6 +24,11 @@ OPEN = """table inet t {
 """
 
 CASES = [
+ {"name": "mc-zero-src-local-group", "probe": {"dir": "in", "proto": "udp", "src": "0.0.0.0", "dst": "224.0.0.1"}},
+ {"name": "mc-zero-src-other-group", "probe": {"dir": "in", "proto": "udp", "src": "0.0.0.0", "dst": "239.1.1.1"}},
+ {"name": "mc-lo-src", "probe": {"dir": "in", "proto": "udp", "src": "127.0.0.1", "dst": "224.0.0.1"}},
+ {"name": "mc-own-src", "probe": {"dir": "in", "proto": "udp", "src": "192.0.2.1", "dst": "224.0.0.1"}},
+ {"name": "mc-plain", "probe": {"dir": "in", "proto": "udp", "src": "192.0.2.9", "dst": "224.0.0.1"}},
  {"name": "own-src", "probe": {"dir": "in", "src": "192.0.2.1", "dst": "192.0.2.1"}},
  {"name": "lo-src", "probe": {"dir": "in", "src": "127.0.0.1", "dst": "192.0.2.1"}},
  {"name": "lo-dst", "probe": {"dir": "in", "src": "198.51.100.7", "dst": "127.0.0.1"}},
