@@ -913,6 +913,8 @@ def test_nat_port_mapping_without_a_transport_match_is_refused_as_nft_does(rule)
     assert ei.value.loc.line == 4 and "transport protocol" in ei.value.message
     ok = text.replace(rule, "meta l4proto tcp " + rule)
     parse_nft(ok, "n.nft")
+    # a transport header field brings its protocol whatever it is compared with
+    parse_nft(text.replace(rule, "udp dport != 22 " + rule.replace("th dport 22 ", "")), "n.nft")
 
 
 def test_dup_in_an_inet_table_is_refused_as_nft_does():
