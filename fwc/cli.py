@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import errno
 import os
 import sys
 from typing import Optional, Sequence
@@ -60,6 +61,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as e:  # a bug in fwc: one line, not a traceback (FWC_DEBUG=1 shows it)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EBADF, errno.EIO,
+                                                  errno.EDQUOT):
+            # stdout full or gone (the -o outputs' own errors are located)
+            sys.stderr.write(f"fwc: error: cannot write output: {e.strerror}\n")
+            return 2
         if os.environ.get("FWC_DEBUG"):
             raise
         sys.stderr.write(f"fwc: internal error: {type(e).__name__}: {e} (this is a bug in fwc; "

@@ -266,3 +266,45 @@ def test_every_command_refuses_binary_or_missing_input_located(tmp_path, capsys,
     m = ERROR_LINE.match(line)
     assert m and m.group("file") == str(f), err
     assert "internal error" not in err
+
+
+def test_output_targets_are_written_not_clobbered(tmp_path, capsys):
+    """-o through a symlink writes its target; an existing file keeps its mode; a FIFO is
+    written into, not replaced; several outputs are all written or none."""
+    import os
+    import stat
+    import threading
+    src = str(REPO / "examples" / "host-firewall.rules")
+    real = tmp_path / "real.nft"
+    real.write_text("old\n")
+    os.chmod(real, 0o640)
+    link = tmp_path / "link.nft"
+    link.symlink_to(real)
+    assert main(["translate", src, "-o", str(link)]) == 0
+    assert link.is_symlink() and real.read_text().startswith("#!/usr/sbin/nft -f")
+    assert stat.S_IMODE(os.stat(real).st_mode) == 0o640
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo).read()))
+    reader.start()
+    assert main(["translate", src, "-o", str(fifo)]) == 0
+    reader.join(10)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and "table ip filter" in got[0]
+    dual = tmp_path / "dual.rules"
+    dual.write_text("*filter\n:INPUT DROP [0:0]\n-4 -A INPUT -p icmp -j ACCEPT\n"
+                    "-6 -A INPUT -p ipv6-icmp -j ACCEPT\nCOMMIT\n")
+    (tmp_path / "pre.v6").mkdir()
+    capsys.readouterr()
+    assert main(["translate", str(dual), "--to", "iptables", "-o", str(tmp_path / "pre")]) == 2
+    assert "pre.v6:0:0: error: cannot write output: it is a directory" in capsys.readouterr().err
+    assert not (tmp_path / "pre.v4").exists()  # nothing written when one output cannot be
+
+
+def test_a_full_stdout_is_an_error_not_a_traceback():
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "fwc", "translate",
+                            str(REPO / "examples" / "host-firewall.rules")], stdout=full,
+                           stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 2 and "cannot write output: No space left on device" in r.stderr
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr

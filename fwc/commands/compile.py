@@ -85,8 +85,9 @@ def run(args) -> int:
         write_atomically(args.output, texts[None])
         return 0
     if args.output:
-        for fam, text in texts.items():
-            write_atomically(f"{args.output}.{'v4' if fam == 'ip' else 'v6'}", text)
+        from fwc.commands.output import write_outputs
+        write_outputs({f"{args.output}.{'v4' if fam == 'ip' else 'v6'}": text
+                       for fam, text in texts.items()})
         return 0
     for fam in ("ip", "ip6"):
         if fam in texts:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-import os
 import sys
-import tempfile
 
 from fwc import ir
+from fwc.commands.output import write_outputs
 from fwc.errors import FwcError, FwcSyntaxError, Unsupported
 
 
@@ -141,22 +140,10 @@ def run(args) -> int:
         else:
             outputs = {args.output: next(iter(texts.values()))}
     print_warnings(warnings)
-    for path, text in outputs.items():
-        write_atomically(path, text)
+    write_outputs(outputs)  # (several files: all of them or none)
     return 0
 
 
 def write_atomically(path, text: str) -> None:
-    """All or nothing: a failed run never leaves a half-written output."""
-    if path is None or path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    d = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".fwc-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise FwcSyntaxError(f"cannot write output: {e.strerror}", ir.Loc(path)) from None
+    """All or nothing: a failed run never leaves a half-written output (fwc.commands.output)."""
+    write_outputs({path: text})
