@@ -1068,7 +1068,7 @@ def _for_loop(items: list, k: int, filename: str):
     rest = dline.replace("do", "  ", 1)
     if rest.strip():
         body.append((dl, rest, dwhole, None, dafter))
-    depth, j = 0, k + 2
+    depth, j = (1 if _first_word(rest) in _LOOPS else 0), k + 2  # (`do for b in ...`)
     while j < len(items):
         word = _first_word(items[j][1])
         if word in _LOOPS:

@@ -119,6 +119,8 @@ for c in web mail web; do iptables -N in-$c 2>/dev/null || iptables -A in-$c -j 
 for prefix in "a b" c; do
   iptables -A INPUT -j LOG --log-prefix "$prefix"
 done
+for a in 1 2; do for b in 3 4; do iptables -A INPUT -p udp --dport $a$b -j ACCEPT; done
+done
 iptables -A INPUT -p tcp --dport $p -j REJECT
 """
 
@@ -135,4 +137,4 @@ def test_for_loops_run_as_the_shell_runs_them(kernel_ok):
     kernel = _chains(parse_iptables_save(saved, "saved", "ip"))
     assert {k: v for k, v in kernel.items() if k in ours} == ours
     assert all(v == ("accept", []) for k, v in kernel.items() if k not in ours)
-    assert len(ours["INPUT"][1]) == 3 + 4 + 2 + 1 and len(ours["in-web"][1]) == 3
+    assert len(ours["INPUT"][1]) == 3 + 4 + 2 + 4 + 1 and len(ours["in-web"][1]) == 3
