@@ -938,3 +938,12 @@ def test_ct_address_without_a_family_in_inet_is_refused_as_nft_does():
             (ipaddress.ip_network("192.0.2.1/32"),))
     assert one("ct original saddr 192.0.2.1 accept", "ip").matches[0].values[0] == \
         ipaddress.ip_network("192.0.2.1/32")
+
+
+def test_an_unclosed_brace_in_a_define_is_an_error_not_a_swallowed_file():
+    with pytest.raises(FwcSyntaxError) as ei:
+        parse_nft("define X = { 1, 2\ntable ip t {\n chain c {\n  tcp dport $X accept\n }\n}\n",
+                  "d.nft")
+    assert (ei.value.loc.line, ei.value.loc.col) == (1, 12) and "without its '}'" in ei.value.message
+    with pytest.raises(FwcSyntaxError):
+        parse_nft("define X = 1 }\ntable ip t {\n}\n", "d.nft")

@@ -132,9 +132,14 @@ def _define(tokens: list[Token], i: int, defines: dict, sources: Sources, redefi
             depth += 1
         elif t.is_("}"):
             depth -= 1
+            if depth < 0:
+                raise sources.error(f"unbalanced '}}' in the value of variable {name.text}", t)
         if not (t.kind == "NL" and depth > 0):
             value.append(t)
         j += 1
+    if depth > 0:  # (else the rest of the file would vanish into the value)
+        opening = next(t for t in value if t.is_("{"))
+        raise sources.error(f"'{{' without its '}}' in the value of variable {name.text}", opening)
     if not value:
         raise sources.error(f"empty value for variable {name.text}", eq)
     expanded: list[Token] = []
