@@ -1236,3 +1236,48 @@ def reachable(edges: dict, start: str) -> set:
             seen.add(name)
             todo.extend(edges.get(name, ()))
     return seen
+
+
+def verdict_targets(r: "Rule", sets: dict) -> list[str]:
+    """The chains a rule's verdict jumps or goes to (a verdict map's too; `sets`: name ->
+    NamedSet of the rule's table, for `vmap @name`)."""
+    v = r.verdict
+    if isinstance(v, (Jump, Goto)):
+        return [v.chain]
+    if isinstance(v, VerdictMap):
+        elems = v.elements
+        if v.name is not None and isinstance(sets.get(v.name), NamedSet):
+            elems = sets[v.name].elements
+        return [e[1].chain for e in elems
+                if isinstance(e, tuple) and len(e) == 2 and isinstance(e[1], (Jump, Goto))]
+    return []
+
+
+def jump_loop(t: "Table") -> Optional["Rule"]:
+    """A rule whose jump closes a loop among chains a base chain reaches (the kernel refuses
+    such a ruleset: ELOOP), or None."""
+    sets = {s.name: s for s in t.sets if isinstance(s, NamedSet)}
+    chains = {c.name: c for c in t.chains}
+    done: set = set()
+    for base in (c for c in t.chains if c.base is not None):
+        # iterative depth-first search; `path` holds the chains on the current path
+        path = {base.name}
+        stack = [(base.name, iter([(r, x) for r in base.rules
+                                   for x in verdict_targets(r, sets)]))]
+        while stack:
+            name, it = stack[-1]
+            step = next(it, None)
+            if step is None:
+                stack.pop()
+                path.discard(name)
+                done.add(name)
+                continue
+            rule, target = step
+            if target in path:
+                return rule
+            if target in done or target not in chains:
+                continue
+            path.add(target)
+            stack.append((target, iter([(r, x) for r in chains[target].rules
+                                        for x in verdict_targets(r, sets)])))
+    return None

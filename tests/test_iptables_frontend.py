@@ -662,3 +662,24 @@ def test_a_file_with_4_and_6_rules_is_both_families():
     with pytest.raises(ErrorGroup) as ei:
         parse_iptables_save(text.replace("--dport 22", "-s 10.0.0.0/8 --dport 22"), "d.rules")
     assert ei.value.errors[0].loc.line == 5
+
+
+@pytest.mark.parametrize("rule,line,col,needle", [
+    # what iptables-restore itself refuses (checked with iptables-restore --test)
+    ("-A INPUT -p tcp ! --dport ! 22 -j ACCEPT", 3, 27, "multiple '!'"),
+    ("-A INPUT -p icmp --icmp-type 3/ -j ACCEPT", 3, 1, "missing ICMP code"),
+    ("-A INPUT -j NFQUEUE --queue-balance 5:1", 3, 21, "--queue-balance 5:1"),
+    ("-I INPUT 0 -j DROP", 3, 10, "invalid rule number 0"),
+    ("[99999999999999999999999999:1] -A INPUT -j ACCEPT", 3, 1, "counter over 2^64"),
+    ("-N X\n-A X -p tcp -j X\n-A INPUT -j X", 4, 1, "closes a loop"),
+])
+def test_what_iptables_restore_refuses_is_a_located_syntax_error(rule, line, col, needle):
+    text = "*filter\n:INPUT ACCEPT [0:0]\n" + rule.replace("-N X\n", "") + "\nCOMMIT\n"
+    if "-N X" in rule:
+        text = text.replace(":INPUT ACCEPT [0:0]\n", ":INPUT ACCEPT [0:0]\n:X - [0:0]\n")
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_save(text, "r.rules", "ip")
+    e = ei.value.errors[0]
+    assert (needle in e.message, e.loc.line, ei.value.exit_code) == (True, line, 2), e.format()
+    if col > 1:
+        assert e.loc.col == col

@@ -947,3 +947,12 @@ def test_an_unclosed_brace_in_a_define_is_an_error_not_a_swallowed_file():
     assert (ei.value.loc.line, ei.value.loc.col) == (1, 12) and "without its '}'" in ei.value.message
     with pytest.raises(FwcSyntaxError):
         parse_nft("define X = 1 }\ntable ip t {\n}\n", "d.nft")
+
+
+def test_a_loop_of_chains_a_base_chain_reaches_is_refused_as_the_kernel_does():
+    text = ("table ip t {\n chain in {\n  type filter hook input priority 0;\n  jump x\n }\n"
+            " chain x {\n  tcp dport 22 jump y\n }\n chain y {\n  goto x\n }\n}\n")
+    with pytest.raises(FwcSyntaxError) as ei:
+        parse_nft(text, "loop.nft")
+    assert (ei.value.loc.line, "closes a loop" in ei.value.message) == (10, True)
+    parse_nft(text.replace("  jump x\n", "  accept\n"), "loop.nft")  # unreached: nft loads it

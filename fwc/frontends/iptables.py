@@ -145,6 +145,11 @@ class _Interp:
                             f"chain '{v.chain}' does not exist in table {name}", r.loc))
             sets = self._ipsets(family, name, chains)
             tables.append(ir.Table(family, name, tuple(chains), sets, t.loc))
+            looping = ir.jump_loop(tables[-1])
+            if looping is not None:  # (iptables-restore: "Too many links")
+                self.errors.append(FwcSyntaxError(
+                    f"this jump to chain '{looping.verdict.chain}' closes a loop of chains "
+                    "(the kernel refuses it)", looping.loc))
         self._check_updated_ipsets(tables)
         if self.errors:
             raise ErrorGroup(self.errors)
@@ -383,6 +388,8 @@ class _RuleParser:
                 name = ext.aliases.get(opt, opt)
                 args = take(ext.options[name], w)
                 if args and args[0].text == "!":  # old syntax: --dport ! 22
+                    if negate_next:
+                        raise self.err("multiple '!' flags not allowed", args[0])
                     negate_next = True
                     args = args[1:] + take(1, w)
                 target_mod[2].append(X.Opt(name, [x.text for x in args], negate_next, w.col))
@@ -546,6 +553,8 @@ def _apply_command(interp: _Interp, family: str, table: str, words: list[Word], 
         pos = None
         if cmd in ("insert", "replace", "delete") and args and args[0].text.isdigit():
             pos = int(args[0].text)
+            if pos == 0:  # (iptables: "Invalid rule number `0'")
+                raise rp.err("invalid rule number 0 (rules count from 1)", args[0])
             args = args[1:]
         if cmd_word.col != loc.col:
             rp.loc = ir.Loc(loc.file, loc.line, cmd_word.col)
@@ -785,6 +794,8 @@ def _parse_save(text: str, filename: str, family: str, keep_refused: bool):
             m = _COUNTERS(body) if body.startswith("[") else None
             if m:
                 counters = (m.group(1), m.group(2))
+                if any(int(x) >= 1 << 64 for x in counters):
+                    raise FwcSyntaxError("packet or byte counter over 2^64 - 1", loc, line)
                 body = body[m.end():]
                 indent += m.end()
             words = split_restore_words(" " * indent + body, loc, source=line)

@@ -869,6 +869,9 @@ def _t_nfqueue(opts, ctx):
             lo, _, hi = o.args[0].partition(":")
             num = ir.Range(_val(ctx, o, V.parse_int, lo, 0, 65535, "queue"),
                            _val(ctx, o, V.parse_int, hi or lo, 0, 65535, "queue"))
+            if num.hi <= num.lo and hi:  # (iptables: "5 should be less than 5")
+                raise ctx.error(f"--queue-balance {o.args[0]}: the first queue must be below the "
+                              "last", o)
         elif o.name == "--queue-bypass":
             bypass = True
         elif o.name == "--queue-cpu-fanout":

@@ -296,6 +296,10 @@ class Builder:
             tables.append(absorb_hashlimit_sets(externalise_sets(mark_dynamic_sets(
                 ir.Table(t.family, t.name, chains, sets, t.loc,
                          tuple(t.counters[k] for k in sorted(t.counters)))))))
+            looping = ir.jump_loop(tables[-1])
+            if looping is not None:  # (nft: "Too many levels of symbolic links")
+                raise self.syntax("this jump closes a loop of chains a base chain reaches (the "
+                                  "kernel refuses it)", looping.loc)
         return ir.Ruleset(tuple(tables))
 
 

@@ -268,8 +268,10 @@ def parse_icmp(s: str, family: str) -> tuple:
         t, c = table[s]
         return t, (0, 255) if c is None else (c, c)
     if s[:1].isdigit():
-        t, _, c = s.partition("/")
+        t, slash, c = s.partition("/")
         tv = parse_int(t, 0, 255, "ICMP type")
+        if slash and not c:
+            raise ValueError_(f"missing ICMP code after '/' in {s!r}")
         if c:
             cv = parse_int(c, 0, 255, "ICMP code")
             return tv, (cv, cv)
