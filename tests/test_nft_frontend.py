@@ -956,3 +956,31 @@ def test_a_loop_of_chains_a_base_chain_reaches_is_refused_as_the_kernel_does():
         parse_nft(text, "loop.nft")
     assert (ei.value.loc.line, "closes a loop" in ei.value.message) == (10, True)
     parse_nft(text.replace("  jump x\n", "  accept\n"), "loop.nft")  # unreached: nft loads it
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d["nftables"][1]["chain"].update(name=1),
+    lambda d: d["nftables"][2]["set"].update(type=1),
+    lambda d: d["nftables"][2]["set"].update(flags=["interval", 1]),
+    lambda d: d["nftables"][3]["rule"].update(comment=5),
+    lambda d: d["nftables"][3]["rule"]["expr"][0]["match"]["left"]["payload"].update(field=None),
+    lambda d: d["nftables"][3]["rule"]["expr"][0]["match"]["left"].update(payload={}),
+    lambda d: d["nftables"][3]["rule"]["expr"][1].update(jump={"target": []}),
+])
+def test_json_of_the_wrong_type_is_a_located_syntax_error(mutate):
+    import json as _json
+    from fwc.frontends.nft_json import parse_nft_json
+    doc = {"nftables": [
+        {"table": {"family": "ip", "name": "t"}},
+        {"chain": {"family": "ip", "table": "t", "name": "c"}},
+        {"set": {"family": "ip", "table": "t", "name": "s", "type": "ipv4_addr"}},
+        {"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [
+            {"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}},
+                       "right": 22}},
+            {"jump": {"target": "c2"}}]}},
+        {"chain": {"family": "ip", "table": "t", "name": "c2"}}]}
+    parse_nft_json(_json.dumps(doc), "ok.json")
+    mutate(doc)
+    with pytest.raises(FwcSyntaxError) as ei:
+        parse_nft_json(_json.dumps(doc, indent=1), "bad.json")
+    assert ei.value.loc.line > 1 and ei.value.loc.file == "bad.json"

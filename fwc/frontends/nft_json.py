@@ -35,7 +35,8 @@ def parse_nft_json(text_or_obj: Union[str, dict], filename: str = "<input>") -> 
     for obj, loc in items:
         try:
             _command(b, obj, loc)
-        except (TypeError, KeyError, AttributeError, IndexError, ValueError) as e:
+        except (TypeError, KeyError, AttributeError, IndexError, ValueError, RuntimeError,
+                StopIteration) as e:
             # a value of the wrong JSON type or a missing member where nft's schema has one
             detail = f"missing member {e}" if isinstance(e, KeyError) else str(e)
             raise FwcSyntaxError(f"malformed nftables JSON object ({detail})", loc) from None
@@ -62,7 +63,10 @@ def _located_items(text: str, filename: str) -> list:
         pos += 1
         while text[pos] in " \t\r\n,":
             pos += 1
-        _, end = dec.raw_decode(text, pos)
+        try:
+            _, end = dec.raw_decode(text, pos)
+        except (json.JSONDecodeError, IndexError):  # (a repeated key: no positions to give)
+            return [(o, ir.Loc(filename, 1, 1)) for o in items]
         line = text.count("\n", 0, pos) + 1
         col = pos - (text.rfind("\n", 0, pos) + 1) + 1
         out.append((obj, ir.Loc(filename, line, col)))
@@ -89,7 +93,7 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
         raise FwcSyntaxError(f"'{key}' needs an object", loc)
     fam = body.get("family", "ip")
     if key == "table":
-        name = _req(body, "name", loc)
+        name = _text(_req(body, "name", loc), "a name", loc)
         if verb in ("add", "create"):
             b.add_table(fam, name, loc, create=verb == "create")
         elif verb in ("delete", "destroy"):
@@ -100,19 +104,19 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
     if key in ("quota", "limit", "ct timeout", "ct expectation", "flowtable",
                "secmark", "synproxy"):
         raise Unsupported(f"nft stateful object '{key}'", loc)
-    table = b.table(fam, _req(body, "table", loc), loc)
+    table = b.table(fam, _text(_req(body, "table", loc), "a table name", loc), loc)
     if key == "ct helper":  # as the text's `ct helper NAME { type "ftp" protocol tcp; }`
-        name = _req(body, "name", loc)
+        name = _text(_req(body, "name", loc), "a name", loc)
         if verb in ("delete", "destroy"):
             table.helpers.pop(name, None)
             return
         proto = body.get("protocol")
         if "type" not in body or proto not in ("tcp", "udp"):
             raise FwcSyntaxError(f"ct helper {name} needs a type and protocol tcp or udp", loc)
-        table.helpers[name] = (str(body["type"]), ir.L4_PROTOS[proto])
+        table.helpers[name] = (_text(body["type"], "a helper type", loc), ir.L4_PROTOS[proto])
         return
     if key == "counter":
-        name = _req(body, "name", loc)
+        name = _text(_req(body, "name", loc), "a name", loc)
         if verb in ("delete", "destroy"):
             table.counters.pop(name, None)
             return
@@ -122,7 +126,7 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
         table.counters[name] = ir.CounterObject(name, *counts)
         return
     if key == "chain":
-        name = _req(body, "name", loc)
+        name = _text(_req(body, "name", loc), "a chain name", loc)
         if verb in ("delete", "destroy"):
             b.delete_chain(table, name, loc)
             return
@@ -151,7 +155,8 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
             raise Unsupported(f"'{verb} rule' (rule handles are not part of the IR)", loc)
         chain = b.chain(table, _req(body, "chain", loc), loc)
         stmts = [_stmt(s, loc) for s in body.get("expr", [])]
-        rules = b.lower_rules(table, chain.name, stmts, body.get("comment"), loc)
+        rules = b.lower_rules(table, chain.name, stmts,
+                              _text(body.get("comment"), "comment", loc, True), loc)
         if verb == "insert":
             chain.rules[0:0] = rules
         else:
@@ -190,6 +195,22 @@ def _req(body: dict, k: str, loc):
     return body[k]
 
 
+def _text(v, what: str, loc, optional: bool = False):
+    """A JSON member that must be a non-empty string (names, keys, types, comments)."""
+    if v is None and optional:
+        return None
+    if not isinstance(v, str) or (not v and what != "comment"):
+        raise FwcSyntaxError(f"{what} must be a string, not {json.dumps(v)}", loc)
+    return v
+
+
+def _texts(v, what: str, loc) -> tuple:
+    items = v if isinstance(v, list) else [v]
+    if not items:
+        raise FwcSyntaxError(f"{what} must not be empty", loc)
+    return tuple(_text(x, what, loc) for x in items)
+
+
 def _prio(p, loc, b: Builder, table: _Table, hook) -> int:
     if isinstance(p, int) and not isinstance(p, bool):
         return p
@@ -201,16 +222,18 @@ def _prio(p, loc, b: Builder, table: _Table, hook) -> int:
 
 
 def _set(b: Builder, table: _Table, key: str, verb: str, body: dict, loc) -> None:
-    name = _req(body, "name", loc)
+    name = _text(_req(body, "name", loc), "a set name", loc)
     if verb in ("delete", "destroy"):
         table.sets.pop(name, None)
         return
+    name = _text(name, "a set name", loc)
     t = _req(body, "type", loc)
-    types = tuple(t) if isinstance(t, list) else (t,)
-    if any(isinstance(x, dict) for x in types):
+    if any(isinstance(x, dict) for x in (t if isinstance(t, list) else [t])):
         raise Unsupported("typeof sets in JSON", loc)
-    data = body.get("map") if key == "map" else None
+    types = _texts(t, "a set type", loc)
+    data = _text(body.get("map"), "a map's data type", loc) if key == "map" else None
     flags = body.get("flags", [])
+    flags = _texts(flags, "a set flag", loc) if flags != [] else ()
     size = body.get("size")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool)
                              or not 0 < size < 2**32):
@@ -221,7 +244,8 @@ def _set(b: Builder, table: _Table, key: str, verb: str, body: dict, loc) -> Non
         raise Unsupported(f"set {name}: statements other than counter in its declaration", loc)
     s = ir.NamedSet(name, types, frozenset([flags] if isinstance(flags, str) else flags), (), data,
                     _seconds(body["timeout"], loc) if "timeout" in body else None,
-                    body.get("comment"), counter=bool(stmts), size=size,
+                    _text(body.get("comment"), "comment", loc, True), counter=bool(stmts),
+                    size=size,
                     gc_interval=_seconds(body["gc-interval"], loc) if "gc-interval" in body
                     else None)
     if "elem" in body:
@@ -364,17 +388,30 @@ def _expr(x: Any, loc) -> Any:
     return Sel(fn(body), loc)
 
 
+def _key(v) -> str:
+    """A selector's word: a string (else a TypeError: the object is malformed)."""
+    if not isinstance(v, str) or not v.strip():
+        raise TypeError(f"expected a name, got {json.dumps(v)}")
+    return v
+
+
+def _count(v) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise TypeError(f"expected a number, got {json.dumps(v)}")
+    return v
+
+
 def _payload(b) -> str:
     if "base" in b:
-        return f"@{b['base']},{b['offset']},{b['len']}"
-    return f"{b['protocol']} {b['field']}"
+        return f"@{_key(b['base'])},{_count(b['offset'])},{_count(b['len'])}"
+    return f"{_key(b['protocol'])} {_key(b['field'])}"
 
 
 def _ct(b) -> str:
     words = ["ct"]
     if "dir" in b:
-        words.append(b["dir"])
-    words.append(b["key"])
+        words.append(_key(b["dir"]))
+    words.append(_key(b["key"]))
     return " ".join(words)
 
 
@@ -421,7 +458,7 @@ def _hash(kind: str):
 _SELECTORS = {
     "jhash": _hash("jhash"), "symhash": _hash("symhash"),
     "payload": _payload,
-    "meta": lambda b: f"meta {b['key']}",
+    "meta": lambda b: f"meta {_key(b['key'])}",
     "ct": _ct,
     "fib": _fib,
     "numgen": _numgen,
@@ -437,7 +474,7 @@ _SELECTORS = {
 def _verdict(v, loc) -> VerdictS:
     (k, body), = v.items()
     if k in ("jump", "goto"):
-        return VerdictS(k, loc, body["target"])
+        return VerdictS(k, loc, _text(body["target"], "a jump target", loc))
     return VerdictS(k, loc)
 
 
@@ -503,7 +540,7 @@ def _stmt(s: Any, loc) -> Any:
         b = b or {}
         args = {"flags": b.get("flags", []) if isinstance(b.get("flags", []), list) else [b["flags"]]}
         if "family" in b:
-            args["family"] = b["family"]
+            args["family"] = _text(b["family"], "a family", loc)
         if "addr" in b:
             args["to"] = _value(b["addr"], loc)
         if "port" in b:
@@ -528,7 +565,8 @@ def _stmt(s: Any, loc) -> Any:
             elem = body["val"]
             if "timeout" in body:
                 timeout = _seconds(body["timeout"], loc)
-        return Stmt("setupdate", {"op": b["op"], "set": b["set"].lstrip("@"),
+        return Stmt("setupdate", {"op": _text(b["op"], "a set operation", loc),
+                                  "set": _text(b["set"], "a set name", loc).lstrip("@"),
                                   "key": _expr_or_value(elem, loc),
                                   "stmts": [_stmt(x, loc) for x in b.get("stmt", [])],
                                   "timeout": timeout}, loc)
@@ -544,7 +582,7 @@ def _stmt(s: Any, loc) -> Any:
             text += f":{port}"
         args = {"to": Val(text, loc)}
         if "family" in b:
-            args["family"] = b["family"]
+            args["family"] = _text(b["family"], "a family", loc)
         return Stmt("tproxy", args, loc)
     if k == "synproxy" and isinstance(b, dict):
         if "name" in b:
@@ -557,7 +595,7 @@ def _stmt(s: Any, loc) -> Any:
     if k == "meter" and isinstance(b, dict) and "name" in b and "key" in b:
         stmts = b.get("stmt", [])
         stmts = stmts if isinstance(stmts, list) else [stmts]
-        return Stmt("setupdate", {"op": "update", "set": b["name"],
+        return Stmt("setupdate", {"op": "update", "set": _text(b["name"], "a meter name", loc),
                                   "key": _expr_or_value(b["key"], loc),
                                   "stmts": [_stmt(x, loc) for x in stmts], "timeout": None,
                                   "meter": Val(str(b.get("size", 65535)), loc)}, loc)
