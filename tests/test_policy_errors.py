@@ -167,3 +167,24 @@ def test_mutated_examples_fail_cleanly(case):
         for c in t.chains:
             for r in c.rules:
                 assert 1 <= r.loc.line <= n
+
+
+def test_definition_cycles_depth_and_doubling_are_handled():
+    """`define A = B` / `define B = A` is a located cycle; a chain of thousands of definitions
+    a located error, not a crash; `s2 = s1, s1` does not double (25 levels stay small)."""
+    from fwc.errors import FwcSyntaxError
+    from fwc.policy import compile_policy
+    with pytest.raises(FwcSyntaxError) as ei:
+        compile_policy("define A = B\ndefine B = A\ninput policy drop {\n  allow from A\n}\n",
+                       "c.policy")
+    assert "defined in terms of itself" in ei.value.message and ei.value.loc.line == 1
+    deep = "\n".join(["set s3000 = 1.2.3.4"] + [f"set s{n} = s{n + 1}" for n in range(3000)]
+                     + ["input policy drop {", "  allow from s0", "}"]) + "\n"
+    with pytest.raises(FwcSyntaxError) as ei:
+        compile_policy(deep, "d.policy")
+    assert "too deeply" in ei.value.message
+    doubling = "\n".join(["service s0 = tcp/1"] + [f"service s{n + 1} = s{n}, s{n}"
+                                                    for n in range(30)]
+                         + ["input policy drop {", "  allow s30", "}"]) + "\n"
+    rs = compile_policy(doubling, "b.policy")
+    assert sum(len(c.rules) for t in rs.tables for c in t.chains) < 20

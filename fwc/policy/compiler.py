@@ -89,8 +89,12 @@ def _warn_host_basics(res: Resolver) -> None:
 def compile_full(text: str, filename: str = "<policy>",
                  read: Callable[[str], str] = read_file) -> PolicyResult:
     res = Resolver(read)
-    res.load(text, filename)
-    res.finish()
+    try:
+        res.load(text, filename)
+        res.finish()
+    except RecursionError:  # (definitions chained thousands deep)
+        raise FwcSyntaxError("definitions refer to one another too deeply (over a few hundred "
+                             "levels)", ir.Loc(filename, 1, 1)) from None
     helper_rules = _helper_rules(res)
     ruleset, expansion = lower(res, helper_rules, lambda pr: _loc_rule(res, pr))
     notes: list = []

@@ -255,7 +255,7 @@ class Resolver:
                 raise self.error(f"'{v.text}' is a service, but {sym.decl} '{name}' takes "
                                  "addresses", v)
         sym.resolving = False
-        sym.resolved = out
+        sym.resolved = out = list(dict.fromkeys(out))  # (`s2 = s1, s1` must not double)
         return out
 
     def symbol_services(self, sym: Symbol, name: str) -> list:
@@ -268,12 +268,15 @@ class Resolver:
         for v in sym.values:
             out.extend(self.service_tok(v, f"service '{name}' takes services"))
         sym.resolving = False
-        sym.resolved = out
+        sym.resolved = out = list(dict.fromkeys(out))
         return out
 
     def symbol_ifaces(self, sym: Symbol, name: str) -> list:
         if sym.resolved is not None:
             return sym.resolved
+        if sym.resolving:
+            raise self.error(f"'{name}' is defined in terms of itself", sym.loc)
+        sym.resolving = True
         out = []
         for v in sym.values:
             if v.kind != "name":
@@ -284,7 +287,8 @@ class Resolver:
                 out.extend(self.symbol_ifaces(ref, v.text))
             else:
                 out.append(self.iface_name(v))
-        sym.resolved = out
+        sym.resolving = False
+        sym.resolved = out = list(dict.fromkeys(out))
         return out
 
     def iface_name(self, tok: Tok) -> str:
