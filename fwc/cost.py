@@ -54,8 +54,9 @@ def parse_mix(text: Optional[str]) -> dict[str, float]:
         except ValueError:
             raise FwcSyntaxError(f"traffic weight {val!r} is not a number",
                                  ir.Loc("--traffic")) from None
-        if mix[key] < 0:
-            raise FwcSyntaxError("traffic weights must not be negative", ir.Loc("--traffic"))
+        if not 0 <= mix[key] < float("inf"):  # (nan and inf too)
+            raise FwcSyntaxError(f"traffic weight {val!r}: a finite number not below 0 expected",
+                                 ir.Loc("--traffic"))
     if sum(mix.values()) <= 0:
         raise FwcSyntaxError("traffic weights sum to 0", ir.Loc("--traffic"))
     return mix

@@ -308,3 +308,17 @@ def test_a_full_stdout_is_an_error_not_a_traceback():
                            stderr=subprocess.PIPE, text=True)
     assert r.returncode == 2 and "cannot write output: No space left on device" in r.stderr
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["simulate", "{ex}", "--iface", "lo=1.2.3.4/24", "--packet", "in tcp > :22"],
+     "needs an interface besides lo"),
+    (["simulate", "{ex}", "--default-route", "", "--packet", "in tcp > :22"],
+     "not an interface of the simulated host"),
+    (["cost", "{ex}", "--traffic", "est=nan,new=1"], "finite number"),
+    (["cost", "{ex}", "--traffic", "est=1e400"], "finite number"),
+])
+def test_bad_option_values_are_usage_errors(args, needle, capsys):
+    ex = str(REPO / "examples" / "host-firewall.rules")
+    code, out, err = run_cli([a.replace("{ex}", ex) for a in args], capsys)
+    assert (code, needle in err, "internal error" in err) == (2, True, False), err

@@ -215,8 +215,12 @@ def _host_options(ifaces: list[str], default_route: Optional[str]) -> dict:
         table.setdefault("lo", ("127.0.0.1/8", "::1/128"))
         out["interfaces"] = table
     if default_route is not None or ifaces:
-        route = default_route or next(n for n in out["interfaces"] if n != "lo")
         known = out.get("interfaces") or {"eth0": (), "eth1": ()}
+        others = [n for n in known if n != "lo"]
+        if not others:
+            raise FwcSyntaxError("--iface: the simulated host needs an interface besides lo",
+                                 Loc("<args>"))
+        route = default_route if default_route is not None else others[0]
         if route not in known or route == "lo":
             raise FwcSyntaxError(f"--default-route {route}: not an interface of the simulated "
                                  f"host ({', '.join(n for n in known if n != 'lo')})",
