@@ -186,3 +186,18 @@ def test_inet_tcp_reset_after_a_family_protocol_test_needs_no_split():
             "  ip6 nexthdr tcp log reject with tcp reset\n }\n}\n")
     out = emit(parse_nft(text, "t.nft"))
     assert out.count("reject with tcp reset") == 2 and " drop" not in out
+
+
+@pytest.mark.parametrize("port", [
+    ir.Port("udp", "port", (ir.Range(22, 22),)),            # multiport --ports: a concatenation
+    ir.Port("udp", "dport", (ir.Range(22, 22),), negate=True),
+])
+def test_nat_port_mappings_fwc_writes_read_back(port):
+    """The property run's two finds: fwc's own output for a NAT port mapping after a port
+    test must satisfy the front end's transport-context rule (nft loads both)."""
+    r = ir.Rule((ir.Proto(frozenset({17})), port), (),
+                ir.Snat((ir.NatTarget(net("192.0.2.1/32"), ir.Range(8080, 8080)),)))
+    rs = ir.Ruleset((ir.Table("ip", "nat", (
+        ir.Chain("INPUT", (r,), ir.BaseHook("nat", "input", 100, "accept")),)),))
+    again = parse_nft(emit(rs), "out.nft")
+    assert again.tables[0].chains[0].rules[0].verdict == r.verdict

@@ -1817,8 +1817,11 @@ def _nat_ports(v) -> bool:
 
 def _sets_transport(st) -> bool:
     """Whether a match gives nft's rule a transport protocol, as a NAT port mapping needs."""
-    if not isinstance(st, Rel) or isinstance(st.lhs, Concat):
-        return False  # (nft 1.0.6: a concatenation gives no protocol context either)
+    if not isinstance(st, Rel):
+        return False
+    if isinstance(st.lhs, Concat):  # only a transport header field among the parts counts
+        return any(getattr(p.left if isinstance(p, Binop) else p, "text", "").startswith(
+            _TRANSPORT_PAYLOADS) for p in st.lhs.parts)
     k = st.lhs.left if isinstance(st.lhs, Binop) else st.lhs
     text = getattr(k, "text", "")
     # a transport header field brings its protocol whatever the comparison (`udp dport !=
