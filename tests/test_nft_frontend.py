@@ -984,3 +984,24 @@ def test_json_of_the_wrong_type_is_a_located_syntax_error(mutate):
     with pytest.raises(FwcSyntaxError) as ei:
         parse_nft_json(_json.dumps(doc, indent=1), "bad.json")
     assert ei.value.loc.line > 1 and ei.value.loc.file == "bad.json"
+
+
+@pytest.mark.parametrize("rule,needle", [
+    ("meta foo 1 accept", "unknown meta key"),
+    ("ip ttl 256 accept", "256"),
+    ("vlan id 5000 accept", "5000"),
+    ("tcp dport { } accept", "empty set"),
+    ("limit rate 0/second accept", "limit rate 0"),
+    ("numgen random mod 0 vmap { 0 : accept }", "modulus"),
+    ("ip saddr ! 10.0.0.1 accept", "'!' negates a bit test"),
+    ('log prefix "' + "a" * 128 + '" accept', "longer than 127"),
+])
+def test_what_nft_refuses_is_a_syntax_error(rule, needle):
+    """Each of these nft 1.0.6 refuses (`nft -c`); fwc must not write them out as if valid."""
+    with pytest.raises((FwcSyntaxError, ErrorGroup)) as ei:
+        one(rule)
+    e = ei.value.errors[0] if isinstance(ei.value, ErrorGroup) else ei.value
+    assert needle in e.message and e.exit_code == 2, e.message
+    one(rule.replace("256", "255").replace("5000", "4095").replace("{ }", "{ 22 }")
+        .replace("rate 0/", "rate 1/").replace("mod 0", "mod 1").replace("! 10", "!= 10")
+        .replace("a" * 128, "a" * 127).replace("meta foo", "meta mark"))

@@ -102,9 +102,18 @@ def _decoder_for(text: str) -> V.Decoder:
         return V.dec_symbol(V.FIB_TYPES, "an address type")
     if text == "ct expiration":
         return V.dec_time
-    if text in ("meta length", "ip length", "ip ttl", "ip6 hoplimit", "ip6 length"):
-        return lambda v: V.dec_int(v, None, 16)
+    width = _FIELD_WIDTHS.get(text)
+    if width is not None:
+        return lambda v: V.dec_int(v, None, width)
     return V.dec_generic
+
+
+# header fields of a fixed width: a value that does not fit is nft's "value exceeds valid range"
+_FIELD_WIDTHS = {"meta length": 32, "ip length": 16, "ip6 length": 16, "ip ttl": 8,
+                 "ip6 hoplimit": 8, "ip id": 16, "ip hdrlength": 4, "ip version": 4,
+                 "ip6 version": 4, "ip6 flowlabel": 20, "vlan id": 12, "vlan pcp": 3,
+                 "tcp window": 16, "tcp urgptr": 16, "tcp doff": 4, "tcp sequence": 32,
+                 "tcp ackseq": 32, "udp length": 16}
 
 
 def _dec_ugid(text):
@@ -260,6 +269,8 @@ def lower_rel(rel: Rel, ctx: Ctx):
     if any(isinstance(x, Concat) for x in items):
         raise ctx.syntax(f"type mismatch: '{text}' is a single field, the value is a concatenation",
                          rel.loc)
+    if is_set and not items:
+        raise ctx.syntax("an empty set (nft: it matches nothing and is refused)", rel.loc)
     if is_set and text == "tcp flags" and any(isinstance(x, FlagList) for x in items):
         # `tcp flags { syn, syn | ack }`: the flags equal one of these combinations
         vals = sorted({_flag_bits(x, ctx) for x in items})
@@ -1133,6 +1144,8 @@ def _prefix_len(net, width):
 
 def _log(a, s, ctx):
     prefix = a["prefix"].text if "prefix" in a else None
+    if prefix is not None and len(prefix.encode()) > 127:  # (NF_LOG_PREFIXLEN, with its NUL)
+        raise ctx.syntax("log prefix longer than 127 bytes", a["prefix"].loc)
     if "group" in a:
         if "level" in a or "flags" in a:
             raise ctx.syntax("log group cannot be combined with level or flags", s.loc)
@@ -1173,6 +1186,8 @@ def _limit(a, s, ctx):
     n = V.parse_int(num)
     if n is None or per is None:
         raise ctx.syntax(f"invalid limit rate '{rate_text}'", a["rate"].loc)
+    if n == 0:  # (the kernel refuses it: EOVERFLOW)
+        raise ctx.syntax("limit rate 0: a rate must be at least 1", a["rate"].loc)
     if per not in V.UNITS or per == "week":
         raise ctx.unsupported(f"limit per '{per}'", s.loc) if per == "week" else \
             ctx.syntax(f"unknown time unit '{per}'", a["rate"].loc)
@@ -1856,6 +1871,8 @@ def _check_ct_address_family(stmts: list, ctx: Ctx) -> None:
 
 def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
     matches, statements, verdict = [], [], None
+    if comment is not None and len(comment.encode()) > 128:  # (NFTNL_UDATA_COMMENT_MAXLEN)
+        raise ctx.syntax("comment longer than 128 bytes", loc)
     if ctx.family == "inet":
         _check_ct_address_family(stmts, ctx)
     if ctx.family != "inet":

@@ -21,6 +21,9 @@ OPTION_FIELDS = frozenset("""kind length size value left right count tsval tsecr
 META_UNQUALIFIED = frozenset("""mark iif iifname iiftype oif oifname oiftype skuid skgid nftrace
     rtclassid ibriport obriport ibrname obrname pkttype cpu iifgroup oifgroup cgroup priority
     random ipsec secmark time day hour""".split())
+# every key nft 1.0.6's `meta` takes
+META_KEYS = META_UNQUALIFIED | frozenset("""length protocol nfproto l4proto secpath iifkind
+    oifkind ibrpvid ibrvproto ibrhwaddr sdif sdifname broute""".split())
 CT_DIRS = ("original", "reply")
 BINOPS = {"&": "&", "|": "|", "^": "^", "<<": "<<", ">>": ">>", "and": "&", "or": "|",
           "xor": "^", "lshift": "<<", "rshift": ">>"}
@@ -202,6 +205,10 @@ def _relation(c: Cursor, lhs):
     if c.end_of_rule():
         raise c.error(f"expected a value after '{lhs.text if isinstance(lhs, Sel) else 'expression'}'")
     rhs = parse_value(c)
+    if bang and isinstance(lhs, Sel) and lhs.text not in BITMASK_SELECTORS and \
+            lhs.text != "ct label":  # (nft refuses `ip saddr ! 10.0.0.1`)
+        raise c.error(f"'!' negates a bit test ({', '.join(sorted(BITMASK_SELECTORS))}); "
+                      f"write '{lhs.text} != ...'")
     if bang and isinstance(lhs, Sel) and lhs.text in BITMASK_SELECTORS and \
             not isinstance(rhs, (FlagList, SetLit)):
         # on a bitmask, `! x` is the bit test "x not set" (nft: & x == 0), unlike `!= x`,
@@ -472,7 +479,11 @@ def parse_selector(c: Cursor) -> Sel:
     if w == "l4proto":
         return Sel("meta l4proto", loc)
     if w == "meta":
-        return Sel(f"meta {c.word('a meta key').text}", loc)
+        key = c.word("a meta key")
+        if key.text not in META_KEYS:
+            raise c.error(f"unknown meta key '{key.text}' (nft knows {', '.join(sorted(META_KEYS))})",
+                          key)
+        return Sel(f"meta {key.text}", loc)
     if w == "ct":
         words = ["ct"]
         if c.at(*CT_DIRS):
@@ -491,7 +502,10 @@ def parse_selector(c: Cursor) -> Sel:
     if w == "numgen":
         mode = c.word("inc or random").text
         c.expect("mod")
-        mod = c.word("a modulus").text
+        mod_tok = c.word("a modulus")
+        mod = mod_tok.text
+        if V.parse_int(mod) in (None, 0):
+            raise c.error(f"numgen modulus must be a number above 0, not '{mod}'", mod_tok)
         text = f"numgen {mode} mod {mod}"
         if c.accept("offset"):
             text += f" offset {c.word('an offset').text}"
@@ -504,7 +518,10 @@ def parse_selector(c: Cursor) -> Sel:
                 parts.append(parse_selector(c).text)
             text += " " + " . ".join(parts)
         c.expect("mod")
-        text += f" mod {c.word('a modulus').text}"
+        mod_tok = c.word("a modulus")
+        if V.parse_int(mod_tok.text) in (None, 0):
+            raise c.error(f"{w} modulus must be a number above 0, not '{mod_tok.text}'", mod_tok)
+        text += f" mod {mod_tok.text}"
         for opt in ("seed", "offset"):
             if c.accept(opt):
                 n = c.word("a number")
