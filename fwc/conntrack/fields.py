@@ -8,6 +8,7 @@ header the expression needs (nft then does not match, negated or not).
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Callable, Optional
 
 from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, Skb
@@ -188,9 +189,39 @@ def reader(expr: str) -> Optional[Callable[[Skb], object]]:
     return got
 
 
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+_DATE = r"\d{4}-\d\d-\d\d(?: \d\d:\d\d(?::\d\d)?)?"
+_TIME_RANGE = re.compile(rf"^({_DATE}|[\d:]+)-({_DATE}|[\d:]+)$")
+
+
+def _local_seconds(text: str, expr: str) -> Optional[int]:
+    """A quoted `meta hour` ("10:00") or `meta time` ("2026-12-05 14:00") value as nft
+    converts it: with the time zone of the process that loads it (this one)."""
+    import time as _time
+    if expr == "meta hour":
+        m = _CLOCK.match(text)
+        if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59 or int(m.group(3) or 0) > 59:
+            return None
+        secs = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3) or 0)
+        return (secs - _time.localtime().tm_gmtoff) % 86400
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            return int(_time.mktime(_time.strptime(text, fmt)))
+        except ValueError:
+            continue
+    return None
+
+
 def to_interval(expr: str, value) -> Optional[tuple]:
     """An nft value as an inclusive (lo, hi) interval of ints (or ('str', name) for names)."""
     expr = " ".join(expr.split())
+    if expr in ("meta hour", "meta time") and isinstance(value, str):
+        r = _TIME_RANGE.match(value)
+        ends = (r.group(1), r.group(2)) if r else (value, value)
+        lo, hi = (_local_seconds(x, expr) for x in ends)
+        if lo is None or hi is None or lo > hi:
+            return None  # (a range across midnight after the time zone: not modelled)
+        return (lo * 10**9, hi * 10**9) if expr == "meta time" else (lo, hi)
     if expr == "meta time":  # nft reads a number as whole seconds: [lo s, hi s] in ns
         iv = to_interval("", value) if isinstance(value, (int, Range)) else None
         return None if iv is None else (iv[0] * 10**9, iv[1] * 10**9)

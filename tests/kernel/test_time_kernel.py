@@ -146,3 +146,40 @@ def test_nft_keeps_the_interval_bounds_in_nanoseconds(pair):
     ends = netns.run(["nft", "-j", "list", "set", "ip", "filter", "fwc_time_1_ends"],
                      ns=ns).stdout
     assert "elem" in ends
+
+
+def test_quoted_meta_hour_and_time_strings_agree_with_the_kernel_now(pair):
+    """`meta hour "hh:mm"-"hh:mm"` and `meta time "YYYY-MM-DD hh:mm:ss"` (fw4 writes them):
+    nft converts them with its time zone; the simulator reads them the same way."""
+    from fwc.backends.simulate import SimOptions, Simulator
+    from fwc.frontends.nft import parse_nft
+    from fwc.packet import packet_from_dict
+    _, ns = pair
+    now = int(time.time())
+    lt = time.localtime(now)
+
+    def hm(t):
+        x = time.localtime(t)
+        return f"{x.tm_hour:02d}:{x.tm_min:02d}"
+    rules = []
+    if lt.tm_hour not in (0, 23):  # (a window across midnight is not modelled)
+        rules += [f'meta hour "{hm(now - 600)}"-"{hm(now + 600)}"',
+                  f'meta hour "{hm(now + 1200)}"-"{hm(now + 2400)}"']
+    day = time.strftime("%Y-%m-%d", lt)
+    rules += [f'meta time >= "{time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now - 60))}"',
+              f'meta time < "{day}"', f'meta time "{day} 00:00"-"{day} 23:59:59"']
+    text = ("table ip filter {\n chain OUTPUT {\n  type filter hook output priority 0;\n"
+            + "".join(f"  udp dport {PORT} {r} counter\n" for r in rules) + " }\n}\n")
+    netns.run(["nft", "-f", "-"], input=text, ns=ns)
+    t = _send(ns)
+    counts = _nft_counts(ns)
+    want = []
+    for r in rules:  # each rule alone: does the simulator's reading match the packet?
+        one = ("table ip filter {\n chain OUTPUT {\n  type filter hook output priority 0;\n"
+               f"  udp dport {PORT} {r} drop\n }}\n}}\n")
+        s = Simulator(parse_nft(one, "one.nft"), SimOptions(clock_ns=t * 10**9))
+        pkt = packet_from_dict({"dir": "out", "proto": "udp", "dst": "198.51.100.7",
+                                "dport": PORT})
+        want.append(int(s.run_packet(pkt)[0] == "DROP"))
+    assert counts == want
+    assert 0 < sum(want) < len(rules)
