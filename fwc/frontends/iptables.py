@@ -1035,7 +1035,7 @@ def _logical_lines(text: str):
         if start is None:
             start = lineno
         if line.endswith("\\") and not line.endswith("\\\\"):
-            buf.append(line[:-1] + " ")
+            buf.append(line[:-1])  # the shell removes both the backslash and the newline
             continue
         buf.append(line)
         yield start, "".join(buf)

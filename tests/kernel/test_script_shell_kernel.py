@@ -122,6 +122,9 @@ done
 for a in 1 2; do for b in 3 4; do iptables -A INPUT -p udp --dport $a$b -j ACCEPT; done
 done
 iptables -A INPUT -p tcp --dport $p -j REJECT
+iptables -A INPUT -p tcp --dport 44\
+3 -m comment --comment "x\
+y" -j ACCEPT
 """
 
 
@@ -137,4 +140,4 @@ def test_for_loops_run_as_the_shell_runs_them(kernel_ok):
     kernel = _chains(parse_iptables_save(saved, "saved", "ip"))
     assert {k: v for k, v in kernel.items() if k in ours} == ours
     assert all(v == ("accept", []) for k, v in kernel.items() if k not in ours)
-    assert len(ours["INPUT"][1]) == 3 + 4 + 2 + 4 + 1 and len(ours["in-web"][1]) == 3
+    assert len(ours["INPUT"][1]) == 3 + 4 + 2 + 4 + 1 + 1 and len(ours["in-web"][1]) == 3
