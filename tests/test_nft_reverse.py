@@ -210,3 +210,13 @@ def test_tcpmss_with_its_syn_test_in_the_rule_translates():
             "  tcp flags syn tcp option maxseg size set rt mtu\n }\n}\n")
     out = emit_iptables(parse_nft(text, "t.nft"))["ip"]
     assert "-j TCPMSS --clamp-mss-to-pmtu" in out and "SYN" in out
+
+
+def test_a_limit_iptables_cannot_hold_is_refused():
+    text = ("table ip t {\n chain c {\n  type filter hook input priority filter;\n"
+            "  limit rate 20000/second burst 20000 packets accept\n }\n}\n")
+    with pytest.raises(ErrorGroup) as ei:
+        emit_iptables(parse_nft(text, "l.nft"))
+    assert "at most 10000/second" in ei.value.errors[0].message
+    assert "--limit 600000/minute" in emit_iptables(parse_nft(
+        text.replace("20000/second burst 20000", "600000/minute burst 10000"), "l.nft"))["ip"]

@@ -188,3 +188,13 @@ def test_definition_cycles_depth_and_doubling_are_handled():
                          + ["input policy drop {", "  allow s30", "}"]) + "\n"
     rs = compile_policy(doubling, "b.policy")
     assert sum(len(c.rules) for t in rs.tables for c in t.chains) < 20
+
+
+def test_rates_and_bursts_too_large_are_located_errors():
+    from fwc.errors import FwcSyntaxError
+    from fwc.policy import compile_policy
+    for rule, needle in (("allow tcp/22 rate 99999999999999999999/second", "a rate over"),
+                         ("allow tcp/22 rate 10/second burst 99999999999", "burst must be")):
+        with pytest.raises(FwcSyntaxError) as ei:
+            compile_policy(f"input policy drop {{\n  {rule}\n}}\n", "r.policy")
+        assert needle in ei.value.message and ei.value.loc.line == 2

@@ -552,6 +552,10 @@ class _RuleEmitter:
         if isinstance(m, ir.Limit):
             if m.negate:  # xt_limit has no inversion: iptables-restore refuses `! --limit`
                 raise self.fail("a negated limit (nft `limit rate over`)")
+            per = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}.get(m.unit, 1)
+            if m.rate > 10000 * per or m.burst > 10000:  # (iptables: "Rate too fast")
+                raise self.fail(f"limit {m.rate}/{m.unit} burst {m.burst} (iptables allows at "
+                                "most 10000/second and a burst of 10000)")
             return [], ["-m", "limit"] + neg + ["--limit", f"{m.rate}/{m.unit}", "--limit-burst", str(m.burst)]
         if isinstance(m, ir.HashLimit):
             w = ["-m", "hashlimit", "--hashlimit-above" if m.above else "--hashlimit-upto",

@@ -250,8 +250,11 @@ def _build_limit(opts, ctx):
                 raise ctx.error("limit: --limit cannot be inverted (use hashlimit "
                                 "--hashlimit-above)", o)
             rate, unit = _val(ctx, o, V.parse_rate, o.args[0])
+            per = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}.get(unit, 1)
+            if rate > 10000 * per:  # (iptables: "Rate too fast")
+                raise ctx.error(f"limit: rate too fast {o.args[0]!r} (at most 10000/second)", o)
         elif o.name == "--limit-burst":
-            burst = _val(ctx, o, V.parse_int, o.args[0], 1, 10**6, "burst")
+            burst = _val(ctx, o, V.parse_int, o.args[0], 1, 10000, "burst")
     return [ir.Limit(rate, unit, burst, negate)]
 
 

@@ -498,11 +498,13 @@ class Resolver:
             n = int(num)
             if n <= 0:
                 raise self.error("a rate must be at least 1", v)
+            if n > 0xFFFFFFFF:  # (nft's limit takes a 32-bit-sized rate in practice)
+                raise self.error("a rate over 4294967295 per unit", v)
             burst = 5
             if len(cl.values) > 2:
                 burst = int(cl.values[2].text)
-                if burst <= 0:
-                    raise self.error("burst must be at least 1", cl.values[2])
+                if not 0 < burst <= 0xFFFFFFFF:
+                    raise self.error("burst must be 1 to 4294967295", cl.values[2])
             pr.limit = Limit(n, N.RATE_UNITS[unit], burst)
         elif k == "comment":
             pr.comment = cl.values[0].text
