@@ -685,3 +685,17 @@ def test_what_iptables_restore_refuses_is_a_located_syntax_error(rule, line, col
     assert (needle in e.message, e.loc.line, ei.value.exit_code) == (True, line, 2), e.format()
     if col > 1:
         assert e.loc.col == col
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("fi\niptables -A INPUT -j ACCEPT\n", "'fi' without the construct"),
+    ("iptables -F\ndone\n", "'done' without the construct"),
+    ("if true; then iptables -F\niptables -A INPUT -j ACCEPT\n", "'if' without its 'fi'"),
+    ("while true; do iptables -F\n", "'while' without its 'done'"),
+])
+def test_shell_syntax_errors_are_exit_2(text, needle):
+    """What sh itself refuses (`sh -n`) is a syntax error; valid shell fwc does not follow is
+    unsupported (exit 1, test_script_refuses_shell_constructs_with_location)."""
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script(text, "s.sh")
+    assert (needle in ei.value.errors[0].message, ei.value.exit_code) == (True, 2)

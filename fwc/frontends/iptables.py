@@ -1101,9 +1101,12 @@ def _for_loop(items: list, k: int, filename: str):
 _COMPOUND = ("if", "while", "until", "case")
 
 
-def _compound_end(items: list, k: int, word: str) -> int:
-    """Index of the `fi`/`done`/`esac` closing the construct that starts at items[k] (the last
-    index when it is not closed)."""
+_CLOSERS = ("then", "else", "elif", "fi", "do", "done", "esac")
+
+
+def _compound_end(items: list, k: int, word: str) -> Optional[int]:
+    """Index of the `fi`/`done`/`esac` closing the construct that starts at items[k] (None
+    when it is not closed)."""
     opens = {"if": "fi", "while": "done", "until": "done", "for": "done", "case": "esac"}
     stack = [opens[word]]
     for j in range(k + 1, len(items)):
@@ -1114,7 +1117,7 @@ def _compound_end(items: list, k: int, word: str) -> int:
             stack.pop()
             if not stack:
                 return j
-    return len(items) - 1
+    return None
 
 
 def _loop_values(values_at, variables: dict, filename: str, whole: str) -> list[str]:
@@ -1294,8 +1297,23 @@ def parse_iptables_script(text: str, filename: str = "<script>",
             item = items[k]
             word = _first_word(item[1])
             if word in _COMPOUND:  # refused once, with all of it up to its end
+                end = _compound_end(items, k, word)
+                if end is None:  # (sh: a syntax error)
+                    closing = {"if": "fi", "case": "esac"}.get(word, "done")
+                    interp.errors.append(FwcSyntaxError(
+                        f"'{word}' without its '{closing}'",
+                        ir.Loc(filename, item[0], len(item[1]) - len(item[1].lstrip()) + 1),
+                        item[2]))
+                    raise _Stop
                 step(*item)
-                k = _compound_end(items, k, word) + 1
+                k = end + 1
+                continue
+            if word in _CLOSERS:  # a `fi`, `done`, `then` ... with nothing open: sh refuses it
+                interp.errors.append(FwcSyntaxError(
+                    f"'{word}' without the construct it belongs to (a shell syntax error)",
+                    ir.Loc(filename, item[0], len(item[1]) - len(item[1].lstrip()) + 1),
+                    item[2]))
+                k += 1
                 continue
             if item[1].split(None, 1)[:1] == ["for"]:
                 try:
