@@ -958,16 +958,8 @@ def _script_commands(text: str):
         cuts, i, n, word_start = [], 0, len(line), True
         while i < n:
             c = line[i]
-            if c == "'":
-                j = line.find("'", i + 1)
-                i = n if j < 0 else j + 1  # unterminated: split_words reports it
-            elif c == '"':
-                i += 1
-                while i < n and line[i] != '"':
-                    i += 2 if line[i] == "\\" else 1
-                i += 1
-            elif c == "\\":
-                i += 2
+            if c in "'\"\\":
+                i = _past_quoted(line, i)
             elif c == "#" and word_start:
                 break  # a comment: the rest of the line
             elif c == ";" and not line.startswith(";", i + 1):  # `;;` is case syntax
@@ -992,6 +984,21 @@ def _script_commands(text: str):
             carry = None
 
 
+def _past_quoted(line: str, i: int) -> int:
+    """The index just past the quoted part or escape starting at line[i] ('...', "...", \\x);
+    an unterminated quote runs to the end (split_words reports it)."""
+    n = len(line)
+    if line[i] == "'":
+        j = line.find("'", i + 1)
+        return n if j < 0 else j + 1
+    if line[i] == '"':
+        i += 1
+        while i < n and line[i] != '"':
+            i += 2 if line[i] == "\\" else 1
+        return i + 1
+    return i + 2
+
+
 # an output redirection at a word start: `2>/dev/null`, `>> log`, `2>&1` (not bash's `&>`,
 # which sh reads as `&` then `>`: the command would run in the background)
 _REDIR_AT = re.compile(r"\d*>>?[ \t]*(?:&\d+|&-|[^\s'\"<>|&;()`]+)")
@@ -1011,18 +1018,7 @@ def _without_redirects(part: str) -> str:
                 i = m.end()
                 word_start = True
                 continue
-        if c == "'":
-            j = part.find("'", i + 1)
-            i = n if j < 0 else j + 1
-        elif c == '"':
-            i += 1
-            while i < n and part[i] != '"':
-                i += 2 if part[i] == "\\" else 1
-            i += 1
-        elif c == "\\":
-            i += 2
-        else:
-            i += 1
+        i = _past_quoted(part, i) if c in "'\"\\" else i + 1
         word_start = c in " \t"
     return part if out is None else out
 

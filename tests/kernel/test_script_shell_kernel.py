@@ -86,18 +86,25 @@ def _chains(rs):
             for t in rs.tables for c in t.chains}
 
 
-def test_and_or_lists_follow_exit_statuses_as_the_shell_does(kernel_ok, tmp_path):
-    ours = _chains(parse_iptables_script(LISTS, "lists.sh"))
-    ns = f"fwcsl{os.getpid()}"
+def _ours_as_the_shell_runs_it(script: str, name: str) -> dict:
+    """fwc's reading of `script` (its chains), checked against what `sh -c` leaves in a
+    throw-away namespace's filter table."""
+    ours = _chains(parse_iptables_script(script, name))
+    ns = f"fwcsh{os.getpid()}x"
     netns.create(ns)
     try:
-        netns.run(["sh", "-c", LISTS], ns=ns)  # no -e: the failing commands are the point
+        netns.run(["sh", "-c", script], ns=ns)
         saved = netns.run(["iptables-save", "-t", "filter"], ns=ns).stdout
     finally:
         netns.delete(ns)
     kernel = _chains(parse_iptables_save(saved, "saved", "ip"))
     assert {k: v for k, v in kernel.items() if k in ours} == ours
     assert all(v == ("accept", []) for k, v in kernel.items() if k not in ours)
+    return ours
+
+
+def test_and_or_lists_follow_exit_statuses_as_the_shell_does(kernel_ok, tmp_path):
+    ours = _ours_as_the_shell_runs_it(LISTS, "lists.sh")  # (no -e: failing commands count)
     # the script's own story: what ran and what the shell skipped
     assert ours["INPUT"][0] == "drop" and "LOGDROP" not in ours and "TMP" not in ours
     assert len(ours["INPUT"][1]) == 9 and len(ours["DROPLOG"][1]) == 1
@@ -129,15 +136,5 @@ y" -j ACCEPT
 
 
 def test_for_loops_run_as_the_shell_runs_them(kernel_ok):
-    ours = _chains(parse_iptables_script(LOOPS, "loops.sh"))
-    ns = f"fwcfl{os.getpid()}"
-    netns.create(ns)
-    try:
-        netns.run(["sh", "-c", LOOPS], ns=ns)
-        saved = netns.run(["iptables-save", "-t", "filter"], ns=ns).stdout
-    finally:
-        netns.delete(ns)
-    kernel = _chains(parse_iptables_save(saved, "saved", "ip"))
-    assert {k: v for k, v in kernel.items() if k in ours} == ours
-    assert all(v == ("accept", []) for k, v in kernel.items() if k not in ours)
+    ours = _ours_as_the_shell_runs_it(LOOPS, "loops.sh")
     assert len(ours["INPUT"][1]) == 3 + 4 + 2 + 4 + 1 + 1 and len(ours["in-web"][1]) == 3
