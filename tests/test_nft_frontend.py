@@ -995,6 +995,7 @@ def test_json_of_the_wrong_type_is_a_located_syntax_error(mutate):
     ("numgen random mod 0 vmap { 0 : accept }", "modulus"),
     ("ip saddr ! 10.0.0.1 accept", "'!' negates a bit test"),
     ('log prefix "' + "a" * 128 + '" accept', "longer than 127"),
+    ("tcp dport 22,23 accept", "a comma list is for bitmask fields"),
 ])
 def test_what_nft_refuses_is_a_syntax_error(rule, needle):
     """Each of these nft 1.0.6 refuses (`nft -c`); fwc must not write them out as if valid."""
@@ -1004,4 +1005,5 @@ def test_what_nft_refuses_is_a_syntax_error(rule, needle):
     assert needle in e.message and e.exit_code == 2, e.message
     one(rule.replace("256", "255").replace("5000", "4095").replace("{ }", "{ 22 }")
         .replace("rate 0/", "rate 1/").replace("mod 0", "mod 1").replace("! 10", "!= 10")
-        .replace("a" * 128, "a" * 127).replace("meta foo", "meta mark"))
+        .replace("a" * 128, "a" * 127).replace("meta foo", "meta mark")
+        .replace("22,23", "{ 22, 23 }"))

@@ -49,6 +49,7 @@ class FlagList:
     items: tuple["Expr", ...]
     loc: Loc
     exact: bool = False
+    comma: bool = attrs.field(default=False, eq=False)  # written `a,b` (a bitmask's list)
 
 
 @attrs.frozen

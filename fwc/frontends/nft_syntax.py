@@ -205,6 +205,10 @@ def _relation(c: Cursor, lhs):
     if c.end_of_rule():
         raise c.error(f"expected a value after '{lhs.text if isinstance(lhs, Sel) else 'expression'}'")
     rhs = parse_value(c)
+    if isinstance(rhs, FlagList) and rhs.comma and isinstance(lhs, Sel) and \
+            lhs.text not in BITMASK_SELECTORS:  # (nft refuses `tcp dport 22,23`)
+        raise c.error(f"a comma list is for bitmask fields; write a set: "
+                      f"'{lhs.text} {{ ... }}'")
     if bang and isinstance(lhs, Sel) and lhs.text not in BITMASK_SELECTORS and \
             lhs.text != "ct label":  # (nft refuses `ip saddr ! 10.0.0.1`)
         raise c.error(f"'!' negates a bit test ({', '.join(sorted(BITMASK_SELECTORS))}); "
@@ -376,7 +380,8 @@ def _flaglist(c: Cursor, in_set: bool):
             break
         c.next()
         items.append(_basic_binop(c))
-    return items[0] if len(items) == 1 else FlagList(tuple(items), first.loc())
+    return items[0] if len(items) == 1 else FlagList(tuple(items), first.loc(),
+                                                     comma=sep == ",")
 
 
 _PREC = {"<<": 4, ">>": 4, "&": 3, "^": 2, "|": 1}
