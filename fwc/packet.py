@@ -111,6 +111,9 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
     else:
         raise _err(f"l3 must be ipv4 or ipv6, not {l3!r}", where)
     dsrc, ddst = DEFAULT_ADDRS[(direction, l3)]
+    for k in ("src", "dst"):  # (ip_address would take 1 as 0.0.0.1)
+        if k in d and not isinstance(d[k], str):
+            raise _err(f"{k} must be an address string, not {d[k]!r}", where)
     try:
         src = ipaddress.ip_address(d.get("src", dsrc))
         dst = ipaddress.ip_address(d.get("dst", ddst))
@@ -126,7 +129,7 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
             proto = L4_PROTOS[proto.lower()]
         else:
             raise _err(f"unknown protocol {proto!r}", where)
-    if not isinstance(proto, int) or not 0 <= proto <= 255:
+    if isinstance(proto, bool) or not isinstance(proto, int) or not 0 <= proto <= 255:
         raise _err(f"bad protocol {proto!r}", where)
     if proto == 1 and l3 == 6:
         proto = 58
@@ -161,7 +164,8 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
     quote = d.get("quote")
     if quote == "prev":
         quote = previous
-    if quote is not None and (not isinstance(quote, int) or not 0 <= quote < index):
+    if quote is not None and (isinstance(quote, bool) or not isinstance(quote, int) or
+                              not 0 <= quote < index):
         raise _err("quote must be the index of an earlier setup packet, or \"prev\"", where)
     try:
         data = payload.encode("utf-8").decode("unicode_escape").encode("latin-1")

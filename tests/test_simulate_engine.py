@@ -328,3 +328,12 @@ def test_nft_meta_pkttype_reads_like_the_pkttype_match():
     a, b = simulate(nft, cases, opts), simulate(ipt, cases, opts)
     assert [x.verdict for x in a] == [x.verdict for x in b]
     assert [x.verdict for x in a][:4] == ["ACCEPT", "DROP", "DROP", "DROP"]
+
+
+@pytest.mark.parametrize("probe", [{"src": 1}, {"dst": ["1.2.3.4"]}, {"proto": True},
+                                   {"proto": "icmp", "quote": True}])
+def test_case_fields_of_the_wrong_json_type_are_refused(probe):
+    from fwc.errors import FwcSyntaxError
+    from fwc.packet import cases_from_json
+    with pytest.raises(FwcSyntaxError):
+        cases_from_json([{"setup": [{}], "probe": probe}])
