@@ -837,7 +837,10 @@ class Simulator:
                                      int(n.broadcast_address)))
                     else:
                         lo, _, hi = part.partition("-")
-                        elem.append((None, int(lo), int(hi or lo)))
+                        lo_n, hi_n = int(lo), int(hi or lo)
+                        if not 0 <= lo_n <= hi_n <= 65535:
+                            raise ValueError(part)
+                        elem.append((None, lo_n, hi_n))
                 except ValueError:
                     what = "an address" if is_addr else "a port or range"
                     raise FwcSyntaxError(f"set {m.name}: element {text!r}: {part!r} is not "
@@ -1002,7 +1005,8 @@ class Simulator:
                     for t in self.opt.sets[s.name]:
                         elem = _element_from_text(t, len(m.keys), s.name, rule)
                         for key, v in zip(m.keys, elem):
-                            if nftf.to_interval(" ".join(key.split()), v) is None:
+                            if nftf.to_interval(" ".join(key.split()), v) is None or \
+                                    not _fits(" ".join(key.split()), v):
                                 raise FwcSyntaxError(f"set {s.name}: element {t!r}: {v!s} is "
                                                      f"not a value of {key!r}", rule.loc)
                         declared += (elem,)
@@ -1805,6 +1809,20 @@ def simulate(ruleset: ir.Ruleset, cases: list[Case],
     """Run every case (each from an empty conntrack table) and return its result."""
     sim = Simulator(ruleset, options)
     return [sim.run_case(c) for c in cases]
+
+
+def _fits(key: str, v) -> bool:
+    """Whether a --set element's value fits its key: a port in 16 bits, an address (or
+    network, range) of the key's family."""
+    if key.endswith(("sport", "dport")) and isinstance(v, int):
+        return 0 <= v <= 65535
+    fam = 4 if key.startswith("ip ") else 6 if key.startswith("ip6 ") else None
+    if fam is not None:
+        if isinstance(v, ir.AddrRange):
+            return v.lo.version == fam
+        version = getattr(v, "version", None)
+        return version is None or version == fam
+    return True
 
 
 def _ip6_rcv_drop(p: Skb) -> Optional[str]:
