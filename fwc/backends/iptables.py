@@ -359,8 +359,11 @@ def _implied_proto(r: ir.Rule, fam: str) -> Optional[int]:
 
 
 def _rule_lines(r: ir.Rule, chain: str, fam: str, rename: dict, table: str) -> list[str]:
-    # rules of the other family never match here (inet tables)
+    # rules of the other family never match here (inet tables); so for `dnat ip to ...`
     if any(_other_family(m, fam) for m in r.matches):
+        return []
+    if isinstance(r.verdict, (ir.Snat, ir.Dnat)) and r.verdict.to and \
+            all(t.addr is not None and ir.ip_family(t.addr) != fam for t in r.verdict.to):
         return []
     implied = _implied_proto(r, fam)
     neg_protos = [m for m in r.matches if isinstance(m, ir.Proto) and m.negate]

@@ -369,6 +369,12 @@ class Simulator:
                 stmts.append(fn)
                 comp.reads |= reads
             verdict = self._compile_verdict(rule.verdict, rule, table, chain, is_nat)
+            nat_l3 = _nat_family(rule.verdict) if table.family == "inet" else None
+            if nat_l3 is not None:
+                # `dnat ip to ...` in an inet table does nothing to an IPv6 packet, which goes
+                # on to the next rule (nft_nat_inet_eval): the rule holds for its family only
+                matches.append(lambda p, l3=nat_l3: p.l3 == l3)
+                comp.reads.add("l3")
             if isinstance(rule.verdict, (ir.VerdictMap, ir.NatMap)):
                 # the map's key fields decide the verdict but are not among the reads the
                 # decision cache keys on: never cache such a chain
@@ -558,7 +564,7 @@ class Simulator:
 
             def pkttype(p):
                 return (self.pkt_type(p) == want) != neg
-            return pkttype, {"l3", "dst"}, True
+            return pkttype, {"l3", "dst", "dir", "iif"}, True
         if T is ir.Length:
             lo, hi = m.range.lo, m.range.hi
             return (lambda p: (lo <= p.length <= hi) != neg), {"length"}, True
@@ -669,7 +675,11 @@ class Simulator:
         return lambda p: self._PKTTYPE_CODES[self.pkt_type(p)]
 
     def pkt_type(self, p) -> str:
-        """unicast (host), broadcast or multicast: from the packet's IP destination."""
+        """unicast (host), broadcast or multicast: from the packet's IP destination for a
+        packet that came in (the frame it came in); a packet the host sends keeps
+        PACKET_HOST in output and postrouting whatever its destination."""
+        if p.dir == "out" and p.iif is None:
+            return "unicast"
         t = self.addr_type(p.l3, p.dst)
         return {"BROADCAST": "broadcast", "MULTICAST": "multicast"}.get(t, "unicast")
 
@@ -1643,6 +1653,10 @@ class Simulator:
                 return "martian source (0.0.0.0/8, to a multicast group beyond 224.0.0.0/24)"
             if src >> 24 != 0 and self.addr_type(4, src) == "LOCAL":
                 return "martian source (an address of the host itself)"
+            if dst != 0xE0000001:
+                # ip_check_mc_rcu: the host has joined only 224.0.0.1 (all hosts), and nothing
+                # is multicast-forwarded
+                return "a multicast group the host has not joined"
             return None
         if dst == 0xFFFFFFFF or (src == 0 and dst == 0):
             return None  # broadcast input
@@ -1792,16 +1806,27 @@ def _make_keyfn(reads: set) -> Callable[[Skb], tuple]:
     return eval(f"lambda p: ({body},)")  # noqa: S307  (built from the fixed table above)
 
 
+def _nat_family(v) -> Optional[int]:
+    """4 or 6 when a SNAT/DNAT verdict's addresses are all of that family, else None."""
+    if not isinstance(v, (ir.Snat, ir.Dnat)):
+        return None
+    fams = {ir.ip_family(t.addr) for t in v.to if t.addr is not None}
+    if len(fams) != 1 or len(v.to) != sum(t.addr is not None for t in v.to):
+        return None
+    return 4 if fams == {"ip"} else 6
+
+
 def _effects(p: Skb) -> tuple:
     ct = p.ct
     return (p.mark, p.notrack, p.tmpl_helper, p.tmpl_zone, p.ttl, p.tos,
-            ct.mark if ct is not None else None, ct.helper if ct is not None else None)
+            ct.mark if ct is not None else None, ct.helper if ct is not None else None,
+            ct.labels if ct is not None else None)
 
 
 def _apply_effects(p: Skb, e: tuple) -> None:
     p.mark, p.notrack, p.tmpl_helper, p.tmpl_zone, p.ttl, p.tos = e[:6]
-    if p.ct is not None:
-        p.ct.mark, p.ct.helper = e[6], e[7]
+    if p.ct is not None:  # (everything a chain can change about the entry: a cache hit
+        p.ct.mark, p.ct.helper, p.ct.labels = e[6], e[7], e[8]  # replays it)
 
 
 def simulate(ruleset: ir.Ruleset, cases: list[Case],
