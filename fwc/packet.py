@@ -192,33 +192,68 @@ def _small_int(d: dict, key: str, top: int, where: str) -> Optional[int]:
     return v
 
 
-def cases_from_json(data: Any, where: str = "cases") -> list[Case]:
-    """Parse a list of cases, or {"cases": [...]}."""
+def cases_from_json(data: Any, where: str = "cases", locs: Optional[list] = None) -> list[Case]:
+    """Parse a list of cases, or {"cases": [...]}; `locs`: where each case starts in its file
+    (errors are located there)."""
     if isinstance(data, dict) and "cases" in data:
         data = data["cases"]
     if not isinstance(data, list):
         raise _err("expected a list of cases or {\"cases\": [...]}", where)
     cases = []
     for i, c in enumerate(data):
-        here = f"{where}: case {i}"
-        if not isinstance(c, dict) or "probe" not in c:
-            raise _err("a case is an object with a \"probe\"", here)
-        setup_raw = c.get("setup", [])
-        if not isinstance(setup_raw, list):
-            raise _err("setup must be a list of packets", here)
-        setup = tuple(packet_from_dict(p, j, j - 1, f"{here} setup {j}")
-                      for j, p in enumerate(setup_raw))
-        probe = packet_from_dict(c["probe"], len(setup), len(setup) - 1, f"{here} probe")
-        cases.append(Case(str(c.get("name", f"case{i}")), setup, probe))
+        try:
+            cases.append(_case(c, i, where))
+        except FwcSyntaxError as e:
+            if locs and i < len(locs):
+                e.loc = locs[i]  # (the file is in the location now: not in the message)
+                e.message = e.message.removeprefix(f"{where}: ")
+            raise
     return cases
+
+
+def _case(c: Any, i: int, where: str) -> Case:
+    here = f"{where}: case {i}"
+    if not isinstance(c, dict) or "probe" not in c:
+        raise _err("a case is an object with a \"probe\"", here)
+    setup_raw = c.get("setup", [])
+    if not isinstance(setup_raw, list):
+        raise _err("setup must be a list of packets", here)
+    setup = tuple(packet_from_dict(p, j, j - 1, f"{here} setup {j}")
+                  for j, p in enumerate(setup_raw))
+    probe = packet_from_dict(c["probe"], len(setup), len(setup) - 1, f"{here} probe")
+    return Case(str(c.get("name", f"case{i}")), setup, probe)
 
 
 def load_cases(path: str) -> list[Case]:
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            text = f.read()
+        data = json.loads(text)
     except OSError as e:
         raise FwcSyntaxError(f"cannot read cases: {e.strerror}", Loc(path)) from None
+    except UnicodeDecodeError:
+        raise FwcSyntaxError("the cases file is not UTF-8 text", Loc(path)) from None
     except json.JSONDecodeError as e:
         raise FwcSyntaxError(f"invalid JSON: {e.msg}", Loc(path, e.lineno, e.colno)) from None
-    return cases_from_json(data, path)
+    return cases_from_json(data, path, _case_locs(text, data, path))
+
+
+def _case_locs(text: str, data: Any, path: str) -> list:
+    """Where each case object of the cases file starts (empty when that cannot be told)."""
+    items = data["cases"] if isinstance(data, dict) and "cases" in data else data
+    if not isinstance(items, list):
+        return []
+    start = text.find("[", text.find('"cases"') if isinstance(data, dict) else 0)
+    dec, out, pos = json.JSONDecoder(), [], start
+    try:
+        for _ in items:
+            pos += 1
+            while text[pos] in " \t\r\n,":
+                pos += 1
+            _, end = dec.raw_decode(text, pos)
+            line = text.count("\n", 0, pos) + 1
+            out.append(Loc(path, line, pos - (text.rfind("\n", 0, pos) + 1) + 1))
+            pos = end - 1
+    except (json.JSONDecodeError, IndexError):
+        return []
+    return out

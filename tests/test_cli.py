@@ -322,3 +322,12 @@ def test_bad_option_values_are_usage_errors(args, needle, capsys):
     ex = str(REPO / "examples" / "host-firewall.rules")
     code, out, err = run_cli([a.replace("{ex}", ex) for a in args], capsys)
     assert (code, needle in err, "internal error" in err) == (2, True, False), err
+
+
+def test_a_bad_case_is_located_at_its_object(tmp_path, capsys):
+    cases = tmp_path / "cases.json"
+    cases.write_text('[\n  {"probe": {"dport": 22}},\n  {"name": "x",\n   "probe": {"dport": 70000}}\n]\n')
+    code, out, err = run_cli(["simulate", str(REPO / "examples" / "host-firewall.rules"),
+                              "--cases", str(cases)], capsys)
+    assert code == 2 and f"{cases}:3:3: error: case 1 probe: bad port 70000" in err
+    assert out == ""  # (no partial table of results)
