@@ -304,23 +304,10 @@ def _aux_name(chain: str, placed: list, source_chains, pending: list) -> str:
     raise AssertionError("no free chain name")
 
 
-def _jump_targets(rule: ir.Rule, sets: dict) -> list[str]:
-    v = rule.verdict
-    if isinstance(v, (ir.Jump, ir.Goto)):
-        return [v.chain]
-    if isinstance(v, ir.VerdictMap):
-        elems = v.elements
-        if v.name is not None and isinstance(sets.get(v.name), ir.NamedSet):
-            elems = sets[v.name].elements
-        return [e[1].chain for e in elems
-                if isinstance(e, tuple) and len(e) == 2 and isinstance(e[1], (ir.Jump, ir.Goto))]
-    return []
-
-
 def _reaching_tables(t: ir.Table, placed: dict, sets: dict) -> dict[str, set]:
     """For each user chain a base chain reaches, the iptables tables of the placed base chains
     that reach it (empty: only base chains without an iptables table do)."""
-    edges = {c.name: [x for r in c.rules for x in _jump_targets(r, sets)] for c in t.chains}
+    edges = {c.name: [x for r in c.rules for x in ir.verdict_targets(r, sets)] for c in t.chains}
     user = {c.name for c in t.chains if c.base is None}
     out: dict[str, set] = {}
     for c in t.chains:
