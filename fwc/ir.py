@@ -1253,6 +1253,42 @@ def verdict_targets(r: "Rule", sets: dict) -> list[str]:
     return []
 
 
+JUMP_STACK_SIZE = 16  # the kernel's NFT_JUMP_STACK_SIZE: a chain at this level is refused
+
+
+def jump_too_deep(t: "Table") -> Optional[tuple["Rule", str]]:
+    """(rule, chain) where the rule's jump or goto reaches a chain JUMP_STACK_SIZE levels below a base chain
+    (the kernel refuses the ruleset: EMLINK, "Too many links", also for an empty chain and
+    for goto), or None.  Assumes no loops (see jump_loop)."""
+    sets = {s.name: s for s in t.sets if isinstance(s, NamedSet)}
+    chains = {c.name: c for c in t.chains}
+    deepest: dict = {}  # chain -> deepest level already explored from it
+
+    def steps(c: "Chain"):
+        return iter([(r, x) for r in c.rules for x in verdict_targets(r, sets)])
+    for base in (c for c in t.chains if c.base is not None):
+        stack = [(1, steps(base))]
+        while stack:
+            level, it = stack[-1]
+            step = next(it, None)
+            if step is None:
+                stack.pop()
+                continue
+            rule, target = step
+            if target not in chains or deepest.get(target, -1) >= level:
+                continue
+            if level >= JUMP_STACK_SIZE:
+                return rule, target
+            deepest[target] = level
+            stack.append((level + 1, steps(chains[target])))
+    return None
+
+
+def too_deep_message(chain: str) -> str:
+    return (f"this jump reaches chain '{chain}' {JUMP_STACK_SIZE} jumps below a base chain; "
+            "the kernel refuses chains that deep (\"Too many links\")")
+
+
 def jump_loop(t: "Table") -> Optional["Rule"]:
     """A rule whose jump closes a loop among chains a base chain reaches (the kernel refuses
     such a ruleset: ELOOP), or None."""

@@ -150,6 +150,8 @@ class _Interp:
                 self.errors.append(FwcSyntaxError(
                     f"this jump to chain '{looping.verdict.chain}' closes a loop of chains "
                     "(the kernel refuses it)", looping.loc))
+            elif (deep := ir.jump_too_deep(tables[-1])) is not None:
+                self.errors.append(FwcSyntaxError(ir.too_deep_message(deep[1]), deep[0].loc))
         self._check_updated_ipsets(tables)
         if self.errors:
             raise ErrorGroup(self.errors)
@@ -1372,3 +1374,4 @@ def looks_like_script(text: str) -> bool:
         if s.startswith(("*", ":", "-A", "-I", "-N", "-P", "COMMIT", "[")):
             return False
     return False
+

@@ -300,6 +300,9 @@ class Builder:
             if looping is not None:  # (nft: "Too many levels of symbolic links")
                 raise self.syntax("this jump closes a loop of chains a base chain reaches (the "
                                   "kernel refuses it)", looping.loc)
+            deep = ir.jump_too_deep(tables[-1])
+            if deep is not None:  # (nft: "Too many links")
+                raise self.syntax(ir.too_deep_message(deep[1]), deep[0].loc)
         return ir.Ruleset(tuple(tables))
 
 
