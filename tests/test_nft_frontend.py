@@ -1007,3 +1007,19 @@ def test_what_nft_refuses_is_a_syntax_error(rule, needle):
         .replace("rate 0/", "rate 1/").replace("mod 0", "mod 1").replace("! 10", "!= 10")
         .replace("a" * 128, "a" * 127).replace("meta foo", "meta mark")
         .replace("22,23", "{ 22, 23 }"))
+
+
+def test_a_map_element_jumping_to_an_undefined_chain_is_located_where_it_was_added():
+    """nft refuses it ("No such file or directory") at the element; fwc names the map and
+    locates the declaration or `add element` that brought the element."""
+    text = ("table ip t {\n map m {\n  type inet_service : verdict\n"
+            "  elements = { 22 : jump a }\n }\n chain a {\n }\n"
+            " chain in {\n  type filter hook input priority 0;\n  tcp dport vmap @m\n }\n}\n")
+    parse_nft(text, "m.nft")
+    with pytest.raises(FwcSyntaxError) as ei:
+        parse_nft(text.replace("jump a", "jump nosuch"), "m.nft")
+    assert (ei.value.loc.line, "undefined chain 'nosuch'" in ei.value.message) == (2, True)
+    with pytest.raises(FwcSyntaxError) as ei:
+        parse_nft(text + "add element ip t m { 23 : accept }\nadd element ip t m { 24 : goto b }\n",
+                  "m.nft")
+    assert (ei.value.loc.line, "'b'" in ei.value.message) == (14, True)

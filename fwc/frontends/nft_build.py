@@ -68,6 +68,7 @@ class _Table:
     helpers: dict = attrs.Factory(dict)  # ct helper object name -> (helper type, l4 proto number)
     connlimits: dict = attrs.Factory(dict)  # set name -> locations of `add @set { K ct count }`
     counters: dict = attrs.Factory(dict)  # named counter objects: name -> ir.CounterObject
+    element_locs: dict = attrs.Factory(dict)  # set name -> locations its elements were added at
 
 
 
@@ -206,6 +207,7 @@ class Builder:
         if old is not None:
             s = attrs.evolve(s, elements=old.elements + s.elements)
         t.sets[s.name] = s
+        t.element_locs.setdefault(s.name, []).append((len(s.elements), loc))
 
     def add_elements(self, t: _Table, name, elements: tuple, loc, timeouts: tuple = ()):
         """`add element`: `timeouts` as NamedSet.element_timeouts (empty: none given)."""
@@ -216,6 +218,7 @@ class Builder:
             ir.padded_timeouts(timeouts, len(elements))
         t.sets[name] = attrs.evolve(s, elements=s.elements + tuple(elements),
                                     element_timeouts=ir.compact_timeouts(timed))
+        t.element_locs.setdefault(name, []).append((len(s.elements) + len(elements), loc))
 
     def lower_rules(self, t: _Table, chain: str, stmts: list, comment, loc) -> list[ir.Rule]:
         """The IR rules of one nft rule of `chain`: its meters declared, each anonymous chain
@@ -289,6 +292,14 @@ class Builder:
                     for target in targets:
                         if target not in t.chains:
                             raise self.syntax(f"jump to undefined chain '{target}'", r.loc)
+            for s in t.sets.values():
+                for i, e in enumerate(s.elements if s.data == "verdict" else ()):
+                    v = e[1] if isinstance(e, tuple) and len(e) == 2 else None
+                    if isinstance(v, (ir.Jump, ir.Goto)) and v.chain not in t.chains:
+                        # located at the declaration or `add element` that brought it
+                        loc = next((lc for n, lc in t.element_locs.get(s.name, ()) if n > i), t.loc)
+                        raise self.syntax(f"map '{s.name}' has an element that jumps to undefined "
+                                          f"chain '{v.chain}'", loc)
             chains = tuple(ir.Chain(c.name, tuple(c.rules), c.base, c.loc) for c in t.chains.values())
             own = self._connlimit_sets(t, chains)
             sets = tuple(attrs.evolve(s, elements=_canonical_elements(s)) for s in t.sets.values()
