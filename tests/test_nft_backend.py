@@ -710,3 +710,20 @@ def test_tee_is_refused_in_an_inet_table():
     with pytest.raises(ErrorGroup) as ei:
         emit_nft(rs, inet=True)
     assert "dup (TEE) in an inet table" in ei.value.errors[0].message
+
+
+@pytest.mark.parametrize("comment", ["c" * 200, "é" * 100, "x" * 128, "é" * 64])
+def test_a_comment_nft_cannot_hold_is_cut_with_a_warning(comment):
+    """iptables comments hold 255 bytes, nft's 128 (longer: nft refuses the whole file)."""
+    from fwc.frontends.nft import parse_nft
+    text = ("*filter\n:INPUT ACCEPT [0:0]\n"
+            f'-A INPUT -p tcp -m comment --comment "{comment}" -j ACCEPT\nCOMMIT\n')
+    out, warnings = emit_nft_with_warnings(parse_iptables_save(text, "c.rules", "ip"))
+    back = [r for t in parse_nft(out, "o.nft").tables for c in t.chains for r in c.rules]
+    size = len(comment.encode())
+    assert len(back[0].comment.encode()) <= 128
+    if size <= 128:
+        assert (back[0].comment, warnings) == (comment, [])
+    else:
+        assert back[0].comment.endswith("...") and comment.startswith(back[0].comment[:-3])
+        assert [(w.loc.line, f"it has {size}" in w.message) for w in warnings] == [(3, True)]

@@ -54,10 +54,23 @@ def priority_text(prio: int, hook: str) -> str:
     return named_priority({n: STANDARD_PRIORITIES[n] for n in allowed}, prio)
 
 
+COMMENT_MAX = 128  # bytes (NFTNL_UDATA_COMMENT_MAXLEN); iptables comments hold up to 255
+
+
 def comment_text(text: str) -> str:
     # nft 1.0.6 strings have no escapes: a double quote becomes a single one
     clean = text.replace('"', "'").replace("\\", "/").replace("\n", " ")
+    if len(clean.encode()) > COMMENT_MAX:  # cut (with a warning: comment_too_long)
+        clean = clean.encode()[:COMMENT_MAX - 3].decode(errors="ignore") + "..."
     return f'comment "{clean}"'
+
+
+def comment_too_long(rule: ir.Rule) -> Optional[FwcError]:
+    """The warning for a comment nft cannot hold whole (it changes no verdict)."""
+    if rule.comment and len(rule.comment.encode()) > COMMENT_MAX:
+        return FwcError(f"comment cut to {COMMENT_MAX} bytes, nft's limit "
+                        f"(it has {len(rule.comment.encode())})", rule.loc)
+    return None
 
 
 class _TableRenderer:
@@ -479,6 +492,9 @@ class _TableRenderer:
                 spec = f" priority {priority_text(b.priority, b.hook)}"
             lines.append(f"\t\ttype {b.type} hook {b.hook}{spec}; policy {b.policy};")
         for e in c.entries:
+            cut = comment_too_long(e.rule)
+            if cut is not None and all(w.loc != cut.loc for w in warnings):
+                warnings.append(cut)
             try:
                 body = self.entry_lines(e, c)
             except NotExpressible as ne:

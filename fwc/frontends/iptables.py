@@ -430,9 +430,9 @@ class _RuleParser:
                 c = [o for o in opts if o.name == "--comment"]
                 if not c:
                     raise self.err("comment needs --comment", word)
-                if len(c[-1].args[0]) > 256:
-                    raise self.err("comment is longer than 256 characters", word)
-                comment = c[-1].args[0] if comment is None else comment + " " + c[-1].args[0]
+                # iptables-restore 1.8.9 (nf_tables) keeps the first 255 bytes, without a word
+                text = c[-1].args[0].encode()[:255].decode(errors="ignore")
+                comment = text if comment is None else comment + " " + text
             _check_option_counts(self, ext, opts)
             if not opts and ext.name in NEEDS_AN_OPTION:
                 # iptables refuses these without an option; a bare one must not match all

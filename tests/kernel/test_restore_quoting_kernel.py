@@ -77,3 +77,28 @@ def test_empty_and_overlong_names_are_refused_like_iptables_restore(kernel_ok):
             netns.run(["iptables", "-F", "INPUT"], ns=ns)
     finally:
         netns.delete(ns)
+
+
+LONG_TEXTS = ([f"-j LOG --log-prefix {'p' * n}" for n in (29, 30, 64)]
+              + [f"-j NFLOG --nflog-prefix {'n' * n}" for n in (63, 64, 127, 128, 200)]
+              + [f"-m comment --comment {'c' * n} -j ACCEPT" for n in (128, 255, 256, 300)])
+
+
+def test_overlong_prefixes_and_comments_are_read_as_iptables_restore_loads_them(kernel_ok):
+    """iptables-restore 1.8.9 (nf_tables) cuts a LOG prefix to 29 bytes and an NFLOG prefix to
+    127 without a word; fwc must read what the kernel then holds (as iptables-save shows it)."""
+    ns = "fwc-long"
+    netns.delete(ns)
+    netns.create(ns)
+    try:
+        for line in LONG_TEXTS:
+            text = f"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT {line}\nCOMMIT\n"
+            loaded = netns.run(["iptables-restore"], input=text, check=False, ns=ns)
+            ours = _fwc(text)
+            assert (loaded.returncode == 0) == (ours is not None), (line[:30], loaded.stderr)
+            if ours is not None:
+                saved = netns.run(["iptables-save", "-t", "filter"], ns=ns).stdout
+                assert ours == _fwc(saved), f"{line[:40]}: fwc reads {ours}, the kernel saved {saved}"
+            netns.run(["iptables", "-F", "INPUT"], ns=ns)
+    finally:
+        netns.delete(ns)
