@@ -220,3 +220,27 @@ def test_a_limit_iptables_cannot_hold_is_refused():
     assert "at most 10000/second" in ei.value.errors[0].message
     assert "--limit 600000/minute" in emit_iptables(parse_nft(
         text.replace("20000/second burst 20000", "600000/minute burst 10000"), "l.nft"))["ip"]
+
+
+@pytest.mark.parametrize("rule,needle", [
+    ("meta l4proto 0 drop", "protocol 0"),  # iptables: -p 0 is every protocol
+    ("ip protocol 0 drop", "protocol 0"),
+    ("icmp type 255 accept", "ICMP type 255"),  # xt_icmp: type 255 matches any type
+    ('log prefix "' + "p" * 30 + '" accept', "log prefix over 29 bytes"),  # restore would cut it
+    ('log group 1 prefix "' + "n" * 100 + '"', None),
+])
+def test_what_iptables_would_read_wider_or_cut_is_refused(rule, needle):
+    text = ("table ip filter {\n chain INPUT {\n  type filter hook input priority 0;\n"
+            f"  {rule}\n }}\n}}\n")
+    rs = parse_nft(text, "w.nft")
+    if needle is None:
+        assert "--nflog-prefix" in emit_iptables(rs)["ip"]
+        return
+    with pytest.raises(ErrorGroup) as ei:
+        emit_iptables(rs)
+    e = ei.value.errors[0]
+    assert (needle in e.message, e.loc.line, ei.value.exit_code) == (True, 4, 1), e.format()
+    # the other family keeps its own ICMP type 255 (icmpv6 has no wildcard)
+    if "icmp" in rule:
+        v6 = parse_nft(text.replace("table ip ", "table ip6 ").replace("icmp ", "icmpv6 "), "w.nft")
+        assert "--icmpv6-type 255" in emit_iptables(v6)["ip6"]

@@ -75,6 +75,11 @@ CASES = [
     ("define X = 192.0.2.1, tcp/22\n", 1, 8, ["mixes"]),
     ("input policy drop {\n  allow tcp/22 from 192.0.2.1,\n    bogus\n}\n", 3, 5,
      ["undefined name 'bogus'"]),
+    # nft's limits are bytes of UTF-8: 64 two-byte characters are 128 bytes
+    ("input policy drop {\n  allow tcp/22 log \"" + "é" * 64 + "\"\n}\n", 2, 16,
+     ["log prefix is longer than 127 bytes"]),
+    ("input policy drop {\n  allow tcp/22 comment \"" + "é" * 65 + "\"\n}\n", 2, 16,
+     ["comment is longer than 128 bytes"]),
 ]
 
 

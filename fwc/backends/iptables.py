@@ -439,6 +439,8 @@ class _RuleEmitter:
             return neg + ["-f"], []
         if isinstance(m, ir.Proto):
             p = next(iter(m.protos))
+            if p == 0:  # (xt: protocol 0 is "all", also by the name hopopt)
+                raise self.fail("protocol 0 (iptables reads -p 0 as every protocol)")
             return neg + ["-p", _PROTO_NAMES.get(p, str(p))], []
         if isinstance(m, ir.Address):
             if len(m.values) != 1:
@@ -464,6 +466,8 @@ class _RuleEmitter:
             return [], ["-m", "tcp"] + neg + ["--tcp-option", str(m.kind)]
         if isinstance(m, ir.Icmp):
             mod, opt = ("icmp", "--icmp-type") if m.family == "ip" else ("icmp6", "--icmpv6-type")
+            if m.family == "ip" and m.type == 255:  # (xt_icmp: type 255 matches every type)
+                raise self.fail("ICMP type 255 (iptables reads it as every type)")
             if m.type is None:
                 if m.codes != ir.Range(0, 255):
                     raise self.fail("an ICMP code without a type")
@@ -628,6 +632,8 @@ class _RuleEmitter:
         if isinstance(s, ir.Log):
             w = ["-j", "LOG"]
             if s.prefix is not None:
+                if len(s.prefix.encode()) > 29:  # (iptables-restore would cut it)
+                    raise self.fail(f"a log prefix over 29 bytes ({s.prefix!r})")
                 w += ["--log-prefix", quote(s.prefix)]
             if s.level is not None and s.level != 4:
                 w += ["--log-level", str(s.level)]
@@ -641,6 +647,8 @@ class _RuleEmitter:
             if s.group:
                 w += ["--nflog-group", str(s.group)]
             if s.prefix is not None:
+                if len(s.prefix.encode()) > 127:
+                    raise self.fail(f"an nflog prefix over 127 bytes ({s.prefix!r})")
                 w += ["--nflog-prefix", quote(s.prefix)]
             if s.size is not None:
                 w += ["--nflog-size", str(s.size)]

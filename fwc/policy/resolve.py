@@ -481,8 +481,8 @@ class Resolver:
             vals = list(cl.values)
             if vals and vals[0].kind == "string":
                 prefix = vals.pop(0).text
-                if len(prefix) > 127:
-                    raise self.error("log prefix is longer than 127 characters", cl)
+                if len(prefix.encode()) > 127:  # (nft's limit is in bytes of UTF-8)
+                    raise self.error("log prefix is longer than 127 bytes", cl)
             if vals:  # level NAME
                 lv = vals[-1]
                 if lv.text not in N.LOG_LEVELS:
@@ -508,8 +508,8 @@ class Resolver:
             pr.limit = Limit(n, N.RATE_UNITS[unit], burst)
         elif k == "comment":
             pr.comment = cl.values[0].text
-            if len(pr.comment) > 128:
-                raise self.error("comment is longer than 128 characters", cl)
+            if len(pr.comment.encode()) > 128:
+                raise self.error("comment is longer than 128 bytes", cl)
         elif k == "with":
             if pr.action != "reject":
                 raise self.error(f"'with' only follows reject, not {pr.action}", cl)
