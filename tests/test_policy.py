@@ -415,3 +415,20 @@ def test_ports_of_several_protocols_are_one_lookup_per_family():
     assert not any(isinstance(m, ir.SetMatch) for r in limited for m in r.matches)
     assert len(limited) == 2 * 2  # family x protocol: one bucket each, as in iptables
     assert all(len(m.protos) == 1 for r in limited for m in r.matches if isinstance(m, ir.Proto))
+
+
+@pytest.mark.parametrize("mark", ["\f", "\v", "\x1c", "\x85", "\u2028", "\u2029", "\r"])
+def test_only_newline_ends_a_line_so_a_commented_rule_stays_commented(tmp_path, mark):
+    """str.splitlines() would end a line at these: `# old:<FF>allow tcp/23` opened port 23."""
+    text = f"input policy drop {{\n  allow ssh  # old:{mark}allow tcp/23\n}}\nbogus\n"
+    p = tmp_path / "c.policy"
+    p.write_bytes(text.encode())
+    for args, stdin in (([str(p)], None), (["-"], text.encode())):
+        r = subprocess.run([sys.executable, "-m", "fwc", "compile", *args], input=stdin,
+                           capture_output=True)
+        # the one error is `bogus`, on line 4: no rule for port 23, no line shifted
+        assert r.returncode == 2 and b":4:1: error: unknown statement 'bogus'" in r.stderr, r.stderr
+    ruleset = fwc.compile_policy(text.replace("bogus\n", ""), "c.policy")
+    assert "23" not in fwc.emit_nft(ruleset)
+    crlf = fwc.compile_policy(text.replace("bogus\n", "").replace("\n", "\r\n"), "c.policy")
+    assert crlf == ruleset

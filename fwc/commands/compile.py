@@ -30,10 +30,11 @@ def register(sub) -> None:
 
 
 def _read(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
     try:
-        with open(path, encoding="utf-8") as f:
+        if path == "-":
+            return sys.stdin.buffer.read().decode("utf-8")
+        # newline="": a lone \r is not a line end (fwc.policy.parser.physical_lines)
+        with open(path, encoding="utf-8", newline="") as f:
             return f.read()
     except OSError as e:
         raise FwcSyntaxError(f"cannot read policy: {e.strerror}", ir.Loc(path)) from None

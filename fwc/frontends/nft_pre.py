@@ -69,7 +69,7 @@ def _expand(tokens: list[Token], filename: str, include_dirs: Sequence[str], sou
                     raise sources.error(f"include loop: {path_tok.text!r} is already being read",
                                         path_tok)
                 try:
-                    with open(path, encoding="utf-8") as f:
+                    with open(path, encoding="utf-8", newline="") as f:  # (as the main file)
                         sub_text = f.read()
                 except OSError as e:
                     raise sources.error(f"cannot read include {path_tok.text!r}: {e.strerror}",

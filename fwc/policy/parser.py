@@ -79,8 +79,18 @@ def _strip_comment(line: str) -> str:
     return line
 
 
+def physical_lines(text: str) -> list[str]:
+    """Lines end at \n (or \r\n) only: str.splitlines() also ends one at \f, \v, \x1c-\x1e,
+    U+0085, U+2028/9 and a lone \r, which would turn the rest of a `# comment` (what every
+    editor shows on the comment's line) into a rule."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
+
+
 def logical_lines(text: str) -> list[LogicalLine]:
-    physical = text.splitlines()
+    physical = physical_lines(text)
     out: list[LogicalLine] = []
     pending: Optional[LogicalLine] = None
     for n, raw in enumerate(physical, 1):

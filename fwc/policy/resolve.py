@@ -17,7 +17,7 @@ from fwc.errors import FwcSyntaxError
 from fwc.ir import AddrRange, Limit, Log, Loc, NatTarget, Range
 from fwc.policy import names as N
 from fwc.policy.ast import ChainDecl, Clause, Definition, HelperDecl, Include, RuleStmt, Tok
-from fwc.policy.parser import RESERVED, _strip_comment, parse, suggest
+from fwc.policy.parser import RESERVED, _strip_comment, parse, physical_lines, suggest
 
 # symbol kinds
 ADDRS, SERVICE, ZONE, IFACES = "addresses", "service", "zone", "interfaces"
@@ -122,7 +122,7 @@ class Resolver:
         return FwcSyntaxError(msg, loc, self.source_line(loc))
 
     def load(self, text: str, file: str) -> None:
-        self.sources[file] = text.splitlines()
+        self.sources[file] = physical_lines(text)
         self._including.append(file)
         try:
             for stmt in parse(text, file):
@@ -592,5 +592,5 @@ class Resolver:
 
 
 def read_file(path: str) -> str:
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8", newline="") as f:
         return f.read()
