@@ -699,3 +699,10 @@ def test_shell_syntax_errors_are_exit_2(text, needle):
     with pytest.raises(ErrorGroup) as ei:
         parse_iptables_script(text, "s.sh")
     assert (needle in ei.value.errors[0].message, ei.value.exit_code) == (True, 2)
+
+
+def test_an_ipv6_non_contiguous_netmask_keeps_its_family():
+    """`-s ::1/::ffff`: the masked value is ::1, not IPv4 0.0.0.1 (ipaddress.ip_address(1))."""
+    text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s ::1/::ffff -j DROP\nCOMMIT\n"
+    m = parse_iptables_save(text, "m.rules", "ip6").tables[0].chains[0].rules[0].matches[0]
+    assert (m.expr, m.values, m.mask) == ("ip6 saddr", (ipaddress.ip_network("::1/128"),), 0xFFFF)

@@ -6,6 +6,7 @@ cannot express exactly raises `Unsupported` with the rule's location.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Optional
 
 import attrs
@@ -327,6 +328,8 @@ def _other_family(m, fam: str) -> bool:
         return all(ir.ip_family(a) != fam for a in m.values)
     if isinstance(m, (ir.Icmp, ir.Ttl)):
         return m.family != fam
+    if isinstance(m, ir.FieldMatch) and m.expr.split()[0] in ("ip", "ip6"):
+        return m.expr.split()[0] != fam  # (`ip6 saddr & ffff::ffff == 2001::7`)
     return False
 
 
@@ -450,6 +453,8 @@ class _RuleEmitter:
                 opt = "--src-range" if m.field == "saddr" else "--dst-range"
                 return [], ["-m", "iprange"] + neg + [opt, f"{v.lo}-{v.hi}"]
             return neg + ["-s" if m.field == "saddr" else "-d", _net(v)], []
+        if isinstance(m, ir.FieldMatch) and (masked := _masked_address(m)) is not None:
+            return neg + masked, []
         if isinstance(m, ir.Port):
             pname = m.proto
             # (iptables has no udplite match: its ports go through multiport)
@@ -803,3 +808,24 @@ def _shift_words(shift: int) -> list[str]:
     if not shift:
         return []
     return ["--left-shift-mark", str(shift)] if shift > 0 else ["--right-shift-mark", str(-shift)]
+
+
+_ADDR_FIELDS = {"ip saddr": "-s", "ip daddr": "-d", "ip6 saddr": "-s", "ip6 daddr": "-d"}
+
+
+def _masked_address(m: ir.FieldMatch) -> Optional[list[str]]:
+    """`ip saddr & 255.0.255.0 == 10.0.12.0` is `-s 10.0.12.0/255.0.255.0` (iptables takes a
+    non-contiguous netmask, ip6tables one written as an address); None when it is not that.
+    A value with bits outside the mask never matches; iptables would mask it: not written."""
+    opt = _ADDR_FIELDS.get(" ".join(m.expr.split()))
+    if opt is None or m.op != "eq" or m.mask is None or m.xor is not None or len(m.values) != 1:
+        return None
+    v = m.values[0]
+    if not isinstance(v, (ipaddress.IPv4Network, ipaddress.IPv6Network)) or \
+            v.prefixlen != v.max_prefixlen or (v.version == 4) != m.expr.startswith("ip "):
+        return None
+    value = int(v.network_address)
+    if value & ~m.mask:
+        return None
+    mask = (ipaddress.IPv4Address if v.version == 4 else ipaddress.IPv6Address)(m.mask)
+    return [opt, f"{v.network_address}/{mask}"]

@@ -710,9 +710,9 @@ def _lower_binop_rel(rel: Rel, ctx: Ctx):
         return lower_rel(Rel(lhs.left, rel.op, rel.rhs, rel.loc), ctx)
     if lhs.op == "&" and text in ("ip saddr", "ip daddr", "ip6 saddr", "ip6 daddr") and \
             isinstance(rel.rhs, Val) and isinstance(lhs.right, Val):
-        prefix = _prefix_of(text, lhs.right, rel.rhs)
-        if prefix is not None:  # `ip saddr & 255.255.0.0 == 10.1.0.0` is `ip saddr 10.1.0.0/16`
-            return ir.Address(text.split()[1], (prefix,), neg)
+        got = _masked_address(text, lhs.right, rel.rhs, neg)
+        if got is not None:
+            return got
     if text in ("ct state", "ct status") and lhs.op == "&" and not isinstance(rel.rhs, SetLit):
         mask, value = _bits_of(text, lhs.right, ctx), _bits_of(text, rel.rhs, ctx)
         got = _ct_bits_test(text, mask, value, neg)
@@ -743,26 +743,32 @@ def _lower_binop_rel(rel: Rel, ctx: Ctx):
 _FIELD_MASKS = {"ip dscp": 0x3F, "ip6 dscp": 0x3F, "ip ecn": 0x3, "ip6 ecn": 0x3}
 
 
-def _prefix_of(text, mask_v, value_v):
+def _masked_address(text, mask_v, value_v, negate: bool):
+    """`ip saddr & MASK == VALUE`: an Address when MASK is a prefix (`& 255.255.0.0 ==
+    10.1.0.0` is 10.1.0.0/16), else the masked comparison FieldMatch the iptables front end
+    makes of `-s 10.0.12.0/255.0.255.0`; None when the operands are not addresses of the
+    field's family (or numbers)."""
     import ipaddress
     width = 32 if text.startswith("ip ") else 128
 
     def num(v):
         n = V.parse_int(v.text)
         if n is not None:
-            return n
+            return n if 0 <= n < 1 << width else None
         try:
-            return int(ipaddress.ip_address(v.text))
+            a = ipaddress.ip_address(v.text)
         except ValueError:
             return None
+        return int(a) if a.max_prefixlen == width else None
     mask, value = num(mask_v), num(value_v)
-    if mask is None or value is None or value & ~mask:
-        return None
-    bits = bin(mask).count("1")
-    if mask != ((1 << width) - 1) ^ ((1 << (width - bits)) - 1):
+    if mask is None or value is None:
         return None
     cls = ipaddress.IPv4Network if width == 32 else ipaddress.IPv6Network
-    return cls((value, bits))
+    bits = bin(mask).count("1")
+    if mask == ((1 << width) - 1) ^ ((1 << (width - bits)) - 1) and not value & ~mask:
+        return ir.Address(text.split()[1], (cls((value, bits)),), negate)
+    # (a value with bits outside the mask never matches, as in nft)
+    return ir.FieldMatch(text, (cls((value, width)),), "eq", mask=mask, negate=negate)
 
 
 def _flag_set(e, ctx) -> frozenset:

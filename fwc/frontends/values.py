@@ -354,5 +354,6 @@ def parse_addr_or_masked(s: str, family: str, field: str):
     from fwc.ir import FieldMatch
     addr, mask = s.split("/", 1)
     ip, m = ipaddress.ip_address(addr), int(ipaddress.ip_address(mask))
-    value = ipaddress.ip_network(ipaddress.ip_address(int(ip) & m))
+    # (the address's own class: ip_address(1) would be IPv4 0.0.0.1 for ::1/::ffff)
+    value = ipaddress.ip_network(type(ip)(int(ip) & m))
     return FieldMatch(f"{family} {field}", (value,), mask=m)
