@@ -434,6 +434,23 @@ class _RuleEmitter:
         return core + mods + target
 
     # -- matches: (core words, module words)
+    def ct_status(self, m: ir.CtStatus) -> list[str]:
+        """--ctstatus knows EXPECTED SEEN_REPLY ASSURED CONFIRMED; the NAT bits are --ctstate's
+        virtual SNAT/DNAT states, which a packet without conntrack entry (invalid, untracked)
+        fails, negated or not, only when its own state is listed too."""
+        if "DYING" in m.bits:
+            raise self.fail("ct status dying")
+        nat = m.bits & set(ir.CT_VIRTUAL_STATES)
+        if nat and nat != m.bits:
+            raise self.fail("a test of NAT and other conntrack status bits at once")
+        if not nat:
+            return ["-m", "conntrack"] + (["!"] if m.negate else []) + \
+                ["--ctstatus", ",".join(_order(m.bits, ir.CT_STATUS_BITS))]
+        states = _order(nat, ir.CT_VIRTUAL_STATES)
+        if not m.negate:
+            return ["-m", "conntrack", "--ctstate", ",".join(states)]
+        return ["-m", "conntrack", "!", "--ctstate", ",".join(states + ["INVALID", "UNTRACKED"])]
+
     def match(self, m, proto) -> tuple[list[str], list[str]]:
         neg = ["!"] if getattr(m, "negate", False) else []
         if isinstance(m, ir.Interface):
@@ -485,7 +502,7 @@ class _RuleEmitter:
         if isinstance(m, ir.CtState):
             return [], ["-m", "conntrack"] + neg + ["--ctstate", ",".join(_order(m.states, ir.CT_STATES + ir.CT_VIRTUAL_STATES))]
         if isinstance(m, ir.CtStatus):
-            return [], ["-m", "conntrack"] + neg + ["--ctstatus", ",".join(_order(m.bits, ir.CT_STATUS_BITS))]
+            return [], self.ct_status(m)
         if isinstance(m, ir.CtDirection):
             # `! --ctdir` cannot be inverted; with an entry the direction is one of two, without
             # one neither matches: NOT REPLY == ORIGINAL exactly

@@ -194,3 +194,47 @@ def test_ipv6_masquerade_picks_the_source_address_selection_would(kernel):
     sim = simulate(parse_nft(text, "m6.nft"), cases, sim_options())
     assert (kern[0].verdict, kern[0].ct_state) == ("ACCEPT", "ESTABLISHED")
     assert (sim[0].verdict, sim[0].ct_state) == ("ACCEPT", "ESTABLISHED")
+
+
+CT_STATUS_NAT = """table ip t {
+ chain pre_raw {
+  type filter hook prerouting priority raw; policy accept;
+  tcp dport 9999 notrack
+ }
+ chain pre {
+  type nat hook prerouting priority dstnat; policy accept;
+  iifname "eth1" tcp dport 8080 dnat to 198.51.100.20:80
+ }
+ chain forward_filter {
+  type filter hook forward priority filter; policy accept;
+  tcp dport 80 ct status dnat drop
+  tcp dport { 9999, 81 } ct status ! snat,dnat drop
+  tcp dport 82 ct status snat,dnat drop
+  tcp dport 83 ct status seen-reply drop
+ }
+}
+"""
+
+
+def test_ct_status_nat_bits_become_ctstate_and_decide_alike(kernel):
+    """nft `ct status dnat` is iptables' `--ctstate DNAT` (--ctstatus has no NAT bits and
+    iptables-restore refuses DNAT there); `ct status ! snat,dnat` does not match a packet
+    without conntrack entry, so its iptables form lists INVALID,UNTRACKED in the negation."""
+    from fwc.backends.iptables import emit_iptables
+    from fwc.frontends.nft import parse_nft
+    rs = parse_nft(CT_STATUS_NAT, "cs.nft")
+    v4 = emit_iptables(rs)["ip"]
+    assert "--ctstate DNAT -j DROP" in v4 and "! --ctstate SNAT,DNAT,INVALID,UNTRACKED" in v4
+    syn = {"dir": "fwd", "iif": "eth1", "oif": "eth0", "src": "203.0.113.5",
+           "dst": "198.51.100.99", "sport": 40000, "flags": "S"}
+    cases = cases_from_json([{"name": f"{name}-{port}", "probe": dict(syn, dport=port)}
+                             for name, port in (("dnat", 8080), ("untracked", 9999),
+                                                ("plain", 81), ("plain", 82), ("plain", 83))])
+    kernel.prepare(cases)
+    nft = kernel_verdicts(("nft", CT_STATUS_NAT), cases, kernel)
+    ipt = kernel_verdicts(("iptables", v4), cases, kernel)
+    sim = simulate(rs, cases, sim_options())
+    got = {c.name: (a.verdict, b.verdict, s.verdict) for c, a, b, s in zip(cases, nft, ipt, sim)}
+    assert got == {"dnat-8080": ("DROP",) * 3, "untracked-9999": ("ACCEPT",) * 3,
+                   "plain-81": ("DROP",) * 3, "plain-82": ("ACCEPT",) * 3,
+                   "plain-83": ("ACCEPT",) * 3}, got
