@@ -447,7 +447,13 @@ class Notrack:
 
 @frozen
 class CtHelperSet:
+    """Give a new connection conntrack helper `name`.  template=True: iptables' `-j CT
+    --helper` (raw table), a template attached before conntrack runs; False: nft's `ct helper
+    set`, which sets the helper on the unconfirmed entry conntrack made and does nothing before
+    conntrack (priority < -200), where no entry exists yet (nft_ct_helper_obj_eval)."""
+
     name: str
+    template: bool = True
 
 
 @frozen

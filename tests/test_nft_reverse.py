@@ -28,7 +28,7 @@ def test_ct_helper_object_is_the_helper_for_its_protocol():
  chain c { type filter hook prerouting priority -199; tcp dport 21 ct helper set "ftp-tcp" }
 }"""
     (r,) = chain_rules(parse_nft(text), "ip", "raw", "c")
-    assert r.statements == (ir.CtHelperSet("ftp"),)
+    assert r.statements == (ir.CtHelperSet("ftp", template=False),)
     # without the protocol the object assigns to tcp connections only: not a plain CtHelperSet
     with pytest.raises(Unsupported, match="protocol"):
         parse_nft(text.replace("tcp dport 21 ", ""))

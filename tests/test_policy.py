@@ -172,8 +172,9 @@ def test_ftp_helper_chain():
     assert -200 < c.base.priority < -100  # after conntrack (nft needs the entry), before dnat
     (v4helpers,) = [c for c in split_ruleset(rs).tables[0].chains if c.name == "ct_helpers"]
     assert v4helpers.base.priority == -300  # iptables: CT --helper template in raw
+    assert v4helpers.rules[0].statements == (ir.CtHelperSet("ftp", template=True),)
     (r,) = c.rules
-    assert r.statements == (ir.CtHelperSet("ftp"),) and r.verdict is None
+    assert r.statements == (ir.CtHelperSet("ftp", template=False),) and r.verdict is None
     assert ir.Port("tcp", "dport", (ir.Range(21, 21),)) in r.matches
     inp = chain(rs, "input")
     assert "RELATED" in inp.rules[0].matches[0].states

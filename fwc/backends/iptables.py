@@ -692,6 +692,9 @@ class _RuleEmitter:
             self._need_raw("notrack")
             return ["-j", "CT", "--notrack"]
         if isinstance(s, ir.CtHelperSet):
+            if not s.template and self.table == "raw":
+                raise self.fail("nft's ct helper set before conntrack (it does nothing there; "
+                                "-j CT --helper would set the helper)")
             self._need_raw("ct helper set")
             return ["-j", "CT", "--helper", quote(s.name)]
         if isinstance(s, ir.CtZoneSet):

@@ -174,7 +174,7 @@ def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: boo
     if isinstance(s, ir.CtZoneSet):
         return f"ct zone set {s.zone}"
     if isinstance(s, ir.CtHelperSet):
-        if ctx.priorities and min(ctx.priorities) <= CONNTRACK_PRIORITY:
+        if s.template and ctx.priorities and min(ctx.priorities) <= CONNTRACK_PRIORITY:
             # iptables CT attaches a template before conntrack; nft needs the conntrack entry
             raise refuse("CT --helper before conntrack (raw priority)",
                          "nft sets a helper on an existing conntrack entry only")

@@ -50,8 +50,13 @@ def _reachable(t: ir.Table, start: ir.Chain) -> Optional[list[ir.Chain]]:
     return list(seen.values())
 
 
+def _template(s) -> bool:
+    """iptables' CT --helper (nft's own `ct helper set` is written as it is)."""
+    return isinstance(s, ir.CtHelperSet) and s.template
+
+
 def _has_helper(chains) -> bool:
-    return any(isinstance(s, ir.CtHelperSet) for c in chains for r in c.rules for s in r.statements)
+    return any(_template(s) for c in chains for r in c.rules for s in r.statements)
 
 
 def _replayable(chains) -> bool:
@@ -102,12 +107,13 @@ def _table(t: ir.Table) -> ir.Table:
 
 
 def _strip_rule(r: ir.Rule) -> ir.Rule:
-    stmts = tuple(s for s in r.statements if not isinstance(s, ir.CtHelperSet))
+    stmts = tuple(s for s in r.statements if not _template(s))
     return attrs.evolve(r, statements=stmts)
 
 
 def _replay_rule(r: ir.Rule, rename: dict) -> ir.Rule:
-    stmts = tuple(s for s in r.statements if isinstance(s, ir.CtHelperSet))
+    # (after conntrack, nft's own `ct helper set`: on the new entry)
+    stmts = tuple(attrs.evolve(s, template=False) for s in r.statements if _template(s))
     v = r.verdict
     if isinstance(v, (ir.Jump, ir.Goto)):
         v = type(v)(rename[v.chain])
@@ -165,7 +171,8 @@ def merge_helper_replays(t: ir.Table) -> ir.Table:
             r = by_name[rename[c.name]]
             c = attrs.evolve(c, rules=tuple(
                 attrs.evolve(a, statements=a.statements + tuple(
-                    s for s in b.statements if isinstance(s, ir.CtHelperSet)))
+                    attrs.evolve(s, template=True)  # (back in the raw chain: a template)
+                    for s in b.statements if isinstance(s, ir.CtHelperSet)))
                 for a, b in zip(c.rules, r.rules)))
         chains.append(c)
     merged = attrs.evolve(t, chains=tuple(chains))

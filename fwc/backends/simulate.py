@@ -25,7 +25,7 @@ import attrs
 from fwc import ir, timewindow
 from fwc.backends.simulate_fib import fib_reader
 from fwc.conntrack import fields as nftf
-from fwc.conntrack.helpers import HELPERS, run_helper
+from fwc.conntrack.helpers import HELPERS, KERNEL_HELPERS, run_helper
 from fwc.conntrack.jhash import cluster_node, jhash_bytes
 from fwc.conntrack.nat import MANIP_OF_HOOK, NoFreeTuple, manip_packet, setup_binding
 from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, TCP_FLAG_BITS, Skb, addr_str, flag_bits
@@ -1217,10 +1217,17 @@ class Simulator:
                     raise why
                 return unknown_helper, {"ct_state"}
             protos = HELPER_PROTOS[name]
+            template = s.template
+            families = KERNEL_HELPERS[name][1]
 
             def helperset(p, emit):
                 if p.proto not in protos:
                     emit(f"ct helper {name}: wrong protocol, no effect")
+                elif p.family not in families:  # (nft's inet helper object found no helper)
+                    emit(f"ct helper {name}: the kernel has it for IPv4 only, no effect")
+                elif p.ct_state is None and not template:
+                    emit(f"ct helper set {name}: before conntrack, no entry to set it on, "
+                         "no effect")
                 elif p.ct_state is None:
                     p.tmpl_helper = name
                     emit(f"ct helper set {name} (template for new connections)")

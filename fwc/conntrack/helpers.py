@@ -167,6 +167,15 @@ def netbios_ns_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -
     note("helper netbios-ns: not a subnet broadcast of the outgoing interface, no expectation")
 
 
+# the conntrack helpers the kernel registers: name -> (protocol numbers, families)
+KERNEL_HELPERS = {
+    "ftp": ({6}, ("ip", "ip6")), "tftp": ({17}, ("ip", "ip6")), "sip": ({6, 17}, ("ip", "ip6")),
+    "sane": ({6}, ("ip", "ip6")), "amanda": ({17}, ("ip", "ip6")), "Q.931": ({6}, ("ip", "ip6")),
+    "RAS": ({17}, ("ip", "ip6")), "irc": ({6}, ("ip",)), "pptp": ({6}, ("ip",)),
+    "snmp": ({17}, ("ip",)), "netbios-ns": ({17}, ("ip",)),
+}
+
+
 HELPERS = {"ftp": ftp_help, "sip": sip_help, "tftp": tftp_help, "netbios-ns": netbios_ns_help}
 
 

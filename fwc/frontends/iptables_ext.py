@@ -835,12 +835,31 @@ def _t_mark(kind):
     return build
 
 
+def _check_helper(o, ctx) -> None:
+    """xt_CT refuses (ENOENT) a helper name the kernel does not have, a rule without the
+    helper's -p, and a family the helper is not registered for."""
+    from fwc.conntrack.helpers import KERNEL_HELPERS
+    name = o.args[0]
+    known = KERNEL_HELPERS.get(name)
+    if known is None:
+        raise ctx.error(f"no conntrack helper '{name}' (the kernel has "
+                        f"{', '.join(sorted(KERNEL_HELPERS))})", o)
+    protos, families = known
+    want = " or ".join(f"-p {'tcp' if p == 6 else 'udp'}" for p in sorted(protos))
+    if ctx.proto not in protos:
+        raise ctx.error(f"CT --helper {name} needs {want} in its rule (the kernel refuses it "
+                        "otherwise)", o)
+    if ctx.family not in families:
+        raise ctx.error(f"the kernel has conntrack helper '{name}' for IPv4 only", o)
+
+
 def _t_ct(opts, ctx):
     stmts = []
     for o in opts:
         if o.name == "--notrack":
             stmts.append(ir.Notrack())
         elif o.name == "--helper":
+            _check_helper(o, ctx)
             stmts.append(ir.CtHelperSet(o.args[0]))
         elif o.name == "--zone":
             stmts.append(ir.CtZoneSet(_val(ctx, o, V.parse_int, o.args[0], 0, 65535, "zone")))

@@ -1520,7 +1520,7 @@ def _set_dedicated(a, s, ctx):
         obj = ctx.helpers.get(name)
         if obj is None:
             raise ctx.syntax(f"ct helper object '{name}' is not declared in this table", s.loc)
-        return _NeedsProto(ir.CtHelperSet(obj[0]), obj[1], s.loc)
+        return _NeedsProto(ir.CtHelperSet(obj[0], template=False), obj[1], s.loc)
     if text == "ct zone":
         return ir.CtZoneSet(V.dec_int(value, None, 16))
     if text == "meta nftrace":

@@ -39,10 +39,12 @@ def _helper_rules(res: Resolver) -> list[ir.Rule]:
                     raise res.error(f"helper {name} works on "
                                     + " or ".join(f"{p}/PORT" for p in N.HELPERS[name])
                                     + f", not {tok.text}", tok)
+                # (nft's ct helper set, after conntrack; split_ruleset makes iptables' template)
+                family = (ir.FieldMatch("meta nfproto", ("ipv4",)),) if name in N.IPV4_HELPERS else ()
                 rules.append(ir.Rule(
-                    (ir.Proto(frozenset({atom.proto})),
-                     ir.Port(pname, "dport", (atom.ports,))),
-                    (ir.CtHelperSet(name),), None, None, decl.loc))
+                    family + (ir.Proto(frozenset({atom.proto})),
+                              ir.Port(pname, "dport", (atom.ports,))),
+                    (ir.CtHelperSet(name, template=False),), None, None, decl.loc))
     return rules
 
 

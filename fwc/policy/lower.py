@@ -321,6 +321,15 @@ def _unbundle(chain: ir.Chain, extra: list) -> ir.Chain:
     return attrs.evolve(chain, rules=tuple(rules))
 
 
+def _as_template_chain(c: ir.Chain) -> ir.Chain:
+    """The helper chain as iptables has it: in the raw table, `-j CT --helper` templates."""
+    rules = tuple(attrs.evolve(r, statements=tuple(
+        attrs.evolve(s, template=True) if isinstance(s, ir.CtHelperSet) else s
+        for s in r.statements)) for r in c.rules)
+    return attrs.evolve(c, rules=rules,
+                        base=attrs.evolve(c.base, priority=IPTABLES_HELPER_PRIORITY))
+
+
 def split_ruleset(ruleset: ir.Ruleset) -> ir.Ruleset:
     """The inet table as one `ip` and one `ip6` table of single-valued rules (what iptables and
     ip6tables can express), each holding only the rules that can match its family."""
@@ -332,8 +341,7 @@ def split_ruleset(ruleset: ir.Ruleset) -> ir.Ruleset:
                 for x in split_rule(_for_family(r, fam)))) for c in t.chains]
             extra: list = []
             chains = [_unbundle(c, extra) for c in chains] + extra
-            chains = [attrs.evolve(c, base=attrs.evolve(c.base, priority=IPTABLES_HELPER_PRIORITY))
-                      if c.name == HELPER_CHAIN else c for c in chains]
+            chains = [_as_template_chain(c) if c.name == HELPER_CHAIN else c for c in chains]
             tables.append(attrs.evolve(t, family=fname, chains=tuple(chains)))
     return ir.Ruleset(tuple(tables))
 

@@ -48,6 +48,8 @@ LOG_LEVELS = {"emerg": 0, "alert": 1, "crit": 2, "err": 3, "warn": 4, "warning":
               "notice": 5, "info": 6, "debug": 7}
 # conntrack helpers and the protocol their service must use
 HELPERS = {"ftp": ("tcp",), "tftp": ("udp",), "sip": ("udp", "tcp"), "irc": ("tcp",),
-           "snmp": ("udp",), "amanda": ("udp",), "sane": ("tcp",), "netbios-ns": ("udp",),
-           "h323": ("tcp",)}
+           "snmp": ("udp",), "amanda": ("udp",), "sane": ("tcp",), "netbios-ns": ("udp",)}
+# the kernel registers these for IPv4 only (nf_conntrack_irc, _snmp, _netbios_ns): their rules
+# get `meta nfproto ipv4` (ip6tables refuses them; nft's inet helper object skips IPv6)
+IPV4_HELPERS = frozenset({"irc", "snmp", "netbios-ns"})
 CHAIN_OPTIONS = ("stateless",)
