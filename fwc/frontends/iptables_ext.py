@@ -526,6 +526,9 @@ def _build_statistic(opts, ctx):
     raise ctx.error(f"unknown statistic mode {mode.args[0]!r}", mode)
 
 
+_UNIT_MS = {"second": 1000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
+
+
 def _build_hashlimit(opts, ctx):
     rate = above = None
     kw = {}
@@ -561,8 +564,10 @@ def _build_hashlimit(opts, ctx):
     if rate is None or "name" not in kw:
         raise ctx.error("hashlimit needs --hashlimit-upto/--hashlimit-above and --hashlimit-name",
                         opts[0] if opts else None)
-    kw.setdefault("expire_ms", 10000)  # xt_hashlimit's default, made explicit
     r, unit = _val(ctx, opts[0], V.parse_rate, rate)
+    # libxt_hashlimit's default, made explicit: one unit of the rate as written (1/min: 60 s),
+    # so an idle bucket is forgotten only once it has refilled
+    kw.setdefault("expire_ms", _UNIT_MS[unit])
     return [ir.HashLimit(rate=r, unit=unit, above=bool(above), **kw)]
 
 

@@ -59,3 +59,29 @@ def test_hashlimit_keys_and_masks(kernel):
         shared = _accepted(res, cases, srcs[0]) + _accepted(res, cases, srcs[1])
         own = _accepted(res, cases, srcs[2])
         assert 6 <= shared <= 7 and 6 <= own <= 7, (loader[0], shared, own)
+
+
+@pytest.mark.parametrize("rate", ["1/min", "2/hour", "10/sec", "5/day", "60/minute", "7"])
+def test_hashlimit_default_expire_is_what_iptables_gives(kernel_ok, rate):
+    """libxt_hashlimit sets --hashlimit-htable-expire, when not given, to one unit of the rate
+    as written (iptables-save leaves it out when it equals the unit it prints the rate in).
+    fwc's reading writes it explicitly: loaded, the kernel must hold the same rule."""
+    from fwc.backends.iptables import emit_iptables
+    from fwc.testing import netns
+    text = ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p udp -m hashlimit --hashlimit-upto "
+            f"{rate} --hashlimit-burst 3 --hashlimit-mode srcip --hashlimit-name hl -j ACCEPT\n"
+            "COMMIT\n")
+    ours = emit_iptables(parse_iptables_save(text, "h.rules", "ip"))["ip"]
+    assert "--hashlimit-htable-expire" in ours
+    ns = "fwc-hlexpire"
+    netns.delete(ns)
+    netns.create(ns)
+    try:
+        saved = []
+        for t in (text, ours):
+            netns.run(["iptables-restore"], input=t, ns=ns)
+            saved.append([ln for ln in netns.run(["iptables-save", "-t", "filter"], ns=ns)
+                          .stdout.splitlines() if ln.startswith("-A")])
+        assert saved[0] == saved[1]
+    finally:
+        netns.delete(ns)
