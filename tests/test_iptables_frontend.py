@@ -706,3 +706,19 @@ def test_an_ipv6_non_contiguous_netmask_keeps_its_family():
     text = "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -s ::1/::ffff -j DROP\nCOMMIT\n"
     m = parse_iptables_save(text, "m.rules", "ip6").tables[0].chains[0].rules[0].matches[0]
     assert (m.expr, m.values, m.mask) == ("ip6 saddr", (ipaddress.ip_network("::1/128"),), 0xFFFF)
+
+
+def test_a_host_command_kept_in_a_variable_is_assigned_then_left_out():
+    """`IPSET=/sbin/ipset` is an assignment (not the ipset command), and `$IPSET -F` the host
+    command it names; a later `P=/x/ip` assigns P, so `--dport $P` reads the new value."""
+    text = ('IPSET=/sbin/ipset\n$IPSET -F\nMP="/sbin/modprobe"\n$MP nf_conntrack_ftp\n'
+            "P=22\niptables -A INPUT -p tcp --dport $P -j ACCEPT\n")
+    warnings: list = []
+    rs = parse_iptables_script(text, "v.sh", warnings=warnings)
+    assert len(rs.table("ip", "filter").chain("INPUT").rules) == 1
+    assert [(w.loc.line, w.message.split(":")[0]) for w in warnings] == [
+        (2, "'ipset' left out"), (4, "'modprobe' left out")]
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script(text.replace("P=22\n", "P=22\nP=/x/ip\n"), "v.sh")
+    e = ei.value.errors[0]
+    assert ("'/x/ip'" in e.message, e.loc.line, ei.value.exit_code) == (True, 7, 2)

@@ -1174,7 +1174,8 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                 return
             exited = lineno
             return
-        host = _host_command(stripped)
+        # (`IPSET=/sbin/ipset` assigns: a command word never holds a `=` before its name)
+        host = None if _ASSIGN.match(stripped) else _host_command(stripped)
         if host is not None:
             if warnings is not None:
                 warnings.append(FwcError(f"'{host[0]}' left out: it {host[1]}, which is not "
@@ -1218,6 +1219,13 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                                   "loops)", ir.Loc(filename, lineno, first.col), whole)
             if base in _HARMLESS or base == "false":
                 status = base != "false"
+                return
+            if base in _HOST_COMMANDS and first.text != stripped.split()[0]:
+                # a host command named by a variable (`$IPSET -F`, `$MODPROBE ...`)
+                if warnings is not None:
+                    warnings.append(FwcError(f"'{base}' left out: it {_HOST_COMMANDS[base]}, "
+                                             "which is not part of the ruleset", loc, whole))
+                status, host_name = None, base
                 return
             if base not in IPTABLES_COMMANDS:
                 raise Unsupported(f"command '{first.text}' is not supported in iptables scripts "
