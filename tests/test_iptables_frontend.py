@@ -674,6 +674,8 @@ def test_a_file_with_4_and_6_rules_is_both_families():
     ("-N X\n-A X -p tcp -j X\n-A INPUT -j X", 4, 1, "closes a loop"),
     ("-A INPUT -m limit --limit 10001/second -j ACCEPT", 3, 19, "rate too fast"),
     ("-A INPUT -m limit --limit-burst 10001 -j ACCEPT", 3, 19, "out of range 1-10000"),
+    ("-A INPUT -p udp -m multiport --dports 5000:,53 -j ACCEPT", 3, 30, "need both ends"),
+    ("-A INPUT -p udp -m multiport --sports :100 -j ACCEPT", 3, 30, "need both ends"),
 ])
 def test_what_iptables_restore_refuses_is_a_located_syntax_error(rule, line, col, needle):
     text = "*filter\n:INPUT ACCEPT [0:0]\n" + rule.replace("-N X\n", "") + "\nCOMMIT\n"

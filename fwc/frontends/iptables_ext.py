@@ -66,6 +66,10 @@ def _ports(ctx, o, spec: str, multi: bool) -> Optional[tuple[ir.Range, ...]]:
     parts = spec.split(",") if multi else [spec]
     out = []
     for p in parts:
+        if multi and ":" in p and "" in p.split(":", 1):
+            # (libxt_multiport reads each side as a port: `5000:` and `:100` are refused)
+            raise ctx.error(f"invalid port/service '' in {p!r}: multiport ranges need both ends",
+                            o)
         try:
             r = V.parse_port_range(p)
             if multi and r.lo == r.hi and ":" in p:  # libxt_multiport: a:b needs a < b
