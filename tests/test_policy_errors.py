@@ -114,6 +114,25 @@ def test_cli_missing_file_exit_2(tmp_path):
     assert p.returncode == 2 and "cannot read policy" in p.stderr
 
 
+def test_unreadable_policies_and_includes_are_located_errors(tmp_path, monkeypatch):
+    """Not UTF-8 (top level, included, stdin) or over the input cap: exit 2 with a location,
+    never an internal error; an endless stream is not read to the end of memory."""
+    from fwc import frontends
+    from fwc.cli import main
+    (tmp_path / "bad.policy").write_bytes(b"\xff\xfehost x = 1.2.3.4\n")
+    (tmp_path / "a.policy").write_text('include "bad.policy"\ninput policy drop\n')
+    with pytest.raises(FwcSyntaxError) as ei:
+        compile_full((tmp_path / "a.policy").read_text(), str(tmp_path / "a.policy"))
+    assert (ei.value.loc.line, ei.value.loc.col, "not UTF-8" in ei.value.message) == (1, 9, True)
+    monkeypatch.setattr(frontends, "MAX_INPUT_BYTES", 1000)
+    (tmp_path / "big.policy").write_text("# x\n" * 1000)
+    assert main(["compile", str(tmp_path / "big.policy")]) == 2
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, "-m", "fwc", "compile", "-"], capture_output=True,
+                       input=b"\xffinput policy drop\n", env=env)
+    assert p.returncode == 2 and p.stderr.startswith(b"<stdin>:") and b"not UTF-8" in p.stderr
+
+
 # ------------------------------------------------------------------ mutated examples
 
 WORDS = ["allow", "drop", "from", "to", "iif", "oif", "tcp/22", "udp/99999", "icmp", "{", "}",

@@ -30,16 +30,12 @@ def register(sub) -> None:
 
 
 def _read(path: str) -> str:
+    from fwc.policy.resolve import read_file
     try:
-        if path == "-":
-            return sys.stdin.buffer.read().decode("utf-8")
-        # newline="": a lone \r is not a line end (fwc.policy.parser.physical_lines)
-        with open(path, encoding="utf-8", newline="") as f:
-            return f.read()
+        return read_file(path)
     except OSError as e:
-        raise FwcSyntaxError(f"cannot read policy: {e.strerror}", ir.Loc(path)) from None
-    except UnicodeDecodeError as e:
-        raise FwcSyntaxError(f"policy is not UTF-8 text ({e.reason})", ir.Loc(path)) from None
+        where = "<stdin>" if path == "-" else path
+        raise FwcSyntaxError(f"cannot read policy: {e.strerror}", ir.Loc(where)) from None
 
 
 def render(ruleset: ir.Ruleset, dst: str) -> dict:

@@ -287,7 +287,8 @@ class _Parser:
                                  "'input policy drop { ... }' (or output, forward, nat)", ll, 0)
             toks = self.run(RULE_BODY, ll, end, "rule")
             return self._rule_stmt(ll, first, toks)
-        raise self.error(f"unknown statement '{first}'{suggest(first, STATEMENTS)}", ll, 0)
+        shown = first if len(first) <= 40 else first[:37] + "..."  # (a line of garbage)
+        raise self.error(f"unknown statement '{shown}'{suggest(first[:40], STATEMENTS)}", ll, 0)
 
     def _rule_stmt(self, ll: LogicalLine, first: str, toks) -> RuleStmt:
         """The RuleStmt of a rule's token groups.  Kept lean, a big policy has thousands: on

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import sys
 from typing import Callable, Optional
 
 import attrs
@@ -591,6 +592,27 @@ class Resolver:
             pass
 
 
+class PolicyReadError(OSError):
+    """A policy file that is not text fwc reads (too large, not UTF-8)."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.strerror = why
+
+
 def read_file(path: str) -> str:
-    with open(path, encoding="utf-8", newline="") as f:
-        return f.read()
+    """The text of policy `path` ('-': standard input), as written: no newline translation
+    (a lone \r is not a line end, fwc.policy.parser.physical_lines)."""
+    from fwc.frontends import MAX_INPUT_BYTES
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    else:
+        with open(path, "rb") as f:
+            data = f.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise PolicyReadError(f"larger than {MAX_INPUT_BYTES >> 20} MiB (an endless stream?)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise PolicyReadError(f"not UTF-8 text (line {line}: {e.reason})") from None
