@@ -331,3 +331,13 @@ def test_a_bad_case_is_located_at_its_object(tmp_path, capsys):
                               "--cases", str(cases)], capsys)
     assert code == 2 and f"{cases}:3:3: error: case 1 probe: bad port 70000" in err
     assert out == ""  # (no partial table of results)
+
+
+def test_output_to_dev_stdout_on_a_pipe():
+    """/dev/stdout on a pipe resolves to no real path (pipe:[N]): it is written into."""
+    import subprocess
+    import sys
+    src = str(REPO / "examples" / "host-firewall.rules")
+    p = subprocess.run([sys.executable, "-m", "fwc", "translate", src, "-o", "/dev/stdout"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and "table ip filter" in p.stdout, p.stderr

@@ -45,13 +45,17 @@ def write_outputs(outputs: Mapping[Optional[str], str]) -> None:
     specials: list[tuple[str, str]] = []
     try:
         for path, text in plain.items():
-            real = os.path.realpath(path)
             try:
-                st = os.stat(real)
+                # (the path itself, followed: /dev/stdout on a pipe resolves to no real path)
+                st = os.stat(path)
             except FileNotFoundError:
                 st = None
             except OSError as e:
                 raise _fail(path, e.strerror) from None
+            if st is not None and not stat.S_ISREG(st.st_mode) and not stat.S_ISDIR(st.st_mode):
+                specials.append((path, text))  # /dev/null, a FIFO: written, never replaced
+                continue
+            real = os.path.realpath(path)
             if st is not None and stat.S_ISDIR(st.st_mode):
                 raise _fail(path, "it is a directory")
             if st is not None and not stat.S_ISREG(st.st_mode):
