@@ -472,9 +472,16 @@ class _RuleEmitter:
             return neg + ["-s" if m.field == "saddr" else "-d", _net(v)], []
         if isinstance(m, ir.FieldMatch) and (masked := _masked_address(m)) is not None:
             return neg + masked, []
+        if m == _NEVER:  # (what an inverted range of length, iprange... became)
+            return [], ["-m", "length", "--length", "65535:0"]
         if isinstance(m, ir.Port):
             pname = m.proto
             # (iptables has no udplite match: its ports go through multiport)
+            if m.negate and m.ranges == _ANY_PORT:
+                # matches no packet: iptables-nft 1.8.9 loads `! --dport 0:65535` as no port
+                # test at all (every packet matches), multiport's form as written (kernel-checked)
+                opt = {"sport": "--sports", "dport": "--dports", "port": "--ports"}[m.field]
+                return [], ["-m", "multiport", "!", opt, "0:65535"]
             if len(m.ranges) == 1 and m.field != "port" and pname != "udplite":
                 opt = "--sport" if m.field == "sport" else "--dport"
                 return [], ["-m", pname] + neg + [opt, _prange(m.ranges[0])]
@@ -830,6 +837,9 @@ def _shift_words(shift: int) -> list[str]:
     return ["--left-shift-mark", str(shift)] if shift > 0 else ["--right-shift-mark", str(-shift)]
 
 
+_ANY_PORT = (ir.Range(0, 65535),)
+# a match no packet meets (the iptables front end's reading of e.g. `--length 500:100`)
+_NEVER = ir.FieldMatch("meta l4proto", (ir.Range(0, 255),), negate=True)
 _ADDR_FIELDS = {"ip saddr": "-s", "ip daddr": "-d", "ip6 saddr": "-s", "ip6 daddr": "-d"}
 
 

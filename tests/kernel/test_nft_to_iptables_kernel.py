@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from fwc.backends.iptables import emit_iptables
+from fwc.backends.nft import emit_nft
 from fwc.backends.simulate import SimOptions, Simulator
 from fwc.frontends.nft import parse_nft
 from fwc.packet import cases_from_json
@@ -324,3 +325,36 @@ def test_non_prefix_address_masks_read_write_and_decide_alike():
 def emit_rules(rs, family):
     from fwc.frontends.iptables import parse_iptables_save
     return parse_iptables_save(emit_iptables(rs)[family], "x.rules", family).tables[0].chains[0].rules
+
+
+NEVER_RULES = """*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -p udp -m udp --dport 65535:1 -j DROP
+-A INPUT -p tcp -m tcp --dport 22 -m length --length 500:100 -j DROP
+-A INPUT -p tcp -m tcp --dport 23 -m iprange --src-range 198.51.100.9-198.51.100.1 -j DROP
+COMMIT
+"""
+
+
+def test_rules_that_match_nothing_are_written_so_iptables_nft_matches_nothing():
+    """`--dport 65535:1` (udp) matches no packet; its IR is a negated full port range, and
+    iptables-nft 1.8.9 loads `! --dport 0:65535` as no port test at all (every UDP packet):
+    fwc writes `-m multiport ! --dports 0:65535`, and other never-matching tests (an inverted
+    length or address range) as `-m length --length 65535:0`.  Original, fwc's iptables text
+    from it, the same text from its nft translation, and the simulator all accept."""
+    from fwc.frontends.iptables import parse_iptables_save
+    kernel_or_skip()
+    rs = parse_iptables_save(NEVER_RULES, "n.rules", "ip")
+    ours = emit_iptables(rs)["ip"]
+    again = emit_iptables(parse_nft(emit_nft(rs), "n.nft"))["ip"]
+    assert "! --dport 0:65535" not in ours + again and "--dports 0:65535" in ours
+    cases = cases_from_json([
+        {"name": f"{proto}-{port}", "probe": {"dir": "in", "proto": proto, "src": "198.51.100.5",
+                                             "dst": "192.0.2.1", "sport": 40000, "dport": port}}
+        for proto, port in (("udp", 53), ("udp", 65535), ("tcp", 22), ("tcp", 23))])
+    with KernelHarness() as h:
+        h.prepare(cases)
+        got = [kernel_verdicts(("iptables", text), cases, h) for text in (NEVER_RULES, ours, again)]
+    sim = Simulator(rs, SimOptions())
+    assert [[r.verdict for r in g] for g in got] == [["ACCEPT"] * 4] * 3
+    assert [sim.run_case(c).verdict for c in cases] == ["ACCEPT"] * 4
