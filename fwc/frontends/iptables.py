@@ -152,6 +152,8 @@ class _Interp:
                     "(the kernel refuses it)", looping.loc))
             elif (deep := ir.jump_too_deep(tables[-1])) is not None:
                 self.errors.append(FwcSyntaxError(ir.too_deep_message(deep[1]), deep[0].loc))
+            else:
+                self.errors += _hook_errors(tables[-1])
         self._check_updated_ipsets(tables)
         if self.errors:
             raise ErrorGroup(self.errors)
@@ -508,12 +510,13 @@ class _RuleParser:
                     "NETMAP": ("PREROUTING", "POSTROUTING", "OUTPUT", "INPUT")}
         if tname in nat_only and self.table != "nat":
             raise self.err(f"{tname} is only valid in the nat table", word)
-        if tname == "REJECT" and self.table not in ("filter", "mangle", "raw", "security"):
-            raise self.err("REJECT is not valid in the nat table", word)
         if tname == "REJECT" and chain in ("PREROUTING", "POSTROUTING"):
             # ipt_REJECT's hooks: INPUT, FORWARD, OUTPUT
             raise self.err(f"REJECT is not valid in chain {chain} (only INPUT, FORWARD, "
                            "OUTPUT and chains called from them)", word)
+        if tname == "REJECT" and self.table != "filter":
+            # (ipt_REJECT's .table: the kernel says "only valid in filter table, not mangle")
+            raise self.err(f"REJECT is only valid in the filter table, not {self.table}", word)
         if tname == "DROP" and self.table == "nat":
             raise self.err("the nat table is not for filtering: iptables refuses DROP there",
                            word)
@@ -1383,3 +1386,34 @@ def looks_like_script(text: str) -> bool:
             return False
     return False
 
+
+# matches and targets the kernel allows only in some hooks (their xt `.hooks`); checked for
+# every chain a base chain reaches, as the kernel validates the whole table when loading it
+_HOOK_LIMITS = (
+    ((ir.SkUid, ir.SkGid, ir.SocketExists), "the owner match", ("output", "postrouting")),
+    ((ir.SetPriority,), "CLASSIFY", ("forward", "output", "postrouting")),
+    ((ir.Reject,), "REJECT", ("input", "forward", "output")),
+)
+
+
+def _hook_errors(t: ir.Table) -> list:
+    edges = {c.name: [x for r in c.rules for x in ir.verdict_targets(r, {})] for c in t.chains}
+    hooks: dict[str, set] = {c.name: set() for c in t.chains}
+    for base in (c for c in t.chains if c.base is not None):
+        for name in ir.reachable(edges, base.name):
+            if name in hooks:
+                hooks[name].add(base.base.hook)
+    errors = []
+    for c in t.chains:
+        for r in c.rules:
+            for kinds, what, allowed in _HOOK_LIMITS:
+                if not any(isinstance(x, kinds) for x in (*r.matches, *r.statements, r.verdict)):
+                    continue
+                bad = sorted(hooks[c.name] - set(allowed))
+                if bad:
+                    via = "" if c.base is not None else f" (chain {c.name} is reached from it)"
+                    errors.append(FwcSyntaxError(
+                        f"{what} is not valid in {bad[0].upper()}{via}; the kernel allows it "
+                        f"only in {', '.join(h.upper() for h in allowed)}", r.loc))
+                    break
+    return sorted(errors, key=lambda e: (e.loc.line, e.loc.col))
