@@ -676,6 +676,10 @@ def test_a_file_with_4_and_6_rules_is_both_families():
     ("-A INPUT -m limit --limit-burst 10001 -j ACCEPT", 3, 19, "out of range 1-10000"),
     ("-A INPUT -p udp -m multiport --dports 5000:,53 -j ACCEPT", 3, 30, "need both ends"),
     ("-A INPUT -p udp -m multiport --sports :100 -j ACCEPT", 3, 30, "need both ends"),
+    ("-A INPUT -m statistic ! --mode random --probability 0.2 -j DROP", 3, 25, "cannot be inverted"),
+    ("-A INPUT -m statistic --mode nth --every 3 -j DROP", 3, 34, "requires --packet"),
+    ("-A INPUT -m statistic --mode random --probability 0.5 --packet 1 -j DROP", 3, 37,
+     "cannot be used together"),
 ])
 def test_what_iptables_restore_refuses_is_a_located_syntax_error(rule, line, col, needle):
     text = "*filter\n:INPUT ACCEPT [0:0]\n" + rule.replace("-N X\n", "") + "\nCOMMIT\n"

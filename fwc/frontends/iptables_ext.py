@@ -506,7 +506,18 @@ def _build_statistic(opts, ctx):
     mode = _one(opts, "--mode")
     if mode is None:
         raise ctx.error("statistic needs --mode", opts[0] if opts else None)
+    # (libxt_statistic: only --probability and --every take a '!'; the two modes' options
+    # do not mix, and --every needs --packet)
+    for o in opts:
+        if o.negate and o.name in ("--mode", "--packet"):
+            raise ctx.error(f"statistic option {o.name} cannot be inverted", o)
     negate = any(o.negate for o in opts)
+    prob_opt, every_opt = _one(opts, "--probability"), _one(opts, "--every")
+    if prob_opt is not None and (every_opt or _one(opts, "--packet")):
+        raise ctx.error("statistic --probability cannot be used together with --every or "
+                        "--packet", prob_opt)
+    if every_opt is not None and _one(opts, "--packet") is None:
+        raise ctx.error("statistic --every also requires --packet", every_opt)
     if mode.args[0] == "random":
         p = _one(opts, "--probability")
         if p is None:
