@@ -368,6 +368,8 @@ class Simulator:
                 fn, reads = self._compile_statement(s, rule, table, chain)
                 stmts.append(fn)
                 comp.reads |= reads
+            if _first_template_wins(rule, stmts):
+                comp.reads.add("tmpl")
             verdict = self._compile_verdict(rule.verdict, rule, table, chain, is_nat)
             nat_l3 = _nat_family(rule.verdict) if table.family == "inet" else None
             if nat_l3 is not None:
@@ -1799,6 +1801,7 @@ _KEY_EXPR = {
                  " (p.ct.confirmed if p.ct is not None else None), p.tmpl_helper",
     "ct_timeout": "(p.ct.timeout() if p.ct is not None else None)",
     "clock": "p.now_ns",
+    "tmpl": "p.tmpl",
     "ct_labels": "(p.ct.labels if p.ct is not None else None)",
     "ct_master": "(tuple(p.ct.master.tuples) if p.ct is not None and p.ct.master is not None "
                  "else None)",
@@ -1827,11 +1830,12 @@ def _effects(p: Skb) -> tuple:
     ct = p.ct
     return (p.mark, p.notrack, p.tmpl_helper, p.tmpl_zone, p.ttl, p.tos,
             ct.mark if ct is not None else None, ct.helper if ct is not None else None,
-            ct.labels if ct is not None else None)
+            ct.labels if ct is not None else None, p.tmpl)
 
 
 def _apply_effects(p: Skb, e: tuple) -> None:
     p.mark, p.notrack, p.tmpl_helper, p.tmpl_zone, p.ttl, p.tos = e[:6]
+    p.tmpl = e[9]
     if p.ct is not None:  # (everything a chain can change about the entry: a cache hit
         p.ct.mark, p.ct.helper, p.ct.labels = e[6], e[7], e[8]  # replays it)
 
@@ -1892,3 +1896,36 @@ def _answerable(p: Skb, v: tuple, local_dst: bool = True) -> bool:
             not (_V4MAPPED[0] <= p.src <= _V4MAPPED[1] or p.src == 0):
         return False
     return not (p.icmp_type is not None and p.icmp_type in ICMP_ERROR_TYPES[p.l3])
+
+
+def _template_stmt(s) -> bool:
+    """A statement that attaches a conntrack template (or the untracked mark) before conntrack:
+    iptables' CT target (--notrack, --zone, --helper), nft's notrack and ct zone set."""
+    return isinstance(s, (ir.Notrack, ir.CtZoneSet)) or \
+        (isinstance(s, ir.CtHelperSet) and s.template)
+
+
+def _first_template_wins(rule: ir.Rule, stmts: list) -> bool:
+    """Once a packet carries a template or the untracked mark, a later CT target does nothing
+    (xt_CT: "Previously seen? Ignore."; nft's notrack and zone set likewise return when the
+    packet has one); the statements of one CT target (`--helper ftp --zone 1`) act together.
+    (nft's `ct zone set` after its `notrack` would track the packet: not modelled, README.)"""
+    idx = [i for i, s in enumerate(rule.statements) if _template_stmt(s)]
+    if not idx:
+        return False
+    shared = {"skip": False}
+    for i in idx:
+        inner = stmts[i]
+
+        def wrapped(p, emit, inner=inner, first=(i == idx[0])):
+            if first:
+                shared["skip"] = p.ct_state is None and p.tmpl
+            if shared["skip"]:
+                emit("the packet already has a conntrack template: no effect")
+                return None
+            out = inner(p, emit)
+            if p.ct_state is None:
+                p.tmpl = True
+            return out
+        stmts[i] = wrapped
+    return True

@@ -35,7 +35,7 @@ class Skb:
     __slots__ = ("dir", "l3", "family", "proto", "src", "dst", "sport", "dport", "flags",
                  "payload", "icmp_type", "icmp_code", "icmp_id", "iif", "oif", "mark", "ttl",
                  "tos", "length", "ct", "ct_state", "ct_dir", "notrack", "tmpl_helper",
-                 "tmpl_zone", "quote", "notes", "now_ns")
+                 "tmpl_zone", "tmpl", "quote", "notes", "now_ns")
 
     def __init__(self, p: Packet, ttl: int = 64):
         self.dir = p.dir
@@ -63,6 +63,7 @@ class Skb:
         self.notrack = False
         self.tmpl_helper: Optional[str] = None  # CT --helper seen before conntrack ran
         self.tmpl_zone = 0
+        self.tmpl = False  # a CT target (or nft notrack / ct zone set) already acted
         self.quote = None  # inner tuple of an ICMP error (l3, proto, src, dst, sp, dp)
         self.notes: list = []
         self.now_ns = 0  # the wall clock (UTC, ns) while the packet passes; set by the engine

@@ -255,6 +255,7 @@ class ConntrackTable:
                     self.expectations.remove(exp)
                 entry.status.add("EXPECTED")
                 entry.master = exp.master
+                entry.mark = exp.master.mark  # (init_conntrack copies the master's mark)
                 break
         skb.ct, skb.ct_dir = entry, 0
         skb.ct_state = "RELATED" if entry.master is not None else "NEW"

@@ -411,7 +411,18 @@ def _build_physdev(opts, ctx):
 
 
 def _build_helper(opts, ctx):
-    return [ir.Helper(o.args[0], o.negate) for o in opts]
+    """xt_helper compares only the master helper's own length (strncmp): `--helper ftp-21`
+    matches helper "ftp".  Read as the kernel helper whose name starts the text, so the IR's
+    exact name means the same (nft's `ct helper "ftp"` compares exactly)."""
+    from fwc.conntrack.helpers import KERNEL_HELPERS
+    out = []
+    for o in opts:
+        name = o.args[0]
+        if name not in KERNEL_HELPERS:
+            starts = [h for h in KERNEL_HELPERS if name.startswith(h)]
+            name = max(starts, key=len) if starts else name
+        out.append(ir.Helper(name, o.negate))
+    return out
 
 
 def _build_pkttype(opts, ctx):

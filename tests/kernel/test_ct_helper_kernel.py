@@ -83,3 +83,60 @@ def test_nft_ct_helper_set_before_conntrack_does_nothing(kernel, priority):
     assert (kern[0].ct_state, kern[0].verdict) == (("NEW", "ACCEPT") if before
                                                    else ("RELATED", "DROP"))
     assert (sim[0].ct_state, sim[0].verdict) == (kern[0].ct_state, kern[0].verdict)
+
+
+def _ftp_case(name: str) -> dict:
+    client, server = "198.51.100.7", "192.0.2.1"
+    c = {"dir": "in", "src": client, "dst": server, "sport": 40000, "dport": 21}
+    s = {"dir": "out", "src": server, "dst": client, "sport": 21, "dport": 40000}
+    setup = [dict(c, flags="S"), dict(s, flags="SA"), dict(c, flags="A"),
+             dict(s, flags="PA", payload="220 ready\\r\\n"),
+             dict(c, flags="PA", payload="USER a\\r\\n"),
+             dict(s, flags="PA", payload="331 pw\\r\\n"),
+             dict(c, flags="PA", payload="PORT 198,51,100,7,156,64\\r\\n")]
+    return {"name": name, "setup": setup,
+            "probe": {"dir": "out", "src": server, "dst": client, "sport": 20, "dport": 40000,
+                      "flags": "S"}}
+
+
+@pytest.mark.parametrize("first,second", [
+    ("--helper ftp", "--zone 1"), ("--helper ftp", "--notrack"), ("--helper sip", "--helper ftp"),
+    ("--notrack", "--helper ftp"), ("--zone 1", "--helper ftp"), ("--helper ftp --zone 1", None)])
+def test_the_first_ct_target_a_packet_meets_wins(kernel, first, second):
+    """xt_CT ignores a packet that already carries a template or the untracked mark: after
+    `CT --helper ftp`, a later `CT --zone 1` or `CT --notrack` does nothing (and `--helper sip`
+    then `--helper ftp` keeps sip); one target's options act together."""
+    raw = [f"-A PREROUTING -p tcp --dport 21 -j CT {first}"]
+    if second:
+        raw.append(f"-A PREROUTING -p tcp --dport 21 -j CT {second}")
+    text = ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n" + "\n".join(raw) +
+            "\nCOMMIT\n*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            "-A OUTPUT -m conntrack --ctstate RELATED -m helper --helper ftp -j DROP\nCOMMIT\n")
+    cases = cases_from_json([_ftp_case("ftp")])
+    kernel.prepare(cases)
+    kern = kernel_verdicts(("iptables", text), cases, kernel)
+    sim = simulate(parse_iptables_save(text, "ct.rules", "ip"), cases, sim_options())
+    assert [(r.setup_verdicts, r.verdict, r.ct_state) for r in sim] == \
+        [(r.setup_verdicts, r.verdict, r.ct_state) for r in kern]
+
+
+@pytest.mark.parametrize("out_rule", [
+    "-m connmark --mark 0x21 -m conntrack --ctstate RELATED -j DROP",  # the master's mark
+    "-m conntrack --ctstate RELATED -m helper --helper ftp-21 -j DROP",  # xt_helper's strncmp
+])
+def test_an_expected_connection_inherits_the_mark_and_helper_prefixes_match(kernel, out_rule):
+    """init_conntrack copies the master's ct mark into the expected connection; xt_helper
+    compares only as many characters as the helper's name has (`ftp-21` matches `ftp`)."""
+    text = ("*raw\n:PREROUTING ACCEPT [0:0]\n"
+            "-A PREROUTING -p tcp --dport 21 -j CT --helper ftp\nCOMMIT\n"
+            "*mangle\n:PREROUTING ACCEPT [0:0]\n"
+            "-A PREROUTING -p tcp --dport 21 -m conntrack --ctstate NEW "
+            "-j CONNMARK --set-mark 0x21\nCOMMIT\n"
+            f"*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT {out_rule}\nCOMMIT\n")
+    cases = cases_from_json([_ftp_case("ftp")])
+    kernel.prepare(cases)
+    kern = kernel_verdicts(("iptables", text), cases, kernel)
+    sim = simulate(parse_iptables_save(text, "m.rules", "ip"), cases, sim_options())
+    assert (kern[0].ct_state, kern[0].verdict) == ("RELATED", "DROP")
+    assert [(r.setup_verdicts, r.verdict, r.ct_state) for r in sim] == \
+        [(r.setup_verdicts, r.verdict, r.ct_state) for r in kern]
