@@ -23,69 +23,166 @@ Note = Callable[[str], None]
 
 
 def _expect(table: ConntrackTable, entry: Entry, l3: int, proto: int, src: Optional[int],
-            dst: int, dport: int, note: Note) -> None:
+            dst: int, dport: int, note: Note, max_expected: Optional[int] = None) -> None:
+    """Register an expectation; with `max_expected` (the helper's expect policy) the master's
+    oldest one goes first when it has that many (nf_ct_expect_related evicts it)."""
     exp = Expectation(l3, proto, src, dst, dport, entry, entry.helper)
+    if max_expected is not None:
+        mine = [e for e in table.expectations if e.master is entry]
+        for old in mine[:max(0, len(mine) - max_expected + 1)]:
+            table.expectations.remove(old)
+            note(f"helper {entry.helper}: expectation {old.describe()} replaced (at most "
+                 f"{max_expected} per connection)")
     table.expectations.append(exp)
     note(f"helper {entry.helper}: expect {exp.describe()}")
 
 
 # ---------------------------------------------------------------------------- FTP
+# nf_conntrack_ftp restated: a segment that starts right after a newline is compared, case
+# blind, with PORT/EPRT (client) or "227 "/"229 " (server); a segment that begins like the
+# pattern but whose numbers cannot be read ("partial") is dropped.  Numbers are read without
+# range checks (an address by shifts in 32 bits, a port in 16).
 
-_PORT = re.compile(rb"PORT (\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})", re.I)
-_PASV = re.compile(rb"227 [^(\r\n]*\((\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})\)")
-_EPRT = re.compile(rb"EPRT (.)([12])\1([0-9A-Fa-f:.]+)\1(\d{1,5})\1", re.I)
-_EPSV = re.compile(rb"229 [^(\r\n]*\((.)\1\1(\d{1,5})\1\)")
+_DIGITS = range(0x30, 0x3A)
 
 
-def _ftp_command(data: bytes, direction: int, l3: int):
-    """(address or None for 'the sender', port) announced by this segment, or None."""
-    if direction == 0:
-        m = _PORT.match(data)
-        if m and l3 == 4:
-            nums = [int(x) for x in m.groups()]
-            return int(ipaddress.IPv4Address(".".join(map(str, nums[:4])))), nums[4] * 256 + nums[5]
-        m = _EPRT.match(data)
-        if m:
-            try:
-                addr = ipaddress.ip_address(m.group(3).decode())
-            except ValueError:
-                return None
-            if addr.version != l3:
-                return None
-            return int(addr), int(m.group(4))
-    else:
-        m = _PASV.match(data)
-        if m and l3 == 4:
-            nums = [int(x) for x in m.groups()]
-            return int(ipaddress.IPv4Address(".".join(map(str, nums[:4])))), nums[4] * 256 + nums[5]
-        m = _EPSV.match(data)
-        if m:
-            return None, int(m.group(2))
+def _numbers(data: bytes, n: int, sep: int, term: Optional[int]) -> Optional[list[int]]:
+    """n numbers separated by `sep`, ended by `term` (None: by any other byte), or None."""
+    out, i = [0] * n, 0
+    for ch in data:
+        if i >= n:
+            return None
+        if ch in _DIGITS:
+            out[i] = (out[i] * 10 + ch - 0x30) & 0xFFFFFFFF
+        elif ch == sep:
+            i += 1
+        else:
+            return out if (term is None or ch == term) and i == n - 1 else None
+    return None  # (the data ended before a terminator)
+
+
+def _port_upto(data: bytes, start: int, delim: int) -> Optional[int]:
+    port = 0
+    for ch in data[start:]:
+        if ch == delim:
+            return port or None
+        if ch not in _DIGITS:
+            return None
+        port = (port * 10 + ch - 0x30) & 0xFFFF
     return None
 
 
-def ftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> None:
+def _rfc959(data: bytes, l3: int, term: Optional[int]):
+    nums = _numbers(data, 6, 0x2C, term)
+    if nums is None:
+        return None
+    addr = ((nums[0] << 24) | (nums[1] << 16) | (nums[2] << 8) | nums[3]) & 0xFFFFFFFF
+    return addr, ((nums[4] << 8) | nums[5]) & 0xFFFF
+
+
+def _rfc1123(data: bytes, l3: int, term):
+    """227: the numbers start at the first digit, parentheses or not."""
+    first = next((k for k, ch in enumerate(data) if ch in _DIGITS), None)
+    return None if first is None else _rfc959(data[first:], l3, None)
+
+
+def _good_delim(ch: int) -> bool:
+    return 33 <= ch <= 126 and ch not in _DIGITS
+
+
+def _eprt(data: bytes, l3: int, term):
+    if len(data) <= 3 or not _good_delim(data[0]) or data[2] != data[0]:
+        return None
+    delim = data[0]
+    if data[1] != (0x31 if l3 == 4 else 0x32):
+        return None
+    if l3 == 4:
+        nums = _numbers(data[3:], 4, 0x2E, delim)
+        if nums is None:
+            return None
+        addr = ((nums[0] << 24) | (nums[1] << 16) | (nums[2] << 8) | nums[3]) & 0xFFFFFFFF
+        length = data.index(delim, 3) - 3
+    else:
+        end = data.find(bytes([delim]), 3)
+        try:
+            addr = int(ipaddress.IPv6Address(data[3:end].decode("ascii"))) if end > 3 else None
+        except (ValueError, UnicodeDecodeError):
+            addr = None
+        if addr is None:
+            return None
+        length = end - 3
+    port = _port_upto(data, 3 + length + 1, delim)
+    return None if port is None else (addr, port)
+
+
+def _epsv(data: bytes, l3: int, term):
+    if len(data) <= 3 or not _good_delim(data[0]) or data[1] != data[0] or data[2] != data[0]:
+        return None
+    port = _port_upto(data, 3, data[0])
+    return None if port is None else (None, port)
+
+
+# per direction: (pattern, byte to skip to or None, terminator, reader)
+_FTP_SEARCH = (
+    ((b"PORT", 0x20, 0x0D, _rfc959), (b"EPRT", 0x20, 0x0D, _eprt)),
+    ((b"227 ", None, None, _rfc1123), (b"229 ", 0x28, 0x29, _epsv)),
+)
+
+
+def _find_pattern(data: bytes, pattern: bytes, skip, term, read, l3: int):
+    """1 and (address or None, port); 0 (no match); -1 (partial: the kernel drops it)."""
+    plen = len(pattern)
+    if len(data) <= plen:
+        return (-1, None) if data.lower() == pattern[:len(data)].lower() else (0, None)
+    if data[:plen].lower() != pattern.lower():
+        return 0, None
+    i = plen
+    if skip is not None:
+        at = data.find(bytes([skip]), plen)
+        if at < 0:
+            return -1, None
+        i = at + 1
+    got = read(data[i:], l3, term)
+    return (1, got) if got is not None else (-1, None)
+
+
+def _ftp_command(data: bytes, direction: int, l3: int):
+    """(found, (address or None for 'the sender', port)): found 1, 0 or -1 as above."""
+    for pattern, skip, term, read in _FTP_SEARCH[direction]:
+        found, got = _find_pattern(data, pattern, skip, term, read, l3)
+        if found:
+            return found, got
+    return 0, None
+
+
+def ftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> Optional[bool]:
     if skb.proto != 6 or not skb.payload or skb.ct_state != "ESTABLISHED":
-        return
+        return None
     d = skb.ct_dir
     after_nl = entry.helper_data.setdefault("after_nl", [False, False])
     data = skb.payload
-    parse = after_nl[d]
-    after_nl[d] = data.endswith(b"\n")
-    if not parse:
+    if not after_nl[d]:
+        after_nl[d] = data.endswith(b"\n")
         note(f"helper ftp: first segment of the {'reply' if d else 'original'} direction "
              "(or one not following a newline) is not parsed")
-        return
-    found = _ftp_command(data, d, skb.l3)
-    if found is None:
-        return
-    addr, port = found
+        return None
+    found, got = _ftp_command(data, d, skb.l3)
+    if found == -1:
+        # (a dropped segment leaves the newline record as it was: its retransmission is parsed)
+        note("helper ftp: partial match of a command (numbers missing or unreadable) -> drop, "
+             "as the kernel helper")
+        return False
+    after_nl[d] = data.endswith(b"\n")
+    if found == 0:
+        return None
+    addr, port = got
     sender = entry.tuples[d][2]
     if addr is not None and addr != sender:
         note("helper ftp: announced address differs from the sender's, no expectation")
-        return
+        return None
     other = entry.tuples[1 - d]
-    _expect(table, entry, skb.l3, 6, other[2], other[3], port, note)
+    _expect(table, entry, skb.l3, 6, other[2], other[3], port, note, max_expected=1)
+    return None
 
 
 # ---------------------------------------------------------------------------- SIP
@@ -134,7 +231,7 @@ def tftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> None
     if opcode not in (1, 2):  # read / write request
         return
     reply = entry.tuples[1]
-    _expect(table, entry, skb.l3, 17, reply[2], reply[3], reply[5], note)
+    _expect(table, entry, skb.l3, 17, reply[2], reply[3], reply[5], note, max_expected=1)
 
 
 # ---------------------------------------------------------------------------- NetBIOS name service

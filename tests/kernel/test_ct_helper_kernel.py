@@ -140,3 +140,76 @@ def test_an_expected_connection_inherits_the_mark_and_helper_prefixes_match(kern
     assert (kern[0].ct_state, kern[0].verdict) == ("RELATED", "DROP")
     assert [(r.setup_verdicts, r.verdict, r.ct_state) for r in sim] == \
         [(r.setup_verdicts, r.verdict, r.ct_state) for r in kern]
+
+
+# nf_conntrack_ftp's reading of commands: (name, client command or None, server reply or None,
+# data port); the server is the firewall, the client 198.51.100.7 (PORT: 198,51,100,7)
+FTP_VARIANTS = [
+    ("port", "PORT 198,51,100,7,156,64\\r\\n", None, 40000),
+    ("port-lf-only", "PORT 198,51,100,7,156,64\\n", None, 40000),  # needs \r: partial, dropped
+    ("port-trailing-blank", "PORT 198,51,100,7,156,64 \\r\\n", None, 40000),
+    ("port-split", "PORT 198,51,100,", None, 40000),
+    ("port-bare", "PORT\\r\\n", None, 40000),
+    ("port-garbage", "PORT garbage\\r\\n", None, 40000),
+    ("portx", "PORTX 198,51,100,7,156,64\\r\\n", None, 40000),
+    ("port-big-port", "PORT 198,51,100,7,300,1\\r\\n", None, (300 << 8 | 1) & 0xFFFF),
+    ("port-octet-263", "PORT 198,51,100,263,156,64\\r\\n", None, 40000),
+    ("port-seven-numbers", "PORT 198,51,100,7,156,64,1\\r\\n", None, 40000),
+    ("eprt", "EPRT |1|198.51.100.7|40000|\\r\\n", None, 40000),
+    ("eprt-port0", "EPRT |1|198.51.100.7|0|\\r\\n", None, 40000),
+    ("eprt-v6-on-v4", "EPRT |2|198.51.100.7|40000|\\r\\n", None, 40000),
+    ("eprt-port-70000", "EPRT |1|198.51.100.7|70000|\\r\\n", None, 70000 & 0xFFFF),
+    ("pasv", None, "227 Entering Passive Mode (192,0,2,1,195,80)\\r\\n", 50000),
+    ("pasv-no-parens", None, "227 Entering Passive Mode 192,0,2,1,195,80\\r\\n", 50000),
+    ("pasv-no-digits", None, "227 Entering Passive Mode\\r\\n", 50000),
+    ("pasv-split", None, "227 Entering Passive Mode (192,0,2,", 50000),
+    ("epsv", None, "229 Entering Extended Passive Mode (|||50000|)\\r\\n", 50000),
+    ("epsv-no-paren", None, "229 Entering Extended Passive Mode |||50000|\\r\\n", 50000),
+    ("epsv-port0", None, "229 Entering Extended Passive Mode (|||0|)\\r\\n", 50000),
+    ("two-ports", "PORT 198,51,100,7,156,64\\r\\n", None, 40000),  # then PORT ...,65: 40001
+]
+
+
+def _ftp_variant_case(name, command, reply, port) -> dict:
+    client, server = "198.51.100.7", "192.0.2.1"
+    c = {"dir": "in", "src": client, "dst": server, "sport": 40000, "dport": 21}
+    s = {"dir": "out", "src": server, "dst": client, "sport": 21, "dport": 40000}
+    setup = [dict(c, flags="S"), dict(s, flags="SA"), dict(c, flags="A"),
+             dict(s, flags="PA", payload="220 ready\\r\\n"),
+             dict(c, flags="PA", payload="USER a\\r\\n"),
+             dict(s, flags="PA", payload="331 pw\\r\\n")]
+    if command is not None:
+        setup.append(dict(c, flags="PA", payload=command))
+        if name == "two-ports":
+            setup.append(dict(c, flags="PA", payload="PORT 198,51,100,7,156,65\\r\\n"))
+        probe = {"dir": "out", "src": server, "dst": client, "sport": 20, "dport": port,
+                 "flags": "S"}
+    else:
+        setup += [dict(c, flags="PA", payload="PASV\\r\\n"), dict(s, flags="PA", payload=reply)]
+        probe = {"dir": "in", "src": client, "dst": server, "sport": 40001, "dport": port,
+                 "flags": "S"}
+    return {"name": name, "setup": setup, "probe": probe}
+
+
+def test_ftp_commands_are_read_as_nf_conntrack_ftp_reads_them(kernel):
+    """Partial commands (no `\\r` after PORT's numbers, a split segment, PORT without numbers)
+    are dropped by the helper; 227 needs no parentheses; numbers have no range checks (ports
+    wrap at 16 bits, an octet over 255 moves the address); one expectation per connection,
+    a second PORT replaces the first.  The data SYN (INPUT drops what is not RELATED) tells."""
+    text = ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            "-A PREROUTING -p tcp --dport 21 -j CT --helper ftp\nCOMMIT\n"
+            "*filter\n:INPUT DROP [0:0]\n:OUTPUT DROP [0:0]\n"
+            "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
+            "-A INPUT -p tcp --dport 21 -j ACCEPT\n"
+            "-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\nCOMMIT\n")
+    cases = cases_from_json([_ftp_variant_case(*v) for v in FTP_VARIANTS])
+    kernel.prepare(cases)
+    kern = kernel_verdicts(("iptables", text), cases, kernel)
+    sim = simulate(parse_iptables_save(text, "ftp.rules", "ip"), cases, sim_options())
+    got = {c.name: ((a.setup_verdicts, a.verdict, a.ct_state), (b.setup_verdicts, b.verdict,
+                                                               b.ct_state))
+           for c, a, b in zip(cases, kern, sim)}
+    assert {k: v for k, v in got.items() if v[0] != v[1]} == {}
+    # the variants do make a difference: some are RELATED, some dropped by the helper
+    assert got["port"][0][1] == "ACCEPT" and got["port-lf-only"][0][0][-1] == "DROP"
+    assert got["pasv-no-parens"][0][1] == "ACCEPT" and got["two-ports"][0][1] == "DROP"
