@@ -22,11 +22,25 @@ from fwc.conntrack.table import ConntrackTable, Entry, Expectation
 Note = Callable[[str], None]
 
 
+def _same(a: Expectation, b: Expectation) -> bool:
+    return (a.l3, a.proto, a.src, a.dst, a.dport, a.sport, a.src_hi) == \
+        (b.l3, b.proto, b.src, b.dst, b.dport, b.sport, b.src_hi) and a.master.zone == b.master.zone
+
+
 def _expect(table: ConntrackTable, entry: Entry, l3: int, proto: int, src: Optional[int],
-            dst: int, dport: int, note: Note, max_expected: Optional[int] = None) -> None:
-    """Register an expectation; with `max_expected` (the helper's expect policy) the master's
-    oldest one goes first when it has that many (nf_ct_expect_related evicts it)."""
+            dst: int, dport: int, note: Note, max_expected: Optional[int] = None) -> bool:
+    """Register an expectation (nf_ct_expect_related): one of the same master for the same
+    connection is replaced; one of another master makes it fail (False: the ftp and tftp
+    helpers then drop the packet); with `max_expected` (the helper's expect policy) the
+    master's oldest one goes first when it has that many."""
     exp = Expectation(l3, proto, src, dst, dport, entry, entry.helper)
+    for old in list(table.expectations):
+        if _same(old, exp):
+            if old.master is not entry:
+                note(f"helper {entry.helper}: another connection already expects "
+                     f"{exp.describe()} -> drop, as the kernel helper")
+                return False
+            table.expectations.remove(old)
     if max_expected is not None:
         mine = [e for e in table.expectations if e.master is entry]
         for old in mine[:max(0, len(mine) - max_expected + 1)]:
@@ -35,6 +49,7 @@ def _expect(table: ConntrackTable, entry: Entry, l3: int, proto: int, src: Optio
                  f"{max_expected} per connection)")
     table.expectations.append(exp)
     note(f"helper {entry.helper}: expect {exp.describe()}")
+    return True
 
 
 # ---------------------------------------------------------------------------- FTP
@@ -181,7 +196,8 @@ def ftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> Optio
         note("helper ftp: announced address differs from the sender's, no expectation")
         return None
     other = entry.tuples[1 - d]
-    _expect(table, entry, skb.l3, 6, other[2], other[3], port, note, max_expected=1)
+    if not _expect(table, entry, skb.l3, 6, other[2], other[3], port, note, max_expected=1):
+        return False
     return None
 
 
@@ -224,14 +240,16 @@ def sip_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> Optio
 # ---------------------------------------------------------------------------- TFTP
 
 
-def tftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> None:
+def tftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> Optional[bool]:
     if skb.proto != 17 or len(skb.payload) < 2:
-        return
+        return None
     opcode = int.from_bytes(skb.payload[:2], "big")
     if opcode not in (1, 2):  # read / write request
-        return
+        return None
     reply = entry.tuples[1]
-    _expect(table, entry, skb.l3, 17, reply[2], reply[3], reply[5], note, max_expected=1)
+    if not _expect(table, entry, skb.l3, 17, reply[2], reply[3], reply[5], note, max_expected=1):
+        return False
+    return None
 
 
 # ---------------------------------------------------------------------------- NetBIOS name service

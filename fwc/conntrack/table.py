@@ -250,7 +250,8 @@ class ConntrackTable:
         entry.tcp_last = (0, tcp.flag_class(skb.flags)) if proto == 6 else (None, None)
         entry.helper = skb.tmpl_helper
         for exp in self.expectations:
-            if exp.matches(t):
+            # (looked up in the new packet's zone: an expectation lives in its master's)
+            if exp.master.zone == zone and exp.matches(t):
                 if not exp.permanent:  # consumed now, even if the packet is dropped later
                     self.expectations.remove(exp)
                 entry.status.add("EXPECTED")
@@ -295,15 +296,18 @@ class ConntrackTable:
             entry.unacked[1 - direction] = False  # the peers' numbers follow each other
         if skb.payload or skb.flags & tcp.FIN:
             entry.unacked[direction] = True
+        if "SEEN_REPLY" not in entry.status and skb.flags & tcp.RST:
+            # either direction (nf_conntrack_proto_tcp: th->rst): a connection answered only
+            # by RST is deleted at once, before its timeout is refreshed (the packet still
+            # reads the old one)
+            self.remove(entry)
+            note(f"conntrack: entry #{entry.id} deleted (reset before any reply)")
+            return True
         entry.tcp_timeout = tcp.refresh_timeout(nxt, any(entry.unacked),
                                                 "SEEN_REPLY" in entry.status,
                                                 bool(skb.flags & tcp.RST))
-        if "SEEN_REPLY" not in entry.status:
-            if skb.flags & tcp.RST:  # either direction (nf_conntrack_proto_tcp: th->rst)
-                self.remove(entry)  # a connection answered only by RST is deleted at once
-                note(f"conntrack: entry #{entry.id} deleted (reset before any reply)")
-        elif "ASSURED" not in entry.status and old in ("SYN_RECV", "ESTABLISHED") \
-                and nxt == "ESTABLISHED":
+        if "SEEN_REPLY" in entry.status and "ASSURED" not in entry.status and \
+                old in ("SYN_RECV", "ESTABLISHED") and nxt == "ESTABLISHED":
             entry.status.add("ASSURED")
         return True
 

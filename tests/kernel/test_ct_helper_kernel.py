@@ -213,3 +213,58 @@ def test_ftp_commands_are_read_as_nf_conntrack_ftp_reads_them(kernel):
     # the variants do make a difference: some are RELATED, some dropped by the helper
     assert got["port"][0][1] == "ACCEPT" and got["port-lf-only"][0][0][-1] == "DROP"
     assert got["pasv-no-parens"][0][1] == "ACCEPT" and got["two-ports"][0][1] == "DROP"
+
+
+def test_expectations_clash_across_connections_and_live_in_their_zone(kernel):
+    """A second control connection announcing what another already expects makes
+    nf_ct_expect_related fail, and nf_conntrack_ftp drops that segment; an expectation is
+    found only from its master's conntrack zone."""
+    client, server = "198.51.100.7", "192.0.2.1"
+
+    def control(sport, with_port=True):
+        c = {"dir": "in", "src": client, "dst": server, "sport": sport, "dport": 21}
+        s = {"dir": "out", "src": server, "dst": client, "sport": 21, "dport": sport}
+        out = [dict(c, flags="S"), dict(s, flags="SA"), dict(c, flags="A"),
+               dict(s, flags="PA", payload="220 ready\\r\\n"),
+               dict(c, flags="PA", payload="USER a\\r\\n"),
+               dict(s, flags="PA", payload="331 pw\\r\\n")]
+        return out + ([dict(c, flags="PA", payload="PORT 198,51,100,7,156,100\\r\\n")]
+                      if with_port else [])
+    data = {"dir": "out", "src": server, "dst": client, "sport": 20, "dport": 40036,
+            "flags": "S"}
+    cases = [{"name": "clash", "setup": control(40000) + control(40002), "probe": data},
+             {"name": "one", "setup": control(40000), "probe": data}]
+    for zones in (False, True):
+        raw = ["-A PREROUTING -p tcp --dport 21 -j CT --helper ftp" +
+               (" --zone 1" if zones else "")]
+        if zones:  # the control connection's replies in zone 1 too; the data SYN stays in 0
+            raw.append("-A OUTPUT -p tcp --sport 21 -j CT --zone 1")
+        text = ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n" + "\n".join(raw) +
+                "\nCOMMIT\n*filter\n:OUTPUT ACCEPT [0:0]\n"
+                "-A OUTPUT -m conntrack --ctstate RELATED -j DROP\nCOMMIT\n")
+        cs = cases_from_json(cases)
+        kernel.prepare(cs)
+        kern = kernel_verdicts(("iptables", text), cs, kernel)
+        sim = simulate(parse_iptables_save(text, "x.rules", "ip"), cs, sim_options())
+        assert [(r.setup_verdicts, r.verdict, r.ct_state) for r in sim] == \
+            [(r.setup_verdicts, r.verdict, r.ct_state) for r in kern]
+        # the second PORT is dropped (both masters in one zone); the data SYN in zone 0 finds
+        # the expectation only when its master is in zone 0 too
+        assert kern[0].setup_verdicts[-1] == "DROP"
+        assert kern[1].ct_state == ("NEW" if zones else "RELATED")
+
+
+def test_a_reset_before_any_reply_reads_the_timeout_it_had(kernel):
+    """nf_conntrack_tcp_packet deletes a connection reset before any reply before refreshing
+    its timeout: the RST still reads SYN_SENT's 120 s, not CLOSE's 10."""
+    text = ("*filter\n:OUTPUT ACCEPT [0:0]\n"
+            "-A OUTPUT -p tcp -m conntrack --ctexpire 100:120 -j DROP\nCOMMIT\n")
+    syn = {"dir": "in", "src": "198.51.100.7", "dst": "192.0.2.1", "sport": 40000,
+           "dport": 9, "flags": "S"}
+    rst = {"dir": "out", "src": "192.0.2.1", "dst": "198.51.100.7", "sport": 9,
+           "dport": 40000, "flags": "RA"}
+    cases = cases_from_json([{"name": "rst", "setup": [syn], "probe": rst}])
+    kernel.prepare(cases)
+    kern = kernel_verdicts(("iptables", text), cases, kernel)
+    sim = simulate(parse_iptables_save(text, "r.rules", "ip"), cases, sim_options())
+    assert kern[0].verdict == "DROP" and sim[0].verdict == kern[0].verdict
