@@ -727,3 +727,22 @@ def test_a_comment_nft_cannot_hold_is_cut_with_a_warning(comment):
     else:
         assert back[0].comment.endswith("...") and comment.startswith(back[0].comment[:-3])
         assert [(w.loc.line, f"it has {size}" in w.message) for w in warnings] == [(3, True)]
+
+
+def test_lcs_merge_finds_a_longest_common_subsequence():
+    """Against the quadratic dynamic programme, on random short lists (any hashable items)."""
+    import random
+    from fwc.backends.nft_layout import lcs_merge
+    rnd = random.Random(7)
+    for _ in range(300):
+        a = [rnd.randrange(6) for _ in range(rnd.randrange(12))]
+        b = [rnd.randrange(6) for _ in range(rnd.randrange(12))]
+        n, m = len(a), len(b)
+        dp = [[0] * (m + 1) for _ in range(n + 1)]
+        for i in range(n - 1, -1, -1):
+            for j in range(m - 1, -1, -1):
+                dp[i][j] = dp[i + 1][j + 1] + 1 if a[i] == b[j] else max(dp[i + 1][j], dp[i][j + 1])
+        out = lcs_merge(a, b)
+        assert [x for x, _ in out if x is not None] == a and [y for _, y in out if y is not None] == b
+        assert all(x == y for x, y in out if x is not None and y is not None)
+        assert sum(1 for x, y in out if x is not None and y is not None) == dp[0][0]

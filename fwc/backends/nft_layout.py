@@ -5,6 +5,8 @@ whether it needs a `meta nfproto` guard (family-specific rules in a merged inet 
 
 from __future__ import annotations
 
+import bisect
+
 from collections import defaultdict
 from typing import Optional
 
@@ -68,23 +70,37 @@ def reaching_priorities(table: ir.Table, what: str = "priority") -> dict[str, se
 
 def lcs_merge(a: list[ir.Rule], b: list[ir.Rule]) -> list[tuple[Optional[ir.Rule], Optional[ir.Rule]]]:
     """Align two rule lists: pairs (x, y) with x == y for common rules, else one side None.
-    Each side's order is kept, so each family still sees exactly its own rule sequence."""
-    n, m = len(a), len(b)
-    dp = [[0] * (m + 1) for _ in range(n + 1)]
-    for i in range(n - 1, -1, -1):
-        for j in range(m - 1, -1, -1):
-            dp[i][j] = dp[i + 1][j + 1] + 1 if a[i] == b[j] else max(dp[i + 1][j], dp[i][j + 1])
-    out, i, j = [], 0, 0
-    while i < n and j < m:
-        if a[i] == b[j]:
-            out.append((a[i], b[j]))
-            i, j = i + 1, j + 1
-        elif dp[i + 1][j] >= dp[i][j + 1]:
-            out.append((a[i], None))
-            i += 1
-        else:
-            out.append((None, b[j]))
-            j += 1
+    Each side's order is kept, so each family still sees exactly its own rule sequence.
+    A longest common subsequence, found as the longest increasing run of matching positions
+    (Hunt-Szymanski): rules are compared once each through a dict, so two 10,000-rule chains
+    cost about as much as reading them, not 10^8 comparisons."""
+    at: dict = {}
+    for j, y in enumerate(b):
+        at.setdefault(y, []).append(j)
+    tails: list[int] = []  # tails[k]: smallest b index ending a common run of length k + 1
+    tail_pair: list[int] = []  # the pair (index into pairs) that ends it
+    pairs: list[tuple[int, int, int]] = []  # (i, j, previous pair or -1)
+    for i, x in enumerate(a):
+        for j in reversed(at.get(x, ())):  # (descending: one match per i in a run)
+            k = bisect.bisect_left(tails, j)
+            pairs.append((i, j, tail_pair[k - 1] if k else -1))
+            if k == len(tails):
+                tails.append(j)
+                tail_pair.append(len(pairs) - 1)
+            else:
+                tails[k], tail_pair[k] = j, len(pairs) - 1
+    matched: list[tuple[int, int]] = []
+    p = tail_pair[-1] if tail_pair else -1
+    while p >= 0:
+        i, j, p = pairs[p]
+        matched.append((i, j))
+    matched.reverse()
+    out: list[tuple[Optional[ir.Rule], Optional[ir.Rule]]] = []
+    i = j = 0
+    for mi, mj in matched:
+        out += [(x, None) for x in a[i:mi]] + [(None, y) for y in b[j:mj]]
+        out.append((a[mi], b[mj]))
+        i, j = mi + 1, mj + 1
     out += [(x, None) for x in a[i:]] + [(None, y) for y in b[j:]]
     return out
 
@@ -136,6 +152,7 @@ def plan_table(family: str, name: str, sources: list[ir.Table]) -> OutTable:
     declared: dict[str, ir.ExternalSet] = {}
     set_names: dict[str, str] = {}
     set_sources: dict[str, ir.Table] = {}
+    set_taken: set[str] = set()  # (one set, grown: rebuilding it per set was quadratic)
     for t in sources:
         for s in t.sets:
             prev = declared.get(s.name)
@@ -145,7 +162,8 @@ def plan_table(family: str, name: str, sources: list[ir.Table]) -> OutTable:
                 continue
             declared[s.name] = s
             set_sources[s.name] = t
-            set_names[s.name] = safe_name(s.name, set(set_names.values()))
+            set_names[s.name] = got = safe_name(s.name, set_taken)
+            set_taken.add(got)
     sets = list(declared.values())
     counters: dict[str, ir.CounterObject] = {}
     for t in sources:
@@ -153,8 +171,10 @@ def plan_table(family: str, name: str, sources: list[ir.Table]) -> OutTable:
             if counters.setdefault(k.name, k) != k:
                 raise FwcError(f"counter {k.name} is declared with two different counts", t.loc)
     counter_names: dict[str, str] = {}
+    counter_taken: set[str] = set()
     for k in counters:
-        counter_names[k] = safe_name(k, set(counter_names.values()))
+        counter_names[k] = got = safe_name(k, counter_taken)
+        counter_taken.add(got)
     return OutTable(family, name, chains, sets, chain_names, set_names, set_sources,
                     list(counters.values()), counter_names)
 
