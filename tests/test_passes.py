@@ -135,6 +135,22 @@ def test_sets_merge_blocklist_and_ports():
     assert meaning_diff(rs, out) == []
 
 
+def test_sets_merge_two_interleaved_blocklists():
+    """`-s X -j LOG` / `-s X -j DROP` pairs: each group's rules commute with the other
+    group's (different addresses), so both become one set each, and the log still comes
+    before the drop for every listed address."""
+    rules = []
+    for i in range(1, 61):
+        rules.append(R(saddr(f"198.51.100.{2 * i}/32"), statements=(LOG,), line=2 * i))
+        rules.append(R(saddr(f"198.51.100.{2 * i}/32"), verdict=DROP, line=2 * i + 1))
+    rs = rs_of(base("INPUT", *rules, R(dport(22), verdict=ACCEPT, line=500)))
+    out = chain_of(merge_sets(rs), "INPUT").rules
+    assert [len(r.matches[0].values) for r in out[:2]] + [len(out)] == [60, 60, 3]
+    assert out[0].statements == (LOG,) and out[1].verdict == DROP
+    assert meaning_diff(rs, out_rs := rs_of(base("INPUT", *out))) == []
+    assert out_rs != rs
+
+
 def test_sets_merge_across_commuting_rules_only():
     rs = rs_of(base("INPUT",
                     R(dport(22), verdict=ACCEPT, line=1),

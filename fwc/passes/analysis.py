@@ -182,6 +182,11 @@ def _matches_disjoint(a: ir.Match, b: ir.Match) -> bool:
     return False
 
 
+def matches_disjoint(a, b) -> bool:
+    """No packet meets both matches (proven)."""
+    return _matches_disjoint(a, b)
+
+
 def never_matches(rule: ir.Rule) -> bool:
     """Two of the rule's own matches contradict each other (proven)."""
     ms = rule.matches

@@ -14,11 +14,13 @@ normalised (overlaps and neighbours merged) so nft never sees overlapping interv
 
 from __future__ import annotations
 
+import bisect
 from typing import Optional
 
 from fwc import ir
 from fwc.passes.analysis import (
-    addr_intervals, addr_values, addr_version, commute, ends_chain, is_stateful, port_values)
+    addr_intervals, addr_values, addr_version, commute, ends_chain, is_stateful,
+    matches_disjoint, port_values)
 from fwc.passes.notes import Explain, Notes
 
 MAX_DISTANCE = 200  # rules an r2 may move over (bounds the cost of commute checks)
@@ -48,13 +50,13 @@ def _union_all(ms: list) -> ir.Match:
     return ir.Proto(frozenset().union(*(m.protos for m in ms)))
 
 
-def _overlap(a: ir.Match, b: ir.Match) -> bool:
-    if isinstance(a, ir.Address):
-        ia, ib = addr_intervals(a.values), addr_intervals(b.values)
-        return any(x <= h and l <= y for _, x, y in ia for _, l, h in ib)
-    if isinstance(a, ir.Port):
-        return any(x.lo <= y.hi and y.lo <= x.hi for x in a.ranges for y in b.ranges)
-    return bool(a.protos & b.protos)
+def _intervals(m: ir.Match) -> list[tuple[int, int]]:
+    """The values of a mergeable match as (lo, hi) integer intervals."""
+    if isinstance(m, ir.Address):
+        return [(lo, hi) for _v, lo, hi in addr_intervals(m.values)]
+    if isinstance(m, ir.Port):
+        return [(x.lo, x.hi) for x in m.ranges]
+    return [(p, p) for p in m.protos]
 
 
 def _keys(r: ir.Rule):
@@ -74,7 +76,8 @@ class _Group:
     """Rules merged at one output position.  The values of the merged slot are collected in a
     list and the rule rebuilt only when asked (a 10,000-rule blocklist stays linear)."""
 
-    __slots__ = ("_rule", "slot", "count", "comments", "keys", "extra", "_dirty")
+    __slots__ = ("_rule", "slot", "count", "comments", "keys", "extra", "_dirty", "_los",
+                 "_his")
 
     def __init__(self, rule: ir.Rule):
         # slot: the match index merged so far (-1 until the first merge fixes it)
@@ -82,10 +85,53 @@ class _Group:
         self.keys: list = []
         self.extra: list = []  # matches merged into the slot since the rule was last built
         self._dirty = False
+        # the merged slot's values as sorted disjoint intervals (lows, highs), kept as rules
+        # join: joins whose verdict does not end the chain must not overlap, so this is a
+        # bisection per join, not a rebuild of the whole set (None: not needed yet)
+        self._los: Optional[list[int]] = None
+        self._his: list[int] = []
 
     def add(self, m: ir.Match) -> None:
         self.extra.append(m)
         self._dirty = True
+        if self._los is not None:
+            self._insert(m)
+
+    def _insert(self, m: ir.Match) -> None:
+        for lo, hi in _intervals(m):
+            k = bisect.bisect_left(self._los, lo)
+            self._los.insert(k, lo)
+            self._his.insert(k, hi)
+
+    def overlaps(self, slot: int, m: ir.Match) -> bool:
+        """Whether `m` shares a value with the group's match in `slot` (disjoint so far)."""
+        if self._los is None:
+            self._los, self._his = [], []
+            for x in [self._rule.matches[slot]] + self.extra:
+                self._insert(x)
+        for lo, hi in _intervals(m):
+            k = bisect.bisect_right(self._los, hi)  # intervals starting at or before hi
+            if k and self._his[k - 1] >= lo:
+                return True
+            # (disjoint and sorted: only the last one starting before hi can reach lo)
+        return False
+
+    def commutes_with(self, r: ir.Rule) -> bool:
+        """analysis.commute(self.rule, r), without rebuilding a large merged rule when a
+        match of r's is disjoint from the merged values (two interleaved blocklists, e.g.
+        `-s X -j LOG` / `-s X -j DROP`, stay linear)."""
+        if self.slot == -1 or not self._dirty:
+            return commute(self.rule, r)
+        base = self._rule
+        if is_stateful(base) or is_stateful(r):
+            return False
+        key = _slot_key(base.matches[self.slot])
+        if any(_slot_key(m) == key and not self.overlaps(self.slot, m) for m in r.matches):
+            return True  # (no packet matches both)
+        others = base.matches[:self.slot] + base.matches[self.slot + 1:]
+        if any(matches_disjoint(x, y) for x in others for y in r.matches):
+            return True
+        return commute(self.rule, r)
 
     @property
     def rule(self) -> ir.Rule:
@@ -154,8 +200,8 @@ def _merge_chain(c: ir.Chain, notes: Notes) -> ir.Chain:
 def _can_join(g: _Group, r: ir.Rule, slot: int, out: list, gi: int) -> bool:
     if len(out) - gi - 1 > MAX_DISTANCE:
         return False
-    if not ends_chain(r) and _overlap(g.rule.matches[slot], r.matches[slot]):
+    if not ends_chain(r) and g.overlaps(slot, r.matches[slot]):
         return False  # a packet in both would see the effects twice before, once after
     if len(out) - gi - 1 > MAX_DISTANCE:
         return False
-    return all(commute(out[i].rule, r) for i in range(gi + 1, len(out)))
+    return all(out[i].commutes_with(r) for i in range(gi + 1, len(out)))
