@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
+import attrs
 import pytest
 
 from fwc import ir
@@ -244,3 +245,23 @@ def test_what_iptables_would_read_wider_or_cut_is_refused(rule, needle):
     if "icmp" in rule:
         v6 = parse_nft(text.replace("table ip ", "table ip6 ").replace("icmp ", "icmpv6 "), "w.nft")
         assert "--icmpv6-type 255" in emit_iptables(v6)["ip6"]
+
+
+@pytest.mark.parametrize("text", ["x\n-A INPUT -j ACCEPT", "a\x00b", "tab\there"])
+def test_control_characters_are_never_written_into_restore_or_nft_text(text):
+    """A newline would end the iptables-restore line and start another rule; a NUL ends what
+    iptables-restore reads; nft's scanner stops at them.  Log prefixes are refused, comments
+    (no meaning) are written with blanks in nft and refused in iptables-restore text."""
+    rule = ir.Rule((), (ir.Log(text, 4),), ir.Accept(), text, ir.Loc("p", 3, 1))
+    rs = ir.Ruleset((ir.Table("ip", "filter", (ir.Chain(
+        "INPUT", (rule,), ir.iptables_base_hook("filter", "INPUT", "drop")),)),))
+    with pytest.raises(ErrorGroup) as ei:
+        emit_iptables(rs)
+    assert ei.value.errors[0].loc.line == 3 and "control character" in ei.value.errors[0].message
+    with pytest.raises(ErrorGroup) as ei:
+        emit_nft(rs)
+    assert "control character" in ei.value.errors[0].message
+    out = emit_nft(ir.Ruleset((ir.Table("ip", "filter", (ir.Chain(
+        "INPUT", (attrs.evolve(rule, statements=()),),
+        ir.iptables_base_hook("filter", "INPUT", "drop")),)),)))
+    assert all(ord(c) >= 0x20 for line in out.splitlines() for c in line if c != "\t")

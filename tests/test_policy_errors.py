@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fwc import ir
 from fwc.errors import FwcError, FwcSyntaxError
 from fwc.policy import compile_full
 
@@ -222,3 +223,26 @@ def test_rates_and_bursts_too_large_are_located_errors():
         with pytest.raises(FwcSyntaxError) as ei:
             compile_policy(f"input policy drop {{\n  {rule}\n}}\n", "r.policy")
         assert needle in ei.value.message and ei.value.loc.line == 2
+
+
+@pytest.mark.parametrize("text,col,words", [
+    ('allow ssh comment "x\\n-A INPUT -j ACCEPT"', 23, "unknown escape '\\n'"),
+    ('allow ssh log "a\\tb"', 19, "unknown escape"),
+    ('allow ssh comment "a\x00b"', 23, "control character"),
+    ('allow ssh log "p\x01q"', 19, "control character"),
+])
+def test_strings_refuse_control_characters_and_escapes(text, col, words):
+    """A newline in a comment would start a line of its own in iptables-restore text (it
+    injected `-A INPUT -j ACCEPT`); a NUL ends what iptables-restore reads of the rule."""
+    with pytest.raises(FwcSyntaxError) as e:
+        compile_full(f"input policy drop {{\n  {text}\n}}\n", "s.policy")
+    assert (e.value.loc.line, e.value.loc.col, words in e.value.message) == (2, col, True), \
+        e.value.format()
+
+
+def test_string_escapes_and_a_carriage_return_before_a_comma():
+    r = compile_full('input policy drop {\n  allow ssh comment "a\\"b\\\\c"\n'
+                     "  allow http \r, https\n}\n", "s.policy")
+    rules = [x for t in r.ruleset.tables for c in t.chains for x in c.rules]
+    assert 'a"b\\c' in {x.comment for x in rules}
+    assert any(isinstance(m, ir.Port) and len(m.ranges) == 2 for x in rules for m in x.matches)

@@ -38,7 +38,12 @@ _L2_SEES = {"bridge": "frames crossing a bridge", "netdev": "frames at a device"
 
 
 def quote(s: str) -> str:
-    """Quote like iptables-save does: only when needed, with backslash escapes."""
+    """Quote like iptables-save does: only when needed, with backslash escapes.  A control
+    character cannot be written: a newline would end the rule line (and start another one),
+    a NUL ends what iptables-restore reads of it."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in s):
+        raise Unsupported(f"the text {s!r} holds a control character, which an "
+                          "iptables-restore line cannot carry", ir.NOLOC)
     if s and all(c.isalnum() or c in "._-:/,+@%=" for c in s):
         return s
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -173,6 +178,8 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                         for piece in low:
                             lines.extend(_rule_lines(piece, name, fam, rename, table))
                     except FwcError as e:
+                        if e.loc == ir.NOLOC:  # (raised below the rule: quote())
+                            e = Unsupported(e.message, r.loc)
                         errors.append(e)
                 policy = c.base.policy.upper() if c.base else None
                 chains.append((name, policy, lines))

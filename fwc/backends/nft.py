@@ -59,7 +59,8 @@ COMMENT_MAX = 128  # bytes (NFTNL_UDATA_COMMENT_MAXLEN); iptables comments hold 
 
 def comment_text(text: str) -> str:
     # nft 1.0.6 strings have no escapes: a double quote becomes a single one
-    clean = text.replace('"', "'").replace("\\", "/").replace("\n", " ")
+    clean = "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c
+                    for c in text.replace('"', "'").replace("\\", "/"))
     if len(clean.encode()) > COMMENT_MAX:  # cut (with a warning: comment_too_long)
         clean = clean.encode()[:COMMENT_MAX - 3].decode(errors="ignore") + "..."
     return f'comment "{clean}"'

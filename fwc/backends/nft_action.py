@@ -20,7 +20,8 @@ CONNTRACK_PRIORITY = -200  # conntrack runs at this priority in prerouting and o
 def text_literal(text: str, what: str) -> str:
     lit = quote(text)
     if lit is None:
-        raise refuse(f"{what} {text!r}", "nft 1.0.6 strings cannot hold a double quote")
+        raise refuse(f"{what} {text!r}", "nft 1.0.6 strings cannot hold a double quote or a "
+                     "control character")
     return lit
 
 

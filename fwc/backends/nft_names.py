@@ -48,6 +48,6 @@ def safe_name(name: str, taken: set[str]) -> str:
 def quote(text: str) -> str | None:
     """An nft string literal for `text`, or None when nft 1.0.6 cannot carry it: its strings
     have no escapes (a backslash is kept literally), so a double quote cannot be written."""
-    if '"' in text or "\n" in text:
-        return None
+    if '"' in text or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        return None  # (nor a newline or another control character: nft's scanner stops)
     return f'"{text}"'

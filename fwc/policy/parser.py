@@ -139,7 +139,25 @@ SVC = _leaf(pp.Regex(SVC_RE), "svc").set_name("service")
 # the parse action sits on the Regex so its location is after the skipped blanks
 NAME = _leaf(pp.Regex(NAME_RE), "name").set_name("name")
 NUM = _leaf(pp.Regex(NUM_RE), "number").set_name("number")
-STRING = _leaf(pp.QuotedString('"', esc_char="\\"), "string").set_name('a "quoted string"')
+def _string(s, loc, t):
+    """A "..." string: \\" and \\\\ are its only escapes; a control character (or another
+    escape, such as \\n) is refused, since no backend can write it as it was meant (a newline
+    in an iptables-restore line starts another rule)."""
+    body = t[0][1:-1]
+    for k, ch in enumerate(body):
+        if ord(ch) < 0x20 or ord(ch) == 0x7F:
+            raise pp.ParseFatalException(s, loc + 1 + k, f"{_FATAL}a string cannot hold a "
+                                         f"control character ({ch!r})")
+    bad = next((m for m in re.finditer(r"\\(.)", body, re.S) if m.group(1) not in '"\\'), None)
+    if bad:
+        raise pp.ParseFatalException(s, loc + 1 + bad.start(), f"{_FATAL}unknown escape "
+                                     f"'{bad.group()}' in a string (only \\\" and \\\\)")
+    return [("string", re.sub(r'\\(["\\])', r"\1", body), loc)]
+
+
+_FATAL = "fwc: "  # (marks the parse errors whose message is already the whole story)
+STRING = pp.Regex(r'"(?:[^"\\]|\\.)*"', re.S).set_parse_action(_string).set_name(
+    'a "quoted string"')
 VALUE = (ADDR | SVC | NAME).set_name("a name, address or service")
 COMMA = pp.Suppress(",")
 
@@ -153,7 +171,8 @@ class ListSpec:
         one = "|".join(f"(?P<{k}>{r})" for k, r in item_res)
         bare = "|".join(f"(?:{r})" for _, r in item_res)
         self.item = re.compile(one)
-        self.whole = re.compile(f"(?:{bare})(?:[ \t]*,[ \t]*(?:{bare}))*")
+        # (the blanks pyparsing skips elsewhere too: a \r before a comma is one)
+        self.whole = re.compile(f"(?:{bare})(?:[ \t\r]*,[ \t\r]*(?:{bare}))*")
         self.what = what
         self.bare = bare
 
@@ -169,6 +188,7 @@ def _list(item_res: list[tuple[str, str]], what: str) -> pp.ParserElement:
     whole.set_parse_action(lambda s, loc, toks: spec.split(toks[0], loc))
     whole.set_name(what)
     single = pp.Regex(spec.bare).set_name(what)
+    single.set_parse_action(lambda s, loc, toks: spec.split(toks[0], loc))
     element = (whole + pp.Optional(COMMA - single)).set_name(what)
     element.spec = spec
     return element
@@ -248,11 +268,14 @@ class _Parser:
         m = re.match(r"\S+", ll.text[off:])
         found = m.group() if m else ""
         expected = e.parser_element
-        if isinstance(e, pp.ParseSyntaxException) and expected is not None and expected.customName:
+        if isinstance(e, pp.ParseFatalException) and str(e.msg).startswith(_FATAL):
+            return self.error(str(e.msg)[len(_FATAL):], ll, off)
+        if found.startswith('"') and ll.text[off:].count('"') % 2:
+            msg = "unterminated string: a closing '\"' is missing"
+        elif isinstance(e, pp.ParseSyntaxException) and expected is not None and \
+                expected.customName:
             msg = f"expected {expected.customName}" + (f", found '{found}'" if found
                                                          else " at end of line")
-        elif found.startswith('"') and found.count('"') % 2:
-            msg = "unterminated string: a closing '\"' is missing"
         elif found:
             word = re.match(r"[A-Za-z][\w-]*", found)
             hint = suggest(word.group(), CLAUSE_KEYWORDS) if word else ""
