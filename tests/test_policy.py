@@ -433,3 +433,17 @@ def test_only_newline_ends_a_line_so_a_commented_rule_stays_commented(tmp_path, 
     assert "23" not in fwc.emit_nft(ruleset)
     crlf = fwc.compile_policy(text.replace("bogus\n", "").replace("\n", "\r\n"), "c.policy")
     assert crlf == ruleset
+
+
+def test_cli_iptables_output_writes_both_files_even_for_an_empty_family(tmp_path):
+    """A stale fw.v6 from an earlier policy must not survive: it would be loaded by a deploy
+    script.  A family without rules gets a file that restores to no change."""
+    pol = tmp_path / "empty.policy"
+    pol.write_text("# everything was removed from this policy\n")
+    for suffix in ("v4", "v6"):
+        (tmp_path / f"fw.{suffix}").write_text("*filter\n-A INPUT -j ACCEPT\nCOMMIT\n")
+    r = run_cli(str(pol), "--to", "iptables", "-o", str(tmp_path / "fw"))
+    assert r.returncode == 0, r.stderr
+    for suffix in ("v4", "v6"):
+        text = (tmp_path / f"fw.{suffix}").read_text()
+        assert "-A INPUT" not in text and "changes nothing" in text
