@@ -1035,7 +1035,7 @@ def _logical_lines(text: str):
         line = raw.rstrip("\r")
         if start is None:
             start = lineno
-        if line.endswith("\\") and not line.endswith("\\\\"):
+        if line.endswith("\\") and _continues("".join(buf) + line):
             buf.append(line[:-1])  # the shell removes both the backslash and the newline
             continue
         buf.append(line)
@@ -1043,6 +1043,30 @@ def _logical_lines(text: str):
         buf, start = [], None
     if buf:
         yield start, "".join(buf)
+
+
+def _continues(text: str) -> bool:
+    """Whether the backslash ending `text` joins the next line, as sh reads it: not when it
+    is escaped itself, inside single quotes, or in a `# comment` (which ends at the newline)."""
+    quote, k, n = None, 0, len(text)
+    while k < n:
+        ch = text[k]
+        if quote == "'":
+            if ch == "'":
+                quote = None
+        elif ch == "\\":
+            if k == n - 1:
+                return True
+            k += 1  # (the next character is taken literally)
+        elif quote == '"':
+            if ch == '"':
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (k == 0 or text[k - 1] in " \t;&|()"):
+            return False  # the rest of the line is a comment
+        k += 1
+    return False
 
 
 class _Stop(Exception):
