@@ -265,3 +265,17 @@ def test_control_characters_are_never_written_into_restore_or_nft_text(text):
         "INPUT", (attrs.evolve(rule, statements=()),),
         ir.iptables_base_hook("filter", "INPUT", "drop")),)),)))
     assert all(ord(c) >= 0x20 for line in out.splitlines() for c in line if c != "\t")
+
+
+def test_tcp_flags_tests_are_written_back_as_they_were():
+    """`--tcp-flags FIN FIN,SYN` never matches (SYN is outside the mask): writing it as
+    `FIN FIN` matched every FIN; `--tcp-flags NONE NONE` is not `-p tcp` alone (-m tcp never
+    matches a later fragment)."""
+    text = ("*filter\n:INPUT ACCEPT [0:0]\n"
+            "-A INPUT -p tcp -m tcp --tcp-flags FIN FIN,SYN -j DROP\n"
+            "-A INPUT -p tcp -m tcp --tcp-flags NONE NONE -j DROP\n"
+            "-A INPUT -p tcp -m tcp ! --tcp-flags FIN FIN,SYN -j DROP\nCOMMIT\n")
+    rs = parse_iptables_save(text, "f.rules", "ip")
+    out = emit_iptables(rs)["ip"]
+    assert "--tcp-flags FIN FIN,SYN" in out and "--tcp-flags NONE NONE" in out
+    assert parse_iptables_save(out, "o.rules", "ip") == rs

@@ -625,9 +625,13 @@ class _RuleEmitter:
         if m.negate and ecn and (core or len(ecn) > 1):
             raise self.fail("a negated TCP flags test of ECE or CWR with other flags")
         out = []
-        if core:
+        outside = m.comp - m.mask  # (compared flags outside the mask: the test never holds)
+        if outside & {"ECE", "CWR"}:
+            raise self.fail("a TCP flags test comparing ECE or CWR outside its mask")
+        if core or outside or not ecn:
+            # (`--tcp-flags NONE NONE` is not nothing: -m tcp never matches a later fragment)
             out += ["-m", "tcp"] + (["!"] if m.negate else []) + \
-                ["--tcp-flags", _flags(core), _flags(m.comp & core)]
+                ["--tcp-flags", _flags(core), _flags((m.comp & core) | outside)]
         if ecn:
             out += ["-m", "ecn"]
             for f in ecn:
