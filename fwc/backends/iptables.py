@@ -431,14 +431,35 @@ class _RuleEmitter:
         if proto is None and implied is not None:
             core += ["-p", _PROTO_NAMES.get(implied, str(implied))]
             proto = implied
+        seen: set = set()  # core options used: iptables takes each of -s -d -p once
         for m in r.matches:
             core_part, mod_part = self.match(m, proto)
+            opt = next((w for w in core_part if w in ("-s", "-d", "-p")), None)
+            if opt in seen:
+                if opt == "-p":
+                    raise self.fail("two tests of the protocol in one rule (iptables takes one "
+                                    "-p)")
+                # a second address test: -m iprange holds one range, negated or not
+                core_part, mod_part = [], self.iprange(m)
+            elif opt is not None:
+                seen.add(opt)
             core += core_part
             mods += mod_part
         if r.comment is not None:
             mods += ["-m", "comment", "--comment", quote(r.comment)]
         target = self.target(proto)
         return core + mods + target
+
+    def iprange(self, m) -> list[str]:
+        """A second test of the same address field, as -m iprange (one range per match)."""
+        vals = m.values if isinstance(m, ir.Address) else ()
+        if len(vals) != 1:
+            raise self.fail("a second test of the same address field that is not one range")
+        v = vals[0]
+        lo, hi = (v.lo, v.hi) if isinstance(v, ir.AddrRange) else \
+            (v.network_address, v.broadcast_address)
+        opt = "--src-range" if m.field == "saddr" else "--dst-range"
+        return ["-m", "iprange"] + (["!"] if m.negate else []) + [opt, f"{lo}-{hi}"]
 
     # -- matches: (core words, module words)
     def ct_status(self, m: ir.CtStatus) -> list[str]:

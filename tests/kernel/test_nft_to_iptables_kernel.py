@@ -358,3 +358,35 @@ def test_rules_that_match_nothing_are_written_so_iptables_nft_matches_nothing():
     sim = Simulator(rs, SimOptions())
     assert [[r.verdict for r in g] for g in got] == [["ACCEPT"] * 4] * 3
     assert [sim.run_case(c).verdict for c in cases] == ["ACCEPT"] * 4
+
+
+TWO_ADDRESSES = """table ip t {
+ chain input {
+  type filter hook input priority filter; policy accept;
+  ip saddr 198.51.100.0/24 ip saddr != 198.51.100.0/28 tcp dport 22 drop
+  ip daddr != 192.0.2.0/30 ip daddr != 192.0.2.1 tcp dport 23 drop
+ }
+}
+"""
+
+
+def test_a_second_test_of_one_address_field_goes_through_iprange():
+    """iptables takes one -s and one -d per rule (iptables-restore refuses two): the second
+    test is `-m iprange [!] --src-range lo-hi`; the kernel decides alike under both texts."""
+    kernel_or_skip()
+    rs = parse_nft(TWO_ADDRESSES, "two.nft")
+    v4 = emit_iptables(rs)["ip"]
+    assert "-m iprange ! --src-range 198.51.100.0-198.51.100.15" in v4
+    cases = cases_from_json([
+        {"name": f"{src}-{port}", "probe": {"dir": "in", "src": src, "dst": "192.0.2.1",
+                                           "sport": 40000, "dport": port, "flags": "S"}}
+        for src in ("198.51.100.7", "198.51.100.77", "203.0.113.9") for port in (22, 23)])
+    with KernelHarness() as h:
+        h.prepare(cases)
+        nft = kernel_verdicts(("nft", TWO_ADDRESSES), cases, h)
+        ipt = kernel_verdicts(("iptables", v4), cases, h)
+    sim = Simulator(rs, SimOptions())
+    got = [(c.name, a.verdict, b.verdict, sim.run_case(c).verdict)
+           for c, a, b in zip(cases, nft, ipt)]
+    assert [g for g in got if len(set(g[1:])) != 1] == []
+    assert {g[1] for g in got} == {"ACCEPT", "DROP"}
