@@ -15,6 +15,8 @@ writes seconds).
 
 from __future__ import annotations
 
+import functools
+
 import calendar
 
 from fwc import ir
@@ -105,6 +107,16 @@ def day_intervals(m: ir.Time) -> list[tuple[int, int]]:
     the morning part of a --contiguous window), as sorted, disjoint, non-adjacent inclusive
     intervals.  Together with `hour_ranges` this is exactly `matches`."""
     shift = m.contiguous and m.daytime_start >= m.daytime_stop
+    # (what the days depend on: rules that share it share the walk over 24,855 days)
+    return list(_day_intervals(m.weekdays, m.monthdays, m.date_start, m.date_stop, shift,
+                               m.daytime_stop if shift else 0))
+
+
+@functools.lru_cache(maxsize=256)
+def _day_intervals(weekdays: int, monthdays: int, date_start: int, date_stop: int,
+                   shift: bool, daytime_stop: int) -> tuple[tuple[int, int], ...]:
+    m = ir.Time(weekdays=weekdays, monthdays=monthdays, date_start=date_start,
+                date_stop=date_stop, daytime_stop=daytime_stop)
     out: list[list[int]] = []
 
     def add(lo: int, hi: int) -> None:
@@ -125,4 +137,4 @@ def day_intervals(m: ir.Time) -> list[tuple[int, int]]:
                 add(base + m.daytime_stop + 1, base + DAY - 1)
         elif _day_selected(m, base):
             add(base, base + DAY - 1)
-    return [(lo, hi) for lo, hi in out]
+    return tuple((lo, hi) for lo, hi in out)

@@ -87,6 +87,11 @@ class _TableRenderer:
         # chains fwc adds for a rule (-m socket, negated owner and tcpmss), as text lines
         self.aux_chains: list[list[str]] = []
         self.time_sets: dict[tuple, str] = {}  # -m time day intervals -> set name
+        # names handed out so far, kept as they grow (rebuilding them per name was quadratic)
+        self._aux_taken = set(table.chain_names.values())
+        self._aux_next: dict[str, int] = {}  # tag -> the next number to try
+        self._set_taken = set(table.set_names.values())
+        self._connlimits = 0
 
     # ---------------------------------------------------------------- names
     def chain_namer(self, source: ir.Table):
@@ -108,14 +113,15 @@ class _TableRenderer:
         timeout) or, for names starting with CONNLIMIT_SET, one connlimit rule's own set."""
         got = self.dynamic_sets.get(name)
         if got is None:
-            taken = {n for n, _, _ in self.dynamic_sets.values()} | set(self.t.set_names.values())
             visible = name
             if name.startswith(CONNLIMIT_SET):
                 if self.zones:
                     raise refuse("connlimit in a ruleset that sets conntrack zones",
                                  "xt_connlimit counts per zone, nft's ct count across zones")
-                visible = f"connlimit{sum(n.startswith(CONNLIMIT_SET) for n in self.dynamic_sets)}"
-            got = (safe_name(visible, taken), types, timeout_ms)
+                visible = f"connlimit{self._connlimits}"
+                self._connlimits += 1
+            got = (safe_name(visible, self._set_taken), types, timeout_ms)
+            self._set_taken.add(got[0])
             self.dynamic_sets[name] = got
         elif got[1:] != (types, timeout_ms):
             raise refuse(f"hashlimit {name!r} used with different keys or expiry",
@@ -126,11 +132,12 @@ class _TableRenderer:
         """The name of the `meta time` interval set of `intervals` (and of its `_ends` set)."""
         got = self.time_sets.get(intervals)
         if got is None:
-            taken = set(self.t.set_names.values()) | {n for n, _, _ in self.dynamic_sets.values()}
+            taken = self._set_taken
             k = len(self.time_sets) + 1
             while f"fwc_time_{k}" in taken or f"fwc_time_{k}_ends" in taken:
                 k += 1
             got = self.time_sets[intervals] = f"fwc_time_{k}"
+            taken |= {got, f"{got}_ends"}
         return got
 
     def time_set_text(self, intervals: tuple, name: str) -> list[str]:
@@ -321,11 +328,12 @@ class _TableRenderer:
         # needs it in the rule itself for a NAT port mapping or a port test
         again = tuple(m for m in before if isinstance(m, ir.Proto) and not m.negate)
         rest = self._with_words(rule, ctx, None, again, tuple(after), words) if tail else []
-        taken = set(self.t.chain_names.values()) | {c[0].split()[1] for c in self.aux_chains}
-        k = 1
-        while f"fwc_{tag}_{k}" in taken:
+        k = self._aux_next.get(tag, 1)
+        while f"fwc_{tag}_{k}" in self._aux_taken:
             k += 1
         name = f"fwc_{tag}_{k}"
+        self._aux_taken.add(name)
+        self._aux_next[tag] = k + 1
         self.aux_chains.append([f"\tchain {name} {{"] + [f"\t\t{x}" for x in first + rest] +
                                ["\t}"])
         return [" ".join(x for x in (head, f"jump {name}") if x)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from typing import Callable, Optional
 
 import attrs
@@ -30,13 +32,22 @@ def source_line(loc: ir.Loc) -> Optional[str]:
     if loc.line <= 0 or loc.file in ("", "-", "<input>"):
         return None
     try:
-        with open(loc.file, encoding="utf-8", errors="replace") as f:
-            for i, line in enumerate(f, 1):
-                if i == loc.line:
-                    return line.rstrip("\r\n")
+        st = os.stat(loc.file)
     except OSError:
         return None
-    return None
+    lines = _file_lines(loc.file, st.st_mtime_ns, st.st_size)
+    return lines[loc.line - 1] if lines is not None and loc.line <= len(lines) else None
+
+
+@functools.lru_cache(maxsize=8)
+def _file_lines(path: str, mtime_ns: int, size: int) -> Optional[tuple[str, ...]]:
+    """The file's lines, read once while it is unchanged (a lint of thousands of findings
+    re-read the file per finding before)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
+            return tuple(ln.rstrip("\r") for ln in f.read().split("\n"))
+    except OSError:
+        return None
 
 
 class Notes:
