@@ -620,7 +620,7 @@ TERMINAL = (Accept, Drop, Reject, Goto, Return, Queue, Snat, Dnat, Masquerade, R
 # --------------------------------------------------------------------------- structure
 
 
-@frozen
+@attrs.frozen(cache_hash=True)  # (rules are looked up by value: -C, -D, --inet alignment)
 class Rule:
     matches: tuple[Match, ...] = ()
     statements: tuple[Statement, ...] = ()

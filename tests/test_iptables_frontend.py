@@ -761,3 +761,39 @@ def test_scripts_are_cut_into_commands_as_sh_cuts_them(body):
         assert rules is None
         return
     assert rules is not None and len(rules) == len(ran), (ran, rules)
+
+
+def test_the_rule_list_keeps_its_counts_through_every_change():
+    """_RuleList (what makes -C a lookup) against a plain list, on random edits."""
+    import random
+    from fwc.frontends.iptables import _RuleList
+    rnd = random.Random(3)
+    pool = [ir.Rule((), (), ir.Accept(), f"r{i}") for i in range(6)]
+    a, b = _RuleList(), []
+    for _ in range(2000):
+        op = rnd.randrange(8)
+        r = rnd.choice(pool)
+        if op == 0:
+            a.append(r), b.append(r)
+        elif op == 1:
+            k = rnd.randrange(len(b) + 1)
+            a.insert(k, r), b.insert(k, r)
+        elif op == 2 and b:
+            k = rnd.randrange(len(b))
+            del a[k], b[k]
+        elif op == 3 and b:
+            k = rnd.randrange(len(b))
+            a[k] = r
+            b[k] = r
+        elif op == 4:
+            k = rnd.randrange(len(b) + 1)
+            a[k:k] = [r, r]
+            b[k:k] = [r, r]
+        elif op == 5 and rnd.random() < 0.05:
+            a.clear(), b.clear()
+        elif op == 6:
+            a.extend([r]), b.extend([r])
+        elif op == 7 and r in b:
+            assert a.index_of(r) == b.index(r)
+        assert list(a) == b and all(a.count_of(x) == b.count(x) for x in pool)
+        assert all((x in a) == (x in b) for x in pool)

@@ -7,6 +7,7 @@ it into an `ir.Ruleset`.
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 from typing import Optional
@@ -84,12 +85,92 @@ def _module_proto(name: str, family: str):
     return _MODULE_PROTO.get(name)
 
 
+class _RuleList(list):
+    """A chain's rules, with a count of each rule kept as the list changes: `-C` is a lookup
+    instead of a scan (an idempotent script's `-C R || -A R` per rule was quadratic)."""
+
+    def __init__(self, items=()):
+        super().__init__(items)
+        self._count = collections.Counter(self)
+
+    def __contains__(self, r) -> bool:
+        return self._count[r] > 0
+
+    def count_of(self, r) -> int:
+        return self._count[r]
+
+    def index_of(self, r) -> int:
+        """The first position of `r` (-D deletes the first rule equal to it), or -1."""
+        n = self._count[r]
+        if not n:
+            return -1
+        h = hash(r)
+        if n > 1:
+            return next(k for k, x in enumerate(self) if hash(x) == h and x == r)
+        # the only one: look from both ends (scripts delete what they added last, or first)
+        lo, hi = 0, len(self) - 1
+        while lo <= hi:
+            x = self[lo]
+            if hash(x) == h and x == r:
+                return lo
+            x = self[hi]
+            if hash(x) == h and x == r:
+                return hi
+            lo, hi = lo + 1, hi - 1
+        return -1
+
+    def _recount(self) -> None:
+        self._count = collections.Counter(self)
+
+    def append(self, r) -> None:
+        super().append(r)
+        self._count[r] += 1
+
+    def extend(self, rs) -> None:
+        rs = list(rs)
+        super().extend(rs)
+        self._count.update(rs)
+
+    def insert(self, k, r) -> None:
+        super().insert(k, r)
+        self._count[r] += 1
+
+    def __setitem__(self, k, v) -> None:
+        super().__setitem__(k, v)
+        self._recount()
+
+    def __delitem__(self, k) -> None:
+        if isinstance(k, int):
+            self._count[self[k]] -= 1
+            super().__delitem__(k)
+        else:
+            super().__delitem__(k)
+            self._recount()
+
+    def clear(self) -> None:
+        super().clear()
+        self._count.clear()
+
+    def pop(self, k=-1):
+        r = super().pop(k)
+        self._count[r] -= 1
+        return r
+
+    def remove(self, r) -> None:
+        super().remove(r)
+        self._count[r] -= 1
+
+    def __iadd__(self, rs):
+        self.extend(rs)
+        return self
+
+
 @attrs.define
 class _Chain:
     name: str
     builtin: bool
     policy: str = "accept"
-    rules: list = attrs.field(factory=list)
+    rules: list = attrs.field(factory=_RuleList, converter=_RuleList)
     loc: ir.Loc = ir.NOLOC
     refs: list = attrs.field(factory=list)  # (rule loc, source line) of jumps to it
 
@@ -586,7 +667,7 @@ def _apply_command(interp: _Interp, family: str, table: str, words: list[Word], 
                 raise rp.fail(f"no rule number {pos} in chain {c.name}", rest[1])
             c.rules[pos - 1] = rules[0]
         elif cmd == "check":
-            if any(r not in c.rules for r in rules):
+            if any(r not in c.rules for r in rules):  # (_RuleList: a lookup each)
                 raise rp.fail("-C: no such rule in chain " + c.name, w)
         else:  # delete
             if pos is not None and not args:
@@ -594,15 +675,11 @@ def _apply_command(interp: _Interp, family: str, table: str, words: list[Word], 
                     raise rp.fail(f"no rule number {pos} in chain {c.name}", w)
                 del c.rules[pos - 1]
             else:
-                kept = list(c.rules)
+                need = collections.Counter(rules)  # (all of them there, or nothing changes)
+                if any(c.rules.count_of(r) < n for r, n in need.items()):
+                    raise rp.fail("-D: no such rule in chain " + c.name, w)
                 for r in rules:
-                    for k, old in enumerate(kept):
-                        if old == r:
-                            del kept[k]
-                            break
-                    else:
-                        raise rp.fail("-D: no such rule in chain " + c.name, w)
-                c.rules[:] = kept
+                    del c.rules[c.rules.index_of(r)]
     elif cmd == "new":
         if not rest:
             raise rp.err("-N needs a chain name", cmd_word)
