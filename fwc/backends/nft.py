@@ -54,13 +54,14 @@ def priority_text(prio: int, hook: str) -> str:
     return named_priority({n: STANDARD_PRIORITIES[n] for n in allowed}, prio)
 
 
+# a double quote becomes a single one, a backslash a slash, a control character a blank
+_COMMENT_CHARS = {**{c: " " for c in range(0x20)}, 0x7F: " ", ord('"'): "'", ord("\\"): "/"}
 COMMENT_MAX = 128  # bytes (NFTNL_UDATA_COMMENT_MAXLEN); iptables comments hold up to 255
 
 
 def comment_text(text: str) -> str:
     # nft 1.0.6 strings have no escapes: a double quote becomes a single one
-    clean = "".join(" " if ord(c) < 0x20 or ord(c) == 0x7F else c
-                    for c in text.replace('"', "'").replace("\\", "/"))
+    clean = text.translate(_COMMENT_CHARS)
     if len(clean.encode()) > COMMENT_MAX:  # cut (with a warning: comment_too_long)
         clean = clean.encode()[:COMMENT_MAX - 3].decode(errors="ignore") + "..."
     return f'comment "{clean}"'

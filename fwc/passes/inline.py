@@ -23,9 +23,10 @@ def inline_chains(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
     notes = Notes("inline", explain)
     tables = []
     for t in rs.tables:
+        said: set = set()  # (chain, reason) already noted: once, not once per sweep
         changed = True
-        while changed:  # inlining one chain can make another single-use jump inlinable
-            t, changed = _inline_one(t, notes)
+        while changed:  # inlining can make another single-use jump inlinable (one level each)
+            t, changed = _inline_sweep(t, notes, said)
         tables.append(t)
     return ir.Ruleset(tuple(tables))
 
@@ -65,21 +66,29 @@ def _drop_empty_jumps(t: ir.Table, notes: Notes) -> ir.Table:
     return ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc, t.counters) if removed else t
 
 
-def _inline_one(t: ir.Table, notes: Notes):
+def _inline_sweep(t: ir.Table, notes: Notes, said: set):
+    """Inline every chain that can be inlined now, all callers rebuilt once (kube-proxy's
+    thousands of single-use chains cost one pass over the table per nesting level, not one
+    per chain).  A chain whose caller is inlined in the same sweep waits for the next one."""
     t0 = t
     t = _drop_empty_jumps(t, notes)
     refs = chain_references(t)
     by_name = {c.name: c for c in t.chains}
+
+    def note(key, text, loc):
+        if key not in said:
+            said.add(key)
+            notes.info(text, loc)
+    plans: dict[str, tuple[str, int, list]] = {}  # inlined chain -> (caller, index, new rules)
     for name, rlist in refs.items():
         c = by_name.get(name)
         if c is None or len(rlist) != 1 or rlist[0][2] != "jump" or rlist[0][0] == name:
             continue
         caller_name, idx, _kind = rlist[0]
-        caller = by_name[caller_name]
-        jr = caller.rules[idx]
+        jr = by_name[caller_name].rules[idx]
         why = _why_not(c, jr)
         if why is not None:
-            notes.info(f"chain {name} not inlined: {why}", c.loc)
+            note((name, why), f"chain {name} not inlined: {why}", c.loc)
             continue
         if jr.matches:
             inner = c.rules[0]
@@ -89,18 +98,40 @@ def _inline_one(t: ir.Table, notes: Notes):
                 # e.g. `udp sport != 53 -j C` into C's `icmp type 3 drop`: no packet gets there,
                 # and nft refuses a rule naming two protocols
                 if is_stateful(inner):  # its limit still counts the packets that enter C
-                    notes.info(f"chain {name} not inlined: its rule never matches the packets "
-                               "that enter it, but a stateful match sees them", c.loc)
+                    note((name, "stateful"), f"chain {name} not inlined: its rule never matches "
+                         "the packets that enter it, but a stateful match sees them", c.loc)
                     continue
-                notes.info(f"chain {name} reached only by packets its rule never matches: "
-                           "both removed", jr.loc)
                 new = []
         else:
             new = list(c.rules)
-        rules = caller.rules[:idx] + tuple(new) + caller.rules[idx + 1:]
-        if new or not jr.matches:
-            notes.info(f"chain {name} ({len(c.rules)} rules) inlined into {caller_name}", jr.loc)
-        chains = tuple(ir.Chain(x.name, rules, x.base, x.loc) if x.name == caller_name else x
-                       for x in t.chains if x.name != name)
-        return ir.Table(t.family, t.name, chains, t.sets, t.loc, t.counters), True
-    return t, t is not t0
+        plans[name] = (caller_name, idx, new)
+    # (a caller inlined in this sweep moves: its own inlinings wait for the next sweep)
+    plans = {n: p for n, p in plans.items() if p[0] not in plans}
+    if not plans:
+        return t, t is not t0
+    by_caller: dict[str, dict[int, tuple[str, list]]] = {}
+    for name, (caller_name, idx, new) in plans.items():
+        by_caller.setdefault(caller_name, {})[idx] = (name, new)
+    chains = []
+    for x in t.chains:
+        if x.name in plans:
+            continue
+        at = by_caller.get(x.name)
+        if at is None:
+            chains.append(x)
+            continue
+        rules: list = []
+        for i, r in enumerate(x.rules):
+            if i not in at:
+                rules.append(r)
+                continue
+            name, new = at[i]
+            c = by_name[name]
+            if new or not r.matches:
+                notes.info(f"chain {name} ({len(c.rules)} rules) inlined into {x.name}", r.loc)
+            else:
+                notes.info(f"chain {name} reached only by packets its rule never matches: "
+                           "both removed", r.loc)
+            rules.extend(new)
+        chains.append(ir.Chain(x.name, tuple(rules), x.base, x.loc))
+    return ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc, t.counters), True

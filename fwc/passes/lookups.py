@@ -119,15 +119,41 @@ def _writes(r: ir.Rule) -> Optional[set]:
     return out
 
 
-def _point(v) -> bool:
-    b = box(v)
-    return b[0] == "s" or b[-2] == b[-1]
+class _Elements:
+    """The group's elements over `differing`, with what the disjointness test needs kept as
+    members join: the set of point elements (a lookup per new element) and every element's
+    boxes (the general test compares a new element with each).  Each join costs what the new
+    member brings, not the whole group again."""
 
+    __slots__ = ("per_member", "count", "points", "boxes", "all_points")
 
-def _canon(v):
-    """A hashable identity of a point value (a /32 network and its address are one point)."""
-    b = box(v)
-    return b if b[0] == "s" else b[:-1]
+    def __init__(self):
+        self.per_member: list = []  # per member: list of element tuples
+        self.count = 0
+        self.points: set = set()
+        self.boxes: list = []
+        self.all_points = True
+
+    def try_add(self, new: list) -> bool:
+        """Add one member's elements when disjoint from every element so far (and from one
+        another); unchanged and False otherwise."""
+        boxes = [[box(v) for v in e] for e in new]
+        pts = all(b[0] == "s" or b[-2] == b[-1] for bs in boxes for b in bs)
+        if pts and self.all_points:
+            canon = [tuple(b if b[0] == "s" else b[:-1] for b in bs) for bs in boxes]
+            if len(set(canon)) != len(canon) or any(c in self.points for c in canon):
+                return False
+            self.points.update(canon)
+        else:
+            for i, bs in enumerate(boxes):
+                for other in itertools.chain(self.boxes, boxes[i + 1:]):
+                    if all(boxes_overlap(a, b) for a, b in zip(bs, other)):
+                        return False
+            self.all_points = False
+        self.boxes.extend(boxes)
+        self.per_member.append(new)
+        self.count += len(new)
+        return True
 
 
 class _Group:
@@ -135,7 +161,12 @@ class _Group:
         self.members = [m]
         self.moved = 0  # members that moved up past other rules to join
         self.differing: tuple = ()
-        self.elements: list = []  # per member: list of element tuples over `differing`
+        self._elems = _Elements()
+
+    @property
+    def elements(self) -> list:
+        """Per member: the list of its element tuples over `differing`."""
+        return self._elems.per_member
 
     def _elements_of(self, m: _Member, differing: tuple) -> list:
         return list(itertools.product(*(_sorted_values(m.keys[e]) for e in differing)))
@@ -157,18 +188,22 @@ class _Group:
             return False  # a duplicate rule: the dead-rule pass's business
         if len(differing) > 1 and not set(differing) <= CONCAT_OK:
             return False
-        members = self.members + [m]
-        if not self._effects_keep_keys(members, differing):
+        # (the old members were checked for the old differing fields already)
+        if not self._effects_keep_keys([m] if differing == self.differing else
+                                       self.members + [m], differing):
             return False
-        if differing != self.differing:
-            elements = [self._elements_of(x, differing) for x in self.members]
-        else:
-            elements = list(self.elements)
         new = self._elements_of(m, differing)
-        elements.append(new)
-        if sum(map(len, elements)) > MAX_ELEMENTS or not _disjoint(elements, differing):
+        if differing != self.differing:  # (a wider key: the elements are built again)
+            elems = _Elements()
+            for x in self.members:
+                if not elems.try_add(self._elements_of(x, differing)):
+                    return False
+        else:
+            elems = self._elems
+        if elems.count + len(new) > MAX_ELEMENTS or not elems.try_add(new):
             return False
-        self.members, self.differing, self.elements = members, differing, elements
+        self.members.append(m)
+        self.differing, self._elems = differing, elems
         return True
 
     @staticmethod
@@ -185,19 +220,6 @@ class _Group:
             elif written & set(differing):
                 return False
         return True
-
-
-def _disjoint(elements: list, differing: tuple) -> bool:
-    flat = [e for per in elements for e in per]
-    if all(_point(v) for e in flat for v in e):
-        seen = {tuple(_canon(v) for v in e) for e in flat}
-        return len(seen) == len(flat)
-    boxes = [[box(v) for v in e] for e in flat]
-    for i in range(len(boxes)):
-        for j in range(i + 1, len(boxes)):
-            if all(boxes_overlap(a, b) for a, b in zip(boxes[i], boxes[j])):
-                return False
-    return True
 
 
 def _sorted_values(values: frozenset) -> list:
