@@ -41,9 +41,16 @@ def test_implicit_protocol_module_after_other_module():
     assert ir.Port("tcp", "dport", (ir.Range(22, 22),)) in r.matches
 
 
-def test_old_style_negation_and_port_ranges():
-    r = one_rule("-p udp --sport ! 1024: -j DROP")
+def test_old_style_negation_is_refused_as_iptables_does_and_port_ranges():
+    """iptables 1.8.9 refuses `--sport ! 1024:` ("invalid port/service `!'"), `--state ! NEW`,
+    `--mark ! 1` (checked with iptables-restore): fwc says where the '!' belongs."""
+    r = one_rule("-p udp ! --sport 1024: -j DROP")
     assert r.matches[-1] == ir.Port("udp", "sport", (ir.Range(1024, 65535),), negate=True)
+    for old in ("-p udp --sport ! 1024: -j DROP", "-m state --state ! NEW -j DROP",
+                "-m mark --mark ! 1 -j DROP"):
+        with pytest.raises(ErrorGroup) as ei:
+            one_rule(old)
+        assert "'!' goes before the option" in ei.value.errors[0].message
 
 
 def test_ctstate_keeps_virtual_snat_dnat():
@@ -666,7 +673,7 @@ def test_a_file_with_4_and_6_rules_is_both_families():
 
 @pytest.mark.parametrize("rule,line,col,needle", [
     # what iptables-restore itself refuses (checked with iptables-restore --test)
-    ("-A INPUT -p tcp ! --dport ! 22 -j ACCEPT", 3, 27, "multiple '!'"),
+    ("-A INPUT -p tcp ! --dport ! 22 -j ACCEPT", 3, 27, "'!' goes before the option"),
     ("-A INPUT -p icmp --icmp-type 3/ -j ACCEPT", 3, 1, "missing ICMP code"),
     ("-A INPUT -j NFQUEUE --queue-balance 5:1", 3, 21, "--queue-balance 5:1"),
     ("-I INPUT 0 -j DROP", 3, 10, "invalid rule number 0"),

@@ -472,11 +472,10 @@ class _RuleParser:
                 ext = target_mod[0]
                 name = ext.aliases.get(opt, opt)
                 args = take(ext.options[name], w)
-                if args and args[0].text == "!":  # old syntax: --dport ! 22
-                    if negate_next:
-                        raise self.err("multiple '!' flags not allowed", args[0])
-                    negate_next = True
-                    args = args[1:] + take(1, w)
+                if args and args[0].text == "!":  # old syntax: iptables 1.8 refuses it
+                    value = words[i].text if i < n else "..."
+                    raise self.err(f"'!' goes before the option: ! {t} {value} (iptables no "
+                                   f"longer reads the old '{t} ! {value}' form)", args[0])
                 target_mod[2].append(X.Opt(name, [x.text for x in args], negate_next, w.col))
                 negate_next = False
             else:
