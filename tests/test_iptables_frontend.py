@@ -594,13 +594,13 @@ def test_unquoted_variables_split_into_words_like_the_shell():
     ("iptables -N A\niptables -A INPUT -j A\niptables -X\n", 3, 10, "in use"),
     ("iptables -N A\niptables -N B\niptables -E A B\n", 3, 15, "'B' already exists"),
     ("iptables -N A\niptables -E A OUTPUT\n", 2, 15, "'OUTPUT' already exists"),
-    ("iptables -Z NOPE\n", 1, 13, "'NOPE' does not exist"),
     ("iptables -C INPUT -j ACCEPT\n", 1, 13, "-C: no such rule"),
     ("iptables -N A\niptables -P A DROP\n", 2, 13, "only built-in chains"),
     ("iptables -A INPUT -j ACCEPT\niptables -R INPUT 2 -j DROP\n", 2, 19, "no rule number 2"),
     ("iptables -N X || true\niptables -N X\n", 2, 13, "already exists"),
 ])
 def test_script_command_iptables_refuses_is_an_error_unless_tested(text, line, col, needle):
+    """(Removing what is not there is the exception: test_script_removing_what_is_absent...)"""
     with pytest.raises(ErrorGroup) as ei:
         parse_iptables_script(text, "s.sh")
     e = ei.value.errors[0]
@@ -804,3 +804,15 @@ def test_the_rule_list_keeps_its_counts_through_every_change():
             assert a.index_of(r) == b.index(r)
         assert list(a) == b and all(a.count_of(x) == b.count(x) for x in pool)
         assert all((x in a) == (x in b) for x in pool)
+
+
+def test_script_removing_what_is_absent_is_a_warning():
+    """`iptables -D INPUT -j FOO 2>/dev/null`, `-X OLD`, `-F OLD`: the idempotent idiom.  The
+    command fails and changes nothing, as when the script runs; fwc goes on with a warning."""
+    text = ("iptables -D INPUT -j FOO 2>/dev/null\niptables -X OLD\niptables -F OLD\n"
+            "iptables -Z NOPE\niptables -D INPUT 3\niptables -N FOO\niptables -A INPUT -j FOO\n")
+    warnings: list = []
+    rs = parse_iptables_script(text, "i.sh", warnings=warnings)
+    assert [r.verdict for r in rs.table("ip", "filter").chain("INPUT").rules] == [ir.Jump("FOO")]
+    assert [w.loc.line for w in warnings] == [1, 2, 3, 4, 5]
+    assert all("changes nothing" in w.message for w in warnings)

@@ -1011,6 +1011,7 @@ def _host_command(stripped: str) -> Optional[tuple[str, str]]:
     return name, what
 
 
+_REMOVALS = ("-D", "--delete", "-X", "--delete-chain", "-F", "--flush", "-Z", "--zero")
 _LIST_BUNDLE = re.compile(r"-[nvx]*[LS][nvx]*")
 
 
@@ -1392,9 +1393,17 @@ def parse_iptables_script(text: str, filename: str = "<script>",
             try:
                 _apply_command(interp, family, table, ordered, loc, whole, False)
                 status = True
-            except CommandFailed:
-                if after is None:  # nothing tests it: the rule meant to be there is missing
-                    raise
+            except CommandFailed as e:
+                # (deleting, flushing or zeroing what is not there; not a chain in use)
+                removal = rest[cmd_idx].text in _REMOVALS and any(
+                    x in e.message for x in ("does not exist", "no such rule", "no rule number"))
+                if after is None and not removal:
+                    raise  # nothing tests it: the rule meant to be there is missing
+                if after is None and warnings is not None:
+                    # deleting what is not there changes nothing: the ruleset is what running
+                    # the script builds (`iptables -D ... 2>/dev/null`, the idempotent idiom)
+                    warnings.append(FwcError(f"{e.message}: this command fails and changes "
+                                             "nothing, as when the script runs", e.loc, whole))
                 status = False
         except FwcError as e:
             interp.errors.append(e)

@@ -138,3 +138,35 @@ y" -j ACCEPT
 def test_for_loops_run_as_the_shell_runs_them(kernel_ok):
     ours = _ours_as_the_shell_runs_it(LOOPS, "loops.sh")
     assert len(ours["INPUT"][1]) == 3 + 4 + 2 + 4 + 1 + 1 and len(ours["in-web"][1]) == 3
+
+
+IDEMPOTENT = r"""#!/bin/sh
+iptables -D INPUT -j LOGDROP 2>/dev/null
+iptables -F LOGDROP 2>/dev/null
+iptables -X LOGDROP 2>/dev/null
+iptables -D INPUT -p tcp --dport 22 -j ACCEPT 2>/dev/null
+iptables -N LOGDROP
+iptables -A LOGDROP -j DROP
+iptables -A INPUT -p tcp --dport 22 -j ACCEPT
+iptables -A INPUT -j LOGDROP
+"""
+
+
+def test_removing_what_is_not_there_changes_nothing_as_in_the_shell(kernel_ok):
+    """The idempotent script idiom: deleting rules and chains that may not exist yet.  Each
+    such command fails in sh and changes nothing; fwc warns and reads what sh leaves."""
+    warnings: list = []
+    ours = parse_iptables_script(IDEMPOTENT, "idem.sh", warnings=warnings)
+    assert [w.loc.line for w in warnings] == [2, 3, 4, 5]
+    ns = f"fwcid{os.getpid()}"
+    netns.create(ns)
+    try:
+        netns.run(["sh", "-c", IDEMPOTENT], ns=ns)
+        saved = netns.run(["iptables-save", "-t", "filter"], ns=ns).stdout
+    finally:
+        netns.delete(ns)
+    theirs = parse_iptables_save(saved, "saved", "ip")
+    def chains(rs):
+        return {c.name: [(r.matches, r.verdict) for r in c.rules]
+                for t in rs.tables for c in t.chains if c.rules}
+    assert chains(ours) == chains(theirs) and len(chains(ours)["INPUT"]) == 2
