@@ -104,6 +104,10 @@ def weekdays(n: int) -> str:  # nft backend: -m time day intervals
                     "--timestop 23:59 --weekdays Mon -j ACCEPT" for i in range(n)])
 
 
+def service_policy(n: int) -> str:  # compile: the unreachable-rule check on services only
+    return "input policy drop {\n" + "".join(f"  allow tcp/{i + 1}\n" for i in range(n)) + "}\n"
+
+
 # (name, generator(n) -> [(file suffix, text)...], fwc arguments with {0} {1} for the files,
 #  base N)
 CASES = [
@@ -127,6 +131,8 @@ CASES = [
     ("lint: shadowed rules", lambda n: [(".rules", shadowed(n))], ["lint", "{0}"], 1000),
     ("translate: weekday rules", lambda n: [(".rules", weekdays(n))],
      ["translate", "{0}"], 100),
+    ("compile: allow tcp/N, no addresses", lambda n: [(".policy", service_policy(n))],
+     ["compile", "{0}"], 1000),
 ]
 
 
@@ -159,7 +165,7 @@ def main() -> int:
                         f.write(text)
                     paths.append(p)
                 argvs.append(FWC + [a.format(*paths) for a in fwc_args] + ["-o", os.devnull]
-                             if fwc_args[0] == "translate" else
+                             if fwc_args[0] in ("translate", "compile") else
                              FWC + [a.format(*paths) for a in fwc_args])
             small, big = [], []
             for _ in range(args.reps):  # interleaved: both sizes see the same machine

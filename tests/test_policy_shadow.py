@@ -12,7 +12,9 @@ from fwc.policy.shadow import covers, shadowed
 ADDRS = ["10.0.0.0/8", "10.0.0.0/23", "10.0.0.0/24", "10.0.1.0/24", "10.0.0.7",
          "10.0.0.1-10.0.0.9", "10.0.0.0-10.0.0.255", "192.0.2.0/24", "2001:db8::/32",
          "2001:db8::/64", "2001:db8::1", "2001:db8::1-2001:db8::ff"]
-SERVICES = ["", "tcp/22", "tcp/1-1000", "udp/53", "ssh", "tcp"]
+SERVICES = ["", "tcp/22", "tcp/1-1000", "udp/53", "ssh", "tcp", "tcp/22, tcp/80", "dns",
+            "tcp/20-25", "tcp/80, tcp/22", "udp", "icmp echo-request", "icmp",
+            "icmpv6 echo-request", "tcp/22-22"]
 
 
 @st.composite

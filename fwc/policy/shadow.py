@@ -186,7 +186,7 @@ def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
     saddr, or an address range there (both kept in `wild`, always compared), or a prefix
     containing that address -- a supernet, looked up for each prefix length in use.  So the
     result is that of comparing every earlier rule."""
-    wild: list[int] = []  # indexes of rules without saddr or with an address range in it
+    wild = _WildIndex()  # rules without saddr or with an address range in it
     by_net: dict = {}  # (version, network, prefixlen) -> indexes of rules with that prefix
     plens: dict[int, list[int]] = {4: [], 6: []}  # prefix lengths in by_net, longest first
     memo: dict = {}
@@ -201,7 +201,7 @@ def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
         if r.saddr is not None and not r.saddr:
             cands = range(i)  # no source address at all: anything may cover it
         else:
-            cands = list(wild)
+            cands = wild.candidates(r.services)
             if r.saddr:
                 key = tuple(map(id, r.saddr))
                 sk = src_memo.get(key)
@@ -213,14 +213,14 @@ def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
                     hit = by_net.get((v, lo >> (bits - plen) << (bits - plen), plen))
                     if hit:
                         cands.extend(hit)
-                if len(cands) > 1:
-                    cands.sort()
+            if len(cands) > 1:  # (the first earlier rule that covers is the one reported)
+                cands = sorted(set(cands))
         for c in cands:
             if _covers_prepared(prepared[c], pr):
                 out.append((r, rules[c]))
                 break
         if r.saddr is None or (sk is not None and sk.has_range):
-            wild.append(i)
+            wild.add(i, r.services)
         elif sk is not None:
             for key in sk.keys:
                 got = by_net.get(key)
@@ -233,6 +233,54 @@ def shadowed(rules: list[PRule]) -> list[tuple[PRule, PRule]]:
                 else:
                     got.append(i)
     return out
+
+
+class _WildIndex:
+    """The rules no source prefix indexes, by what their services can cover: a rule covers a
+    later one only if it covers the later rule's first service atom, which needs every
+    service, that protocol whole, that ICMP type (or all), or a port range holding the atom's
+    lowest port.  (A policy keyed on services, `allow tcp/N` x 5,000, was quadratic.)"""
+
+    def __init__(self):
+        self.any: list[int] = []  # rules for every service
+        self.by_key: dict = {}  # key -> rule indexes
+        self.ranged: dict[int, list[int]] = {}  # proto -> rules with a multi-port range
+
+    def add(self, i: int, services) -> None:
+        if services is None:
+            self.any.append(i)
+            return
+        keys = set()
+        for b in services:
+            if b.family is not None:
+                keys.add(("icmp", b.proto, b.family, b.icmp_type))
+            elif b.ports is None:
+                keys.add(("whole", b.proto))
+            elif b.ports.lo == b.ports.hi:
+                keys.add(("port", b.proto, b.ports.lo))
+            else:
+                keys.add(("ranged", b.proto))
+        for k in keys:
+            if k[0] == "ranged":
+                self.ranged.setdefault(k[1], []).append(i)
+            else:
+                self.by_key.setdefault(k, []).append(i)
+
+    def candidates(self, services) -> list[int]:
+        """Indexes (unsorted, maybe repeated) of the rules that may cover `services`."""
+        out = list(self.any)
+        if services is None or not services:
+            return out
+        s = services[0]
+        if s.family is not None:
+            for t in (None, s.icmp_type):
+                out += self.by_key.get(("icmp", s.proto, s.family, t), ())
+            return out
+        out += self.by_key.get(("whole", s.proto), ())
+        if s.ports is not None:
+            out += self.by_key.get(("port", s.proto, s.ports.lo), ())
+            out += self.ranged.get(s.proto, ())
+        return out
 
 
 class _SourceKeys(NamedTuple):
