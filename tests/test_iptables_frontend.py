@@ -816,3 +816,15 @@ def test_script_removing_what_is_absent_is_a_warning():
     assert [r.verdict for r in rs.table("ip", "filter").chain("INPUT").rules] == [ir.Jump("FOO")]
     assert [w.loc.line for w in warnings] == [1, 2, 3, 4, 5]
     assert all("changes nothing" in w.message for w in warnings)
+
+
+def test_reject_type_aliases_iptables_takes():
+    """libipt_REJECT takes `tcp-rst`; libip6t_REJECT `policy-fail` and `reject-route`
+    (checked with iptables-restore / ip6tables-restore)."""
+    assert one_rule("-p tcp -j REJECT --reject-with tcp-rst").verdict == \
+        one_rule("-p tcp -j REJECT --reject-with tcp-reset").verdict
+    for alias, name in (("policy-fail", "icmp6-policy-fail"), ("reject-route", "icmp6-reject-route")):
+        text = f"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j REJECT --reject-with {{}}\nCOMMIT\n"
+        a = parse_iptables_save(text.format(alias), "a.rules", "ip6")
+        b = parse_iptables_save(text.format(name), "b.rules", "ip6")
+        assert a == b

@@ -13,7 +13,7 @@ import pytest
 import fwc
 import fwc.api
 from fwc import ir
-from fwc.errors import FwcSyntaxError
+from fwc.errors import FwcError, FwcSyntaxError
 from fwc.policy import compile_full, compile_policy, compile_policy_file
 from fwc.policy.lower import rule_families, split_ruleset
 
@@ -447,3 +447,21 @@ def test_cli_iptables_output_writes_both_files_even_for_an_empty_family(tmp_path
     for suffix in ("v4", "v6"):
         text = (tmp_path / f"fw.{suffix}").read_text()
         assert "-A INPUT" not in text and "changes nothing" in text
+
+
+def test_iptables_forms_iptables_restore_takes():
+    """Each was written before in a form ip(6)tables-restore refuses: `--icmpv6-type any`,
+    `--log-prefix ""`, a NAT port mapping on udplite; a 16-character interface pattern is
+    refused by both tools, so by the policy too."""
+    from fwc.commands.compile import render
+    from fwc.errors import ErrorGroup
+    rs = fwc.compile_policy('input policy drop {\n  allow icmpv6\n  allow ssh log ""\n}\n', "p")
+    texts = render(rs, "iptables")
+    assert "--icmpv6-type any" not in texts["ip6"] and "-p ipv6-icmp -j ACCEPT" in texts["ip6"]
+    assert '--log-prefix ""' not in texts["ip"] and "-j LOG" in texts["ip"]
+    with pytest.raises(ErrorGroup) as ei:
+        render(fwc.compile_policy("nat {\n  redirect udplite/7 -> 8080\n}\n", "p"), "iptables")
+    assert "udp, sctp or dccp" in ei.value.errors[0].message
+    with pytest.raises(FwcError) as e2:
+        fwc.compile_policy("input policy drop {\n  allow iif eth0123456789ab+\n}\n", "p")
+    assert "at most 15 characters" in e2.value.message

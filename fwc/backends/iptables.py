@@ -528,6 +528,8 @@ class _RuleEmitter:
             if m.type is None:
                 if m.codes != ir.Range(0, 255):
                     raise self.fail("an ICMP code without a type")
+                if m.family == "ip6":  # (icmp6 has no `any`: -p ipv6-icmp says it, added above)
+                    return [], (["-m", "length", "--length", "65535:0"] if neg else [])
                 return [], ["-m", mod] + neg + [opt, "any"]
             if m.codes == ir.Range(0, 255):
                 return [], ["-m", mod] + neg + [opt, str(m.type)]
@@ -692,7 +694,7 @@ class _RuleEmitter:
     def statement(self, s) -> list[str]:
         if isinstance(s, ir.Log):
             w = ["-j", "LOG"]
-            if s.prefix is not None:
+            if s.prefix:  # ("" is no prefix: iptables refuses an empty --log-prefix)
                 if len(s.prefix.encode()) > 29:  # (iptables-restore would cut it)
                     raise self.fail(f"a log prefix over 29 bytes ({s.prefix!r})")
                 w += ["--log-prefix", quote(s.prefix)]
@@ -707,7 +709,7 @@ class _RuleEmitter:
             w = ["-j", "NFLOG"]
             if s.group:
                 w += ["--nflog-group", str(s.group)]
-            if s.prefix is not None:
+            if s.prefix:
                 if len(s.prefix.encode()) > 127:
                     raise self.fail(f"an nflog prefix over 127 bytes ({s.prefix!r})")
                 w += ["--nflog-prefix", quote(s.prefix)]
@@ -803,6 +805,11 @@ class _RuleEmitter:
             if v.fanout:
                 w.append("--queue-cpu-fanout")
             return w
+        if isinstance(v, (ir.Snat, ir.Dnat, ir.Masquerade, ir.Redirect)) and \
+                (any(t.ports is not None for t in v.to) if isinstance(v, (ir.Snat, ir.Dnat))
+                 else v.ports is not None) and proto not in (6, 17, 132, 33):
+            # (the NAT targets: "Need TCP, UDP, SCTP or DCCP with port specification")
+            raise self.fail("a NAT port mapping for a protocol other than tcp, udp, sctp or dccp")
         if isinstance(v, (ir.Snat, ir.Dnat)):
             if len(v.to) != 1:
                 raise self.fail("several NAT targets")

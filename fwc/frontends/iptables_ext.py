@@ -671,7 +671,7 @@ KNOWN_UNSUPPORTED_MATCHES = (
     "tcpmss", "osf", "nfacct", "rateest", "bpf", "ipvs", "l2tp", "frag", "hbh", "dst", "rt", "mh",
     "ipv6header", "srh", "geoip", "condition", "account", "psd", "lscan", "ipp2p", "pknock",
     "quota2", "dhcpmac", "fuzzy", "iface", "ipv4options", "random", "nth", "unclean", "connrate",
-    "comment2", "layer7",
+    "comment2", "layer7", "eui64",
 )
 
 # ----------------------------------------------------------------------------- targets
@@ -684,14 +684,15 @@ REJECT_V4 = {
     "icmp-net-prohibited": "net-prohibited", "net-prohib": "net-prohibited",
     "icmp-host-prohibited": "host-prohibited", "host-prohib": "host-prohibited",
     "icmp-admin-prohibited": "admin-prohibited", "admin-prohib": "admin-prohibited",
-    "tcp-reset": "tcp-reset",
+    "tcp-reset": "tcp-reset", "tcp-rst": "tcp-reset",
 }
 REJECT_V6 = {
     "icmp6-no-route": "no-route", "no-route": "no-route",
     "icmp6-adm-prohibited": "admin-prohibited", "adm-prohibited": "admin-prohibited",
     "icmp6-addr-unreachable": "addr-unreachable", "addr-unreach": "addr-unreachable",
     "icmp6-port-unreachable": "port-unreachable", "port-unreach": "port-unreachable",
-    "icmp6-policy-fail": "policy-fail", "icmp6-reject-route": "reject-route",
+    "icmp6-policy-fail": "policy-fail", "policy-fail": "policy-fail",
+    "icmp6-reject-route": "reject-route", "reject-route": "reject-route",
     "tcp-reset": "tcp-reset",
 }
 

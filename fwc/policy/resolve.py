@@ -296,8 +296,10 @@ class Resolver:
         name = tok.text.lstrip("$")
         if name.endswith("*"):
             name = name[:-1] + "+"
-        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,15}\+?", name) or len(name.rstrip("+")) > 15:
-            raise self.error(f"invalid interface name '{name}'", tok)
+        # (15 characters at most, a trailing + or * included: nft and iptables refuse more)
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,15}\+?", name) or len(name) > 15:
+            raise self.error(f"invalid interface name '{name}' (at most 15 characters, a "
+                             "wildcard included)", tok)
         return name
 
     def service_text(self, text: str, tok: Tok) -> list[SvcAtom]:
