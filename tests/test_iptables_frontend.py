@@ -828,3 +828,16 @@ def test_reject_type_aliases_iptables_takes():
         a = parse_iptables_save(text.format(alias), "a.rules", "ip6")
         b = parse_iptables_save(text.format(name), "b.rules", "ip6")
         assert a == b
+
+
+def test_here_documents_are_refused_not_read_as_commands():
+    """The body of `cat > f <<EOF` is input, not commands: reading it as commands added a
+    rule the script never runs.  `<<` inside quotes or a comment is text."""
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script("iptables -A INPUT -j ACCEPT\ncat > /etc/x <<EOF\n"
+                              "iptables -A INPUT -j DROP\nEOF\n", "h.sh")
+    e = ei.value.errors[0]
+    assert (e.loc.line, e.loc.col, ei.value.exit_code, "here-document" in e.message) == \
+        (2, 14, 1, True)
+    parse_iptables_script('iptables -A INPUT -m comment --comment "a<<b" -j ACCEPT # x << y\n',
+                          "q.sh")

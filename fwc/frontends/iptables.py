@@ -1240,6 +1240,28 @@ def _loop_values(values_at, variables: dict, filename: str, whole: str) -> list[
     return [w.text for w in words]
 
 
+def _refuse_here_documents(text: str, filename: str) -> None:
+    """A here-document (`cat <<EOF ... EOF`, `iptables-restore <<EOF`) feeds its lines to a
+    command: read as commands they would mean something else.  Refused, located."""
+    for lineno, line in _logical_lines(text):
+        i, n, word_start = 0, len(line), True
+        while i < n:
+            c = line[i]
+            if c in "'\"\\":
+                i = _past_quoted(line, i)
+                word_start = False
+                continue
+            if c == "#" and word_start:
+                break
+            if line.startswith("<<", i) and not line.startswith("<<<", i):
+                raise ErrorGroup([Unsupported(
+                    "a here-document (<<) is not supported in iptables scripts: its lines "
+                    "are a command's input, not commands", ir.Loc(filename, lineno, i + 1),
+                    line)])
+            word_start = c in " \t;&|"
+            i += 1
+
+
 def parse_iptables_script(text: str, filename: str = "<script>",
                           keep_refused: bool = False,
                           warnings: Optional[list] = None) -> ir.Ruleset:
@@ -1247,6 +1269,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
     Host-setup commands (modprobe, sysctl, echo ...) are left out: with a `warnings` list,
     one located FwcError per such line is appended to it."""
     _check_binary(text, filename)
+    _refuse_here_documents(text, filename)
     interp = _Interp(filename, keep_refused)
     variables: dict[str, str] = {}
     saw_command = False
