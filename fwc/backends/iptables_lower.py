@@ -136,6 +136,10 @@ def _alternatives(m, fam: str, sets: dict) -> Optional[list]:
                 return [(ir.Dscp(m.values[0], m.negate),)]
             if not m.negate:
                 return [(ir.Dscp(v),) for v in sorted(set(m.values))]
+        if expr in ("meta iifname", "meta oifname", "iifname", "oifname") and _plain_eq(m) \
+                and not m.negate and len(m.values) > 1 and _disjoint_names(m.values):
+            field = "iifname" if "iif" in expr else "oifname"
+            return [(ir.Interface(field, _iface(v)),) for v in m.values]
         if expr in ("meta iif", "meta oif") and _plain_eq(m) and m.values == ("lo",):
             field = "iifname" if expr == "meta iif" else "oifname"
             return [(ir.Interface(field, "lo", m.negate),)]
@@ -185,6 +189,90 @@ def _alternatives(m, fam: str, sets: dict) -> Optional[list]:
     return None
 
 
+def _iface(name: str) -> str:
+    return name[:-1] + "+" if name.endswith("*") else name
+
+
+def _disjoint_names(values) -> bool:
+    """Interface names no name can meet twice: exact names, or patterns (`eth*`) that no
+    other value starts with."""
+    if not all(isinstance(v, str) and "*" not in v[:-1] and v for v in values):
+        return False
+    if len(set(values)) != len(values):
+        return False
+    for a in values:
+        for b in values:
+            if a is not b and a.endswith("*") and b.startswith(a[:-1]):
+                return False
+    return True
+
+
+_TH_PROTOS = {6: "tcp", 17: "udp", 132: "sctp", 33: "dccp", 136: "udplite"}
+
+
+def _th_as_port(piece: tuple) -> tuple:
+    """`th dport 53` in a piece with one positive protocol is that protocol's port test
+    (`meta l4proto { tcp, udp } th dport 53`, split per protocol)."""
+    protos = [m for m in piece if isinstance(m, ir.Proto) and not m.negate and len(m.protos) == 1]
+    if len(protos) != 1 or next(iter(protos[0].protos)) not in _TH_PROTOS:
+        return piece
+    name = _TH_PROTOS[next(iter(protos[0].protos))]
+    out = []
+    for m in piece:
+        expr = " ".join(m.expr.split()) if isinstance(m, ir.FieldMatch) else ""
+        if expr in ("th dport", "th sport") and _plain_eq(m) and all(
+                isinstance(v, (int, ir.Range)) and not isinstance(v, bool) for v in m.values):
+            ranges = _disjoint_ranges(m.values)
+            if ranges is not None:
+                m = ir.Port(name, expr.split()[1], tuple(ranges), m.negate)
+        out.append(m)
+    return tuple(out)
+
+
+# single-key verdict maps whose key iptables can test: the element becomes that key's match
+def _vmap_key_match(key: str, value, fam: str):
+    if key == "ct state" and isinstance(value, str) and value.upper() in ir.CT_STATES:
+        return ir.CtState(frozenset({value.upper()}))
+    if key in _PORT_KEYS and isinstance(value, (int, ir.Range)) and not isinstance(value, bool):
+        proto, field = _PORT_KEYS[key]
+        r = value if isinstance(value, ir.Range) else ir.Range(value, value)
+        return ir.Port(proto, field, (r,))
+    if key in _ADDR_KEYS and hasattr(value, "network_address") or \
+            key in _ADDR_KEYS and isinstance(value, ir.AddrRange):
+        return ir.Address(_ADDR_KEYS[key][1], (value,))
+    if key in ("meta l4proto", "ip protocol") and _byte(value):
+        return ir.Proto(frozenset({value}))
+    if key in ("iifname", "oifname", "meta iifname", "meta oifname") and isinstance(value, str):
+        return ir.Interface("iifname" if "iif" in key else "oifname", _iface(value))
+    return None
+
+
+def _expand_vmap(rule: ir.Rule, fam: str, sets: dict) -> Optional[list]:
+    """A single-key verdict map as one rule per element (the keys are disjoint: nft refuses
+    overlapping elements), or None when its key is not one iptables tests."""
+    v = rule.verdict
+    if not isinstance(v, ir.VerdictMap) or len(v.keys) != 1 or v.key_masks or \
+            v.element_stmts:
+        return None
+    elements = v.elements
+    if v.name is not None:
+        s = sets.get(v.name)
+        if s is None or not isinstance(s, ir.NamedSet) or s.counter:
+            return None
+        elements = s.elements
+    key = " ".join(v.keys[0].split())
+    out = []
+    for e in elements:
+        if not (isinstance(e, tuple) and len(e) == 2 and len(e[0]) == 1):
+            return None
+        m = _vmap_key_match(key, e[0][0], fam)
+        if m is None or isinstance(e[1], ir.VerdictMap):
+            return None
+        verdict = None if isinstance(e[1], ir.Continue) else e[1]
+        out.append(attrs.evolve(rule, matches=rule.matches + (m,), verdict=verdict))
+    return [x for x in out if x.verdict is not None]  # (`continue`, no statements: nothing)
+
+
 @attrs.frozen
 class Split:
     """A rule with a stateful match that splits: `pieces` (match tuples, disjoint) each jump to
@@ -198,6 +286,17 @@ class Split:
 def lower_rule(rule: ir.Rule, fam: str, sets: dict, allow_split: bool = False):
     """The rules meaning `rule` for family `fam`'s packets ([] when none of them matches); with
     allow_split, a Split where a rule with a stateful match needs several rules."""
+    expanded = _expand_vmap(rule, fam, sets)
+    if expanded is not None:
+        if any(isinstance(m, ir.STATEFUL_MATCHES) for m in rule.matches) or rule.statements:
+            # (each element's rule would test the state, or run the statements, again)
+            raise Unsupported("a verdict map in a rule with statements or a stateful match",
+                              rule.loc)
+        out: list = []
+        for x in expanded:
+            got = lower_rule(x, fam, sets, False)
+            out.extend(got)
+        return out
     choices, split_at = [], []
     for i, m in enumerate(rule.matches):
         alt = _alternatives(m, fam, sets)
@@ -231,7 +330,7 @@ def lower_rule(rule: ir.Rule, fam: str, sets: dict, allow_split: bool = False):
             heads = [p + a for p in heads for a in alt]
         rest = tuple(m for i, m in enumerate(rule.matches) if i not in split_at)
         return Split(tuple(heads), attrs.evolve(rule, matches=rest))
-    return [attrs.evolve(rule, matches=p) for p in pieces]
+    return [attrs.evolve(rule, matches=_th_as_port(p)) for p in pieces]
 
 
 def describe(m) -> str:

@@ -390,3 +390,49 @@ def test_a_second_test_of_one_address_field_goes_through_iprange():
            for c, a, b in zip(cases, nft, ipt)]
     assert [g for g in got if len(set(g[1:])) != 1] == []
     assert {g[1] for g in got} == {"ACCEPT", "DROP"}
+
+
+FW4_IDIOMS = """table inet t {
+ chain web {
+  tcp dport 80 accept
+ }
+ chain input {
+  type filter hook input priority filter; policy drop;
+  ct state vmap { established : accept, related : accept, invalid : drop }
+  meta l4proto { tcp, udp } th dport 53 accept
+  iifname { "eth0", "lo" } tcp dport 22 accept
+  tcp dport vmap { 80 : jump web, 81-82 : drop, 83 : accept }
+ }
+}
+"""
+
+
+def test_nft_idioms_of_fw4_and_podman_become_iptables_rules():
+    """`ct state vmap { ... }` (every OpenWrt fw4 ruleset), `meta l4proto { tcp, udp } th dport
+    53` (podman, many configs), interface sets and port verdict maps: one iptables rule per
+    element or protocol (the elements are disjoint); the kernel decides alike."""
+    kernel_or_skip()
+    rs = parse_nft(FW4_IDIOMS, "fw4.nft")
+    out = emit_iptables(rs)
+    assert "--ctstate INVALID -j DROP" in out["ip"] and "-p udp -m udp --dport 53" in out["ip"]
+    cases = []
+    for src, dst in (("198.51.100.7", "192.0.2.1"), ("2001:db8:a::7", "2001:db8:f::1")):
+        for proto, port in (("tcp", 53), ("udp", 53), ("tcp", 22), ("tcp", 80), ("tcp", 81),
+                            ("tcp", 83), ("tcp", 84), ("udp", 54)):
+            probe = {"dir": "in", "proto": proto, "src": src, "dst": dst, "sport": 40000,
+                     "dport": port}
+            if proto == "tcp":
+                probe["flags"] = "S"
+            cases.append({"name": f"{src}-{proto}{port}", "probe": probe})
+        cases.append({"name": f"{src}-invalid", "probe": {
+            "dir": "in", "src": src, "dst": dst, "sport": 40000, "dport": 83, "flags": "F"}})
+    cases = cases_from_json(cases)
+    with KernelHarness() as h:
+        h.prepare(cases)
+        nft = kernel_verdicts(("nft", FW4_IDIOMS), cases, h)
+        ipt = kernel_verdicts(("iptables", out["ip"], out["ip6"]), cases, h)
+    sim = Simulator(rs, SimOptions())
+    got = [(c.name, a.verdict, b.verdict, sim.run_case(c).verdict)
+           for c, a, b in zip(cases, nft, ipt)]
+    assert [g for g in got if len(set(g[1:])) != 1] == []
+    assert {g[1] for g in got} == {"ACCEPT", "DROP"}
