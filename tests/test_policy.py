@@ -465,3 +465,17 @@ def test_iptables_forms_iptables_restore_takes():
     with pytest.raises(FwcError) as e2:
         fwc.compile_policy("input policy drop {\n  allow iif eth0123456789ab+\n}\n", "p")
     assert "at most 15 characters" in e2.value.message
+
+
+def test_nat_with_a_port_on_a_tcp_and_udp_service_is_one_rule_per_protocol():
+    """`dnat dns -> 192.0.2.10:53`: a `meta l4proto . th dport` lookup before a NAT port
+    mapping is refused by nft ("transport protocol mapping is only valid after transport
+    protocol match"); each protocol gets its rule (the nft front end, which refuses what nft
+    refuses, reads the output back)."""
+    from fwc.frontends.nft import parse_nft
+    rs = fwc.compile_policy("nat {\n  dnat dns iif eth0 -> 192.0.2.10:53\n"
+                            "  redirect dns iif eth1 -> 5353\n}\n", "n.policy")
+    text = fwc.emit_nft(rs)
+    assert "meta l4proto . th dport" not in text
+    assert text.count("dport 53 dnat") == 2 and text.count("dport 53 redirect") == 2
+    parse_nft(text, "out.nft")

@@ -163,6 +163,25 @@ def verdict(pr: PRule):
     return ir.Dnat((t,))
 
 
+def _maps_ports(v) -> bool:
+    if isinstance(v, (ir.Snat, ir.Dnat)):
+        return any(t.ports is not None for t in v.to)
+    return isinstance(v, (ir.Redirect, ir.Masquerade)) and v.ports is not None
+
+
+def _per_protocol(group: tuple) -> list[tuple]:
+    """A service group's `meta l4proto . th dport` lookup as one group per protocol."""
+    fam, ms = group
+    if not (len(ms) == 1 and isinstance(ms[0], ir.SetMatch) and ms[0].keys == PROTO_PORT_KEYS):
+        return [group]
+    ports: dict[int, list[ir.Range]] = {}
+    for proto, p in ms[0].elements:
+        ports.setdefault(proto, []).append(p if isinstance(p, ir.Range) else ir.Range(p, p))
+    return [(fam, (ir.Proto(frozenset({proto})), ir.Port(PROTO_NAMES[proto], "dport",
+                                                         _merge(rs))))
+            for proto, rs in sorted(ports.items())]
+
+
 def lower_rule(pr: PRule) -> list[ir.Rule]:
     variants = address_variants(pr)
     groups = service_groups(pr.services)
@@ -177,6 +196,10 @@ def lower_rule(pr: PRule) -> list[ir.Rule]:
         tail.append(pr.limit)
     stmts = (pr.log,) if pr.log is not None else ()
     v = verdict(pr)
+    if _maps_ports(v):
+        # (nft: "transport protocol mapping is only valid after transport protocol match":
+        # a NAT port needs one protocol per rule, not a protocol . port lookup)
+        groups = [x for g in groups for x in _per_protocol(g)]
     tail = tuple(tail)
     ifaces = [tuple(m for m in (i, o) if m is not None) for i in iifs for o in oifs] \
         if pr.iif is not None or pr.oif is not None else [()]
