@@ -154,6 +154,8 @@ class ConntrackTable:
                 note(f"conntrack: UNTRACKED (ICMPv6 type {skb.icmp_type} is never tracked)")
                 return
         if proto == 6 and not tcp.flags_valid(skb.flags):
+            if self.entries.get((skb.tmpl_zone, skb.tuple())) is None:
+                self._use_up_expectation(skb.tuple(), skb.tmpl_zone, note)
             return self._invalid(skb, note, "invalid TCP flag combination")
         if proto == 136 and skb.dir != "out" and skb.iif != "lo":
             # udplite_error checks the checksum of packets from outside (prerouting, with
@@ -231,6 +233,17 @@ class ConntrackTable:
         skb.ct, skb.ct_state = None, "INVALID"
         note(f"conntrack: INVALID ({why})")
 
+    def _use_up_expectation(self, t: tuple, zone: int, note) -> None:
+        """init_conntrack takes the expectation a new tuple matches before TCP checks the
+        segment (tcp_error, tcp_new): a RST, FIN or SYN-ACK that is then INVALID uses it up."""
+        for exp in self.expectations:
+            if exp.master.zone == zone and exp.matches(t):
+                if not exp.permanent:
+                    self.expectations.remove(exp)
+                    note(f"conntrack: expectation {exp.describe()} used up by an invalid "
+                         "segment")
+                return
+
     def _new(self, skb: Skb, t: tuple, zone: int, note) -> None:
         proto = skb.proto
         state = None
@@ -242,6 +255,7 @@ class ConntrackTable:
                 why = ("no connection and nf_conntrack_tcp_loose=0"
                        if tcp.flag_class(skb.flags) == "ACK" else
                        f"{tcp.flag_class(skb.flags)} segment without a connection")
+                self._use_up_expectation(t, zone, note)
                 return self._invalid(skb, note, why)
         entry = Entry(t, invert(t), zone)
         entry.tcp_state = state

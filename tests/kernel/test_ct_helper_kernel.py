@@ -268,3 +268,24 @@ def test_a_reset_before_any_reply_reads_the_timeout_it_had(kernel):
     kern = kernel_verdicts(("iptables", text), cases, kernel)
     sim = simulate(parse_iptables_save(text, "r.rules", "ip"), cases, sim_options())
     assert kern[0].verdict == "DROP" and sim[0].verdict == kern[0].verdict
+
+
+@pytest.mark.parametrize("flags", ["R", "FA", "SA", "A"])
+def test_an_invalid_segment_to_an_expected_port_uses_the_expectation_up(kernel, flags):
+    """init_conntrack takes the expectation before TCP judges the segment: a RST, FIN or
+    SYN-ACK to the announced data port is INVALID, and the real SYN after it is NEW (a bare
+    ACK opens the connection instead, with nf_conntrack_tcp_loose=1: RELATED)."""
+    case = _ftp_variant_case("pasv", None, "227 Entering Passive Mode (192,0,2,1,195,80)\\r\\n",
+                             50000)
+    syn = case["probe"]
+    case["setup"].append(dict(syn, flags=flags))
+    text = ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            "-A PREROUTING -p tcp --dport 21 -j CT --helper ftp\nCOMMIT\n"
+            "*filter\n:INPUT ACCEPT [0:0]\n"
+            "-A INPUT -p tcp --dport 50000 -m conntrack --ctstate RELATED -j DROP\nCOMMIT\n")
+    cases = cases_from_json([case])
+    kernel.prepare(cases)
+    kern = kernel_verdicts(("iptables", text), cases, kernel)
+    sim = simulate(parse_iptables_save(text, "e.rules", "ip"), cases, sim_options())
+    assert [(r.setup_verdicts, r.verdict, r.ct_state) for r in sim] == \
+        [(r.setup_verdicts, r.verdict, r.ct_state) for r in kern]
