@@ -299,6 +299,13 @@ class ConntrackTable:
         if nxt == tcp.IV:
             self._invalid(skb, note, f"TCP {cls} not allowed in state {old}")
             return False
+        last_dir, last_cls = entry.tcp_last
+        if nxt == tcp.IG and cls == "SYNACK" and last_cls == "SYN" and last_dir is not None \
+                and last_dir != direction:
+            # a SYN/ACK answering the SYN ignored just before: both ends are in sync and the
+            # entry was not; it takes the annotated SYN (nf_conntrack_proto_tcp, "b)")
+            old, nxt = "SYN_SENT", "SYN_RECV"
+            note("conntrack: this SYN/ACK answers the SYN ignored before: back in sync")
         entry.tcp_last = (direction, cls)
         if nxt in (tcp.IG, "SYN_SENT"):  # SYN_SENT here: a reopen the kernel ignores
             note(f"conntrack: TCP {cls} ignored in state {old}")

@@ -289,3 +289,22 @@ def test_an_invalid_segment_to_an_expected_port_uses_the_expectation_up(kernel, 
     sim = simulate(parse_iptables_save(text, "e.rules", "ip"), cases, sim_options())
     assert [(r.setup_verdicts, r.verdict, r.ct_state) for r in sim] == \
         [(r.setup_verdicts, r.verdict, r.ct_state) for r in kern]
+
+
+def test_a_syn_ack_answering_an_ignored_syn_resynchronises_the_entry(kernel):
+    """After the server's RST the entry is CLOSE; the client's next SYN from the same port is
+    ignored (no FIN was seen), and the server's SYN/ACK answering it brings the entry back in
+    sync as SYN_RECV (timeout 60 s: `--ctexpire 50:70` sees it), not a stray CLOSE segment."""
+    c = {"dir": "in", "src": "198.51.100.7", "dst": "192.0.2.1", "sport": 40000, "dport": 22}
+    s = {"dir": "out", "src": "192.0.2.1", "dst": "198.51.100.7", "sport": 22, "dport": 40000}
+    setup = [dict(c, flags="S"), dict(s, flags="SA"), dict(c, flags="A"), dict(s, flags="RA"),
+             dict(c, flags="S")]
+    text = ("*filter\n:OUTPUT ACCEPT [0:0]\n"
+            "-A OUTPUT -p tcp --sport 22 -m conntrack --ctexpire 50:70 -j DROP\nCOMMIT\n")
+    cases = cases_from_json([{"name": "resync", "setup": setup, "probe": dict(s, flags="SA")}])
+    kernel.prepare(cases)
+    kern = kernel_verdicts(("iptables", text), cases, kernel)
+    sim = simulate(parse_iptables_save(text, "t.rules", "ip"), cases, sim_options())
+    assert kern[0].verdict == "DROP"
+    assert [(r.setup_verdicts, r.verdict) for r in sim] == \
+        [(r.setup_verdicts, r.verdict) for r in kern]
