@@ -28,12 +28,13 @@ def _same(a: Expectation, b: Expectation) -> bool:
 
 
 def _expect(table: ConntrackTable, entry: Entry, l3: int, proto: int, src: Optional[int],
-            dst: int, dport: int, note: Note, max_expected: Optional[int] = None) -> bool:
+            dst: int, dport: int, note: Note, max_expected: Optional[int] = None,
+            cls: int = 0) -> bool:
     """Register an expectation (nf_ct_expect_related): one of the same master for the same
     connection is replaced; one of another master makes it fail (False: the ftp and tftp
     helpers then drop the packet); with `max_expected` (the helper's expect policy) the
     master's oldest one goes first when it has that many."""
-    exp = Expectation(l3, proto, src, dst, dport, entry, entry.helper)
+    exp = Expectation(l3, proto, src, dst, dport, entry, entry.helper, cls=cls)
     for old in list(table.expectations):
         if _same(old, exp):
             if old.master is not entry:
@@ -42,7 +43,7 @@ def _expect(table: ConntrackTable, entry: Entry, l3: int, proto: int, src: Optio
                 return False
             table.expectations.remove(old)
     if max_expected is not None:
-        mine = [e for e in table.expectations if e.master is entry]
+        mine = [e for e in table.expectations if e.master is entry and e.cls == cls]
         for old in mine[:max(0, len(mine) - max_expected + 1)]:
             table.expectations.remove(old)
             note(f"helper {entry.helper}: expectation {old.describe()} replaced (at most "
@@ -203,38 +204,176 @@ def ftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> Optio
 
 # ---------------------------------------------------------------------------- SIP
 
-_SIP_REQUEST = re.compile(rb"(INVITE|UPDATE|ACK|PRACK) \S+ SIP/2\.0\r?\n")
-_SIP_RESPONSE = re.compile(rb"SIP/2\.0 (1\d\d|2\d\d) ")
-_SIP_CSEQ = re.compile(rb"^CSeq:[ \t]*\d+", re.M | re.I)
-_SDP_CONN = re.compile(rb"^c=IN IP([46]) (\S+)", re.M)
-_SDP_MEDIA = re.compile(rb"^m=(audio|video|image) (\d+) ", re.M)
+# nf_conntrack_sip restated: a request is handled by its method (INVITE, UPDATE, ACK, PRACK
+# read SDP; INVITE and BYE first drop the call's media expectations), a response by the
+# method its CSeq names (INVITE, UPDATE, PRACK: SDP in a 1xx/2xx answer, a final error drops
+# the media expectations); lines end in CRLF; SDP counts from its `v=` line; each of up to
+# three m= lines (audio, video, image) expects RTP and RTCP from the peer to the address its
+# c= line gives, when that is the sender's own (direct media).  REGISTER is not modelled.
+
+_SIP_HANDLERS = (b"INVITE", b"UPDATE", b"ACK", b"PRACK", b"BYE", b"REGISTER")
+_SIP_RESPONSES = (b"INVITE", b"UPDATE", b"PRACK", b"REGISTER")
+_SDP_CLASSES = {b"audio ": (1, 4), b"video ": (2, 4), b"image ": (3, 1)}  # class, max_expected
+
+
+def _strtoul(data: bytes, at: int) -> tuple[int, int]:
+    """simple_strtoul(data + at): (value, end); blanks first, as the kernel's skips them."""
+    k = at
+    while k < len(data) and data[k] in b" \t":
+        k += 1
+    start = k
+    while k < len(data) and data[k] in _DIGITS:
+        k += 1
+    return (int(data[start:k]) if k > start else 0), k
+
+
+def _header(lines: list[bytes], name: bytes, short: Optional[bytes] = None):
+    """(line index, value offset) of the first `Name:` header (case blind), or None."""
+    for i, ln in enumerate(lines):
+        if not ln:
+            return None  # (the blank line: the body follows)
+        head, colon, _rest = ln.partition(b":")
+        if colon and head.strip().lower() in (name.lower(), (short or b"").lower()):
+            return i, len(head) + 1
+    return None
+
+
+def _flush_media(table: ConntrackTable, entry: Entry, note: Note) -> None:
+    gone = [e for e in table.expectations if e.master is entry and e.cls != 0]
+    for e in gone:
+        table.expectations.remove(e)
+    if gone:
+        note(f"helper sip: {len(gone)} media expectation(s) of this call removed")
+
+
+def _sdp(table: ConntrackTable, entry: Entry, skb: Skb, lines: list[bytes], note: Note):
+    """process_sdp: False to drop the message, else None."""
+    try:
+        v = next(k for k, ln in enumerate(lines) if ln.startswith(b"v="))
+    except StopIteration:
+        return None  # no session description
+    want = b"c=IN IP4 " if skb.l3 == 4 else b"c=IN IP6 "
+    media = [k for k in range(v, len(lines)) if lines[k].startswith(b"m=")]
+
+    def conn(lo: int, hi: int):
+        for ln in lines[lo:hi]:
+            if ln.startswith(want):
+                try:
+                    return ipaddress.ip_address(ln[len(want):].split()[0].decode())
+                except (ValueError, IndexError, UnicodeDecodeError):
+                    return None
+        return None
+    session = conn(v, media[0] if media else len(lines))
+    d = skb.ct_dir
+    done = 0
+    for j, k in enumerate(media):
+        if done == len(_SDP_CLASSES):
+            break
+        body = lines[k][2:]
+        kind = next((t for t in _SDP_CLASSES if body.startswith(t)), None)
+        if kind is None:
+            continue
+        port, _ = _strtoul(body, len(kind))
+        if port == 0:
+            continue  # an inactive stream
+        if port < 1024 or port > 65535:
+            note(f"helper sip: SDP media port {port} -> drop, as the kernel helper")
+            return False
+        addr = conn(k + 1, media[j + 1] if j + 1 < len(media) else len(lines)) or session
+        if addr is None:
+            note("helper sip: SDP media without a connection address -> drop")
+            return False
+        done += 1
+        if addr.version != skb.l3 or int(addr) != entry.tuples[d][2]:
+            note("helper sip: SDP address is not the sender's (direct media), no expectation")
+            continue
+        cls, most = _SDP_CLASSES[kind]
+        peer = entry.tuples[1 - d][2]
+        for p in (port, port + 1):  # RTP and RTCP
+            _expect(table, entry, skb.l3, 17, peer, int(addr), p, note, max_expected=most,
+                    cls=cls)
+    return None
+
+
+def _sip_message(table: ConntrackTable, entry: Entry, skb: Skb, msg: bytes, note: Note):
+    # headers are found after \n as well as \r\n; the SDP is read in CRLF lines only (a body
+    # of \n-ended lines gives no expectation: observed in the kernel)
+    lines = [ln[:-1] if ln.endswith(b"\r") else ln for ln in msg.split(b"\n")]
+    sdp_lines = msg.split(b"\r\n")
+    info = entry.helper_data
+    if msg[:8].lower() == b"sip/2.0 ":
+        if len(msg) < len(b"SIP/2.0 200"):
+            return None
+        code, _ = _strtoul(msg, 8)
+        at = _header(lines, b"CSeq")
+        if not code or at is None:
+            note("helper sip: response without a status code or CSeq -> drop")
+            return False
+        cseq, end = _strtoul(lines[at[0]], at[1])
+        if not cseq:
+            return False
+        method = lines[at[0]][end + 1:].upper()
+        handler = next((h for h in _SIP_RESPONSES if method.startswith(h)), None)
+        if handler in (b"INVITE", b"UPDATE", b"PRACK"):
+            if 100 <= code <= 299:
+                return _sdp(table, entry, skb, sdp_lines, note)
+            if info.get("invite_cseq") == cseq:
+                _flush_media(table, entry, note)
+        return None
+    handler = next((h for h in _SIP_HANDLERS if msg[:len(h)].upper() == h), None)
+    if handler is None:
+        return None
+    at = _header(lines, b"CSeq")
+    cseq = _strtoul(lines[at[0]], at[1])[0] if at is not None else 0
+    if not cseq:
+        note("helper sip: message without a CSeq header -> drop (as the kernel helper)")
+        return False
+    if handler == b"BYE":
+        _flush_media(table, entry, note)
+        return None
+    if handler == b"REGISTER":
+        return None
+    if handler == b"INVITE":
+        _flush_media(table, entry, note)
+    got = _sdp(table, entry, skb, sdp_lines, note)
+    if got is None and handler == b"INVITE":
+        info["invite_cseq"] = cseq
+    return got
+
+
+def _tcp_messages(data: bytes) -> list[bytes]:
+    """sip_help_tcp's framing: each message ends Content-Length bytes after the blank line
+    that must follow its Content-Length header; without one nothing more is read."""
+    out = []
+    while True:
+        lines = data.split(b"\r\n")
+        at = _header(lines, b"Content-Length", b"l")
+        if at is None:
+            return out
+        start = sum(len(ln) + 2 for ln in lines[:at[0]]) + at[1]
+        clen, end = _strtoul(data, start)
+        if end == start or data[end:end + 4] != b"\r\n\r\n":
+            return out
+        end += 4 + clen
+        out.append(data[:end])
+        data = data[end:]
+        if not data:
+            return out
 
 
 def sip_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> Optional[bool]:
     if skb.proto not in (6, 17) or not skb.payload:
         return None
-    data = skb.payload
-    if not (_SIP_REQUEST.match(data) or _SIP_RESPONSE.match(data)):
-        return None
-    if not _SIP_CSEQ.search(data):
-        note("helper sip: message without a CSeq header -> drop (as the kernel helper)")
-        return False
-    conn = _SDP_CONN.search(data)
-    if conn is None:
-        return
-    try:
-        addr = ipaddress.ip_address(conn.group(2).decode())
-    except ValueError:
-        return
-    d = skb.ct_dir
-    if addr.version != skb.l3 or int(addr) != entry.tuples[d][2]:
-        note("helper sip: SDP address is not the sender's (direct media), no expectation")
-        return
-    peer = entry.tuples[1 - d][2]
-    for media in _SDP_MEDIA.finditer(data):
-        port = int(media.group(2))
-        for p in (port, port + 1):  # RTP and RTCP
-            _expect(table, entry, skb.l3, 17, peer, int(addr), p, note)
+    if skb.proto == 6:
+        if skb.ct_state != "ESTABLISHED" or len(skb.payload) < len(b"SIP/2.0 200"):
+            return None
+        messages = _tcp_messages(skb.payload)
+    else:
+        messages = [skb.payload]
+    for msg in messages:
+        if _sip_message(table, entry, skb, msg, note) is False:
+            return False
+    return None
 
 
 # ---------------------------------------------------------------------------- TFTP

@@ -99,13 +99,14 @@ class Expectation:
     any in src..src_hi); `sport` None any source port.  A permanent one is not used up."""
 
     __slots__ = ("l3", "proto", "src", "dst", "dport", "master", "helper", "src_hi", "sport",
-                 "permanent")
+                 "permanent", "cls")
 
     def __init__(self, l3, proto, src, dst, dport, master, helper, src_hi=None, sport=None,
-                 permanent=False):
+                 permanent=False, cls=0):
         self.l3, self.proto, self.src, self.dst, self.dport = l3, proto, src, dst, dport
         self.master, self.helper = master, helper
         self.src_hi, self.sport, self.permanent = src_hi, sport, permanent
+        self.cls = cls  # the helper's expectation class (SIP: audio, video, image)
 
     def matches(self, t: tuple) -> bool:
         l3, proto, src, dst, sp, dp = t

@@ -308,3 +308,60 @@ def test_a_syn_ack_answering_an_ignored_syn_resynchronises_the_entry(kernel):
     assert kern[0].verdict == "DROP"
     assert [(r.setup_verdicts, r.verdict) for r in sim] == \
         [(r.setup_verdicts, r.verdict) for r in kern]
+
+
+def _sip(first: str, cseq: str, sdp_port=None, v_line=True, addr="198.51.100.7") -> str:
+    body = ""
+    if sdp_port is not None:
+        body = ("v=0\\r\\n" if v_line else "") + f"o=- 1 1 IN IP4 {addr}\\r\\ns=-\\r\\n" \
+            f"c=IN IP4 {addr}\\r\\nt=0 0\\r\\nm=audio {sdp_port} RTP/AVP 0\\r\\n"
+    length = len(body.replace("\\r\\n", "  "))
+    return (f"{first}\\r\\nVia: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bK1\\r\\n"
+            "From: <sip:a@198.51.100.7>;tag=1\\r\\nTo: <sip:b@192.0.2.1>\\r\\nCall-ID: 1@x\\r\\n"
+            f"CSeq: {cseq}\\r\\nContent-Type: application/sdp\\r\\nContent-Length: {length}"
+            f"\\r\\n\\r\\n{body}")
+
+
+def test_sip_calls_are_followed_as_nf_conntrack_sip_follows_them(kernel):
+    """INVITE's SDP opens RTP/RTCP; a BYE, a new INVITE or a final error answer drops the
+    call's media expectations; an OPTIONS answer's SDP counts for nothing (its CSeq method
+    has no handler); SDP without `v=` is ignored; a media port below 1024 drops the INVITE."""
+    c = {"dir": "in", "proto": "udp", "src": "198.51.100.7", "sport": 5060, "dst": "192.0.2.1",
+         "dport": 5060}
+    s = {"dir": "out", "proto": "udp", "src": "192.0.2.1", "sport": 5060,
+         "dst": "198.51.100.7", "dport": 5060}
+    invite = dict(c, payload=_sip("INVITE sip:b@192.0.2.1 SIP/2.0", "1 INVITE", 49170))
+    rtp = {"dir": "out", "proto": "udp", "src": "192.0.2.1", "sport": 30000,
+           "dst": "198.51.100.7", "dport": 49170}
+    cases = [
+        {"name": "invite", "setup": [invite], "probe": rtp},
+        {"name": "bye", "setup": [invite, dict(c, payload=_sip("BYE sip:b@192.0.2.1 SIP/2.0",
+                                                                "2 BYE"))], "probe": rtp},
+        {"name": "reinvite", "setup": [invite, dict(c, payload=_sip(
+            "INVITE sip:b@192.0.2.1 SIP/2.0", "2 INVITE", 49200))], "probe": rtp},
+        {"name": "busy", "setup": [invite, dict(s, payload=_sip("SIP/2.0 486 Busy Here",
+                                                                 "1 INVITE"))], "probe": rtp},
+        {"name": "options-answer", "setup": [dict(s, payload=_sip(
+            "SIP/2.0 200 OK", "1 OPTIONS", 30000, addr="192.0.2.1"))],
+         "probe": {"dir": "in", "proto": "udp", "src": "198.51.100.7", "sport": 40000,
+                   "dst": "192.0.2.1", "dport": 30000}},
+        {"name": "no-v-line", "setup": [dict(c, payload=_sip(
+            "INVITE sip:b@192.0.2.1 SIP/2.0", "1 INVITE", 49170, v_line=False))], "probe": rtp},
+        {"name": "low-port", "setup": [dict(c, payload=_sip(
+            "INVITE sip:b@192.0.2.1 SIP/2.0", "1 INVITE", 500))],
+         "probe": dict(rtp, dport=500)},
+    ]
+    text = ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            "-A PREROUTING -p udp --dport 5060 -j CT --helper sip\n"
+            "-A OUTPUT -p udp --dport 5060 -j CT --helper sip\nCOMMIT\n"
+            "*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            "-A OUTPUT -p udp --sport 30000 -m conntrack --ctstate RELATED -j DROP\n"
+            "-A INPUT -p udp --dport 30000 -m conntrack --ctstate RELATED -j DROP\nCOMMIT\n")
+    cs = cases_from_json(cases)
+    kernel.prepare(cs)
+    kern = kernel_verdicts(("iptables", text), cs, kernel)
+    sim = simulate(parse_iptables_save(text, "sip.rules", "ip"), cs, sim_options())
+    got = {c.name: ((a.setup_verdicts, a.verdict, a.ct_state),
+                    (b.setup_verdicts, b.verdict, b.ct_state)) for c, a, b in zip(cs, kern, sim)}
+    assert {k: v for k, v in got.items() if v[0] != v[1]} == {}
+    assert got["invite"][0][2] == "RELATED" and got["bye"][0][2] == "NEW"
