@@ -1469,6 +1469,19 @@ class Simulator:
         if ct is None:
             return ("accept",)
         is_error = p.proto in ICMP_PROTOS and p.quote is not None and p.ct_state == "RELATED"
+        if ct.follow is not None and not ct.confirmed and not ct.nat_done:
+            # nf_nat_follow_master, at the entry's creation: the source becomes where the
+            # master sends to, the destination the master's peer at the announced port
+            master, d, port = ct.follow
+            t = master.tuples[d]
+            try:
+                texts = [setup_binding(self.conntrack, ct, "SRC", t[3], None),
+                         setup_binding(self.conntrack, ct, "DST", t[2], (port, port))]
+            except NoFreeTuple:
+                return ("drop",)
+            trace.append({"hook": hook, "table": None, "chain": None, "rule": None, "loc": None,
+                          "action": "nat as the master connection (helper): " +
+                          "; ".join(texts)})
         if not is_error and manip not in ct.nat_done and not ct.confirmed:
             for table, chain, comp in chains:
                 where = {"hook": hook, "table": f"{table.family} {table.name}"}

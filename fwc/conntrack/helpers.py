@@ -7,7 +7,8 @@ direction, so the first data segment of each direction is never parsed; the addr
 PORT/227/EPRT must be the sender's own.  SIP (direct media) opens RTP and RTCP expectations for
 each SDP `m=` line whose `c=` address is the sender's.  TFTP expects the server's answer, from
 any port, to the client's port after a read/write request.
-NAT payload rewriting (nf_nat_ftp, nf_nat_sip) is not modelled.
+An FTP/TFTP data connection of a NATed master follows the master's NAT (table.Entry.follow);
+the NAT helpers' payload rewriting is not modelled, nor nf_nat_sip.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ def _same(a: Expectation, b: Expectation) -> bool:
 
 def _expect(table: ConntrackTable, entry: Entry, l3: int, proto: int, src: Optional[int],
             dst: int, dport: int, note: Note, max_expected: Optional[int] = None,
-            cls: int = 0) -> bool:
+            cls: int = 0, follow: Optional[int] = None) -> bool:
     """Register an expectation (nf_ct_expect_related): one of the same master for the same
     connection is replaced; one of another master makes it fail (False: the ftp and tftp
     helpers then drop the packet); with `max_expected` (the helper's expect policy) the
     master's oldest one goes first when it has that many."""
     exp = Expectation(l3, proto, src, dst, dport, entry, entry.helper, cls=cls)
+    if follow is not None and entry.status & {"SNAT", "DNAT"}:
+        exp.follow = follow  # (nf_nat_ftp / nf_nat_tftp: only for a NATed master)
     for old in list(table.expectations):
         if _same(old, exp):
             if old.master is not entry:
@@ -197,7 +200,8 @@ def ftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> Optio
         note("helper ftp: announced address differs from the sender's, no expectation")
         return None
     other = entry.tuples[1 - d]
-    if not _expect(table, entry, skb.l3, 6, other[2], other[3], port, note, max_expected=1):
+    if not _expect(table, entry, skb.l3, 6, other[2], other[3], port, note, max_expected=1,
+                   follow=d):
         return False
     return None
 
@@ -386,7 +390,8 @@ def tftp_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> Opti
     if opcode not in (1, 2):  # read / write request
         return None
     reply = entry.tuples[1]
-    if not _expect(table, entry, skb.l3, 17, reply[2], reply[3], reply[5], note, max_expected=1):
+    if not _expect(table, entry, skb.l3, 17, reply[2], reply[3], reply[5], note, max_expected=1,
+                   follow=0):
         return False
     return None
 

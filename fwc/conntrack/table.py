@@ -50,7 +50,7 @@ class Entry:
 
     __slots__ = ("tuples", "status", "tcp_state", "tcp_last", "close_init", "helper",
                  "helper_data", "mark", "master", "zone", "nat_done", "id", "tcp_timeout",
-                 "unacked", "labels", "random_port")
+                 "unacked", "labels", "random_port", "follow")
 
     def __init__(self, orig: tuple, reply: tuple, zone: int = 0):
         self.tuples = [orig, reply]
@@ -68,6 +68,9 @@ class Entry:
         self.tcp_timeout: Optional[int] = None  # seconds, as set by the last refresh
         self.unacked = [False, False]  # a direction sent data (or FIN) not yet acked
         self.labels = 0  # conntrack labels, bit N = label N (an expected entry starts with none)
+        # (master, tuple index, port): an expected connection of a NATed master is NATed as
+        # its master (nf_nat_follow_master), not by the nat chains
+        self.follow: Optional[tuple] = None
         # (lo, hi, loc, why) when NAT gave the reply tuple a port the kernel picks at random
         # from lo..hi (the tuple holds a negative stand-in): replies to it cannot be told apart
         self.random_port: Optional[tuple] = None
@@ -99,7 +102,7 @@ class Expectation:
     any in src..src_hi); `sport` None any source port.  A permanent one is not used up."""
 
     __slots__ = ("l3", "proto", "src", "dst", "dport", "master", "helper", "src_hi", "sport",
-                 "permanent", "cls")
+                 "permanent", "cls", "follow")
 
     def __init__(self, l3, proto, src, dst, dport, master, helper, src_hi=None, sport=None,
                  permanent=False, cls=0):
@@ -107,6 +110,7 @@ class Expectation:
         self.master, self.helper = master, helper
         self.src_hi, self.sport, self.permanent = src_hi, sport, permanent
         self.cls = cls  # the helper's expectation class (SIP: audio, video, image)
+        self.follow: Optional[int] = None  # nf_nat_ftp/tftp: the master's tuple to follow
 
     def matches(self, t: tuple) -> bool:
         l3, proto, src, dst, sp, dp = t
@@ -272,6 +276,8 @@ class ConntrackTable:
                 entry.status.add("EXPECTED")
                 entry.master = exp.master
                 entry.mark = exp.master.mark  # (init_conntrack copies the master's mark)
+                if exp.follow is not None:
+                    entry.follow = (exp.master, exp.follow, exp.dport)
                 break
         skb.ct, skb.ct_dir = entry, 0
         skb.ct_state = "RELATED" if entry.master is not None else "NEW"

@@ -365,3 +365,75 @@ def test_sip_calls_are_followed_as_nf_conntrack_sip_follows_them(kernel):
                     (b.setup_verdicts, b.verdict, b.ct_state)) for c, a, b in zip(cs, kern, sim)}
     assert {k: v for k, v in got.items() if v[0] != v[1]} == {}
     assert got["invite"][0][2] == "RELATED" and got["bye"][0][2] == "NEW"
+
+
+def _nat_ftp(c: dict, s: dict, command: str, reply_to_command: bool) -> list:
+    """A control connection's handshake and greeting, then the command (from the client) or
+    the reply (from the server) that announces the data connection."""
+    setup = [dict(c, flags="S"), dict(s, flags="SA"), dict(c, flags="A"),
+             dict(s, flags="PA", payload="220 ready\\r\\n"),
+             dict(c, flags="PA", payload="USER x\\r\\n"), dict(s, flags="PA", payload="331 ok\\r\\n")]
+    if reply_to_command:
+        return setup + [dict(c, flags="PA", payload="PASV\\r\\n"),
+                        dict(s, flags="PA", payload=command)]
+    return setup + [dict(c, flags="PA", payload=command)]
+
+
+def test_a_data_connection_is_natted_as_its_master(kernel):
+    """nf_nat_ftp / nf_nat_tftp: an expected connection of a NATed control connection gets
+    the master's mapping (nf_nat_follow_master), not the nat chains': PASV to a server behind
+    DNAT is forwarded to it, the server's active data connection to a masqueraded client is
+    DNATed back to the client, and a passive data connection from behind MASQUERADE is SNATed
+    although the MASQUERADE rule covers port 21 only."""
+    client, public, inner = "198.51.100.7", "192.0.2.1", "203.0.113.10"
+    # DNAT: the client outside (eth0) reaches the server inside (eth1) at the public address
+    c = {"dir": "in", "src": client, "sport": 40000, "dst": public, "dport": 21, "iif": "eth0"}
+    s = {"dir": "fwd", "src": inner, "sport": 21, "dst": client, "dport": 40000,
+         "iif": "eth1", "oif": "eth0"}
+    dnat = [{"name": "dnat-pasv", "setup": _nat_ftp(
+                 c, s, "227 Entering Passive Mode (203,0,113,10,195,80)\\r\\n", True),
+             "probe": {"dir": "in", "src": client, "sport": 40001, "dst": public,
+                       "dport": 50000, "flags": "S", "iif": "eth0"}},
+            {"name": "dnat-epsv", "setup": _nat_ftp(
+                 c, s, "229 Entering Extended Passive Mode (|||50000|)\\r\\n", True),
+             "probe": {"dir": "in", "src": client, "sport": 40001, "dst": public,
+                       "dport": 50000, "flags": "S", "iif": "eth0"}}]
+    dnat_rules = ("*raw\n:PREROUTING ACCEPT [0:0]\n"
+                  "-A PREROUTING -p tcp --dport 21 -j CT --helper ftp\nCOMMIT\n*nat\n"
+                  ":PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+                  f"-A PREROUTING -i eth0 -d {public} -p tcp --dport 21 -j DNAT "
+                  f"--to-destination {inner}\nCOMMIT\n*filter\n:INPUT DROP [0:0]\n"
+                  ":FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+                  "-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
+                  "-A FORWARD -i eth0 -o eth1 -p tcp --dport 21 -j ACCEPT\nCOMMIT\n")
+    # MASQUERADE: the client inside (eth0) reaches the server outside (eth1)
+    masq_ip = "203.0.113.1"
+    c2 = {"dir": "fwd", "src": client, "sport": 40000, "dst": inner, "dport": 21,
+          "iif": "eth0", "oif": "eth1"}
+    s2 = {"dir": "in", "src": inner, "sport": 21, "dst": masq_ip, "dport": 40000, "iif": "eth1"}
+    masq = [{"name": "masq-port", "setup": _nat_ftp(c2, s2, "PORT 198,51,100,7,156,64\\r\\n",
+                                                   False),
+             "probe": {"dir": "in", "src": inner, "sport": 20, "dst": masq_ip, "dport": 40000,
+                       "flags": "S", "iif": "eth1"}},
+            {"name": "masq-pasv-reply", "setup": _nat_ftp(
+                 c2, s2, "227 Entering Passive Mode (203,0,113,10,195,80)\\r\\n", True) + [
+                 {"dir": "fwd", "src": client, "sport": 40001, "dst": inner, "dport": 50000,
+                  "flags": "S", "iif": "eth0", "oif": "eth1"}],
+             "probe": {"dir": "in", "src": inner, "sport": 50000, "dst": masq_ip,
+                       "dport": 40001, "flags": "SA", "iif": "eth1"}}]
+    masq_rules = ("*raw\n:PREROUTING ACCEPT [0:0]\n"
+                  "-A PREROUTING -p tcp --dport 21 -j CT --helper ftp\nCOMMIT\n*nat\n"
+                  ":PREROUTING ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+                  "-A POSTROUTING -o eth1 -p tcp --dport 21 -j MASQUERADE\nCOMMIT\n"
+                  "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+                  "-A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n"
+                  "-A FORWARD -i eth0 -o eth1 -p tcp --dport 21 -j ACCEPT\nCOMMIT\n")
+    for rules, cases in ((dnat_rules, dnat), (masq_rules, masq)):
+        cs = cases_from_json(cases)
+        kernel.prepare(cs)
+        kern = kernel_verdicts(("iptables", rules), cs, kernel)
+        sim = simulate(parse_iptables_save(rules, "n.rules", "ip"), cs, sim_options())
+        got = {c.name: ((a.verdict, a.ct_state), (b.verdict, b.ct_state))
+               for c, a, b in zip(cs, kern, sim)}
+        assert {k: v for k, v in got.items() if v[0] != v[1]} == {}
+        assert all(v[0][0] == "ACCEPT" for v in got.values()), got
