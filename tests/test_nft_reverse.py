@@ -279,3 +279,15 @@ def test_tcp_flags_tests_are_written_back_as_they_were():
     out = emit_iptables(rs)["ip"]
     assert "--tcp-flags FIN FIN,SYN" in out and "--tcp-flags NONE NONE" in out
     assert parse_iptables_save(out, "o.rules", "ip") == rs
+
+
+def test_icmp_type_code_and_tos_survive_iptables_nft_iptables():
+    """fwc's nft forms of `--icmp-type 3/4`, `! --icmp-type 3/4` and `-m tos --tos` read back
+    to iptables rules with the same IR (they were refused before)."""
+    text = ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p icmp -m icmp --icmp-type 3/4 -j ACCEPT\n"
+            "-A INPUT -p icmp -m icmp ! --icmp-type 3/4 -j DROP\n"
+            "-A INPUT -m tos --tos Minimize-Delay -j ACCEPT\nCOMMIT\n")
+    rs = parse_iptables_save(text, "r.rules", "ip")
+    back = parse_iptables_save(emit_iptables(parse_nft(emit_nft(rs), "o.nft"))["ip"], "b", "ip")
+    assert [r.matches for r in back.tables[0].chains[0].rules] == \
+        [r.matches for r in rs.tables[0].chains[0].rules]

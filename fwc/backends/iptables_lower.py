@@ -273,6 +273,42 @@ def _expand_vmap(rule: ir.Rule, fam: str, sets: dict) -> Optional[list]:
     return [x for x in out if x.verdict is not None]  # (`continue`, no statements: nothing)
 
 
+def _icmp_and_tos(rule: ir.Rule, fam: str) -> ir.Rule:
+    """What fwc's nft backend writes for iptables forms, read back: `icmp type X icmp code Y`
+    (`--icmp-type X/Y`), `icmp type . icmp code != { X . Y }` (`! --icmp-type X/Y`) and, in
+    IPv4, `@nh,8,8 & MASK == V` (`-m tos --tos V/MASK`)."""
+    ms = list(rule.matches)
+    changed = False
+    for i, m in enumerate(ms):
+        if isinstance(m, ir.SetMatch) and m.negate and not m.element_stmts and m.name is None \
+                and tuple(" ".join(k.split()) for k in m.keys) in _ICMP_PAIRS \
+                and len(m.elements) == 1 and all(_byte(x) for x in m.elements[0]):
+            tfam = _ICMP_PAIRS[tuple(" ".join(k.split()) for k in m.keys)]
+            if tfam == fam:
+                t, c = m.elements[0]
+                ms[i], changed = ir.Icmp(fam, t, ir.Range(c, c), True), True
+        elif isinstance(m, ir.FieldMatch) and " ".join(m.expr.split()) == "@nh,8,8" and \
+                fam == "ip" and m.op == "eq" and m.xor is None and len(m.values) == 1 and \
+                _byte(m.values[0]) and (m.mask is None or _byte(m.mask)):
+            mask = 0xFF if m.mask is None else m.mask
+            if not m.values[0] & ~mask:
+                ms[i], changed = ir.Tos(m.values[0], mask, m.negate), True
+        elif isinstance(m, ir.FieldMatch) and " ".join(m.expr.split()) in \
+                ("icmp code", "icmpv6 code") and _plain_eq(m) and not m.negate and \
+                len(m.values) == 1 and _byte(m.values[0]):
+            tfam = "ip" if m.expr.startswith("icmp ") else "ip6"
+            typed = [k for k, x in enumerate(ms) if isinstance(x, ir.Icmp) and not x.negate
+                     and x.family == tfam and x.type is not None and x.codes == ir.Range(0, 255)]
+            if len(typed) == 1:
+                k = typed[0]
+                c = m.values[0]
+                ms[k] = ir.Icmp(tfam, ms[k].type, ir.Range(c, c))
+                ms[i], changed = None, True
+    if not changed:
+        return rule
+    return attrs.evolve(rule, matches=tuple(x for x in ms if x is not None))
+
+
 @attrs.frozen
 class Split:
     """A rule with a stateful match that splits: `pieces` (match tuples, disjoint) each jump to
@@ -286,6 +322,7 @@ class Split:
 def lower_rule(rule: ir.Rule, fam: str, sets: dict, allow_split: bool = False):
     """The rules meaning `rule` for family `fam`'s packets ([] when none of them matches); with
     allow_split, a Split where a rule with a stateful match needs several rules."""
+    rule = _icmp_and_tos(rule, fam)
     expanded = _expand_vmap(rule, fam, sets)
     if expanded is not None:
         if any(isinstance(m, ir.STATEFUL_MATCHES) for m in rule.matches) or rule.statements:
