@@ -15,6 +15,7 @@ Conventions:
 from __future__ import annotations
 
 import ipaddress
+import weakref
 from typing import Optional, Union
 
 import attrs
@@ -672,10 +673,18 @@ class Table:
     counters: tuple[CounterObject, ...] = ()  # nft named counter objects
 
     def chain(self, name: str) -> Optional[Chain]:
-        for c in self.chains:
-            if c.name == name:
-                return c
-        return None
+        """The first chain called `name` (a dict built once per table: passes ask per jump)."""
+        got = _CHAIN_INDEX.get(id(self))
+        if got is None or got[0]() is not self:
+            index: dict = {}
+            for c in self.chains:
+                index.setdefault(c.name, c)
+            ref = weakref.ref(self, lambda _r, k=id(self): _CHAIN_INDEX.pop(k, None))
+            got = _CHAIN_INDEX[id(self)] = (ref, index)
+        return got[1].get(name)
+
+
+_CHAIN_INDEX: dict = {}  # id(table) -> (weak reference to it, chain name -> chain)
 
 
 @frozen

@@ -67,6 +67,7 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
     errors: list[FwcError] = []
     # (family, iptables table) -> list of (chain name, policy or None, rules)
     out: dict[tuple[str, str], list] = {}
+    placed_names: dict[tuple[str, str], set] = {}  # the chain names in out[key]
     # raw-table `CT --helper` as fwc's nft backend writes it: back to the raw table
     ruleset = ir.Ruleset(tuple(merge_helper_replays(t) for t in ruleset.tables))
     for t in ruleset.tables:
@@ -122,8 +123,9 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                         table = next(iter(tables))
                 key = (fam, table)
                 chains = out.setdefault(key, [])
+                names = placed_names.setdefault(key, set())  # (a scan per chain: quadratic)
                 name = rename.get(c.name, c.name)
-                if any(x[0] == name for x in chains):
+                if name in names:
                     errors.append(Unsupported(
                         f"two chains map onto {table} {name} (several nft tables or base chains on "
                         f"one hook have no iptables equivalent)", c.loc))
@@ -184,6 +186,8 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                 policy = c.base.policy.upper() if c.base else None
                 chains.append((name, policy, lines))
                 chains.extend(aux_chains)
+                names.add(name)
+                names.update(x[0] for x in aux_chains)
                 aux_chains.clear()
     if errors:
         # (an inet table's rules are written once per family: each refusal once)

@@ -136,6 +136,11 @@ class _RuleList(list):
         self._count[r] += 1
 
     def __setitem__(self, k, v) -> None:
+        if isinstance(k, int):  # (-R: one rule replaced)
+            self._count[self[k]] -= 1
+            super().__setitem__(k, v)
+            self._count[v] += 1
+            return
         super().__setitem__(k, v)
         self._recount()
 
@@ -738,7 +743,8 @@ def _apply_command(interp: _Interp, family: str, table: str, words: list[Word], 
         t.chains = {(new if k == c.name else k): v for k, v in t.chains.items()}
         c.name = new
         for other in t.chains.values():
-            other.rules = [_retarget(r, w.text, new) for r in other.rules]
+            if any(_jumps_to(r, w.text) for r in other.rules):  # (only the chains that jump)
+                other.rules = [_retarget(r, w.text, new) for r in other.rules]
 
 
 def _jumps_to(r: ir.Rule, name: str) -> bool:

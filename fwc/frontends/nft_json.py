@@ -59,6 +59,9 @@ def _located_items(text: str, filename: str) -> list:
     dec = json.JSONDecoder()
     pos = text.find("[", text.find('"nftables"'))
     out = []
+    # (line and last newline kept as the items go by: counting from the start per item was
+    # quadratic, and `nft -j` writes the whole listing on one line)
+    seen, line, last_nl = 0, 1, -1
     for obj in items:
         pos += 1
         while text[pos] in " \t\r\n,":
@@ -67,9 +70,12 @@ def _located_items(text: str, filename: str) -> list:
             _, end = dec.raw_decode(text, pos)
         except (json.JSONDecodeError, IndexError):  # (a repeated key: no positions to give)
             return [(o, ir.Loc(filename, 1, 1)) for o in items]
-        line = text.count("\n", 0, pos) + 1
-        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
-        out.append((obj, ir.Loc(filename, line, col)))
+        line += text.count("\n", seen, pos)
+        nl = text.rfind("\n", seen, pos)
+        if nl >= 0:
+            last_nl = nl
+        seen = pos
+        out.append((obj, ir.Loc(filename, line, pos - last_nl)))
         pos = end - 1
     return out
 
