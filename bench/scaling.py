@@ -108,6 +108,20 @@ def service_policy(n: int) -> str:  # compile: the unreachable-rule check on ser
     return "input policy drop {\n" + "".join(f"  allow tcp/{i + 1}\n" for i in range(n)) + "}\n"
 
 
+def big_set(n: int) -> str:  # simulate: lookups in a set of n intervals
+    elems = ", ".join(f"10.{i >> 8 & 255}.{i & 255}.0/25" for i in range(n))
+    return ("table ip t {\n set bl {\n  type ipv4_addr\n  flags interval\n"
+            f"  elements = {{ {elems} }}\n }}\n chain c {{\n"
+            "  type filter hook input priority 0; policy accept;\n  ip saddr @bl drop\n }\n}\n")
+
+
+def big_set_cases(n: int) -> str:
+    import json
+    return json.dumps([{"name": str(i), "probe": {"dir": "in", "src": f"10.{i % 7}.{i % 251}.200",
+                                                  "dst": "192.0.2.1", "dport": 22}}
+                       for i in range(200)])
+
+
 # (name, generator(n) -> [(file suffix, text)...], fwc arguments with {0} {1} for the files,
 #  base N)
 CASES = [
@@ -133,6 +147,9 @@ CASES = [
      ["translate", "{0}"], 100),
     ("compile: allow tcp/N, no addresses", lambda n: [(".policy", service_policy(n))],
      ["compile", "{0}"], 1000),
+    ("simulate: 200 cases, set of N intervals", lambda n: [(".nft", big_set(n)),
+                                                            (".json", big_set_cases(n))],
+     ["simulate", "{0}", "--cases", "{1}"], 5000),
 ]
 
 

@@ -337,3 +337,31 @@ def test_case_fields_of_the_wrong_json_type_are_refused(probe):
     from fwc.packet import cases_from_json
     with pytest.raises(FwcSyntaxError):
         cases_from_json([{"setup": [{}], "probe": probe}])
+
+
+def test_big_set_lookups_find_what_trying_every_element_finds():
+    """A set of many elements is looked up by bisection on its first key (kept only when the
+    first-key intervals are disjoint once equal ones are grouped); against one rule per
+    element, on random packets, for a plain interval set and an address . port set."""
+    import random
+    from fwc.frontends.nft import parse_nft
+    from fwc.packet import cases_from_json
+    rnd = random.Random(11)
+    nets = sorted({rnd.randrange(1, 250) for _ in range(60)})
+    ports = [1000 + 10 * i for i in range(40)]
+    plain = ", ".join(f"10.0.{n}.0/24" for n in nets[::2])
+    pairs = [(n, rnd.choice(ports)) for n in nets for _ in range(2)]
+    concat = ", ".join(f"10.0.{n}.0/24 . {p}" for n, p in pairs)
+    head = "table ip t {\n chain c {\n  type filter hook input priority 0; policy accept;\n"
+    sets = head + f"  ip saddr {{ {plain} }} drop\n" \
+        f"  ip saddr . tcp dport {{ {concat} }} reject\n }}\n}}\n"
+    rules = head + "".join(f"  ip saddr 10.0.{n}.0/24 drop\n" for n in nets[::2]) + \
+        "".join(f"  ip saddr 10.0.{n}.0/24 tcp dport {p} reject\n" for n, p in pairs) + " }\n}\n"
+    cases = cases_from_json([{"name": str(k), "probe": {
+        "dir": "in", "src": f"10.0.{rnd.randrange(0, 256)}.{rnd.randrange(1, 255)}",
+        "dst": "192.0.2.1", "sport": 4000, "dport": rnd.choice(ports + [7]), "flags": "S"}}
+        for k in range(300)])
+    a = simulate(parse_nft(sets, "s.nft"), cases)
+    b = simulate(parse_nft(rules, "r.nft"), cases)
+    assert [r.verdict for r in a] == [r.verdict for r in b]
+    assert {r.verdict for r in a} == {"ACCEPT", "DROP", "REJECT"}

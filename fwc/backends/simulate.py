@@ -14,6 +14,7 @@ replayed from the cache.  NAT chains are never cached (they run once per connect
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import sys
 import time
@@ -1057,6 +1058,8 @@ class Simulator:
                 ivs.append(iv)
             compiled.append(tuple(ivs))
 
+        index = _first_key_index(compiled)
+
         def lookup(p) -> Optional[int]:
             """Index of the first element the packet's key tuple is in; -1 none; None absent."""
             vals = []
@@ -1065,8 +1068,18 @@ class Simulator:
                 if v is nftf.ABSENT:
                     return None
                 vals.append(v)
-            for i, ivs in enumerate(compiled):
-                if all(nftf.value_in(e, v, iv) for (e, _), v, iv in zip(readers, vals, ivs)):
+            if index is not None:  # only the elements whose first key holds the value
+                los, groups = index
+                v0 = vals[0]
+                if not isinstance(v0, int):
+                    return -1  # (a name never lies in a number interval: value_in)
+                k = bisect.bisect_right(los, v0) - 1
+                cands = groups[k][1] if k >= 0 and groups[k][0][1] >= v0 else ()
+            else:
+                cands = range(len(compiled))
+            for i in cands:
+                if all(nftf.value_in(e, v, iv) for (e, _), v, iv in
+                       zip(readers, vals, compiled[i])):
                     return i
             return -1
         return lookup
@@ -1942,3 +1955,22 @@ def _first_template_wins(rule: ir.Rule, stmts: list) -> bool:
             return out
         stmts[i] = wrapped
     return True
+
+
+def _first_key_index(compiled: list) -> Optional[tuple]:
+    """(starts, [(interval, element indexes in order)]) when the elements' first-key
+    intervals are numbers and, grouped where equal, disjoint (sets, and concatenations keyed
+    by address or port first): a lookup bisects instead of trying every element.  None
+    otherwise (names, overlapping prefixes), or for a handful of elements."""
+    if len(compiled) < 16:
+        return None
+    groups: dict = {}
+    for i, ivs in enumerate(compiled):
+        iv = ivs[0]
+        if len(iv) != 2 or not isinstance(iv[0], int) or not isinstance(iv[1], int):
+            return None
+        groups.setdefault(iv, []).append(i)
+    order = sorted(groups.items())
+    if any(a[0][1] >= b[0][0] for a, b in zip(order, order[1:])):
+        return None
+    return [iv[0] for iv, _ in order], order
