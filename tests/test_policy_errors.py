@@ -246,3 +246,11 @@ def test_string_escapes_and_a_carriage_return_before_a_comma():
     rules = [x for t in r.ruleset.tables for c in t.chains for x in c.rules]
     assert 'a"b\\c' in {x.comment for x in rules}
     assert any(isinstance(m, ir.Port) and len(m.ranges) == 2 for x in rules for m in x.matches)
+
+
+def test_braces_inside_strings_are_text():
+    r = compile_full('input policy drop {\n  allow ssh comment "a}b"\n  allow http log "{x}"\n}\n',
+                     "b.policy")
+    rules = [x for t in r.ruleset.tables for c in t.chains for x in c.rules]
+    assert "a}b" in {x.comment for x in rules}
+    assert "{x}" in {s.prefix for x in rules for s in x.statements if isinstance(s, ir.Log)}

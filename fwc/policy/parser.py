@@ -155,6 +155,7 @@ def _string(s, loc, t):
     return [("string", re.sub(r'\\(["\\])', r"\1", body), loc)]
 
 
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 _FATAL = "fwc: "  # (marks the parse errors whose message is already the whole story)
 STRING = pp.Regex(r'"(?:[^"\\]|\\.)*"', re.S).set_parse_action(_string).set_name(
     'a "quoted string"')
@@ -383,8 +384,10 @@ def parse(text: str, file: str = "<policy>") -> list:
             out.append(ChainDecl(head, policy, options, tuple(rules), loc))
             block = None
             continue
-        opens = t.endswith("{")
-        empty = _EMPTY_BLOCK.search(t) if opens or "}" in t else None
+        # (braces inside a "string" are text: blank the strings for the block checks)
+        bare = _STRINGS.sub(lambda m: " " * len(m.group()), t) if '"' in t else t
+        opens = bare.endswith("{")
+        empty = _EMPTY_BLOCK.search(bare) if opens or "}" in bare else None
         if opens or empty:
             if block is not None:
                 raise p.error("blocks do not nest: close the previous one with '}' first", ll, 0)
@@ -404,8 +407,8 @@ def parse(text: str, file: str = "<policy>") -> list:
             head, policy, options = p.header(ll, t)
             out.append(ChainDecl(head, policy, options, (), ll.loc(file, 0)))
             continue
-        if "{" in t or "}" in t:
-            off = min(i for i in (t.find("{"), t.find("}")) if i >= 0)
+        if "{" in bare or "}" in bare:
+            off = min(i for i in (bare.find("{"), bare.find("}")) if i >= 0)
             raise p.error("'{' must end a chain header line and '}' must stand on its own line",
                           ll, off)
         stmt = p.statement(ll, block[0].text if block else None)
