@@ -63,19 +63,9 @@ def _nft(priority: str) -> str:
 def test_nft_ct_helper_set_before_conntrack_does_nothing(kernel, priority):
     """The client outside opens FTP to the firewall and sends PORT; the server's active data
     SYN back is RELATED only when the helper was set (the output chain then drops it)."""
-    client, server = "198.51.100.7", "192.0.2.1"
-    c = {"dir": "in", "src": client, "dst": server, "sport": 40000, "dport": 21}
-    s = {"dir": "out", "src": server, "dst": client, "sport": 21, "dport": 40000}
-    setup = [dict(c, flags="S"), dict(s, flags="SA"), dict(c, flags="A"),
-             dict(s, flags="PA", payload="220 ready\\r\\n"),
-             dict(c, flags="PA", payload="USER a\\r\\n"),
-             dict(s, flags="PA", payload="331 pw\\r\\n"),
-             dict(c, flags="PA", payload="PORT 198,51,100,7,156,64\\r\\n")]
-    # the active data connection PORT announced: the server (here the firewall) to 40000
-    probe = {"dir": "out", "src": server, "dst": client, "sport": 20, "dport": 40000,
-             "flags": "S"}
     text = _nft(priority)
-    cases = cases_from_json([{"name": "data", "setup": setup, "probe": probe}])
+    # the active data connection PORT announced: the server (here the firewall) to 40000
+    cases = cases_from_json([_ftp_case("data")])
     kernel.prepare(cases)
     kern = kernel_verdicts(("nft", text), cases, kernel)
     sim = simulate(parse_nft(text, "h.nft"), cases, sim_options())
@@ -86,17 +76,8 @@ def test_nft_ct_helper_set_before_conntrack_does_nothing(kernel, priority):
 
 
 def _ftp_case(name: str) -> dict:
-    client, server = "198.51.100.7", "192.0.2.1"
-    c = {"dir": "in", "src": client, "dst": server, "sport": 40000, "dport": 21}
-    s = {"dir": "out", "src": server, "dst": client, "sport": 21, "dport": 40000}
-    setup = [dict(c, flags="S"), dict(s, flags="SA"), dict(c, flags="A"),
-             dict(s, flags="PA", payload="220 ready\\r\\n"),
-             dict(c, flags="PA", payload="USER a\\r\\n"),
-             dict(s, flags="PA", payload="331 pw\\r\\n"),
-             dict(c, flags="PA", payload="PORT 198,51,100,7,156,64\\r\\n")]
-    return {"name": name, "setup": setup,
-            "probe": {"dir": "out", "src": server, "dst": client, "sport": 20, "dport": 40000,
-                      "flags": "S"}}
+    """PORT from the client outside to the firewall's server; the probe: its data SYN."""
+    return _ftp_variant_case(name, "PORT 198,51,100,7,156,64\\r\\n", None, 40000)
 
 
 @pytest.mark.parametrize("first,second", [

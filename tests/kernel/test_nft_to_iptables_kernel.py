@@ -49,6 +49,19 @@ RULESET = """table inet t {
 C4, S4, C6, S6 = "198.51.100.7", "192.0.2.1", "2001:db8:a::7", "2001:db8:f::1"
 
 
+def _decide_alike(nft_text: str, rs, out: dict, cases) -> list:
+    """(case, nft verdict, iptables verdict, simulated verdict) per case; asserts they agree."""
+    with KernelHarness() as h:
+        h.prepare(cases)
+        nft = kernel_verdicts(("nft", nft_text), cases, h)
+        ipt = kernel_verdicts(("iptables", out.get("ip"), out.get("ip6")), cases, h)
+    sim = Simulator(rs, SimOptions())
+    got = [(c.name, a.verdict, b.verdict, sim.run_case(c).verdict)
+           for c, a, b in zip(cases, nft, ipt)]
+    assert [g for g in got if len(set(g[1:])) != 1] == []
+    return got
+
+
 def _cases():
     out = []
     for src, dst in ((C4, S4), (C6, S6)):
@@ -75,14 +88,7 @@ def test_nft_ruleset_and_its_iptables_translation_decide_alike():
     rs = parse_nft(RULESET, "t.nft")
     out = emit_iptables(rs)
     cases = _cases()
-    with KernelHarness() as h:
-        h.prepare(cases)
-        nft = kernel_verdicts(("nft", RULESET), cases, h)
-        ipt = kernel_verdicts(("iptables", out["ip"], out["ip6"]), cases, h)
-    sim = Simulator(rs, SimOptions())
-    got = [(c.name, a.verdict, b.verdict, sim.run_case(c).verdict)
-           for c, a, b in zip(cases, nft, ipt)]
-    assert [g for g in got if len(set(g[1:])) != 1] == []
+    got = _decide_alike(RULESET, rs, out, cases)
     assert {g[1] for g in got} == {"ACCEPT", "DROP", "REJECT"}
     # adjacent and overlapping prefixes were merged: one rule per merged prefix
     assert out["ip"].count("-j lan") == 2 and out["ip6"].count("-j lan") == 1
@@ -306,14 +312,7 @@ def test_non_prefix_address_masks_read_write_and_decide_alike():
             cases.append({"name": f"{src}-{port}", "probe": {
                 "dir": "in", "src": src, "dst": dst, "sport": 40000, "dport": port, "flags": "S"}})
     cases = cases_from_json(cases)
-    with KernelHarness() as h:
-        h.prepare(cases)
-        nft = kernel_verdicts(("nft", MASKED), cases, h)
-        ipt = kernel_verdicts(("iptables", out["ip"], out["ip6"]), cases, h)
-    sim = Simulator(rs, SimOptions())
-    got = [(c.name, a.verdict, b.verdict, sim.run_case(c).verdict)
-           for c, a, b in zip(cases, nft, ipt)]
-    assert [g for g in got if len(set(g[1:])) != 1] == []
+    got = _decide_alike(MASKED, rs, out, cases)
     assert {g[1] for g in got} == {"ACCEPT", "DROP"}
     # and the iptables text reads back to the same matches
     from fwc.frontends.iptables import parse_iptables_save
@@ -381,14 +380,7 @@ def test_a_second_test_of_one_address_field_goes_through_iprange():
         {"name": f"{src}-{port}", "probe": {"dir": "in", "src": src, "dst": "192.0.2.1",
                                            "sport": 40000, "dport": port, "flags": "S"}}
         for src in ("198.51.100.7", "198.51.100.77", "203.0.113.9") for port in (22, 23)])
-    with KernelHarness() as h:
-        h.prepare(cases)
-        nft = kernel_verdicts(("nft", TWO_ADDRESSES), cases, h)
-        ipt = kernel_verdicts(("iptables", v4), cases, h)
-    sim = Simulator(rs, SimOptions())
-    got = [(c.name, a.verdict, b.verdict, sim.run_case(c).verdict)
-           for c, a, b in zip(cases, nft, ipt)]
-    assert [g for g in got if len(set(g[1:])) != 1] == []
+    got = _decide_alike(TWO_ADDRESSES, rs, {"ip": v4}, cases)
     assert {g[1] for g in got} == {"ACCEPT", "DROP"}
 
 
@@ -427,12 +419,5 @@ def test_nft_idioms_of_fw4_and_podman_become_iptables_rules():
         cases.append({"name": f"{src}-invalid", "probe": {
             "dir": "in", "src": src, "dst": dst, "sport": 40000, "dport": 83, "flags": "F"}})
     cases = cases_from_json(cases)
-    with KernelHarness() as h:
-        h.prepare(cases)
-        nft = kernel_verdicts(("nft", FW4_IDIOMS), cases, h)
-        ipt = kernel_verdicts(("iptables", out["ip"], out["ip6"]), cases, h)
-    sim = Simulator(rs, SimOptions())
-    got = [(c.name, a.verdict, b.verdict, sim.run_case(c).verdict)
-           for c, a, b in zip(cases, nft, ipt)]
-    assert [g for g in got if len(set(g[1:])) != 1] == []
+    got = _decide_alike(FW4_IDIOMS, rs, out, cases)
     assert {g[1] for g in got} == {"ACCEPT", "DROP"}
