@@ -297,9 +297,13 @@ class Simulator:
                     if b.type == "nat":
                         nat_families.update((4, 6) if table.family == "inet" else
                                             ((4,) if table.family == "ip" else (6,)))
+        closures = self._closures()
         for key, comp in self._chains.items():
-            comp.reads = self._reads_closure(key, set())
-            comp.cacheable = comp.cacheable and self._cacheable_closure(key, set())
+            if closures is not None:
+                comp.reads, comp.cacheable = closures[key]
+            else:
+                comp.reads = self._reads_closure(key, set())
+                comp.cacheable = comp.cacheable and self._cacheable_closure(key, set())
         for hook in ("prerouting", "input", "forward", "output", "postrouting"):
             for l3 in (4, 6):
                 fam_ok = ("inet", "ip" if l3 == 4 else "ip6")
@@ -325,6 +329,39 @@ class Simulator:
                 # (conntrack and NAT, order -1, stay first at their own priority)
                 stages.sort(key=lambda s: (s[0], s[1] >= 0, -s[1]))
                 self._stages[(hook, l3)] = [s[2] for s in stages]
+
+    def _closures(self) -> Optional[dict]:
+        """Per chain: (what it and every chain it reaches read, whether all are cacheable),
+        each chain's computed once (a walk per chain was quadratic on shared sub-graphs).
+        None when the jumps have a loop (the slower walks below handle that)."""
+        memo: dict = {}
+
+        class _Loop(Exception):
+            pass
+
+        def walk(key, stack: set):
+            got = memo.get(key)
+            if got is not None:
+                return got
+            if key in stack:
+                raise _Loop
+            stack.add(key)
+            comp = self._chains[key]
+            reads, ok = set(comp.reads), comp.cacheable
+            for r in comp.rules:
+                for target in _targets(r.verdict):
+                    r2, ok2 = walk((key[0], key[1], target), stack)
+                    reads |= r2
+                    ok = ok and ok2
+            stack.discard(key)
+            memo[key] = (reads, ok)
+            return reads, ok
+        try:
+            for key in self._chains:
+                walk(key, set())
+        except _Loop:
+            return None
+        return memo
 
     def _reads_closure(self, key, seen: set) -> set:
         if key in seen:
