@@ -123,8 +123,10 @@ def _eprt(data: bytes, l3: int, term):
         length = data.index(delim, 3) - 3
     else:
         end = data.find(bytes([delim]), 3)
-        try:
-            addr = int(ipaddress.IPv6Address(data[3:end].decode("ascii"))) if end > 3 else None
+        text = data[3:end] if end > 3 else b""
+        try:  # (in6_pton takes no scope id: `fe80::1%eth0` is no address)
+            addr = int(ipaddress.IPv6Address(text.decode("ascii"))) \
+                if text and b"%" not in text else None
         except (ValueError, UnicodeDecodeError):
             addr = None
         if addr is None:
