@@ -254,3 +254,14 @@ def test_braces_inside_strings_are_text():
     rules = [x for t in r.ruleset.tables for c in t.chains for x in c.rules]
     assert "a}b" in {x.comment for x in rules}
     assert "{x}" in {s.prefix for x in rules for s in x.statements if isinstance(s, ir.Log)}
+
+
+@pytest.mark.parametrize("text,line,col", [
+    ("input policy drop {\n\tallow tcp/22\tfrom nosuch\n}\n", 2, 20),
+    ("input policy drop {\n  allow tcp/22 from\tnosuch\n}\n", 2, 21),
+    ("input policy drop {\n  allow tcp/22,\n\ttcp/23 from\tnosuch\n}\n", 3, 14),
+])
+def test_error_columns_count_a_tab_as_one_character(text, line, col):
+    with pytest.raises(FwcSyntaxError) as e:
+        compile_full(text, "t.policy")
+    assert (e.value.loc.line, e.value.loc.col) == (line, col), e.value.format()

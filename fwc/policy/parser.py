@@ -260,6 +260,8 @@ class _Parser:
             if toks is not None:
                 return toks
         try:
+            # (pyparsing would expand tabs first: its offsets, so the columns, would move)
+            grammar.keepTabs = True
             return grammar.parse_string(text, parse_all=True)
         except pp.ParseBaseException as e:
             raise self._syntax(e, ll, what) from None
