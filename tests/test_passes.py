@@ -521,3 +521,36 @@ def test_dead_rule_prefilter_never_rejects_a_cover(e, r):
     from fwc.passes.dead import _boxes, _cannot_cover
     if _cannot_cover(_boxes(e), _boxes(r)):
         assert not rule_covers(e, r)
+
+
+def test_sets_never_merge_two_identical_non_terminal_rules():
+    """Two identical LOG rules log twice; with two mergeable slots (protocol and address) the
+    overlap test must read the slot it is asked about (it read the first slot asked: the
+    rules merged and logged once; found by test_lookups_keep_meaning_on_random_runs)."""
+    log = R(ir.Proto(frozenset({6})), saddr("198.51.100.0/25"), statements=(LOG,), line=1)
+    rs = rs_of(base("INPUT", log, log, R(dport(22), verdict=ACCEPT, line=3)))
+    assert chain_of(merge_sets(rs), "INPUT").rules == chain_of(rs, "INPUT").rules
+
+
+def test_sets_group_values_are_kept_as_their_union():
+    """The group's intervals stay sorted and disjoint however they arrive (overlapping values
+    of rules that end the chain are merged), so one bisection answers an overlap question."""
+    import bisect
+    import random
+    from fwc.passes.sets import _Group
+    rnd = random.Random(5)
+    for _ in range(300):
+        g = _Group(ir.Rule((ir.Port("tcp", "dport", (ir.Range(0, 0),)),)))
+        g._los, g._his, g._ivslot = [], [], 0
+        vals = []
+        for _ in range(rnd.randrange(1, 30)):
+            lo = rnd.randrange(0, 200)
+            hi = lo + rnd.randrange(0, 30)
+            g._insert(ir.Port("tcp", "dport", (ir.Range(lo, hi),)))
+            vals.append((lo, hi))
+            assert all(g._his[i] < g._los[i + 1] for i in range(len(g._los) - 1))
+        for _ in range(50):
+            lo = rnd.randrange(0, 250)
+            hi = lo + rnd.randrange(0, 10)
+            k = bisect.bisect_right(g._los, hi)
+            assert bool(k and g._his[k - 1] >= lo) == any(a <= hi and lo <= b for a, b in vals)

@@ -77,7 +77,7 @@ class _Group:
     list and the rule rebuilt only when asked (a 10,000-rule blocklist stays linear)."""
 
     __slots__ = ("_rule", "slot", "count", "comments", "keys", "extra", "_dirty", "_los",
-                 "_his")
+                 "_his", "_ivslot")
 
     def __init__(self, rule: ir.Rule):
         # slot: the match index merged so far (-1 until the first merge fixes it)
@@ -90,24 +90,37 @@ class _Group:
         # bisection per join, not a rebuild of the whole set (None: not needed yet)
         self._los: Optional[list[int]] = None
         self._his: list[int] = []
+        self._ivslot = -1  # the slot _los/_his describe (before the first merge, any one)
 
     def add(self, m: ir.Match) -> None:
         self.extra.append(m)
         self._dirty = True
-        if self._los is not None:
+        if self._los is not None and self._ivslot == self.slot:
             self._insert(m)
+        else:
+            self._los = None  # (built for another slot, or not yet: rebuilt when asked)
 
     def _insert(self, m: ir.Match) -> None:
+        """Add m's values to the union kept as sorted disjoint intervals (values of rules that
+        end the chain may overlap: they are merged, so bisection stays right)."""
+        los, his = self._los, self._his
         for lo, hi in _intervals(m):
-            k = bisect.bisect_left(self._los, lo)
-            self._los.insert(k, lo)
-            self._his.insert(k, hi)
+            k = bisect.bisect_right(los, lo)
+            if k and his[k - 1] >= lo:  # (the interval before reaches it)
+                k -= 1
+                lo = los[k]
+            j = k
+            while j < len(los) and los[j] <= hi:
+                hi = max(hi, his[j])
+                j += 1
+            los[k:j] = [lo]
+            his[k:j] = [hi]
 
     def overlaps(self, slot: int, m: ir.Match) -> bool:
         """Whether `m` shares a value with the group's match in `slot` (disjoint so far)."""
-        if self._los is None:
-            self._los, self._his = [], []
-            for x in [self._rule.matches[slot]] + self.extra:
+        if self._los is None or self._ivslot != slot:
+            self._los, self._his, self._ivslot = [], [], slot
+            for x in [self._rule.matches[slot]] + (self.extra if slot == self.slot else []):
                 self._insert(x)
         for lo, hi in _intervals(m):
             k = bisect.bisect_right(self._los, hi)  # intervals starting at or before hi
