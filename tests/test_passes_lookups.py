@@ -335,3 +335,35 @@ def test_lookups_keep_meaning_on_random_runs(rs, seed):
     assert meaning_diff(rs, out, n=80, seed=seed) == []
     out = optimize(rs)
     assert meaning_diff(rs, out, n=80, seed=seed) == []
+
+
+def test_the_element_index_accepts_exactly_the_disjoint_members():
+    """_Elements (with its first-key index) against comparing every pair of elements, on
+    random members of ranges, prefixes of two families and names."""
+    import ipaddress
+    import random
+    from fwc.passes.keys import elements_overlap
+    from fwc.passes.lookups import _Elements
+    rnd = random.Random(9)
+
+    def value(k):  # (one kind per key: a set's key has one type)
+        if k == 0:
+            lo = rnd.randrange(0, 60)
+            return ir.Range(lo, lo + rnd.randrange(0, 8))
+        if k == 1:
+            return ipaddress.ip_network(f"10.0.{rnd.randrange(0, 8)}.0/{rnd.choice((22, 24))}",
+                                        strict=False)
+        if k == 2:
+            return ipaddress.ip_network(f"2001:db8:{rnd.randrange(0, 4)}::/{rnd.choice((48, 64))}",
+                                        strict=False)
+        return rnd.choice(("eth0", "eth1", "lo"))
+    for _ in range(400):
+        kinds = [rnd.randrange(4) for _ in range(rnd.randrange(1, 3))]
+        e, kept = _Elements(), []
+        for _ in range(rnd.randrange(1, 12)):
+            new = [tuple(value(k) for k in kinds) for _ in range(rnd.randrange(1, 3))]
+            ok = all(not elements_overlap(a, b) for a in kept for b in new) and \
+                all(not elements_overlap(a, b) for i, a in enumerate(new) for b in new[i + 1:])
+            assert e.try_add(new) == ok, (kept, new)
+            if ok:
+                kept += new

@@ -23,6 +23,7 @@ Ports stand for their protocol plus a transport-header port (`tcp dport 22` is
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from typing import Optional
 
@@ -125,7 +126,8 @@ class _Elements:
     boxes (the general test compares a new element with each).  Each join costs what the new
     member brings, not the whole group again."""
 
-    __slots__ = ("per_member", "count", "points", "boxes", "all_points")
+    __slots__ = ("per_member", "count", "points", "boxes", "all_points", "groups", "ends",
+                 "keys", "indexed")
 
     def __init__(self):
         self.per_member: list = []  # per member: list of element tuples
@@ -133,6 +135,58 @@ class _Elements:
         self.points: set = set()
         self.boxes: list = []
         self.all_points = True
+        # the general test's index: elements grouped by their first value's box, the groups'
+        # extents sorted and disjoint (prefix . port lookups); off once two first values
+        # overlap without being equal, or one is a name
+        self.groups: dict = {}  # first box -> boxes of the elements with it
+        self.ends: list = []  # sorted (start, end) extents of the groups
+        self.keys: list = []  # the first box of each extent, in the same order
+        self.indexed = True
+
+    @staticmethod
+    def _extent(b: tuple):
+        if b[0] == "s":
+            return None
+        v = b[0] if len(b) == 3 else 0
+        return (v, b[-2]), (v, b[-1])
+
+    def _candidates(self, bs: list):
+        """The boxes of earlier elements that may overlap `bs` (all of them without index)."""
+        if not self.indexed:
+            return self.boxes
+        ext = self._extent(bs[0])
+        if ext is None:
+            return self.boxes
+        lo, hi = ext
+        k = bisect.bisect_right(self.ends, (hi, (float("inf"),)))
+        out = []
+        while k > 0 and self.ends[k - 1][1] >= lo:
+            k -= 1
+            out.extend(self.groups[self.keys[k]])
+        return out
+
+    def _index(self, bs: list) -> None:
+        if not self.indexed:
+            return
+        first = bs[0]
+        got = self.groups.get(first)
+        if got is not None:
+            got.append(bs)
+            return
+        ext = self._extent(first)
+        if ext is None:
+            self.indexed = False
+            return
+        k = bisect.bisect_left(self.ends, (ext[0], (float("-inf"),)))
+        before = self.ends[k - 1] if k else None
+        after = self.ends[k] if k < len(self.ends) else None
+        if (before is not None and before[1] >= ext[0]) or \
+                (after is not None and after[0] <= ext[1]):
+            self.indexed = False  # (overlapping first values: scan everything from now on)
+            return
+        self.ends.insert(k, (ext[0], ext[1]))
+        self.keys.insert(k, first)
+        self.groups[first] = [bs]
 
     def try_add(self, new: list) -> bool:
         """Add one member's elements when disjoint from every element so far (and from one
@@ -146,10 +200,12 @@ class _Elements:
             self.points.update(canon)
         else:
             for i, bs in enumerate(boxes):
-                for other in itertools.chain(self.boxes, boxes[i + 1:]):
+                for other in itertools.chain(self._candidates(bs), boxes[i + 1:]):
                     if all(boxes_overlap(a, b) for a, b in zip(bs, other)):
                         return False
             self.all_points = False
+        for bs in boxes:
+            self._index(bs)
         self.boxes.extend(boxes)
         self.per_member.append(new)
         self.count += len(new)
