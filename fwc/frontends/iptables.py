@@ -302,6 +302,8 @@ class CommandFailed(FwcSyntaxError):
     exits non-zero.  A script may test that (`iptables -N X || true`); anywhere else it is an
     error, as a rule the author meant to add would be missing."""
 
+    absent = False  # what the command names is not there (no such chain, rule or number)
+
 
 class _RuleParser:
     """Parses the words of one iptables command after the command word."""
@@ -318,9 +320,11 @@ class _RuleParser:
         cls = Unsupported if unsupported else FwcSyntaxError
         return cls(msg, ir.Loc(self.loc.file, self.loc.line, col), self.line)
 
-    def fail(self, msg: str, word: Optional[Word] = None) -> CommandFailed:
+    def fail(self, msg: str, word: Optional[Word] = None, absent: bool = False) -> CommandFailed:
         col = word.col if word is not None else self.loc.col
-        return CommandFailed(msg, ir.Loc(self.loc.file, self.loc.line, col), self.line)
+        e = CommandFailed(msg, ir.Loc(self.loc.file, self.loc.line, col), self.line)
+        e.absent = absent
+        return e
 
     def parse(self, words: list[Word], chain: str, counters=None) -> list[ir.Rule]:
         """Parse rule-spec words; returns the rules (several when -s/-d hold lists)."""
@@ -632,7 +636,7 @@ def _apply_command(interp: _Interp, family: str, table: str, words: list[Word], 
         w = rest[0]
         c = interp.chain(t, w.text, loc, create_builtin)
         if c is None:
-            raise rp.fail(f"chain '{w.text}' does not exist in table {table}", w)
+            raise rp.fail(f"chain '{w.text}' does not exist in table {table}", w, absent=True)
         return c, w
 
     if cmd == "list":
@@ -668,20 +672,20 @@ def _apply_command(interp: _Interp, family: str, table: str, words: list[Word], 
             if pos is None or len(rules) != 1:
                 raise rp.err("-R needs a rule number and one rule", w)
             if not 1 <= pos <= len(c.rules):
-                raise rp.fail(f"no rule number {pos} in chain {c.name}", rest[1])
+                raise rp.fail(f"no rule number {pos} in chain {c.name}", rest[1], absent=True)
             c.rules[pos - 1] = rules[0]
         elif cmd == "check":
             if any(r not in c.rules for r in rules):  # (_RuleList: a lookup each)
-                raise rp.fail("-C: no such rule in chain " + c.name, w)
+                raise rp.fail("-C: no such rule in chain " + c.name, w, absent=True)
         else:  # delete
             if pos is not None and not args:
                 if not 1 <= pos <= len(c.rules):
-                    raise rp.fail(f"no rule number {pos} in chain {c.name}", w)
+                    raise rp.fail(f"no rule number {pos} in chain {c.name}", w, absent=True)
                 del c.rules[pos - 1]
             else:
                 need = collections.Counter(rules)  # (all of them there, or nothing changes)
                 if any(c.rules.count_of(r) < n for r, n in need.items()):
-                    raise rp.fail("-D: no such rule in chain " + c.name, w)
+                    raise rp.fail("-D: no such rule in chain " + c.name, w, absent=True)
                 for r in rules:
                     del c.rules[c.rules.index_of(r)]
     elif cmd == "new":
@@ -760,7 +764,7 @@ def _check_jump_targets(rp: _RuleParser, t: _Table, rules, words: list[Word]) ->
             at = next((words[k + 1] for k in range(len(words) - 1)
                        if words[k].text in ("-j", "--jump", "-g", "--goto")), None)
             raise rp.fail(f"chain '{v.chain}' does not exist in table {t.name} (create it with "
-                          "-N before jumping to it)", at)
+                          "-N before jumping to it)", at, absent=True)
 
 
 def _retarget(r: ir.Rule, old: str, new: str) -> ir.Rule:
@@ -1043,22 +1047,15 @@ def _script_commands(text: str):
                 yield lineno, line, line, carry, None
                 carry = None
             continue
-        cuts, i, n, word_start = [], 0, len(line), True
-        while i < n:
-            c = line[i]
-            if c in "'\"\\":
-                i = _past_quoted(line, i)
-            elif c == "#" and word_start:
-                break  # a comment: the rest of the line
-            elif c == ";" and not line.startswith(";", i + 1):  # `;;` is case syntax
+        cuts, n, skip = [], len(line), 0
+        for i in _unquoted(line):
+            if i < skip:
+                continue  # (the second character of `&&` / `||`)
+            if line[i] == ";" and not line.startswith(";", i + 1):  # `;;` is case syntax
                 cuts.append((i, 1, None))
-                i += 1
             elif line.startswith(("&&", "||"), i):
                 cuts.append((i, 2, line[i:i + 2]))
-                i += 2
-            else:
-                i += 1
-            word_start = c in " \t;&|"
+                skip = i + 2
         start, before = 0, carry
         for at, width, op in cuts + [(n, 0, None)]:
             part = line[start:at]
@@ -1070,6 +1067,22 @@ def _script_commands(text: str):
             start, before = at + width, op
         else:
             carry = None
+
+
+def _unquoted(line: str):
+    """The indexes of `line`'s characters outside quotes and escapes, up to a `# comment`."""
+    i, n, word_start = 0, len(line), True
+    while i < n:
+        c = line[i]
+        if c in "'\"\\":
+            i = _past_quoted(line, i)
+            word_start = False
+            continue
+        if c == "#" and word_start:
+            return  # a comment: the rest of the line
+        yield i
+        word_start = c in " \t;&|"
+        i += 1
 
 
 def _past_quoted(line: str, i: int) -> int:
@@ -1250,22 +1263,12 @@ def _refuse_here_documents(text: str, filename: str) -> None:
     """A here-document (`cat <<EOF ... EOF`, `iptables-restore <<EOF`) feeds its lines to a
     command: read as commands they would mean something else.  Refused, located."""
     for lineno, line in _logical_lines(text):
-        i, n, word_start = 0, len(line), True
-        while i < n:
-            c = line[i]
-            if c in "'\"\\":
-                i = _past_quoted(line, i)
-                word_start = False
-                continue
-            if c == "#" and word_start:
-                break
+        for i in _unquoted(line):
             if line.startswith("<<", i) and not line.startswith("<<<", i):
                 raise ErrorGroup([Unsupported(
                     "a here-document (<<) is not supported in iptables scripts: its lines "
                     "are a command's input, not commands", ir.Loc(filename, lineno, i + 1),
                     line)])
-            word_start = c in " \t;&|"
-            i += 1
 
 
 def parse_iptables_script(text: str, filename: str = "<script>",
@@ -1424,8 +1427,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                 status = True
             except CommandFailed as e:
                 # (deleting, flushing or zeroing what is not there; not a chain in use)
-                removal = rest[cmd_idx].text in _REMOVALS and any(
-                    x in e.message for x in ("does not exist", "no such rule", "no rule number"))
+                removal = rest[cmd_idx].text in _REMOVALS and e.absent
                 if after is None and not removal:
                     raise  # nothing tests it: the rule meant to be there is missing
                 if after is None and warnings is not None:
