@@ -1253,6 +1253,53 @@ def reachable(edges: dict, start: str) -> set:
     return seen
 
 
+# a match no packet meets (what iptables' inverted ranges of length, iprange... read as):
+# every packet nft sees has a layer 4 protocol number, or stops the rule where it has none
+NEVER = FieldMatch("meta l4proto", (Range(0, 255),), negate=True)
+ALL_PORTS = (Range(0, 65535),)
+UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+# the conntrack helpers the kernel registers: name -> (protocol numbers, families)
+KERNEL_HELPERS = {
+    "ftp": ({6}, ("ip", "ip6")), "tftp": ({17}, ("ip", "ip6")), "sip": ({6, 17}, ("ip", "ip6")),
+    "sane": ({6}, ("ip", "ip6")), "amanda": ({17}, ("ip", "ip6")), "Q.931": ({6}, ("ip", "ip6")),
+    "RAS": ({17}, ("ip", "ip6")), "irc": ({6}, ("ip",)), "pptp": ({6}, ("ip",)),
+    "snmp": ({17}, ("ip",)), "netbios-ns": ({17}, ("ip",)),
+}
+
+
+def nat_maps_ports(v) -> bool:
+    """Whether a NAT verdict maps ports (which needs one transport protocol in the rule)."""
+    if isinstance(v, (Snat, Dnat)):
+        return any(t.ports is not None for t in v.to)
+    return isinstance(v, (Masquerade, Redirect)) and v.ports is not None
+
+
+def nat_family(v) -> Optional[str]:
+    """'ip' or 'ip6' when every target of a SNAT/DNAT verdict has an address of that family
+    (`dnat ip to ...` in an inet table acts on that family only), else None."""
+    if not isinstance(v, (Snat, Dnat)) or not v.to or any(t.addr is None for t in v.to):
+        return None
+    fams = {ip_family(t.addr) for t in v.to}
+    return fams.pop() if len(fams) == 1 else None
+
+
+def reaching_bases(table: "Table", what: str = "hook", vmaps: bool = False) -> dict[str, set]:
+    """For each chain, the hooks (or what="priority", the priorities) of the base chains whose
+    traversal can reach it, through jumps and gotos (and anonymous verdict maps' with vmaps)."""
+    def targets(r: "Rule"):
+        if vmaps:
+            return verdict_targets(r, {})
+        return [r.verdict.chain] if isinstance(r.verdict, (Jump, Goto)) else []
+    edges = {c.name: {x for r in c.rules for x in targets(r)} for c in table.chains}
+    out: dict[str, set] = {}
+    for c in table.chains:
+        if c.base is not None:
+            for n in reachable(edges, c.name):
+                out.setdefault(n, set()).add(getattr(c.base, what))
+    return out
+
+
 def verdict_targets(r: "Rule", sets: dict) -> list[str]:
     """The chains a rule's verdict jumps or goes to (a verdict map's too; `sets`: name ->
     NamedSet of the rule's table, for `vmap @name`)."""
@@ -1271,16 +1318,22 @@ def verdict_targets(r: "Rule", sets: dict) -> list[str]:
 JUMP_STACK_SIZE = 16  # the kernel's NFT_JUMP_STACK_SIZE: a chain at this level is refused
 
 
-def jump_too_deep(t: "Table") -> Optional[tuple["Rule", str]]:
-    """(rule, chain) where the rule's jump or goto reaches a chain JUMP_STACK_SIZE levels below a base chain
-    (the kernel refuses the ruleset: EMLINK, "Too many links", also for an empty chain and
-    for goto), or None.  Assumes no loops (see jump_loop)."""
+def _jump_steps(t: "Table"):
+    """(chain name -> chain, chain -> iterator of (rule, target chain name)) of a table's
+    jumps, gotos and verdict map targets."""
     sets = {s.name: s for s in t.sets if isinstance(s, NamedSet)}
-    chains = {c.name: c for c in t.chains}
-    deepest: dict = {}  # chain -> deepest level already explored from it
 
     def steps(c: "Chain"):
         return iter([(r, x) for r in c.rules for x in verdict_targets(r, sets)])
+    return {c.name: c for c in t.chains}, steps
+
+
+def jump_too_deep(t: "Table") -> Optional[tuple["Rule", str]]:
+    """(rule, chain) where the rule's jump or goto reaches a chain JUMP_STACK_SIZE levels
+    below a base chain (the kernel refuses the ruleset: EMLINK, "Too many links", also for an
+    empty chain and for goto), or None.  Assumes no loops (see jump_loop)."""
+    chains, steps = _jump_steps(t)
+    deepest: dict = {}  # chain -> deepest level already explored from it
     for base in (c for c in t.chains if c.base is not None):
         stack = [(1, steps(base))]
         while stack:
@@ -1307,14 +1360,12 @@ def too_deep_message(chain: str) -> str:
 def jump_loop(t: "Table") -> Optional["Rule"]:
     """A rule whose jump closes a loop among chains a base chain reaches (the kernel refuses
     such a ruleset: ELOOP), or None."""
-    sets = {s.name: s for s in t.sets if isinstance(s, NamedSet)}
-    chains = {c.name: c for c in t.chains}
+    chains, steps = _jump_steps(t)
     done: set = set()
     for base in (c for c in t.chains if c.base is not None):
         # iterative depth-first search; `path` holds the chains on the current path
         path = {base.name}
-        stack = [(base.name, iter([(r, x) for r in base.rules
-                                   for x in verdict_targets(r, sets)]))]
+        stack = [(base.name, steps(base))]
         while stack:
             name, it = stack[-1]
             step = next(it, None)
@@ -1329,6 +1380,5 @@ def jump_loop(t: "Table") -> Optional["Rule"]:
             if target in done or target not in chains:
                 continue
             path.add(target)
-            stack.append((target, iter([(r, x) for r in chains[target].rules
-                                        for x in verdict_targets(r, sets)])))
+            stack.append((target, steps(chains[target])))
     return None

@@ -363,8 +363,7 @@ def _rule_lines(r: ir.Rule, chain: str, fam: str, rename: dict, table: str) -> l
     # rules of the other family never match here (inet tables); so for `dnat ip to ...`
     if any(_other_family(m, fam) for m in r.matches):
         return []
-    if isinstance(r.verdict, (ir.Snat, ir.Dnat)) and r.verdict.to and \
-            all(t.addr is not None and ir.ip_family(t.addr) != fam for t in r.verdict.to):
+    if ir.nat_family(r.verdict) not in (None, fam):
         return []
     implied = _implied_proto(r, fam)
     neg_protos = [m for m in r.matches if isinstance(m, ir.Proto) and m.negate]
@@ -504,12 +503,12 @@ class _RuleEmitter:
             return neg + ["-s" if m.field == "saddr" else "-d", _net(v)], []
         if isinstance(m, ir.FieldMatch) and (masked := _masked_address(m)) is not None:
             return neg + masked, []
-        if m == _NEVER:  # (what an inverted range of length, iprange... became)
+        if m == ir.NEVER:  # (what an inverted range of length, iprange... became)
             return [], ["-m", "length", "--length", "65535:0"]
         if isinstance(m, ir.Port):
             pname = m.proto
             # (iptables has no udplite match: its ports go through multiport)
-            if m.negate and m.ranges == _ANY_PORT:
+            if m.negate and m.ranges == ir.ALL_PORTS:
                 # matches no packet: iptables-nft 1.8.9 loads `! --dport 0:65535` as no port
                 # test at all (every packet matches), multiport's form as written (kernel-checked)
                 opt = {"sport": "--sports", "dport": "--dports", "port": "--ports"}[m.field]
@@ -609,7 +608,7 @@ class _RuleEmitter:
         if isinstance(m, ir.Limit):
             if m.negate:  # xt_limit has no inversion: iptables-restore refuses `! --limit`
                 raise self.fail("a negated limit (nft `limit rate over`)")
-            per = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}.get(m.unit, 1)
+            per = ir.UNIT_SECONDS.get(m.unit, 1)
             if m.rate > 10000 * per or m.burst > 10000:  # (iptables: "Rate too fast")
                 raise self.fail(f"limit {m.rate}/{m.unit} burst {m.burst} (iptables allows at "
                                 "most 10000/second and a burst of 10000)")
@@ -809,9 +808,7 @@ class _RuleEmitter:
             if v.fanout:
                 w.append("--queue-cpu-fanout")
             return w
-        if isinstance(v, (ir.Snat, ir.Dnat, ir.Masquerade, ir.Redirect)) and \
-                (any(t.ports is not None for t in v.to) if isinstance(v, (ir.Snat, ir.Dnat))
-                 else v.ports is not None) and proto not in (6, 17, 132, 33):
+        if ir.nat_maps_ports(v) and proto not in (6, 17, 132, 33):
             # (the NAT targets: "Need TCP, UDP, SCTP or DCCP with port specification")
             raise self.fail("a NAT port mapping for a protocol other than tcp, udp, sctp or dccp")
         if isinstance(v, (ir.Snat, ir.Dnat)):
@@ -880,9 +877,6 @@ def _shift_words(shift: int) -> list[str]:
     return ["--left-shift-mark", str(shift)] if shift > 0 else ["--right-shift-mark", str(-shift)]
 
 
-_ANY_PORT = (ir.Range(0, 65535),)
-# a match no packet meets (the iptables front end's reading of e.g. `--length 500:100`)
-_NEVER = ir.FieldMatch("meta l4proto", (ir.Range(0, 255),), negate=True)
 _ADDR_FIELDS = {"ip saddr": "-s", "ip daddr": "-d", "ip6 saddr": "-s", "ip6 daddr": "-d"}
 
 

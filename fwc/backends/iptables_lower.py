@@ -230,15 +230,15 @@ def _th_as_port(piece: tuple) -> tuple:
 
 
 # single-key verdict maps whose key iptables can test: the element becomes that key's match
-def _vmap_key_match(key: str, value, fam: str):
+def _vmap_key_match(key: str, value):
     if key == "ct state" and isinstance(value, str) and value.upper() in ir.CT_STATES:
         return ir.CtState(frozenset({value.upper()}))
     if key in _PORT_KEYS and isinstance(value, (int, ir.Range)) and not isinstance(value, bool):
         proto, field = _PORT_KEYS[key]
         r = value if isinstance(value, ir.Range) else ir.Range(value, value)
         return ir.Port(proto, field, (r,))
-    if key in _ADDR_KEYS and hasattr(value, "network_address") or \
-            key in _ADDR_KEYS and isinstance(value, ir.AddrRange):
+    if key in _ADDR_KEYS and isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network,
+                                                ir.AddrRange)):
         return ir.Address(_ADDR_KEYS[key][1], (value,))
     if key in ("meta l4proto", "ip protocol") and _byte(value):
         return ir.Proto(frozenset({value}))
@@ -265,7 +265,7 @@ def _expand_vmap(rule: ir.Rule, fam: str, sets: dict) -> Optional[list]:
     for e in elements:
         if not (isinstance(e, tuple) and len(e) == 2 and len(e[0]) == 1):
             return None
-        m = _vmap_key_match(key, e[0][0], fam)
+        m = _vmap_key_match(key, e[0][0])
         if m is None or isinstance(e[1], ir.VerdictMap):
             return None
         verdict = None if isinstance(e[1], ir.Continue) else e[1]

@@ -93,6 +93,7 @@ class _TableRenderer:
         self._aux_next: dict[str, int] = {}  # tag -> the next number to try
         self._set_taken = set(table.set_names.values())
         self._connlimits = 0
+        self._cut_warned: set = set()  # locations of the rules whose comment was cut
 
     # ---------------------------------------------------------------- names
     def chain_namer(self, source: ir.Table):
@@ -503,7 +504,8 @@ class _TableRenderer:
             lines.append(f"\t\ttype {b.type} hook {b.hook}{spec}; policy {b.policy};")
         for e in c.entries:
             cut = comment_too_long(e.rule)
-            if cut is not None and all(w.loc != cut.loc for w in warnings):
+            if cut is not None and cut.loc not in self._cut_warned:  # (inet: once, not twice)
+                self._cut_warned.add(cut.loc)
                 warnings.append(cut)
             try:
                 body = self.entry_lines(e, c)

@@ -6,8 +6,6 @@ whether it needs a `meta nfproto` guard (family-specific rules in a merged inet 
 from __future__ import annotations
 
 import bisect
-
-from collections import defaultdict
 from typing import Optional
 
 import attrs
@@ -53,19 +51,6 @@ class OutTable:
 
 def l3_of(table: ir.Table) -> Optional[str]:
     return None if table.family not in ("ip", "ip6") else table.family
-
-
-def reaching_priorities(table: ir.Table, what: str = "priority") -> dict[str, set]:
-    """For each chain, the priorities (or, what="hook", the hooks) of the base chains whose
-    traversal can reach it."""
-    edges = {c.name: {r.verdict.chain for r in c.rules if isinstance(r.verdict, (ir.Jump, ir.Goto))}
-             for c in table.chains}
-    out: dict[str, set] = defaultdict(set)
-    for c in table.chains:
-        if c.base is not None:
-            for n in ir.reachable(edges, c.name):
-                out[n].add(getattr(c.base, what))
-    return out
 
 
 def lcs_merge(a: list[ir.Rule], b: list[ir.Rule]) -> list[tuple[Optional[ir.Rule], Optional[ir.Rule]]]:
@@ -147,7 +132,8 @@ def plan_table(family: str, name: str, sources: list[ir.Table]) -> OutTable:
         emitted[m] = safe_name(m, taken)
         taken.add(emitted[m])
     chain_names = {k: emitted[v] for k, v in mapped.items()}
-    prios = {id(t): (reaching_priorities(t), reaching_priorities(t, "hook")) for t in sources}
+    prios = {id(t): (ir.reaching_bases(t, "priority"), ir.reaching_bases(t, "hook"))
+             for t in sources}
     chains = [build_chain(emitted[m], slot, family, prios) for m, slot in split.items()]
     declared: dict[str, ir.ExternalSet] = {}
     set_names: dict[str, str] = {}

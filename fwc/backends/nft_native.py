@@ -12,6 +12,7 @@ from fwc.backends.nft_action import nat_flags
 from fwc.backends.nft_ctx import RuleCtx, refuse
 from fwc.backends.nft_match import ICMP_TYPES, ICMPV6_TYPES, PROTO_NAMES, fmt_addr, neg, one_or_set
 from fwc.backends.nft_names import quote
+from fwc.conntrack.fields import time_range_ends
 
 STRING_EXPRS = ("iifname", "oifname", "ibrname", "obrname", "sdifname", "iifkind", "oifkind",
                 "ct helper", "osf name")
@@ -85,15 +86,11 @@ def render_fieldmatch(m: ir.FieldMatch) -> list[list[str]]:
 _BITMASKS = frozenset({"ct state", "ct status", "tcp flags", "ct event"})
 
 
-_DATE = r"\d{4}-\d\d-\d\d(?: \d\d:\d\d(?::\d\d)?)?"
-_TIME_RANGE = re.compile(rf"^({_DATE}|[\d:]+)-({_DATE}|[\d:]+)$")
-
-
 def _time_text(v: str) -> str:
     """`meta hour` / `meta time` strings as nft reads them: quoted, a range end by end."""
-    r = _TIME_RANGE.match(v)
-    if r:
-        return f"{quote(r.group(1))}-{quote(r.group(2))}"
+    ends = time_range_ends(v)
+    if ends:
+        return f"{quote(ends[0])}-{quote(ends[1])}"
     return quote(v) or v
 
 

@@ -26,7 +26,7 @@ import attrs
 from fwc import ir, timewindow
 from fwc.backends.simulate_fib import fib_reader
 from fwc.conntrack import fields as nftf
-from fwc.conntrack.helpers import HELPERS, KERNEL_HELPERS, run_helper
+from fwc.conntrack.helpers import HELPERS, run_helper
 from fwc.conntrack.jhash import cluster_node, jhash_bytes
 from fwc.conntrack.nat import MANIP_OF_HOOK, NoFreeTuple, manip_packet, setup_binding
 from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, TCP_FLAG_BITS, Skb, addr_str, flag_bits
@@ -38,7 +38,6 @@ PATHS = {"in": ("prerouting", "input"), "out": ("output", "postrouting"),
          "fwd": ("prerouting", "forward", "postrouting")}
 CT_PRIORITY = -200
 NAT_PRIORITY = {"prerouting": -100, "output": -100, "input": 100, "postrouting": 100}
-HELPER_PROTOS = {"ftp": (6,), "tftp": (17,), "sip": (17, 6), "netbios-ns": (17,)}
 PROTO_NUM = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
 
 
@@ -409,7 +408,8 @@ class Simulator:
             if _first_template_wins(rule, stmts):
                 comp.reads.add("tmpl")
             verdict = self._compile_verdict(rule.verdict, rule, table, chain, is_nat)
-            nat_l3 = _nat_family(rule.verdict) if table.family == "inet" else None
+            nat_fam = ir.nat_family(rule.verdict) if table.family == "inet" else None
+            nat_l3 = None if nat_fam is None else (4 if nat_fam == "ip" else 6)
             if nat_l3 is not None:
                 # `dnat ip to ...` in an inet table does nothing to an IPv6 packet, which goes
                 # on to the next rule (nft_nat_inet_eval): the rule holds for its family only
@@ -1268,9 +1268,8 @@ class Simulator:
                 def unknown_helper(p, emit):
                     raise why
                 return unknown_helper, {"ct_state"}
-            protos = HELPER_PROTOS[name]
+            protos, families = ir.KERNEL_HELPERS[name]
             template = s.template
-            families = KERNEL_HELPERS[name][1]
 
             def helperset(p, emit):
                 if p.proto not in protos:
@@ -1877,16 +1876,6 @@ def _make_keyfn(reads: set) -> Callable[[Skb], tuple]:
     names = sorted(set(reads) | {"l3", "dir", "ct_state"})
     body = ", ".join(_KEY_EXPR[n] for n in names)
     return eval(f"lambda p: ({body},)")  # noqa: S307  (built from the fixed table above)
-
-
-def _nat_family(v) -> Optional[int]:
-    """4 or 6 when a SNAT/DNAT verdict's addresses are all of that family, else None."""
-    if not isinstance(v, (ir.Snat, ir.Dnat)):
-        return None
-    fams = {ir.ip_family(t.addr) for t in v.to if t.addr is not None}
-    if len(fams) != 1 or len(v.to) != sum(t.addr is not None for t in v.to):
-        return None
-    return 4 if fams == {"ip"} else 6
 
 
 def _effects(p: Skb) -> tuple:

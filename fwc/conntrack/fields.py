@@ -212,12 +212,17 @@ def _local_seconds(text: str, expr: str) -> Optional[int]:
     return None
 
 
+def time_range_ends(value: str) -> Optional[tuple[str, str]]:
+    """The two ends of a quoted `meta hour` / `meta time` range ("10:00-12:00"), or None."""
+    r = _TIME_RANGE.match(value)
+    return (r.group(1), r.group(2)) if r else None
+
+
 def to_interval(expr: str, value) -> Optional[tuple]:
     """An nft value as an inclusive (lo, hi) interval of ints (or ('str', name) for names)."""
     expr = " ".join(expr.split())
     if expr in ("meta hour", "meta time") and isinstance(value, str):
-        r = _TIME_RANGE.match(value)
-        ends = (r.group(1), r.group(2)) if r else (value, value)
+        ends = time_range_ends(value) or (value, value)
         lo, hi = (_local_seconds(x, expr) for x in ends)
         if lo is None or hi is None or lo > hi:
             return None  # (a range across midnight after the time zone: not modelled)

@@ -14,7 +14,6 @@ the NAT helpers' payload rewriting is not modelled, nor nf_nat_sip.
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Callable, Optional
 
 from fwc.conntrack.skb import Skb
@@ -91,12 +90,16 @@ def _port_upto(data: bytes, start: int, delim: int) -> Optional[int]:
     return None
 
 
+def _quad(nums: list[int]) -> int:
+    """An IPv4 address from four numbers, by shifts in 32 bits (no range checks)."""
+    return ((nums[0] << 24) | (nums[1] << 16) | (nums[2] << 8) | nums[3]) & 0xFFFFFFFF
+
+
 def _rfc959(data: bytes, l3: int, term: Optional[int]):
     nums = _numbers(data, 6, 0x2C, term)
     if nums is None:
         return None
-    addr = ((nums[0] << 24) | (nums[1] << 16) | (nums[2] << 8) | nums[3]) & 0xFFFFFFFF
-    return addr, ((nums[4] << 8) | nums[5]) & 0xFFFF
+    return _quad(nums), ((nums[4] << 8) | nums[5]) & 0xFFFF
 
 
 def _rfc1123(data: bytes, l3: int, term):
@@ -119,7 +122,7 @@ def _eprt(data: bytes, l3: int, term):
         nums = _numbers(data[3:], 4, 0x2E, delim)
         if nums is None:
             return None
-        addr = ((nums[0] << 24) | (nums[1] << 16) | (nums[2] << 8) | nums[3]) & 0xFFFFFFFF
+        addr = _quad(nums)
         length = data.index(delim, 3) - 3
     else:
         end = data.find(bytes([delim]), 3)
@@ -426,15 +429,6 @@ def netbios_ns_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -
             note(f"helper netbios-ns: expect {exp.describe()}")
             return
     note("helper netbios-ns: not a subnet broadcast of the outgoing interface, no expectation")
-
-
-# the conntrack helpers the kernel registers: name -> (protocol numbers, families)
-KERNEL_HELPERS = {
-    "ftp": ({6}, ("ip", "ip6")), "tftp": ({17}, ("ip", "ip6")), "sip": ({6, 17}, ("ip", "ip6")),
-    "sane": ({6}, ("ip", "ip6")), "amanda": ({17}, ("ip", "ip6")), "Q.931": ({6}, ("ip", "ip6")),
-    "RAS": ({17}, ("ip", "ip6")), "irc": ({6}, ("ip",)), "pptp": ({6}, ("ip",)),
-    "snmp": ({17}, ("ip",)), "netbios-ns": ({17}, ("ip",)),
-}
 
 
 HELPERS = {"ftp": ftp_help, "sip": sip_help, "tftp": tftp_help, "netbios-ns": netbios_ns_help}

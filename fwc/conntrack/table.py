@@ -238,16 +238,21 @@ class ConntrackTable:
         skb.ct, skb.ct_state = None, "INVALID"
         note(f"conntrack: INVALID ({why})")
 
-    def _use_up_expectation(self, t: tuple, zone: int, note) -> None:
-        """init_conntrack takes the expectation a new tuple matches before TCP checks the
-        segment (tcp_error, tcp_new): a RST, FIN or SYN-ACK that is then INVALID uses it up."""
+    def _take_expectation(self, t: tuple, zone: int) -> Optional[Expectation]:
+        """The expectation a new tuple matches, looked up in its zone (an expectation lives in
+        its master's); init_conntrack takes it (unless permanent) before TCP checks the
+        segment, so even a segment found INVALID after that uses it up."""
         for exp in self.expectations:
             if exp.master.zone == zone and exp.matches(t):
                 if not exp.permanent:
                     self.expectations.remove(exp)
-                    note(f"conntrack: expectation {exp.describe()} used up by an invalid "
-                         "segment")
-                return
+                return exp
+        return None
+
+    def _use_up_expectation(self, t: tuple, zone: int, note) -> None:
+        exp = self._take_expectation(t, zone)
+        if exp is not None and not exp.permanent:
+            note(f"conntrack: expectation {exp.describe()} used up by an invalid segment")
 
     def _new(self, skb: Skb, t: tuple, zone: int, note) -> None:
         proto = skb.proto
@@ -268,17 +273,13 @@ class ConntrackTable:
             entry.tcp_timeout = tcp.refresh_timeout(state, False, False)
         entry.tcp_last = (0, tcp.flag_class(skb.flags)) if proto == 6 else (None, None)
         entry.helper = skb.tmpl_helper
-        for exp in self.expectations:
-            # (looked up in the new packet's zone: an expectation lives in its master's)
-            if exp.master.zone == zone and exp.matches(t):
-                if not exp.permanent:  # consumed now, even if the packet is dropped later
-                    self.expectations.remove(exp)
-                entry.status.add("EXPECTED")
-                entry.master = exp.master
-                entry.mark = exp.master.mark  # (init_conntrack copies the master's mark)
-                if exp.follow is not None:
-                    entry.follow = (exp.master, exp.follow, exp.dport)
-                break
+        exp = self._take_expectation(t, zone)  # (used up now, even if the packet is dropped)
+        if exp is not None:
+            entry.status.add("EXPECTED")
+            entry.master = exp.master
+            entry.mark = exp.master.mark  # (init_conntrack copies the master's mark)
+            if exp.follow is not None:
+                entry.follow = (exp.master, exp.follow, exp.dport)
         skb.ct, skb.ct_dir = entry, 0
         skb.ct_state = "RELATED" if entry.master is not None else "NEW"
         extra = f" expected by helper {entry.master.helper}" if entry.master else ""

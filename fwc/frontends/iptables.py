@@ -1537,19 +1537,14 @@ _HOOK_LIMITS = (
 
 
 def _hook_errors(t: ir.Table) -> list:
-    edges = {c.name: [x for r in c.rules for x in ir.verdict_targets(r, {})] for c in t.chains}
-    hooks: dict[str, set] = {c.name: set() for c in t.chains}
-    for base in (c for c in t.chains if c.base is not None):
-        for name in ir.reachable(edges, base.name):
-            if name in hooks:
-                hooks[name].add(base.base.hook)
+    hooks = ir.reaching_bases(t, "hook", vmaps=True)
     errors = []
     for c in t.chains:
         for r in c.rules:
             for kinds, what, allowed in _HOOK_LIMITS:
                 if not any(isinstance(x, kinds) for x in (*r.matches, *r.statements, r.verdict)):
                     continue
-                bad = sorted(hooks[c.name] - set(allowed))
+                bad = sorted(hooks.get(c.name, set()) - set(allowed))
                 if bad:
                     via = "" if c.base is not None else f" (chain {c.name} is reached from it)"
                     errors.append(FwcSyntaxError(

@@ -84,11 +84,6 @@ def _ports(ctx, o, spec: str, multi: bool) -> Optional[tuple[ir.Range, ...]]:
     return tuple(out)
 
 
-_ANY_PORT = (ir.Range(0, 65535),)
-# a match no packet satisfies: every packet nft sees has a layer 4 protocol number, or stops
-# the rule where it has none
-NEVER = ir.FieldMatch("meta l4proto", (ir.Range(0, 255),), negate=True)
-
 
 def _in_order(opts: list[Opt], order: tuple[str, ...]) -> list[Opt]:
     """The module's options in the order iptables-translate writes them (a module is one
@@ -108,7 +103,7 @@ def _build_tcpudp(proto: str):
                         raise ctx.error(f"invalid port range {o.args[0]!r} (min > max)", o)
                     # xt_udp / xt_dccp keep it and match no port: `!=` every port (the header
                     # still needed); negated, any port
-                    out.append(ir.Port(proto, o.name[2:], _ANY_PORT, not o.negate))
+                    out.append(ir.Port(proto, o.name[2:], ir.ALL_PORTS, not o.negate))
                     continue
                 out.append(ir.Port(proto, o.name[2:], ranges, o.negate))
             elif o.name == "--tcp-flags":
@@ -206,7 +201,7 @@ def _build_conntrack(opts, ctx):
             field = "sport" if "srcport" in n else "dport"
             ranges = _ports(ctx, o, a, False)
             # an inverted range (kept by iptables) matches no port: `!=` every port
-            out.append(ir.CtPort(which, field, _ANY_PORT, not o.negate) if ranges is None
+            out.append(ir.CtPort(which, field, ir.ALL_PORTS, not o.negate) if ranges is None
                        else ir.CtPort(which, field, ranges, o.negate))
         elif n == "--ctexpire":
             lo, _, hi = a.partition(":")
@@ -254,7 +249,7 @@ def _build_limit(opts, ctx):
                 raise ctx.error("limit: --limit cannot be inverted (use hashlimit "
                                 "--hashlimit-above)", o)
             rate, unit = _val(ctx, o, V.parse_rate, o.args[0])
-            per = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}.get(unit, 1)
+            per = ir.UNIT_SECONDS.get(unit, 1)
             if rate > 10000 * per:  # (iptables: "Rate too fast")
                 raise ctx.error(f"limit: rate too fast {o.args[0]!r} (at most 10000/second)", o)
         elif o.name == "--limit-burst":
@@ -414,12 +409,11 @@ def _build_helper(opts, ctx):
     """xt_helper compares only the master helper's own length (strncmp): `--helper ftp-21`
     matches helper "ftp".  Read as the kernel helper whose name starts the text, so the IR's
     exact name means the same (nft's `ct helper "ftp"` compares exactly)."""
-    from fwc.conntrack.helpers import KERNEL_HELPERS
     out = []
     for o in opts:
         name = o.args[0]
-        if name not in KERNEL_HELPERS:
-            starts = [h for h in KERNEL_HELPERS if name.startswith(h)]
+        if name not in ir.KERNEL_HELPERS:
+            starts = [h for h in ir.KERNEL_HELPERS if name.startswith(h)]
             name = max(starts, key=len) if starts else name
         out.append(ir.Helper(name, o.negate))
     return out
@@ -444,7 +438,7 @@ def _build_length(opts, ctx):
                           0, 65535, "length"))
         if r.lo > r.hi:  # iptables keeps it; xt_length then matches no packet (negated: all)
             if not o.negate:
-                out.append(NEVER)
+                out.append(ir.NEVER)
             continue
         out.append(ir.Length(r, o.negate))
     return out
@@ -504,7 +498,7 @@ def _build_iprange(opts, ctx):
         except V.EmptyRange:
             # iptables keeps a reversed range ("will never match"): no packet, negated all
             if not o.negate:
-                out.append(NEVER)
+                out.append(ir.NEVER)
             continue
         except V.ValueError_ as e:
             raise ctx.error(str(e), o, isinstance(e, V.UnsupportedValue)) from None
@@ -552,7 +546,7 @@ def _build_statistic(opts, ctx):
     raise ctx.error(f"unknown statistic mode {mode.args[0]!r}", mode)
 
 
-_UNIT_MS = {"second": 1000, "minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
+_UNIT_MS = {u: 1000 * s for u, s in ir.UNIT_SECONDS.items()}
 
 
 def _build_hashlimit(opts, ctx):
@@ -870,12 +864,11 @@ def _t_mark(kind):
 def _check_helper(o, ctx) -> None:
     """xt_CT refuses (ENOENT) a helper name the kernel does not have, a rule without the
     helper's -p, and a family the helper is not registered for."""
-    from fwc.conntrack.helpers import KERNEL_HELPERS
     name = o.args[0]
-    known = KERNEL_HELPERS.get(name)
+    known = ir.KERNEL_HELPERS.get(name)
     if known is None:
         raise ctx.error(f"no conntrack helper '{name}' (the kernel has "
-                        f"{', '.join(sorted(KERNEL_HELPERS))})", o)
+                        f"{', '.join(sorted(ir.KERNEL_HELPERS))})", o)
     protos, families = known
     want = " or ".join(f"-p {'tcp' if p == 6 else 'udp'}" for p in sorted(protos))
     if ctx.proto not in protos:

@@ -1830,12 +1830,6 @@ _TRANSPORT_PAYLOADS = ("tcp ", "udp ", "udplite ", "sctp ", "dccp ")
 _PROTO_SELECTORS = ("meta l4proto", "ip protocol", "ip6 nexthdr")
 
 
-def _nat_ports(v) -> bool:
-    if isinstance(v, (ir.Snat, ir.Dnat)):
-        return any(t.ports is not None for t in v.to)
-    return isinstance(v, (ir.Masquerade, ir.Redirect)) and v.ports is not None
-
-
 def _sets_transport(st) -> bool:
     """Whether a match gives nft's rule a transport protocol, as a NAT port mapping needs."""
     if not isinstance(st, Rel):
@@ -1953,7 +1947,7 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
                 node = node.node
             if isinstance(node, _FamilyReject):
                 node = _family_reject(node, matches, ctx)
-            if _nat_ports(node) and not any(_sets_transport(x) for x in stmts[:stmts.index(st)]):
+            if ir.nat_maps_ports(node) and not any(_sets_transport(x) for x in stmts[:stmts.index(st)]):
                 raise ctx.syntax("a NAT port mapping needs a transport protocol match before it "
                                  "(nft: transport protocol mapping is only valid after transport "
                                  "protocol match)", st.loc)

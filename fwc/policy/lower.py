@@ -163,12 +163,6 @@ def verdict(pr: PRule):
     return ir.Dnat((t,))
 
 
-def _maps_ports(v) -> bool:
-    if isinstance(v, (ir.Snat, ir.Dnat)):
-        return any(t.ports is not None for t in v.to)
-    return isinstance(v, (ir.Redirect, ir.Masquerade)) and v.ports is not None
-
-
 def _per_protocol(group: tuple) -> list[tuple]:
     """A service group's `meta l4proto . th dport` lookup as one group per protocol."""
     fam, ms = group
@@ -196,7 +190,7 @@ def lower_rule(pr: PRule) -> list[ir.Rule]:
         tail.append(pr.limit)
     stmts = (pr.log,) if pr.log is not None else ()
     v = verdict(pr)
-    if _maps_ports(v):
+    if ir.nat_maps_ports(v):
         # (nft: "transport protocol mapping is only valid after transport protocol match":
         # a NAT port needs one protocol per rule, not a protocol . port lookup)
         groups = [x for g in groups for x in _per_protocol(g)]

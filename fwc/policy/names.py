@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fwc import ir
 from fwc.ir import L4_PROTOS
 
 # service name -> the text of its definition (parsed like a user `service` line)
@@ -51,5 +52,5 @@ HELPERS = {"ftp": ("tcp",), "tftp": ("udp",), "sip": ("udp", "tcp"), "irc": ("tc
            "snmp": ("udp",), "amanda": ("udp",), "sane": ("tcp",), "netbios-ns": ("udp",)}
 # the kernel registers these for IPv4 only (nf_conntrack_irc, _snmp, _netbios_ns): their rules
 # get `meta nfproto ipv4` (ip6tables refuses them; nft's inet helper object skips IPv6)
-IPV4_HELPERS = frozenset({"irc", "snmp", "netbios-ns"})
+IPV4_HELPERS = frozenset(n for n in HELPERS if ir.KERNEL_HELPERS[n][1] == ("ip",))
 CHAIN_OPTIONS = ("stateless",)
