@@ -136,6 +136,9 @@ def test_sip_invite_opens_rtp_and_rtcp():
     # the kernel's SIP helper drops a message it cannot parse a CSeq from
     bad = dict(invite, payload=invite["payload"].replace("CSeq: 1 INVITE", "X: y"))
     assert run(rs, rtp, bad).setup_verdicts == ("DROP",)
+    # a header with no name is no CSeq either
+    nameless = dict(invite, payload=invite["payload"].replace("CSeq: 1 INVITE", ": 1 INVITE"))
+    assert run(rs, rtp, nameless).setup_verdicts == ("DROP",)
 
 
 def _nat_rs(pre=(), post=(), out=()):

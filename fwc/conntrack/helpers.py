@@ -238,11 +238,12 @@ def _strtoul(data: bytes, at: int) -> tuple[int, int]:
 
 def _header(lines: list[bytes], name: bytes, short: Optional[bytes] = None):
     """(line index, value offset) of the first `Name:` header (case blind), or None."""
+    names = {name.lower()} | ({short.lower()} if short else set())
     for i, ln in enumerate(lines):
         if not ln:
             return None  # (the blank line: the body follows)
         head, colon, _rest = ln.partition(b":")
-        if colon and head.strip().lower() in (name.lower(), (short or b"").lower()):
+        if colon and head.strip().lower() in names:
             return i, len(head) + 1
     return None
 
