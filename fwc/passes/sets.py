@@ -215,6 +215,4 @@ def _can_join(g: _Group, r: ir.Rule, slot: int, out: list, gi: int) -> bool:
         return False
     if not ends_chain(r) and g.overlaps(slot, r.matches[slot]):
         return False  # a packet in both would see the effects twice before, once after
-    if len(out) - gi - 1 > MAX_DISTANCE:
-        return False
     return all(out[i].commutes_with(r) for i in range(gi + 1, len(out)))

@@ -155,9 +155,9 @@ def _string(s, loc, t):
     return [("string", re.sub(r'\\(["\\])', r"\1", body), loc)]
 
 
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
+_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)  # (a whole "..." string)
 _FATAL = "fwc: "  # (marks the parse errors whose message is already the whole story)
-STRING = pp.Regex(r'"(?:[^"\\]|\\.)*"', re.S).set_parse_action(_string).set_name(
+STRING = pp.Regex(_STRINGS).set_parse_action(_string).set_name(
     'a "quoted string"')
 VALUE = (ADDR | SVC | NAME).set_name("a name, address or service")
 COMMA = pp.Suppress(",")
