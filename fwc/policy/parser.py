@@ -241,6 +241,17 @@ HEADER_BODY = pp.Optional(_kw("policy") - NAME.copy().set_name("accept or drop")
 # --------------------------------------------------------------------------- statements
 
 
+def _expected_name(e: pp.ParseBaseException) -> str:
+    """The name of what a `-` stop in the grammar expected, or "": pyparsing before 3.2 gives
+    the named element, later versions the group around it (the name is then in the message;
+    an unnamed element's generated name holds grammar punctuation and is not shown)."""
+    pe = e.parser_element
+    if pe is not None and pe.customName:
+        return pe.customName
+    m = re.fullmatch(r"Expected ([a-z][^{}\[\]():]*)", str(e.msg))
+    return m.group(1) if m else ""
+
+
 class _Parser:
     def __init__(self, file: str):
         self.file = file
@@ -270,15 +281,13 @@ class _Parser:
         off = min(e.loc, len(ll.text))
         m = re.match(r"\S+", ll.text[off:])
         found = m.group() if m else ""
-        expected = e.parser_element
         if isinstance(e, pp.ParseFatalException) and str(e.msg).startswith(_FATAL):
             return self.error(str(e.msg)[len(_FATAL):], ll, off)
         if found.startswith('"') and ll.text[off:].count('"') % 2:
             msg = "unterminated string: a closing '\"' is missing"
-        elif isinstance(e, pp.ParseSyntaxException) and expected is not None and \
-                expected.customName:
-            msg = f"expected {expected.customName}" + (f", found '{found}'" if found
-                                                         else " at end of line")
+        elif isinstance(e, pp.ParseSyntaxException) and _expected_name(e):
+            msg = f"expected {_expected_name(e)}" + (f", found '{found}'" if found
+                                                     else " at end of line")
         elif found:
             word = re.match(r"[A-Za-z][\w-]*", found)
             hint = suggest(word.group(), CLAUSE_KEYWORDS) if word else ""
