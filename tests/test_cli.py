@@ -268,6 +268,36 @@ def test_every_command_refuses_binary_or_missing_input_located(tmp_path, capsys,
     assert "internal error" not in err
 
 
+@pytest.mark.parametrize("name,text", [
+    ("bom.nft", "table ip filter {\n chain INPUT { type filter hook input priority 0; policy drop;"
+                "\n  tcp dport 22 accept\n }\n}\n"),
+    ("bom.rules", "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"),
+    ("bom.policy", "input policy drop {\n  allow ssh\n}\n"),
+])
+def test_a_byte_order_mark_is_not_part_of_the_input(tmp_path, capsys, name, text):
+    """A Windows editor's BOM: the file means what it means without one (it used to hide an
+    nft file's first keyword, so the file was read as iptables and refused)."""
+    plain, marked = tmp_path / ("plain-" + name), tmp_path / name
+    plain.write_text(text)
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    command = "compile" if name.endswith(".policy") else "translate"
+    want = run_cli([command, str(plain)], capsys)
+    assert want[0] == 0, want
+    got = run_cli([command, str(marked)], capsys)
+    assert got == tuple(x.replace(str(plain), str(marked)) if isinstance(x, str) else x
+                        for x in want)
+
+
+def test_a_latin1_byte_is_located_and_named(tmp_path, capsys):
+    f = tmp_path / "lat.rules"
+    f.write_bytes(b"*filter\n:INPUT DROP [0:0]\n-A INPUT -m comment --comment \"caf\xe9\" -j ACCEPT\n"
+                  b"COMMIT\n")
+    rc, out, err = run_cli(["translate", str(f)], capsys)
+    assert (rc, out) == (2, "")
+    assert err.startswith(f"{f}:3:35: error: input is not UTF-8 text (byte 0xe9"), err
+    assert "Latin-1" in err
+
+
 def test_output_targets_are_written_not_clobbered(tmp_path, capsys):
     """-o through a symlink writes its target; an existing file keeps its mode; a FIFO is
     written into, not replaced; several outputs are all written or none."""

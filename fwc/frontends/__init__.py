@@ -35,11 +35,19 @@ def read_source(path: str) -> tuple[str, str]:
         raise FwcSyntaxError(f"input is larger than {MAX_INPUT_BYTES >> 20} MiB (an endless "
                              "stream?)", ir.Loc(name))
     try:
-        return data.decode("utf-8"), name
+        return decode_text(data), name
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise FwcSyntaxError("input is not UTF-8 text (binary data?)", ir.Loc(name, line, col)) from None
+        raise FwcSyntaxError(f"input is not UTF-8 text (byte 0x{data[e.start]:02x}: binary data, "
+                             "or another encoding such as Latin-1?)",
+                             ir.Loc(name, line, col)) from None
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 text without a leading byte-order mark: editors on Windows write one, and it is
+    no part of the ruleset (left in, it hid an nft file's first keyword from detect_format)."""
+    return data.decode("utf-8").removeprefix("\ufeff")
 
 
 def detect_format(text: str, name: str = "") -> str:

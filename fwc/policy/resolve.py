@@ -605,7 +605,7 @@ class PolicyReadError(OSError):
 def read_file(path: str) -> str:
     """The text of policy `path` ('-': standard input), as written: no newline translation
     (a lone \r is not a line end, fwc.policy.parser.physical_lines)."""
-    from fwc.frontends import MAX_INPUT_BYTES
+    from fwc.frontends import MAX_INPUT_BYTES, decode_text
     if path == "-":
         data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
     else:
@@ -614,7 +614,7 @@ def read_file(path: str) -> str:
     if len(data) > MAX_INPUT_BYTES:
         raise PolicyReadError(f"larger than {MAX_INPUT_BYTES >> 20} MiB (an endless stream?)")
     try:
-        return data.decode("utf-8")
+        return decode_text(data)
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise PolicyReadError(f"not UTF-8 text (line {line}: {e.reason})") from None
