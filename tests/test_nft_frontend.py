@@ -205,6 +205,19 @@ def test_include_relative_and_loops(tmp_path):
     parse_nft((tmp_path / "esc.nft").read_text(), str(tmp_path / "esc.nft"), include_dirs=[str(tmp_path.parent)])
 
 
+def test_an_include_is_read_as_the_main_file_is(tmp_path):
+    """Not UTF-8: located in the included file (it was an internal error); a BOM is skipped."""
+    main = tmp_path / "main.nft"
+    main.write_text('table ip t {\n chain c {\n  include "inc.nft"\n }\n}\n')
+    (tmp_path / "inc.nft").write_bytes(b'tcp dport 22 accept\ntcp dport 23 comment "caf\xe9" drop\n')
+    with pytest.raises(FwcSyntaxError, match="not UTF-8") as e:
+        parse_nft(main.read_text(), str(main))
+    assert (e.value.loc.file, e.value.loc.line, e.value.loc.col) == (str(tmp_path / "inc.nft"), 2, 26)
+    (tmp_path / "inc.nft").write_bytes(b"\xef\xbb\xbftcp dport 22 accept\n")
+    (r,) = parse_nft(main.read_text(), str(main)).table("ip", "t").chain("c").rules
+    assert r.verdict == ir.Accept() and r.loc.col == 1
+
+
 @pytest.mark.parametrize("text,line,col,fragment", [
     ("table ip t {\n chain c {\n  tcp dport 22 accept\n", 4, 1, "'}'"),
     ("table ip t {\n chain c {\n  tcp dport 22 bogus\n }\n}\n", 3, 16, "bogus"),

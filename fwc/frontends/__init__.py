@@ -21,21 +21,30 @@ MAX_INPUT_BYTES = 256 * 1024 * 1024
 
 def read_source(path: str) -> tuple[str, str]:
     """(text, display name) of a file or '-' for stdin; unreadable/undecodable -> located error."""
+    name = "<stdin>" if path == "-" else path
     try:
-        if path == "-":
-            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
-            name = "<stdin>"
-        else:
-            with open(path, "rb") as f:
-                data = f.read(MAX_INPUT_BYTES + 1)
-            name = path
+        data = read_limited(path)
     except OSError as e:
         raise FwcSyntaxError(f"cannot read input: {e.strerror}", ir.Loc(path)) from None
+    return decode_source(data, name), name
+
+
+def read_limited(path: str) -> bytes:
+    """The bytes of `path` ('-': stdin); OSError when unreadable or over MAX_INPUT_BYTES."""
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    else:
+        with open(path, "rb") as f:
+            data = f.read(MAX_INPUT_BYTES + 1)
     if len(data) > MAX_INPUT_BYTES:
-        raise FwcSyntaxError(f"input is larger than {MAX_INPUT_BYTES >> 20} MiB (an endless "
-                             "stream?)", ir.Loc(name))
+        raise OSError(0, f"larger than {MAX_INPUT_BYTES >> 20} MiB (an endless stream?)")
+    return data
+
+
+def decode_source(data: bytes, name: str) -> str:
+    """decode_text, or a syntax error located at the first byte that is not UTF-8."""
     try:
-        return decode_text(data), name
+        return decode_text(data)
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1

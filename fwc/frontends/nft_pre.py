@@ -8,6 +8,7 @@ import os
 from typing import Optional, Sequence
 
 from fwc.errors import FwcSyntaxError
+from fwc.frontends import decode_source, read_limited
 from fwc.frontends.nft_lex import Token, source_line, tokenize
 from fwc.ir import Loc
 
@@ -69,8 +70,7 @@ def _expand(tokens: list[Token], filename: str, include_dirs: Sequence[str], sou
                     raise sources.error(f"include loop: {path_tok.text!r} is already being read",
                                         path_tok)
                 try:
-                    with open(path, encoding="utf-8", newline="") as f:  # (as the main file)
-                        sub_text = f.read()
+                    sub_text = decode_source(read_limited(path), path)  # (as the main file)
                 except OSError as e:
                     raise sources.error(f"cannot read include {path_tok.text!r}: {e.strerror}",
                                         path_tok)

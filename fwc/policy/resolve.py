@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import sys
 from typing import Callable, Optional
 
 import attrs
@@ -595,7 +594,7 @@ class Resolver:
 
 
 class PolicyReadError(OSError):
-    """A policy file that is not text fwc reads (too large, not UTF-8)."""
+    """A policy file that is not UTF-8 text."""
 
     def __init__(self, why: str):
         super().__init__(why)
@@ -605,14 +604,8 @@ class PolicyReadError(OSError):
 def read_file(path: str) -> str:
     """The text of policy `path` ('-': standard input), as written: no newline translation
     (a lone \r is not a line end, fwc.policy.parser.physical_lines)."""
-    from fwc.frontends import MAX_INPUT_BYTES, decode_text
-    if path == "-":
-        data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
-    else:
-        with open(path, "rb") as f:
-            data = f.read(MAX_INPUT_BYTES + 1)
-    if len(data) > MAX_INPUT_BYTES:
-        raise PolicyReadError(f"larger than {MAX_INPUT_BYTES >> 20} MiB (an endless stream?)")
+    from fwc.frontends import decode_text, read_limited
+    data = read_limited(path)  # OSError: its strerror says why (unreadable, endless stream)
     try:
         return decode_text(data)
     except UnicodeDecodeError as e:
