@@ -115,6 +115,23 @@ def test_icmp_types_and_families():
     assert ir.Icmp("ip", None) in anyicmp.matches
 
 
+@pytest.mark.parametrize("listed", ["allow ssh, icmp, icmpv6", "allow icmp, icmpv6, ssh",
+                                    "service s = icmpv6, ssh, icmp\n  allow s",
+                                    "define s = icmp, ssh, icmpv6\n  allow s"])
+def test_icmp_in_a_service_list_is_the_whole_protocol(listed):
+    """`icmp` alone is the clause; in a list (or a definition) it is the protocol's name, as
+    docs/policy.md promises for every protocol: the same rules as one line per service."""
+    def rules(body):
+        text = "input policy drop {\n  " + body + "\n}\n"
+        if body.startswith(("service", "define")):
+            first, rest = body.split("\n", 1)
+            text = first + "\ninput policy drop {\n" + rest + "\n}\n"
+        c = chain(compile_policy(text), "input")
+        return sorted(repr((r.matches, r.verdict)) for r in c.rules)
+    assert rules(listed) == rules("allow ssh\n  allow icmp\n  allow icmpv6")
+    assert len(rules(listed)) == 5  # the two defaults and one rule per protocol
+
+
 def test_rate_log_comment_reject():
     rs = compile_policy('input policy accept {\n'
                         '  reject tcp/25 from 192.0.2.0/24 with tcp-reset log "smtp: " level warn'

@@ -83,6 +83,14 @@ TRICKY = [
     ("rule", " icmp echo-request, 3 icmpv6 rate 10/second burst 20 log level warn"),
     ("rule", " icmp from x"),
     ("rule", " icmp, ssh"),
+    ("rule", " ssh, icmp"),
+    ("rule", " ssh,icmpv6 from x"),
+    ("rule", " icmp , icmpv6"),
+    ("rule", " ssh, icmp echo-request"),
+    ("rule", " icmpx, ssh"),
+    ("rule", " from icmp, x"),
+    ("definition", " x = icmp"),
+    ("definition", " x = icmpv6, ssh"),
     ("rule", " ssh from a,"),
     ("rule", " ssh from"),
     ("rule", " from-x tos"),
@@ -159,7 +167,8 @@ def test_random_token_soup_agrees(which, text):
 
 
 VALUES = ["ssh", "tcp/22", "udp/53", "10.0.0.1", "10.0.0.0/8", "2001:db8::/32", "$NET", "h",
-          "eth0", "eth+", "new", "established", "echo-request", "3", "lo", "x.y-z"]
+          "eth0", "eth+", "new", "established", "echo-request", "3", "lo", "x.y-z", "icmp",
+          "icmpv6"]
 KEYS = ["", "from", "to", "iif", "oif", "state", "status", "icmp", "icmpv6", "with", "->",
         "rate", "log", "log level", "burst", "policy"]
 

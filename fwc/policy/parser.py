@@ -133,6 +133,7 @@ SVC_RE = r"[A-Za-z][A-Za-z0-9-]*/[A-Za-z0-9-]+(?![\w/])"
 # a keyword lookahead inside the regex: a NotAny over 14 Keywords costs more than the rest
 _NOT_KW = "(?!(?:" + "|".join(CLAUSE_KEYWORDS) + r")(?![\w.+*$-]))"
 NAME_RE = _NOT_KW + r"\$?[A-Za-z_][A-Za-z0-9_.+*-]*"
+_PROTO_KW = r"(?:icmpv6|icmp)(?![\w.+*$-])"  # (clause keywords that also name a protocol)
 NUM_RE = r"\d+(?![\w.:/])"
 ADDR = _leaf(pp.Regex(ADDR_RE), "addr").set_name("address")
 SVC = _leaf(pp.Regex(SVC_RE), "svc").set_name("service")
@@ -168,23 +169,30 @@ class ListSpec:
     parse), split into located tokens.  The pyparsing element and the fast scanner
     (fwc/policy/scan.py) both use these compiled patterns, so they cut a list the same way."""
 
-    def __init__(self, item_res: list[tuple[str, str]], what: str):
-        one = "|".join(f"(?P<{k}>{r})" for k, r in item_res)
+    def __init__(self, item_res: list[tuple[str, str]], what: str, protocols: str = ""):
+        """protocols "list": the clause keywords icmp and icmpv6 are also names of their
+        protocol, in a list of two or more (`allow ssh, icmp`; alone, `allow icmp` is the
+        clause, which means the same); "any": wherever a name is (a definition)."""
         bare = "|".join(f"(?:{r})" for _, r in item_res)
-        self.item = re.compile(one)
+        first = later = bare
+        if protocols:
+            later = f"{bare}|{_PROTO_KW}"
+            first = later if protocols == "any" else f"{bare}|{_PROTO_KW}(?=[ \t\r]*,)"
+            item_res = [(k, f"(?:{r})|{_PROTO_KW}" if k == "name" else r) for k, r in item_res]
+        self.item = re.compile("|".join(f"(?P<{k}>{r})" for k, r in item_res))
         # (the blanks pyparsing skips elsewhere too: a \r before a comma is one)
-        self.whole = re.compile(f"(?:{bare})(?:[ \t\r]*,[ \t\r]*(?:{bare}))*")
+        self.whole = re.compile(f"(?:{first})(?:[ \t\r]*,[ \t\r]*(?:{later}))*")
         self.what = what
-        self.bare = bare
+        self.bare = later
 
     def split(self, text: str, loc: int) -> list:
         return [(m.lastgroup, m.group(), loc + m.start()) for m in self.item.finditer(text)]
 
 
-def _list(item_res: list[tuple[str, str]], what: str) -> pp.ParserElement:
+def _list(item_res: list[tuple[str, str]], what: str, protocols: str = "") -> pp.ParserElement:
     """The pyparsing element of a ListSpec.  A comma the regex could not get past is followed
     by a bad item: `- item` reports it as 'expected WHAT' right there."""
-    spec = ListSpec(item_res, what)
+    spec = ListSpec(item_res, what, protocols)
     whole = pp.Regex(spec.whole)
     whole.set_parse_action(lambda s, loc, toks: spec.split(toks[0], loc))
     whole.set_name(what)
@@ -201,12 +209,12 @@ IFACE_LIST = _list(_VALUE_RES, "an interface or zone name")
 STATE_LIST = _list([("name", NAME_RE)], "a conntrack state (new, established...)")
 STATUS_LIST = _list([("name", NAME_RE)], "a conntrack status (dnat, snat)")
 ICMP_LIST = _list([("name", NAME_RE), ("number", NUM_RE)], "an ICMP type")
-SVC_LIST = _list(_VALUE_RES, "a service")
+SVC_LIST = _list(_VALUE_RES, "a service", protocols="list")
 
 RATE_RE = r"\d+/[A-Za-z]+"
 TARGET_RE = r"[^\s,]+"
 DEF_NAME_RE = r"\$?[A-Za-z_][A-Za-z0-9_.+*-]*"
-DEF_LIST = _list(_VALUE_RES + [("number", NUM_RE)], "a value")
+DEF_LIST = _list(_VALUE_RES + [("number", NUM_RE)], "a value", protocols="any")
 
 # most frequent first: every failed alternative costs a full pyparsing attempt
 CLAUSE = pp.MatchFirst([

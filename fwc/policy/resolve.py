@@ -188,8 +188,8 @@ class Resolver:
                 sym = self.symbols.get(v.text.lstrip("$"))
                 if sym is not None:
                     kinds.add(IFACES if sym.kind == ZONE else sym.kind)
-                elif v.text in N.BUILTIN_SERVICES:
-                    kinds.add(SERVICE)
+                elif v.text in N.BUILTIN_SERVICES or v.text in ("icmp", "icmpv6"):
+                    kinds.add(SERVICE)  # (those two are keywords: no interface has the name)
                 else:
                     kinds.add(IFACES)
             else:

@@ -36,10 +36,10 @@ _def_name = re.compile(P.DEF_NAME_RE).match
 _LISTS = {"from": P.ADDR_LIST.spec, "to": P.ADDR_LIST.spec, "iif": P.IFACE_LIST.spec,
           "oif": P.IFACE_LIST.spec, "state": P.STATE_LIST.spec, "status": P.STATUS_LIST.spec}
 _SVC = P.SVC_LIST.spec
-# from/to/iif/oif take the same values as the service list (parser._VALUE_RES)
-assert P.ADDR_LIST.spec.whole.pattern == P.IFACE_LIST.spec.whole.pattern == _SVC.whole.pattern
-_kw_values = re.compile(r"(from|to|iif|oif)(?![A-Za-z0-9_$])[ \n\t\r]*(" + _SVC.whole.pattern
-                        + ")").match
+# from/to/iif/oif take the same values (parser._VALUE_RES)
+assert P.ADDR_LIST.spec.whole.pattern == P.IFACE_LIST.spec.whole.pattern
+_kw_values = re.compile(r"(from|to|iif|oif)(?![A-Za-z0-9_$])[ \n\t\r]*("
+                        + P.ADDR_LIST.spec.whole.pattern + ")").match
 _ICMP = P.ICMP_LIST.spec
 _DEF = P.DEF_LIST.spec
 
