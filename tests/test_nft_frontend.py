@@ -1,6 +1,7 @@
 """nft text front end: constructs -> IR, commands in order, define/include, located errors."""
 
 import ipaddress
+import json
 import os
 
 import pytest
@@ -504,6 +505,48 @@ def test_per_element_limit_with_a_timeout_stays_a_hashlimit():
             " chain c {\n  update @s { ip saddr limit rate 12/minute burst 30 packets } accept\n }\n}\n")
     (r,) = parse_nft(text).table("ip", "x").chain("c").rules
     assert isinstance(r.matches[0], ir.HashLimit) and r.matches[0].expire_ms == 60000
+
+
+def test_an_element_timeout_is_the_bucket_lifetime_and_wins_over_the_sets():
+    """`meter m { KEY timeout T limit ... }` (nft gives the meter's set the timeout flag) and
+    `update @s { KEY timeout T limit ... }`: buckets forgotten T after their last packet. It
+    was dropped: the meter was a syntax error, the update got the set's timeout (or 10 s)."""
+    meter = ("table ip x {\n chain c {\n  meter m%s { ip saddr timeout 1m limit rate over "
+             "5/second burst 7 packets } drop\n }\n}\n")
+    (r,) = parse_nft(meter % "").table("ip", "x").chain("c").rules
+    assert r.matches == (ir.HashLimit("m", 5, "second", 7, ("srcip",), None, None, True, 60000),)
+    with pytest.raises(Unsupported, match="size 100"):  # a full set of 100 stops the rule
+        parse_nft(meter % " size 100")
+    timed = ("table ip x {\n set s {\n  type ipv4_addr\n  flags dynamic,timeout\n  %s }\n chain c {"
+             "\n  update @s { ip saddr %s limit rate 12/minute burst 30 packets } accept\n }\n}\n")
+    for default, elem, want in (("timeout 5s\n", "timeout 90s", 90000), ("", "timeout 2s", 2000),
+                                ("timeout 5s\n", "", 5000)):
+        (r,) = parse_nft(timed % (default, elem)).table("ip", "x").chain("c").rules
+        assert isinstance(r.matches[0], ir.HashLimit) and r.matches[0].expire_ms == want
+    # the timeout flag and no timeout anywhere: kept for ever, as in a set without the flag
+    (r,) = parse_nft(timed % ("", "")).table("ip", "x").chain("c").rules
+    assert r.matches == (ir.SetLimit("s", ("ip saddr",), 12, "minute", 30, False),)
+    with pytest.raises(FwcSyntaxError, match="no timeout flag"):  # the kernel refuses it
+        parse_nft(_DYN % "update @s { ip saddr timeout 1m limit rate 1/second } accept")
+
+
+def test_json_meter_with_a_timeout_matches_the_text_form():
+    from fwc.frontends.nft_json import parse_nft_json
+    text = ("table ip x {\n chain c {\n  meter m { ip saddr . ip daddr timeout 1m limit rate "
+            "3/minute } accept\n }\n}\n")
+    doc = {"nftables": [
+        {"table": {"family": "ip", "name": "x"}},
+        {"chain": {"family": "ip", "table": "x", "name": "c"}},
+        {"rule": {"family": "ip", "table": "x", "chain": "c", "expr": [
+            {"meter": {"key": {"elem": {"val": {"concat": [
+                {"payload": {"protocol": "ip", "field": "saddr"}},
+                {"payload": {"protocol": "ip", "field": "daddr"}}]}, "timeout": 60}},
+                "stmt": {"limit": {"rate": 3, "burst": 5, "per": "minute"}},
+                "size": 65535, "name": "m"}},
+            {"accept": None}]}}]}
+    a, b = parse_nft(text).table("ip", "x"), parse_nft_json(json.dumps(doc)).table("ip", "x")
+    assert [r.matches for r in a.chain("c").rules] == [r.matches for r in b.chain("c").rules]
+    assert a.chain("c").rules[0].matches[0].expire_ms == 60000 and a.sets == b.sets
 
 
 def test_json_update_with_a_limit_matches_the_text_form():

@@ -251,8 +251,8 @@ class Builder:
             size = V.parse_int(a["meter"].text)
             if size is None or size <= 0:
                 raise self.syntax(f"invalid meter size '{a['meter'].text}'", st.loc)
-            s = ir.NamedSet(a["set"], tuple(x.text for x in parts), frozenset({"dynamic"}),
-                            size=size)
+            flags = {"dynamic", "timeout"} if a.get("timeout") else {"dynamic"}  # (as nft does)
+            s = ir.NamedSet(a["set"], tuple(x.text for x in parts), frozenset(flags), size=size)
             old = t.sets.get(s.name)
             if old is None:
                 t.sets[s.name] = s

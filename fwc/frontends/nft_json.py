@@ -601,9 +601,18 @@ def _stmt(s: Any, loc) -> Any:
     if k == "meter" and isinstance(b, dict) and "name" in b and "key" in b:
         stmts = b.get("stmt", [])
         stmts = stmts if isinstance(stmts, list) else [stmts]
+        key, timeout = b["key"], None
+        if isinstance(key, dict) and set(key) == {"elem"} and isinstance(key["elem"], dict):
+            body = key["elem"]  # `meter m { ip saddr timeout 1m limit ... }`
+            extra = set(body) - {"val", "timeout"}
+            if extra:
+                raise Unsupported(f"per-element {', '.join(sorted(extra))} in a meter", loc)
+            key = body["val"]
+            if "timeout" in body:
+                timeout = _seconds(body["timeout"], loc)
         return Stmt("setupdate", {"op": "update", "set": _text(b["name"], "a meter name", loc),
-                                  "key": _expr_or_value(b["key"], loc),
-                                  "stmts": [_stmt(x, loc) for x in stmts], "timeout": None,
+                                  "key": _expr_or_value(key, loc),
+                                  "stmts": [_stmt(x, loc) for x in stmts], "timeout": timeout,
                                   "meter": Val(str(b.get("size", 65535)), loc)}, loc)
     if k == "quota" and isinstance(b, dict) and "val" in b:
         args = {"over": bool(b.get("inv")), "amount": Val(str(b["val"]), loc),

@@ -1075,8 +1075,15 @@ def _hashlimit(a, s, ctx):
     lim = _limit(a["stmts"][0].args, a["stmts"][0], ctx)
     key = a["key"]
     parts = key.parts if isinstance(key, Concat) else (key,)
-    if not {"dynamic", "timeout"} <= st.flags and not st.timeout:
-        # no timeout: buckets are never forgotten, which hashlimit cannot say
+    # the element's own timeout wins over the set's; it needs the set's timeout flag (the
+    # kernel refuses the rule otherwise: "Operation not supported")
+    timeout = a.get("timeout") or st.timeout
+    if a.get("timeout") and "timeout" not in st.flags and not st.timeout:
+        raise ctx.syntax(f"set '{name}' has no timeout flag: its elements cannot have a "
+                         "timeout", s.loc)
+    if not timeout:
+        # no timeout: buckets are never forgotten, which hashlimit cannot say (a set with
+        # the timeout flag but no timeout of its own keeps such elements for ever too)
         if any(not isinstance(p, Sel) for p in parts):
             raise ctx.unsupported(f"a per-element limit in set '{name}' keyed on an expression",
                                   s.loc)
@@ -1121,9 +1128,13 @@ def _hashlimit(a, s, ctx):
             needs_ports = True
         else:
             raise ctx.unsupported(f"a per-element limit keyed on '{p.text}'", s.loc)
-    ms = V.dec_time(Val(st.timeout, s.loc)) * 1000 if st.timeout else 0
-    if st.timeout and st.timeout.endswith("ms") and V.parse_int(st.timeout[:-2]) is not None:
-        ms = int(st.timeout[:-2])
+    if st.size not in (None, 65535):  # (the HashLimit's set is written with size 65535)
+        raise ctx.unsupported(f"a per-element limit with a timeout in set '{name}' of size "
+                              f"{st.size} (the IR's hashlimit has nft's size 65535; a full set "
+                              "stops the rule)", s.loc)
+    ms = V.dec_time(Val(timeout, s.loc)) * 1000
+    if timeout.endswith("ms") and V.parse_int(timeout[:-2]) is not None:
+        ms = int(timeout[:-2])
     node = ir.HashLimit(name, lim.rate, lim.unit, lim.burst, tuple(mode), masks.get("saddr"),
                         masks.get("daddr"), lim.negate, ms or None)
     if ctx.family == "inet":

@@ -785,21 +785,23 @@ _STATEMENTS["dup"] = _st_dup
 
 
 def _st_meter(c: Cursor, loc):
-    """`meter NAME [size N] { KEY STMT... }`: nft's dynamic set NAME (flags dynamic, no
-    timeout, size N or 65535) updated with KEY, each element running STMT: the same as
-    `update @NAME { KEY STMT }` on such a set (nft_build declares it)."""
+    """`meter NAME [size N] { KEY [timeout T] STMT... }`: nft's dynamic set NAME (flags
+    dynamic, and timeout when the key has one; size N or 65535) updated with KEY, each element
+    running STMT: the same as `update @NAME { KEY [timeout T] STMT }` on such a set (nft_build
+    declares it)."""
     name = c.word("a meter name").text
     size = None
     if c.accept("size"):
         size = _val(c, "a size")
     c.expect("{")
     key = parse_value(c, in_set=True)
+    timeout = c.word("a timeout").text if c.accept("timeout") else None
     extra = []
     while not c.at("}"):
         extra.append(parse_statement(c))
     c.expect("}")
     return Stmt("setupdate", {"op": "update", "set": name, "key": key, "stmts": extra,
-                              "timeout": None, "meter": size if size is not None else
+                              "timeout": timeout, "meter": size if size is not None else
                               Val("65535", loc)}, loc)
 
 

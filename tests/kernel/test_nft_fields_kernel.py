@@ -150,13 +150,15 @@ def test_equal_priority_chains_run_last_declared_first(kernel):
 
 
 # nft's `meter NAME { KEY STMT }` is an update of a hidden dynamic set (no timeout, size 65535
-# unless given): fwc declares that set and writes `update @NAME { ... }`
+# unless given): fwc declares that set and writes `update @NAME { ... }`; with `KEY timeout T`
+# the set has the timeout flag and fwc's HashLimit writes T as the set's timeout
 METER = """table ip t {
  chain c {
   type filter hook input priority filter; policy accept;
   tcp dport 22 meter ssh { ip saddr limit rate over 3/minute burst 2 packets } drop
   tcp dport 23 meter m2 size 1000 { ip saddr . tcp dport limit rate 1/hour burst 1 packets } accept
   tcp dport 23 drop
+  tcp dport 24 meter m3 { ip saddr timeout 1m limit rate over 3/minute burst 2 packets } drop
  }
 }
 """
@@ -167,7 +169,7 @@ def test_meters_limit_per_key_as_nft_does(kernel):
         return [{"dir": "in", "src": src, "sport": 1000 + k, "dport": port, "flags": "S"}
                 for k in range(n)]
     raw = []
-    for port in (22, 23):
+    for port in (22, 23, 24):
         for n in (1, 2, 3, 4):
             pk = syns(port, n)
             raw.append({"name": f"{port}-{n}", "setup": pk[:-1], "probe": pk[-1]})
@@ -186,7 +188,8 @@ def test_meters_limit_per_key_as_nft_does(kernel):
     # the simulator takes a packet as within its limit's rate; its first packet per key is
     got = simulate(rs, cases, sim_options())
     firsts = [i for i, c in enumerate(cases) if c.name.endswith("-1")]
-    assert [want[i].verdict for i in firsts] == [got[i].verdict for i in firsts] == ["ACCEPT"] * 2
+    assert [want[i].verdict for i in firsts] == [got[i].verdict for i in firsts] == ["ACCEPT"] * 3
+    assert "timeout 60000ms" in emit_nft(rs)
 
 
 # `jump { ... }` / `goto { ... }` (nft chain bindings): a user chain each, named after the
