@@ -826,6 +826,10 @@ class _RuleEmitter:
             return tail.tproxy_words(v)
         if isinstance(v, ir.Netmap):
             return ["-j", "NETMAP", "--to", _net(v.to)]
+        if isinstance(v, ir.VerdictMap):  # (lower_rule expands the ones iptables can test)
+            key = " . ".join(" ".join(k.split()) for k in v.keys)
+            raise self.fail(f"a verdict map on '{key}' (iptables has no test for one of its "
+                            "keys, or for an element)")
         raise self.fail(f"verdict {type(v).__name__}")
 
 

@@ -229,30 +229,44 @@ def _th_as_port(piece: tuple) -> tuple:
     return tuple(out)
 
 
-# single-key verdict maps whose key iptables can test: the element becomes that key's match
-def _vmap_key_match(key: str, value):
+# verdict-map keys iptables can test: each element's value becomes that key's match
+_ALWAYS, _NEVER = "every packet of the family", "no packet of the family"
+_FAMILY_KEYS = {"meta protocol": {"ip": "ip", "ip6": "ip6", 0x0800: "ip", 0x86DD: "ip6"},
+                "meta nfproto": {"ipv4": "ip", "ipv6": "ip6", 2: "ip", 10: "ip6"}}
+
+
+def _vmap_key_match(key: str, value, fam: str):
+    """The match of `key == value` for family `fam`'s packets, _ALWAYS, _NEVER, or None
+    when iptables has no test for it."""
     if key == "ct state" and isinstance(value, str) and value.upper() in ir.CT_STATES:
         return ir.CtState(frozenset({value.upper()}))
     if key in _PORT_KEYS and isinstance(value, (int, ir.Range)) and not isinstance(value, bool):
         proto, field = _PORT_KEYS[key]
         r = value if isinstance(value, ir.Range) else ir.Range(value, value)
         return ir.Port(proto, field, (r,))
+    if key in ("th dport", "th sport") and isinstance(value, (int, ir.Range)) and \
+            not isinstance(value, bool):
+        return ir.FieldMatch(key, (value,))  # (a port once the element's protocol is known)
     if key in _ADDR_KEYS and isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network,
                                                 ir.AddrRange)):
         return ir.Address(_ADDR_KEYS[key][1], (value,))
     if key in ("meta l4proto", "ip protocol") and _byte(value):
+        if key == "ip protocol" and fam != "ip":
+            return _NEVER  # (an IPv6 packet has no ip header: nft's lookup never finds it)
         return ir.Proto(frozenset({value}))
     if key in ("iifname", "oifname", "meta iifname", "meta oifname") and isinstance(value, str):
         return ir.Interface("iifname" if "iif" in key else "oifname", _iface(value))
+    if key in _FAMILY_KEYS and isinstance(value, (str, int)) and not isinstance(value, bool):
+        return _ALWAYS if _FAMILY_KEYS[key].get(value) == fam else _NEVER
     return None
 
 
 def _expand_vmap(rule: ir.Rule, fam: str, sets: dict) -> Optional[list]:
-    """A single-key verdict map as one rule per element (the keys are disjoint: nft refuses
-    overlapping elements), or None when its key is not one iptables tests."""
+    """A verdict map as one rule per element (the keys are disjoint: nft refuses overlapping
+    elements), or None when a key is not one iptables tests.  A concatenation's element
+    tests each of its parts (`ip protocol . th dport vmap { tcp . 22 : accept }`)."""
     v = rule.verdict
-    if not isinstance(v, ir.VerdictMap) or len(v.keys) != 1 or v.key_masks or \
-            v.element_stmts:
+    if not isinstance(v, ir.VerdictMap) or v.key_masks or v.element_stmts:
         return None
     elements = v.elements
     if v.name is not None:
@@ -260,16 +274,20 @@ def _expand_vmap(rule: ir.Rule, fam: str, sets: dict) -> Optional[list]:
         if s is None or not isinstance(s, ir.NamedSet) or s.counter:
             return None
         elements = s.elements
-    key = " ".join(v.keys[0].split())
+    keys = [" ".join(k.split()) for k in v.keys]
     out = []
     for e in elements:
-        if not (isinstance(e, tuple) and len(e) == 2 and len(e[0]) == 1):
+        if not (isinstance(e, tuple) and len(e) == 2 and isinstance(e[0], tuple)
+                and len(e[0]) == len(keys)) or isinstance(e[1], ir.VerdictMap):
             return None
-        m = _vmap_key_match(key, e[0][0])
-        if m is None or isinstance(e[1], ir.VerdictMap):
+        tests = [_vmap_key_match(k, x, fam) for k, x in zip(keys, e[0])]
+        if None in tests:
             return None
+        if _NEVER in tests:
+            continue
         verdict = None if isinstance(e[1], ir.Continue) else e[1]
-        out.append(attrs.evolve(rule, matches=rule.matches + (m,), verdict=verdict))
+        out.append(attrs.evolve(rule, matches=rule.matches + tuple(
+            t for t in tests if t is not _ALWAYS), verdict=verdict))
     return [x for x in out if x.verdict is not None]  # (`continue`, no statements: nothing)
 
 
