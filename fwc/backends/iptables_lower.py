@@ -385,7 +385,23 @@ def lower_rule(rule: ir.Rule, fam: str, sets: dict, allow_split: bool = False):
             heads = [p + a for p in heads for a in alt]
         rest = tuple(m for i, m in enumerate(rule.matches) if i not in split_at)
         return Split(tuple(heads), attrs.evolve(rule, matches=rest))
-    return [attrs.evolve(rule, matches=_th_as_port(p)) for p in pieces]
+    merged = (_one_protocol_test(p) for p in pieces)
+    return [attrs.evolve(rule, matches=_th_as_port(p)) for p in merged if p is not None]
+
+
+def _one_protocol_test(piece: tuple) -> Optional[tuple]:
+    """The piece's positive protocol tests as one (iptables takes one -p), None when they
+    contradict: `ip protocol tcp` and the `meta l4proto tcp` nft adds for `reject with tcp
+    reset` are both tcp in IPv4."""
+    protos = [m for m in piece if isinstance(m, ir.Proto) and not m.negate]
+    if len(protos) < 2:
+        return piece
+    common = frozenset.intersection(*(m.protos for m in protos))
+    if not common:
+        return None
+    first = piece.index(protos[0])
+    return tuple(ir.Proto(common) if k == first else m for k, m in enumerate(piece)
+                 if k == first or not (isinstance(m, ir.Proto) and not m.negate))
 
 
 def describe(m) -> str:

@@ -432,6 +432,7 @@ CONCAT_VMAPS = """table inet t {
  }
  chain input {
   type filter hook input priority filter; policy drop;
+  ip protocol tcp tcp dport 7 reject with tcp reset
   meta protocol vmap { ip : jump v4, ip6 : jump v6 }
   ip protocol . th dport vmap { tcp . 22 : accept, udp . 53 : accept, tcp . 53 : drop }
   meta l4proto . th dport vmap { tcp . 80 : accept, udp . 123 : accept, tcp . 81-82 : drop }
@@ -446,7 +447,8 @@ def test_concatenated_and_family_keyed_verdict_maps_become_rules_per_family():
     """`ip protocol . th dport vmap { tcp . 22 : accept, ... }` (a common idiom), `meta
     protocol vmap { ip : jump v4, ip6 : jump v6 }`: each element a rule of the family it can
     match. `ip protocol` is an IPv4 header field: the IPv6 output has none of its elements
-    (it used to become `-p udp -j ACCEPT` there, accepting every IPv6 UDP packet)."""
+    (it used to become `-p udp -j ACCEPT` there, accepting every IPv6 UDP packet). Two tests
+    of one protocol are one -p (they were refused as two)."""
     kernel_or_skip()
     rs = parse_nft(CONCAT_VMAPS, "concat.nft")
     out = emit_iptables(rs)
@@ -454,8 +456,9 @@ def test_concatenated_and_family_keyed_verdict_maps_become_rules_per_family():
     assert "-A INPUT -p udp -j ACCEPT" in out["ip"] and "-p udp -j" not in out["ip6"]
     cases = []
     for src, dst in (("198.51.100.7", "192.0.2.1"), ("2001:db8:a::7", "2001:db8:f::1")):
-        for proto, port in (("tcp", 1), ("tcp", 2), ("tcp", 22), ("udp", 53), ("tcp", 53),
-                            ("tcp", 80), ("udp", 123), ("tcp", 82), ("udp", 9), ("tcp", 9)):
+        for proto, port in (("tcp", 1), ("tcp", 2), ("tcp", 7), ("tcp", 22), ("udp", 53),
+                            ("tcp", 53), ("tcp", 80), ("udp", 123), ("tcp", 82), ("udp", 9),
+                            ("tcp", 9)):
             probe = {"dir": "in", "proto": proto, "src": src, "dst": dst, "sport": 40000,
                      "dport": port}
             if proto == "tcp":
@@ -465,3 +468,5 @@ def test_concatenated_and_family_keyed_verdict_maps_become_rules_per_family():
     verdicts = {g[0]: g[1] for g in got}
     assert verdicts["198.51.100.7-udp9"] == "ACCEPT" and verdicts["2001:db8:a::7-tcp9"] == "ACCEPT"
     assert verdicts["198.51.100.7-tcp9"] == "DROP" and verdicts["198.51.100.7-tcp53"] == "DROP"
+    # `ip protocol tcp` and the `meta l4proto tcp` of `reject with tcp reset`: one -p tcp
+    assert verdicts["198.51.100.7-tcp7"] == "REJECT" and verdicts["2001:db8:a::7-tcp7"] == "ACCEPT"
