@@ -125,8 +125,27 @@ def test_empty_accepting_base_chains_without_an_iptables_hook_are_left_out():
                    "  oifname \"ppp0\" masquerade }\n}\n"
                    "table ip f { chain c { type filter hook input priority 10; } }", "w.nft")
     out = emit_iptables(rs)["ip"]
-    assert "-A POSTROUTING -o ppp0 -j MASQUERADE" in out and "PREROUTING" not in out
+    assert "-A POSTROUTING -o ppp0 -j MASQUERADE" in out and "-A PREROUTING" not in out
     # with a rule it would change packets: refused
     rs = parse_nft("table ip f { chain c { type filter hook input priority 10; drop } }", "w.nft")
     with pytest.raises(ErrorGroup):
+        emit_iptables(rs)
+
+
+def test_nat_chains_at_any_priority_are_the_nat_table_and_spare_empty_ones_are_left_out():
+    """A nat chain's priority only orders it among nat chains (they all run in the NAT core's
+    hook): `priority 0` is iptables' nat table. Next to a written nat chain of the same hook an
+    empty accepting one adds nothing (iptables has one chain per hook); alone it is written,
+    so the output registers that NAT hook as the input did."""
+    rs = parse_nft("table ip t {\n chain a { type nat hook prerouting priority 0; }\n"
+                   " chain b { type nat hook prerouting priority 5; tcp dport 1 dnat to 192.0.2.1 }\n"
+                   " chain c { type nat hook postrouting priority 0; }\n"
+                   " chain d { type nat hook postrouting priority 0; }\n}\n", "n.nft")
+    out = emit_iptables(rs)["ip"]
+    assert out.count(":PREROUTING ACCEPT") == out.count(":POSTROUTING ACCEPT") == 1
+    assert "-A PREROUTING -p tcp -m tcp --dport 1 -j DNAT --to-destination 192.0.2.1" in out
+    rs = parse_nft("table ip t {\n chain b { type nat hook prerouting priority 0; tcp dport 1 "
+                   "dnat to 192.0.2.1 }\n chain e { type nat hook prerouting priority 10; "
+                   "tcp dport 2 dnat to 192.0.2.2 }\n}\n", "n.nft")
+    with pytest.raises(ErrorGroup, match="two chains map onto nat PREROUTING"):
         emit_iptables(rs)

@@ -51,9 +51,10 @@ def quote(s: str) -> str:
 
 def _iptables_table(base: ir.BaseHook) -> Optional[str]:
     if base.type == "nat":
-        ok = (base.hook in ("prerouting", "output") and base.priority == -100) or \
-             (base.hook in ("postrouting", "input") and base.priority == 100)
-        return "nat" if ok else None
+        # any priority: nat chains run inside the NAT core's own hook (-100 prerouting/output,
+        # 100 input/postrouting), their priority only orders them among themselves (kernel
+        # >= 4.18, nf_nat_register_fn), and one chain per hook maps onto iptables' nat table
+        return "nat" if base.hook in ("prerouting", "output", "postrouting", "input") else None
     if base.type == "route":
         return "mangle" if base.hook == "output" and base.priority == -150 else None
     t = _TABLE_BY_PRIO.get(base.priority)
@@ -82,10 +83,11 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
         placed: dict[str, str] = {}
         placed_nat = any(c.base is not None and c.base.type == "nat" and not c.base.devices
                          and _iptables_table(c.base) is not None for c in t.chains)
+        spare_nat = _spare_nat_chains(t)
         for c in t.chains:
             if c.base is not None:
                 table = None if c.base.devices else _iptables_table(c.base)
-                if table is None and _no_op_base_chain(c, placed_nat):
+                if table is None and _no_op_base_chain(c, placed_nat) or c.name in spare_nat:
                     continue
                 if table is None:
                     errors.append(Unsupported(
@@ -220,6 +222,24 @@ def _check_iface_direction(r: ir.Rule, hook: str) -> None:
             opt = "-i" if m.field == "iifname" else "-o"
             raise Unsupported(f"{m.field} in the {hook} hook cannot be expressed in iptables "
                               f"(iptables refuses {opt} in {hook.upper()})", r.loc)
+
+
+def _spare_nat_chains(t: ir.Table) -> set:
+    """Empty nat chains with policy accept on a hook where another nat chain of the table is
+    written (the nftables wiki's `type nat hook prerouting priority 0` next to a real one): the
+    other one registers the same NAT hook, so these change nothing, and iptables has one nat
+    chain per hook."""
+    spare: set = set()
+    by_hook: dict = {}
+    for c in t.chains:
+        if c.base is not None and c.base.type == "nat" and not c.base.devices:
+            by_hook.setdefault(c.base.hook, []).append(c)
+    for chains in by_hook.values():
+        empty = [c for c in chains if _no_op_base_chain(c, True)]
+        if len(empty) == len(chains):
+            empty = empty[1:]  # (one of them is written: it registers the hook)
+        spare.update(c.name for c in empty)
+    return spare
 
 
 def _no_op_base_chain(c: ir.Chain, placed_nat: bool) -> bool:

@@ -470,3 +470,45 @@ def test_concatenated_and_family_keyed_verdict_maps_become_rules_per_family():
     assert verdicts["198.51.100.7-tcp9"] == "DROP" and verdicts["198.51.100.7-tcp53"] == "DROP"
     # `ip protocol tcp` and the `meta l4proto tcp` of `reject with tcp reset`: one -p tcp
     assert verdicts["198.51.100.7-tcp7"] == "REJECT" and verdicts["2001:db8:a::7-tcp7"] == "ACCEPT"
+
+
+NAT_PRIORITY_0 = """table ip t {
+ chain pre {
+  type nat hook prerouting priority 0; policy accept;
+  tcp dport 8080 dnat to 192.0.2.1:22
+ }
+ chain early {
+  type filter hook prerouting priority %d; policy accept;
+  tcp dport 22 drop
+ }
+ chain input {
+  type filter hook input priority filter; policy drop;
+  tcp dport 22 accept
+ }
+}
+"""
+
+
+def test_a_nat_chain_at_any_priority_is_iptables_nat():
+    """`type nat hook prerouting priority 0` (what many hand-written rulesets say) runs where
+    iptables' nat table does: nat chains run inside the NAT core's hook at -100, whatever
+    their own priority (which orders them among nat chains only), so even a filter chain at
+    -50 sees the packet after DNAT (nft and the simulator), and the iptables nat table means
+    the same (with the filter chain in mangle, at -150)."""
+    kernel_or_skip()
+    cases = cases_from_json([{"name": f"tcp{p}", "probe": {
+        "dir": "in", "src": "198.51.100.7", "dst": "192.0.2.1", "sport": 40000, "dport": p,
+        "flags": "S"}} for p in (22, 8080, 8081)])
+    late = NAT_PRIORITY_0 % -50
+    with KernelHarness() as h:
+        h.prepare(cases)
+        nft = [v.verdict for v in kernel_verdicts(("nft", late), cases, h)]
+    sim = Simulator(parse_nft(late, "late.nft"), SimOptions())
+    assert nft == [sim.run_case(c).verdict for c in cases] == ["DROP", "DROP", "DROP"]
+    text = NAT_PRIORITY_0 % -150
+    rs = parse_nft(text, "nat0.nft")
+    out = emit_iptables(rs)
+    assert "*nat" in out["ip"] and "-A PREROUTING -p tcp -m tcp --dport 8080 -j DNAT" in out["ip"]
+    got = {g[0]: g[1] for g in _decide_alike(text, rs, out, cases)}
+    # 8080 passes the mangle chain, then becomes 22: accepted
+    assert got == {"tcp22": "DROP", "tcp8080": "ACCEPT", "tcp8081": "DROP"}
