@@ -263,6 +263,17 @@ def test_user_chain_line_ignores_what_follows_its_dash():
         parse_iptables_save("*filter\n:INPUT ACCEPT junk\nCOMMIT\n")  # as iptables-restore -c
 
 
+def test_user_chain_line_with_counters_and_no_dash_is_a_user_chain():
+    """`:NAME [0:0]` (Fedora's nf-persist files): iptables-nft-restore loads it (it ignores a
+    user chain's policy word); a real policy word stays an error (legacy refuses it, nft
+    ignores it: the writer meant something no user chain has)."""
+    rs = parse_iptables_save("*nat\n:POSTROUTING ACCEPT [0:0]\n:PERSIST [0:0]\n"
+                             "-A PERSIST -j RETURN\n-A POSTROUTING -j PERSIST\nCOMMIT\n")
+    assert rs.table("ip", "nat").chain("PERSIST").base is None
+    with pytest.raises((ErrorGroup, FwcSyntaxError), match="cannot have a policy"):
+        parse_iptables_save("*filter\n:LOGGING DROP [0:0]\nCOMMIT\n")
+
+
 def test_null_mask_ignores_the_address_as_xtables_does():
     rs = parse_iptables_script("iptables -A INPUT -s 0/0 -j ACCEPT\n"
                                "iptables -A INPUT -d any/0.0.0.0 -j DROP\n"

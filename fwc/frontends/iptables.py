@@ -938,7 +938,9 @@ def _chain_line(interp, family, table, stripped, line, loc, indent):
             raise FwcSyntaxError("the nat table's chains cannot have policy DROP", cloc, line)
         t.chains[name] = _Chain(name, True, policy.lower(), [], cloc)
     else:
-        if policy != "-":
+        # `:NAME [0:0]` (no '-'; Fedora's nf-persist files): iptables-nft-restore ignores a user
+        # chain's policy word, legacy refuses it; counters there can only mean "no policy"
+        if policy != "-" and not re.fullmatch(r"\[\d+:\d+\]", policy):
             raise FwcSyntaxError(f"user chain {name} cannot have a policy ({policy!r})", cloc, line)
         rp = _RuleParser(interp, family, table, loc, line)
         _check_chain_name(rp, Word(name, indent + 2))
