@@ -658,6 +658,8 @@ _m("hashlimit", {k: 1 for k in (
 NOT_EXPRESSIBLE_MATCHES = {
     "rpfilter": "nft's fib also accepts reverse routes of type broadcast, multicast or "
                 "anycast, which xt_rpfilter rejects",
+    "string": "nftables cannot search the packet's contents (xt_string looks for its pattern "
+              "anywhere in a range of bytes; nft reads fields at fixed offsets only)",
 }
 KNOWN_UNSUPPORTED_MATCHES = (
     "connlimit", "string", "u32", "time", "quota", "connbytes", "connlabel", "cgroup",
