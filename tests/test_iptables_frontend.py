@@ -274,6 +274,30 @@ def test_user_chain_line_with_counters_and_no_dash_is_a_user_chain():
         parse_iptables_save("*filter\n:LOGGING DROP [0:0]\nCOMMIT\n")
 
 
+@pytest.mark.parametrize("rule", [
+    # each refused by iptables 1.8.9 too ("unknown option"): the prefix names two options of
+    # what is loaded, the implicit udp match included once --sp has loaded it
+    "-A INPUT -p udp --sp 53 -m multiport --dpo 1000,2000 -j ACCEPT",
+    "-A INPUT -p udp -m multiport --dpo 1000,2000 -m udp --sp 53 -j ACCEPT",
+    "-t nat -A POSTROUTING -o eth0 -j SNAT --to-s 192.0.2.1 --rand",
+    "-A INPUT -p tcp --d 22 -j ACCEPT",
+    "-A INPUT --app x",
+])
+def test_an_ambiguous_abbreviation_is_an_unknown_option(rule):
+    with pytest.raises((ErrorGroup, FwcSyntaxError), match="unknown option"):
+        parse_iptables_script(f"iptables {rule}\n")
+
+
+def test_an_abbreviation_is_read_among_what_is_loaded_before_the_protocol_match():
+    """`-p udp -m multiport --dport 1,2` is multiport's --dports (iptables loads the implicit
+    udp match only when nothing loaded has the option); `-p tcp --dp 22` is tcp's --dport."""
+    rs = parse_iptables_script("iptables -A INPUT -p udp -m multiport --dport 1000,2000 -j ACCEPT\n"
+                               "iptables -A INPUT -p tcp --dp 22 -j ACCEPT\n")
+    r1, r2 = rs.table("ip", "filter").chain("INPUT").rules
+    assert ir.Port("udp", "dport", (ir.Range(1000, 1000), ir.Range(2000, 2000))) in r1.matches
+    assert ir.Port("tcp", "dport", (ir.Range(22, 22),)) in r2.matches
+
+
 def test_null_mask_ignores_the_address_as_xtables_does():
     rs = parse_iptables_script("iptables -A INPUT -s 0/0 -j ACCEPT\n"
                                "iptables -A INPUT -d any/0.0.0.0 -j DROP\n"

@@ -294,6 +294,28 @@ _CORE = {"-p": "--protocol", "-s": "--source", "--src": "--source", "-d": "--des
          "-w": "--wait", "-x": "--exact", "-W": "--wait-interval"}
 _ZERO_ARG_CORE = ("--fragment", "--ipv4", "--ipv6", "--numeric", "--verbose", "--exact",
                   "--line-numbers", "--noflush")
+# iptables' own getopt table: an abbreviation of one of these is no module's (a command
+# cannot be abbreviated inside a rule)
+_COMMANDS = frozenset(f"--{c}" for c in (
+    "append", "check", "delete", "insert", "replace", "list", "list-rules", "flush", "zero",
+    "new-chain", "delete-chain", "policy", "rename-chain", "help", "version", "modprobe",
+    "line-numbers"))
+_LONG_CORE = frozenset([*_CORE.values(), "--src", "--dst", *_COMMANDS])
+
+
+def _abbreviated(text: str, exts) -> Optional[str]:
+    """The long option `text` abbreviates, as getopt_long reads it (a prefix of exactly one
+    option in the table: iptables' own, the loaded matches', the target's, plus the implicit
+    protocol match's, which iptables loads and retries with: `--dp 22`, `--to-port 80`,
+    `--limit-b 5`, `--log-pref x` load), or None."""
+    if not text.startswith("--") or len(text) < 3 or "=" in text:
+        return None
+    found = {o for o in _LONG_CORE if o.startswith(text)}
+    for ext in exts:
+        if ext is not None:
+            found |= {ext.aliases.get(o, o) for o in (*ext.options, *ext.aliases)
+                      if o.startswith(text)}
+    return found.pop() if len(found) == 1 and not found & _COMMANDS else None
 
 
 class CommandFailed(FwcSyntaxError):
@@ -345,6 +367,7 @@ class _RuleParser:
         negate_next = False
         current: Optional[tuple[X.Ext, Word, list[X.Opt]]] = None
         seen_core: set[str] = set()
+        copied = False
 
         def take(k: int, w: Word) -> list[Word]:
             nonlocal i
@@ -473,9 +496,26 @@ class _RuleParser:
                         target_mod = cand
                         break
                 if target_mod is None:
+                    # getopt_long: an exact name, else a unique prefix, among what is loaded
+                    # (`-m multiport --dport 1,2` is --dports); only then does iptables load
+                    # the protocol's match and read the option again
+                    loaded = [m[0] for m in modules] + [
+                        X.TARGETS.get(target[0]) if target else None]
+                    full = _abbreviated(t, loaded)
                     ext = X.MATCHES.get(_IMPLICIT_MODULE.get(proto, ""))
-                    if ext is None or ext.aliases.get(opt, opt) not in ext.options:
-                        raise self.err(f"unknown option {t}", w)
+                    if full is None and (ext is None or
+                                         ext.aliases.get(opt, opt) not in ext.options):
+                        full = _abbreviated(t, loaded + [ext])
+                        if full is None:
+                            raise self.err(f"unknown option {t}", w)
+                    if full is not None:
+                        if full == t:
+                            raise self.err(f"unknown option {t}", w)
+                        if not copied:
+                            words, copied = list(words), True  # (the caller's stays as it was)
+                        i -= 1
+                        words[i] = Word(full, w.col, w.quoted)
+                        continue
                     current = target_mod = (ext, w, [])
                     modules.append(current)
                 ext = target_mod[0]

@@ -170,3 +170,30 @@ def test_removing_what_is_not_there_changes_nothing_as_in_the_shell(kernel_ok):
         return {c.name: [(r.matches, r.verdict) for r in c.rules]
                 for t in rs.tables for c in t.chains if c.rules}
     assert chains(ours) == chains(theirs) and len(chains(ours)["INPUT"]) == 2
+
+
+# iptables reads options with getopt_long: a unique prefix of a long option is that option,
+# among iptables' own, the loaded modules', the target's and the implicit protocol match's
+ABBREVIATED = r"""iptables -A INPUT --proto tcp --dp 22 -m state --sta NEW -j ACCEPT
+iptables -A INPUT -p tcp --tcp-f SYN,ACK SYN -m limit --limit 3/s --limit-b 7 -j LOG --log-pref "syn: "
+iptables -A INPUT -p udp -m multiport --dpo 1000,2000 -m udp --sport 53 -j REJECT --reject-w icmp-admin-prohibited
+iptables -A INPUT -p tcp -m multiport --dport 80,443 -j ACCEPT
+iptables -t nat -A PREROUTING -p tcp --dport 80 -j REDIRECT --to-port 8080
+iptables -t nat -A POSTROUTING -o eth0 -j SNAT --to-s 192.0.2.1 --random-f
+"""
+
+
+def test_abbreviated_long_options_read_as_iptables_reads_them(kernel_ok):
+    ours = parse_iptables_script(ABBREVIATED, "abbrev.sh")
+    ns = f"fwcab{os.getpid()}"
+    netns.create(ns)
+    try:
+        netns.run(["sh", "-e", "-c", ABBREVIATED], ns=ns)
+        saved = netns.run(["iptables-save"], ns=ns).stdout
+    finally:
+        netns.delete(ns)
+    theirs = parse_iptables_save(saved, "saved", "ip")
+    def rules(rs):
+        return {(t.name, c.name): [(r.matches, r.statements, r.verdict) for r in c.rules]
+                for t in rs.tables for c in t.chains if c.rules}
+    assert rules(ours) == rules(theirs) and len(rules(ours)) == 3
