@@ -385,6 +385,23 @@ def test_script_leaves_host_setup_out_with_a_warning_each():
     parse_iptables_script(text, "s.sh")  # without a list: the same ruleset, no warnings kept
 
 
+def test_saving_the_ruleset_and_routes_are_left_out_other_service_actions_are_refused():
+    text = ("iptables -A INPUT -p tcp --dport 22 -j ACCEPT\n/etc/init.d/iptables save\n"
+            "service iptables save\nsudo route add -net 192.0.2.0/24 gw 10.0.0.1\n"
+            "netfilter-persistent save\nifconfig eth0 up\n")
+    warnings: list = []
+    rs = parse_iptables_script(text, "s.sh", warnings=warnings)
+    assert len(rs.table("ip", "filter").chain("INPUT").rules) == 1
+    assert [(w.loc.line, w.message.split(":")[0]) for w in warnings] == [
+        (2, "'/etc/init.d/iptables save' left out"), (3, "'service iptables save' left out"),
+        (4, "'route' left out"), (5, "'netfilter-persistent save' left out"),
+        (6, "'ifconfig' left out")]
+    # stop flushes, restart loads a saved file fwc does not see: not left out
+    for line in ("/etc/init.d/iptables stop", "service iptables restart"):
+        with pytest.raises((ErrorGroup, Unsupported), match="is not supported"):
+            parse_iptables_script(line + "\n")
+
+
 @pytest.mark.parametrize("rule,col", [
     ("-A INPUT -j CONNSECMARK --save", 13),
     ("-A INPUT -p tcp -j SECMARK --selctx system_u:object_r:http_packet_t:s0", 20),

@@ -1042,7 +1042,15 @@ _HOST_COMMANDS = {
     "simulator takes elements with --set NAME=ELEMENT)",
     "ip": "configures links, addresses, routes or routing rules",
     "tc": "configures traffic control", "wait": "waits for background jobs",
+    "route": "configures routes", "ifconfig": "configures links or addresses",
 }
+# `service iptables save`, `/etc/init.d/iptables save`, `netfilter-persistent save`: they save
+# the ruleset the script built (other actions of a service may load or flush a saved one)
+_SAVES = "saves the ruleset to a file"
+
+
+def _init_script(word: str) -> bool:
+    return "/init.d/" in word or "/rc.d/" in word
 _REDIRECT = re.compile(r"(?:\d*>>?|&>>?|<)\s*(?:&\d+|\S+)")
 _CHAINING = re.compile(r"[;&|`]|\$\(")
 _EXIT = re.compile(r"^exit(?:\s+\d+)?\s*$")
@@ -1058,6 +1066,9 @@ def _host_command(stripped: str) -> Optional[tuple[str, str]]:
         return None
     name = os.path.basename(words[0])
     what = _HOST_COMMANDS.get(name)
+    if words[-1:] == ["save"] and (name == "service" and len(words) == 3 or len(words) == 2 and
+                                   (name == "netfilter-persistent" or _init_script(words[0]))):
+        name, what = " ".join(words), _SAVES
     if what is None or _CHAINING.search(_REDIRECT.sub(" ", stripped)):
         return None
     return name, what
@@ -1405,7 +1416,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                                              "which is not part of the ruleset", loc, whole))
                 status, host_name = None, base
                 return
-            if base not in IPTABLES_COMMANDS:
+            if base not in IPTABLES_COMMANDS or _init_script(first.text):
                 raise Unsupported(f"command '{first.text}' is not supported in iptables scripts "
                                   "(only iptables/ip6tables commands, NAME=value, lists and for "
                                   "loops; host-setup commands such as modprobe are left out)",
