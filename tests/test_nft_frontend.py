@@ -530,6 +530,17 @@ def test_an_element_timeout_is_the_bucket_lifetime_and_wins_over_the_sets():
         parse_nft(_DYN % "update @s { ip saddr timeout 1m limit rate 1/second } accept")
 
 
+def test_add_with_a_limit_is_update_only_where_elements_never_time_out():
+    """`add` does not refresh an element's expiry (update does; a meter with a key timeout is
+    nft's update): on a set without timeouts they are one SetLimit, else add is refused."""
+    (r,) = parse_nft(_DYN % "add @s { ip saddr limit rate 5/second } accept").table(
+        "ip", "x").chain("c").rules
+    assert r.matches == (ir.SetLimit("s", ("ip saddr",), 5, "second", 5, False),)
+    timed = _DYN.replace("flags dynamic\n", "flags dynamic,timeout\n  timeout 1m\n")
+    with pytest.raises(Unsupported, match="add keeps an element's first expiry"):
+        parse_nft(timed % "add @s { ip saddr limit rate 5/second } accept")
+
+
 def test_json_meter_with_a_timeout_matches_the_text_form():
     from fwc.frontends.nft_json import parse_nft_json
     text = ("table ip x {\n chain c {\n  meter m { ip saddr . ip daddr timeout 1m limit rate "

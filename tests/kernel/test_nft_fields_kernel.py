@@ -285,3 +285,54 @@ def test_second_round_readings_agree_with_the_kernel(kernel, name):
     got = simulate(parse_nft(text, f"{name}.nft"), cases, sim_options())
     assert [(c.name, w.verdict, w.ct_state) for c, w in zip(cases, want)] == \
         [(c.name, g.verdict, g.ct_state) for c, g in zip(cases, got)]
+
+
+# Which set statements refresh an element's timeout: fwc reads a per-key limit as hashlimit
+# (a bucket forgotten once idle for its timeout) only where the kernel refreshes it
+EXPIRY = """table ip t {
+ set upd { type ipv4_addr; flags dynamic,timeout; timeout 10s; }
+ set added { type ipv4_addr; flags dynamic,timeout; timeout 10s; }
+ chain c {
+  type filter hook output priority 0;
+  meter met { ip daddr timeout 10s limit rate 100/second } counter
+  update @upd { ip daddr limit rate 100/second } counter
+  add @added { ip daddr limit rate 100/second } counter
+ }
+}
+"""
+
+
+def test_meter_with_a_timeout_refreshes_as_update_does_and_add_does_not(kernel_ok):
+    import json
+    import os
+    import sys
+    import time
+
+    from fwc.testing import netns
+    ns = f"fwcexp{os.getpid()}"
+    send = ("import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM)"
+            ".sendto(b'x', ('127.0.0.1', 9))")
+    netns.create(ns)
+    try:
+        netns.run(["ip", "link", "set", "lo", "up"], ns=ns)
+        netns.run(["nft", "-f", "-"], ns=ns, input=EXPIRY)
+        netns.run([sys.executable, "-c", send], ns=ns)
+        time.sleep(2.5)
+        netns.run([sys.executable, "-c", send], ns=ns)
+        listing = [item for what in (["ruleset"], ["meters"])  # (meters are listed apart)
+                   for item in json.loads(netns.run(["nft", "-j", "list", *what],
+                                                    ns=ns).stdout)["nftables"]]
+    finally:
+        netns.delete(ns)
+    expires = {}
+    for item in listing:
+        for key in ("set", "meter"):
+            if key in item and item[key].get("elem"):
+                expires[item[key]["name"]] = item[key]["elem"][0]["elem"]["expires"]
+    # refreshed by the second packet: about 10 s left; `add` kept the first packet's expiry
+    assert expires["met"] >= 9 and expires["upd"] >= 9 and expires["added"] <= 8, expires
+    rs = parse_nft(EXPIRY.replace("  add @added", "  #"), "expiry.nft")  # read as fwc reads them
+    assert [type(m).__name__ for r in rs.table("ip", "t").chain("c").rules for m in r.matches] \
+        == ["HashLimit", "HashLimit"]
+    with pytest.raises(Exception, match="add keeps an element's first expiry"):
+        parse_nft(EXPIRY, "expiry.nft")
