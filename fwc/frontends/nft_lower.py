@@ -959,7 +959,7 @@ def lower_stmt(s: Stmt, ctx: Ctx):
                     a["op"] == "update" or not a.get("timeout") and a["set"] in ctx.sets
                     and not ctx.sets[a["set"]].timeout):
             # (`add` does not refresh an element's timeout as `update` does: the same only
-            # when the elements never time out; kernel-checked by hand, see README)
+            # when the elements never time out: test_meter_with_a_timeout_refreshes_as_...)
             return "match", _hashlimit(a, s, ctx)
         if a["op"] == "add" and len(a["stmts"]) == 1 and isinstance(a["stmts"][0], Stmt) \
                 and a["stmts"][0].kind == "ct count":
