@@ -541,6 +541,18 @@ def test_add_with_a_limit_is_update_only_where_elements_never_time_out():
         parse_nft(timed % "add @s { ip saddr limit rate 5/second } accept")
 
 
+def test_the_old_set_statement_form_is_the_new_one():
+    """`set add|update EXPR [timeout T] @s` (nft 0.8's form, still read by nft 1.0.6, which
+    lists it as `add @s { EXPR [timeout T] }`)."""
+    head = ("table ip t {\n set s { type ipv4_addr; flags dynamic,timeout; }\n set c { type "
+            "ipv4_addr . inet_service; flags dynamic; }\n chain c {\n  %s\n  %s\n }\n}\n")
+    old = parse_nft(head % ("set add ip saddr timeout 10s @s", "set update ip saddr . tcp dport @c"))
+    new = parse_nft(head % ("add @s { ip saddr timeout 10s }", "update @c { ip saddr . tcp dport }"))
+    rules = [[(r.matches, r.statements, r.verdict) for r in t.chain("c").rules]
+             for t in (old.table("ip", "t"), new.table("ip", "t"))]
+    assert rules[0] == rules[1] and len(rules[0]) == 2
+
+
 def test_json_meter_with_a_timeout_matches_the_text_form():
     from fwc.frontends.nft_json import parse_nft_json
     text = ("table ip x {\n chain c {\n  meter m { ip saddr . ip daddr timeout 1m limit rate "

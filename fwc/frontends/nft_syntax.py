@@ -164,6 +164,16 @@ def parse_statement(c: Cursor):
         c.next(); c.next()
         over = c.accept("over")
         return Stmt("ct count", {"count": _val(c, "a number"), "over": over}, loc)
+    if w == "set" and c.peek(1).text in ("add", "update", "delete") and c.peek(1).kind == "WORD":
+        # the old form `set update ip saddr [timeout T] @s` (nft lists `update @s { ip saddr }`)
+        c.next()
+        op = c.next().text
+        key = parse_value(c, in_set=True)
+        timeout = c.word("a timeout").text if c.accept("timeout") else None
+        c.expect("@")
+        name = c.word("a set name").text
+        return Stmt("setupdate", {"op": op, "set": name, "key": key, "stmts": [],
+                                  "timeout": timeout}, loc)
     if w in ("add", "update", "delete") and c.peek(1).is_("@"):
         c.next(); c.next()
         name = c.word("a set name").text
