@@ -187,6 +187,10 @@ def test_protocol_port_lookup_becomes_one_rule_per_protocol():
 
 @pytest.mark.parametrize("hook,kind,rule,needle", [
     ("postrouting", "nat", 'iifname "wg0" oifname "eth0" masquerade', "iptables refuses -i"),
+    # (a set of names becomes one rule per name first: the check sees the pieces too)
+    ("postrouting", "nat", 'iifname { "br0", "wbr0" } oifname "wan0" masquerade',
+     "iptables refuses -i in POSTROUTING"),
+    ("input", "filter", 'oifname { "a", "b" } drop', "iptables refuses -o in INPUT"),
     ("output", "filter", 'iifname "lo" accept', "iptables refuses -i in OUTPUT"),
     ("input", "filter", 'oifname "eth0" drop', "iptables refuses -o in INPUT"),
     ("prerouting", "filter", 'oifname != "eth0" drop', "iptables refuses -o in PREROUTING"),

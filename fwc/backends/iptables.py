@@ -383,6 +383,9 @@ def _rule_lines(r: ir.Rule, chain: str, fam: str, rename: dict, table: str) -> l
     # rules of the other family never match here (inet tables); so for `dnat ip to ...`
     if any(_other_family(m, fam) for m in r.matches):
         return []
+    if chain.lower() in _NO_IIF + _NO_OIF and chain.isupper():
+        # (again for the pieces of a lowered rule: `iifname { "a", "b" }` in postrouting)
+        _check_iface_direction(r, chain.lower())
     if ir.nat_family(r.verdict) not in (None, fam):
         return []
     implied = _implied_proto(r, fam)
