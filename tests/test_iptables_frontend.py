@@ -315,8 +315,11 @@ def test_sudo_prefix_and_set_options_in_scripts():
     rs = parse_iptables_script(text)
     c = rs.table("ip", "filter").chain("INPUT")
     assert c.base.policy == "drop" and len(c.rules) == 1
-    with pytest.raises((FwcSyntaxError, ErrorGroup), match="sudo"):
-        parse_iptables_script("sudo rm -rf /tmp/x\n")  # sudo of anything else: still refused
+    # sudo of anything else: still refused, naming the command sudo runs
+    with pytest.raises((FwcSyntaxError, ErrorGroup), match="command 'rm' is not supported"):
+        parse_iptables_script("sudo rm -rf /tmp/x\n")
+    with pytest.raises((FwcSyntaxError, ErrorGroup), match="command 'sudo' is not supported"):
+        parse_iptables_script("sudo -u root iptables -A INPUT -j ACCEPT\n")  # (-u takes a user)
 
 
 def test_word_splitting_fast_paths_agree_with_the_full_splitter(monkeypatch):

@@ -1554,13 +1554,14 @@ _SUDO_FLAGS = frozenset({"-E", "-H", "-n", "-S", "-k", "-P", "-b"})
 
 
 def _without_sudo(words: list) -> list:
-    """The command a plain `sudo [flags] iptables ...` runs (sudo changes no rule)."""
+    """The command a plain `sudo [flags] COMMAND ...` runs (sudo changes no rule)."""
     if len(words) < 2 or words[0].text != "sudo" or words[0].quoted is not False:
         return words
     k = 1
     while k < len(words) - 1 and words[k].text in _SUDO_FLAGS:
         k += 1
-    return words[k:] if os.path.basename(words[k].text) in IPTABLES_COMMANDS else words
+    # (any other command too, so that an error names it: `sudo apt ...` is apt's line)
+    return words if words[k].text.startswith("-") else words[k:]
 
 
 def looks_like_script(text: str) -> bool:
