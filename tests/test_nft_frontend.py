@@ -553,6 +553,17 @@ def test_the_old_set_statement_form_is_the_new_one():
     assert rules[0] == rules[1] and len(rules[0]) == 2
 
 
+def test_a_one_name_interface_set_is_that_name():
+    """`iifname { $lan }` (a define of one name in braces) is `iifname "lan"`: an Interface,
+    written back as `iifname`, and `-i` for iptables (it was a FieldMatch iptables refused)."""
+    text = ('define lan = "vlan_trusted"\ntable ip t {\n chain c {\n  type filter hook '
+            'input priority 0;\n  iifname { $lan } accept\n  iifname != { "eth*" } drop\n }\n}\n')
+    a, b = parse_nft(text).table("ip", "t").chain("c").rules
+    assert a.matches == (ir.Interface("iifname", "vlan_trusted"),)
+    assert b.matches == (ir.Interface("iifname", "eth+", True),)
+    assert "-A INPUT -i vlan_trusted -j ACCEPT" in emit_iptables(parse_nft(text))["ip"]
+
+
 def test_json_meter_with_a_timeout_matches_the_text_form():
     from fwc.frontends.nft_json import parse_nft_json
     text = ("table ip x {\n chain c {\n  meter m { ip saddr . ip daddr timeout 1m limit rate "

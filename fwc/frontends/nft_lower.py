@@ -438,7 +438,8 @@ def _proto(text, op, vals, neg, is_set, flags, rel, ctx):
 
 @_eq_only
 def _iface(text, op, vals, neg, is_set, flags, rel, ctx):
-    if is_set or flags or len(vals) != 1:
+    # (a one-name set, `iifname { $lan }`, is that name: wildcards included)
+    if flags or len(vals) != 1 or op not in ("", "==", "!="):
         return None
     return ir.Interface(text.split()[-1], vals[0], neg)
 
