@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from fwc import ir
+from fwc.backends.iptables import emit_iptables
 from fwc.errors import ErrorGroup, FwcError, FwcSyntaxError, Unsupported
 from fwc.frontends.nft import parse_nft
 
