@@ -71,7 +71,8 @@ def test_inet_refusal_names_the_nft_form_once():
 
 
 def test_user_chain_reached_only_from_unplaceable_base_chains_adds_no_error():
-    rs = parse_nft("table inet fw { chain in { type filter hook input priority filter + 10;\n"
+    # (at 200 the chain runs after input's NAT core, at 100: no iptables table is there)
+    rs = parse_nft("table inet fw { chain in { type filter hook input priority 200;\n"
                    "jump sub\n }\n chain sub { accept\n } }", "t.nft")
     with pytest.raises(ErrorGroup) as e:
         emit_iptables(rs)
@@ -127,7 +128,7 @@ def test_empty_accepting_base_chains_without_an_iptables_hook_are_left_out():
     out = emit_iptables(rs)["ip"]
     assert "-A POSTROUTING -o ppp0 -j MASQUERADE" in out and "-A PREROUTING" not in out
     # with a rule it would change packets: refused
-    rs = parse_nft("table ip f { chain c { type filter hook input priority 10; drop } }", "w.nft")
+    rs = parse_nft("table ip f { chain c { type filter hook input priority 200; drop } }", "w.nft")
     with pytest.raises(ErrorGroup):
         emit_iptables(rs)
 
@@ -149,3 +150,26 @@ def test_nat_chains_at_any_priority_are_the_nat_table_and_spare_empty_ones_are_l
                    "tcp dport 2 dnat to 192.0.2.2 }\n}\n", "n.nft")
     with pytest.raises(ErrorGroup, match="two chains map onto nat PREROUTING"):
         emit_iptables(rs)
+
+
+@pytest.mark.parametrize("prio,others,table", [
+    ("filter + 10", "", "filter"), ("1", "", "filter"), ("-140", "", "mangle"),
+    ("40", "", "security"), ("-60", "", "filter"), ("200", "", None),
+    # another base chain of the hook in between: the order would change
+    ("10", "\n chain o { type filter hook input priority 5; }", "security"),  # (o: filter)
+    ("10", "\n chain o { type filter hook input priority 5; }\n"
+           " chain p { type filter hook input priority 30; }", None),
+    ("10", "\n chain o { type filter hook input priority 20; }", "filter"),
+])
+def test_a_filter_chain_off_its_tables_priority_is_that_table_when_nothing_lies_between(
+        prio, others, table):
+    """firewalld's `priority filter + 10`: the iptables filter table runs where it does when
+    no kernel step (the NAT core at 100 on input) and no other base chain lies between."""
+    rs = parse_nft("table ip t { chain c { type filter hook input priority " + prio
+                   + "; policy drop;\n tcp dport 22 accept\n }" + others + " }", "p.nft")
+    if table is None:
+        with pytest.raises(ErrorGroup, match="no iptables equivalent"):
+            emit_iptables(rs)
+        return
+    out = emit_iptables(rs)["ip"]
+    assert f"*{table}\n:INPUT DROP" in out and "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT" in out

@@ -49,18 +49,51 @@ def quote(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _iptables_table(base: ir.BaseHook) -> Optional[str]:
+# where the kernel itself acts on a hook (defrag, conntrack, the NAT cores, helpers and
+# confirmation): a base chain cannot move across one of these without changing what it sees
+_KERNEL_POINTS = {"prerouting": (-400, -200, -100), "output": (-400, -200, -100),
+                  "input": (100, 300, 2 ** 31 - 1), "postrouting": (100, 300, 2 ** 31 - 1),
+                  "forward": ()}
+
+
+def _iptables_table(base: ir.BaseHook, others: tuple = ()) -> Optional[str]:
+    """The iptables table that runs where `base` does.  A filter or route chain at another
+    priority than the table's (`priority filter + 10`, `priority 1`) is that table's when
+    nothing lies between the two: no point where the kernel acts on the hook and no other base
+    chain of the ruleset on the hook (`others`: their priorities), so every packet meets the
+    same chains in the same order, in the same state."""
     if base.type == "nat":
         # any priority: nat chains run inside the NAT core's own hook (-100 prerouting/output,
         # 100 input/postrouting), their priority only orders them among themselves (kernel
         # >= 4.18, nf_nat_register_fn), and one chain per hook maps onto iptables' nat table
         return "nat" if base.hook in ("prerouting", "output", "postrouting", "input") else None
     if base.type == "route":
-        return "mangle" if base.hook == "output" and base.priority == -150 else None
-    t = _TABLE_BY_PRIO.get(base.priority)
-    if t and base.hook.upper() in ir.TABLE_CHAINS[t]:
-        return t
-    return None
+        tables = ["mangle"] if base.hook == "output" else []
+    else:
+        tables = [t for t in _TABLE_BY_PRIO.values() if base.hook.upper() in ir.TABLE_CHAINS[t]]
+    p = base.priority
+    fits = []
+    for t in tables:
+        q = _PRIO_OF_TABLE[t]
+        lo, hi = min(p, q), max(p, q)
+        if p == q or not any(lo <= x <= hi for x in (*_KERNEL_POINTS[base.hook], *others)):
+            fits.append((abs(p - q), t))
+    return min(fits)[1] if fits else None
+
+
+_PRIO_OF_TABLE = {t: q for q, t in _TABLE_BY_PRIO.items()}
+
+
+def _hook_neighbours(ruleset: ir.Ruleset) -> dict:
+    """Per base chain (id): the priorities of the other base chains on its hook that can see
+    the same packets (same family, or inet and ip/ip6), for _iptables_table."""
+    bases = [(t.family, c) for t in ruleset.tables for c in t.chains
+             if c.base is not None and not c.base.devices]
+    def meet(a, b):
+        return a == b or "inet" in (a, b)
+    return {id(c): tuple(o.base.priority for f2, o in bases
+                         if o is not c and o.base.hook == c.base.hook and meet(f, f2))
+            for f, c in bases}
 
 
 def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
@@ -71,6 +104,7 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
     placed_names: dict[tuple[str, str], set] = {}  # the chain names in out[key]
     # raw-table `CT --helper` as fwc's nft backend writes it: back to the raw table
     ruleset = ir.Ruleset(tuple(merge_helper_replays(t) for t in ruleset.tables))
+    neighbours = _hook_neighbours(ruleset)
     for t in ruleset.tables:
         if t.family not in ir.FAMILIES:
             errors.append(Unsupported(
@@ -86,7 +120,8 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
         spare_nat = _spare_nat_chains(t)
         for c in t.chains:
             if c.base is not None:
-                table = None if c.base.devices else _iptables_table(c.base)
+                table = None if c.base.devices else _iptables_table(
+                    c.base, neighbours.get(id(c), ()))
                 if table is None and _no_op_base_chain(c, placed_nat) or c.name in spare_nat:
                     continue
                 if table is None:

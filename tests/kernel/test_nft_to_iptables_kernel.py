@@ -512,3 +512,32 @@ def test_a_nat_chain_at_any_priority_is_iptables_nat():
     got = {g[0]: g[1] for g in _decide_alike(text, rs, out, cases)}
     # 8080 passes the mangle chain, then becomes 22: accepted
     assert got == {"tcp22": "DROP", "tcp8080": "ACCEPT", "tcp8081": "DROP"}
+
+
+OFF_PRIORITY = """table inet fw {
+ chain mangle_pre {
+  type filter hook prerouting priority mangle + 10; policy accept;
+  tcp dport 23 drop
+ }
+ chain filter_in {
+  type filter hook input priority filter + 10; policy drop;
+  ct state established,related accept
+  tcp dport { 22, 23 } accept
+ }
+}
+"""
+
+
+def test_firewalld_style_priorities_become_the_iptables_tables():
+    """firewalld writes its base chains at `priority filter + 10`, `mangle + 10`: with no kernel
+    step and no other base chain in between, they are the filter and mangle tables."""
+    kernel_or_skip()
+    rs = parse_nft(OFF_PRIORITY, "fw.nft")
+    out = emit_iptables(rs)
+    assert "*mangle" in out["ip"] and "*filter\n:INPUT DROP" in out["ip6"]
+    cases = cases_from_json([{"name": f"{src}-tcp{p}", "probe": {
+        "dir": "in", "src": src, "dst": dst, "sport": 40000, "dport": p, "flags": "S"}}
+        for src, dst in (("198.51.100.7", "192.0.2.1"), ("2001:db8:a::7", "2001:db8:f::1"))
+        for p in (22, 23, 24)])
+    got = {g[0]: g[1] for g in _decide_alike(OFF_PRIORITY, rs, out, cases)}
+    assert got["198.51.100.7-tcp22"] == "ACCEPT" and got["2001:db8:a::7-tcp23"] == "DROP"
