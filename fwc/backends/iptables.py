@@ -89,9 +89,11 @@ def _hook_neighbours(ruleset: ir.Ruleset) -> dict:
     the same packets (same family, or inet and ip/ip6), for _iptables_table."""
     bases = [(t.family, c) for t in ruleset.tables for c in t.chains
              if c.base is not None and not c.base.devices]
+    # (a nat chain runs in the NAT core, one of _KERNEL_POINTS, whatever its own priority)
+    real = [(f, c) for f, c in bases if c.base.type != "nat"]
     def meet(a, b):
         return a == b or "inet" in (a, b)
-    return {id(c): tuple(o.base.priority for f2, o in bases
+    return {id(c): tuple(o.base.priority for f2, o in real
                          if o is not c and o.base.hook == c.base.hook and meet(f, f2))
             for f, c in bases}
 
