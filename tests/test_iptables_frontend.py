@@ -298,6 +298,23 @@ def test_an_abbreviation_is_read_among_what_is_loaded_before_the_protocol_match(
     assert ir.Port("tcp", "dport", (ir.Range(22, 22),)) in r2.matches
 
 
+def test_ipv6header_protocol_is_the_first_header_and_other_forms_are_refused():
+    """`-p N -m ipv6header --header protocol`: no extension header, then N (nft `ip6 nexthdr
+    N`, how fwc writes that back); written back as it was."""
+    text = ("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp -m ipv6header --header protocol "
+            "-m tcp --dport 22 -j ACCEPT\nCOMMIT\n")
+    rs = parse_iptables_save(text, "h.rules", "ip6")
+    (r,) = rs.table("ip6", "filter").chain("INPUT").rules
+    assert ir.FieldMatch("ip6 nexthdr", (6,)) in r.matches
+    assert emit_iptables(rs)["ip6"].count("-p tcp -m ipv6header --header protocol -m tcp") == 1
+    for rule in ("-m ipv6header --header protocol", "-p tcp -m ipv6header --header hop",
+                 "-p tcp -m ipv6header --header protocol --soft",
+                 "! -p tcp -m ipv6header --header protocol",
+                 "-p tcp -m ipv6header ! --header protocol"):
+        with pytest.raises((ErrorGroup, Unsupported), match="ipv6header is supported as"):
+            parse_iptables_save(f"*filter\n-A INPUT {rule} -j DROP\nCOMMIT\n", "h.rules", "ip6")
+
+
 def test_null_mask_ignores_the_address_as_xtables_does():
     rs = parse_iptables_script("iptables -A INPUT -s 0/0 -j ACCEPT\n"
                                "iptables -A INPUT -d any/0.0.0.0 -j DROP\n"

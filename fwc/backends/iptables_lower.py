@@ -24,6 +24,7 @@ import attrs
 
 from fwc import ir
 from fwc.conntrack.fields import ICMP_TYPES, ICMPV6_TYPES
+from fwc.backends.iptables_tail import first_header as tail_first_header
 from fwc.errors import Unsupported
 
 MAX_PIECES = 4096
@@ -121,6 +122,11 @@ def _alternatives(m, fam: str, sets: dict) -> Optional[list]:
             if vfam != fam:
                 return []  # nft tests the family first, negated or not
             return [()] if (m.values[0] == version) != m.negate else []
+        if expr == "ip6 nexthdr" and fam == "ip":
+            return []  # (an IPv4 packet has no IPv6 header: nft's test fails)
+        if expr == "ip6 nexthdr" and tail_first_header(m, fam) is not None:
+            # its protocol is the rule's too (so that other protocol tests meet it)
+            return [(ir.Proto(frozenset(m.values)), m)]
         if expr == "ip protocol" and _plain_eq(m) and \
                 all(isinstance(v, int) and not isinstance(v, bool) for v in m.values):
             if fam != "ip":

@@ -51,7 +51,27 @@ def implied_proto(m, fam: str) -> Optional[int]:
         return None
     if m.expr == "ah spi" and fam == "ip":  # ipt_ah needs -p ah; ip6t_ah walks the headers
         return 51
+    if first_header(m, fam) is not None:
+        return m.values[0]
     return IMPLIED_PROTO.get(m.expr)
+
+
+# the IPv6 extension headers (and "no next header"): `ip6 nexthdr N` of one of these is no
+# upper-layer protocol test
+IPV6_EXT_HEADERS = frozenset({0, 43, 44, 50, 51, 59, 60, 135, 139, 140, 253, 254})
+
+
+def first_header(m, fam: str) -> Optional[int]:
+    """N of `ip6 nexthdr N` (the first header after IPv6's is protocol N: no extension header
+    before it), which ip6tables says as `-p N -m ipv6header --header protocol` (the packet has
+    no extension header but an upper-layer one); None for other forms."""
+    if isinstance(m, ir.FieldMatch) and m.expr == "ip6 nexthdr" and fam == "ip6" and \
+            m.op == "eq" and m.mask is None and m.xor is None and not m.negate and \
+            len(m.values) == 1 and isinstance(m.values[0], int) and \
+            not isinstance(m.values[0], bool) and 0 < m.values[0] < 256 and \
+            m.values[0] not in IPV6_EXT_HEADERS:
+        return m.values[0]
+    return None
 
 
 def _exthdr_words(m: ir.FieldMatch, fam: str) -> Optional[list[str]]:
@@ -89,6 +109,8 @@ def field_match_words(m: ir.FieldMatch, fam: str) -> Optional[list[str]]:
     words = _exthdr_words(m, fam)
     if words is not None:
         return words
+    if first_header(m, fam) is not None:  # (its -p comes from implied_proto)
+        return ["-m", "ipv6header", "--header", "protocol"]
     r = _single_range(m)
     if m.expr in SPI_FIELDS and r is not None:
         mod, opt, top = SPI_FIELDS[m.expr]

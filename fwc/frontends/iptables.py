@@ -538,6 +538,7 @@ class _RuleParser:
         if oif is not None and chain in ("INPUT", "PREROUTING"):
             raise self.err(f"can't use -o with {chain}", oif_word)
         ctx = X.Ctx(self.family, self.table, chain, proto, self._ctx_error)
+        ctx.proto_neg = proto_neg
         matches: list = []
         if iif:
             matches.append(iif)

@@ -419,6 +419,23 @@ def _build_helper(opts, ctx):
     return out
 
 
+def _build_ipv6header(opts, ctx):
+    """`-p N -m ipv6header --header protocol` (no --soft): no extension header, then protocol N,
+    i.e. nft's `ip6 nexthdr N` (how fwc writes that for ip6tables).  Other header sets have
+    no IR form."""
+    from fwc.backends.iptables_tail import IPV6_EXT_HEADERS
+    heads = [o for o in opts if o.name == "--header"]
+    if ctx.family != "ip6":
+        raise ctx.error("-m ipv6header is an ip6tables match", heads[0] if heads else None)
+    if len(heads) != 1 or len(opts) != 1 or heads[0].negate or \
+            heads[0].args[0].lower() not in ("protocol", "prot") or ctx.proto is None or \
+            getattr(ctx, "proto_neg", False) or ctx.proto in IPV6_EXT_HEADERS:
+        raise ctx.error("-m ipv6header is supported as `-p PROTO -m ipv6header --header "
+                        "protocol` only (no extension header before PROTO, nft's `ip6 nexthdr "
+                        "PROTO`)", heads[0] if heads else None, True)
+    return [ir.FieldMatch("ip6 nexthdr", (ctx.proto,))]
+
+
 def _build_pkttype(opts, ctx):
     out = []
     for o in opts:
@@ -640,6 +657,7 @@ _m("physdev", {"--physdev-in": 1, "--physdev-out": 1, "--physdev-is-in": 0, "--p
                "--physdev-is-bridged": 0}, _build_physdev)
 _m("helper", {"--helper": 1}, _build_helper)
 _m("pkttype", {"--pkt-type": 1}, _build_pkttype)
+_m("ipv6header", {"--header": 1, "--soft": 0}, _build_ipv6header)
 _m("length", {"--length": 1}, _build_length)
 _m("ttl", {"--ttl-eq": 1, "--ttl-gt": 1, "--ttl-lt": 1}, _build_ttl("ip"))
 _m("hl", {"--hl-eq": 1, "--hl-gt": 1, "--hl-lt": 1}, _build_ttl("ip6"))
@@ -665,7 +683,7 @@ KNOWN_UNSUPPORTED_MATCHES = (
     "connlimit", "string", "u32", "time", "quota", "connbytes", "connlabel", "cgroup",
     "cpu", "devgroup", "ecn", "esp", "ah", "ipcomp", "realm", "rpfilter",
     "tcpmss", "osf", "nfacct", "rateest", "bpf", "ipvs", "l2tp", "frag", "hbh", "dst", "rt", "mh",
-    "ipv6header", "srh", "geoip", "condition", "account", "psd", "lscan", "ipp2p", "pknock",
+    "srh", "geoip", "condition", "account", "psd", "lscan", "ipp2p", "pknock",
     "quota2", "dhcpmac", "fuzzy", "iface", "ipv4options", "random", "nth", "unclean", "connrate",
     "comment2", "layer7", "eui64",
 )

@@ -541,3 +541,52 @@ def test_firewalld_style_priorities_become_the_iptables_tables():
         for p in (22, 23, 24)])
     got = {g[0]: g[1] for g in _decide_alike(OFF_PRIORITY, rs, out, cases)}
     assert got["198.51.100.7-tcp22"] == "ACCEPT" and got["2001:db8:a::7-tcp23"] == "DROP"
+
+
+FIRST_HEADER = """table ip6 t {
+ chain o {
+  type filter hook output priority filter; policy accept;
+  ip6 nexthdr udp udp dport 9 counter
+  udp dport 9 counter
+ }
+}
+"""
+
+
+def test_ip6_nexthdr_is_ipv6header_protocol_with_real_extension_headers(kernel_ok):
+    """`ip6 nexthdr udp` is the first header after IPv6's, so a packet with a destination
+    options header first does not match it, though its protocol is udp; fwc writes it as
+    `-p udp -m ipv6header --header protocol`. The harness's packets carry no extension header:
+    here the kernel itself sends one (IPV6_DSTOPTS) and both rulesets count alike."""
+    import os
+    import re
+    import sys
+
+    from fwc.testing import netns
+    out = emit_iptables(parse_nft(FIRST_HEADER, "nh.nft"))["ip6"]
+    assert "-A OUTPUT -p udp -m ipv6header --header protocol -m udp --dport 9" in out
+    send = ("import socket; s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n"
+            "s.sendto(b'x', ('::1', 9))\n"
+            "s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, bytes([0, 0, 1, 4, 0, 0, 0, 0]))\n"
+            "s.sendto(b'x', ('::1', 9))\n")
+    counts = {}
+    for kind in ("nft", "iptables"):
+        ns = f"fwcnh{os.getpid()}"
+        netns.create(ns)
+        try:
+            netns.run(["ip", "link", "set", "lo", "up"], ns=ns)
+            if kind == "nft":
+                netns.run(["nft", "-f", "-"], ns=ns, input=FIRST_HEADER)
+            else:
+                netns.run(["ip6tables-restore"], ns=ns, input=out)
+            netns.run([sys.executable, "-c", send], ns=ns)
+            if kind == "nft":
+                listing = netns.run(["nft", "list", "chain", "ip6", "t", "o"], ns=ns).stdout
+                counts[kind] = [int(x) for x in re.findall(r"packets (\d+)", listing)]
+            else:
+                saved = netns.run(["ip6tables-save", "-c"], ns=ns).stdout
+                counts[kind] = [int(x) for x in re.findall(r"^\[(\d+):\d+\] -A OUTPUT", saved,
+                                                           flags=re.M)]
+        finally:
+            netns.delete(ns)
+    assert counts["nft"] == counts["iptables"] == [1, 2], counts
