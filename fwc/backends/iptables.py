@@ -107,6 +107,7 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
     # raw-table `CT --helper` as fwc's nft backend writes it: back to the raw table
     ruleset = ir.Ruleset(tuple(merge_helper_replays(t) for t in ruleset.tables))
     neighbours = _hook_neighbours(ruleset)
+    shared: dict = {}  # inet rules with per-rule state: (rule, families written for)
     for t in ruleset.tables:
         if t.family not in ir.FAMILIES:
             errors.append(Unsupported(
@@ -181,6 +182,7 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                             "TPROXY that lets packets without a socket go on cannot be expressed "
                             "in iptables (its TPROXY drops them)", r.loc))
                         continue
+                    orig, before = r, _written(lines, aux_chains)
                     try:
                         if c.base is not None:
                             _check_iface_direction(r, c.base.hook)
@@ -222,12 +224,22 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                         if e.loc == ir.NOLOC:  # (raised below the rule: quote())
                             e = Unsupported(e.message, r.loc)
                         errors.append(e)
+                    finally:
+                        if t.family == "inet" and _written(lines, aux_chains) > before and \
+                                _family_shared_state(orig):
+                            shared.setdefault(id(orig), (orig, set()))[1].add(fam)
                 policy = c.base.policy.upper() if c.base else None
                 chains.append((name, policy, lines))
                 chains.extend(aux_chains)
                 names.add(name)
                 names.update(x[0] for x in aux_chains)
                 aux_chains.clear()
+    for r, fams in shared.values():
+        if len(fams) == 2:
+            errors.append(Unsupported(
+                "a limit, quota, connection count or nth-packet counter that IPv4 and IPv6 "
+                "packets share (one state in an inet rule) cannot be expressed in iptables: "
+                "iptables and ip6tables keep one each", r.loc))
     if errors:
         # (an inet table's rules are written once per family: each refusal once)
         raise ErrorGroup(list({(e.message, e.loc): e for e in errors}.values()))
@@ -259,6 +271,17 @@ def _check_iface_direction(r: ir.Rule, hook: str) -> None:
             opt = "-i" if m.field == "iifname" else "-o"
             raise Unsupported(f"{m.field} in the {hook} hook cannot be expressed in iptables "
                               f"(iptables refuses {opt} in {hook.upper()})", r.loc)
+
+
+def _written(lines: list, aux_chains: list) -> int:
+    return len(lines) + sum(len(a[2]) for a in aux_chains)
+
+
+def _family_shared_state(r: ir.Rule) -> bool:
+    """Whether `r` keeps state of its own that every packet reaching it updates, whatever its
+    family: in an inet table one bucket or counter for both families."""
+    return any(isinstance(m, (ir.Limit, ir.Quota, ir.CtCount)) or
+               (isinstance(m, ir.Statistic) and m.mode == "nth") for m in r.matches)
 
 
 def _spare_nat_chains(t: ir.Table) -> set:

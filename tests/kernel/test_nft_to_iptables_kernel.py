@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from fwc.backends.iptables import emit_iptables
+from fwc.errors import ErrorGroup
 from fwc.backends.nft import emit_nft
 from fwc.backends.simulate import SimOptions, Simulator
 from fwc.frontends.nft import parse_nft
@@ -590,3 +591,30 @@ def test_ip6_nexthdr_is_ipv6header_protocol_with_real_extension_headers(kernel_o
         finally:
             netns.delete(ns)
     assert counts["nft"] == counts["iptables"] == [1, 2], counts
+
+
+SHARED_BUCKET = """table inet t {
+ chain input {
+  type filter hook input priority filter; policy drop;
+  limit rate 1/minute burst 2 packets accept
+ }
+}
+"""
+
+
+def test_an_inet_limit_is_one_bucket_for_both_families_so_iptables_is_refused():
+    """One `limit` in an inet rule: IPv4 packets empty the bucket IPv6 packets then find empty
+    (iptables and ip6tables would keep a bucket each, twice the rate): refused, located."""
+    kernel_or_skip()
+    syn = {"dir": "in", "sport": 40000, "dport": 22, "flags": "S"}
+    cases = cases_from_json([
+        {"name": "v4", "setup": [dict(syn, src="198.51.100.7", dst="192.0.2.1")],
+         "probe": dict(syn, src="198.51.100.7", dst="192.0.2.1", sport=40001)},
+        {"name": "v6", "probe": dict(syn, src="2001:db8:a::7", dst="2001:db8:f::1")}])
+    with KernelHarness() as h:
+        h.prepare(cases)
+        got = kernel_verdicts(("nft", SHARED_BUCKET), cases, h)
+    assert [g.verdict for g in got] == ["ACCEPT", "DROP"]
+    with pytest.raises(ErrorGroup, match="IPv4 and IPv6 packets share") as e:
+        emit_iptables(parse_nft(SHARED_BUCKET, "b.nft"))
+    assert e.value.errors[0].loc.line == 4
