@@ -1275,6 +1275,14 @@ def nat_maps_ports(v) -> bool:
     return isinstance(v, (Masquerade, Redirect)) and v.ports is not None
 
 
+def per_rule_state(matches) -> bool:
+    """Whether the matches keep state of their own that every packet reaching them updates,
+    whatever its family: a limit's bucket, a quota, a connection count, an nth-packet counter.
+    In an inet rule that is one state for IPv4 and IPv6; iptables and ip6tables keep one each."""
+    return any(isinstance(m, (Limit, Quota, CtCount)) or
+               (isinstance(m, Statistic) and m.mode == "nth") for m in matches)
+
+
 def nat_family(v) -> Optional[str]:
     """'ip' or 'ip6' when every target of a SNAT/DNAT verdict has an address of that family
     (`dnat ip to ...` in an inet table acts on that family only), else None."""

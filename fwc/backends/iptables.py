@@ -226,7 +226,7 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                         errors.append(e)
                     finally:
                         if t.family == "inet" and _written(lines, aux_chains) > before and \
-                                _family_shared_state(orig):
+                                ir.per_rule_state(orig.matches):
                             shared.setdefault(id(orig), (orig, set()))[1].add(fam)
                 policy = c.base.policy.upper() if c.base else None
                 chains.append((name, policy, lines))
@@ -275,13 +275,6 @@ def _check_iface_direction(r: ir.Rule, hook: str) -> None:
 
 def _written(lines: list, aux_chains: list) -> int:
     return len(lines) + sum(len(a[2]) for a in aux_chains)
-
-
-def _family_shared_state(r: ir.Rule) -> bool:
-    """Whether `r` keeps state of its own that every packet reaching it updates, whatever its
-    family: in an inet table one bucket or counter for both families."""
-    return any(isinstance(m, (ir.Limit, ir.Quota, ir.CtCount)) or
-               (isinstance(m, ir.Statistic) and m.mode == "nth") for m in r.matches)
 
 
 def _spare_nat_chains(t: ir.Table) -> set:

@@ -190,7 +190,12 @@ def build_chain(name: str, slot: dict, family: str, prios: dict) -> OutChain:
     (t4, c4), (t6, c6) = slot["ip"], slot["ip6"]
     entries = []
     for r4, r6 in lcs_merge(list(c4.rules), list(c6.rules)):
-        if r4 is not None and r6 is not None:
+        if r4 is not None and r6 is not None and ir.per_rule_state(r4.matches):
+            # (the two rules keep a state each, iptables' and ip6tables': one inet rule would
+            # share one bucket or counter between the families)
+            entries.append(Entry(r4, "ip", _needs_guard(r4, "ip"), t4))
+            entries.append(Entry(r6, "ip6", _needs_guard(r6, "ip6"), t6))
+        elif r4 is not None and r6 is not None:
             entries.append(Entry(r4, "both", False, t4, t6))  # resolved when rendering
         elif r4 is not None:
             entries.append(Entry(r4, "ip", _needs_guard(r4, "ip"), t4))
