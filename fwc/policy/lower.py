@@ -212,9 +212,19 @@ def lower_rule(pr: PRule) -> list[ir.Rule]:
     if not out:
         raise NeverMatches()
     if pr.limit is not None:
-        # one token bucket per IR rule: make the buckets the same for every backend
-        out = [x for r in out for x in split_rule(r)]
+        # one token bucket per IR rule: make the buckets the same for every backend, also
+        # per family (iptables and ip6tables cannot share one; an inet rule would)
+        out = [x for r in out for f in _each_family(r) for x in split_rule(f)]
     return out
+
+
+def _each_family(rule: ir.Rule) -> list[ir.Rule]:
+    """A rule both families can match as one rule per family (`meta nfproto` says which),
+    else the rule."""
+    if rule_families(rule) != {4, 6}:
+        return [rule]
+    return [attrs.evolve(rule, matches=(ir.FieldMatch("meta nfproto", (name,)),) + rule.matches)
+            for name in ("ipv4", "ipv6")]
 
 
 _DISJOINT_CACHE: dict = {}
@@ -294,7 +304,9 @@ def rule_families(rule: ir.Rule) -> set[int]:
     """The address families a rule of an inet table can match."""
     fams = {4, 6}
     for m in rule.matches:
-        if isinstance(m, ir.Address) and not m.negate:
+        if ir.family_test(m) is not None:
+            fams &= {4 if ir.family_test(m) == "ip" else 6}
+        elif isinstance(m, ir.Address) and not m.negate:
             fams &= {a.version for a in m.values}
         elif isinstance(m, ir.Icmp):
             fams &= {4 if m.family == "ip" else 6}
@@ -309,7 +321,8 @@ def _for_family(rule: ir.Rule, fam: int) -> ir.Rule:
     """Drop the any-address matches that only said which family the rule is for, and name the
     reject type the way the family's ICMP does."""
     ms = tuple(m for m in rule.matches
-               if not (isinstance(m, ir.Address) and m.values == (ANY[fam],)))
+               if not (isinstance(m, ir.Address) and m.values == (ANY[fam],))
+               and ir.family_test(m) is None)
     if len(ms) != len(rule.matches):
         rule = attrs.evolve(rule, matches=ms)
     v = rule.verdict

@@ -257,3 +257,21 @@ def test_random_policies_nft_and_iptables_agree_in_kernel(kernel_module, text):
     if result is None:
         return
     check_agreement(kernel_module, result.ruleset, probes(text), text)
+
+
+def test_a_rate_is_one_bucket_per_family_in_every_output(kernel_module):
+    """`allow ssh rate 1/minute burst 2` keeps one bucket per family (docs/policy.md):
+    iptables and ip6tables cannot share one, so the nft output gets one rule per family too
+    (it had one inet rule, whose bucket IPv4 packets emptied for IPv6 ones)."""
+    rs = compile_full("input policy drop {\n  allow ssh rate 1/minute burst 2\n}\n",
+                      "rate.policy").ruleset
+    syn = {"dir": "in", "proto": "tcp", "sport": 40000, "dport": 22, "flags": "S"}
+    v4 = dict(src="198.51.100.7", dst="192.0.2.1")
+    v6 = dict(src="2001:db8:a::7", dst="2001:db8:f::1")
+    cases = cases_from_json([
+        {"name": "v4", "setup": [dict(syn, **v4)], "probe": dict(syn, sport=40001, **v4)},
+        {"name": "v6", "probe": dict(syn, **v6)}])
+    kernel_module.prepare(cases)
+    assert check_agreement(kernel_module, rs, cases, "rate") == 2
+    assert [v.verdict for v in kernel_verdicts(loaders(rs)[0], cases, kernel_module)] == \
+        ["ACCEPT", "ACCEPT"]
