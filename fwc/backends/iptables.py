@@ -682,12 +682,12 @@ class _RuleEmitter:
         if isinstance(m, ir.Tos):
             return [], ["-m", "tos"] + neg + ["--tos", f"{hex(m.value)}/{hex(m.mask)}"]
         if isinstance(m, ir.Limit):
-            if m.negate:  # xt_limit has no inversion: iptables-restore refuses `! --limit`
-                raise self.fail("a negated limit (nft `limit rate over`)")
             per = ir.UNIT_SECONDS.get(m.unit, 1)
             if m.rate > 10000 * per or m.burst > 10000:  # (iptables: "Rate too fast")
                 raise self.fail(f"limit {m.rate}/{m.unit} burst {m.burst} (iptables allows at "
                                 "most 10000/second and a burst of 10000)")
+            if m.negate:
+                return [], self.limit_over(m, per)
             return [], ["-m", "limit"] + neg + ["--limit", f"{m.rate}/{m.unit}", "--limit-burst", str(m.burst)]
         if isinstance(m, ir.HashLimit):
             w = ["-m", "hashlimit", "--hashlimit-above" if m.above else "--hashlimit-upto",
@@ -717,6 +717,23 @@ class _RuleEmitter:
         if words is not None:
             return [], words
         raise self.fail(describe(m))
+
+    def limit_over(self, m: ir.Limit, per: int) -> list[str]:
+        """nft `limit rate over R burst B`: xt_limit has no inversion, but a hashlimit with no
+        --hashlimit-mode is one bucket (the same token bucket fwc maps nft's per-key limits
+        to), and --hashlimit-above its inversion.  Its bucket is forgotten after the htable
+        expiry without packets, when a full one would be made: set at least twice the time a
+        bucket takes to fill, that changes nothing.  The name comes from the nft rule's place,
+        so the iptables rules one nft rule became share its bucket, as they did in nft."""
+        loc = self.rule.loc
+        if loc.line <= 0:
+            raise self.fail("a negated limit (nft `limit rate over`) of a rule without a source "
+                            "location (its hashlimit needs a name of its own)")
+        fill_ms = -(-2 * m.burst * per * 1000 // m.rate)
+        unit = m.unit[:3] if m.unit == "second" else m.unit
+        return ["-m", "hashlimit", "--hashlimit-above", f"{m.rate}/{unit}", "--hashlimit-burst",
+                str(m.burst), "--hashlimit-htable-expire", str(max(60000, fill_ms)),
+                "--hashlimit-name", f"fwc_{loc.line}_{loc.col}"[:15]]
 
     # -- statements and verdict -> target words (iptables has one target per rule)
     def tcp_flags(self, m: ir.TcpFlags) -> list[str]:

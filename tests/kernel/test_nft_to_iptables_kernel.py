@@ -618,3 +618,37 @@ def test_an_inet_limit_is_one_bucket_for_both_families_so_iptables_is_refused():
     with pytest.raises(ErrorGroup, match="IPv4 and IPv6 packets share") as e:
         emit_iptables(parse_nft(SHARED_BUCKET, "b.nft"))
     assert e.value.errors[0].loc.line == 4
+
+
+LIMIT_OVER = """table ip t {
+ chain input {
+  type filter hook input priority filter; policy accept;
+  tcp dport 22 limit rate over 1/minute burst 3 packets drop
+  ip saddr { 198.51.100.0/25, 198.51.100.128/25 } tcp dport 23 limit rate over 1/minute burst 2 packets drop
+ }
+}
+"""
+
+
+def test_limit_rate_over_is_a_hashlimit_above_with_one_bucket():
+    """nft `limit rate over` (xt_limit has no inversion) becomes a hashlimit without a mode,
+    one bucket, --hashlimit-above; the iptables rules one nft rule became (one per prefix)
+    share its bucket. The kernel decides a run of SYNs alike under both."""
+    kernel_or_skip()
+    rs = parse_nft(LIMIT_OVER, "over.nft")
+    out = emit_iptables(rs)["ip"]
+    assert out.count("--hashlimit-above 1/minute --hashlimit-burst 3") == 1
+    syn = {"dir": "in", "proto": "tcp", "flags": "S", "dst": "192.0.2.1"}
+    def run(port, src, n):
+        pk = [dict(syn, src=src, sport=40000 + k, dport=port) for k in range(n)]
+        return {"name": f"{port}-{src}-{n}", "setup": pk[:-1], "probe": pk[-1]}
+    cases = cases_from_json([run(22, "198.51.100.7", 5), run(23, "198.51.100.7", 2),
+                             run(23, "198.51.100.200", 2)])
+    with KernelHarness() as h:
+        h.prepare(cases)
+        nft = kernel_verdicts(("nft", LIMIT_OVER), cases, h)
+        ipt = kernel_verdicts(("iptables", out, None), cases, h)
+    got = [(v.setup_verdicts, v.verdict) for v in nft]
+    assert got == [(v.setup_verdicts, v.verdict) for v in ipt]
+    # the 4th SYN to 22 is over; to 23 the two prefixes' pieces share one bucket of 2
+    assert [v.verdict for v in nft] == ["DROP", "ACCEPT", "DROP"], got
