@@ -1257,6 +1257,25 @@ def reachable(edges: dict, start: str) -> set:
 # every packet nft sees has a layer 4 protocol number, or stops the rule where it has none
 NEVER = FieldMatch("meta l4proto", (Range(0, 255),), negate=True)
 ALL_PORTS = (Range(0, 65535),)
+MULTIPORT_SLOTS = 15  # xt_multiport's entries; a range takes two ("too many ports specified")
+
+
+def multiport_slots(ranges) -> int:
+    return sum(1 if r.lo == r.hi else 2 for r in ranges)
+
+
+def multiport_chunks(ranges) -> list[tuple]:
+    """`ranges` in order, cut into runs that each fit one -m multiport."""
+    out: list[list] = [[]]
+    used = 0
+    for r in ranges:
+        need = 1 if r.lo == r.hi else 2
+        if used + need > MULTIPORT_SLOTS:
+            out.append([])
+            used = 0
+        out[-1].append(r)
+        used += need
+    return [tuple(c) for c in out if c]
 UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 # the conntrack helpers the kernel registers: name -> (protocol numbers, families)

@@ -496,3 +496,19 @@ def test_nat_with_a_port_on_a_tcp_and_udp_service_is_one_rule_per_protocol():
     assert "meta l4proto . th dport" not in text
     assert text.count("dport 53 dnat") == 2 and text.count("dport 53 redirect") == 2
     parse_nft(text, "out.nft")
+
+
+def test_a_port_list_is_cut_where_multiport_is_full_a_range_taking_two_slots():
+    """iptables-restore refuses a multiport of more than 15 entries, a range counting two: 8
+    ranges are 16 (it was written as one rule, which iptables-restore refused)."""
+    from fwc.commands.compile import render
+    ports = ", ".join(f"tcp/{p}-{p + 1}" for p in range(1, 25, 3))
+    rs = compile_policy("input policy drop {\n  allow " + ports + "\n}\n")
+    out = render(rs, "iptables")["ip"]
+    lines = [ln for ln in out.splitlines() if "--dport" in ln]
+    assert len(lines) == 2
+    for ln in lines:
+        entries = ln.split("--dports ")[1].split()[0].split(",") if "--dports" in ln else ["x"]
+        assert sum(2 if ":" in e else 1 for e in entries) <= 15, ln
+    assert ir.multiport_chunks((ir.Range(1, 2),) * 7 + (ir.Range(5, 5),) * 2) == [
+        (ir.Range(1, 2),) * 7 + (ir.Range(5, 5),), (ir.Range(5, 5),)]

@@ -592,8 +592,9 @@ class _RuleEmitter:
             if len(m.ranges) == 1 and m.field != "port" and pname != "udplite":
                 opt = "--sport" if m.field == "sport" else "--dport"
                 return [], ["-m", pname] + neg + [opt, _prange(m.ranges[0])]
-            if len(m.ranges) > 15:
-                raise self.fail("more than 15 ports in one multiport match")
+            if ir.multiport_slots(m.ranges) > ir.MULTIPORT_SLOTS:
+                raise self.fail("more than 15 ports in one multiport match (a range counts "
+                                "as two)")
             opt = {"sport": "--sports", "dport": "--dports", "port": "--ports"}[m.field]
             return [], ["-m", "multiport"] + neg + [opt, ",".join(_prange(x) for x in m.ranges)]
         if isinstance(m, ir.TcpFlags):

@@ -115,6 +115,11 @@ def _alternatives(m, fam: str, sets: dict) -> Optional[list]:
     t = ir.family_test(m)
     if t is not None:
         return [()] if t == fam else []
+    if isinstance(m, ir.Port) and not m.negate and \
+            ir.multiport_slots(m.ranges) > ir.MULTIPORT_SLOTS:
+        # more than one -m multiport holds: disjoint runs, one rule each
+        merged = _disjoint_ranges(m.ranges)
+        return [(ir.Port(m.proto, m.field, c),) for c in ir.multiport_chunks(merged)]
     if isinstance(m, ir.FieldMatch):
         expr = " ".join(m.expr.split())
         if expr in _VERSION and _plain_eq(m) and len(m.values) == 1:

@@ -265,9 +265,6 @@ def _merge_addresses(values) -> list:
     return out
 
 
-MAX_MULTIPORT = 15  # iptables multiport takes at most 15 ports or ranges
-
-
 def split_rule(rule: ir.Rule) -> list[ir.Rule]:
     """One rule -> equivalent rules whose addresses and protocols are single values and whose
     port lists fit multiport.  Exact because the pieces are disjoint (a packet matches at most
@@ -284,10 +281,9 @@ def split_rule(rule: ir.Rule) -> list[ir.Rule]:
             options = [ir.Address(m.field, (v,)) for v in _disjoint(m.values)]
         elif isinstance(m, ir.Proto) and not m.negate and len(m.protos) > 1:
             options = [ir.Proto(frozenset({p})) for p in sorted(m.protos)]
-        elif isinstance(m, ir.Port) and not m.negate and len(m.ranges) > MAX_MULTIPORT:
-            rs = m.ranges
-            options = [ir.Port(m.proto, m.field, rs[i:i + MAX_MULTIPORT])
-                       for i in range(0, len(rs), MAX_MULTIPORT)]
+        elif isinstance(m, ir.Port) and not m.negate and \
+                ir.multiport_slots(m.ranges) > ir.MULTIPORT_SLOTS:
+            options = [ir.Port(m.proto, m.field, c) for c in ir.multiport_chunks(m.ranges)]
         pieces = [p + (o,) for p in pieces for o in options]
     if len(pieces) == 1 and pieces[0] == rule.matches:
         return [rule]

@@ -652,3 +652,28 @@ def test_limit_rate_over_is_a_hashlimit_above_with_one_bucket():
     assert got == [(v.setup_verdicts, v.verdict) for v in ipt]
     # the 4th SYN to 22 is over; to 23 the two prefixes' pieces share one bucket of 2
     assert [v.verdict for v in nft] == ["DROP", "ACCEPT", "DROP"], got
+
+
+MANY_RANGES = """table ip t {
+ chain input {
+  type filter hook input priority filter; policy drop;
+  tcp dport { 1-2, 4-5, 7-8, 10-11, 13-14, 16-17, 19-20, 22-23, 30, 31, 40 } accept
+ }
+}
+"""
+
+
+def test_port_sets_past_multiports_fifteen_slots_become_several_rules():
+    """xt_multiport holds 15 entries and a range takes two (iptables-restore: "too many ports
+    specified"): 8 ranges and 3 ports are two rules; fwc wrote them as one, which failed."""
+    kernel_or_skip()
+    rs = parse_nft(MANY_RANGES, "many.nft")
+    out = emit_iptables(rs)
+    lines = [ln for ln in out["ip"].splitlines() if ln.startswith("-A INPUT")]
+    assert len(lines) == 2
+    cases = cases_from_json([{"name": f"tcp{p}", "probe": {
+        "dir": "in", "src": "198.51.100.7", "dst": "192.0.2.1", "sport": 40000, "dport": p,
+        "flags": "S"}} for p in (1, 3, 20, 23, 24, 31, 40, 41)])
+    got = {g[0]: g[1] for g in _decide_alike(MANY_RANGES, rs, out, cases)}
+    assert [got[f"tcp{p}"] for p in (1, 3, 20, 23, 24, 31, 40, 41)] == \
+        ["ACCEPT", "DROP", "ACCEPT", "ACCEPT", "DROP", "ACCEPT", "ACCEPT", "DROP"]
