@@ -297,3 +297,27 @@ def test_icmp_type_code_and_tos_survive_iptables_nft_iptables():
     back = parse_iptables_save(emit_iptables(parse_nft(emit_nft(rs), "o.nft"))["ip"], "b", "ip")
     assert [r.matches for r in back.tables[0].chains[0].rules] == \
         [r.matches for r in rs.tables[0].chains[0].rules]
+
+
+@pytest.mark.parametrize("hook,action,ok", [
+    ("postrouting", "snat to 192.0.2.1 fully-random,persistent", True),
+    ("postrouting", "masquerade random,fully-random", True),
+    ("postrouting", "masquerade persistent", False),
+    ("prerouting", "dnat to 192.0.2.1 persistent,random", True),
+    ("prerouting", "dnat to 192.0.2.1 fully-random", False),
+    ("prerouting", "redirect to :53 random", True),
+    ("prerouting", "redirect to :53 persistent", False),
+])
+def test_nat_flags_a_target_lacks_are_refused(hook, action, ok):
+    """iptables 1.8.9 says "unknown option" for MASQUERADE --persistent, DNAT --random-fully
+    and REDIRECT --persistent/--random-fully: refused here, located, not written."""
+    text = (f"table ip t {{\n chain c {{\n  type nat hook {hook} priority 0;\n"
+            f"  udp dport 53 {action}\n }}\n}}\n")
+    rs = parse_nft(text, "n.nft")
+    if ok:
+        assert "-j " in emit_iptables(rs)["ip"]
+        return
+    with pytest.raises(ErrorGroup) as ei:
+        emit_iptables(rs)
+    (e,) = ei.value.errors
+    assert e.loc.line == 4 and "has no --" in e.message, e.message

@@ -719,6 +719,13 @@ class _RuleEmitter:
             return [], words
         raise self.fail(describe(m))
 
+    def nat_flags(self, flags, target: str) -> list[str]:
+        extra = sorted(set(flags) - _NAT_TARGET_FLAGS[target])
+        if extra:
+            raise self.fail(f"{target.lower()} {','.join(extra)} ({target} has no "
+                            f"{' or '.join(_NAT_FLAG_OPTS[f] for f in extra)})")
+        return [_NAT_FLAG_OPTS[f] for f in sorted(flags)]
+
     def limit_over(self, m: ir.Limit, per: int) -> list[str]:
         """nft `limit rate over R burst B`: xt_limit has no inversion, but a hashlimit with no
         --hashlimit-mode is one bucket (the same token bucket fwc maps nft's per-key limits
@@ -910,12 +917,12 @@ class _RuleEmitter:
                 raise self.fail("several NAT targets")
             opt = "--to-source" if isinstance(v, ir.Snat) else "--to-destination"
             w = ["-j", "SNAT" if isinstance(v, ir.Snat) else "DNAT", opt, _nat(v.to[0], self.fam)]
-            return w + _nat_flags(v.flags)
+            return w + self.nat_flags(v.flags, w[1])
         if isinstance(v, (ir.Masquerade, ir.Redirect)):
             w = ["-j", "MASQUERADE" if isinstance(v, ir.Masquerade) else "REDIRECT"]
             if v.ports is not None:
                 w += ["--to-ports", _drange(v.ports)]
-            return w + _nat_flags(v.flags)
+            return w + self.nat_flags(v.flags, w[1])
         if isinstance(v, ir.TProxy):
             return tail.tproxy_words(v)
         if isinstance(v, ir.Netmap):
@@ -927,9 +934,12 @@ class _RuleEmitter:
         raise self.fail(f"verdict {type(v).__name__}")
 
 
-def _nat_flags(flags) -> list[str]:
-    m = {"random": "--random", "persistent": "--persistent", "fully-random": "--random-fully"}
-    return [m[f] for f in sorted(flags)]
+_NAT_FLAG_OPTS = {"random": "--random", "persistent": "--persistent",
+                  "fully-random": "--random-fully"}
+# the flags each NAT target takes (iptables 1.8.9: "unknown option" for the others)
+_NAT_TARGET_FLAGS = {"SNAT": {"random", "persistent", "fully-random"},
+                     "DNAT": {"random", "persistent"}, "MASQUERADE": {"random", "fully-random"},
+                     "REDIRECT": {"random"}}
 
 
 def _net(n) -> str:
