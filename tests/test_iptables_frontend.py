@@ -282,6 +282,7 @@ def test_user_chain_line_with_counters_and_no_dash_is_a_user_chain():
     "-t nat -A POSTROUTING -o eth0 -j SNAT --to-s 192.0.2.1 --rand",
     "-A INPUT -p tcp --d 22 -j ACCEPT",
     "-A INPUT --app x",
+    "-t nat -A PREROUTING -p tcp -j DNAT --to-destination 192.0.2.1 --random-fully",
 ])
 def test_an_ambiguous_abbreviation_is_an_unknown_option(rule):
     with pytest.raises((ErrorGroup, FwcSyntaxError), match="unknown option"):
