@@ -13,7 +13,7 @@ import attrs
 
 from fwc import ir
 from fwc.backends import iptables_tail as tail
-from fwc.backends.iptables_lower import Split, describe, lower_rule
+from fwc.backends.iptables_lower import Exits, Split, describe, lower_rule
 from fwc.backends.nft_helpers import merge_helper_replays
 from fwc.errors import ErrorGroup, FwcError, Unsupported
 
@@ -210,6 +210,16 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                                     lines.extend(_rule_lines(piece, name, fam, rename, table))
                             continue
                         low = lower_rule(r, fam, sets, allow_split=True)
+                        if isinstance(low, Exits):
+                            aux = _aux_name(name, chains, t.chains, aux_chains)
+                            for head in low.heads:
+                                piece = attrs.evolve(head, verdict=ir.Jump(aux))
+                                lines.extend(_rule_lines(piece, name, fam, rename, table))
+                            aux_chains.append((aux, None, [
+                                line for x in [ir.Rule(e, (), ir.Return(), None, r.loc)
+                                               for e in low.exits] + list(low.rest)
+                                for line in _rule_lines(x, aux, fam, rename, table)]))
+                            continue
                         if isinstance(low, Split):
                             aux = _aux_name(name, chains, t.chains, aux_chains)
                             for head in low.pieces:

@@ -348,10 +348,87 @@ class Split:
     shared: ir.Rule
 
 
+@attrs.frozen
+class Exits:
+    """A rule with a negated set that no iptables match tests in one rule (`ip protocol != {
+    tcp, udp }`, `ip saddr != { a, b }`): the rules `heads` (the matches before the set) jump
+    to a chain of its own, where each of `exits` returns (the packet is in the set, so the rule
+    does not match it) and then `rest`, the rule after the set, decides.  The matches run in
+    the order nft runs them, each once."""
+
+    heads: tuple[ir.Rule, ...]
+    exits: tuple[tuple, ...]
+    rest: tuple[ir.Rule, ...]
+
+
+_PORT_PROTO = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
+# negated sets of these fields: nft's test needs the header (`icmp type != { a, b }` is "ICMP
+# and no such type"), so the rest of the rule tests the protocol; interfaces always exist
+_EXIT_FIELDS = {"meta iifname": None, "meta oifname": None, "iifname": None, "oifname": None,
+                "icmp type": ("ip", 1), "icmpv6 type": ("ip6", 58)}
+_NEVER = "the rule never matches this family's packets"
+
+
+def _negated_exits(m, fam: str, sets: dict):
+    """(the positive tests a negated set is the union of, the tests the negation still needs
+    (its header)) when iptables has no negated form of the whole set; _NEVER when the set's
+    field does not exist in this family (nft's test then fails, negated or not); else None."""
+    if not getattr(m, "negate", False):
+        return None
+    if isinstance(m, ir.Proto) and len(m.protos) > 1:
+        return [(ir.Proto(frozenset({p})),) for p in sorted(m.protos)], ()
+    expr = " ".join(m.expr.split()) if isinstance(m, ir.FieldMatch) else ""
+    if expr == "ip protocol" and _plain_eq(m) and len(m.values) > 1 and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in m.values):
+        if fam != "ip":
+            return _NEVER
+        return [(ir.Proto(frozenset({p})),) for p in sorted(m.values)], ()
+    if isinstance(m, ir.Address) and len(m.values) > 1:
+        if all(ir.ip_family(v) != fam for v in m.values):
+            return _NEVER
+        return [(ir.Address(m.field, (v,)),) for v in m.values], ()
+    if isinstance(m, ir.Port) and ir.multiport_slots(m.ranges) > ir.MULTIPORT_SLOTS and \
+            m.field != "port" and m.proto in _PORT_PROTO:
+        return [(ir.Port(m.proto, m.field, c),)
+                for c in ir.multiport_chunks(_disjoint_ranges(m.ranges))], \
+            (ir.Proto(frozenset({_PORT_PROTO[m.proto]})),)
+    if expr in _EXIT_FIELDS and _plain_eq(m) and len(m.values) > 1 and \
+            _alternatives(m, fam, sets) is None:
+        need = _EXIT_FIELDS[expr]
+        if need is not None and need[0] != fam:
+            return _NEVER
+        alts = _alternatives(attrs.evolve(m, negate=False), fam, sets)
+        if not alts:
+            return None
+        return alts, (() if need is None else (ir.Proto(frozenset({need[1]})),))
+    return None
+
+
+def _with_exits(rule: ir.Rule, fam: str, sets: dict):
+    """Exits for `rule` (see there), [] when it never matches here, None when not needed or
+    not possible."""
+    found = [(i, ex) for i, m in enumerate(rule.matches)
+             if (ex := _negated_exits(m, fam, sets)) is not None]
+    if any(ex is _NEVER for _, ex in found):
+        return []
+    if len(found) != 1 or isinstance(rule.verdict, (ir.Goto, ir.Return)):
+        return None  # (one chain deeper, goto and return would mean something else)
+    i, (exits, needs) = found[0]
+    heads = lower_rule(attrs.evolve(rule, matches=rule.matches[:i], statements=(),
+                                    verdict=ir.Accept()), fam, sets)
+    rest = lower_rule(attrs.evolve(rule, matches=needs + rule.matches[i + 1:]), fam, sets)
+    return Exits(tuple(heads), tuple(exits), tuple(rest))
+
+
 def lower_rule(rule: ir.Rule, fam: str, sets: dict, allow_split: bool = False):
     """The rules meaning `rule` for family `fam`'s packets ([] when none of them matches); with
-    allow_split, a Split where a rule with a stateful match needs several rules."""
+    allow_split, a Split where a rule with a stateful match needs several rules, or Exits
+    where a negated set does."""
     rule = _icmp_and_tos(rule, fam)
+    if allow_split:
+        got = _with_exits(rule, fam, sets)
+        if got is not None:
+            return got  # (an Exits, or [] when the rule never matches this family)
     expanded = _expand_vmap(rule, fam, sets)
     if expanded is not None:
         if any(isinstance(m, ir.STATEFUL_MATCHES) for m in rule.matches) or rule.statements:

@@ -677,3 +677,48 @@ def test_port_sets_past_multiports_fifteen_slots_become_several_rules():
     got = {g[0]: g[1] for g in _decide_alike(MANY_RANGES, rs, out, cases)}
     assert [got[f"tcp{p}"] for p in (1, 3, 20, 23, 24, 31, 40, 41)] == \
         ["ACCEPT", "DROP", "ACCEPT", "ACCEPT", "DROP", "ACCEPT", "ACCEPT", "DROP"]
+
+
+NEGATED_SETS = """table inet t {
+ chain input {
+  type filter hook input priority filter; policy accept;
+  ip protocol != { tcp, udp, icmp } drop
+  ip saddr != { 198.51.100.0/25, 203.0.113.0/24 } tcp dport 22 drop
+  tcp dport 80 iifname != { "lo", "eth0" } drop
+  icmpv6 type != { echo-request, nd-neighbor-solicit, nd-neighbor-advert } drop
+  meta l4proto != { tcp, udp, ipv6-icmp, icmp } counter drop
+  udp dport != { 1-2, 4-5, 7-8, 10-11, 13-14, 16-17, 19-20, 22-23, 53 } drop
+ }
+}
+"""
+
+
+def test_negated_sets_become_a_chain_of_returns():
+    """`ip protocol != { tcp, udp }`, `ip saddr != { a, b }`, `iifname != { ... }`,
+    `icmpv6 type != { ... }` (which still needs ICMPv6) and a negated port set past one
+    multiport: no iptables match tests them in one rule, so the rule jumps to a chain where
+    each element returns and the rest of the rule decides."""
+    kernel_or_skip()
+    rs = parse_nft(NEGATED_SETS, "neg.nft")
+    out = emit_iptables(rs)
+    assert "-p tcp -j RETURN" in out["ip"] and "-p tcp -j RETURN" in out["ip6"]
+    cases = []
+    for src, dst in (("198.51.100.7", "192.0.2.1"), ("198.51.100.200", "192.0.2.1"),
+                     ("2001:db8:a::7", "2001:db8:f::1")):
+        v6 = ":" in src
+        for proto, port in (("tcp", 22), ("tcp", 80), ("udp", 53), ("udp", 5), ("udp", 9),
+                            ("sctp", 9)):
+            probe = {"dir": "in", "proto": proto, "src": src, "dst": dst, "sport": 40000,
+                     "dport": port}
+            if proto == "tcp":
+                probe["flags"] = "S"
+            cases.append({"name": f"{src}-{proto}{port}", "probe": probe})
+        for t in ((128, 129, 135) if v6 else (8, 13)):
+            cases.append({"name": f"{src}-icmp{t}", "probe": {
+                "dir": "in", "proto": "icmpv6" if v6 else "icmp", "src": src, "dst": dst,
+                "icmp_type": t}})
+    got = {g[0]: g[1] for g in _decide_alike(NEGATED_SETS, rs, out, cases_from_json(cases))}
+    assert got["198.51.100.200-tcp22"] == "DROP" and got["198.51.100.7-tcp22"] == "ACCEPT"
+    assert got["2001:db8:a::7-icmp129"] == "DROP" and got["2001:db8:a::7-icmp128"] == "ACCEPT"
+    assert got["198.51.100.7-sctp9"] == "DROP" and got["198.51.100.7-udp5"] == "ACCEPT"
+    assert got["198.51.100.7-udp9"] == "DROP"
