@@ -173,3 +173,16 @@ def test_a_filter_chain_off_its_tables_priority_is_that_table_when_nothing_lies_
         return
     out = emit_iptables(rs)["ip"]
     assert f"*{table}\n:INPUT DROP" in out and "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT" in out
+
+
+def test_a_split_rules_shared_part_is_lowered_too():
+    """`ip protocol icmp icmp type { 0, 8 } limit rate over ...`: the pieces are the ICMP types,
+    the shared chain holds the rest as iptables says it (`ip protocol icmp` was left as an nft
+    field there, and the rule was refused)."""
+    from fwc.backends.iptables_lower import Split
+    lim = ir.Limit(7, "second", 4, True)
+    low = lower_rule(rule(fm("ip protocol", 1), fm("icmp type", 0, 8), lim), "ip", {},
+                     allow_split=True)
+    assert isinstance(low, Split) and low.shared.matches == (ir.Proto(frozenset({1})), lim)
+    assert lower_rule(rule(fm("ip protocol", 1), fm("icmp type", 0, 8), lim), "ip6", {},
+                      allow_split=True) == []

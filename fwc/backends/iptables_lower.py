@@ -471,8 +471,12 @@ def lower_rule(rule: ir.Rule, fam: str, sets: dict, allow_split: bool = False):
         heads = [()]
         for alt in split:
             heads = [p + a for p in heads for a in alt]
-        rest = tuple(m for i, m in enumerate(rule.matches) if i not in split_at)
-        return Split(tuple(heads), attrs.evolve(rule, matches=rest))
+        # (the other matches as lowered: `ip protocol icmp` is -p icmp there too)
+        rest = tuple(x for i, alt in enumerate(choices) if i not in split_at for x in alt[0])
+        rest = _one_protocol_test(rest)
+        if rest is None:
+            return []
+        return Split(tuple(heads), attrs.evolve(rule, matches=_th_as_port(rest)))
     merged = (_one_protocol_test(p) for p in pieces)
     return [attrs.evolve(rule, matches=_th_as_port(p)) for p in merged if p is not None]
 
