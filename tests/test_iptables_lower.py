@@ -186,3 +186,15 @@ def test_a_split_rules_shared_part_is_lowered_too():
     assert isinstance(low, Split) and low.shared.matches == (ir.Proto(frozenset({1})), lim)
     assert lower_rule(rule(fm("ip protocol", 1), fm("icmp type", 0, 8), lim), "ip6", {},
                       allow_split=True) == []
+
+
+def test_socket_transparent_is_the_nowildcard_socket_match():
+    """`socket transparent 1` / `0-1` are how fwc writes -m socket --nowildcard [--transparent]
+    (kernel-checked in test_socket_kernel.py): back to those."""
+    for value, transparent in ((1, True), (ir.Range(0, 1), False)):
+        (r,) = lower_rule(rule(ir.Proto(frozenset({6})), fm("socket transparent", value)),
+                          "ip", {})
+        assert r.matches[1] == ir.Socket(transparent=transparent, nowildcard=True)
+    rs = parse_nft("table ip t {\n chain c {\n  type filter hook prerouting priority mangle;\n"
+                   "  meta l4proto tcp socket transparent 1 accept\n }\n}\n", "s.nft")
+    assert "-p tcp -m socket --transparent --nowildcard -j ACCEPT" in emit_iptables(rs)["ip"]

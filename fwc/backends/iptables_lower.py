@@ -127,6 +127,11 @@ def _alternatives(m, fam: str, sets: dict) -> Optional[list]:
             if vfam != fam:
                 return []  # nft tests the family first, negated or not
             return [()] if (m.values[0] == version) != m.negate else []
+        if expr == "socket transparent" and _plain_eq(m) and not m.negate and \
+                m.values in ((1,), (ir.Range(0, 1),)):
+            # fwc's own nft forms of -m socket --nowildcard [--transparent] (the front end
+            # reads them so, kernel-checked in test_socket_kernel.py)
+            return [(ir.Socket(transparent=m.values == (1,), nowildcard=True),)]
         if expr == "ip6 nexthdr" and fam == "ip":
             return []  # (an IPv4 packet has no IPv6 header: nft's test fails)
         if expr == "ip6 nexthdr" and tail_first_header(m, fam) is not None:
