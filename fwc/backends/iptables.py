@@ -880,6 +880,9 @@ class _RuleEmitter:
         if isinstance(s, ir.NamedCounter):
             raise self.fail(f"the named counter '{s.name}' (iptables has one counter per rule, "
                             "none shared between rules)")
+        if isinstance(s, ir.SetUpdate):
+            raise self.fail(f"'{s.op} @{s.set} {{ {' . '.join(s.keys)} }}' (iptables' SET target "
+                            "updates ipsets, and this is an nft set)")
         raise self.fail(f"statement {type(s).__name__}")
 
     def _need_raw(self, what: str):
