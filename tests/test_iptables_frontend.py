@@ -423,6 +423,21 @@ def test_saving_the_ruleset_and_routes_are_left_out_other_service_actions_are_re
             parse_iptables_script(line + "\n")
 
 
+@pytest.mark.parametrize("line", ["ip netns exec fw iptables -A INPUT -j DROP",
+                                  "sudo ip netns exec fw iptables -A INPUT -j DROP",
+                                  "ip netns exec fw sudo ip6tables -P INPUT DROP"])
+def test_iptables_in_another_namespace_is_refused_not_left_out(line):
+    """`ip netns exec NS iptables ...` builds another namespace's ruleset: refused, named (it
+    was left out as an `ip` host command, so the rules silently went missing); other commands
+    run in a namespace are still host setup."""
+    with pytest.raises((ErrorGroup, Unsupported), match="iptables in network namespace 'fw'"):
+        parse_iptables_script("iptables -A INPUT -j ACCEPT\n" + line + "\n")
+    warnings: list = []
+    parse_iptables_script("iptables -A INPUT -j ACCEPT\nip netns exec fw sysctl -w x=1\n",
+                          warnings=warnings)
+    assert [w.message.split(":")[0] for w in warnings] == ["'ip' left out"]
+
+
 @pytest.mark.parametrize("rule,col", [
     ("-A INPUT -j CONNSECMARK --save", 13),
     ("-A INPUT -p tcp -j SECMARK --selctx system_u:object_r:http_packet_t:s0", 20),

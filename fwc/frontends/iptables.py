@@ -1067,6 +1067,9 @@ def _host_command(stripped: str) -> Optional[tuple[str, str]]:
         return None
     name = os.path.basename(words[0])
     what = _HOST_COMMANDS.get(name)
+    if name == "ip" and words[1:3] == ["netns", "exec"] and len(words) > 4 and os.path.basename(
+            words[5] if words[4] == "sudo" and len(words) > 5 else words[4]) in IPTABLES_COMMANDS:
+        return None  # (another namespace's ruleset: refused below, named)
     if words[-1:] == ["save"] and (name == "service" and len(words) == 3 or len(words) == 2 and
                                    (name == "netfilter-persistent" or _init_script(words[0]))):
         name, what = " ".join(words), _SAVES
@@ -1410,6 +1413,11 @@ def parse_iptables_script(text: str, filename: str = "<script>",
             if base in _HARMLESS or base == "false":
                 status = base != "false"
                 return
+            if base == "ip" and [w.text for w in words[1:3]] == ["netns", "exec"]:
+                raise Unsupported(f"iptables in network namespace '{words[3].text}' (ip netns "
+                                  "exec): fwc reads the ruleset of one namespace; translate "
+                                  "that namespace's commands as a script of their own",
+                                  ir.Loc(filename, lineno, first.col), whole)
             if base in _HOST_COMMANDS and first.text != stripped.split()[0]:
                 # a host command named by a variable (`$IPSET -F`, `$MODPROBE ...`)
                 if warnings is not None:
