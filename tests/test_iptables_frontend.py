@@ -406,6 +406,16 @@ def test_script_leaves_host_setup_out_with_a_warning_each():
     parse_iptables_script(text, "s.sh")  # without a list: the same ruleset, no warnings kept
 
 
+def test_a_quoted_semicolon_chains_no_command_but_a_substitution_always_runs():
+    warnings: list = []
+    parse_iptables_script('echo -e "\\e[1;32m*\\e[00m stealth scan"\necho \'a;b|c\'\n'
+                          "iptables -N STEALTH\n", warnings=warnings)
+    assert [w.message.split(":")[0] for w in warnings] == ["'echo' left out"] * 2
+    for line in ('echo "$(iptables -F)"', "echo `iptables -F`"):
+        with pytest.raises((ErrorGroup, FwcSyntaxError, Unsupported)):
+            parse_iptables_script(line + "\niptables -N X\n")
+
+
 def test_saving_the_ruleset_and_routes_are_left_out_other_service_actions_are_refused():
     text = ("iptables -A INPUT -p tcp --dport 22 -j ACCEPT\n/etc/init.d/iptables save\n"
             "service iptables save\nsudo route add -net 192.0.2.0/24 gw 10.0.0.1\n"

@@ -1073,7 +1073,7 @@ def _host_command(stripped: str) -> Optional[tuple[str, str]]:
     if words[-1:] == ["save"] and (name == "service" and len(words) == 3 or len(words) == 2 and
                                    (name == "netfilter-persistent" or _init_script(words[0]))):
         name, what = " ".join(words), _SAVES
-    if what is None or _CHAINING.search(_REDIRECT.sub(" ", stripped)):
+    if what is None or _chains_commands(_REDIRECT.sub(" ", stripped)):
         return None
     return name, what
 
@@ -1124,6 +1124,14 @@ def _script_commands(text: str):
             start, before = at + width, op
         else:
             carry = None
+
+
+def _chains_commands(line: str) -> bool:
+    """A `;`, `&` or `|` outside quotes (`echo -e "\\e[1;32m"` chains none), or a command
+    substitution anywhere (one runs inside double quotes too)."""
+    if "$(" in line or "`" in line:
+        return True
+    return _CHAINING.search("".join(line[i] for i in _unquoted(line))) is not None
 
 
 def _unquoted(line: str):
