@@ -288,6 +288,27 @@ def test_a_byte_order_mark_is_not_part_of_the_input(tmp_path, capsys, name, text
                         for x in want)
 
 
+@pytest.mark.parametrize("name,body", [
+    ("c.rules", b"*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n"),
+    ("c.sh", b"iptables -P INPUT DROP\niptables -A INPUT -p tcp --dport 22 -j ACCEPT\n"),
+    ("c.nft", b"table ip filter {\n chain INPUT { type filter hook input priority 0; "
+              b"policy drop;\n  tcp dport 22 accept\n }\n}\n"),
+    ("c.policy", b"input policy drop {\n  allow ssh\n}\n"),
+])
+def test_a_latin1_comment_line_means_nothing_and_is_read(tmp_path, capsys, name, body):
+    """A `# comment` line in another encoding (an author's name in Latin-1) means nothing in
+    any format: the file reads as it does without the line (it was refused whole)."""
+    plain, marked = tmp_path / ("plain-" + name), tmp_path / name
+    plain.write_bytes(b"# Jose\n" + body)
+    marked.write_bytes(b"# Jos\xe9 Mar\xeda, \xa9 2020\n" + body)
+    command = "compile" if name.endswith(".policy") else "translate"
+    want = run_cli([command, str(plain)], capsys)
+    assert want[0] == 0, want
+    got = run_cli([command, str(marked)], capsys)
+    assert got == tuple(x.replace(str(plain), str(marked)) if isinstance(x, str) else x
+                        for x in want)
+
+
 def test_a_latin1_byte_is_located_and_named(tmp_path, capsys):
     f = tmp_path / "lat.rules"
     f.write_bytes(b"*filter\n:INPUT DROP [0:0]\n-A INPUT -m comment --comment \"caf\xe9\" -j ACCEPT\n"

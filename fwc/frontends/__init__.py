@@ -55,8 +55,27 @@ def decode_source(data: bytes, name: str) -> str:
 
 def decode_text(data: bytes) -> str:
     """UTF-8 text without a leading byte-order mark: editors on Windows write one, and it is
-    no part of the ruleset (left in, it hid an nft file's first keyword from detect_format)."""
-    return data.decode("utf-8").removeprefix("\ufeff")
+    no part of the ruleset (left in, it hid an nft file's first keyword from detect_format).
+    A line that is a `# comment` may hold other bytes (a Latin-1 author's name): it means
+    nothing, in every format fwc reads, and is read with such bytes as `\\xNN`; a byte that
+    is not UTF-8 anywhere else raises UnicodeDecodeError."""
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as first:
+        lines = data.split(b"\n")
+        out, at = [], 0
+        for line in lines:
+            try:
+                out.append(line.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                if not line.lstrip().startswith(b"#"):
+                    raise UnicodeDecodeError(e.encoding, data, at + e.start, at + e.end,
+                                             e.reason) from None
+                out.append(line.decode("utf-8", errors="backslashreplace"))
+            at += len(line) + 1
+        if not out:
+            raise first
+        return "\n".join(out).removeprefix("\ufeff")
 
 
 def detect_format(text: str, name: str = "") -> str:
