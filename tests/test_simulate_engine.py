@@ -365,3 +365,25 @@ def test_big_set_lookups_find_what_trying_every_element_finds():
     b = simulate(parse_nft(rules, "r.nft"), cases)
     assert [r.verdict for r in a] == [r.verdict for r in b]
     assert {r.verdict for r in a} == {"ACCEPT", "DROP", "REJECT"}
+
+
+def test_a_cases_in_destination_and_out_source_are_the_hosts_own():
+    """The kernel delivers a unicast packet to input only for an own address (the harness makes
+    each case's `in` destination local): `--dst-type LOCAL` holds for it; another case
+    forwarding to the same address does not see it local, and broadcasts stay broadcasts."""
+    from fwc.frontends.iptables import parse_iptables_save
+    from fwc.packet import cases_from_json
+    rs = parse_iptables_save("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n"
+                             "-A INPUT -m addrtype --dst-type LOCAL -j ACCEPT\n"
+                             "-A FORWARD -m addrtype --dst-type LOCAL -j ACCEPT\n"
+                             "-A FORWARD -m addrtype --dst-type UNICAST -j REJECT\nCOMMIT\n",
+                             "own.rules")
+    udp = {"proto": "udp", "src": "198.51.100.7", "sport": 1000, "dport": 9}
+    cases = cases_from_json([
+        {"name": "in", "probe": dict(udp, dir="in", dst="172.17.255.254", iif="eth0")},
+        {"name": "fwd", "probe": dict(udp, dir="fwd", dst="172.17.255.254", iif="eth0",
+                                      oif="eth1")},
+        {"name": "bcast", "probe": dict(udp, dir="in", dst="192.0.2.255", iif="eth0")},
+        {"name": "in-again", "probe": dict(udp, dir="in", dst="172.17.255.254", iif="eth0")}])
+    got = [r.verdict for r in simulate(rs, cases)]
+    assert got == ["ACCEPT", "REJECT", "DROP", "ACCEPT"]

@@ -380,11 +380,12 @@ def _negated_exits(m, fam: str, sets: dict):
     field does not exist in this family (nft's test then fails, negated or not); else None."""
     if not getattr(m, "negate", False):
         return None
-    if isinstance(m, ir.Proto) and len(m.protos) > 1:
+    if isinstance(m, ir.Proto) and len(m.protos) > 1 and 0 not in m.protos:
+        # (with 0, `-p 0` is every protocol; the full set is ir.NEVER, written as such)
         return [(ir.Proto(frozenset({p})),) for p in sorted(m.protos)], ()
     expr = " ".join(m.expr.split()) if isinstance(m, ir.FieldMatch) else ""
-    if expr == "ip protocol" and _plain_eq(m) and len(m.values) > 1 and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in m.values):
+    if expr == "ip protocol" and _plain_eq(m) and len(m.values) > 1 and 0 not in m.values \
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in m.values):
         if fam != "ip":
             return _NEVER
         return [(ir.Proto(frozenset({p})),) for p in sorted(m.values)], ()

@@ -191,6 +191,8 @@ class Simulator:
         # the same for nft sets `add|update|delete @set` changes: (family, table, set) -> ...
         self._set_changes: dict[tuple, dict] = {}
         self._ipsets_set, self._sets_updated, self._sets_limited = _set_writers(ruleset)
+        self.own: dict = {}  # (l3, address) -> device (None: any) the current case owns
+        self._own_key: frozenset = frozenset()
         self._setup_host()
         self._stages: dict[tuple[str, int], list] = {}
         self._cache: dict = {}
@@ -255,6 +257,9 @@ class Simulator:
 
     def addr_type(self, l3: int, a: int, iface: Optional[str] = None,
                   restrict: bool = False) -> str:
+        own = self.own.get((l3, a), False) if self.own else False
+        if own is not False and (not restrict or own is None or own == iface):
+            return "LOCAL"
         for name, v, lo, hi in self.local:
             if v == l3 and lo <= a <= hi and (not restrict or name == iface or name is None):
                 return "LOCAL"
@@ -573,7 +578,7 @@ class Simulator:
             def addrtype(p):
                 t = self.addr_type(p.l3, getattr(p, attr), getattr(p, ifattr), restrict)
                 return (t in types) != neg
-            return addrtype, {"l3", attr, "iif", "oif"}, True
+            return addrtype, {"l3", attr, "iif", "oif", "own"}, True
         if T in (ir.SkUid, ir.SkGid):
             lo, hi = m.range.lo, m.range.hi
             v = self.opt.uid if T is ir.SkUid else self.opt.gid
@@ -1624,6 +1629,7 @@ class Simulator:
                    quote: Optional[tuple] = None) -> tuple[str, Optional[str], Skb]:
         """Send one packet through its hooks.  -> (verdict, ct state seen by filter, skb)."""
         p = Skb(pkt, self.opt.ttl)
+        p.own = self._own_key
         p.now_ns = self.opt.clock_ns if self.opt.clock_ns is not None else time.time_ns()
         p.quote = quote
         if quote is not None:  # an ICMP error carries the quoted IP header + 8 bytes
@@ -1784,6 +1790,16 @@ class Simulator:
 
     def run_case(self, case: Case) -> CaseResult:
         self.reset()
+        # the host owns what the case sends to it and from it: an `in` packet's destination
+        # (on its interface) and an `out` packet's source, as the kernel harness sets up
+        # before the case (a packet reaches input only for an address of the host)
+        self.own = {}
+        own = {(p.l3, int(p.dst) if p.dir == "in" else int(p.src)):
+               (p.iif or self.opt.default_route) if p.dir == "in" else None
+               for p in (*case.setup, case.probe) if p.dir in ("in", "out")}
+        # (a broadcast or multicast destination is no address of the host's)
+        self.own = {k: d for k, d in own.items() if self.addr_type(*k) == "UNICAST"}
+        self._own_key = frozenset(self.own)
         wires: list[tuple] = []
         setup_verdicts = []
         for i, pkt in enumerate(case.setup):
@@ -1849,6 +1865,7 @@ def _verdict_text(v) -> str:
 
 
 _KEY_EXPR = {
+    "own": "p.own",
     "l3": "p.l3", "dir": "p.dir", "proto": "p.proto", "src": "p.src", "dst": "p.dst",
     "sport": "p.sport", "dport": "p.dport", "flags": "p.flags",
     "icmp": "p.icmp_type, p.icmp_code", "iif": "p.iif", "oif": "p.oif", "mark": "p.mark",

@@ -35,7 +35,7 @@ class Skb:
     __slots__ = ("dir", "l3", "family", "proto", "src", "dst", "sport", "dport", "flags",
                  "payload", "icmp_type", "icmp_code", "icmp_id", "iif", "oif", "mark", "ttl",
                  "tos", "length", "ct", "ct_state", "ct_dir", "notrack", "tmpl_helper",
-                 "tmpl_zone", "tmpl", "quote", "notes", "now_ns")
+                 "tmpl_zone", "tmpl", "quote", "notes", "now_ns", "own")
 
     def __init__(self, p: Packet, ttl: int = 64):
         self.dir = p.dir
@@ -54,6 +54,7 @@ class Skb:
         self.iif = p.iif
         self.oif = p.oif
         self.mark = 0
+        self.own: frozenset = frozenset()  # the case's own addresses (Simulator.own)
         self.ttl = ttl
         self.tos = 0
         self.length = (20 if p.l3 == 4 else 40) + L4_HEADER_LEN.get(p.proto, 0) + len(p.payload)
