@@ -1043,7 +1043,9 @@ class Simulator:
                 ref = ivs[0][0]
                 ok = {"lt": v < ref, "gt": v > ref, "le": v <= ref, "ge": v >= ref}[op]
             return ok != neg
-        return fieldmatch, {"fields"}, not m.expr.startswith("numgen ")
+        # (a route lookup's type also depends on the case's own addresses)
+        reads = {"fields", "own"} if m.expr.startswith("fib ") else {"fields"}
+        return fieldmatch, reads, not m.expr.startswith("numgen ")
 
     def _set_elements(self, m, rule: ir.Rule, table: ir.Table):
         if m.name is None:
@@ -1888,8 +1890,8 @@ _KEY_EXPR = {
 
 
 def _make_keyfn(reads: set) -> Callable[[Skb], tuple]:
-    if "fields" in reads:  # generic nft expressions may read anything
-        reads = set(_KEY_EXPR)
+    if "fields" in reads:  # generic nft expressions may read anything (but `own`: see above)
+        reads = set(_KEY_EXPR) - {"own"} | (reads & {"own"})
     names = sorted(set(reads) | {"l3", "dir", "ct_state"})
     body = ", ".join(_KEY_EXPR[n] for n in names)
     return eval(f"lambda p: ({body},)")  # noqa: S307  (built from the fixed table above)
