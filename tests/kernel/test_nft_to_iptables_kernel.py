@@ -63,6 +63,14 @@ def _decide_alike(nft_text: str, rs, out: dict, cases) -> list:
     return got
 
 
+def _in_case(src: str, dst: str, proto: str, port: int) -> dict:
+    """One incoming packet to `port` (a SYN for tcp), named SRC-PROTOPORT."""
+    probe = {"dir": "in", "proto": proto, "src": src, "dst": dst, "sport": 40000, "dport": port}
+    if proto == "tcp":
+        probe["flags"] = "S"
+    return {"name": f"{src}-{proto}{port}", "probe": probe}
+
+
 def _cases():
     out = []
     for src, dst in ((C4, S4), (C6, S6)):
@@ -460,11 +468,7 @@ def test_concatenated_and_family_keyed_verdict_maps_become_rules_per_family():
         for proto, port in (("tcp", 1), ("tcp", 2), ("tcp", 7), ("tcp", 22), ("udp", 53),
                             ("tcp", 53), ("tcp", 80), ("udp", 123), ("tcp", 82), ("udp", 9),
                             ("tcp", 9)):
-            probe = {"dir": "in", "proto": proto, "src": src, "dst": dst, "sport": 40000,
-                     "dport": port}
-            if proto == "tcp":
-                probe["flags"] = "S"
-            cases.append({"name": f"{src}-{proto}{port}", "probe": probe})
+            cases.append(_in_case(src, dst, proto, port))
     got = _decide_alike(CONCAT_VMAPS, rs, out, cases_from_json(cases))
     verdicts = {g[0]: g[1] for g in got}
     assert verdicts["198.51.100.7-udp9"] == "ACCEPT" and verdicts["2001:db8:a::7-tcp9"] == "ACCEPT"
@@ -708,11 +712,7 @@ def test_negated_sets_become_a_chain_of_returns():
         v6 = ":" in src
         for proto, port in (("tcp", 22), ("tcp", 80), ("udp", 53), ("udp", 5), ("udp", 9),
                             ("sctp", 9)):
-            probe = {"dir": "in", "proto": proto, "src": src, "dst": dst, "sport": 40000,
-                     "dport": port}
-            if proto == "tcp":
-                probe["flags"] = "S"
-            cases.append({"name": f"{src}-{proto}{port}", "probe": probe})
+            cases.append(_in_case(src, dst, proto, port))
         for t in ((128, 129, 135) if v6 else (8, 13)):
             cases.append({"name": f"{src}-icmp{t}", "probe": {
                 "dir": "in", "proto": "icmpv6" if v6 else "icmp", "src": src, "dst": dst,
