@@ -610,7 +610,8 @@ def _stmt(s: Any, loc) -> Any:
             key = body["val"]
             if "timeout" in body:
                 timeout = _seconds(body["timeout"], loc)
-        return Stmt("setupdate", {"op": "update", "set": _text(b["name"], "a meter name", loc),
+        return Stmt("setupdate", {"op": "update" if timeout else "add",
+                                  "set": _text(b["name"], "a meter name", loc),
                                   "key": _expr_or_value(key, loc),
                                   "stmts": [_stmt(x, loc) for x in stmts], "timeout": timeout,
                                   "meter": Val(str(b.get("size", 65535)), loc)}, loc)

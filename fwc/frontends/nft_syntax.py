@@ -810,7 +810,10 @@ def _st_meter(c: Cursor, loc):
     while not c.at("}"):
         extra.append(parse_statement(c))
     c.expect("}")
-    return Stmt("setupdate", {"op": "update", "set": name, "key": key, "stmts": extra,
+    # (nft makes it a dynset `update` when the key has a timeout, else an `add`: the same
+    # without a timeout, and what `ct count` needs)
+    return Stmt("setupdate", {"op": "update" if timeout else "add", "set": name, "key": key,
+                              "stmts": extra,
                               "timeout": timeout, "meter": size if size is not None else
                               Val("65535", loc)}, loc)
 

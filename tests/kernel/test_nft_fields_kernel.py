@@ -336,3 +336,30 @@ def test_meter_with_a_timeout_refreshes_as_update_does_and_add_does_not(kernel_o
         == ["HashLimit", "HashLimit"]
     with pytest.raises(Exception, match="add keeps an element's first expiry"):
         parse_nft(EXPIRY, "expiry.nft")
+
+
+METER_COUNT = """table ip t {
+ chain c {
+  type filter hook input priority filter; policy accept;
+  tcp dport 22 ct state new meter sc { ip saddr ct count over 2 } reject with tcp reset
+ }
+}
+"""
+
+
+def test_a_meter_counting_connections_is_connlimit(kernel):
+    """`meter M { KEY ct count over N }` is nft's dynset add (no key timeout): the per-address
+    connection count fwc reads `add @S { KEY ct count ... }` as (it was refused as statements
+    inside an update). The third SYN from one address is reset, in both loads."""
+    rs = parse_nft(METER_COUNT, "mc.nft")
+    assert "add @" in emit_nft(rs) and "ct count over 2" in emit_nft(rs)
+    syns = [{"dir": "in", "src": "198.51.100.7", "sport": 1000 + k, "dport": 22, "flags": "S"}
+            for k in range(3)]
+    cases = cases_from_json([{"name": "third", "setup": syns[:2], "probe": syns[2]},
+                             {"name": "other", "probe": dict(syns[0], src="198.51.100.8")}])
+    kernel.prepare(cases)
+    want = kernel_verdicts(("nft", METER_COUNT), cases, kernel)
+    again = kernel_verdicts(("nft", emit_nft(rs)), cases, kernel)
+    assert [(w.verdict, w.setup_verdicts) for w in want] == \
+        [(a.verdict, a.setup_verdicts) for a in again]
+    assert [w.verdict for w in want] == ["REJECT", "ACCEPT"]
