@@ -1018,6 +1018,9 @@ _IP_ONLY_SETS = (ir.CtHelperSet, ir.CtZoneSet, ir.SetTtl, ir.SetDscp, ir.TcpMss,
 
 _HL_ADDR = {"saddr": "srcip", "daddr": "dstip"}
 _HL_PORT = {"th sport": "srcport", "th dport": "dstport"}
+_HL_PROTO_PORT = {f"{name} {f}": (num, "srcport" if f == "sport" else "dstport")
+                  for name, num in (("tcp", 6), ("udp", 17), ("sctp", 132), ("dccp", 33),
+                                    ("udplite", 136)) for f in ("sport", "dport")}
 PORT_PROTOS = frozenset({6, 17, 132, 33, 136})
 
 
@@ -1114,6 +1117,7 @@ def _hashlimit(a, s, ctx):
         raise ctx.unsupported(f"per-element limits in an {ctx.family} table (hashlimit tables "
                               "are per IP family)", s.loc)
     mode, masks, needs_ports = [], {}, False
+    need_proto: set = set()
     width = 32 if fam == "ip" else 128
     for p in parts:
         mask = None
@@ -1136,6 +1140,12 @@ def _hashlimit(a, s, ctx):
         elif p.text in _HL_PORT and mask is None:
             mode.append(_HL_PORT[p.text])
             needs_ports = True
+        elif p.text in _HL_PROTO_PORT and mask is None:
+            # `udp dport` in a rule that only udp reaches: hashlimit's dstport (xt_hashlimit
+            # reads the ports of tcp, udp, udplite, sctp and dccp alike)
+            proto, m = _HL_PROTO_PORT[p.text]
+            mode.append(m)
+            need_proto.add(proto)
         else:
             raise ctx.unsupported(f"a per-element limit keyed on '{p.text}'", s.loc)
     if st.size not in (None, 65535):  # (the HashLimit's set is written with size 65535)
@@ -1150,6 +1160,11 @@ def _hashlimit(a, s, ctx):
     if ctx.family == "inet":
         guard = ir.FieldMatch("meta nfproto", ("ipv4" if fam == "ip" else "ipv6",))
         node = _Guarded(guard, node)
+    if len(need_proto) > 1:
+        raise ctx.unsupported("a per-element limit keyed on the ports of two protocols", s.loc)
+    if need_proto:
+        # (nft adds `meta l4proto udp` for `udp dport` in the key itself)
+        node = _Guarded(ir.Proto(frozenset(need_proto)), node)
     return _NeedsProto(node, PORT_PROTOS, s.loc) if needs_ports else node
 
 
@@ -1933,7 +1948,7 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
                     raise ctx.unsupported("a per-element limit keyed on ports without a match on "
                                           "one port protocol", node.loc)
                 node = node.node
-            if isinstance(node, _Guarded):
+            while isinstance(node, _Guarded):
                 if node.guard not in matches and not statements:  # (else refused just below)
                     matches.append(node.guard)
                 node = node.node

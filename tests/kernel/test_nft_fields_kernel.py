@@ -363,3 +363,31 @@ def test_a_meter_counting_connections_is_connlimit(kernel):
     assert [(w.verdict, w.setup_verdicts) for w in want] == \
         [(a.verdict, a.setup_verdicts) for a in again]
     assert [w.verdict for w in want] == ["REJECT", "ACCEPT"]
+
+
+METER_PORT_KEY = """table ip t {
+ chain c {
+  type filter hook input priority filter; policy accept;
+  meta l4proto udp meter m { ip saddr . udp dport timeout 10s limit rate over 1/minute burst 2 packets } drop
+ }
+}
+"""
+
+
+def test_a_meter_keyed_on_a_protocols_port_is_a_hashlimit_by_port(kernel):
+    """`ip saddr . udp dport` as a per-key limit's key (nft adds `meta l4proto udp` for it):
+    hashlimit srcip,dstport in a udp rule. The third packet to one port is over; another port
+    has its own bucket. Original, fwc's nft and fwc's iptables decide alike."""
+    from fwc.backends.iptables import emit_iptables
+    rs = parse_nft(METER_PORT_KEY, "mp.nft")
+    ipt = emit_iptables(rs)["ip"]
+    assert "-p udp -m hashlimit --hashlimit-above 1/minute" in ipt and "srcip,dstport" in ipt
+    pk = [{"dir": "in", "proto": "udp", "src": "198.51.100.7", "sport": 1000 + k, "dport": 53}
+          for k in range(3)]
+    cases = cases_from_json([{"name": "third", "setup": pk[:2], "probe": pk[2]},
+                             {"name": "other-port", "probe": dict(pk[0], dport=54)}])
+    kernel.prepare(cases)
+    got = [[(r.verdict, r.setup_verdicts) for r in kernel_verdicts(loader, cases, kernel)]
+           for loader in (("nft", METER_PORT_KEY), ("nft", emit_nft(rs)), ("iptables", ipt, None))]
+    assert got[0] == got[1] == got[2], got
+    assert [v for v, _ in got[0]] == ["DROP", "ACCEPT"]
