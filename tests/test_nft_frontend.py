@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from fwc import ir
 from fwc.backends.iptables import emit_iptables
+from fwc.backends.nft import emit_nft
 from fwc.errors import ErrorGroup, FwcError, FwcSyntaxError, Unsupported
 from fwc.frontends.nft import parse_nft
 
@@ -563,6 +564,19 @@ def test_a_one_name_interface_set_is_that_name():
     assert a.matches == (ir.Interface("iifname", "vlan_trusted"),)
     assert b.matches == (ir.Interface("iifname", "eth+", True),)
     assert "-A INPUT -i vlan_trusted -j ACCEPT" in emit_iptables(parse_nft(text))["ip"]
+
+
+def test_an_inet_connection_count_keeps_its_family_guard_when_written_back():
+    """`meta nfproto ipv4 ... meter m { ip saddr ct count over 64 }` in an inet table: a
+    ConnLimit behind the family guard, written back as the set of the guard's family (it was
+    refused as 'connlimit in an inet rule serving both families')."""
+    text = ("table inet t {\n chain c {\n  type filter hook input priority 0;\n"
+            "  meta nfproto ipv6 tcp flags syn meter m { ip6 saddr ct count over 64 } drop\n"
+            " }\n}\n")
+    (r,) = parse_nft(text).table("inet", "t").chain("c").rules
+    assert ir.ConnLimit("saddr", 128, 64, True) in r.matches
+    out = emit_nft(parse_nft(text))
+    assert "meta nfproto ipv6" in out and "{ ip6 saddr ct count over 64 }" in out
 
 
 def test_json_meter_with_a_timeout_matches_the_text_form():

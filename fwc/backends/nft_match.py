@@ -462,7 +462,7 @@ HASHLIMIT_KEYS = {"srcip": ("saddr", "addr"), "dstip": ("daddr", "addr"),
                   "srcport": ("sport", "inet_service"), "dstport": ("dport", "inet_service")}
 
 
-def _guarded_family(rule: ir.Rule) -> Optional[str]:
+def guarded_family(rule: ir.Rule) -> Optional[str]:
     """ip / ip6 when an inet rule holds a `meta nfproto ipv4|ipv6` guard."""
     for x in rule.matches:
         if isinstance(x, ir.FieldMatch) and x.expr == "meta nfproto" and x.op == "eq" and \
@@ -478,7 +478,7 @@ def render_hashlimit(m: ir.HashLimit, ctx: RuleCtx, rule: ir.Rule) -> Alts:
     dynamic set (timeout = expire, refreshed by `update`) whose elements carry a limit."""
     if ctx.dynamic_set is None:
         raise refuse("hashlimit")
-    fam = ctx.l3 or (ctx.family if ctx.family != "inet" else None) or _guarded_family(rule)
+    fam = ctx.l3 or (ctx.family if ctx.family != "inet" else None) or guarded_family(rule)
     if fam is None:
         raise refuse("hashlimit in an inet table serving both families")
     keys, types = [], []
@@ -569,7 +569,7 @@ def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
                      "it tests the master connection's helper; nft ct helper tests the "
                      "connection's own")
     from fwc.backends.nft_tail import render_tail_match  # iptables long tail (helper tx)
-    alts = render_tail_match(m, ctx)
+    alts = render_tail_match(m, ctx, rule)
     if alts is not None:
         return alts
     raise refuse(f"match {type(m).__name__}")

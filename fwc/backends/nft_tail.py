@@ -12,11 +12,11 @@ from fwc import ir
 from fwc.backends.nft_ctx import RuleCtx, refuse
 
 
-def render_tail_match(m, ctx: RuleCtx) -> Optional[list[list[str]]]:
+def render_tail_match(m, ctx: RuleCtx, rule: ir.Rule) -> Optional[list[list[str]]]:
     if isinstance(m, ir.Quota):
         return [[f"quota {'over ' if m.over else ''}{m.bytes} bytes"]]
     if isinstance(m, ir.ConnLimit):
-        return [[render_connlimit(m, ctx)]]
+        return [[render_connlimit(m, ctx, rule)]]
     if isinstance(m, ir.ConnLabel) and not m.negate:
         return [[f"ct label {m.bit}"]]
     if isinstance(m, ir.ConnLabelSet) and not m.negate:
@@ -36,11 +36,13 @@ def render_tail_match(m, ctx: RuleCtx) -> Optional[list[list[str]]]:
 CONNLIMIT_SET = "\0connlimit"  # prefix of the dynamic_set key that asks for a set of its own
 
 
-def render_connlimit(m: ir.ConnLimit, ctx: RuleCtx) -> str:
+def render_connlimit(m: ir.ConnLimit, ctx: RuleCtx, rule: ir.Rule) -> str:
     """xt_connlimit keeps, per rule, a tree of connection lists keyed by the masked address
     (and the conntrack zone, see nft.py); nft keeps a connection list in each element of a
-    dynamic set: one set per rule, the element key being the masked address."""
-    fam = ctx.l3 or (ctx.family if ctx.family != "inet" else None)
+    dynamic set: one set per rule, the element key being the masked address.  In an inet
+    rule the family comes from its `meta nfproto` guard (how nft's own form reads back)."""
+    from fwc.backends.nft_match import guarded_family
+    fam = ctx.l3 or (ctx.family if ctx.family != "inet" else None) or guarded_family(rule)
     if fam is None or ctx.dynamic_set is None:
         raise refuse("connlimit in an inet rule serving both families")
     width = 32 if fam == "ip" else 128
