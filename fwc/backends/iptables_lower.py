@@ -23,8 +23,8 @@ from typing import Optional
 import attrs
 
 from fwc import ir
-from fwc.conntrack.fields import ICMP_TYPES, ICMPV6_TYPES
 from fwc.backends.iptables_tail import first_header as tail_first_header
+from fwc.conntrack.fields import ICMP_TYPES, ICMPV6_TYPES
 from fwc.errors import Unsupported
 
 MAX_PIECES = 4096
@@ -371,12 +371,12 @@ _PORT_PROTO = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
 # and no such type"), so the rest of the rule tests the protocol; interfaces always exist
 _EXIT_FIELDS = {"meta iifname": None, "meta oifname": None, "iifname": None, "oifname": None,
                 "icmp type": ("ip", 1), "icmpv6 type": ("ip6", 58)}
-_NEVER = "the rule never matches this family's packets"
+_NO_FIELD = "the set's field does not exist in this family"
 
 
 def _negated_exits(m, fam: str, sets: dict):
     """(the positive tests a negated set is the union of, the tests the negation still needs
-    (its header)) when iptables has no negated form of the whole set; _NEVER when the set's
+    (its header)) when iptables has no negated form of the whole set; _NO_FIELD when the set's
     field does not exist in this family (nft's test then fails, negated or not); else None."""
     if not getattr(m, "negate", False):
         return None
@@ -387,11 +387,11 @@ def _negated_exits(m, fam: str, sets: dict):
     if expr == "ip protocol" and _plain_eq(m) and len(m.values) > 1 and 0 not in m.values \
             and all(isinstance(v, int) and not isinstance(v, bool) for v in m.values):
         if fam != "ip":
-            return _NEVER
+            return _NO_FIELD
         return [(ir.Proto(frozenset({p})),) for p in sorted(m.values)], ()
     if isinstance(m, ir.Address) and len(m.values) > 1:
         if all(ir.ip_family(v) != fam for v in m.values):
-            return _NEVER
+            return _NO_FIELD
         return [(ir.Address(m.field, (v,)),) for v in m.values], ()
     if isinstance(m, ir.Port) and ir.multiport_slots(m.ranges) > ir.MULTIPORT_SLOTS and \
             m.field != "port" and m.proto in _PORT_PROTO:
@@ -402,7 +402,7 @@ def _negated_exits(m, fam: str, sets: dict):
             _alternatives(m, fam, sets) is None:
         need = _EXIT_FIELDS[expr]
         if need is not None and need[0] != fam:
-            return _NEVER
+            return _NO_FIELD
         alts = _alternatives(attrs.evolve(m, negate=False), fam, sets)
         if not alts:
             return None
@@ -415,7 +415,7 @@ def _with_exits(rule: ir.Rule, fam: str, sets: dict):
     not possible."""
     found = [(i, ex) for i, m in enumerate(rule.matches)
              if (ex := _negated_exits(m, fam, sets)) is not None]
-    if any(ex is _NEVER for _, ex in found):
+    if any(ex is _NO_FIELD for _, ex in found):
         return []
     if len(found) != 1 or isinstance(rule.verdict, (ir.Goto, ir.Return)):
         return None  # (one chain deeper, goto and return would mean something else)
