@@ -1421,7 +1421,11 @@ def parse_iptables_script(text: str, filename: str = "<script>",
             if base in _HARMLESS or base == "false":
                 status = base != "false"
                 return
-            if base == "ip" and [w.text for w in words[1:3]] == ["netns", "exec"]:
+            inner = [w.text for w in words[4:6]]
+            if inner[:1] == ["sudo"]:
+                inner = inner[1:]
+            if base == "ip" and [w.text for w in words[1:3]] == ["netns", "exec"] and inner and \
+                    os.path.basename(inner[0]) in IPTABLES_COMMANDS:
                 raise Unsupported(f"iptables in network namespace '{words[3].text}' (ip netns "
                                   "exec): fwc reads the ruleset of one namespace; translate "
                                   "that namespace's commands as a script of their own",
