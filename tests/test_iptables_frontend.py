@@ -138,7 +138,9 @@ def test_script_variables_continuations_and_commands():
     ("echo 1 > /proc/sys/net/ipv4/ip_forward || iptables -A INPUT -j ACCEPT\n", 1, 43,
      "exit status of 'echo'"),
     ("modprobe nf_nat_ftp &&\n  iptables -A INPUT -j ACCEPT\n", 2, 3, "exit status of 'modprobe'"),
-    ("iptables-save | grep -q X || iptables -F X\n", 1, 15, "shell operator '|'"),
+    # (the pipeline builds no rule, but what `||` runs depends on its exit status)
+    ("iptables-save | grep -q X || iptables -F X\n", 1, 30, "exit status of 'iptables-save'"),
+    ("echo x | sh\n", 1, 8, "shell operator '|'"),
     ("iptables -A INPUT -j ACCEPT >x 2>&1 | tee\n", 1, 37, "shell operator '|'"),
     ("iptables -A INPUT -j ACCEPT -m comment --comment a>b\n", 1, 51, "shell operator '>'"),
     ("iptables -F; iptables -A INPUT -s $NOPE -j DROP\n", 1, 35, "undefined variable"),
@@ -412,6 +414,18 @@ def test_a_quoted_semicolon_chains_no_command_but_a_substitution_always_runs():
                           "iptables -N STEALTH\n", warnings=warnings)
     assert [w.message.split(":")[0] for w in warnings] == ["'echo' left out"] * 2
     for line in ('echo "$(iptables -F)"', "echo `iptables -F`"):
+        with pytest.raises((ErrorGroup, FwcSyntaxError, Unsupported)):
+            parse_iptables_script(line + "\niptables -N X\n")
+
+
+def test_a_host_command_piped_into_text_filters_is_left_out():
+    """`echo 1 | sudo tee /proc/sys/net/ipv4/ip_forward` (sudo cannot redirect) builds no
+    rule; a pipe into anything else (a shell, iptables-restore) is still refused."""
+    warnings: list = []
+    parse_iptables_script("echo 1 | sudo tee /proc/sys/net/ipv4/ip_forward >/dev/null\n"
+                          "sysctl -a | grep forward\niptables -N X\n", warnings=warnings)
+    assert [w.loc.line for w in warnings] == [1, 2] and "pipe into tee" in warnings[0].message
+    for line in ("echo x | iptables-restore", "echo x | sh", "echo x | tee a | sh"):
         with pytest.raises((ErrorGroup, FwcSyntaxError, Unsupported)):
             parse_iptables_script(line + "\niptables -N X\n")
 

@@ -1073,9 +1073,50 @@ def _host_command(stripped: str) -> Optional[tuple[str, str]]:
     if words[-1:] == ["save"] and (name == "service" and len(words) == 3 or len(words) == 2 and
                                    (name == "netfilter-persistent" or _init_script(words[0]))):
         name, what = " ".join(words), _SAVES
+    if what is not None and _pipes_into_filters(stripped):
+        return name, what + " (through a pipe into " + ", ".join(
+            sorted({_stage_name(x) for x in _unquoted_split(stripped, "|")[1:]})) + ")"
     if what is None or _chains_commands(_REDIRECT.sub(" ", stripped)):
         return None
     return name, what
+
+
+# what a host command may pipe into and still change no rule (`echo 1 | sudo tee
+# /proc/sys/net/ipv4/ip_forward`): text filters, and tee writing a file
+_PIPE_SAFE = frozenset(("tee", "cat", "grep", "cut", "sort", "uniq", "head", "tail", "wc",
+                        "tr", "logger"))
+
+
+def _stage_name(stage: str) -> str:
+    """The command a pipeline stage runs (after a plain `sudo [flags]`)."""
+    words = stage.split()
+    if words[:1] == ["sudo"]:
+        words = words[1:]
+        while words and words[0] in _SUDO_FLAGS:
+            words = words[1:]
+    return os.path.basename(words[0]) if words else ""
+
+
+def _unquoted_split(line: str, sep: str) -> list[str]:
+    """`line` cut at each `sep` outside quotes."""
+    cuts = [i for i in _unquoted(line) if line[i] == sep]
+    out, start = [], 0
+    for i in cuts:
+        out.append(line[start:i])
+        start = i + 1
+    out.append(line[start:])
+    return out
+
+
+def _pipes_into_filters(stripped: str) -> bool:
+    """A host command piped (one `|`, not `||`) only into _PIPE_SAFE commands, with no other
+    chaining: the whole pipeline builds no rule."""
+    stages = _unquoted_split(stripped, "|")
+    if len(stages) < 2 or any(not x.strip() for x in stages):
+        return False  # (no pipe, or `||`)
+    if any(_chains_commands(_REDIRECT.sub(" ", x)) for x in stages):
+        return False
+    return all(_stage_name(x) in _PIPE_SAFE for x in stages[1:])
 
 
 _REMOVALS = ("-D", "--delete", "-X", "--delete-chain", "-F", "--flush", "-Z", "--zero")
