@@ -1260,8 +1260,12 @@ ALL_PORTS = (Range(0, 65535),)
 MULTIPORT_SLOTS = 15  # xt_multiport's entries; a range takes two ("too many ports specified")
 
 
+def _slots(r: Range) -> int:
+    return 1 if r.lo == r.hi else 2
+
+
 def multiport_slots(ranges) -> int:
-    return sum(1 if r.lo == r.hi else 2 for r in ranges)
+    return sum(map(_slots, ranges))
 
 
 def multiport_chunks(ranges) -> list[tuple]:
@@ -1269,7 +1273,7 @@ def multiport_chunks(ranges) -> list[tuple]:
     out: list[list] = [[]]
     used = 0
     for r in ranges:
-        need = 1 if r.lo == r.hi else 2
+        need = _slots(r)
         if used + need > MULTIPORT_SLOTS:
             out.append([])
             used = 0

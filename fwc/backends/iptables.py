@@ -698,7 +698,7 @@ class _RuleEmitter:
                 raise self.fail(f"limit {m.rate}/{m.unit} burst {m.burst} (iptables allows at "
                                 "most 10000/second and a burst of 10000)")
             if m.negate:
-                return [], self.limit_over(m, per)
+                return self.match(self.limit_over(m, per), proto)
             return [], ["-m", "limit"] + neg + ["--limit", f"{m.rate}/{m.unit}", "--limit-burst", str(m.burst)]
         if isinstance(m, ir.HashLimit):
             w = ["-m", "hashlimit", "--hashlimit-above" if m.above else "--hashlimit-upto",
@@ -736,7 +736,7 @@ class _RuleEmitter:
                             f"{' or '.join(_NAT_FLAG_OPTS[f] for f in extra)})")
         return [_NAT_FLAG_OPTS[f] for f in sorted(flags)]
 
-    def limit_over(self, m: ir.Limit, per: int) -> list[str]:
+    def limit_over(self, m: ir.Limit, per: int) -> ir.HashLimit:
         """nft `limit rate over R burst B`: xt_limit has no inversion, but a hashlimit with no
         --hashlimit-mode is one bucket (the same token bucket fwc maps nft's per-key limits
         to), and --hashlimit-above its inversion.  Its bucket is forgotten after the htable
@@ -748,10 +748,8 @@ class _RuleEmitter:
             raise self.fail("a negated limit (nft `limit rate over`) of a rule without a source "
                             "location (its hashlimit needs a name of its own)")
         fill_ms = -(-2 * m.burst * per * 1000 // m.rate)
-        unit = m.unit[:3] if m.unit == "second" else m.unit
-        return ["-m", "hashlimit", "--hashlimit-above", f"{m.rate}/{unit}", "--hashlimit-burst",
-                str(m.burst), "--hashlimit-htable-expire", str(max(60000, fill_ms)),
-                "--hashlimit-name", f"fwc_{loc.line}_{loc.col}"[:15]]
+        return ir.HashLimit(f"fwc_{loc.line}_{loc.col}"[:15], m.rate, m.unit, m.burst,
+                            above=True, expire_ms=max(60000, fill_ms))
 
     # -- statements and verdict -> target words (iptables has one target per rule)
     def tcp_flags(self, m: ir.TcpFlags) -> list[str]:

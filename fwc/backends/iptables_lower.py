@@ -366,7 +366,6 @@ class Exits:
     rest: tuple[ir.Rule, ...]
 
 
-_PORT_PROTO = {"tcp": 6, "udp": 17, "sctp": 132, "dccp": 33, "udplite": 136}
 # negated sets of these fields: nft's test needs the header (`icmp type != { a, b }` is "ICMP
 # and no such type"), so the rest of the rule tests the protocol; interfaces always exist
 _EXIT_FIELDS = {"meta iifname": None, "meta oifname": None, "iifname": None, "oifname": None,
@@ -394,10 +393,10 @@ def _negated_exits(m, fam: str, sets: dict):
             return _NO_FIELD
         return [(ir.Address(m.field, (v,)),) for v in m.values], ()
     if isinstance(m, ir.Port) and ir.multiport_slots(m.ranges) > ir.MULTIPORT_SLOTS and \
-            m.field != "port" and m.proto in _PORT_PROTO:
+            m.field != "port":
         return [(ir.Port(m.proto, m.field, c),)
                 for c in ir.multiport_chunks(_disjoint_ranges(m.ranges))], \
-            (ir.Proto(frozenset({_PORT_PROTO[m.proto]})),)
+            (ir.Proto(frozenset({ir.L4_PROTOS[m.proto]})),)
     if expr in _EXIT_FIELDS and _plain_eq(m) and len(m.values) > 1 and \
             _alternatives(m, fam, sets) is None:
         need = _EXIT_FIELDS[expr]

@@ -7,7 +7,7 @@ from typing import Callable, Optional
 import attrs
 
 from fwc.errors import Unsupported
-from fwc.ir import Loc, NOLOC
+from fwc.ir import NOLOC, Loc, family_test
 
 
 class NotExpressible(Exception):
@@ -58,3 +58,11 @@ def named_priority(names: dict, prio: int) -> str:
     if abs(diff) <= 10:
         return f"{best} {'+' if diff > 0 else '-'} {abs(diff)}"
     return str(prio)
+
+
+def rule_family(ctx: RuleCtx, rule) -> Optional[str]:
+    """The packet family ('ip' | 'ip6') a rule sees: its table's, the merged rule's, or in an
+    inet table that of its family guard (`meta nfproto ipv4`); None when it serves both."""
+    if ctx.l3 or ctx.family != "inet":
+        return ctx.l3 or ctx.family
+    return next((f for f in map(family_test, rule.matches) if f is not None), None)

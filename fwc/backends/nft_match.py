@@ -11,7 +11,7 @@ import ipaddress
 from typing import Optional, Sequence
 
 from fwc import ir
-from fwc.backends.nft_ctx import NotExpressible, RuleCtx, refuse
+from fwc.backends.nft_ctx import NotExpressible, RuleCtx, refuse, rule_family
 from fwc.backends.nft_names import quote
 
 Alts = list[list[str]]
@@ -462,23 +462,13 @@ HASHLIMIT_KEYS = {"srcip": ("saddr", "addr"), "dstip": ("daddr", "addr"),
                   "srcport": ("sport", "inet_service"), "dstport": ("dport", "inet_service")}
 
 
-def guarded_family(rule: ir.Rule) -> Optional[str]:
-    """ip / ip6 when an inet rule holds a `meta nfproto ipv4|ipv6` guard."""
-    for x in rule.matches:
-        if isinstance(x, ir.FieldMatch) and x.expr == "meta nfproto" and x.op == "eq" and \
-                not x.negate and x.mask is None and len(x.values) == 1 and \
-                x.values[0] in ("ipv4", "ipv6"):
-            return "ip" if x.values[0] == "ipv4" else "ip6"
-    return None
-
-
 def render_hashlimit(m: ir.HashLimit, ctx: RuleCtx, rule: ir.Rule) -> Alts:
     """xt_hashlimit keeps one token bucket per key in a table named --hashlimit-name, shared
     by every rule using that name, and forgets a key idle for htable-expire ms: that is an nft
     dynamic set (timeout = expire, refreshed by `update`) whose elements carry a limit."""
     if ctx.dynamic_set is None:
         raise refuse("hashlimit")
-    fam = ctx.l3 or (ctx.family if ctx.family != "inet" else None) or guarded_family(rule)
+    fam = rule_family(ctx, rule)
     if fam is None:
         raise refuse("hashlimit in an inet table serving both families")
     keys, types = [], []

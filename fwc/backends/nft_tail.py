@@ -9,7 +9,7 @@ import ipaddress
 from typing import Optional
 
 from fwc import ir
-from fwc.backends.nft_ctx import RuleCtx, refuse
+from fwc.backends.nft_ctx import RuleCtx, refuse, rule_family
 
 
 def render_tail_match(m, ctx: RuleCtx, rule: ir.Rule) -> Optional[list[list[str]]]:
@@ -41,8 +41,7 @@ def render_connlimit(m: ir.ConnLimit, ctx: RuleCtx, rule: ir.Rule) -> str:
     (and the conntrack zone, see nft.py); nft keeps a connection list in each element of a
     dynamic set: one set per rule, the element key being the masked address.  In an inet
     rule the family comes from its `meta nfproto` guard (how nft's own form reads back)."""
-    from fwc.backends.nft_match import guarded_family
-    fam = ctx.l3 or (ctx.family if ctx.family != "inet" else None) or guarded_family(rule)
+    fam = rule_family(ctx, rule)
     if fam is None or ctx.dynamic_set is None:
         raise refuse("connlimit in an inet rule serving both families")
     width = 32 if fam == "ip" else 128

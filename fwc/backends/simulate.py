@@ -1795,7 +1795,7 @@ class Simulator:
         # the host owns what the case sends to it and from it: an `in` packet's destination
         # (on its interface) and an `out` packet's source, as the kernel harness sets up
         # before the case (a packet reaches input only for an address of the host)
-        self.own = {}
+        self.own = {}  # (empty while the candidates are typed below)
         own = {(p.l3, int(p.dst) if p.dir == "in" else int(p.src)):
                (p.iif or self.opt.default_route) if p.dir == "in" else None
                for p in (*case.setup, case.probe) if p.dir in ("in", "out")}

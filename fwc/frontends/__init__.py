@@ -61,10 +61,9 @@ def decode_text(data: bytes) -> str:
     is not UTF-8 anywhere else raises UnicodeDecodeError."""
     try:
         return data.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as first:
-        lines = data.split(b"\n")
+    except UnicodeDecodeError:
         out, at = [], 0
-        for line in lines:
+        for line in data.split(b"\n"):
             try:
                 out.append(line.decode("utf-8"))
             except UnicodeDecodeError as e:
@@ -73,8 +72,6 @@ def decode_text(data: bytes) -> str:
                                              e.reason) from None
                 out.append(line.decode("utf-8", errors="backslashreplace"))
             at += len(line) + 1
-        if not out:
-            raise first
         return "\n".join(out).removeprefix("\ufeff")
 
 

@@ -537,8 +537,7 @@ class _RuleParser:
             raise self.err(f"can't use -i with {chain}", iif_word)
         if oif is not None and chain in ("INPUT", "PREROUTING"):
             raise self.err(f"can't use -o with {chain}", oif_word)
-        ctx = X.Ctx(self.family, self.table, chain, proto, self._ctx_error)
-        ctx.proto_neg = proto_neg
+        ctx = X.Ctx(self.family, self.table, chain, proto, self._ctx_error, proto_neg)
         matches: list = []
         if iif:
             matches.append(iif)
@@ -1052,6 +1051,19 @@ _SAVES = "saves the ruleset to a file"
 
 def _init_script(word: str) -> bool:
     return "/init.d/" in word or "/rc.d/" in word
+
+
+def _netns_iptables(words: list[str]) -> Optional[str]:
+    """NS of `[sudo] ip netns exec NS [sudo] iptables ...` (another namespace's ruleset)."""
+    if words[:1] == ["sudo"]:
+        words = words[1:]
+    inner = words[4:6]
+    if inner[:1] == ["sudo"]:
+        inner = inner[1:]
+    if os.path.basename(words[0]) == "ip" and words[1:3] == ["netns", "exec"] and inner and \
+            os.path.basename(inner[0]) in IPTABLES_COMMANDS:
+        return words[3]
+    return None
 _REDIRECT = re.compile(r"(?:\d*>>?|&>>?|<)\s*(?:&\d+|\S+)")
 _CHAINING = re.compile(r"[;&|`]|\$\(")
 _EXIT = re.compile(r"^exit(?:\s+\d+)?\s*$")
@@ -1067,8 +1079,7 @@ def _host_command(stripped: str) -> Optional[tuple[str, str]]:
         return None
     name = os.path.basename(words[0])
     what = _HOST_COMMANDS.get(name)
-    if name == "ip" and words[1:3] == ["netns", "exec"] and len(words) > 4 and os.path.basename(
-            words[5] if words[4] == "sudo" and len(words) > 5 else words[4]) in IPTABLES_COMMANDS:
+    if _netns_iptables(words) is not None:
         return None  # (another namespace's ruleset: refused below, named)
     if words[-1:] == ["save"] and (name == "service" and len(words) == 3 or len(words) == 2 and
                                    (name == "netfilter-persistent" or _init_script(words[0]))):
@@ -1462,12 +1473,9 @@ def parse_iptables_script(text: str, filename: str = "<script>",
             if base in _HARMLESS or base == "false":
                 status = base != "false"
                 return
-            inner = [w.text for w in words[4:6]]
-            if inner[:1] == ["sudo"]:
-                inner = inner[1:]
-            if base == "ip" and [w.text for w in words[1:3]] == ["netns", "exec"] and inner and \
-                    os.path.basename(inner[0]) in IPTABLES_COMMANDS:
-                raise Unsupported(f"iptables in network namespace '{words[3].text}' (ip netns "
+            namespace = _netns_iptables([w.text for w in words])
+            if namespace is not None:
+                raise Unsupported(f"iptables in network namespace '{namespace}' (ip netns "
                                   "exec): fwc reads the ruleset of one namespace; translate "
                                   "that namespace's commands as a script of their own",
                                   ir.Loc(filename, lineno, first.col), whole)

@@ -26,11 +26,13 @@ class Opt:
 class Ctx:
     """What a builder may need to know about the rule being parsed."""
 
-    def __init__(self, family: str, table: str, chain: str, proto: Optional[int], error):
+    def __init__(self, family: str, table: str, chain: str, proto: Optional[int], error,
+                 proto_neg: bool = False):
         self.family = family
         self.table = table
         self.chain = chain
         self.proto = proto
+        self.proto_neg = proto_neg  # (`! -p PROTO`)
         self.error = error  # error(message, opt=None, unsupported=False) -> Exception
 
 
@@ -429,7 +431,7 @@ def _build_ipv6header(opts, ctx):
         raise ctx.error("-m ipv6header is an ip6tables match", heads[0] if heads else None)
     if len(heads) != 1 or len(opts) != 1 or heads[0].negate or \
             heads[0].args[0].lower() not in ("protocol", "prot") or ctx.proto is None or \
-            getattr(ctx, "proto_neg", False) or ctx.proto in IPV6_EXT_HEADERS:
+            ctx.proto_neg or ctx.proto in IPV6_EXT_HEADERS:
         raise ctx.error("-m ipv6header is supported as `-p PROTO -m ipv6header --header "
                         "protocol` only (no extension header before PROTO, nft's `ip6 nexthdr "
                         "PROTO`)", heads[0] if heads else None, True)

@@ -1018,9 +1018,8 @@ _IP_ONLY_SETS = (ir.CtHelperSet, ir.CtZoneSet, ir.SetTtl, ir.SetDscp, ir.TcpMss,
 
 _HL_ADDR = {"saddr": "srcip", "daddr": "dstip"}
 _HL_PORT = {"th sport": "srcport", "th dport": "dstport"}
-_HL_PROTO_PORT = {f"{name} {f}": (num, "srcport" if f == "sport" else "dstport")
-                  for name, num in (("tcp", 6), ("udp", 17), ("sctp", 132), ("dccp", 33),
-                                    ("udplite", 136)) for f in ("sport", "dport")}
+_HL_PROTO_PORT = {f"{name} {f}": (ir.L4_PROTOS[name], "srcport" if f == "sport" else "dstport")
+                  for name in ("tcp", "udp", "sctp", "dccp", "udplite") for f in ("sport", "dport")}
 PORT_PROTOS = frozenset({6, 17, 132, 33, 136})
 
 
