@@ -86,12 +86,19 @@ def _module_proto(name: str, family: str):
 
 
 class _RuleList(list):
-    """A chain's rules, with a count of each rule kept as the list changes: `-C` is a lookup
-    instead of a scan (an idempotent script's `-C R || -A R` per rule was quadratic)."""
+    """A chain's rules, with a count of each rule kept as the list changes once a lookup has
+    needed it: `-C` is then a lookup instead of a scan (an idempotent script's `-C R || -A R`
+    per rule was quadratic), and a restore file that never looks pays no hashing."""
 
     def __init__(self, items=()):
         super().__init__(items)
-        self._count = collections.Counter(self)
+        self._counted = None
+
+    @property
+    def _count(self) -> collections.Counter:
+        if self._counted is None:
+            self._counted = collections.Counter(self)
+        return self._counted
 
     def __contains__(self, r) -> bool:
         return self._count[r] > 0
@@ -119,51 +126,56 @@ class _RuleList(list):
             lo, hi = lo + 1, hi - 1
         return -1
 
-    def _recount(self) -> None:
-        self._count = collections.Counter(self)
+    def _add(self, rs) -> None:
+        if self._counted is not None:
+            self._counted.update(rs)
+
+    def _drop(self, r) -> None:
+        if self._counted is not None:
+            self._counted[r] -= 1
 
     def append(self, r) -> None:
         super().append(r)
-        self._count[r] += 1
+        self._add((r,))
 
     def extend(self, rs) -> None:
         rs = list(rs)
         super().extend(rs)
-        self._count.update(rs)
+        self._add(rs)
 
     def insert(self, k, r) -> None:
         super().insert(k, r)
-        self._count[r] += 1
+        self._add((r,))
 
     def __setitem__(self, k, v) -> None:
         if isinstance(k, int):  # (-R: one rule replaced)
-            self._count[self[k]] -= 1
+            self._drop(self[k])
             super().__setitem__(k, v)
-            self._count[v] += 1
+            self._add((v,))
             return
         super().__setitem__(k, v)
-        self._recount()
+        self._counted = None
 
     def __delitem__(self, k) -> None:
         if isinstance(k, int):
-            self._count[self[k]] -= 1
+            self._drop(self[k])
             super().__delitem__(k)
         else:
             super().__delitem__(k)
-            self._recount()
+            self._counted = None
 
     def clear(self) -> None:
         super().clear()
-        self._count.clear()
+        self._counted = None
 
     def pop(self, k=-1):
         r = super().pop(k)
-        self._count[r] -= 1
+        self._drop(r)
         return r
 
     def remove(self, r) -> None:
         super().remove(r)
-        self._count[r] -= 1
+        self._drop(r)
 
     def __iadd__(self, rs):
         self.extend(rs)
@@ -1658,6 +1670,7 @@ _HOOK_LIMITS = (
     ((ir.SetPriority,), "CLASSIFY", ("forward", "output", "postrouting")),
     ((ir.Reject,), "REJECT", ("input", "forward", "output")),
 )
+_HOOK_LIMITED = tuple(k for kinds, _, _ in _HOOK_LIMITS for k in kinds)
 
 
 def _hook_errors(t: ir.Table) -> list:
@@ -1665,6 +1678,9 @@ def _hook_errors(t: ir.Table) -> list:
     errors = []
     for c in t.chains:
         for r in c.rules:
+            if not any(isinstance(x, _HOOK_LIMITED) for x in (*r.matches, *r.statements,
+                                                               r.verdict)):
+                continue
             for kinds, what, allowed in _HOOK_LIMITS:
                 if not any(isinstance(x, kinds) for x in (*r.matches, *r.statements, r.verdict)):
                     continue
