@@ -1128,3 +1128,21 @@ def test_a_map_element_jumping_to_an_undefined_chain_is_located_where_it_was_add
         parse_nft(text + "add element ip t m { 23 : accept }\nadd element ip t m { 24 : goto b }\n",
                   "m.nft")
     assert (ei.value.loc.line, "'b'" in ei.value.message) == (14, True)
+
+
+def test_a_string_may_span_lines_and_later_lines_keep_their_numbers():
+    """nft's scanner reads `"[^"]*"` (kernel-checked in test_nft_backend_kernel.py)."""
+    text = 'table ip t {\n chain c {\n  accept comment "ab\ncd"\n  tcp dport 99999 accept\n }\n}\n'
+    with pytest.raises((FwcSyntaxError, ErrorGroup)) as e:
+        parse_nft(text, "m.nft")
+    err = e.value.errors[0] if isinstance(e.value, ErrorGroup) else e.value
+    assert (err.loc.line, err.loc.col) == (5, 13), err.format()
+    rs = parse_nft(text.replace("99999", "22"), "m.nft")
+    assert [r.comment for r in rs.tables[0].chains[0].rules] == ["ab\ncd", None]
+
+
+def test_a_backslash_in_a_string_is_itself():
+    rs = parse_nft('table ip t {\n chain c {\n  accept comment "a\\\\b\\"\n }\n}\n', "b.nft")
+    assert rs.tables[0].chains[0].rules[0].comment == "a\\\\b\\"
+    with pytest.raises(FwcSyntaxError, match="unterminated string"):
+        parse_nft('table ip t {\n chain c {\n  accept comment "a\n }\n}\n', "u.nft")

@@ -54,8 +54,9 @@ def priority_text(prio: int, hook: str) -> str:
     return named_priority({n: STANDARD_PRIORITIES[n] for n in allowed}, prio)
 
 
-# a double quote becomes a single one, a backslash a slash, a control character a blank
-_COMMENT_CHARS = {**{c: " " for c in range(0x20)}, 0x7F: " ", ord('"'): "'", ord("\\"): "/"}
+# nft strings are `"[^"]*"` (no escapes: a backslash is itself): a double quote becomes a
+# single one, a control character a blank
+_COMMENT_CHARS = {**{c: " " for c in range(0x20)}, 0x7F: " ", ord('"'): "'"}
 COMMENT_MAX = 128  # bytes (NFTNL_UDATA_COMMENT_MAXLEN); iptables comments hold up to 255
 
 

@@ -20,8 +20,8 @@ _TOKEN_RE = re.compile(r"""
     (?P<ws>[ \t\r\f\v]+|\\\r?\n)
   | (?P<comment>\#[^\n]*)
   | (?P<nl>\n)
-  | (?P<string>"(?:[^"\\\n]|\\.)*")
-  | (?P<badstring>"[^\n]*)
+  | (?P<string>"[^"]*")
+  | (?P<badstring>")
   | (?P<op>==|!=|<=|>=|<<|>>)
   | (?P<word>[A-Za-z0-9_:\[][A-Za-z0-9_:./\-*\[\]%]*)
   | (?P<punct>[{}()\[\];,.=<>!&|^@$/\-*:~+])
@@ -72,20 +72,17 @@ def tokenize(text: str, filename: str = "<input>") -> list[Token]:
         elif kind == "punct" or kind == "op":
             append(Token("PUNCT", s, line, col, filename))
         elif kind == "string":
-            append(Token("STRING", _unescape(s[1:-1]), line, col, filename))
+            # nft's scanner: `"[^"]*"`, no escapes, and it may span lines
+            append(Token("STRING", s[1:-1], line, col, filename))
+            if "\n" in s:
+                line += s.count("\n")
+                line_start = pos + s.rindex("\n") + 1
         elif kind == "badstring":
             raise FwcSyntaxError("unterminated string", Loc(filename, line, col),
                                  _line_text(text, line_start))
         pos = m.end()
     out.append(Token("EOF", "", line, pos - line_start + 1, filename))
     return out
-
-
-def _unescape(s: str) -> str:
-    if "\\" not in s:
-        return s
-    # keep `\*` (a literal star in an interface name) distinguishable from the wildcard
-    return re.sub(r"\\([\\\"])", r"\1", s)
 
 
 def _line_text(text: str, start: int) -> str:

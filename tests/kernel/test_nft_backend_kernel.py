@@ -14,6 +14,7 @@ import pytest
 from fwc import ir
 from fwc.backends.nft import emit_nft
 from fwc.frontends.iptables import parse_iptables_save
+from fwc.frontends.nft import parse_nft
 from fwc.nftcheck import check_nft
 from fwc.testing.kernel import kernel_or_skip
 
@@ -327,3 +328,18 @@ def test_time_values_written_load():
     from fwc.frontends.nft import parse_nft
     out = emit_nft(parse_nft(TIME_VALUES, "t.nft"))
     assert check_nft(out) == []
+
+
+def test_nft_strings_are_read_as_nft_reads_them(ns):
+    """nft 1.0.6's scanner reads `"[^"]*"`: a backslash is itself, `"a\\"` is a whole string and
+    a string may span lines.  fwc's nft output of such an input lists as the input does."""
+    text = ('table ip t {\n chain c {\n'
+            '  tcp dport 1 accept comment "a\\\\b\\ty"\n'
+            '  tcp dport 2 accept comment "ends in \\"\n'
+            '  tcp dport 3 log prefix "x\\\\y " accept\n'
+            ' }\n}\n')
+    want = load(ns, text)
+    sh(ns, "nft", "flush", "ruleset")
+    got = load(ns, emit_nft(parse_nft(text, "s.nft")))
+    assert got == want
+    assert '"a\\\\b\\ty"' in want and '"ends in \\"' in want
