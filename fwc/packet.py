@@ -77,7 +77,10 @@ class CaseResult:
 
 
 def _err(msg: str, where: str) -> FwcSyntaxError:
-    return FwcSyntaxError(f"{where}: {msg}", Loc(where.split(":")[0] if ":" in where else where))
+    """Located at the start of the file (a cases file relocates it to the case's object);
+    `where` names the case and packet, or the option (--packet, --setup N) it came from."""
+    file = "<packet>" if where.startswith("--") else where.split(":")[0]
+    return FwcSyntaxError(f"{where}: {msg}", Loc(file, 1, 1))
 
 
 def _default_proto(d: dict, l3: int) -> int:
@@ -133,6 +136,7 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
         raise _err(f"bad protocol {proto!r}", where)
     if proto == 1 and l3 == 6:
         proto = 58
+    _check_fields_apply(d, proto, where)
     flags: frozenset[str] = frozenset()
     if proto == 6:
         letters = d.get("flags", "S")
@@ -141,7 +145,7 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
         flags = frozenset(TCP_FLAG_LETTERS[c] for c in letters.upper())
     sport = d.get("sport")
     dport = d.get("dport")
-    if proto in (6, 17, 132, 33, 136):
+    if proto in PORT_PROTOS:
         sport = 40000 if sport is None else sport
         dport = 80 if dport is None else dport
         for v in (sport, dport):
@@ -159,7 +163,8 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
     iif, oif = DEFAULT_IFACES[direction]
     for key in ("iif", "oif"):
         if key in d and d[key] is not None and (not isinstance(d[key], str) or not d[key] or
-                                                len(d[key]) > 15 or "/" in d[key]):
+                                                len(d[key]) > 15 or "/" in d[key] or
+                                                any(c.isspace() for c in d[key])):
             raise _err(f"{key} must be an interface name, not {d[key]!r}", where)
     quote = d.get("quote")
     if quote == "prev":
@@ -180,6 +185,25 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
     )
 
 
+PORT_PROTOS = (6, 17, 132, 33, 136)  # tcp udp sctp dccp udplite
+
+
+def _check_fields_apply(d: dict, proto: int, where: str) -> None:
+    """A field the protocol has no place for is a mistake (`in icmp > :22`, flags on UDP): the
+    packet would be simulated without it, which is not what was asked."""
+    name = {v: k for k, v in reversed(L4_PROTOS.items())}.get(proto, f"protocol {proto}")
+    d = {k: v for k, v in d.items() if v is not None}  # (null: the field is absent)
+    if "flags" in d and proto != 6:
+        raise _err(f"flags: {name} has no TCP flags", where)
+    ports = [k for k in ("sport", "dport") if k in d]
+    if ports and proto not in PORT_PROTOS:
+        raise _err(f"{ports[0]}: {name} has no ports (tcp, udp, sctp, dccp and udplite have)",
+                   where)
+    icmp = [k for k in ("icmp_type", "icmp_code", "icmp_id", "icmp_seq", "quote") if k in d]
+    if icmp and proto not in (1, 58):
+        raise _err(f"{icmp[0]}: {name} is not ICMP", where)
+
+
 def _small_int(d: dict, key: str, top: int, where: str) -> Optional[int]:
     """d[key] as an int in 0..top (JSON numbers or digit strings), None when absent."""
     v = d.get(key)
@@ -196,6 +220,9 @@ def cases_from_json(data: Any, where: str = "cases", locs: Optional[list] = None
     """Parse a list of cases, or {"cases": [...]}; `locs`: where each case starts in its file
     (errors are located there)."""
     if isinstance(data, dict) and "cases" in data:
+        if set(data) != {"cases"}:
+            raise _err(f"unknown field(s) {', '.join(sorted(set(data) - {'cases'}))} beside "
+                       "\"cases\"", where)
         data = data["cases"]
     if not isinstance(data, list):
         raise _err("expected a list of cases or {\"cases\": [...]}", where)
@@ -215,6 +242,10 @@ def _case(c: Any, i: int, where: str) -> Case:
     here = f"{where}: case {i}"
     if not isinstance(c, dict) or "probe" not in c:
         raise _err("a case is an object with a \"probe\"", here)
+    extra = set(c) - {"name", "setup", "probe"}
+    if extra:
+        raise _err(f"unknown case field(s) {', '.join(sorted(extra))} (a case has name, setup "
+                   "and probe)", here)
     setup_raw = c.get("setup", [])
     if not isinstance(setup_raw, list):
         raise _err("setup must be a list of packets", here)

@@ -382,6 +382,44 @@ def test_a_bad_case_is_located_at_its_object(tmp_path, capsys):
     assert out == ""  # (no partial table of results)
 
 
+@pytest.mark.parametrize("case,needle", [
+    ('{"probe": {"proto": "icmp", "dport": 22}}', "dport: icmp has no ports"),
+    ('{"probe": {"proto": "udp", "flags": "S"}}', "flags: udp has no TCP flags"),
+    ('{"probe": {"proto": "tcp", "icmp_type": 3}}', "icmp_type: tcp is not ICMP"),
+    ('{"setup": [{"proto": "udp"}], "probe": {"proto": "udp", "quote": 0}}',
+     "quote: udp is not ICMP"),
+    ('{"probe": {}, "setpu": []}', "unknown case field(s) setpu"),
+    ('{"probe": {"iif": "eth 0"}}', "iif must be an interface name"),
+])
+def test_a_case_field_that_cannot_apply_is_an_error(case, needle, tmp_path, capsys):
+    """Simulated without it, the packet would not be the one that was asked about."""
+    cases = tmp_path / "cases.json"
+    cases.write_text(f"[\n  {case}\n]\n")
+    code, out, err = run_cli(["simulate", str(REPO / "examples" / "host-firewall.rules"),
+                              "--cases", str(cases)], capsys)
+    assert (code, f"{cases}:2:3: error: case 0" in err, needle in err, out) == \
+        (2, True, True, ""), err
+
+
+@pytest.mark.parametrize("packet,needle", [
+    ("in icmp > :22", "<packet>:1:1: error: --packet: dport: icmp has no ports"),
+    ("in udp > :53 flags S", "<packet>:1:1: error: --packet: flags: udp has no TCP flags"),
+])
+def test_a_packet_field_that_cannot_apply_is_an_error(packet, needle, capsys):
+    code, out, err = run_cli(["simulate", str(REPO / "examples" / "host-firewall.rules"),
+                              "--packet", packet], capsys)
+    assert (code, needle in err, out) == (2, True, ""), err
+
+
+def test_a_cases_file_that_is_no_list_is_located_at_its_start(tmp_path, capsys):
+    cases = tmp_path / "cases.json"
+    for text in ('{}', '{"cases": [], "note": 1}'):
+        cases.write_text(text)
+        code, out, err = run_cli(["simulate", str(REPO / "examples" / "host-firewall.rules"),
+                                  "--cases", str(cases)], capsys)
+        assert code == 2 and err.startswith(f"{cases}:1:1: error: "), err
+
+
 def test_output_to_dev_stdout_on_a_pipe():
     """/dev/stdout on a pipe resolves to no real path (pipe:[N]): it is written into."""
     import subprocess

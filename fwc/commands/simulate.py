@@ -32,7 +32,7 @@ def _addr(token: str, where: str) -> tuple[Optional[str], Optional[int]]:
     """SRC / DST token -> (address or None, port or None)."""
     def port(text: str) -> int:
         if not text.isdigit():
-            raise FwcSyntaxError(f"{where}: bad port {text!r}", Loc("<packet>"))
+            raise FwcSyntaxError(f"{where}: bad port {text!r}", Loc("<packet>", 1, 1))
         return int(text)
     if token.startswith("["):
         addr, _, rest = token[1:].partition("]")
@@ -60,9 +60,9 @@ def parse_packet_text(text: str, index: int = 0, where: str = "--packet"):
     try:
         tokens = shlex.split(text)
     except ValueError as e:
-        raise FwcSyntaxError(f"{where}: {e}", Loc("<packet>")) from None
+        raise FwcSyntaxError(f"{where}: {e}", Loc("<packet>", 1, 1)) from None
     if not tokens:
-        raise FwcSyntaxError(f"{where}: empty packet", Loc("<packet>"))
+        raise FwcSyntaxError(f"{where}: empty packet", Loc("<packet>", 1, 1))
     tokens = [">" if t == "->" else t for t in tokens]  # `->` reads as naturally as `>`
     d: dict = {"dir": tokens.pop(0)}
     if tokens and tokens[0] in ("ip4", "ip6", "ipv4", "ipv6"):
@@ -78,7 +78,7 @@ def parse_packet_text(text: str, index: int = 0, where: str = "--packet"):
     if tokens and tokens[0] == ">":
         tokens.pop(0)
         if not tokens:
-            raise FwcSyntaxError(f"{where}: destination missing after '>'", Loc("<packet>"))
+            raise FwcSyntaxError(f"{where}: destination missing after '>'", Loc("<packet>", 1, 1))
         a, p = _addr(tokens.pop(0), where)
         if a:
             d["dst"] = a
@@ -88,11 +88,11 @@ def parse_packet_text(text: str, index: int = 0, where: str = "--packet"):
         key = tokens.pop(0)
         if key not in _KEYS or not tokens:
             raise FwcSyntaxError(f"{where}: expected one of {', '.join(_KEYS)} with a value, "
-                                 f"got {key!r}", Loc("<packet>"))
+                                 f"got {key!r}", Loc("<packet>", 1, 1))
         field, value = _KEYS[key], tokens.pop(0)
         if field in _INT_KEYS:
             if not value.isdigit():
-                raise FwcSyntaxError(f"{where}: {key} needs a number", Loc("<packet>"))
+                raise FwcSyntaxError(f"{where}: {key} needs a number", Loc("<packet>", 1, 1))
             value = int(value)
         elif field == "quote" and value != "prev":
             value = int(value) if value.isdigit() else value
