@@ -681,7 +681,10 @@ class _RuleEmitter:
         if isinstance(m, ir.PktType):
             return [], ["-m", "pkttype"] + neg + ["--pkt-type", m.type]
         if isinstance(m, ir.Length):
-            v = str(m.range.lo) if m.range.lo == m.range.hi else f"{m.range.lo}:{m.range.hi}"
+            lo, hi = m.range.lo, min(m.range.hi, 0xFFFF)  # (xt_length: 16 bits; nft's meta 32)
+            if lo > hi:  # no packet is that long: `65535:0` matches none, its negation all
+                return [], ([] if m.negate else ["-m", "length", "--length", "65535:0"])
+            v = str(lo) if lo == hi else f"{lo}:{hi}"
             return [], ["-m", "length"] + neg + ["--length", v]
         if isinstance(m, ir.Ttl):
             mod, p = ("ttl", "--ttl-") if m.family == "ip" else ("hl", "--hl-")

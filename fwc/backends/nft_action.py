@@ -132,12 +132,12 @@ def fieldset_value(v, ctx: Optional[RuleCtx] = None) -> str:
     if isinstance(v, (str, ipaddress.IPv4Address, ipaddress.IPv6Address)):
         return str(v)
     if isinstance(v, ir.MapValue) and ctx is not None:
-        from fwc.backends.nft_native import element_text, is_string_expr, map_key_text
+        from fwc.backends.nft_native import element_text, map_key_text, string_kind
         keys = " . ".join(map_key_text(k, i, [e for e, _ in v.elements], ctx)
                           for i, k in enumerate(v.keys))
         if v.name is not None:
             return f"{keys} map @{ctx.set_name(v.name)}"
-        strings = [is_string_expr(k) for k in v.keys]
+        strings = [string_kind(k) for k in v.keys]
         elems = [f"{element_text(k, lambda i: strings[i])} : {fieldset_value(val, ctx)}"
                  for k, val in v.elements]
         return f"{keys} map {{ {', '.join(elems)} }}"

@@ -353,17 +353,29 @@ def render_pkttype(m: ir.PktType, ctx: RuleCtx) -> Alts:
 
 
 def render_length(m: ir.Length, ctx: RuleCtx) -> Alts:
-    def build(fam: str) -> list[str]:
+    """`ip length` (the IPv4 total length) or `ip6 length` (the payload length: the packet's
+    minus the 40-byte header), both 16-bit fields: a range beyond them (nft's `meta length`
+    is 32 bits) is cut to what the family's packets can have."""
+    def build(fam: str) -> Optional[list[str]]:
+        """The words; None when no packet of the family can match."""
         lo, hi = m.range.lo, m.range.hi
-        if fam == "ip":
-            return [f"ip length {neg(m.negate)}{fmt_range(m.range)}"]
-        # ip6 length is the payload length: the packet length minus the 40-byte header
-        if hi < 40:
-            if m.negate:
-                return ["meta nfproto ipv6"]
-            raise refuse("--length below the IPv6 header size (matches no packet)")
-        return [f"ip6 length {neg(m.negate)}{fmt_range(ir.Range(max(lo - 40, 0), hi - 40))}"]
-    return per_family(ctx, build)
+        if fam == "ip6":
+            lo, hi = max(lo - 40, 0), hi - 40
+        hi = min(hi, 0xFFFF)
+        if hi < lo:  # no packet of the family has such a length
+            return [] if m.negate else None
+        return [f"{fam} length {neg(m.negate)}{fmt_range(ir.Range(lo, hi))}"]
+    fams = [ctx.l3] if ctx.l3 is not None else ["ip", "ip6"]
+    if ctx.l3 is None and ctx.family in ir.L2_FAMILIES:
+        raise refuse(f"a family-dependent match in a {ctx.family} table")
+    alts = []
+    for fam in fams:
+        words = build(fam)
+        if words is not None:
+            alts.append(words if ctx.l3 is not None else [f"meta nfproto {NFPROTO[fam]}", *words])
+    if not alts:
+        raise refuse("a length no packet has (it matches nothing)")
+    return alts
 
 
 TTL_OPS = {"eq": "", "ne": "!= ", "lt": "< ", "gt": "> "}

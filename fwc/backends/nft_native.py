@@ -10,7 +10,8 @@ from typing import Callable
 from fwc import ir
 from fwc.backends.nft_action import nat_flags
 from fwc.backends.nft_ctx import RuleCtx, refuse
-from fwc.backends.nft_match import ICMP_TYPES, ICMPV6_TYPES, PROTO_NAMES, fmt_addr, neg, one_or_set
+from fwc.backends.nft_match import ICMP_TYPES, ICMPV6_TYPES, PROTO_NAMES, fmt_addr, iface_literal, \
+    neg, one_or_set
 from fwc.backends.nft_names import quote
 from fwc.conntrack.fields import time_range_ends
 
@@ -21,11 +22,27 @@ CMP_OPS = {"lt": "<", "gt": ">", "le": "<=", "ge": ">="}
 NEGATED_CMP = {"lt": "ge", "ge": "lt", "gt": "le", "le": "gt"}
 
 
+IFNAME_EXPRS = ("iifname", "oifname", "ibrname", "obrname", "sdifname", "meta iif", "meta oif")
+
+
 def is_string_expr(expr: str) -> bool:
     return expr.endswith(STRING_EXPRS) or (expr.startswith("osf ") and expr.endswith(" version"))
 
 
-def fmt_value(v, string: bool) -> str:
+def string_kind(expr: str):
+    """How fmt_value writes the expression's values: "ifname" (the IR's final `+` wildcard is
+    nft's `*`), True (a plain string) or False (not a string)."""
+    if expr.endswith(IFNAME_EXPRS):
+        return "ifname"
+    return is_string_expr(expr)
+
+
+def type_string_kind(t: str):
+    """string_kind for a set's declared `type` word."""
+    return "ifname" if t == "ifname" else t in STRING_TYPES
+
+
+def fmt_value(v, string) -> str:
     if isinstance(v, bool):
         return "1" if v else "0"
     if isinstance(v, int):
@@ -35,6 +52,12 @@ def fmt_value(v, string: bool) -> str:
     if isinstance(v, (ipaddress.IPv4Network, ipaddress.IPv6Network, ir.AddrRange)):
         return fmt_addr(v)
     if isinstance(v, str):
+        if string == "ifname":
+            lit = iface_literal(v)
+            if lit is None:
+                raise refuse(f"interface name {v!r}", "nft 1.0.6 reads a backslash or a double "
+                             "quote in it differently")
+            return lit
         if string:
             lit = quote(v)
             if lit is None:
@@ -59,7 +82,7 @@ _SYMBOL_NAMES = {"icmp type": ICMP_TYPES, "icmpv6 type": ICMPV6_TYPES}
 
 
 def render_fieldmatch(m: ir.FieldMatch) -> list[list[str]]:
-    string = is_string_expr(m.expr)
+    string = string_kind(m.expr)
     key = m.expr
     if m.xor is not None:
         key = f"{key} ^ {m.xor:#x}"
@@ -137,7 +160,7 @@ def render_setmatch(m: ir.SetMatch, ctx: RuleCtx) -> list[list[str]]:
         keys = " . ".join(m.keys)
         return [[f"{keys} {neg(m.negate)}@{ctx.set_name(m.name)}"]]
     keys = " . ".join(_concat_key(k, i, m) for i, k in enumerate(m.keys))
-    strings = [is_string_expr(k) for k in m.keys]
+    strings = [string_kind(k) for k in m.keys]
     protos = [k in PROTO_KEYS for k in m.keys]  # `tcp . 53` reads better than `6 . 53`
     elems = [element_text(e, lambda i: strings[i], lambda i: protos[i]) +
              element_stmts_text(m.element_stmts, i)
@@ -200,7 +223,7 @@ def render_vmap(v: ir.VerdictMap, ctx: RuleCtx) -> str:
         # refuses to read it back ("missing statement in map declaration")
         raise refuse("per-element counters in a verdict map",
                      "nft 1.0.6 cannot load them in an anonymous map")
-    strings = [is_string_expr(k) for k in v.keys]
+    strings = [string_kind(k) for k in v.keys]
     elems = [f"{element_text(k, lambda i: strings[i])} : {simple_verdict(verdict, ctx)}"
              for k, verdict in v.elements]
     return f"{keys} vmap {{ {', '.join(elems)} }}"
@@ -230,8 +253,7 @@ def named_set_lines(s: ir.NamedSet, name: str, ctx: RuleCtx) -> list[str]:
     if s.comment:
         lit = quote(s.comment.replace('"', "'"))
         lines.append(f"\t\tcomment {lit}")
-    strings = [(not typeof and t in STRING_TYPES) or (typeof and is_string_expr(t))
-               for t in s.types]
+    strings = [string_kind(t) if typeof else type_string_kind(t) for t in s.types]
     protos = [t == "inet_proto" or t in PROTO_KEYS for t in s.types]
     if s.elements:
         elems = []
@@ -243,7 +265,7 @@ def named_set_lines(s: ir.NamedSet, name: str, ctx: RuleCtx) -> list[str]:
                 if s.data == "verdict":
                     shown = simple_verdict(val, ctx)
                 else:
-                    shown = fmt_value(val, s.data in STRING_TYPES)
+                    shown = fmt_value(val, type_string_kind(s.data))
                 elems.append(f"{element_text(k, lambda i: strings[i])}{opts} : {shown}")
             else:
                 elems.append(element_text(e, lambda i: strings[i], lambda i: protos[i]) + opts)
@@ -270,7 +292,7 @@ def render_natmap(v: ir.NatMap, ctx: RuleCtx) -> str:
         target = f"{keys} map @{ctx.set_name(v.name)}"
         return (f"{v.kind} to :{target}" if v.kind == "redirect"
                 else f"{v.kind}{fam} to {target}") + nat_flags(v.flags)
-    strings = [is_string_expr(k) for k in v.keys]
+    strings = [string_kind(k) for k in v.keys]
     protos = [k in PROTO_KEYS for k in v.keys]
     with_ports = {t.ports is not None for _, t in v.elements}
     if v.kind != "redirect" and len(with_ports) > 1:

@@ -59,11 +59,19 @@ def err(v, msg: str) -> FwcSyntaxError:
     return FwcSyntaxError(msg, v.loc)
 
 
+_INT = re.compile(r"0[xX]([0-9a-fA-F]+)|0([0-7]*)|([1-9][0-9]*)").fullmatch
+
+
 def parse_int(text: str):
-    try:
-        return int(text, 0) if not re.fullmatch(r"0\d+", text) else int(text, 10)
-    except ValueError:
+    """A number as nft 1.0.6 reads it (strtoull, base 0; kernel-checked): `0x` hex, a leading
+    0 octal (`010` is 8), else decimal; None for anything else, also `08` (a port reads it
+    as decimal: dec_port)."""
+    m = _INT(text)
+    if m is None:
         return None
+    hx, octal, dec = m.groups()
+    return int(hx, 16) if hx is not None else int(octal or "0", 8) if octal is not None \
+        else int(dec)
 
 
 def _split_range(text: str):
@@ -128,6 +136,12 @@ def _mk_range(v, lo, hi) -> Range:
 
 
 def dec_port(v) -> Value:
+    if isinstance(v, Val) and not v.quoted and re.fullmatch(r"0[0-9]*[89][0-9]*", v.text):
+        # not octal: nft then reads it as a service, which getaddrinfo takes as decimal
+        n = int(v.text, 10)
+        if n > 0xFFFF:
+            raise err(v, f"port {v.text} is out of range (0-65535)")
+        return n
     if isinstance(v, Val) and not v.quoted and parse_int(v.text) is None and _split_range(v.text) is None:
         try:
             return SERVICES.get(v.text.lower()) or socket.getservbyname(v.text.lower())

@@ -343,3 +343,45 @@ def test_nft_strings_are_read_as_nft_reads_them(ns):
     got = load(ns, emit_nft(parse_nft(text, "s.nft")))
     assert got == want
     assert '"a\\\\b\\ty"' in want and '"ends in \\"' in want
+
+
+# Each rule, read by fwc and written back, lists in the kernel as nft's own reading of it lists
+# (nft lists the kernel's bytecode). Each once differed: numbers with a leading 0 are octal to
+# nft (fwc read `tcp dport 022` as 22, nft 18; `08` is no octal number, and only a port reads
+# it, as decimal); an interface wildcard in a set or map was written as a literal `"veth+"`.
+SAME_LISTING = [
+    "tcp dport 022 accept", "tcp dport 010-0x20 accept", "tcp dport { 010, 011 } accept",
+    "tcp dport 08 accept", "tcp dport 0778 accept", "ip ttl 010 drop", "meta mark 0777 accept",
+    "ct mark 017 accept", "limit rate 010/second burst 010 packets accept", "ip dscp 010 accept",
+    "ct zone 010 accept", "log group 010 accept", "icmp type 010 accept", "quota 010 bytes accept",
+    "tcp option maxseg size 010 accept", "meta mark set 010", "ct count over 010 drop",
+    'oifname { "eth0", "veth*", "br-*" } accept', 'iifname != { "veth*", "lo" } drop',
+    'iifname vmap { "lo" : accept, "veth*" : drop }', 'iifname { "eth\\*", "wl*" } accept',
+]
+
+
+@pytest.mark.parametrize("rule", SAME_LISTING)
+def test_a_rule_lists_as_nft_reads_it(ns, rule):
+    text = (f"table inet t {{\n chain c {{\n  type filter hook forward priority 0;\n  {rule}\n"
+            " }\n}\n")
+    want = load(ns, text)
+    sh(ns, "nft", "flush", "ruleset")
+    assert load(ns, emit_nft(parse_nft(text, "r.nft"))) == want
+
+
+@pytest.mark.parametrize("rule,family,listed", [
+    ("meta length > 1000 drop", "inet", ["ip length 1001-65535 drop", "ip6 length 961-65535 drop"]),
+    ("meta length 65500-70000 drop", "inet", ["ip length 65500-65535 drop",
+                                              "ip6 length 65460-65535 drop"]),
+    ("meta length != 65536-80000 drop", "ip", ["drop"]),  # every IPv4 packet
+    ("meta length 1-65535 accept", "ip6", ["ip6 length 0-65495 accept"])])
+def test_a_length_beyond_16_bits_is_cut_to_what_the_family_can_have(ns, rule, family, listed):
+    """`meta length` is 32 bits; ip/ip6 length 16 (fwc wrote `ip length 1001-4294967295`,
+    which nft refuses to load). `ip6 length` is the payload: 40 bytes less."""
+    text = (f"table {family} t {{\n chain c {{\n  type filter hook input priority 0;\n  {rule}\n"
+            " }\n}\n")
+    load(ns, text)
+    out = emit_nft(parse_nft(text, "l.nft"))
+    sh(ns, "nft", "flush", "ruleset")
+    got = [x.strip() for x in load(ns, out).splitlines()]
+    assert got[got.index("type filter hook input priority filter; policy accept;") + 1:-2] == listed

@@ -163,8 +163,8 @@ def test_rules_with_several_actions_become_one_iptables_rule_per_action():
         [{"name": f"tcp{p}", "probe": dict(pkt, dport=p)} for p in (22, 80, 81, 82)]
         + [{"name": "tcp80-again", "setup": [dict(pkt, dport=80)] * 2, "probe": dict(pkt, dport=80)},
            {"name": "bad", "probe": dict(pkt, src="198.51.100.2", dport=9)},
-           {"name": "dns", "probe": {**pkt, "proto": "udp", "dport": 53}},
-           {"name": "dns54", "probe": {**pkt, "proto": "udp", "dport": 54}}])
+           {"name": "dns", "probe": {**pkt, "proto": "udp", "dport": 53, "flags": None}},
+           {"name": "dns54", "probe": {**pkt, "proto": "udp", "dport": 54, "flags": None}}])
     with KernelHarness() as h:
         h.prepare(cases)
         nft = kernel_verdicts(("nft", SEVERAL_ACTIONS), cases, h)
@@ -722,3 +722,32 @@ def test_negated_sets_become_a_chain_of_returns():
     assert got["2001:db8:a::7-icmp129"] == "DROP" and got["2001:db8:a::7-icmp128"] == "ACCEPT"
     assert got["198.51.100.7-sctp9"] == "DROP" and got["198.51.100.7-udp5"] == "ACCEPT"
     assert got["198.51.100.7-udp9"] == "DROP"
+
+
+LONG = """table inet t {
+ chain input {
+  type filter hook input priority filter; policy accept;
+  udp dport 7 meta length > 1000 drop
+  udp dport 8 meta length 70000-80000 drop
+  udp dport 9 meta length != 70000-80000 drop
+ }
+}
+"""
+
+
+def test_a_meta_length_beyond_16_bits_becomes_a_length_iptables_loads():
+    """nft's `meta length` is 32 bits, xt_length's 16: fwc wrote `--length 1001:4294967295`,
+    which iptables-restore refuses."""
+    kernel_or_skip()
+    rs = parse_nft(LONG, "long.nft")
+    out = emit_iptables(rs)
+    assert "4294967295" not in out["ip"] + out["ip6"] and "65535:0" in out["ip"]
+    cases = []
+    for src, dst in ((C4, S4), (C6, S6)):
+        for port in (7, 8, 9):
+            for size in (10, 1200):
+                cases.append({"name": f"{src}-{port}-{size}", "probe": {
+                    "dir": "in", "proto": "udp", "src": src, "dst": dst, "sport": 5000,
+                    "dport": port, "payload": "x" * size}})
+    got = _decide_alike(LONG, rs, out, cases_from_json(cases))
+    assert [g[1] for g in got] == ["ACCEPT", "DROP", "ACCEPT", "ACCEPT", "DROP", "DROP"] * 2
