@@ -267,7 +267,7 @@ def to_interval(expr: str, value) -> Optional[tuple]:
         if value.isdigit():
             return (int(value), int(value))
         if expr in ("iifname", "oifname", "meta iifname", "meta oifname") or \
-                (expr in ("meta iif", "meta oif") and not value.endswith("*")):  # (no wildcard)
+                (expr in ("meta iif", "meta oif") and not value.endswith("+")):  # (no wildcard)
             return ("str", value)
         try:
             a = ipaddress.ip_address(value)
@@ -284,7 +284,7 @@ def value_in(expr: str, v, interval: tuple) -> bool:
         if not isinstance(v, str):
             return False
         name = interval[1]
-        if name.endswith("*"):
+        if name.endswith("+"):  # the IR's interface wildcard (nft's `"eth*"`; `"eth\*"` is "eth*")
             return v.startswith(name[:-1])
         return v == name
     if isinstance(v, str):

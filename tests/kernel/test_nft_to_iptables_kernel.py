@@ -751,3 +751,50 @@ def test_a_meta_length_beyond_16_bits_becomes_a_length_iptables_loads():
                     "dport": port, "payload": "x" * size}})
     got = _decide_alike(LONG, rs, out, cases_from_json(cases))
     assert [g[1] for g in got] == ["ACCEPT", "DROP", "ACCEPT", "ACCEPT", "DROP", "DROP"] * 2
+
+
+WILDCARDS = """table inet t {
+ set wl { type ifname; flags interval; elements = { "wl*" } }
+ chain input {
+  type filter hook input priority filter; policy accept;
+  iifname { "eth9", "veth*" } tcp dport 22 drop
+  iifname @wl tcp dport 23 drop
+  iifname != { "veth*", "lo" } tcp dport 24 drop
+  tcp dport 25 iifname vmap { "wl*" : drop, "lo" : accept }
+ }
+}
+"""
+
+
+def test_interface_wildcards_in_sets_and_maps_match_by_prefix():
+    """`iifname { "eth9", "veth*" }`: fwc's nft output wrote `"veth+"` (to nft a literal name)
+    and the simulator compared the name whole; both are checked here on real interfaces named
+    veth0 and wlx1, with the iptables translation (without the named set: no ipsets)."""
+    from fwc.testing.kernel import sim_options
+    kernel_or_skip()
+    rs = parse_nft(WILDCARDS, "w.nft")
+    no_set = WILDCARDS.replace("  iifname @wl tcp dport 23 drop\n", "")
+    out = emit_iptables(parse_nft(no_set, "w.nft"))
+    ifaces = ("veth0", "wlx1")
+    cases = []
+    for iif, (src, dst) in zip(ifaces, (("198.51.100.7", "192.0.2.1"),
+                                        ("203.0.113.7", "203.0.113.1"))):
+        for port in (22, 23, 24, 25, 26):
+            cases.append({"name": f"{iif}-{port}", "probe": {
+                "dir": "in", "iif": iif, "src": src, "dst": dst, "sport": 40000,
+                "dport": port, "flags": "S"}})
+    cases = cases_from_json(cases)
+    with KernelHarness(ifaces=ifaces) as h:
+        h.prepare(cases)
+        kern = kernel_verdicts(("nft", WILDCARDS), cases, h)
+        ours = kernel_verdicts(("nft", emit_nft(rs)), cases, h)
+        ipt = kernel_verdicts(("iptables", out.get("ip"), out.get("ip6")), cases, h)
+    sim = Simulator(rs, sim_options(ifaces))
+    got = [(c.name, a.verdict, b.verdict, sim.run_case(c).verdict) for c, a, b in
+           zip(cases, kern, ours)]
+    assert [g for g in got if len(set(g[1:])) != 1] == []
+    assert [g[1] for g in got] == ["DROP", "ACCEPT", "ACCEPT", "ACCEPT", "ACCEPT",
+                                   "ACCEPT", "DROP", "DROP", "DROP", "ACCEPT"]
+    # the iptables translation has no port 23 rule
+    assert [d.verdict for d in ipt] == [g[1] if not g[0].endswith("-23") else "ACCEPT"
+                                        for g in got]
