@@ -75,9 +75,10 @@ KNOWN: dict[str, tuple[str, str]] = {
     "libxt_sctp.txlate:4": (_E, _FIRSTFRAG.format(m="sctp")),
     "libxt_tcp.txlate:34": (_E, _FIRSTFRAG.format(m="tcp")),
     "libxt_udp.txlate:13": (_E, _FIRSTFRAG.format(m="udp")),
-    "libxt_helper.txlate:1": (_G, "xt_helper tests the helper of the connection's master "
-                                  "(expected connections); nft ct helper the connection's own"),
-    "libxt_helper.txlate:4": (_G, "as above"),
+    "libxt_helper.txlate:4": (_E, "vector inexact: '! --helper' also matches packets of a "
+                                  "connection without a master, where 'ct helper !=' stops the "
+                                  "rule; fwc's 'ct helper \"ftp\" return' in a chain of its own "
+                                  "keeps them (kernel: test_ct_helper_kernel.py)"),
     "libxt_owner.txlate:7": (_E, "vector inexact: '! --uid-owner' also matches packets without a "
                                  "socket, which 'skuid != X' does not; fwc's 'meta skuid X "
                                  "return' in a chain of its own keeps them (kernel: "

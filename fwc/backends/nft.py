@@ -221,6 +221,17 @@ class _TableRenderer:
         return self._aux_chain(rule, ctx, guard, rule.matches[:i], [back],
                                rule.matches[i + 1:], "mss", "-m tcpmss ! --mss")
 
+    def helper_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str], i: int) -> list[str]:
+        """`-m helper ! --helper NAME` (matches[i]): xt also matches a packet without a
+        conntrack entry or a master, or whose master has no helper, where nft's `ct helper`
+        (which reads the master's helper too) stops the rule; so, in a chain of its own,
+        `ct helper NAME return` leaves out the packets the negation excludes, and the rest of
+        the rule follows."""
+        back = f"{render_match(attrs.evolve(rule.matches[i], negate=False), ctx, rule, None)[0][0]}" \
+            " return"
+        return self._aux_chain(rule, ctx, guard, rule.matches[:i], [back],
+                               rule.matches[i + 1:], "helper", "-m helper ! --helper")
+
     def label_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str], i: int) -> list[str]:
         """`-m connlabel ! --label N [--set]` (matches[i]): xt also matches a packet without a
         conntrack entry, where nft's `ct label` stops the rule; so, in a chain of its own, (with
@@ -369,6 +380,8 @@ class _TableRenderer:
                 return self.owner_lines(rule, ctx, guard)
             if type(m) is ir.MssOutside:
                 return self.mss_lines(rule, ctx, guard, i)
+            if type(m) is ir.Helper and m.negate:
+                return self.helper_lines(rule, ctx, guard, i)
             if type(m) in (ir.ConnLabel, ir.ConnLabelSet) and m.negate:
                 return self.label_lines(rule, ctx, guard, i)
             if type(m) is ir.Cluster:

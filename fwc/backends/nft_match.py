@@ -567,9 +567,14 @@ def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
         raise refuse("-m physdev --physdev-is-bridged",
                      "bridge port metadata is not available to ip/ip6 tables")
     if isinstance(m, ir.Helper):
-        raise refuse("-m helper",
-                     "it tests the master connection's helper; nft ct helper tests the "
-                     "connection's own")
+        # nft's ct helper, like xt_helper, reads the helper of the connection's master; the
+        # negation is the backend's helper_lines (xt's also holds without a master)
+        lit = quote(m.name) if m.name else None
+        if lit is None or m.negate:
+            raise refuse(f"-m helper {'! ' if m.negate else ''}--helper {m.name!r}",
+                         "nft cannot say it here" if m.negate else
+                         "an empty name matches every helper, a name nft strings cannot hold")
+        return [[f"ct helper {lit}"]]
     from fwc.backends.nft_tail import render_tail_match  # iptables long tail (helper tx)
     alts = render_tail_match(m, ctx, rule)
     if alts is not None:

@@ -651,7 +651,9 @@ class Simulator:
 
             def helper(p):
                 ct = p.ct
-                ok = ct is not None and ct.master is not None and ct.master.helper == name
+                # (xt_helper: an empty name matches every helper)
+                ok = ct is not None and ct.master is not None and bool(ct.master.helper) and \
+                    (ct.master.helper == name or not name)
                 return ok != neg
             return helper, {"ct_helper"}, True
         if T is ir.Cluster:

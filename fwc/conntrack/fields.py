@@ -86,6 +86,14 @@ def _ct_tuple(which: int, idx: int):
     return read
 
 
+def _master_helper(p: Skb):
+    """nft's `ct helper`: the name of the helper of the connection's master (nft_ct.c)."""
+    master = p.ct.master if p.ct is not None else None
+    if master is None or not master.helper:
+        return ABSENT
+    return master.helper
+
+
 def _meta_name(attr: str):
     def read(p: Skb):
         v = getattr(p, attr)
@@ -130,6 +138,7 @@ READERS: dict[str, Callable[[Skb], object]] = {
     "ct mark": lambda p: p.ct.mark if p.ct is not None else ABSENT,
     "ct label": lambda p: p.ct.labels if p.ct is not None else ABSENT,
     "ct direction": lambda p: p.ct_dir if p.ct is not None else ABSENT,
+    "ct helper": _master_helper,
     "ct protocol": lambda p: p.ct.proto if p.ct is not None else ABSENT,
     "ct original protocol": lambda p: p.ct.proto if p.ct is not None else ABSENT,
     "ct original saddr": _ct_tuple(0, 2), "ct original daddr": _ct_tuple(0, 3),
@@ -266,7 +275,7 @@ def to_interval(expr: str, value) -> Optional[tuple]:
             return (v, v)
         if value.isdigit():
             return (int(value), int(value))
-        if expr in ("iifname", "oifname", "meta iifname", "meta oifname") or \
+        if expr in ("iifname", "oifname", "meta iifname", "meta oifname", "ct helper") or \
                 (expr in ("meta iif", "meta oif") and not value.endswith("+")):  # (no wildcard)
             return ("str", value)
         try:

@@ -535,7 +535,9 @@ def _dscp(family):
 
 @_eq_only
 def _helper(text, op, vals, neg, is_set, flags, rel, ctx):
-    if is_set or flags or len(vals) != 1 or not isinstance(vals[0], str):
+    # (`ct helper != X` stops the rule without a master; the IR's negated Helper, xt_helper's,
+    # holds then: it stays a FieldMatch)
+    if is_set or flags or len(vals) != 1 or not isinstance(vals[0], str) or neg or not vals[0]:
         return None
     return ir.Helper(vals[0], neg)
 

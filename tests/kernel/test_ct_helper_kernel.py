@@ -418,3 +418,55 @@ def test_a_data_connection_is_natted_as_its_master(kernel):
                for c, a, b in zip(cs, kern, sim)}
         assert {k: v for k, v in got.items() if v[0] != v[1]} == {}
         assert all(v[0][0] == "ACCEPT" for v in got.values()), got
+
+
+def _helper_cases():
+    """The data connection (its master has the ftp helper), the control connection itself
+    (its own helper, no master) and an untracked-free plain connection out of port 20."""
+    data = _ftp_case("data")
+    control = dict(data, name="control", probe=dict(data["setup"][5], payload="230 ok\\r\\n"))
+    plain = {"name": "plain", "probe": dict(data["probe"], dport=40009)}
+    return cases_from_json([data, control, plain])
+
+
+@pytest.mark.parametrize("match", ["-m helper --helper ftp", "-m helper ! --helper ftp",
+                                   "-m helper --helper ftp-21"])
+def test_helper_matches_translate_to_nft_ct_helper(kernel, match):
+    """nft's `ct helper`, like xt_helper, reads the helper of the connection's master (fwc
+    refused it, taking it for the connection's own); xt's negation also holds without a
+    master, where nft's `!=` stops the rule: a chain of its own returns for the helper."""
+    from fwc.backends.nft import emit_nft
+    text = ("*raw\n:PREROUTING ACCEPT [0:0]\n"
+            "-A PREROUTING -p tcp --dport 21 -j CT --helper ftp\nCOMMIT\n"
+            f"*filter\n:OUTPUT ACCEPT [0:0]\n-A OUTPUT -p tcp {match} -j DROP\nCOMMIT\n")
+    rs = parse_iptables_save(text, "h.rules", "ip")
+    out = emit_nft(rs)
+    assert "ct helper" in out
+    cases = _helper_cases()
+    kernel.prepare(cases)
+    kern = kernel_verdicts(("iptables", text), cases, kernel)
+    ours = kernel_verdicts(("nft", out), cases, kernel)
+    sim = simulate(rs, cases, sim_options())
+    want = {"-m helper ! --helper ftp": ["ACCEPT", "DROP", "DROP"]}.get(
+        match, ["DROP", "ACCEPT", "ACCEPT"])
+    assert [r.verdict for r in kern] == want
+    assert [r.verdict for r in ours] == want and [r.verdict for r in sim] == want
+
+
+def test_nft_ct_helper_not_equal_stops_the_rule_without_a_master(kernel):
+    """`ct helper != "ftp"` matches only a connection whose master has another helper: not
+    the control connection nor a plain one (fwc read it as xt_helper's negation)."""
+    from fwc.backends.nft import emit_nft
+    text = ('table ip h {\n ct helper ftp-std { type "ftp" protocol tcp; }\n'
+            ' chain pre {\n  type filter hook prerouting priority filter; policy accept;\n'
+            '  tcp dport 21 ct helper set "ftp-std"\n }\n'
+            ' chain out {\n  type filter hook output priority filter; policy accept;\n'
+            '  ct helper != "sip" drop\n  tcp sport 21 ct helper != "ftp" drop\n }\n}\n')
+    rs = parse_nft(text, "h.nft")
+    cases = _helper_cases()
+    kernel.prepare(cases)
+    kern = kernel_verdicts(("nft", text), cases, kernel)
+    ours = kernel_verdicts(("nft", emit_nft(rs)), cases, kernel)
+    sim = simulate(rs, cases, sim_options())
+    assert [r.verdict for r in kern] == ["DROP", "ACCEPT", "ACCEPT"]
+    assert [r.verdict for r in ours] == [r.verdict for r in kern] == [r.verdict for r in sim]

@@ -48,7 +48,8 @@ def _scaffold(text: str, expected=()) -> str:
             continue
         if (s.startswith(("table ", "chain ", "type ", "policy ", "}", "delete table",
                           "flags ", "size ", "timeout "))
-                or s.startswith(("set ", "ct helper ")) or not s):
+                or s.startswith("set ") or (s.startswith("ct helper ") and s.endswith("{"))
+                or not s):  # (`ct helper NAME {` declares an object; `ct helper "x"` is a rule)
             keep.append(line)
     return "\n".join(keep) + "\n"
 
