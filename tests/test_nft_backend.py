@@ -322,9 +322,16 @@ def test_statistic():
         "numgen inc mod 3 != 2 accept"
 
 
-@pytest.mark.parametrize("m", [ir.SocketExists(), ir.PhysDevBridged(), ir.Helper("ftp")])
+@pytest.mark.parametrize("m", [ir.SocketExists(), ir.PhysDevBridged(), ir.Helper("")])
 def test_refused_matches(m):
     refused(m)
+
+
+def test_helper_is_ct_helper_of_the_master_and_its_negation_a_chain_of_its_own():
+    assert one(ir.Helper("ftp")) == 'ct helper "ftp" accept'
+    text = emit_nft(ruleset(ir.Rule((ir.Proto(fs(6)), ir.Helper("ftp", negate=True)),
+                                    verdict=ir.Drop())))
+    assert 'ct helper "ftp" return' in text, text
 
 
 # --------------------------------------------------------------------------- statements
@@ -459,7 +466,7 @@ def test_comment_quotes():
 # --------------------------------------------------------------------------- errors
 
 def test_all_unsupported_rules_reported_together():
-    rules = [ir.Rule((ir.Helper("ftp"),), verdict=ir.Accept(), loc=ir.Loc("f", 1, 1)),
+    rules = [ir.Rule((ir.Helper(""),), verdict=ir.Accept(), loc=ir.Loc("f", 1, 1)),
              ir.Rule(verdict=ir.Accept()),
              ir.Rule(statements=(ir.Checksum(),), loc=ir.Loc("f", 3, 1))]
     with pytest.raises(ErrorGroup) as e:
@@ -469,7 +476,7 @@ def test_all_unsupported_rules_reported_together():
 
 
 def test_drop_unsupported_leaves_a_comment_and_warns():
-    rules = [ir.Rule((ir.Helper("ftp"),), verdict=ir.Accept(), loc=ir.Loc("f", 1, 1)),
+    rules = [ir.Rule((ir.Helper(""),), verdict=ir.Accept(), loc=ir.Loc("f", 1, 1)),
              ir.Rule(verdict=ir.Drop())]
     text, warnings = emit_nft_with_warnings(ruleset(*rules), drop_unsupported=True)
     assert [w.loc.line for w in warnings] == [1]

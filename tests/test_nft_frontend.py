@@ -1146,3 +1146,21 @@ def test_a_backslash_in_a_string_is_itself():
     assert rs.tables[0].chains[0].rules[0].comment == "a\\\\b\\"
     with pytest.raises(FwcSyntaxError, match="unterminated string"):
         parse_nft('table ip t {\n chain c {\n  accept comment "a\n }\n}\n', "u.nft")
+
+
+@pytest.mark.parametrize("rule,ok", [
+    ("tcp dport 80 dnat to 10.0.0.2", False), ("tcp dport 80 dnat ip to 10.0.0.2", True),
+    ("meta l4proto tcp snat to 10.0.0.2", False), ("ip protocol tcp dnat to 10.0.0.2", True),
+    ("ip saddr != 10.0.0.1 dnat to 10.0.0.2", True),
+    ("meta nfproto ipv4 tcp dport 80 dnat to 10.0.0.2:8080", True)])
+def test_nat_to_an_address_in_an_inet_table_needs_its_family(rule, ok):
+    """nft 1.0.6: "ip or ip6 must be specified with address for inet tables" unless an earlier
+    match gives the rule its network protocol (each case checked with nft)."""
+    hook = "postrouting" if "snat" in rule else "prerouting"
+    text = (f"table inet t {{\n chain c {{\n  type nat hook {hook} priority 0;\n  {rule}\n"
+            " }\n}\n")
+    if ok:
+        parse_nft(text, "n.nft")
+    else:
+        with pytest.raises(FwcSyntaxError, match="needs the family"):
+            parse_nft(text, "n.nft")

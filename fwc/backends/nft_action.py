@@ -131,6 +131,9 @@ def fieldset_value(v, ctx: Optional[RuleCtx] = None) -> str:
         return f"({fieldset_value(v.left, ctx)} {_BITOPS[v.op]} {fieldset_value(v.right, ctx)})"
     if isinstance(v, (str, ipaddress.IPv4Address, ipaddress.IPv6Address)):
         return str(v)
+    if isinstance(v, (ipaddress.IPv4Network, ipaddress.IPv6Network)) and \
+            v.prefixlen == v.max_prefixlen:  # (an address as the front end reads a value)
+        return str(v.network_address)
     if isinstance(v, ir.MapValue) and ctx is not None:
         from fwc.backends.nft_native import element_text, map_key_text, string_kind
         keys = " . ".join(map_key_text(k, i, [e for e, _ in v.elements], ctx)

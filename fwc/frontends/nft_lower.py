@@ -1888,8 +1888,15 @@ def _check_ct_address_family(stmts: list, ctx: Ctx) -> None:
     """In an inet table nft 1.0.6 refuses `ct original saddr` unless an earlier match gives the
     rule its network protocol (`meta nfproto ipv4`, `ip saddr ...`): "cannot determine ip
     protocol version"."""
-    known = False
+    known = nat_known = False  # (a negated `ip saddr !=` is enough for nat: measured)
     for st in stmts:
+        if isinstance(st, Stmt) and st.kind in ("snat", "dnat") and "to" in st.args and \
+                "family" not in st.args and not nat_known and not isinstance(st.args["to"],
+                                                                          MapLookup):
+            raise ctx.syntax(f"{st.kind} to an address in an inet table needs the family "
+                             f"(`{st.kind} ip to ...`, or a match such as `ip daddr` or `meta "
+                             "nfproto ipv4` before it; nft: ip or ip6 must be specified with "
+                             "address for inet tables)", st.loc)
         if not isinstance(st, Rel):
             continue
         keys = [k.left if isinstance(k, Binop) else k
@@ -1901,9 +1908,10 @@ def _check_ct_address_family(stmts: list, ctx: Ctx) -> None:
                              "table needs the family first (`ct original ip saddr`, or `meta "
                              "nfproto ipv4` before it; nft: cannot determine ip protocol "
                              "version)", st.loc)
-        if st.op != "!=" and any(t.startswith(("ip ", "ip6 ", "icmp ", "icmpv6 ")) or
-                                 t in ("meta nfproto", "meta protocol") for t in texts):
-            known = True
+        if any(t.startswith(("ip ", "ip6 ", "icmp ", "icmpv6 ")) or
+               t in ("meta nfproto", "meta protocol") for t in texts):
+            nat_known = True
+            known = known or st.op != "!="
 
 
 def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
