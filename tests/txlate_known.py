@@ -79,6 +79,11 @@ KNOWN: dict[str, tuple[str, str]] = {
                                   "connection without a master, where 'ct helper !=' stops the "
                                   "rule; fwc's 'ct helper \"ftp\" return' in a chain of its own "
                                   "keeps them (kernel: test_ct_helper_kernel.py)"),
+    "libxt_tcp.txlate:31": (_E, "vector inexact: nft's 'tcp option 23 missing' adds no "
+                                "protocol dependency and holds for UDP packets and non-first "
+                                "fragments, which '-p tcp ! --tcp-option 23' does not match; "
+                                "fwc's 'tcp sport 0-65535' in front requires a TCP first "
+                                "fragment (kernel: test_tcp_options_as_the_harness_sends_them)"),
     "libxt_owner.txlate:7": (_E, "vector inexact: '! --uid-owner' also matches packets without a "
                                  "socket, which 'skuid != X' does not; fwc's 'meta skuid X "
                                  "return' in a chain of its own keeps them (kernel: "

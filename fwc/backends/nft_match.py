@@ -218,7 +218,12 @@ def render_tcpflags(m: ir.TcpFlags, ctx: RuleCtx) -> Alts:
 def render_tcpoption(m: ir.TcpOption, ctx: RuleCtx) -> Alts:
     if m.kind < 2:
         raise refuse(f"--tcp-option {m.kind}", "nft cannot test single-byte options")
-    return [[f"tcp option {m.kind} {'missing' if m.negate else 'exists'}"]]
+    if not m.negate:
+        return [[f"tcp option {m.kind} exists"]]
+    # nft's `tcp option N missing` adds no protocol dependency and holds for every packet
+    # whose TCP header it cannot read: a UDP packet, a non-first fragment (kernel-checked);
+    # `tcp sport 0-65535` first requires what xt_tcp does, a TCP packet's first fragment
+    return [[f"tcp sport 0-65535 tcp option {m.kind} missing"]]
 
 
 def render_icmp(m: ir.Icmp, ctx: RuleCtx) -> Alts:

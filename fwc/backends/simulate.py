@@ -29,7 +29,7 @@ from fwc.conntrack import fields as nftf
 from fwc.conntrack.helpers import HELPERS, run_helper
 from fwc.conntrack.jhash import cluster_node, jhash_bytes
 from fwc.conntrack.nat import MANIP_OF_HOOK, NoFreeTuple, manip_packet, setup_binding
-from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, TCP_FLAG_BITS, Skb, addr_str, flag_bits
+from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, Skb, addr_str, flag_bits
 from fwc.conntrack.table import ConntrackTable
 from fwc.errors import FwcError, FwcSyntaxError, Unsupported
 from fwc.packet import Case, CaseResult, Packet
@@ -488,14 +488,9 @@ class Simulator:
             return (lambda p: p.proto == 6 and ((p.flags & mask) == comp) != neg), \
                 {"proto", "flags"}, True
         if T is ir.TcpOption:
-            kind = m.kind
-
-            def tcpopt(p):
-                if p.proto != 6:
-                    return False
-                has = kind == 2 and bool(p.flags & TCP_FLAG_BITS["SYN"])  # SYNs carry MSS
-                return has != neg
-            return tcpopt, {"proto", "flags"}, True
+            # simulated segments carry no TCP options (as the kernel harness sends them, and as
+            # MssOutside reads them): only the negation matches, on TCP
+            return (lambda p: p.proto == 6 and neg), {"proto"}, True
         if T is ir.Icmp:
             pn = 1 if m.family == "ip" else 58
             typ, lo, hi = m.type, m.codes.lo, m.codes.hi

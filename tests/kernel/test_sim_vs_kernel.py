@@ -582,3 +582,29 @@ def test_nft_set_statement_without_its_key_stops_the_rule(harness):
                                                             (("DROP",), "REJECT")]
     assert [(sim(c).setup_verdicts, sim(c).verdict) for c in cases] == \
         [(r.setup_verdicts, r.verdict) for r in kern]
+
+
+@pytest.mark.parametrize("rule", ["-p tcp --tcp-option 2", "-p tcp ! --tcp-option 2",
+                                  "-p tcp ! --tcp-option 23", "-p tcp -m tcpmss ! --mss 1:1000"])
+def test_tcp_options_as_the_harness_sends_them(rule):
+    """The harness's segments carry no TCP options, not even a SYN's MSS: the simulator gave
+    SYNs an MSS for `--tcp-option 2` (DROP where the kernel accepted); fwc's nft agrees too."""
+    from fwc.backends.nft import emit_nft
+    from fwc.testing.compare import kernel_verdicts
+    from fwc.testing.kernel import sim_options
+    kernel_or_skip()
+    text = f"*filter\n:INPUT ACCEPT [0:0]\n-A INPUT {rule} -j DROP\nCOMMIT\n"
+    rs = parse_iptables_save(text, "o.rules", "ip")
+    cases = cases_from_json([
+        {"name": "syn", "probe": {"dport": 22, "flags": "S"}},
+        {"name": "ack", "probe": {"dport": 22, "flags": "A"}},
+        {"name": "udp", "probe": {"proto": "udp", "dport": 22}}])
+    with KernelHarness() as h:
+        h.prepare(cases)
+        kern = kernel_verdicts(("iptables", text, None), cases, h)
+        ours = kernel_verdicts(("nft", emit_nft(rs)), cases, h)
+    sim = Simulator(rs, sim_options())
+    want = ["DROP", "DROP", "ACCEPT"] if "!" in rule else ["ACCEPT", "ACCEPT", "ACCEPT"]
+    assert [r.verdict for r in kern] == want
+    assert [r.verdict for r in ours] == want
+    assert [sim.run_case(c).verdict for c in cases] == want
