@@ -321,3 +321,18 @@ def test_nat_flags_a_target_lacks_are_refused(hook, action, ok):
         emit_iptables(rs)
     (e,) = ei.value.errors
     assert e.loc.line == 4 and "has no --" in e.message, e.message
+
+
+@pytest.mark.parametrize("stmt,target", [("ip ttl set 23", "TTL"), ("ip dscp set af23", "DSCP")])
+def test_mangle_only_targets_outside_mangle_are_refused(stmt, target):
+    """xt_TTL/HL/DSCP/TOS/CHECKSUM are registered for the mangle table only: iptables-restore
+    refused fwc's `-A INPUT -j TTL` in filter (found running nft's tests/py vectors through
+    the kernel); at the mangle priority they are written."""
+    for prio, ok in (("0", False), ("mangle", True)):
+        rs = parse_nft(f"table ip t {{\n chain c {{\n  type filter hook output priority {prio};\n"
+                       f"  {stmt}\n }}\n}}\n", "m.nft")
+        if ok:
+            assert f"-j {target}" in emit_iptables(rs)["ip"]
+        else:
+            with pytest.raises(ErrorGroup, match=f"{target} outside the mangle table"):
+                emit_iptables(rs)

@@ -865,12 +865,16 @@ class _RuleEmitter:
             return ["-j", "TCPMSS", "--clamp-mss-to-pmtu"] if s.mss is None else ["-j", "TCPMSS", "--set-mss", str(s.mss)]
         if isinstance(s, ir.SetTtl):
             t, p = ("TTL", "--ttl-") if s.family == "ip" else ("HL", "--hl-")
+            self._need_mangle(t)
             return ["-j", t, p + s.op, str(s.value)]
         if isinstance(s, ir.SetDscp):
+            self._need_mangle("DSCP")
             return ["-j", "DSCP", "--set-dscp", hex(s.value)]
         if isinstance(s, ir.SetTos):
+            self._need_mangle("TOS")
             return ["-j", "TOS", "--set-tos", f"{hex(s.value)}/{hex(s.mask)}"]
         if isinstance(s, ir.Checksum):
+            self._need_mangle("CHECKSUM")
             return ["-j", "CHECKSUM", "--checksum-fill"]
         if isinstance(s, ir.Trace):
             self._need_raw("trace")
@@ -885,6 +889,12 @@ class _RuleEmitter:
             raise self.fail(f"'{s.op} @{s.set} {{ {' . '.join(s.keys)} }}' (iptables' SET target "
                             "updates ipsets, and this is an nft set)")
         raise self.fail(f"statement {type(s).__name__}")
+
+    def _need_mangle(self, target: str):
+        # (xt_TTL, xt_HL, xt_DSCP/TOS, xt_CHECKSUM: `.table = "mangle"`; kernel-checked)
+        if self.table != "mangle":
+            raise self.fail(f"{target} outside the mangle table (iptables-restore refuses it in "
+                            f"{self.table}; nft sets the field in any chain)")
 
     def _need_raw(self, what: str):
         if self.table != "raw":
