@@ -45,6 +45,9 @@ def report(err: FwcError) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    if argv is None:  # (the `fwc` command itself: one run per process)
+        from fwc import gcpause
+        gcpause.FREEZE_AFTER = True
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -76,6 +76,11 @@ def comment_too_long(rule: ir.Rule) -> Optional[FwcError]:
     return None
 
 
+# matches whose rule may need a chain of its own (rule_lines dispatches on them)
+_OWN_CHAIN_MATCHES = frozenset({ir.Socket, ir.SkUid, ir.SkGid, ir.MssOutside, ir.ConnLabel,
+                                ir.ConnLabelSet, ir.Cluster, ir.Helper})
+
+
 class _TableRenderer:
     def __init__(self, table: OutTable, counters: bool, zones: bool = False):
         self.t = table
@@ -374,6 +379,8 @@ class _TableRenderer:
 
     def rule_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str]) -> list[str]:
         for i, m in enumerate(rule.matches):
+            if type(m) not in _OWN_CHAIN_MATCHES:  # (the usual match: one set lookup)
+                continue
             if type(m) is ir.Socket:
                 return self.socket_lines(rule, ctx, guard, i)
             if type(m) in (ir.SkUid, ir.SkGid) and m.negate:
