@@ -89,8 +89,10 @@ def _default_proto(d: dict, l3: int) -> int:
     return 6
 
 
-def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "packet") -> Packet:
-    """Build a Packet from its JSON form, filling the documented defaults."""
+def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "packet",
+                     warnings: Optional[list] = None) -> Packet:
+    """Build a Packet from its JSON form, filling the documented defaults.  A field the
+    protocol has no place for is left out, with a warning appended to `warnings`."""
     if not isinstance(d, dict):
         raise _err("a packet must be a JSON object", where)
     known = {"dir", "l3", "src", "dst", "proto", "sport", "dport", "flags", "payload",
@@ -136,7 +138,8 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
         raise _err(f"bad protocol {proto!r}", where)
     if proto == 1 and l3 == 6:
         proto = 58
-    _check_fields_apply(d, proto, where)
+    if warnings is not None:
+        warnings.extend(_fields_that_cannot_apply(d, proto, where))
     flags: frozenset[str] = frozenset()
     if proto == 6:
         letters = d.get("flags", "S")
@@ -188,20 +191,22 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
 PORT_PROTOS = (6, 17, 132, 33, 136)  # tcp udp sctp dccp udplite
 
 
-def _check_fields_apply(d: dict, proto: int, where: str) -> None:
-    """A field the protocol has no place for is a mistake (`in icmp > :22`, flags on UDP): the
-    packet would be simulated without it, which is not what was asked."""
-    name = {v: k for k, v in reversed(L4_PROTOS.items())}.get(proto, f"protocol {proto}")
+def _fields_that_cannot_apply(d: dict, proto: int, where: str) -> list:
+    """Warnings for fields the protocol has no place for (`in icmp > :22`, flags on UDP): the
+    packet is simulated without them, which may not be what was asked."""
     d = {k: v for k, v in d.items() if v is not None}  # (null: the field is absent)
+    name = {v: k for k, v in reversed(L4_PROTOS.items())}.get(proto, f"protocol {proto}")
+    out = []
     if "flags" in d and proto != 6:
-        raise _err(f"flags: {name} has no TCP flags", where)
+        out.append(_err(f"flags: {name} has no TCP flags (left out)", where))
     ports = [k for k in ("sport", "dport") if k in d]
     if ports and proto not in PORT_PROTOS:
-        raise _err(f"{ports[0]}: {name} has no ports (tcp, udp, sctp, dccp and udplite have)",
-                   where)
+        out.append(_err(f"{ports[0]}: {name} has no ports (tcp, udp, sctp, dccp and udplite "
+                        "have; left out)", where))
     icmp = [k for k in ("icmp_type", "icmp_code", "icmp_id", "icmp_seq", "quote") if k in d]
     if icmp and proto not in (1, 58):
-        raise _err(f"{icmp[0]}: {name} is not ICMP", where)
+        out.append(_err(f"{icmp[0]}: {name} is not ICMP (left out)", where))
+    return out
 
 
 def _small_int(d: dict, key: str, top: int, where: str) -> Optional[int]:
@@ -216,46 +221,61 @@ def _small_int(d: dict, key: str, top: int, where: str) -> Optional[int]:
     return v
 
 
-def cases_from_json(data: Any, where: str = "cases", locs: Optional[list] = None) -> list[Case]:
+def cases_from_json(data: Any, where: str = "cases", locs: Optional[list] = None,
+                    warnings: Optional[list] = None) -> list[Case]:
     """Parse a list of cases, or {"cases": [...]}; `locs`: where each case starts in its file
-    (errors are located there)."""
+    (errors and warnings are located there).  What is read but has no meaning (a key beside
+    "cases" or beside a case's name, setup and probe, a field the packet's protocol has no
+    place for) becomes a warning in `warnings`: a misspelt "setup" would otherwise be lost
+    silently, and a file of recorded cases may carry their expected results."""
+    found: list = []
     if isinstance(data, dict) and "cases" in data:
         if set(data) != {"cases"}:
-            raise _err(f"unknown field(s) {', '.join(sorted(set(data) - {'cases'}))} beside "
-                       "\"cases\"", where)
+            found.append(_err(f"field(s) {', '.join(sorted(set(data) - {'cases'}))} beside "
+                              "\"cases\" mean nothing here (left out)", where))
         data = data["cases"]
     if not isinstance(data, list):
         raise _err("expected a list of cases or {\"cases\": [...]}", where)
     cases = []
     for i, c in enumerate(data):
+        mine: list = []
         try:
-            cases.append(_case(c, i, where))
+            cases.append(_case(c, i, where, mine))
         except FwcSyntaxError as e:
-            if locs and i < len(locs):
-                e.loc = locs[i]  # (the file is in the location now: not in the message)
-                e.message = e.message.removeprefix(f"{where}: ")
+            _relocate(e, locs, i, where)
             raise
+        for w in mine:
+            _relocate(w, locs, i, where)
+        found += mine
+    if warnings is not None:
+        warnings.extend(found)
     return cases
 
 
-def _case(c: Any, i: int, where: str) -> Case:
+def _relocate(e, locs, i: int, where: str) -> None:
+    if locs and i < len(locs):
+        e.loc = locs[i]  # (the file is in the location now: not in the message)
+        e.message = e.message.removeprefix(f"{where}: ")
+
+
+def _case(c: Any, i: int, where: str, warnings: list) -> Case:
     here = f"{where}: case {i}"
     if not isinstance(c, dict) or "probe" not in c:
         raise _err("a case is an object with a \"probe\"", here)
     extra = set(c) - {"name", "setup", "probe"}
     if extra:
-        raise _err(f"unknown case field(s) {', '.join(sorted(extra))} (a case has name, setup "
-                   "and probe)", here)
+        warnings.append(_err(f"case field(s) {', '.join(sorted(extra))} mean nothing to the "
+                             "simulator (a case has name, setup and probe; left out)", here))
     setup_raw = c.get("setup", [])
     if not isinstance(setup_raw, list):
         raise _err("setup must be a list of packets", here)
-    setup = tuple(packet_from_dict(p, j, j - 1, f"{here} setup {j}")
+    setup = tuple(packet_from_dict(p, j, j - 1, f"{here} setup {j}", warnings)
                   for j, p in enumerate(setup_raw))
-    probe = packet_from_dict(c["probe"], len(setup), len(setup) - 1, f"{here} probe")
+    probe = packet_from_dict(c["probe"], len(setup), len(setup) - 1, f"{here} probe", warnings)
     return Case(str(c.get("name", f"case{i}")), setup, probe)
 
 
-def load_cases(path: str) -> list[Case]:
+def load_cases(path: str, warnings: Optional[list] = None) -> list[Case]:
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -266,7 +286,7 @@ def load_cases(path: str) -> list[Case]:
         raise FwcSyntaxError("the cases file is not UTF-8 text", Loc(path)) from None
     except json.JSONDecodeError as e:
         raise FwcSyntaxError(f"invalid JSON: {e.msg}", Loc(path, e.lineno, e.colno)) from None
-    return cases_from_json(data, path, _case_locs(text, data, path))
+    return cases_from_json(data, path, _case_locs(text, data, path), warnings)
 
 
 def _case_locs(text: str, data: Any, path: str) -> list:

@@ -55,7 +55,8 @@ class _Once(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def parse_packet_text(text: str, index: int = 0, where: str = "--packet"):
+def parse_packet_text(text: str, index: int = 0, where: str = "--packet",
+                      warnings: Optional[list] = None):
     """Parse the one-line packet syntax into a Packet (see the module docstring)."""
     try:
         tokens = shlex.split(text)
@@ -100,7 +101,7 @@ def parse_packet_text(text: str, index: int = 0, where: str = "--packet"):
     if "icmp_type" in d and "proto" not in d:
         d["proto"] = "icmpv6" if d.get("l3") in ("ip6", "ipv6") or ":" in str(d.get("src", "")) \
             else "icmp"
-    return packet_from_dict(d, index, index - 1, where)
+    return packet_from_dict(d, index, index - 1, where, warnings)
 
 
 def register(sub) -> None:
@@ -152,13 +153,23 @@ def _cases_from_args(args) -> list[Case]:
     if getattr(args, "cases", None):
         if args.packet or args.setup:
             raise FwcSyntaxError("give either --cases or --packet/--setup, not both", Loc("<args>"))
-        return load_cases(args.cases)
+        found: list = []
+        cases = load_cases(args.cases, found)
+        _print_warnings(found)
+        return cases
     if not args.packet:
         raise FwcSyntaxError("nothing to simulate: give --cases FILE or --packet PACKET",
                              Loc("<args>"))
-    setup = tuple(parse_packet_text(t, i, f"--setup {i}") for i, t in enumerate(args.setup))
-    probe = parse_packet_text(args.packet, len(setup), "--packet")
+    found = []
+    setup = tuple(parse_packet_text(t, i, f"--setup {i}", found) for i, t in enumerate(args.setup))
+    probe = parse_packet_text(args.packet, len(setup), "--packet", found)
+    _print_warnings(found)
     return [Case("packet", setup, probe)]
+
+
+def _print_warnings(found) -> None:
+    from fwc.commands.translate import print_warnings
+    print_warnings(found)
 
 
 def _load(args):
