@@ -385,3 +385,13 @@ def test_a_length_beyond_16_bits_is_cut_to_what_the_family_can_have(ns, rule, fa
     sh(ns, "nft", "flush", "ruleset")
     got = [x.strip() for x in load(ns, out).splitlines()]
     assert got[got.index("type filter hook input priority filter; policy accept;") + 1:-2] == listed
+
+
+def test_check_nft_survives_libnftables_aborting():
+    """libnftables 1.0.6 aborts the process on `ip dscp 1/6` (an assertion in
+    netlink_gen_raw_data; a vector of nft's own tests): the check reports it instead."""
+    text = ("add table ip t\nadd chain ip t c { type filter hook input priority 0; }\n"
+            "add rule ip t c ip dscp 1/6\n")
+    assert check_nft(text) == ["libnftables failed checking the output (SIGABRT): nft itself "
+                               "cannot read it"]
+    assert check_nft(text.replace("1/6", "1")) == []
