@@ -322,7 +322,8 @@ class Tos:
 
 @frozen
 class Limit:
-    """Token bucket: `rate` per `unit` (second minute hour day), `burst` packets; negate = rate over."""
+    """Token bucket: `rate` per `unit` (second minute hour day; week from nft only), `burst`
+    packets; negate = rate over."""
 
     rate: int
     unit: str
@@ -1280,7 +1281,7 @@ def multiport_chunks(ranges) -> list[tuple]:
         out[-1].append(r)
         used += need
     return [tuple(c) for c in out if c]
-UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 
 # the conntrack helpers the kernel registers: name -> (protocol numbers, families)
 KERNEL_HELPERS = {

@@ -696,6 +696,8 @@ class _RuleEmitter:
         if isinstance(m, ir.Tos):
             return [], ["-m", "tos"] + neg + ["--tos", f"{hex(m.value)}/{hex(m.mask)}"]
         if isinstance(m, ir.Limit):
+            if m.unit == "week":  # (xt_limit's and xt_hashlimit's longest unit is the day)
+                raise self.fail(f"limit {m.rate}/week (iptables' longest unit is the day)")
             per = ir.UNIT_SECONDS.get(m.unit, 1)
             if m.rate > 10000 * per or m.burst > 10000:  # (iptables: "Rate too fast")
                 raise self.fail(f"limit {m.rate}/{m.unit} burst {m.burst} (iptables allows at "

@@ -1231,9 +1231,8 @@ def _limit(a, s, ctx):
         raise ctx.syntax(f"invalid limit rate '{rate_text}'", a["rate"].loc)
     if n == 0:  # (the kernel refuses it: EOVERFLOW)
         raise ctx.syntax("limit rate 0: a rate must be at least 1", a["rate"].loc)
-    if per not in V.UNITS or per == "week":
-        raise ctx.unsupported(f"limit per '{per}'", s.loc) if per == "week" else \
-            ctx.syntax(f"unknown time unit '{per}'", a["rate"].loc)
+    if per not in V.UNITS:
+        raise ctx.syntax(f"unknown time unit '{per}'", a["rate"].loc)
     if a.get("burst_unit") not in (None, "packets"):
         raise ctx.unsupported("byte bursts in limit", s.loc)
     burst = V.dec_int(a["burst"]) if "burst" in a else 5

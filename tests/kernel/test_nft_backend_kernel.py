@@ -355,6 +355,7 @@ SAME_LISTING = [
     "ct mark 017 accept", "limit rate 010/second burst 010 packets accept", "ip dscp 010 accept",
     "ct zone 010 accept", "log group 010 accept", "icmp type 010 accept", "quota 010 bytes accept",
     "tcp option maxseg size 010 accept", "meta mark set 010", "ct count over 010 drop",
+    "limit rate 10/week accept", "limit rate over 2/week burst 3 packets drop",
     'oifname { "eth0", "veth*", "br-*" } accept', 'iifname != { "veth*", "lo" } drop',
     'iifname vmap { "lo" : accept, "veth*" : drop }', 'iifname { "eth\\*", "wl*" } accept',
 ]
