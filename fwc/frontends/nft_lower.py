@@ -234,6 +234,9 @@ def _single(vals):
 # --------------------------------------------------------------------------- matches
 
 
+_BITMASK_FIELDS = frozenset({"ct state", "ct status", "tcp flags", "ct event", "ct label"})
+
+
 def lower_rel(rel: Rel, ctx: Ctx):
     lhs, op, rhs = rel.lhs, rel.op, rel.rhs
     neg = op == "!="
@@ -250,6 +253,12 @@ def lower_rel(rel: Rel, ctx: Ctx):
     if isinstance(lhs, Binop):
         return _lower_binop_rel(rel, ctx)
     text = sel_text(lhs, ctx)
+    if op == "" and isinstance(rhs, SetLit) and len(rhs.elems) == 1 and \
+            text in _BITMASK_FIELDS and not isinstance(rhs.elems[0], (MapElem, Concat)):
+        # nft 1.0.6 makes a one-element set of a bitmask field the implicit bit test: `ct
+        # status { dnat }` is `ct status dnat`, any of the bits (`== { dnat }` and `!= {
+        # dnat }` compare the whole value; bytecode-checked)
+        return lower_rel(Rel(lhs, "", rhs.elems[0], rel.loc), ctx)
     if isinstance(rhs, SetRef):
         if op not in ("", "==", "!="):
             raise ctx.syntax("a set lookup compares only with == or !=", rel.loc)

@@ -356,6 +356,8 @@ SAME_LISTING = [
     "ct zone 010 accept", "log group 010 accept", "icmp type 010 accept", "quota 010 bytes accept",
     "tcp option maxseg size 010 accept", "meta mark set 010", "ct count over 010 drop",
     "limit rate 10/week accept", "limit rate over 2/week burst 3 packets drop",
+    "ct status { dnat } accept", "ct status == { dnat } accept", "ct status != { dnat } accept",
+    "tcp flags { syn | ack } accept", "tcp flags == { syn } accept", "ct label { 1 } accept",
     'oifname { "eth0", "veth*", "br-*" } accept', 'iifname != { "veth*", "lo" } drop',
     'iifname vmap { "lo" : accept, "veth*" : drop }', 'iifname { "eth\\*", "wl*" } accept',
 ]

@@ -798,3 +798,35 @@ def test_interface_wildcards_in_sets_and_maps_match_by_prefix():
     # the iptables translation has no port 23 rule
     assert [d.verdict for d in ipt] == [g[1] if not g[0].endswith("-23") else "ACCEPT"
                                         for g in got]
+
+
+ONE_ELEMENT = """table inet t {
+ chain input {
+  type filter hook input priority filter; policy accept;
+  tcp dport 22 tcp flags { syn } drop
+  tcp dport 23 tcp flags == { syn } drop
+ }
+}
+"""
+
+
+def test_a_one_element_set_of_tcp_flags_is_the_implicit_bit_test():
+    """nft 1.0.6 turns `tcp flags { syn }` into `tcp flags & syn != 0` (a SYN-ACK matches),
+    while `== { syn }` compares the whole value; fwc read both as the latter."""
+    kernel_or_skip()
+    rs = parse_nft(ONE_ELEMENT, "one.nft")
+    cases = cases_from_json([{"name": f"{port}-{flags}", "probe": {
+        "dir": "in", "src": C4, "dst": S4, "sport": 40000, "dport": port, "flags": flags}}
+        for port in (22, 23) for flags in ("S", "SA", "A")])
+    with KernelHarness() as h:
+        h.prepare(cases)
+        kern = kernel_verdicts(("nft", ONE_ELEMENT), cases, h)
+        ours = kernel_verdicts(("nft", emit_nft(rs)), cases, h)
+    sim = Simulator(rs, SimOptions())
+    want = ["DROP", "DROP", "ACCEPT", "DROP", "ACCEPT", "ACCEPT"]
+    assert [r.verdict for r in kern] == want
+    assert [r.verdict for r in ours] == want
+    assert [sim.run_case(c).verdict for c in cases] == want
+    # the iptables translation of the implicit form: a SYN-ACK has SYN too
+    assert "--tcp-flags SYN SYN" in emit_iptables(parse_nft(
+        ONE_ELEMENT.replace("  tcp dport 23 tcp flags == { syn } drop\n", ""), "one.nft"))["ip"]
