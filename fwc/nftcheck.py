@@ -5,6 +5,7 @@ is then aborted.  It needs CAP_NET_ADMIN (root) for the kernel part."""
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import signal
@@ -45,6 +46,7 @@ def check_nft(text: str) -> list[str]:
             os.close(r)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 2)  # (an assertion's message is nft's, not fwc's)
+            faulthandler.disable()  # (nor a dump of this child's stack, under pytest)
             os.write(w, json.dumps(_dry_run(text)).encode())
         finally:
             os._exit(0)
