@@ -232,8 +232,8 @@ class _TableRenderer:
         (which reads the master's helper too) stops the rule; so, in a chain of its own,
         `ct helper NAME return` leaves out the packets the negation excludes, and the rest of
         the rule follows."""
-        back = f"{render_match(attrs.evolve(rule.matches[i], negate=False), ctx, rule, None)[0][0]}" \
-            " return"
+        positive = attrs.evolve(rule.matches[i], negate=False)
+        back = " ".join(render_match(positive, ctx, rule, None)[0]) + " return"
         return self._aux_chain(rule, ctx, guard, rule.matches[:i], [back],
                                rule.matches[i + 1:], "helper", "-m helper ! --helper")
 
