@@ -154,6 +154,8 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
         for v in (sport, dport):
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 65535:
                 raise _err(f"bad port {v!r}", where)
+    else:
+        sport = dport = None  # (left out, with a warning)
     payload = d.get("payload", "")
     if not isinstance(payload, str):
         raise _err("payload must be a string", where)
@@ -175,6 +177,8 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
     if quote is not None and (isinstance(quote, bool) or not isinstance(quote, int) or
                               not 0 <= quote < index):
         raise _err("quote must be the index of an earlier setup packet, or \"prev\"", where)
+    if proto not in (1, 58):  # (left out, with a warning)
+        icmp_type, icmp_code, icmp_id, icmp_seq, quote = None, 0, None, 0, None
     try:
         data = payload.encode("utf-8").decode("unicode_escape").encode("latin-1")
     except (UnicodeDecodeError, UnicodeEncodeError) as e:
