@@ -1164,3 +1164,12 @@ def test_nat_to_an_address_in_an_inet_table_needs_its_family(rule, ok):
     else:
         with pytest.raises(FwcSyntaxError, match="needs the family"):
             parse_nft(text, "n.nft")
+
+
+@pytest.mark.parametrize("family,stmt", [("ip6", "dnat ip to 10.0.0.2"),
+                                         ("ip", "snat ip6 to 2001:db8::1")])
+def test_nat_of_the_other_family_is_refused_as_nft_refuses_it(family, stmt):
+    text = (f"table {family} t {{\n chain c {{\n  type nat hook postrouting priority 0;\n"
+            f"  tcp dport 80 {stmt}\n }}\n}}\n")
+    with pytest.raises((FwcSyntaxError, ErrorGroup), match="conflicting protocols"):
+        parse_nft(text, "n.nft")

@@ -1303,6 +1303,9 @@ def _queue(a, s, ctx):
 
 
 def _nat(kind, a, s, ctx):
+    if a.get("family") and ctx.family in ("ip", "ip6") and a["family"] != ctx.family:
+        raise ctx.syntax(f"'{kind} {a['family']}' in an {ctx.family} table (nft: conflicting "
+                         f"protocols specified: {ctx.family} vs. {a['family']})", s.loc)
     flags = frozenset(a["flags"])
     if flags - {"random", "persistent", "fully-random"}:
         raise ctx.unsupported(f"nat flags {sorted(flags)}", s.loc)
