@@ -193,7 +193,9 @@ def build_traffic(rs: ir.Ruleset, mix: Optional[dict] = None, seed: int = 0,
     rnd = random.Random(seed)
     ports, srcs, dsts, ifaces, hooks, fams = _mentioned(rs)
     dirs = [d for d, hs in HOOK_DIRS.items() if hs & hooks] or ["in"]
-    candidates = []
+    # The candidate space can hold millions of packets (every mentioned port times every
+    # address pair); only MAX_CANDIDATES are run, so they are drawn by index and built alone.
+    blocks = []  # (direction, l3, [(src, dst)], [iif]), in the order the space enumerates them
     for d in dirs:
         for l3 in sorted(fams):
             dsrc, ddst = DEFAULT_ADDRS[(d, l3)]
@@ -201,16 +203,11 @@ def build_traffic(rs: ir.Ruleset, mix: Optional[dict] = None, seed: int = 0,
                 if d != "out" else [dsrc]
             iif_choices = [None] + ifaces[:4] if d != "out" else [None]
             dst_choices = [ddst] + [str(a) for a in rnd.sample(dsts[l3], min(6, len(dsts[l3])))]
-            for proto, port in sorted(ports):
-                for src, dst in ((s, t) for s in src_choices for t in dst_choices if s != t):
-                    for iif in iif_choices:
-                        pkt = {"dir": d, "l3": l3, "proto": proto, "src": src, "dst": dst,
-                               "sport": 40000 + len(candidates) % 20000, "dport": port}
-                        if iif is not None:
-                            pkt["iif"] = iif
-                        candidates.append(pkt)
-    if len(candidates) > MAX_CANDIDATES:
-        candidates = rnd.sample(candidates, MAX_CANDIDATES)
+            pairs = [(s, t) for s in src_choices for t in dst_choices if s != t]
+            blocks.append((d, l3, pairs, iif_choices))
+    total, candidate = candidate_space(blocks, sorted(ports))
+    picked = rnd.sample(range(total), MAX_CANDIDATES) if total > MAX_CANDIDATES else range(total)
+    candidates = [candidate(i) for i in picked]
     sim = Simulator(rs, options)
     services = []
     for pkt in candidates:
@@ -244,6 +241,30 @@ def build_traffic(rs: ir.Ruleset, mix: Optional[dict] = None, seed: int = 0,
         for c in classes[k]:
             items.append((c, w / total / len(classes[k]), k))
     return Traffic(tuple(items), len(services))
+
+
+def candidate_space(blocks: list, port_list: list):
+    """(size, candidate(i)) of the packets the blocks span: per block (direction, l3, address
+    pairs, iifs), every (protocol, port) times every pair times every iif, in that order."""
+    sizes = [len(port_list) * len(pairs) * len(iifs) for _d, _l3, pairs, iifs in blocks]
+
+    def candidate(i: int) -> dict:
+        j = i
+        for (d, l3, pairs, iifs), size in zip(blocks, sizes):
+            if j < size:
+                break
+            j -= size
+        else:
+            raise IndexError(i)
+        j, k = divmod(j, len(iifs))
+        j, pair = divmod(j, len(pairs))
+        proto, port = port_list[j]
+        pkt = {"dir": d, "l3": l3, "proto": proto, "src": pairs[pair][0], "dst": pairs[pair][1],
+               "sport": 40000 + i % 20000, "dport": port}
+        if iifs[k] is not None:
+            pkt["iif"] = iifs[k]
+        return pkt
+    return sum(sizes), candidate
 
 
 def _reverse(p: dict) -> dict:
