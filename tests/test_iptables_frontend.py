@@ -107,6 +107,36 @@ def test_script_and_save_forms_of_the_example_agree():
     assert a.tables[0].chain("INPUT").base.policy == "drop"
 
 
+def test_script_environment_settings_that_no_rule_uses_are_harmless():
+    """`PATH="$PATH:/usr/sbin"`, `export PATH` and an unknown value no rule uses change no
+    rule (real scripts start so); a use of such a value is refused, located at the use."""
+    text = ('#!/bin/sh\n'
+            'PATH="$PATH:/usr/sbin"\nexport PATH\n  readonly LAN\n'
+            'WAN_IP=$(ip -4 addr show eth0 | cut -d/ -f1)\n'
+            'X="$UNDEFINED"\nX=10.0.0.1\n'   # reassigned: known again
+            'iptables -A INPUT -s $X -j DROP\n'
+            'unset X\n')
+    rs = parse_iptables_script(text, "s.sh")
+    (rule,) = rs.table("ip", "filter").chain("INPUT").rules
+    assert rule.matches[0].values[0] == ipaddress.ip_network("10.0.0.1/32")
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script(text + "iptables -A INPUT -d $WAN_IP -j DROP\n", "s.sh")
+    (e,) = ei.value.errors
+    assert (e.loc.line, e.loc.col) == (10, 22)
+    assert "$WAN_IP is unknown to fwc (its assignment at line 5 column 8: command substitution" in e.message
+    with pytest.raises(ErrorGroup) as ei:  # unset: undefined again
+        parse_iptables_script(text + "iptables -A INPUT -d $X -j DROP\n", "s.sh")
+    assert "undefined variable $X" in ei.value.errors[0].message
+
+
+def test_an_undefined_variable_in_an_assignment_is_located_at_it():
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script('  P="a:$NOPE"\niptables -A INPUT -p tcp --dport $P -j ACCEPT\n',
+                              "s.sh")
+    (e,) = ei.value.errors
+    assert e.loc.line == 2 and "(its assignment at line 1 column 8: undefined variable $NOPE)" in e.message
+
+
 def test_script_variables_continuations_and_commands():
     text = (
         'EXT="eth0"\nSSH=22\n'
@@ -131,7 +161,11 @@ def test_script_variables_continuations_and_commands():
 @pytest.mark.parametrize("text,line,col,needle", [
     ("while true; do iptables -A INPUT -j ACCEPT; done\n", 1, 1, "shell construct 'while'"),
     ("if [ -x /sbin/iptables ]; then iptables -F; fi\n", 1, 1, "shell construct 'if'"),
-    ("P=$((20+2))\niptables -A INPUT -p tcp --dport $P -j ACCEPT\n", 1, 3, "arithmetic"),
+    # (the assignment alone builds nothing: its value is refused where it is used)
+    ("P=$((20+2))\niptables -A INPUT -p tcp --dport $P -j ACCEPT\n", 2, 34, "arithmetic"),
+    ("X=\"$NOPE\"\niptables -A INPUT -s $X -j DROP\n", 2, 22, "undefined variable $NOPE"),
+    ("W=$(ip -4 addr show eth0 | cut -d/ -f1)\niptables -A INPUT -d $W -j DROP\n", 2, 22,
+     "command substitution"),
     ("iptables -A INPUT -s $(cat x) -j DROP\n", 1, 22, "command substitution"),
     ("iptables -A INPUT -s $UNDEF -j DROP\n", 1, 22, "undefined variable"),
     # whether an iptables command runs must not hang on a host command's exit status

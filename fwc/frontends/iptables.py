@@ -1039,6 +1039,7 @@ IPTABLES_COMMANDS = {
     "ip6tables": "ip6", "ip6tables-legacy": "ip6", "ip6tables-nft": "ip6",
 }
 _ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_DECLARE = re.compile(r"^(?:export|readonly|unset)(?:\s+[A-Za-z_][A-Za-z0-9_]*)+\s*;?$")
 _SHELL_KEYWORDS = ("if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done",
                    "case", "esac", "function", "select", "{", "}", "(", ")")
 _HARMLESS = ("set", "true", ":")
@@ -1410,6 +1411,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
     _refuse_here_documents(text, filename)
     interp = _Interp(filename, keep_refused)
     variables: dict[str, str] = {}
+    unknown: dict[str, Unsupported] = {}  # variables whose value fwc cannot know, and why
     saw_command = False
     exited = None
     # the exit status `&&` and `||` test: True, False, or None after a host command (unknown)
@@ -1431,11 +1433,11 @@ def parse_iptables_script(text: str, filename: str = "<script>",
             runs = None if status is None else (status if before == "&&" else not status)
             if runs is False:
                 return  # the shell skips it and $? stays
-        unknown = Unsupported(f"whether this runs depends on the exit status of '{host_name}', "
-                              "which fwc cannot know", loc, whole)
+        unknown_status = Unsupported(f"whether this runs depends on the exit status of "
+                                     f"'{host_name}', which fwc cannot know", loc, whole)
         if _EXIT.match(stripped):
             if runs is None:
-                interp.errors.append(unknown)
+                interp.errors.append(unknown_status)
                 return
             exited = lineno
             return
@@ -1453,6 +1455,11 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                     return variables[name]
                 if name in os.environ and name in ("HOME",):
                     return os.environ[name]
+                if name in unknown:
+                    why = unknown[name]
+                    raise Unsupported(f"the value of ${name} is unknown to fwc (its assignment "
+                                      f"at line {why.loc.line} column {why.loc.col}: {why.message})",
+                                      ir.Loc(filename, lineno, col), whole)
                 raise Unsupported(f"undefined variable ${name}", ir.Loc(filename, lineno, col), whole)
 
             head = stripped.split()[0].rstrip(";")
@@ -1462,14 +1469,33 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                                   "loops)", loc, whole)
             m = _ASSIGN.match(stripped)
             if m:
-                value_words = split_words(m.group(2), loc, expand, source=whole,
-                                          field_split=False) if m.group(2) else []
+                if runs is None:
+                    raise unknown_status
+                name = m.group(1)
+                # (padded so that columns count from the start of the line)
+                value = " " * (indent + m.start(2)) + m.group(2)
+                try:
+                    value_words = split_words(value, loc, expand, source=whole,
+                                              field_split=False) if m.group(2) else []
+                except Unsupported as e:
+                    # `PATH="$PATH:/sbin"`, `WAN=$(...)`: the value is unknown, which matters
+                    # only where the variable is used
+                    unknown[name] = e
+                    variables.pop(name, None)
+                    status = True
+                    return
                 if len(value_words) > 1:
                     raise Unsupported("assignment value must be quoted if it contains spaces",
                                       loc, whole)
-                if runs is None:
-                    raise unknown
-                variables[m.group(1)] = value_words[0].text if value_words else ""
+                variables[name] = value_words[0].text if value_words else ""
+                unknown.pop(name, None)
+                status = True
+                return
+            if _DECLARE.match(stripped):  # `export PATH`: the shell's environment only
+                if stripped.startswith("unset"):
+                    for name in stripped.rstrip(";").split()[1:]:
+                        variables.pop(name, None)
+                        unknown.pop(name, None)
                 status = True
                 return
             words = split_words(_without_redirects(line), loc, expand, source=whole)
@@ -1556,7 +1582,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                                      ir.Loc(filename, lineno, rest[0].col), whole)
             saw_command = True
             if runs is None:
-                raise unknown
+                raise unknown_status
             try:
                 _apply_command(interp, family, table, ordered, loc, whole, False)
                 status = True

@@ -22,8 +22,10 @@ FAMILY_PRIORITY_NAMES = {
     "netdev": {"filter": (0, None)},
     "arp": {"filter": (0, None)},
 }
-# in ip/ip6/inet tables nft 1.0.6 takes the nat names on one hook only (measured with nft -c)
-_IP_NAT_PRIORITY_HOOK = {"dstnat": "prerouting", "srcnat": "postrouting"}
+# the hooks the nat names are valid on in ip/ip6/inet tables: nft 1.0.6 takes them on prerouting
+# and postrouting only (measured with nft -c); nft >= 1.0.9 also takes dstnat on output and
+# srcnat on input, as the NAT core's own priorities there (Docker's nft backend writes them)
+_IP_NAT_PRIORITY_HOOKS = {"dstnat": ("prerouting", "output"), "srcnat": ("postrouting", "input")}
 HOOKS = ("prerouting", "input", "forward", "output", "postrouting")
 FAMILY_HOOKS = {"bridge": HOOKS, "netdev": ("ingress", "egress"), "arp": ("input", "output")}
 CHAIN_TYPES = ("filter", "nat", "route")
@@ -183,11 +185,11 @@ class Builder:
         the name is not one."""
         names = FAMILY_PRIORITY_NAMES.get(t.family)
         if names is None:
-            only = _IP_NAT_PRIORITY_HOOK.get(name)
-            if only is not None and hook != only:
-                # nft 1.0.6: "invalid priority expression value in this context"
-                raise self.syntax(f"priority '{name}' is valid only on hook {only} (write a "
-                                  f"number, e.g. {PRIORITY_NAMES[name]}, on {hook})", loc)
+            hooks = _IP_NAT_PRIORITY_HOOKS.get(name)
+            if hooks is not None and hook not in hooks:
+                # nft: "invalid priority expression value in this context"
+                raise self.syntax(f"priority '{name}' is valid only on hooks {' and '.join(hooks)} "
+                                  f"(write a number, e.g. {PRIORITY_NAMES[name]}, on {hook})", loc)
             return PRIORITY_NAMES.get(name)
         got = names.get(name)
         if got is None:
