@@ -166,6 +166,8 @@ def test_script_variables_continuations_and_commands():
     ("X=\"$NOPE\"\niptables -A INPUT -s $X -j DROP\n", 2, 22, "undefined variable $NOPE"),
     ("W=$(ip -4 addr show eth0 | cut -d/ -f1)\niptables -A INPUT -d $W -j DROP\n", 2, 22,
      "command substitution"),
+    ("P=$(cat ports)\nfor p in $P; do iptables -A INPUT -p tcp --dport $p -j ACCEPT; done\n",
+     2, 10, "$P is unknown to fwc"),
     ("iptables -A INPUT -s $(cat x) -j DROP\n", 1, 22, "command substitution"),
     ("iptables -A INPUT -s $UNDEF -j DROP\n", 1, 22, "undefined variable"),
     # whether an iptables command runs must not hang on a host command's exit status

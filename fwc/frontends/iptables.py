@@ -1371,13 +1371,21 @@ def _compound_end(items: list, k: int, word: str) -> Optional[int]:
     return None
 
 
-def _loop_values(values_at, variables: dict, filename: str, whole: str) -> list[str]:
+def _unknown_value(name: str, why: FwcError, loc: ir.Loc, whole: str) -> Unsupported:
+    return Unsupported(f"the value of ${name} is unknown to fwc (its assignment at line "
+                       f"{why.loc.line} column {why.loc.col}: {why.message})", loc, whole)
+
+
+def _loop_values(values_at, variables: dict, filename: str, whole: str,
+                 unknown: Optional[dict] = None) -> list[str]:
     """The words a for loop runs over, expanded and split as the shell does."""
     text, lineno, whole = values_at
 
     def expand(name: str, col: int) -> str:
         if name in variables:
             return variables[name]
+        if unknown and name in unknown:
+            raise _unknown_value(name, unknown[name], ir.Loc(filename, lineno, col), whole)
         raise Unsupported(f"undefined variable ${name}", ir.Loc(filename, lineno, col), whole)
 
     words = split_words(text, ir.Loc(filename, lineno, 1), expand, source=whole)
@@ -1456,10 +1464,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                 if name in os.environ and name in ("HOME",):
                     return os.environ[name]
                 if name in unknown:
-                    why = unknown[name]
-                    raise Unsupported(f"the value of ${name} is unknown to fwc (its assignment "
-                                      f"at line {why.loc.line} column {why.loc.col}: {why.message})",
-                                      ir.Loc(filename, lineno, col), whole)
+                    raise _unknown_value(name, unknown[name], ir.Loc(filename, lineno, col), whole)
                 raise Unsupported(f"undefined variable ${name}", ir.Loc(filename, lineno, col), whole)
 
             head = stripped.split()[0].rstrip(";")
@@ -1633,7 +1638,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                     raise _Stop from None
                 k = end + 1
                 try:
-                    values = _loop_values(values_at, variables, filename, item[2])
+                    values = _loop_values(values_at, variables, filename, item[2], unknown)
                 except FwcError as e:
                     interp.errors.append(e)
                     continue
