@@ -1051,6 +1051,19 @@ class NatMap:
     flags: frozenset[str] = frozenset()
 
 
+def nat_map_verdict(v: NatMap, target):
+    """The NAT verdict a NatMap element's value applies (a named map's value is an address);
+    None when the value is not one."""
+    if not isinstance(target, NatTarget):
+        try:
+            target = NatTarget(ipaddress.ip_network(target), None)
+        except (TypeError, ValueError):
+            return None
+    if v.kind == "redirect":
+        return Redirect(target.ports, v.flags)
+    return (Snat if v.kind == "snat" else Dnat)((target,), v.flags)
+
+
 Statement = Union[Statement, FieldSet, TProxySet, Synproxy]
 Verdict = Union[Verdict, NatMap]  # not in TERMINAL: without an element evaluation goes on
 
@@ -1305,6 +1318,18 @@ def per_rule_state(matches) -> bool:
     In an inet rule that is one state for IPv4 and IPv6; iptables and ip6tables keep one each."""
     return any(isinstance(m, (Limit, Quota, CtCount)) or
                (isinstance(m, Statistic) and m.mode == "nth") for m in matches)
+
+
+def state_sees_both_families(matches) -> bool:
+    """Whether an inet rule's per-rule state (per_rule_state) is updated by packets of both
+    families: no match before the first stateful one restricts the family (matches run in
+    order, so `limit rate 1/second ip saddr 10.0.0.1` counts IPv6 packets too)."""
+    for m in matches:
+        if per_rule_state((m,)):
+            return True
+        if family_test(m) is not None or match_family(m) is not None:
+            return False
+    return False
 
 
 def nat_family(v) -> Optional[str]:

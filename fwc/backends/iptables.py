@@ -198,8 +198,11 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                             jump = ir.Rule(acts[2] if len(acts) > 2 else r.matches, (),
                                            ir.Jump(aux), r.comment, r.loc)
                             low = lower_rule(jump, fam, sets)
+                            jumps = len(lines)
                             for piece in low:
                                 lines.extend(_rule_lines(piece, name, fam, rename, table))
+                            if len(lines) == jumps:
+                                continue  # (no packet of this family gets there)
                             aux_chains.append((aux, None, [
                                 line for a in acts[1]
                                 for line in _rule_lines(a, aux, fam, rename, table)]))
@@ -212,9 +215,12 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                         low = lower_rule(r, fam, sets, allow_split=True)
                         if isinstance(low, Exits):
                             aux = _aux_name(name, chains, t.chains, aux_chains)
+                            jumps = len(lines)
                             for head in low.heads:
                                 piece = attrs.evolve(head, verdict=ir.Jump(aux))
                                 lines.extend(_rule_lines(piece, name, fam, rename, table))
+                            if len(lines) == jumps:
+                                continue
                             aux_chains.append((aux, None, [
                                 line for x in [ir.Rule(e, (), ir.Return(), None, r.loc)
                                                for e in low.exits] + list(low.rest)
@@ -222,9 +228,12 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                             continue
                         if isinstance(low, Split):
                             aux = _aux_name(name, chains, t.chains, aux_chains)
+                            jumps = len(lines)
                             for head in low.pieces:
                                 piece = ir.Rule(head, (), ir.Jump(aux), None, r.loc)
                                 lines.extend(_rule_lines(piece, name, fam, rename, table))
+                            if len(lines) == jumps:
+                                continue
                             aux_chains.append((aux, None, _rule_lines(
                                 low.shared, aux, fam, rename, table)))
                             continue
@@ -237,7 +246,10 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                     finally:
                         if t.family == "inet" and _written(lines, aux_chains) > before and \
                                 ir.per_rule_state(orig.matches):
-                            shared.setdefault(id(orig), (orig, set()))[1].add(fam)
+                            got = shared.setdefault(id(orig), (orig, set()))[1]
+                            got.add(fam)
+                            if ir.state_sees_both_families(orig.matches):
+                                got.update(("ip", "ip6"))  # (also when one family's rule is empty)
                 policy = c.base.policy.upper() if c.base else None
                 chains.append((name, policy, lines))
                 chains.extend(aux_chains)
@@ -890,6 +902,8 @@ class _RuleEmitter:
         if isinstance(s, ir.SetUpdate):
             raise self.fail(f"'{s.op} @{s.set} {{ {' . '.join(s.keys)} }}' (iptables' SET target "
                             "updates ipsets, and this is an nft set)")
+        if isinstance(s, ir.FieldSet):
+            raise self.fail(f"'{s.expr} set' (no iptables target writes this field)")
         raise self.fail(f"statement {type(s).__name__}")
 
     def _need_mangle(self, target: str):
@@ -957,6 +971,11 @@ class _RuleEmitter:
             key = " . ".join(" ".join(k.split()) for k in v.keys)
             raise self.fail(f"a verdict map on '{key}' (iptables has no test for one of its "
                             "keys, or for an element)")
+        if isinstance(v, ir.NatMap):
+            key = " . ".join(v.keys)
+            raise self.fail(f"'{v.kind} to {key} map' (iptables' {v.kind.upper()} target has one "
+                            "address range and port range: one rule per element would be needed, "
+                            "and fwc does not split maps into rules)")
         raise self.fail(f"verdict {type(v).__name__}")
 
 

@@ -278,11 +278,15 @@ def _vmap_key_match(key: str, value, fam: str):
 
 
 def _expand_vmap(rule: ir.Rule, fam: str, sets: dict) -> Optional[list]:
-    """A verdict map as one rule per element (the keys are disjoint: nft refuses overlapping
+    """A verdict map, or a NAT map (`dnat to ip daddr . tcp dport map { ... }`: each element's
+    NAT target), as one rule per element (the keys are disjoint: nft refuses overlapping
     elements), or None when a key is not one iptables tests.  A concatenation's element
     tests each of its parts (`ip protocol . th dport vmap { tcp . 22 : accept }`)."""
     v = rule.verdict
-    if not isinstance(v, ir.VerdictMap) or v.key_masks or v.element_stmts:
+    if isinstance(v, ir.NatMap):
+        if v.kind != "redirect" and v.family != fam:
+            return []  # (a packet of the other family finds no element)
+    elif not isinstance(v, ir.VerdictMap) or v.key_masks or v.element_stmts:
         return None
     elements = v.elements
     if v.name is not None:
@@ -302,6 +306,10 @@ def _expand_vmap(rule: ir.Rule, fam: str, sets: dict) -> Optional[list]:
         if _NEVER in tests:
             continue
         verdict = None if isinstance(e[1], ir.Continue) else e[1]
+        if isinstance(v, ir.NatMap):
+            verdict = ir.nat_map_verdict(v, e[1])
+            if verdict is None:
+                return None
         out.append(attrs.evolve(rule, matches=rule.matches + tuple(
             t for t in tests if t is not _ALWAYS), verdict=verdict))
     return [x for x in out if x.verdict is not None]  # (`continue`, no statements: nothing)

@@ -108,6 +108,12 @@ def rule_l4(rule: ir.Rule) -> Optional[str]:
     return None
 
 
+def rule_l3(rule: ir.Rule) -> Optional[str]:
+    """The one family (ip | ip6) the matches of an inet rule restrict it to, or None."""
+    fams = {ir.family_test(m) or ir.match_family(m) for m in rule.matches} - {None}
+    return next(iter(fams)) if len(fams) == 1 else None
+
+
 def needs_tcp_reset_split(rule: ir.Rule) -> bool:
     """REJECT --reject-with tcp-reset drops non-TCP packets (no reset can be made); nft's
     `reject with tcp reset` only applies to TCP, so the rest needs an explicit drop."""
@@ -196,13 +202,15 @@ def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: boo
             raise refuse(f"TTL/HL --{s.op}", "nft cannot add to a header field")
         return f"{key} set {s.value}"
     if isinstance(s, ir.SetDscp):
-        if ctx.l3 is None:
+        l3 = ctx.l3 or rule_l3(rule)
+        if l3 is None:
             raise refuse("DSCP in a rule serving IPv4 and IPv6")
-        return f"{ctx.l3} dscp set {s.value:#04x}"
+        return f"{l3} dscp set {s.value:#04x}"
     if isinstance(s, ir.SetTos):
-        if ctx.l3 is None:
+        l3 = ctx.l3 or rule_l3(rule)
+        if l3 is None:
             raise refuse("TOS in a rule serving IPv4 and IPv6")
-        return render_set_tos(s, ctx.l3)
+        return render_set_tos(s, l3)
     if isinstance(s, ir.Checksum):
         raise refuse("CHECKSUM", "nftables has no checksum-fill statement")
     if isinstance(s, ir.Trace):

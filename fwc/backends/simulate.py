@@ -1821,14 +1821,10 @@ class Simulator:
 
 def _nat_of(v: ir.NatMap, target, rule: ir.Rule):
     """A NatMap element's value as the NAT verdict it applies."""
-    if not isinstance(target, ir.NatTarget):  # a named map's value: an address
-        try:
-            target = ir.NatTarget(ipaddress.ip_network(target), None)
-        except (TypeError, ValueError):
-            raise Unsupported(f"{v.kind} map value {target!r}", rule.loc) from None
-    if v.kind == "redirect":
-        return ir.Redirect(target.ports, v.flags)
-    return (ir.Snat if v.kind == "snat" else ir.Dnat)((target,), v.flags)
+    got = ir.nat_map_verdict(v, target)
+    if got is None:
+        raise Unsupported(f"{v.kind} map value {target!r}", rule.loc)
+    return got
 
 
 def _loc_parts(text: Optional[str]):

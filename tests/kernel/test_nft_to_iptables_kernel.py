@@ -830,3 +830,36 @@ def test_a_one_element_set_of_tcp_flags_is_the_implicit_bit_test():
     # the iptables translation of the implicit form: a SYN-ACK has SYN too
     assert "--tcp-flags SYN SYN" in emit_iptables(parse_nft(
         ONE_ELEMENT.replace("  tcp dport 23 tcp flags == { syn } drop\n", ""), "one.nft"))["ip"]
+
+
+NAT_MAPS = """table inet t {
+ chain pre {
+  type nat hook prerouting priority dstnat; policy accept;
+  dnat ip to ip daddr . tcp dport map { 192.0.2.1 . 8080 : 192.0.2.1 . 22, 192.0.2.1 . 8443 : 192.0.2.1 . 443 }
+  meta l4proto tcp redirect to :tcp dport map { 9022 : 22, 9443 : 443 }
+ }
+ chain input {
+  type filter hook input priority filter; policy drop;
+  tcp dport { 22, 443 } accept
+ }
+}
+"""
+
+
+def test_nat_maps_become_one_nat_rule_per_element():
+    """`dnat ip to KEY map { ... }` and `redirect to :KEY map { ... }`: one DNAT/REDIRECT rule
+    per element, which is exact (elements are disjoint; no element: the rule goes on), and
+    the IPv6 half of the inet table gets no DNAT (its packets find no IPv4 element)."""
+    kernel_or_skip()
+    rs = parse_nft(NAT_MAPS, "natmaps.nft")
+    out = emit_iptables(rs)
+    assert out["ip"].count("-j DNAT") == 2 and out["ip"].count("-j REDIRECT") == 2
+    assert "DNAT" not in out["ip6"] and out["ip6"].count("-j REDIRECT") == 2
+    cases = cases_from_json([_in_case(src, dst, "tcp", p)
+                             for src, dst in ((C4, S4), (C6, S6))
+                             for p in (22, 443, 8080, 8443, 8081, 9022, 9443, 9444)])
+    got = {g[0]: g[1] for g in _decide_alike(NAT_MAPS, rs, out, cases)}
+    assert [p for p in (22, 443, 8080, 8443, 8081, 9022, 9443, 9444)
+            if got[f"{C4}-tcp{p}"] == "ACCEPT"] == [22, 443, 8080, 8443, 9022, 9443]
+    assert [p for p in (22, 443, 8080, 8443, 8081, 9022, 9443, 9444)
+            if got[f"{C6}-tcp{p}"] == "ACCEPT"] == [22, 443, 9022, 9443]
