@@ -1054,6 +1054,12 @@ class NatMap:
 def nat_map_verdict(v: NatMap, target):
     """The NAT verdict a NatMap element's value applies (a named map's value is an address);
     None when the value is not one."""
+    if isinstance(target, tuple) and len(target) == 2 and type(target[1]) in (int, Range):
+        # a named map's `ipv4_addr . inet_service` value: address and port
+        port = target[1] if isinstance(target[1], Range) else Range(target[1], target[1])
+        target = NatTarget(target[0], port)
+        if not isinstance(target.addr, (ipaddress.IPv4Network, ipaddress.IPv6Network, AddrRange)):
+            return None
     if not isinstance(target, NatTarget):
         try:
             target = NatTarget(ipaddress.ip_network(target), None)

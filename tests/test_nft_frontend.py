@@ -1244,3 +1244,54 @@ def test_header_writes_in_an_inet_table_test_the_family_first():
         parse_nft("table inet t { chain c { ip6 saddr ::1 ip dscp set 1; } }", "c.nft")
     with pytest.raises(Unsupported, match="after another statement"):
         parse_nft("table inet t { chain c { counter ip dscp set 1; } }", "c.nft")
+
+
+NAMED_NAT_MAPS = """table ip t {
+ map portfw {
+  type ipv4_addr . inet_service : ipv4_addr . inet_service
+  elements = { 192.0.2.1 . 80 : 10.0.0.1 . 8080, 192.0.2.1 . 2222 : 10.0.0.2 . 22 }
+ }
+ chain c {
+  type nat hook prerouting priority dstnat;
+  dnat ip addr . port to ip daddr . tcp dport map @portfw
+ }
+}
+"""
+
+
+def test_named_maps_with_concatenated_values_hold_nat_targets():
+    """`type ipv4_addr . inet_service : ipv4_addr . inet_service` (a port-forward map): each
+    value is an address and a port; text, nft's JSON listing of it, the nft writer, the
+    iptables writer (one DNAT per element) and the simulator all read it so."""
+    rs = parse_nft(NAMED_NAT_MAPS, "m.nft")
+    (m,) = rs.tables[0].sets
+    assert m.data == "ipv4_addr . inet_service"
+    assert m.elements[0] == ((ipaddress.ip_network("192.0.2.1/32"), 80),
+                             (ipaddress.ip_network("10.0.0.1/32"), 8080))
+    out = emit_nft(rs)
+    assert "type ipv4_addr . inet_service : ipv4_addr . inet_service" in out
+    assert "192.0.2.1 . 80 : 10.0.0.1 . 8080" in out and parse_nft(out, "o.nft") == rs
+    listing = {"nftables": [
+        {"table": {"family": "ip", "name": "t"}},
+        {"map": {"family": "ip", "name": "portfw", "table": "t",
+                 "type": ["ipv4_addr", "inet_service"], "map": "ipv4_addr . inet_service",
+                 "elem": [[{"concat": ["192.0.2.1", 80]}, {"concat": ["10.0.0.1", 8080]}],
+                          [{"concat": ["192.0.2.1", 2222]}, {"concat": ["10.0.0.2", 22]}]]}},
+        {"chain": {"family": "ip", "table": "t", "name": "c", "type": "nat",
+                   "hook": "prerouting", "prio": -100, "policy": "accept"}},
+        {"rule": {"family": "ip", "table": "t", "chain": "c", "expr": [{"dnat": {
+            "family": "ip", "addr": {"map": {"key": {"concat": [
+                {"payload": {"protocol": "ip", "field": "daddr"}},
+                {"payload": {"protocol": "tcp", "field": "dport"}}]}, "data": "@portfw"}}}}]}}]}
+    from fwc.frontends.nft_json import parse_nft_json
+    assert parse_nft_json(json.dumps(listing), "m.json").tables[0].sets == rs.tables[0].sets
+    ipt = emit_iptables(rs)["ip"]
+    assert "-d 192.0.2.1/32 -m tcp --dport 2222 -j DNAT --to-destination 10.0.0.2:22" in ipt
+    from fwc.backends.simulate import Simulator
+    from fwc.packet import packet_from_dict
+    sim = Simulator(rs)
+    verdict, _state, skb = sim.run_packet(packet_from_dict(
+        {"dir": "in", "src": "198.51.100.1", "dst": "192.0.2.1", "dport": 2222}))
+    assert (skb.dst, skb.dport) == (int(ipaddress.ip_address("10.0.0.2")), 22)
+    with pytest.raises(FwcSyntaxError, match="verdict cannot be part"):
+        parse_nft("table ip t { map m { type ipv4_addr : verdict . inet_service; } }", "v.nft")

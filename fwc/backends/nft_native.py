@@ -264,6 +264,9 @@ def named_set_lines(s: ir.NamedSet, name: str, ctx: RuleCtx) -> list[str]:
                 k, val = e
                 if s.data == "verdict":
                     shown = simple_verdict(val, ctx)
+                elif isinstance(val, tuple):  # (a concatenated value: nat maps' address . port)
+                    shown = " . ".join(fmt_value(x, type_string_kind(t))
+                                       for x, t in zip(val, s.data.split(" . ")))
                 else:
                     shown = fmt_value(val, type_string_kind(s.data))
                 elems.append(f"{element_text(k, lambda i: strings[i])}{opts} : {shown}")

@@ -32,6 +32,15 @@ SET_TYPES = {"ipv4_addr": "ip saddr", "ipv6_addr": "ip6 saddr", "inet_service": 
              "dscp": "ip dscp"}
 
 
+def map_value(data: str, v, ctx):
+    """A named map element's value of type `data`; a tuple for a concatenated type
+    (`ipv4_addr . inet_service`: a nat map's address and port)."""
+    if " . " in data:
+        return _decode_tuple(tuple(SET_TYPES.get(t, t) for t in data.split(" . ")), v, ctx)
+    return decoder_for(SET_TYPES.get(data, data))(v)
+
+
+
 def parse_nft(text: str, filename: str = "<input>", include_dirs: Sequence[str] = ()) -> ir.Ruleset:
     sources = Sources()
     tokens = preprocess(text, filename, include_dirs, sources)
@@ -559,12 +568,17 @@ class _Parser:
                 break
         data = None
         if c.accept(":"):
-            if typeof and not c.at("verdict"):
-                data = parse_selector(c).text
-            else:
-                data = c.word("a data type").text
-            if c.at("."):
-                raise self.b.unsupported("maps with concatenated values", c.peek().loc())
+            values = []
+            while True:  # (a concatenation: `ipv4_addr . inet_service`, for nat maps)
+                if typeof and not c.at("verdict"):
+                    values.append(parse_selector(c).text)
+                else:
+                    values.append(c.word("a data type").text)
+                if not c.accept("."):
+                    break
+            if "verdict" in values and len(values) > 1:
+                raise c.error("a verdict cannot be part of a concatenation", c.peek())
+            data = " . ".join(values)
         return tuple(parts), data
 
     def set_elements(self, table: _Table, s: ir.NamedSet, lit: SetLit) -> tuple:
@@ -588,7 +602,7 @@ class _Parser:
                 else:
                     if s.data == "verdict":
                         raise self.c.src.error("type mismatch: a verdict map needs verdicts", e.loc)
-                    val = decoder_for(SET_TYPES.get(s.data, s.data))(e.data)
+                    val = map_value(s.data, e.data, ctx)
                 out.append((key, val))
             else:
                 if s.data is not None:

@@ -13,7 +13,7 @@ import attrs
 
 from fwc import ir
 from fwc.errors import FwcSyntaxError, Unsupported
-from fwc.frontends.nft import SET_TYPES
+from fwc.frontends.nft import SET_TYPES, map_value
 from fwc.frontends.nft_ast import (Binop, Concat, Counted, FlagList, MapElem, MapLookup, PrefixV, RangeV, Rel,
                                    Sel, SetLit, SetRef, Stmt, Val, VerdictS, VmapS)
 from fwc.frontends.nft_build import Builder, _Table
@@ -295,7 +295,7 @@ def _elements(b: Builder, table: _Table, s: ir.NamedSet, elems: list, loc) -> tu
             if s.data == "verdict":
                 out.append((key, lower_verdict(_verdict(v, loc), ctx)))
             else:
-                out.append((key, decoder_for(SET_TYPES.get(s.data, s.data))(_value(v, loc))))
+                out.append((key, map_value(s.data, _value(v, loc), ctx)))
         else:
             out.append(_decode_tuple(keys, _uncounted(_value(e, loc), s), ctx))
     return tuple(out)

@@ -863,3 +863,39 @@ def test_nat_maps_become_one_nat_rule_per_element():
             if got[f"{C4}-tcp{p}"] == "ACCEPT"] == [22, 443, 8080, 8443, 9022, 9443]
     assert [p for p in (22, 443, 8080, 8443, 8081, 9022, 9443, 9444)
             if got[f"{C6}-tcp{p}"] == "ACCEPT"] == [22, 443, 9022, 9443]
+
+
+NAMED_NAT_MAP = """table ip t {
+ map portfw {
+  type ipv4_addr . inet_service : ipv4_addr . inet_service
+  elements = { 192.0.2.1 . 8080 : 192.0.2.1 . 22, 192.0.2.1 . 8443 : 192.0.2.1 . 443 }
+ }
+ chain pre {
+  type nat hook prerouting priority dstnat; policy accept;
+  dnat ip addr . port to ip daddr . tcp dport map @portfw
+ }
+ chain input {
+  type filter hook input priority filter; policy drop;
+  tcp dport { 22, 443 } accept
+ }
+}
+"""
+
+
+def test_a_named_map_of_address_and_port_is_a_port_forward():
+    """A named map with concatenated values (`: ipv4_addr . inet_service`): the kernel, fwc's
+    iptables translation (one DNAT per element) and the simulator forward alike."""
+    kernel_or_skip()
+    rs = parse_nft(NAMED_NAT_MAP, "portfw.nft")
+    out = emit_iptables(rs)
+    assert out["ip"].count("-j DNAT") == 2
+    ports = (22, 443, 8080, 8443, 8081)
+    cases = cases_from_json([_in_case(C4, S4, "tcp", p) for p in ports])
+    got = {g[0]: g[1] for g in _decide_alike(NAMED_NAT_MAP, rs, out, cases)}
+    assert [p for p in ports if got[f"{C4}-tcp{p}"] == "ACCEPT"] == [22, 443, 8080, 8443]
+    # fwc's own nft text of it loads and decides the same
+    again = emit_nft(rs)
+    with KernelHarness() as h:
+        h.prepare(cases)
+        assert [v.verdict for v in kernel_verdicts(("nft", again), cases, h)] == \
+            [got[c.name] for c in cases]
