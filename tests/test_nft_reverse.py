@@ -336,3 +336,33 @@ def test_mangle_only_targets_outside_mangle_are_refused(stmt, target):
         else:
             with pytest.raises(ErrorGroup, match=f"{target} outside the mangle table"):
                 emit_iptables(rs)
+
+
+UNREACHED = """table inet fw {
+ chain input { type filter hook input priority filter; policy drop; jump used; }
+ chain dstnat { type nat hook prerouting priority dstnat; tcp dport 8080 redirect to :80; }
+ chain used { tcp dport 22 accept; }
+ chain handle_reject { meta l4proto tcp reject with tcp reset; reject; }
+ chain nat_spare { dnat ip to 10.0.0.1; }
+}
+"""
+
+
+def test_a_chain_no_base_chain_reaches_is_kept_in_filter_and_said_so():
+    """fw4 declares chains nothing jumps to (handle_reject): they decide no packet, so any table
+    would do; fwc keeps them in filter, with a comment saying why, unless filter cannot hold
+    them (NAT), which stays refused."""
+    with pytest.raises(ErrorGroup) as e:
+        emit_iptables(parse_nft(UNREACHED, "fw.nft"))
+    assert [x.message for x in e.value.errors] == [
+        "user chain nat_spare: no base chain jumps to it, so its iptables table is unknown"]
+    out = emit_iptables(parse_nft(UNREACHED.replace(" chain nat_spare { dnat ip to 10.0.0.1; }\n",
+                                                    ""), "fw.nft"))
+    for fam in ("ip", "ip6"):
+        text = out[fam]
+        filt = text[text.index("*filter"):text.index("COMMIT", text.index("*filter"))]
+        assert ":handle_reject - [0:0]" in filt
+        assert "# handle_reject: no base chain jumps to it (it decides no packet)" in filt
+        assert "-A handle_reject -p tcp -j REJECT --reject-with tcp-reset" in filt
+        assert parse_iptables_save(text, "back", family=fam).table(fam, "filter") \
+            .chain("handle_reject") is not None

@@ -141,12 +141,18 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                 if c.base is not None and c.name not in placed:
                     continue
                 table = placed.get(c.name)
+                unreached = None
                 if c.base is None:
                     tables = reach.get(c.name)
                     if tables is None:  # reached from no base chain at all
                         used = set(placed.values())
                         table = t.name if t.name in ir.TABLE_CHAINS else (
                             next(iter(used)) if len(used) == 1 else None)
+                        if table is None and _filter_can_hold(c):
+                            # it decides no packet wherever it is: kept, in filter, and said so
+                            table = "filter"
+                            unreached = (f"# {c.name}: no base chain jumps to it (it decides no "
+                                         "packet); kept in the filter table")
                         if table is None:
                             errors.append(Unsupported(
                                 f"user chain {c.name}: no base chain jumps to it, so its iptables "
@@ -171,6 +177,8 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
                         f"one hook have no iptables equivalent)", c.loc))
                     continue
                 lines = []
+                if unreached:
+                    lines.append(unreached)
                 aux_chains: list = []
                 for i, r in enumerate(c.rules):
                     if i and tail.is_tproxy_fallback(c.rules[i - 1], r):
@@ -275,6 +283,12 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
             buf.extend(lines)
         buf.append("COMMIT")
     return {fam: "\n".join(lines) + "\n" for fam, lines in texts.items()}
+
+
+def _filter_can_hold(c: ir.Chain) -> bool:
+    """Whether chain `c`'s rules are ones the filter table takes (no NAT)."""
+    nat = (ir.Snat, ir.Dnat, ir.Masquerade, ir.Redirect, ir.Netmap, ir.NatMap)
+    return not any(isinstance(r.verdict, nat) for r in c.rules)
 
 
 _NO_IIF = ("output", "postrouting")
