@@ -182,6 +182,9 @@ def _alternatives(m, fam: str, sets: dict) -> Optional[list]:
                                     all(_byte(x) for x in e) for e in elems):
             return None
         return [(ir.Icmp(fam, t, ir.Range(c, c)),) for t, c in sorted(set(elems))]
+    if isinstance(m, ir.SetMatch) and len(m.keys) > 1 and not m.negate and \
+            not m.element_stmts:
+        return _concat_alternatives(m, fam, sets)
     if isinstance(m, ir.SetMatch) and len(m.keys) == 1 and not m.negate and \
             not m.element_stmts:
         key = " ".join(m.keys[0].split())
@@ -203,6 +206,54 @@ def _alternatives(m, fam: str, sets: dict) -> Optional[list]:
                 return None
             return [(ir.Port(proto, field, tuple(rs)),)] if rs else []
     return None
+
+
+def _concat_alternatives(m: ir.SetMatch, fam: str, sets: dict) -> Optional[list]:
+    """A concatenated set (`ip saddr . tcp dport { 10.0.0.1 . 22, ... }`) as one alternative
+    per element, each testing every part; None when a part has no iptables test or two
+    elements may hold for one packet (each alternative becomes a rule, whose statements a
+    packet must meet once)."""
+    keys = [" ".join(k.split()) for k in m.keys]
+    if len(keys) == 2 and keys[1] in ("th dport", "th sport") and m.name is None:
+        return None  # (proto_port_pieces: one rule per protocol, the ports in a multiport)
+    elems = _set_elements(m, sets)
+    if elems is None or not all(isinstance(e, tuple) and len(e) == len(m.keys) for e in elems):
+        return None
+    out, kept = [], []
+    for e in elems:
+        tests = [_vmap_key_match(k, x, fam) for k, x in zip(keys, e)]
+        if None in tests:
+            return None
+        if _NEVER in tests:
+            continue
+        if any(all(_may_overlap(a, b) for a, b in zip(e, other)) for other in kept):
+            return None
+        kept.append(e)
+        out.append(tuple(t for t in tests if t is not _ALWAYS))
+    return out
+
+
+def _may_overlap(a, b) -> bool:
+    """Whether one packet's field may hold both element values `a` and `b`."""
+    def span(v):
+        if isinstance(v, bool):
+            return None
+        if isinstance(v, int):
+            return (v, v)
+        if isinstance(v, ir.Range):
+            return (v.lo, v.hi)
+        if isinstance(v, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+            return (v.version, int(v.network_address)), (v.version, int(v.broadcast_address))
+        if isinstance(v, ir.AddrRange):
+            return (v.lo.version, int(v.lo)), (v.hi.version, int(v.hi))
+        return None
+    sa, sb = span(a), span(b)
+    if sa is not None and sb is not None:
+        return not (sa[1] < sb[0] or sb[1] < sa[0])
+    if isinstance(a, str) and isinstance(b, str):
+        x, y = a.rstrip("*"), b.rstrip("*")
+        return a == b or (a.endswith("*") and b.startswith(x)) or (b.endswith("*") and a.startswith(y))
+    return True
 
 
 def _iface(name: str) -> str:
@@ -405,6 +456,21 @@ def _negated_exits(m, fam: str, sets: dict):
         return [(ir.Port(m.proto, m.field, c),)
                 for c in ir.multiport_chunks(_disjoint_ranges(m.ranges))], \
             (ir.Proto(frozenset({ir.L4_PROTOS[m.proto]})),)
+    if isinstance(m, ir.SetMatch) and len(m.keys) > 1 and not m.element_stmts:
+        # `ip daddr . tcp dport != @s`: nft tests the keys' headers first (IPv4, TCP), so the
+        # negation needs them; any other part must be a field every packet has
+        keys = [" ".join(k.split()) for k in m.keys]
+        if any(_ADDR_KEYS[k][0] != fam for k in keys if k in _ADDR_KEYS):
+            return _NO_FIELD
+        protos = {_PORT_KEYS[k][0] for k in keys if k in _PORT_KEYS}
+        if len(protos) > 1 or not all(k in _ADDR_KEYS or k in _PORT_KEYS or
+                                      k in ("iifname", "oifname", "meta iifname",
+                                            "meta oifname") for k in keys):
+            return None
+        alts = _concat_alternatives(attrs.evolve(m, negate=False), fam, sets)
+        if not alts:
+            return None
+        return alts, tuple(ir.Proto(frozenset({ir.L4_PROTOS[p]})) for p in protos)
     if expr in _EXIT_FIELDS and _plain_eq(m) and len(m.values) > 1 and \
             _alternatives(m, fam, sets) is None:
         need = _EXIT_FIELDS[expr]

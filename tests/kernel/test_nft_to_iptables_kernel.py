@@ -899,3 +899,45 @@ def test_a_named_map_of_address_and_port_is_a_port_forward():
         h.prepare(cases)
         assert [v.verdict for v in kernel_verdicts(("nft", again), cases, h)] == \
             [got[c.name] for c in cases]
+
+
+CONCAT_SETS = """table inet t {
+ set pairs {
+  type ipv4_addr . inet_service
+  elements = { 198.51.100.7 . 22, 198.51.100.8 . 80 }
+ }
+ chain input {
+  type filter hook input priority filter; policy accept;
+  ip saddr . tcp dport @pairs accept
+  ip saddr . tcp dport { 198.51.100.7 . 443, 198.51.100.0/24 . 8443 } accept
+  ip saddr . tcp dport != @pairs tcp dport { 22, 80, 81 } drop
+  ip saddr . tcp dport { 198.51.100.7 . 25 } reject
+ }
+}
+"""
+
+
+def test_concatenated_sets_become_one_rule_per_element():
+    """A named or anonymous concatenated set: one iptables rule per element (elements that
+    may hold for one packet are refused); negated, a chain of returns behind the keys' own
+    protocol test (nft tests TCP before the lookup, so a UDP packet does not match `!=`)."""
+    kernel_or_skip()
+    rs = parse_nft(CONCAT_SETS, "concat.nft")
+    out = emit_iptables(rs)
+    assert "-s 198.51.100.0/24 -m tcp --dport 8443 -j ACCEPT" in out["ip"]
+    assert "-j RETURN" in out["ip"] and "198.51.100" not in out["ip6"]
+    cases = [_in_case(src, S4, proto, p) for src in ("198.51.100.7", "198.51.100.8", "198.51.100.9")
+             for proto in ("tcp", "udp") for p in (22, 25, 80, 81, 443, 8443)]
+    cases += [_in_case(C6, S6, "tcp", p) for p in (22, 80)]
+    got = {g[0]: g[1] for g in _decide_alike(CONCAT_SETS, rs, out, cases_from_json(cases))}
+    assert got["198.51.100.7-tcp22"] == "ACCEPT" and got["198.51.100.9-tcp22"] == "DROP"
+    assert got["198.51.100.9-udp22"] == "ACCEPT" and got["198.51.100.7-tcp25"] == "REJECT"
+    assert got["198.51.100.9-tcp8443"] == "ACCEPT"
+    assert got[f"{C6}-tcp22"] == "ACCEPT"  # (an IPv6 packet has no `ip saddr`: no rule holds)
+
+
+def test_concatenated_set_elements_that_overlap_are_refused():
+    text = CONCAT_SETS.replace("198.51.100.7 . 443, 198.51.100.0/24 . 8443",
+                               "198.51.100.7 . 8443, 198.51.100.0/24 . 8443")
+    with pytest.raises(ErrorGroup, match="ip saddr . tcp dport"):
+        emit_iptables(parse_nft(text, "overlap.nft"))
