@@ -332,6 +332,23 @@ class Limit:
 
 
 @frozen
+class NamedLimit:
+    """nft `limit name "NAME"`: the table's limit object NAME, one token bucket that every rule
+    naming it shares; `limit` holds the object's rate, burst and `over` (negate)."""
+
+    name: str
+    limit: Limit
+
+
+@frozen
+class LimitObject:
+    """An nft named limit declared in a table (`limit NAME { rate [over] R/unit burst B }`)."""
+
+    name: str
+    limit: Limit
+
+
+@frozen
 class SetLookup:
     """External (ipset) set: the tuple of `fields` (saddr daddr sport dport) is in set `name`."""
 
@@ -672,6 +689,7 @@ class Table:
     sets: tuple[ExternalSet, ...] = ()
     loc: Loc = attrs.field(default=NOLOC, eq=False)
     counters: tuple[CounterObject, ...] = ()  # nft named counter objects
+    limits: tuple[LimitObject, ...] = ()  # nft named limit objects
 
     def chain(self, name: str) -> Optional[Chain]:
         """The first chain called `name` (a dict built once per table: passes ask per jump)."""
@@ -1224,7 +1242,7 @@ Match = Union[Match, Refused]
 # random draws): evaluating one is itself a side effect, so skipping or repeating it changes
 # later packets
 STATEFUL_MATCHES = (Limit, HashLimit, Statistic, CtCount, Quota, ConnLimit, Recent, SetLimit,
-                    Socket, ConnLabelSet, Cluster)
+                    Socket, ConnLabelSet, Cluster, NamedLimit)
 # (a socket lookup, --restore-skmark also sets the mark; cluster rewrites pkt_type)
 
 
@@ -1322,7 +1340,7 @@ def per_rule_state(matches) -> bool:
     """Whether the matches keep state of their own that every packet reaching them updates,
     whatever its family: a limit's bucket, a quota, a connection count, an nth-packet counter.
     In an inet rule that is one state for IPv4 and IPv6; iptables and ip6tables keep one each."""
-    return any(isinstance(m, (Limit, Quota, CtCount)) or
+    return any(isinstance(m, (Limit, Quota, CtCount, NamedLimit)) or
                (isinstance(m, Statistic) and m.mode == "nth") for m in matches)
 
 

@@ -230,6 +230,20 @@ class Simulator:
                 return int(a.ip)
         return None
 
+    def redirect_addr(self, iface: Optional[str], l3: int, dst: int) -> Optional[int]:
+        """Where REDIRECT sends a packet that came in on `iface`: IPv4, the interface's primary
+        address; IPv6 (nf_nat_redirect_ipv6), the first address in the device's list whose
+        scope is the destination's (the kernel lists the newest address of a scope first: the
+        addresses the case owns there, then the configured ones in the order given, as `ip -6
+        addr show` prints them).  None: no such address (the kernel drops the packet)."""
+        if l3 == 4:
+            return self.primary_addr(iface, l3)
+        configured = [int(a.ip) for a in self.iface_addrs.get(iface or "", ()) if a.version == 6]
+        owned = [a for (v, a), dev in reversed(list(self.own.items()))
+                 if v == 6 and dev == iface and a not in configured]
+        want = _v6_scope(dst)
+        return next((a for a in owned + configured if _v6_scope(a) == want), None)
+
     def masquerade_addr(self, iface: Optional[str], l3: int, dst: Optional[int] = None,
                         local_src: Optional[int] = None) -> Optional[int]:
         """The outgoing interface's primary address; when it has none, the kernel
@@ -1604,7 +1618,7 @@ class Simulator:
             if hook == "output":
                 addr = 0x7F000001 if p.l3 == 4 else 1
             else:
-                addr = self.primary_addr(p.iif, p.l3)
+                addr = self.redirect_addr(p.iif, p.l3, p.dst)
                 if addr is None:
                     return None
             ports = (v.ports.lo, v.ports.hi) if v.ports else None
@@ -1825,6 +1839,19 @@ def _nat_of(v: ir.NatMap, target, rule: ir.Rule):
     if got is None:
         raise Unsupported(f"{v.kind} map value {target!r}", rule.loc)
     return got
+
+
+def _v6_scope(a: int) -> str:
+    """An IPv6 address's scope as the kernel's ipv6_addr_scope ranks it."""
+    if a == 1:
+        return "host"
+    if a >> 120 == 0xFF:  # multicast: its scope field
+        return {1: "host", 2: "link", 5: "site"}.get((a >> 112) & 0xF, "global")
+    if a >> 118 == 0x3FA:  # fe80::/10
+        return "link"
+    if a >> 118 == 0x3FB:  # fec0::/10
+        return "site"
+    return "global"
 
 
 def _loc_parts(text: Optional[str]):

@@ -196,6 +196,46 @@ def test_ipv6_masquerade_picks_the_source_address_selection_would(kernel):
     assert (sim[0].verdict, sim[0].ct_state) == ("ACCEPT", "ESTABLISHED")
 
 
+REDIRECT6 = """table inet t {
+ chain pre { type nat hook prerouting priority dstnat; policy accept; tcp dport 27 redirect to :27; }
+ chain inp { type filter hook input priority filter; policy drop; ct status dnat accept; }
+}
+"""
+
+
+@pytest.mark.parametrize("dst,note", [
+    ("2001:db8:f::99", "an address the case adds to eth0 is the newest of its scope"),
+    ("fe80::1", "a link-local destination takes a link-local address, not the global one"),
+    ("2001:db8:f::1", "the configured address"),
+])
+def test_ipv6_redirect_takes_the_newest_address_of_the_destinations_scope(dst, note):
+    """nf_nat_redirect_ipv6 takes the first address of the incoming device whose scope is the
+    destination's, and the device lists the newest first: here each time the destination
+    itself, so the tuple does not change and the connection has no DNAT status (dropped).
+    One case per harness: an address one case adds would be the newest for the next."""
+    from fwc.frontends.nft import parse_nft
+    from fwc.testing.kernel import KernelHarness, kernel_or_skip
+    kernel_or_skip()
+    cases = cases_from_json([{"name": "r6", "probe": {
+        "dir": "in", "src": "fe80::2" if dst.startswith("fe80") else "2001:db8:a::10",
+        "dst": dst, "sport": 40000, "dport": 27, "flags": "S", "iif": "eth0"}}])
+    with KernelHarness() as h:
+        h.prepare(cases)
+        kern = kernel_verdicts(("nft", REDIRECT6), cases, h)
+    sim = simulate(parse_nft(REDIRECT6, "r6.nft"), cases, sim_options())
+    assert (kern[0].verdict, kern[0].ct_state) == ("DROP", "NEW"), note
+    assert (sim[0].verdict, sim[0].ct_state) == ("DROP", "NEW"), note
+    # to an address of another scope it does change: DNAT, accepted (the simulator)
+    other = cases_from_json([{"name": "r6b", "probe": {
+        "dir": "in", "src": "2001:db8:a::10", "dst": "2001:db8:f::1", "sport": 40000,
+        "dport": 27, "flags": "S", "iif": "eth0"}}])
+    opts = sim_options()
+    import attrs
+    two = attrs.evolve(opts, interfaces={**opts.interfaces,
+                                          "eth0": ("2001:db8:f::7/64",) + tuple(opts.interfaces["eth0"])})
+    assert simulate(parse_nft(REDIRECT6, "r6.nft"), other, two)[0].verdict == "ACCEPT"
+
+
 CT_STATUS_NAT = """table ip t {
  chain pre_raw {
   type filter hook prerouting priority raw; policy accept;
