@@ -1295,3 +1295,33 @@ def test_named_maps_with_concatenated_values_hold_nat_targets():
     assert (skb.dst, skb.dport) == (int(ipaddress.ip_address("10.0.0.2")), 22)
     with pytest.raises(FwcSyntaxError, match="verdict cannot be part"):
         parse_nft("table ip t { map m { type ipv4_addr : verdict . inet_service; } }", "v.nft")
+
+
+@pytest.mark.parametrize("value,ok", [
+    ('"Monday"', True), ("Friday", True), ("0-3", True), ("6", True), ('{ "Monday", 0 }', True),
+    ('"monday"', False), ('"Mon"', False), ("7", False), ("2-1", False),
+])
+def test_meta_day_takes_what_nft_takes(value, ok):
+    """nft 1.0.6 takes the day names as written (case and all) and 0 to 6 (nft -c checked)."""
+    text = "table inet t { chain c { type filter hook input priority 0; meta day %s drop; } }"
+    if ok:
+        parse_nft(text % value, "d.nft")
+    else:
+        with pytest.raises(FwcSyntaxError, match="no day of the week"):
+            parse_nft(text % value, "d.nft")
+
+
+def test_meta_day_is_simulated_in_the_kernels_time_zone():
+    from fwc.backends.simulate import SimOptions, Simulator
+    from fwc.packet import packet_from_dict
+    rs = parse_nft("table inet t { chain c { type filter hook input priority 0; "
+                   'meta day { "Monday", 3 } drop; } }', "d.nft")
+    monday_10h = 1796637600 * 10**9  # 2026-12-07 10:00 UTC, a Monday
+    pkt = packet_from_dict({"dir": "in", "dport": 22})
+    day = 86400 * 10**9
+    got = [Simulator(rs, SimOptions(clock_ns=monday_10h + k * day)).run_packet(pkt)[0]
+           for k in range(3)]
+    assert got == ["DROP", "ACCEPT", "DROP"]  # Monday, Tuesday, Wednesday (3)
+    # 11 hours west of UTC it is still Sunday there
+    west = SimOptions(clock_ns=monday_10h, kernel_tz_minutes_west=660)
+    assert Simulator(rs, west).run_packet(pkt)[0] == "ACCEPT"

@@ -77,6 +77,9 @@ class SimOptions:
     # the wall clock, UTC nanoseconds since the epoch, for -m time / meta time / meta hour;
     # None = the real clock when each packet is sent
     clock_ns: Optional[int] = None
+    # the kernel's time zone (sys_tz, minutes west of UTC) that `meta day` reads: 0 unless
+    # something called settimeofday with one (systemd does only for an RTC in local time)
+    kernel_tz_minutes_west: int = 0
 
 
 # ----------------------------------------------------------------------------- compilation
@@ -942,6 +945,9 @@ class Simulator:
         return setlookup, {"l3", "src", "dst", "sport", "dport"}, note is None and not updated
 
     def _field_reader(self, expr: str, rule: ir.Rule):
+        if expr == "meta day":  # nft_meta_weekday: 0 Sunday, in the kernel's sys_tz
+            west = 60 * self.opt.kernel_tz_minutes_west
+            return lambda p: (4 + (p.now_ns // 10**9 - west) // 86400) % 7
         rd = nftf.reader(expr) or fib_reader(expr, self) or self._numgen_reader(expr, rule) or \
             self._jhash_reader(expr, rule) or self._pkttype_reader(expr)
         if rd is None:

@@ -203,6 +203,9 @@ _DATE = r"\d{4}-\d\d-\d\d(?: \d\d:\d\d(?::\d\d)?)?"
 _TIME_RANGE = re.compile(rf"^({_DATE}|[\d:]+)-({_DATE}|[\d:]+)$")
 
 
+DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+
 def _local_seconds(text: str, expr: str) -> Optional[int]:
     """A quoted `meta hour` ("10:00") or `meta time` ("2026-12-05 14:00") value as nft
     converts it: with the time zone of the process that loads it (this one)."""
@@ -236,6 +239,8 @@ def to_interval(expr: str, value) -> Optional[tuple]:
         if lo is None or hi is None or lo > hi:
             return None  # (a range across midnight after the time zone: not modelled)
         return (lo * 10**9, hi * 10**9) if expr == "meta time" else (lo, hi)
+    if expr == "meta day" and isinstance(value, str) and value in DAYS:
+        return (DAYS.index(value), DAYS.index(value))
     if expr == "meta time":  # nft reads a number as whole seconds: [lo s, hi s] in ns
         iv = to_interval("", value) if isinstance(value, (int, Range)) else None
         return None if iv is None else (iv[0] * 10**9, iv[1] * 10**9)

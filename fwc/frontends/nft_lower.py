@@ -102,6 +102,8 @@ def _decoder_for(text: str) -> V.Decoder:
         return V.dec_symbol(V.FIB_TYPES, "an address type")
     if text == "ct expiration":
         return V.dec_time
+    if text == "meta day":
+        return _dec_day
     width = _FIELD_WIDTHS.get(text)
     if width is not None:
         return lambda v: V.dec_int(v, None, width)
@@ -114,6 +116,25 @@ _FIELD_WIDTHS = {"meta length": 32, "ip length": 16, "ip6 length": 16, "ip ttl":
                  "ip6 version": 4, "ip6 flowlabel": 20, "vlan id": 12, "vlan pcp": 3,
                  "tcp window": 16, "tcp urgptr": 16, "tcp doff": 4, "tcp sequence": 32,
                  "tcp ackseq": 32, "udp length": 16}
+
+
+_DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+
+def _dec_day(v):
+    """`meta day`: a day's name as nft spells it (case and all) or 0 (Sunday) to 6."""
+    if isinstance(v, Val) and v.text in _DAYS:
+        return v.text
+    why = (f"'{getattr(v, 'text', '?')}' is no day of the week (nft: Sunday .. Saturday, as "
+           "written, or 0 to 6)")
+    try:
+        got = V.dec_int(v, None, 8)
+    except FwcSyntaxError:
+        raise V.err(v, why) from None
+    lo, hi = (got.lo, got.hi) if isinstance(got, ir.Range) else (got, got)
+    if not 0 <= lo <= hi <= 6:
+        raise V.err(v, why)
+    return got
 
 
 def _dec_ugid(text):

@@ -183,3 +183,53 @@ def test_quoted_meta_hour_and_time_strings_agree_with_the_kernel_now(pair):
         want.append(int(s.run_packet(pkt)[0] == "DROP"))
     assert counts == want
     assert 0 < sum(want) < len(rules)
+
+
+def _kernel_tz_minutes_west() -> int:
+    """The kernel's sys_tz (gettimeofday's second argument), which nft's `meta day` reads."""
+    import ctypes
+
+    class _TZ(ctypes.Structure):
+        _fields_ = [("minuteswest", ctypes.c_int), ("dsttime", ctypes.c_int)]
+
+    class _TV(ctypes.Structure):
+        _fields_ = [("sec", ctypes.c_long), ("usec", ctypes.c_long)]
+    tv, tz = _TV(), _TZ()
+    assert ctypes.CDLL(None).gettimeofday(ctypes.byref(tv), ctypes.byref(tz)) == 0
+    return tz.minuteswest
+
+
+def test_meta_day_agrees_with_the_kernel_now(pair):
+    """`meta day` (a name, a number, a range, a set): the kernel's weekday in its sys_tz
+    (nft_meta_weekday, 0 = Sunday); the simulator reads the same day for the packet's time."""
+    from fwc.backends.simulate import SimOptions, Simulator
+    from fwc.conntrack.fields import DAYS
+    from fwc.frontends.nft import parse_nft
+    from fwc.packet import packet_from_dict
+    _, ns = pair
+    west = _kernel_tz_minutes_west()
+    today = (4 + (int(time.time()) - 60 * west) // DAY) % 7
+    if (int(time.time()) - 60 * west) % DAY > DAY - 120:
+        time.sleep(130)  # (not across midnight)
+        today = (4 + (int(time.time()) - 60 * west) // DAY) % 7
+    tomorrow = (today + 1) % 7
+    rules = [f'meta day "{DAYS[today]}"', f"meta day {tomorrow}", f'meta day != "{DAYS[today]}"',
+             f"meta day {{ {DAYS[tomorrow]}, {DAYS[today]} }}",
+             f"meta day {min(today, tomorrow)}-{max(today, tomorrow)}"]
+    text = ("flush ruleset\ntable ip filter {\n chain OUTPUT {\n  type filter hook output "
+            "priority 0;\n" + "".join(f"  udp dport {PORT} {r} counter\n" for r in rules)
+            + " }\n}\n")
+    netns.run(["nft", "-f", "-"], input=text, ns=ns)
+    t = _send(ns)
+    counts = _nft_counts(ns)
+    want = []
+    for r in rules:
+        one = ("table ip filter {\n chain OUTPUT {\n  type filter hook output priority 0;\n"
+               f"  udp dport {PORT} {r} drop\n }}\n}}\n")
+        s = Simulator(parse_nft(one, "one.nft"), SimOptions(clock_ns=t * 10**9,
+                                                            kernel_tz_minutes_west=west))
+        pkt = packet_from_dict({"dir": "out", "proto": "udp", "dst": "198.51.100.7",
+                                "dport": PORT})
+        want.append(int(s.run_packet(pkt)[0] == "DROP"))
+    assert counts == want
+    assert want[:3] == [1, 0, 0] and want[3] == 1
