@@ -3,6 +3,7 @@
 import ipaddress
 import json
 import os
+import re
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -1325,3 +1326,76 @@ def test_meta_day_is_simulated_in_the_kernels_time_zone():
     # 11 hours west of UTC it is still Sunday there
     west = SimOptions(clock_ns=monday_10h, kernel_tz_minutes_west=660)
     assert Simulator(rs, west).run_packet(pkt)[0] == "ACCEPT"
+
+
+NAMED_LIMITS = """table inet t {
+ limit lan.log_limit { rate 5/minute burst 7 packets; comment "lan log limit" }
+ limit big { rate over 10/second }
+ chain c {
+  type filter hook input priority filter;
+  ct state invalid limit name "lan.log_limit" log prefix "drop invalid: "
+  limit name big drop
+ }
+}
+"""
+
+
+def test_named_limit_objects_are_one_bucket_their_rules_share():
+    """fw4 writes `limit NAME { ... }` per zone and `limit name "NAME"` in its log rules: the
+    IR keeps the object (LimitObject) and each use (NamedLimit, with the object's rate);
+    nft's JSON listing reads the same; the nft writer declares and names it again."""
+    rs = parse_nft(NAMED_LIMITS, "l.nft")
+    t = rs.tables[0]
+    big, lan = ir.Limit(10, "second", 5, True), ir.Limit(5, "minute", 7, False)
+    assert t.limits == (ir.LimitObject("big", big), ir.LimitObject("lan.log_limit", lan))
+    assert ir.NamedLimit("lan.log_limit", lan) in t.chains[0].rules[0].matches
+    assert t.chains[0].rules[1].matches == (ir.NamedLimit("big", big),)
+    out = emit_nft(rs)
+    assert "limit lan.log_limit {\n\t\trate 5/minute burst 7 packets\n\t}" in out
+    assert 'limit name "big" drop' in out and parse_nft(out, "o.nft") == rs
+    listing = {"nftables": [
+        {"table": {"family": "inet", "name": "t"}},
+        {"limit": {"family": "inet", "name": "lan.log_limit", "table": "t", "comment": "x",
+                   "rate": 5, "per": "minute", "burst": 7}},
+        {"limit": {"family": "inet", "name": "big", "table": "t", "rate": 10,
+                   "per": "second", "inv": True, "burst": 5}},
+        {"chain": {"family": "inet", "table": "t", "name": "c", "type": "filter",
+                   "hook": "input", "prio": 0, "policy": "accept"}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c", "expr": [
+            {"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": "invalid"}},
+            {"limit": "lan.log_limit"}, {"log": {"prefix": "drop invalid: "}}]}},
+        {"rule": {"family": "inet", "table": "t", "chain": "c", "expr": [
+            {"limit": "big"}, {"drop": None}]}}]}
+    from fwc.frontends.nft_json import parse_nft_json
+    assert parse_nft_json(json.dumps(listing), "l.json") == rs
+    # one bucket for both families in an inet table: iptables and ip6tables keep one each
+    with pytest.raises(ErrorGroup, match="IPv4 and IPv6 packets share"):
+        emit_iptables(rs)
+    ip = parse_nft(NAMED_LIMITS.replace("inet", "ip"), "l4.nft")
+    v4 = emit_iptables(ip)["ip"]
+    assert "--hashlimit-upto 5/minute --hashlimit-burst 7 --hashlimit-htable-expire 168000 " \
+           "--hashlimit-name lan.log_limit -j LOG" in v4
+    assert "--hashlimit-above 10/sec --hashlimit-burst 5" in v4
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("table ip t { chain c { limit name \"nope\" drop; } }", "does not exist in this table"),
+    ("table ip t { limit x { comment \"y\"; } }", "needs a rate"),
+    ("table ip t { limit x { rate 5/second; burst 3 packets; } }", "unknown limit property"),
+    ("table ip t { limit x { rate 0/second; } }", "at least 1"),
+])
+def test_named_limit_errors_are_located(text, needle):
+    with pytest.raises(FwcSyntaxError, match=needle) as e:
+        parse_nft(text, "bad.nft")
+    assert e.value.loc.line == 1 and e.value.loc.col > 1
+
+
+def test_two_tables_limits_of_one_name_stay_two_buckets():
+    a = NAMED_LIMITS.replace("table inet t", "table inet a")
+    b = NAMED_LIMITS.replace("table inet t", "table inet b").replace("hook input", "hook forward")
+    out = emit_nft(parse_nft(a + b, "ab.nft"), table="one")
+    assert "limit big {" in out and "limit big_2 {" in out
+    assert 'limit name "big" drop' in out and 'limit name "big_2" drop' in out
+    ip = emit_iptables(parse_nft((a + b).replace("inet", "ip"), "ab4.nft"))["ip"]
+    names = set(re.findall(r"--hashlimit-name (\S+)", ip))
+    assert len(names) == 4 and not names & {"big", "lan.log_limit"}  # (hashed: one per table)

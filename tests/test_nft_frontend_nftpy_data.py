@@ -60,6 +60,9 @@ def read_vectors(path: Path, families=FAMILIES) -> list[Vector]:
                 sets.append(f"add ct helper {{fam}} {{tab}} {name} {body}")
             elif res == "ok" and body.endswith(" type counter"):
                 sets.append(f"add counter {{fam}} {{tab}} {body.split()[0]}")
+            elif res == "ok" and " type limit " in body:
+                name, _, spec = body.partition(" type limit ")
+                sets.append(f"add limit {{fam}} {{tab}} {name} {{{{ {spec} }}}}")
             # (other stateful objects are refused by the front end)
         else:
             parts = line.split(";")

@@ -7,6 +7,7 @@ cannot express exactly raises `Unsupported` with the rule's location.
 from __future__ import annotations
 
 import ipaddress
+import zlib
 from typing import Optional
 
 import attrs
@@ -106,6 +107,7 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
     placed_names: dict[tuple[str, str], set] = {}  # the chain names in out[key]
     # raw-table `CT --helper` as fwc's nft backend writes it: back to the raw table
     ruleset = ir.Ruleset(tuple(merge_helper_replays(t) for t in ruleset.tables))
+    ruleset = _bucket_names(ruleset)
     neighbours = _hook_neighbours(ruleset)
     shared: dict = {}  # inet rules with per-rule state: (rule, families written for)
     for t in ruleset.tables:
@@ -283,6 +285,36 @@ def emit_iptables(ruleset: ir.Ruleset) -> dict[str, str]:
             buf.extend(lines)
         buf.append("COMMIT")
     return {fam: "\n".join(lines) + "\n" for fam, lines in texts.items()}
+
+
+def _bucket_names(rs: ir.Ruleset) -> ir.Ruleset:
+    """Named limits (nft objects, one per table) renamed to the hashlimit names that carry
+    their buckets: the object's own name when it fits (15 characters) and no other table
+    has one of that name, else `fwl` and a hash of table and name (a hashlimit name is one
+    bucket for the whole family)."""
+    count: dict[str, int] = {}
+    for t in rs.tables:
+        for lo in t.limits:
+            count[lo.name] = count.get(lo.name, 0) + 1
+
+    def bucket(t: ir.Table, name: str) -> str:
+        if len(name) <= 15 and "/" not in name and count.get(name) == 1:
+            return name
+        return f"fwl{zlib.crc32(f'{t.family} {t.name} {name}'.encode()):08x}"
+    tables = []
+    for t in rs.tables:
+        if not t.limits:
+            tables.append(t)
+            continue
+        def rule(r: ir.Rule, t=t) -> ir.Rule:
+            if not any(isinstance(m, ir.NamedLimit) for m in r.matches):
+                return r
+            return attrs.evolve(r, matches=tuple(
+                ir.NamedLimit(bucket(t, m.name), m.limit) if isinstance(m, ir.NamedLimit) else m
+                for m in r.matches))
+        tables.append(attrs.evolve(t, chains=tuple(
+            attrs.evolve(c, rules=tuple(rule(r) for r in c.rules)) for c in t.chains)))
+    return ir.Ruleset(tuple(tables))
 
 
 def _filter_can_hold(c: ir.Chain) -> bool:
@@ -731,6 +763,17 @@ class _RuleEmitter:
             if m.negate:
                 return self.match(self.limit_over(m, per), proto)
             return [], ["-m", "limit"] + neg + ["--limit", f"{m.rate}/{m.unit}", "--limit-burst", str(m.burst)]
+        if isinstance(m, ir.NamedLimit):  # (named by _bucket_names)
+            lim = m.limit
+            if lim.unit == "week":
+                raise self.fail(f"limit {lim.rate}/week (iptables' longest unit is the day)")
+            per = ir.UNIT_SECONDS.get(lim.unit, 1)
+            if lim.rate > 10000 * per or lim.burst > 10000:
+                raise self.fail(f"limit {lim.rate}/{lim.unit} burst {lim.burst} (iptables allows "
+                                "at most 10000/second and a burst of 10000)")
+            fill_ms = -(-2 * lim.burst * per * 1000 // lim.rate)
+            return self.match(ir.HashLimit(m.name, lim.rate, lim.unit, lim.burst,
+                                           above=lim.negate, expire_ms=max(60000, fill_ms)), proto)
         if isinstance(m, ir.HashLimit):
             w = ["-m", "hashlimit", "--hashlimit-above" if m.above else "--hashlimit-upto",
                  f"{m.rate}/{m.unit[:3] if m.unit == 'second' else m.unit}", "--hashlimit-burst", str(m.burst)]

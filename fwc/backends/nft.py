@@ -172,7 +172,8 @@ class _TableRenderer:
                        set_name=lambda n: self.t.set_names.get(n, n),
                        priorities=chain.priorities, hooks=chain.hooks,
                        dynamic_set=self.dynamic_set, time_set=self.time_set,
-                       counter_name=lambda n: self.t.counter_names.get(n, n))
+                       counter_name=lambda n: self.t.counter_names.get(n, n),
+                       limit_name=lambda n, s=id(source): self.t.limit_names.get((s, n), n))
 
     # ---------------------------------------------------------------- rules
     def socket_lines(self, rule: ir.Rule, ctx: RuleCtx, guard: Optional[str],
@@ -603,6 +604,10 @@ class _TableRenderer:
             counts = f"\t\tpackets {k.packets} bytes {k.bytes}" if k.packets or k.bytes else None
             body += [f"\tcounter {self.t.counter_names[k.name]} {{", *([counts] if counts else []),
                      "\t}"]
+        for name, lim in self.t.limits:
+            over = "over " if lim.negate else ""
+            body += [f"\tlimit {name} {{",
+                     f"\t\trate {over}{lim.rate}/{lim.unit} burst {lim.burst} packets", "\t}"]
         for (helper, l4), name in self.helpers.items():
             l3 = "\t\tl3proto inet;" if self.t.family == "inet" else ""
             body += [f"\tct helper {name} {{", f'\t\ttype "{helper}" protocol {l4};'] + \

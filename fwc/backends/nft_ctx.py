@@ -43,6 +43,7 @@ class RuleCtx:
     # whole-second intervals -> name of the `meta time` interval set holding them (ir.Time)
     time_set: Optional[Callable[[tuple], str]] = None
     counter_name: Callable[[str], str] = str  # named counter object -> emitted name
+    limit_name: Callable[[str], str] = str  # named limit object of the rule's table -> emitted
 
 
 def refuse(construct: str, why: str = "") -> NotExpressible:

@@ -47,6 +47,10 @@ class OutTable:
     set_sources: dict = attrs.Factory(dict)  # set name -> the source table declaring it
     counters: list = attrs.Factory(list)  # ir.CounterObject, each name once
     counter_names: dict = attrs.Factory(dict)  # counter name -> emitted name
+    # (emitted name, ir.Limit) of every named limit object; (id(source table), name) -> emitted
+    # name: each source table's objects stay their own buckets
+    limits: list = attrs.Factory(list)
+    limit_names: dict = attrs.Factory(dict)
 
 
 def l3_of(table: ir.Table) -> Optional[str]:
@@ -161,8 +165,14 @@ def plan_table(family: str, name: str, sources: list[ir.Table]) -> OutTable:
     for k in counters:
         counter_names[k] = got = safe_name(k, counter_taken)
         counter_taken.add(got)
+    limits, limit_names, limit_taken = [], {}, set()
+    for t in sources:
+        for lo in t.limits:
+            limit_names[(id(t), lo.name)] = got = safe_name(lo.name, limit_taken)
+            limit_taken.add(got)
+            limits.append((got, lo.limit))
     return OutTable(family, name, chains, sets, chain_names, set_names, set_sources,
-                    list(counters.values()), counter_names)
+                    list(counters.values()), counter_names, limits, limit_names)
 
 
 def _needs_guard(rule: ir.Rule, fam: str) -> bool:

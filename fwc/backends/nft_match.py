@@ -410,6 +410,10 @@ def render_tos(m: ir.Tos, ctx: RuleCtx) -> Alts:
     return per_family(ctx, build)
 
 
+def render_named_limit(m: ir.NamedLimit, ctx: RuleCtx) -> Alts:
+    return [[f'limit name "{ctx.limit_name(m.name)}"']]
+
+
 def render_limit(m: ir.Limit, ctx: RuleCtx) -> Alts:
     over = "over " if m.negate else ""
     if m.burst < 1:
@@ -532,7 +536,7 @@ def _simple_renderers() -> dict:
         ir.CtAddress: render_ctaddress, ir.CtExpire: render_ctexpire, ir.Mark: render_mark,
         ir.Mac: render_mac, ir.AddrType: render_addrtype, ir.SkUid: render_uidgid,
         ir.SkGid: render_uidgid, ir.PktType: render_pkttype, ir.Length: render_length,
-        ir.Ttl: render_ttl, ir.Dscp: render_dscp, ir.Tos: render_tos, ir.Limit: render_limit,
+        ir.Ttl: render_ttl, ir.Dscp: render_dscp, ir.Tos: render_tos, ir.Limit: render_limit, ir.NamedLimit: render_named_limit,
         ir.IpsecPolicy: render_ipsec, ir.Statistic: render_statistic,
         ir.Fragment: render_fragment,
     })

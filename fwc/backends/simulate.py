@@ -642,6 +642,10 @@ class Simulator:
         if T is ir.Limit:
             under = not self.opt.limit_over
             return (lambda p: under != neg), set(), True
+        if T is ir.NamedLimit:  # (one bucket for the rules naming it: as a limit, within it
+            under = not self.opt.limit_over  # unless limit_over says otherwise)
+            over = m.limit.negate
+            return (lambda p: under != over), set(), True
         if T is ir.HashLimit:
             # per-key buckets: like `limit`, every key is taken to be within its rate unless
             # limit_over says otherwise; `above` matches only over the rate

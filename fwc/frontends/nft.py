@@ -165,9 +165,50 @@ class _Parser:
                 raise c.error(f"counter {name.text} does not exist", name)
             table.counters.pop(name.text, None)
             return
+        if o == "limit" and verb in ("add", "create", "delete", "destroy", "reset"):
+            family, tname, tok = self.family_and_name()
+            table = self.b.table(family, tname, tok.loc())
+            if verb in ("add", "create"):
+                self.limit_object(table)
+                return
+            name = c.word("a limit name")
+            if name.text not in table.limits and verb == "delete":
+                raise c.error(f"limit {name.text} does not exist", name)
+            if verb != "reset":  # (reset refills the bucket: state, not kept)
+                table.limits.pop(name.text, None)
+            return
         if o in ("counter", "quota", "limit", "ct", "flowtable", "secmark", "synproxy"):
             raise self.b.unsupported(_object_refusal(o), obj.loc())
         raise c.error(f"unknown object '{o}'", obj)
+
+    def limit_object(self, table: _Table) -> None:
+        """`limit NAME { rate [over] N/unit [burst B packets]; [comment "..."] }`: one token
+        bucket that the rules naming it (`limit name "NAME"`) share."""
+        from fwc.frontends.nft_syntax import _st_limit
+        from fwc.frontends.nft_lower import _limit
+        c = self.c
+        name = self.new_name("a limit name")
+        c.expect("{")
+        got = None
+        while True:
+            c.skip_nl()
+            if c.accept(";"):
+                continue
+            if c.accept("}"):
+                break
+            if c.at("rate"):
+                st = _st_limit(c, c.peek().loc())
+                got = _limit(st.args, st, self.b.ctx(table))
+            elif c.accept("comment"):
+                c.word("a comment")
+            else:
+                k = c.word("rate or comment")
+                raise c.error(f"unknown limit property '{k.text}'", k)
+        if got is None:
+            raise c.error(f"limit {name.text} needs a rate", name)
+        if name.text in table.limits and table.limits[name.text] != got:
+            raise c.error(f"limit {name.text} is declared twice, with different rates", name)
+        table.limits[name.text] = got
 
     def counter_object(self, table: _Table, braces_optional: bool = False) -> None:
         """`counter NAME { [packets N bytes M] [comment "..."] }` (the counts are state)."""
@@ -312,6 +353,8 @@ class _Parser:
                 self.ct_helper_object(table)
             elif t.text == "counter":
                 self.counter_object(table)
+            elif t.text == "limit":
+                self.limit_object(table)
             elif t.text in ("quota", "limit", "ct", "flowtable", "secmark", "synproxy"):
                 raise self.b.unsupported(_object_refusal(t.text), t.loc())
             elif t.kind == "STRING" or t.kind == "WORD":

@@ -70,6 +70,7 @@ class _Table:
     helpers: dict = attrs.Factory(dict)  # ct helper object name -> (helper type, l4 proto number)
     connlimits: dict = attrs.Factory(dict)  # set name -> locations of `add @set { K ct count }`
     counters: dict = attrs.Factory(dict)  # named counter objects: name -> ir.CounterObject
+    limits: dict = attrs.Factory(dict)  # named limit objects: name -> ir.Limit
     element_locs: dict = attrs.Factory(dict)  # set name -> locations its elements were added at
 
 
@@ -263,7 +264,8 @@ class Builder:
                                   "size exists", st.loc)
 
     def ctx(self, t: _Table) -> Ctx:
-        return Ctx(t.family, t.sets, self.source_line, t.helpers, t.connlimits, t.counters)
+        return Ctx(t.family, t.sets, self.source_line, t.helpers, t.connlimits, t.counters,
+                   t.limits)
 
     def _connlimit_sets(self, t: _Table, chains) -> set:
         """The sets behind `add @S { KEY ct count [over] N }` (read as ConnLimit): one rule's
@@ -308,7 +310,8 @@ class Builder:
                          if s.name not in own)
             tables.append(absorb_hashlimit_sets(externalise_sets(mark_dynamic_sets(
                 ir.Table(t.family, t.name, chains, sets, t.loc,
-                         tuple(t.counters[k] for k in sorted(t.counters)))))))
+                         tuple(t.counters[k] for k in sorted(t.counters)),
+                         tuple(ir.LimitObject(k, t.limits[k]) for k in sorted(t.limits)))))))
             looping = ir.jump_loop(tables[-1])
             if looping is not None:  # (nft: "Too many levels of symbolic links")
                 raise self.syntax("this jump closes a loop of chains a base chain reaches (the "

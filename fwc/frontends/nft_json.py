@@ -107,10 +107,24 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
         elif verb == "flush":
             b.flush_table(fam, name, loc)
         return
-    if key in ("quota", "limit", "ct timeout", "ct expectation", "flowtable",
+    if key in ("quota", "ct timeout", "ct expectation", "flowtable",
                "secmark", "synproxy"):
         raise Unsupported(f"nft stateful object '{key}'", loc)
     table = b.table(fam, _text(_req(body, "table", loc), "a table name", loc), loc)
+    if key == "limit":  # `limit NAME { rate ... }`: one bucket the rules naming it share
+        name = _text(_req(body, "name", loc), "a name", loc)
+        if verb in ("delete", "destroy"):
+            table.limits.pop(name, None)
+            return
+        if verb == "reset":
+            return
+        if "rate" not in body:
+            raise FwcSyntaxError(f"limit {name} needs a rate", loc)
+        from fwc.frontends.nft_lower import _limit
+        st = _stmt({"limit": {k: v for k, v in body.items() if k in (
+            "rate", "per", "burst", "inv", "rate_unit", "burst_unit")}}, loc)
+        table.limits[name] = _limit(st.args, st, b.ctx(table))
+        return
     if key == "ct helper":  # as the text's `ct helper NAME { type "ftp" protocol tcp; }`
         name = _text(_req(body, "name", loc), "a name", loc)
         if verb in ("delete", "destroy"):
@@ -520,6 +534,8 @@ def _stmt(s: Any, loc) -> Any:
             fl = b["flags"] if isinstance(b["flags"], list) else [b["flags"]]
             args["flags"] = [f.replace("tcp sequence", "tcp sequence") for f in fl]
         return Stmt("log", args, loc)
+    if k == "limit" and isinstance(b, str):  # `limit name "NAME"`
+        return Stmt("limit", {"name": _value(b, loc)}, loc)
     if k == "limit":
         args = {"rate": Val(f"{b['rate']}/{b.get('per', 'second')}", loc), "over": bool(b.get("inv"))}
         if b.get("rate_unit", "packets") != "packets":

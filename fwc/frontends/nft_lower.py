@@ -31,6 +31,7 @@ class Ctx:
     helpers: dict = attrs.Factory(dict)  # ct helper objects: name -> (helper type, l4 proto)
     connlimits: dict = attrs.Factory(dict)  # set name -> locations of its `ct count` updates
     counters: dict = attrs.Factory(dict)  # named counter objects of the table
+    limits: dict = attrs.Factory(dict)  # named limit objects of the table: name -> ir.Limit
 
     def unsupported(self, msg: str, loc) -> Unsupported:
         return Unsupported(msg, loc, self.source_line(loc) if self.source_line else None)
@@ -967,6 +968,14 @@ def lower_stmt(s: Stmt, ctx: Ctx):
                                        V.dec_int(a["bytes"], None, 64) if "bytes" in a else 0)
     if k == "log":
         return "statement", _log(a, s, ctx)
+    if k == "limit" and "name" in a:
+        v = a["name"]
+        if not isinstance(v, Val):
+            raise ctx.unsupported("'limit name' from a map (a limit object per key)", s.loc)
+        if v.text not in ctx.limits:
+            raise ctx.syntax(f"limit '{v.text}' does not exist in this table (nft: No such "
+                             "file or directory)", v.loc)
+        return "match", ir.NamedLimit(v.text, ctx.limits[v.text])
     if k == "limit":
         return "match", _limit(a, s, ctx)
     if k == "reject":

@@ -646,8 +646,8 @@ def _log_flag_words(c: Cursor, first: list[str]) -> list[str]:
 
 
 def _st_limit(c: Cursor, loc):
-    if c.at("name"):
-        raise Unsupported("named limit objects ('limit name')", loc, c.src.line(loc))
+    if c.accept("name"):
+        return Stmt("limit", {"name": parse_value(c, allow_map=True)}, loc)
     c.expect("rate")
     over = False
     if c.accept("over"):

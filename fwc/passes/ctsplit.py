@@ -79,7 +79,7 @@ def split_established(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
                        f"{sum(s is None for s in spec)} rules they cannot match", c.loc)
             chains.append(ir.Chain(c.name, (head,) + c.rules, c.base, c.loc))
             chains.append(ir.Chain(name, tuple(s for s in spec if s is not None), None, c.loc))
-        tables.append(ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc, t.counters))
+        tables.append(ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc, t.counters, t.limits))
     return ir.Ruleset(tuple(tables))
 
 

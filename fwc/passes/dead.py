@@ -121,5 +121,5 @@ def remove_dead_rules(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
                         terminals = [(r, sig, box)]  # it covers everything; older ones add nothing
             chains.append(c if len(kept) == len(c.rules) else
                           ir.Chain(c.name, tuple(kept), c.base, c.loc))
-        tables.append(ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc, t.counters))
+        tables.append(ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc, t.counters, t.limits))
     return ir.Ruleset(tuple(tables))

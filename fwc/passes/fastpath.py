@@ -93,7 +93,7 @@ def fast_path(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
                 chains.append(c)
                 continue
             chains.append(_fast_path_chain(c, notes))
-        tables.append(ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc, t.counters))
+        tables.append(ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc, t.counters, t.limits))
     return ir.Ruleset(tuple(tables))
 
 
@@ -207,5 +207,5 @@ def add_fast_path(rs: ir.Ruleset, chains: dict, explain: Explain = None) -> ir.R
             notes.info(f"chain {c.name}: `{_what(EST_REL, False)}` added as the first rule: "
                        "established and related packets are accepted before any rule", loc)
             out.append(ir.Chain(c.name, (e,) + c.rules, c.base, c.loc))
-        tables.append(ir.Table(t.family, t.name, tuple(out), t.sets, t.loc, t.counters))
+        tables.append(ir.Table(t.family, t.name, tuple(out), t.sets, t.loc, t.counters, t.limits))
     return ir.Ruleset(tuple(tables))

@@ -63,7 +63,7 @@ def _drop_empty_jumps(t: ir.Table, notes: Notes) -> ir.Table:
             kept.append(r)
         chains.append(c if len(kept) == len(c.rules) else
                       ir.Chain(c.name, tuple(kept), c.base, c.loc))
-    return ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc, t.counters) if removed else t
+    return ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc, t.counters, t.limits) if removed else t
 
 
 def _inline_sweep(t: ir.Table, notes: Notes, said: set):
@@ -134,4 +134,4 @@ def _inline_sweep(t: ir.Table, notes: Notes, said: set):
                            "both removed", r.loc)
             rules.extend(new)
         chains.append(ir.Chain(x.name, tuple(rules), x.base, x.loc))
-    return ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc, t.counters), True
+    return ir.Table(t.family, t.name, tuple(chains), t.sets, t.loc, t.counters, t.limits), True

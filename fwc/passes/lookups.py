@@ -366,7 +366,7 @@ def merge_lookups(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
     tables = []
     for t in rs.tables:
         chains = tuple(_merge_chain(c, t.family, notes) for c in t.chains)
-        tables.append(ir.Table(t.family, t.name, chains, t.sets, t.loc, t.counters))
+        tables.append(ir.Table(t.family, t.name, chains, t.sets, t.loc, t.counters, t.limits))
     return ir.Ruleset(tuple(tables))
 
 

@@ -162,7 +162,7 @@ def merge_sets(rs: ir.Ruleset, explain: Explain = None) -> ir.Ruleset:
     tables = []
     for t in rs.tables:
         chains = tuple(_merge_chain(c, notes) for c in t.chains)
-        tables.append(ir.Table(t.family, t.name, chains, t.sets, t.loc, t.counters))
+        tables.append(ir.Table(t.family, t.name, chains, t.sets, t.loc, t.counters, t.limits))
     return ir.Ruleset(tuple(tables))
 
 

@@ -33,7 +33,7 @@ def _map_chains(rs: ir.Ruleset, fn) -> ir.Ruleset:
     for t in rs.tables:
         chains = tuple(fn(t, c) for c in t.chains)
         tables.append(t if chains == t.chains else
-                      ir.Table(t.family, t.name, chains, t.sets, t.loc, t.counters))
+                      ir.Table(t.family, t.name, chains, t.sets, t.loc, t.counters, t.limits))
     return ir.Ruleset(tuple(tables))
 
 

@@ -941,3 +941,36 @@ def test_concatenated_set_elements_that_overlap_are_refused():
                                "198.51.100.7 . 8443, 198.51.100.0/24 . 8443")
     with pytest.raises(ErrorGroup, match="ip saddr . tcp dport"):
         emit_iptables(parse_nft(text, "overlap.nft"))
+
+
+NAMED_LIMIT = """table ip t {
+ limit shared { rate 1/minute burst 2 packets }
+ chain input {
+  type filter hook input priority filter; policy drop;
+  udp dport 5001 limit name "shared" accept
+  udp dport 5002 limit name "shared" accept
+  udp dport 5003 limit rate 1/minute burst 2 packets accept
+ }
+}
+"""
+
+
+def test_a_named_limit_is_one_bucket_for_every_rule_naming_it():
+    """`limit name "shared"` in two rules: one token bucket (burst 2), so the first rule's two
+    packets leave none for the second; iptables' hashlimit of one name (no mode) is that one
+    bucket too, while a plain limit keeps its own."""
+    kernel_or_skip()
+    rs = parse_nft(NAMED_LIMIT, "limit.nft")
+    out = emit_iptables(rs)
+    assert out["ip"].count("--hashlimit-name shared") == 2
+    assert 'limit name "shared"' in emit_nft(rs)
+    one = {"dir": "in", "proto": "udp", "src": C4, "dst": S4, "sport": 40000}
+    cases = cases_from_json([{"name": "shared", "setup": [
+        dict(one, dport=5001), dict(one, dport=5001, sport=40001), dict(one, dport=5002, sport=40002)],
+        "probe": dict(one, dport=5003, sport=40003)}])
+    with KernelHarness() as h:
+        h.prepare(cases)
+        nft = kernel_verdicts(("nft", NAMED_LIMIT), cases, h)
+        ipt = kernel_verdicts(("iptables", out["ip"], None), cases, h)
+    got = [(list(r.setup_verdicts), r.verdict) for r in (nft[0], ipt[0])]
+    assert got[0] == got[1] == (["ACCEPT", "ACCEPT", "DROP"], "ACCEPT")
