@@ -1399,3 +1399,46 @@ def test_two_tables_limits_of_one_name_stay_two_buckets():
     ip = emit_iptables(parse_nft((a + b).replace("inet", "ip"), "ab4.nft"))["ip"]
     names = set(re.findall(r"--hashlimit-name (\S+)", ip))
     assert len(names) == 4 and not names & {"big", "lan.log_limit"}  # (hashed: one per table)
+
+
+# values and writes nft 1.0.6 refuses (measured with nft -c; tests/kernel/test_nft_values_kernel.py
+# checks the lists against nft itself): fwc refuses them too, located, instead of writing a
+# ruleset nft cannot load
+REFUSED_VALUES = [
+    "meta pkttype foo", "meta iiftype foo", "ct zone 70000", "ct l3proto foo",
+    "meta cpu 5000000000", "ether type foo", "meta nfproto foo", "meta protocol foo",
+    "ip frag-off 70000", "sctp vtag 0x100000000", "dccp type foo", "ah spi 0x100000000",
+    "esp spi 0x100000000", "comp cpi 70000", "meta secmark 5", "socket transparent 2",
+    "socket wildcard 2", "ct label foo", "ct label 128", 'meta hour "25:00"',
+    'meta hour "10:70"', 'meta time "2026-13-01"', "meta nftrace set 2", "meta cpu set 1",
+    "ct event set foo", "meta skuid set 5", "meta l4proto set 6", "ct state set new",
+    "ct secmark set 5",
+]
+TAKEN_VALUES = [
+    "meta pkttype { host, unicast, broadcast, multicast, other }",
+    "meta iiftype { ether, ppp, ipip, ipip6, loopback, sit, ipgre }",
+    "ct l3proto { ipv4, ipv6 }", "ether type { ip, arp, ip6, vlan, 8021q, 8021ad }",
+    "dccp type { request, response, data, ack, dataack, closereq, close, reset, sync, syncack }",
+    "meta pkttype 7", "ct label 127", 'meta hour "10:00"-"12:00"', 'meta time "2026-12-01 10:00"',
+    "ct zone 65535", "socket transparent 1", "esp spi 0xffffffff", "meta iifgroup 0-5",
+    "meta nftrace set 1", "meta priority set 1:2", "ct event set new,related,destroy",
+    "meta pkttype set host", "ct zone set 5",
+]
+
+
+def _in_rule(rule: str) -> str:
+    return ("table inet t {\n chain c {\n  type filter hook input priority 0;\n  %s\n }\n}\n"
+            % rule)
+
+
+@pytest.mark.parametrize("rule", REFUSED_VALUES)
+def test_values_nft_refuses_are_refused_located(rule):
+    with pytest.raises(FwcSyntaxError) as e:
+        parse_nft(_in_rule(rule), "v.nft")
+    assert e.value.loc.line == 4 and e.value.loc.col >= 3
+
+
+@pytest.mark.parametrize("rule", TAKEN_VALUES)
+def test_values_nft_takes_are_read_and_written_back(rule):
+    rs = parse_nft(_in_rule(rule), "v.nft")
+    assert parse_nft(emit_nft(rs), "w.nft") == rs

@@ -105,14 +105,109 @@ def _decoder_for(text: str) -> V.Decoder:
         return V.dec_time
     if text == "meta day":
         return _dec_day
+    if text in _SYMBOLS:
+        names, width, what = _SYMBOLS[text]
+        return _dec_named(names, width, what)
+    if text == "ct label":
+        return _dec_label
+    if text in ("meta hour", "meta time"):
+        return _dec_clock(text)
+    if text == "meta secmark":
+        def secmark(v):
+            raise V.err(v, "meta secmark: cannot be used with a constant on the right-hand side "
+                           "(nft matches a secmark object)")
+        return secmark
     width = _FIELD_WIDTHS.get(text)
     if width is not None:
         return lambda v: V.dec_int(v, None, width)
     return V.dec_generic
 
 
+# fields whose values are names of nft's symbol tables (exactly as written) or numbers of a
+# width: anything else is nft's "Could not parse ..." (measured with nft -c)
+_ETHERTYPES = ("ip", "arp", "ip6", "vlan", "8021q", "8021ad")
+_SYMBOLS = {
+    "meta pkttype": (("host", "unicast", "broadcast", "multicast", "other"), 8, "packet type"),
+    "meta iiftype": (("ether", "ppp", "ipip", "ipip6", "loopback", "sit", "ipgre"), 16,
+                     "network interface type"),
+    "meta oiftype": (("ether", "ppp", "ipip", "ipip6", "loopback", "sit", "ipgre"), 16,
+                     "network interface type"),
+    "meta nfproto": (("ipv4", "ipv6"), 8, "netfilter protocol"),
+    "ct l3proto": (("ipv4", "ipv6"), 8, "netfilter protocol"),
+    "ether type": (_ETHERTYPES, 16, "Ethernet protocol"),
+    "meta protocol": (_ETHERTYPES, 16, "Ethernet protocol"),
+    "vlan type": (_ETHERTYPES, 16, "Ethernet protocol"),
+    "dccp type": (("request", "response", "data", "ack", "dataack", "closereq", "close",
+                   "reset", "sync", "syncack"), 4, "DCCP packet type"),
+}
+
+
+def _dec_named(names, width: int, what: str):
+    def decode(v):
+        if isinstance(v, Val) and v.text in names:
+            return v.text
+        try:
+            return V.dec_int(v, None, width)
+        except FwcSyntaxError as e:
+            if "exceeds" in e.message:
+                raise
+            raise V.err(v, f"could not parse {what} '{getattr(v, 'text', '?')}' (nft: "
+                           f"{', '.join(names)}, or a number)") from None
+    return decode
+
+
+def _dec_label(v):
+    """`ct label N` (bit 0 to 127) or a name of /etc/connlabel.conf, which nft reads when it
+    loads the ruleset (so the name becomes its bit here)."""
+    if isinstance(v, Val) and V.parse_int(v.text) is None:
+        bit = _connlabels().get(v.text)
+        if bit is None:
+            raise V.err(v, f"/etc/connlabel.conf: could not parse conntrack label '{v.text}' "
+                           "(nft reads the label names there when it loads the ruleset)")
+        return bit
+    got = V.dec_int(v, None, 8)
+    if isinstance(got, int) and got > 127:
+        raise V.err(v, f"ct label {got}: bit {got} out of range (127 max)")
+    return got
+
+
+def _connlabels() -> dict:
+    labels = {}
+    try:
+        with open("/etc/connlabel.conf") as f:
+            for line in f:
+                parts = line.split("#", 1)[0].split()
+                if len(parts) >= 2 and parts[0].isdigit() and int(parts[0]) < 128:
+                    labels.setdefault(parts[1], int(parts[0]))
+    except OSError:
+        pass
+    return labels
+
+
+def _dec_clock(expr: str):
+    """`meta hour "10:00"`, `meta time "2026-12-05 14:00"` (quoted, as fw4 writes them) must be
+    times nft can read ("wrong time format", "Cannot parse date"); numbers are seconds."""
+    from fwc.conntrack.fields import _local_seconds, time_range_ends
+
+    def decode(v):
+        if isinstance(v, Val) and v.quoted:
+            ends = time_range_ends(v.text) or (v.text, v.text)
+            if any(_local_seconds(x, expr) is None for x in ends):
+                raise V.err(v, f"'{v.text}': " + ("wrong time format (nft: HH:MM or HH:MM:SS)"
+                                                  if expr == "meta hour" else
+                                                  "cannot parse date (nft: YYYY-MM-DD "
+                                                  "[HH:MM[:SS]])"))
+            return v.text
+        return V.dec_generic(v)
+    return decode
+
+
 # header fields of a fixed width: a value that does not fit is nft's "value exceeds valid range"
-_FIELD_WIDTHS = {"meta length": 32, "ip length": 16, "ip6 length": 16, "ip ttl": 8,
+_FIELD_WIDTHS = {"ct zone": 16, "meta cpu": 32, "ip frag-off": 16, "sctp vtag": 32,
+                 "ah spi": 32, "esp spi": 32, "ah sequence": 32, "esp sequence": 32,
+                 "comp cpi": 16, "meta iifgroup": 32, "meta oifgroup": 32, "meta cgroup": 32,
+                 "socket mark": 32, "socket transparent": 1, "socket wildcard": 1,
+                 "ipsec in reqid": 32, "ipsec out reqid": 32, "ip6 ecn": 2,"meta length": 32, "ip length": 16, "ip6 length": 16, "ip ttl": 8,
                  "ip6 hoplimit": 8, "ip id": 16, "ip hdrlength": 4, "ip version": 4,
                  "ip6 version": 4, "ip6 flowlabel": 20, "vlan id": 12, "vlan pcp": 3,
                  "tcp window": 16, "tcp urgptr": 16, "tcp doff": 4, "tcp sequence": 32,
@@ -1517,11 +1612,37 @@ def _version(a) -> int:
 _NO_FIELDSET = ("ct helper", "ct timeout", "ct expectation")  # set from stateful objects
 
 
+# the meta and ct keys the kernel lets a rule write (nft_meta_set_init, nft_ct_set_init); any
+# other is "Operation not supported" when nft loads the rule
+_WRITABLE = ("meta mark", "meta priority", "meta pkttype", "meta nftrace", "meta secmark",
+             "meta broute",
+             "ct mark", "ct label", "ct zone", "ct event", "ct secmark", "ct helper",
+             "ct timeout", "ct expectation")
+_CT_EVENTS = ("new", "related", "destroy", "reply", "assured", "protoinfo", "helper", "mark",
+              "seqadj", "secmark", "label")
+
+
 def _set_stmt(a, s, ctx):
+    text = sel_text(a["lhs"], ctx)
+    if text.split()[0] in ("meta", "ct") and text not in _WRITABLE:
+        raise ctx.syntax(f"'{text} set': the kernel lets no rule write {text} (nft: Could "
+                         "not process rule: Operation not supported)", s.loc)
+    if text in ("meta secmark", "ct secmark") and isinstance(a["value"], Val):
+        raise ctx.syntax(f"'{text} set' to a constant (nft: {text} must not be set to constant "
+                         "value; it takes a secmark object)", s.loc)
+    if text == "meta nftrace" and isinstance(a["value"], Val) and a["value"].text not in ("0", "1"):
+        raise ctx.syntax(f"meta nftrace set {a['value'].text}: value exceeds valid range 0-1",
+                         a["value"].loc)
+    if text == "ct event":
+        words = a["value"].items if isinstance(a["value"], FlagList) else (a["value"],)
+        for w in words:
+            if not isinstance(w, Val) or w.text not in _CT_EVENTS:
+                raise ctx.syntax(f"could not parse conntrack event bits "
+                                 f"'{getattr(w, 'text', '?')}' (nft: {', '.join(_CT_EVENTS)})",
+                                 getattr(w, "loc", s.loc))
     try:
         return _set_dedicated(a, s, ctx)
     except Unsupported:
-        text = sel_text(a["lhs"], ctx)
         if text in _NO_FIELDSET:
             raise
         return ir.FieldSet(text, value_expr(a["value"], text, ctx))
