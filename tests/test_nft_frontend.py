@@ -1413,6 +1413,14 @@ REFUSED_VALUES = [
     'meta hour "10:70"', 'meta time "2026-13-01"', "meta nftrace set 2", "meta cpu set 1",
     "ct event set foo", "meta skuid set 5", "meta l4proto set 6", "ct state set new",
     "ct secmark set 5",
+    # (upstream's own "fail" vectors of tests/py that nft 1.0.6 refuses)
+    'ct helper "12345678901234567"', 'ct helper ""', "ct ip saddr 1.2.3.4", "ct original mark 42",
+    "ct invalid original", "@th,16,1 2", "@ll,0,0 2", "tcp option foo bar",
+    "tcp option eol left 1", "tcp option sack window", "tcp option 256 exists",
+    "fib saddr . daddr oif lo", "fib iif . oif . daddr oif lo", "fib mark oif lo",
+    "ipsec in spnum 256 reqid 1", 'meta ibrname "br0"', 'osf ttl nottl name "Linux"',
+    'osf name "morethansixteenbytes"', "srh tag { 0, 4-127, 0x10000 }",
+    "meta l4proto 17 tproxy to 192.0.2.1", "tproxy ip to :50080",
 ]
 TAKEN_VALUES = [
     "meta pkttype { host, unicast, broadcast, multicast, other }",
@@ -1423,6 +1431,9 @@ TAKEN_VALUES = [
     "ct zone 65535", "socket transparent 1", "esp spi 0xffffffff", "meta iifgroup 0-5",
     "meta nftrace set 1", "meta priority set 1:2", "ct event set new,related,destroy",
     "meta pkttype set host", "ct zone set 5",
+    "tcp option sack left 1", "tcp option 30 length 1", "tcp option maxseg size 1400",
+    "fib saddr . iif oif lo", 'osf ttl skip name "Linux"', "ct original l3proto ipv4",
+    "ct reply zone 1", "srh tag { 0, 4-127 }",
 ]
 
 

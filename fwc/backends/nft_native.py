@@ -26,7 +26,7 @@ IFNAME_EXPRS = ("iifname", "oifname", "ibrname", "obrname", "sdifname", "meta ii
 
 
 def is_string_expr(expr: str) -> bool:
-    return expr.endswith(STRING_EXPRS) or (expr.startswith("osf ") and expr.endswith(" version"))
+    return expr.endswith(STRING_EXPRS) or (expr.startswith("osf ") and expr.endswith((" version", " name")))
 
 
 def string_kind(expr: str):

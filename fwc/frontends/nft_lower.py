@@ -112,6 +112,13 @@ def _decoder_for(text: str) -> V.Decoder:
         return _dec_label
     if text in ("meta hour", "meta time"):
         return _dec_clock(text)
+    if text.startswith("@"):  # raw payload @base,offset,length: a value of `length` bits
+        bits = V.parse_int(text.split(",")[-1]) or 0
+        return lambda v: _dec_bits(v, bits)
+    if text.startswith("osf "):
+        return _dec_osf
+    if re.fullmatch(r"tcp option \S+", text):  # no field: it is there or not
+        return lambda v: V.dec_int(v, {"exists": 1, "missing": 0}, 1)
     if text == "meta secmark":
         def secmark(v):
             raise V.err(v, "meta secmark: cannot be used with a constant on the right-hand side "
@@ -203,7 +210,7 @@ def _dec_clock(expr: str):
 
 
 # header fields of a fixed width: a value that does not fit is nft's "value exceeds valid range"
-_FIELD_WIDTHS = {"ct zone": 16, "meta cpu": 32, "ip frag-off": 16, "sctp vtag": 32,
+_FIELD_WIDTHS = {"srh last-entry": 8, "srh flags": 8, "srh tag": 16, "ct zone": 16, "meta cpu": 32, "ip frag-off": 16, "sctp vtag": 32,
                  "ah spi": 32, "esp spi": 32, "ah sequence": 32, "esp sequence": 32,
                  "comp cpi": 16, "meta iifgroup": 32, "meta oifgroup": 32, "meta cgroup": 32,
                  "socket mark": 32, "socket transparent": 1, "socket wildcard": 1,
@@ -231,6 +238,22 @@ def _dec_day(v):
     if not 0 <= lo <= hi <= 6:
         raise V.err(v, why)
     return got
+
+
+def _dec_bits(v, bits: int):
+    if bits == 0:
+        got = V.dec_int(v, None, 8)
+        if got != 0:
+            raise V.err(v, f"value {getattr(v, 'text', got)} exceeds valid range 0-0")
+        return got
+    return V.dec_int(v, None, bits)
+
+
+def _dec_osf(v):
+    if isinstance(v, Val) and len(v.text.encode()) > 16:
+        raise V.err(v, f"'{v.text}': longer than 16 bytes (nft: String exceeds maximum length "
+                       "of 16)")
+    return V.dec_generic(v)
 
 
 def _dec_ugid(text):
@@ -368,8 +391,14 @@ def lower_rel(rel: Rel, ctx: Ctx):
         elems = {_decode_tuple(keys, e, ctx) for e in _elements(rhs, ctx)}
         return ir.SetMatch(keys, None, tuple(sorted(elems, key=tuple_order_key)), negate=neg)
     if isinstance(lhs, Binop):
+        if op == "!":
+            raise ctx.syntax("cannot combine negation ('!') with a binary expression (write "
+                             "'!=')", rel.loc)
         return _lower_binop_rel(rel, ctx)
     text = sel_text(lhs, ctx)
+    if text in ("meta ibrname", "meta obrname") and ctx.family != "bridge":
+        raise ctx.syntax(f"{text} outside a bridge table (nft: Could not process rule: "
+                         "Operation not supported)", rel.loc)
     if op == "" and isinstance(rhs, SetLit) and len(rhs.elems) == 1 and \
             text in _BITMASK_FIELDS and not isinstance(rhs.elems[0], (MapElem, Concat)):
         # nft 1.0.6 makes a one-element set of a bitmask field the implicit bit test: `ct
@@ -663,6 +692,12 @@ def _dscp(family):
 def _helper(text, op, vals, neg, is_set, flags, rel, ctx):
     # (`ct helper != X` stops the rule without a master; the IR's negated Helper, xt_helper's,
     # holds then: it stays a FieldMatch)
+    for v in vals:
+        if isinstance(v, str) and not v:
+            raise ctx.syntax("ct helper \"\": an empty string is not allowed", rel.loc)
+        if isinstance(v, str) and len(v.encode()) > 16:
+            raise ctx.syntax(f"ct helper {v!r}: longer than 16 bytes (nft: String exceeds "
+                             "maximum length of 16)", rel.loc)
     if is_set or flags or len(vals) != 1 or not isinstance(vals[0], str) or neg or not vals[0]:
         return None
     return ir.Helper(vals[0], neg)
@@ -1519,6 +1554,9 @@ def _tproxy(a, s, ctx):
             raise ctx.syntax("tproxy needs a single address", s.loc)
         addr = got.network_address
         port = None if p is None else str(p.lo)
+        if fam is None and ctx.family == "inet":
+            raise ctx.syntax("tproxy to an address in an inet table needs 'ip' or 'ip6' (nft: ip "
+                             "or ip6 must be specified with address for inet tables)", s.loc)
         if fam is None:
             fam = "ip" if addr.version == 4 else "ip6"
     fam = fam or (ctx.family if ctx.family != "inet" else None)
@@ -2179,6 +2217,8 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
                                       st.loc)
             matches.append(node)
         elif kind == "statement":
+            if isinstance(node, ir.TProxySet):
+                _check_tproxy(node, matches, stmts[:stmts.index(st)], ctx, st.loc)
             if isinstance(node, _FamilyStmt):
                 node = _family_stmt(node, matches, statements, ctx)
             if isinstance(node, _NeedsProto):
@@ -2282,6 +2322,19 @@ def _label_test_after_set(stmt, match) -> bool:
             isinstance(match, ir.FieldMatch) and match.expr == "ct label" and
             match.op == "any" and not match.negate and len(match.values) == 1 and
             isinstance(stmt.value, int) and match.values[0] == stmt.value)
+
+
+def _check_tproxy(node: ir.TProxySet, matches: list, before: list, ctx, loc) -> None:
+    """What nft refuses of a tproxy statement: no transport protocol match before it, or a
+    family other than the rule's."""
+    if not any(_sets_transport(x) for x in before):
+        raise ctx.syntax("tproxy needs a transport protocol match before it (nft: Transparent "
+                         "proxy support requires transport protocol match)", loc)
+    implied = {ir.match_family(m) or ir.family_test(m) for m in matches} - {None}
+    if implied - {node.family}:
+        raise ctx.syntax(f"conflicting protocols: tproxy {node.family} in a rule for "
+                         f"{sorted(implied)[0]} packets (nft: conflicting protocols specified)",
+                         loc)
 
 
 def _tproxy_verdict(statements: list, verdict):

@@ -25,6 +25,11 @@ META_UNQUALIFIED = frozenset("""mark iif iifname iiftype oif oifname oiftype sku
 META_KEYS = META_UNQUALIFIED | frozenset("""length protocol nfproto l4proto secpath iifkind
     oifkind ibrpvid ibrvproto ibrhwaddr sdif sdifname broute""".split())
 CT_DIRS = ("original", "reply")
+# nft 1.0.6's ct keys, and those that take a direction (ct original|reply KEY)
+CT_DIR_KEYS = frozenset("""l3proto protocol saddr daddr proto-src proto-dst bytes packets avgpkt
+    zone""".split())
+CT_KEYS = CT_DIR_KEYS | frozenset("""state direction status mark expiration helper event label id
+    secmark count timeout expectation""".split())
 BINOPS = {"&": "&", "|": "|", "^": "^", "<<": "<<", ">>": ">>", "and": "&", "or": "|",
           "xor": "^", "lshift": "<<", "rshift": ">>"}
 RELOPS = {"==": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "eq": "==",
@@ -482,7 +487,12 @@ def parse_selector(c: Cursor) -> Sel:
     if w == "ipsec" and c.at("in", "out"):
         words = ["ipsec", c.next().text]
         if c.accept("spnum"):
-            n = c.word("a number").text
+            tok = c.word("a number")
+            n = tok.text
+            if V.parse_int(n) is None or not 0 <= V.parse_int(n) < 6:
+                # (nft_xfrm: spnum below XFRM_MAX_DEPTH, else "Numerical result out of range")
+                raise c.error(f"ipsec spnum {n}: a number from 0 to 5 (the kernel keeps 6 "
+                              "policies per packet)", tok)
             if n not in ("0", "0x0"):  # spnum 0 is the default
                 words += ["spnum", n]
         if c.at("ip", "ip6"):
@@ -505,15 +515,33 @@ def parse_selector(c: Cursor) -> Sel:
             words.append(c.next().text)
         fam = None
         if c.at("ip", "ip6"):
+            if len(words) == 1:
+                raise c.error("a family word in a ct expression needs a direction first (ct "
+                              f"original {c.peek().text} saddr)", c.peek())
             fam = c.next().text  # `ct original ip saddr`: `ct original saddr` of one family
-        words.append(c.word("a ct key").text)
+        key = c.word("a ct key")
+        keys = CT_DIR_KEYS if len(words) > 1 else CT_KEYS
+        if key.text not in keys:
+            raise c.error(f"unknown ct key '{key.text}'{' with a direction' if len(words) > 1 else ''}"
+                          f" (nft knows {', '.join(sorted(keys))})", key)
+        words.append(key.text)
         return Sel(" ".join(words), loc, fam)
     if w == "fib":
-        flags = [c.word("a fib flag").text]
+        first = c.word("a fib flag")
+        flags = [first.text]
         while c.accept("."):
             flags.append(c.word("a fib flag").text)
-        result = c.word("a fib result (oif oifname type)").text
-        return Sel(f"fib {' . '.join(flags)} {result}", loc)
+        bad = [f for f in flags if f not in ("saddr", "daddr", "mark", "iif", "oif")]
+        why = (f"unknown fib flag '{bad[0]}'" if bad else
+               "saddr and daddr are mutually exclusive" if {"saddr", "daddr"} <= set(flags) else
+               "iif and oif are mutually exclusive" if {"iif", "oif"} <= set(flags) else
+               "need either saddr or daddr" if not {"saddr", "daddr"} & set(flags) else None)
+        if why:
+            raise c.error(f"fib: {why}", first)
+        res = c.word("a fib result (oif oifname type)")
+        if res.text not in ("oif", "oifname", "type", "check"):
+            raise c.error(f"unknown fib result '{res.text}' (oif, oifname, type or check)", res)
+        return Sel(f"fib {' . '.join(flags)} {res.text}", loc)
     if w == "numgen":
         mode = c.word("inc or random").text
         c.expect("mod")
@@ -554,7 +582,10 @@ def parse_selector(c: Cursor) -> Sel:
     if w == "osf":
         words = ["osf"]
         if c.accept("ttl"):
-            words += ["ttl", c.word("loose or skip").text]
+            opt = c.word("loose or skip")
+            if opt.text not in ("loose", "skip"):
+                raise c.error(f"invalid osf ttl option '{opt.text}' (loose or skip)", opt)
+            words += ["ttl", opt.text]
         words.append(c.word("name or version").text)
         return Sel(" ".join(words), loc)
     if w == "ipsec":
@@ -586,10 +617,38 @@ def _payload_words(c: Cursor, proto: str) -> str:
         words.append(c.next().text)
         return " ".join(words)
     if f.text in ("option", "chunk") and proto in ("tcp", "ip", "sctp", "dccp"):
-        words.append(c.word("an option name").text)
+        name = c.word("an option name")
+        words.append(name.text)
+        if proto == "tcp" and f.text == "option":
+            _check_tcp_option(c, name)
         if c.peek().kind == "WORD" and c.peek().text in OPTION_FIELDS:
             words.append(c.next().text)
     return " ".join(words)
+
+
+# nft 1.0.6's tcp options and the fields each has (measured with nft -c); a number 0-255 is
+# an option with a length only
+_TCP_OPTION_FIELDS = {"eol": (), "nop": (), "maxseg": ("length", "size"),
+                      "window": ("length", "count"), "sack-perm": ("length",),
+                      "timestamp": ("length", "tsval", "tsecr"), "fastopen": ("length",),
+                      "md5sig": ("length",), "mptcp": ("length", "subtype"),
+                      **{s: ("length", "left", "right") for s in
+                         ("sack", "sack0", "sack1", "sack2", "sack3")}}
+
+
+def _check_tcp_option(c: Cursor, name) -> None:
+    n = V.parse_int(name.text)
+    if n is None and name.text not in _TCP_OPTION_FIELDS:
+        raise c.error(f"unknown tcp option '{name.text}' (nft knows "
+                      f"{', '.join(sorted(_TCP_OPTION_FIELDS))}, or a number)", name)
+    if n is not None and not 0 <= n <= 255:
+        raise c.error(f"tcp option {name.text}: value too large (0 to 255)", name)
+    fields = ("length",) if n is not None else _TCP_OPTION_FIELDS[name.text]
+    nxt = c.peek()
+    if nxt.kind == "WORD" and (nxt.text in OPTION_FIELDS or nxt.text in _TCP_OPTION_FIELDS) \
+            and nxt.text not in fields:
+        raise c.error(f"tcp option {name.text} has no field '{nxt.text}'"
+                      f"{' (it has ' + ', '.join(fields) + ')' if fields else ''}", nxt)
 
 
 # --------------------------------------------------------------------------- other statements
