@@ -1421,6 +1421,10 @@ REFUSED_VALUES = [
     "ipsec in spnum 256 reqid 1", 'meta ibrname "br0"', 'osf ttl nottl name "Linux"',
     'osf name "morethansixteenbytes"', "srh tag { 0, 4-127, 0x10000 }",
     "meta l4proto 17 tproxy to 192.0.2.1", "tproxy ip to :50080",
+    "ip saddr 1.2.3.4 ip6 daddr ::1", "meta nfproto ipv6 ip saddr 1.2.3.4",
+    "meta nfproto ipv6 ct original ip saddr 1.2.3.4", "icmp type 1 icmpv6 type 1",
+    "meta l4proto udp reject with tcp reset", "ct original ip saddr ::1",
+    "ip saddr vmap { 10.0.1.0-10.0.1.255 : accept, 10.0.1.1-10.0.1.2 : drop }",
 ]
 TAKEN_VALUES = [
     "meta pkttype { host, unicast, broadcast, multicast, other }",
@@ -1433,7 +1437,8 @@ TAKEN_VALUES = [
     "meta pkttype set host", "ct zone set 5",
     "tcp option sack left 1", "tcp option 30 length 1", "tcp option maxseg size 1400",
     "fib saddr . iif oif lo", 'osf ttl skip name "Linux"', "ct original l3proto ipv4",
-    "ct reply zone 1", "srh tag { 0, 4-127 }",
+    "ct reply zone 1", "srh tag { 0, 4-127 }", "meta nfproto ipv4 icmpv6 type echo-request",
+    "ip saddr vmap { 10.0.0.0/8 : accept, 11.0.0.0/8 : drop }",
 ]
 
 

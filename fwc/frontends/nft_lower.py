@@ -732,6 +732,12 @@ def _secpath(text, op, vals, neg, is_set, flags, rel, ctx):
 @_eq_only
 def _ct_addr(text, op, vals, neg, is_set, flags, rel, ctx):
     words = text.split()
+    fam = getattr(rel.lhs, "family", None)
+    want = {"ip": 4, "ip6": 6}.get(fam)
+    if want and any(getattr(v, "version", want) != want for v in vals):
+        raise ctx.syntax(f"ct {words[1] if len(words) > 1 else ''} {fam} {words[-1]}: an address "
+                         f"of the other family (nft: Could not resolve hostname: Address family "
+                         "for hostname not supported)", rel.loc)
     if len(words) != 3 or flags:
         return None
     return ir.CtAddress(words[1], words[2], tuple(vals), neg)
@@ -1072,6 +1078,13 @@ def lower_vmap(s: VmapS, ctx: Ctx):
             if t in elems and elems[t] != (verdict, stmts):
                 raise ctx.syntax("a verdict map key listed twice with different verdicts", e.loc)
             elems[t] = (verdict, stmts)
+    if len(keys) == 1:
+        from fwc.frontends.nft import _first_overlap
+        keyed = list(elems)
+        bad = _first_overlap([t[0] for t in keyed])
+        if bad is not None:
+            raise ctx.syntax("conflicting intervals specified (two elements of the verdict map "
+                             "overlap)", s.loc)
     order = sorted(elems, key=tuple_order_key)
     stmts = tuple(elems[t][1] for t in order) if any(st for _, st in elems.values()) else ()
     return ir.VerdictMap(keys, None, tuple((t, elems[t][0]) for t in order), element_stmts=stmts,
@@ -2215,6 +2228,8 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
                                       "before statements; fwc splits the rule in two only "
                                       "after log or counter and before stateless matches)",
                                       st.loc)
+            if ctx.family == "inet":
+                _check_family_conflict(node, matches, ctx, st.loc)
             matches.append(node)
         elif kind == "statement":
             if isinstance(node, ir.TProxySet):
@@ -2252,6 +2267,10 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
     statements, verdict = _tproxy_verdict(statements, verdict)
     matches = _ct_mark_read_guard(matches, statements, verdict, ctx, loc)
     matches = _drop_implied_guards(matches, ctx)
+    if verdict == ir.Reject("tcp-reset") and any(
+            isinstance(m, ir.Proto) and not m.negate and 6 not in m.protos for m in matches):
+        raise ctx.syntax("reject with tcp reset in a rule for another protocol (nft: you cannot "
+                         "use tcp reset with this protocol)", loc)
     if verdict == ir.Reject("tcp-reset") and not statements and not implies_proto(matches, 6):
         matches.insert(0, ir.Proto(frozenset({6})))  # nft restricts `reject with tcp reset` to tcp
     return ir.Rule(tuple(matches), tuple(statements), verdict, comment, loc)
@@ -2322,6 +2341,27 @@ def _label_test_after_set(stmt, match) -> bool:
             isinstance(match, ir.FieldMatch) and match.expr == "ct label" and
             match.op == "any" and not match.negate and len(match.values) == 1 and
             isinstance(stmt.value, int) and match.values[0] == stmt.value)
+
+
+def _check_family_conflict(node, matches: list, ctx, loc) -> None:
+    """A header field of one family after a match that requires the other, in an inet rule:
+    nft's "conflicting protocols specified" (its dependency test would contradict)."""
+    if isinstance(node, ir.Icmp):  # (its dependency is the transport protocol, not the family)
+        if any(isinstance(m, ir.Icmp) and not m.negate and m.family != node.family
+               for m in matches) and not node.negate:
+            raise ctx.syntax("conflicting protocols: icmp and icmpv6 in one rule (nft: "
+                             "conflicting protocols specified)", loc)
+        return
+    fam = ir.match_family(node) if ir.family_test(node) is None else None
+    if fam is None:
+        return
+    earlier = {ir.match_family(m) or ir.family_test(m) for m in matches
+               if not isinstance(m, ir.Icmp)} - {None}
+    if earlier - {fam}:
+        names = {"ip": "IPv4", "ip6": "IPv6"}
+        raise ctx.syntax(f"conflicting protocols: an {names[fam]} field in a rule for "
+                         f"{names[sorted(earlier)[0]]} packets (nft: conflicting protocols "
+                         "specified)", loc)
 
 
 def _check_tproxy(node: ir.TProxySet, matches: list, before: list, ctx, loc) -> None:
