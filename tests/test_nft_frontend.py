@@ -1425,6 +1425,8 @@ REFUSED_VALUES = [
     "meta nfproto ipv6 ct original ip saddr 1.2.3.4", "icmp type 1 icmpv6 type 1",
     "meta l4proto udp reject with tcp reset", "ct original ip saddr ::1",
     "ip saddr vmap { 10.0.1.0-10.0.1.255 : accept, 10.0.1.1-10.0.1.2 : drop }",
+    "meta mark set ct original daddr map { 1.1.1.1 : 0x00000011 }",
+    "ct original saddr . meta mark { 1.1.1.1 . 0x00000014 }",
 ]
 TAKEN_VALUES = [
     "meta pkttype { host, unicast, broadcast, multicast, other }",
@@ -1439,6 +1441,7 @@ TAKEN_VALUES = [
     "fib saddr . iif oif lo", 'osf ttl skip name "Linux"', "ct original l3proto ipv4",
     "ct reply zone 1", "srh tag { 0, 4-127 }", "meta nfproto ipv4 icmpv6 type echo-request",
     "ip saddr vmap { 10.0.0.0/8 : accept, 11.0.0.0/8 : drop }",
+    "ct original ip saddr . meta mark { 1.1.1.1 . 0x00000014 }",
 ]
 
 

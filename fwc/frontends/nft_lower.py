@@ -2139,6 +2139,29 @@ def _sets_transport(st) -> bool:
 _CT_ADDR_NOFAM = re.compile(r"^ct (original|reply) (saddr|daddr)$")
 
 
+def _check_ct_address_keys(stmts: list, ctx: Ctx) -> None:
+    """`ct original saddr` as part of a concatenation or as a map's key has no type without
+    its family word, in any table (nft: specify either ip or ip6 for address matching)."""
+    def keys_of(x):
+        if isinstance(x, MapLookup):
+            yield from (x.key.parts if isinstance(x.key, Concat) else (x.key,))
+        elif isinstance(x, Concat):
+            yield from x.parts
+    for st in stmts:
+        cands = []
+        if isinstance(st, Rel):
+            cands += list(keys_of(st.lhs)) + list(keys_of(st.rhs))
+        elif isinstance(st, Stmt):
+            for v in st.args.values():
+                cands += list(keys_of(v))
+        for k in cands:
+            k = k.left if isinstance(k, Binop) else k
+            if isinstance(k, Sel) and _CT_ADDR_NOFAM.match(k.text) and k.family is None:
+                raise ctx.syntax(f"'{k.text}' in a concatenation or map key needs its family "
+                                 f"(`ct {k.text.split()[1]} ip {k.text.split()[2]}`; nft: "
+                                 "specify either ip or ip6 for address matching)", k.loc)
+
+
 def _check_ct_address_family(stmts: list, ctx: Ctx) -> None:
     """In an inet table nft 1.0.6 refuses `ct original saddr` unless an earlier match gives the
     rule its network protocol (`meta nfproto ipv4`, `ip saddr ...`): "cannot determine ip
@@ -2175,6 +2198,7 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
         raise ctx.syntax("comment longer than 128 bytes", loc)
     if ctx.family == "inet":
         _check_ct_address_family(stmts, ctx)
+    _check_ct_address_keys(stmts, ctx)
     if ctx.family != "inet":
         for st in stmts:
             check_family_fields(st, ctx)
