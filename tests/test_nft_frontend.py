@@ -1427,6 +1427,7 @@ REFUSED_VALUES = [
     "ip saddr vmap { 10.0.1.0-10.0.1.255 : accept, 10.0.1.1-10.0.1.2 : drop }",
     "meta mark set ct original daddr map { 1.1.1.1 : 0x00000011 }",
     "ct original saddr . meta mark { 1.1.1.1 . 0x00000014 }",
+    "rt nexthop 192.168.0.1", "rt ip nexthop fd00::1",
 ]
 TAKEN_VALUES = [
     "meta pkttype { host, unicast, broadcast, multicast, other }",
@@ -1442,6 +1443,7 @@ TAKEN_VALUES = [
     "ct reply zone 1", "srh tag { 0, 4-127 }", "meta nfproto ipv4 icmpv6 type echo-request",
     "ip saddr vmap { 10.0.0.0/8 : accept, 11.0.0.0/8 : drop }",
     "ct original ip saddr . meta mark { 1.1.1.1 . 0x00000014 }",
+    "meta nfproto ipv4 rt nexthop 192.168.0.1", "rt ip6 nexthop fd00::1",
 ]
 
 

@@ -11,7 +11,8 @@ from fwc import ir
 from fwc.errors import FwcSyntaxError, Unsupported
 from fwc.frontends import nft_values as V
 from fwc.frontends.nft_syntax import META_UNQUALIFIED, PAYLOAD_PROTOS
-from fwc.frontends.nft_ast import (Binop, Concat, Counted, FlagList, MapElem, MapLookup, Rel, Sel, SetLit,
+from fwc.frontends.nft_ast import (Binop, Concat, Counted, FlagList, MapElem, MapLookup, PrefixV,
+                                   RangeV, Rel, Sel, SetLit,
                                    SetRef, Stmt, Val, VerdictS, VmapS)
 
 ADDR4, ADDR6, ADDR = V.dec_addr(4), V.dec_addr(6), V.dec_addr(None)
@@ -55,7 +56,7 @@ def _catch_all(dec):
 def _decoder_for(text: str) -> V.Decoder:
     if text in ("ip saddr", "ip daddr", "ct original ip saddr", "arp saddr ip", "arp daddr ip"):
         return ADDR4
-    if text in ("ip6 saddr", "ip6 daddr"):
+    if text in ("ip6 saddr", "ip6 daddr", "rt ip6 nexthop"):
         return ADDR6
     if text.startswith("ct ") and text.endswith(("saddr", "daddr")):
         return ADDR
@@ -396,6 +397,15 @@ def lower_rel(rel: Rel, ctx: Ctx):
                              "'!=')", rel.loc)
         return _lower_binop_rel(rel, ctx)
     text = sel_text(lhs, ctx)
+    if text in ("rt nexthop", "rt ip nexthop"):
+        # (nft types the value by the table: IPv4 in ip and inet tables, IPv6 in ip6 ones)
+        want = 6 if ctx.family == "ip6" else 4
+        if any(v != want for v in _rhs_versions(rhs)):
+            raise ctx.syntax(f"'{text}': an IPv{10 - want} address in an {ctx.family} table "
+                             "(nft: Could not resolve hostname: Address family for hostname "
+                             "not supported)", rel.loc)
+    if text == "rt ip6 nexthop" and ctx.family == "ip":
+        raise ctx.syntax(f"'{text}' in an ip table (nft: ip6 nexthop will not match)", rel.loc)
     if text in ("meta ibrname", "meta obrname") and ctx.family != "bridge":
         raise ctx.syntax(f"{text} outside a bridge table (nft: Could not process rule: "
                          "Operation not supported)", rel.loc)
@@ -2180,6 +2190,10 @@ def _check_ct_address_family(stmts: list, ctx: Ctx) -> None:
         keys = [k.left if isinstance(k, Binop) else k
                 for k in (st.lhs.parts if isinstance(st.lhs, Concat) else (st.lhs,))]
         texts = [getattr(k, "text", "") for k in keys]
+        if not known and "rt nexthop" in texts:
+            raise ctx.syntax("'rt nexthop' in an inet table needs the family first (`rt ip "
+                             "nexthop`, or `meta nfproto ipv4` before it; nft: cannot determine "
+                             "ip protocol version)", st.loc)
         if not known and any(_CT_ADDR_NOFAM.match(t) and getattr(k, "family", None) is None
                              for t, k in zip(texts, keys)):
             raise ctx.syntax(f"'{next(t for t in texts if _CT_ADDR_NOFAM.match(t))}' in an inet "
@@ -2365,6 +2379,22 @@ def _label_test_after_set(stmt, match) -> bool:
             isinstance(match, ir.FieldMatch) and match.expr == "ct label" and
             match.op == "any" and not match.negate and len(match.values) == 1 and
             isinstance(stmt.value, int) and match.values[0] == stmt.value)
+
+
+def _rhs_versions(rhs) -> set:
+    """The IP versions of the address literals in a right-hand side."""
+    import ipaddress
+    out = set()
+    items = rhs.elems if isinstance(rhs, SetLit) else (rhs,)
+    for x in items:
+        for v in ((x.lo, x.hi) if isinstance(x, RangeV) else (x.base,) if isinstance(x, PrefixV)
+                  else (x,)):
+            if isinstance(v, Val):
+                try:
+                    out.add(ipaddress.ip_network(v.text, strict=False).version)
+                except ValueError:
+                    pass
+    return out
 
 
 def _check_family_conflict(node, matches: list, ctx, loc) -> None:
