@@ -1427,7 +1427,7 @@ REFUSED_VALUES = [
     "ip saddr vmap { 10.0.1.0-10.0.1.255 : accept, 10.0.1.1-10.0.1.2 : drop }",
     "meta mark set ct original daddr map { 1.1.1.1 : 0x00000011 }",
     "ct original saddr . meta mark { 1.1.1.1 . 0x00000014 }",
-    "rt nexthop 192.168.0.1", "rt ip nexthop fd00::1",
+    "rt nexthop 192.168.0.1", "rt ip nexthop fd00::1", "tcp flags & (fin | syn | rst | ack) ! syn",
 ]
 TAKEN_VALUES = [
     "meta pkttype { host, unicast, broadcast, multicast, other }",
@@ -1444,6 +1444,7 @@ TAKEN_VALUES = [
     "ip saddr vmap { 10.0.0.0/8 : accept, 11.0.0.0/8 : drop }",
     "ct original ip saddr . meta mark { 1.1.1.1 . 0x00000014 }",
     "meta nfproto ipv4 rt nexthop 192.168.0.1", "rt ip6 nexthop fd00::1",
+    "tcp flags & (fin | syn) != syn", "tcp flags ! syn",
 ]
 
 

@@ -392,9 +392,6 @@ def lower_rel(rel: Rel, ctx: Ctx):
         elems = {_decode_tuple(keys, e, ctx) for e in _elements(rhs, ctx)}
         return ir.SetMatch(keys, None, tuple(sorted(elems, key=tuple_order_key)), negate=neg)
     if isinstance(lhs, Binop):
-        if op == "!":
-            raise ctx.syntax("cannot combine negation ('!') with a binary expression (write "
-                             "'!=')", rel.loc)
         return _lower_binop_rel(rel, ctx)
     text = sel_text(lhs, ctx)
     if text in ("rt nexthop", "rt ip nexthop"):

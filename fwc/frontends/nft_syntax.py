@@ -224,6 +224,9 @@ def _relation(c: Cursor, lhs):
             lhs.text not in BITMASK_SELECTORS:  # (nft refuses `tcp dport 22,23`)
         raise c.error(f"a comma list is for bitmask fields; write a set: "
                       f"'{lhs.text} {{ ... }}'")
+    if bang and isinstance(lhs, Binop):  # (nft: cannot combine negation with binary expression)
+        raise c.error("'!' cannot negate a binary expression (`tcp flags & (syn | ack) ! syn`): "
+                      "write '!=' or the bit test without the mask")
     if bang and isinstance(lhs, Sel) and lhs.text not in BITMASK_SELECTORS and \
             lhs.text != "ct label":  # (nft refuses `ip saddr ! 10.0.0.1`)
         raise c.error(f"'!' negates a bit test ({', '.join(sorted(BITMASK_SELECTORS))}); "
