@@ -1428,6 +1428,7 @@ REFUSED_VALUES = [
     "meta mark set ct original daddr map { 1.1.1.1 : 0x00000011 }",
     "ct original saddr . meta mark { 1.1.1.1 . 0x00000014 }",
     "rt nexthop 192.168.0.1", "rt ip nexthop fd00::1", "tcp flags & (fin | syn | rst | ack) ! syn",
+    "icmp type 3 icmp id 5", "icmp type 2 icmp mtu 5", "icmpv6 type 1 icmpv6 mtu 5",
 ]
 TAKEN_VALUES = [
     "meta pkttype { host, unicast, broadcast, multicast, other }",
@@ -1444,7 +1445,7 @@ TAKEN_VALUES = [
     "ip saddr vmap { 10.0.0.0/8 : accept, 11.0.0.0/8 : drop }",
     "ct original ip saddr . meta mark { 1.1.1.1 . 0x00000014 }",
     "meta nfproto ipv4 rt nexthop 192.168.0.1", "rt ip6 nexthop fd00::1",
-    "tcp flags & (fin | syn) != syn", "tcp flags ! syn",
+    "tcp flags & (fin | syn) != syn", "tcp flags ! syn", "icmp mtu 5", "icmp type 3 icmp mtu 5",
 ]
 
 
@@ -1464,3 +1465,9 @@ def test_values_nft_refuses_are_refused_located(rule):
 def test_values_nft_takes_are_read_and_written_back(rule):
     rs = parse_nft(_in_rule(rule), "v.nft")
     assert parse_nft(emit_nft(rs), "w.nft") == rs
+
+
+def test_icmp_mtu_holds_for_destination_unreachable_only():
+    """nft compiles `icmp mtu 5` with the type test `icmp type 3` in front (--debug=netlink)."""
+    (rule,) = parse_nft(_in_rule("icmp mtu 5"), "m.nft").tables[0].chains[0].rules
+    assert ir.Icmp("ip", 3) in rule.matches

@@ -1901,21 +1901,28 @@ class _NeedsProto:
 
 
 _ECHO_FIELDS = {"icmp id": ("icmp type", (0, 8)), "icmp sequence": ("icmp type", (0, 8)),
+                "icmp mtu": ("icmp type", (3,)),
                 "icmpv6 id": ("icmpv6 type", (128, 129)),
                 "icmpv6 sequence": ("icmpv6 type", (128, 129)),
                 "icmpv6 mtu": ("icmpv6 type", (2,)), "icmpv6 daddr": ("icmpv6 type", (137,)),
                 "icmpv6 taddr": ("icmpv6 type", (130, 131, 132, 135, 136, 137))}
 
 
-def _icmp_dependency(node, matches):
+def _icmp_dependency(node, matches, ctx=None, loc=None):
     """nft compiles `icmp id 22` as `icmp type { echo-reply, echo-request } icmp id 22` (the
-    field exists only in echo messages) and lists it so: the IR carries that restriction."""
+    field exists only in echo messages) and lists it so: the IR carries that restriction.  A
+    type test before it that excludes those types is nft's "incompatible icmp match"."""
     expr = node.expr if isinstance(node, ir.FieldMatch) else (
         node.keys[0] if isinstance(node, ir.SetMatch) and len(node.keys) == 1 else None)
     dep = _ECHO_FIELDS.get(expr)
     if dep is None:
         return None
     fam = "ip" if dep[0] == "icmp type" else "ip6"
+    for m in matches:
+        if ctx is not None and isinstance(m, ir.Icmp) and m.family == fam and not m.negate and \
+                m.type is not None and m.type not in dep[1]:
+            raise ctx.syntax(f"incompatible icmp match: the rule tests type {m.type}, "
+                             f"'{expr}' needs {' or '.join(map(str, dep[1]))}", loc)
     for m in matches:
         if isinstance(m, ir.Icmp) and m.family == fam or \
                 isinstance(m, ir.FieldMatch) and m.expr == dep[0] or \
@@ -2238,7 +2245,7 @@ def lower_rule(stmts: list, comment, loc, ctx: Ctx) -> ir.Rule:
         if kind == "match" and _always_true(node, ctx):
             continue
         if kind == "match" and not statements:
-            dep = _icmp_dependency(node, matches)
+            dep = _icmp_dependency(node, matches, ctx, st.loc)
             if dep is not None:
                 matches.append(dep)
         if kind == "match":
