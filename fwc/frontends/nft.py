@@ -181,6 +181,18 @@ class _Parser:
             raise self.b.unsupported(_object_refusal(o), obj.loc())
         raise c.error(f"unknown object '{o}'", obj)
 
+    def block_items(self):
+        """Between a block's `{` and its `}`: one step per item, blank lines and `;` skipped;
+        the closing `}` is consumed when the block ends."""
+        c = self.c
+        while True:
+            c.skip_nl()
+            if c.accept(";"):
+                continue
+            if c.accept("}"):
+                return
+            yield
+
     def limit_object(self, table: _Table) -> None:
         """`limit NAME { rate [over] N/unit [burst B packets]; [comment "..."] }`: one token
         bucket that the rules naming it (`limit name "NAME"`) share."""
@@ -190,12 +202,7 @@ class _Parser:
         name = self.new_name("a limit name")
         c.expect("{")
         got = None
-        while True:
-            c.skip_nl()
-            if c.accept(";"):
-                continue
-            if c.accept("}"):
-                break
+        for _ in self.block_items():
             if c.at("rate"):
                 st = _st_limit(c, c.peek().loc())
                 got = _limit(st.args, st, self.b.ctx(table))
@@ -219,12 +226,7 @@ class _Parser:
             table.counters[name.text] = ir.CounterObject(name.text)
             return
         c.expect("{")
-        while True:
-            c.skip_nl()
-            if c.accept(";"):
-                continue
-            if c.accept("}"):
-                break
+        for _ in self.block_items():
             k = c.word("packets, bytes or comment")
             if k.text in counts:
                 n = c.word("a number")
@@ -508,12 +510,7 @@ class _Parser:
         name = c.word("a ct helper name")
         c.expect("{")
         htype = proto = None
-        while True:
-            c.skip_nl()
-            if c.accept(";"):
-                continue
-            if c.accept("}"):
-                break
+        for _ in self.block_items():
             k = c.word("type, protocol or l3proto")
             if k.text == "type":
                 htype = c.word("a helper type").text
@@ -544,12 +541,7 @@ class _Parser:
         counter = False
         elements_ast = None
         typeof = False
-        while True:
-            c.skip_nl()
-            if c.accept(";"):
-                continue
-            if c.accept("}"):
-                break
+        for _ in self.block_items():
             t = c.word("a set property")
             w = t.text
             if w in ("type", "typeof"):
