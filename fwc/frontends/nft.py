@@ -385,12 +385,7 @@ class _Parser:
         c = self.c
         self.current_chain = chain.name  # (anonymous chains in it are named after it)
         c.expect("{")
-        while True:
-            c.skip_nl()
-            if c.accept(";"):
-                continue
-            if c.accept("}"):
-                return
+        for _ in self.block_items():
             t = c.peek()
             if t.kind == "EOF":
                 raise c.error("missing '}' at end of chain")
