@@ -1273,6 +1273,16 @@ def match_family(m) -> Optional[str]:
     return family_test(m)
 
 
+def match_families(matches) -> set:
+    """The packet families the matches require, explicit family tests included (one element:
+    a rule for that family; two: the matches conflict)."""
+    return {family_test(m) or match_family(m) for m in matches} - {None}
+
+
+# nft's `meta day` names, 0 (Sunday) to 6
+WEEKDAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+
+
 def required_family(matches) -> Optional[str]:
     """The one packet family a rule's matches hold for, or None (both, or they conflict)."""
     fams = {match_family(m) for m in matches} - {None}

@@ -317,6 +317,17 @@ def _bucket_names(rs: ir.Ruleset) -> ir.Ruleset:
     return ir.Ruleset(tuple(tables))
 
 
+def _one_bucket(name: str, m: ir.Limit) -> ir.HashLimit:
+    """Limit `m` as the one bucket of hashlimit `name` (no --hashlimit-mode), above its rate
+    for `limit rate over`.  Its bucket is forgotten after the htable expiry without packets,
+    when a full one would be made: set at least twice the time a bucket takes to fill, that
+    changes nothing."""
+    per = ir.UNIT_SECONDS.get(m.unit, 1)
+    fill_ms = -(-2 * m.burst * per * 1000 // m.rate)
+    return ir.HashLimit(name, m.rate, m.unit, m.burst, above=m.negate,
+                        expire_ms=max(60000, fill_ms))
+
+
 def _filter_can_hold(c: ir.Chain) -> bool:
     """Whether chain `c`'s rules are ones the filter table takes (no NAT)."""
     nat = (ir.Snat, ir.Dnat, ir.Masquerade, ir.Redirect, ir.Netmap, ir.NatMap)
@@ -754,26 +765,13 @@ class _RuleEmitter:
         if isinstance(m, ir.Tos):
             return [], ["-m", "tos"] + neg + ["--tos", f"{hex(m.value)}/{hex(m.mask)}"]
         if isinstance(m, ir.Limit):
-            if m.unit == "week":  # (xt_limit's and xt_hashlimit's longest unit is the day)
-                raise self.fail(f"limit {m.rate}/week (iptables' longest unit is the day)")
-            per = ir.UNIT_SECONDS.get(m.unit, 1)
-            if m.rate > 10000 * per or m.burst > 10000:  # (iptables: "Rate too fast")
-                raise self.fail(f"limit {m.rate}/{m.unit} burst {m.burst} (iptables allows at "
-                                "most 10000/second and a burst of 10000)")
+            self.check_limit(m)
             if m.negate:
-                return self.match(self.limit_over(m, per), proto)
+                return self.match(self.limit_over(m), proto)
             return [], ["-m", "limit"] + neg + ["--limit", f"{m.rate}/{m.unit}", "--limit-burst", str(m.burst)]
         if isinstance(m, ir.NamedLimit):  # (named by _bucket_names)
-            lim = m.limit
-            if lim.unit == "week":
-                raise self.fail(f"limit {lim.rate}/week (iptables' longest unit is the day)")
-            per = ir.UNIT_SECONDS.get(lim.unit, 1)
-            if lim.rate > 10000 * per or lim.burst > 10000:
-                raise self.fail(f"limit {lim.rate}/{lim.unit} burst {lim.burst} (iptables allows "
-                                "at most 10000/second and a burst of 10000)")
-            fill_ms = -(-2 * lim.burst * per * 1000 // lim.rate)
-            return self.match(ir.HashLimit(m.name, lim.rate, lim.unit, lim.burst,
-                                           above=lim.negate, expire_ms=max(60000, fill_ms)), proto)
+            self.check_limit(m.limit)
+            return self.match(_one_bucket(m.name, m.limit), proto)
         if isinstance(m, ir.HashLimit):
             w = ["-m", "hashlimit", "--hashlimit-above" if m.above else "--hashlimit-upto",
                  f"{m.rate}/{m.unit[:3] if m.unit == 'second' else m.unit}", "--hashlimit-burst", str(m.burst)]
@@ -810,20 +808,25 @@ class _RuleEmitter:
                             f"{' or '.join(_NAT_FLAG_OPTS[f] for f in extra)})")
         return [_NAT_FLAG_OPTS[f] for f in sorted(flags)]
 
-    def limit_over(self, m: ir.Limit, per: int) -> ir.HashLimit:
+    def check_limit(self, m: ir.Limit) -> None:
+        if m.unit == "week":  # (xt_limit's and xt_hashlimit's longest unit is the day)
+            raise self.fail(f"limit {m.rate}/week (iptables' longest unit is the day)")
+        per = ir.UNIT_SECONDS.get(m.unit, 1)
+        if m.rate > 10000 * per or m.burst > 10000:  # (iptables: "Rate too fast")
+            raise self.fail(f"limit {m.rate}/{m.unit} burst {m.burst} (iptables allows at "
+                            "most 10000/second and a burst of 10000)")
+
+    def limit_over(self, m: ir.Limit) -> ir.HashLimit:
         """nft `limit rate over R burst B`: xt_limit has no inversion, but a hashlimit with no
         --hashlimit-mode is one bucket (the same token bucket fwc maps nft's per-key limits
-        to), and --hashlimit-above its inversion.  Its bucket is forgotten after the htable
-        expiry without packets, when a full one would be made: set at least twice the time a
-        bucket takes to fill, that changes nothing.  The name comes from the nft rule's place,
-        so the iptables rules one nft rule became share its bucket, as they did in nft."""
+        to), and --hashlimit-above its inversion (_one_bucket).  The name comes from the nft
+        rule's place, so the iptables rules one nft rule became share its bucket, as they did
+        in nft."""
         loc = self.rule.loc
         if loc.line <= 0:
             raise self.fail("a negated limit (nft `limit rate over`) of a rule without a source "
                             "location (its hashlimit needs a name of its own)")
-        fill_ms = -(-2 * m.burst * per * 1000 // m.rate)
-        return ir.HashLimit(f"fwc_{loc.line}_{loc.col}"[:15], m.rate, m.unit, m.burst,
-                            above=True, expire_ms=max(60000, fill_ms))
+        return _one_bucket(f"fwc_{loc.line}_{loc.col}"[:15], m)
 
     # -- statements and verdict -> target words (iptables has one target per rule)
     def tcp_flags(self, m: ir.TcpFlags) -> list[str]:
@@ -1030,9 +1033,8 @@ class _RuleEmitter:
                             "keys, or for an element)")
         if isinstance(v, ir.NatMap):
             key = " . ".join(v.keys)
-            raise self.fail(f"'{v.kind} to {key} map' (iptables' {v.kind.upper()} target has one "
-                            "address range and port range: one rule per element would be needed, "
-                            "and fwc does not split maps into rules)")
+            raise self.fail(f"'{v.kind} to {key} map' (iptables has no test for one of its keys, "
+                            "or an element is not an address and port its target takes)")
         raise self.fail(f"verdict {type(v).__name__}")
 
 

@@ -110,7 +110,7 @@ def rule_l4(rule: ir.Rule) -> Optional[str]:
 
 def rule_l3(rule: ir.Rule) -> Optional[str]:
     """The one family (ip | ip6) the matches of an inet rule restrict it to, or None."""
-    fams = {ir.family_test(m) or ir.match_family(m) for m in rule.matches} - {None}
+    fams = ir.match_families(rule.matches)
     return next(iter(fams)) if len(fams) == 1 else None
 
 

@@ -12,7 +12,7 @@ import re
 from typing import Callable, Optional
 
 from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, Skb
-from fwc.ir import L4_PROTOS, AddrRange, Range
+from fwc.ir import L4_PROTOS, WEEKDAYS, AddrRange, Range
 
 ABSENT = object()
 
@@ -203,7 +203,7 @@ _DATE = r"\d{4}-\d\d-\d\d(?: \d\d:\d\d(?::\d\d)?)?"
 _TIME_RANGE = re.compile(rf"^({_DATE}|[\d:]+)-({_DATE}|[\d:]+)$")
 
 
-DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
+DAYS = WEEKDAYS
 
 
 def _local_seconds(text: str, expr: str) -> Optional[int]:

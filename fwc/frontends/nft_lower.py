@@ -222,12 +222,9 @@ _FIELD_WIDTHS = {"srh last-entry": 8, "srh flags": 8, "srh tag": 16, "ct zone": 
                  "tcp ackseq": 32, "udp length": 16}
 
 
-_DAYS = ("Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday")
-
-
 def _dec_day(v):
     """`meta day`: a day's name as nft spells it (case and all) or 0 (Sunday) to 6."""
-    if isinstance(v, Val) and v.text in _DAYS:
+    if isinstance(v, Val) and v.text in ir.WEEKDAYS:
         return v.text
     why = (f"'{getattr(v, 'text', '?')}' is no day of the week (nft: Sunday .. Saturday, as "
            "written, or 0 to 6)")
@@ -2121,11 +2118,8 @@ def _nat_map_needs_transport(v) -> bool:
                                        for e in v.elements)
 
 
-_KEY_PROTOS = {"tcp": 6, "udp": 17, "udplite": 136, "sctp": 132, "dccp": 33}
-
-
 def _redirect_key_protocol(v: ir.NatMap, matches: list, statements: list, ctx, loc):
-    protos = {_KEY_PROTOS[k.split()[0]] for k in v.keys if k.startswith(_TRANSPORT_PAYLOADS)}
+    protos = {ir.L4_PROTOS[k.split()[0]] for k in v.keys if k.startswith(_TRANSPORT_PAYLOADS)}
     if len(protos) != 1:
         return v  # (refused just after: no transport protocol)
     if statements:
@@ -2413,12 +2407,10 @@ def _check_family_conflict(node, matches: list, ctx, loc) -> None:
     fam = ir.match_family(node) if ir.family_test(node) is None else None
     if fam is None:
         return
-    earlier = {ir.match_family(m) or ir.family_test(m) for m in matches
-               if not isinstance(m, ir.Icmp)} - {None}
+    earlier = ir.match_families(m for m in matches if not isinstance(m, ir.Icmp))
     if earlier - {fam}:
-        names = {"ip": "IPv4", "ip6": "IPv6"}
-        raise ctx.syntax(f"conflicting protocols: an {names[fam]} field in a rule for "
-                         f"{names[sorted(earlier)[0]]} packets (nft: conflicting protocols "
+        raise ctx.syntax(f"conflicting protocols: an {_FAM_NAME[fam]} field in a rule for "
+                         f"{_FAM_NAME[sorted(earlier)[0]]} packets (nft: conflicting protocols "
                          "specified)", loc)
 
 
@@ -2428,7 +2420,7 @@ def _check_tproxy(node: ir.TProxySet, matches: list, before: list, ctx, loc) -> 
     if not any(_sets_transport(x) for x in before):
         raise ctx.syntax("tproxy needs a transport protocol match before it (nft: Transparent "
                          "proxy support requires transport protocol match)", loc)
-    implied = {ir.match_family(m) or ir.family_test(m) for m in matches} - {None}
+    implied = ir.match_families(matches)
     if implied - {node.family}:
         raise ctx.syntax(f"conflicting protocols: tproxy {node.family} in a rule for "
                          f"{sorted(implied)[0]} packets (nft: conflicting protocols specified)",
