@@ -70,6 +70,11 @@ def test_refusals_are_located_unsupported():
     assert "kernel's time zone" in unsupported("-A INPUT -m time --weekdays Sa --kerneltz")
     assert "stateful" in unsupported("-t mangle -A PREROUTING -p tcp -m limit --limit 1/s "
                                      "-j TPROXY --on-port 1")
+    # valid iptables (libxt_hashlimit's byte mode), so unsupported, not a syntax error
+    assert "byte-based hashlimit (rate 20kb/s)" in unsupported(
+        "-A INPUT -m hashlimit --hashlimit-above 20kb/s --hashlimit-name h")
+    assert "byte-based hashlimit (--hashlimit-burst 1mb)" in unsupported(
+        "-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-burst 1mb --hashlimit-name h")
 
 
 # --------------------------------------------------------------------------- back to iptables

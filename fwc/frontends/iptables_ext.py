@@ -6,6 +6,8 @@ collected options into IR nodes.  Adding an extension means adding one spec here
 
 from __future__ import annotations
 
+import re
+
 from typing import Callable, Optional
 
 import attrs
@@ -568,6 +570,12 @@ def _build_statistic(opts, ctx):
 _UNIT_MS = {u: 1000 * s for u, s in ir.UNIT_SECONDS.items()}
 
 
+# libxt_hashlimit reads a rate holding "b/s" after digits (or digits and "k" or "m") as
+# bytes per second, and scales a burst by a "b", "k" or "m" suffix
+_BYTE_RATE = re.compile(r"[0-9]+[km]?b/s.*")
+_BYTES = re.compile(r"[0-9]+[bkmBKM].*")
+
+
 def _build_hashlimit(opts, ctx):
     rate = above = None
     kw = {}
@@ -577,6 +585,9 @@ def _build_hashlimit(opts, ctx):
             rate, above = o.args[0], False
         elif n == "--hashlimit-above":
             rate, above = o.args[0], True
+        elif n == "--hashlimit-burst" and _BYTES.fullmatch(o.args[0]):
+            raise ctx.error(f"byte-based hashlimit (--hashlimit-burst {o.args[0]}) is not supported",
+                            o, True)
         elif n == "--hashlimit-burst":
             kw["burst"] = _val(ctx, o, V.parse_int, o.args[0], 1, 10**6, "burst")
         elif n == "--hashlimit-mode":
@@ -603,6 +614,11 @@ def _build_hashlimit(opts, ctx):
     if rate is None or "name" not in kw:
         raise ctx.error("hashlimit needs --hashlimit-upto/--hashlimit-above and --hashlimit-name",
                         opts[0] if opts else None)
+    if _BYTE_RATE.fullmatch(rate):
+        # xt_hashlimit's byte mode caps a bucket at one second of credit; nft's byte limit
+        # is a bucket of burst bytes, so neither can say the other
+        raise ctx.error(f"byte-based hashlimit (rate {rate}) is not supported",
+                        next(o for o in opts if o.args and o.args[0] == rate), True)
     r, unit = _val(ctx, opts[0], V.parse_rate, rate)
     # libxt_hashlimit's default, made explicit: one unit of the rate as written (1/min: 60 s),
     # so an idle bucket is forgotten only once it has refilled
