@@ -323,12 +323,15 @@ class Tos:
 @frozen
 class Limit:
     """Token bucket: `rate` per `unit` (second minute hour day; week from nft only), `burst`
-    packets; negate = rate over."""
+    packets; negate = rate over.  With `bytes` (nft `limit rate N kbytes/second`), rate and
+    burst count bytes: nft_limit's bucket then holds one unit's rate plus burst bytes, and a
+    packet costs its length."""
 
     rate: int
     unit: str
     burst: int = 5
     negate: bool = False
+    bytes: bool = False
 
 
 @frozen

@@ -1429,6 +1429,8 @@ REFUSED_VALUES = [
     "ct original saddr . meta mark { 1.1.1.1 . 0x00000014 }",
     "rt nexthop 192.168.0.1", "rt ip nexthop fd00::1", "tcp flags & (fin | syn | rst | ack) ! syn",
     "icmp type 3 icmp id 5", "icmp type 2 icmp mtu 5", "icmpv6 type 1 icmpv6 mtu 5",
+    "limit rate 512 kbytes/second burst 5 packets", "limit rate 5/second burst 3 bytes",
+    "limit rate 10 mbytes/hour", "limit rate 17600 mbytes/second",  # (EOVERFLOW)
 ]
 TAKEN_VALUES = [
     "meta pkttype { host, unicast, broadcast, multicast, other }",
@@ -1446,6 +1448,8 @@ TAKEN_VALUES = [
     "ct original ip saddr . meta mark { 1.1.1.1 . 0x00000014 }",
     "meta nfproto ipv4 rt nexthop 192.168.0.1", "rt ip6 nexthop fd00::1",
     "tcp flags & (fin | syn) != syn", "tcp flags ! syn", "icmp mtu 5", "icmp type 3 icmp mtu 5",
+    "limit rate 1 mbytes/hour", "limit rate 17000 mbytes/second", "limit rate 1 bytes / second",
+    "limit rate over 1025 kbytes/second burst 1 mbytes",
 ]
 
 
@@ -1465,6 +1469,18 @@ def test_values_nft_refuses_are_refused_located(rule):
 def test_values_nft_takes_are_read_and_written_back(rule):
     rs = parse_nft(_in_rule(rule), "v.nft")
     assert parse_nft(emit_nft(rs), "w.nft") == rs
+
+
+def test_byte_rate_limits_count_bytes_and_list_as_nft_does():
+    (rule,) = parse_nft(_in_rule("limit rate over 1025 kbytes/second burst 1 mbytes drop"),
+                        "b.nft").tables[0].chains[0].rules
+    assert rule.matches == (ir.Limit(1025 * 1024, "second", 1024 * 1024, True, bytes=True),)
+    assert "limit rate over 1025 kbytes/second burst 1 mbytes drop" in emit_nft(parse_nft(
+        _in_rule("limit rate over 1049600 bytes/second burst 1048576 bytes drop"), "b.nft"))
+    (rule,) = parse_nft(_in_rule("limit rate 3 kbytes/minute"), "b.nft").tables[0].chains[0].rules
+    assert rule.matches == (ir.Limit(3072, "minute", 0, False, bytes=True),)  # (no burst: 0)
+    with pytest.raises(ErrorGroup, match="byte-rate limit"):
+        emit_iptables(parse_nft(_in_rule("limit rate 3 kbytes/minute"), "b.nft"))
 
 
 def test_icmp_mtu_holds_for_destination_unreachable_only():

@@ -809,6 +809,9 @@ class _RuleEmitter:
         return [_NAT_FLAG_OPTS[f] for f in sorted(flags)]
 
     def check_limit(self, m: ir.Limit) -> None:
+        if m.bytes:  # (xt_hashlimit's byte mode caps a bucket at one second of credit)
+            raise self.fail(f"byte-rate limit ({m.rate} bytes/{m.unit}: xt_limit counts "
+                            "packets, and xt_hashlimit's byte bucket is another)")
         if m.unit == "week":  # (xt_limit's and xt_hashlimit's longest unit is the day)
             raise self.fail(f"limit {m.rate}/week (iptables' longest unit is the day)")
         per = ir.UNIT_SECONDS.get(m.unit, 1)

@@ -22,7 +22,7 @@ from fwc.backends.nft_action import needs_tcp_reset_split, render_statement, ren
 from fwc.backends.nft_helpers import split_raw_helpers
 from fwc.backends.nft_ctx import NotExpressible, RuleCtx, named_priority, refuse
 from fwc.backends.nft_layout import Entry, OutChain, OutTable, l3_of, plan
-from fwc.backends.nft_match import NFPROTO, fmt_range, redundant_proto, render_match
+from fwc.backends.nft_match import NFPROTO, fmt_range, limit_text, redundant_proto, render_match
 from fwc.backends import nft_native  # noqa: F401  (nft_match imports it lazily: loaded here, not mid-emit)
 from fwc.backends.nft_names import safe_name
 from fwc.conntrack.fields import ICMP_TYPES, ICMPV6_TYPES  # nft's ICMP type names
@@ -605,9 +605,7 @@ class _TableRenderer:
             body += [f"\tcounter {self.t.counter_names[k.name]} {{", *([counts] if counts else []),
                      "\t}"]
         for name, lim in self.t.limits:
-            over = "over " if lim.negate else ""
-            body += [f"\tlimit {name} {{",
-                     f"\t\trate {over}{lim.rate}/{lim.unit} burst {lim.burst} packets", "\t}"]
+            body += [f"\tlimit {name} {{", f"\t\t{limit_text(lim)}", "\t}"]
         for (helper, l4), name in self.helpers.items():
             l3 = "\t\tl3proto inet;" if self.t.family == "inet" else ""
             body += [f"\tct helper {name} {{", f'\t\ttype "{helper}" protocol {l4};'] + \

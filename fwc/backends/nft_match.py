@@ -414,11 +414,30 @@ def render_named_limit(m: ir.NamedLimit, ctx: RuleCtx) -> Alts:
     return [[f'limit name "{ctx.limit_name(m.name)}"']]
 
 
-def render_limit(m: ir.Limit, ctx: RuleCtx) -> Alts:
+def data_rate(n: int) -> str:
+    """`N bytes`, `N kbytes` or `N mbytes`, the largest unit that divides n (as nft lists it)."""
+    for unit in ("bytes", "kbytes"):
+        if n % 1024:
+            return f"{n} {unit}"
+        n //= 1024
+    return f"{n} mbytes"
+
+
+def limit_text(m: ir.Limit) -> str:
+    """`rate [over] ... burst ...` of a limit statement or object."""
     over = "over " if m.negate else ""
+    if m.bytes:
+        burst = f" burst {data_rate(m.burst)}" if m.burst else ""
+        return f"rate {over}{data_rate(m.rate)}/{m.unit}{burst}"
+    return f"rate {over}{m.rate}/{m.unit} burst {m.burst} packets"
+
+
+def render_limit(m: ir.Limit, ctx: RuleCtx) -> Alts:
+    if m.bytes:
+        return [[f"limit {limit_text(m)}"]]
     if m.burst < 1:
         raise refuse("limit with a burst below 1")
-    return [[f"limit rate {over}{m.rate}/{m.unit} burst {m.burst} packets"]]
+    return [[f"limit {limit_text(m)}"]]
 
 
 SET_FIELD_TYPES = {"addr": "{fam}_addr", "net": "{fam}_addr", "ip": "{fam}_addr",

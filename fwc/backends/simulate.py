@@ -187,6 +187,7 @@ class Simulator:
         self.opt = options or SimOptions()
         self.conntrack = ConntrackTable(self.opt.tcp_loose, self.opt.interfaces)
         self._per_case_state: list[dict] = []  # statistic nth counters, reset per case
+        self._byte_buckets: dict = {}  # (table, name) -> the bucket of a named byte limit
         self._recent_lists: dict[str, dict] = {}  # xt_recent lists by name, emptied per case
         self._connlimit_lists: dict = {}  # connlimit / ct count lists, emptied per case
         # ipset elements SET added (+) or deleted (-) during the case: name -> {elem: bool}
@@ -641,10 +642,14 @@ class Simulator:
             return (lambda p: ((p.tos & mask) == val) != neg), {"tos"}, True
         if T is ir.Limit:
             under = not self.opt.limit_over
+            if m.bytes:
+                return self._byte_limit(m, None, under), set(), False
             return (lambda p: under != neg), set(), True
         if T is ir.NamedLimit:  # (one bucket for the rules naming it: as a limit, within it
             under = not self.opt.limit_over  # unless limit_over says otherwise)
             over = m.limit.negate
+            if m.limit.bytes:
+                return self._byte_limit(m.limit, (id(table), m.name), under), set(), False
             return (lambda p: under != over), set(), True
         if T is ir.HashLimit:
             # per-key buckets: like `limit`, every key is taken to be within its rate unless
@@ -728,6 +733,30 @@ class Simulator:
                 return (state["count"] > limit) == over
             return quota, set(), False
         raise Unsupported(f"match {T.__name__} is not simulated", rule.loc)
+
+    def _byte_limit(self, m: ir.Limit, shared, under: bool):
+        """nft_limit counting bytes: a bucket of unit x (rate + burst) / rate ns, full at the
+        start of each case; a packet costs unit x length / rate ns and is within the rate when
+        the bucket holds that much, which it then spends.  The packets of a case come at one
+        instant, so nothing refills between them.  `shared`: the key of a named limit's one
+        bucket; under=False (limit_over) puts every packet over the rate."""
+        ns = ir.UNIT_SECONDS[m.unit] * 10**9
+        cap = ns * (m.rate + m.burst) // m.rate
+        state = self._byte_buckets.get(shared) if shared is not None else None
+        if state is None:
+            state = {"count": cap, "init": cap}
+            self._per_case_state.append(state)
+            if shared is not None:
+                self._byte_buckets[shared] = state
+        rate, over = m.rate, m.negate
+
+        def limit(p):
+            cost = ns * p.length // rate
+            within = under and cost <= state["count"]
+            if within:
+                state["count"] -= cost
+            return within != over
+        return limit
 
     _PKTTYPE_CODES = {"unicast": 0, "broadcast": 1, "multicast": 2}  # PACKET_HOST ...
 

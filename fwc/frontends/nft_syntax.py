@@ -720,6 +720,11 @@ def _st_limit(c: Cursor, loc):
     args = {"rate": rate, "over": over}
     if c.peek().kind == "WORD" and not c.peek().text.startswith(("burst",)) and "/" in c.peek().text:
         args["unit"] = c.next()  # `1 mbytes/second`
+    elif c.at("bytes", "kbytes", "mbytes"):  # `1 mbytes / second`
+        args["unit"] = c.next()
+        if c.at("/"):
+            c.next()
+            args["per"] = _val(c, "a time unit")
     elif c.at("/"):
         c.next()
         args["per"] = _val(c, "a time unit")
