@@ -719,9 +719,9 @@ def _st_limit(c: Cursor, loc):
     rate = _val(c, "a rate")
     args = {"rate": rate, "over": over}
     if c.peek().kind == "WORD" and not c.peek().text.startswith(("burst",)) and "/" in c.peek().text:
-        args["unit"] = c.next()  # `1 mbytes/second`
+        args["unit"] = _val(c, "a rate unit")  # `1 mbytes/second`
     elif c.at("bytes", "kbytes", "mbytes"):  # `1 mbytes / second`
-        args["unit"] = c.next()
+        args["unit"] = _val(c, "a rate unit")
         if c.at("/"):
             c.next()
             args["per"] = _val(c, "a time unit")
