@@ -3,7 +3,7 @@
 import pytest
 
 from fwc import ir
-from fwc.errors import ErrorGroup
+from fwc.errors import ErrorGroup, FwcSyntaxError
 from fwc.frontends.iptables import parse_iptables_script
 
 
@@ -53,6 +53,36 @@ def test_noncontiguous_netmask():
     m = rule("-A INPUT ! -s 10.11.12.13/0.255.0.255").matches[0]
     assert m.expr == "ip saddr" and m.mask == 0x00FF00FF and m.negate
     assert str(m.values[0].network_address) == "0.11.0.13"
+
+
+@pytest.mark.parametrize("fam, cmd, what", [
+    ("ip6tables", "-A INPUT -m ttl --ttl-eq 5", "-m ttl is an iptables match only"),
+    ("iptables", "-A INPUT -m hl --hl-eq 5", "-m hl is an ip6tables match only"),
+    ("iptables", "-A INPUT -m mh --mh-type 5", "-m mh is an ip6tables match only"),
+    ("iptables", "-A INPUT -p icmpv6 -m icmp6 --icmpv6-type 128", "-m icmp6 is an ip6tables"),
+    ("ip6tables", "-A INPUT -p icmp -m icmp --icmp-type 8", "-m icmp is an iptables match"),
+    ("ip6tables", "-A INPUT -m realm --realm 5", "-m realm is an iptables match only"),
+    ("ip6tables", "-t mangle -A PREROUTING -j TTL --ttl-set 5", "TTL is an iptables target"),
+    ("iptables", "-t mangle -A PREROUTING -j HL --hl-set 5", "HL is an ip6tables target"),
+    ("iptables", "-A INPUT -p udplite --dport 5", "unknown option --dport"),
+    ("iptables", "-A INPUT -p udplite -m udplite --dport 5", "unknown match module 'udplite'"),
+    ("iptables", "-A INPUT -p tcp -m TCP --dport 5", "unknown match module 'TCP'"),
+    ("iptables", "-A INPUT -p icmp -m icmpv6", "unknown match module 'icmpv6'"),
+])
+def test_modules_of_the_other_family_are_syntax_errors(fam, cmd, what):
+    """What the tool of that family cannot load (iptables 1.8.9: "Couldn't load match", a
+    target read as a chain that does not exist, no udplite module, case-sensitive names)."""
+    with pytest.raises(ErrorGroup) as e:
+        parse_iptables_script(f"{fam} {cmd} -j ACCEPT\n" if "-j" not in cmd else f"{fam} {cmd}\n")
+    assert all(isinstance(x, FwcSyntaxError) for x in e.value.errors)
+    assert what in e.value.errors[0].message
+
+
+def test_ip6tables_loads_icmp6_by_its_other_names():
+    for name in ("icmpv6", "ipv6-icmp"):
+        rs = parse_iptables_script(f"ip6tables -A INPUT -p icmpv6 -m {name} --icmpv6-type "
+                                   "echo-request -j ACCEPT\n")
+        assert ir.Icmp("ip6", 128, ir.Range(0, 255)) in rs.tables[0].chain("INPUT").rules[0].matches
 
 
 def test_tproxy_adds_the_drop_rule():

@@ -237,6 +237,27 @@ def test_crlf_and_trailing_blanks_are_tolerated():
     assert rs.tables[0].chain("INPUT").rules[0].matches[-1].ranges == (ir.Range(22, 22),)
 
 
+@pytest.mark.parametrize("text, line, col", [
+    ("*filter\n    :INPUT DROP [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n", 2, 5),
+    ("*filter\n-A INPUT -j ACCEPT\n   COMMIT\n", 3, 4),
+    ("  *filter\n-A INPUT -j ACCEPT\nCOMMIT\n", 1, 3),
+    ("*filter\n\t# a comment\n-A INPUT -j ACCEPT\nCOMMIT\n", 2, 2),
+])
+def test_indented_table_chain_commit_and_comment_lines_are_refused(text, line, col):
+    """iptables-restore tests a line's first character, so it reads an indented `*`, `:`, `#`
+    or COMMIT line as a rule and refuses the file (Bad argument): measured with 1.8.9."""
+    with pytest.raises(ErrorGroup) as e:
+        parse_iptables_save(text, "t")
+    (err,) = e.value.errors
+    assert isinstance(err, FwcSyntaxError) and "must start the line" in err.message
+    assert (err.loc.line, err.loc.col) == (line, col)
+
+
+def test_indented_rules_and_blank_lines_are_read():
+    rs = parse_iptables_save("*filter\n   \n\t-A INPUT -j ACCEPT\n  -A INPUT -j DROP\nCOMMIT\n")
+    assert [r.verdict for r in rs.tables[0].chain("INPUT").rules] == [ir.Accept(), ir.Drop()]
+
+
 def test_format_detection():
     assert detect_format("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n") == "iptables"
     assert detect_format("#!/bin/sh\niptables -A INPUT -j ACCEPT\n") == "iptables-script"

@@ -461,9 +461,12 @@ class _RuleParser:
                 negate_next = False
             elif opt == "--match":
                 (a,) = take(1, w)
-                name = a.text.lower()
+                name = X.MATCH_ALIASES.get(self.family, {}).get(a.text, a.text)
                 if negate_next:
                     raise self.err("'!' before -m is not allowed", w)
+                only = X.FAMILY_MATCHES.get(name)
+                if only is not None and only != self.family:
+                    raise self._other_family("-m", name, only, a)
                 ext = X.MATCHES.get(name)
                 if ext is None:
                     if name in X.NOT_EXPRESSIBLE_MATCHES:
@@ -480,6 +483,9 @@ class _RuleParser:
                     raise self.err("only one target (-j/-g) per rule", w)
                 if negate_next:
                     raise self.err("'!' before -j is not allowed", w)
+                only = X.FAMILY_TARGETS.get(a.text)
+                if only is not None and only != self.family:
+                    raise self._other_family(opt, a.text, only, a)
                 target = (a.text, a)
                 goto = opt == "--goto"
                 current = None
@@ -637,13 +643,20 @@ class _RuleParser:
         t = self.interp.tables.get((self.family, self.table))
         return t.chains if t else {}
 
+    def _other_family(self, opt: str, name: str, only: str, word: Word) -> FwcError:
+        tool = "iptables" if only == "ip" else "ip6tables"
+        hint = X.OTHER_FAMILY_HINT.get(name)
+        what = "match" if opt == "-m" else "target"
+        return self.err(f"{opt} {name} is an {tool} {what} only; the "
+                        f"{'ip6tables' if only == 'ip' else 'iptables'} tool "
+                        f"{'cannot load it' if opt == '-m' else 'reads it as a chain that does not exist'}"
+                        + (f" (use {hint})" if hint else ""), word)
+
     def _check_module_proto(self, ext: X.Ext, word: Word, proto, proto_neg):
         need = _module_proto(ext.name, self.family)
         if need is not None and (proto != need or proto_neg):
             raise self.err(f"-m {ext.name} needs -p {ext.name if ext.name != 'icmp6' else 'ipv6-icmp'}",
                            word)
-        if ext.name == "icmp" and self.family != "ip":
-            raise self.err("-m icmp is IPv4 only; use -m icmp6", word)
 
     def _check_target_context(self, tname: str, word: Word, chain: str):
         nat_only = {"SNAT": ("POSTROUTING", "INPUT"), "MASQUERADE": ("POSTROUTING",),
@@ -898,11 +911,18 @@ def _parse_save(text: str, filename: str, family: str, keep_refused: bool):
     for lineno, raw in enumerate(lines, 1):
         line = raw.rstrip("\r\n").rstrip()
         stripped = line.lstrip()
-        if not stripped or stripped.startswith("#"):
-            continue
         indent = len(line) - len(stripped)
+        if not stripped or (stripped[0] == "#" and not indent):
+            continue
         loc = ir.Loc(filename, lineno, indent + 1)
         try:
+            if indent and (stripped[0] in "*:#" or stripped == "COMMIT"):
+                # iptables-restore tests the line's first character: an indented one is read
+                # as a rule and refused ("Bad argument"), so it would not load
+                what = "COMMIT" if stripped == "COMMIT" else stripped[0]
+                raise FwcSyntaxError(f"'{what}' must start the line (iptables-restore reads an "
+                                     f"indented '{what}' as a rule and refuses it: Bad argument)",
+                                     loc, line)
             if stripped.startswith("*"):
                 if open_table:
                     raise FwcSyntaxError(f"table {table} was not committed (COMMIT expected) before "

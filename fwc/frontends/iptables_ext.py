@@ -644,7 +644,7 @@ def _m(name, options, build, aliases=None):
 
 _m("tcp", {**PORT_OPTS, "--tcp-flags": 2, "--syn": 0, "--tcp-option": 1}, _build_tcpudp("tcp"),
    PORT_ALIASES)
-for _p in ("udp", "udplite", "sctp", "dccp"):
+for _p in ("udp", "sctp", "dccp"):  # (iptables has no udplite match: multiport covers it)
     _m(_p, dict(PORT_OPTS), _build_tcpudp(_p), PORT_ALIASES)
 _m("icmp", {"--icmp-type": 1}, _build_icmp("ip"))
 _m("icmp6", {"--icmpv6-type": 1}, _build_icmp("ip6"), {"--icmp6-type": "--icmpv6-type"})
@@ -691,6 +691,17 @@ _m("hashlimit", {k: 1 for k in (
 
 # known iptables modules fwc does not translate (yet): a located "not supported" error, exit 1
 # modules nftables has no exact form for, and why (README, "Known gaps")
+# modules libxtables has for one family only: the other family's tool cannot load them
+# ("Couldn't load match"), and reads a target of the other family as a chain name
+FAMILY_MATCHES = {"icmp": "ip", "realm": "ip", "ttl": "ip", "dst": "ip6", "frag": "ip6",
+                  "hbh": "ip6", "hl": "ip6", "icmp6": "ip6", "ipv6header": "ip6", "mh": "ip6",
+                  "rt": "ip6"}
+FAMILY_TARGETS = {"TTL": "ip", "HL": "ip6"}
+OTHER_FAMILY_HINT = {"icmp": "-m icmp6", "icmp6": "-m icmp", "ttl": "-m hl", "hl": "-m ttl",
+                     "TTL": "-j HL", "HL": "-j TTL"}
+# other names ip6tables loads a match by (it saves them as the module's own name)
+MATCH_ALIASES = {"ip6": {"icmpv6": "icmp6", "ipv6-icmp": "icmp6"}}
+
 NOT_EXPRESSIBLE_MATCHES = {
     "rpfilter": "nft's fib also accepts reverse routes of type broadcast, multicast or "
                 "anycast, which xt_rpfilter rejects",
