@@ -1766,7 +1766,14 @@ class Simulator:
                 return "DROP", looked_up
             if v[0] == "reject":
                 local_dst = p.dir == "in" or self.addr_type(p.l3, p.dst) == "LOCAL"
-                return ("REJECT" if _answerable(p, v, local_dst) else "DROP"), looked_up
+                if not _answerable(p, v, local_dst):
+                    return "DROP", looked_up
+                if v[1] == "tcp-reset" and p.ct is not None:
+                    # nf_send_reset: nf_ct_set_closing moves a confirmed TCP entry to CLOSE
+                    self.conntrack.set_closing(p.ct, lambda text: trace.append(
+                        {"hook": hook, "table": None, "chain": None, "rule": None, "loc": None,
+                         "action": text}))
+                return "REJECT", looked_up
         return None, looked_up
 
     def _martian(self, p: Skb) -> Optional[str]:

@@ -50,7 +50,7 @@ class Entry:
 
     __slots__ = ("tuples", "status", "tcp_state", "tcp_last", "close_init", "helper",
                  "helper_data", "mark", "master", "zone", "nat_done", "id", "tcp_timeout",
-                 "unacked", "labels", "random_port", "follow")
+                 "unacked", "labels", "random_port", "follow", "simultaneous_open")
 
     def __init__(self, orig: tuple, reply: tuple, zone: int = 0):
         self.tuples = [orig, reply]
@@ -74,6 +74,7 @@ class Entry:
         # (lo, hi, loc, why) when NAT gave the reply tuple a port the kernel picks at random
         # from lo..hi (the tuple holds a negative stand-in): replies to it cannot be told apart
         self.random_port: Optional[tuple] = None
+        self.simultaneous_open = False  # IP_CT_TCP_SIMULTANEOUS_OPEN: both ends sent a SYN
 
     @property
     def confirmed(self) -> bool:
@@ -315,6 +316,12 @@ class ConntrackTable:
             old, nxt = "SYN_SENT", "SYN_RECV"
             note("conntrack: this SYN/ACK answers the SYN ignored before: back in sync")
         entry.tcp_last = (direction, cls)
+        if nxt == "SYN_SENT2":
+            entry.simultaneous_open = True
+        elif nxt == "SYN_RECV" and direction == 1 and cls == "ACK" and entry.simultaneous_open:
+            # the table cannot say it: after a simultaneous open the responder's ACK
+            # establishes the connection (nf_conntrack_tcp_packet)
+            nxt = "ESTABLISHED"
         if nxt in (tcp.IG, "SYN_SENT"):  # SYN_SENT here: a reopen the kernel ignores
             note(f"conntrack: TCP {cls} ignored in state {old}")
             return True
@@ -339,6 +346,17 @@ class ConntrackTable:
                 old in ("SYN_RECV", "ESTABLISHED") and nxt == "ESTABLISHED":
             entry.status.add("ASSURED")
         return True
+
+    def set_closing(self, entry: Entry, note) -> None:
+        """A TCP reset sent for a packet of `entry` (REJECT --reject-with tcp-reset): the
+        kernel's nf_conntrack_tcp_set_closing moves a confirmed TCP entry to CLOSE with its
+        10 s timeout, keeping the rest of its TCP state."""
+        if entry.proto != 6 or not entry.confirmed:
+            return
+        old, entry.tcp_state = entry.tcp_state, "CLOSE"
+        if old != "CLOSE":  # (an entry already in CLOSE keeps its timeout)
+            entry.tcp_timeout = tcp.TIMEOUTS["CLOSE"]
+            note(f"conntrack: entry #{entry.id} set to CLOSE (10 s) by the reset sent for it")
 
     def _icmp_error(self, skb: Skb, note) -> None:
         inner = skb.quote
