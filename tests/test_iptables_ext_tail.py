@@ -100,6 +100,8 @@ def test_refusals_are_located_unsupported():
     assert "kernel's time zone" in unsupported("-A INPUT -m time --weekdays Sa --kerneltz")
     assert "stateful" in unsupported("-t mangle -A PREROUTING -p tcp -m limit --limit 1/s "
                                      "-j TPROXY --on-port 1")
+    assert "a conntrack zone of one direction" in unsupported(
+        "-t raw -A PREROUTING -j CT --zone-orig 1")
     # valid iptables (libxt_hashlimit's byte mode), so unsupported, not a syntax error
     assert "byte-based hashlimit (rate 20kb/s)" in unsupported(
         "-A INPUT -m hashlimit --hashlimit-above 20kb/s --hashlimit-name h")

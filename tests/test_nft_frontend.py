@@ -1471,6 +1471,14 @@ def test_values_nft_takes_are_read_and_written_back(rule):
     assert parse_nft(emit_nft(rs), "w.nft") == rs
 
 
+def test_directional_zones_are_unsupported_not_syntax_errors():
+    """nft 1.0.6 loads `ct original zone set 1` and the kernel honours it (measured): valid,
+    but the IR's zones hold for both directions."""
+    for rule in ("ct original zone set 1", "ct reply zone set 2"):
+        with pytest.raises(Unsupported, match="a conntrack zone of one direction"):
+            parse_nft(_in_rule(rule), "z.nft")
+
+
 def test_byte_rate_limits_count_bytes_and_list_as_nft_does():
     (rule,) = parse_nft(_in_rule("limit rate over 1025 kbytes/second burst 1 mbytes drop"),
                         "b.nft").tables[0].chains[0].rules

@@ -937,7 +937,13 @@ def _t_ct(opts, ctx):
             stmts.append(ir.CtHelperSet(o.args[0]))
         elif o.name == "--zone":
             stmts.append(ir.CtZoneSet(_val(ctx, o, V.parse_int, o.args[0], 0, 65535, "zone")))
-        else:
+        elif o.name in ("--zone-orig", "--zone-reply"):  # (nft has `ct original zone set`)
+            raise ctx.error(f"CT {o.name}: a conntrack zone of one direction is not supported "
+                            "(the IR's zones hold for both directions)", o, True)
+        elif o.name == "--ctevents":
+            raise ctx.error("CT --ctevents (nft `ct event set`) is not supported by fwc yet",
+                            o, True)
+        else:  # --expevents, --timeout (a policy made by nfct, outside the ruleset)
             raise ctx.error(f"CT {o.name} cannot be expressed in nftables", o, True)
     if ctx.table != "raw":
         raise ctx.error("CT is only valid in the raw table", opts[0] if opts else None)

@@ -1702,6 +1702,9 @@ _CT_EVENTS = ("new", "related", "destroy", "reply", "assured", "protoinfo", "hel
 
 def _set_stmt(a, s, ctx):
     text = sel_text(a["lhs"], ctx)
+    if text in ("ct original zone", "ct reply zone"):  # (the kernel takes them)
+        raise ctx.unsupported(f"'{text} set': a conntrack zone of one direction (the IR's "
+                              "zones hold for both directions)", s.loc)
     if text.split()[0] in ("meta", "ct") and text not in _WRITABLE:
         raise ctx.syntax(f"'{text} set': the kernel lets no rule write {text} (nft: Could "
                          "not process rule: Operation not supported)", s.loc)
