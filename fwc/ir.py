@@ -1476,3 +1476,52 @@ def jump_loop(t: "Table") -> Optional["Rule"]:
             path.add(target)
             stack.append((target, steps(chains[target])))
     return None
+
+
+# how error messages name a construct: its nft form and, where iptables has one, that form
+CONSTRUCT_NAMES = {
+    "Proto": "a protocol match (meta l4proto, -p)", "Address": "an address match (-s/-d)",
+    "Interface": "an interface match (-i/-o)", "Fragment": "a fragment match (-f)",
+    "Port": "a port match (--sport/--dport)", "TcpFlags": "tcp flags (--tcp-flags)",
+    "TcpOption": "tcp option (--tcp-option)", "Icmp": "an ICMP type match",
+    "CtState": "ct state (--ctstate)", "CtStatus": "ct status (--ctstatus)",
+    "CtDirection": "ct direction (--ctdir)", "CtProto": "ct protocol (--ctproto)",
+    "CtAddress": "a ct address (--ctorigsrc ...)", "CtPort": "a ct port (--ctorigsrcport ...)",
+    "CtExpire": "ct expiration (--ctexpire)", "Mark": "meta/ct mark (-m mark, -m connmark)",
+    "Mac": "ether saddr (-m mac)", "AddrType": "fib ... type (-m addrtype)",
+    "SkUid": "meta skuid (-m owner --uid-owner)", "SkGid": "meta skgid (-m owner --gid-owner)",
+    "SocketExists": "-m owner --socket-exists", "MssOutside": "tcp option maxseg (-m tcpmss)",
+    "Socket": "socket (-m socket)", "PktType": "meta pkttype (-m pkttype)",
+    "Length": "meta length (-m length)", "Ttl": "ip ttl / ip6 hoplimit (-m ttl, -m hl)",
+    "Dscp": "dscp (-m dscp)", "Tos": "-m tos", "Limit": "limit rate (-m limit)",
+    "NamedLimit": "limit name", "SetLookup": "an ipset match (-m set)",
+    "IpsecPolicy": "meta secpath / ipsec (-m policy)",
+    "PhysDevBridged": "-m physdev --physdev-is-bridged", "Helper": "-m helper",
+    "Statistic": "numgen (-m statistic)", "HashLimit": "a meter (-m hashlimit)",
+    "Log": "log (LOG)", "NfLog": "log group (NFLOG)", "SetMark": "meta/ct mark set (MARK, CONNMARK)",
+    "CopyMark": "a mark copy (CONNMARK --save-mark/--restore-mark)", "Notrack": "notrack",
+    "CtHelperSet": "ct helper set (CT --helper)", "CtZoneSet": "ct zone set (CT --zone)",
+    "TcpMss": "tcp option maxseg size set (TCPMSS)", "SetTtl": "ip ttl set (TTL, HL)",
+    "SetDscp": "ip dscp set (DSCP)", "SetTos": "TOS", "Checksum": "CHECKSUM",
+    "Trace": "meta nftrace set 1 (TRACE)", "Counter": "counter", "NamedCounter": "counter name",
+    "Accept": "accept", "Drop": "drop", "Reject": "reject", "Jump": "jump", "Goto": "goto",
+    "Return": "return", "Queue": "queue (NFQUEUE)", "Snat": "snat (SNAT)", "Dnat": "dnat (DNAT)",
+    "Masquerade": "masquerade (MASQUERADE)", "Redirect": "redirect (REDIRECT)",
+    "Netmap": "a prefix map (NETMAP)", "FieldMatch": "a header field match",
+    "SetMatch": "a set lookup", "CtCount": "ct count", "SetUpdate": "add/update @set",
+    "Continue": "continue", "VerdictMap": "a verdict map (vmap)",
+    "IpsetUpdate": "an ipset update (-j SET)", "Quota": "quota (-m quota)", "Audit": "AUDIT",
+    "SetPriority": "meta priority set (CLASSIFY)", "Dup": "dup (TEE)",
+    "TProxy": "tproxy (TPROXY)", "ConnLimit": "ct count per address (-m connlimit)",
+    "FieldSet": "a header field write", "TProxySet": "tproxy without a verdict",
+    "Synproxy": "synproxy (SYNPROXY)", "NatMap": "snat/dnat/redirect to a map",
+    "SetLimit": "a per-element limit in a set", "Recent": "-m recent", "Time": "meta time/day/hour (-m time)",
+    "ConnLabel": "ct label (-m connlabel)", "ConnLabelSet": "ct label set (-m connlabel --set)",
+    "Cluster": "-m cluster",
+}
+
+
+def construct_name(node) -> str:
+    """How error messages name an IR match, statement or verdict: nft and iptables forms."""
+    name = type(node).__name__
+    return CONSTRUCT_NAMES.get(name, name)

@@ -197,7 +197,12 @@ def test_nft_jhash_without_a_seed_is_refused_by_the_simulator():
     from fwc.errors import Unsupported
     text = ("table ip t {{\n chain c {{\n  type filter hook input priority 0;\n"
             "  jhash ip saddr mod 2 {}0 drop\n }}\n}}\n")
-    Simulator(parse_nft(text.format("seed 1 "), "j.nft"), sim_options())
+    from fwc.packet import cases_from_json
+    (probe,) = cases_from_json([{"name": "p", "setup": [], "probe": {
+        "dir": "in", "proto": "udp", "src": "198.51.100.7", "dst": "192.0.2.1", "sport": 5,
+        "dport": 53}}])
+    Simulator(parse_nft(text.format("seed 1 "), "j.nft"), sim_options()).run_case(probe)
+    sim = Simulator(parse_nft(text.format(""), "j.nft"), sim_options())
     with pytest.raises(Unsupported, match="without a seed") as e:
-        Simulator(parse_nft(text.format(""), "j.nft"), sim_options())
+        sim.run_case(probe)  # (refused when a packet reaches the rule)
     assert e.value.loc.line == 4

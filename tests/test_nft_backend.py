@@ -697,9 +697,12 @@ def test_socket_match_forms():
             nft("", target)
         assert ei.value.errors[0].loc.line == 4
     from fwc.backends.simulate import simulate
+    from fwc.packet import cases_from_json
     with pytest.raises(Unsupported, match="socket"):
         simulate(parse_iptables_save("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -m socket -j DROP\n"
-                                     "COMMIT\n"), [])
+                                     "COMMIT\n"), cases_from_json([{"name": "c", "probe": {
+                                         "dir": "in", "src": "198.51.100.7", "dst": "192.0.2.1",
+                                         "dport": 22, "flags": "S"}}]))
 
 
 def test_socket_rule_has_one_counter_with_counters():

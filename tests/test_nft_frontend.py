@@ -631,7 +631,7 @@ def test_setlimit_round_trips_and_iptables_refuses_it():
         [r.matches for r in rs.table("ip", "x").chain("c").rules]
     base = parse_nft(_DYN.replace("chain c {", "chain c {\n  type filter hook input priority 0;")
                      % "update @s { ip saddr limit rate 5/second } accept", "b.nft")
-    with pytest.raises(ErrorGroup, match=r"b.nft:8:.*SetLimit cannot be expressed in iptables"):
+    with pytest.raises(ErrorGroup, match=r"b.nft:8:.*a per-element limit in a set cannot be expressed in iptables"):
         emit_iptables(base)
 
 

@@ -112,7 +112,7 @@ def test_unsupported_constructs_are_located():
     loc = ir.Loc("r.nft", 7, 3)
     rs = filter_rs([R((ir.FieldMatch("meta cgroup", (1,)),), verdict=DROP, loc=loc)])
     with pytest.raises(Unsupported) as e:
-        Simulator(rs)
+        run(rs, IN22)  # (refused when a packet reaches the rule)
     assert e.value.loc == loc and "meta cgroup" in e.value.message
     # an unknown helper is refused when a packet reaches its rule (others are still simulated)
     rs = filter_rs([R(tcp_dports(22), verdict=ACCEPT),
@@ -269,9 +269,10 @@ def test_a_timeout_set_only_read_by_the_ruleset_is_simulated_as_declared():
     knock = attrs.evolve(case, setup=(other,), probe=attrs.evolve(other, sport=40001))
     assert (adding.run_case(knock).setup_verdicts, adding.run_case(knock).verdict) == \
         (("ACCEPT",), "DROP")
-    with pytest.raises(Unsupported):
-        Simulator(parse_nft(base % "  update @blocked { ip saddr limit rate 1/second }\n",
-                            "b.nft"), SimOptions())
+    limiting = Simulator(parse_nft(base % "  update @blocked { ip saddr limit rate 1/second }\n",
+                                   "b.nft"), SimOptions())
+    with pytest.raises(Unsupported, match="per-element limits"):  # (the set's lookup too)
+        limiting.run_case(case)
 
 
 def test_connlimit_counts_live_connections_per_masked_key():
@@ -387,3 +388,57 @@ def test_a_cases_in_destination_and_out_source_are_the_hosts_own():
         {"name": "in-again", "probe": dict(udp, dir="in", dst="172.17.255.254", iif="eth0")}])
     got = [r.verdict for r in simulate(rs, cases)]
     assert got == ["ACCEPT", "REJECT", "DROP", "ACCEPT"]
+
+
+def test_a_construct_the_simulator_lacks_refuses_only_the_packets_that_reach_it():
+    """An `out` packet, or a UDP one, never reaches a prerouting TPROXY rule for tcp port 80:
+    those are simulated; a packet that reaches the rule is refused, located, naming TPROXY."""
+    from fwc.frontends import parse_text
+    rs = parse_text("*mangle\n-A PREROUTING -p tcp --dport 80 -j TPROXY --on-port 1\nCOMMIT\n"
+                    "*filter\n:INPUT DROP [0:0]\n-A INPUT -p udp -j ACCEPT\nCOMMIT\n",
+                    "tp.rules", "iptables")
+    sim = Simulator(rs)
+    udp = case({"dir": "in", "proto": "udp", "src": "198.51.100.7",
+                           "dst": "192.0.2.1", "sport": 5, "dport": 53})
+    tcp81 = case({"dir": "in", "proto": "tcp", "src": "198.51.100.7",
+                               "dst": "192.0.2.1", "sport": 5, "dport": 81, "flags": "S"})
+    assert sim.run_case(udp).verdict == "ACCEPT"
+    assert sim.run_case(tcp81).verdict == "DROP"
+    with pytest.raises(Unsupported, match=r"tproxy \(TPROXY\) is not simulated") as e:
+        sim.run_case(case({"dir": "in", "proto": "tcp", "src": "198.51.100.7",
+                                        "dst": "192.0.2.1", "sport": 5, "dport": 80,
+                                        "flags": "S"}))
+    assert (e.value.loc.file, e.value.loc.line) == ("tp.rules", 2)
+
+
+def test_l2_tables_that_decide_nothing_are_left_out():
+    from fwc.frontends import parse_text
+    text = ("table bridge b {\n chain f {\n  type filter hook forward priority 0; policy %s;\n"
+            " }\n}\ntable ip t {\n chain i {\n  type filter hook input priority 0; policy drop;\n"
+            "  tcp dport 22 accept\n }\n}\n")
+    probe = case({"dir": "in", "proto": "tcp", "src": "198.51.100.7",
+                             "dst": "192.0.2.1", "sport": 5, "dport": 22, "flags": "S"})
+    assert Simulator(parse_text(text % "accept", "b.nft", "nft")).run_case(probe).verdict == \
+        "ACCEPT"
+    with pytest.raises(Unsupported, match="table family 'bridge'"):
+        Simulator(parse_text(text % "drop", "b.nft", "nft"))
+
+
+def test_the_sip_helper_on_a_nated_connection_is_refused_at_the_rule_that_assigns_it():
+    """nf_nat_sip rewrites a NATed SIP message and its SDP, and NATs the media expectations:
+    not modelled, so the case is refused (located at the CT --helper rule); without NAT the
+    helper is simulated (tests/kernel/test_ct_helper_kernel.py)."""
+    from fwc.frontends import parse_text
+    invite = ("INVITE sip:b@203.0.113.10 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.7:5060\r\n"
+              "Call-ID: 1@x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+    probe = {"dir": "fwd", "proto": "udp", "src": "198.51.100.7", "dst": "203.0.113.10",
+             "sport": 5060, "dport": 5060, "iif": "eth0", "oif": "eth1", "payload": invite}
+    text = ("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p udp --dport 5060 -j CT --helper sip\n"
+            "COMMIT\n*nat\n:POSTROUTING ACCEPT [0:0]\n%sCOMMIT\n")
+    plain = Simulator(parse_text(text % "", "sip.rules", "iptables"))
+    assert plain.run_case(case(probe)).verdict == "ACCEPT"
+    nated = Simulator(parse_text(text % "-A POSTROUTING -o eth1 -j MASQUERADE\n", "sip.rules",
+                                 "iptables"))
+    with pytest.raises(Unsupported, match="SIP helper on a NATed connection") as e:
+        nated.run_case(case(probe))
+    assert (e.value.loc.file, e.value.loc.line) == ("sip.rules", 3)

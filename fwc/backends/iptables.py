@@ -868,7 +868,7 @@ class _RuleEmitter:
             words.append(self.verdict(r.verdict, proto))
         if len(words) > 1:
             raise self.fail("a rule with several actions (" + ", ".join(
-                type(s).__name__ for s in stmts + ([r.verdict] if r.verdict else [])) + ")")
+                ir.construct_name(s) for s in stmts + ([r.verdict] if r.verdict else [])) + ")")
         return words[0] if words else []
 
     @staticmethod
@@ -967,7 +967,7 @@ class _RuleEmitter:
                             "updates ipsets, and this is an nft set)")
         if isinstance(s, ir.FieldSet):
             raise self.fail(f"'{s.expr} set' (no iptables target writes this field)")
-        raise self.fail(f"statement {type(s).__name__}")
+        raise self.fail(ir.construct_name(s))
 
     def _need_mangle(self, target: str):
         # (xt_TTL, xt_HL, xt_DSCP/TOS, xt_CHECKSUM: `.table = "mangle"`; kernel-checked)
@@ -1038,7 +1038,7 @@ class _RuleEmitter:
             key = " . ".join(v.keys)
             raise self.fail(f"'{v.kind} to {key} map' (iptables has no test for one of its keys, "
                             "or an element is not an address and port its target takes)")
-        raise self.fail(f"verdict {type(v).__name__}")
+        raise self.fail(ir.construct_name(v))
 
 
 _NAT_FLAG_OPTS = {"random": "--random", "persistent": "--persistent",

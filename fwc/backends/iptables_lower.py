@@ -586,4 +586,4 @@ def describe(m) -> str:
     if isinstance(m, ir.SetMatch):
         what = f"@{m.name}" if m.name else "{ ... }"
         return f"'{' . '.join(m.keys)} {'!= ' if m.negate else ''}{what}'"
-    return f"match {type(m).__name__}"
+    return ir.construct_name(m)

@@ -228,7 +228,7 @@ def render_statement(s: ir.Statement, ctx: RuleCtx, rule: ir.Rule, counters: boo
     text = render_tail_statement(s, ctx)
     if text is not None:
         return text
-    raise refuse(f"statement {type(s).__name__}")
+    raise refuse(ir.construct_name(s))
 
 
 def render_set_tos(s: ir.SetTos, l3: str) -> str:
@@ -405,4 +405,4 @@ def render_verdict(v: Optional[ir.Verdict], ctx: RuleCtx, rule: ir.Rule) -> Opti
     text = render_tail_verdict(v, ctx)
     if text is not None:
         return text
-    raise refuse(f"verdict {type(v).__name__}")
+    raise refuse(ir.construct_name(v))

@@ -32,14 +32,14 @@ def check_rule(rule: ir.Rule, family: str) -> None:
                 raise refuse(f"{bad} in an arp table", "an ARP packet has no such header")
     for m in rule.matches:
         if not isinstance(m, _MATCHES) or (isinstance(m, ir.Icmp) and m.type is None):
-            raise refuse(f"{type(m).__name__} {in_table(family)}",
+            raise refuse(f"{ir.construct_name(m)} {in_table(family)}",
                          "only matches whose nft form is the same in every family are written")
     for s in rule.statements:
         if not isinstance(s, _STATEMENTS):
-            raise refuse(f"{type(s).__name__} {in_table(family)}",
+            raise refuse(f"{ir.construct_name(s)} {in_table(family)}",
                          "the IR defines it for ip, ip6 and inet hooks")
     if rule.verdict is not None and not isinstance(rule.verdict, _VERDICTS):
-        raise refuse(f"{type(rule.verdict).__name__} {in_table(family)}",
+        raise refuse(f"{ir.construct_name(rule.verdict)} {in_table(family)}",
                      "the IR defines it for ip, ip6 and inet hooks")
 
 

@@ -607,7 +607,7 @@ def render_match(m: ir.Match, ctx: RuleCtx, rule: ir.Rule, sets: dict) -> Alts:
     alts = render_tail_match(m, ctx, rule)
     if alts is not None:
         return alts
-    raise refuse(f"match {type(m).__name__}")
+    raise refuse(ir.construct_name(m))
 
 
 # protocol implied by a later match: `-p tcp --dport 22` is just `tcp dport 22`

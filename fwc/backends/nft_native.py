@@ -175,7 +175,7 @@ def element_stmts_text(per_element: tuple, i: int) -> str:
     out = ""
     for st in per_element[i]:
         if not isinstance(st, ir.Counter):
-            raise refuse(f"per-element statement {type(st).__name__}")
+            raise refuse(f"per-element {ir.construct_name(st)}")
         out += f" counter packets {st.packets} bytes {st.bytes}"
     return out
 
@@ -210,7 +210,7 @@ def simple_verdict(v, ctx: RuleCtx) -> str:
         return f"jump {ctx.chain_name(v.chain)}"
     if isinstance(v, ir.Goto):
         return f"goto {ctx.chain_name(v.chain)}"
-    raise refuse(f"verdict {type(v).__name__} inside a verdict map")
+    raise refuse(f"{ir.construct_name(v)} inside a verdict map")
 
 
 def render_vmap(v: ir.VerdictMap, ctx: RuleCtx) -> str:

@@ -26,7 +26,7 @@ import attrs
 from fwc import ir, timewindow
 from fwc.backends.simulate_fib import fib_reader
 from fwc.conntrack import fields as nftf
-from fwc.conntrack.helpers import HELPERS, run_helper
+from fwc.conntrack.helpers import HELPERS, HelperNotModelled, run_helper
 from fwc.conntrack.jhash import cluster_node, jhash_bytes
 from fwc.conntrack.nat import MANIP_OF_HOOK, NoFreeTuple, manip_packet, setup_binding
 from fwc.conntrack.skb import ICMP_PROTOS, PORT_PROTOS, Skb, addr_str, flag_bits
@@ -188,6 +188,7 @@ class Simulator:
         self.conntrack = ConntrackTable(self.opt.tcp_loose, self.opt.interfaces)
         self._per_case_state: list[dict] = []  # statistic nth counters, reset per case
         self._byte_buckets: dict = {}  # (table, name) -> the bucket of a named byte limit
+        self._helper_locs: dict = {}  # helper name -> where a rule first assigns it
         self._recent_lists: dict[str, dict] = {}  # xt_recent lists by name, emptied per case
         self._connlimit_lists: dict = {}  # connlimit / ct count lists, emptied per case
         # ipset elements SET added (+) or deleted (-) during the case: name -> {elem: bool}
@@ -297,7 +298,10 @@ class Simulator:
         bases = []
         order = 0
         nat_families = set()
-        for table in self.rs.tables:
+        # a bridge, arp or netdev table with no rule and no dropping policy decides nothing
+        tables = [t for t in self.rs.tables if t.family in ir.FAMILIES or any(
+            c.rules or (c.base is not None and c.base.policy == "drop") for c in t.chains)]
+        for table in tables:
             if table.family not in ir.FAMILIES:
                 raise Unsupported(f"table family {table.family!r} (table {table.name}) is not "
                                   "simulated; only ip, ip6 and inet", table.loc)
@@ -306,7 +310,7 @@ class Simulator:
                     raise Unsupported(f"base chain {chain.name} bound to devices "
                                       f"{', '.join(chain.base.devices)} is not simulated", chain.loc)
                 self._chains[(table.family, table.name, chain.name)] = _Compiled(chain.name)
-        for table in self.rs.tables:
+        for table in tables:
             for chain in table.chains:
                 self._compile_chain(table, chain)
                 if chain.base is not None:
@@ -410,44 +414,74 @@ class Simulator:
         comp = self._chains[(table.family, table.name, chain.name)]
         is_nat = chain.base is not None and chain.base.type == "nat"
         for num, rule in enumerate(chain.rules, 1):
-            matches, pre_protos, pre_ports = [], None, None
-            for m in rule.matches:
-                fn, reads, cacheable = self._compile_match(m, rule, table)
-                matches.append(fn)
-                comp.reads |= reads
-                comp.cacheable &= cacheable
-                if isinstance(m, ir.Proto) and not m.negate:
-                    pre_protos = m.protos if pre_protos is None else pre_protos & m.protos
-                elif isinstance(m, ir.Port) and m.field == "dport" and not m.negate \
-                        and m.proto in PROTO_NUM:
-                    p = frozenset((PROTO_NUM[m.proto],))
-                    pre_protos = p if pre_protos is None else pre_protos & p
-                    pre_ports = tuple((r.lo, r.hi) for r in m.ranges)
-            stmts = []
-            for s in rule.statements:
-                fn, reads = self._compile_statement(s, rule, table, chain)
-                stmts.append(fn)
-                comp.reads |= reads
-            if _first_template_wins(rule, stmts):
-                comp.reads.add("tmpl")
-            verdict = self._compile_verdict(rule.verdict, rule, table, chain, is_nat)
-            nat_fam = ir.nat_family(rule.verdict) if table.family == "inet" else None
-            nat_l3 = None if nat_fam is None else (4 if nat_fam == "ip" else 6)
-            if nat_l3 is not None:
-                # `dnat ip to ...` in an inet table does nothing to an IPv6 packet, which goes
-                # on to the next rule (nft_nat_inet_eval): the rule holds for its family only
-                matches.append(lambda p, l3=nat_l3: p.l3 == l3)
-                comp.reads.add("l3")
-            if isinstance(rule.verdict, (ir.VerdictMap, ir.NatMap)):
-                # the map's key fields decide the verdict but are not among the reads the
-                # decision cache keys on: never cache such a chain
-                comp.cacheable = False
-            pre = None if (pre_protos is None and pre_ports is None) else (pre_protos, pre_ports)
-            if any(isinstance(m, ir.STATEFUL_MATCHES) or _numgen_match(m) for m in rule.matches):
-                pre = None  # stateful matches must see every packet that reaches them
-            comp.rules.append(_Rule(tuple(matches), tuple(stmts), verdict, num, rule.loc, pre))
+            try:
+                self._compile_rule(comp, table, chain, is_nat, num, rule)
+            except Unsupported as e:
+                v = rule.verdict
+                if isinstance(v, (ir.Jump, ir.Goto)) and \
+                        (table.family, table.name, v.chain) not in self._chains:
+                    raise  # (a broken ruleset, not a construct the simulator lacks)
+                # refused only for the packets that reach the construct: the rule's matches
+                # before it are kept, then the rule raises (an `out` packet never reaches a
+                # prerouting TPROXY rule, so it is simulated)
+                self._compile_refusing_rule(comp, table, num, rule, e)
         if len(comp.rules) >= 16:
             comp.index = True
+
+    def _compile_refusing_rule(self, comp, table, num, rule, err: Unsupported) -> None:
+        matches = []
+        for m in rule.matches:
+            try:
+                fn, reads, _ = self._compile_match(m, rule, table)
+            except Unsupported as e:
+                err = e
+                break
+            matches.append(fn)
+            comp.reads |= reads
+
+        def refuse(p, err=err):
+            raise err
+        matches.append(refuse)
+        comp.cacheable = False
+        comp.rules.append(_Rule(tuple(matches), (), None, num, rule.loc, None))
+
+    def _compile_rule(self, comp, table, chain, is_nat, num, rule) -> None:
+        matches, pre_protos, pre_ports = [], None, None
+        for m in rule.matches:
+            fn, reads, cacheable = self._compile_match(m, rule, table)
+            matches.append(fn)
+            comp.reads |= reads
+            comp.cacheable &= cacheable
+            if isinstance(m, ir.Proto) and not m.negate:
+                pre_protos = m.protos if pre_protos is None else pre_protos & m.protos
+            elif isinstance(m, ir.Port) and m.field == "dport" and not m.negate \
+                    and m.proto in PROTO_NUM:
+                p = frozenset((PROTO_NUM[m.proto],))
+                pre_protos = p if pre_protos is None else pre_protos & p
+                pre_ports = tuple((r.lo, r.hi) for r in m.ranges)
+        stmts = []
+        for s in rule.statements:
+            fn, reads = self._compile_statement(s, rule, table, chain)
+            stmts.append(fn)
+            comp.reads |= reads
+        if _first_template_wins(rule, stmts):
+            comp.reads.add("tmpl")
+        verdict = self._compile_verdict(rule.verdict, rule, table, chain, is_nat)
+        nat_fam = ir.nat_family(rule.verdict) if table.family == "inet" else None
+        nat_l3 = None if nat_fam is None else (4 if nat_fam == "ip" else 6)
+        if nat_l3 is not None:
+            # `dnat ip to ...` in an inet table does nothing to an IPv6 packet, which goes
+            # on to the next rule (nft_nat_inet_eval): the rule holds for its family only
+            matches.append(lambda p, l3=nat_l3: p.l3 == l3)
+            comp.reads.add("l3")
+        if isinstance(rule.verdict, (ir.VerdictMap, ir.NatMap)):
+            # the map's key fields decide the verdict but are not among the reads the
+            # decision cache keys on: never cache such a chain
+            comp.cacheable = False
+        pre = None if (pre_protos is None and pre_ports is None) else (pre_protos, pre_ports)
+        if any(isinstance(m, ir.STATEFUL_MATCHES) or _numgen_match(m) for m in rule.matches):
+            pre = None  # stateful matches must see every packet that reaches them
+        comp.rules.append(_Rule(tuple(matches), tuple(stmts), verdict, num, rule.loc, pre))
 
     # ------------------------------------------------------------------ matches
 
@@ -732,7 +766,7 @@ class Simulator:
                 state["count"] += p.length
                 return (state["count"] > limit) == over
             return quota, set(), False
-        raise Unsupported(f"match {T.__name__} is not simulated", rule.loc)
+        raise Unsupported(f"{ir.construct_name(m)} is not simulated", rule.loc)
 
     def _byte_limit(self, m: ir.Limit, shared, under: bool):
         """nft_limit counting bytes: a bucket of unit x (rate + burst) / rate ns, full at the
@@ -1197,7 +1231,7 @@ class Simulator:
         for stmts in per_element:
             for st in stmts:
                 if not isinstance(st, ir.Counter):
-                    raise Unsupported(f"per-element statement {type(st).__name__} in a set",
+                    raise Unsupported(f"per-element {ir.construct_name(st)} in a set",
                                       rule.loc)
 
     def _compile_setmatch(self, m, rule: ir.Rule, table: ir.Table):
@@ -1317,6 +1351,7 @@ class Simulator:
             return notrack, {"ct_state"}
         if T is ir.CtHelperSet:
             name = s.name
+            self._helper_locs.setdefault(name, rule.loc)
             if name not in HELPERS:
                 # refused when a packet reaches it: packets that do not are still simulated
                 why = Unsupported(f"conntrack helper {name!r} (simulated helpers: "
@@ -1379,7 +1414,7 @@ class Simulator:
                 p.tos = ((p.tos & ~mask) ^ val) & 0xFF
                 emit(f"tos set {p.tos:#x}")
             return settos, {"tos"}
-        raise Unsupported(f"statement {T.__name__} is not simulated", rule.loc)
+        raise Unsupported(f"{ir.construct_name(s)} is not simulated", rule.loc)
 
     # ------------------------------------------------------------------ verdicts
 
@@ -1428,10 +1463,10 @@ class Simulator:
             return ("vmap", lambda p: lookup(p) if p.l3 == l3 else None, verdicts)
         if T in (ir.Snat, ir.Dnat, ir.Masquerade, ir.Redirect, ir.Netmap):
             if chain.base is not None and not is_nat:
-                raise Unsupported(f"{T.__name__} outside a nat chain (chain {chain.name})",
+                raise Unsupported(f"{ir.construct_name(v)} outside a nat chain (chain {chain.name})",
                                   rule.loc)
             return ("nat", v)
-        raise Unsupported(f"verdict {T.__name__} is not simulated", rule.loc)
+        raise Unsupported(f"{ir.construct_name(v)} is not simulated", rule.loc)
 
     # ------------------------------------------------------------------ chain evaluation
 
@@ -1575,6 +1610,13 @@ class Simulator:
         if ct is None:
             return ("accept",)
         is_error = p.proto in ICMP_PROTOS and p.quote is not None and p.ct_state == "RELATED"
+        if is_error and p.l3 == 4 and p.icmp_type == 5 and (
+                ct.nat_done != {"SRC", "DST"} or ct.status & {"SNAT", "DNAT"}):
+            # nf_nat_icmp_reply_translation: NAT does not translate a redirect about a NATed
+            # connection (or one whose NAT is not set up both ways); its hook drops it
+            trace.append({"hook": hook, "table": None, "chain": None, "rule": None, "loc": None,
+                          "action": "nat: an ICMP redirect about a NATed connection -> drop"})
+            return ("drop",)
         if ct.follow is not None and not ct.confirmed and not ct.nat_done:
             # nf_nat_follow_master, at the entry's creation: the source becomes where the
             # master sends to, the destination the master's peer at the announced port
@@ -1725,7 +1767,11 @@ class Simulator:
         def note(text):
             trace.append({"hook": PATHS[p.dir][-1], "table": None, "chain": None, "rule": None,
                           "loc": None, "action": text})
-        if not run_helper(self.conntrack, p, note):
+        try:
+            helped = run_helper(self.conntrack, p, note)
+        except HelperNotModelled as e:  # (located at the rule that assigned the helper)
+            raise Unsupported(str(e), self._helper_locs.get(p.ct.helper, ir.NOLOC)) from None
+        if not helped:
             return "DROP", seen_state, p
         self.conntrack.confirm(p, note)
         if p.dir == "out" and self.addr_type(p.l3, p.dst) == "LOCAL":

@@ -371,9 +371,18 @@ def _tcp_messages(data: bytes) -> list[bytes]:
             return out
 
 
+class HelperNotModelled(Exception):
+    """What a helper would do here is not modelled (the simulator refuses the case)."""
+
+
 def sip_help(table: ConntrackTable, entry: Entry, skb: Skb, note: Note) -> Optional[bool]:
     if skb.proto not in (6, 17) or not skb.payload:
         return None
+    if entry.status & {"SNAT", "DNAT"}:
+        # nf_nat_sip rewrites the message's addresses and its SDP, and NATs the media
+        # expectations: which RTP flows become RELATED then is not modelled
+        raise HelperNotModelled("the SIP helper on a NATed connection (nf_nat_sip rewrites "
+                                "the SIP message and its SDP) is not simulated")
     if skb.proto == 6:
         if skb.ct_state != "ESTABLISHED" or len(skb.payload) < len(b"SIP/2.0 200"):
             return None

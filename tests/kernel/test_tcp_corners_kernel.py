@@ -87,3 +87,53 @@ def test_tcp_corner_agrees_with_kernel(kernel, loader, text, case, want):
     (got,) = kernel_verdicts((loader, text), cases, kernel)
     assert (tuple(got.setup_verdicts), got.verdict, got.ct_state) == want
     assert (tuple(sim.setup_verdicts), sim.verdict, sim.ct_state) == want
+
+
+# ------------------------------------------------------------------ ICMP redirects and NAT
+
+IN4, E1 = "203.0.113.10", "203.0.113.1"
+
+
+def nat(*rules):
+    return ("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            ":POSTROUTING ACCEPT [0:0]\n" + "".join(r + "\n" for r in rules) + "COMMIT\n")
+
+
+_FLOW = {"dir": "fwd", "src": C, "dst": IN4, "proto": "udp", "sport": 40000, "dport": 53,
+         "iif": "eth0", "oif": "eth1"}
+_REDIRECT_IN = {"dir": "in", "proto": "icmp", "src": IN4, "dst": E1, "icmp_type": 5,
+                "icmp_code": 1, "quote": 0, "iif": "eth1"}
+REDIRECTS = [
+    # nf_nat_icmp_reply_translation drops a redirect about a NATed connection, at any hook
+    # of a family with a nat chain (nft registers all four NAT hooks with the first chain)
+    ("iptables", nat("-A POSTROUTING -o eth1 -j MASQUERADE"),
+     {"name": "redirect-masqueraded", "setup": [_FLOW], "probe": _REDIRECT_IN}, "DROP"),
+    ("nft", "table ip nat {\n chain post {\n  type nat hook postrouting priority srcnat; "
+            "policy accept;\n  oifname \"eth1\" masquerade\n }\n}\n",
+     {"name": "nft-redirect-masqueraded", "setup": [_FLOW], "probe": _REDIRECT_IN}, "DROP"),
+    ("iptables", nat(f"-A PREROUTING -i eth0 -d {S} -j DNAT --to-destination {IN4}"),
+     {"name": "redirect-dnatted", "setup": [dict(_FLOW, dir="in", dst=S, oif=None)],
+      "probe": {"dir": "fwd", "proto": "icmp", "src": IN4, "dst": C, "icmp_type": 5,
+                "icmp_code": 1, "quote": 0, "iif": "eth1", "oif": "eth0"}}, "DROP"),
+    # a null binding only: the redirect goes through, as do other errors about NATed flows
+    ("iptables", nat("-A POSTROUTING -o eth1 -p tcp -j MASQUERADE"),
+     {"name": "redirect-null-binding", "setup": [_FLOW],
+      "probe": dict(_REDIRECT_IN, dst=C, dir="fwd", oif="eth0")}, "ACCEPT"),
+    ("iptables", nat("-A POSTROUTING -o eth1 -j MASQUERADE"),
+     {"name": "unreachable-masqueraded", "setup": [_FLOW],
+      "probe": dict(_REDIRECT_IN, icmp_type=3, icmp_code=3)}, "ACCEPT"),
+]
+
+
+@pytest.mark.parametrize("loader, text, case, want", REDIRECTS,
+                         ids=[c[2]["name"] for c in REDIRECTS])
+def test_icmp_redirect_about_a_nat_connection_agrees_with_kernel(kernel, loader, text, case,
+                                                                 want):
+    case = {**case, "setup": [{k: v for k, v in p.items() if v is not None}
+                              for p in case["setup"]]}
+    cases = cases_from_json([case])
+    (sim,) = simulate(parse_text(text, "redirect", loader), cases, sim_options())
+    kernel.prepare(cases)
+    (got,) = kernel_verdicts((loader, text), cases, kernel)
+    assert (got.verdict, got.ct_state) == (want, "RELATED")
+    assert (sim.verdict, sim.ct_state) == (want, "RELATED")
