@@ -211,7 +211,8 @@ class CtPort:
 
 @frozen
 class CtExpire:
-    """Remaining lifetime of the conntrack entry in seconds."""
+    """Remaining lifetime of the conntrack entry in milliseconds, as nft reads it; iptables'
+    --ctexpire A:B compares whole (truncated) seconds, so it is A000..B999 ms."""
 
     range: Range
     negate: bool = False

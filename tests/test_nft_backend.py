@@ -244,7 +244,9 @@ def test_ct_status_direction_proto_addresses():
 
 
 def test_ct_expire_is_whole_seconds():
-    assert one(ir.CtExpire(R(10, 20))) == "ct expiration 10s-20s999ms accept"
+    assert one(ir.CtExpire(R(10000, 20999))) == "ct expiration 10s-20s999ms accept"
+    assert one(ir.CtExpire(R(30000, 30000))) == "ct expiration 30s accept"
+    assert one(ir.CtExpire(R(0, 90500))) == "ct expiration 0s-1m30s500ms accept"
 
 
 def test_marks():

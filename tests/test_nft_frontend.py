@@ -75,7 +75,8 @@ def test_matches_map_to_ir_classes():
     ("ct helper \"ftp\"", ir.Helper("ftp")),
     ("ct original ip saddr 192.0.2.1", ir.CtAddress("original", "saddr", (ipaddress.ip_network("192.0.2.1/32"),))),
     ("ct original proto-dst 53", ir.CtPort("original", "dport", (ir.Range(53, 53),))),
-    ("ct expiration 1m30s", ir.CtExpire(ir.Range(90, 90))),
+    ("ct expiration 1m30s", ir.CtExpire(ir.Range(90000, 90000))),  # (exactly 90000 ms)
+    ("ct expiration 500ms-2s", ir.CtExpire(ir.Range(500, 2000))),
     ("fib daddr type local", ir.AddrType("daddr", frozenset({"LOCAL"}))),
     ("fib saddr . iif type != { local, broadcast }", ir.AddrType("saddr", frozenset({"LOCAL", "BROADCAST"}), "in", True)),
     ("meta skuid 1000", ir.SkUid(ir.Range(1000, 1000))),

@@ -719,7 +719,11 @@ class _RuleEmitter:
                    ("reply", "sport"): "--ctreplsrcport", ("reply", "dport"): "--ctrepldstport"}[(m.which, m.field)]
             return [], ["-m", "conntrack"] + neg + [opt, _prange(m.ranges[0])]
         if isinstance(m, ir.CtExpire):
-            v = str(m.range.lo) if m.range.lo == m.range.hi else f"{m.range.lo}:{m.range.hi}"
+            lo, hi = m.range.lo, m.range.hi
+            if lo % 1000 or (hi % 1000 != 999 and hi < 0xFFFFFFFF):
+                raise self.fail(f"ct expiration {lo}-{hi} ms (--ctexpire compares whole seconds)")
+            lo, hi = lo // 1000, hi // 1000
+            v = str(lo) if lo == hi else f"{lo}:{hi}"
             return [], ["-m", "conntrack"] + neg + ["--ctexpire", v]
         if isinstance(m, ir.Mark):
             mod = "mark" if m.kind == "meta" else "connmark"

@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 from fwc import ir
 from fwc.backends.nft_ctx import NotExpressible, RuleCtx, refuse, rule_family
 from fwc.backends.nft_names import quote
+from fwc.frontends.nft_values import ms_text
 
 Alts = list[list[str]]
 
@@ -314,13 +315,13 @@ def render_ctport(m: ir.CtPort, ctx: RuleCtx, rule: ir.Rule) -> Alts:
 
 
 def render_ctexpire(m: ir.CtExpire, ctx: RuleCtx) -> Alts:
-    # iptables compares whole seconds (truncated); nft compares milliseconds
-    lo, hi = m.range.lo, m.range.hi
-    if hi * 1000 + 999 > 0xFFFFFFFF:
-        # nft reads milliseconds into 32 bits: its largest value (49.7 days) is above every
-        # lifetime a conntrack entry can have unless its timeouts are raised past 49 days
-        return [[f"ct expiration {neg(m.negate)}{lo}s-4294967s295ms"]]
-    return [[f"ct expiration {neg(m.negate)}{lo}s-{hi}s999ms"]]
+    # nft reads milliseconds into 32 bits: its largest value (49.7 days) is above every
+    # lifetime a conntrack entry can have unless its timeouts are raised past 49 days
+    lo, hi = m.range.lo, min(m.range.hi, 0xFFFFFFFF)
+    if lo > hi:
+        raise refuse(f"ct expiration above {0xFFFFFFFF} ms (nft reads 32 bits of milliseconds)")
+    value = ms_text(lo) if lo == hi else f"{ms_text(lo)}-{ms_text(hi)}"
+    return [[f"ct expiration {neg(m.negate)}{value}"]]
 
 
 def render_mark(m: ir.Mark, ctx: RuleCtx) -> Alts:

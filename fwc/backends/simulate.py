@@ -598,12 +598,12 @@ class Simulator:
                     return False
                 return _in_any(p.ct.tuples[w][i], rs) != neg
             return ctport, {"ct_tuples"}, True
-        if T is ir.CtExpire:
+        if T is ir.CtExpire:  # (in ms: a case takes no time, a confirmed entry reads it whole)
             lo, hi = m.range.lo, m.range.hi
             unconfirmed = self._unconfirmed_expiry
             return (lambda p: p.ct is not None and (lo <= (
-                p.ct.timeout() if p.ct.confirmed else unconfirmed(p.ct.timeout())) <= hi) != neg), \
-                {"ct_timeout"}, True
+                p.ct.timeout() * 1000 if p.ct.confirmed else unconfirmed(p.ct.timeout())) <= hi)
+                != neg), {"ct_timeout"}, True
         if T is ir.Mark:
             val, mask = m.value, m.mask
             if m.kind == "meta":
@@ -872,7 +872,7 @@ class Simulator:
         if jiffies is None:
             return 0
         left = (timeout * self.opt.hz - jiffies) & 0xFFFFFFFF
-        return 0 if left >= 1 << 31 else left // self.opt.hz
+        return 0 if left >= 1 << 31 else left * 1000 // self.opt.hz  # (ms, jiffies_to_msecs)
 
     RECENT_LIST_MAX = 200  # xt_recent's ip_list_tot: a full list forgets its oldest address
 

@@ -213,7 +213,7 @@ def _build_conntrack(opts, ctx):
             if r.lo > r.hi:
                 raise ctx.error(f"--ctexpire {a}: an inverted range (xt_conntrack keeps it and "
                                 "it never matches) is not translated", o, True)
-            out.append(ir.CtExpire(r, o.negate))
+            out.append(ir.CtExpire(ir.Range(r.lo * 1000, r.hi * 1000 + 999), o.negate))
         elif n == "--ctdir":
             d = a.upper()
             if d not in ("ORIGINAL", "REPLY"):

@@ -103,7 +103,7 @@ def _decoder_for(text: str) -> V.Decoder:
     if text.startswith("fib ") and text.endswith(" type"):
         return V.dec_symbol(V.FIB_TYPES, "an address type")
     if text == "ct expiration":
-        return V.dec_time
+        return V.dec_time_ms
     if text == "meta day":
         return _dec_day
     if text in _SYMBOLS:
@@ -813,7 +813,7 @@ _SPECIAL = {
     "meta length": _single_ranged(lambda r, n: ir.Length(r, n), 0xFFFFFFFF),
     "ip length": lambda *a: _l3_length("ip", 0, *a),
     "ip6 length": lambda *a: _l3_length("ip6", 40, *a),
-    "ct expiration": _single_ranged(lambda r, n: ir.CtExpire(r, n), 0xFFFFFFFF // 1000),
+    "ct expiration": _single_ranged(lambda r, n: ir.CtExpire(r, n), 0xFFFFFFFF),
     "ether saddr": _mac,
     "meta secpath": _secpath, "meta ipsec": _secpath, "rt ipsec": _secpath,
     "ct protocol": _ct_proto, "ct original protocol": _ct_proto,

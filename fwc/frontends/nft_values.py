@@ -257,23 +257,39 @@ _DURATION_PARTS = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?
 
 
 def dec_time(v) -> Value:
-    """nft time (`1m30s`, `2h`, `500ms`, plain seconds) in seconds."""
+    """nft time (`1m30s`, `2h`, `500ms`, plain seconds) in whole seconds."""
+    t = dec_time_ms(v)
+    return Range(t.lo // 1000, t.hi // 1000) if isinstance(t, Range) else t // 1000
+
+
+def dec_time_ms(v) -> Value:
+    """nft time (`1m30s`, `2h`, `500ms`, plain seconds) in milliseconds."""
     if isinstance(v, RangeV):
-        return _mk_range(v, dec_time(v.lo), dec_time(v.hi))
+        return _mk_range(v, dec_time_ms(v.lo), dec_time_ms(v.hi))
     if not isinstance(v, Val):
         raise err(v, "expected a time")
     t = v.text
     if parse_int(t) is not None:
-        return parse_int(t)
+        return parse_int(t) * 1000
     r = _split_range(t)
     m = _DURATION_PARTS.fullmatch(t)
     if m and t:
         d, h, mi, s, ms = (int(g or 0) for g in m.groups())
-        return d * 86400 + h * 3600 + mi * 60 + s + ms // 1000
+        return (d * 86400 + h * 3600 + mi * 60 + s) * 1000 + ms
     if "-" in t and r is None:
         lo, _, hi = t.partition("-")
-        return _mk_range(v, dec_time(Val(lo, v.loc)), dec_time(Val(hi, v.loc)))
+        return _mk_range(v, dec_time_ms(Val(lo, v.loc)), dec_time_ms(Val(hi, v.loc)))
     raise err(v, f"type mismatch: expected a time, got '{t}'")
+
+
+def ms_text(n: int) -> str:
+    """Milliseconds as an nft time (`1m30s500ms`, `0s`)."""
+    parts = []
+    for unit, size in _UNITS:
+        if n >= size:
+            parts.append(f"{n // size}{unit}")
+            n %= size
+    return "".join(parts) or "0s"
 
 
 _UNITS = (("d", 86400000), ("h", 3600000), ("m", 60000), ("s", 1000), ("ms", 1))

@@ -81,7 +81,8 @@ MODULE_KINDS = ("ctstate", "ctstate", "ctstatus", "ctdir", "ctproto", "ctexpire"
                 "statistic", "frag", "pkttype")
 # conntrack timeouts (tcp 120/60/10/432000, udp 30/120, icmp 30) count down in the kernel while
 # the simulator reads them whole: expiration ranges keep away from them
-CT_EXPIRE_RANGES = (ir.Range(0, 0), ir.Range(0, 5), ir.Range(200, 1000), ir.Range(1000, 500000))
+CT_EXPIRE_RANGES = (ir.Range(0, 999), ir.Range(0, 5999), ir.Range(200000, 1000999),
+                    ir.Range(1000000, 500000999))  # (ms, whole seconds as --ctexpire says)
 
 
 @st.composite

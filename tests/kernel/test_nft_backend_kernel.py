@@ -72,7 +72,7 @@ def every_construct() -> ir.Ruleset:
         (ir.CtState(fs("ESTABLISHED", "RELATED"), negate=True),),
         (ir.CtState(fs("SNAT", "DNAT")),), (ir.CtStatus(fs("DNAT"), negate=True),),
         (ir.CtDirection("REPLY"),), (ir.CtProto(6), ir.CtPort("original", "dport", (R(443, 444),))),
-        (ir.CtAddress("original", "saddr", (N("192.0.2.1/32"),)),), (ir.CtExpire(R(10, 20)),),
+        (ir.CtAddress("original", "saddr", (N("192.0.2.1/32"),)),), (ir.CtExpire(R(10000, 20999)),),
         (ir.Mark("meta", 1, 0xFF, negate=True),), (ir.Mark("ct", 7),),
         (ir.AddrType("daddr", fs("LOCAL", "BROADCAST"), "in"),),
         (ir.SkUid(R(1000, 2000)),), (ir.PktType("broadcast"),), (ir.Length(R(100, 200)),),
@@ -185,7 +185,7 @@ def test_negated_status_is_a_bit_test(ns):
 
 
 def test_ct_expiration_keeps_the_truncated_second(ns):
-    code = rule_bytecode(ns, emit_nft(one_rule(ir.CtExpire(R(10, 20)))))
+    code = rule_bytecode(ns, emit_nft(one_rule(ir.CtExpire(R(10000, 20999)))))
     # 10000 ms and 20999 ms, big endian
     assert "cmp gte reg 1 0x10270000" in code and "cmp lte reg 1 0x07520000" in code
 
