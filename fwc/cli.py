@@ -48,6 +48,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if argv is None:  # (the `fwc` command itself: one run per process)
         from fwc import gcpause
         gcpause.FREEZE_AFTER = True
+    # a number of any length is read, so that it gets its reader's located range error
+    # (Python refuses to convert more than 4300 digits by default)
+    sys.set_int_max_str_digits(0)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -1432,6 +1432,23 @@ REFUSED_VALUES = [
     "icmp type 3 icmp id 5", "icmp type 2 icmp mtu 5", "icmpv6 type 1 icmpv6 mtu 5",
     "limit rate 512 kbytes/second burst 5 packets", "limit rate 5/second burst 3 bytes",
     "limit rate 10 mbytes/hour", "limit rate 17600 mbytes/second",  # (EOVERFLOW)
+    "limit rate 18446744073709551615/second", "limit rate 1/week burst 99999999 packets",
+    "ip foo 3", "ip 5 drop", "tcp nosuch 1", "icmp sequence 0x10000", "icmp id 70000",
+    "tcp flags 0x100", "@th,0,129 1",
+]
+# whole rulesets nft refuses (checked with nft -c too): fwc refuses them, located
+REFUSED_RULESETS = [
+    "table ip t {\n set s { type ipv4_addr; }\n set s { type ipv6_addr; }\n}\n",
+    "table ip t {\n chain c { type filter hook input priority 0; policy drop; policy accept; }\n}\n",
+    "table ip t {\n chain c { type filter hook input priority 0; comment \"a\"; comment \"b\"; }\n}\n",
+    "table ip t {\n chain c { type route hook input priority 0; }\n}\n",
+    "table ip t {\n chain c { type nat hook forward priority 0; }\n}\n",
+    "define a = 1\ndefine a = 2\ntable ip t {\n chain c { meta mark $a; }\n}\n",
+    "table ip t {\n chain c { type filter hook input priority 99999999999999999999; }\n}\n",
+    "table ip t {\n set s { type foo_addr; }\n}\n",
+    "table ip t {\n set s { type ipv4_addr; flags nosuch; }\n}\n",
+    "table ip t {\n set s6 { type ipv6_addr; }\n chain c { ip saddr @s6 drop; }\n}\n",
+    "table inet t {\n set p { typeof tcp dport; }\n chain c { ip daddr @p drop; }\n}\n",
 ]
 TAKEN_VALUES = [
     "meta pkttype { host, unicast, broadcast, multicast, other }",
@@ -1451,6 +1468,7 @@ TAKEN_VALUES = [
     "tcp flags & (fin | syn) != syn", "tcp flags ! syn", "icmp mtu 5", "icmp type 3 icmp mtu 5",
     "limit rate 1 mbytes/hour", "limit rate 17000 mbytes/second", "limit rate 1 bytes / second",
     "limit rate over 1025 kbytes/second burst 1 mbytes",
+    "tcp flags 0x12", "@th,0,128 1", "icmp sequence 0xffff",
 ]
 
 
@@ -1464,6 +1482,13 @@ def test_values_nft_refuses_are_refused_located(rule):
     with pytest.raises(FwcSyntaxError) as e:
         parse_nft(_in_rule(rule), "v.nft")
     assert e.value.loc.line == 4 and e.value.loc.col >= 3
+
+
+@pytest.mark.parametrize("text", REFUSED_RULESETS)
+def test_rulesets_nft_refuses_are_refused_located(text):
+    with pytest.raises(FwcSyntaxError) as e:
+        parse_nft(text, "r.nft")
+    assert e.value.loc.line >= 1 and e.value.loc.col >= 1
 
 
 @pytest.mark.parametrize("rule", TAKEN_VALUES)

@@ -21,7 +21,9 @@ table tcp th time timeout tproxy type typeof udp udplite undefine update vlan vm
 meter export import tables sets chains rt0 rt2 ipv4 ipv6
 """.split())
 
-_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-./:]*\Z")
+# (a ':' scans as part of a word only where the word also reads as hex, `a:b` but not `X:Y`:
+# never written)
+_BARE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-./]*\Z")
 
 
 def is_bare_name(name: str) -> bool:
@@ -33,7 +35,7 @@ def safe_name(name: str, taken: set[str]) -> str:
     """`name` itself when nft accepts it, else a deterministic legal variant not in `taken`."""
     if is_bare_name(name) and name not in taken:
         return name
-    base = re.sub(r"[^A-Za-z0-9_\-./:]", "_", name)
+    base = re.sub(r"[^A-Za-z0-9_\-./]", "_", name)
     if not base or not (base[0].isalpha() or base[0] == "_"):
         base = "c_" + base
     if base in NFT_KEYWORDS:

@@ -328,8 +328,9 @@ class Simulator:
             if closures is not None:
                 comp.reads, comp.cacheable = closures[key]
             else:
-                comp.reads = self._reads_closure(key, set())
-                comp.cacheable = comp.cacheable and self._cacheable_closure(key, set())
+                reach = self._reachable(key)  # (jumps with a loop)
+                comp.reads = set().union(*(c.reads for c in reach))
+                comp.cacheable = all(c.cacheable for c in reach)
         for hook in ("prerouting", "input", "forward", "output", "postrouting"):
             for l3 in (4, 6):
                 fam_ok = ("inet", "ip" if l3 == 4 else "ip6")
@@ -356,59 +357,47 @@ class Simulator:
                 stages.sort(key=lambda s: (s[0], s[1] >= 0, -s[1]))
                 self._stages[(hook, l3)] = [s[2] for s in stages]
 
+    def _children(self, key) -> list:
+        return [(key[0], key[1], t) for r in self._chains[key].rules for t in _targets(r.verdict)]
+
     def _closures(self) -> Optional[dict]:
         """Per chain: (what it and every chain it reaches read, whether all are cacheable),
         each chain's computed once (a walk per chain was quadratic on shared sub-graphs).
-        None when the jumps have a loop (the slower walks below handle that)."""
+        None when the jumps have a loop (the slower walks below handle that).  Iterative: a
+        line of a thousand user chains is a valid ruleset."""
         memo: dict = {}
-
-        class _Loop(Exception):
-            pass
-
-        def walk(key, stack: set):
-            got = memo.get(key)
-            if got is not None:
-                return got
-            if key in stack:
-                raise _Loop
-            stack.add(key)
-            comp = self._chains[key]
-            reads, ok = set(comp.reads), comp.cacheable
-            for r in comp.rules:
-                for target in _targets(r.verdict):
-                    r2, ok2 = walk((key[0], key[1], target), stack)
-                    reads |= r2
-                    ok = ok and ok2
-            stack.discard(key)
-            memo[key] = (reads, ok)
-            return reads, ok
-        try:
-            for key in self._chains:
-                walk(key, set())
-        except _Loop:
-            return None
+        for root in self._chains:
+            if root in memo:
+                continue
+            path = {root}
+            stack = [(root, iter(self._children(root)))]
+            while stack:
+                key, it = stack[-1]
+                child = next(it, None)
+                if child is None:
+                    stack.pop()
+                    path.discard(key)
+                    comp = self._chains[key]
+                    reads, ok = set(comp.reads), comp.cacheable
+                    for t in self._children(key):
+                        reads |= memo[t][0]
+                        ok = ok and memo[t][1]
+                    memo[key] = (reads, ok)
+                elif child in path:
+                    return None
+                elif child not in memo:
+                    path.add(child)
+                    stack.append((child, iter(self._children(child))))
         return memo
 
-    def _reads_closure(self, key, seen: set) -> set:
-        if key in seen:
-            return set()
-        seen.add(key)
-        comp = self._chains[key]
-        reads = set(comp.reads)
-        for r in comp.rules:
-            for target in _targets(r.verdict):
-                reads |= self._reads_closure((key[0], key[1], target), seen)
-        return reads
-
-    def _cacheable_closure(self, key, seen: set) -> bool:
-        if key in seen:
-            return True
-        seen.add(key)
-        comp = self._chains[key]
-        if not comp.cacheable:
-            return False
-        return all(self._cacheable_closure((key[0], key[1], t), seen)
-                   for r in comp.rules for t in _targets(r.verdict))
+    def _reachable(self, key) -> list:
+        seen, todo = {key}, [key]
+        while todo:
+            for t in self._children(todo.pop()):
+                if t not in seen:
+                    seen.add(t)
+                    todo.append(t)
+        return [self._chains[k] for k in seen]
 
     def _compile_chain(self, table: ir.Table, chain: ir.Chain) -> None:
         comp = self._chains[(table.family, table.name, chain.name)]

@@ -238,7 +238,13 @@ class _Interp:
             for c in t.chains.values():
                 for r in c.rules:
                     v = r.verdict
-                    if isinstance(v, (ir.Jump, ir.Goto)) and v.chain not in t.chains:
+                    if not isinstance(v, (ir.Jump, ir.Goto)):
+                        continue
+                    if v.chain in ir.TABLE_CHAINS[name]:
+                        self.errors.append(FwcSyntaxError(
+                            f"a jump to the built-in chain {v.chain} (the kernel refuses it: "
+                            "RULE_APPEND failed)", r.loc))
+                    elif v.chain not in t.chains:
                         self.errors.append(FwcSyntaxError(
                             f"chain '{v.chain}' does not exist in table {name}", r.loc))
             sets = self._ipsets(family, name, chains)
@@ -825,9 +831,13 @@ def _check_jump_targets(rp: _RuleParser, t: _Table, rules, words: list[Word]) ->
     """iptables refuses a jump to a chain that does not exist yet (a script must -N it first)."""
     for r in rules:
         v = r.verdict
-        if isinstance(v, (ir.Jump, ir.Goto)) and v.chain not in t.chains:
+        if isinstance(v, (ir.Jump, ir.Goto)) and (v.chain not in t.chains or
+                                                   v.chain in ir.TABLE_CHAINS[t.name]):
             at = next((words[k + 1] for k in range(len(words) - 1)
                        if words[k].text in ("-j", "--jump", "-g", "--goto")), None)
+            if v.chain in ir.TABLE_CHAINS[t.name]:
+                raise rp.err(f"a jump to the built-in chain {v.chain} (the kernel refuses it: "
+                             "RULE_APPEND failed)", at)
             raise rp.fail(f"chain '{v.chain}' does not exist in table {t.name} (create it with "
                           "-N before jumping to it)", at, absent=True)
 
@@ -998,6 +1008,9 @@ def _chain_line(interp, family, table, stripped, line, loc, indent):
     parts = stripped[1:].split()
     if not parts:
         raise FwcSyntaxError("chain name expected after ':'", loc, line)
+    if len(parts) < 2:  # (iptables-restore: "policy invalid")
+        raise FwcSyntaxError(f"chain line :{parts[0]} needs a policy (ACCEPT, DROP or - for a "
+                             "user chain)", loc, line)
     name = parts[0]
     policy = parts[1] if len(parts) > 1 else "-"
     t = interp.table(family, table, loc)

@@ -608,7 +608,8 @@ def _build_hashlimit(opts, ctx):
             kw["expire_ms"] = _val(ctx, o, V.parse_int, o.args[0], 0, 2**31, "expire")
         elif n in ("--hashlimit-htable-size", "--hashlimit-htable-max",
                    "--hashlimit-htable-gcinterval"):
-            pass  # table sizing: no effect on which packets match below capacity
+            # table sizing: no effect on which packets match below capacity
+            _val(ctx, o, V.parse_int, o.args[0], 0, 2**32 - 1, n[2:])
         else:
             raise ctx.error(f"hashlimit {n} is not supported", o, True)
     if rate is None or "name" not in kw:

@@ -32,6 +32,14 @@ SET_TYPES = {"ipv4_addr": "ip saddr", "ipv6_addr": "ip6 saddr", "inet_service": 
              "dscp": "ip dscp"}
 
 
+SET_FLAGS = ("constant", "dynamic", "interval", "timeout")
+# the key datatypes nft 1.0.6 takes in a set declaration (measured with nft -c)
+KEY_TYPES = frozenset("""ipv4_addr ipv6_addr ether_addr inet_proto inet_service mark ifname
+    iface_index ct_state ct_status ct_dir icmp_type icmp_code icmpv6_type icmpv6_code icmpx_code
+    tcp_flag uid gid pkt_type dscp ecn boolean time realm classid devgroup ether_type arp_op
+    nf_proto cgroupsv2 fib_addrtype iface_type igmp_type mh_type""".split())
+
+
 def map_value(data: str, v, ctx):
     """A named map element's value of type `data`; a tuple for a concatenated type
     (`ipv4_addr . inet_service`: a nat map's address and port)."""
@@ -43,10 +51,14 @@ def map_value(data: str, v, ctx):
 
 def parse_nft(text: str, filename: str = "<input>", include_dirs: Sequence[str] = ()) -> ir.Ruleset:
     sources = Sources()
-    tokens = preprocess(text, filename, include_dirs, sources)
-    p = _Parser(Cursor(tokens, sources), Builder(sources.line))
-    p.top()
-    return p.b.ruleset()
+    try:
+        tokens = preprocess(text, filename, include_dirs or (), sources)
+        p = _Parser(Cursor(tokens, sources), Builder(sources.line))
+        p.top()
+        return p.b.ruleset()
+    except RecursionError:  # (thousands of nested parentheses: no ruleset is like that)
+        raise FwcSyntaxError("input is nested too deeply to read (braces, brackets or "
+                             "parentheses)", ir.Loc(filename, 1, 1)) from None
 
 
 class _Parser:
@@ -385,6 +397,8 @@ class _Parser:
         c = self.c
         self.current_chain = chain.name  # (anonymous chains in it are named after it)
         c.expect("{")
+        self._policy_given = False  # (nft: "you cannot set chain policy twice" in one block)
+        comment_given = False
         for _ in self.block_items():
             t = c.peek()
             if t.kind == "EOF":
@@ -393,6 +407,9 @@ class _Parser:
                 self.base_spec(table, chain)
                 continue  # the spec consumed its own semicolon
             elif t.is_("policy"):
+                if self._policy_given:
+                    raise c.error("the chain's policy is given twice", t)
+                self._policy_given = True
                 c.next()
                 pol = c.word("accept or drop")
                 base = chain.base
@@ -403,6 +420,9 @@ class _Parser:
                 import attrs
                 chain.base = attrs.evolve(base, policy=pol.text)
             elif t.is_("comment") and (c.peek(2).kind == "NL" or c.peek(2).is_(";") or c.peek(2).is_("}")):
+                if comment_given:
+                    raise c.error("the chain's comment is given twice", t)
+                comment_given = True
                 c.next()
                 c.word("a comment")
             elif t.is_("devices") or t.is_("device"):
@@ -431,6 +451,7 @@ class _Parser:
         if c.at("policy"):
             c.next()
             policy = c.word("accept or drop").text
+            self._policy_given = True
         base = self.b.make_base(table, ctype, hook, prio, policy, t.loc(), devices)
         if chain.base is not None and (chain.base.type, chain.base.hook, chain.base.priority,
                                        chain.base.devices) != \
@@ -483,7 +504,8 @@ class _Parser:
                 raise c.error("invalid priority expression")
         if c.at("+"):
             raise c.error("invalid priority expression")
-        del t
+        if not -2**31 <= sign * n < 2**31:  # (nft would wrap it into 32 bits)
+            raise c.error(f"priority {sign * n} is outside the kernel's 32-bit range", t)
         return sign * n
 
     def rules(self, table: _Table) -> list[ir.Rule]:
@@ -543,9 +565,14 @@ class _Parser:
                 typeof = w == "typeof"
                 types, data = self.set_type(typeof, kind)
             elif w == "flags":
-                flags.add(c.word("a set flag").text)
-                while c.accept(","):
-                    flags.add(c.word("a set flag").text)
+                while True:
+                    f = c.word("a set flag")
+                    if f.text not in SET_FLAGS:
+                        raise c.error(f"unknown set flag '{f.text}' (nft knows "
+                                      f"{', '.join(SET_FLAGS)})", f)
+                    flags.add(f.text)
+                    if not c.accept(","):
+                        break
             elif w == "elements":
                 c.expect("=")
                 elements_ast = parse_set(c)
@@ -593,7 +620,10 @@ class _Parser:
             if typeof:
                 parts.append(parse_selector(c).text)
             else:
-                parts.append(c.word("a data type").text)
+                w = c.word("a data type")
+                if w.text not in KEY_TYPES:
+                    raise c.error(f"unknown datatype '{w.text}' for a set key", w)
+                parts.append(w.text)
             if not c.accept("."):
                 break
         data = None

@@ -175,6 +175,12 @@ class Builder:
             raise self.syntax(f"a {t.family} chain with hook {hook} cannot be bound to a device", loc)
         if policy not in ("accept", "drop"):
             raise self.syntax(f"unknown chain policy '{policy}'", loc)
+        if t.family in ir.FAMILIES and (ctype, hook) in (("route", "prerouting"), ("route", "input"),
+                                                         ("route", "forward"), ("route", "postrouting"),
+                                                         ("nat", "forward")):
+            # (nf_tables: a route chain is for output only, nat has no forward hook)
+            raise self.syntax(f"a {ctype} chain on hook {hook} (the kernel refuses it: "
+                              "Operation not supported)", loc)
         devs = tuple(sorted(set(devices or ())))
         for d in devs:
             if not d or len(d) > 15 or "/" in d or d in (".", ".."):
@@ -208,6 +214,9 @@ class Builder:
     def add_set(self, t: _Table, s: ir.NamedSet, loc):
         old = t.sets.get(s.name)
         if old is not None:
+            if (old.types, old.data) != (s.types, s.data):
+                raise self.syntax(f"set {s.name} exists with another type (the kernel refuses "
+                                  "it: File exists)", loc)
             s = attrs.evolve(s, elements=old.elements + s.elements)
         t.sets[s.name] = s
         t.element_locs.setdefault(s.name, []).append((len(s.elements), loc))

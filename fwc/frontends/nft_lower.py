@@ -77,7 +77,9 @@ def _decoder_for(text: str) -> V.Decoder:
     if text == "ct direction":
         return V.dec_symbol(("original", "reply"), "a ct direction")
     if text == "tcp flags":
-        return V.dec_symbol(V.TCP_FLAG_BITS, "a tcp flag")
+        sym = V.dec_symbol(V.TCP_FLAG_BITS, "a tcp flag")
+        return lambda v: sym(v) if not (isinstance(v, Val) and V.parse_int(v.text) is not None) \
+            else V.dec_int(v, None, 8)
     if text == "icmp type":
         return lambda v: V.dec_int(v, V.ICMP_TYPES, 8)
     if text == "icmpv6 type":
@@ -219,7 +221,13 @@ _FIELD_WIDTHS = {"srh last-entry": 8, "srh flags": 8, "srh tag": 16, "ct zone": 
                  "ip6 hoplimit": 8, "ip id": 16, "ip hdrlength": 4, "ip version": 4,
                  "ip6 version": 4, "ip6 flowlabel": 20, "vlan id": 12, "vlan pcp": 3,
                  "tcp window": 16, "tcp urgptr": 16, "tcp doff": 4, "tcp sequence": 32,
-                 "tcp ackseq": 32, "udp length": 16}
+                 "tcp ackseq": 32, "udp length": 16, "icmp id": 16, "icmp sequence": 16,
+                 "icmp mtu": 16, "icmp checksum": 16, "icmpv6 id": 16, "icmpv6 sequence": 16,
+                 "icmpv6 mtu": 32, "icmpv6 checksum": 16, "icmpv6 max-delay": 16,
+                 "ip checksum": 16, "tcp checksum": 16, "udp checksum": 16,
+                 "udplite checksum": 16, "udplite csumcov": 16, "sctp checksum": 32,
+                 "igmp checksum": 16, "igmp mrt": 8, "tcp reserved": 4, "ah reserved": 16,
+                 "ah hdrlength": 8, "comp flags": 8, "vlan cfi": 1, "vlan dei": 1}
 
 
 def _dec_day(v):
@@ -383,7 +391,7 @@ def lower_rel(rel: Rel, ctx: Ctx):
         if op not in ("", "==", "!="):
             raise ctx.syntax("concatenations compare only with == or !=", rel.loc)
         if isinstance(rhs, SetRef):
-            return ir.SetMatch(keys, _check_set(rhs, ctx), negate=neg)
+            return ir.SetMatch(keys, _check_set(rhs, ctx, keys), negate=neg)
         if _has_counted(rhs):
             return _counted_set_match(keys, rhs, neg, rel, ctx, lambda v: _decode_tuple(keys, v, ctx))
         elems = {_decode_tuple(keys, e, ctx) for e in _elements(rhs, ctx)}
@@ -412,7 +420,7 @@ def lower_rel(rel: Rel, ctx: Ctx):
     if isinstance(rhs, SetRef):
         if op not in ("", "==", "!="):
             raise ctx.syntax("a set lookup compares only with == or !=", rel.loc)
-        return ir.SetMatch((text,), _check_set(rhs, ctx), negate=neg)
+        return ir.SetMatch((text,), _check_set(rhs, ctx, (text,)), negate=neg)
     if isinstance(rhs, (Sel, Binop, MapLookup)):
         raise ctx.unsupported(f"comparing '{text}' with another expression", rel.loc)
     dec = decoder_for(text)
@@ -520,9 +528,36 @@ def _decode_tuple(keys, e, ctx) -> tuple:
     return tuple(decoder_for(k)(p) for k, p in zip(keys, parts))
 
 
-def _check_set(ref: SetRef, ctx) -> str:
-    if ref.name not in ctx.sets:
+_PORT_KEYS = {f"{p} {f}" for p in ("tcp", "udp", "udplite", "sctp", "dccp", "th")
+              for f in ("sport", "dport")}
+
+
+def _key_datatype(text: str):
+    """The datatype of a key expression or set type, for the few that often meet (None:
+    not checked)."""
+    if text in ("ip saddr", "ip daddr", "ipv4_addr"):
+        return "ipv4_addr"
+    if text in ("ip6 saddr", "ip6 daddr", "ipv6_addr"):
+        return "ipv6_addr"
+    if text in _PORT_KEYS or text == "inet_service":
+        return "inet_service"
+    if text in ("ether saddr", "ether daddr", "ether_addr"):
+        return "ether_addr"
+    if text in ("meta iifname", "meta oifname", "ifname"):
+        return "ifname"
+    return None
+
+
+def _check_set(ref: SetRef, ctx, keys=None) -> str:
+    st = ctx.sets.get(ref.name)
+    if st is None:
         raise ctx.syntax(f"set '{ref.name}' does not exist in this table", ref.loc)
+    if keys is not None and getattr(st, "types", None) and len(keys) == len(st.types):
+        for k, t in zip(keys, st.types):
+            want, got = _key_datatype(t), _key_datatype(k)
+            if want and got and want != got:
+                raise ctx.syntax(f"datatype mismatch: set '{ref.name}' holds {want}, "
+                                 f"'{k}' is {got}", ref.loc)
     return ref.name
 
 
@@ -1435,6 +1470,10 @@ def _limit(a, s, ctx):
         if bunit not in (None, "packets"):
             raise ctx.syntax(f"a packet rate takes a burst in packets, not {bunit}", s.loc)
         burst = V.dec_int(a["burst"]) if "burst" in a else 5
+        # nft_limit: rate + burst and unit-in-ns / rate x burst in 64 bits, else EOVERFLOW
+        if n + burst >= 2**64 or V.UNITS[per] * 10**9 // n * burst >= 2**64:
+            raise ctx.syntax(f"limit rate {n}/{per} burst {burst}: too large for the kernel "
+                             "(EOVERFLOW)", a["rate"].loc)
         return ir.Limit(n, per, burst, a["over"])
     if "burst" in a and bunit not in _DATA_UNITS:
         raise ctx.syntax(f"a byte rate takes a burst in bytes, kbytes or mbytes, not "

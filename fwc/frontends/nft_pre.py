@@ -118,6 +118,8 @@ def _define(tokens: list[Token], i: int, defines: dict, sources: Sources, redefi
     name = tokens[i + 1]
     if name.kind != "WORD":
         raise sources.error("expected a variable name after define", name)
+    if name.text in defines and not redefine:
+        raise sources.error(f"redefinition of variable '{name.text}' (nft: use redefine)", name)
     eq = tokens[i + 2]
     if not eq.is_("="):
         raise sources.error("expected '=' after the variable name", eq)

@@ -485,6 +485,9 @@ def parse_selector(c: Cursor) -> Sel:
         for _ in range(2):
             c.expect(",")
             parts.append(c.word("a number").text)
+        width = V.parse_int(parts[2])
+        if width is not None and width > 128:  # (nft compares in one 128-bit register)
+            raise c.error(f"a raw payload of {parts[2]} bits: nft reads at most 128", t)
         return Sel("@" + ",".join(parts), loc)
     w = c.next().text
     if w == "ipsec" and c.at("in", "out"):
@@ -604,17 +607,37 @@ def parse_selector(c: Cursor) -> Sel:
     raise c.error(f"unknown expression '{w}'")
 
 
-def _payload_words(c: Cursor, proto: str) -> str:
+# the header fields nft knows for a protocol (nft's proto.c); any other word is a syntax error
+PAYLOAD_FIELDS = {p: frozenset(f.split()) for p, f in {
+    "ip": "version hdrlength dscp ecn length id frag-off ttl protocol checksum saddr daddr option",
+    "ip6": "version dscp ecn flowlabel length nexthdr hoplimit saddr daddr",
+    "tcp": "sport dport sequence ackseq doff reserved flags window checksum urgptr option",
+    "udp": "sport dport length checksum", "udplite": "sport dport csumcov checksum",
+    "sctp": "sport dport vtag checksum chunk", "dccp": "sport dport type option",
+    "icmp": "type code checksum id sequence gateway mtu",
+    "icmpv6": "type code checksum parameter-problem packet-too-big mtu id sequence max-delay "
+              "taddr daddr",
+    "igmp": "type mrt checksum group", "th": "sport dport",
+    "ah": "nexthdr hdrlength reserved spi sequence", "esp": "spi sequence",
+    "comp": "nexthdr flags cpi", "ether": "daddr saddr type", "vlan": "id cfi dei pcp type",
+    "arp": "htype ptype hlen plen operation saddr daddr"}.items()}
+
+
+def _payload_words(c: Cursor, proto: str, inner: bool = False) -> str:
     words = [proto]
     if c.at("@"):  # tcp option @kind,off,len
         raise Unsupported("raw option offsets ('@kind,offset,len') have no IR equivalent",
                           c.peek().loc(), c.src.line(c.peek().loc()))
     f = c.word(f"a {proto} header field")
+    known = None if inner else PAYLOAD_FIELDS.get(proto)  # (`rt ip6 nexthop`, tunnels: not here)
+    if known is not None and f.text not in known:
+        raise c.error(f"unknown {proto} header field '{f.text}' (nft knows "
+                      f"{', '.join(sorted(known))})", f)
     words.append(f.text)
     if f.text in PAYLOAD_PROTOS and f.kind == "WORD" and proto in (
             "vxlan", "geneve", "gretap", "gre", "rt", "exthdr") and c.peek().kind == "WORD" \
             and proto != "exthdr":
-        return " ".join([proto, _payload_words(c, f.text)])
+        return " ".join([proto, _payload_words(c, f.text, True)])
     if proto == "arp" and f.text in ("saddr", "daddr") and c.peek().kind == "WORD" and \
             c.peek().text in ("ip", "ether"):  # `arp saddr ip 1.2.3.4`, `arp daddr ether ...`
         words.append(c.next().text)
