@@ -1010,3 +1010,27 @@ def test_here_documents_are_refused_not_read_as_commands():
         (2, 14, 1, True)
     parse_iptables_script('iptables -A INPUT -m comment --comment "a<<b" -j ACCEPT # x << y\n',
                           "q.sh")
+
+
+@pytest.mark.parametrize("text, what", [
+    ("*filter\n-A FORWARD -j INPUT\nCOMMIT\n", "built-in chain INPUT"),
+    ("*nat\n-A PREROUTING -g POSTROUTING\nCOMMIT\n", "built-in chain POSTROUTING"),
+    ("*filter\n:X\nCOMMIT\n", "needs a policy"),
+    ("*filter\n-A INPUT -m hashlimit --hashlimit-upto 5/s --hashlimit-name a "
+     "--hashlimit-htable-size 99999999999\nCOMMIT\n", "out of range 0-4294967295"),
+])
+def test_what_iptables_restore_refuses_is_a_located_syntax_error(text, what):
+    """Measured with iptables-restore 1.8.9: a jump to a built-in chain (RULE_APPEND failed),
+    a chain line without a policy (policy invalid), a hashlimit table size over 32 bits."""
+    with pytest.raises(ErrorGroup) as e:
+        parse_iptables_save(text, "t")
+    assert isinstance(e.value.errors[0], FwcSyntaxError) and what in e.value.errors[0].message
+    with pytest.raises(ErrorGroup, match="built-in chain INPUT"):
+        parse_iptables_script("iptables -A FORWARD -j INPUT\n")
+
+
+def test_a_chain_name_with_a_colon_gets_an_nft_name():
+    """nft 1.0.6 scans `X:Y` as three tokens (only hex-like `a:b` as one word)."""
+    from fwc.backends.nft import emit_nft
+    out = emit_nft(parse_iptables_save("*filter\n:X:Y - [0:0]\n-A INPUT -j X:Y\nCOMMIT\n", "t"))
+    assert "chain X_Y {" in out and "jump X_Y" in out and "X:Y" not in out

@@ -442,3 +442,15 @@ def test_the_sip_helper_on_a_nated_connection_is_refused_at_the_rule_that_assign
     with pytest.raises(Unsupported, match="SIP helper on a NATed connection") as e:
         nated.run_case(case(probe))
     assert (e.value.loc.file, e.value.loc.line) == ("sip.rules", 3)
+
+
+def test_a_line_of_a_thousand_user_chains_is_simulated():
+    """Valid (no base chain reaches them, so no jump-depth limit): the closures are iterative."""
+    from fwc.frontends import parse_text
+    n = 1000
+    text = "\n".join(["*filter"] + [f":c{i} - [0:0]" for i in range(n)] +
+                     [f"-A c{i} -j c{i + 1}" for i in range(n - 1)] + ["COMMIT", ""])
+    sim = Simulator(parse_text(text, "line.rules", "iptables"))
+    assert sim.run_case(case({"dir": "in", "proto": "tcp", "src": "198.51.100.7",
+                              "dst": "192.0.2.1", "sport": 5, "dport": 22,
+                              "flags": "S"})).verdict == "ACCEPT"
