@@ -1434,7 +1434,8 @@ REFUSED_VALUES = [
     "limit rate 10 mbytes/hour", "limit rate 17600 mbytes/second",  # (EOVERFLOW)
     "limit rate 18446744073709551615/second", "limit rate 1/week burst 99999999 packets",
     "ip foo 3", "ip 5 drop", "tcp nosuch 1", "icmp sequence 0x10000", "icmp id 70000",
-    "tcp flags 0x100", "@th,0,129 1",
+    "tcp flags 0x100", "@th,0,129 1", "numgen random mod 2 4294967296",
+    "ct expiration 99999999999999s",
 ]
 # whole rulesets nft refuses (checked with nft -c too): fwc refuses them, located
 REFUSED_RULESETS = [
@@ -1449,6 +1450,8 @@ REFUSED_RULESETS = [
     "table ip t {\n set s { type ipv4_addr; flags nosuch; }\n}\n",
     "table ip t {\n set s6 { type ipv6_addr; }\n chain c { ip saddr @s6 drop; }\n}\n",
     "table inet t {\n set p { typeof tcp dport; }\n chain c { ip daddr @p drop; }\n}\n",
+    "table ip t {\n flags nosuch;\n}\n",
+    "table ip t {\n set s { type ipv4_addr; timeout 99999999999999999d; }\n}\n",
 ]
 TAKEN_VALUES = [
     "meta pkttype { host, unicast, broadcast, multicast, other }",
@@ -1468,7 +1471,7 @@ TAKEN_VALUES = [
     "tcp flags & (fin | syn) != syn", "tcp flags ! syn", "icmp mtu 5", "icmp type 3 icmp mtu 5",
     "limit rate 1 mbytes/hour", "limit rate 17000 mbytes/second", "limit rate 1 bytes / second",
     "limit rate over 1025 kbytes/second burst 1 mbytes",
-    "tcp flags 0x12", "@th,0,128 1", "icmp sequence 0xffff",
+    "tcp flags 0x12", "@th,0,128 1", "icmp sequence 0xffff", "ct expiration 33-45",
 ]
 
 

@@ -358,8 +358,10 @@ class _Parser:
                 flags = [c.word("a table flag").text]
                 while c.accept(","):
                     flags.append(c.word("a table flag").text)
-                if any(f != "dormant" for f in flags) or flags:
-                    raise self.b.unsupported(f"table flags {','.join(flags)}", t.loc())
+                bad = [f for f in flags if f not in ("dormant", "owner", "persist")]
+                if bad:  # (nft knows dormant, owner and persist)
+                    raise c.error(f"unknown table flag '{bad[0]}'", t)
+                raise self.b.unsupported(f"table flags {','.join(flags)}", t.loc())
             elif t.text == "comment":
                 c.word("a comment")
             elif t.text == "ct" and self.c.at("helper"):

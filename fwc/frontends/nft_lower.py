@@ -105,7 +105,13 @@ def _decoder_for(text: str) -> V.Decoder:
     if text.startswith("fib ") and text.endswith(" type"):
         return V.dec_symbol(V.FIB_TYPES, "an address type")
     if text == "ct expiration":
-        return V.dec_time_ms
+        def expiration(v):  # (nft reads milliseconds into 32 bits)
+            got = V.dec_time_ms(v)
+            if (got.hi if isinstance(got, ir.Range) else got) > 0xFFFFFFFF:
+                raise V.err(v, f"ct expiration {getattr(v, 'text', '')} exceeds valid range "
+                               "0-4294967295 ms")
+            return got
+        return expiration
     if text == "meta day":
         return _dec_day
     if text in _SYMBOLS:
@@ -120,6 +126,8 @@ def _decoder_for(text: str) -> V.Decoder:
         return lambda v: _dec_bits(v, bits)
     if text.startswith("osf "):
         return _dec_osf
+    if text.startswith(("numgen ", "jhash ", "symhash ")):  # (a 32-bit register)
+        return lambda v: V.dec_int(v, None, 32)
     if re.fullmatch(r"tcp option \S+", text):  # no field: it is there or not
         return lambda v: V.dec_int(v, {"exists": 1, "missing": 0}, 1)
     if text == "meta secmark":

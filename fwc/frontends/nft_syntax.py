@@ -553,8 +553,9 @@ def parse_selector(c: Cursor) -> Sel:
         c.expect("mod")
         mod_tok = c.word("a modulus")
         mod = mod_tok.text
-        if V.parse_int(mod) in (None, 0):
-            raise c.error(f"numgen modulus must be a number above 0, not '{mod}'", mod_tok)
+        if V.parse_int(mod) in (None, 0) or V.parse_int(mod) >= 2**32:
+            raise c.error(f"numgen modulus must be a number from 1 to 4294967295, not '{mod}'",
+                          mod_tok)
         text = f"numgen {mode} mod {mod}"
         if c.accept("offset"):
             text += f" offset {c.word('an offset').text}"
