@@ -1457,26 +1457,38 @@ def jump_loop(t: "Table") -> Optional["Rule"]:
     such a ruleset: ELOOP), or None."""
     chains, steps = _jump_steps(t)
     done: set = set()
+
+    def named_steps(name):
+        return ((rule, x) for rule, x in steps(chains[name]) if x in chains)
     for base in (c for c in t.chains if c.base is not None):
-        # iterative depth-first search; `path` holds the chains on the current path
-        path = {base.name}
-        stack = [(base.name, steps(base))]
-        while stack:
-            name, it = stack[-1]
-            step = next(it, None)
-            if step is None:
-                stack.pop()
-                path.discard(name)
-                done.add(name)
-                continue
-            rule, target = step
-            if target in path:
-                return rule
-            if target in done or target not in chains:
-                continue
-            path.add(target)
-            stack.append((target, steps(chains[target])))
+        for event, x in depth_first(base.name, named_steps, done):
+            if event == "back":
+                return x
+            done.add(x)
     return None
+
+
+def depth_first(root, steps, done):
+    """An iterative depth-first walk from `root` (no recursion limit): `steps(node)` gives
+    (step, child) pairs.  Yields ("back", step) for a step onto the current path (a loop) and
+    ("exit", node) once all of a node's steps are walked; children in `done` (which the caller
+    may grow as nodes exit) are not entered again."""
+    path = {root}
+    stack = [(root, iter(steps(root)))]
+    while stack:
+        node, it = stack[-1]
+        nxt = next(it, None)
+        if nxt is None:
+            stack.pop()
+            path.discard(node)
+            yield "exit", node
+            continue
+        step, child = nxt
+        if child in path:
+            yield "back", step
+        elif child not in done:
+            path.add(child)
+            stack.append((child, iter(steps(child))))
 
 
 # how error messages name a construct: its nft form and, where iptables has one, that form

@@ -369,25 +369,16 @@ class Simulator:
         for root in self._chains:
             if root in memo:
                 continue
-            path = {root}
-            stack = [(root, iter(self._children(root)))]
-            while stack:
-                key, it = stack[-1]
-                child = next(it, None)
-                if child is None:
-                    stack.pop()
-                    path.discard(key)
-                    comp = self._chains[key]
-                    reads, ok = set(comp.reads), comp.cacheable
-                    for t in self._children(key):
-                        reads |= memo[t][0]
-                        ok = ok and memo[t][1]
-                    memo[key] = (reads, ok)
-                elif child in path:
+            for event, key in ir.depth_first(root, lambda k: ((c, c) for c in self._children(k)),
+                                             memo):
+                if event == "back":
                     return None
-                elif child not in memo:
-                    path.add(child)
-                    stack.append((child, iter(self._children(child))))
+                comp = self._chains[key]
+                reads, ok = set(comp.reads), comp.cacheable
+                for t in self._children(key):
+                    reads |= memo[t][0]
+                    ok = ok and memo[t][1]
+                memo[key] = (reads, ok)
         return memo
 
     def _reachable(self, key) -> list:
