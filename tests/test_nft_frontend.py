@@ -1433,9 +1433,14 @@ REFUSED_VALUES = [
     "limit rate 512 kbytes/second burst 5 packets", "limit rate 5/second burst 3 bytes",
     "limit rate 10 mbytes/hour", "limit rate 17600 mbytes/second",  # (EOVERFLOW)
     "limit rate 18446744073709551615/second", "limit rate 1/week burst 99999999 packets",
-    "ip foo 3", "ip 5 drop", "tcp nosuch 1", "icmp sequence 0x10000", "icmp id 70000",
-    "tcp flags 0x100", "@th,0,129 1", "numgen random mod 2 4294967296",
+    "ip foo 3", "ip 5 drop", "icmp sequence 0x10000", "icmp id 70000",
+    "tcp flags 0x100", "numgen random mod 2 4294967296",
     "ct expiration 99999999999999s",
+    # header fields, raw payloads and ipsec keys nft's grammar has not (nft aborts on the
+    # raw payloads wider than its 128-bit register)
+    "tcp nosuch 1", "rt nosuch 1", "@xx,0,8 1", "@th,0,129 1", "@nh,4,125 1",
+    "@nh,0,0 0",
+    "ipsec in saddr 1.2.3.4", "ipsec in ip reqid 1",
 ]
 # whole rulesets nft refuses (checked with nft -c too): fwc refuses them, located
 REFUSED_RULESETS = [
@@ -1472,6 +1477,7 @@ TAKEN_VALUES = [
     "limit rate 1 mbytes/hour", "limit rate 17000 mbytes/second", "limit rate 1 bytes / second",
     "limit rate over 1025 kbytes/second burst 1 mbytes",
     "tcp flags 0x12", "@th,0,128 1", "icmp sequence 0xffff", "ct expiration 33-45",
+    "@th,0,128 1", "@nh,4,124 1", "ipsec in spnum 2 ip saddr 1.2.3.4", "icmpv6 param-problem 1",
 ]
 
 

@@ -155,6 +155,8 @@ _SYMBOLS = {
     "ether type": (_ETHERTYPES, 16, "Ethernet protocol"),
     "meta protocol": (_ETHERTYPES, 16, "Ethernet protocol"),
     "vlan type": (_ETHERTYPES, 16, "Ethernet protocol"),
+    "arp operation": ({"request": 1, "reply": 2, "rrequest": 3, "rreply": 4, "inrequest": 8,
+                       "inreply": 9, "nak": 10}, 16, "ARP operation"),
     "dccp type": (("request", "response", "data", "ack", "dataack", "closereq", "close",
                    "reset", "sync", "syncack"), 4, "DCCP packet type"),
 }
@@ -164,6 +166,9 @@ def _dec_named(names, width: int, what: str):
     def decode(v):
         if isinstance(v, Val) and v.text in names:
             return v.text
+        if isinstance(v, RangeV) and isinstance(names, dict):
+            # JSON's {"range": ["request", "reply"]}: the range nft lists as `1-2`
+            return V.dec_int(v, names, width)
         try:
             return V.dec_int(v, None, width)
         except FwcSyntaxError as e:

@@ -13,6 +13,26 @@ from fwc.frontends.nft_pre import Sources
 
 PAYLOAD_PROTOS = frozenset("""ip ip6 tcp udp udplite sctp dccp icmp icmpv6 igmp th ah esp comp
     ether vlan arp gre gretap vxlan geneve dst hbh rt frag mh srh exthdr ipcomp""".split())
+# each header's fields as nft 1.0.6's scanner knows them (measured with nft -c; other words
+# are its "syntax error"; icmpv6 taddr/daddr are newer nft's, which fwc reads too); `rt` is
+# also the route expression.  Headers not here are unchecked.
+RT_KEYS = frozenset("classid nexthop mtu ipsec".split())
+PAYLOAD_FIELDS = {p: frozenset(f.split()) for p, f in {
+    "ip": "checksum daddr dscp ecn frag-off hdrlength id length protocol saddr ttl version option",
+    "ip6": "daddr dscp ecn flowlabel hoplimit length nexthdr saddr version",
+    "tcp": "ackseq checksum doff dport flags reserved sequence sport urgptr window option",
+    "udp": "checksum dport length sport", "udplite": "checksum csumcov dport sport",
+    "sctp": "checksum dport sport vtag chunk", "dccp": "dport sport type",
+    "icmp": "checksum code gateway id mtu sequence type",
+    "icmpv6": "checksum code id max-delay mtu param-problem sequence type taddr daddr",
+    "igmp": "checksum group mrt type", "th": "dport sport", "ah": "hdrlength nexthdr reserved sequence spi",
+    "esp": "sequence spi", "comp": "cpi flags nexthdr", "ether": "daddr saddr type",
+    "vlan": "cfi dei id pcp type", "arp": "hlen htype operation plen ptype saddr daddr",
+    "dst": "hdrlength nexthdr", "hbh": "hdrlength nexthdr",
+    "rt": "hdrlength nexthdr seg-left type " + " ".join(RT_KEYS),
+    "frag": "frag-off id more-fragments nexthdr reserved reserved2", "srh": "flags last-entry tag sid",
+    "mh": "checksum hdrlength nexthdr reserved type", "exthdr": "dst frag hbh mh rt"}.items()}
+RAW_BASES = ("ll", "nh", "th", "ih")
 # words after `tcp option <name>` / `ip option <name>` / `sctp chunk <name>` that name a sub-field
 OPTION_FIELDS = frozenset("""kind length size value left right count tsval tsecr type flags
     pointer addr addrs seg-left last-entry tag tsn stream ssn ppid init-tag a-rwnd num-outbound-streams
@@ -480,14 +500,21 @@ def parse_selector(c: Cursor) -> Sel:
     loc = t.loc()
     if t.is_("@"):
         c.next()
-        base = c.word("a payload base (ll nh th ih)").text
-        parts = [base]
+        base = c.word("a payload base (ll nh th ih)")
+        if base.text not in RAW_BASES:
+            raise c.error(f"unknown raw payload base '{base.text}' (ll, nh, th or ih)", base)
+        parts = [base.text]
         for _ in range(2):
             c.expect(",")
-            parts.append(c.word("a number").text)
-        width = V.parse_int(parts[2])
-        if width is not None and width > 128:  # (nft compares in one 128-bit register)
-            raise c.error(f"a raw payload of {parts[2]} bits: nft reads at most 128", t)
+            n = c.word("a number")
+            if V.parse_int(n.text) is None:
+                raise c.error(f"expected a number, got '{n.text}'", n)
+            parts.append(n.text)
+        off, bits = V.parse_int(parts[1]), V.parse_int(parts[2])
+        if not 0 < bits <= 128 - off % 8:
+            # nft 1.0.6 aborts (an assertion) on a field outside one 128-bit register
+            raise c.error(f"raw payload of {bits} bits at offset {off}: nft takes 1 to "
+                          f"{128 - off % 8} bits there", n)
         return Sel("@" + ",".join(parts), loc)
     w = c.next().text
     if w == "ipsec" and c.at("in", "out"):
@@ -501,9 +528,13 @@ def parse_selector(c: Cursor) -> Sel:
                               "policies per packet)", tok)
             if n not in ("0", "0x0"):  # spnum 0 is the default
                 words += ["spnum", n]
-        if c.at("ip", "ip6"):
-            words.append(c.next().text)
-        words.append(c.word("an ipsec key (reqid spi saddr daddr)").text)
+        fam = c.next().text if c.at("ip", "ip6") else None
+        keys = ("saddr", "daddr") if fam else ("reqid", "spi")
+        key = c.word("an ipsec key (reqid spi, or ip|ip6 saddr|daddr)")
+        if key.text not in keys:
+            raise c.error(f"ipsec {' '.join(words[1:] + [fam] if fam else words[1:])} takes "
+                          f"{' or '.join(keys)}, not '{key.text}'", key)
+        words += [fam, key.text] if fam else [key.text]
         return Sel(" ".join(words), loc)
     if w in META_UNQUALIFIED:
         return Sel(f"meta {w}", loc)
@@ -608,37 +639,24 @@ def parse_selector(c: Cursor) -> Sel:
     raise c.error(f"unknown expression '{w}'")
 
 
-# the header fields nft knows for a protocol (nft's proto.c); any other word is a syntax error
-PAYLOAD_FIELDS = {p: frozenset(f.split()) for p, f in {
-    "ip": "version hdrlength dscp ecn length id frag-off ttl protocol checksum saddr daddr option",
-    "ip6": "version dscp ecn flowlabel length nexthdr hoplimit saddr daddr",
-    "tcp": "sport dport sequence ackseq doff reserved flags window checksum urgptr option",
-    "udp": "sport dport length checksum", "udplite": "sport dport csumcov checksum",
-    "sctp": "sport dport vtag checksum chunk", "dccp": "sport dport type option",
-    "icmp": "type code checksum id sequence gateway mtu",
-    "icmpv6": "type code checksum parameter-problem packet-too-big mtu id sequence max-delay "
-              "taddr daddr",
-    "igmp": "type mrt checksum group", "th": "sport dport",
-    "ah": "nexthdr hdrlength reserved spi sequence", "esp": "spi sequence",
-    "comp": "nexthdr flags cpi", "ether": "daddr saddr type", "vlan": "id cfi dei pcp type",
-    "arp": "htype ptype hlen plen operation saddr daddr"}.items()}
-
-
-def _payload_words(c: Cursor, proto: str, inner: bool = False) -> str:
+def _payload_words(c: Cursor, proto: str) -> str:
     words = [proto]
     if c.at("@"):  # tcp option @kind,off,len
         raise Unsupported("raw option offsets ('@kind,offset,len') have no IR equivalent",
                           c.peek().loc(), c.src.line(c.peek().loc()))
     f = c.word(f"a {proto} header field")
-    known = None if inner else PAYLOAD_FIELDS.get(proto)  # (`rt ip6 nexthop`, tunnels: not here)
-    if known is not None and f.text not in known:
-        raise c.error(f"unknown {proto} header field '{f.text}' (nft knows "
-                      f"{', '.join(sorted(known))})", f)
     words.append(f.text)
     if f.text in PAYLOAD_PROTOS and f.kind == "WORD" and proto in (
             "vxlan", "geneve", "gretap", "gre", "rt", "exthdr") and c.peek().kind == "WORD" \
             and proto != "exthdr":
-        return " ".join([proto, _payload_words(c, f.text, True)])
+        if proto == "rt" and f.text in ("ip", "ip6"):  # `rt ip6 nexthop`
+            if not c.accept("nexthop"):
+                raise c.error(f"expected 'nexthop' after 'rt {f.text}'")
+            return f"rt {f.text} nexthop"
+        return " ".join([proto, _payload_words(c, f.text)])
+    fields = PAYLOAD_FIELDS.get(proto)
+    if fields is not None and f.text.split("[")[0] not in fields:  # (`srh sid[1]`)
+        raise c.error(f"unknown {proto} field '{f.text}' (nft knows {', '.join(sorted(fields))})", f)
     if proto == "arp" and f.text in ("saddr", "daddr") and c.peek().kind == "WORD" and \
             c.peek().text in ("ip", "ether"):  # `arp saddr ip 1.2.3.4`, `arp daddr ether ...`
         words.append(c.next().text)
