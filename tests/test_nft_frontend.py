@@ -398,6 +398,123 @@ def _json_rule(expr):
     return r
 
 
+def _json_refused(expr, rule_extra=None, chain_extra=None):
+    """The located syntax error of a JSON ruleset with one rule (JSON text: located)."""
+    from fwc.frontends.nft_json import parse_nft_json
+    rule = {"family": "ip", "table": "t", "chain": "c", "expr": expr, **(rule_extra or {})}
+    doc = {"nftables": [{"table": {"family": "ip", "name": "t"}},
+                        {"chain": {"family": "ip", "table": "t", "name": "c",
+                                   **(chain_extra or {})}},
+                        {"rule": {k: v for k, v in rule.items() if v is not None}}]}
+    with pytest.raises(FwcSyntaxError) as e:
+        parse_nft_json(json.dumps(doc, indent=1), "bad.json")
+    assert e.value.loc.file == "bad.json" and e.value.loc.line > 1 and e.value.loc.col > 0
+    return e.value.message
+
+
+def _match(left, right, op="=="):
+    return [{"match": {"op": op, "left": left, "right": right}}]
+
+
+_TCP_DPORT = {"payload": {"protocol": "tcp", "field": "dport"}}
+
+
+@pytest.mark.parametrize("right", [True, False, 1.5, None, {"set": [80, True]},
+                                   {"range": [1, True]}])
+def test_json_booleans_and_other_wrong_types_as_values_are_syntax_errors(right):
+    # (a Python bool is an int: `true` was read as `tcp dport 1`)
+    _json_refused(_match(_TCP_DPORT, right))
+
+
+def test_json_booleans_of_presence_tests_read_as_exists_and_missing():
+    for left, text in (({"tcp option": {"name": "maxseg"}}, "tcp option maxseg"),
+                       ({"sctp chunk": {"name": "data"}}, "sctp chunk data"),
+                       ({"meta": {"key": "ipsec"}}, "meta ipsec")):
+        for flag, word in ((True, "exists"), (False, "missing")):
+            got = _json_rule(_match(left, flag)).matches
+            assert got == one(f"{text} {word}", family="ip").matches, (text, word)
+
+
+@pytest.mark.parametrize("left", [
+    {"payload": {"protocol": "ipx", "field": "saddr"}},
+    {"payload": {"protocol": "tcp", "field": "nosuch"}},
+    {"payload": {"protocol": "meta", "field": "mark"}},
+    {"payload": {"base": "xx", "offset": 0, "len": 8}},
+    {"payload": {"base": "th", "offset": 0, "len": 99999}},
+    {"payload": {"base": "th", "offset": 4, "len": 125}},
+    {"meta": {"key": "nosuch"}}, {"ct": {"key": "nosuch"}},
+    {"rt": {"key": None}}, {"rt": {"key": "nosuch"}}, {"rt": {"key": "hdrlength"}},
+    {"ipsec": {"key": "saddr", "dir": "in"}},
+    {"meta": {"key": "mark; drop"}},
+])
+def test_json_unknown_protocols_fields_keys_and_raw_widths_are_syntax_errors(left):
+    # (each was written out as nft text nft refuses, or aborts on)
+    _json_refused(_match(left, 1))
+
+
+@pytest.mark.parametrize("expr, rule_extra", [
+    ([{"match": {"left": _TCP_DPORT, "right": 22}}], None),        # no op
+    (_match(_TCP_DPORT, {"range": [1, 2, 3]}), None),            # (was read as 1-2)
+    (None, None),                                                 # no expr
+    ({}, None),                                                   # expr not a list
+    ([{"accept": None}], {"family": None}),                       # no family
+])
+def test_json_members_nft_requires_are_syntax_errors(expr, rule_extra):
+    _json_refused(expr, rule_extra)
+
+
+def test_json_chain_priority_beyond_int32_is_a_syntax_error():
+    base = {"type": "filter", "hook": "input", "policy": "accept"}
+    assert "priority" in _json_refused([{"accept": None}], None, {**base, "prio": 10**30})
+    _json_refused([{"accept": None}], None, {**base, "prio": -2**31 - 1})
+
+
+def test_json_ipsec_and_arp_operation_range_read_as_their_text():
+    """nft -j lists `ipsec in spnum 2 ip saddr 1.2.3.4` with spnum and family (both were
+    dropped) and `arp operation 1-2` as a range of names (was `request-reply`)."""
+    from fwc.frontends.nft_json import parse_nft_json
+    for left, right, text in (
+            ({"key": "saddr", "family": "ip", "dir": "in", "spnum": 2}, "1.2.3.4",
+             "ipsec in spnum 2 ip saddr 1.2.3.4"),
+            ({"key": "reqid", "dir": "in", "spnum": 2}, 1, "ipsec in spnum 2 reqid 1"),
+            ({"key": "reqid", "dir": "out", "spnum": 0}, 1, "ipsec out reqid 1")):
+        assert _json_rule(_match({"ipsec": left}, right)).matches == one(text, family="ip").matches
+    doc = {"nftables": [{"table": {"family": "arp", "name": "a"}},
+                        {"chain": {"family": "arp", "table": "a", "name": "c"}},
+                        {"rule": {"family": "arp", "table": "a", "chain": "c", "expr": _match(
+                            {"payload": {"protocol": "arp", "field": "operation"}},
+                            {"range": ["request", "reply"]})}}]}
+    (j,) = parse_nft_json(doc, "a.json").table("arp", "a").chain("c").rules
+    (t,) = parse_nft("table arp a {\n chain c {\n  arp operation 1-2\n }\n}\n").table(
+        "arp", "a").chain("c").rules
+    assert j.matches == t.matches and "arp operation 1-2" in emit_nft(parse_nft_json(doc))
+    with pytest.raises(FwcSyntaxError, match="ARP operation"):  # nft: "Could not parse"
+        parse_nft("table arp a {\n chain c {\n  arp operation request-reply\n }\n}\n")
+
+
+def test_json_nested_too_deeply_is_a_located_syntax_error(tmp_path, capsys):
+    from fwc.cli import main
+    from fwc.frontends.nft_json import parse_nft_json
+    text = '{"nftables": [' + '{"a": [' * 100000 + ']}' * 100000 + ']}'
+    for doc in (text, '{"nftables": ' + '[' * 100000 + ']' * 100000 + '}'):
+        with pytest.raises(FwcSyntaxError, match="nested too deeply") as e:
+            parse_nft_json(doc, "deep.json")
+        assert (e.value.loc.line, e.value.loc.col) == (1, 1)
+    obj = inner = {}
+    for _ in range(100000):
+        inner["&"] = [{}, 1]
+        inner = inner["&"][0]
+    with pytest.raises(FwcSyntaxError, match="nested too deeply"):  # (a dict: the readers recurse)
+        parse_nft_json({"nftables": [{"table": {"family": "ip", "name": "t"}},
+                                     {"chain": {"family": "ip", "table": "t", "name": "c"}},
+                                     {"rule": {"family": "ip", "table": "t", "chain": "c",
+                                               "expr": _match(obj, 1)}}]}, "d")
+    f = tmp_path / "deep.json"
+    f.write_text(text)
+    assert main(["import", "--from", "nft-json", str(f)]) == 2
+    assert f"{f}:1:1: error: input is nested too deeply" in capsys.readouterr().err
+
+
 def test_per_element_counter_in_an_anonymous_set_is_kept_per_element():
     r = one("tcp dport { 80 counter packets 3 bytes 120, 443 } accept", family="ip")
     (m,) = [m for m in r.matches if isinstance(m, ir.SetMatch)]

@@ -41,6 +41,14 @@ def read_live() -> ir.Ruleset:
 def load(path: str, src: str, include_dirs=()) -> ir.Ruleset:
     from fwc.frontends import read_source
     text, name = read_source(path)  # unreadable, binary or endless input: a located error
+    try:
+        return _parse(text, name, src, include_dirs)
+    except RecursionError:  # thousands of nested brackets: no ruleset is like that
+        from fwc.frontends import too_deep
+        raise too_deep(name) from None
+
+
+def _parse(text: str, name: str, src: str, include_dirs) -> ir.Ruleset:
     if src == "nft-json":
         from fwc.frontends.nft_json import parse_nft_json
         return parse_nft_json(text, name)

@@ -106,8 +106,12 @@ def parse_text(text: str, name: str = "<input>", fmt: str = "auto",
     try:
         return _parse_text(text, name, fmt, family, keep_refused, warnings)
     except RecursionError:  # thousands of nested braces or brackets: no ruleset is like that
-        raise FwcSyntaxError("input is nested too deeply to read (braces, brackets or "
-                             "parentheses)", ir.Loc(name, 1, 1)) from None
+        raise too_deep(name) from None
+
+
+def too_deep(name: str) -> FwcSyntaxError:
+    return FwcSyntaxError("input is nested too deeply to read (braces, brackets or "
+                          "parentheses)", ir.Loc(name, 1, 1))
 
 
 def _parse_text(text, name, fmt, family, keep_refused, warnings) -> ir.Ruleset:

@@ -6,18 +6,22 @@ where its JSON object starts."""
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from typing import Any, Union
 
 import attrs
 
 from fwc import ir
-from fwc.errors import FwcSyntaxError, Unsupported
+from fwc.errors import FwcError, FwcSyntaxError, Unsupported
+from fwc.frontends import too_deep
 from fwc.frontends.nft import SET_TYPES, map_value
 from fwc.frontends.nft_ast import (Binop, Concat, Counted, FlagList, MapElem, MapLookup, PrefixV, RangeV, Rel,
                                    Sel, SetLit, SetRef, Stmt, Val, VerdictS, VmapS)
 from fwc.frontends.nft_build import Builder, _Table
 from fwc.frontends.nft_lower import _decode_tuple, decoder_for, lower_rules, lower_verdict
+from fwc.frontends.nft_syntax import PAYLOAD_PROTOS, RT_KEYS
 
 __all__ = ["parse_nft_json"]
 
@@ -27,6 +31,13 @@ OPS = {"==": "==", "!=": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "in":
 
 
 def parse_nft_json(text_or_obj: Union[str, dict], filename: str = "<input>") -> ir.Ruleset:
+    try:
+        return _parse(text_or_obj, filename)
+    except RecursionError:  # (json.loads and the readers below recurse)
+        raise too_deep(filename) from None
+
+
+def _parse(text_or_obj, filename: str) -> ir.Ruleset:
     if isinstance(text_or_obj, str):
         items = _located_items(text_or_obj, filename)
     else:
@@ -35,6 +46,8 @@ def parse_nft_json(text_or_obj: Union[str, dict], filename: str = "<input>") -> 
     for obj, loc in items:
         try:
             _command(b, obj, loc)
+        except RecursionError:  # (a RuntimeError, but not a malformed object)
+            raise
         except (TypeError, KeyError, AttributeError, IndexError, ValueError, RuntimeError,
                 StopIteration) as e:
             # a value of the wrong JSON type or a missing member where nft's schema has one
@@ -97,7 +110,7 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
         return
     if not isinstance(body, dict):
         raise FwcSyntaxError(f"'{key}' needs an object", loc)
-    fam = body.get("family", "ip")
+    fam = _req(body, "family", loc) if key == "rule" else body.get("family", "ip")
     if key == "table":
         name = _text(_req(body, "name", loc), "a name", loc)
         if verb in ("add", "create"):
@@ -174,7 +187,10 @@ def _command(b: Builder, obj: Any, loc: ir.Loc) -> None:
         if verb not in ("add", "insert"):
             raise Unsupported(f"'{verb} rule' (rule handles are not part of the IR)", loc)
         chain = b.chain(table, _req(body, "chain", loc), loc)
-        stmts = [_stmt(s, loc) for s in body.get("expr", [])]
+        exprs = _req(body, "expr", loc)
+        if not isinstance(exprs, list):
+            raise FwcSyntaxError(f"'expr' must be a list of statements, not {json.dumps(exprs)}", loc)
+        stmts = [_stmt(s, loc) for s in exprs]
         rules = b.lower_rules(table, chain.name, stmts,
                               _text(body.get("comment"), "comment", loc, True), loc)
         if verb == "insert":
@@ -232,7 +248,7 @@ def _texts(v, what: str, loc) -> tuple:
 
 
 def _prio(p, loc, b: Builder, table: _Table, hook) -> int:
-    if isinstance(p, int) and not isinstance(p, bool):
+    if isinstance(p, int) and not isinstance(p, bool) and -2**31 <= p < 2**31:  # nft's int32
         return p
     if isinstance(p, str):
         got = b.priority_name(table, p, hook, loc)
@@ -320,8 +336,9 @@ def _elements(b: Builder, table: _Table, s: ir.NamedSet, elems: list, loc) -> tu
 
 def _value(v: Any, loc) -> Any:
     """A JSON right-hand side as a syntax-tree value."""
-    if isinstance(v, bool):
-        return Val("1" if v else "0", loc)
+    if isinstance(v, bool):  # (a bool is an int in Python)
+        raise FwcSyntaxError(f"unexpected JSON value {json.dumps(v)} (a number or a name "
+                             "goes here)", loc)
     if isinstance(v, int):
         return Val(str(v), loc)
     if isinstance(v, str):
@@ -336,9 +353,11 @@ def _value(v: Any, loc) -> Any:
             items = body if isinstance(body, list) else [body]
             return SetLit(tuple(_set_elem(x, loc) for x in items), loc)
         if k == "range":
+            if not isinstance(body, list) or len(body) != 2:
+                raise FwcSyntaxError(f"a range needs two values, not {json.dumps(body)}", loc)
             return RangeV(_value(body[0], loc), _value(body[1], loc), loc)
         if k == "prefix":
-            return PrefixV(_value(body["addr"], loc), int(body["len"]), loc)
+            return PrefixV(_value(body["addr"], loc), _count(body["len"]), loc)
         if k == "concat":
             return Concat(tuple(_expr_or_value(x, loc) for x in body), loc)
         if k == "elem":
@@ -396,21 +415,21 @@ def _expr(x: Any, loc) -> Any:
     if not isinstance(x, dict) or len(x) != 1:
         raise FwcSyntaxError(f"expected an nftables expression, got {x!r}", loc)
     (k, body), = x.items()
-    fn = _SELECTORS.get(k)
-    if fn is None:
+    if k not in _SELECTORS:
         if k in ("&", "|", "^", "<<", ">>"):
             return Binop(_expr(body[0], loc), k, _value(body[1], loc), loc)
         if k == "concat":
             return Concat(tuple(_expr(p, loc) for p in body), loc)
         raise Unsupported(f"nftables JSON expression '{k}'", loc)
-    if k == "ct" and isinstance(body, dict) and body.get("family") in ("ip", "ip6"):
-        return Sel(fn(body), loc, body["family"])  # `ct original ip saddr`
-    return Sel(fn(body), loc)
+    return _selector(x, loc)
+
+
+_WORDS = re.compile(r"[\w-]+( [\w-]+)?").fullmatch
 
 
 def _key(v) -> str:
-    """A selector's word: a string (else a TypeError: the object is malformed)."""
-    if not isinstance(v, str) or not v.strip():
+    """A selector's word (a string of nft words, else a TypeError: the object is malformed)."""
+    if not isinstance(v, str) or not _WORDS(v):
         raise TypeError(f"expected a name, got {json.dumps(v)}")
     return v
 
@@ -421,74 +440,112 @@ def _count(v) -> int:
     return v
 
 
-def _payload(b) -> str:
+def _opt(b, k: str, word: str = "") -> list:
+    return [word, str(_count(b[k]))] if word and k in b else [_key(b[k])] if k in b else []
+
+
+# JSON field names that nft's text spells otherwise
+_JSON_FIELDS = {"parameter-problem": "param-problem"}
+
+
+def _payload(b) -> list:
     if "base" in b:
-        return f"@{_key(b['base'])},{_count(b['offset'])},{_count(b['len'])}"
-    return f"{_key(b['protocol'])} {_key(b['field'])}"
+        return [f"@{_key(b['base'])},{_count(b['offset'])},{_count(b['len'])}"]
+    if _key(b["protocol"]) not in PAYLOAD_PROTOS:
+        raise TypeError(f"unknown payload protocol {json.dumps(b['protocol'])}")
+    return [b["protocol"], _JSON_FIELDS.get(_key(b["field"]), b["field"])]
 
 
-def _ct(b) -> str:
-    words = ["ct"]
-    if "dir" in b:
-        words.append(_key(b["dir"]))
-    words.append(_key(b["key"]))
-    return " ".join(words)
-
-
-def _fib(b) -> str:
+def _fib(b) -> list:
     flags = b.get("flags", [])
     flags = [flags] if isinstance(flags, str) else flags
-    return f"fib {' . '.join(flags)} {b['result']}"
+    return ["fib", " . ".join(_key(f) for f in flags), _key(b["result"])]
 
 
-def _numgen(b) -> str:
-    text = f"numgen {b['mode']} mod {b['mod']}"
-    if b.get("offset"):
-        text += f" offset {b['offset']}"
-    return text
+def _rt(b) -> list:
+    if _key(b["key"]) not in RT_KEYS:  # (in text `rt` is also the routing header)
+        raise TypeError(f"unknown rt key {json.dumps(b['key'])}")
+    return ["rt", *_opt(b, "family"), b["key"]]
 
 
-def _tcpopt(b) -> str:
-    return f"tcp option {b['name']}" + (f" {b['field']}" if "field" in b else "")
-
-
-def _exthdr(b) -> str:
-    return f"{b['name']} {b['field']}" if "field" in b else f"exthdr {b['name']}"
+def _ipsec(b) -> list:
+    spnum = ["spnum", str(_count(b["spnum"]))] if b.get("spnum") else []
+    return ["ipsec", _key(b["dir"]), *spnum, *_opt(b, "family"), _key(b["key"])]
 
 
 def _hash(kind: str):
-    """`jhash ip saddr . tcp dport mod 2 seed 0x.. offset 0`, `symhash mod 2`: as the text
-    parser writes the expression (seed in hex, as nft lists it)."""
-    def text(b) -> str:
-        words = [kind]
+    """`jhash ip saddr . tcp dport mod 2 seed 0x.. offset 0`, `symhash mod 2`."""
+    def words(b) -> list:
+        out = [kind]
         if kind == "jhash":
             e = b["expr"]
             parts = e["concat"] if isinstance(e, dict) and "concat" in e else [e]
-            words.append(" . ".join(_SELECTORS[next(iter(p))](next(iter(p.values())))
-                                    for p in parts))
-        words += ["mod", str(b["mod"])]
-        if "seed" in b:
-            words += ["seed", f"{int(b['seed']):#x}"]
-        if b.get("offset"):
-            words += ["offset", str(b["offset"])]
-        return " ".join(words)
-    return text
+            out.append(" . ".join(_selector_text(p) for p in parts))
+        return out + ["mod", str(_count(b["mod"])), *_opt(b, "seed", "seed"),
+                      *(_opt(b, "offset", "offset") if b.get("offset") else [])]
+    return words
 
 
+# each JSON expression as the words of its nft text, which the text parser then reads
 _SELECTORS = {
     "jhash": _hash("jhash"), "symhash": _hash("symhash"),
     "payload": _payload,
-    "meta": lambda b: f"meta {_key(b['key'])}",
-    "ct": _ct,
+    "meta": lambda b: ["meta", _key(b["key"])],
+    "ct": lambda b: ["ct", *_opt(b, "dir"), *_opt(b, "family"), _key(b["key"])],
     "fib": _fib,
-    "numgen": _numgen,
-    "tcp option": _tcpopt,
-    "exthdr": _exthdr,
-    "socket": lambda b: f"socket {b['key']}",
-    "rt": lambda b: f"rt {b['key']}",
-    "ipsec": lambda b: f"ipsec {b['dir']} {b['key']}",
-    "sctp chunk": lambda b: f"sctp chunk {b['name']}" + (f" {b['field']}" if "field" in b else ""),
+    "numgen": lambda b: ["numgen", _key(b["mode"]), "mod", str(_count(b["mod"])),
+                         *(_opt(b, "offset", "offset") if b.get("offset") else [])],
+    "tcp option": lambda b: ["tcp option", _key(b["name"]), *_opt(b, "field")],
+    "exthdr": lambda b: [_key(b["name"]), _key(b["field"])] if "field" in b
+    else ["exthdr", _key(b["name"])],
+    "socket": lambda b: ["socket", _key(b["key"]), *_opt(b, "level", "level")],
+    "rt": _rt,
+    "ipsec": _ipsec,
+    "sctp chunk": lambda b: ["sctp chunk", _key(b["name"]), *_opt(b, "field")],
 }
+
+
+def _selector_text(x) -> str:
+    if not isinstance(x, dict) or len(x) != 1 or next(iter(x)) not in _SELECTORS:
+        raise TypeError(f"expected an nftables expression, got {json.dumps(x)}")
+    (k, body), = x.items()
+    if not isinstance(body, dict):
+        raise TypeError(f"'{k}' needs an object, not {json.dumps(body)}")
+    return " ".join(_SELECTORS[k](body))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_selector(text: str) -> Sel:
+    # the text parser's checks (meta and ct keys, header fields, raw payload widths, ipsec
+    # spnum, fib flags, tcp options) are nft's own: one place for both syntaxes
+    from fwc.frontends.nft_lex import tokenize
+    from fwc.frontends.nft_pre import Sources
+    from fwc.frontends.nft_syntax import Cursor, parse_selector
+    c = Cursor(tokenize(text, "<json>"), Sources())
+    sel = parse_selector(c)
+    if c.peek().kind != "EOF":
+        raise c.error(f"unexpected '{c.peek().text}' after the expression")
+    return sel
+
+
+def _selector(x, loc) -> Sel:
+    text = _selector_text(x)
+    try:
+        sel = _parsed_selector(text)
+    except FwcError as e:
+        raise type(e)(f"{e.message} (in {json.dumps(x)})", loc) from None
+    return attrs.evolve(sel, loc=loc)
+
+
+# what nft lists with a JSON boolean (`tcp option maxseg exists` is `"right": true`)
+_EXISTS = re.compile(r"(tcp option|sctp chunk|exthdr) \S+|meta (ipsec|secpath)|rt ipsec|fib .*")
+
+
+def _exists(lhs, v: bool, loc) -> Val:
+    if not (isinstance(lhs, Sel) and _EXISTS.fullmatch(lhs.text)):
+        raise FwcSyntaxError(f"{json.dumps(v)} is no value of {getattr(lhs, 'text', 'this')} "
+                             "(only presence tests take a boolean)", loc)
+    return Val("exists" if v else "missing", loc)
 
 
 def _verdict(v, loc) -> VerdictS:
@@ -506,12 +563,13 @@ def _stmt(s: Any, loc) -> Any:
         raise FwcSyntaxError(f"expected a statement object, got {s!r}", loc)
     (k, b), = s.items()
     if k == "match":
-        jop = b.get("op", "==")
+        jop = _req(b, "op", loc)
         op = OPS.get(jop) if jop != "!" else "!="
         if op is None:
             raise FwcSyntaxError(f"unknown match operator {jop!r}", loc)
         lhs = _expr(b["left"], loc)
-        rhs = _value(b["right"], loc)
+        rhs = _exists(lhs, b["right"], loc) if isinstance(b["right"], bool) else \
+            _value(b["right"], loc)
         if jop == "!" and not isinstance(rhs, FlagList):
             rhs = FlagList((rhs,), loc)  # `!` on a bitmask: "none of these bits" (& x == 0)
         elif op == "!=" and jop != "!" and isinstance(rhs, FlagList):
