@@ -802,7 +802,6 @@ def test_script_and_or_lists_and_redirections():
 
 @pytest.mark.parametrize("text,line,col,needle", [
     ("for x; do :; done\n", 1, 1, "only `for NAME in WORDS"),
-    ("for 1x in a; do :; done\n", 1, 1, "only `for NAME in WORDS"),
     ("for p in 22 80\niptables -A INPUT -j ACCEPT\n", 1, 1, "without `do`"),
     ("for p in 22 80; do\niptables -A INPUT -j ACCEPT\n", 1, 1, "without `done`"),
     ("for f in /etc/fw/*.rules; do :; done\n", 1, 10, "a glob"),
@@ -881,6 +880,97 @@ def test_shell_syntax_errors_are_exit_2(text, needle):
     with pytest.raises(ErrorGroup) as ei:
         parse_iptables_script(text, "s.sh")
     assert (needle in ei.value.errors[0].message, ei.value.exit_code) == (True, 2)
+
+
+SH_SYNTAX_ERRORS = [
+    # (script, line, column, message): what `sh -n` (dash) refuses
+    ("iptables -A INPUT -j DROP &&\n", 1, 27, "'&&' at the end of the script"),
+    ("iptables -A INPUT -j DROP ||\n# more\n\n", 1, 27, "'||' at the end of the script"),
+    ("iptables -A INPUT -j DROP |\n", 1, 27, "'|' at the end of the script"),
+    ("&& iptables -A INPUT -j DROP\n", 1, 1, "'&&' without a command before it"),
+    ("iptables -A INPUT -j DROP &&\n&& true\n", 2, 1, "'&&' without a command before it"),
+    ("iptables -A INPUT -j DROP || || true\n", 1, 30, "'||' without a command before it"),
+    ("iptables -A INPUT -j DROP; ; iptables -A INPUT -j DROP\n", 1, 28, "';' without a"),
+    (";iptables -A INPUT -j DROP\n", 1, 1, "';' without a command"),
+    ("iptables -A INPUT -j DROP | | true\n", 1, 29, "'|' without a command"),
+    ("for i in a; do; iptables -A INPUT -j DROP; done\n", 1, 15, "';' without a command"),
+    ("iptables -A INPUT -j DROP ;;\n", 1, 27, "';;' outside a case"),
+    ("iptables -A INPUT -j DROP )\n", 1, 27, "')' without its '('"),
+    ("( iptables -A INPUT -j DROP\n", 1, 1, "'(' without its ')'"),
+    ("iptables -A INPUT (x) -j DROP\n", 1, 19, "'(' in the middle of a command"),
+    ("iptables -A INPUT -j DROP >\n", 1, 27, "a redirection without its file"),
+    ("for; do iptables -A INPUT -j DROP; done\n", 1, 1, "without a variable name"),
+    ("for 1x in a; do iptables -A INPUT -j DROP; done\n", 1, 1, "'1x' is not a variable"),
+    ("for i on a; do iptables -A INPUT -j DROP; done\n", 1, 1, "`in` or `do` expected"),
+]
+
+
+@pytest.mark.parametrize("text,line,col,needle", SH_SYNTAX_ERRORS)
+def test_what_sh_refuses_is_a_located_syntax_error(text, line, col, needle):
+    """Operators without their commands, a stray `;;` or `)`, an unclosed `(` and malformed
+    `for` headers: sh -n refuses the script, so fwc does too, with exit 2 (it used to read
+    some of them as if the operator were not there, exit 0)."""
+    import shutil
+    import subprocess
+    sh = shutil.which("dash") or shutil.which("sh")
+    if sh is not None:
+        assert subprocess.run([sh, "-n"], input=text, text=True, capture_output=True
+                              ).returncode != 0
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script(text, "s.sh")
+    e = ei.value.errors[0]
+    assert (e.loc.line, e.loc.col, needle in e.message, ei.value.exit_code) == \
+        (line, col, True, 2), e.format()
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("( iptables -A INPUT -j DROP; iptables -A INPUT -j ACCEPT )\n", "a subshell"),
+    ("(iptables -A INPUT -j DROP\niptables -A INPUT -j ACCEPT)\n", "a subshell"),
+    ("for i; do iptables -A INPUT -j DROP; done\n", "only `for NAME in WORDS"),
+    ("for i do iptables -A INPUT -j DROP; done\n", "only `for NAME in WORDS"),
+    ("iptables -A INPUT -j DROP |\ntee log\n", "shell operator '|'"),
+    ("iptables -A INPUT -j DROP &\n", "shell operator '&'"),
+    ("if true; then if true; then iptables -F; fi; fi\n", "shell construct 'if'"),
+    ("while true; do while true; do iptables -F; done; done\n", "shell construct 'while'"),
+])
+def test_valid_sh_fwc_does_not_follow_is_unsupported(text, needle):
+    """The same constructs in forms sh accepts: exit 1 (a nested `if` on one line used to end
+    at its inner `fi` and call the outer one stray, exit 2)."""
+    import shutil
+    import subprocess
+    sh = shutil.which("dash") or shutil.which("sh")
+    if sh is not None:
+        assert subprocess.run([sh, "-n"], input=text, text=True).returncode == 0
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script(text, "s.sh")
+    assert (needle in ei.value.errors[0].message, ei.value.exit_code) == (True, 1)
+
+
+def test_loops_nest_on_one_line_as_deep_as_on_several():
+    """`for a ...; do for b ...; do for c ...; do ...; done; done; done` (three deep on one
+    line was "for loop without `done`")."""
+    heads = ["for a in 1 2", "for b in 3 4", "for c in 5 6", "for d in 7 8"]
+    for depth in (2, 3, 4):
+        body = f"iptables -A INPUT -p tcp --dport 1{'$a$b$c$d'[:2 * depth]} -j ACCEPT"
+        one = "; do ".join(heads[:depth]) + "; do " + body + "; done" * depth + "\n"
+        many = "".join(h + "; do\n" for h in heads[:depth]) + body + "\n" + "done\n" * depth
+        ports = [[r.matches[-1].ranges[0].lo for r in parse_iptables_script(t, "n.sh").table(
+            "ip", "filter").chain("INPUT").rules] for t in (one, many)]
+        assert ports[0] == ports[1] and len(ports[0]) == 2 ** depth, (depth, ports)
+
+
+def test_assignments_before_a_command_are_its_environment_only():
+    """`A=1 B=2 iptables ...` is valid sh: the assignments go to that command's environment,
+    which iptables does not read, so they change no rule and no later `$A`; `A=1 B=2` alone
+    assigns both, in order."""
+    rs = parse_iptables_script('LC_ALL=C XT="a b" iptables -A INPUT -p tcp --dport 22 -j '
+                               'ACCEPT\nA=80 B=$A\niptables -A INPUT -p tcp --dport $B -j DROP\n',
+                               "e.sh")
+    rules = rs.table("ip", "filter").chain("INPUT").rules
+    assert [(r.matches[-1].ranges[0].lo, r.loc.col) for r in rules] == [(22, 28), (80, 10)]
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script("P=22 iptables -A INPUT -p tcp --dport $P -j DROP\n", "e.sh")
+    assert "undefined variable $P" in ei.value.errors[0].message
 
 
 def test_an_ipv6_non_contiguous_netmask_keeps_its_family():

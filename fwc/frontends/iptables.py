@@ -1074,7 +1074,7 @@ IPTABLES_COMMANDS = {
 _ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
 _DECLARE = re.compile(r"^(?:export|readonly|unset)(?:\s+[A-Za-z_][A-Za-z0-9_]*)+\s*;?$")
 _SHELL_KEYWORDS = ("if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done",
-                   "case", "esac", "function", "select", "{", "}", "(", ")")
+                   "case", "esac", "function", "select", "{", "}")
 _HARMLESS = ("set", "true", ":")
 # commands that set up the host, not the ruleset: left out with a warning (their redirections
 # too, e.g. `echo 1 > /proc/sys/net/ipv4/ip_forward`)
@@ -1111,7 +1111,7 @@ def _netns_iptables(words: list[str]) -> Optional[str]:
         return words[3]
     return None
 _REDIRECT = re.compile(r"(?:\d*>>?|&>>?|<)\s*(?:&\d+|\S+)")
-_CHAINING = re.compile(r"[;&|`]|\$\(")
+_CHAINING = re.compile(r"[;&|`()]")
 _EXIT = re.compile(r"^exit(?:\s+\d+)?\s*$")
 
 
@@ -1189,39 +1189,70 @@ def _command_first(words: list, at: int) -> list:
     return words[at:end] + words[:at] + words[end:]
 
 
-def _script_commands(text: str):
+# reserved words after which sh needs a command before an operator (`do;`, `then &&`)
+_NEEDS_COMMAND = ("do", "then", "else", "elif", "if", "while", "until", "!", "{")
+
+
+def _blank(part: str) -> bool:
+    return not part.strip() or part.lstrip().startswith("#")
+
+
+def _no_command(stage: str) -> bool:
+    """Whether a list or pipeline element holds no command (blank, a comment, a bare `do`)."""
+    return _blank(stage) or stage.split() in ([w] for w in _NEEDS_COMMAND)
+
+
+def _script_commands(text: str, filename: str = "<script>"):
     """The script's simple commands: its logical lines, each cut at `;`, `&&` and `||` outside
     quotes (`iptables -F; iptables -X`, `iptables -N X 2>/dev/null || true`).  Yields (line
     number, command padded with spaces to keep its columns, the whole line, the operator before
     it, the operator after it); the operators are "&&", "||" or None (a line start or `;`).
-    A line ending in `&&` or `||` goes on at the next command, as in the shell."""
-    carry = None  # the operator that ended the previous line
+    A line ending in `&&`, `||` or `|` goes on at the next command, as in the shell.  An
+    operator without a command before it, or at the end without one after it, is a syntax
+    error, as in sh."""
+    def refuse(message: str, lineno: int, col: int, line: str) -> ErrorGroup:
+        return ErrorGroup([FwcSyntaxError(f"{message} (a shell syntax error)",
+                                          ir.Loc(filename, lineno, col), line)])
+
+    carry = None  # (operator, line number, column, line) ending the previous line
     for lineno, line in _logical_lines(text):
-        if ";" not in line and "&&" not in line and "||" not in line:
-            if line.strip() and not line.lstrip().startswith("#"):
-                yield lineno, line, line, carry, None
-                carry = None
-            continue
-        cuts, n, skip = [], len(line), 0
-        for i in _unquoted(line):
-            if i < skip:
-                continue  # (the second character of `&&` / `||`)
-            if line[i] == ";" and not line.startswith(";", i + 1):  # `;;` is case syntax
-                cuts.append((i, 1, None))
-            elif line.startswith(("&&", "||"), i):
-                cuts.append((i, 2, line[i:i + 2]))
-                skip = i + 2
-        start, before = 0, carry
+        cuts, n, skip, depth = [], len(line), 0, 0
+        if ";" in line or "&" in line or "|" in line:
+            for i in _unquoted(line):
+                if i < skip:
+                    continue  # (the second character of `&&` / `||`)
+                c = line[i]
+                if depth:  # inside $(...): its operators are the substitution's
+                    depth += (c == "(") - (c == ")")
+                elif line.startswith("$(", i):
+                    depth, skip = 1, i + 2
+                elif c == ";" and not line.startswith(";", i + 1):  # `;;` is case syntax
+                    cuts.append((i, 1, ";"))
+                elif line.startswith(("&&", "||"), i):
+                    cuts.append((i, 2, line[i:i + 2]))
+                    skip = i + 2
+                elif c == "|":  # a pipe: checked here, refused (not cut) later
+                    cuts.append((i, 1, "|"))
+        if not cuts and _blank(line):
+            continue  # (a blank or comment line: `a &&` still goes on below it)
+        start = stage = 0
+        before = carry[0] if carry and carry[0] != "|" else None
         for at, width, op in cuts + [(n, 0, None)]:
-            part = line[start:at]
-            if part.strip() and not part.lstrip().startswith("#"):
+            if op is not None and _no_command(line[stage:at]):
+                raise refuse(f"{op!r} without a command before it", lineno, at + 1, line)
+            stage = at + width
+            if op == "|":
+                continue
+            part, op = line[start:at], None if op == ";" else op
+            if not _blank(part):
                 yield lineno, " " * start + part, line, before, op
-            elif at == n and before is not None:
-                carry = before  # `a &&` then the rest on the next line
-                break
             start, before = at + width, op
-        else:
-            carry = None
+        last = cuts[-1] if cuts else None
+        carry = (last[2], lineno, last[0] + 1, line) \
+            if last and last[2] != ";" and _blank(line[last[0] + last[1]:]) else None
+    if carry:
+        raise refuse(f"{carry[0]!r} at the end of the script, without a command after it",
+                     *carry[1:])
 
 
 def _chains_commands(line: str) -> bool:
@@ -1328,6 +1359,31 @@ def _continues(text: str) -> bool:
     return False
 
 
+_ASSIGN_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def _assignment_words(line: str) -> list[tuple[int, int]]:
+    """(start, end) of each NAME=value word that begins `line` (`A=1 B="x y" cmd`)."""
+    spans, i, n = [], 0, len(line)
+    while True:
+        while i < n and line[i] in " \t":
+            i += 1
+        if not _ASSIGN_WORD.match(line, i):
+            return spans
+        j, depth = i, 0
+        while j < n and (depth or line[j] not in " \t"):
+            if line[j] in "'\"\\":
+                j = _past_quoted(line, j)
+                continue
+            if line.startswith("$(", j) or depth and line[j] == "(":
+                depth += 1
+            elif depth and line[j] == ")":
+                depth -= 1
+            j += 1 + line.startswith("$(", j)
+        spans.append((i, j))
+        i = j
+
+
 class _Stop(Exception):
     """The script ends here (`exit`, or too many errors)."""
 
@@ -1341,6 +1397,16 @@ def _first_word(part: str) -> str:
     return w[0] if w else ""
 
 
+def _command_word(part: str) -> str:
+    """The first word of the command in `part`, past a `do`, `then` or `else` before it on
+    the same line (`do for b in ...`: a nested loop opens there)."""
+    words = part.split()
+    k = 0
+    while k < len(words) - 1 and words[k] in ("do", "then", "else"):
+        k += 1
+    return words[k] if words else ""
+
+
 def _for_loop(items: list, k: int, filename: str):
     """`for NAME in WORDS; do ...; done` starting at items[k] (the commands of
     _script_commands): (index of its `done`, NAME, (WORDS padded to their columns, line),
@@ -1351,7 +1417,13 @@ def _for_loop(items: list, k: int, filename: str):
     head = line.split()
     if before is not None or after is not None:
         raise Unsupported("a for loop inside a `&&`/`||` list is not supported", loc, whole)
-    if len(head) < 3 or head[2] != "in" or not _NAME.match(head[1]):
+    if len(head) < 2 or not _NAME.match(head[1]):  # (`for;`, `for 1 in`: dash refuses them)
+        raise FwcSyntaxError(f"for loop: {head[1]!r} is not a variable name" if len(head) > 1
+                             else "for loop without a variable name", loc, whole)
+    if len(head) > 2 and head[2] not in ("in", "do"):
+        raise FwcSyntaxError(f"for loop: `in` or `do` expected after `for {head[1]}`, not "
+                             f"{head[2]!r}", loc, whole)
+    if len(head) < 3 or head[2] != "in":  # `for NAME; do`: the positional parameters
         raise Unsupported("only `for NAME in WORDS...; do ...; done` loops are supported",
                              loc, whole)
     at = line.index(" in", line.index(head[1], col - 1 + 3)) + 3
@@ -1365,7 +1437,7 @@ def _for_loop(items: list, k: int, filename: str):
         body.append((dl, rest, dwhole, None, dafter))
     depth, j = (1 if _first_word(rest) in _LOOPS else 0), k + 2  # (`do for b in ...`)
     while j < len(items):
-        word = _first_word(items[j][1])
+        word = _command_word(items[j][1])
         if word in _LOOPS:
             depth += 1
         elif word == "done":
@@ -1394,13 +1466,25 @@ def _compound_end(items: list, k: int, word: str) -> Optional[int]:
     opens = {"if": "fi", "while": "done", "until": "done", "for": "done", "case": "esac"}
     stack = [opens[word]]
     for j in range(k + 1, len(items)):
-        w = _first_word(items[j][1])
+        w = _command_word(items[j][1])
         if w in opens:
             stack.append(opens[w])
         elif stack and w == stack[-1]:
             stack.pop()
             if not stack:
                 return j
+    return None
+
+
+def _subshell_end(items: list, k: int) -> Optional[int]:
+    """Index of the command holding the `)` that closes the `(` starting items[k]."""
+    depth = 0
+    for j in range(k, len(items)):
+        line = items[j][1]
+        for i in _unquoted(line):
+            depth += (line[i] == "(") - (line[i] == ")")
+        if depth <= 0:
+            return j
     return None
 
 
@@ -1481,6 +1565,21 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                 interp.errors.append(unknown_status)
                 return
             exited = lineno
+            return
+        spans = _assignment_words(line)
+        if spans and not _blank(_without_redirects(line[spans[-1][1]:])):
+            # `LC_ALL=C iptables ...`: the assignments are that command's environment only,
+            # which no rule depends on
+            line = " " * spans[-1][1] + line[spans[-1][1]:]
+            stripped = line.strip()
+            indent = len(line) - len(line.lstrip())
+            loc = ir.Loc(filename, lineno, indent + 1)
+        elif len(spans) > 1:  # `A=1 B=2`: each assigned in turn, as sh does
+            if runs is None:
+                interp.errors.append(unknown_status)
+                return
+            for a, b in spans:
+                step(lineno, " " * a + line[a:b], whole, None, None)
             return
         # (`IPSET=/sbin/ipset` assigns: a command word never holds a `=` before its name)
         host = None if _ASSIGN.match(stripped) else _host_command(stripped)
@@ -1663,6 +1762,17 @@ def parse_iptables_script(text: str, filename: str = "<script>",
                     item[2]))
                 k += 1
                 continue
+            if item[1].lstrip().startswith("("):  # a subshell: refused once, up to its `)`
+                end = _subshell_end(items, k)
+                at = ir.Loc(filename, item[0], len(item[1]) - len(item[1].lstrip()) + 1)
+                if end is None:
+                    interp.errors.append(FwcSyntaxError(
+                        "'(' without its ')' (a shell syntax error)", at, item[2]))
+                    raise _Stop
+                interp.errors.append(Unsupported("a subshell ( ... ) is not supported in "
+                                                 "iptables scripts", at, item[2]))
+                k = end + 1
+                continue
             if item[1].split(None, 1)[:1] == ["for"]:
                 try:
                     end, name, values_at, body = _for_loop(items, k, filename)
@@ -1683,7 +1793,7 @@ def parse_iptables_script(text: str, filename: str = "<script>",
             k += 1
 
     try:
-        run(list(_script_commands(text)))
+        run(list(_script_commands(text, filename)))
     except _Stop:
         pass
     if not saw_command and not interp.errors:

@@ -125,7 +125,7 @@ def split_words(line: str, loc: Loc, expand: Optional[Callable[[str, int], str]]
             elif c in "`" and expand is not None:
                 raise err("command substitution is not supported", i + 1)
             elif c in ";|&<>()" and expand is not None:
-                raise err(f"shell operator {c!r} is not supported in iptables scripts", i + 1)
+                raise err(_operator_error(line, i, words, buf), i + 1)
             else:
                 buf.append(c)
                 i += 1
@@ -135,6 +135,24 @@ def split_words(line: str, loc: Loc, expand: Optional[Callable[[str, int], str]]
 
 
 _IFS = re.compile(r"[ \t\n]+")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _operator_error(line: str, i: int, words: list, buf: list) -> str:
+    """Why the shell operator at line[i] stops fwc: valid sh it does not follow, or what sh
+    itself refuses (the script reader has cut the command at every other `;`, `&&`, `||`)."""
+    c, sh = line[i], " (a shell syntax error)"
+    if c == ";":
+        return "';;' outside a case ... esac" + sh
+    if c == ")":
+        return "')' without its '('" + sh
+    # `(` may only start a subshell or follow a function's name (`f()`, `f ( )`)
+    name = "".join(buf) if not words else words[0].text if len(words) == 1 and not buf else "?"
+    if c == "(" and not (name == "" or _NAME.fullmatch(name)):
+        return "'(' in the middle of a command" + sh
+    if c in "<>" and not line[i:].lstrip("<>&").strip():
+        return "a redirection without its file" + sh
+    return f"shell operator {c!r} is not supported in iptables scripts"
 
 
 _RESTORE_SEP = " \t\r\n\f\v"
