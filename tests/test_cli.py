@@ -373,6 +373,23 @@ def test_bad_option_values_are_usage_errors(args, needle, capsys):
     assert (code, needle in err, "internal error" in err) == (2, True, False), err
 
 
+@pytest.mark.parametrize("packet,needle", [
+    ("in tcp > [::1", "bad address '[::1' (an IPv6 address with a port is written [ADDR]:PORT)"),
+    ("in tcp [::1]x > ::2", "bad address '[::1]x'"),
+    ("in tcp 2001:db8::1::80 > ::2", "written [ADDR]:PORT"),
+    ("in tcp ::1 > ::2", None),  # a bare IPv6 address, no port: the default ports
+    ("in tcp [::1]:22 > [::2]", None),
+])
+def test_packet_addresses_ipv6_bracketed_or_bare(packet, needle, capsys):
+    """An unbalanced `[` was read as if closed (exit 0); `::1` was read as the port ':1'."""
+    code, out, err = run_cli(["simulate", str(REPO / "examples" / "host-firewall.rules"),
+                              "--packet", packet], capsys)
+    if needle is None:
+        assert code == 0 and out.count("packet") == 1, err
+    else:
+        assert (code, out, needle in err) == (2, "", True), err
+
+
 def test_a_bad_case_is_located_at_its_object(tmp_path, capsys):
     cases = tmp_path / "cases.json"
     cases.write_text('[\n  {"probe": {"dport": 22}},\n  {"name": "x",\n   "probe": {"dport": 70000}}\n]\n')

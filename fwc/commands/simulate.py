@@ -35,13 +35,21 @@ def _addr(token: str, where: str) -> tuple[Optional[str], Optional[int]]:
             raise FwcSyntaxError(f"{where}: bad port {text!r}", Loc("<packet>", 1, 1))
         return int(text)
     if token.startswith("["):
-        addr, _, rest = token[1:].partition("]")
-        return addr, (port(rest[1:]) if rest.startswith(":") else None)
-    if token.startswith(":"):
-        return None, port(token[1:])
-    if token.count(":") == 1:
+        addr, bracket, rest = token[1:].partition("]")
+        if not bracket or rest and not rest.startswith(":"):
+            raise FwcSyntaxError(f"{where}: bad address {token!r} (an IPv6 address with a "
+                                 "port is written [ADDR]:PORT)", Loc("<packet>", 1, 1))
+        return addr, (port(rest[1:]) if rest else None)
+    if token.count(":") == 1:  # ADDR:PORT, or :PORT alone
         addr, _, p = token.partition(":")
-        return addr, port(p)
+        return addr or None, port(p)
+    if ":" in token:  # an IPv6 address, which cannot carry a port unbracketed
+        import ipaddress
+        try:
+            ipaddress.IPv6Address(token)
+        except ValueError:
+            raise FwcSyntaxError(f"{where}: bad address {token!r} (an IPv6 address with a "
+                                 "port is written [ADDR]:PORT)", Loc("<packet>", 1, 1)) from None
     return token, None
 
 
