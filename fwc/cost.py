@@ -43,12 +43,16 @@ def parse_mix(text: Optional[str]) -> dict[str, float]:
     if not text:
         return dict(DEFAULT_MIX)
     mix = {k: 0.0 for k in DEFAULT_MIX}
+    seen: set = set()
     for part in text.split(","):
         key, _, val = part.partition("=")
         key = key.strip()
         if key not in mix:
             raise FwcSyntaxError(f"traffic class {key!r}: expected est, new or scan",
                                  ir.Loc("--traffic"))
+        if key in seen:  # (the last one would silently win)
+            raise FwcSyntaxError(f"traffic class {key!r} given twice", ir.Loc("--traffic"))
+        seen.add(key)
         try:
             mix[key] = float(val)
         except ValueError:

@@ -83,6 +83,11 @@ def _err(msg: str, where: str) -> FwcSyntaxError:
     return FwcSyntaxError(f"{where}: {msg}", Loc(file, 1, 1))
 
 
+def _names(keys) -> str:
+    """Field names for a message (a library caller's dict may have keys that are not str)."""
+    return ", ".join(sorted(k if isinstance(k, str) else repr(k) for k in keys))
+
+
 def _default_proto(d: dict, l3: int) -> int:
     if "icmp_type" in d:
         return 1 if l3 == 4 else 58
@@ -99,7 +104,7 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
              "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "quote", "iif", "oif"}
     extra = set(d) - known
     if extra:
-        raise _err(f"unknown packet field(s) {', '.join(sorted(extra))}", where)
+        raise _err(f"unknown packet field(s) {_names(extra)}", where)
     direction = d.get("dir", "in")
     if direction not in DIRECTIONS:
         raise _err(f"dir must be one of in|out|fwd, not {direction!r}", where)
@@ -167,9 +172,7 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
     icmp_seq = _small_int(d, "icmp_seq", 0xFFFF, where) or 0
     iif, oif = DEFAULT_IFACES[direction]
     for key in ("iif", "oif"):
-        if key in d and d[key] is not None and (not isinstance(d[key], str) or not d[key] or
-                                                len(d[key]) > 15 or "/" in d[key] or
-                                                any(c.isspace() for c in d[key])):
+        if key in d and d[key] is not None and not is_iface_name(d[key]):
             raise _err(f"{key} must be an interface name, not {d[key]!r}", where)
     quote = d.get("quote")
     if quote == "prev":
@@ -193,6 +196,13 @@ def packet_from_dict(d: dict, index: int = 0, previous: int = -1, where: str = "
 
 
 PORT_PROTOS = (6, 17, 132, 33, 136)  # tcp udp sctp dccp udplite
+
+
+def is_iface_name(name: Any) -> bool:
+    """A name the kernel could give a link: 1-15 characters, no `/`, blank or control
+    character (a NUL would end it early)."""
+    return isinstance(name, str) and 0 < len(name) <= 15 and "/" not in name and \
+        all(c.isprintable() and not c.isspace() for c in name)
 
 
 def _fields_that_cannot_apply(d: dict, proto: int, where: str) -> list:
@@ -235,7 +245,7 @@ def cases_from_json(data: Any, where: str = "cases", locs: Optional[list] = None
     found: list = []
     if isinstance(data, dict) and "cases" in data:
         if set(data) != {"cases"}:
-            found.append(_err(f"field(s) {', '.join(sorted(set(data) - {'cases'}))} beside "
+            found.append(_err(f"field(s) {_names(set(data) - {'cases'})} beside "
                               "\"cases\" mean nothing here (left out)", where))
         data = data["cases"]
     if not isinstance(data, list):
@@ -268,7 +278,7 @@ def _case(c: Any, i: int, where: str, warnings: list) -> Case:
         raise _err("a case is an object with a \"probe\"", here)
     extra = set(c) - {"name", "setup", "probe"}
     if extra:
-        warnings.append(_err(f"case field(s) {', '.join(sorted(extra))} mean nothing to the "
+        warnings.append(_err(f"case field(s) {_names(extra)} mean nothing to the "
                              "simulator (a case has name, setup and probe; left out)", here))
     setup_raw = c.get("setup", [])
     if not isinstance(setup_raw, list):
@@ -280,17 +290,18 @@ def _case(c: Any, i: int, where: str, warnings: list) -> Case:
 
 
 def load_cases(path: str, warnings: Optional[list] = None) -> list[Case]:
+    """The cases of file `path` ('-': standard input), read as rulesets are read: a leading
+    byte-order mark skipped, a byte that is not UTF-8 located."""
+    from fwc.frontends import decode_source, read_limited
+    name = "<stdin>" if path == "-" else path
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = decode_source(read_limited(path), name)
         data = json.loads(text)
     except OSError as e:
-        raise FwcSyntaxError(f"cannot read cases: {e.strerror}", Loc(path)) from None
-    except UnicodeDecodeError:
-        raise FwcSyntaxError("the cases file is not UTF-8 text", Loc(path)) from None
+        raise FwcSyntaxError(f"cannot read cases: {e.strerror}", Loc(name)) from None
     except json.JSONDecodeError as e:
-        raise FwcSyntaxError(f"invalid JSON: {e.msg}", Loc(path, e.lineno, e.colno)) from None
-    return cases_from_json(data, path, _case_locs(text, data, path), warnings)
+        raise FwcSyntaxError(f"invalid JSON: {e.msg}", Loc(name, e.lineno, e.colno)) from None
+    return cases_from_json(data, name, _case_locs(text, data, name), warnings)
 
 
 def _case_locs(text: str, data: Any, path: str) -> list:

@@ -26,3 +26,16 @@ def test_lint_finds_the_missing_established_rule():
     found = fwc.lint(rs)
     assert [(f.level, f.code, f.loc.line) for f in found] == [("warning", "no-established", 2)]
     assert isinstance(found[0], fwc.Finding)
+
+
+def test_cases_with_keys_that_are_not_strings_are_syntax_errors():
+    """A library caller's dict may have non-str keys: a located FwcSyntaxError (it was a
+    TypeError from sorting the names for the message)."""
+    import pytest
+    from fwc.errors import FwcSyntaxError
+    from fwc.packet import cases_from_json
+    with pytest.raises(FwcSyntaxError, match=r"unknown packet field\(s\) 1"):
+        cases_from_json([{"probe": {1: 2}}])
+    found: list = []
+    cases_from_json([{"probe": {}, 3: "x"}], warnings=found)
+    assert "case field(s) 3 mean nothing" in found[0].message

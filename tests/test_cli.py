@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -388,6 +389,57 @@ def test_packet_addresses_ipv6_bracketed_or_bare(packet, needle, capsys):
         assert code == 0 and out.count("packet") == 1, err
     else:
         assert (code, out, needle in err) == (2, "", True), err
+
+
+def test_cases_and_policies_are_read_as_rulesets_are(tmp_path, capsys, monkeypatch):
+    """A byte-order mark is skipped (it was refused), a byte that is not UTF-8 is located at
+    its line and column (it was 0:0), and `--cases -` reads standard input."""
+    import io
+    ex = str(REPO / "examples" / "host-firewall.rules")
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b'\xef\xbb\xbf[{"probe": {"dport": 22}}]\n')
+    code, out, err = run_cli(["simulate", ex, "--cases", str(bom)], capsys)
+    assert code == 0 and "ACCEPT" in out, err
+    latin = tmp_path / "l.json"
+    latin.write_bytes(b'[\n {"name": "caf\xe9", "probe": {}}]\n')
+    code, out, err = run_cli(["simulate", ex, "--cases", str(latin)], capsys)
+    assert (code, out, err.startswith(f"{latin}:2:15: error: input is not UTF-8")) == (2, "", True), err
+    pol = tmp_path / "l.policy"
+    pol.write_bytes(b"host a = 192.0.2.1\nhost caf\xe9 = 192.0.2.2\n")
+    code, out, err = run_cli(["compile", str(pol)], capsys)
+    assert (code, out, err.startswith(f"{pol}:2:9: error: input is not UTF-8")) == (2, "", True), err
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b'[{"probe": {"dport": 22}}]')))
+    code, out, err = run_cli(["simulate", ex, "--cases", "-"], capsys)
+    assert code == 0 and "ACCEPT" in out, err
+    code, out, err = run_cli(["simulate", "-", "--cases", "-"], capsys)
+    assert (code, out, "can be read only once" in err) == (2, "", True), err
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["simulate", "{ex}", "--time", "99999999999999999999", "--packet", "in tcp > :22"],
+     "out of range"),
+    (["simulate", "{ex}", "--time", "9999-01-01T00:00", "--packet", "in tcp > :22"],
+     "out of range"),
+    (["cost", "{ex}", "--traffic", "est=50,est=50"], "traffic class 'est' given twice"),
+    (["translate", "-o", "", "{ex}"], "argument -o/--output: empty path"),
+    (["compile", "-o", "", str(REPO / "examples" / "egress-server.policy")], "empty path"),
+])
+def test_option_values_fwc_used_to_take_silently_are_usage_errors(args, needle, capsys):
+    ex = str(REPO / "examples" / "host-firewall.rules")
+    try:
+        code, out, err = run_cli([a.replace("{ex}", ex) for a in args], capsys)
+    except SystemExit as e:  # (argparse's own usage errors)
+        code, (out, err) = e.code, capsys.readouterr()
+    assert (code, out, needle in err) == (2, "", True), err
+
+
+@pytest.mark.parametrize("value", ["eth\u0000x", "a\u0001", "eth0\u007f"])
+def test_a_control_character_in_an_interface_name_is_refused(value, tmp_path, capsys):
+    cases = tmp_path / "c.json"
+    cases.write_text(json.dumps([{"probe": {"iif": value}}]))  # (\u0000 in the JSON text)
+    code, out, err = run_cli(["simulate", str(REPO / "examples" / "host-firewall.rules"),
+                              "--cases", str(cases)], capsys)
+    assert (code, out, "iif must be an interface name" in err) == (2, "", True), err
 
 
 def test_a_bad_case_is_located_at_its_object(tmp_path, capsys):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from fwc import ir
+from fwc.commands.output import output_path
 from fwc.errors import FwcError, FwcSyntaxError, Unsupported
 
 
@@ -16,7 +17,7 @@ def register(sub) -> None:
     p.add_argument("policy", metavar="POLICY", help="policy file ('-' reads stdin)")
     p.add_argument("--to", dest="dst", default="nft", choices=["nft", "iptables"],
                    help="output syntax (default nft)")
-    p.add_argument("-o", "--output", metavar="OUT",
+    p.add_argument("-o", "--output", metavar="OUT", type=output_path,
                    help="write here instead of stdout; with --to iptables: OUT.v4 and OUT.v6")
     p.add_argument("-O", "--optimize", action="store_true",
                    help="run the meaning-preserving optimiser passes (as translate -O)")

@@ -16,6 +16,14 @@ def _fail(path: str, why: str) -> FwcSyntaxError:
     return FwcSyntaxError(f"cannot write output: {why}", ir.Loc(path))
 
 
+def output_path(text: str) -> str:
+    """The argparse type of -o: an empty path is a usage error (it used to mean stdout)."""
+    if not text:
+        import argparse
+        raise argparse.ArgumentTypeError("empty path (leave -o out to write to stdout)")
+    return text
+
+
 def write_stdout(text: str) -> None:
     """The text on stdout; a closed or full stdout is an error, not a traceback (a reader
     that stops early, `| head`, is fine)."""

@@ -21,7 +21,7 @@ from typing import Optional
 
 from fwc.errors import FwcSyntaxError
 from fwc.ir import L4_PROTOS, Loc
-from fwc.packet import Case, load_cases, packet_from_dict
+from fwc.packet import Case, is_iface_name, load_cases, packet_from_dict
 
 _KEYS = {"flags": "flags", "type": "icmp_type", "code": "icmp_code", "id": "icmp_id",
          "seq": "icmp_seq", "iif": "iif", "oif": "oif", "payload": "payload", "quote": "quote"}
@@ -161,6 +161,9 @@ def _cases_from_args(args) -> list[Case]:
     if getattr(args, "cases", None):
         if args.packet or args.setup:
             raise FwcSyntaxError("give either --cases or --packet/--setup, not both", Loc("<args>"))
+        if args.cases == "-" and args.ruleset == "-":
+            raise FwcSyntaxError("stdin ('-') can be read only once: give the ruleset or the "
+                                 "cases as a file", Loc("<args>"))
         found: list = []
         cases = load_cases(args.cases, found)
         _print_warnings(found)
@@ -218,7 +221,7 @@ def _host_options(ifaces: list[str], default_route: Optional[str]) -> dict:
         for text in ifaces:
             name, eq, addrs = text.partition("=")
             name = name.strip()
-            if not eq or not name or len(name) > 15 or any(c.isspace() or c in "/" for c in name):
+            if not eq or not is_iface_name(name):
                 raise FwcSyntaxError(f"--iface {text!r}: write NAME=CIDR[,CIDR...]",
                                      Loc("<args>"))
             if name in table:
@@ -264,9 +267,10 @@ def _parse_when(text: str) -> int:
     import calendar
     import re
     t = text.strip()
+    ns = None
     if re.fullmatch(r"\d+(\.\d{1,9})?", t):
         whole, _, frac = t.partition(".")
-        return int(whole) * 10**9 + int((frac or "0").ljust(9, "0"))
+        ns = int(whole) * 10**9 + int((frac or "0").ljust(9, "0"))
     m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:Z|\+00:00)?", t)
     if m:
         y, mo, d, h, mi = (int(x) for x in m.groups()[:5])
@@ -275,11 +279,16 @@ def _parse_when(text: str) -> int:
             import datetime
             datetime.datetime(y, mo, d, h, mi, sec)
         except ValueError:
-            m = None
+            pass
         else:
-            return calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) * 10**9
-    raise FwcSyntaxError(f"--time {text!r}: expected YYYY-MM-DDThh:mm[:ss] (UTC) or seconds "
-                         "since the epoch", Loc("<args>"))
+            ns = calendar.timegm((y, mo, d, h, mi, sec, 0, 0, 0)) * 10**9
+    if ns is None:
+        raise FwcSyntaxError(f"--time {text!r}: expected YYYY-MM-DDThh:mm[:ss] (UTC) or seconds "
+                             "since the epoch", Loc("<args>"))
+    if ns >= 2**63:  # the kernel's clock (nft's meta time) is signed 64-bit nanoseconds
+        raise FwcSyntaxError(f"--time {text!r}: out of range (the kernel's clock ends at "
+                             "2262-04-11T23:47:16, 9223372036 s)", Loc("<args>"))
+    return ns
 
 
 def run_simulate(args) -> int:

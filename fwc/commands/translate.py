@@ -7,7 +7,7 @@ from typing import Optional
 import sys
 
 from fwc import ir
-from fwc.commands.output import write_outputs
+from fwc.commands.output import output_path, write_outputs
 from fwc.errors import FwcError, FwcSyntaxError, Unsupported
 
 
@@ -25,7 +25,7 @@ def register(sub) -> None:
                    help="output syntax (default nft)")
     p.add_argument("--family", choices=["ip", "ip6"],
                    help="force the family of iptables-save input / select the output family")
-    p.add_argument("-o", "--output", metavar="OUT",
+    p.add_argument("-o", "--output", metavar="OUT", type=output_path,
                    help="write here (atomically) instead of stdout; with --to iptables and both "
                         "families, OUT.v4 and OUT.v6")
     p.add_argument("--table", metavar="NAME", help="nft: put each family's chains into one table NAME")

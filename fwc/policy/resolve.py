@@ -593,21 +593,10 @@ class Resolver:
             pass
 
 
-class PolicyReadError(OSError):
-    """A policy file that is not UTF-8 text."""
-
-    def __init__(self, why: str):
-        super().__init__(why)
-        self.strerror = why
-
-
 def read_file(path: str) -> str:
     """The text of policy `path` ('-': standard input), as written: no newline translation
-    (a lone \r is not a line end, fwc.policy.parser.physical_lines)."""
-    from fwc.frontends import decode_text, read_limited
+    (a lone \r is not a line end, fwc.policy.parser.physical_lines).  A byte that is not
+    UTF-8 is a syntax error located at it, as in rulesets."""
+    from fwc.frontends import decode_source, read_limited
     data = read_limited(path)  # OSError: its strerror says why (unreadable, endless stream)
-    try:
-        return decode_text(data)
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise PolicyReadError(f"not UTF-8 text (line {line}: {e.reason})") from None
+    return decode_source(data, "<stdin>" if path == "-" else path)
