@@ -24,7 +24,7 @@ from fwc.backends.nft_ctx import NotExpressible, RuleCtx, named_priority, refuse
 from fwc.backends.nft_layout import Entry, OutChain, OutTable, l3_of, plan
 from fwc.backends.nft_match import NFPROTO, fmt_range, limit_text, redundant_proto, render_match
 from fwc.backends import nft_native  # noqa: F401  (nft_match imports it lazily: loaded here, not mid-emit)
-from fwc.backends.nft_names import safe_name
+from fwc.backends.nft_names import check_table_name, safe_name
 from fwc.conntrack.fields import ICMP_TYPES, ICMPV6_TYPES  # nft's ICMP type names
 from fwc.backends.nft_tail import CONNLIMIT_SET
 
@@ -681,6 +681,8 @@ def emit_nft_with_warnings(ruleset: ir.Ruleset, *, table: Optional[str] = None,
                            counters: bool = False, inet: bool = False,
                            drop_unsupported: bool = False) -> tuple[str, list[FwcError]]:
     """nft text for `ruleset` and the warnings for the rules left out (drop_unsupported)."""
+    if table is not None:
+        check_table_name(table)  # (as the CLI's --table: refused, not renamed)
     errors: list[FwcError] = []
     warnings: list[FwcError] = []
     tables = plan(split_raw_helpers(ruleset), table, inet)

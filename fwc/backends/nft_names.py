@@ -31,6 +31,20 @@ def is_bare_name(name: str) -> bool:
     return bool(_BARE.match(name)) and name not in NFT_KEYWORDS
 
 
+def check_table_name(name: str, what: str = "table") -> None:
+    """A table name the user chose (`--table`, `emit_nft(table=...)`) is refused, never
+    renamed, when nft 1.0.6 cannot parse it: a usage error."""
+    from fwc.errors import FwcSyntaxError
+    from fwc.ir import Loc
+    why = "not a string" if not isinstance(name, str) else \
+        "longer than 255 characters" if len(name) > 255 else \
+        "an nft keyword" if name in NFT_KEYWORDS else \
+        None if _BARE.match(name) else "not a letter or _ followed by letters, digits and _-./:"
+    if why is not None:
+        raise FwcSyntaxError(f"{what} {name!r}: not a table name nft accepts ({why})",
+                             Loc("<args>"))
+
+
 def safe_name(name: str, taken: set[str]) -> str:
     """`name` itself when nft accepts it, else a deterministic legal variant not in `taken`."""
     if is_bare_name(name) and name not in taken:

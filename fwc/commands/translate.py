@@ -76,17 +76,12 @@ def print_warnings(warnings) -> None:
 
 def _check_table_arg(name: str, dst: str) -> None:
     """--table names the output's table: refuse rather than rename what the user chose."""
-    from fwc.backends.nft_names import NFT_KEYWORDS, is_bare_name
+    from fwc.backends.nft_names import check_table_name
 
     if dst != "nft":
         raise FwcSyntaxError("--table applies to nft output only (iptables has fixed tables)",
                              ir.Loc("<args>"))
-    if not is_bare_name(name) or len(name) > 255:
-        why = "longer than 255 characters" if len(name) > 255 else \
-            "an nft keyword" if name in NFT_KEYWORDS \
-            else "not a letter or _ followed by letters, digits and _-./:"
-        raise FwcSyntaxError(f"--table {name!r}: not a table name nft accepts ({why})",
-                             ir.Loc("<args>"))
+    check_table_name(name, "--table")
 
 
 def run(args) -> int:

@@ -75,6 +75,20 @@ def decode_text(data: bytes) -> str:
         return "\n".join(out).removeprefix("\ufeff")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def check_text(text: str, name: str) -> None:
+    """A lone surrogate (a str from bytes decoded with errors="surrogateescape") is no
+    character of any file: a syntax error located at it, not a UnicodeEncodeError later."""
+    m = _SURROGATE.search(text)
+    if m:
+        i = m.start()
+        raise FwcSyntaxError(f"a lone surrogate (U+{ord(m.group()):04X}) is not text",
+                             ir.Loc(name, text.count("\n", 0, i) + 1,
+                                    i - (text.rfind("\n", 0, i) + 1) + 1))
+
+
 def detect_format(text: str, name: str = "") -> str:
     from fwc.frontends.iptables import looks_like_script
 
@@ -103,6 +117,9 @@ def parse_text(text: str, name: str = "<input>", fmt: str = "auto",
     ir.Refused, so that `--drop-unsupported` can leave it out with a comment.
     warnings: a list that gets one located FwcError per line left out on purpose (an iptables
     script's modprobe, sysctl, echo ... lines)."""
+    if family not in (None, "ip", "ip6"):
+        raise FwcSyntaxError(f"family {family!r}: expected ip or ip6", ir.Loc(name))
+    check_text(text, name)
     try:
         return _parse_text(text, name, fmt, family, keep_refused, warnings)
     except RecursionError:  # thousands of nested braces or brackets: no ruleset is like that

@@ -57,8 +57,8 @@ def parse_nft(text: str, filename: str = "<input>", include_dirs: Sequence[str] 
         p.top()
         return p.b.ruleset()
     except RecursionError:  # (thousands of nested parentheses: no ruleset is like that)
-        raise FwcSyntaxError("input is nested too deeply to read (braces, brackets or "
-                             "parentheses)", ir.Loc(filename, 1, 1)) from None
+        from fwc.frontends import too_deep
+        raise too_deep(filename) from None
 
 
 class _Parser:

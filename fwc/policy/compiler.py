@@ -90,6 +90,8 @@ def _warn_host_basics(res: Resolver) -> None:
 @without_gc
 def compile_full(text: str, filename: str = "<policy>",
                  read: Callable[[str], str] = read_file) -> PolicyResult:
+    from fwc.frontends import check_text
+    check_text(text, filename)
     res = Resolver(read)
     try:
         res.load(text, filename)
