@@ -1552,7 +1552,7 @@ REFUSED_VALUES = [
     "limit rate 18446744073709551615/second", "limit rate 1/week burst 99999999 packets",
     "ip foo 3", "ip 5 drop", "icmp sequence 0x10000", "icmp id 70000",
     "tcp flags 0x100", "numgen random mod 2 4294967296",
-    "ct expiration 99999999999999s",
+    "ct expiration 99999999999999s", "ip daddr 10.0.0.0/08",
     # header fields, raw payloads and ipsec keys nft's grammar has not (nft aborts on the
     # raw payloads wider than its 128-bit register)
     "tcp nosuch 1", "rt nosuch 1", "@xx,0,8 1", "@th,0,129 1", "@nh,4,125 1",

@@ -189,6 +189,8 @@ def dec_addr(version: int | None):
         if not isinstance(v, Val):
             raise err(v, "type mismatch: expected an address")
         t = v.text
+        if re.search(r"/0[0-9]", t):  # (nft's scanner refuses `10.0.0.0/08`)
+            raise err(v, f"invalid prefix length in '{t}'")
         try:
             net = ipaddress.ip_network(t.strip("[]"), strict=False)
         except ValueError:
