@@ -895,7 +895,6 @@ SH_SYNTAX_ERRORS = [
     ("iptables -A INPUT -j DROP | | true\n", 1, 29, "'|' without a command"),
     ("for i in a; do; iptables -A INPUT -j DROP; done\n", 1, 15, "';' without a command"),
     ("iptables -A INPUT -j DROP ;;\n", 1, 27, "';;' outside a case"),
-    ("iptables -A INPUT -j DROP )\n", 1, 27, "')' without its '('"),
     ("( iptables -A INPUT -j DROP\n", 1, 1, "'(' without its ')'"),
     ("iptables -A INPUT (x) -j DROP\n", 1, 19, "'(' in the middle of a command"),
     ("iptables -A INPUT -j DROP >\n", 1, 27, "a redirection without its file"),
@@ -944,6 +943,28 @@ def test_valid_sh_fwc_does_not_follow_is_unsupported(text, needle):
     with pytest.raises(ErrorGroup) as ei:
         parse_iptables_script(text, "s.sh")
     assert (needle in ei.value.errors[0].message, ei.value.exit_code) == (True, 1)
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("#!/bin/bash\niptables -A INPUT -j DROP\nPORTS=(22 80)\n", "bash array"),
+    ("IPS=(1.2.3.4 5.6.7.8)\niptables -A INPUT -j DROP\n", "bash array"),
+    ("declare -a X=(a b)\niptables -A INPUT -j DROP\n", "bash arrays"),
+    ("X+=(c)\niptables -A INPUT -j DROP\n", "bash arrays"),
+    ("BAD_IP=(\n1.2.3.4\n)\niptables -A INPUT -j DROP\n", "not supported"),
+    ("for ((i=0;i<3;i++)); do iptables -A INPUT -j DROP; done\n", "C-style"),
+])
+def test_bash_only_syntax_is_unsupported_not_a_syntax_error(text, needle):
+    """bash takes these (dash does not): fwc does not follow them, exit 1 (real init scripts
+    declare arrays of addresses and count with `for ((...))`)."""
+    import shutil
+    import subprocess
+    bash = shutil.which("bash")
+    if bash is not None:
+        assert subprocess.run([bash, "-n"], input=text, text=True).returncode == 0
+    with pytest.raises(ErrorGroup) as ei:
+        parse_iptables_script(text, "s.sh")
+    assert (needle in ei.value.errors[0].message, ei.value.exit_code) == (True, 1), \
+        ei.value.errors[0].format()
 
 
 def test_loops_nest_on_one_line_as_deep_as_on_several():

@@ -1417,6 +1417,8 @@ def _for_loop(items: list, k: int, filename: str):
     head = line.split()
     if before is not None or after is not None:
         raise Unsupported("a for loop inside a `&&`/`||` list is not supported", loc, whole)
+    if len(head) > 1 and head[1].startswith("(("):  # (bash's arithmetic for loop)
+        raise Unsupported("C-style `for ((...))` loops (bash) are not supported", loc, whole)
     if len(head) < 2 or not _NAME.match(head[1]):  # (`for;`, `for 1 in`: dash refuses them)
         raise FwcSyntaxError(f"for loop: {head[1]!r} is not a variable name" if len(head) > 1
                              else "for loop without a variable name", loc, whole)

@@ -144,10 +144,16 @@ def _operator_error(line: str, i: int, words: list, buf: list) -> str:
     c, sh = line[i], " (a shell syntax error)"
     if c == ";":
         return "';;' outside a case ... esac" + sh
+    text = "".join(buf)
+    if c == "(" and (text.endswith("=") or (words and words[0].text in ("declare", "typeset",
+                                                                      "local"))):
+        # `PORTS=(22 80)`, `X+=(c)`, `declare -a X=(a b)`: a bash array (its `)` may close
+        # it lines later, so a lone `)` is not called an error either)
+        return "bash arrays (NAME=(...)) are not supported"
     if c == ")":
-        return "')' without its '('" + sh
+        return "')' without its '(' (or closing a bash array) is not supported"
     # `(` may only start a subshell or follow a function's name (`f()`, `f ( )`)
-    name = "".join(buf) if not words else words[0].text if len(words) == 1 and not buf else "?"
+    name = text if not words else words[0].text if len(words) == 1 and not buf else "?"
     if c == "(" and not (name == "" or _NAME.fullmatch(name)):
         return "'(' in the middle of a command" + sh
     if c in "<>" and not line[i:].lstrip("<>&").strip():
