@@ -1145,3 +1145,14 @@ def test_a_chain_name_with_a_colon_gets_an_nft_name():
     from fwc.backends.nft import emit_nft
     out = emit_nft(parse_iptables_save("*filter\n:X:Y - [0:0]\n-A INPUT -j X:Y\nCOMMIT\n", "t"))
     assert "chain X_Y {" in out and "jump X_Y" in out and "X:Y" not in out
+
+
+def test_a_quoted_value_may_span_lines_as_in_sh():
+    """`MACS="a⏎b"` then `for m in $MACS`: the newline stays in the value and splits the loop's
+    words (a real rc.firewall does this; it was "unterminated double quote", exit 2)."""
+    rs = parse_iptables_script('X="1\n2"\nfor m in $X; do iptables -A INPUT -s 10.0.0.$m '
+                               "-j ACCEPT; done\n", "q.sh")
+    srcs = [str(r.matches[0].values[0]) for r in rs.table("ip", "filter").chain("INPUT").rules]
+    assert srcs == ["10.0.0.1/32", "10.0.0.2/32"]
+    with pytest.raises(ErrorGroup, match="unterminated double quote"):
+        parse_iptables_script('iptables -A INPUT -j DROP "\n', "q.sh")

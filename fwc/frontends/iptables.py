@@ -1071,7 +1071,8 @@ IPTABLES_COMMANDS = {
     "iptables": "ip", "iptables-legacy": "ip", "iptables-nft": "ip",
     "ip6tables": "ip6", "ip6tables-legacy": "ip6", "ip6tables-nft": "ip6",
 }
-_ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_ASSIGN = re.compile(r"^(?:export\s+|readonly\s+|local\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$",
+                     re.S)  # (a quoted value may span lines)
 _DECLARE = re.compile(r"^(?:export|readonly|unset)(?:\s+[A-Za-z_][A-Za-z0-9_]*)+\s*;?$")
 _SHELL_KEYWORDS = ("if", "then", "else", "elif", "fi", "for", "while", "until", "do", "done",
                    "case", "esac", "function", "select", "{", "}")
@@ -1319,14 +1320,19 @@ def _without_redirects(part: str) -> str:
 
 
 def _logical_lines(text: str):
-    """Join backslash-continued lines; yields (first line number, text, [source lines])."""
+    """Join backslash-continued lines, and lines a quote spans (the newline stays in the
+    quoted text, as in sh); yields (first line number, text)."""
     buf, start = [], None
     for lineno, raw in enumerate(text.split("\n"), 1):
         line = raw.rstrip("\r")
         if start is None:
             start = lineno
-        if line.endswith("\\") and _continues("".join(buf) + line):
+        end = _line_end("".join(buf) + line)
+        if end == "\\":
             buf.append(line[:-1])  # the shell removes both the backslash and the newline
+            continue
+        if end in ("'", '"'):
+            buf.append(line + "\n")
             continue
         buf.append(line)
         yield start, "".join(buf)
@@ -1335,9 +1341,10 @@ def _logical_lines(text: str):
         yield start, "".join(buf)
 
 
-def _continues(text: str) -> bool:
-    """Whether the backslash ending `text` joins the next line, as sh reads it: not when it
-    is escaped itself, inside single quotes, or in a `# comment` (which ends at the newline)."""
+def _line_end(text: str) -> Optional[str]:
+    """How sh's reading of `text` stands at its end: '\\' when a backslash there joins the
+    next line (not when it is escaped itself, inside single quotes, or in a `# comment`), the
+    quote character when a quote is still open, else None."""
     quote, k, n = None, 0, len(text)
     while k < n:
         ch = text[k]
@@ -1346,7 +1353,7 @@ def _continues(text: str) -> bool:
                 quote = None
         elif ch == "\\":
             if k == n - 1:
-                return True
+                return "\\"
             k += 1  # (the next character is taken literally)
         elif quote == '"':
             if ch == '"':
@@ -1354,9 +1361,9 @@ def _continues(text: str) -> bool:
         elif ch in "'\"":
             quote = ch
         elif ch == "#" and (k == 0 or text[k - 1] in " \t;&|()"):
-            return False  # the rest of the line is a comment
+            return None  # the rest of the line is a comment
         k += 1
-    return False
+    return quote
 
 
 _ASSIGN_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
