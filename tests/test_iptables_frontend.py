@@ -1156,3 +1156,16 @@ def test_a_quoted_value_may_span_lines_as_in_sh():
     assert srcs == ["10.0.0.1/32", "10.0.0.2/32"]
     with pytest.raises(ErrorGroup, match="unterminated double quote"):
         parse_iptables_script('iptables -A INPUT -j DROP "\n', "q.sh")
+
+
+@pytest.mark.parametrize("written, read", [
+    ("010.0.0.1", "8.0.0.1/32"), ("0x0a.0.0.1", "10.0.0.1/32"), ("192.168.001.010", "192.168.1.8/32"),
+    ("0012.1.1.1", "10.1.1.1/32"), ("0x0a", "10.0.0.0/32"), ("10.0.0.1/255.0x0.0.0", "10.0.0.0/8"),
+])
+def test_ipv4_parts_are_c_numbers_as_xtables_reads_them(written, read):
+    """iptables 1.8.9 (measured with -S): 010 is octal 8, 0x0a hex 10, a short address is
+    completed with zeros; `1.2.3.08` is no number (iptables looks it up as a host name)."""
+    r = one_rule(f"-s {written} -j ACCEPT")
+    assert [str(v) for v in r.matches[0].values] == [read]
+    with pytest.raises(ErrorGroup, match="invalid address"):
+        one_rule("-s 1.2.3.08 -j ACCEPT")

@@ -165,6 +165,10 @@ def parse_addr(s: str, family: str):
         parts = addr.split(".")
         if all(int(p) < 256 for p in parts):
             addr = ".".join(parts + ["0"] * (4 - len(parts)))
+    if family == "ip":
+        addr = _xt_dotted(addr, False) or addr
+        if mask is not None and "." in mask:
+            mask = _xt_dotted(mask, True) or mask
     if mask is not None and _null_mask(mask):
         # xtables ignores the name when the mask is null ("any/0", the old scripts' "0/0")
         return ipaddress.ip_network("0.0.0.0/0" if family == "ip" else "::/0")
@@ -191,6 +195,24 @@ def parse_addr(s: str, family: str):
                 raise ValueError_(f"non-contiguous netmask {mask!r} is not supported")
             bits = ip.max_prefixlen - inv.bit_length()
     return ipaddress.ip_network(f"{ip}/{bits}", strict=False)
+
+
+_C_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
+
+
+def _xt_dotted(text: str, is_mask: bool) -> Optional[str]:
+    """An IPv4 address as xtables reads its numeric form: each part a C number (010 is octal
+    8, 0x0a is 10) below 256, and, except in a mask, a short address completed with zeros
+    (0x0a is 10.0.0.0); None when it is not one (iptables then takes it for a host name)."""
+    parts = text.split(".")
+    if len(parts) > 4 or (is_mask and len(parts) != 4) or \
+            not all(_C_NUMBER.fullmatch(p) for p in parts):
+        return None
+    values = [int(p, 0) if not (len(p) > 1 and p[0] == "0" and p[1] not in "xX") else int(p, 8)
+              for p in parts]
+    if any(v > 255 for v in values):
+        return None
+    return ".".join(str(v) for v in values + [0] * (4 - len(values)))
 
 
 def _null_mask(mask: str) -> bool:
