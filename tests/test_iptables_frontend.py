@@ -1169,3 +1169,16 @@ def test_ipv4_parts_are_c_numbers_as_xtables_reads_them(written, read):
     assert [str(v) for v in r.matches[0].values] == [read]
     with pytest.raises(ErrorGroup, match="invalid address"):
         one_rule("-s 1.2.3.08 -j ACCEPT")
+
+
+@pytest.mark.parametrize("first", [
+    "iptables-save > /etc/iptables/rules.v4", "[ -f /etc/default/fw ] && . /etc/default/fw", ":",
+    "( iptables -A INPUT -j ACCEPT )", "[[ -n x ]] && true", "! iptables -C INPUT -j ACCEPT",
+    "modprobe ip_conntrack_ftp", "setup() {",
+])
+def test_a_script_without_a_shebang_is_told_from_a_save_file_by_any_shell_line(first):
+    """A first line only a shell script can have ([ test ], :, a subshell, !, host commands)
+    makes the file a script; it was read as iptables-save input ("expected a command")."""
+    assert detect_format(f"{first}\niptables -A INPUT -j DROP\n") == "iptables-script"
+    assert detect_format("[0:0] -A INPUT -j ACCEPT\nCOMMIT\n") == "iptables"
+    assert detect_format(":INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\n") == "iptables"

@@ -1829,6 +1829,12 @@ def _without_sudo(words: list) -> list:
     return words if words[k].text.startswith("-") else words[k:]
 
 
+# words that start shell commands, never lines of an iptables-save file
+_SCRIPT_WORDS = frozenset(("for", "while", "until", "if", "case", "function", ".", "source",
+                           "set", "export", "readonly", "local", "unset", "exit", "cd", "test",
+                           "iptables-restore", "ip6tables-restore", "[[", "true", "false"))
+
+
 def looks_like_script(text: str) -> bool:
     if text.startswith("#!") and "sh" in text.split("\n", 1)[0]:
         return True  # #!/bin/sh, #!/usr/bin/env bash: a script whatever its first command
@@ -1839,8 +1845,10 @@ def looks_like_script(text: str) -> bool:
         parts = s.split()
         first = parts[1] if parts[0] == "sudo" and len(parts) > 1 else parts[0]
         if os.path.basename(first) in IPTABLES_COMMANDS or _ASSIGN.match(s) or \
-                first in ("for", "while", "until", "if", "case"):
+                first in _SCRIPT_WORDS or first in _HOST_COMMANDS or first.endswith("()"):
             return True
+        if s[0] in "(!{" or (s[0] == "[" and not _COUNTERS(s)) or s == ":" or s[:2] == ": ":
+            return True  # (a subshell, `! cmd`, `[ test ]`, the no-op `:`: not a save file)
         if s.startswith(("*", ":", "-A", "-I", "-N", "-P", "COMMIT", "[")):
             return False
     return False

@@ -662,10 +662,15 @@ def _payload_words(c: Cursor, proto: str) -> str:
         words.append(c.next().text)
         return " ".join(words)
     if f.text in ("option", "chunk") and proto in ("tcp", "ip", "sctp", "dccp"):
+        if c.at("@"):  # `tcp option @254,16,16`: nft takes a raw option field
+            raise Unsupported(f"raw {proto} option fields ('{proto} option @kind,offset,len') "
+                              "have no IR equivalent", c.peek().loc(), c.src.line(c.peek().loc()))
         name = c.word("an option name")
-        words.append(name.text)
         if proto == "tcp" and f.text == "option":
+            name = Token(name.kind, _TCP_OPTION_ALIASES.get(name.text, name.text), name.line,
+                         name.col, name.file)
             _check_tcp_option(c, name)
+        words.append(name.text)
         if c.peek().kind == "WORD" and c.peek().text in OPTION_FIELDS:
             words.append(c.next().text)
     return " ".join(words)
@@ -679,6 +684,10 @@ _TCP_OPTION_FIELDS = {"eol": (), "nop": (), "maxseg": ("length", "size"),
                       "md5sig": ("length",), "mptcp": ("length", "subtype"),
                       **{s: ("length", "left", "right") for s in
                          ("sack", "sack0", "sack1", "sack2", "sack3")}}
+
+
+# other names nft 1.0.6 takes for tcp options (it lists them by the names above)
+_TCP_OPTION_ALIASES = {"mss": "maxseg", "sack-permitted": "sack-perm"}
 
 
 def _check_tcp_option(c: Cursor, name) -> None:
