@@ -1594,7 +1594,7 @@ TAKEN_VALUES = [
     "limit rate 1 mbytes/hour", "limit rate 17000 mbytes/second", "limit rate 1 bytes / second",
     "limit rate over 1025 kbytes/second burst 1 mbytes",
     "tcp flags 0x12", "@th,0,128 1", "icmp sequence 0xffff", "ct expiration 33-45",
-    "tcp option mss size 1400", "tcp option sack-permitted exists",
+    "tcp option mss size 1400", "tcp option sack-permitted exists", "tcp option maxseg 1",
     "@th,0,128 1", "@nh,4,124 1", "ipsec in spnum 2 ip saddr 1.2.3.4", "icmpv6 param-problem 1",
 ]
 

@@ -671,7 +671,8 @@ def _payload_words(c: Cursor, proto: str) -> str:
                          name.col, name.file)
             _check_tcp_option(c, name)
         words.append(name.text)
-        if c.peek().kind == "WORD" and c.peek().text in OPTION_FIELDS:
+        if c.peek().kind == "WORD" and c.peek().text in OPTION_FIELDS and \
+                not (proto == "tcp" and c.peek().text.isdigit()):  # (`tcp option X 1`: a value)
             words.append(c.next().text)
     return " ".join(words)
 
@@ -700,7 +701,7 @@ def _check_tcp_option(c: Cursor, name) -> None:
     fields = ("length",) if n is not None else _TCP_OPTION_FIELDS[name.text]
     nxt = c.peek()
     if nxt.kind == "WORD" and (nxt.text in OPTION_FIELDS or nxt.text in _TCP_OPTION_FIELDS) \
-            and nxt.text not in fields:
+            and nxt.text not in fields and not nxt.text.isdigit():
         raise c.error(f"tcp option {name.text} has no field '{nxt.text}'"
                       f"{' (it has ' + ', '.join(fields) + ')' if fields else ''}", nxt)
 
