@@ -394,39 +394,28 @@ class Simulator:
         comp = self._chains[(table.family, table.name, chain.name)]
         is_nat = chain.base is not None and chain.base.type == "nat"
         for num, rule in enumerate(chain.rules, 1):
+            matches: list = []
             try:
-                self._compile_rule(comp, table, chain, is_nat, num, rule)
-            except Unsupported as e:
+                self._compile_rule(comp, table, chain, is_nat, num, rule, matches)
+            except Unsupported as err:
                 v = rule.verdict
                 if isinstance(v, (ir.Jump, ir.Goto)) and \
                         (table.family, table.name, v.chain) not in self._chains:
                     raise  # (a broken ruleset, not a construct the simulator lacks)
-                # refused only for the packets that reach the construct: the rule's matches
+                # refused only for the packets that reach the construct: the matches compiled
                 # before it are kept, then the rule raises (an `out` packet never reaches a
                 # prerouting TPROXY rule, so it is simulated)
-                self._compile_refusing_rule(comp, table, num, rule, e)
+                def refuse(p, err=err):
+                    raise err
+                comp.cacheable = False
+                comp.rules.append(_Rule(tuple(matches) + (refuse,), (), None, num, rule.loc,
+                                        None))
         if len(comp.rules) >= 16:
             comp.index = True
 
-    def _compile_refusing_rule(self, comp, table, num, rule, err: Unsupported) -> None:
-        matches = []
-        for m in rule.matches:
-            try:
-                fn, reads, _ = self._compile_match(m, rule, table)
-            except Unsupported as e:
-                err = e
-                break
-            matches.append(fn)
-            comp.reads |= reads
-
-        def refuse(p, err=err):
-            raise err
-        matches.append(refuse)
-        comp.cacheable = False
-        comp.rules.append(_Rule(tuple(matches), (), None, num, rule.loc, None))
-
-    def _compile_rule(self, comp, table, chain, is_nat, num, rule) -> None:
-        matches, pre_protos, pre_ports = [], None, None
+    def _compile_rule(self, comp, table, chain, is_nat, num, rule, matches: list) -> None:
+        """Compile `rule` into comp.rules; `matches` gets each match as it is compiled."""
+        pre_protos, pre_ports = None, None
         for m in rule.matches:
             fn, reads, cacheable = self._compile_match(m, rule, table)
             matches.append(fn)

@@ -241,9 +241,7 @@ class _Interp:
                     if not isinstance(v, (ir.Jump, ir.Goto)):
                         continue
                     if v.chain in ir.TABLE_CHAINS[name]:
-                        self.errors.append(FwcSyntaxError(
-                            f"a jump to the built-in chain {v.chain} (the kernel refuses it: "
-                            "RULE_APPEND failed)", r.loc))
+                        self.errors.append(FwcSyntaxError(_builtin_jump(v.chain), r.loc))
                     elif v.chain not in t.chains:
                         self.errors.append(FwcSyntaxError(
                             f"chain '{v.chain}' does not exist in table {name}", r.loc))
@@ -650,12 +648,11 @@ class _RuleParser:
         return t.chains if t else {}
 
     def _other_family(self, opt: str, name: str, only: str, word: Word) -> FwcError:
-        tool = "iptables" if only == "ip" else "ip6tables"
+        tool, other = ("iptables", "ip6tables") if only == "ip" else ("ip6tables", "iptables")
+        what, does = ("match", "cannot load it") if opt == "-m" else \
+            ("target", "reads it as a chain that does not exist")
         hint = X.OTHER_FAMILY_HINT.get(name)
-        what = "match" if opt == "-m" else "target"
-        return self.err(f"{opt} {name} is an {tool} {what} only; the "
-                        f"{'ip6tables' if only == 'ip' else 'iptables'} tool "
-                        f"{'cannot load it' if opt == '-m' else 'reads it as a chain that does not exist'}"
+        return self.err(f"{opt} {name} is an {tool} {what} only; the {other} tool {does}"
                         + (f" (use {hint})" if hint else ""), word)
 
     def _check_module_proto(self, ext: X.Ext, word: Word, proto, proto_neg):
@@ -827,6 +824,10 @@ def _jumps_to(r: ir.Rule, name: str) -> bool:
     return isinstance(v, (ir.Jump, ir.Goto)) and v.chain == name
 
 
+def _builtin_jump(chain: str) -> str:
+    return f"a jump to the built-in chain {chain} (the kernel refuses it: RULE_APPEND failed)"
+
+
 def _check_jump_targets(rp: _RuleParser, t: _Table, rules, words: list[Word]) -> None:
     """iptables refuses a jump to a chain that does not exist yet (a script must -N it first)."""
     for r in rules:
@@ -836,8 +837,7 @@ def _check_jump_targets(rp: _RuleParser, t: _Table, rules, words: list[Word]) ->
             at = next((words[k + 1] for k in range(len(words) - 1)
                        if words[k].text in ("-j", "--jump", "-g", "--goto")), None)
             if v.chain in ir.TABLE_CHAINS[t.name]:
-                raise rp.err(f"a jump to the built-in chain {v.chain} (the kernel refuses it: "
-                             "RULE_APPEND failed)", at)
+                raise rp.err(_builtin_jump(v.chain), at)
             raise rp.fail(f"chain '{v.chain}' does not exist in table {t.name} (create it with "
                           "-N before jumping to it)", at, absent=True)
 
@@ -1011,8 +1011,7 @@ def _chain_line(interp, family, table, stripped, line, loc, indent):
     if len(parts) < 2:  # (iptables-restore: "policy invalid")
         raise FwcSyntaxError(f"chain line :{parts[0]} needs a policy (ACCEPT, DROP or - for a "
                              "user chain)", loc, line)
-    name = parts[0]
-    policy = parts[1] if len(parts) > 1 else "-"
+    name, policy = parts[0], parts[1]
     t = interp.table(family, table, loc)
     cloc = ir.Loc(loc.file, loc.line, indent + 2)
     if name in ir.TABLE_CHAINS[table]:

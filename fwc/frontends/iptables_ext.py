@@ -7,7 +7,6 @@ collected options into IR nodes.  Adding an extension means adding one spec here
 from __future__ import annotations
 
 import re
-
 from typing import Callable, Optional
 
 import attrs
@@ -690,8 +689,6 @@ _m("hashlimit", {k: 1 for k in (
     "--hashlimit-htable-max", "--hashlimit-htable-expire", "--hashlimit-htable-gcinterval",
     "--hashlimit")}, _build_hashlimit)
 
-# known iptables modules fwc does not translate (yet): a located "not supported" error, exit 1
-# modules nftables has no exact form for, and why (README, "Known gaps")
 # modules libxtables has for one family only: the other family's tool cannot load them
 # ("Couldn't load match"), and reads a target of the other family as a chain name
 FAMILY_MATCHES = {"icmp": "ip", "realm": "ip", "ttl": "ip", "dst": "ip6", "frag": "ip6",
@@ -703,6 +700,8 @@ OTHER_FAMILY_HINT = {"icmp": "-m icmp6", "icmp6": "-m icmp", "ttl": "-m hl", "hl
 # other names ip6tables loads a match by (it saves them as the module's own name)
 MATCH_ALIASES = {"ip6": {"icmpv6": "icmp6", "ipv6-icmp": "icmp6"}}
 
+# known iptables modules fwc does not translate (yet): a located "not supported" error, exit 1
+# modules nftables has no exact form for, and why (README, "Known gaps")
 NOT_EXPRESSIBLE_MATCHES = {
     "rpfilter": "nft's fib also accepts reverse routes of type broadcast, multicast or "
                 "anycast, which xt_rpfilter rejects",

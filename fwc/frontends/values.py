@@ -138,9 +138,6 @@ def parse_proto(s: str) -> int:
 _V4_CIDR = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:/(\d{1,2}))?").fullmatch
 
 
-_V4_SHORT = re.compile(r"\d{1,3}(?:\.\d{1,3}){0,2}").fullmatch
-
-
 @functools.lru_cache(maxsize=4096)
 def parse_addr(s: str, family: str):
     """An address with optional /prefix or /netmask, as an ip_network (host bits cleared,
@@ -160,11 +157,6 @@ def parse_addr(s: str, family: str):
         addr, mask = s.split("/", 1)
     else:
         addr, mask = s, None
-    if family == "ip" and _V4_SHORT(addr):
-        # xtables completes a short dotted address as a network: 10.1 is 10.1.0.0
-        parts = addr.split(".")
-        if all(int(p) < 256 for p in parts):
-            addr = ".".join(parts + ["0"] * (4 - len(parts)))
     if family == "ip":
         addr = _xt_dotted(addr, False) or addr
         if mask is not None and "." in mask:
@@ -197,20 +189,15 @@ def parse_addr(s: str, family: str):
     return ipaddress.ip_network(f"{ip}/{bits}", strict=False)
 
 
-_C_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*")
-
-
 def _xt_dotted(text: str, is_mask: bool) -> Optional[str]:
     """An IPv4 address as xtables reads its numeric form: each part a C number (010 is octal
     8, 0x0a is 10) below 256, and, except in a mask, a short address completed with zeros
-    (0x0a is 10.0.0.0); None when it is not one (iptables then takes it for a host name)."""
+    (10.1 is 10.1.0.0, 0x0a is 10.0.0.0); None when it is not one (iptables then takes it
+    for a host name)."""
     parts = text.split(".")
+    values = [c_uint(p) for p in parts]
     if len(parts) > 4 or (is_mask and len(parts) != 4) or \
-            not all(_C_NUMBER.fullmatch(p) for p in parts):
-        return None
-    values = [int(p, 0) if not (len(p) > 1 and p[0] == "0" and p[1] not in "xX") else int(p, 8)
-              for p in parts]
-    if any(v > 255 for v in values):
+            any(v is None or v > 255 for v in values):
         return None
     return ".".join(str(v) for v in values + [0] * (4 - len(values)))
 
