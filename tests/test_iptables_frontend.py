@@ -1136,8 +1136,12 @@ def test_what_iptables_restore_refuses_is_a_located_syntax_error(text, what):
     with pytest.raises(ErrorGroup) as e:
         parse_iptables_save(text, "t")
     assert isinstance(e.value.errors[0], FwcSyntaxError) and what in e.value.errors[0].message
-    with pytest.raises(ErrorGroup, match="built-in chain INPUT"):
+
+
+def test_a_script_jumping_to_a_built_in_chain_is_a_syntax_error():
+    with pytest.raises(ErrorGroup, match="built-in chain INPUT") as e:
         parse_iptables_script("iptables -A FORWARD -j INPUT\n")
+    assert e.value.exit_code == 2
 
 
 def test_a_chain_name_with_a_colon_gets_an_nft_name():
@@ -1180,5 +1184,8 @@ def test_a_script_without_a_shebang_is_told_from_a_save_file_by_any_shell_line(f
     """A first line only a shell script can have ([ test ], :, a subshell, !, host commands)
     makes the file a script; it was read as iptables-save input ("expected a command")."""
     assert detect_format(f"{first}\niptables -A INPUT -j DROP\n") == "iptables-script"
+
+
+def test_counters_and_chain_lines_still_start_a_save_file():
     assert detect_format("[0:0] -A INPUT -j ACCEPT\nCOMMIT\n") == "iptables"
     assert detect_format(":INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\n") == "iptables"

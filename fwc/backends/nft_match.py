@@ -434,9 +434,7 @@ def limit_text(m: ir.Limit) -> str:
 
 
 def render_limit(m: ir.Limit, ctx: RuleCtx) -> Alts:
-    if m.bytes:
-        return [[f"limit {limit_text(m)}"]]
-    if m.burst < 1:
+    if m.burst < 1 and not m.bytes:  # (a byte limit's burst may be 0)
         raise refuse("limit with a burst below 1")
     return [[f"limit {limit_text(m)}"]]
 

@@ -39,7 +39,7 @@ def check_table_name(name: str, what: str = "table") -> None:
     why = "not a string" if not isinstance(name, str) else \
         "longer than 255 characters" if len(name) > 255 else \
         "an nft keyword" if name in NFT_KEYWORDS else \
-        None if _BARE.match(name) else "not a letter or _ followed by letters, digits and _-./:"
+        None if _BARE.match(name) else "not a letter or _ followed by letters, digits and _-./"
     if why is not None:
         raise FwcSyntaxError(f"{what} {name!r}: not a table name nft accepts ({why})",
                              Loc("<args>"))

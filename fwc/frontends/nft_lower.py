@@ -1455,7 +1455,7 @@ def _log(a, s, ctx):
     return ir.Log(prefix, level, frozenset(flags))
 
 
-_DATA_UNITS = {"bytes": 1, "kbytes": 1024, "mbytes": 1024 * 1024}
+_DATA_UNITS = {k: v for k, v in _QUOTA_UNITS.items() if k != "gbytes"}  # (a limit's units)
 
 
 def _limit(a, s, ctx):

@@ -273,10 +273,9 @@ def dec_time_ms(v) -> Value:
     t = v.text
     if parse_int(t) is not None:
         return parse_int(t) * 1000
-    m = _DURATION_PARTS.fullmatch(t)
-    if m and t:
-        d, h, mi, s, ms = (int(g or 0) for g in m.groups())
-        return (d * 86400 + h * 3600 + mi * 60 + s) * 1000 + ms
+    ms = _duration_ms(t)
+    if ms is not None:
+        return ms
     if "-" in t:  # (`33-45` too: plain seconds)
         lo, _, hi = t.partition("-")
         return _mk_range(v, dec_time_ms(Val(lo, v.loc)), dec_time_ms(Val(hi, v.loc)))
@@ -300,20 +299,18 @@ def canonical_duration(text: str) -> Optional[str]:
     """An nft time (`90s`, `1m30s`, `1h`, `500ms`) as nft lists it (`1m30s`), so that a text
     ruleset and the JSON the kernel lists for it (whole seconds) read the same; None when
     `text` is no such time."""
+    ms = _duration_ms(text)
+    if ms is None or ms >= 2**64:  # (nft: value too large)
+        return None
+    return ms_text(ms)
+
+
+def _duration_ms(text: str) -> Optional[int]:
+    """`1d2h3m4s5ms` (any of the parts, in that order) in milliseconds, else None."""
     m = _DURATION_PARTS.fullmatch(text)
     if not text or m is None:
         return None
-    ms = sum(int(g) * unit for g, (_, unit) in zip(m.groups(), _UNITS) if g)
-    if ms == 0:
-        return "0s"
-    if ms >= 2**64:  # (nft: value too large)
-        return None
-    out = []
-    for name, unit in _UNITS:
-        if ms >= unit:
-            out.append(f"{ms // unit}{name}")
-            ms %= unit
-    return "".join(out)
+    return sum(int(g) * unit for g, (_, unit) in zip(m.groups(), _UNITS) if g)
 
 
 def dec_generic(v) -> Value:
